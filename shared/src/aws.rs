@@ -1,0 +1,28 @@
+//! AWS SDK configuration and client factories, built once per process.
+//!
+//! The endpoint comes from the standard `AWS_ENDPOINT_URL` (read by `aws-config`), so any
+//! S3-compatible server works without a code branch; an explicit endpoint switches S3 to
+//! path-style addressing, which such servers expect.
+
+use aws_config::{BehaviorVersion, SdkConfig};
+
+/// Loads the shared SDK configuration from the environment (region, credentials, endpoint).
+pub async fn load_sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest()).load().await
+}
+
+/// The one S3 client factory.
+///
+/// Response checksums are validated only when an operation requires it: Backstop hashes every
+/// part it reads and compares the SHA-256 with the manifest, so a second SDK-side pass adds
+/// nothing, and S3-compatible servers disagree on the checksum they return for multipart
+/// objects (S3 sends a composite `-N` checksum the SDK skips; others send a full-object one
+/// that is not what the SDK computes).
+pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
+    let mut builder = aws_sdk_s3::config::Builder::from(config)
+        .response_checksum_validation(aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired);
+    if config.endpoint_url().is_some() {
+        builder = builder.force_path_style(true);
+    }
+    aws_sdk_s3::Client::from_conf(builder.build())
+}

@@ -1,0 +1,402 @@
+//! The `file://` store: a directory tree, written crash-safely.
+//!
+//! A put streams into a hidden `.<name>.partial-<id>` file beside the target, fsyncs it,
+//! renames it into place and fsyncs the directory, so a reader sees the whole object or
+//! nothing. Tags live in a hidden `.<name>.tags.json` beside the object. Hidden names never
+//! appear in listings; leftover partial files are reported as pending uploads.
+
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+
+use super::{
+    ObjectMeta, ObjectReader, PendingUpload, PutOptions, PutReceipt, Store, StoreError, StoreUrl,
+    Tags, validate_key,
+};
+
+const COPY_BUFFER: usize = 256 * 1024;
+const PARTIAL_MARKER: &str = ".partial-";
+
+/// A store in a local directory.
+#[derive(Debug, Clone)]
+pub struct FileStore {
+    url: StoreUrl,
+    root: PathBuf,
+}
+
+impl FileStore {
+    pub fn new(root: PathBuf) -> Self {
+        Self {
+            url: StoreUrl::File { root: root.clone() },
+            root,
+        }
+    }
+
+    fn path_of(&self, key: &str) -> Result<PathBuf, StoreError> {
+        validate_key(key)?;
+        Ok(self.root.join(key))
+    }
+
+    fn not_found(&self, key: &str) -> StoreError {
+        StoreError::NotFound {
+            store: self.url.to_string(),
+            key: key.to_string(),
+        }
+    }
+}
+
+/// Removes a temporary file unless the write it belongs to completed.
+struct TempFileGuard {
+    path: Option<PathBuf>,
+}
+
+impl TempFileGuard {
+    fn disarm(&mut self) {
+        self.path = None;
+    }
+}
+
+impl Drop for TempFileGuard {
+    fn drop(&mut self) {
+        if let Some(path) = self.path.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+fn hidden_sibling(path: &Path, suffix: &str) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}{suffix}"))
+}
+
+fn tags_path(path: &Path) -> PathBuf {
+    hidden_sibling(path, ".tags.json")
+}
+
+fn modified(meta: &std::fs::Metadata) -> Option<OffsetDateTime> {
+    meta.modified().ok().map(OffsetDateTime::from)
+}
+
+async fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    let io = |source| StoreError::Io {
+        operation: "fsync directory",
+        path: dir.to_path_buf(),
+        source,
+    };
+    tokio::fs::File::open(dir)
+        .await
+        .map_err(io)?
+        .sync_all()
+        .await
+        .map_err(io)
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename.
+async fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let temp = hidden_sibling(path, &format!("{PARTIAL_MARKER}{}", random_id()));
+    let mut guard = TempFileGuard {
+        path: Some(temp.clone()),
+    };
+    let not_writable = |source| StoreError::NotWritable {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = tokio::fs::File::create(&temp).await.map_err(not_writable)?;
+    file.write_all(bytes).await.map_err(not_writable)?;
+    file.sync_all().await.map_err(not_writable)?;
+    tokio::fs::rename(&temp, path).await.map_err(not_writable)?;
+    guard.disarm();
+    Ok(())
+}
+
+fn random_id() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+/// Walks `dir` recursively; returns (path, metadata) of every file, hidden ones included.
+fn walk_files(dir: &Path) -> std::io::Result<Vec<(PathBuf, std::fs::Metadata)>> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let entry = entry?;
+            let meta = entry.metadata()?;
+            if meta.is_dir() {
+                pending.push(entry.path());
+            } else if meta.is_file() {
+                files.push((entry.path(), meta));
+            }
+        }
+    }
+    Ok(files)
+}
+
+impl FileStore {
+    /// The directory to walk for keys starting with `prefix`.
+    fn walk_root(&self, prefix: &str) -> PathBuf {
+        match prefix.rsplit_once('/') {
+            Some((dir, _)) => self.root.join(dir),
+            None => self.root.clone(),
+        }
+    }
+
+    fn key_of(&self, path: &Path) -> Option<String> {
+        let relative = path.strip_prefix(&self.root).ok()?;
+        let parts: Vec<_> = relative.iter().map(|p| p.to_string_lossy()).collect();
+        Some(parts.join("/"))
+    }
+
+    async fn walk(&self, prefix: &str) -> Result<Vec<(PathBuf, std::fs::Metadata)>, StoreError> {
+        let start = self.walk_root(prefix);
+        let walked = start.clone();
+        tokio::task::spawn_blocking(move || walk_files(&walked))
+            .await
+            .map_err(|e| StoreError::Io {
+                operation: "list",
+                path: start.clone(),
+                source: std::io::Error::other(e),
+            })?
+            .map_err(|source| StoreError::Io {
+                operation: "list",
+                path: start,
+                source,
+            })
+    }
+}
+
+#[async_trait]
+impl Store for FileStore {
+    fn url(&self) -> &StoreUrl {
+        &self.url
+    }
+
+    async fn put(
+        &self,
+        key: &str,
+        body: &mut (dyn AsyncRead + Send + Unpin),
+        options: &PutOptions,
+    ) -> Result<PutReceipt, StoreError> {
+        let path = self.path_of(key)?;
+        let dir = path.parent().unwrap_or(&self.root).to_path_buf();
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|source| StoreError::NotWritable {
+                path: dir.clone(),
+                source,
+            })?;
+
+        let temp = hidden_sibling(&path, &format!("{PARTIAL_MARKER}{}", random_id()));
+        let mut guard = TempFileGuard {
+            path: Some(temp.clone()),
+        };
+        let mut file =
+            tokio::fs::File::create(&temp)
+                .await
+                .map_err(|source| StoreError::NotWritable {
+                    path: dir.clone(),
+                    source,
+                })?;
+
+        let write_error = |source| StoreError::Io {
+            operation: "write",
+            path: temp.clone(),
+            source,
+        };
+        let mut hasher = Sha256::new();
+        let mut bytes = 0u64;
+        let mut buffer = vec![0u8; COPY_BUFFER];
+        loop {
+            let n = body
+                .read(&mut buffer)
+                .await
+                .map_err(|source| StoreError::Source {
+                    key: key.to_string(),
+                    source,
+                })?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buffer[..n]);
+            file.write_all(&buffer[..n]).await.map_err(write_error)?;
+            bytes += n as u64;
+        }
+        file.sync_all().await.map_err(write_error)?;
+        drop(file);
+
+        let tags_file = tags_path(&path);
+        if options.tags.is_empty() {
+            remove_if_exists(&tags_file).await?;
+        } else {
+            write_atomically(&tags_file, &tags_json(&options.tags)).await?;
+        }
+        tokio::fs::rename(&temp, &path)
+            .await
+            .map_err(|source| StoreError::NotWritable {
+                path: path.clone(),
+                source,
+            })?;
+        guard.disarm();
+        sync_dir(&dir).await?;
+
+        Ok(PutReceipt {
+            key: key.to_string(),
+            bytes,
+            sha256: hex::encode(hasher.finalize()),
+        })
+    }
+
+    async fn get(&self, key: &str) -> Result<ObjectReader, StoreError> {
+        let path = self.path_of(key)?;
+        match tokio::fs::File::open(&path).await {
+            Ok(file) => Ok(Box::new(file)),
+            Err(e) if e.kind() == ErrorKind::NotFound => Err(self.not_found(key)),
+            Err(source) => Err(StoreError::Io {
+                operation: "open",
+                path,
+                source,
+            }),
+        }
+    }
+
+    async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError> {
+        let path = self.path_of(key)?;
+        match tokio::fs::metadata(&path).await {
+            Ok(meta) if meta.is_file() => Ok(Some(ObjectMeta {
+                key: key.to_string(),
+                size: meta.len(),
+                last_modified: modified(&meta),
+                storage_class: None,
+            })),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(StoreError::Io {
+                operation: "stat",
+                path,
+                source,
+            }),
+        }
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StoreError> {
+        let mut objects: Vec<ObjectMeta> = self
+            .walk(prefix)
+            .await?
+            .into_iter()
+            .filter_map(|(path, meta)| {
+                let key = self.key_of(&path)?;
+                let visible = !key.split('/').any(|s| s.starts_with('.'));
+                (visible && key.starts_with(prefix)).then(|| ObjectMeta {
+                    key,
+                    size: meta.len(),
+                    last_modified: modified(&meta),
+                    storage_class: None,
+                })
+            })
+            .collect();
+        objects.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(objects)
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        let path = self.path_of(key)?;
+        remove_if_exists(&tags_path(&path)).await?;
+        remove_if_exists(&path).await?;
+        // Prune directories the deletion left empty, up to the root.
+        let mut dir = path.parent();
+        while let Some(d) = dir {
+            if d == self.root || tokio::fs::remove_dir(d).await.is_err() {
+                break;
+            }
+            dir = d.parent();
+        }
+        Ok(())
+    }
+
+    async fn get_tags(&self, key: &str) -> Result<Tags, StoreError> {
+        let path = self.path_of(key)?;
+        if self.head(key).await?.is_none() {
+            return Err(self.not_found(key));
+        }
+        let tags_file = tags_path(&path);
+        match tokio::fs::read(&tags_file).await {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| StoreError::Io {
+                operation: "read tags",
+                path: tags_file,
+                source: std::io::Error::new(ErrorKind::InvalidData, e),
+            }),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(Vec::new()),
+            Err(source) => Err(StoreError::Io {
+                operation: "read tags",
+                path: tags_file,
+                source,
+            }),
+        }
+    }
+
+    async fn put_tags(&self, key: &str, tags: &Tags) -> Result<(), StoreError> {
+        let path = self.path_of(key)?;
+        if self.head(key).await?.is_none() {
+            return Err(self.not_found(key));
+        }
+        write_atomically(&tags_path(&path), &tags_json(tags)).await
+    }
+
+    async fn pending_uploads(&self, prefix: &str) -> Result<Vec<PendingUpload>, StoreError> {
+        let mut uploads: Vec<PendingUpload> = self
+            .walk(prefix)
+            .await?
+            .into_iter()
+            .filter_map(|(path, meta)| {
+                let name = path.file_name()?.to_string_lossy().into_owned();
+                let (target, _) = name.strip_prefix('.')?.rsplit_once(PARTIAL_MARKER)?;
+                let key = self.key_of(&path.with_file_name(target))?;
+                key.starts_with(prefix).then(|| PendingUpload {
+                    key,
+                    upload_id: name,
+                    initiated: modified(&meta),
+                })
+            })
+            .collect();
+        uploads.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(uploads)
+    }
+
+    async fn abort_upload(&self, upload: &PendingUpload) -> Result<(), StoreError> {
+        let path = self.path_of(&upload.key)?;
+        if !upload.upload_id.contains(PARTIAL_MARKER) || upload.upload_id.contains('/') {
+            return Err(StoreError::InvalidKey {
+                key: upload.upload_id.clone(),
+                reason: "it is not a pending upload of this store",
+            });
+        }
+        remove_if_exists(&path.with_file_name(&upload.upload_id)).await
+    }
+}
+
+fn tags_json(tags: &Tags) -> Vec<u8> {
+    serde_json::to_vec(tags).unwrap_or_default()
+}
+
+async fn remove_if_exists(path: &Path) -> Result<(), StoreError> {
+    match tokio::fs::remove_file(path).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(StoreError::Io {
+            operation: "delete",
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}

@@ -1,0 +1,154 @@
+//! The `backstop` binary: checks that pass, and bad input that gets one readable line.
+
+use backstop_tests::moto::moto;
+use backstop_tests::postgres::{cluster, fresh_database};
+
+use crate::support::{backstop, single_error_line};
+
+#[test]
+fn doctor_checks_a_file_store_and_a_database() {
+    let db = fresh_database("cli doctor");
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("file://{}/backups", dir.path().display());
+    let output = backstop(&["doctor", "--store", &store, "--db", &db.url()], &[]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "stdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("ok: wrote, tagged, listed, read back and deleted"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("database  {}  ok: PostgreSQL 1", db.name)),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(&cluster().password));
+    let leftovers = std::fs::read_dir(dir.path().join("backups/_backstop/probe"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(leftovers, 0, "the probe object was not removed");
+}
+
+#[tokio::test]
+async fn doctor_checks_an_s3_store_through_aws_endpoint_url() {
+    let bucket = moto().new_bucket("cli-doctor").await;
+    let output = backstop(
+        &["doctor", "--store", &format!("s3://{bucket}/prod")],
+        &moto().env(),
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let listed = moto()
+        .s3()
+        .await
+        .list_objects_v2()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.key_count(),
+        Some(0),
+        "the probe object was not removed"
+    );
+}
+
+#[test]
+fn an_unknown_store_scheme_gets_one_line() {
+    let line = single_error_line(&backstop(&["doctor", "--store", "gs://bucket/x"], &[]));
+    assert!(
+        line.starts_with("error: ") && line.contains("`gs:` is not supported"),
+        "{line}"
+    );
+    assert!(
+        line.contains("s3://bucket/prefix"),
+        "the line should say what to use: {line}"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_bucket_gets_one_line() {
+    let output = backstop(
+        &["doctor", "--store", "s3://backstop-missing-bucket/prod"],
+        &moto().env(),
+    );
+    let line = single_error_line(&output);
+    assert!(
+        line.contains("bucket `backstop-missing-bucket` does not exist"),
+        "{line}"
+    );
+}
+
+#[test]
+fn an_unwritable_file_store_gets_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("file");
+    std::fs::write(&file, b"x").unwrap();
+    let output = backstop(
+        &[
+            "doctor",
+            "--store",
+            &format!("file://{}/store", file.display()),
+        ],
+        &[],
+    );
+    let line = single_error_line(&output);
+    assert!(
+        line.contains("cannot write to") && line.contains(&file.display().to_string()),
+        "{line}"
+    );
+}
+
+#[test]
+fn an_unreachable_database_gets_one_line_without_the_password() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgresql://app:hunter2-secret@127.0.0.1:{port}/app?sslmode=disable");
+    let line = single_error_line(&backstop(&["doctor", "--db", &url], &[]));
+    assert!(
+        line.contains("cannot connect to database `app` on 127.0.0.1"),
+        "{line}"
+    );
+    assert!(!line.contains("hunter2-secret"), "{line}");
+}
+
+#[test]
+fn list_shows_committed_backups_only() {
+    let dir = tempfile::tempdir().unwrap();
+    for key in [
+        "main/20261101T000000Z-aaaa0001/manifest.json",
+        "main/20261102T000000Z-bbbb0002/pre-data.sql.zst",
+        "_backstop/locks/main",
+    ] {
+        let path = dir.path().join(key);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, b"{}").unwrap();
+    }
+    let store = format!("file://{}", dir.path().display());
+    let output = backstop(&["list", "--from", &store, "--json"], &[]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let listed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed[0]["backup"], "20261101T000000Z-aaaa0001");
+    assert_eq!(listed[0]["started_at"], "2026-11-01T00:00:00Z");
+}
+
+#[test]
+fn bad_arguments_exit_2_with_usage() {
+    let output = backstop(&["list"], &[]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--from <STORE>"));
+}

@@ -1,0 +1,224 @@
+//! Each Lambda function answers a real invocation through its handler.
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sns::SnsEvent;
+use backstop::config::FunctionConfig;
+use backstop::health::HealthStatus;
+use backstop::store::{FileStore, PutOptions, Store};
+use backstop_tests::webhook::{Reply, WebhookRecorder};
+use time::macros::datetime;
+
+use crate::support::{fixture, invocation};
+
+fn config(store: &str, databases: &str) -> FunctionConfig {
+    let vars = [
+        ("BACKSTOP_STORE", store.to_string()),
+        ("BACKSTOP_DATABASE_IDS", databases.to_string()),
+    ];
+    FunctionConfig::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
+        .unwrap()
+}
+
+async fn commit_set(store: &dyn Store, key: &str) {
+    store
+        .put(key, &mut &b"{}"[..], &PutOptions::default())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn monitor_reports_freshness_of_every_configured_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(FileStore::new(dir.path().to_path_buf()));
+    commit_set(
+        store.as_ref(),
+        "main/20261122T020000Z-aaaa0001/manifest.json",
+    )
+    .await;
+    commit_set(
+        store.as_ref(),
+        "stale/20261120T000000Z-bbbb0002/manifest.json",
+    )
+    .await;
+    // An uncommitted set (no manifest) does not count as a backup.
+    commit_set(
+        store.as_ref(),
+        "main/20261122T050000Z-cccc0003/pre-data.sql.zst",
+    )
+    .await;
+
+    let deps = monitor::Deps {
+        config: config(
+            &format!("file://{}", dir.path().display()),
+            "main,stale,empty",
+        ),
+        store,
+        now: Arc::new(|| datetime!(2026-11-22 06:00:00 UTC)),
+    };
+    let response = monitor::handler(invocation(fixture("scheduled.json")), &deps)
+        .await
+        .unwrap();
+    let statuses: Vec<_> = response
+        .databases
+        .iter()
+        .map(|d| (d.database.as_str(), d.status, d.last_backup.as_deref()))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            (
+                "main",
+                HealthStatus::Healthy,
+                Some("20261122T020000Z-aaaa0001")
+            ),
+            (
+                "stale",
+                HealthStatus::Critical,
+                Some("20261120T000000Z-bbbb0002")
+            ),
+            ("empty", HealthStatus::Critical, None),
+        ]
+    );
+    assert_eq!(response.databases[0].age_seconds, Some(4 * 3600));
+
+    let one = monitor::handler(invocation(serde_json::json!({"database": "main"})), &deps)
+        .await
+        .unwrap();
+    assert_eq!(one.databases.len(), 1);
+    let error = monitor::handler(invocation(serde_json::json!({"databse": "main"})), &deps)
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("unknown field `databse`"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn monitor_fails_rather_than_reporting_no_backups_when_the_store_is_unreadable() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, b"x").unwrap();
+    let deps = monitor::Deps {
+        config: config(&format!("file://{}", file.display()), "main"),
+        store: Arc::new(FileStore::new(file.clone())),
+        now: Arc::new(time::OffsetDateTime::now_utc),
+    };
+    let error = monitor::handler(invocation(fixture("scheduled.json")), &deps)
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("list"), "{error}");
+}
+
+#[tokio::test]
+async fn backup_verify_and_retention_validate_requests_and_never_fake_success() {
+    let backup_deps = backup::Deps {
+        config: config("s3://backups/prod", "main"),
+    };
+    let plan = backup::plan(fixture("backup-on-demand.json"), &backup_deps.config).unwrap();
+    assert_eq!(plan.tier, backup::TierChoice::Monthly);
+    assert_eq!(plan.reason.as_deref(), Some("before migration 00021"));
+    let error = backup::handler(invocation(fixture("scheduled.json")), &backup_deps)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, backup::BackupError::EngineMissing { .. }),
+        "{error}"
+    );
+    let error = backup::handler(
+        invocation(serde_json::json!({"database": "billing"})),
+        &backup_deps,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        error.to_string().contains("BACKSTOP_DATABASE_IDS"),
+        "{error}"
+    );
+    let error = backup::handler(
+        invocation(serde_json::json!({"tier": "hourly"})),
+        &backup_deps,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(error, backup::BackupError::BadEvent(_)), "{error}");
+
+    let verify_deps = verify::Deps {
+        config: config("s3://backups/prod", "main"),
+    };
+    let request = serde_json::json!({"database": "main", "backup": "20261122T020000Z-aaaa0001", "level": "restore"});
+    let plan = verify::plan(request.clone(), &verify_deps.config).unwrap();
+    assert_eq!(plan.level, verify::Level::Restore);
+    assert_eq!(plan.backup.unwrap().as_str(), "20261122T020000Z-aaaa0001");
+    let error = verify::handler(invocation(request), &verify_deps)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, verify::VerifyError::VerifierMissing { .. }),
+        "{error}"
+    );
+    let error = verify::handler(
+        invocation(serde_json::json!({"database": "main", "backup": "yesterday"})),
+        &verify_deps,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("`yesterday` is not a valid backup id"),
+        "{error}"
+    );
+
+    let retention_deps = retention::Deps {
+        config: config("s3://backups/prod", "main"),
+    };
+    let error = retention::handler(invocation(fixture("scheduled.json")), &retention_deps)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, retention::RetentionError::PolicyMissing { .. }),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn notify_slack_posts_each_alert_and_reports_rejections_without_the_webhook() {
+    let recorder = WebhookRecorder::start(vec![]);
+    let deps = notify_slack::Deps::from_lookup(|_| Some(recorder.url.clone())).unwrap();
+    let event: SnsEvent = serde_json::from_value(fixture("sns-alert.json")).unwrap();
+    let response = notify_slack::handler(invocation(event.clone()), &deps)
+        .await
+        .unwrap();
+    assert_eq!(response.delivered, 1);
+    let bodies = recorder.bodies();
+    assert_eq!(bodies.len(), 1);
+    let posted: serde_json::Value = serde_json::from_str(&bodies[0]).unwrap();
+    assert_eq!(
+        posted["text"],
+        "*[critical] main: backup failed*\nBackup of main failed: database unreachable."
+    );
+
+    let rejecting = WebhookRecorder::start(vec![Reply {
+        status: 400,
+        headers: vec![],
+        body: "invalid_payload".into(),
+    }]);
+    let deps = notify_slack::Deps::from_lookup(|_| Some(rejecting.url.clone())).unwrap();
+    let error = notify_slack::handler(invocation(event), &deps)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("HTTP 400") && error.contains("invalid_payload"),
+        "{error}"
+    );
+    assert!(
+        !error.contains("secret-token"),
+        "the webhook URL leaked: {error}"
+    );
+    let diagnostic =
+        lambda_runtime::Diagnostic::from(notify_slack::NotifyError::Config { reason: "x".into() });
+    assert_eq!(diagnostic.error_type, "NonRetryable");
+}

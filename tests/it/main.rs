@@ -1,0 +1,10 @@
+//! The integration suite: one test binary over real PostgreSQL, moto and HTTP servers.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod cli;
+mod functions;
+mod postgres;
+mod store_contract;
+mod store_file;
+mod store_s3;
+mod support;

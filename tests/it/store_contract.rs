@@ -1,0 +1,186 @@
+//! The behaviour every store must have, run against each implementation.
+
+use backstop::store::{PutOptions, Store, StoreError};
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncReadExt;
+
+use crate::support::noise;
+
+pub async fn read_all(store: &dyn Store, key: &str) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    store
+        .get(key)
+        .await
+        .unwrap()
+        .read_to_end(&mut bytes)
+        .await
+        .unwrap();
+    bytes
+}
+
+/// put/get/head/list/tags/delete round trip, replacing objects, absent objects.
+pub async fn round_trip(store: &dyn Store) {
+    let data = noise(300_000, 7);
+    let options = PutOptions {
+        tags: vec![("backstop-tier".into(), "weekly".into())],
+    };
+    let receipt = store
+        .put("main/set-1/part.bin", &mut data.as_slice(), &options)
+        .await
+        .unwrap();
+    assert_eq!(receipt.bytes, data.len() as u64);
+    assert_eq!(receipt.sha256, hex::encode(Sha256::digest(&data)));
+
+    assert_eq!(read_all(store, "main/set-1/part.bin").await, data);
+    let meta = store
+        .head("main/set-1/part.bin")
+        .await
+        .unwrap()
+        .expect("object exists");
+    assert_eq!(meta.size, data.len() as u64);
+    assert!(meta.last_modified.is_some());
+    assert_eq!(
+        store.get_tags("main/set-1/part.bin").await.unwrap(),
+        options.tags
+    );
+
+    store
+        .put_tags(
+            "main/set-1/part.bin",
+            &vec![("backstop-tier".into(), "monthly".into())],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_tags("main/set-1/part.bin").await.unwrap(),
+        vec![("backstop-tier".to_string(), "monthly".to_string())]
+    );
+
+    store
+        .put(
+            "main/set-1/manifest.json",
+            &mut &b"{}"[..],
+            &PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    store
+        .put(
+            "main/set-10/manifest.json",
+            &mut &b"{}"[..],
+            &PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    store
+        .put(
+            "other/set-2/manifest.json",
+            &mut &b"{}"[..],
+            &PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    let keys = |objects: Vec<backstop::store::ObjectMeta>| -> Vec<String> {
+        objects.into_iter().map(|o| o.key).collect()
+    };
+    assert_eq!(
+        keys(store.list("main/").await.unwrap()),
+        [
+            "main/set-1/manifest.json",
+            "main/set-1/part.bin",
+            "main/set-10/manifest.json"
+        ]
+    );
+    assert_eq!(keys(store.list("main/set-1/").await.unwrap()).len(), 2);
+    assert_eq!(
+        keys(store.list("main/set-1").await.unwrap()).len(),
+        3,
+        "a prefix is not a folder"
+    );
+    assert_eq!(keys(store.list("").await.unwrap()).len(), 4);
+    assert!(store.list("nothing-here/").await.unwrap().is_empty());
+
+    // A put replaces the object whole.
+    store
+        .put(
+            "main/set-1/part.bin",
+            &mut &b"short"[..],
+            &PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(read_all(store, "main/set-1/part.bin").await, b"short");
+
+    store.delete("main/set-1/part.bin").await.unwrap();
+    store
+        .delete("main/set-1/part.bin")
+        .await
+        .expect("deleting an absent object succeeds");
+    assert_eq!(store.head("main/set-1/part.bin").await.unwrap(), None);
+    match store.get("main/set-1/part.bin").await {
+        Err(e @ StoreError::NotFound { .. }) => {
+            assert!(e.to_string().contains("main/set-1/part.bin"))
+        }
+        Err(other) => panic!("expected NotFound, got {other}"),
+        Ok(_) => panic!("expected NotFound, got an object"),
+    }
+    assert!(store.pending_uploads("").await.unwrap().is_empty());
+}
+
+/// A stream that fails part-way stores nothing and leaves no pending upload.
+pub async fn failed_source_leaves_nothing(store: &dyn Store, fail_after: usize) {
+    let reader = FailingReader {
+        data: noise(fail_after, 3),
+        position: 0,
+    };
+    let mut reader = reader;
+    let error = store
+        .put(
+            "main/set-x/data/0001.copy.zst",
+            &mut reader,
+            &PutOptions::default(),
+        )
+        .await
+        .expect_err("a failing source must fail the put");
+    assert!(matches!(error, StoreError::Source { .. }), "{error}");
+    assert!(
+        error.to_string().contains("main/set-x/data/0001.copy.zst"),
+        "{error}"
+    );
+    assert_eq!(
+        store.head("main/set-x/data/0001.copy.zst").await.unwrap(),
+        None
+    );
+    assert!(store.list("main/set-x/").await.unwrap().is_empty());
+    assert!(
+        store.pending_uploads("").await.unwrap().is_empty(),
+        "a pending upload was left behind"
+    );
+}
+
+/// Yields `data`, then an I/O error (like a COPY stream cut off by a killed backend).
+pub struct FailingReader {
+    pub data: Vec<u8>,
+    pub position: usize,
+}
+
+impl tokio::io::AsyncRead for FailingReader {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let remaining = self.data.len() - self.position;
+        if remaining == 0 {
+            return std::task::Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "server closed the connection unexpectedly",
+            )));
+        }
+        let n = remaining.min(buf.remaining()).min(64 * 1024);
+        let start = self.position;
+        buf.put_slice(&self.data[start..start + n]);
+        self.position += n;
+        std::task::Poll::Ready(Ok(()))
+    }
+}

@@ -1,0 +1,124 @@
+//! The file:// store.
+
+use backstop::store::{
+    FileStore, PendingUpload, PutOptions, Store, StoreError, StoreUrl, open_from_env,
+};
+
+use crate::store_contract;
+
+#[tokio::test]
+async fn file_store_keeps_the_store_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::new(dir.path().join("backups"));
+    store_contract::round_trip(&store).await;
+}
+
+#[tokio::test]
+async fn file_store_leaves_nothing_when_the_source_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::new(dir.path().to_path_buf());
+    store_contract::failed_source_leaves_nothing(&store, 3 * 1024 * 1024).await;
+    let leftovers: Vec<_> = walk(dir.path());
+    assert!(leftovers.is_empty(), "files left behind: {leftovers:?}");
+}
+
+#[tokio::test]
+async fn file_store_reports_and_sweeps_partial_files_of_a_crashed_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::new(dir.path().to_path_buf());
+    store
+        .put(
+            "main/s1/manifest.json",
+            &mut &b"{}"[..],
+            &PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    // What a writer killed mid-put leaves: a hidden partial file beside the target.
+    std::fs::write(
+        dir.path()
+            .join("main/s1/.pre-data.sql.zst.partial-0123abcd"),
+        b"half",
+    )
+    .unwrap();
+
+    let listed: Vec<String> = store
+        .list("main/")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    assert_eq!(
+        listed,
+        ["main/s1/manifest.json"],
+        "partial files must never be listed"
+    );
+    let pending = store.pending_uploads("main/").await.unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].key, "main/s1/pre-data.sql.zst");
+    store.abort_upload(&pending[0]).await.unwrap();
+    assert!(store.pending_uploads("").await.unwrap().is_empty());
+
+    let bogus = PendingUpload {
+        key: "main/s1/manifest.json".into(),
+        upload_id: "manifest.json".into(),
+        initiated: None,
+    };
+    assert!(
+        store.abort_upload(&bogus).await.is_err(),
+        "only partial files can be aborted"
+    );
+    assert!(store.head("main/s1/manifest.json").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn file_store_that_is_not_writable_says_which_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"not a directory").unwrap();
+    let url: StoreUrl = format!("file://{}/backups", file.display())
+        .parse()
+        .unwrap();
+    let store = open_from_env(&url).await;
+    let error = store
+        .put("main/x", &mut &b"data"[..], &PutOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::NotWritable { .. }), "{error}");
+    let message = error.to_string();
+    assert!(
+        message.contains(&file.display().to_string()) && message.contains("writable"),
+        "{message}"
+    );
+    assert_eq!(message.lines().count(), 1);
+}
+
+#[tokio::test]
+async fn deleting_the_last_object_of_a_set_removes_its_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::new(dir.path().to_path_buf());
+    store
+        .put(
+            "main/s1/data/0001.copy.zst",
+            &mut &b"x"[..],
+            &PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    store.delete("main/s1/data/0001.copy.zst").await.unwrap();
+    assert!(!dir.path().join("main").exists());
+    assert!(dir.path().exists(), "the store root itself stays");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        if entry.path().is_dir() {
+            files.extend(walk(&entry.path()));
+        } else {
+            files.push(entry.path());
+        }
+    }
+    files
+}

@@ -1,0 +1,78 @@
+//! Helpers shared by the integration tests.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use lambda_runtime::{Context, LambdaEvent};
+
+/// An event fixture from tests/fixtures/events.
+pub fn fixture(name: &str) -> serde_json::Value {
+    let path = backstop_tests::workspace_root()
+        .join("tests/fixtures/events")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// A Lambda invocation of `payload`, as the runtime would deliver it.
+pub fn invocation<T>(payload: T) -> LambdaEvent<T> {
+    LambdaEvent::new(payload, Context::default())
+}
+
+/// Deterministic pseudo-random bytes (incompressible, unlike repeated patterns).
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
+}
+
+/// The `backstop` binary built by `cargo build` next to this test binary.
+pub fn backstop_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .unwrap()
+        .join("backstop");
+    assert!(
+        bin.exists(),
+        "{} is missing; run `cargo build --bins` (make test does)",
+        bin.display()
+    );
+    bin
+}
+
+/// Runs the CLI with `args` and extra environment.
+pub fn backstop(args: &[&str], env: &[(&str, String)]) -> Output {
+    let mut command = Command::new(backstop_bin());
+    command
+        .args(args)
+        .env_remove("AWS_ENDPOINT_URL")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command.output().unwrap()
+}
+
+/// stderr of a failed run, asserting it is exactly one line.
+pub fn single_error_line(output: &Output) -> String {
+    assert!(
+        !output.status.success(),
+        "expected failure, got {:?}",
+        output.status
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr).trim().to_string();
+    assert_eq!(
+        stderr.lines().count(),
+        1,
+        "expected one line on stderr, got:\n{stderr}"
+    );
+    stderr
+}

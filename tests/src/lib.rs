@@ -1,0 +1,36 @@
+//! Test harness: real components started on demand, once per process.
+//!
+//! - [`postgres`]: a throwaway PostgreSQL cluster (initdb into a temp dir, free port) and a
+//!   fresh database per test.
+//! - [`moto`]: moto's S3-compatible server on a free loopback port.
+//! - [`webhook`]: a local HTTP server that records requests and answers scripted statuses.
+//!
+//! Services are started from a thread that outlives them and are told to stop (parent-death
+//! signal) when the process ends, however it ends; their temp dirs are removed at exit, and
+//! leftovers of killed runs are swept at the next start. Separate processes never share a
+//! cluster or a port, so parallel test processes are safe.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod moto;
+pub mod postgres;
+mod service;
+pub mod webhook;
+
+use std::path::PathBuf;
+
+/// The workspace root (the folder holding the root Cargo.toml).
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_default()
+}
+
+/// A name fragment unique within this machine: pid plus a random suffix.
+pub fn unique_suffix() -> String {
+    format!(
+        "{}{:06x}",
+        std::process::id(),
+        rand::random::<u32>() & 0xff_ffff
+    )
+}

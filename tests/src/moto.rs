@@ -1,0 +1,139 @@
+//! moto's server, the S3 (and more) API on a free loopback port, once per process.
+//!
+//! Code under test reaches it exactly as it reaches AWS: through `AWS_ENDPOINT_URL` for
+//! subprocesses ([`Moto::env`]), or an `SdkConfig` carrying the same endpoint, region and
+//! credentials that `aws-config` would read from those variables ([`Moto::sdk_config`]).
+
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+use crate::service;
+
+const REGION: &str = "us-east-1";
+const ACCESS_KEY: &str = "backstop-test";
+const SECRET_KEY: &str = "backstop-test-secret";
+const START_ATTEMPTS: usize = 5;
+
+/// The process's moto server.
+#[derive(Debug)]
+pub struct Moto {
+    pub endpoint: String,
+}
+
+static MOTO: OnceLock<Moto> = OnceLock::new();
+
+/// The moto server of this process, started on first use.
+pub fn moto() -> &'static Moto {
+    MOTO.get_or_init(|| Moto::start().unwrap_or_else(|e| panic!("{e}")))
+}
+
+impl Moto {
+    /// Environment for a subprocess that should talk to this server.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_REGION", REGION.into()),
+            ("AWS_ACCESS_KEY_ID", ACCESS_KEY.into()),
+            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.into()),
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ]
+    }
+
+    /// The SDK configuration `aws-config` builds from [`Moto::env`].
+    pub async fn sdk_config(&self) -> SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(Region::new(REGION))
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                ACCESS_KEY,
+                SECRET_KEY,
+                None,
+                None,
+                "backstop-tests",
+            ))
+            .load()
+            .await
+    }
+
+    /// An S3 client through Backstop's own factory.
+    pub async fn s3(&self) -> aws_sdk_s3::Client {
+        backstop::aws::s3_client(&self.sdk_config().await)
+    }
+
+    /// Creates a bucket with a unique name and returns the name.
+    pub async fn new_bucket(&self, label: &str) -> String {
+        let label: String = label
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '-'
+                }
+            })
+            .take(30)
+            .collect();
+        let bucket = format!("{label}-{}", crate::unique_suffix());
+        self.s3()
+            .await
+            .create_bucket()
+            .bucket(&bucket)
+            .send()
+            .await
+            .expect("create test bucket");
+        bucket
+    }
+
+    fn start() -> Result<Self, String> {
+        let server = find_moto_server()?;
+        for _ in 0..START_ATTEMPTS {
+            let port = service::free_port();
+            let mut command = Command::new(&server);
+            command
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            let service = service::spawn(command, libc::SIGTERM)
+                .map_err(|e| format!("cannot start {}: {e}", server.display()))?;
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while Instant::now() < deadline && !service.has_exited() {
+                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    let running = service.clone();
+                    service::at_exit(move || running.stop(libc::SIGTERM, Duration::from_secs(5)));
+                    return Ok(Self {
+                        endpoint: format!("http://127.0.0.1:{port}"),
+                    });
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            service.stop(libc::SIGKILL, Duration::from_secs(5));
+        }
+        Err(format!(
+            "moto_server did not start after {START_ATTEMPTS} attempts"
+        ))
+    }
+}
+
+/// `BACKSTOP_MOTO_SERVER`, else the project's `.venv/bin/moto_server`, else `PATH`.
+fn find_moto_server() -> Result<PathBuf, String> {
+    if let Ok(path) = std::env::var("BACKSTOP_MOTO_SERVER") {
+        return Ok(PathBuf::from(path));
+    }
+    let venv = crate::workspace_root().join(".venv/bin/moto_server");
+    if venv.exists() {
+        return Ok(venv);
+    }
+    std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths).map(|p| p.join("moto_server")).find(|p| p.exists())
+        })
+        .ok_or_else(|| {
+            "moto_server not found; run `make deps` (it installs moto into .venv) or set BACKSTOP_MOTO_SERVER".into()
+        })
+}

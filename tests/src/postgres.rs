@@ -1,0 +1,316 @@
+//! A throwaway PostgreSQL cluster per test process, and a fresh database per test.
+//!
+//! The cluster is `initdb`-ed into a temp dir (as the `postgres` user when running as root,
+//! since the server refuses root), listens on a free loopback port only, requires a password
+//! over TCP (scram-sha-256) and runs with durability off for speed.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::service::{self, Service};
+
+const SUPERUSER: &str = "postgres";
+const START_ATTEMPTS: usize = 5;
+
+/// The process's PostgreSQL cluster.
+#[derive(Debug)]
+pub struct PgCluster {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: String,
+    pub bin_dir: PathBuf,
+    pub data_dir: PathBuf,
+}
+
+static CLUSTER: OnceLock<PgCluster> = OnceLock::new();
+
+/// The cluster of this process, started on first use.
+pub fn cluster() -> &'static PgCluster {
+    CLUSTER.get_or_init(|| PgCluster::start().unwrap_or_else(|e| panic!("{e}")))
+}
+
+/// A database made for one test; dropped (with its connections) when this value drops.
+#[derive(Debug)]
+pub struct TestDb {
+    pub name: String,
+    cluster: &'static PgCluster,
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A new, empty database on the process's cluster.
+pub fn fresh_database(label: &str) -> TestDb {
+    let cluster = cluster();
+    let label: String = label
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .take(30)
+        .collect();
+    let name = format!(
+        "t_{label}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    );
+    cluster.psql("postgres", &format!("CREATE DATABASE \"{name}\""));
+    TestDb { name, cluster }
+}
+
+impl TestDb {
+    /// A `postgresql://` URL with the superuser's password.
+    pub fn url(&self) -> String {
+        self.cluster.url(&self.name)
+    }
+
+    /// Runs SQL through psql (stops at the first error) and returns its unaligned output.
+    pub fn psql(&self, sql: &str) -> String {
+        self.cluster.psql(&self.name, sql)
+    }
+
+    /// Runs a SQL file through psql.
+    pub fn psql_file(&self, path: &Path) -> String {
+        self.cluster
+            .run_psql(&self.name, &["-f", &path.to_string_lossy()])
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
+        let _ = self
+            .cluster
+            .psql_command("postgres", &["-c", &sql])
+            .output();
+    }
+}
+
+impl PgCluster {
+    /// The URL of `database` on this cluster.
+    pub fn url(&self, database: &str) -> String {
+        format!(
+            "postgresql://{}:{}@{}:{}/{database}?sslmode=disable",
+            self.user, self.password, self.host, self.port
+        )
+    }
+
+    /// Runs SQL through psql; panics with psql's message on failure.
+    pub fn psql(&self, database: &str, sql: &str) -> String {
+        self.run_psql(database, &["-c", sql])
+    }
+
+    fn run_psql(&self, database: &str, args: &[&str]) -> String {
+        let output = self
+            .psql_command(database, args)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run psql: {e}"));
+        if !output.status.success() {
+            panic!(
+                "psql failed on {database}: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+        }
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    fn psql_command(&self, database: &str, args: &[&str]) -> Command {
+        let mut command = Command::new(self.bin_dir.join("psql"));
+        command
+            .args([
+                "-X",
+                "-q",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-d",
+                &self.url(database),
+            ])
+            .args(args)
+            .stdin(Stdio::null());
+        command
+    }
+
+    fn start() -> Result<Self, String> {
+        let bin_dir = find_bin_dir()?;
+        let base = service::fresh_dir("backstop-pg");
+        let data_dir = base.join("data");
+        let password = format!("pw-{:016x}", rand::random::<u64>());
+        let pwfile = base.join("pwfile");
+        std::fs::write(&pwfile, &password)
+            .map_err(|e| format!("write {}: {e}", pwfile.display()))?;
+        let owner = if service::is_root() {
+            Some(postgres_ids()?)
+        } else {
+            None
+        };
+        if let Some((uid, gid)) = owner {
+            for path in [&base, &pwfile] {
+                std::os::unix::fs::chown(path, Some(uid), Some(gid))
+                    .map_err(|e| format!("chown {}: {e}", path.display()))?;
+            }
+        }
+
+        let mut initdb = Command::new(bin_dir.join("initdb"));
+        initdb
+            .arg("-D")
+            .arg(&data_dir)
+            .args([
+                "-U",
+                SUPERUSER,
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+                "--no-sync",
+            ])
+            .args(["--auth-local=trust", "--auth-host=scram-sha-256"])
+            .arg(format!("--pwfile={}", pwfile.display()))
+            .current_dir(&base);
+        as_owner(&mut initdb, owner);
+        let output = initdb
+            .output()
+            .map_err(|e| format!("cannot run initdb: {e}"))?;
+        if !output.status.success() {
+            return Err(format!(
+                "initdb failed: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            ));
+        }
+
+        for _ in 0..START_ATTEMPTS {
+            let port = service::free_port();
+            let server = start_server(&bin_dir, &base, &data_dir, port, owner)?;
+            if wait_ready(&bin_dir, port, &server) {
+                let cleanup_base = base.clone();
+                service::at_exit(move || {
+                    server.stop(libc::SIGQUIT, Duration::from_secs(10));
+                    let _ = std::fs::remove_dir_all(cleanup_base);
+                });
+                return Ok(Self {
+                    host: "127.0.0.1".into(),
+                    port,
+                    user: SUPERUSER.into(),
+                    password,
+                    bin_dir,
+                    data_dir,
+                });
+            }
+            server.stop(libc::SIGQUIT, Duration::from_secs(10));
+        }
+        let log = std::fs::read_to_string(base.join("postgres.log")).unwrap_or_default();
+        Err(format!(
+            "PostgreSQL did not start after {START_ATTEMPTS} attempts: {log}"
+        ))
+    }
+}
+
+fn start_server(
+    bin_dir: &Path,
+    base: &Path,
+    data_dir: &Path,
+    port: u16,
+    owner: Option<(u32, u32)>,
+) -> Result<Service, String> {
+    let log_path = base.join("postgres.log");
+    let log = std::fs::File::create(&log_path)
+        .map_err(|e| format!("create {}: {e}", log_path.display()))?;
+    if let Some((uid, gid)) = owner {
+        let _ = std::os::unix::fs::chown(&log_path, Some(uid), Some(gid));
+    }
+    let mut command = Command::new(bin_dir.join("postgres"));
+    command
+        .arg("-D")
+        .arg(data_dir)
+        .args(["-p", &port.to_string(), "-h", "127.0.0.1", "-k", ""])
+        .args([
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+        ])
+        .args(["-c", "max_connections=300", "-c", "shared_buffers=256MB"])
+        .args(["-c", "log_min_messages=warning", "-c", "max_wal_size=4GB"])
+        .current_dir(base)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().map_err(|e| e.to_string())?)
+        .stderr(log);
+    as_owner(&mut command, owner);
+    service::spawn(command, libc::SIGQUIT).map_err(|e| format!("cannot start postgres: {e}"))
+}
+
+fn wait_ready(bin_dir: &Path, port: u16, server: &Service) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if server.has_exited() {
+            return false;
+        }
+        let ready = Command::new(bin_dir.join("pg_isready"))
+            .args(["-q", "-h", "127.0.0.1", "-p", &port.to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        if ready {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+fn as_owner(command: &mut Command, owner: Option<(u32, u32)>) {
+    use std::os::unix::process::CommandExt;
+    if let Some((uid, gid)) = owner {
+        command
+            .uid(uid)
+            .gid(gid)
+            .env("HOME", "/tmp")
+            .env_remove("PGDATA");
+    }
+}
+
+/// The uid and gid of the `postgres` user, from /etc/passwd.
+fn postgres_ids() -> Result<(u32, u32), String> {
+    let passwd =
+        std::fs::read_to_string("/etc/passwd").map_err(|e| format!("read /etc/passwd: {e}"))?;
+    passwd
+        .lines()
+        .map(|line| line.split(':').collect::<Vec<_>>())
+        .find(|fields| fields.first() == Some(&SUPERUSER))
+        .and_then(|fields| Some((fields.get(2)?.parse().ok()?, fields.get(3)?.parse().ok()?)))
+        .ok_or_else(|| {
+            "running as root but there is no `postgres` user; install PostgreSQL with `make deps`"
+                .into()
+        })
+}
+
+/// PostgreSQL's server binaries: `BACKSTOP_PG_BIN`, else the newest /usr/lib/postgresql/*/bin.
+fn find_bin_dir() -> Result<PathBuf, String> {
+    if let Ok(dir) = std::env::var("BACKSTOP_PG_BIN") {
+        return Ok(PathBuf::from(dir));
+    }
+    let mut candidates: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .map_err(|_| {
+            "PostgreSQL is not installed; run `make deps` (or set BACKSTOP_PG_BIN)".to_string()
+        })?
+        .flatten()
+        .filter_map(|e| {
+            let version = e.file_name().to_string_lossy().parse::<u32>().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("initdb").exists().then_some((version, bin))
+        })
+        .collect();
+    candidates.sort();
+    candidates
+        .pop()
+        .map(|(_, bin)| bin)
+        .ok_or_else(|| "no PostgreSQL server binaries found; run `make deps`".into())
+}
