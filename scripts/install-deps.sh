@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what the tests and the demo need on a fresh Debian machine, skipping what is there:
+# PostgreSQL (server, contrib, client) and a project venv (.venv) with moto's server.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MOTO_VERSION="5.1.22"   # 5.2.x answers GetBucketVersioning in a shape the Rust SDK rejects
+APT_PACKAGES=(postgresql postgresql-contrib postgresql-client zstd python3-venv)
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    echo "install-deps: need root for: $*; run as root or install sudo" >&2; exit 1
+  fi
+}
+
+missing=()
+for package in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! .venv/bin/python -c "import moto, sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
+  echo "install-deps: installing moto[server]==$MOTO_VERSION into .venv"
+  python3 -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+fi
