@@ -79,19 +79,31 @@ async fn main() -> anyhow::Result<()> {
     let pg = cluster();
     let db = fresh_database("demo shop");
     db.psql(SAMPLE_SCHEMA);
-    println!("  PostgreSQL   throwaway cluster on {}:{} (removed when the demo ends)", pg.host, pg.port);
-    println!("  database     {} (sample shop: {} tables)", db.name, TABLES.len());
+    println!(
+        "  PostgreSQL   throwaway cluster on {}:{} (removed when the demo ends)",
+        pg.host, pg.port
+    );
+    println!(
+        "  database     {} (sample shop: {} tables)",
+        db.name,
+        TABLES.len()
+    );
     println!("  store        {store_url}\n");
 
     let store = open_from_env(&store_url).await;
     let config = backstop::pg::parse_url(&db.url())?;
     let client = backstop::pg::connect(&config).await?;
-    let run = format!("{STATE_PREFIX}/demo-exports/{}", backstop::layout::BackupId::generate(time::OffsetDateTime::now_utc()));
+    let run = format!(
+        "{STATE_PREFIX}/demo-exports/{}",
+        backstop::layout::BackupId::generate(time::OffsetDateTime::now_utc())
+    );
 
     let mut results = Vec::new();
     for (index, table) in TABLES.iter().enumerate() {
         // Export: COPY the table out, compress, store.
-        let stream = client.copy_out(&format!("COPY public.{table} TO STDOUT")).await?;
+        let stream = client
+            .copy_out(&format!("COPY public.{table} TO STDOUT"))
+            .await?;
         let chunks: Vec<bytes::Bytes> = stream
             .collect::<Vec<_>>()
             .await
@@ -101,7 +113,9 @@ async fn main() -> anyhow::Result<()> {
         let raw: Vec<u8> = chunks.concat();
         let compressed = zstd::encode_all(raw.as_slice(), 3)?;
         let key = format!("{run}/{:04}-{table}.copy.zst", index + 1);
-        let receipt = store.put(&key, &mut compressed.as_slice(), &PutOptions::default()).await?;
+        let receipt = store
+            .put(&key, &mut compressed.as_slice(), &PutOptions::default())
+            .await?;
 
         // Read back: fetch, check the stored bytes' SHA-256, decompress, compare the rows.
         let mut fetched = Vec::new();
@@ -117,19 +131,34 @@ async fn main() -> anyhow::Result<()> {
         });
     }
 
-    println!("  {:<14} {:>8} {:>12} {:>12}  read back", "table", "rows", "COPY bytes", "stored");
+    println!(
+        "  {:<14} {:>8} {:>12} {:>12}  read back",
+        "table", "rows", "COPY bytes", "stored"
+    );
     for r in &results {
         let verdict = if r.matched { "identical" } else { "MISMATCH" };
-        println!("  {:<14} {:>8} {:>12} {:>12}  {verdict}", r.table, r.rows, r.raw_bytes, r.stored_bytes);
+        println!(
+            "  {:<14} {:>8} {:>12} {:>12}  {verdict}",
+            r.table, r.rows, r.raw_bytes, r.stored_bytes
+        );
     }
 
     println!();
     let doctor = Command::new(backstop_bin()?)
-        .args(["doctor", "--store", &store_url.to_string(), "--db", &db.url()])
+        .args([
+            "doctor",
+            "--store",
+            &store_url.to_string(),
+            "--db",
+            &db.url(),
+        ])
         .output()?;
     print!("{}", String::from_utf8_lossy(&doctor.stdout));
     if !doctor.status.success() {
-        bail!("backstop doctor failed: {}", String::from_utf8_lossy(&doctor.stderr).trim());
+        bail!(
+            "backstop doctor failed: {}",
+            String::from_utf8_lossy(&doctor.stderr).trim()
+        );
     }
 
     let all_matched = results.iter().all(|r| r.matched);
