@@ -16,7 +16,7 @@ lint:
 ## test: everything CI runs, from a fresh clone
 test: deps lint
 	cargo build --workspace --bins --locked
-	cargo test --workspace --locked
+	scripts/run-tests.sh
 
 ## demo: a throwaway PostgreSQL with a sample database, written to and read back from a store
 demo: deps
