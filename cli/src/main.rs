@@ -1,8 +1,11 @@
 //! `backstop`: the command line for operators. Parses arguments, calls the core, and turns
 //! every failure into one readable line on stderr and a non-zero exit code.
 
+mod backup;
+mod common;
 mod doctor;
 mod list;
+mod restore;
 
 use std::process::ExitCode;
 
@@ -16,7 +19,7 @@ const EXIT_FAILURE: u8 = 1;
     name = "backstop",
     version,
     about = "Verified PostgreSQL backups: take, check, list and restore them",
-    after_help = "Examples:\n  backstop doctor --store s3://my-backups/prod --db postgresql://backup@db:5432/app\n  backstop list --from file:///var/backups/backstop"
+    after_help = "Examples:\n  backstop backup --db postgresql://backup@db:5432/app --to s3://my-backups/prod\n  backstop list --from s3://my-backups/prod\n  backstop restore --from s3://my-backups/prod --database-id app --db postgresql://postgres@localhost/app_copy\n  backstop doctor --store s3://my-backups/prod --db postgresql://backup@db:5432/app"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -25,6 +28,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Take a backup of a database into a store.
+    Backup(backup::Args),
+    /// Restore a backup into a database.
+    Restore(restore::RestoreArgs),
+    /// Write a backup as one psql script.
+    Export(restore::ExportArgs),
     /// Check that a store can hold backups and that a database is reachable.
     Doctor(doctor::Args),
     /// List the backups in a store.
@@ -49,6 +58,9 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
+            Command::Backup(args) => backup::run(args).await,
+            Command::Restore(args) => restore::run_restore(args).await,
+            Command::Export(args) => restore::run_export(args).await,
             Command::Doctor(args) => doctor::run(args).await,
             Command::List(args) => list::run(args).await,
         }

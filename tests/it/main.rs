@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cli;
+mod engine;
 mod functions;
 mod postgres;
 mod store_contract;

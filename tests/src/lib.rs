@@ -26,6 +26,26 @@ pub fn workspace_root() -> PathBuf {
         .unwrap_or_default()
 }
 
+/// A fidelity corpus from `../shared/corpora`, or `None` (with a visible message) when the
+/// folder is absent. Under `CI=true` its absence fails the test.
+pub fn corpus(name: &str) -> Option<PathBuf> {
+    let path = workspace_root().join("../shared/corpora").join(name);
+    if path.exists() {
+        return Some(path);
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!(
+            "corpus {} is missing: CI must run with ../shared/corpora beside the repository",
+            path.display()
+        );
+    }
+    eprintln!(
+        "SKIPPED: corpus {} is absent (../shared/corpora); the fidelity test for it did not run",
+        path.display()
+    );
+    None
+}
+
 /// A name fragment unique within this machine: pid plus a random suffix.
 pub fn unique_suffix() -> String {
     format!(

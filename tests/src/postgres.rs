@@ -76,6 +76,11 @@ impl TestDb {
         self.cluster.psql(&self.name, sql)
     }
 
+    /// `pg_dump` of this database (see [`PgCluster::pg_dump`]).
+    pub fn pg_dump(&self) -> String {
+        self.cluster.pg_dump(&self.name)
+    }
+
     /// Runs a SQL file through psql.
     pub fn psql_file(&self, path: &Path) -> String {
         self.cluster
@@ -100,6 +105,27 @@ impl PgCluster {
             "postgresql://{}:{}@{}:{}/{database}?sslmode=disable",
             self.user, self.password, self.host, self.port
         )
+    }
+
+    /// `pg_dump` (schema and data) of `database`, without the `\restrict`/`\unrestrict` lines
+    /// whose key changes on every run.
+    pub fn pg_dump(&self, database: &str) -> String {
+        let output = Command::new(self.bin_dir.join("pg_dump"))
+            .args(["--no-sync", "-d", &self.url(database)])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run pg_dump: {e}"));
+        if !output.status.success() {
+            panic!(
+                "pg_dump failed on {database}: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+        }
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter(|l| !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict"))
+            .map(|l| format!("{l}\n"))
+            .collect()
     }
 
     /// Runs SQL through psql; panics with psql's message on failure.

@@ -1,0 +1,61 @@
+//! What several subcommands share: resolving the database id, terminal detection, sizes.
+
+use std::io::IsTerminal;
+
+use anyhow::bail;
+use backstop::layout::{DatabaseId, STATE_PREFIX};
+use backstop::store::Store;
+
+/// `--database-id`, else the database name in `url`, else the only database in the store.
+pub async fn database_id(
+    explicit: Option<&str>,
+    url: Option<&str>,
+    store: &dyn Store,
+) -> anyhow::Result<DatabaseId> {
+    if let Some(id) = explicit {
+        return Ok(DatabaseId::new(id)?);
+    }
+    if let Some(url) = url {
+        let config = backstop::pg::parse_url(url)?;
+        if let Some(name) = backstop::pg::database_name(&config) {
+            return Ok(DatabaseId::new(&name)?);
+        }
+    }
+    let objects = store.list("").await?;
+    let mut ids: Vec<&str> = objects
+        .iter()
+        .filter_map(|o| o.key.split('/').next())
+        .filter(|d| *d != STATE_PREFIX)
+        .collect();
+    ids.dedup();
+    match ids.as_slice() {
+        [] => bail!("no backups in {}; check the store URL", store.url()),
+        [one] => Ok(DatabaseId::new(one)?),
+        many => bail!(
+            "{} holds backups of several databases ({}); pass --database-id",
+            store.url(),
+            many.join(", ")
+        ),
+    }
+}
+
+/// Whether progress lines should be printed (stderr is a terminal).
+pub fn interactive() -> bool {
+    std::io::stderr().is_terminal()
+}
+
+/// `1.5 MiB`-style sizes.
+pub fn size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}

@@ -1,0 +1,708 @@
+//! Taking a backup: a consistent, parallel, streamed logical dump into a store.
+//!
+//! The leader opens a `REPEATABLE READ, READ ONLY` transaction, locks every dumped table
+//! `ACCESS SHARE`, exports its snapshot and reads the catalogs. Workers join the snapshot
+//! (`SET TRANSACTION SNAPSHOT`), lock each table `NOWAIT` and stream `COPY ... TO STDOUT`
+//! through a row digest and zstd straight into the store, largest tables first, big tables
+//! split by ctid range. Sequence values are read last; `manifest.json` is written last of all.
+//! On failure everything uploaded so far is deleted: a set without a manifest is never a backup.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_compression::Level;
+use async_compression::tokio::bufread::ZstdEncoder;
+use bytes::Bytes;
+use futures::StreamExt;
+use time::OffsetDateTime;
+use tokio::task::JoinSet;
+use tokio_postgres::{Client, Config};
+use tokio_util::io::StreamReader;
+
+use super::catalog::{self, CatalogError, DataTable};
+use super::digest::RowDigest;
+use super::inventory;
+use super::item::Section;
+use super::manifest::{FORMAT_VERSION, Manifest, Part, PartKind, TablePart};
+use super::order;
+use super::script;
+use crate::layout::{
+    BackupId, DatabaseId, MANIFEST_NAME, committed_backups, database_prefix, set_key,
+};
+use crate::pg::{ConnectError, connect, describe};
+use crate::store::{PutOptions, Store, StoreError};
+use crate::tier::{TIER_TAG, Tier, tier_for};
+
+/// How to take a backup.
+#[derive(Debug, Clone)]
+pub struct BackupOptions {
+    pub database_id: DatabaseId,
+    /// Parallel COPY connections.
+    pub jobs: usize,
+    /// `None`: derive the tier from the store's history.
+    pub tier: Option<Tier>,
+    /// Objects the operator accepts losing, as `kind identity` or `identity`.
+    pub exclude: Vec<String>,
+    /// Tables with more pages than this are split into chunks of this many pages.
+    pub split_pages: u64,
+    pub compression_level: i32,
+    /// How long the leader waits for its table locks.
+    pub lock_timeout: Duration,
+}
+
+impl BackupOptions {
+    pub fn new(database_id: DatabaseId) -> Self {
+        Self {
+            database_id,
+            jobs: 2,
+            tier: None,
+            exclude: Vec::new(),
+            split_pages: 32_768, // 256 MiB of 8 KiB pages
+            compression_level: 3,
+            lock_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Progress, for whoever displays it.
+#[derive(Debug, Clone)]
+pub enum BackupEvent {
+    Started {
+        backup_id: String,
+        tables: usize,
+        table_bytes: u64,
+    },
+    PartStored {
+        table: String,
+        rows: u64,
+        stored_bytes: u64,
+    },
+    Finished {
+        backup_id: String,
+        stored_bytes: u64,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error("{step} failed: {reason}")]
+    Database { step: &'static str, reason: String },
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error(
+        "backup refused: {count} object(s) cannot be reproduced by this engine: {objects}; \
+             exclude them explicitly with --exclude 'KIND IDENTITY' to back up the rest"
+    )]
+    Unsupported { count: usize, objects: String },
+    #[error("copying {table} failed: {reason}")]
+    Copy { table: String, reason: String },
+    #[error(
+        "table {table} is locked by another session ({reason}); retry when the DDL or maintenance is over"
+    )]
+    Locked { table: String, reason: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn database(step: &'static str) -> impl Fn(tokio_postgres::Error) -> BackupError {
+    move |e| BackupError::Database {
+        step,
+        reason: describe(&e),
+    }
+}
+
+/// One COPY into one data part.
+#[derive(Debug, Clone)]
+struct Unit {
+    order: u32,
+    key: String,
+    table: DataTable,
+    /// Block range `[from, to)`; `to == None` means to the end of the table.
+    blocks: Option<(u64, Option<u64>)>,
+    estimated_bytes: u64,
+}
+
+/// Splits tables into units, numbered by table name then chunk, and returns them largest first.
+fn plan_units(tables: &[DataTable], split_pages: u64) -> Vec<Unit> {
+    let mut sorted: Vec<&DataTable> = tables.iter().collect();
+    sorted.sort_by(|a, b| a.qualified_name.cmp(&b.qualified_name));
+    let mut units = Vec::new();
+    for table in sorted {
+        let chunks = if split_pages > 0 && table.pages > split_pages {
+            table.pages.div_ceil(split_pages)
+        } else {
+            1
+        };
+        for chunk in 0..chunks {
+            let order = units.len() as u32 + 1;
+            let blocks = (chunks > 1).then(|| {
+                let from = chunk * split_pages;
+                (from, (chunk + 1 < chunks).then_some(from + split_pages))
+            });
+            units.push(Unit {
+                order,
+                key: format!("data/{order:04}.copy.zst"),
+                table: table.clone(),
+                blocks,
+                estimated_bytes: table.bytes / chunks,
+            });
+        }
+    }
+    units.sort_by(|a, b| {
+        b.estimated_bytes
+            .cmp(&a.estimated_bytes)
+            .then(a.order.cmp(&b.order))
+    });
+    units
+}
+
+/// Takes a backup of the database at `pg` into `store`.
+pub async fn backup(
+    pg: &Config,
+    store: Arc<dyn Store>,
+    options: &BackupOptions,
+    on_event: &(dyn Fn(BackupEvent) + Sync),
+) -> Result<Manifest, BackupError> {
+    let started_at = OffsetDateTime::now_utc();
+    let backup_id = BackupId::generate(started_at);
+    let tier = match options.tier {
+        Some(tier) => tier,
+        None => automatic_tier(store.as_ref(), &options.database_id, started_at).await?,
+    };
+    let mut uploaded = Vec::new();
+    let result = run(
+        pg,
+        store.clone(),
+        options,
+        &backup_id,
+        started_at,
+        tier,
+        &mut uploaded,
+        on_event,
+    )
+    .await;
+    if result.is_err() {
+        for key in uploaded.iter().rev() {
+            if let Err(e) = store.delete(key).await {
+                tracing::warn!(key, error = %e, "could not remove a part of the failed backup; `backstop prune` will");
+            }
+        }
+    }
+    result
+}
+
+/// The tier of a backup starting now, from the committed backups already in the store.
+pub async fn automatic_tier(
+    store: &dyn Store,
+    database: &DatabaseId,
+    started_at: OffsetDateTime,
+) -> Result<Tier, StoreError> {
+    let objects = store.list(&database_prefix(database)).await?;
+    let earlier: Vec<OffsetDateTime> =
+        committed_backups(database, objects.iter().map(|o| o.key.as_str()))
+            .iter()
+            .filter_map(BackupId::started_at)
+            .collect();
+    Ok(tier_for(started_at, &earlier))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run(
+    pg: &Config,
+    store: Arc<dyn Store>,
+    options: &BackupOptions,
+    backup_id: &BackupId,
+    started_at: OffsetDateTime,
+    tier: Tier,
+    uploaded: &mut Vec<String>,
+    on_event: &(dyn Fn(BackupEvent) + Sync),
+) -> Result<Manifest, BackupError> {
+    let clock = Instant::now();
+    let leader = connect(pg).await?;
+    leader
+        .batch_execute(&format!(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;\n\
+             SELECT pg_catalog.set_config('search_path', '', false);\n\
+             SET statement_timeout = 0;\n\
+             SET lock_timeout = '{}ms';",
+            options.lock_timeout.as_millis()
+        ))
+        .await
+        .map_err(database("starting the snapshot transaction"))?;
+    let snapshot: String = leader
+        .query_one("SELECT pg_catalog.pg_export_snapshot()", &[])
+        .await
+        .map_err(database("exporting the snapshot"))?
+        .get(0);
+    lock_tables(&leader).await?;
+
+    let info = leader
+        .query_one(
+            "SELECT current_setting('server_version'), current_setting('server_version_num')::int4, current_database()::text",
+            &[],
+        )
+        .await
+        .map_err(database("reading the server version"))?;
+    let (server_version, server_version_num, database_name): (String, i32, String) =
+        (info.get(0), info.get(1), info.get(2));
+
+    let catalog = catalog::read(&leader).await?;
+    let objects = inventory::read(&leader)
+        .await
+        .map_err(database("taking the object inventory"))?;
+    let mut claimed: HashSet<_> = catalog
+        .items
+        .iter()
+        .flat_map(|i| i.owns.iter().copied())
+        .collect();
+    claimed.extend(catalog.skipped.iter().map(|(object, _)| *object));
+    let missing = inventory::unclaimed(&objects, &claimed, &options.exclude);
+    if !missing.is_empty() {
+        let labels: Vec<String> = missing.iter().take(20).map(|o| o.label()).collect();
+        let more = if missing.len() > 20 {
+            format!(" and {} more", missing.len() - 20)
+        } else {
+            String::new()
+        };
+        return Err(BackupError::Unsupported {
+            count: missing.len(),
+            objects: format!("{}{more}", labels.join(", ")),
+        });
+    }
+    let mut excluded: Vec<String> = objects
+        .iter()
+        .filter(|o| !claimed.contains(&o.object) && inventory::is_excluded(o, &options.exclude))
+        .map(|o| o.label())
+        .collect();
+    excluded.extend(catalog.skipped.iter().map(|(_, why)| why.clone()));
+    for (_, why) in &catalog.skipped {
+        tracing::warn!(%why, "left out of the backup");
+    }
+
+    let ordered = order::order(catalog.items, &catalog.edges);
+    for label in &ordered.cycles_broken {
+        tracing::warn!(item = %label, "dependency cycle broken at this item");
+    }
+    let marker = format!("backstop:{:016x}", rand::random::<u64>());
+    let tags = vec![(TIER_TAG.to_string(), tier.as_str().to_string())];
+    let put_options = PutOptions { tags };
+    let prefix = |name: &str| set_key(&options.database_id, backup_id, name);
+
+    on_event(BackupEvent::Started {
+        backup_id: backup_id.to_string(),
+        tables: catalog.tables.len(),
+        table_bytes: catalog.tables.iter().map(|t| t.bytes).sum(),
+    });
+
+    let pre: Vec<_> = ordered
+        .items
+        .iter()
+        .filter(|i| i.section == Section::PreData)
+        .collect();
+    let title = format!("Backstop backup {backup_id} of {database_name}: pre-data");
+    let pre_part = store_script(
+        store.as_ref(),
+        &prefix("pre-data.sql.zst"),
+        &script::render(&title, &marker, &pre),
+        &put_options,
+        options.compression_level,
+        uploaded,
+    )
+    .await?;
+    let mut parts = vec![Part {
+        order: 0,
+        kind: PartKind::PreData,
+        ..pre_part
+    }];
+
+    let units = plan_units(&catalog.tables, options.split_pages);
+    let data_parts = copy_units(
+        pg,
+        &snapshot,
+        store.clone(),
+        units,
+        options,
+        &prefix(""),
+        &put_options,
+        uploaded,
+        on_event,
+    )
+    .await?;
+    let data_count = data_parts.len() as u32;
+    parts.extend(data_parts);
+
+    let mut post_items = catalog::sequence_values(&leader, &catalog.sequences).await?;
+    post_items.extend(
+        ordered
+            .items
+            .into_iter()
+            .filter(|i| i.section == Section::PostData),
+    );
+    let post: Vec<_> = post_items.iter().collect();
+    let title = format!("Backstop backup {backup_id} of {database_name}: post-data");
+    let post_part = store_script(
+        store.as_ref(),
+        &prefix("post-data.sql.zst"),
+        &script::render(&title, &marker, &post),
+        &put_options,
+        options.compression_level,
+        uploaded,
+    )
+    .await?;
+    parts.push(Part {
+        order: data_count + 1,
+        kind: PartKind::PostData,
+        ..post_part
+    });
+    leader
+        .batch_execute("COMMIT")
+        .await
+        .map_err(database("closing the snapshot transaction"))?;
+
+    parts.sort_by_key(|p| p.order);
+    let manifest = Manifest {
+        format_version: FORMAT_VERSION,
+        engine_version: env!("CARGO_PKG_VERSION").to_string(),
+        database_id: options.database_id.to_string(),
+        database_name,
+        backup_id: backup_id.to_string(),
+        server_version,
+        server_version_num: server_version_num.max(0) as u32,
+        started_at,
+        finished_at: OffsetDateTime::now_utc(),
+        tier,
+        item_marker: marker,
+        parts,
+        inventory: inventory::counts(
+            &objects
+                .iter()
+                .filter(|o| {
+                    claimed.contains(&o.object)
+                        && !catalog.skipped.iter().any(|(s, _)| *s == o.object)
+                })
+                .cloned()
+                .collect::<Vec<_>>(),
+        ),
+        excluded,
+    };
+    let json = serde_json::to_vec_pretty(&manifest).map_err(|e| BackupError::Database {
+        step: "writing the manifest",
+        reason: e.to_string(),
+    })?;
+    let manifest_key = prefix(MANIFEST_NAME);
+    store
+        .put(&manifest_key, &mut json.as_slice(), &put_options)
+        .await?;
+    uploaded.push(manifest_key);
+    tracing::info!(backup_id = %backup_id, seconds = clock.elapsed().as_secs_f64(), bytes = manifest.total_bytes(), "backup committed");
+    on_event(BackupEvent::Finished {
+        backup_id: backup_id.to_string(),
+        stored_bytes: manifest.total_bytes(),
+    });
+    Ok(manifest)
+}
+
+async fn lock_tables(leader: &Client) -> Result<(), BackupError> {
+    let rows = leader
+        .query(
+            "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') AND c.oid >= 16384 \
+             AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp_|toast_temp_)' \
+             ORDER BY 1",
+            &[],
+        )
+        .await
+        .map_err(database("listing tables to lock"))?;
+    let names: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    for chunk in names.chunks(500) {
+        leader
+            .batch_execute(&format!(
+                "LOCK TABLE {} IN ACCESS SHARE MODE",
+                chunk.join(", ")
+            ))
+            .await
+            .map_err(|e| lock_error(&chunk.join(", "), &e))?;
+    }
+    Ok(())
+}
+
+/// A lock that could not be had is `Locked`; anything else is a plain database error.
+fn lock_error(tables: &str, error: &tokio_postgres::Error) -> BackupError {
+    let tables: String = tables.chars().take(200).collect();
+    if error.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) {
+        BackupError::Locked {
+            table: tables,
+            reason: describe(error),
+        }
+    } else {
+        BackupError::Database {
+            step: "locking tables",
+            reason: describe(error),
+        }
+    }
+}
+
+async fn store_script(
+    store: &dyn Store,
+    key: &str,
+    text: &str,
+    options: &PutOptions,
+    level: i32,
+    uploaded: &mut Vec<String>,
+) -> Result<Part, BackupError> {
+    let compressed =
+        zstd::encode_all(text.as_bytes(), level).map_err(|source| StoreError::Source {
+            key: key.to_string(),
+            source,
+        })?;
+    let receipt = store.put(key, &mut compressed.as_slice(), options).await?;
+    uploaded.push(key.to_string());
+    let name = key
+        .rsplit_once('/')
+        .map(|(_, n)| n)
+        .unwrap_or(key)
+        .to_string();
+    Ok(Part {
+        key: name,
+        order: 0,
+        kind: PartKind::PreData,
+        bytes: receipt.bytes,
+        sha256: receipt.sha256,
+        table: None,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn copy_units(
+    pg: &Config,
+    snapshot: &str,
+    store: Arc<dyn Store>,
+    units: Vec<Unit>,
+    options: &BackupOptions,
+    set_prefix: &str,
+    put_options: &PutOptions,
+    uploaded: &mut Vec<String>,
+    on_event: &(dyn Fn(BackupEvent) + Sync),
+) -> Result<Vec<Part>, BackupError> {
+    let queue = Arc::new(Mutex::new(VecDeque::from(units)));
+    let stored_keys = Arc::new(Mutex::new(Vec::new()));
+    let (events_tx, mut events_rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut workers = JoinSet::new();
+    for _ in 0..options.jobs.max(1) {
+        let worker = Worker {
+            pg: pg.clone(),
+            snapshot: snapshot.to_string(),
+            store: store.clone(),
+            queue: queue.clone(),
+            stored_keys: stored_keys.clone(),
+            set_prefix: set_prefix.to_string(),
+            put_options: put_options.clone(),
+            level: options.compression_level,
+            events: events_tx.clone(),
+        };
+        workers.spawn(worker.run());
+    }
+    drop(events_tx);
+    let mut parts = Vec::new();
+    let mut failure = None;
+    loop {
+        tokio::select! {
+            Some(event) = events_rx.recv() => on_event(event),
+            joined = workers.join_next() => match joined {
+                None => break,
+                Some(Ok(Ok(mut done))) => parts.append(&mut done),
+                Some(Ok(Err(e))) => { failure.get_or_insert(e); workers.abort_all(); }
+                Some(Err(e)) if e.is_cancelled() => {}
+                Some(Err(e)) => { failure.get_or_insert(BackupError::Copy { table: "-".into(), reason: e.to_string() }); workers.abort_all(); }
+            },
+        }
+    }
+    while let Ok(event) = events_rx.try_recv() {
+        on_event(event);
+    }
+    if let Ok(keys) = stored_keys.lock() {
+        uploaded.extend(keys.iter().cloned());
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(parts),
+    }
+}
+
+struct Worker {
+    pg: Config,
+    snapshot: String,
+    store: Arc<dyn Store>,
+    queue: Arc<Mutex<VecDeque<Unit>>>,
+    stored_keys: Arc<Mutex<Vec<String>>>,
+    set_prefix: String,
+    put_options: PutOptions,
+    level: i32,
+    events: tokio::sync::mpsc::UnboundedSender<BackupEvent>,
+}
+
+impl Worker {
+    async fn run(self) -> Result<Vec<Part>, BackupError> {
+        let client = connect(&self.pg).await?;
+        client
+            .batch_execute(&format!(
+                "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;\n\
+                 SET TRANSACTION SNAPSHOT '{}';\n\
+                 SELECT pg_catalog.set_config('search_path', '', false);\n\
+                 SET statement_timeout = 0;\n\
+                 SET synchronize_seqscans = off;",
+                self.snapshot
+            ))
+            .await
+            .map_err(database("joining the backup snapshot"))?;
+        let mut parts = Vec::new();
+        loop {
+            let unit = match self.queue.lock() {
+                Ok(mut queue) => queue.pop_front(),
+                Err(_) => None,
+            };
+            let Some(unit) = unit else { break };
+            parts.push(self.copy(&client, &unit).await?);
+        }
+        client
+            .batch_execute("COMMIT")
+            .await
+            .map_err(database("closing a worker transaction"))?;
+        Ok(parts)
+    }
+
+    async fn copy(&self, client: &Client, unit: &Unit) -> Result<Part, BackupError> {
+        let table = &unit.table;
+        client
+            .batch_execute(&format!(
+                "LOCK TABLE {} IN ACCESS SHARE MODE NOWAIT",
+                table.qualified_name
+            ))
+            .await
+            .map_err(|e| lock_error(&table.qualified_name, &e))?;
+        let columns = table.columns.join(", ");
+        let column_list = if columns.is_empty() {
+            String::new()
+        } else {
+            format!(" ({columns})")
+        };
+        let source = match unit.blocks {
+            None => format!("{}{column_list}", table.qualified_name),
+            Some((from, to)) => {
+                let upper = to
+                    .map(|t| format!(" AND ctid < '({t},0)'::pg_catalog.tid"))
+                    .unwrap_or_default();
+                format!(
+                    "(SELECT {columns} FROM ONLY {} WHERE ctid >= '({from},0)'::pg_catalog.tid{upper})",
+                    table.qualified_name
+                )
+            }
+        };
+        let copy_error = |e: tokio_postgres::Error| BackupError::Copy {
+            table: table.qualified_name.clone(),
+            reason: describe(&e),
+        };
+        let stream = client
+            .copy_out(&format!("COPY {source} TO STDOUT"))
+            .await
+            .map_err(copy_error)?;
+
+        let digest = Arc::new(Mutex::new(RowDigest::new()));
+        let observed = digest.clone();
+        let header = Bytes::from(format!(
+            "COPY {}{column_list} FROM stdin;\n",
+            table.qualified_name
+        ));
+        let body = futures::stream::once(async move { Ok::<_, std::io::Error>(header) })
+            .chain(stream.map(move |chunk| {
+                let chunk = chunk.map_err(|e| std::io::Error::other(describe(&e)))?;
+                if let Ok(mut digest) = observed.lock() {
+                    digest.update(&chunk);
+                }
+                Ok(chunk)
+            }))
+            .chain(futures::stream::once(async {
+                Ok(Bytes::from_static(b"\\.\n\n"))
+            }));
+        let mut encoder = ZstdEncoder::with_quality(
+            StreamReader::new(Box::pin(body)),
+            Level::Precise(self.level),
+        );
+        let key = format!("{}{}", self.set_prefix, unit.key);
+        let receipt = match self.store.put(&key, &mut encoder, &self.put_options).await {
+            Ok(receipt) => receipt,
+            Err(StoreError::Source { source, .. }) => {
+                return Err(BackupError::Copy {
+                    table: table.qualified_name.clone(),
+                    reason: source.to_string(),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if let Ok(mut keys) = self.stored_keys.lock() {
+            keys.push(key);
+        }
+        let (rows, row_digest) = match digest.lock() {
+            Ok(d) => (d.rows(), d.hex()),
+            Err(_) => (0, String::new()),
+        };
+        let _ = self.events.send(BackupEvent::PartStored {
+            table: table.qualified_name.clone(),
+            rows,
+            stored_bytes: receipt.bytes,
+        });
+        Ok(Part {
+            key: unit.key.clone(),
+            order: unit.order,
+            kind: PartKind::Data,
+            bytes: receipt.bytes,
+            sha256: receipt.sha256,
+            table: Some(TablePart {
+                qualified_name: table.qualified_name.clone(),
+                schema: table.schema.clone(),
+                name: table.name.clone(),
+                columns: table.columns.clone(),
+                rows,
+                row_digest,
+                blocks: unit.blocks.map(|(from, to)| (from, to.unwrap_or(u64::MAX))),
+            }),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(name: &str, pages: u64) -> DataTable {
+        DataTable {
+            oid: 1,
+            schema: "public".into(),
+            name: name.into(),
+            qualified_name: format!("public.{name}"),
+            columns: vec!["id".into()],
+            bytes: pages * 8192,
+            pages,
+        }
+    }
+
+    #[test]
+    fn big_tables_split_into_block_ranges_and_run_largest_first() {
+        let units = plan_units(&[table("small", 10), table("big", 250)], 100);
+        type Planned<'a> = (&'a str, Option<(u64, Option<u64>)>);
+        let keys: Vec<Planned> = units.iter().map(|u| (u.key.as_str(), u.blocks)).collect();
+        // Numbered by table name (big before small), run largest first; the last range is open.
+        assert_eq!(
+            keys,
+            [
+                ("data/0001.copy.zst", Some((0, Some(100)))),
+                ("data/0002.copy.zst", Some((100, Some(200)))),
+                ("data/0003.copy.zst", Some((200, None))),
+                ("data/0004.copy.zst", None),
+            ]
+        );
+    }
+}

@@ -1,0 +1,145 @@
+//! Dump items: one object's DDL with what it needs to exist first.
+
+use serde::{Deserialize, Serialize};
+
+/// A catalog row: the catalog's own OID plus the row's OID (like `pg_depend`'s classid/objid).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ObjectRef {
+    pub class: u32,
+    pub oid: u32,
+}
+
+/// OIDs of the system catalogs an item can own rows of (stable across PostgreSQL versions).
+pub mod class {
+    pub const PG_CLASS: u32 = 1259;
+    pub const PG_TYPE: u32 = 1247;
+    pub const PG_PROC: u32 = 1255;
+    pub const PG_NAMESPACE: u32 = 2615;
+    pub const PG_CONSTRAINT: u32 = 2606;
+    pub const PG_TRIGGER: u32 = 2620;
+    pub const PG_REWRITE: u32 = 2618;
+    pub const PG_ATTRDEF: u32 = 2604;
+    pub const PG_POLICY: u32 = 3256;
+    pub const PG_EXTENSION: u32 = 3079;
+    pub const PG_DEFAULT_ACL: u32 = 826;
+}
+
+/// Where an item runs in a restore.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Section {
+    PreData,
+    PostData,
+}
+
+/// What an item creates. The declaration order is the tie-break priority (pg_dump's idea:
+/// among items free to go, schemas before types before functions before tables...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ItemKind {
+    Schema,
+    Extension,
+    Type,
+    Function,
+    Aggregate,
+    Sequence,
+    Table,
+    PartitionAttach,
+    Check,
+    SequenceOwnedBy,
+    View,
+    MaterializedView,
+    SequenceValue,
+    Constraint,
+    Index,
+    IndexAttach,
+    ForeignKey,
+    Trigger,
+    Policy,
+    TableProperties,
+    Acl,
+    DefaultAcl,
+    Refresh,
+}
+
+impl ItemKind {
+    /// The section an item of this kind belongs to when nothing forces it later.
+    pub fn natural_section(self) -> Section {
+        use ItemKind::*;
+        match self {
+            Schema | Extension | Type | Function | Aggregate | Sequence | Table
+            | PartitionAttach | Check | SequenceOwnedBy | View | MaterializedView => {
+                Section::PreData
+            }
+            _ => Section::PostData,
+        }
+    }
+
+    /// Whether restore may build items of this kind for different tables at once.
+    pub fn builds_in_parallel(self) -> bool {
+        matches!(self, ItemKind::Constraint | ItemKind::Index)
+    }
+}
+
+/// One unit of DDL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Item {
+    pub kind: ItemKind,
+    /// Schema of the object ("" for objects outside schemas).
+    pub schema: String,
+    /// The object's name for ordering and messages, e.g. `users_pkey` or `f(integer)`.
+    pub name: String,
+    /// The table this item belongs to (`schema.name`, quoted), for per-table scheduling.
+    pub table: Option<String>,
+    /// Statements, each ending in `;` and a newline.
+    pub sql: String,
+    /// Catalog rows this item creates.
+    pub owns: Vec<ObjectRef>,
+    /// Catalog rows this item needs, besides those `pg_depend` reports.
+    pub needs: Vec<ObjectRef>,
+    /// Filled by ordering: the section after dependencies may have pushed the item later.
+    pub section: Section,
+}
+
+impl Item {
+    pub fn new(kind: ItemKind, schema: &str, name: &str, sql: String) -> Self {
+        Self {
+            kind,
+            schema: schema.to_string(),
+            name: name.to_string(),
+            table: None,
+            sql,
+            owns: Vec::new(),
+            needs: Vec::new(),
+            section: kind.natural_section(),
+        }
+    }
+
+    pub fn owning(mut self, refs: impl IntoIterator<Item = ObjectRef>) -> Self {
+        self.owns.extend(refs);
+        self
+    }
+
+    pub fn needing(mut self, refs: impl IntoIterator<Item = ObjectRef>) -> Self {
+        self.needs.extend(refs);
+        self
+    }
+
+    pub fn of_table(mut self, table: &str) -> Self {
+        self.table = Some(table.to_string());
+        self
+    }
+
+    /// `kind schema.name`, for messages.
+    pub fn label(&self) -> String {
+        let kind = serde_json::to_value(self.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        if self.schema.is_empty() {
+            format!("{kind} {}", self.name)
+        } else {
+            format!("{kind} {}.{}", self.schema, self.name)
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! `manifest.json`: the record that commits a backup set (DESIGN.md, "Backup set format").
+//!
+//! Written last. Lists every part in restore order with its size and the SHA-256 of its
+//! stored bytes; data parts also carry their table, columns, row count and row digest.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::tier::Tier;
+
+/// The manifest format this engine writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format_version: u32,
+    pub engine_version: String,
+    pub database_id: String,
+    pub database_name: String,
+    pub backup_id: String,
+    pub server_version: String,
+    pub server_version_num: u32,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub finished_at: OffsetDateTime,
+    pub tier: Tier,
+    /// Marker that starts each item in the SQL parts (`-- <marker> {json}`).
+    pub item_marker: String,
+    pub parts: Vec<Part>,
+    /// Objects per kind in the source database, as `pg_identify_object` names kinds.
+    pub inventory: BTreeMap<String, u64>,
+    /// Objects the operator excluded, as `kind identity`.
+    #[serde(default)]
+    pub excluded: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PartKind {
+    PreData,
+    Data,
+    PostData,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Part {
+    /// Key relative to the set folder, e.g. `data/0001.copy.zst`.
+    pub key: String,
+    pub order: u32,
+    pub kind: PartKind,
+    /// Size of the stored (compressed) bytes.
+    pub bytes: u64,
+    /// SHA-256 of the stored bytes, lower-case hex.
+    pub sha256: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub table: Option<TablePart>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TablePart {
+    /// Quoted, schema-qualified name, e.g. `app."Users"`.
+    pub qualified_name: String,
+    pub schema: String,
+    pub name: String,
+    /// Quoted column names in COPY order (generated columns left out).
+    pub columns: Vec<String>,
+    pub rows: u64,
+    /// Wrapping sum of the xxh3-128 hashes of each COPY line, 32 hex digits.
+    pub row_digest: String,
+    /// For a table split by ctid: this chunk's block range `[from, to)`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub blocks: Option<(u64, u64)>,
+}
+
+impl Manifest {
+    /// Data parts grouped by table, parts of one table in order.
+    pub fn tables(&self) -> BTreeMap<&str, Vec<&Part>> {
+        let mut tables: BTreeMap<&str, Vec<&Part>> = BTreeMap::new();
+        for part in &self.parts {
+            if let Some(table) = &part.table {
+                tables
+                    .entry(table.qualified_name.as_str())
+                    .or_default()
+                    .push(part);
+            }
+        }
+        tables
+    }
+
+    /// Total rows over all data parts.
+    pub fn total_rows(&self) -> u64 {
+        self.parts
+            .iter()
+            .filter_map(|p| p.table.as_ref())
+            .map(|t| t.rows)
+            .sum()
+    }
+
+    /// Total stored bytes over all parts.
+    pub fn total_bytes(&self) -> u64 {
+        self.parts.iter().map(|p| p.bytes).sum()
+    }
+}

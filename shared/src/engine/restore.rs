@@ -1,0 +1,805 @@
+//! Restoring a backup set, and exporting it as one psql script.
+//!
+//! Restore reads the manifest, refuses a non-empty target unless told to clean it, runs
+//! pre-data in one transaction, then loads tables on `jobs` connections, largest first, each
+//! in one transaction (`TRUNCATE` + `COPY ... FREEZE`). Every part's SHA-256, row count and row
+//! digest are checked while it streams; a mismatch rolls the table back and names the part.
+//! A table's index and constraint builds are queued ahead of the remaining loads the moment
+//! the table is loaded; the rest of post-data runs last, in dependency order.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+
+use async_compression::tokio::bufread::ZstdDecoder;
+use bytes::Bytes;
+use futures::SinkExt;
+use sha2::{Digest, Sha256};
+use tokio::io::{
+    AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, ReadBuf,
+};
+use tokio::sync::{Mutex, Notify};
+use tokio::task::JoinSet;
+use tokio_postgres::{Client, Config};
+
+use super::digest::RowDigest;
+use super::inventory;
+use super::item::ItemKind;
+use super::manifest::{FORMAT_VERSION, Manifest, Part};
+use super::script::{self, PREAMBLE, ScriptItem};
+use crate::layout::{
+    BackupId, DatabaseId, MANIFEST_NAME, committed_backups, database_prefix, set_key,
+};
+use crate::pg::{ConnectError, connect, describe};
+use crate::store::{Store, StoreError};
+
+const SEND_BATCH: usize = 256 * 1024;
+
+/// Which backup: a specific id, or the newest committed one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackupSelector {
+    Latest,
+    Id(BackupId),
+}
+
+impl std::str::FromStr for BackupSelector {
+    type Err = crate::layout::InvalidId;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "latest" {
+            Ok(BackupSelector::Latest)
+        } else {
+            BackupId::parse(s).map(BackupSelector::Id)
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RestoreOptions {
+    pub jobs: usize,
+    /// Restore only these tables (`schema.table`, or `table` when unambiguous).
+    pub tables: Option<Vec<String>>,
+    /// Drop every user object of the target first.
+    pub clean: bool,
+}
+
+#[derive(Debug, Clone)]
+pub enum RestoreEvent {
+    Started {
+        backup_id: String,
+        tables: usize,
+        rows: u64,
+    },
+    TableLoaded {
+        table: String,
+        rows: u64,
+    },
+    PostDataStarted {
+        items: usize,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct RestoreReport {
+    pub backup_id: String,
+    pub tables: usize,
+    pub rows: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(
+        "no backups of `{database}` in {store}; check --database-id or take one with `backstop backup`"
+    )]
+    NoBackups { database: String, store: String },
+    #[error(
+        "backup {backup} of `{database}` not found in {store}; `backstop list --from {store}` shows what is there"
+    )]
+    BackupNotFound {
+        backup: String,
+        database: String,
+        store: String,
+    },
+    #[error("manifest `{key}` is unreadable: {reason}")]
+    Manifest { key: String, reason: String },
+    #[error(
+        "part `{part}` of backup {backup} is corrupt: {reason}; restore an earlier backup (`backstop list` shows them)"
+    )]
+    Corrupt {
+        backup: String,
+        part: String,
+        reason: String,
+    },
+    #[error(
+        "target database `{database}` is not empty ({count} objects, e.g. {examples}); restore into an empty database or pass --clean to drop them first"
+    )]
+    NotEmpty {
+        database: String,
+        count: usize,
+        examples: String,
+    },
+    #[error("no table in backup {backup} matches {names}; tables are named schema.table")]
+    UnknownTables { backup: String, names: String },
+    #[error("restoring {item} failed: {reason}")]
+    Item { item: String, reason: String },
+    #[error("loading {table} failed: {reason}")]
+    Load { table: String, reason: String },
+    #[error("{step} failed: {reason}")]
+    Database { step: &'static str, reason: String },
+}
+
+/// Resolves `selector` to a committed backup of `database` and reads its manifest.
+pub async fn read_manifest(
+    store: &dyn Store,
+    database: &DatabaseId,
+    selector: &BackupSelector,
+) -> Result<Manifest, RestoreError> {
+    let backup = match selector {
+        BackupSelector::Id(id) => id.clone(),
+        BackupSelector::Latest => {
+            let objects = store.list(&database_prefix(database)).await?;
+            committed_backups(database, objects.iter().map(|o| o.key.as_str()))
+                .pop()
+                .ok_or_else(|| RestoreError::NoBackups {
+                    database: database.to_string(),
+                    store: store.url().to_string(),
+                })?
+        }
+    };
+    let key = set_key(database, &backup, MANIFEST_NAME);
+    let mut bytes = Vec::new();
+    match store.get(&key).await {
+        Ok(mut reader) => {
+            reader
+                .read_to_end(&mut bytes)
+                .await
+                .map_err(|e| RestoreError::Manifest {
+                    key: key.clone(),
+                    reason: e.to_string(),
+                })?;
+        }
+        Err(StoreError::NotFound { .. }) => {
+            return Err(RestoreError::BackupNotFound {
+                backup: backup.to_string(),
+                database: database.to_string(),
+                store: store.url().to_string(),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let manifest: Manifest =
+        serde_json::from_slice(&bytes).map_err(|e| RestoreError::Manifest {
+            key: key.clone(),
+            reason: e.to_string(),
+        })?;
+    if manifest.format_version > FORMAT_VERSION {
+        return Err(RestoreError::Manifest {
+            key,
+            reason: format!(
+                "format version {} is newer than this Backstop understands ({FORMAT_VERSION}); upgrade Backstop",
+                manifest.format_version
+            ),
+        });
+    }
+    Ok(manifest)
+}
+
+/// Counts stored bytes and their SHA-256 as they are read.
+struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for HashingReader<R> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let poll = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = &poll {
+            let new = &buf.filled()[before..];
+            self.bytes += new.len() as u64;
+            self.hasher.update(new);
+        }
+        poll
+    }
+}
+
+type PartReader = BufReader<ZstdDecoder<BufReader<HashingReader<crate::store::ObjectReader>>>>;
+
+async fn open_part(
+    store: &dyn Store,
+    manifest: &Manifest,
+    part: &Part,
+) -> Result<PartReader, RestoreError> {
+    let database = DatabaseId::new(&manifest.database_id).map_err(|e| RestoreError::Manifest {
+        key: part.key.clone(),
+        reason: e.to_string(),
+    })?;
+    let backup = BackupId::parse(&manifest.backup_id).map_err(|e| RestoreError::Manifest {
+        key: part.key.clone(),
+        reason: e.to_string(),
+    })?;
+    let key = set_key(&database, &backup, &part.key);
+    let reader = match store.get(&key).await {
+        Ok(reader) => reader,
+        Err(StoreError::NotFound { .. }) => {
+            return Err(RestoreError::Corrupt {
+                backup: manifest.backup_id.clone(),
+                part: part.key.clone(),
+                reason: "it is missing from the store".into(),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let hashing = HashingReader {
+        inner: reader,
+        hasher: Sha256::new(),
+        bytes: 0,
+    };
+    Ok(BufReader::with_capacity(
+        SEND_BATCH,
+        ZstdDecoder::new(BufReader::new(hashing)),
+    ))
+}
+
+/// Checks the stored bytes' size and SHA-256 once a part has been read to its end.
+fn check_stored(manifest: &Manifest, part: &Part, reader: PartReader) -> Result<(), RestoreError> {
+    let hashing = reader.into_inner().into_inner().into_inner();
+    let corrupt = |reason: String| RestoreError::Corrupt {
+        backup: manifest.backup_id.clone(),
+        part: part.key.clone(),
+        reason,
+    };
+    if hashing.bytes != part.bytes {
+        return Err(corrupt(format!(
+            "{} bytes stored, the manifest says {}",
+            hashing.bytes, part.bytes
+        )));
+    }
+    let sha = hex::encode(hashing.hasher.finalize());
+    if sha != part.sha256 {
+        return Err(corrupt(format!(
+            "SHA-256 {sha} does not match the manifest's {}",
+            part.sha256
+        )));
+    }
+    Ok(())
+}
+
+/// Reads a whole SQL part, verified.
+pub async fn read_script(
+    store: &dyn Store,
+    manifest: &Manifest,
+    part: &Part,
+) -> Result<String, RestoreError> {
+    let mut reader = open_part(store, manifest, part).await?;
+    let mut text = String::new();
+    reader
+        .read_to_string(&mut text)
+        .await
+        .map_err(|e| RestoreError::Corrupt {
+            backup: manifest.backup_id.clone(),
+            part: part.key.clone(),
+            reason: format!("it does not decompress: {e}"),
+        })?;
+    check_stored(manifest, part, reader)?;
+    Ok(text)
+}
+
+/// Writes the whole backup as one psql script, every part verified on the way.
+pub async fn export(
+    store: &dyn Store,
+    manifest: &Manifest,
+    out: &mut (dyn AsyncWrite + Send + Unpin),
+) -> Result<(), RestoreError> {
+    let write_error = |e: std::io::Error| RestoreError::Database {
+        step: "writing the export",
+        reason: e.to_string(),
+    };
+    for part in &manifest.parts {
+        let mut reader = open_part(store, manifest, part).await?;
+        tokio::io::copy(&mut reader, out)
+            .await
+            .map_err(|e| RestoreError::Corrupt {
+                backup: manifest.backup_id.clone(),
+                part: part.key.clone(),
+                reason: format!("it does not decompress: {e}"),
+            })?;
+        check_stored(manifest, part, reader)?;
+    }
+    out.flush().await.map_err(write_error)
+}
+
+/// Restores `manifest`'s backup into the database at `target`.
+pub async fn restore(
+    store: Arc<dyn Store>,
+    manifest: &Manifest,
+    target: &Config,
+    options: &RestoreOptions,
+    on_event: &(dyn Fn(RestoreEvent) + Sync),
+) -> Result<RestoreReport, RestoreError> {
+    let tables = manifest.tables();
+    let selected: Option<HashSet<String>> = match &options.tables {
+        None => None,
+        Some(names) => Some(select_tables(manifest, &tables, names)?),
+    };
+    let wanted = |table: &Option<String>| match (&selected, table) {
+        (None, _) | (_, None) => true,
+        (Some(set), Some(t)) => set.contains(t),
+    };
+
+    let main = connect(target).await?;
+    main.batch_execute(PREAMBLE)
+        .await
+        .map_err(db("preparing the session"))?;
+    prepare_target(&main, target, options.clean).await?;
+
+    let mut pre = None;
+    let mut post = None;
+    for part in &manifest.parts {
+        match part.kind {
+            super::manifest::PartKind::PreData => pre = Some(part),
+            super::manifest::PartKind::PostData => post = Some(part),
+            super::manifest::PartKind::Data => {}
+        }
+    }
+    let missing = |what: &str| RestoreError::Manifest {
+        key: MANIFEST_NAME.into(),
+        reason: format!("it lists no {what} part"),
+    };
+    let pre_items = parse(
+        manifest,
+        &read_script(
+            store.as_ref(),
+            manifest,
+            pre.ok_or_else(|| missing("pre-data"))?,
+        )
+        .await?,
+    )?;
+    let post_items = parse(
+        manifest,
+        &read_script(
+            store.as_ref(),
+            manifest,
+            post.ok_or_else(|| missing("post-data"))?,
+        )
+        .await?,
+    )?;
+
+    let loads: Vec<(String, Vec<Part>)> = {
+        let mut loads: Vec<(String, Vec<Part>)> = tables
+            .iter()
+            .filter(|(name, _)| selected.as_ref().is_none_or(|s| s.contains(**name)))
+            .map(|(name, parts)| {
+                (
+                    name.to_string(),
+                    parts.iter().map(|p| (*p).clone()).collect(),
+                )
+            })
+            .collect();
+        loads.sort_by_key(|(_, parts)| {
+            std::cmp::Reverse(parts.iter().map(|p| p.bytes).sum::<u64>())
+        });
+        loads
+    };
+    on_event(RestoreEvent::Started {
+        backup_id: manifest.backup_id.clone(),
+        tables: loads.len(),
+        rows: loads
+            .iter()
+            .flat_map(|(_, p)| p.iter())
+            .filter_map(|p| p.table.as_ref())
+            .map(|t| t.rows)
+            .sum(),
+    });
+
+    main.batch_execute("BEGIN")
+        .await
+        .map_err(db("starting the pre-data transaction"))?;
+    for item in pre_items
+        .iter()
+        .filter(|i| keep(i, &wanted, selected.is_some()))
+    {
+        run_item(&main, item).await?;
+    }
+    main.batch_execute("COMMIT")
+        .await
+        .map_err(db("committing pre-data"))?;
+
+    let loaded_tables: HashSet<String> = loads.iter().map(|(t, _)| t.clone()).collect();
+    let mut per_table: HashMap<String, Vec<ScriptItem>> = HashMap::new();
+    let mut serial = Vec::new();
+    for item in post_items
+        .into_iter()
+        .filter(|i| keep(i, &wanted, selected.is_some()))
+    {
+        match &item.header.table {
+            Some(t) if item.header.kind.builds_in_parallel() && loaded_tables.contains(t) => {
+                per_table.entry(t.clone()).or_default().push(item)
+            }
+            _ => serial.push(item),
+        }
+    }
+    let rows = run_pool(
+        store.clone(),
+        manifest,
+        target,
+        options.jobs.max(1),
+        loads,
+        per_table,
+        on_event,
+    )
+    .await?;
+
+    on_event(RestoreEvent::PostDataStarted {
+        items: serial.len(),
+    });
+    for item in &serial {
+        run_item(&main, item).await?;
+    }
+    Ok(RestoreReport {
+        backup_id: manifest.backup_id.clone(),
+        tables: loaded_tables.len(),
+        rows,
+    })
+}
+
+fn db(step: &'static str) -> impl Fn(tokio_postgres::Error) -> RestoreError {
+    move |e| RestoreError::Database {
+        step,
+        reason: describe(&e),
+    }
+}
+
+fn parse(manifest: &Manifest, text: &str) -> Result<Vec<ScriptItem>, RestoreError> {
+    script::parse(text, &manifest.item_marker).map_err(|reason| RestoreError::Manifest {
+        key: MANIFEST_NAME.into(),
+        reason,
+    })
+}
+
+/// With a table filter, items of other tables, views and foreign keys are left out.
+fn keep(item: &ScriptItem, wanted: &impl Fn(&Option<String>) -> bool, filtered: bool) -> bool {
+    if filtered
+        && matches!(
+            item.header.kind,
+            ItemKind::ForeignKey | ItemKind::View | ItemKind::MaterializedView | ItemKind::Refresh
+        )
+    {
+        return false;
+    }
+    wanted(&item.header.table)
+}
+
+fn select_tables(
+    manifest: &Manifest,
+    tables: &std::collections::BTreeMap<&str, Vec<&Part>>,
+    names: &[String],
+) -> Result<HashSet<String>, RestoreError> {
+    let mut selected = HashSet::new();
+    let mut unknown = Vec::new();
+    for name in names {
+        let matches: Vec<&str> = tables
+            .iter()
+            .filter(|(qualified, parts)| {
+                let t = parts[0].table.as_ref();
+                **qualified == name.as_str()
+                    || t.is_some_and(|t| {
+                        format!("{}.{}", t.schema, t.name) == *name || t.name == *name
+                    })
+            })
+            .map(|(q, _)| *q)
+            .collect();
+        if matches.len() == 1 {
+            selected.insert(matches[0].to_string());
+        } else {
+            unknown.push(name.clone());
+        }
+    }
+    if unknown.is_empty() {
+        Ok(selected)
+    } else {
+        Err(RestoreError::UnknownTables {
+            backup: manifest.backup_id.clone(),
+            names: unknown.join(", "),
+        })
+    }
+}
+
+async fn prepare_target(client: &Client, target: &Config, clean: bool) -> Result<(), RestoreError> {
+    let objects = inventory::read(client)
+        .await
+        .map_err(db("checking the target is empty"))?;
+    if objects.is_empty() {
+        return Ok(());
+    }
+    if !clean {
+        return Err(RestoreError::NotEmpty {
+            database: crate::pg::database_name(target).unwrap_or_default(),
+            count: objects.len(),
+            examples: objects
+                .iter()
+                .take(3)
+                .map(|o| o.label())
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
+    let rows = client
+        .query(
+            "SELECT 'DROP SCHEMA ' || quote_ident(n.nspname) || ' CASCADE' FROM pg_namespace n WHERE n.nspname NOT IN \
+             ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp_|toast_temp_)' \
+             UNION ALL SELECT 'DROP EXTENSION ' || quote_ident(x.extname) || ' CASCADE' FROM pg_extension x WHERE x.oid >= 16384",
+            &[],
+        )
+        .await
+        .map_err(db("listing what --clean drops"))?;
+    let mut sql: String = rows
+        .iter()
+        .map(|r| format!("{};\n", r.get::<_, String>(0)))
+        .collect();
+    sql.push_str(
+        "CREATE SCHEMA public;\nALTER SCHEMA public OWNER TO pg_database_owner;\n\
+         COMMENT ON SCHEMA public IS 'standard public schema';\nGRANT USAGE ON SCHEMA public TO PUBLIC;\n",
+    );
+    client
+        .batch_execute(&format!("BEGIN;\n{sql}COMMIT;"))
+        .await
+        .map_err(db("dropping the target's objects (--clean)"))
+}
+
+async fn run_item(client: &Client, item: &ScriptItem) -> Result<(), RestoreError> {
+    client
+        .batch_execute(&item.sql)
+        .await
+        .map_err(|e| RestoreError::Item {
+            item: format!("{:?} {}", item.header.kind, item.header.name).to_lowercase(),
+            reason: describe(&e),
+        })
+}
+
+enum Job {
+    Load(String, Vec<Part>),
+    Build(ScriptItem),
+}
+
+struct Pool {
+    queue: Mutex<VecDeque<Job>>,
+    loads_running: AtomicUsize,
+    wake: Notify,
+    per_table: Mutex<HashMap<String, Vec<ScriptItem>>>,
+}
+
+async fn run_pool(
+    store: Arc<dyn Store>,
+    manifest: &Manifest,
+    target: &Config,
+    jobs: usize,
+    loads: Vec<(String, Vec<Part>)>,
+    per_table: HashMap<String, Vec<ScriptItem>>,
+    on_event: &(dyn Fn(RestoreEvent) + Sync),
+) -> Result<u64, RestoreError> {
+    let pool = Arc::new(Pool {
+        queue: Mutex::new(loads.into_iter().map(|(t, p)| Job::Load(t, p)).collect()),
+        loads_running: AtomicUsize::new(0),
+        wake: Notify::new(),
+        per_table: Mutex::new(per_table),
+    });
+    let manifest = Arc::new(manifest.clone());
+    let (events_tx, mut events_rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut workers = JoinSet::new();
+    for _ in 0..jobs {
+        let (pool, store, manifest, target, events) = (
+            pool.clone(),
+            store.clone(),
+            manifest.clone(),
+            target.clone(),
+            events_tx.clone(),
+        );
+        workers.spawn(async move { work(pool, store, manifest, target, events).await });
+    }
+    drop(events_tx);
+    let mut rows = 0;
+    let mut failure = None;
+    loop {
+        tokio::select! {
+            Some(event) = events_rx.recv() => on_event(event),
+            joined = workers.join_next() => match joined {
+                None => break,
+                Some(Ok(Ok(n))) => rows += n,
+                Some(Ok(Err(e))) => { failure.get_or_insert(e); workers.abort_all(); }
+                Some(Err(e)) if e.is_cancelled() => {}
+                Some(Err(e)) => { failure.get_or_insert(RestoreError::Database { step: "a restore worker", reason: e.to_string() }); workers.abort_all(); }
+            },
+        }
+    }
+    while let Ok(event) = events_rx.try_recv() {
+        on_event(event);
+    }
+    // Index builds of tables whose load never finished are left for nobody: only on failure.
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(rows),
+    }
+}
+
+async fn work(
+    pool: Arc<Pool>,
+    store: Arc<dyn Store>,
+    manifest: Arc<Manifest>,
+    target: Config,
+    events: tokio::sync::mpsc::UnboundedSender<RestoreEvent>,
+) -> Result<u64, RestoreError> {
+    let client = connect(&target).await?;
+    client
+        .batch_execute(PREAMBLE)
+        .await
+        .map_err(db("preparing a restore session"))?;
+    let mut rows = 0;
+    loop {
+        let job = {
+            let mut queue = pool.queue.lock().await;
+            let job = queue.pop_front();
+            if let Some(Job::Load(..)) = &job {
+                pool.loads_running.fetch_add(1, Ordering::SeqCst);
+            }
+            job
+        };
+        match job {
+            Some(Job::Load(table, parts)) => {
+                let loaded = load_table(&client, store.as_ref(), &manifest, &table, &parts).await;
+                let builds = pool
+                    .per_table
+                    .lock()
+                    .await
+                    .remove(&table)
+                    .unwrap_or_default();
+                {
+                    let mut queue = pool.queue.lock().await;
+                    for item in builds.into_iter().rev() {
+                        queue.push_front(Job::Build(item));
+                    }
+                }
+                pool.loads_running.fetch_sub(1, Ordering::SeqCst);
+                pool.wake.notify_waiters();
+                let n = loaded?;
+                rows += n;
+                let _ = events.send(RestoreEvent::TableLoaded { table, rows: n });
+            }
+            Some(Job::Build(item)) => run_item(&client, &item).await?,
+            None if pool.loads_running.load(Ordering::SeqCst) == 0 => break,
+            None => {
+                let notified = pool.wake.notified();
+                if pool.queue.lock().await.is_empty()
+                    && pool.loads_running.load(Ordering::SeqCst) > 0
+                {
+                    notified.await;
+                }
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// Loads every part of one table in one transaction, checking each part as it streams.
+async fn load_table(
+    client: &Client,
+    store: &dyn Store,
+    manifest: &Manifest,
+    table: &str,
+    parts: &[Part],
+) -> Result<u64, RestoreError> {
+    let load_error = |e: tokio_postgres::Error| RestoreError::Load {
+        table: table.to_string(),
+        reason: describe(&e),
+    };
+    let Some(first) = parts.first().and_then(|p| p.table.as_ref()) else {
+        return Ok(0);
+    };
+    let columns = if first.columns.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", first.columns.join(", "))
+    };
+    client
+        .batch_execute(&format!("BEGIN; TRUNCATE ONLY {table}"))
+        .await
+        .map_err(load_error)?;
+    let result = async {
+        let sink = client
+            .copy_in::<_, Bytes>(&format!("COPY {table}{columns} FROM STDIN WITH (FREEZE)"))
+            .await
+            .map_err(load_error)?;
+        let mut sink = std::pin::pin!(sink);
+        let mut rows = 0;
+        for part in parts {
+            rows += stream_part(&mut sink, store, manifest, part, table).await?;
+        }
+        sink.as_mut().finish().await.map_err(load_error)?;
+        Ok::<u64, RestoreError>(rows)
+    }
+    .await;
+    match result {
+        Ok(rows) => {
+            client.batch_execute("COMMIT").await.map_err(load_error)?;
+            Ok(rows)
+        }
+        Err(e) => {
+            let _ = client.batch_execute("ROLLBACK").await;
+            Err(e)
+        }
+    }
+}
+
+async fn stream_part(
+    sink: &mut Pin<&mut tokio_postgres::CopyInSink<Bytes>>,
+    store: &dyn Store,
+    manifest: &Manifest,
+    part: &Part,
+    table: &str,
+) -> Result<u64, RestoreError> {
+    let corrupt = |reason: String| RestoreError::Corrupt {
+        backup: manifest.backup_id.clone(),
+        part: part.key.clone(),
+        reason,
+    };
+    let send_error = |e: tokio_postgres::Error| RestoreError::Load {
+        table: table.to_string(),
+        reason: describe(&e),
+    };
+    let mut reader = open_part(store, manifest, part).await?;
+    let mut line = Vec::new();
+    let read = |e: std::io::Error| corrupt(format!("it does not decompress: {e}"));
+    reader.read_until(b'\n', &mut line).await.map_err(read)?;
+    if !line.starts_with(b"COPY ") {
+        return Err(corrupt("it does not start with a COPY header".into()));
+    }
+    let mut digest = RowDigest::new();
+    let mut batch = Vec::with_capacity(SEND_BATCH + 1024);
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line).await.map_err(read)? == 0 {
+            return Err(corrupt(
+                "it ends before its end-of-data marker (truncated)".into(),
+            ));
+        }
+        if line == b"\\.\n" {
+            break;
+        }
+        digest.update(&line);
+        batch.extend_from_slice(&line);
+        if batch.len() >= SEND_BATCH {
+            sink.send(Bytes::from(std::mem::take(&mut batch)))
+                .await
+                .map_err(send_error)?;
+        }
+    }
+    if !batch.is_empty() {
+        sink.send(Bytes::from(batch)).await.map_err(send_error)?;
+    }
+    tokio::io::copy(&mut reader, &mut tokio::io::sink())
+        .await
+        .map_err(read)?;
+    check_stored(manifest, part, reader)?;
+    if let Some(expected) = &part.table
+        && (digest.rows() != expected.rows || digest.hex() != expected.row_digest)
+    {
+        return Err(corrupt(format!(
+            "it holds {} rows with digest {}, the manifest says {} rows with digest {}",
+            digest.rows(),
+            digest.hex(),
+            expected.rows,
+            expected.row_digest
+        )));
+    }
+    Ok(digest.rows())
+}

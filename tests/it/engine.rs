@@ -1,0 +1,375 @@
+//! The backup engine and restore: fidelity, consistency, faults, options.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use backstop::engine::backup::{BackupError, BackupOptions, backup};
+use backstop::engine::manifest::Manifest;
+use backstop::engine::restore::{
+    BackupSelector, RestoreError, RestoreOptions, read_manifest, restore,
+};
+use backstop::layout::DatabaseId;
+use backstop::store::{FileStore, Store};
+use backstop_tests::postgres::{TestDb, fresh_database};
+
+/// Corpora create the same roles; loading two at once in one cluster would race on them.
+static ROLE_CREATION: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+pub fn file_store() -> (tempfile::TempDir, Arc<dyn Store>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(FileStore::new(dir.path().join("store")));
+    (dir, store)
+}
+
+pub fn options(db: &TestDb) -> BackupOptions {
+    BackupOptions::new(DatabaseId::new(&db.name).unwrap())
+}
+
+pub async fn take(
+    db: &TestDb,
+    store: &Arc<dyn Store>,
+    options: &BackupOptions,
+) -> Result<Manifest, BackupError> {
+    let config = backstop::pg::parse_url(&db.url()).unwrap();
+    backup(&config, store.clone(), options, &|_| {}).await
+}
+
+pub async fn restore_into(
+    manifest: &Manifest,
+    store: &Arc<dyn Store>,
+    target: &TestDb,
+    options: RestoreOptions,
+) -> Result<(), RestoreError> {
+    let config = backstop::pg::parse_url(&target.url()).unwrap();
+    restore(store.clone(), manifest, &config, &options, &|_| {})
+        .await
+        .map(|_| ())
+}
+
+fn all_tables(jobs: usize) -> RestoreOptions {
+    RestoreOptions {
+        jobs,
+        tables: None,
+        clean: false,
+    }
+}
+
+/// Asserts two dumps are identical, showing the first lines that differ.
+pub fn assert_same_dump(source: &str, restored: &str, what: &str) {
+    if source == restored {
+        return;
+    }
+    let (a, b): (Vec<&str>, Vec<&str>) = (source.lines().collect(), restored.lines().collect());
+    let first = a
+        .iter()
+        .zip(&b)
+        .position(|(x, y)| x != y)
+        .unwrap_or(a.len().min(b.len()));
+    let window = |lines: &[&str]| {
+        lines
+            .iter()
+            .skip(first.saturating_sub(3))
+            .take(12)
+            .copied()
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    panic!(
+        "{what}: pg_dump of the restored database differs from the source at line {}\n--- source\n{}\n--- restored\n{}",
+        first + 1,
+        window(&a),
+        window(&b)
+    );
+}
+
+/// Backs up `source`, restores into a fresh database with `jobs`, and compares pg_dump output.
+async fn round_trip(source: &TestDb, options: &BackupOptions, jobs: usize, what: &str) -> Manifest {
+    let (_dir, store) = file_store();
+    let manifest = take(source, &store, options)
+        .await
+        .unwrap_or_else(|e| panic!("{what}: backup failed: {e}"));
+    let target = fresh_database(&format!("{what} restored"));
+    restore_into(&manifest, &store, &target, all_tables(jobs))
+        .await
+        .unwrap_or_else(|e| panic!("{what}: restore failed: {e}"));
+    assert_same_dump(&source.pg_dump(), &target.pg_dump(), what);
+    manifest
+}
+
+async fn corpus_round_trip(name: &str) {
+    let Some(path) = backstop_tests::corpus(name) else {
+        return;
+    };
+    let source = fresh_database(name);
+    {
+        let _roles = ROLE_CREATION.lock().await;
+        source.psql_file(&path);
+    }
+    round_trip(&source, &options(&source), 2, name).await;
+}
+
+#[tokio::test]
+async fn pagila_round_trips_identically() {
+    corpus_round_trip("pagila.sql").await;
+}
+
+#[tokio::test]
+async fn chinook_round_trips_identically() {
+    corpus_round_trip("chinook.sql").await;
+}
+
+#[tokio::test]
+async fn northwind_round_trips_identically() {
+    corpus_round_trip("northwind.sql").await;
+}
+
+#[tokio::test]
+async fn rich_round_trips_identically() {
+    corpus_round_trip("rich.sql").await;
+}
+
+#[tokio::test]
+async fn edge_cases_round_trip_identically_even_with_tables_split_by_ctid() {
+    let source = fresh_database("edge cases");
+    {
+        let _roles = ROLE_CREATION.lock().await;
+        source.psql_file(&backstop_tests::workspace_root().join("tests/fixtures/edge_cases.sql"));
+    }
+    let manifest = round_trip(&source, &options(&source), 3, "edge cases").await;
+    assert!(
+        manifest.inventory["table"] >= 10,
+        "{:?}",
+        manifest.inventory
+    );
+
+    // Force every table with more than one page into several block ranges.
+    let mut split = options(&source);
+    split.split_pages = 1;
+    source.psql("INSERT INTO public.shouty SELECT g, 'w' || g FROM generate_series(3, 5000) g");
+    let manifest = round_trip(&source, &split, 2, "edge cases split").await;
+    let shouty_parts = manifest.tables()["public.shouty"].len();
+    assert!(
+        shouty_parts > 3,
+        "public.shouty should be split, got {shouty_parts} part(s)"
+    );
+}
+
+#[tokio::test]
+async fn an_object_the_engine_cannot_reproduce_fails_the_backup_by_name_unless_excluded() {
+    let source = fresh_database("unsupported");
+    source.psql(
+        "CREATE TABLE public.audit (id int, note text);
+         CREATE TABLE public.audit_archive (id int, note text);
+         CREATE RULE audit_archive_copy AS ON INSERT TO public.audit DO ALSO INSERT INTO public.audit_archive VALUES (NEW.id, NEW.note);
+         CREATE TABLE public.base (id int); CREATE TABLE public.child (extra int) INHERITS (public.base);",
+    );
+    let (_dir, store) = file_store();
+    let error = take(&source, &store, &options(&source))
+        .await
+        .unwrap_err()
+        .to_string();
+    for expected in [
+        "rule audit_archive_copy on public.audit",
+        "table public.child",
+        "table public.base",
+        "--exclude",
+    ] {
+        assert!(error.contains(expected), "missing `{expected}` in: {error}");
+    }
+    assert!(
+        store.list("").await.unwrap().is_empty(),
+        "a refused backup wrote something"
+    );
+
+    let mut excluded = options(&source);
+    excluded.exclude = vec![
+        "rule audit_archive_copy on public.audit".into(),
+        "public.child".into(),
+        "public.base".into(),
+    ];
+    let manifest = take(&source, &store, &excluded).await.unwrap();
+    assert_eq!(manifest.excluded.len(), 3, "{:?}", manifest.excluded);
+}
+
+#[tokio::test]
+async fn a_backup_under_concurrent_transfers_restores_with_the_invariant_intact() {
+    let source = fresh_database("consistency");
+    source.psql(
+        "CREATE TABLE public.checking (id int PRIMARY KEY, balance bigint NOT NULL);
+         CREATE TABLE public.savings (id int PRIMARY KEY, balance bigint NOT NULL);
+         INSERT INTO public.checking SELECT g, 1000 FROM generate_series(1, 200000) g;
+         INSERT INTO public.savings SELECT g, 1000 FROM generate_series(1, 200000) g;",
+    );
+    let total: i64 = 400_000 * 1000;
+    let config = backstop::pg::parse_url(&source.url()).unwrap();
+    let mover = backstop::pg::connect(&config).await.unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopped = stop.clone();
+    let transfers = tokio::spawn(async move {
+        let mut done = 0u64;
+        while !stopped.load(std::sync::atomic::Ordering::SeqCst) {
+            let id = 1 + (done * 7919 % 200_000) as i32;
+            mover
+                .batch_execute(&format!(
+                    "BEGIN; UPDATE public.checking SET balance = balance - 7 WHERE id = {id};
+                     UPDATE public.savings SET balance = balance + 7 WHERE id = {};
+                     COMMIT;",
+                    200_001 - id
+                ))
+                .await
+                .unwrap();
+            done += 1;
+        }
+        done
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (_dir, store) = file_store();
+    let mut opts = options(&source);
+    opts.split_pages = 64; // several chunks per table, copied at different moments
+    let manifest = take(&source, &store, &opts).await.unwrap();
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let moved = transfers.await.unwrap();
+    assert!(moved > 0, "no transfer ran during the backup");
+
+    let target = fresh_database("consistency restored");
+    restore_into(&manifest, &store, &target, all_tables(2))
+        .await
+        .unwrap();
+    let sum = target.psql("SELECT (SELECT sum(balance) FROM public.checking) + (SELECT sum(balance) FROM public.savings)");
+    assert_eq!(
+        sum.trim(),
+        total.to_string(),
+        "the restored balances do not add up ({moved} transfers ran)"
+    );
+}
+
+#[tokio::test]
+async fn a_corrupted_part_stops_the_restore_naming_the_part() {
+    let source = fresh_database("corrupt");
+    source.psql("CREATE TABLE public.t (id int, v text); INSERT INTO public.t SELECT g, md5(g::text) FROM generate_series(1, 5000) g;");
+    let (dir, store) = file_store();
+    let manifest = take(&source, &store, &options(&source)).await.unwrap();
+    let part = manifest.parts.iter().find(|p| p.table.is_some()).unwrap();
+    let path = dir
+        .path()
+        .join("store")
+        .join(&source.name)
+        .join(&manifest.backup_id)
+        .join(&part.key);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40;
+    std::fs::write(&path, bytes).unwrap();
+
+    let target = fresh_database("corrupt restored");
+    let error = restore_into(&manifest, &store, &target, all_tables(1))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains(&format!("part `{}`", part.key)) && error.contains("corrupt"),
+        "{error}"
+    );
+    let rows = target.psql("SELECT count(*) FROM public.t");
+    assert_eq!(rows.trim(), "0", "rows of a corrupt part were committed");
+}
+
+#[tokio::test]
+async fn restore_refuses_a_non_empty_target_unless_clean_and_can_restore_chosen_tables() {
+    let source = fresh_database("targets");
+    source.psql(
+        "CREATE TABLE public.a (id int PRIMARY KEY); INSERT INTO public.a SELECT generate_series(1, 10);
+         CREATE TABLE public.b (id int PRIMARY KEY, a int REFERENCES public.a); INSERT INTO public.b VALUES (1, 1);
+         CREATE VIEW public.ab AS SELECT a.id FROM public.a JOIN public.b ON b.a = a.id;",
+    );
+    let (_dir, store) = file_store();
+    let manifest = take(&source, &store, &options(&source)).await.unwrap();
+
+    let target = fresh_database("targets busy");
+    target.psql("CREATE TABLE public.precious (id int)");
+    let error = restore_into(&manifest, &store, &target, all_tables(2))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("is not empty")
+            && error.contains("table public.precious")
+            && error.contains("--clean"),
+        "{error}"
+    );
+    assert_eq!(
+        target
+            .psql("SELECT count(*) FROM pg_tables WHERE tablename = 'precious'")
+            .trim(),
+        "1"
+    );
+
+    restore_into(
+        &manifest,
+        &store,
+        &target,
+        RestoreOptions {
+            jobs: 2,
+            tables: None,
+            clean: true,
+        },
+    )
+    .await
+    .unwrap();
+    assert_same_dump(&source.pg_dump(), &target.pg_dump(), "--clean");
+
+    let partial = fresh_database("targets partial");
+    let only_b = RestoreOptions {
+        jobs: 1,
+        tables: Some(vec!["public.b".into()]),
+        clean: false,
+    };
+    restore_into(&manifest, &store, &partial, only_b)
+        .await
+        .unwrap();
+    assert_eq!(partial.psql("SELECT count(*) FROM public.b").trim(), "1");
+    assert_eq!(
+        partial
+            .psql("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
+            .trim(),
+        "1"
+    );
+
+    let error = restore_into(
+        &manifest,
+        &store,
+        &fresh_database("targets unknown"),
+        RestoreOptions {
+            jobs: 1,
+            tables: Some(vec!["public.nope".into()]),
+            clean: false,
+        },
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("public.nope"), "{error}");
+}
+
+#[tokio::test]
+async fn latest_resolves_to_the_newest_committed_backup() {
+    let source = fresh_database("latest");
+    source.psql("CREATE TABLE public.t (id int); INSERT INTO public.t VALUES (1)");
+    let (_dir, store) = file_store();
+    let database = DatabaseId::new(&source.name).unwrap();
+    let error = read_manifest(store.as_ref(), &database, &BackupSelector::Latest)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("no backups"), "{error}");
+    let first = take(&source, &store, &options(&source)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let second = take(&source, &store, &options(&source)).await.unwrap();
+    let latest = read_manifest(store.as_ref(), &database, &BackupSelector::Latest)
+        .await
+        .unwrap();
+    assert_eq!(latest.backup_id, second.backup_id);
+    assert_ne!(first.backup_id, second.backup_id);
+    assert_eq!(first.tier, backstop::tier::Tier::Monthly);
+    assert_eq!(second.tier, backstop::tier::Tier::Daily);
+}
