@@ -1,8 +1,11 @@
-//! `backstop list`: the committed backups in a store, per database.
+//! `backstop list`: the committed backups in a store, per database, from their manifests.
 
+use backstop::engine::restore::{BackupSelector, read_manifest};
 use backstop::layout::{DatabaseId, STATE_PREFIX, committed_backups, database_prefix};
 use backstop::store::{StoreUrl, open_from_env};
 use serde::Serialize;
+
+use crate::common::size;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Example:\n  backstop list --from s3://my-backups/prod --database-id app")]
@@ -23,6 +26,12 @@ struct Entry {
     database: String,
     backup: String,
     started_at: Option<String>,
+    tier: Option<String>,
+    bytes: Option<u64>,
+    tables: Option<usize>,
+    rows: Option<u64>,
+    /// Why the manifest could not be read, when it could not.
+    problem: Option<String>,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -47,11 +56,26 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 t.format(&time::format_description::well_known::Rfc3339)
                     .ok()
             });
-            entries.push(Entry {
+            let mut entry = Entry {
                 database: database.to_string(),
                 backup: id.to_string(),
                 started_at,
-            });
+                tier: None,
+                bytes: None,
+                tables: None,
+                rows: None,
+                problem: None,
+            };
+            match read_manifest(store.as_ref(), database, &BackupSelector::Id(id)).await {
+                Ok(manifest) => {
+                    entry.tier = Some(manifest.tier.as_str().to_string());
+                    entry.bytes = Some(manifest.total_bytes());
+                    entry.tables = Some(manifest.tables().len());
+                    entry.rows = Some(manifest.total_rows());
+                }
+                Err(e) => entry.problem = Some(e.to_string()),
+            }
+            entries.push(entry);
         }
     }
 
@@ -60,13 +84,25 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     } else if entries.is_empty() {
         eprintln!("no backups in {url}");
     } else {
-        println!("{:<24} {:<26} STARTED", "DATABASE", "BACKUP");
+        println!(
+            "{:<20} {:<26} {:<8} {:>10} {:>7} {:>12}  STARTED",
+            "DATABASE", "BACKUP", "TIER", "SIZE", "TABLES", "ROWS"
+        );
         for e in &entries {
+            let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
             println!(
-                "{:<24} {:<26} {}",
+                "{:<20} {:<26} {:<8} {:>10} {:>7} {:>12}  {}{}",
                 e.database,
                 e.backup,
-                e.started_at.as_deref().unwrap_or("-")
+                or_dash(e.tier.clone()),
+                or_dash(e.bytes.map(size)),
+                or_dash(e.tables.map(|t| t.to_string())),
+                or_dash(e.rows.map(|r| r.to_string())),
+                e.started_at.as_deref().unwrap_or("-"),
+                e.problem
+                    .as_ref()
+                    .map(|p| format!("  UNREADABLE: {p}"))
+                    .unwrap_or_default()
             );
         }
     }

@@ -86,6 +86,9 @@ pub fn describe(error: &tokio_postgres::Error) -> String {
     if let Some(db) = error.as_db_error() {
         return format!("{}: {}", db.severity(), db.message());
     }
+    if error.is_closed() {
+        return "the server closed the connection (backend terminated, server restarted or out of memory)".into();
+    }
     let mut line = error.to_string();
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {

@@ -144,6 +144,13 @@ fn list_shows_committed_backups_only() {
     assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
     assert_eq!(listed[0]["backup"], "20261101T000000Z-aaaa0001");
     assert_eq!(listed[0]["started_at"], "2026-11-01T00:00:00Z");
+    assert!(
+        listed[0]["problem"]
+            .as_str()
+            .unwrap()
+            .contains("unreadable"),
+        "{listed}"
+    );
 }
 
 #[test]
@@ -151,4 +158,142 @@ fn bad_arguments_exit_2_with_usage() {
     let output = backstop(&["list"], &[]);
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--from <STORE>"));
+}
+
+#[test]
+fn backup_list_export_and_restore_through_the_cli() {
+    let source = fresh_database("cli cycle");
+    source.psql(
+        "CREATE TABLE public.orders (id serial PRIMARY KEY, total numeric(10,2), note text);
+         INSERT INTO public.orders (total, note) SELECT g * 1.5, 'order ' || g FROM generate_series(1, 2000) g;
+         CREATE INDEX orders_total ON public.orders (total);",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("file://{}/store", dir.path().display());
+
+    let output = backstop(
+        &[
+            "backup",
+            "--db",
+            &source.url(),
+            "--to",
+            &store,
+            "--jobs",
+            "2",
+            "--json",
+        ],
+        &[],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["rows"], 2000);
+    assert_eq!(summary["database_id"], source.name.as_str());
+    assert!(!String::from_utf8_lossy(&output.stderr).contains(&cluster().password));
+
+    let output = backstop(&["list", "--from", &store], &[]);
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        table.contains(summary["backup_id"].as_str().unwrap()) && table.contains("monthly"),
+        "{table}"
+    );
+
+    let script = dir.path().join("export.sql");
+    let output = backstop(
+        &[
+            "export",
+            "--from",
+            &store,
+            "-o",
+            &script.display().to_string(),
+        ],
+        &[],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let from_script = fresh_database("cli cycle psql");
+    from_script.psql_file(&script);
+    assert_eq!(
+        source.pg_dump(),
+        from_script.pg_dump(),
+        "the exported script does not rebuild the database"
+    );
+
+    let restored = fresh_database("cli cycle restored");
+    let output = backstop(
+        &[
+            "restore",
+            "--from",
+            &store,
+            "--database-id",
+            &source.name,
+            "--db",
+            &restored.url(),
+            "--backup",
+            "latest",
+            "--jobs",
+            "2",
+        ],
+        &[],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(source.pg_dump(), restored.pg_dump());
+
+    let line = single_error_line(&backstop(
+        &[
+            "restore",
+            "--from",
+            &store,
+            "--database-id",
+            &source.name,
+            "--db",
+            &restored.url(),
+        ],
+        &[],
+    ));
+    assert!(
+        line.contains("is not empty") && line.contains("--clean"),
+        "{line}"
+    );
+    let line = single_error_line(&backstop(
+        &[
+            "restore",
+            "--from",
+            &store,
+            "--database-id",
+            "nothing-here",
+            "--db",
+            &restored.url(),
+        ],
+        &[],
+    ));
+    assert!(line.contains("no backups of `nothing-here`"), "{line}");
+    let line = single_error_line(&backstop(
+        &[
+            "restore",
+            "--from",
+            &store,
+            "--database-id",
+            &source.name,
+            "--backup",
+            "20200101T000000Z-00000000",
+            "--db",
+            &restored.url(),
+        ],
+        &[],
+    ));
+    assert!(
+        line.contains("not found") && line.contains("backstop list"),
+        "{line}"
+    );
 }

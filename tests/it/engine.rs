@@ -373,3 +373,76 @@ async fn latest_resolves_to_the_newest_committed_backup() {
     assert_eq!(first.tier, backstop::tier::Tier::Monthly);
     assert_eq!(second.tier, backstop::tier::Tier::Daily);
 }
+
+#[tokio::test]
+async fn a_backend_killed_mid_copy_fails_the_backup_and_leaves_nothing_in_s3() {
+    let source = fresh_database("killed copy");
+    source.psql(
+        "CREATE TABLE public.big (id int, filler text);
+         INSERT INTO public.big SELECT g, repeat(md5(g::text), 8) FROM generate_series(1, 250000) g;",
+    );
+    let moto = backstop_tests::moto::moto();
+    let bucket = moto.new_bucket("killed-copy").await;
+    let url: backstop::store::StoreUrl = format!("s3://{bucket}/backups").parse().unwrap();
+    let store = backstop::store::open(&url, &moto.sdk_config().await);
+
+    let admin = backstop::pg::connect(&backstop::pg::parse_url(&source.url()).unwrap())
+        .await
+        .unwrap();
+    let database = source.name.clone();
+    let killer = tokio::spawn(async move {
+        for _ in 0..2000 {
+            let killed: i64 = admin
+                .query_one(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                     WHERE datname = $1 AND query LIKE 'COPY %TO STDOUT' AND pid <> pg_backend_pid()",
+                    &[&database],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            if killed > 0 {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        false
+    });
+    let error = take(&source, &store, &options(&source))
+        .await
+        .expect_err("the backup must fail")
+        .to_string();
+    assert!(killer.await.unwrap(), "the COPY was never seen running");
+    assert!(
+        error.contains("public.big"),
+        "the error should name the table: {error}"
+    );
+    assert!(
+        error.contains("closed the connection") || error.contains("terminating connection"),
+        "the error should say the session ended: {error}"
+    );
+    assert_eq!(error.lines().count(), 1);
+
+    let s3 = moto.s3().await;
+    let objects = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
+    let keys: Vec<&str> = objects.contents().iter().filter_map(|o| o.key()).collect();
+    assert!(
+        keys.is_empty(),
+        "a failed backup left objects behind: {keys:?}"
+    );
+    let mut waited = 0;
+    loop {
+        let pending = s3
+            .list_multipart_uploads()
+            .bucket(&bucket)
+            .send()
+            .await
+            .unwrap();
+        if pending.uploads().is_empty() {
+            break;
+        }
+        assert!(waited < 100, "a multipart upload was left pending");
+        waited += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
