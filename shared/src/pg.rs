@@ -1,11 +1,34 @@
 //! Connecting to PostgreSQL: one place that turns a URL into a client.
 //!
-//! TLS is negotiated with the platform's TLS library when the URL's `sslmode` asks for it
-//! (`prefer` or `require`); `disable` (or no `sslmode`, on a loopback host) connects in clear.
+//! `sslmode` follows libpq: `disable`; `prefer` (the default) and `require` encrypt without
+//! checking the certificate (`require` with `sslrootcert` checks it as `verify-ca` does);
+//! `verify-ca` checks the chain against `sslrootcert` (or the system roots); `verify-full` also
+//! checks the host name. tokio-postgres knows only the first three modes and no `sslrootcert`,
+//! so both are taken out of the URL here and the TLS connector is built to match.
+
+use std::path::PathBuf;
 
 use postgres_native_tls::MakeTlsConnector;
 use tokio_postgres::config::SslMode;
 use tokio_postgres::{Client, Config, NoTls};
+
+/// How much TLS to insist on, as libpq's `sslmode` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMode {
+    Disable,
+    Prefer,
+    Require,
+    VerifyCa,
+    VerifyFull,
+}
+
+/// A parsed connection target: tokio-postgres settings plus Backstop's TLS settings.
+#[derive(Debug, Clone)]
+pub struct PgTarget {
+    pub config: Config,
+    pub tls: TlsMode,
+    pub root_cert: Option<PathBuf>,
+}
 
 /// A connection failure, phrased without the password.
 #[derive(Debug, thiserror::Error)]
@@ -22,17 +45,76 @@ pub enum ConnectError {
     Tls(String),
 }
 
-/// Parses a connection URL (`postgresql://...` or `key=value` form).
-pub fn parse_url(url: &str) -> Result<Config, ConnectError> {
-    url.parse::<Config>()
-        .map_err(|e| ConnectError::InvalidUrl(e.to_string()))
+fn tls_mode(value: &str) -> Result<TlsMode, ConnectError> {
+    match value {
+        "disable" => Ok(TlsMode::Disable),
+        "allow" | "prefer" => Ok(TlsMode::Prefer),
+        "require" => Ok(TlsMode::Require),
+        "verify-ca" => Ok(TlsMode::VerifyCa),
+        "verify-full" => Ok(TlsMode::VerifyFull),
+        other => Err(ConnectError::InvalidUrl(format!(
+            "sslmode `{other}` is not one of disable, prefer, require, verify-ca, verify-full"
+        ))),
+    }
 }
 
-/// The database name a URL points at (the user name when none is given, as libpq does).
-pub fn database_name(config: &Config) -> Option<String> {
-    config
+/// Parses a connection URL (`postgresql://...` or `key=value ...`).
+pub fn parse_url(raw: &str) -> Result<PgTarget, ConnectError> {
+    let mut tls = TlsMode::Prefer;
+    let mut root_cert = None;
+    let rest = if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+        let mut url = url::Url::parse(raw).map_err(|e| ConnectError::InvalidUrl(e.to_string()))?;
+        let mut kept = Vec::new();
+        for (key, value) in url.query_pairs() {
+            match key.as_ref() {
+                "sslmode" => tls = tls_mode(&value)?,
+                "sslrootcert" => root_cert = Some(PathBuf::from(value.as_ref())),
+                _ => kept.push((key.into_owned(), value.into_owned())),
+            }
+        }
+        if kept.is_empty() {
+            url.set_query(None);
+        } else {
+            url.query_pairs_mut().clear().extend_pairs(kept);
+        }
+        url.to_string()
+    } else {
+        let mut kept = Vec::new();
+        for token in raw.split_whitespace() {
+            match token.split_once('=') {
+                Some(("sslmode", value)) => tls = tls_mode(value.trim_matches('\''))?,
+                Some(("sslrootcert", value)) => {
+                    root_cert = Some(PathBuf::from(value.trim_matches('\'')))
+                }
+                _ => kept.push(token),
+            }
+        }
+        kept.join(" ")
+    };
+    let mut config = rest
+        .parse::<Config>()
+        .map_err(|e| ConnectError::InvalidUrl(e.to_string()))?;
+    config.ssl_mode(match tls {
+        TlsMode::Disable => SslMode::Disable,
+        TlsMode::Prefer => SslMode::Prefer,
+        _ => SslMode::Require,
+    });
+    if tls == TlsMode::Require && root_cert.is_some() {
+        tls = TlsMode::VerifyCa; // libpq: require with a root certificate verifies the chain
+    }
+    Ok(PgTarget {
+        config,
+        tls,
+        root_cert,
+    })
+}
+
+/// The database name a target points at (the user name when none is given, as libpq does).
+pub fn database_name(target: &PgTarget) -> Option<String> {
+    target
+        .config
         .get_dbname()
-        .or(config.get_user())
+        .or(target.config.get_user())
         .map(str::to_string)
 }
 
@@ -49,34 +131,67 @@ fn describe_host(config: &Config) -> String {
     format!("{host}:{port}")
 }
 
+fn tls_connector(target: &PgTarget) -> Result<MakeTlsConnector, ConnectError> {
+    let mut builder = native_tls::TlsConnector::builder();
+    match target.tls {
+        TlsMode::Disable | TlsMode::Prefer | TlsMode::Require => {
+            builder
+                .danger_accept_invalid_certs(true)
+                .danger_accept_invalid_hostnames(true);
+        }
+        TlsMode::VerifyCa => {
+            builder.danger_accept_invalid_hostnames(true);
+        }
+        TlsMode::VerifyFull => {}
+    }
+    if let Some(path) = &target.root_cert {
+        let pem = std::fs::read(path).map_err(|e| {
+            ConnectError::Tls(format!("cannot read sslrootcert {}: {e}", path.display()))
+        })?;
+        let certificate = native_tls::Certificate::from_pem(&pem).map_err(|e| {
+            ConnectError::Tls(format!(
+                "sslrootcert {} is not a PEM certificate: {e}",
+                path.display()
+            ))
+        })?;
+        builder
+            .add_root_certificate(certificate)
+            .disable_built_in_roots(true);
+    }
+    let connector = builder
+        .build()
+        .map_err(|e| ConnectError::Tls(e.to_string()))?;
+    Ok(MakeTlsConnector::new(connector))
+}
+
 /// Connects and spawns the connection task on the current runtime.
-pub async fn connect(config: &Config) -> Result<Client, ConnectError> {
+pub async fn connect(target: &PgTarget) -> Result<Client, ConnectError> {
+    let config = &target.config;
     let unreachable = |e: tokio_postgres::Error| ConnectError::Unreachable {
-        database: database_name(config).unwrap_or_default(),
+        database: database_name(target).unwrap_or_default(),
         host: describe_host(config),
         reason: describe(&e),
     };
-    if config.get_ssl_mode() == SslMode::Disable {
+    let client = if target.tls == TlsMode::Disable {
         let (client, connection) = config.connect(NoTls).await.map_err(unreachable)?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
-                tracing::warn!(error = %e, "database connection closed with an error");
+                tracing::debug!(error = %e, "database connection closed with an error");
             }
         });
-        return Ok(client);
-    }
-    let tls = native_tls::TlsConnector::builder()
-        .build()
-        .map_err(|e| ConnectError::Tls(e.to_string()))?;
-    let (client, connection) = config
-        .connect(MakeTlsConnector::new(tls))
-        .await
-        .map_err(unreachable)?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::warn!(error = %e, "database connection closed with an error");
-        }
-    });
+        client
+    } else {
+        let (client, connection) = config
+            .connect(tls_connector(target)?)
+            .await
+            .map_err(unreachable)?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "database connection closed with an error");
+            }
+        });
+        client
+    };
     Ok(client)
 }
 
@@ -100,4 +215,43 @@ pub fn describe(error: &tokio_postgres::Error) -> String {
         source = cause.source();
     }
     line.replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ssl_settings_are_taken_out_of_the_url() {
+        let t = parse_url("postgresql://u:p@db.internal:6432/app?sslmode=verify-full&sslrootcert=/etc/ca.pem&application_name=x").unwrap();
+        assert_eq!(t.tls, TlsMode::VerifyFull);
+        assert_eq!(
+            t.root_cert.as_deref(),
+            Some(std::path::Path::new("/etc/ca.pem"))
+        );
+        assert_eq!(t.config.get_application_name(), Some("x"));
+        assert_eq!(database_name(&t).as_deref(), Some("app"));
+        assert_eq!(
+            parse_url("host=h dbname=d sslmode=disable").unwrap().tls,
+            TlsMode::Disable
+        );
+        assert_eq!(parse_url("postgresql://h/d").unwrap().tls, TlsMode::Prefer);
+        let t = parse_url("postgresql://h/d?sslmode=require&sslrootcert=/ca.pem").unwrap();
+        assert_eq!(
+            t.tls,
+            TlsMode::VerifyCa,
+            "libpq verifies when require comes with a root cert"
+        );
+    }
+
+    #[test]
+    fn bad_urls_say_what_is_wrong_without_the_password() {
+        let e = parse_url("postgresql://u:s3cret@h/d?sslmode=sometimes")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("sslmode `sometimes`") && !e.contains("s3cret"),
+            "{e}"
+        );
+    }
 }

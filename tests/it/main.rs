@@ -9,3 +9,4 @@ mod store_contract;
 mod store_file;
 mod store_s3;
 mod support;
+mod tls;

@@ -24,6 +24,10 @@ pub struct PgCluster {
     pub password: String,
     pub bin_dir: PathBuf,
     pub data_dir: PathBuf,
+    /// The CA that signed the server's certificate (issued for `localhost` only).
+    pub ca_cert: PathBuf,
+    /// A CA that signed nothing this server presents.
+    pub other_ca_cert: PathBuf,
 }
 
 static CLUSTER: OnceLock<PgCluster> = OnceLock::new();
@@ -211,6 +215,8 @@ impl PgCluster {
             ));
         }
 
+        let (ca_cert, other_ca_cert) = make_certificates(&base, owner)?;
+
         for _ in 0..START_ATTEMPTS {
             let port = service::free_port();
             let server = start_server(&bin_dir, &base, &data_dir, port, owner)?;
@@ -227,6 +233,8 @@ impl PgCluster {
                     password,
                     bin_dir,
                     data_dir,
+                    ca_cert,
+                    other_ca_cert,
                 });
             }
             server.stop(libc::SIGQUIT, Duration::from_secs(10));
@@ -265,13 +273,124 @@ fn start_server(
             "full_page_writes=off",
         ])
         .args(["-c", "max_connections=300", "-c", "shared_buffers=256MB"])
-        .args(["-c", "log_min_messages=warning", "-c", "max_wal_size=4GB"])
+        .args([
+            "-c",
+            "log_min_messages=warning",
+            "-c",
+            "max_wal_size=4GB",
+            "-c",
+            "ssl=on",
+        ])
+        .arg("-c")
+        .arg(format!(
+            "ssl_cert_file={}",
+            base.join("server.crt").display()
+        ))
+        .arg("-c")
+        .arg(format!(
+            "ssl_key_file={}",
+            base.join("server.key").display()
+        ))
         .current_dir(base)
         .stdin(Stdio::null())
         .stdout(log.try_clone().map_err(|e| e.to_string())?)
         .stderr(log);
     as_owner(&mut command, owner);
     service::spawn(command, libc::SIGQUIT).map_err(|e| format!("cannot start postgres: {e}"))
+}
+
+/// A CA, a server certificate it signs for `localhost`, and an unrelated CA, with openssl.
+fn make_certificates(base: &Path, owner: Option<(u32, u32)>) -> Result<(PathBuf, PathBuf), String> {
+    let run = |args: &[&str]| -> Result<(), String> {
+        let output = Command::new("openssl")
+            .args(args)
+            .current_dir(base)
+            .output()
+            .map_err(|e| format!("cannot run openssl (run `make deps`): {e}"))?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "openssl {} failed: {}",
+                args[0],
+                String::from_utf8_lossy(&output.stderr).trim()
+            ))
+        }
+    };
+    let key = ["-newkey", "rsa:2048", "-nodes"];
+    run(&[
+        &["req", "-x509"][..],
+        &key,
+        &[
+            "-days",
+            "3",
+            "-subj",
+            "/CN=Backstop Test CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+        ],
+    ]
+    .concat())?;
+    run(&[
+        &["req"][..],
+        &key,
+        &[
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ],
+    ]
+    .concat())?;
+    std::fs::write(base.join("san.ext"), "subjectAltName=DNS:localhost\n")
+        .map_err(|e| e.to_string())?;
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "3",
+        "-out",
+        "server.crt",
+        "-extfile",
+        "san.ext",
+    ])?;
+    run(&[
+        &["req", "-x509"][..],
+        &key,
+        &[
+            "-days",
+            "3",
+            "-subj",
+            "/CN=Unrelated CA",
+            "-keyout",
+            "other.key",
+            "-out",
+            "other-ca.crt",
+        ],
+    ]
+    .concat())?;
+    let server_key = base.join("server.key");
+    if let Some((uid, gid)) = owner {
+        for file in ["server.key", "server.crt"] {
+            std::os::unix::fs::chown(base.join(file), Some(uid), Some(gid))
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&server_key, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| e.to_string())?;
+    Ok((base.join("ca.crt"), base.join("other-ca.crt")))
 }
 
 fn wait_ready(bin_dir: &Path, port: u16, server: &Service) -> bool {

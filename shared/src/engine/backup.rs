@@ -17,7 +17,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use time::OffsetDateTime;
 use tokio::task::JoinSet;
-use tokio_postgres::{Client, Config};
+use tokio_postgres::Client;
 use tokio_util::io::StreamReader;
 
 use super::catalog::{self, CatalogError, DataTable};
@@ -30,7 +30,7 @@ use super::script;
 use crate::layout::{
     BackupId, DatabaseId, MANIFEST_NAME, committed_backups, database_prefix, set_key,
 };
-use crate::pg::{ConnectError, connect, describe};
+use crate::pg::{ConnectError, PgTarget, connect, describe};
 use crate::store::{PutOptions, Store, StoreError};
 use crate::tier::{TIER_TAG, Tier, tier_for};
 
@@ -161,7 +161,7 @@ fn plan_units(tables: &[DataTable], split_pages: u64) -> Vec<Unit> {
 
 /// Takes a backup of the database at `pg` into `store`.
 pub async fn backup(
-    pg: &Config,
+    pg: &PgTarget,
     store: Arc<dyn Store>,
     options: &BackupOptions,
     on_event: &(dyn Fn(BackupEvent) + Sync),
@@ -211,7 +211,7 @@ pub async fn automatic_tier(
 
 #[allow(clippy::too_many_arguments)]
 async fn run(
-    pg: &Config,
+    pg: &PgTarget,
     store: Arc<dyn Store>,
     options: &BackupOptions,
     backup_id: &BackupId,
@@ -477,7 +477,7 @@ async fn store_script(
 
 #[allow(clippy::too_many_arguments)]
 async fn copy_units(
-    pg: &Config,
+    pg: &PgTarget,
     snapshot: &str,
     store: Arc<dyn Store>,
     units: Vec<Unit>,
@@ -533,7 +533,7 @@ async fn copy_units(
 }
 
 struct Worker {
-    pg: Config,
+    pg: PgTarget,
     snapshot: String,
     store: Arc<dyn Store>,
     queue: Arc<Mutex<VecDeque<Unit>>>,

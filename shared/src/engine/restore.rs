@@ -22,7 +22,7 @@ use tokio::io::{
 };
 use tokio::sync::{Mutex, Notify};
 use tokio::task::JoinSet;
-use tokio_postgres::{Client, Config};
+use tokio_postgres::Client;
 
 use super::digest::RowDigest;
 use super::inventory;
@@ -32,7 +32,7 @@ use super::script::{self, PREAMBLE, ScriptItem};
 use crate::layout::{
     BackupId, DatabaseId, MANIFEST_NAME, committed_backups, database_prefix, set_key,
 };
-use crate::pg::{ConnectError, connect, describe};
+use crate::pg::{ConnectError, PgTarget, connect, describe};
 use crate::store::{Store, StoreError};
 
 const SEND_BATCH: usize = 256 * 1024;
@@ -323,7 +323,7 @@ pub async fn export(
 pub async fn restore(
     store: Arc<dyn Store>,
     manifest: &Manifest,
-    target: &Config,
+    target: &PgTarget,
     options: &RestoreOptions,
     on_event: &(dyn Fn(RestoreEvent) + Sync),
 ) -> Result<RestoreReport, RestoreError> {
@@ -515,7 +515,11 @@ fn select_tables(
     }
 }
 
-async fn prepare_target(client: &Client, target: &Config, clean: bool) -> Result<(), RestoreError> {
+async fn prepare_target(
+    client: &Client,
+    target: &PgTarget,
+    clean: bool,
+) -> Result<(), RestoreError> {
     let objects = inventory::read(client)
         .await
         .map_err(db("checking the target is empty"))?;
@@ -582,7 +586,7 @@ struct Pool {
 async fn run_pool(
     store: Arc<dyn Store>,
     manifest: &Manifest,
-    target: &Config,
+    target: &PgTarget,
     jobs: usize,
     loads: Vec<(String, Vec<Part>)>,
     per_table: HashMap<String, Vec<ScriptItem>>,
@@ -636,7 +640,7 @@ async fn work(
     pool: Arc<Pool>,
     store: Arc<dyn Store>,
     manifest: Arc<Manifest>,
-    target: Config,
+    target: PgTarget,
     events: tokio::sync::mpsc::UnboundedSender<RestoreEvent>,
 ) -> Result<u64, RestoreError> {
     let client = connect(&target).await?;
