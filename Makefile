@@ -23,9 +23,10 @@ demo: deps
 	cargo build --workspace --bins --locked --quiet
 	target/debug/demo
 
-## bench: backup and restore timings against pg_dump (arrives with the backup engine)
-bench:
-	@echo "make bench: not yet available: it measures the backup engine, which is not built yet" >&2; exit 1
+## bench: backup and restore against pg_dump/pg_restore on a ~1.2 GB database (BENCH_SCALE=40)
+bench: deps
+	cargo build --release --workspace --bins --locked --quiet
+	target/release/bench
 
 ## build: deployable Lambda zips (arrives with the Terraform bundle)
 build:

@@ -1,0 +1,269 @@
+//! `make bench`: Backstop against pg_dump/pg_restore on a ~1.2 GB database, in one run.
+//!
+//! Builds pgbench scale 40 plus a 2M-row table of jsonb and text in the harness PostgreSQL
+//! (and a half-size copy for the memory comparison), then times backup and restore with each
+//! tool and prints one table. Peak memory is the child's maximum resident set (wait4 rusage).
+//! `BENCH_SCALE` (default 40) scales everything for a quick run.
+#![allow(unsafe_code)]
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use backstop_tests::postgres::{PgCluster, TestDb, cluster, fresh_database};
+
+struct Measured {
+    seconds: f64,
+    max_rss_bytes: u64,
+}
+
+/// Runs `command` to completion, returning wall time and the child's peak RSS.
+fn measure(mut command: Command) -> anyhow::Result<Measured> {
+    let started = Instant::now();
+    let child = command
+        .stdin(Stdio::null())
+        .spawn()
+        .context("spawning a benchmark command")?;
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waiting on our own child with valid pointers; `child` is not waited elsewhere.
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let seconds = started.elapsed().as_secs_f64();
+    std::mem::forget(child);
+    if waited != pid || !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
+        bail!("benchmark command failed: {command:?}");
+    }
+    Ok(Measured {
+        seconds,
+        max_rss_bytes: usage.ru_maxrss.max(0) as u64 * 1024,
+    })
+}
+
+fn shell(script: &str) -> Command {
+    let mut command = Command::new("bash");
+    command.args(["-o", "pipefail", "-c", script]);
+    command
+}
+
+fn size_of(path: &Path) -> u64 {
+    if path.is_dir() {
+        std::fs::read_dir(path)
+            .map(|d| d.flatten().map(|e| size_of(&e.path())).sum())
+            .unwrap_or(0)
+    } else {
+        std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+    }
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.0} MiB", bytes as f64 / 1048576.0)
+}
+
+fn build_dataset(pg: &PgCluster, db: &TestDb, scale: u64) -> anyhow::Result<()> {
+    let status = Command::new(pg.bin_dir.join("pgbench"))
+        .args(["-i", "-q", "-s", &scale.to_string(), "-d", &db.url()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()?;
+    if !status.success() {
+        bail!("pgbench -i failed");
+    }
+    let rows = scale * 50_000;
+    db.psql(&format!(
+        "CREATE TABLE public.events (id bigint PRIMARY KEY, kind text NOT NULL, payload jsonb NOT NULL, \
+             note text, created_at timestamptz NOT NULL);
+         INSERT INTO public.events SELECT g, (ARRAY['click','view','buy','refund'])[1 + g % 4],
+             jsonb_build_object('user', g % 100000, 'tags', jsonb_build_array('t' || (g % 50), 't' || (g % 7)),
+                 'price', (g % 1000) / 10.0, 'meta', jsonb_build_object('ua', md5(g::text))),
+             repeat(md5((g * 7)::text), 3), timestamptz '2026-01-01' - g * interval '1 second'
+         FROM generate_series(1, {rows}) g;
+         CREATE INDEX events_payload ON public.events USING gin (payload);
+         CREATE INDEX events_kind_created ON public.events (kind, created_at);"
+    ));
+    db.psql("VACUUM ANALYZE");
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let scale: u64 = std::env::var("BENCH_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(40);
+    let bin = std::env::current_exe()?
+        .parent()
+        .context("binary folder")?
+        .join("backstop");
+    let work = backstop_tests::workspace_root().join("target/bench");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work)?;
+    let pg = cluster();
+    let tool = |name: &str| pg.bin_dir.join(name).display().to_string();
+
+    eprintln!(
+        "building the datasets (pgbench scale {scale} + {} events, and half of that)...",
+        scale * 50_000
+    );
+    let half = fresh_database("bench half");
+    build_dataset(pg, &half, scale / 2)?;
+    let full = fresh_database("bench full");
+    build_dataset(pg, &full, scale)?;
+    let db_bytes: i64 = full
+        .psql("SELECT pg_database_size(current_database())")
+        .trim()
+        .parse()?;
+
+    let backstop_backup = |db: &TestDb, store: &Path| {
+        let mut c = Command::new(&bin);
+        c.args([
+            "backup",
+            "--db",
+            &db.url(),
+            "--to",
+            &format!("file://{}", store.display()),
+            "--jobs",
+            "2",
+        ])
+        .stdout(Stdio::null());
+        c
+    };
+    let mut rows: Vec<(String, String, String, String)> = Vec::new();
+    let mut note = |tool: &str, backup: Option<(&Measured, u64)>, restore: Option<&Measured>| {
+        rows.push((
+            tool.to_string(),
+            backup
+                .map(|(m, _)| format!("{:.1} s", m.seconds))
+                .unwrap_or_else(|| "-".into()),
+            backup
+                .map(|(_, bytes)| mib(bytes))
+                .unwrap_or_else(|| "-".into()),
+            restore
+                .map(|m| format!("{:.1} s", m.seconds))
+                .unwrap_or_else(|| "-".into()),
+        ));
+    };
+
+    eprintln!("backup: Backstop (half size, for memory)...");
+    let half_store = work.join("backstop-half");
+    let half_backup = measure(backstop_backup(&half, &half_store))?;
+
+    eprintln!("backup: Backstop...");
+    let store = work.join("backstop");
+    let backup = measure(backstop_backup(&full, &store))?;
+    eprintln!("restore: Backstop...");
+    let target = fresh_database("bench restore backstop");
+    let restore = measure({
+        let mut c = Command::new(&bin);
+        c.args([
+            "restore",
+            "--from",
+            &format!("file://{}", store.display()),
+            "--database-id",
+            &full.name,
+            "--db",
+            &target.url(),
+            "--jobs",
+            "2",
+        ])
+        .stdout(Stdio::null());
+        c
+    })?;
+    drop(target);
+    note(
+        "Backstop (--jobs 2)",
+        Some((&backup, size_of(&store))),
+        Some(&restore),
+    );
+
+    let dump = |args: &str, out: &Path| {
+        shell(&format!(
+            "{} --no-sync {args} {} -d '{}'",
+            tool("pg_dump"),
+            out.display(),
+            full.url()
+        ))
+    };
+    eprintln!("backup: pg_dump | gzip...");
+    let gz = work.join("plain.sql.gz");
+    let m = measure(shell(&format!(
+        "{} --no-sync -d '{}' | gzip > {}",
+        tool("pg_dump"),
+        full.url(),
+        gz.display()
+    )))?;
+    note("pg_dump | gzip", Some((&m, size_of(&gz))), None);
+
+    eprintln!("backup: pg_dump | zstd -3 -T2...");
+    let zst = work.join("plain.sql.zst");
+    let m = measure(shell(&format!(
+        "{} --no-sync -d '{}' | zstd -q -3 -T2 -o {}",
+        tool("pg_dump"),
+        full.url(),
+        zst.display()
+    )))?;
+    eprintln!("restore: zstd -dc | psql...");
+    let target = fresh_database("bench restore psql");
+    let r = measure(shell(&format!(
+        "zstd -dc {} | {} -X -q -v ON_ERROR_STOP=1 -d '{}' > /dev/null",
+        zst.display(),
+        tool("psql"),
+        target.url()
+    )))?;
+    drop(target);
+    note(
+        "pg_dump | zstd -3 -T2, psql",
+        Some((&m, size_of(&zst))),
+        Some(&r),
+    );
+
+    eprintln!("backup: pg_dump -Fc...");
+    let custom = work.join("dump.custom");
+    let m = measure(dump("-Fc -f", &custom))?;
+    note("pg_dump -Fc", Some((&m, size_of(&custom))), None);
+
+    eprintln!("backup: pg_dump -Fd -j2...");
+    let directory = work.join("dump.dir");
+    let m = measure(dump("-Fd -j2 -f", &directory))?;
+    eprintln!("restore: pg_restore -j2...");
+    let target = fresh_database("bench restore pg_restore");
+    let r = measure(shell(&format!(
+        "{} -j2 -d '{}' {}",
+        tool("pg_restore"),
+        target.url(),
+        directory.display()
+    )))?;
+    drop(target);
+    note(
+        "pg_dump -Fd -j2, pg_restore -j2",
+        Some((&m, size_of(&directory))),
+        Some(&r),
+    );
+
+    println!();
+    println!(
+        "database: {} (pgbench scale {scale} + {} jsonb/text rows), PostgreSQL in the test harness",
+        mib(db_bytes.max(0) as u64),
+        scale * 50_000
+    );
+    println!(
+        "{:<34} {:>10} {:>10} {:>10}",
+        "tool", "backup", "size", "restore"
+    );
+    for (tool, b, s, r) in &rows {
+        println!("{tool:<34} {b:>10} {s:>10} {r:>10}");
+    }
+    println!();
+    println!(
+        "Backstop backup peak memory: {} at half size, {} at full size",
+        mib(half_backup.max_rss_bytes),
+        mib(backup.max_rss_bytes)
+    );
+    println!(
+        "Backstop restore peak memory: {}",
+        mib(restore.max_rss_bytes)
+    );
+    let _ = std::fs::remove_dir_all(&work);
+    Ok(())
+}
