@@ -38,6 +38,9 @@ pub struct Args {
     /// Leave out an object the engine cannot reproduce, as `KIND IDENTITY` (repeatable).
     #[arg(long, value_name = "OBJECT")]
     exclude: Vec<String>,
+    /// zstd level for the parts (1 is fastest; higher is smaller and slower).
+    #[arg(long, value_name = "LEVEL", default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=19))]
+    compression_level: i32,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -68,6 +71,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         other => Some(other.parse::<Tier>().map_err(anyhow::Error::msg)?),
     };
     options.exclude = args.exclude;
+    options.compression_level = args.compression_level;
     let show = interactive() && !args.json;
     let on_event = move |event: BackupEvent| {
         if !show {

@@ -489,7 +489,7 @@ async fn copy_units(
 ) -> Result<Vec<Part>, BackupError> {
     let queue = Arc::new(Mutex::new(VecDeque::from(units)));
     let stored_keys = Arc::new(Mutex::new(Vec::new()));
-    let (events_tx, mut events_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
     let mut workers = JoinSet::new();
     for _ in 0..options.jobs.max(1) {
         let worker = Worker {
@@ -506,30 +506,15 @@ async fn copy_units(
         workers.spawn(worker.run());
     }
     drop(events_tx);
-    let mut parts = Vec::new();
-    let mut failure = None;
-    loop {
-        tokio::select! {
-            Some(event) = events_rx.recv() => on_event(event),
-            joined = workers.join_next() => match joined {
-                None => break,
-                Some(Ok(Ok(mut done))) => parts.append(&mut done),
-                Some(Ok(Err(e))) => { failure.get_or_insert(e); workers.abort_all(); }
-                Some(Err(e)) if e.is_cancelled() => {}
-                Some(Err(e)) => { failure.get_or_insert(BackupError::Copy { table: "-".into(), reason: e.to_string() }); workers.abort_all(); }
-            },
-        }
-    }
-    while let Ok(event) = events_rx.try_recv() {
-        on_event(event);
-    }
+    let joined = super::join_workers(workers, events_rx, on_event, |reason| BackupError::Copy {
+        table: "-".into(),
+        reason,
+    })
+    .await;
     if let Ok(keys) = stored_keys.lock() {
         uploaded.extend(keys.iter().cloned());
     }
-    match failure {
-        Some(e) => Err(e),
-        None => Ok(parts),
-    }
+    Ok(joined?.into_iter().flatten().collect())
 }
 
 struct Worker {

@@ -11,3 +11,43 @@ pub mod manifest;
 pub mod order;
 pub mod restore;
 pub mod script;
+
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::task::JoinSet;
+
+/// Waits for every worker, forwarding their events as they arrive. The first error aborts the
+/// other workers and is returned; a worker that panicked becomes `crashed(message)`.
+pub(crate) async fn join_workers<T: 'static, E: 'static, V>(
+    mut workers: JoinSet<Result<T, E>>,
+    mut events: UnboundedReceiver<V>,
+    on_event: &(dyn Fn(V) + Sync),
+    crashed: impl Fn(String) -> E,
+) -> Result<Vec<T>, E> {
+    let mut results = Vec::new();
+    let mut failure = None;
+    loop {
+        tokio::select! {
+            Some(event) = events.recv() => on_event(event),
+            joined = workers.join_next() => match joined {
+                None => break,
+                Some(Ok(Ok(result))) => results.push(result),
+                Some(Ok(Err(e))) => {
+                    failure.get_or_insert(e);
+                    workers.abort_all();
+                }
+                Some(Err(e)) if e.is_cancelled() => {}
+                Some(Err(e)) => {
+                    failure.get_or_insert(crashed(e.to_string()));
+                    workers.abort_all();
+                }
+            },
+        }
+    }
+    while let Ok(event) = events.try_recv() {
+        on_event(event);
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(results),
+    }
+}

@@ -352,28 +352,18 @@ pub async fn restore(
             super::manifest::PartKind::Data => {}
         }
     }
-    let missing = |what: &str| RestoreError::Manifest {
-        key: MANIFEST_NAME.into(),
-        reason: format!("it lists no {what} part"),
+    let items = async |part: Option<&Part>, what: &str| {
+        let part = part.ok_or_else(|| RestoreError::Manifest {
+            key: MANIFEST_NAME.into(),
+            reason: format!("it lists no {what} part"),
+        })?;
+        parse(
+            manifest,
+            &read_script(store.as_ref(), manifest, part).await?,
+        )
     };
-    let pre_items = parse(
-        manifest,
-        &read_script(
-            store.as_ref(),
-            manifest,
-            pre.ok_or_else(|| missing("pre-data"))?,
-        )
-        .await?,
-    )?;
-    let post_items = parse(
-        manifest,
-        &read_script(
-            store.as_ref(),
-            manifest,
-            post.ok_or_else(|| missing("post-data"))?,
-        )
-        .await?,
-    )?;
+    let pre_items = items(pre, "pre-data").await?;
+    let post_items = items(post, "post-data").await?;
 
     let loads: Vec<(String, Vec<Part>)> = {
         let mut loads: Vec<(String, Vec<Part>)> = tables
@@ -429,6 +419,9 @@ pub async fn restore(
             _ => serial.push(item),
         }
     }
+    for items in per_table.values_mut() {
+        items.sort_by_key(build_priority);
+    }
     let rows = run_pool(
         store.clone(),
         manifest,
@@ -451,6 +444,22 @@ pub async fn restore(
         tables: loaded_tables.len(),
         rows,
     })
+}
+
+/// Order of a loaded table's builds: plain indexes before constraints (adding a constraint
+/// takes an ACCESS EXCLUSIVE lock that would hold up every other build on the table), and the
+/// slow access methods first, since the longest build is the restore's critical path.
+fn build_priority(item: &ScriptItem) -> (u8, u8) {
+    let kind = if item.header.kind == ItemKind::Index {
+        0
+    } else {
+        1
+    };
+    let sql = item.sql.to_ascii_lowercase();
+    let slow = ["using gin", "using gist", "using spgist"]
+        .iter()
+        .any(|m| sql.contains(m));
+    (kind, if slow { 0 } else { 1 })
 }
 
 fn db(step: &'static str) -> impl Fn(tokio_postgres::Error) -> RestoreError {
@@ -599,7 +608,7 @@ async fn run_pool(
         per_table: Mutex::new(per_table),
     });
     let manifest = Arc::new(manifest.clone());
-    let (events_tx, mut events_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
     let mut workers = JoinSet::new();
     for _ in 0..jobs {
         let (pool, store, manifest, target, events) = (
@@ -612,28 +621,14 @@ async fn run_pool(
         workers.spawn(async move { work(pool, store, manifest, target, events).await });
     }
     drop(events_tx);
-    let mut rows = 0;
-    let mut failure = None;
-    loop {
-        tokio::select! {
-            Some(event) = events_rx.recv() => on_event(event),
-            joined = workers.join_next() => match joined {
-                None => break,
-                Some(Ok(Ok(n))) => rows += n,
-                Some(Ok(Err(e))) => { failure.get_or_insert(e); workers.abort_all(); }
-                Some(Err(e)) if e.is_cancelled() => {}
-                Some(Err(e)) => { failure.get_or_insert(RestoreError::Database { step: "a restore worker", reason: e.to_string() }); workers.abort_all(); }
-            },
+    let rows = super::join_workers(workers, events_rx, on_event, |reason| {
+        RestoreError::Database {
+            step: "a restore worker",
+            reason,
         }
-    }
-    while let Ok(event) = events_rx.try_recv() {
-        on_event(event);
-    }
-    // Index builds of tables whose load never finished are left for nobody: only on failure.
-    match failure {
-        Some(e) => Err(e),
-        None => Ok(rows),
-    }
+    })
+    .await?;
+    Ok(rows.into_iter().sum())
 }
 
 async fn work(
@@ -806,4 +801,39 @@ async fn stream_part(
         )));
     }
     Ok(digest.rows())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::script::ItemHeader;
+
+    fn item(kind: ItemKind, sql: &str) -> ScriptItem {
+        ScriptItem {
+            header: ItemHeader {
+                kind,
+                name: sql.into(),
+                table: Some("t".into()),
+            },
+            sql: sql.into(),
+        }
+    }
+
+    #[test]
+    fn slow_indexes_build_first_and_constraints_last() {
+        let mut items = [
+            item(
+                ItemKind::Constraint,
+                "ALTER TABLE t ADD CONSTRAINT t_pkey PRIMARY KEY (id);",
+            ),
+            item(ItemKind::Index, "CREATE INDEX a ON t USING btree (k);"),
+            item(ItemKind::Index, "CREATE INDEX b ON t USING gin (payload);"),
+        ];
+        items.sort_by_key(build_priority);
+        let order: Vec<&str> = items.iter().map(|i| &i.sql[..14]).collect();
+        assert_eq!(
+            order,
+            ["CREATE INDEX b", "CREATE INDEX a", "ALTER TABLE t "]
+        );
+    }
 }
