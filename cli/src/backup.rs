@@ -39,7 +39,7 @@ pub struct Args {
     #[arg(long, value_name = "OBJECT")]
     exclude: Vec<String>,
     /// zstd level for the parts (1 is fastest; higher is smaller and slower).
-    #[arg(long, value_name = "LEVEL", default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=19))]
+    #[arg(long, value_name = "LEVEL", default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..=19))]
     compression_level: i32,
     /// Print the result as JSON.
     #[arg(long)]

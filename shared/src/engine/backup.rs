@@ -59,7 +59,7 @@ impl BackupOptions {
             tier: None,
             exclude: Vec::new(),
             split_pages: 32_768, // 256 MiB of 8 KiB pages
-            compression_level: 3,
+            compression_level: 1,
             lock_timeout: Duration::from_secs(60),
         }
     }
