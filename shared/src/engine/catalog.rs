@@ -136,6 +136,7 @@ async fn query(client: &Client, what: &'static str, sql: &str) -> Result<Vec<Row
 pub async fn read(client: &Client) -> Result<Catalog, CatalogError> {
     let mut catalog = Catalog::default();
     schemas(client, &mut catalog).await?;
+    public_schema(client, &mut catalog).await?;
     extensions(client, &mut catalog).await?;
     types(client, &mut catalog).await?;
     functions(client, &mut catalog).await?;
@@ -189,6 +190,53 @@ async fn schemas(client: &Client, catalog: &mut Catalog) -> Result<(), CatalogEr
     Ok(())
 }
 
+/// The `public` schema exists in every new database: only changes to its owner, comment and
+/// privileges (against `pg_init_privs`) are dumped, as pg_dump does.
+async fn public_schema(client: &Client, catalog: &mut Catalog) -> Result<(), CatalogError> {
+    let sql = format!(
+        "SELECT quote_ident(pg_get_userbyid(n.nspowner)) AS owner, \
+         n.nspowner = 'pg_database_owner'::regrole AS default_owner, \
+         obj_description(n.oid, 'pg_namespace') AS comment, {} AS acl, {} AS acl_default \
+         FROM pg_namespace n WHERE n.nspname = 'public' AND n.oid < 16384",
+        acl_json("n.nspacl"),
+        acl_json(
+            "(SELECT p.initprivs FROM pg_init_privs p WHERE p.objoid = n.oid \
+             AND p.classoid = 'pg_namespace'::regclass AND p.objsubid = 0)"
+        )
+    );
+    for row in query(client, "the public schema", &sql).await? {
+        let mut sql = String::new();
+        if !row.get::<_, bool>("default_owner") {
+            sql.push_str(&format!(
+                "ALTER SCHEMA public OWNER TO {};\n",
+                row.get::<_, String>("owner")
+            ));
+        }
+        match row.get::<_, Option<String>>("comment") {
+            Some(c) if c == "standard public schema" => {}
+            Some(c) => sql.push_str(&format!("COMMENT ON SCHEMA public IS {};\n", literal(&c))),
+            None => sql.push_str("COMMENT ON SCHEMA public IS NULL;\n"),
+        }
+        if !sql.is_empty() {
+            catalog
+                .items
+                .push(Item::new(ItemKind::Schema, "", "public", sql));
+        }
+        let acl = acl_statements(
+            "SCHEMA public",
+            None,
+            grants(&row, "acl").as_deref(),
+            &grants(&row, "acl_default").unwrap_or_default(),
+        );
+        if !acl.is_empty() {
+            catalog
+                .items
+                .push(Item::new(ItemKind::Acl, "", "public", acl));
+        }
+    }
+    Ok(())
+}
+
 async fn extensions(client: &Client, catalog: &mut Catalog) -> Result<(), CatalogError> {
     let sql = "SELECT x.oid, x.extname::text AS name, quote_ident(x.extname) AS q, quote_ident(n.nspname) AS schema, \
                x.extnamespace FROM pg_extension x JOIN pg_namespace n ON n.oid = x.extnamespace WHERE x.oid >= 16384";
@@ -223,6 +271,10 @@ async fn types(client: &Client, catalog: &mut Catalog) -> Result<(), CatalogErro
           FROM pg_attribute a JOIN pg_type at ON at.oid = a.atttypid \
           LEFT JOIN pg_collation co ON co.oid = a.attcollation LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace \
           WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped) AS attributes, \
+         (SELECT string_agg(format('COMMENT ON COLUMN %s.%I IS %L;', quote_ident(n.nspname) || '.' || quote_ident(t.typname), \
+             a.attname, d.description), E'\\n' ORDER BY a.attnum) \
+          FROM pg_attribute a JOIN pg_description d ON d.objoid = t.typrelid AND d.classoid = 'pg_class'::regclass \
+             AND d.objsubid = a.attnum WHERE a.attrelid = t.typrelid) AS attribute_comments, \
          format_type(t.typbasetype, t.typtypmod) AS base_type, t.typnotnull, t.typdefault, \
          CASE WHEN t.typtype = 'd' AND t.typcollation <> 0 AND t.typcollation <> bt.typcollation \
              THEN quote_ident(dcn.nspname) || '.' || quote_ident(dco.collname) END AS collation \
@@ -312,6 +364,10 @@ async fn types(client: &Client, catalog: &mut Catalog) -> Result<(), CatalogErro
         let word = if kind == "d" { "DOMAIN" } else { "TYPE" };
         sql.push_str(&format!("ALTER {word} {q} OWNER TO {owner};\n"));
         sql.push_str(&comment_sql(&format!("{word} {q}"), row.get("comment")));
+        if let Some(comments) = row.get::<_, Option<String>>("attribute_comments") {
+            sql.push_str(&comments);
+            sql.push('\n');
+        }
         let object = oid_ref(class::PG_TYPE, oid);
         catalog
             .items
