@@ -665,7 +665,8 @@ async fn tables(
          c.relkind::text AS kind, c.relpersistence::text AS persistence, c.relrowsecurity, c.relforcerowsecurity, \
          c.relispartition, c.reloftype <> 0 AS typed, c.reltype, c.reltype AS rowtype, \
          (SELECT t.typarray FROM pg_type t WHERE t.oid = c.reltype) AS rowtype_array, \
-         array_to_string(c.reloptions, ', ') AS options, c.relreplident::text AS replident, \
+         array_to_string(c.reloptions || ARRAY(SELECT 'toast.' || o FROM pg_class t, unnest(t.reloptions) AS o \
+             WHERE t.oid = c.reltoastrelid), ', ') AS options, c.relreplident::text AS replident, \
          CASE WHEN am.amname <> 'heap' THEN quote_ident(am.amname) END AS am, \
          (EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = c.oid) AND NOT c.relispartition) \
              OR (EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhparent = c.oid) AND c.relkind <> 'p') AS inherits, \
