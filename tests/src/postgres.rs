@@ -318,21 +318,13 @@ fn make_certificates(base: &Path, owner: Option<(u32, u32)>) -> Result<(PathBuf,
         }
     };
     let key = ["-newkey", "rsa:2048", "-nodes"];
-    run(&[
-        &["req", "-x509"][..],
-        &key,
-        &[
-            "-days",
-            "3",
-            "-subj",
-            "/CN=Backstop Test CA",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.crt",
-        ],
-    ]
-    .concat())?;
+    let self_signed = |subject: &str, key_file: &str, cert_file: &str| {
+        let validity = [
+            "-days", "3", "-subj", subject, "-keyout", key_file, "-out", cert_file,
+        ];
+        run(&[&["req", "-x509"][..], &key, &validity].concat())
+    };
+    self_signed("/CN=Backstop Test CA", "ca.key", "ca.crt")?;
     run(&[
         &["req"][..],
         &key,
@@ -365,21 +357,7 @@ fn make_certificates(base: &Path, owner: Option<(u32, u32)>) -> Result<(PathBuf,
         "-extfile",
         "san.ext",
     ])?;
-    run(&[
-        &["req", "-x509"][..],
-        &key,
-        &[
-            "-days",
-            "3",
-            "-subj",
-            "/CN=Unrelated CA",
-            "-keyout",
-            "other.key",
-            "-out",
-            "other-ca.crt",
-        ],
-    ]
-    .concat())?;
+    self_signed("/CN=Unrelated CA", "other.key", "other-ca.crt")?;
     let server_key = base.join("server.key");
     if let Some((uid, gid)) = owner {
         for file in ["server.key", "server.crt"] {

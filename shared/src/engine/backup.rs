@@ -282,6 +282,12 @@ async fn run(
         tracing::warn!(%why, "left out of the backup");
     }
 
+    // What the manifest counts: the objects this backup reproduces.
+    let reproduced: HashSet<_> = claimed
+        .iter()
+        .filter(|object| !catalog.skipped.iter().any(|(s, _)| s == *object))
+        .copied()
+        .collect();
     let ordered = order::order(catalog.items, &catalog.edges);
     for label in &ordered.cycles_broken {
         tracing::warn!(item = %label, "dependency cycle broken at this item");
@@ -306,17 +312,15 @@ async fn run(
     let pre_part = store_script(
         store.as_ref(),
         &prefix("pre-data.sql.zst"),
+        PartKind::PreData,
+        0,
         &script::render(&title, &marker, &pre),
         &put_options,
         options.compression_level,
         uploaded,
     )
     .await?;
-    let mut parts = vec![Part {
-        order: 0,
-        kind: PartKind::PreData,
-        ..pre_part
-    }];
+    let mut parts = vec![pre_part];
 
     let units = plan_units(&catalog.tables, options.split_pages);
     let data_parts = copy_units(
@@ -346,17 +350,15 @@ async fn run(
     let post_part = store_script(
         store.as_ref(),
         &prefix("post-data.sql.zst"),
+        PartKind::PostData,
+        data_count + 1,
         &script::render(&title, &marker, &post),
         &put_options,
         options.compression_level,
         uploaded,
     )
     .await?;
-    parts.push(Part {
-        order: data_count + 1,
-        kind: PartKind::PostData,
-        ..post_part
-    });
+    parts.push(post_part);
     leader
         .batch_execute("COMMIT")
         .await
@@ -376,16 +378,7 @@ async fn run(
         tier,
         item_marker: marker,
         parts,
-        inventory: inventory::counts(
-            &objects
-                .iter()
-                .filter(|o| {
-                    claimed.contains(&o.object)
-                        && !catalog.skipped.iter().any(|(s, _)| *s == o.object)
-                })
-                .cloned()
-                .collect::<Vec<_>>(),
-        ),
+        inventory: inventory::counts(objects.iter().filter(|o| reproduced.contains(&o.object))),
         excluded,
     };
     let json = serde_json::to_vec_pretty(&manifest).map_err(|e| BackupError::Database {
@@ -445,9 +438,12 @@ fn lock_error(tables: &str, error: &tokio_postgres::Error) -> BackupError {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn store_script(
     store: &dyn Store,
     key: &str,
+    kind: PartKind,
+    order: u32,
     text: &str,
     options: &PutOptions,
     level: i32,
@@ -467,8 +463,8 @@ async fn store_script(
         .to_string();
     Ok(Part {
         key: name,
-        order: 0,
-        kind: PartKind::PreData,
+        order,
+        kind,
         bytes: receipt.bytes,
         sha256: receipt.sha256,
         table: None,

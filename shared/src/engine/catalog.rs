@@ -1089,7 +1089,6 @@ async fn constraints(
         let item_kind = match kind.as_str() {
             "p" | "u" | "x" => {
                 owns.push(oid_ref(class::PG_CLASS, row.get("conindid")));
-                let index = format!("{}.{}", quote_schema(t), row.get::<_, String>("index_name"));
                 if row.get::<_, Option<bool>>("clustered") == Some(true) {
                     sql.push_str(&format!(
                         "ALTER TABLE {t} CLUSTER ON {};\n",
@@ -1102,7 +1101,6 @@ async fn constraints(
                         row.get::<_, String>("index_name")
                     ));
                 }
-                let _ = index;
                 if let (Some(parent), Some(parent_oid)) = (
                     row.get::<_, Option<String>>("parent_index"),
                     row.get::<_, Option<u32>>("parent_index_oid"),

@@ -99,7 +99,7 @@ pub async fn read(client: &Client) -> Result<Vec<InventoryObject>, tokio_postgre
 }
 
 /// Objects per kind.
-pub fn counts(objects: &[InventoryObject]) -> BTreeMap<String, u64> {
+pub fn counts<'a>(objects: impl IntoIterator<Item = &'a InventoryObject>) -> BTreeMap<String, u64> {
     let mut counts = BTreeMap::new();
     for object in objects {
         *counts.entry(object.kind.clone()).or_insert(0) += 1;

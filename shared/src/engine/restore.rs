@@ -275,24 +275,37 @@ fn check_stored(manifest: &Manifest, part: &Part, reader: PartReader) -> Result<
     Ok(())
 }
 
-/// Reads a whole SQL part, verified.
-pub async fn read_script(
+/// Streams a part's decompressed content into `out`, then checks its stored size and SHA-256.
+async fn copy_part(
     store: &dyn Store,
     manifest: &Manifest,
     part: &Part,
-) -> Result<String, RestoreError> {
+    out: &mut (dyn AsyncWrite + Send + Unpin),
+) -> Result<(), RestoreError> {
     let mut reader = open_part(store, manifest, part).await?;
-    let mut text = String::new();
-    reader
-        .read_to_string(&mut text)
+    tokio::io::copy(&mut reader, out)
         .await
         .map_err(|e| RestoreError::Corrupt {
             backup: manifest.backup_id.clone(),
             part: part.key.clone(),
             reason: format!("it does not decompress: {e}"),
         })?;
-    check_stored(manifest, part, reader)?;
-    Ok(text)
+    check_stored(manifest, part, reader)
+}
+
+/// Reads a whole SQL part, verified.
+pub async fn read_script(
+    store: &dyn Store,
+    manifest: &Manifest,
+    part: &Part,
+) -> Result<String, RestoreError> {
+    let mut bytes = Vec::new();
+    copy_part(store, manifest, part, &mut bytes).await?;
+    String::from_utf8(bytes).map_err(|_| RestoreError::Corrupt {
+        backup: manifest.backup_id.clone(),
+        part: part.key.clone(),
+        reason: "it is not UTF-8 text".into(),
+    })
 }
 
 /// Writes the whole backup as one psql script, every part verified on the way.
@@ -301,22 +314,13 @@ pub async fn export(
     manifest: &Manifest,
     out: &mut (dyn AsyncWrite + Send + Unpin),
 ) -> Result<(), RestoreError> {
-    let write_error = |e: std::io::Error| RestoreError::Database {
+    for part in &manifest.parts {
+        copy_part(store, manifest, part, out).await?;
+    }
+    out.flush().await.map_err(|e| RestoreError::Database {
         step: "writing the export",
         reason: e.to_string(),
-    };
-    for part in &manifest.parts {
-        let mut reader = open_part(store, manifest, part).await?;
-        tokio::io::copy(&mut reader, out)
-            .await
-            .map_err(|e| RestoreError::Corrupt {
-                backup: manifest.backup_id.clone(),
-                part: part.key.clone(),
-                reason: format!("it does not decompress: {e}"),
-            })?;
-        check_stored(manifest, part, reader)?;
-    }
-    out.flush().await.map_err(write_error)
+    })
 }
 
 /// Restores `manifest`'s backup into the database at `target`.
