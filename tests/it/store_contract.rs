@@ -184,3 +184,59 @@ impl tokio::io::AsyncRead for FailingReader {
         std::task::Poll::Ready(Ok(()))
     }
 }
+
+/// Conditional writes and deletes: exactly one of many concurrent creators wins, a stale
+/// version can neither overwrite nor delete, and the current version can do both.
+pub async fn conditional_writes(store: &dyn Store) {
+    use backstop::store::WriteCondition::{Absent, Version};
+    let key = "_backstop/locks/main/backup";
+    assert_eq!(store.read_versioned(key).await.unwrap(), None);
+
+    let attempts = (0..8u8).map(|i| async move { store.write_if(key, &[i], Absent).await });
+    let results = futures::future::join_all(attempts).await;
+    let winners: Vec<_> = results
+        .into_iter()
+        .map(|r| r.unwrap())
+        .filter(Option::is_some)
+        .collect();
+    assert_eq!(winners.len(), 1, "exactly one creator wins: {winners:?}");
+    let first = store.read_versioned(key).await.unwrap().unwrap();
+    assert_eq!(Some(&first.version), winners[0].as_ref());
+
+    let second = store
+        .write_if(key, b"taken over", Version(&first.version))
+        .await
+        .unwrap()
+        .expect("the current version may be replaced");
+    assert_ne!(second, first.version);
+    assert_eq!(
+        store
+            .write_if(key, b"stale", Version(&first.version))
+            .await
+            .unwrap(),
+        None,
+        "a stale version must not overwrite"
+    );
+    assert!(!store.delete_if(key, &first.version).await.unwrap());
+    let now = store.read_versioned(key).await.unwrap().unwrap();
+    assert_eq!(now.body, b"taken over");
+    assert!(store.delete_if(key, &now.version).await.unwrap());
+    assert_eq!(store.read_versioned(key).await.unwrap(), None);
+    assert!(!store.delete_if(key, &now.version).await.unwrap());
+    assert_eq!(
+        store
+            .write_if(key, b"x", Version(&now.version))
+            .await
+            .unwrap(),
+        None,
+        "replacing an absent object is a lost condition"
+    );
+    assert!(
+        store
+            .write_if(key, b"again", Absent)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(store.list("_backstop/").await.unwrap().len() == 1);
+}

@@ -14,6 +14,13 @@ async fn file_store_keeps_the_store_contract() {
 }
 
 #[tokio::test]
+async fn file_store_writes_conditionally() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::new(dir.path().join("backups"));
+    store_contract::conditional_writes(&store).await;
+}
+
+#[tokio::test]
 async fn file_store_leaves_nothing_when_the_source_fails() {
     let dir = tempfile::tempdir().unwrap();
     let store = FileStore::new(dir.path().to_path_buf());

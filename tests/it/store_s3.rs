@@ -38,6 +38,12 @@ async fn s3_store_keeps_the_store_contract() {
 }
 
 #[tokio::test]
+async fn s3_store_writes_conditionally() {
+    let (store, _) = store_in_new_bucket("conditional", "team").await;
+    store_contract::conditional_writes(store.as_ref()).await;
+}
+
+#[tokio::test]
 async fn s3_store_without_prefix_keeps_the_store_contract() {
     let (store, _) = store_in_new_bucket("contract-root", "").await;
     store_contract::round_trip(store.as_ref()).await;

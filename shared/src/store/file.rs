@@ -3,7 +3,9 @@
 //! A put streams into a hidden `.<name>.partial-<id>` file beside the target, fsyncs it,
 //! renames it into place and fsyncs the directory, so a reader sees the whole object or
 //! nothing. Tags live in a hidden `.<name>.tags.json` beside the object. Hidden names never
-//! appear in listings; leftover partial files are reported as pending uploads.
+//! appear in listings; leftover partial files are reported as pending uploads. Conditional
+//! writes and deletes hold an advisory lock on a hidden `.<name>.lock` beside the object while
+//! they compare and swap; an object's version is the SHA-256 of its content.
 
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -15,7 +17,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 use super::{
     ObjectMeta, ObjectReader, PendingUpload, PutOptions, PutReceipt, Store, StoreError, StoreUrl,
-    Tags, validate_key,
+    Tags, Versioned, WriteCondition, validate_key,
 };
 
 const COPY_BUFFER: usize = 256 * 1024;
@@ -373,6 +375,67 @@ impl Store for FileStore {
         Ok(uploads)
     }
 
+    async fn read_versioned(&self, key: &str) -> Result<Option<Versioned>, StoreError> {
+        let path = self.path_of(key)?;
+        match tokio::fs::read(&path).await {
+            Ok(body) => Ok(Some(Versioned {
+                version: content_version(&body),
+                body,
+            })),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(StoreError::Io {
+                operation: "read",
+                path,
+                source,
+            }),
+        }
+    }
+
+    async fn write_if(
+        &self,
+        key: &str,
+        body: &[u8],
+        condition: WriteCondition<'_>,
+    ) -> Result<Option<String>, StoreError> {
+        let path = self.path_of(key)?;
+        let expected = match condition {
+            WriteCondition::Absent => None,
+            WriteCondition::Version(v) => Some(v.to_string()),
+        };
+        let body = body.to_vec();
+        blocking(path.clone(), move || {
+            let _lock = lock_beside(&path)?;
+            if current_version(&path)? != expected {
+                return Ok(None);
+            }
+            let temp = hidden_sibling(&path, &format!("{PARTIAL_MARKER}{}", random_id()));
+            let mut guard = TempFileGuard {
+                path: Some(temp.clone()),
+            };
+            let mut file = std::fs::File::create(&temp)?;
+            std::io::Write::write_all(&mut file, &body)?;
+            file.sync_all()?;
+            std::fs::rename(&temp, &path)?;
+            guard.disarm();
+            Ok(Some(content_version(&body)))
+        })
+        .await
+    }
+
+    async fn delete_if(&self, key: &str, version: &str) -> Result<bool, StoreError> {
+        let path = self.path_of(key)?;
+        let version = version.to_string();
+        blocking(path.clone(), move || {
+            let _lock = lock_beside(&path)?;
+            if current_version(&path)?.as_deref() != Some(version.as_str()) {
+                return Ok(false);
+            }
+            std::fs::remove_file(&path)?;
+            Ok(true)
+        })
+        .await
+    }
+
     async fn abort_upload(&self, upload: &PendingUpload) -> Result<(), StoreError> {
         let path = self.path_of(&upload.key)?;
         if !upload.upload_id.contains(PARTIAL_MARKER) || upload.upload_id.contains('/') {
@@ -383,6 +446,50 @@ impl Store for FileStore {
         }
         remove_if_exists(&path.with_file_name(&upload.upload_id)).await
     }
+}
+
+fn content_version(body: &[u8]) -> String {
+    hex::encode(Sha256::digest(body))
+}
+
+fn current_version(path: &Path) -> std::io::Result<Option<String>> {
+    match std::fs::read(path) {
+        Ok(body) => Ok(Some(content_version(&body))),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Creates the object's directory and takes an exclusive advisory lock beside the object,
+/// held until the returned file is dropped.
+fn lock_beside(path: &Path) -> std::io::Result<std::fs::File> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(hidden_sibling(path, ".lock"))?;
+    file.lock()?;
+    Ok(file)
+}
+
+/// Runs blocking file work off the async threads; errors name `path`.
+async fn blocking<T: Send + 'static>(
+    path: PathBuf,
+    work: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T, StoreError> {
+    let shown = path.clone();
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|r| r)
+        .map_err(|source| StoreError::Io {
+            operation: "conditional write",
+            path: shown,
+            source,
+        })
 }
 
 fn tags_json(tags: &Tags) -> Vec<u8> {

@@ -75,6 +75,23 @@ pub struct PendingUpload {
     pub initiated: Option<OffsetDateTime>,
 }
 
+/// A small object read whole, with the version a conditional write or delete can name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Versioned {
+    pub body: Vec<u8>,
+    /// The S3 ETag, or a content hash in the file store.
+    pub version: String,
+}
+
+/// When a conditional write may happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteCondition<'a> {
+    /// Only if nothing is stored under the key (S3 `If-None-Match: *`).
+    Absent,
+    /// Only if the stored object is still this version (S3 `If-Match`).
+    Version(&'a str),
+}
+
 /// A place that holds backup sets.
 #[async_trait]
 pub trait Store: Send + Sync + Debug {
@@ -114,6 +131,21 @@ pub trait Store: Send + Sync + Debug {
 
     /// Abandons a pending upload so it stops holding storage.
     async fn abort_upload(&self, upload: &PendingUpload) -> Result<(), StoreError>;
+
+    /// Reads a small object whole with its version, or `None` when there is no such object.
+    async fn read_versioned(&self, key: &str) -> Result<Option<Versioned>, StoreError>;
+
+    /// Writes a small object only if `condition` holds, atomically with the check. Returns the
+    /// new version, or `None` when the condition did not hold (another writer got there first).
+    async fn write_if(
+        &self,
+        key: &str,
+        body: &[u8],
+        condition: WriteCondition<'_>,
+    ) -> Result<Option<String>, StoreError>;
+
+    /// Deletes `key` only if it is still `version`; `false` when it changed or is gone.
+    async fn delete_if(&self, key: &str, version: &str) -> Result<bool, StoreError>;
 }
 
 /// Opens the store at `url`. `aws` is used only by S3 stores.

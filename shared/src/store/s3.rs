@@ -23,7 +23,7 @@ use tokio::task::JoinSet;
 
 use super::{
     ObjectMeta, ObjectReader, PendingUpload, PutOptions, PutReceipt, Store, StoreError, StoreUrl,
-    Tags, validate_key,
+    Tags, Versioned, WriteCondition, validate_key,
 };
 
 /// S3's smallest allowed part (all but the last).
@@ -630,16 +630,113 @@ impl Store for S3Store {
 
     async fn abort_upload(&self, upload: &PendingUpload) -> Result<(), StoreError> {
         let object_key = self.object_key(&upload.key)?;
-        self.client
+        let result = self
+            .client
             .abort_multipart_upload()
             .bucket(&self.bucket)
             .key(object_key)
             .upload_id(&upload.upload_id)
             .send()
-            .await
-            .map_err(|e| self.error("AbortMultipartUpload", &upload.key, e))?;
-        Ok(())
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("NoSuchUpload") => Ok(()),
+            Err(e) => Err(self.error("AbortMultipartUpload", &upload.key, e)),
+        }
     }
+
+    async fn read_versioned(&self, key: &str) -> Result<Option<Versioned>, StoreError> {
+        let object_key = self.object_key(key)?;
+        let output = match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(object_key)
+            .send()
+            .await
+        {
+            Ok(output) => output,
+            Err(e) => {
+                return match self.error("GetObject", key, e) {
+                    StoreError::NotFound { .. } => Ok(None),
+                    other => Err(other),
+                };
+            }
+        };
+        let version = output.e_tag().unwrap_or_default().to_string();
+        let body = output
+            .body
+            .collect()
+            .await
+            .map_err(|e| StoreError::S3 {
+                operation: "GetObject",
+                bucket: self.bucket.clone(),
+                key: self.join(key),
+                message: e.to_string(),
+                retryable: true,
+            })?
+            .to_vec();
+        Ok(Some(Versioned { body, version }))
+    }
+
+    async fn write_if(
+        &self,
+        key: &str,
+        body: &[u8],
+        condition: WriteCondition<'_>,
+    ) -> Result<Option<String>, StoreError> {
+        let object_key = self.object_key(key)?;
+        let request = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(object_key)
+            .body(ByteStream::from(body.to_vec()));
+        let request = match condition {
+            WriteCondition::Absent => request.if_none_match("*"),
+            WriteCondition::Version(version) => request.if_match(version),
+        };
+        match request.send().await {
+            Ok(output) => Ok(Some(output.e_tag().unwrap_or_default().to_string())),
+            Err(e) if lost_condition(&e) => Ok(None),
+            // `If-Match` on an object deleted meanwhile: the condition did not hold either.
+            Err(e) => match self.error("PutObject", key, e) {
+                StoreError::NotFound { .. } => Ok(None),
+                other => Err(other),
+            },
+        }
+    }
+
+    async fn delete_if(&self, key: &str, version: &str) -> Result<bool, StoreError> {
+        let object_key = self.object_key(key)?;
+        let result = self
+            .client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(object_key)
+            .if_match(version)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if lost_condition(&e) => Ok(false),
+            Err(e) => match self.error("DeleteObject", key, e) {
+                StoreError::NotFound { .. } => Ok(false),
+                other => Err(other),
+            },
+        }
+    }
+}
+
+/// Whether a conditional request failed because its condition did not hold (412), or because
+/// a concurrent conditional request on the same key won (409).
+fn lost_condition<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> bool {
+    let status = error.raw_response().map(|r| r.status().as_u16());
+    matches!(status, Some(412 | 409))
+        || matches!(
+            error.code(),
+            Some("PreconditionFailed" | "ConditionalRequestConflict")
+        )
 }
 
 #[cfg(test)]
