@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use backstop::engine::backup::{BackupEvent, BackupOptions, backup};
+use backstop::engine::backup::{BackupEvent, BackupOptions, backup_exclusively};
 use backstop::store::{StoreUrl, open_from_env};
 use backstop::tier::Tier;
 use serde::Serialize;
@@ -41,6 +41,9 @@ pub struct Args {
     /// zstd level for the parts (1 is fastest; higher is smaller and slower).
     #[arg(long, value_name = "LEVEL", default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..=19))]
     compression_level: i32,
+    /// Why this backup is taken (recorded in the manifest), e.g. "before migration 00021".
+    #[arg(long, value_name = "TEXT")]
+    reason: Option<String>,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -72,6 +75,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     };
     options.exclude = args.exclude;
     options.compression_level = args.compression_level;
+    options.reason = args.reason;
     let show = interactive() && !args.json;
     let on_event = move |event: BackupEvent| {
         if !show {
@@ -98,7 +102,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             BackupEvent::Finished { .. } => {}
         }
     };
-    let manifest = backup(&config, store, &options, &on_event).await?;
+    let holder = format!(
+        "backstop CLI on {} pid {}",
+        std::env::var("HOSTNAME").unwrap_or_else(|_| "this host".into()),
+        std::process::id()
+    );
+    let manifest = backup_exclusively(&config, store, &options, &holder, &on_event).await?;
     let summary = Summary {
         backup_id: manifest.backup_id.clone(),
         database_id: manifest.database_id.clone(),

@@ -26,3 +26,18 @@ pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
     }
     aws_sdk_s3::Client::from_conf(builder.build())
 }
+
+/// An SDK error on one line: the service's code and message when it sent them, otherwise the
+/// whole cause chain (timeouts, DNS, connection refused).
+pub fn describe_error<E>(error: &E) -> String
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error,
+{
+    match (error.code(), error.message()) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (Some(code), None) => code.to_string(),
+        _ => aws_sdk_s3::error::DisplayErrorContext(error)
+            .to_string()
+            .replace('\n', " "),
+    }
+}

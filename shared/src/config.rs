@@ -3,16 +3,21 @@
 //! Parsing takes a lookup function instead of reading the process environment directly,
 //! so callers (and tests) pass whatever source they have. Every error names the variable.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::connection::DatabaseSource;
 use crate::health::FreshnessThresholds;
 use crate::layout::DatabaseId;
 use crate::store::StoreUrl;
 
 /// The store URL, e.g. `s3://my-backups/prod`.
 pub const STORE_VAR: &str = "BACKSTOP_STORE";
-/// Comma-separated database ids a scheduled run covers.
-pub const DATABASE_IDS_VAR: &str = "BACKSTOP_DATABASE_IDS";
+/// The databases a deployment covers, as JSON: database id → where its connection comes from,
+/// e.g. `{"main": {"secret": "arn:...", "sslmode": "verify-full"}}` (see [`DatabaseSource`]).
+pub const DATABASES_VAR: &str = "BACKSTOP_DATABASES";
+/// The SNS topic alerts go to.
+pub const ALERT_TOPIC_VAR: &str = "BACKSTOP_ALERT_TOPIC_ARN";
 /// Backup age (hours) from which freshness is a warning.
 pub const WARNING_HOURS_VAR: &str = "BACKSTOP_WARNING_AFTER_HOURS";
 /// Backup age (hours) from which freshness is critical.
@@ -34,8 +39,12 @@ pub enum ConfigError {
 #[derive(Debug, Clone, PartialEq)]
 pub struct FunctionConfig {
     pub store: StoreUrl,
+    /// Every configured database, sorted by id.
     pub databases: Vec<DatabaseId>,
+    pub sources: BTreeMap<DatabaseId, DatabaseSource>,
     pub freshness: FreshnessThresholds,
+    /// `None`: alerts are logged only.
+    pub alert_topic: Option<String>,
 }
 
 impl FunctionConfig {
@@ -52,18 +61,8 @@ impl FunctionConfig {
                 var: STORE_VAR,
                 reason: e.to_string(),
             })?;
-        let databases = lookup(DATABASE_IDS_VAR)
-            .unwrap_or_default()
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| {
-                DatabaseId::new(s).map_err(|e| ConfigError::Invalid {
-                    var: DATABASE_IDS_VAR,
-                    reason: e.to_string(),
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let sources = databases(lookup(DATABASES_VAR).as_deref())?;
+        let databases = sources.keys().cloned().collect();
         let defaults = FreshnessThresholds::default();
         let freshness = FreshnessThresholds {
             warning_after: hours(&lookup, WARNING_HOURS_VAR)?.unwrap_or(defaults.warning_after),
@@ -75,10 +74,23 @@ impl FunctionConfig {
                 reason: format!("it must not exceed {CRITICAL_HOURS_VAR}"),
             });
         }
+        let alert_topic = lookup(ALERT_TOPIC_VAR)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty());
+        if let Some(topic) = &alert_topic
+            && !topic.starts_with("arn:")
+        {
+            return Err(ConfigError::Invalid {
+                var: ALERT_TOPIC_VAR,
+                reason: format!("`{topic}` is not an SNS topic ARN (arn:aws:sns:...)"),
+            });
+        }
         Ok(Self {
             store,
             databases,
+            sources,
             freshness,
+            alert_topic,
         })
     }
 
@@ -88,24 +100,51 @@ impl FunctionConfig {
         match requested {
             Some(name) => {
                 let id = DatabaseId::new(name).map_err(|e| ConfigError::Invalid {
-                    var: DATABASE_IDS_VAR,
+                    var: DATABASES_VAR,
                     reason: e.to_string(),
                 })?;
-                if !self.databases.is_empty() && !self.databases.contains(&id) {
+                if !self.databases.contains(&id) {
                     return Err(ConfigError::Invalid {
-                        var: DATABASE_IDS_VAR,
-                        reason: format!("database `{id}` is not in the configured list; add it"),
+                        var: DATABASES_VAR,
+                        reason: format!("database `{id}` is not configured; add it"),
                     });
                 }
                 Ok(vec![id])
             }
-            None if self.databases.is_empty() => Err(ConfigError::Missing {
-                var: DATABASE_IDS_VAR,
-                hint: "a scheduled run needs the comma-separated database ids it covers",
-            }),
             None => Ok(self.databases.clone()),
         }
     }
+}
+
+/// Parses the databases map; errors name the database and what to change.
+fn databases(raw: Option<&str>) -> Result<BTreeMap<DatabaseId, DatabaseSource>, ConfigError> {
+    let invalid = |reason: String| ConfigError::Invalid {
+        var: DATABASES_VAR,
+        reason,
+    };
+    let raw = raw
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .ok_or(ConfigError::Missing {
+            var: DATABASES_VAR,
+            hint: r#"set it to JSON such as {"main": {"secret": "<secret ARN>"}}"#,
+        })?;
+    let map: BTreeMap<String, serde_json::Value> = serde_json::from_str(raw)
+        .map_err(|e| invalid(format!("not a JSON object of database ids ({e})")))?;
+    if map.is_empty() {
+        return Err(invalid("it names no database".into()));
+    }
+    let mut sources = BTreeMap::new();
+    for (name, value) in map {
+        let id = DatabaseId::new(&name).map_err(|e| invalid(e.to_string()))?;
+        let source: DatabaseSource = serde_json::from_value(value)
+            .map_err(|e| invalid(format!("database `{name}`: {e}")))?;
+        source
+            .validate()
+            .map_err(|reason| invalid(format!("database `{name}`: {reason}")))?;
+        sources.insert(id, source);
+    }
+    Ok(sources)
 }
 
 fn hours(
@@ -145,11 +184,15 @@ mod tests {
     fn reads_store_databases_and_thresholds() {
         let c = config(&[
             (STORE_VAR, "s3://backups/prod"),
-            (DATABASE_IDS_VAR, "main, analytics"),
+            (
+                DATABASES_VAR,
+                r#"{"main": {"secret": "arn:aws:secretsmanager:eu-west-1:1:secret:main"}, "analytics": {"url_env": "ANALYTICS_URL", "sslmode": "verify-full"}}"#,
+            ),
             (WARNING_HOURS_VAR, "2"),
         ])
         .unwrap();
         assert_eq!(c.databases.len(), 2);
+        assert_eq!(c.databases[0].as_str(), "analytics");
         assert_eq!(c.freshness.warning_after, Duration::from_secs(7200));
         assert_eq!(c.databases_for(None).unwrap().len(), 2);
         assert_eq!(c.databases_for(Some("main")).unwrap()[0].as_str(), "main");
@@ -167,12 +210,43 @@ mod tests {
         assert!(err.contains(STORE_VAR), "{err}");
         let err = config(&[(STORE_VAR, "ftp://x")]).unwrap_err().to_string();
         assert!(err.contains(STORE_VAR) && err.contains("ftp"), "{err}");
-        let err = config(&[(STORE_VAR, "file:///x"), (CRITICAL_HOURS_VAR, "soon")]).unwrap_err();
+        let err = config(&[
+            (STORE_VAR, "file:///x"),
+            (DATABASES_VAR, r#"{"main": {"url_env": "U"}}"#),
+            (CRITICAL_HOURS_VAR, "soon"),
+        ])
+        .unwrap_err();
         assert!(err.to_string().contains(CRITICAL_HOURS_VAR), "{err}");
-        let err = config(&[(STORE_VAR, "file:///x")])
-            .unwrap()
-            .databases_for(None)
-            .unwrap_err();
-        assert!(err.to_string().contains(DATABASE_IDS_VAR), "{err}");
+        let err = config(&[(STORE_VAR, "file:///x")]).unwrap_err();
+        assert!(err.to_string().contains(DATABASES_VAR), "{err}");
+        for (databases, expected) in [
+            ("main", "not a JSON object"),
+            ("{}", "names no database"),
+            (r#"{"_x": {"url_env": "U"}}"#, "`_x`"),
+            (
+                r#"{"main": {"url": "postgresql://u:pw@h/d"}}"#,
+                "unknown field `url`",
+            ),
+            (r#"{"main": {}}"#, "exactly one of"),
+            (
+                r#"{"main": {"secret": "s", "sslmode": "maybe"}}"#,
+                "`maybe`",
+            ),
+        ] {
+            let err = config(&[(STORE_VAR, "file:///x"), (DATABASES_VAR, databases)])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(DATABASES_VAR) && err.contains(expected),
+                "{databases}: {err}"
+            );
+        }
+        let err = config(&[
+            (STORE_VAR, "file:///x"),
+            (DATABASES_VAR, r#"{"main": {"url_env": "U"}}"#),
+            (ALERT_TOPIC_VAR, "alerts"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains(ALERT_TOPIC_VAR), "{err}");
     }
 }

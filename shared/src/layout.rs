@@ -3,7 +3,9 @@
 //! ```text
 //! <database-id>/<backup-id>/manifest.json     written last: its presence commits the set
 //! <database-id>/<backup-id>/...               the set's parts and verification results
-//! _backstop/...                               Backstop's own state (locks, health status)
+//! _backstop/locks/<database-id>/backup         the lease of the running backup
+//! _backstop/runs/<database-id>/<hash>          claims of handled scheduled events
+//! _backstop/...                               Backstop's own state (health status...)
 //! ```
 
 use std::fmt;
@@ -123,6 +125,19 @@ pub fn database_prefix(database: &DatabaseId) -> String {
 /// `<database-id>/<backup-id>/<name>`.
 pub fn set_key(database: &DatabaseId, backup: &BackupId, name: &str) -> String {
     format!("{database}/{backup}/{name}")
+}
+
+/// Where claims of handled events for `database` live (one object per event).
+pub fn run_claims_prefix(database: &DatabaseId) -> String {
+    format!("{STATE_PREFIX}/runs/{database}/")
+}
+
+/// The claim object of one event (a scheduled event's id), named by a hash of the id so any
+/// id makes a valid key.
+pub fn run_claim_key(database: &DatabaseId, event_id: &str) -> String {
+    use sha2::Digest as _;
+    let digest = hex::encode(sha2::Sha256::digest(event_id.as_bytes()));
+    format!("{}{}", run_claims_prefix(database), &digest[..32])
 }
 
 /// The ids of the committed sets (those with a manifest) among `keys` of one database,

@@ -3,19 +3,27 @@
 //! - [`engine`]: the native backup engine (catalog, order, export, manifest, restore).
 //! - [`store`]: where backup sets live (`file://` and `s3://`), behind one trait.
 //! - [`layout`]: the key layout of a store (database ids, backup ids, set keys).
+//! - [`lease`]: one run at a time, through a lease object taken with a conditional write.
 //! - [`tier`]: the pure choice of a new backup's tier.
 //! - [`health`]: pure classification of backup freshness.
 //! - [`config`]: settings read from the environment, each error naming its variable.
+//! - [`connection`]: where each database's connection comes from (env, Secrets Manager, SSM).
 //! - [`pg`]: connecting to PostgreSQL.
+//! - [`alert`]: alerts (severity, summary, action) and their publication to SNS.
+//! - [`metrics`]: CloudWatch metrics under the `Backstop` namespace.
 //! - [`aws`]: the one place AWS SDK configuration and clients are built.
 //!
 //! Nothing here knows about Lambda events or terminals; decisions are pure functions.
 
+pub mod alert;
 pub mod aws;
 pub mod config;
+pub mod connection;
 pub mod engine;
 pub mod health;
 pub mod layout;
+pub mod lease;
+pub mod metrics;
 pub mod pg;
 pub mod store;
 pub mod tier;

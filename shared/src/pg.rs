@@ -45,7 +45,8 @@ pub enum ConnectError {
     Tls(String),
 }
 
-fn tls_mode(value: &str) -> Result<TlsMode, ConnectError> {
+/// Parses a libpq `sslmode` value.
+pub fn tls_mode(value: &str) -> Result<TlsMode, ConnectError> {
     match value {
         "disable" => Ok(TlsMode::Disable),
         "allow" | "prefer" => Ok(TlsMode::Prefer),
@@ -91,22 +92,49 @@ pub fn parse_url(raw: &str) -> Result<PgTarget, ConnectError> {
         }
         kept.join(" ")
     };
-    let mut config = rest
+    let config = rest
         .parse::<Config>()
         .map_err(|e| ConnectError::InvalidUrl(e.to_string()))?;
-    config.ssl_mode(match tls {
-        TlsMode::Disable => SslMode::Disable,
-        TlsMode::Prefer => SslMode::Prefer,
-        _ => SslMode::Require,
-    });
-    if tls == TlsMode::Require && root_cert.is_some() {
-        tls = TlsMode::VerifyCa; // libpq: require with a root certificate verifies the chain
-    }
     Ok(PgTarget {
         config,
         tls,
-        root_cert,
-    })
+        root_cert: None,
+    }
+    .with_tls(tls, root_cert))
+}
+
+impl PgTarget {
+    /// A target from separate settings, as a secret in the RDS shape holds them.
+    pub fn from_parts(host: &str, port: u16, user: &str, password: &str, dbname: &str) -> Self {
+        let mut config = Config::new();
+        config
+            .host(host)
+            .port(port)
+            .user(user)
+            .password(password)
+            .dbname(dbname);
+        Self {
+            config,
+            tls: TlsMode::Prefer,
+            root_cert: None,
+        }
+        .with_tls(TlsMode::Prefer, None)
+    }
+
+    /// The same target with these TLS settings.
+    pub fn with_tls(mut self, mut tls: TlsMode, root_cert: Option<PathBuf>) -> Self {
+        if tls == TlsMode::Require && root_cert.is_some() {
+            tls = TlsMode::VerifyCa; // libpq: require with a root certificate verifies the chain
+        }
+        self.config.ssl_mode(match tls {
+            TlsMode::Disable => SslMode::Disable,
+            TlsMode::Prefer => SslMode::Prefer,
+            _ => SslMode::Require,
+        });
+        self.tls = tls;
+        self.root_cert = root_cert;
+        self
+    }
 }
 
 /// The database name a target points at (the user name when none is given, as libpq does).

@@ -297,3 +297,51 @@ fn backup_list_export_and_restore_through_the_cli() {
         "{line}"
     );
 }
+
+#[tokio::test]
+async fn a_backup_already_running_makes_a_second_one_refuse_in_one_line() {
+    let source = fresh_database("cli busy");
+    source.psql("CREATE TABLE public.t (id int); INSERT INTO public.t VALUES (1);");
+    let dir = tempfile::tempdir().unwrap();
+    let store: std::sync::Arc<dyn backstop::store::Store> =
+        std::sync::Arc::new(backstop::store::FileStore::new(dir.path().join("store")));
+    let url = format!("file://{}/store", dir.path().display());
+    let id = backstop::layout::DatabaseId::new(&source.name).unwrap();
+    let running = backstop::lease::acquire(
+        store.clone(),
+        &backstop::lease::lease_key(&id, "backup"),
+        "backup Lambda backstop-backup request r-1",
+        backstop::lease::DEFAULT_LEASE,
+    )
+    .await
+    .unwrap();
+    let args = [
+        "backup",
+        "--db",
+        &source.url(),
+        "--to",
+        &url,
+        "--reason",
+        "before migration 00021",
+    ];
+    let line = single_error_line(&backstop(&args, &[]));
+    assert!(
+        line.contains("another run holds") && line.contains("request r-1"),
+        "{line}"
+    );
+    running.release().await.unwrap();
+    let output = backstop(&args, &[]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let sets = store.list(&format!("{}/", source.name)).await.unwrap();
+    let manifest = sets
+        .iter()
+        .find(|o| o.key.ends_with("manifest.json"))
+        .unwrap();
+    let manifest = crate::store_contract::read_all(store.as_ref(), &manifest.key).await;
+    let manifest: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
+    assert_eq!(manifest["reason"], "before migration 00021");
+}

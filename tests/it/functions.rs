@@ -11,10 +11,21 @@ use time::macros::datetime;
 
 use crate::support::{fixture, invocation};
 
-fn config(store: &str, databases: &str) -> FunctionConfig {
+/// A configuration covering `databases` (comma-separated), each with a URL variable.
+pub fn config(store: &str, databases: &str) -> FunctionConfig {
+    let sources: serde_json::Map<String, serde_json::Value> = databases
+        .split(',')
+        .map(|id| {
+            let var = format!("{}_DATABASE_URL", id.to_uppercase());
+            (id.to_string(), serde_json::json!({ "url_env": var }))
+        })
+        .collect();
     let vars = [
         ("BACKSTOP_STORE", store.to_string()),
-        ("BACKSTOP_DATABASE_IDS", databases.to_string()),
+        (
+            "BACKSTOP_DATABASES",
+            serde_json::Value::Object(sources).to_string(),
+        ),
     ];
     FunctionConfig::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
         .unwrap()
@@ -112,38 +123,7 @@ async fn monitor_fails_rather_than_reporting_no_backups_when_the_store_is_unread
 }
 
 #[tokio::test]
-async fn backup_verify_and_retention_validate_requests_and_never_fake_success() {
-    let backup_deps = backup::Deps {
-        config: config("s3://backups/prod", "main"),
-    };
-    let plan = backup::plan(fixture("backup-on-demand.json"), &backup_deps.config).unwrap();
-    assert_eq!(plan.tier, backup::TierChoice::Monthly);
-    assert_eq!(plan.reason.as_deref(), Some("before migration 00021"));
-    let error = backup::handler(invocation(fixture("scheduled.json")), &backup_deps)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(error, backup::BackupError::EngineMissing { .. }),
-        "{error}"
-    );
-    let error = backup::handler(
-        invocation(serde_json::json!({"database": "billing"})),
-        &backup_deps,
-    )
-    .await
-    .unwrap_err();
-    assert!(
-        error.to_string().contains("BACKSTOP_DATABASE_IDS"),
-        "{error}"
-    );
-    let error = backup::handler(
-        invocation(serde_json::json!({"tier": "hourly"})),
-        &backup_deps,
-    )
-    .await
-    .unwrap_err();
-    assert!(matches!(error, backup::BackupError::BadEvent(_)), "{error}");
-
+async fn verify_and_retention_validate_requests_and_never_fake_success() {
     let verify_deps = verify::Deps {
         config: config("s3://backups/prod", "main"),
     };

@@ -11,9 +11,12 @@
 //! cluster or a port, so parallel test processes are safe.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod logs;
 pub mod moto;
 pub mod postgres;
 mod service;
+
+pub use service::free_port;
 pub mod webhook;
 
 use std::path::PathBuf;

@@ -137,3 +137,98 @@ fn find_moto_server() -> Result<PathBuf, String> {
             "moto_server not found; run `make deps` (it installs moto into .venv) or set BACKSTOP_MOTO_SERVER".into()
         })
 }
+
+/// An SNS topic with an SQS queue subscribed to it, to read published alerts back.
+#[derive(Debug)]
+pub struct AlertInbox {
+    pub topic_arn: String,
+    queue_url: String,
+    sqs: aws_sdk_sqs::Client,
+}
+
+impl Moto {
+    /// A new topic and its subscribed queue.
+    pub async fn alert_inbox(&self, label: &str) -> AlertInbox {
+        let config = self.sdk_config().await;
+        let sns = aws_sdk_sns::Client::new(&config);
+        let sqs = aws_sdk_sqs::Client::new(&config);
+        let name = format!("{label}-{}", crate::unique_suffix());
+        let topic_arn = sns
+            .create_topic()
+            .name(&name)
+            .send()
+            .await
+            .expect("create topic")
+            .topic_arn()
+            .expect("topic arn")
+            .to_string();
+        let queue_url = sqs
+            .create_queue()
+            .queue_name(&name)
+            .send()
+            .await
+            .expect("create queue")
+            .queue_url()
+            .expect("queue url")
+            .to_string();
+        let queue_arn = format!("arn:aws:sqs:{REGION}:123456789012:{name}");
+        sns.subscribe()
+            .topic_arn(&topic_arn)
+            .protocol("sqs")
+            .endpoint(queue_arn)
+            .send()
+            .await
+            .expect("subscribe queue");
+        AlertInbox {
+            topic_arn,
+            queue_url,
+            sqs,
+        }
+    }
+}
+
+/// One message as an SQS subscriber receives it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub subject: String,
+    /// The message for the `sqs` protocol (Backstop sends the alert JSON there).
+    pub message: String,
+}
+
+impl AlertInbox {
+    /// Every message delivered so far (and removes them from the queue).
+    pub async fn drain(&self) -> Vec<Received> {
+        let mut received = Vec::new();
+        loop {
+            let batch = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .expect("receive messages");
+            let messages = batch.messages();
+            if messages.is_empty() {
+                return received;
+            }
+            for message in messages {
+                let envelope: serde_json::Value =
+                    serde_json::from_str(message.body().unwrap_or_default()).expect("SNS envelope");
+                received.push(Received {
+                    subject: envelope["Subject"].as_str().unwrap_or_default().to_string(),
+                    message: envelope["Message"].as_str().unwrap_or_default().to_string(),
+                });
+                if let Some(handle) = message.receipt_handle() {
+                    let _ = self
+                        .sqs
+                        .delete_message()
+                        .queue_url(&self.queue_url)
+                        .receipt_handle(handle)
+                        .send()
+                        .await;
+                }
+            }
+        }
+    }
+}

@@ -4,19 +4,91 @@
 //! Scheduler input `{"database": "main", "tier": "auto"}`, and an on-demand invocation
 //! `{"database": "main", "tier": "monthly", "reason": "before migration 00021"}`.
 //!
-//! This build parses and validates requests and store configuration; it has no backup engine
-//! yet, so every valid request fails loudly with `EngineMissing` rather than succeeding silently.
+//! Per database: the event is claimed (a second delivery of the same event is answered as a
+//! duplicate), the connection is fetched from its source, and the engine runs under the
+//! database's backup lease (a run already in progress makes this one a no-op), with the invocation's
+//! deadline minus a reserve for cleaning up. Success records metrics; failure records metrics,
+//! publishes one critical alert and fails the invocation so Lambda's retries and failure
+//! destination see it. A failed run leaves no manifest, no part and no unfinished upload.
 
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_config::SdkConfig;
 use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
+use backstop::alert::{Alert, AlertSink, Severity};
 use backstop::config::{ConfigError, FunctionConfig};
-use backstop::layout::DatabaseId;
+use backstop::connection::resolve;
+use backstop::engine::backup::{self as engine, BackupOptions, backup_exclusively};
+use backstop::engine::manifest::Manifest;
+use backstop::layout::{DatabaseId, run_claim_key, run_claims_prefix};
+use backstop::lease::LeaseError;
+use backstop::metrics::{Metric, MetricsSink};
+use backstop::store::{Store, WriteCondition};
+use backstop::tier::Tier;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use time::OffsetDateTime;
+
+/// Parallel COPY connections (`BACKSTOP_BACKUP_JOBS`, default 2).
+pub const JOBS_VAR: &str = "BACKSTOP_BACKUP_JOBS";
+/// Seconds kept back before the invocation deadline to stop cleanly and alert.
+pub const RESERVE_VAR: &str = "BACKSTOP_DEADLINE_RESERVE_SECONDS";
+/// Claims of handled events older than this are removed after a successful run.
+const CLAIM_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Environment lookup, so tests pass their own.
+pub type Env = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
 /// Everything the handler needs, built once at cold start.
 pub struct Deps {
     pub config: FunctionConfig,
+    pub store: Arc<dyn Store>,
+    pub aws: SdkConfig,
+    pub env: Env,
+    pub alerts: AlertSink,
+    pub metrics: MetricsSink,
+    pub jobs: usize,
+    /// Time kept back before the deadline for cleanup, metrics and the alert.
+    pub reserve: Duration,
+    /// Named in alerts' re-run commands.
+    pub function_name: String,
+}
+
+impl Deps {
+    /// Builds the dependencies from `env`; errors name the variable.
+    pub fn new(
+        config: FunctionConfig,
+        store: Arc<dyn Store>,
+        aws: SdkConfig,
+        env: Env,
+    ) -> Result<Self, ConfigError> {
+        let number =
+            |var: &'static str, default: u64| -> Result<u64, ConfigError> {
+                match env(var) {
+                    None => Ok(default),
+                    Some(raw) => raw.trim().parse::<u64>().ok().filter(|n| *n > 0).ok_or(
+                        ConfigError::Invalid {
+                            var,
+                            reason: format!("`{raw}` is not a positive whole number"),
+                        },
+                    ),
+                }
+            };
+        Ok(Self {
+            alerts: AlertSink::new(&aws, config.alert_topic.clone()),
+            metrics: MetricsSink::new(&aws),
+            jobs: number(JOBS_VAR, 2)? as usize,
+            reserve: Duration::from_secs(number(RESERVE_VAR, 30)?),
+            function_name: env("AWS_LAMBDA_FUNCTION_NAME")
+                .unwrap_or_else(|| "backstop-backup".into()),
+            config,
+            store,
+            aws,
+            env,
+        })
+    }
 }
 
 /// Which tier a new backup gets; `auto` derives it from the store's history.
@@ -30,6 +102,26 @@ pub enum TierChoice {
     Monthly,
 }
 
+impl TierChoice {
+    fn tier(self) -> Option<Tier> {
+        match self {
+            TierChoice::Auto => None,
+            TierChoice::Daily => Some(Tier::Daily),
+            TierChoice::Weekly => Some(Tier::Weekly),
+            TierChoice::Monthly => Some(Tier::Monthly),
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            TierChoice::Auto => "auto",
+            TierChoice::Daily => "daily",
+            TierChoice::Weekly => "weekly",
+            TierChoice::Monthly => "monthly",
+        }
+    }
+}
+
 /// A Scheduler input or an on-demand request.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -38,6 +130,9 @@ pub struct BackupRequest {
     #[serde(default)]
     pub tier: TierChoice,
     pub reason: Option<String>,
+    /// An id shared by every delivery of one scheduled run (EventBridge Scheduler can pass
+    /// `<aws.scheduler.execution-id>`); a second delivery is answered as a duplicate.
+    pub run_id: Option<String>,
 }
 
 /// A validated request: which databases, at which tier.
@@ -46,11 +141,33 @@ pub struct BackupPlan {
     pub databases: Vec<DatabaseId>,
     pub tier: TierChoice,
     pub reason: Option<String>,
+    /// The id that identifies duplicate deliveries, when the event has one.
+    pub run_id: Option<String>,
+}
+
+/// One committed backup.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BackupDone {
+    pub database: String,
+    pub backup_id: String,
+    pub tier: String,
+    pub bytes: u64,
+    pub tables: usize,
+    pub rows: u64,
+    pub duration_seconds: f64,
+}
+
+/// A database this invocation did not back up, and why that is fine.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Skipped {
+    pub database: String,
+    pub reason: String,
 }
 
 #[derive(Debug, Serialize)]
 pub struct BackupResponse {
-    pub backup_id: String,
+    pub backups: Vec<BackupDone>,
+    pub skipped: Vec<Skipped>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,16 +178,22 @@ pub enum BackupError {
     BadEvent(String),
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error(
-        "no backup of {databases} was taken: this build has no backup engine; deploy a release that includes it"
-    )]
-    EngineMissing { databases: String },
+    #[error("{failed} of {attempted} backup(s) failed: {summary}")]
+    Failed {
+        failed: usize,
+        attempted: usize,
+        summary: String,
+    },
 }
 
 impl From<BackupError> for Diagnostic {
     fn from(error: BackupError) -> Self {
+        let error_type = match &error {
+            BackupError::Failed { .. } => "BackupFailed",
+            _ => "NonRetryable",
+        };
         Diagnostic {
-            error_type: "NonRetryable".into(),
+            error_type: error_type.into(),
             error_message: error.to_string(),
         }
     }
@@ -79,16 +202,17 @@ impl From<BackupError> for Diagnostic {
 /// Turns any accepted event shape into a plan over configured databases.
 pub fn plan(payload: Value, config: &FunctionConfig) -> Result<BackupPlan, BackupError> {
     let bad = |e: serde_json::Error| BackupError::BadEvent(e.to_string());
-    let request = if payload.get("detail-type").is_some() {
-        let _: CloudWatchEvent = serde_json::from_value(payload).map_err(bad)?;
-        BackupRequest::default()
+    let (request, event_id) = if payload.get("detail-type").is_some() {
+        let event: CloudWatchEvent = serde_json::from_value(payload).map_err(bad)?;
+        (BackupRequest::default(), event.id)
     } else {
-        serde_json::from_value(payload).map_err(bad)?
+        (serde_json::from_value(payload).map_err(bad)?, None)
     };
     Ok(BackupPlan {
         databases: config.databases_for(request.database.as_deref())?,
         tier: request.tier,
         reason: request.reason,
+        run_id: request.run_id.or(event_id),
     })
 }
 
@@ -97,12 +221,463 @@ pub async fn handler(
     deps: &Deps,
 ) -> Result<BackupResponse, BackupError> {
     let plan = plan(event.payload, &deps.config)?;
-    let databases = plan
-        .databases
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(", ");
-    tracing::error!(%databases, tier = ?plan.tier, "backup requested but this build has no backup engine");
-    Err(BackupError::EngineMissing { databases })
+    let deadline = invocation_deadline(event.context.deadline, deps.reserve);
+    let context = RunContext {
+        request_id: event.context.request_id,
+        deadline,
+    };
+    let mut response = BackupResponse {
+        backups: Vec::new(),
+        skipped: Vec::new(),
+    };
+    let mut failures = Vec::new();
+    for database in &plan.databases {
+        match run_one(database, &plan, &context, deps).await {
+            Outcome::Done(done) => response.backups.push(done),
+            Outcome::Skipped(reason) => {
+                tracing::warn!(%database, %reason, "backup skipped");
+                response.skipped.push(Skipped {
+                    database: database.to_string(),
+                    reason,
+                });
+            }
+            Outcome::Failed(reason) => failures.push(format!("{database}: {reason}")),
+        }
+    }
+    if failures.is_empty() {
+        Ok(response)
+    } else {
+        Err(BackupError::Failed {
+            failed: failures.len(),
+            attempted: plan.databases.len(),
+            summary: failures.join("; "),
+        })
+    }
+}
+
+/// When the engine must stop: the invocation deadline (ms since the epoch) minus `reserve`.
+/// `None` when the context carries no deadline (a local run).
+fn invocation_deadline(deadline_ms: u64, reserve: Duration) -> Option<Instant> {
+    if deadline_ms == 0 {
+        return None;
+    }
+    let now_ms = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+    let remaining_ms = (deadline_ms as i128 - now_ms).max(0) as u64;
+    let usable = Duration::from_millis(remaining_ms).saturating_sub(reserve);
+    Some(Instant::now() + usable)
+}
+
+struct RunContext {
+    request_id: String,
+    deadline: Option<Instant>,
+}
+
+enum Outcome {
+    Done(BackupDone),
+    Skipped(String),
+    Failed(String),
+}
+
+/// Why a run failed, for the alert's advice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The invocation's time ran out: the backup is too big for Lambda.
+    OutOfTime,
+    Other,
+}
+
+async fn run_one(
+    database: &DatabaseId,
+    plan: &BackupPlan,
+    context: &RunContext,
+    deps: &Deps,
+) -> Outcome {
+    let started = Instant::now();
+    let claim = match &plan.run_id {
+        Some(run_id) => match claim_run(deps.store.as_ref(), database, run_id, context).await {
+            Ok(Some(key)) => Some(key),
+            Ok(None) => {
+                return Outcome::Skipped(format!(
+                    "event {run_id} was already delivered and handled; this delivery is a duplicate"
+                ));
+            }
+            Err(reason) => {
+                return fail(
+                    database,
+                    plan,
+                    context,
+                    deps,
+                    started,
+                    false,
+                    reason,
+                    FailureKind::Other,
+                    &[],
+                )
+                .await;
+            }
+        },
+        None => None,
+    };
+    let release_claim = || async {
+        if let Some(key) = &claim
+            && let Err(e) = deps.store.delete(key).await
+        {
+            tracing::warn!(error = %e, "could not release the event claim");
+        }
+    };
+
+    if context.deadline.is_some_and(|d| d <= Instant::now()) {
+        release_claim().await;
+        let reason = format!(
+            "the invocation has less than the {} s reserve left, so the backup was not started",
+            deps.reserve.as_secs()
+        );
+        return fail(
+            database,
+            plan,
+            context,
+            deps,
+            started,
+            false,
+            reason,
+            FailureKind::OutOfTime,
+            &[],
+        )
+        .await;
+    }
+    let Some(source) = deps.config.sources.get(database) else {
+        release_claim().await;
+        let reason = format!("database `{database}` has no connection source configured");
+        return fail(
+            database,
+            plan,
+            context,
+            deps,
+            started,
+            false,
+            reason,
+            FailureKind::Other,
+            &[],
+        )
+        .await;
+    };
+    let target = match resolve(database.as_str(), source, &deps.aws, deps.env.as_ref()).await {
+        Ok(target) => target,
+        Err(e) => {
+            release_claim().await;
+            return fail(
+                database,
+                plan,
+                context,
+                deps,
+                started,
+                false,
+                e.to_string(),
+                FailureKind::Other,
+                &[],
+            )
+            .await;
+        }
+    };
+    let password = target
+        .config
+        .get_password()
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+        .unwrap_or_default();
+    let secrets = [password.as_str()];
+
+    let mut options = BackupOptions::new(database.clone());
+    options.jobs = deps.jobs;
+    options.tier = plan.tier.tier();
+    options.reason = plan.reason.clone();
+    options.deadline = context.deadline.map(tokio::time::Instant::from_std);
+    let holder = format!(
+        "backup Lambda {} request {}",
+        deps.function_name, context.request_id
+    );
+    let result = backup_exclusively(&target, deps.store.clone(), &options, &holder, &|_| {}).await;
+
+    match result {
+        Ok(manifest) => {
+            let done = summarize(&manifest, started.elapsed());
+            tracing::info!(
+                database = %done.database,
+                backup_id = %done.backup_id,
+                tier = %done.tier,
+                bytes = done.bytes,
+                tables = done.tables,
+                rows = done.rows,
+                seconds = done.duration_seconds,
+                "backup committed"
+            );
+            let metrics = [
+                Metric::count("BackupSucceeded", 1.0),
+                Metric::seconds("BackupDurationSeconds", done.duration_seconds),
+                Metric::bytes("BackupBytes", done.bytes as f64),
+            ];
+            if let Err(e) = deps
+                .metrics
+                .put(database, manifest.finished_at, &metrics)
+                .await
+            {
+                tracing::warn!(error = %e, "backup committed but its metrics were not recorded");
+            }
+            forget_old_claims(deps.store.as_ref(), database).await;
+            Outcome::Done(done)
+        }
+        Err(engine::BackupError::Lease(LeaseError::Held { holder, since, .. })) => {
+            release_claim().await;
+            Outcome::Skipped(format!(
+                "a backup of {database} is already running ({holder}, since {since})"
+            ))
+        }
+        Err(e) => {
+            release_claim().await;
+            let kind = match e {
+                engine::BackupError::DeadlineReached { .. } => FailureKind::OutOfTime,
+                _ => FailureKind::Other,
+            };
+            fail(
+                database,
+                plan,
+                context,
+                deps,
+                started,
+                true,
+                e.to_string(),
+                kind,
+                &secrets,
+            )
+            .await
+        }
+    }
+}
+
+/// Claims `run_id` for `database`; `Ok(None)` when an earlier delivery claimed it.
+async fn claim_run(
+    store: &dyn Store,
+    database: &DatabaseId,
+    run_id: &str,
+    context: &RunContext,
+) -> Result<Option<String>, String> {
+    let key = run_claim_key(database, run_id);
+    let body = serde_json::json!({
+        "event": run_id,
+        "request": context.request_id,
+        "claimed_at": OffsetDateTime::now_utc().unix_timestamp(),
+    })
+    .to_string();
+    match store
+        .write_if(&key, body.as_bytes(), WriteCondition::Absent)
+        .await
+    {
+        Ok(Some(_)) => Ok(Some(key)),
+        Ok(None) => Ok(None),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Removes claims older than a week: a duplicate delivery never comes that late.
+async fn forget_old_claims(store: &dyn Store, database: &DatabaseId) {
+    let cutoff = OffsetDateTime::now_utc() - CLAIM_RETENTION;
+    let Ok(claims) = store.list(&run_claims_prefix(database)).await else {
+        return;
+    };
+    for claim in claims {
+        if claim.last_modified.is_some_and(|t| t < cutoff) {
+            let _ = store.delete(&claim.key).await;
+        }
+    }
+}
+
+fn summarize(manifest: &Manifest, elapsed: Duration) -> BackupDone {
+    BackupDone {
+        database: manifest.database_id.clone(),
+        backup_id: manifest.backup_id.clone(),
+        tier: manifest.tier.as_str().to_string(),
+        bytes: manifest.total_bytes(),
+        tables: manifest.tables().len(),
+        rows: manifest.total_rows(),
+        duration_seconds: elapsed.as_secs_f64(),
+    }
+}
+
+/// Records the failure (metric, alert) and returns it as an outcome.
+#[allow(clippy::too_many_arguments)]
+async fn fail(
+    database: &DatabaseId,
+    plan: &BackupPlan,
+    context: &RunContext,
+    deps: &Deps,
+    started: Instant,
+    engine_ran: bool,
+    reason: String,
+    kind: FailureKind,
+    secrets: &[&str],
+) -> Outcome {
+    let reason = backstop::alert::scrub(&reason, secrets);
+    tracing::error!(%database, %reason, "backup failed");
+    let now = OffsetDateTime::now_utc();
+    if let Err(e) = deps
+        .metrics
+        .put(database, now, &[Metric::count("BackupSucceeded", 0.0)])
+        .await
+    {
+        tracing::warn!(error = %e, "could not record the failure metric");
+    }
+    let alert = failure_alert(&FailureFacts {
+        database,
+        tier: plan.tier,
+        reason: &reason,
+        kind,
+        store: &deps.config.store.to_string(),
+        function_name: &deps.function_name,
+        request_id: &context.request_id,
+        run_id: plan.run_id.as_deref(),
+        seconds: started.elapsed().as_secs_f64(),
+        cleaned_up: engine_ran,
+        at: now,
+    })
+    .scrubbed(secrets);
+    if let Err(e) = deps.alerts.publish(&alert).await {
+        tracing::error!(error = %e, "the failure alert could not be published");
+    }
+    Outcome::Failed(reason)
+}
+
+/// What a failure alert is built from.
+pub struct FailureFacts<'a> {
+    pub database: &'a DatabaseId,
+    pub tier: TierChoice,
+    pub reason: &'a str,
+    pub kind: FailureKind,
+    pub store: &'a str,
+    pub function_name: &'a str,
+    pub request_id: &'a str,
+    pub run_id: Option<&'a str>,
+    pub seconds: f64,
+    /// Whether the engine started (and so cleaned up after itself).
+    pub cleaned_up: bool,
+    pub at: OffsetDateTime,
+}
+
+/// The critical alert for a failed backup, with the command that re-runs it.
+pub fn failure_alert(facts: &FailureFacts<'_>) -> Alert {
+    let database = facts.database;
+    let tier = facts.tier.as_str();
+    let cli = format!(
+        "backstop backup --db \"$DATABASE_URL\" --to {} --database-id {database} --tier {tier}",
+        facts.store
+    );
+    let action = match facts.kind {
+        FailureKind::OutOfTime => format!(
+            "This backup needs more time than one Lambda invocation allows. Run the same backup \
+             as a container task (ECS/Fargate) or from the CLI on a host near the database:\n  {cli}"
+        ),
+        FailureKind::Other => format!(
+            "Fix the cause above, then run the backup again:\n  aws lambda invoke --function-name {} \
+             --cli-binary-format raw-in-base64-out --payload '{{\"database\":\"{database}\",\"tier\":\"{tier}\"}}' /dev/stdout\n\
+             or from the CLI:\n  {cli}",
+            facts.function_name
+        ),
+    };
+    let committed = if facts.cleaned_up {
+        "Nothing was committed: no manifest was written, the parts already uploaded were deleted \
+         and unfinished uploads were aborted."
+    } else {
+        "The backup did not start, so nothing was written."
+    };
+    let event = facts
+        .run_id
+        .map(|id| format!(", event {id}"))
+        .unwrap_or_default();
+    let summary_reason: String = facts.reason.chars().take(160).collect();
+    Alert {
+        severity: Severity::Critical,
+        kind: "backup_failed".into(),
+        database_id: database.to_string(),
+        summary: format!("backup failed: {summary_reason}"),
+        details: format!(
+            "{reason}\n\n{committed}\nTier requested: {tier}. Failed after {seconds:.1} s. \
+             Request {request}{event}. Store: {store}.",
+            reason = facts.reason,
+            seconds = facts.seconds,
+            request = facts.request_id,
+            store = facts.store,
+        ),
+        action,
+        source: format!("backup Lambda {}", facts.function_name),
+        occurred_at: facts.at,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn facts(kind: FailureKind) -> FailureFacts<'static> {
+        static MAIN: std::sync::LazyLock<DatabaseId> =
+            std::sync::LazyLock::new(|| DatabaseId::new("main").unwrap());
+        FailureFacts {
+            database: &MAIN,
+            tier: TierChoice::Monthly,
+            reason: "cannot connect to database `app` on db:5432: connection refused",
+            kind,
+            store: "s3://backups/prod",
+            function_name: "backstop-backup",
+            request_id: "req-1",
+            run_id: Some("evt-1"),
+            seconds: 2.5,
+            cleaned_up: true,
+            at: datetime!(2026-11-22 06:00 UTC),
+        }
+    }
+
+    #[test]
+    fn a_failure_alert_says_what_failed_and_how_to_rerun_it() {
+        let alert = failure_alert(&facts(FailureKind::Other));
+        assert_eq!(alert.severity, Severity::Critical);
+        assert!(alert.summary.starts_with("backup failed: cannot connect"));
+        assert!(alert.details.contains("Nothing was committed"));
+        assert!(alert.details.contains("event evt-1"));
+        assert!(
+            alert
+                .action
+                .contains("aws lambda invoke --function-name backstop-backup")
+        );
+        assert!(
+            alert
+                .action
+                .contains(r#"{"database":"main","tier":"monthly"}"#)
+        );
+        assert!(
+            alert
+                .action
+                .contains("--to s3://backups/prod --database-id main --tier monthly")
+        );
+    }
+
+    #[test]
+    fn running_out_of_time_points_to_a_container_task_or_the_cli() {
+        let alert = failure_alert(&facts(FailureKind::OutOfTime));
+        assert!(alert.action.contains("container task"), "{}", alert.action);
+        assert!(alert.action.contains("backstop backup --db"));
+        assert!(!alert.action.contains("aws lambda invoke"));
+    }
+
+    #[test]
+    fn the_deadline_keeps_the_reserve_back() {
+        assert_eq!(invocation_deadline(0, Duration::from_secs(30)), None);
+        let in_a_minute =
+            (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as u64 + 60_000;
+        let stop = invocation_deadline(in_a_minute, Duration::from_secs(30)).unwrap();
+        let left = stop.saturating_duration_since(Instant::now());
+        assert!(
+            left <= Duration::from_secs(30) && left > Duration::from_secs(25),
+            "{left:?}"
+        );
+        let past = invocation_deadline(1_000, Duration::from_secs(30)).unwrap();
+        assert!(past <= Instant::now());
+    }
 }

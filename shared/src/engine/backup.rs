@@ -5,7 +5,9 @@
 //! (`SET TRANSACTION SNAPSHOT`), lock each table `NOWAIT` and stream `COPY ... TO STDOUT`
 //! through a row digest and zstd straight into the store, largest tables first, big tables
 //! split by ctid range. Sequence values are read last; `manifest.json` is written last of all.
-//! On failure everything uploaded so far is deleted: a set without a manifest is never a backup.
+//! On failure, or when the deadline passes, the run stops, everything uploaded so far is
+//! deleted and unfinished uploads under the set are aborted: a set without a manifest is never
+//! a backup, and none is left holding storage.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -30,6 +32,7 @@ use super::script;
 use crate::layout::{
     BackupId, DatabaseId, MANIFEST_NAME, committed_backups, database_prefix, set_key,
 };
+use crate::lease::{self, DEFAULT_LEASE, LeaseError, lease_key};
 use crate::pg::{ConnectError, PgTarget, connect, describe};
 use crate::store::{PutOptions, Store, StoreError};
 use crate::tier::{TIER_TAG, Tier, tier_for};
@@ -49,6 +52,10 @@ pub struct BackupOptions {
     pub compression_level: i32,
     /// How long the leader waits for its table locks.
     pub lock_timeout: Duration,
+    /// When the run must have stopped (committed, or cleaned up and failed).
+    pub deadline: Option<tokio::time::Instant>,
+    /// Why the backup is taken, recorded in the manifest.
+    pub reason: Option<String>,
 }
 
 impl BackupOptions {
@@ -61,6 +68,8 @@ impl BackupOptions {
             split_pages: 32_768, // 256 MiB of 8 KiB pages
             compression_level: 1,
             lock_timeout: Duration::from_secs(60),
+            deadline: None,
+            reason: None,
         }
     }
 }
@@ -105,6 +114,12 @@ pub enum BackupError {
     Locked { table: String, reason: String },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(
+        "the backup was stopped after {seconds:.0} s because the time limit was reached; nothing was committed"
+    )]
+    DeadlineReached { seconds: f64 },
+    #[error(transparent)]
+    Lease(#[from] LeaseError),
 }
 
 fn database(step: &'static str) -> impl Fn(tokio_postgres::Error) -> BackupError {
@@ -172,26 +187,87 @@ pub async fn backup(
         Some(tier) => tier,
         None => automatic_tier(store.as_ref(), &options.database_id, started_at).await?,
     };
-    let mut uploaded = Vec::new();
-    let result = run(
+    let uploaded = Uploaded::default();
+    let clock = Instant::now();
+    let work = run(
         pg,
         store.clone(),
         options,
         &backup_id,
         started_at,
         tier,
-        &mut uploaded,
+        &uploaded,
         on_event,
-    )
-    .await;
+    );
+    let result = match options.deadline {
+        Some(deadline) => tokio::time::timeout_at(deadline, work)
+            .await
+            .unwrap_or_else(|_| {
+                Err(BackupError::DeadlineReached {
+                    seconds: clock.elapsed().as_secs_f64(),
+                })
+            }),
+        None => work.await,
+    };
     if result.is_err() {
-        for key in uploaded.iter().rev() {
-            if let Err(e) = store.delete(key).await {
-                tracing::warn!(key, error = %e, "could not remove a part of the failed backup; `backstop prune` will");
-            }
-        }
+        remove_failed_set(
+            store.as_ref(),
+            &set_key(&options.database_id, &backup_id, ""),
+            &uploaded,
+        )
+        .await;
     }
     result
+}
+
+/// Takes a backup while holding the database's backup lease (`_backstop/locks/<id>/backup`),
+/// so two runs — scheduled, on demand or from the CLI — never back up one database at once.
+/// Another run in progress is `BackupError::Lease(LeaseError::Held { .. })`.
+pub async fn backup_exclusively(
+    pg: &PgTarget,
+    store: Arc<dyn Store>,
+    options: &BackupOptions,
+    holder: &str,
+    on_event: &(dyn Fn(BackupEvent) + Sync),
+) -> Result<Manifest, BackupError> {
+    let key = lease_key(&options.database_id, "backup");
+    let lease = lease::acquire(store.clone(), &key, holder, DEFAULT_LEASE).await?;
+    let result = backup(pg, store, options, on_event).await;
+    if let Err(e) = lease.release().await {
+        tracing::warn!(error = %e, "could not release the backup lease; it expires on its own");
+    }
+    result
+}
+
+/// Keys of a set stored so far, shared with the workers so a stopped run still knows them.
+type Uploaded = Arc<Mutex<Vec<String>>>;
+
+fn record_upload(uploaded: &Uploaded, key: String) {
+    if let Ok(mut keys) = uploaded.lock() {
+        keys.push(key);
+    }
+}
+
+/// Deletes what a failed run stored and aborts uploads it left unfinished under the set.
+async fn remove_failed_set(store: &dyn Store, set_prefix: &str, uploaded: &Uploaded) {
+    let keys = uploaded.lock().map(|k| k.clone()).unwrap_or_default();
+    for key in keys.iter().rev() {
+        if let Err(e) = store.delete(key).await {
+            tracing::warn!(key, error = %e, "could not remove a part of the failed backup; retention's sweep will");
+        }
+    }
+    match store.pending_uploads(set_prefix).await {
+        Ok(pending) => {
+            for upload in pending {
+                if let Err(e) = store.abort_upload(&upload).await {
+                    tracing::warn!(key = %upload.key, error = %e, "could not abort an unfinished upload; retention's sweep will");
+                }
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not list unfinished uploads of the failed backup")
+        }
+    }
 }
 
 /// The tier of a backup starting now, from the committed backups already in the store.
@@ -217,7 +293,7 @@ async fn run(
     backup_id: &BackupId,
     started_at: OffsetDateTime,
     tier: Tier,
-    uploaded: &mut Vec<String>,
+    uploaded: &Uploaded,
     on_event: &(dyn Fn(BackupEvent) + Sync),
 ) -> Result<Manifest, BackupError> {
     let clock = Instant::now();
@@ -380,6 +456,7 @@ async fn run(
         parts,
         inventory: inventory::counts(objects.iter().filter(|o| reproduced.contains(&o.object))),
         excluded,
+        reason: options.reason.clone(),
     };
     let json = serde_json::to_vec_pretty(&manifest).map_err(|e| BackupError::Database {
         step: "writing the manifest",
@@ -389,7 +466,7 @@ async fn run(
     store
         .put(&manifest_key, &mut json.as_slice(), &put_options)
         .await?;
-    uploaded.push(manifest_key);
+    record_upload(uploaded, manifest_key);
     tracing::info!(backup_id = %backup_id, seconds = clock.elapsed().as_secs_f64(), bytes = manifest.total_bytes(), "backup committed");
     on_event(BackupEvent::Finished {
         backup_id: backup_id.to_string(),
@@ -447,7 +524,7 @@ async fn store_script(
     text: &str,
     options: &PutOptions,
     level: i32,
-    uploaded: &mut Vec<String>,
+    uploaded: &Uploaded,
 ) -> Result<Part, BackupError> {
     let compressed =
         zstd::encode_all(text.as_bytes(), level).map_err(|source| StoreError::Source {
@@ -455,7 +532,7 @@ async fn store_script(
             source,
         })?;
     let receipt = store.put(key, &mut compressed.as_slice(), options).await?;
-    uploaded.push(key.to_string());
+    record_upload(uploaded, key.to_string());
     let name = key
         .rsplit_once('/')
         .map(|(_, n)| n)
@@ -480,11 +557,10 @@ async fn copy_units(
     options: &BackupOptions,
     set_prefix: &str,
     put_options: &PutOptions,
-    uploaded: &mut Vec<String>,
+    uploaded: &Uploaded,
     on_event: &(dyn Fn(BackupEvent) + Sync),
 ) -> Result<Vec<Part>, BackupError> {
     let queue = Arc::new(Mutex::new(VecDeque::from(units)));
-    let stored_keys = Arc::new(Mutex::new(Vec::new()));
     let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
     let mut workers = JoinSet::new();
     for _ in 0..options.jobs.max(1) {
@@ -493,7 +569,7 @@ async fn copy_units(
             snapshot: snapshot.to_string(),
             store: store.clone(),
             queue: queue.clone(),
-            stored_keys: stored_keys.clone(),
+            uploaded: uploaded.clone(),
             set_prefix: set_prefix.to_string(),
             put_options: put_options.clone(),
             level: options.compression_level,
@@ -507,9 +583,6 @@ async fn copy_units(
         reason,
     })
     .await;
-    if let Ok(keys) = stored_keys.lock() {
-        uploaded.extend(keys.iter().cloned());
-    }
     Ok(joined?.into_iter().flatten().collect())
 }
 
@@ -518,7 +591,7 @@ struct Worker {
     snapshot: String,
     store: Arc<dyn Store>,
     queue: Arc<Mutex<VecDeque<Unit>>>,
-    stored_keys: Arc<Mutex<Vec<String>>>,
+    uploaded: Uploaded,
     set_prefix: String,
     put_options: PutOptions,
     level: i32,
@@ -623,9 +696,7 @@ impl Worker {
             }
             Err(e) => return Err(e.into()),
         };
-        if let Ok(mut keys) = self.stored_keys.lock() {
-            keys.push(key);
-        }
+        record_upload(&self.uploaded, key);
         let (rows, row_digest) = match digest.lock() {
             Ok(d) => (d.rows(), d.hex()),
             Err(_) => (0, String::new()),

@@ -35,6 +35,9 @@ pub struct Manifest {
     /// Objects the operator excluded, as `kind identity`.
     #[serde(default)]
     pub excluded: Vec<String>,
+    /// Why the backup was taken, when someone said (e.g. `before migration 00021`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -137,11 +137,7 @@ impl S3Store {
             }
             _ => false,
         };
-        let message = match (&code, err.message()) {
-            (Some(code), Some(message)) => format!("{code}: {message}"),
-            (Some(code), None) => code.clone(),
-            _ => DisplayErrorContext(&err).to_string().replace('\n', " "),
-        };
+        let message = crate::aws::describe_error(&err);
         StoreError::S3 {
             operation,
             bucket: self.bucket.clone(),

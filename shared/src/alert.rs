@@ -1,0 +1,224 @@
+//! Alerts: what went wrong, for whom, and what to do, published to one SNS topic.
+//!
+//! An alert is published with `MessageStructure=json`: `default` and `email` carry the
+//! readable text, `lambda` and `sqs` the alert itself as JSON (the Slack notifier renders it).
+//! Alert text is built from Backstop's own one-line errors, which never contain a secret;
+//! [`scrub`] is applied on top with the secrets the caller knows of.
+
+use aws_config::SdkConfig;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// How urgent an alert is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// One alert, as every subscriber receives it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alert {
+    pub severity: Severity,
+    /// What happened, as a stable identifier: `backup_failed`, `backup_stale`...
+    pub kind: String,
+    pub database_id: String,
+    /// One line.
+    pub summary: String,
+    pub details: String,
+    /// What to do about it: a command to run, a backup to use instead.
+    pub action: String,
+    /// The function or command that raised it.
+    pub source: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub occurred_at: OffsetDateTime,
+}
+
+/// SNS limits subjects to 100 printable ASCII characters.
+const SUBJECT_LIMIT: usize = 100;
+
+impl Alert {
+    /// The SNS/email subject: `[CRITICAL] main: backup failed ...`, ASCII, at most 100 chars.
+    pub fn subject(&self) -> String {
+        let raw = format!(
+            "[{}] {}: {}",
+            self.severity.as_str().to_uppercase(),
+            self.database_id,
+            self.summary
+        );
+        let ascii: String = raw
+            .chars()
+            .map(|c| {
+                if c.is_ascii_graphic() || c == ' ' {
+                    c
+                } else {
+                    '?'
+                }
+            })
+            .collect();
+        if ascii.len() <= SUBJECT_LIMIT {
+            ascii
+        } else {
+            format!("{}...", &ascii[..SUBJECT_LIMIT - 3])
+        }
+    }
+
+    /// The plain-text body email subscribers read.
+    pub fn text(&self) -> String {
+        let at = self
+            .occurred_at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        format!(
+            "{summary}\n\n\
+             Severity: {severity}\n\
+             Database: {database}\n\
+             What:     {kind}\n\
+             When:     {at}\n\
+             Source:   {source}\n\n\
+             Details\n{details}\n\n\
+             What to do\n{action}\n",
+            summary = self.summary,
+            severity = self.severity.as_str(),
+            database = self.database_id,
+            kind = self.kind,
+            source = self.source,
+            details = self.details,
+            action = self.action,
+        )
+    }
+
+    /// The SNS message for `MessageStructure=json`: text for email (and anything else), the
+    /// alert as JSON for Lambda and SQS subscribers.
+    pub fn sns_message(&self) -> String {
+        let text = self.text();
+        let payload = serde_json::to_string(self).unwrap_or_default();
+        serde_json::json!({ "default": text, "email": text, "lambda": payload, "sqs": payload })
+            .to_string()
+    }
+
+    /// Replaces every occurrence of each non-empty secret in the alert's text fields.
+    pub fn scrubbed(mut self, secrets: &[&str]) -> Self {
+        for field in [&mut self.summary, &mut self.details, &mut self.action] {
+            *field = scrub(field, secrets);
+        }
+        self
+    }
+}
+
+/// `text` with every occurrence of each secret (of 4 characters or more) replaced.
+pub fn scrub(text: &str, secrets: &[&str]) -> String {
+    let mut out = text.to_string();
+    for secret in secrets.iter().filter(|s| s.len() >= 4) {
+        out = out.replace(secret, "[redacted]");
+    }
+    out
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("could not publish the alert to {topic}: {reason}")]
+pub struct PublishError {
+    pub topic: String,
+    pub reason: String,
+}
+
+/// Where alerts go: an SNS topic, or the log alone when none is configured.
+#[derive(Debug, Clone)]
+pub struct AlertSink {
+    sns: Option<(aws_sdk_sns::Client, String)>,
+}
+
+impl AlertSink {
+    pub fn new(aws: &SdkConfig, topic: Option<String>) -> Self {
+        Self {
+            sns: topic.map(|t| (aws_sdk_sns::Client::new(aws), t)),
+        }
+    }
+
+    /// Publishes `alert` (and logs it either way).
+    pub async fn publish(&self, alert: &Alert) -> Result<(), PublishError> {
+        tracing::warn!(
+            severity = alert.severity.as_str(),
+            kind = %alert.kind,
+            database = %alert.database_id,
+            summary = %alert.summary,
+            "alert"
+        );
+        let Some((client, topic)) = &self.sns else {
+            return Ok(());
+        };
+        client
+            .publish()
+            .topic_arn(topic)
+            .subject(alert.subject())
+            .message_structure("json")
+            .message(alert.sns_message())
+            .send()
+            .await
+            .map_err(|e| PublishError {
+                topic: topic.clone(),
+                reason: crate::aws::describe_error(&e),
+            })?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn alert(summary: &str) -> Alert {
+        Alert {
+            severity: Severity::Critical,
+            kind: "backup_failed".into(),
+            database_id: "main".into(),
+            summary: summary.into(),
+            details: "password authentication failed for user \"app\" (pw hunter22)".into(),
+            action: "re-run".into(),
+            source: "backup".into(),
+            occurred_at: datetime!(2026-11-22 06:00 UTC),
+        }
+    }
+
+    #[test]
+    fn subjects_are_short_ascii_lines() {
+        let a = alert("backup failed: naïve\nline");
+        assert_eq!(a.subject(), "[CRITICAL] main: backup failed: na?ve?line");
+        let long = alert(&"x".repeat(300));
+        assert_eq!(long.subject().len(), 100);
+    }
+
+    #[test]
+    fn the_sns_message_carries_text_and_the_alert_as_json() {
+        let a = alert("backup failed");
+        let message: serde_json::Value = serde_json::from_str(&a.sns_message()).unwrap();
+        assert_eq!(message["default"], message["email"]);
+        assert!(
+            message["default"]
+                .as_str()
+                .unwrap()
+                .contains("What to do\nre-run")
+        );
+        let back: Alert = serde_json::from_str(message["lambda"].as_str().unwrap()).unwrap();
+        assert_eq!(back, a);
+    }
+
+    #[test]
+    fn known_secrets_are_scrubbed() {
+        let a = alert("backup failed").scrubbed(&["hunter22", ""]);
+        assert!(!a.details.contains("hunter22") && a.details.contains("[redacted]"));
+    }
+}

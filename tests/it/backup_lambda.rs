@@ -1,0 +1,796 @@
+//! The backup Lambda against real PostgreSQL and moto (S3, SNS→SQS, CloudWatch, Secrets
+//! Manager): complete tagged sets with metrics and no alert on success; on every failure no
+//! manifest, no part, no unfinished upload, the lease released, one critical alert and a
+//! failed invocation; one backup at a time; and never the password anywhere.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_cloudwatch::types::{Dimension, Statistic};
+use backstop::alert::{Alert, Severity};
+use backstop::config::FunctionConfig;
+use backstop::store::{
+    ObjectMeta, ObjectReader, PendingUpload, PutOptions, PutReceipt, Store, StoreError, StoreUrl,
+    Tags, Versioned, WriteCondition,
+};
+use backstop_tests::logs;
+use backstop_tests::moto::{AlertInbox, moto};
+use backstop_tests::postgres::{TestDb, cluster, fresh_database};
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use tokio::io::{AsyncRead, ReadBuf};
+
+use crate::support::fixture;
+
+/// A bucket, an alert inbox and the function's dependencies pointing at them.
+struct Stack {
+    bucket: String,
+    prefix: String,
+    inbox: AlertInbox,
+    deps: backup::Deps,
+}
+
+/// A database id no other test uses (metrics in CloudWatch are per database id).
+fn database_id(label: &str) -> String {
+    format!("{label}-{}", backstop_tests::unique_suffix())
+}
+
+/// The store the function writes to.
+enum StoreChoice {
+    /// `s3://<new bucket>/prod`.
+    Bucket,
+    /// The same, through a [`StallingStore`] that stalls once after `after` bytes of a put.
+    Stalling { after: usize, pause: Duration },
+    /// A bucket that does not exist.
+    MissingBucket,
+}
+
+/// Databases as `(id, source JSON)`; `env` holds the variables `url_env` sources name.
+async fn stack(
+    label: &str,
+    databases: &[(&str, Value)],
+    env: Vec<(String, String)>,
+    choice: StoreChoice,
+) -> Stack {
+    let moto = moto();
+    let bucket = moto.new_bucket(label).await;
+    let prefix = "prod".to_string();
+    let inbox = moto.alert_inbox(label).await;
+    let aws = moto.sdk_config().await;
+    let store_url = match choice {
+        StoreChoice::MissingBucket => {
+            format!("s3://missing-{}/{prefix}", backstop_tests::unique_suffix())
+        }
+        _ => format!("s3://{bucket}/{prefix}"),
+    };
+    let sources: serde_json::Map<String, Value> = databases
+        .iter()
+        .map(|(id, source)| (id.to_string(), source.clone()))
+        .collect();
+    let vars = [
+        ("BACKSTOP_STORE", store_url),
+        ("BACKSTOP_DATABASES", Value::Object(sources).to_string()),
+        ("BACKSTOP_ALERT_TOPIC_ARN", inbox.topic_arn.clone()),
+    ];
+    let config = FunctionConfig::from_lookup(|k| {
+        vars.iter()
+            .find(|(name, _)| *name == k)
+            .map(|(_, v)| v.clone())
+    })
+    .unwrap();
+    let store = backstop::store::open(&config.store, &aws);
+    let store: Arc<dyn Store> = match choice {
+        StoreChoice::Stalling { after, pause } => Arc::new(StallingStore::new(store, after, pause)),
+        _ => store,
+    };
+    let env =
+        Arc::new(move |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()));
+    let deps = backup::Deps::new(config, store, aws, env).unwrap();
+    Stack {
+        bucket,
+        prefix,
+        inbox,
+        deps,
+    }
+}
+
+/// A login role with a password unique to this test, and a URL that uses it.
+fn role_with_password(db: &TestDb, label: &str) -> (String, String) {
+    let role = format!("app_{label}_{}", backstop_tests::unique_suffix());
+    let password = format!("Pw-{}-n0t-in-logs", backstop_tests::unique_suffix());
+    db.psql(&format!(
+        "CREATE ROLE {role} LOGIN SUPERUSER PASSWORD '{password}'"
+    ));
+    let c = cluster();
+    let url = format!(
+        "postgresql://{role}:{password}@{}:{}/{}?sslmode=disable",
+        c.host, c.port, db.name
+    );
+    (url, password)
+}
+
+fn sample_app(db: &TestDb) {
+    db.psql(
+        "CREATE TABLE public.accounts (id int PRIMARY KEY, owner text NOT NULL, balance numeric);
+         INSERT INTO public.accounts SELECT g, 'owner ' || g, g * 10 FROM generate_series(1, 500) g;
+         CREATE TABLE public.events (id bigserial PRIMARY KEY, account int REFERENCES public.accounts, payload jsonb);
+         INSERT INTO public.events (account, payload) SELECT 1 + g % 500, jsonb_build_object('n', g) FROM generate_series(1, 2000) g;",
+    );
+}
+
+fn invocation(payload: Value, timeout: Duration) -> LambdaEvent<Value> {
+    let mut context = Context::default();
+    context.request_id = format!("req-{}", backstop_tests::unique_suffix());
+    context.deadline =
+        ((OffsetDateTime::now_utc() + timeout).unix_timestamp_nanos() / 1_000_000) as u64;
+    LambdaEvent::new(payload, context)
+}
+
+fn scheduled_event() -> Value {
+    let mut event = fixture("scheduled.json");
+    event["id"] = json!(format!("evt-{}", backstop_tests::unique_suffix()));
+    event
+}
+
+async fn keys(stack: &Stack) -> Vec<String> {
+    let s3 = moto().s3().await;
+    let mut keys = Vec::new();
+    let mut pages = s3
+        .list_objects_v2()
+        .bucket(&stack.bucket)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.unwrap();
+        keys.extend(
+            page.contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_string)),
+        );
+    }
+    keys
+}
+
+async fn pending_uploads(bucket: &str) -> usize {
+    let listed = moto()
+        .s3()
+        .await
+        .list_multipart_uploads()
+        .bucket(bucket)
+        .send()
+        .await
+        .unwrap();
+    listed.uploads().len()
+}
+
+fn alerts(received: &[backstop_tests::moto::Received]) -> Vec<Alert> {
+    received
+        .iter()
+        .map(|r| serde_json::from_str(&r.message).expect("the SQS message is the alert JSON"))
+        .collect()
+}
+
+/// Sum of a metric's datapoints for one database over the last hour.
+async fn metric_sum(name: &str, database: &str) -> Option<f64> {
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&moto().sdk_config().await);
+    let now = OffsetDateTime::now_utc();
+    let output = cloudwatch
+        .get_metric_statistics()
+        .namespace("Backstop")
+        .metric_name(name)
+        .dimensions(
+            Dimension::builder()
+                .name("DatabaseId")
+                .value(database)
+                .build(),
+        )
+        .start_time(aws_sdk_cloudwatch::primitives::DateTime::from_secs(
+            (now - time::Duration::hours(1)).unix_timestamp(),
+        ))
+        .end_time(aws_sdk_cloudwatch::primitives::DateTime::from_secs(
+            (now + time::Duration::minutes(5)).unix_timestamp(),
+        ))
+        .period(3600)
+        .statistics(Statistic::Sum)
+        .send()
+        .await
+        .unwrap();
+    let points = output.datapoints();
+    (!points.is_empty()).then(|| points.iter().filter_map(|p| p.sum()).sum())
+}
+
+#[tokio::test]
+async fn a_scheduled_event_backs_up_every_database_with_tags_metrics_and_no_alert() {
+    let logs = logs::capture();
+    let main = fresh_database("lambda main");
+    sample_app(&main);
+    let (main_url, main_password) = role_with_password(&main, "main");
+    let billing = fresh_database("lambda billing");
+    sample_app(&billing);
+    let (_, billing_password) = role_with_password(&billing, "billing");
+
+    // billing's connection comes from Secrets Manager, in the RDS JSON shape.
+    let aws = moto().sdk_config().await;
+    let secrets = aws_sdk_secretsmanager::Client::new(&aws);
+    let secret_name = format!("backstop/billing-{}", backstop_tests::unique_suffix());
+    let billing_role = cluster()
+        .psql(
+            &billing.name,
+            "SELECT rolname FROM pg_roles WHERE rolname LIKE 'app_billing_%' ORDER BY oid DESC LIMIT 1",
+        )
+        .trim()
+        .to_string();
+    let secret_arn = secrets
+        .create_secret()
+        .name(&secret_name)
+        .secret_string(
+            json!({
+                "engine": "postgres",
+                "host": cluster().host,
+                "port": cluster().port,
+                "username": billing_role,
+                "password": billing_password,
+                "dbname": billing.name,
+            })
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_string();
+
+    let stack = stack(
+        "lambda-scheduled",
+        &[
+            ("main", json!({"url_env": "MAIN_DATABASE_URL"})),
+            (
+                "billing",
+                json!({"secret": secret_arn, "sslmode": "disable"}),
+            ),
+        ],
+        vec![("MAIN_DATABASE_URL".into(), main_url)],
+        StoreChoice::Bucket,
+    )
+    .await;
+
+    let event = scheduled_event();
+    let response = backup::handler(
+        invocation(event.clone(), Duration::from_secs(600)),
+        &stack.deps,
+    )
+    .await
+    .expect("the scheduled backup succeeds");
+    assert!(response.skipped.is_empty(), "{:?}", response.skipped);
+    let mut done: Vec<_> = response.backups.iter().collect();
+    done.sort_by(|a, b| a.database.cmp(&b.database));
+    assert_eq!(
+        done.iter()
+            .map(|d| (d.database.as_str(), d.tables, d.rows, d.tier.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            ("billing", 2, 2500, "monthly"),
+            ("main", 2, 2500, "monthly")
+        ]
+    );
+
+    let keys = keys(&stack).await;
+    let s3 = moto().s3().await;
+    for backup in &done {
+        assert!(backup.bytes > 0 && backup.duration_seconds > 0.0);
+        let set = format!("{}/{}/{}/", stack.prefix, backup.database, backup.backup_id);
+        let set_keys: Vec<&String> = keys.iter().filter(|k| k.starts_with(&set)).collect();
+        assert!(set_keys.iter().any(|k| k.ends_with("/manifest.json")));
+        assert!(set_keys.iter().any(|k| k.ends_with("/pre-data.sql.zst")));
+        assert!(set_keys.iter().any(|k| k.ends_with("/post-data.sql.zst")));
+        assert_eq!(set_keys.iter().filter(|k| k.contains("/data/")).count(), 2);
+        for key in set_keys {
+            let tags = s3
+                .get_object_tagging()
+                .bucket(&stack.bucket)
+                .key(key)
+                .send()
+                .await
+                .unwrap();
+            let tier: Vec<_> = tags
+                .tag_set()
+                .iter()
+                .filter(|t| t.key() == "backstop-tier")
+                .map(|t| t.value().to_string())
+                .collect();
+            assert_eq!(tier, ["monthly"], "tier tag of {key}");
+        }
+        assert_eq!(
+            metric_sum("BackupSucceeded", &backup.database).await,
+            Some(1.0)
+        );
+        assert_eq!(
+            metric_sum("BackupBytes", &backup.database).await,
+            Some(backup.bytes as f64)
+        );
+        assert!(
+            metric_sum("BackupDurationSeconds", &backup.database)
+                .await
+                .is_some_and(|s| s > 0.0)
+        );
+    }
+    assert!(
+        !keys.iter().any(|k| k.contains("_backstop/locks/")),
+        "the lease was released"
+    );
+    assert!(
+        stack.inbox.drain().await.is_empty(),
+        "a success sends no alert"
+    );
+
+    // The same event delivered again (EventBridge delivers at least once): no second backup.
+    let again = backup::handler(invocation(event, Duration::from_secs(600)), &stack.deps)
+        .await
+        .unwrap();
+    assert!(again.backups.is_empty(), "{:?}", again.backups);
+    assert_eq!(again.skipped.len(), 2);
+    assert!(
+        again.skipped[0].reason.contains("duplicate"),
+        "{:?}",
+        again.skipped
+    );
+    let manifests = self::keys(&stack)
+        .await
+        .into_iter()
+        .filter(|k| k.ends_with("manifest.json"))
+        .count();
+    assert_eq!(manifests, 2);
+
+    // An on-demand run with its reason, at the tier asked for.
+    let on_demand = backup::handler(
+        invocation(
+            json!({"database": "main", "tier": "weekly", "reason": "before migration 00021"}),
+            Duration::from_secs(600),
+        ),
+        &stack.deps,
+    )
+    .await
+    .unwrap();
+    assert_eq!(on_demand.backups[0].tier, "weekly");
+
+    let logged = logs.text();
+    assert!(logged.contains("backup committed"), "{logged}");
+    for password in [&main_password, &billing_password] {
+        assert!(!logged.contains(password.as_str()), "a password was logged");
+    }
+}
+
+/// What every failure must leave: a failed invocation naming the cause, no manifest, no part,
+/// no lease, no unfinished upload, one critical alert, and no password anywhere.
+async fn assert_failed_cleanly(
+    stack: &Stack,
+    database: &str,
+    result: Result<backup::BackupResponse, backup::BackupError>,
+    cause: &str,
+    password: &str,
+    logs: &logs::LogCapture,
+) -> Alert {
+    let error = result.expect_err("the invocation must fail").to_string();
+    assert!(error.contains(cause), "expected `{cause}` in: {error}");
+    assert_eq!(error.lines().count(), 1, "{error}");
+    let keys = keys(stack).await;
+    assert!(
+        keys.is_empty(),
+        "a failed backup left objects behind: {keys:?}"
+    );
+    assert_eq!(
+        pending_uploads(&stack.bucket).await,
+        0,
+        "an upload was left unfinished"
+    );
+    let received = stack.inbox.drain().await;
+    assert_eq!(received.len(), 1, "exactly one alert: {received:?}");
+    assert!(
+        received[0]
+            .subject
+            .starts_with(&format!("[CRITICAL] {database}: backup failed")),
+        "{}",
+        received[0].subject
+    );
+    let alert = alerts(&received).remove(0);
+    assert_eq!(
+        (
+            alert.severity,
+            alert.kind.as_str(),
+            alert.database_id.as_str()
+        ),
+        (Severity::Critical, "backup_failed", database)
+    );
+    assert_eq!(
+        metric_sum("BackupSucceeded", database).await,
+        Some(0.0),
+        "the failure is recorded as BackupSucceeded = 0"
+    );
+    let everything = format!("{error}\n{}\n{}", received[0].message, logs.text());
+    assert!(
+        !everything.contains(password),
+        "the password leaked: {everything}"
+    );
+    alert
+}
+
+#[tokio::test]
+async fn an_unreachable_database_fails_with_one_alert_and_nothing_stored() {
+    let logs = logs::capture();
+    let id = database_id("unreachable");
+    let port = backstop_tests::free_port();
+    let password = format!("Pw-{}-unreachable", backstop_tests::unique_suffix());
+    let url = format!("postgresql://app:{password}@127.0.0.1:{port}/app?sslmode=disable");
+    let stack = stack(
+        "lambda-unreachable",
+        &[(id.as_str(), json!({"url_env": "MAIN_DATABASE_URL"}))],
+        vec![("MAIN_DATABASE_URL".into(), url)],
+        StoreChoice::Bucket,
+    )
+    .await;
+    let result = backup::handler(
+        invocation(json!({"database": id}), Duration::from_secs(600)),
+        &stack.deps,
+    )
+    .await;
+    let alert =
+        assert_failed_cleanly(&stack, &id, result, "cannot connect", &password, &logs).await;
+    assert!(
+        alert.action.contains("aws lambda invoke"),
+        "{}",
+        alert.action
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_password_fails_with_one_alert_and_nothing_stored() {
+    let logs = logs::capture();
+    let id = database_id("wrong");
+    let db = fresh_database("lambda wrong password");
+    sample_app(&db);
+    let (url, real_password) = role_with_password(&db, "wrongpw");
+    let wrong = format!("Wr0ng-{}-guess", backstop_tests::unique_suffix());
+    let url = url.replace(&real_password, &wrong);
+    let stack = stack(
+        "lambda-wrong-password",
+        &[(id.as_str(), json!({"url_env": "MAIN_DATABASE_URL"}))],
+        vec![("MAIN_DATABASE_URL".into(), url)],
+        StoreChoice::Bucket,
+    )
+    .await;
+    let result = backup::handler(
+        invocation(json!({"database": id}), Duration::from_secs(600)),
+        &stack.deps,
+    )
+    .await;
+    assert_failed_cleanly(
+        &stack,
+        &id,
+        result,
+        "password authentication failed",
+        &wrong,
+        &logs,
+    )
+    .await;
+    assert!(!logs.text().contains(&real_password));
+}
+
+#[tokio::test]
+async fn a_missing_bucket_fails_with_one_alert() {
+    let logs = logs::capture();
+    let id = database_id("missing");
+    let db = fresh_database("lambda no bucket");
+    sample_app(&db);
+    let (url, password) = role_with_password(&db, "nobucket");
+    let stack = stack(
+        "lambda-no-bucket",
+        &[(id.as_str(), json!({"url_env": "MAIN_DATABASE_URL"}))],
+        vec![("MAIN_DATABASE_URL".into(), url)],
+        StoreChoice::MissingBucket,
+    )
+    .await;
+    let result = backup::handler(
+        invocation(json!({"database": id}), Duration::from_secs(600)),
+        &stack.deps,
+    )
+    .await;
+    // The missing bucket was never created, and nothing went anywhere else.
+    assert_failed_cleanly(&stack, &id, result, "does not exist", &password, &logs).await;
+}
+
+#[tokio::test]
+async fn a_backend_terminated_mid_copy_fails_with_one_alert_and_nothing_stored() {
+    let logs = logs::capture();
+    let id = database_id("backend");
+    let db = fresh_database("lambda killed copy");
+    db.psql(
+        "CREATE TABLE public.big (id int, filler text);
+         INSERT INTO public.big SELECT g, repeat(md5(g::text), 8) FROM generate_series(1, 250000) g;",
+    );
+    let (url, password) = role_with_password(&db, "killed");
+    // Slow storage keeps the COPY running long enough to be seen and terminated.
+    let stack = stack(
+        "lambda-killed",
+        &[(id.as_str(), json!({"url_env": "MAIN_DATABASE_URL"}))],
+        vec![("MAIN_DATABASE_URL".into(), url)],
+        StoreChoice::Stalling {
+            after: 1024 * 1024,
+            pause: Duration::from_secs(2),
+        },
+    )
+    .await;
+    let admin = backstop::pg::connect(&backstop::pg::parse_url(&db.url()).unwrap())
+        .await
+        .unwrap();
+    let database = db.name.clone();
+    let killer = tokio::spawn(async move {
+        for _ in 0..2000 {
+            let killed: i64 = admin
+                .query_one(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                     WHERE datname = $1 AND query LIKE 'COPY %TO STDOUT' AND pid <> pg_backend_pid()",
+                    &[&database],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            if killed > 0 {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        false
+    });
+    let result = backup::handler(
+        invocation(json!({"database": id}), Duration::from_secs(600)),
+        &stack.deps,
+    )
+    .await;
+    assert!(killer.await.unwrap(), "the COPY was never seen running");
+    assert_failed_cleanly(&stack, &id, result, "public.big", &password, &logs).await;
+}
+
+#[tokio::test]
+async fn a_deadline_too_short_stops_cleanly_and_points_to_a_container_task() {
+    let logs = logs::capture();
+    let id = database_id("deadline");
+    let db = fresh_database("lambda deadline");
+    // About 11 MiB of incompressible data: one multipart upload.
+    db.psql(
+        "CREATE TABLE public.blobs (id int, data bytea);
+         INSERT INTO public.blobs SELECT g, decode(md5(g::text) || md5((-g)::text), 'hex')
+           FROM generate_series(1, 360000) g;",
+    );
+    let (url, password) = role_with_password(&db, "deadline");
+    // Storage that stalls after 9 MiB of a part: the multipart upload is under way when the
+    // deadline comes.
+    let mut stack = stack(
+        "lambda-deadline",
+        &[(id.as_str(), json!({"url_env": "MAIN_DATABASE_URL"}))],
+        vec![("MAIN_DATABASE_URL".into(), url)],
+        StoreChoice::Stalling {
+            after: 9 * 1024 * 1024,
+            pause: Duration::from_secs(60),
+        },
+    )
+    .await;
+    stack.deps.reserve = Duration::from_secs(2);
+    let bucket = stack.bucket.clone();
+    let watcher = tokio::spawn(async move {
+        for _ in 0..100 {
+            if pending_uploads(&bucket).await > 0 {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    });
+    let result = backup::handler(
+        invocation(json!({"database": id}), Duration::from_secs(8)),
+        &stack.deps,
+    )
+    .await;
+    assert!(
+        watcher.await.unwrap(),
+        "the deadline should come while a multipart upload is under way"
+    );
+    let alert = assert_failed_cleanly(&stack, &id, result, "time limit", &password, &logs).await;
+    assert!(alert.action.contains("container task"), "{}", alert.action);
+    assert!(
+        alert.action.contains("backstop backup --db"),
+        "{}",
+        alert.action
+    );
+}
+
+#[tokio::test]
+async fn two_concurrent_invocations_take_exactly_one_backup() {
+    let id = database_id("concurrent");
+    let db = fresh_database("lambda concurrent");
+    db.psql(
+        "CREATE TABLE public.big (id int, filler text);
+         INSERT INTO public.big SELECT g, repeat(md5(g::text), 4) FROM generate_series(1, 100000) g;",
+    );
+    let (url, _) = role_with_password(&db, "concurrent");
+    let stack = stack(
+        "lambda-concurrent",
+        &[(id.as_str(), json!({"url_env": "MAIN_DATABASE_URL"}))],
+        vec![("MAIN_DATABASE_URL".into(), url)],
+        StoreChoice::Bucket,
+    )
+    .await;
+    let first = backup::handler(
+        invocation(json!({"database": id}), Duration::from_secs(600)),
+        &stack.deps,
+    );
+    let second = backup::handler(
+        invocation(json!({"database": id}), Duration::from_secs(600)),
+        &stack.deps,
+    );
+    let (first, second) = tokio::join!(first, second);
+    let (first, second) = (first.unwrap(), second.unwrap());
+    assert_eq!(first.backups.len() + second.backups.len(), 1);
+    let skipped: Vec<_> = first.skipped.iter().chain(&second.skipped).collect();
+    assert_eq!(skipped.len(), 1);
+    assert!(skipped[0].reason.contains("already running"), "{skipped:?}");
+    let manifests = keys(&stack)
+        .await
+        .into_iter()
+        .filter(|k| k.ends_with("manifest.json"))
+        .count();
+    assert_eq!(manifests, 1);
+    assert!(stack.inbox.drain().await.is_empty());
+}
+
+#[tokio::test]
+async fn requests_are_validated_and_name_what_is_wrong() {
+    let config = crate::functions::config("s3://backups/prod", "main");
+    let plan = backup::plan(fixture("backup-on-demand.json"), &config).unwrap();
+    assert_eq!(plan.tier, backup::TierChoice::Monthly);
+    assert_eq!(plan.reason.as_deref(), Some("before migration 00021"));
+    let plan = backup::plan(
+        json!({"database": "main", "tier": "auto", "run_id": "exec-1"}),
+        &config,
+    )
+    .unwrap();
+    assert_eq!(plan.run_id.as_deref(), Some("exec-1"));
+    let plan = backup::plan(fixture("scheduled.json"), &config).unwrap();
+    assert_eq!(
+        plan.run_id.as_deref(),
+        Some("53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa")
+    );
+    let error = backup::plan(json!({"database": "billing"}), &config).unwrap_err();
+    assert!(error.to_string().contains("BACKSTOP_DATABASES"), "{error}");
+    let error = backup::plan(json!({"tier": "hourly"}), &config).unwrap_err();
+    assert!(matches!(error, backup::BackupError::BadEvent(_)), "{error}");
+}
+
+/// A store whose puts stall once, after `after` bytes of a part: storage slower than any
+/// local server is on demand. Everything else goes straight to the inner store.
+#[derive(Debug)]
+struct StallingStore {
+    inner: Arc<dyn Store>,
+    after: usize,
+    pause: Duration,
+}
+
+impl StallingStore {
+    fn new(inner: Arc<dyn Store>, after: usize, pause: Duration) -> Self {
+        Self {
+            inner,
+            after,
+            pause,
+        }
+    }
+}
+
+struct StallingReader<'a> {
+    inner: &'a mut (dyn AsyncRead + Send + Unpin),
+    remaining: usize,
+    pause: Duration,
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl AsyncRead for StallingReader<'_> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        if self.remaining == 0 {
+            let pause = self.pause;
+            let sleep = self
+                .sleep
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep(pause)));
+            if sleep.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            self.remaining = usize::MAX;
+        }
+        let mut chunk = vec![0u8; self.remaining.min(buf.remaining()).min(64 * 1024)];
+        let mut limited = ReadBuf::new(&mut chunk);
+        let result = Pin::new(&mut *self.inner).poll_read(cx, &mut limited);
+        if let Poll::Ready(Ok(())) = &result {
+            let read = limited.filled().len();
+            buf.put_slice(limited.filled());
+            self.remaining = self.remaining.saturating_sub(read);
+        }
+        result
+    }
+}
+
+#[async_trait]
+impl Store for StallingStore {
+    fn url(&self) -> &StoreUrl {
+        self.inner.url()
+    }
+
+    async fn put(
+        &self,
+        key: &str,
+        body: &mut (dyn AsyncRead + Send + Unpin),
+        options: &PutOptions,
+    ) -> Result<PutReceipt, StoreError> {
+        let mut reader = StallingReader {
+            inner: body,
+            remaining: self.after,
+            pause: self.pause,
+            sleep: None,
+        };
+        self.inner.put(key, &mut reader, options).await
+    }
+
+    async fn get(&self, key: &str) -> Result<ObjectReader, StoreError> {
+        self.inner.get(key).await
+    }
+
+    async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError> {
+        self.inner.head(key).await
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StoreError> {
+        self.inner.list(prefix).await
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.inner.delete(key).await
+    }
+
+    async fn get_tags(&self, key: &str) -> Result<Tags, StoreError> {
+        self.inner.get_tags(key).await
+    }
+
+    async fn put_tags(&self, key: &str, tags: &Tags) -> Result<(), StoreError> {
+        self.inner.put_tags(key, tags).await
+    }
+
+    async fn pending_uploads(&self, prefix: &str) -> Result<Vec<PendingUpload>, StoreError> {
+        self.inner.pending_uploads(prefix).await
+    }
+
+    async fn abort_upload(&self, upload: &PendingUpload) -> Result<(), StoreError> {
+        self.inner.abort_upload(upload).await
+    }
+
+    async fn read_versioned(&self, key: &str) -> Result<Option<Versioned>, StoreError> {
+        self.inner.read_versioned(key).await
+    }
+
+    async fn write_if(
+        &self,
+        key: &str,
+        body: &[u8],
+        condition: WriteCondition<'_>,
+    ) -> Result<Option<String>, StoreError> {
+        self.inner.write_if(key, body, condition).await
+    }
+
+    async fn delete_if(&self, key: &str, version: &str) -> Result<bool, StoreError> {
+        self.inner.delete_if(key, version).await
+    }
+}
