@@ -1,11 +1,11 @@
 //! The key layout of a store (DESIGN.md, "Backup set format").
 //!
 //! ```text
-//! <database-id>/<backup-id>/manifest.json     written last: its presence commits the set
-//! <database-id>/<backup-id>/...               the set's parts and verification results
-//! _backstop/locks/<database-id>/backup         the lease of the running backup
-//! _backstop/runs/<database-id>/<hash>          claims of handled scheduled events
-//! _backstop/...                               Backstop's own state (health status...)
+//! <database-id>/<backup-id>/manifest.json   written last: its presence commits the set
+//! <database-id>/<backup-id>/...             the set's parts and verification results
+//! _backstop/locks/<database-id>/backup      the lease of the running backup
+//! _backstop/runs/<database-id>/<hash>       claims of handled scheduled events
+//! _backstop/...                             Backstop's own state (health status...)
 //! ```
 
 use std::fmt;

@@ -358,8 +358,22 @@ async fn a_scheduled_event_backs_up_every_database_with_tags_metrics_and_no_aler
     .unwrap();
     assert_eq!(on_demand.backups[0].tier, "weekly");
 
+    let metrics = aws_sdk_cloudwatch::Client::new(&moto().sdk_config().await)
+        .list_metrics()
+        .namespace("Backstop")
+        .send()
+        .await
+        .unwrap();
+    let dimensions = format!("{:?}", metrics.metrics());
+    assert!(dimensions.contains("DatabaseId"), "{dimensions}");
     let logged = logs.text();
     assert!(logged.contains("backup committed"), "{logged}");
+    for password in [&main_password, &billing_password] {
+        assert!(
+            !dimensions.contains(password.as_str()),
+            "a password reached a metric"
+        );
+    }
     for password in [&main_password, &billing_password] {
         assert!(!logged.contains(password.as_str()), "a password was logged");
     }
@@ -793,4 +807,71 @@ impl Store for StallingStore {
     async fn delete_if(&self, key: &str, version: &str) -> Result<bool, StoreError> {
         self.inner.delete_if(key, version).await
     }
+}
+
+#[tokio::test]
+async fn an_ssm_secure_string_or_secret_url_is_a_connection_source() {
+    let db = fresh_database("ssm source");
+    let (url, password) = role_with_password(&db, "ssm");
+    let aws = moto().sdk_config().await;
+    let name = format!("/backstop/{}/url", backstop_tests::unique_suffix());
+    aws_sdk_ssm::Client::new(&aws)
+        .put_parameter()
+        .name(&name)
+        .value(&url)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .unwrap();
+    let source: backstop::connection::DatabaseSource =
+        serde_json::from_value(json!({"ssm_parameter": name})).unwrap();
+    let no_env = |_: &str| None;
+    let target = backstop::connection::resolve("main", &source, &aws, &no_env)
+        .await
+        .unwrap();
+    let client = backstop::pg::connect(&target).await.unwrap();
+    let database: String = client
+        .query_one("SELECT current_database()::text", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(database, db.name);
+
+    // Sources that cannot be read say which one and why, never the value.
+    let missing: backstop::connection::DatabaseSource =
+        serde_json::from_value(json!({"secret": "backstop/nope"})).unwrap();
+    let error = backstop::connection::resolve("main", &missing, &aws, &no_env)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("backstop/nope") && error.contains("ResourceNotFound"),
+        "{error}"
+    );
+    let env_source: backstop::connection::DatabaseSource =
+        serde_json::from_value(json!({"url_env": "MAIN_DATABASE_URL"})).unwrap();
+    let error = backstop::connection::resolve("main", &env_source, &aws, &no_env)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("MAIN_DATABASE_URL"), "{error}");
+    let bad = aws_sdk_secretsmanager::Client::new(&aws)
+        .create_secret()
+        .name(format!("backstop/bad-{}", backstop_tests::unique_suffix()))
+        .secret_string(
+            json!({"host": "h", "username": "u", "password": password, "port": "x"}).to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let bad_source: backstop::connection::DatabaseSource =
+        serde_json::from_value(json!({"secret": bad.arn().unwrap()})).unwrap();
+    let error = backstop::connection::resolve("main", &bad_source, &aws, &no_env)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("`port`") && !error.contains(&password),
+        "{error}"
+    );
 }

@@ -75,9 +75,11 @@ async fn monitor_reports_freshness_of_every_configured_database() {
         .iter()
         .map(|d| (d.database.as_str(), d.status, d.last_backup.as_deref()))
         .collect();
+    // Databases are reported in id order.
     assert_eq!(
         statuses,
         [
+            ("empty", HealthStatus::Critical, None),
             (
                 "main",
                 HealthStatus::Healthy,
@@ -88,10 +90,9 @@ async fn monitor_reports_freshness_of_every_configured_database() {
                 HealthStatus::Critical,
                 Some("20261120T000000Z-bbbb0002")
             ),
-            ("empty", HealthStatus::Critical, None),
         ]
     );
-    assert_eq!(response.databases[0].age_seconds, Some(4 * 3600));
+    assert_eq!(response.databases[1].age_seconds, Some(4 * 3600));
 
     let one = monitor::handler(invocation(serde_json::json!({"database": "main"})), &deps)
         .await

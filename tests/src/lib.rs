@@ -2,7 +2,9 @@
 //!
 //! - [`postgres`]: a throwaway PostgreSQL cluster (initdb into a temp dir, free port) and a
 //!   fresh database per test.
-//! - [`moto`]: moto's S3-compatible server on a free loopback port.
+//! - [`moto`]: moto's server (S3, SNS/SQS, CloudWatch, Secrets Manager, SSM) on a free
+//!   loopback port, and an alert inbox (an SQS queue subscribed to a topic).
+//! - [`logs`]: captures what code under test logs, so tests can grep it.
 //! - [`webhook`]: a local HTTP server that records requests and answers scripted statuses.
 //!
 //! Services are started from a thread that outlives them and are told to stop (parent-death
