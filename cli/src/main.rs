@@ -6,6 +6,7 @@ mod common;
 mod doctor;
 mod list;
 mod restore;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -13,13 +14,15 @@ use clap::{Parser, Subcommand};
 
 /// Exit code for a failed command (clap itself exits 2 for bad arguments).
 const EXIT_FAILURE: u8 = 1;
+/// Exit code of `verify` when it could not verify at all.
+const EXIT_CANNOT_VERIFY: u8 = 2;
 
 #[derive(Debug, Parser)]
 #[command(
     name = "backstop",
     version,
     about = "Verified PostgreSQL backups: take, check, list and restore them",
-    after_help = "Examples:\n  backstop backup --db postgresql://backup@db:5432/app --to s3://my-backups/prod\n  backstop list --from s3://my-backups/prod\n  backstop restore --from s3://my-backups/prod --database-id app --db postgresql://postgres@localhost/app_copy\n  backstop doctor --store s3://my-backups/prod --db postgresql://backup@db:5432/app"
+    after_help = "Examples:\n  backstop backup --db postgresql://backup@db:5432/app --to s3://my-backups/prod\n  backstop list --from s3://my-backups/prod\n  backstop verify --from s3://my-backups/prod --database-id app --level deep\n  backstop restore --from s3://my-backups/prod --database-id app --db postgresql://postgres@localhost/app_copy\n  backstop doctor --store s3://my-backups/prod --db postgresql://backup@db:5432/app"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -38,6 +41,8 @@ enum Command {
     Doctor(doctor::Args),
     /// List the backups in a store.
     List(list::Args),
+    /// Check a backup: its manifest, every part, or a test restore into a scratch database.
+    Verify(verify::Args),
 }
 
 fn main() -> ExitCode {
@@ -56,20 +61,30 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_FAILURE);
         }
     };
+    let verifying = matches!(cli.command, Command::Verify(_));
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Backup(args) => backup::run(args).await,
-            Command::Restore(args) => restore::run_restore(args).await,
-            Command::Export(args) => restore::run_export(args).await,
-            Command::Doctor(args) => doctor::run(args).await,
-            Command::List(args) => list::run(args).await,
+            Command::Backup(args) => backup::run(args).await.map(|()| 0),
+            Command::Restore(args) => restore::run_restore(args).await.map(|()| 0),
+            Command::Export(args) => restore::run_export(args).await.map(|()| 0),
+            Command::Doctor(args) => doctor::run(args).await.map(|()| 0),
+            Command::List(args) => list::run(args).await.map(|()| 0),
+            Command::Verify(args) => verify::run(args).await.map(|verdict| match verdict {
+                backstop::engine::verify::Verdict::Passed => 0,
+                backstop::engine::verify::Verdict::Failed => EXIT_FAILURE,
+                backstop::engine::verify::Verdict::NotVerifiableNow => EXIT_CANNOT_VERIFY,
+            }),
         }
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(error) => {
             eprintln!("error: {}", one_line(&error));
-            ExitCode::from(EXIT_FAILURE)
+            ExitCode::from(if verifying {
+                EXIT_CANNOT_VERIFY
+            } else {
+                EXIT_FAILURE
+            })
         }
     }
 }

@@ -93,6 +93,22 @@ async fn round_trip(source: &TestDb, options: &BackupOptions, jobs: usize, what:
         .await
         .unwrap_or_else(|e| panic!("{what}: restore failed: {e}"));
     assert_same_dump(&source.pg_dump(), &target.pg_dump(), what);
+    // The restore-level verifier agrees: same rows, digests and object inventory.
+    let scratch =
+        backstop::pg::parse_url(&backstop_tests::postgres::cluster().url("postgres")).unwrap();
+    let options = backstop::engine::verify::VerifyOptions {
+        level: backstop::engine::verify::Level::Restore,
+        scratch: Some(scratch),
+        jobs,
+    };
+    let verified = backstop::engine::verify::verify(store.clone(), &manifest, &options)
+        .await
+        .unwrap_or_else(|e| panic!("{what}: verification could not run: {e}"));
+    assert!(
+        verified.findings.is_empty(),
+        "{what}: restore verification found {:?}",
+        verified.findings
+    );
     manifest
 }
 

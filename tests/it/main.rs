@@ -11,3 +11,4 @@ mod store_file;
 mod store_s3;
 mod support;
 mod tls;
+mod verify;

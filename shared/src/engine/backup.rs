@@ -457,7 +457,9 @@ async fn run(
         inventory: inventory::counts(objects.iter().filter(|o| reproduced.contains(&o.object))),
         excluded,
         reason: options.reason.clone(),
-    };
+        seal: None,
+    }
+    .sealed();
     let json = serde_json::to_vec_pretty(&manifest).map_err(|e| BackupError::Database {
         step: "writing the manifest",
         reason: e.to_string(),

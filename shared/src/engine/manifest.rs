@@ -38,6 +38,10 @@ pub struct Manifest {
     /// Why the backup was taken, when someone said (e.g. `before migration 00021`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// SHA-256 of this manifest's compact JSON with `seal` left out, so an edit made after the
+    /// backup was written is noticed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seal: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,6 +83,32 @@ pub struct TablePart {
 }
 
 impl Manifest {
+    /// The seal this manifest's content calls for.
+    pub fn compute_seal(&self) -> String {
+        use sha2::Digest as _;
+        let unsealed = Manifest {
+            seal: None,
+            ..self.clone()
+        };
+        let json = serde_json::to_vec(&unsealed).unwrap_or_default();
+        hex::encode(sha2::Sha256::digest(json))
+    }
+
+    /// The manifest with its seal set.
+    pub fn sealed(self) -> Self {
+        let seal = self.compute_seal();
+        Manifest {
+            seal: Some(seal),
+            ..self
+        }
+    }
+
+    /// `Some(false)` when the manifest was changed after it was sealed; `None` when it carries
+    /// no seal.
+    pub fn seal_holds(&self) -> Option<bool> {
+        self.seal.as_ref().map(|seal| *seal == self.compute_seal())
+    }
+
     /// Data parts grouped by table, parts of one table in order.
     pub fn tables(&self) -> BTreeMap<&str, Vec<&Part>> {
         let mut tables: BTreeMap<&str, Vec<&Part>> = BTreeMap::new();

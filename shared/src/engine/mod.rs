@@ -11,6 +11,7 @@ pub mod manifest;
 pub mod order;
 pub mod restore;
 pub mod script;
+pub mod verify;
 
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinSet;

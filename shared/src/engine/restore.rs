@@ -331,6 +331,13 @@ pub async fn restore(
     options: &RestoreOptions,
     on_event: &(dyn Fn(RestoreEvent) + Sync),
 ) -> Result<RestoreReport, RestoreError> {
+    if manifest.seal_holds() == Some(false) {
+        return Err(RestoreError::Corrupt {
+            backup: manifest.backup_id.clone(),
+            part: MANIFEST_NAME.into(),
+            reason: "it was changed after the backup wrote it (its seal does not match)".into(),
+        });
+    }
     let tables = manifest.tables();
     let selected: Option<HashSet<String>> = match &options.tables {
         None => None,
@@ -725,7 +732,11 @@ async fn load_table(
         let mut sink = std::pin::pin!(sink);
         let mut rows = 0;
         for part in parts {
-            rows += stream_part(&mut sink, store, manifest, part, table).await?;
+            let target = Rows::Load {
+                sink: &mut sink,
+                table,
+            };
+            rows += scan_copy_part(store, manifest, part, target).await?;
         }
         sink.as_mut().finish().await.map_err(load_error)?;
         Ok::<u64, RestoreError>(rows)
@@ -743,21 +754,61 @@ async fn load_table(
     }
 }
 
-async fn stream_part(
-    sink: &mut Pin<&mut tokio_postgres::CopyInSink<Bytes>>,
+/// The COPY header a data part of `table` starts with.
+fn copy_header(table: &super::manifest::TablePart) -> String {
+    if table.columns.is_empty() {
+        format!("COPY {} FROM stdin;\n", table.qualified_name)
+    } else {
+        format!(
+            "COPY {} ({}) FROM stdin;\n",
+            table.qualified_name,
+            table.columns.join(", ")
+        )
+    }
+}
+
+/// Where the rows of a scanned part go.
+pub(crate) enum Rows<'a, 'b> {
+    /// Into a `COPY ... FROM STDIN` of `table`.
+    Load {
+        sink: &'a mut Pin<&'b mut tokio_postgres::CopyInSink<Bytes>>,
+        table: &'a str,
+    },
+    /// Nowhere: the part is only checked.
+    Discard,
+}
+
+impl Rows<'_, '_> {
+    async fn send(&mut self, batch: Bytes) -> Result<(), RestoreError> {
+        match self {
+            Rows::Load { sink, table } => sink.send(batch).await.map_err(|e| RestoreError::Load {
+                table: table.to_string(),
+                reason: describe(&e),
+            }),
+            Rows::Discard => Ok(()),
+        }
+    }
+}
+
+/// Reads a data part's COPY block and checks it against the manifest: the header names the
+/// part's table and columns, the rows end with the end-of-data marker, the row count and
+/// digest match, and so do the stored bytes' size and SHA-256. Rows go to `rows` in batches
+/// as they are read; returns the row count.
+pub(crate) async fn scan_copy_part(
     store: &dyn Store,
     manifest: &Manifest,
     part: &Part,
-    table: &str,
+    mut rows: Rows<'_, '_>,
 ) -> Result<u64, RestoreError> {
     let corrupt = |reason: String| RestoreError::Corrupt {
         backup: manifest.backup_id.clone(),
         part: part.key.clone(),
         reason,
     };
-    let send_error = |e: tokio_postgres::Error| RestoreError::Load {
-        table: table.to_string(),
-        reason: describe(&e),
+    let Some(expected) = &part.table else {
+        return Err(corrupt(
+            "the manifest names no table for this data part".into(),
+        ));
     };
     let mut reader = open_part(store, manifest, part).await?;
     let mut line = Vec::new();
@@ -765,6 +816,17 @@ async fn stream_part(
     reader.read_until(b'\n', &mut line).await.map_err(read)?;
     if !line.starts_with(b"COPY ") {
         return Err(corrupt("it does not start with a COPY header".into()));
+    }
+    if line != copy_header(expected).as_bytes() {
+        let found: String = String::from_utf8_lossy(&line)
+            .trim_end()
+            .chars()
+            .take(200)
+            .collect();
+        return Err(corrupt(format!(
+            "it holds `{found}`, not the data of {} the manifest names",
+            expected.qualified_name
+        )));
     }
     let mut digest = RowDigest::new();
     let mut batch = Vec::with_capacity(SEND_BATCH + 1024);
@@ -781,21 +843,17 @@ async fn stream_part(
         digest.update(&line);
         batch.extend_from_slice(&line);
         if batch.len() >= SEND_BATCH {
-            sink.send(Bytes::from(std::mem::take(&mut batch)))
-                .await
-                .map_err(send_error)?;
+            rows.send(Bytes::from(std::mem::take(&mut batch))).await?;
         }
     }
     if !batch.is_empty() {
-        sink.send(Bytes::from(batch)).await.map_err(send_error)?;
+        rows.send(Bytes::from(batch)).await?;
     }
     tokio::io::copy(&mut reader, &mut tokio::io::sink())
         .await
         .map_err(read)?;
     check_stored(manifest, part, reader)?;
-    if let Some(expected) = &part.table
-        && (digest.rows() != expected.rows || digest.hex() != expected.row_digest)
-    {
+    if digest.rows() != expected.rows || digest.hex() != expected.row_digest {
         return Err(corrupt(format!(
             "it holds {} rows with digest {}, the manifest says {} rows with digest {}",
             digest.rows(),

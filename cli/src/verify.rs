@@ -1,0 +1,89 @@
+//! `backstop verify`: checks a backup at the manifest, deep or restore level.
+
+use backstop::engine::restore::{BackupSelector, read_manifest};
+use backstop::engine::verify::{Level, Verdict, VerifyOptions, record, verify};
+use backstop::store::{StoreUrl, open_from_env};
+
+use crate::common::database_id;
+
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Exit status: 0 verified, 1 verification failed, 2 could not verify (bad arguments, store or scratch server unreachable, parts archived).\n\nExamples:\n  backstop verify --from s3://my-backups/prod --database-id app --level deep\n  backstop verify --from s3://my-backups/prod --database-id app --level restore --scratch-db postgresql://verifier@scratch:5432/postgres"
+)]
+pub struct Args {
+    /// Store to read: file:///path or s3://bucket/prefix.
+    #[arg(long, value_name = "STORE")]
+    from: String,
+    /// Which database's backups (default: the only one in the store).
+    #[arg(long, value_name = "ID")]
+    database_id: Option<String>,
+    /// A backup id, or `latest`.
+    #[arg(long, value_name = "ID", default_value = "latest")]
+    backup: String,
+    /// manifest: parts exist with their sizes; deep: download and check every part; restore:
+    /// restore into a scratch database and compare.
+    #[arg(long, value_name = "LEVEL", default_value = "deep", value_parser = ["manifest", "deep", "restore"])]
+    level: String,
+    /// For --level restore: a server where a scratch database may be created and dropped, as
+    /// the URL of any database on it.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "BACKSTOP_SCRATCH_URL",
+        hide_env_values = true
+    )]
+    scratch_db: Option<String>,
+    /// Parallel connections for the restore level.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    jobs: usize,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<Verdict> {
+    let url: StoreUrl = args.from.parse()?;
+    let store = open_from_env(&url).await;
+    let database = database_id(args.database_id.as_deref(), None, store.as_ref()).await?;
+    let selector: BackupSelector = args.backup.parse()?;
+    let level: Level = args.level.parse().map_err(anyhow::Error::msg)?;
+    let scratch = args
+        .scratch_db
+        .as_deref()
+        .map(backstop::pg::parse_url)
+        .transpose()?;
+    let manifest = read_manifest(store.as_ref(), &database, &selector).await?;
+    let options = VerifyOptions {
+        level,
+        scratch,
+        jobs: args.jobs.max(1),
+    };
+    let result = verify(store.clone(), &manifest, &options).await?;
+    if let Err(e) = record(store.as_ref(), &manifest, &result).await {
+        eprintln!("warning: the result was not recorded in the store: {e}");
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&result)?);
+    } else {
+        let verdict = match result.verdict {
+            Verdict::Passed => "passed",
+            Verdict::Failed => "FAILED",
+            Verdict::NotVerifiableNow => "not verifiable now",
+        };
+        let rto = result
+            .restore_seconds
+            .map(|s| format!(", restored in {s:.1}s"))
+            .unwrap_or_default();
+        println!(
+            "backup {} of {}: {} verification {verdict} in {:.1}s{rto}",
+            result.backup_id,
+            result.database_id,
+            level.as_str(),
+            result.duration_seconds
+        );
+        for finding in &result.findings {
+            println!("  {finding}");
+        }
+    }
+    Ok(result.verdict)
+}

@@ -1,0 +1,564 @@
+//! Verifying a backup (DESIGN.md, "Verification levels"), cheapest check first.
+//!
+//! - `manifest`: the manifest's seal holds and every part exists with its recorded size
+//!   (HEAD only).
+//! - `deep`: every part is downloaded; the stored bytes' SHA-256, the COPY framing and header,
+//!   the row count and the row digest are checked against the manifest.
+//! - `restore`: the backup is restored into a scratch database created for the purpose (every
+//!   part checked while it streams), each table's rows and digest are recomputed from
+//!   `COPY ... TO STDOUT` of the restored table, and the object inventory is compared; the
+//!   restore's duration is the measured RTO. The scratch database is dropped on every path.
+//!
+//! Each level runs the cheaper checks first and stops at the first level that finds something,
+//! so a problem is reported by the cheapest level that can see it. Parts already moved to an
+//! archive storage class make the deeper levels "not verifiable now", not failures.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::digest::RowDigest;
+use super::inventory;
+use super::manifest::{Manifest, Part, PartKind};
+use super::restore::{self, RestoreError, RestoreOptions, Rows, scan_copy_part};
+use crate::layout::{
+    BackupId, DatabaseId, MANIFEST_NAME, committed_backups, database_prefix, set_key,
+};
+use crate::pg::{ConnectError, PgTarget, connect, describe};
+use crate::store::{PutOptions, Store, StoreError};
+use crate::tier::TIER_TAG;
+
+/// How far a verification goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Manifest,
+    Deep,
+    Restore,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Manifest => "manifest",
+            Level::Deep => "deep",
+            Level::Restore => "restore",
+        }
+    }
+}
+
+impl std::str::FromStr for Level {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "manifest" => Ok(Level::Manifest),
+            "deep" => Ok(Level::Deep),
+            "restore" => Ok(Level::Restore),
+            other => Err(format!(
+                "`{other}` is not a verification level; use manifest, deep or restore"
+            )),
+        }
+    }
+}
+
+/// The outcome of a verification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Passed,
+    Failed,
+    /// Some parts are in an archive storage class and must be restored from it first.
+    NotVerifiableNow,
+}
+
+/// One thing found wrong (or in the way), naming the part when there is one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part: Option<String>,
+    pub problem: String,
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.part {
+            Some(part) => write!(f, "{part}: {}", self.problem),
+            None => f.write_str(&self.problem),
+        }
+    }
+}
+
+/// A verification result, stored as `<backup-id>/verification/<level>.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verification {
+    pub database_id: String,
+    pub backup_id: String,
+    pub level: Level,
+    pub verdict: Verdict,
+    pub findings: Vec<Finding>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub checked_at: OffsetDateTime,
+    pub duration_seconds: f64,
+    /// The restore's duration at the restore level: the measured recovery time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_seconds: Option<f64>,
+    pub engine_version: String,
+}
+
+/// What could not even be checked (the verification did not run).
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(
+        "the restore level needs a scratch server; pass --scratch-db postgresql://user@host/postgres (a role that may create databases)"
+    )]
+    NoScratch,
+    #[error("cannot use the scratch server: {0}")]
+    Scratch(String),
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error("the manifest names an invalid database or backup id: {0}")]
+    InvalidManifest(String),
+}
+
+/// How to verify.
+#[derive(Debug, Clone)]
+pub struct VerifyOptions {
+    pub level: Level,
+    /// A server on which the restore level creates (and drops) its scratch database: the URL of
+    /// any database there, for a role allowed to `CREATE DATABASE`.
+    pub scratch: Option<PgTarget>,
+    pub jobs: usize,
+}
+
+/// Where a verification result of `level` lives.
+pub fn result_key(database: &DatabaseId, backup: &BackupId, level: Level) -> String {
+    set_key(
+        database,
+        backup,
+        &format!("verification/{}.json", level.as_str()),
+    )
+}
+
+/// Verifies the backup `manifest` describes.
+pub async fn verify(
+    store: Arc<dyn Store>,
+    manifest: &Manifest,
+    options: &VerifyOptions,
+) -> Result<Verification, VerifyError> {
+    let clock = Instant::now();
+    let ids = Ids::of(manifest).map_err(VerifyError::InvalidManifest)?;
+    let mut restore_seconds = None;
+    let (verdict, findings) = match check_manifest(store.as_ref(), manifest, &ids).await? {
+        Checked::Findings(findings) => (Verdict::Failed, findings),
+        Checked::Archived(_) if options.level == Level::Manifest => (Verdict::Passed, Vec::new()),
+        Checked::Archived(findings) => (Verdict::NotVerifiableNow, findings),
+        Checked::Fine => match options.level {
+            Level::Manifest => (Verdict::Passed, Vec::new()),
+            Level::Deep => verdict_of(check_deep(store.as_ref(), manifest).await?),
+            Level::Restore => {
+                let scratch = options.scratch.as_ref().ok_or(VerifyError::NoScratch)?;
+                let (findings, seconds) =
+                    check_restore(store, manifest, scratch, options.jobs).await?;
+                restore_seconds = seconds;
+                verdict_of(findings)
+            }
+        },
+    };
+    Ok(Verification {
+        database_id: manifest.database_id.clone(),
+        backup_id: manifest.backup_id.clone(),
+        level: options.level,
+        verdict,
+        findings,
+        checked_at: OffsetDateTime::now_utc(),
+        duration_seconds: clock.elapsed().as_secs_f64(),
+        restore_seconds,
+        engine_version: env!("CARGO_PKG_VERSION").to_string(),
+    })
+}
+
+fn verdict_of(findings: Vec<Finding>) -> (Verdict, Vec<Finding>) {
+    if findings.is_empty() {
+        (Verdict::Passed, findings)
+    } else {
+        (Verdict::Failed, findings)
+    }
+}
+
+/// Writes `verification` next to its backup, tagged with the backup's tier so lifecycle rules
+/// move and expire it with the set.
+pub async fn record(
+    store: &dyn Store,
+    manifest: &Manifest,
+    verification: &Verification,
+) -> Result<(), StoreError> {
+    let ids = Ids::of(manifest).map_err(|_| StoreError::InvalidKey {
+        key: format!("{}/{}", manifest.database_id, manifest.backup_id),
+        reason: "the manifest names an invalid database or backup id",
+    })?;
+    let json = serde_json::to_vec_pretty(verification).unwrap_or_default();
+    let options = PutOptions {
+        tags: vec![(TIER_TAG.to_string(), manifest.tier.as_str().to_string())],
+    };
+    store
+        .put(
+            &result_key(&ids.database, &ids.backup, verification.level),
+            &mut json.as_slice(),
+            &options,
+        )
+        .await?;
+    Ok(())
+}
+
+/// The newest committed backup of `database` with a passed verification (and the deepest
+/// level it passed), for an alert to point at.
+pub async fn newest_verified(
+    store: &dyn Store,
+    database: &DatabaseId,
+) -> Result<Option<(String, Level)>, StoreError> {
+    let objects = store.list(&database_prefix(database)).await?;
+    let keys: BTreeSet<&str> = objects.iter().map(|o| o.key.as_str()).collect();
+    for backup in committed_backups(database, keys.iter().copied())
+        .iter()
+        .rev()
+    {
+        for level in [Level::Restore, Level::Deep, Level::Manifest] {
+            let key = result_key(database, backup, level);
+            if !keys.contains(key.as_str()) {
+                continue;
+            }
+            let Some(found) = store.read_versioned(&key).await? else {
+                continue;
+            };
+            if let Ok(result) = serde_json::from_slice::<Verification>(&found.body)
+                && result.verdict == Verdict::Passed
+            {
+                return Ok(Some((backup.to_string(), level)));
+            }
+        }
+    }
+    Ok(None)
+}
+
+struct Ids {
+    database: DatabaseId,
+    backup: BackupId,
+}
+
+impl Ids {
+    fn of(manifest: &Manifest) -> Result<Self, String> {
+        Ok(Self {
+            database: DatabaseId::new(&manifest.database_id).map_err(|e| e.to_string())?,
+            backup: BackupId::parse(&manifest.backup_id).map_err(|e| e.to_string())?,
+        })
+    }
+}
+
+enum Checked {
+    Fine,
+    Findings(Vec<Finding>),
+    /// Every part is there, but these are archived.
+    Archived(Vec<Finding>),
+}
+
+fn finding(part: Option<&str>, problem: impl Into<String>) -> Finding {
+    Finding {
+        part: part.map(str::to_string),
+        problem: problem.into(),
+    }
+}
+
+/// The manifest level: seal, shape, and every part present with its size (HEAD only).
+async fn check_manifest(
+    store: &dyn Store,
+    manifest: &Manifest,
+    ids: &Ids,
+) -> Result<Checked, VerifyError> {
+    let mut findings = Vec::new();
+    if manifest.seal_holds() == Some(false) {
+        findings.push(finding(
+            Some(MANIFEST_NAME),
+            "it was changed after the backup wrote it (its seal does not match)",
+        ));
+    }
+    for (kind, what) in [
+        (PartKind::PreData, "pre-data"),
+        (PartKind::PostData, "post-data"),
+    ] {
+        let count = manifest.parts.iter().filter(|p| p.kind == kind).count();
+        if count != 1 {
+            findings.push(finding(
+                Some(MANIFEST_NAME),
+                format!("it lists {count} {what} parts instead of one"),
+            ));
+        }
+    }
+    let mut archived = Vec::new();
+    for part in &manifest.parts {
+        let key = set_key(&ids.database, &ids.backup, &part.key);
+        match store.head(&key).await? {
+            None => findings.push(finding(Some(&part.key), "it is missing from the store")),
+            Some(meta) if meta.size != part.bytes => findings.push(finding(
+                Some(&part.key),
+                format!(
+                    "{} bytes stored, the manifest says {} (truncated or replaced)",
+                    meta.size, part.bytes
+                ),
+            )),
+            Some(meta) if meta.is_archived() => archived.push(finding(
+                Some(&part.key),
+                format!(
+                    "not verifiable now: it is in storage class {}; restore it from the archive first",
+                    meta.storage_class.unwrap_or_default()
+                ),
+            )),
+            Some(_) => {}
+        }
+    }
+    Ok(if !findings.is_empty() {
+        Checked::Findings(findings)
+    } else if !archived.is_empty() {
+        Checked::Archived(archived)
+    } else {
+        Checked::Fine
+    })
+}
+
+/// Turns a problem with one part into a finding; anything else means the check could not run.
+fn part_problem(error: RestoreError) -> Result<Finding, VerifyError> {
+    match error {
+        RestoreError::Corrupt { part, reason, .. } => Ok(finding(Some(&part), reason)),
+        RestoreError::Manifest { key, reason } => Ok(finding(Some(&key), reason)),
+        RestoreError::Store(e) => Err(VerifyError::Store(e)),
+        other => Ok(finding(None, other.to_string())),
+    }
+}
+
+/// The deep level: every part downloaded and checked against the manifest.
+async fn check_deep(store: &dyn Store, manifest: &Manifest) -> Result<Vec<Finding>, VerifyError> {
+    let mut findings = Vec::new();
+    for part in &manifest.parts {
+        let checked = match part.kind {
+            PartKind::Data => scan_copy_part(store, manifest, part, Rows::Discard)
+                .await
+                .map(|_| ()),
+            PartKind::PreData | PartKind::PostData => check_script(store, manifest, part).await,
+        };
+        if let Err(e) = checked {
+            findings.push(part_problem(e)?);
+        }
+    }
+    Ok(findings)
+}
+
+async fn check_script(
+    store: &dyn Store,
+    manifest: &Manifest,
+    part: &Part,
+) -> Result<(), RestoreError> {
+    let text = restore::read_script(store, manifest, part).await?;
+    super::script::parse(&text, &manifest.item_marker)
+        .map(|_| ())
+        .map_err(|reason| RestoreError::Corrupt {
+            backup: manifest.backup_id.clone(),
+            part: part.key.clone(),
+            reason: format!("its SQL items do not parse: {reason}"),
+        })
+}
+
+/// The restore level: restore into a new scratch database, compare, drop it whatever happened.
+async fn check_restore(
+    store: Arc<dyn Store>,
+    manifest: &Manifest,
+    server: &PgTarget,
+    jobs: usize,
+) -> Result<(Vec<Finding>, Option<f64>), VerifyError> {
+    let admin = connect(server).await?;
+    let label: String = manifest
+        .database_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .take(30)
+        .collect();
+    let name = format!("backstop_verify_{label}_{:08x}", rand::random::<u32>());
+    admin
+        .batch_execute(&format!("CREATE DATABASE \"{name}\" TEMPLATE template0"))
+        .await
+        .map_err(|e| {
+            VerifyError::Scratch(format!("creating a scratch database: {}", describe(&e)))
+        })?;
+    let mut target = server.clone();
+    target.config.dbname(&name);
+    let outcome = restore_and_compare(store, manifest, &target, jobs).await;
+    let dropped = admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .await;
+    if let Err(e) = &dropped {
+        tracing::error!(database = %name, error = %describe(e), "the scratch database could not be dropped; drop it by hand");
+    }
+    let (findings, seconds) = outcome?;
+    dropped.map_err(|e| {
+        VerifyError::Scratch(format!(
+            "dropping scratch database {name}: {}",
+            describe(&e)
+        ))
+    })?;
+    Ok((findings, seconds))
+}
+
+async fn restore_and_compare(
+    store: Arc<dyn Store>,
+    manifest: &Manifest,
+    target: &PgTarget,
+    jobs: usize,
+) -> Result<(Vec<Finding>, Option<f64>), VerifyError> {
+    let clock = Instant::now();
+    let options = RestoreOptions {
+        jobs: jobs.max(1),
+        tables: None,
+        clean: false,
+    };
+    match restore::restore(store, manifest, target, &options, &|_| {}).await {
+        Ok(_) => {}
+        Err(RestoreError::Connect(e)) => return Err(VerifyError::Connect(e)),
+        Err(e) => return Ok((vec![part_problem(e)?], None)),
+    }
+    let seconds = clock.elapsed().as_secs_f64();
+    let client = connect(target).await?;
+    let mut findings = Vec::new();
+    for (table, parts) in manifest.tables() {
+        let Some(first) = parts.first().and_then(|p| p.table.as_ref()) else {
+            continue;
+        };
+        let expected_rows: u64 = parts
+            .iter()
+            .filter_map(|p| p.table.as_ref())
+            .map(|t| t.rows)
+            .sum();
+        let expected_digest = parts
+            .iter()
+            .filter_map(|p| p.table.as_ref())
+            .try_fold(format!("{:032x}", 0), |sum, t| {
+                RowDigest::combine_hex(&sum, &t.row_digest)
+            });
+        let columns = if first.columns.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", first.columns.join(", "))
+        };
+        let mut digest = RowDigest::new();
+        let copied = async {
+            let stream = client
+                .copy_out(&format!("COPY {table}{columns} TO STDOUT"))
+                .await?;
+            let mut stream = std::pin::pin!(stream);
+            while let Some(chunk) = stream.next().await {
+                digest.update(&chunk?);
+            }
+            Ok::<(), tokio_postgres::Error>(())
+        }
+        .await;
+        if let Err(e) = copied {
+            findings.push(finding(
+                None,
+                format!(
+                    "{table}: cannot be read back after restore: {}",
+                    describe(&e)
+                ),
+            ));
+            continue;
+        }
+        if digest.rows() != expected_rows {
+            findings.push(finding(
+                None,
+                format!(
+                    "{table}: {} rows after restore, the manifest says {expected_rows}",
+                    digest.rows()
+                ),
+            ));
+        } else if expected_digest.as_deref() != Some(digest.hex().as_str()) {
+            findings.push(finding(
+                None,
+                format!(
+                    "{table}: the restored rows differ from the backed-up rows (content digest)"
+                ),
+            ));
+        }
+    }
+    let objects = inventory::read(&client)
+        .await
+        .map_err(|e| VerifyError::Scratch(format!("taking the inventory: {}", describe(&e))))?;
+    let restored = inventory::counts(objects.iter());
+    findings.extend(inventory_differences(&manifest.inventory, &restored));
+    Ok((findings, Some(seconds)))
+}
+
+/// Kinds whose object counts differ between the backup and the restored database.
+pub fn inventory_differences(
+    backed_up: &BTreeMap<String, u64>,
+    restored: &BTreeMap<String, u64>,
+) -> Vec<Finding> {
+    let kinds: BTreeSet<&String> = backed_up.keys().chain(restored.keys()).collect();
+    kinds
+        .into_iter()
+        .filter_map(|kind| {
+            let before = backed_up.get(kind).copied().unwrap_or(0);
+            let after = restored.get(kind).copied().unwrap_or(0);
+            (before != after).then(|| {
+                finding(
+                    None,
+                    format!(
+                        "inventory: {before} {kind} object(s) backed up, {after} after restore"
+                    ),
+                )
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inventory_differences_name_the_kind_and_both_counts() {
+        let a = BTreeMap::from([("table".to_string(), 3), ("index".to_string(), 2)]);
+        let b = BTreeMap::from([("table".to_string(), 3), ("view".to_string(), 1)]);
+        let found: Vec<String> = inventory_differences(&a, &b)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            found,
+            [
+                "inventory: 2 index object(s) backed up, 0 after restore",
+                "inventory: 0 view object(s) backed up, 1 after restore"
+            ]
+        );
+        assert!(inventory_differences(&a, &a).is_empty());
+    }
+
+    #[test]
+    fn levels_parse_and_order_from_cheapest() {
+        assert_eq!("deep".parse::<Level>().unwrap(), Level::Deep);
+        assert!(
+            "full"
+                .parse::<Level>()
+                .unwrap_err()
+                .contains("manifest, deep or restore")
+        );
+        assert!(Level::Manifest < Level::Deep && Level::Deep < Level::Restore);
+    }
+}

@@ -1,0 +1,477 @@
+//! Verification levels: an intact backup passes all three; each fault is caught at the
+//! cheapest level that can see it, with the part named; the restore level catches a manifest
+//! that lies about the data even when every stored checksum matches; the scratch database is
+//! dropped on every path.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use backstop::engine::manifest::Manifest;
+use backstop::engine::restore::{BackupSelector, read_manifest};
+use backstop::engine::verify::{Level, Verdict, Verification, VerifyOptions, verify};
+use backstop::store::{FileStore, Store};
+use backstop_tests::moto::moto;
+use backstop_tests::postgres::{TestDb, cluster, fresh_database};
+
+use crate::engine::{options, take};
+use crate::support::{backstop, single_error_line};
+
+const LEVELS: [Level; 3] = [Level::Manifest, Level::Deep, Level::Restore];
+
+fn shop(db: &TestDb) {
+    db.psql(
+        "CREATE TABLE public.customers (id int PRIMARY KEY, name text NOT NULL);
+         INSERT INTO public.customers SELECT g, 'customer ' || g FROM generate_series(1, 300) g;
+         CREATE TABLE public.orders (id bigserial PRIMARY KEY, customer int REFERENCES public.customers, total numeric(10,2));
+         INSERT INTO public.orders (customer, total) SELECT 1 + g % 300, g * 0.5 FROM generate_series(1, 3000) g;
+         CREATE INDEX orders_customer ON public.orders (customer);
+         CREATE VIEW public.big_orders AS SELECT * FROM public.orders WHERE total > 100;",
+    );
+}
+
+fn scratch() -> backstop::pg::PgTarget {
+    backstop::pg::parse_url(&cluster().url("postgres")).unwrap()
+}
+
+/// Verifies the backup `manifest` names, reading its manifest from the store as it is now.
+async fn check(store: &Arc<dyn Store>, manifest: &Manifest, level: Level) -> Verification {
+    let database = backstop::layout::DatabaseId::new(&manifest.database_id).unwrap();
+    let backup = backstop::layout::BackupId::parse(&manifest.backup_id).unwrap();
+    let stored = read_manifest(store.as_ref(), &database, &BackupSelector::Id(backup))
+        .await
+        .unwrap();
+    let options = VerifyOptions {
+        level,
+        scratch: Some(scratch()),
+        jobs: 2,
+    };
+    verify(store.clone(), &stored, &options).await.unwrap()
+}
+
+/// Scratch databases of `database_id` still present on the cluster.
+fn scratch_databases(database_id: &str) -> String {
+    let label: String = database_id.chars().take(30).collect();
+    cluster()
+        .psql(
+            "postgres",
+            &format!(
+                "SELECT datname FROM pg_database WHERE datname LIKE 'backstop_verify_{label}%'"
+            ),
+        )
+        .trim()
+        .to_string()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+fn set_dir(root: &Path, manifest: &Manifest) -> std::path::PathBuf {
+    root.join(&manifest.database_id).join(&manifest.backup_id)
+}
+
+fn write_manifest(root: &Path, manifest: &Manifest) {
+    std::fs::write(
+        set_dir(root, manifest).join("manifest.json"),
+        serde_json::to_vec_pretty(manifest).unwrap(),
+    )
+    .unwrap();
+}
+
+#[tokio::test]
+async fn an_intact_backup_in_s3_passes_every_level_and_the_results_are_recorded() {
+    let db = fresh_database("verify intact");
+    shop(&db);
+    let bucket = moto().new_bucket("verify-intact").await;
+    let url: backstop::store::StoreUrl = format!("s3://{bucket}/prod").parse().unwrap();
+    let store = backstop::store::open(&url, &moto().sdk_config().await);
+    let manifest = take(&db, &store, &options(&db)).await.unwrap();
+    for level in LEVELS {
+        let result = check(&store, &manifest, level).await;
+        assert_eq!(
+            result.verdict,
+            Verdict::Passed,
+            "{level:?}: {:?}",
+            result.findings
+        );
+        assert_eq!(result.restore_seconds.is_some(), level == Level::Restore);
+        backstop::engine::verify::record(store.as_ref(), &manifest, &result)
+            .await
+            .unwrap();
+    }
+    let database = backstop::layout::DatabaseId::new(&manifest.database_id).unwrap();
+    let newest = backstop::engine::verify::newest_verified(store.as_ref(), &database)
+        .await
+        .unwrap();
+    assert_eq!(newest, Some((manifest.backup_id.clone(), Level::Restore)));
+    let key = format!(
+        "{}/{}/verification/deep.json",
+        manifest.database_id, manifest.backup_id
+    );
+    let tags = store.get_tags(&key).await.unwrap();
+    assert_eq!(
+        tags,
+        [(
+            "backstop-tier".to_string(),
+            manifest.tier.as_str().to_string()
+        )]
+    );
+    assert!(scratch_databases(&manifest.database_id).is_empty());
+}
+
+/// A fault applied to a copy of a good backup: what it does to the stored files.
+type Fault = fn(&Path, &Manifest, &Manifest);
+
+#[tokio::test]
+async fn each_fault_is_caught_at_the_cheapest_level_that_can_see_it_with_the_part_named() {
+    let db = fresh_database("verify faults");
+    shop(&db);
+    let dir = tempfile::tempdir().unwrap();
+    let good_root = dir.path().join("good");
+    let good: Arc<dyn Store> = Arc::new(FileStore::new(good_root.clone()));
+    let first = take(&db, &good, &options(&db)).await.unwrap();
+    db.psql(
+        "INSERT INTO public.orders (customer, total) SELECT 1, g FROM generate_series(1, 500) g;",
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let second = take(&db, &good, &options(&db)).await.unwrap();
+    let orders_part = |m: &Manifest| {
+        m.parts
+            .iter()
+            .find(|p| p.table.as_ref().is_some_and(|t| t.name == "orders"))
+            .unwrap()
+            .key
+            .clone()
+    };
+
+    let faults: [(&str, Fault, Level, Option<String>); 5] = [
+        (
+            "flipped byte",
+            |root, m, _| {
+                let path =
+                    set_dir(root, m).join(&m.parts.iter().find(|p| p.table.is_some()).unwrap().key);
+                let mut bytes = std::fs::read(&path).unwrap();
+                let middle = bytes.len() / 2;
+                bytes[middle] ^= 0x01;
+                std::fs::write(&path, bytes).unwrap();
+            },
+            Level::Deep,
+            first
+                .parts
+                .iter()
+                .find(|p| p.table.is_some())
+                .map(|p| p.key.clone()),
+        ),
+        (
+            "truncated part",
+            |root, m, _| {
+                let path = set_dir(root, m).join("post-data.sql.zst");
+                let bytes = std::fs::read(&path).unwrap();
+                std::fs::write(&path, &bytes[..bytes.len() - 10]).unwrap();
+            },
+            Level::Manifest,
+            Some("post-data.sql.zst".into()),
+        ),
+        (
+            "missing part",
+            |root, m, _| {
+                std::fs::remove_file(set_dir(root, m).join("pre-data.sql.zst")).unwrap();
+            },
+            Level::Manifest,
+            Some("pre-data.sql.zst".into()),
+        ),
+        (
+            "edited manifest",
+            |root, m, _| {
+                let mut edited = m.clone();
+                for part in &mut edited.parts {
+                    if let Some(table) = &mut part.table {
+                        table.rows += 1;
+                    }
+                }
+                write_manifest(root, &edited);
+            },
+            Level::Manifest,
+            Some("manifest.json".into()),
+        ),
+        (
+            "part swapped with another backup's",
+            |root, m, other| {
+                let key = &m
+                    .parts
+                    .iter()
+                    .find(|p| p.table.as_ref().is_some_and(|t| t.name == "orders"))
+                    .unwrap()
+                    .key;
+                std::fs::copy(set_dir(root, other).join(key), set_dir(root, m).join(key)).unwrap();
+            },
+            Level::Manifest,
+            Some(orders_part(&first)),
+        ),
+    ];
+
+    for (name, fault, caught_at, part) in faults {
+        let root = dir.path().join(name.replace(' ', "-"));
+        copy_dir(&good_root, &root);
+        fault(&root, &first, &second);
+        let store: Arc<dyn Store> = Arc::new(FileStore::new(root));
+        for level in LEVELS {
+            let result = check(&store, &first, level).await;
+            if level < caught_at {
+                assert_eq!(
+                    result.verdict,
+                    Verdict::Passed,
+                    "{name} at {level:?}: {:?}",
+                    result.findings
+                );
+                continue;
+            }
+            assert_eq!(
+                result.verdict,
+                Verdict::Failed,
+                "{name} must fail at {level:?}"
+            );
+            let named = result
+                .findings
+                .iter()
+                .any(|f| f.part == part || f.problem.contains(part.as_deref().unwrap_or("-")));
+            assert!(
+                named,
+                "{name} at {level:?} should name {part:?}: {:?}",
+                result.findings
+            );
+        }
+        assert!(
+            scratch_databases(&first.database_id).is_empty(),
+            "{name}: a scratch database was left behind"
+        );
+    }
+
+    // The untouched backup still passes, and the other one too.
+    for manifest in [&first, &second] {
+        let result = check(&good, manifest, Level::Restore).await;
+        assert_eq!(result.verdict, Verdict::Passed, "{:?}", result.findings);
+    }
+}
+
+#[tokio::test]
+async fn the_restore_level_catches_a_manifest_that_lies_even_when_every_checksum_matches() {
+    let db = fresh_database("verify lying manifest");
+    shop(&db);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("store");
+    let store: Arc<dyn Store> = Arc::new(FileStore::new(root.clone()));
+    let manifest = take(&db, &store, &options(&db)).await.unwrap();
+
+    // A manifest written with one table too many in its inventory, sealed as if genuine:
+    // every part is intact and matches its SHA-256, so only a restore can tell.
+    let mut lying = manifest.clone();
+    *lying.inventory.entry("table".into()).or_default() += 1;
+    let lying = Manifest {
+        seal: None,
+        ..lying
+    }
+    .sealed();
+    write_manifest(&root, &lying);
+    for level in [Level::Manifest, Level::Deep] {
+        assert_eq!(check(&store, &lying, level).await.verdict, Verdict::Passed);
+    }
+    let result = check(&store, &lying, Level::Restore).await;
+    assert_eq!(result.verdict, Verdict::Failed);
+    assert!(
+        result
+            .findings
+            .iter()
+            .any(|f| f.problem.contains("table object(s) backed up")),
+        "{:?}",
+        result.findings
+    );
+
+    // A manifest that names the wrong row count, sealed: the restore refuses the part.
+    let mut lying = manifest.clone();
+    let part = lying.parts.iter_mut().find(|p| p.table.is_some()).unwrap();
+    let key = part.key.clone();
+    if let Some(table) = &mut part.table {
+        table.rows += 7;
+    }
+    let lying = Manifest {
+        seal: None,
+        ..lying
+    }
+    .sealed();
+    write_manifest(&root, &lying);
+    assert_eq!(
+        check(&store, &lying, Level::Manifest).await.verdict,
+        Verdict::Passed
+    );
+    let result = check(&store, &lying, Level::Restore).await;
+    assert_eq!(result.verdict, Verdict::Failed);
+    assert!(
+        result
+            .findings
+            .iter()
+            .any(|f| f.part.as_deref() == Some(key.as_str()) && f.problem.contains("rows")),
+        "{:?}",
+        result.findings
+    );
+    assert!(scratch_databases(&manifest.database_id).is_empty());
+}
+
+#[tokio::test]
+async fn archived_parts_are_not_verifiable_now_rather_than_corrupt() {
+    let db = fresh_database("verify archived");
+    shop(&db);
+    let bucket = moto().new_bucket("verify-archived").await;
+    let url: backstop::store::StoreUrl = format!("s3://{bucket}/prod").parse().unwrap();
+    let store = backstop::store::open(&url, &moto().sdk_config().await);
+    let manifest = take(&db, &store, &options(&db)).await.unwrap();
+    let s3 = moto().s3().await;
+    let key = format!(
+        "prod/{}/{}/{}",
+        manifest.database_id, manifest.backup_id, manifest.parts[1].key
+    );
+    s3.copy_object()
+        .bucket(&bucket)
+        .key(&key)
+        .copy_source(format!("{bucket}/{key}"))
+        .storage_class(aws_sdk_s3::types::StorageClass::Glacier)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        check(&store, &manifest, Level::Manifest).await.verdict,
+        Verdict::Passed
+    );
+    for level in [Level::Deep, Level::Restore] {
+        let result = check(&store, &manifest, level).await;
+        assert_eq!(result.verdict, Verdict::NotVerifiableNow, "{level:?}");
+        assert!(
+            result.findings[0].problem.contains("GLACIER"),
+            "{:?}",
+            result.findings
+        );
+    }
+}
+
+#[test]
+fn the_cli_exits_0_verified_1_failed_2_could_not_verify() {
+    let db = fresh_database("verify cli");
+    shop(&db);
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("file://{}/store", dir.path().display());
+    let output = backstop(&["backup", "--db", &db.url(), "--to", &store], &[]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let scratch = cluster().url("postgres");
+    let args = |level: &'static str| {
+        vec![
+            "verify".to_string(),
+            "--from".into(),
+            store.clone(),
+            "--database-id".into(),
+            db.name.clone(),
+            "--level".into(),
+            level.into(),
+            "--scratch-db".into(),
+            scratch.clone(),
+            "--json".into(),
+        ]
+    };
+    let run = |level: &'static str| {
+        let args = args(level);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        backstop(&args, &[])
+    };
+    let output = run("restore");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let result: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(result["verdict"], "passed");
+    assert!(result["restore_seconds"].as_f64().is_some());
+    let set = std::fs::read_dir(dir.path().join("store").join(&db.name))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert!(set.join("verification/restore.json").exists());
+    assert!(!String::from_utf8_lossy(&output.stderr).contains(&cluster().password));
+
+    // A flipped byte in a data part: deep verification fails with exit 1 and names the part.
+    let data = std::fs::read_dir(set.join("data"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.extension().is_some_and(|e| e == "zst")
+                && !p.file_name().unwrap().to_string_lossy().starts_with('.')
+        })
+        .unwrap();
+    let mut bytes = std::fs::read(&data).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40;
+    std::fs::write(&data, bytes).unwrap();
+    let output = run("deep");
+    assert_eq!(output.status.code(), Some(1));
+    let result: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(result["verdict"], "failed");
+    let part = format!("data/{}", data.file_name().unwrap().to_string_lossy());
+    assert_eq!(result["findings"][0]["part"], part.as_str());
+
+    // No such backup: could not verify, exit 2, one line.
+    let line = single_error_line(&backstop(
+        &[
+            "verify",
+            "--from",
+            &store,
+            "--database-id",
+            &db.name,
+            "--backup",
+            "20200101T000000Z-00000000",
+        ],
+        &[],
+    ));
+    assert!(line.contains("not found"), "{line}");
+    let output = backstop(
+        &[
+            "verify",
+            "--from",
+            &store,
+            "--database-id",
+            &db.name,
+            "--backup",
+            "20200101T000000Z-00000000",
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let line = single_error_line(&backstop(
+        &[
+            "verify",
+            "--from",
+            &store,
+            "--database-id",
+            &db.name,
+            "--level",
+            "restore",
+        ],
+        &[],
+    ));
+    assert!(line.contains("--scratch-db"), "{line}");
+}
