@@ -4,6 +4,7 @@
 //! so callers (and tests) pass whatever source they have. Every error names the variable.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::connection::DatabaseSource;
@@ -22,6 +23,46 @@ pub const ALERT_TOPIC_VAR: &str = "BACKSTOP_ALERT_TOPIC_ARN";
 pub const WARNING_HOURS_VAR: &str = "BACKSTOP_WARNING_AFTER_HOURS";
 /// Backup age (hours) from which freshness is critical.
 pub const CRITICAL_HOURS_VAR: &str = "BACKSTOP_CRITICAL_AFTER_HOURS";
+
+/// An environment lookup a function keeps for later reads (sources named by `url_env`).
+pub type Env = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// A positive whole number from `var`, or `default` when it is not set.
+pub fn positive_number(
+    lookup: &dyn Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: u64,
+) -> Result<u64, ConfigError> {
+    match lookup(var) {
+        None => Ok(default),
+        Some(raw) => {
+            raw.trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or(ConfigError::Invalid {
+                    var,
+                    reason: format!("`{raw}` is not a positive whole number"),
+                })
+        }
+    }
+}
+
+/// A single connection source from `var` (the shape of one `BACKSTOP_DATABASES` entry), or
+/// `None` when it is not set.
+pub fn source(
+    lookup: &dyn Fn(&str) -> Option<String>,
+    var: &'static str,
+) -> Result<Option<DatabaseSource>, ConfigError> {
+    let Some(raw) = lookup(var).filter(|r| !r.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let invalid = |reason: String| ConfigError::Invalid { var, reason };
+    let source: DatabaseSource = serde_json::from_str(&raw)
+        .map_err(|e| invalid(format!("not a connection source ({e})")))?;
+    source.validate().map_err(invalid)?;
+    Ok(Some(source))
+}
 
 /// A configuration value that is missing or unusable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -122,7 +122,7 @@ fn sample_app(db: &TestDb) {
     );
 }
 
-fn invocation(payload: Value, timeout: Duration) -> LambdaEvent<Value> {
+pub(crate) fn invocation(payload: Value, timeout: Duration) -> LambdaEvent<Value> {
     let mut context = Context::default();
     context.request_id = format!("req-{}", backstop_tests::unique_suffix());
     context.deadline =
@@ -167,7 +167,7 @@ async fn pending_uploads(bucket: &str) -> usize {
     listed.uploads().len()
 }
 
-fn alerts(received: &[backstop_tests::moto::Received]) -> Vec<Alert> {
+pub(crate) fn alerts(received: &[backstop_tests::moto::Received]) -> Vec<Alert> {
     received
         .iter()
         .map(|r| serde_json::from_str(&r.message).expect("the SQS message is the alert JSON"))
@@ -175,7 +175,7 @@ fn alerts(received: &[backstop_tests::moto::Received]) -> Vec<Alert> {
 }
 
 /// Sum of a metric's datapoints for one database over the last hour.
-async fn metric_sum(name: &str, database: &str) -> Option<f64> {
+pub(crate) async fn metric_sum(name: &str, database: &str) -> Option<f64> {
     let cloudwatch = aws_sdk_cloudwatch::Client::new(&moto().sdk_config().await);
     let now = OffsetDateTime::now_utc();
     let output = cloudwatch

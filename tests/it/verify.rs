@@ -475,3 +475,170 @@ fn the_cli_exits_0_verified_1_failed_2_could_not_verify() {
     ));
     assert!(line.contains("--scratch-db"), "{line}");
 }
+
+/// The verify function's dependencies over `bucket`, alerting to `inbox`, with a scratch
+/// server behind `scratch_url`.
+async fn verify_deps(
+    bucket: &str,
+    database: &str,
+    topic: &str,
+    scratch_url: String,
+) -> verify::Deps {
+    let vars = [
+        ("BACKSTOP_STORE", format!("s3://{bucket}/prod")),
+        (
+            "BACKSTOP_DATABASES",
+            serde_json::json!({ database: {"url_env": "UNUSED_URL"} }).to_string(),
+        ),
+        ("BACKSTOP_ALERT_TOPIC_ARN", topic.to_string()),
+        (
+            "BACKSTOP_SCRATCH",
+            r#"{"url_env": "SCRATCH_URL"}"#.to_string(),
+        ),
+        ("SCRATCH_URL", scratch_url),
+    ];
+    let lookup = move |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
+    let config = backstop::config::FunctionConfig::from_lookup(&lookup).unwrap();
+    let aws = moto().sdk_config().await;
+    let store = backstop::store::open(&config.store, &aws);
+    verify::Deps::new(config, store, aws, Arc::new(lookup)).unwrap()
+}
+
+#[tokio::test]
+async fn the_verify_function_records_results_metrics_and_alerts_with_the_backup_to_use_instead() {
+    use crate::backup_lambda::{alerts, invocation, metric_sum};
+    use std::time::Duration;
+
+    let db = fresh_database("verify lambda");
+    shop(&db);
+    let database = db.name.clone();
+    let bucket = moto().new_bucket("verify-lambda").await;
+    let inbox = moto().alert_inbox("verify-lambda").await;
+    let deps = verify_deps(
+        &bucket,
+        &database,
+        &inbox.topic_arn,
+        cluster().url("postgres"),
+    )
+    .await;
+    let good = take(&db, &deps.store, &options(&db)).await.unwrap();
+
+    // A restore-level run on demand: passes, records the result and the measured RTO.
+    let response = verify::handler(
+        invocation(
+            serde_json::json!({"database": database, "level": "restore"}),
+            Duration::from_secs(900),
+        ),
+        &deps,
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.results.len(), 1);
+    let checked = &response.results[0];
+    assert_eq!(
+        (checked.verdict, checked.backup_id.as_str()),
+        (Verdict::Passed, good.backup_id.as_str())
+    );
+    assert!(checked.restore_seconds.is_some());
+    assert_eq!(metric_sum("VerifySucceeded", &database).await, Some(1.0));
+    assert!(metric_sum("RestoreSeconds", &database).await.is_some());
+    let recorded = deps
+        .store
+        .head(&format!(
+            "{database}/{}/verification/restore.json",
+            good.backup_id
+        ))
+        .await
+        .unwrap();
+    assert!(recorded.is_some());
+    assert!(inbox.drain().await.is_empty(), "a pass sends no alert");
+
+    // A newer backup with a damaged data part; the scheduled (deep) run catches it and points
+    // at the backup that did verify.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let bad = take(&db, &deps.store, &options(&db)).await.unwrap();
+    let part = bad.parts.iter().find(|p| p.table.is_some()).unwrap();
+    let key = format!("{database}/{}/{}", bad.backup_id, part.key);
+    let mut bytes = crate::store_contract::read_all(deps.store.as_ref(), &key).await;
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x10;
+    deps.store
+        .put(
+            &key,
+            &mut bytes.as_slice(),
+            &backstop::store::PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    let response = verify::handler(
+        invocation(
+            crate::support::fixture("scheduled.json"),
+            Duration::from_secs(900),
+        ),
+        &deps,
+    )
+    .await
+    .unwrap();
+    let checked = &response.results[0];
+    assert_eq!(
+        (checked.verdict, checked.level),
+        (Verdict::Failed, Level::Deep)
+    );
+    assert!(
+        checked.findings[0].contains(&part.key),
+        "{:?}",
+        checked.findings
+    );
+    let received = alerts(&inbox.drain().await);
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].kind, "verify_failed");
+    assert!(
+        received[0].summary.contains(&part.key),
+        "{}",
+        received[0].summary
+    );
+    assert!(
+        received[0]
+            .action
+            .contains(&format!("--backup {}", good.backup_id)),
+        "{}",
+        received[0].action
+    );
+
+    // A scratch server that cannot be reached: the verification could not run.
+    let port = backstop_tests::free_port();
+    let deps = verify_deps(
+        &bucket,
+        &database,
+        &inbox.topic_arn,
+        format!("postgresql://nobody:x@127.0.0.1:{port}/postgres?sslmode=disable"),
+    )
+    .await;
+    let error = verify::handler(
+        invocation(
+            serde_json::json!({"database": database, "backup": good.backup_id, "level": "restore"}),
+            Duration::from_secs(900),
+        ),
+        &deps,
+    )
+    .await
+    .unwrap_err();
+    assert!(error.to_string().contains("could not run"), "{error}");
+    let received = alerts(&inbox.drain().await);
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].kind, "verify_not_run");
+
+    let error = verify::plan(serde_json::json!({"backup": "yesterday"}), &deps.config).unwrap_err();
+    assert!(error.to_string().contains("needs a database"), "{error}");
+    let error = verify::plan(
+        serde_json::json!({"database": database, "backup": "yesterday"}),
+        &deps.config,
+    )
+    .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("`yesterday` is not a valid backup id"),
+        "{error}"
+    );
+}

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use aws_config::SdkConfig;
 use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
 use backstop::alert::{Alert, AlertSink, Severity};
-use backstop::config::{ConfigError, FunctionConfig};
+use backstop::config::{ConfigError, Env, FunctionConfig, positive_number};
 use backstop::connection::resolve;
 use backstop::engine::backup::{self as engine, BackupOptions, backup_exclusively};
 use backstop::engine::manifest::Manifest;
@@ -37,9 +37,6 @@ pub const JOBS_VAR: &str = "BACKSTOP_BACKUP_JOBS";
 pub const RESERVE_VAR: &str = "BACKSTOP_DEADLINE_RESERVE_SECONDS";
 /// Claims of handled events older than this are removed after a successful run.
 const CLAIM_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
-
-/// Environment lookup, so tests pass their own.
-pub type Env = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
 /// Everything the handler needs, built once at cold start.
 pub struct Deps {
@@ -64,23 +61,11 @@ impl Deps {
         aws: SdkConfig,
         env: Env,
     ) -> Result<Self, ConfigError> {
-        let number =
-            |var: &'static str, default: u64| -> Result<u64, ConfigError> {
-                match env(var) {
-                    None => Ok(default),
-                    Some(raw) => raw.trim().parse::<u64>().ok().filter(|n| *n > 0).ok_or(
-                        ConfigError::Invalid {
-                            var,
-                            reason: format!("`{raw}` is not a positive whole number"),
-                        },
-                    ),
-                }
-            };
         Ok(Self {
             alerts: AlertSink::new(&aws, config.alert_topic.clone()),
             metrics: MetricsSink::new(&aws),
-            jobs: number(JOBS_VAR, 2)? as usize,
-            reserve: Duration::from_secs(number(RESERVE_VAR, 30)?),
+            jobs: positive_number(env.as_ref(), JOBS_VAR, 2)? as usize,
+            reserve: Duration::from_secs(positive_number(env.as_ref(), RESERVE_VAR, 30)?),
             function_name: env("AWS_LAMBDA_FUNCTION_NAME")
                 .unwrap_or_else(|| "backstop-backup".into()),
             config,

@@ -1,42 +1,99 @@
 //! Verify Lambda: proves backups restore, at the `manifest`, `deep` or `restore` level.
 //!
-//! Accepted events: an EventBridge scheduled event carrying `{"level": "deep"}` as input (the
-//! latest backup of every configured database) and an on-demand invocation
-//! `{"database": "main", "backup": "<id>|latest", "level": "restore"}`.
+//! Accepted events: an EventBridge scheduled event (the latest backup of every configured
+//! database, at the default level `deep`), a schedule's input `{"level": "restore"}`, and an
+//! on-demand invocation `{"database": "main", "backup": "<id>|latest", "level": "restore"}`.
 //!
-//! This build validates requests; it has no verifier yet, so every valid request fails loudly
-//! with `VerifierMissing` rather than reporting an unverified backup as good.
+//! Each result is written next to its backup (`verification/<level>.json`) and recorded in
+//! CloudWatch (`VerifySucceeded`, and `RestoreSeconds`, the measured RTO, at the restore
+//! level). A backup that fails verification raises one critical alert naming what is wrong and
+//! the newest backup that did verify; the invocation itself succeeds, so retries do not repeat
+//! the alert. A verification that could not run (store or scratch server unreachable) alerts
+//! and fails the invocation, so Lambda retries it.
 
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
 use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
-use backstop::config::{ConfigError, FunctionConfig};
+use backstop::alert::{Alert, AlertSink, Severity};
+use backstop::config::{ConfigError, Env, FunctionConfig, positive_number, source};
+use backstop::connection::{DatabaseSource, resolve};
+use backstop::engine::restore::{BackupSelector, read_manifest};
+use backstop::engine::verify::{
+    Level, Verdict, Verification, VerifyOptions, newest_verified, record, verify,
+};
 use backstop::layout::{BackupId, DatabaseId, InvalidId};
+use backstop::metrics::{Metric, MetricsSink};
+use backstop::store::Store;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use time::OffsetDateTime;
+
+/// Where the restore level creates its scratch databases: a connection source in the shape of
+/// one `BACKSTOP_DATABASES` entry, for a role allowed to `CREATE DATABASE`.
+pub const SCRATCH_VAR: &str = "BACKSTOP_SCRATCH";
+/// Parallel connections of a test restore (default 2).
+pub const JOBS_VAR: &str = "BACKSTOP_VERIFY_JOBS";
 
 /// Everything the handler needs, built once at cold start.
 pub struct Deps {
     pub config: FunctionConfig,
+    pub store: Arc<dyn Store>,
+    pub aws: SdkConfig,
+    pub env: Env,
+    pub alerts: AlertSink,
+    pub metrics: MetricsSink,
+    pub scratch: Option<DatabaseSource>,
+    pub jobs: usize,
+    pub function_name: String,
 }
 
-/// How much to check (DESIGN.md, "Verification levels").
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Level {
-    Manifest,
-    #[default]
-    Deep,
-    Restore,
+impl Deps {
+    /// Builds the dependencies from `env`; errors name the variable.
+    pub fn new(
+        config: FunctionConfig,
+        store: Arc<dyn Store>,
+        aws: SdkConfig,
+        env: Env,
+    ) -> Result<Self, ConfigError> {
+        Ok(Self {
+            alerts: AlertSink::new(&aws, config.alert_topic.clone()),
+            metrics: MetricsSink::new(&aws),
+            scratch: source(env.as_ref(), SCRATCH_VAR)?,
+            jobs: positive_number(env.as_ref(), JOBS_VAR, 2)? as usize,
+            function_name: env("AWS_LAMBDA_FUNCTION_NAME")
+                .unwrap_or_else(|| "backstop-verify".into()),
+            config,
+            store,
+            aws,
+            env,
+        })
+    }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+fn default_level() -> Level {
+    Level::Deep
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyRequest {
     pub database: Option<String>,
     /// A backup id, or `latest` (the default).
     pub backup: Option<String>,
-    #[serde(default)]
+    #[serde(default = "default_level")]
     pub level: Level,
+}
+
+impl Default for VerifyRequest {
+    fn default() -> Self {
+        Self {
+            database: None,
+            backup: None,
+            level: default_level(),
+        }
+    }
 }
 
 /// Which backup of which databases to check, and how deeply.
@@ -48,9 +105,22 @@ pub struct VerifyPlan {
     pub level: Level,
 }
 
+/// The outcome for one database.
+#[derive(Debug, Clone, Serialize)]
+pub struct Checked {
+    pub database: String,
+    pub backup_id: String,
+    pub level: Level,
+    pub verdict: Verdict,
+    pub findings: Vec<String>,
+    pub duration_seconds: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restore_seconds: Option<f64>,
+}
+
 #[derive(Debug, Serialize)]
 pub struct VerifyResponse {
-    pub verdict: String,
+    pub results: Vec<Checked>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,16 +135,18 @@ pub enum VerifyError {
     BadBackupId(#[from] InvalidId),
     #[error("a specific backup id needs a database; add \"database\" to the request")]
     BackupWithoutDatabase,
-    #[error(
-        "{databases} not verified: this build has no verifier; deploy a release that includes it"
-    )]
-    VerifierMissing { databases: String },
+    #[error("{failed} verification(s) could not run: {summary}")]
+    CouldNotRun { failed: usize, summary: String },
 }
 
 impl From<VerifyError> for Diagnostic {
     fn from(error: VerifyError) -> Self {
+        let error_type = match &error {
+            VerifyError::CouldNotRun { .. } => "VerificationNotRun",
+            _ => "NonRetryable",
+        };
         Diagnostic {
-            error_type: "NonRetryable".into(),
+            error_type: error_type.into(),
             error_message: error.to_string(),
         }
     }
@@ -83,8 +155,8 @@ impl From<VerifyError> for Diagnostic {
 pub fn plan(payload: Value, config: &FunctionConfig) -> Result<VerifyPlan, VerifyError> {
     let bad = |e: serde_json::Error| VerifyError::BadEvent(e.to_string());
     let request: VerifyRequest = if payload.get("detail-type").is_some() {
-        let event: CloudWatchEvent = serde_json::from_value(payload).map_err(bad)?;
-        serde_json::from_value(event.detail.unwrap_or(Value::Null)).unwrap_or_default()
+        let _: CloudWatchEvent = serde_json::from_value(payload).map_err(bad)?;
+        VerifyRequest::default()
     } else {
         serde_json::from_value(payload).map_err(bad)?
     };
@@ -105,12 +177,276 @@ pub async fn handler(
     deps: &Deps,
 ) -> Result<VerifyResponse, VerifyError> {
     let plan = plan(event.payload, &deps.config)?;
-    let databases = plan
-        .databases
-        .iter()
+    let mut results = Vec::new();
+    let mut not_run = Vec::new();
+    for database in &plan.databases {
+        match verify_one(database, &plan, deps).await {
+            Ok(checked) => results.push(checked),
+            Err(reason) => {
+                publish(
+                    deps,
+                    could_not_run_alert(database, plan.level, &reason, &deps.function_name),
+                )
+                .await;
+                not_run.push(format!("{database}: {reason}"));
+            }
+        }
+    }
+    if not_run.is_empty() {
+        Ok(VerifyResponse { results })
+    } else {
+        Err(VerifyError::CouldNotRun {
+            failed: not_run.len(),
+            summary: not_run.join("; "),
+        })
+    }
+}
+
+/// Verifies one database's backup; `Err` when the verification could not run.
+async fn verify_one(
+    database: &DatabaseId,
+    plan: &VerifyPlan,
+    deps: &Deps,
+) -> Result<Checked, String> {
+    let selector = match &plan.backup {
+        Some(id) => BackupSelector::Id(id.clone()),
+        None => BackupSelector::Latest,
+    };
+    let manifest = read_manifest(deps.store.as_ref(), database, &selector)
+        .await
+        .map_err(|e| e.to_string())?;
+    let scratch = match (plan.level, &deps.scratch) {
+        (Level::Restore, None) => {
+            return Err(format!(
+                "the restore level needs a scratch server; set {SCRATCH_VAR}"
+            ));
+        }
+        (Level::Restore, Some(source)) => Some(
+            resolve("scratch", source, &deps.aws, deps.env.as_ref())
+                .await
+                .map_err(|e| e.to_string())?,
+        ),
+        _ => None,
+    };
+    let options = VerifyOptions {
+        level: plan.level,
+        scratch,
+        jobs: deps.jobs,
+    };
+    let result = verify(deps.store.clone(), &manifest, &options)
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Err(e) = record(deps.store.as_ref(), &manifest, &result).await {
+        tracing::warn!(error = %e, "the verification result could not be recorded");
+    }
+    tracing::info!(
+        %database,
+        backup_id = %result.backup_id,
+        level = result.level.as_str(),
+        verdict = ?result.verdict,
+        findings = result.findings.len(),
+        seconds = result.duration_seconds,
+        "backup verified"
+    );
+    let mut metrics = Vec::new();
+    match result.verdict {
+        Verdict::Passed => metrics.push(Metric::count("VerifySucceeded", 1.0)),
+        Verdict::Failed => metrics.push(Metric::count("VerifySucceeded", 0.0)),
+        Verdict::NotVerifiableNow => {}
+    }
+    if let Some(seconds) = result.restore_seconds {
+        metrics.push(Metric::seconds("RestoreSeconds", seconds));
+    }
+    if !metrics.is_empty()
+        && let Err(e) = deps
+            .metrics
+            .put(database, result.checked_at, &metrics)
+            .await
+    {
+        tracing::warn!(error = %e, "verification metrics were not recorded");
+    }
+    match result.verdict {
+        Verdict::Passed => {}
+        Verdict::Failed => {
+            let fallback = newest_verified(deps.store.as_ref(), database)
+                .await
+                .ok()
+                .flatten()
+                .filter(|(id, _)| *id != result.backup_id);
+            let store = deps.config.store.to_string();
+            publish(deps, failure_alert(&result, fallback.as_ref(), &store)).await;
+        }
+        Verdict::NotVerifiableNow => {
+            publish(deps, archived_alert(&result)).await;
+        }
+    }
+    Ok(Checked {
+        database: database.to_string(),
+        backup_id: result.backup_id,
+        level: result.level,
+        verdict: result.verdict,
+        findings: result.findings.iter().map(ToString::to_string).collect(),
+        duration_seconds: result.duration_seconds,
+        restore_seconds: result.restore_seconds,
+    })
+}
+
+async fn publish(deps: &Deps, alert: Alert) {
+    if let Err(e) = deps.alerts.publish(&alert).await {
+        tracing::error!(error = %e, "the alert could not be published");
+    }
+}
+
+/// The critical alert for a backup that failed verification: what is wrong, and which backup
+/// to use instead.
+pub fn failure_alert(
+    result: &Verification,
+    fallback: Option<&(String, Level)>,
+    store: &str,
+) -> Alert {
+    let database = &result.database_id;
+    let first = result
+        .findings
+        .first()
         .map(ToString::to_string)
+        .unwrap_or_default();
+    let action = match fallback {
+        Some((id, level)) => format!(
+            "Do not rely on backup {}. The newest backup that passed verification is {id} \
+             ({} level); restore from it if you need to:\n  backstop restore --from {store} \
+             --database-id {database} --backup {id} --db \"$TARGET_URL\"\n\
+             Then find out what damaged the failed set before it expires.",
+            result.backup_id,
+            level.as_str()
+        ),
+        None => format!(
+            "Do not rely on backup {}. No backup of {database} has passed verification: take a \
+             new backup now and verify it:\n  backstop backup --db \"$DATABASE_URL\" --to {store} \
+             --database-id {database}\n  backstop verify --from {store} --database-id {database} \
+             --level restore --scratch-db \"$SCRATCH_URL\"",
+            result.backup_id
+        ),
+    };
+    let details = result
+        .findings
+        .iter()
+        .map(|f| format!("- {f}"))
         .collect::<Vec<_>>()
-        .join(", ");
-    tracing::error!(%databases, level = ?plan.level, "verification requested but this build has no verifier");
-    Err(VerifyError::VerifierMissing { databases })
+        .join("\n");
+    Alert {
+        severity: Severity::Critical,
+        kind: "verify_failed".into(),
+        database_id: database.clone(),
+        summary: format!(
+            "backup {} failed {} verification: {}",
+            result.backup_id,
+            result.level.as_str(),
+            first.chars().take(120).collect::<String>()
+        ),
+        details: format!(
+            "Backup {} failed verification at the {} level with {} finding(s):\n{details}",
+            result.backup_id,
+            result.level.as_str(),
+            result.findings.len()
+        ),
+        action,
+        source: "verify".into(),
+        occurred_at: result.checked_at,
+    }
+}
+
+fn archived_alert(result: &Verification) -> Alert {
+    Alert {
+        severity: Severity::Warning,
+        kind: "verify_not_possible".into(),
+        database_id: result.database_id.clone(),
+        summary: format!(
+            "backup {} is not verifiable now: parts are archived",
+            result.backup_id
+        ),
+        details: result
+            .findings
+            .iter()
+            .map(|f| format!("- {f}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        action: "Verify backups before lifecycle rules archive them (schedule verification \
+                 sooner than the first transition), or restore the parts from the archive first."
+            .into(),
+        source: "verify".into(),
+        occurred_at: result.checked_at,
+    }
+}
+
+fn could_not_run_alert(
+    database: &DatabaseId,
+    level: Level,
+    reason: &str,
+    function_name: &str,
+) -> Alert {
+    Alert {
+        severity: Severity::Critical,
+        kind: "verify_not_run".into(),
+        database_id: database.to_string(),
+        summary: format!(
+            "{} verification could not run: {}",
+            level.as_str(),
+            reason.chars().take(120).collect::<String>()
+        ),
+        details: reason.to_string(),
+        action: format!(
+            "Fix the cause above, then run it again:\n  aws lambda invoke --function-name \
+             {function_name} --cli-binary-format raw-in-base64-out --payload \
+             '{{\"database\":\"{database}\",\"backup\":\"latest\",\"level\":\"{}\"}}' /dev/stdout",
+            level.as_str()
+        ),
+        source: "verify".into(),
+        occurred_at: OffsetDateTime::now_utc(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use backstop::engine::verify::Finding;
+    use time::macros::datetime;
+
+    fn failed() -> Verification {
+        Verification {
+            database_id: "main".into(),
+            backup_id: "20261122T060000Z-0000000b".into(),
+            level: Level::Deep,
+            verdict: Verdict::Failed,
+            findings: vec![Finding {
+                part: Some("data/0002.copy.zst".into()),
+                problem: "SHA-256 abc does not match the manifest's def".into(),
+            }],
+            checked_at: datetime!(2026-11-22 07:00 UTC),
+            duration_seconds: 1.0,
+            restore_seconds: None,
+            engine_version: "0.1.0".into(),
+        }
+    }
+
+    #[test]
+    fn a_failure_alert_names_the_part_and_the_backup_to_use_instead() {
+        let fallback = ("20261121T060000Z-0000000a".to_string(), Level::Restore);
+        let alert = failure_alert(&failed(), Some(&fallback), "s3://b/prod");
+        assert_eq!(alert.severity, Severity::Critical);
+        assert!(
+            alert.summary.contains("data/0002.copy.zst"),
+            "{}",
+            alert.summary
+        );
+        assert!(
+            alert.action.contains("--backup 20261121T060000Z-0000000a"),
+            "{}",
+            alert.action
+        );
+        let none = failure_alert(&failed(), None, "s3://b/prod");
+        assert!(
+            none.action
+                .contains("No backup of main has passed verification")
+        );
+    }
 }
