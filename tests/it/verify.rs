@@ -95,6 +95,9 @@ async fn an_intact_backup_in_s3_passes_every_level_and_the_results_are_recorded(
     let url: backstop::store::StoreUrl = format!("s3://{bucket}/prod").parse().unwrap();
     let store = backstop::store::open(&url, &moto().sdk_config().await);
     let manifest = take(&db, &store, &options(&db)).await.unwrap();
+    // What a verification killed two years ago left behind (its name carries its age).
+    let stale = format!("backstop_verify_killed_{:08x}abcd", 1_700_000_000u32);
+    cluster().psql("postgres", &format!("CREATE DATABASE {stale}"));
     for level in LEVELS {
         let result = check(&store, &manifest, level).await;
         assert_eq!(
@@ -126,6 +129,7 @@ async fn an_intact_backup_in_s3_passes_every_level_and_the_results_are_recorded(
         )]
     );
     assert!(scratch_databases(&manifest.database_id).is_empty());
+    assert!(scratch_databases("killed").is_empty(), "the stale scratch database was dropped");
 }
 
 /// A fault applied to a copy of a good backup: what it does to the stored files.

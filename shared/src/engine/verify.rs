@@ -380,19 +380,9 @@ async fn check_restore(
     jobs: usize,
 ) -> Result<(Vec<Finding>, Option<f64>), VerifyError> {
     let admin = connect(server).await?;
-    let label: String = manifest
-        .database_id
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '_'
-            }
-        })
-        .take(30)
-        .collect();
-    let name = format!("backstop_verify_{label}_{:08x}", rand::random::<u32>());
+    let now = OffsetDateTime::now_utc();
+    sweep_stale_scratch(&admin, now).await;
+    let name = scratch_name(&manifest.database_id, now);
     admin
         .batch_execute(&format!("CREATE DATABASE \"{name}\" TEMPLATE template0"))
         .await
@@ -416,6 +406,69 @@ async fn check_restore(
         ))
     })?;
     Ok((findings, seconds))
+}
+
+const SCRATCH_PREFIX: &str = "backstop_verify_";
+/// Scratch databases older than this were left by a run that was killed; they are dropped.
+const STALE_SCRATCH: time::Duration = time::Duration::hours(6);
+
+/// `backstop_verify_<database>_<unix seconds, 8 hex><4 random hex>`: unique, and its age is in
+/// its name, so a later run can drop what a killed one left.
+fn scratch_name(database_id: &str, now: OffsetDateTime) -> String {
+    let label: String = database_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .take(30)
+        .collect();
+    format!(
+        "{SCRATCH_PREFIX}{label}_{:08x}{:04x}",
+        now.unix_timestamp().max(0),
+        rand::random::<u16>()
+    )
+}
+
+/// When a scratch database was created, from its name.
+fn scratch_created(name: &str) -> Option<OffsetDateTime> {
+    let suffix = name.strip_prefix(SCRATCH_PREFIX)?.rsplit('_').next()?;
+    let seconds = i64::from_str_radix(suffix.get(..8)?, 16).ok()?;
+    (suffix.len() == 12)
+        .then(|| OffsetDateTime::from_unix_timestamp(seconds).ok())
+        .flatten()
+}
+
+/// Drops scratch databases a killed run left behind (older than six hours).
+async fn sweep_stale_scratch(admin: &tokio_postgres::Client, now: OffsetDateTime) {
+    let Ok(rows) = admin
+        .query(
+            "SELECT datname::text FROM pg_catalog.pg_database WHERE starts_with(datname, $1)",
+            &[&SCRATCH_PREFIX],
+        )
+        .await
+    else {
+        return;
+    };
+    for row in rows {
+        let name: String = row.get(0);
+        if scratch_created(&name).is_some_and(|created| now - created > STALE_SCRATCH) {
+            match admin
+                .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .await
+            {
+                Ok(()) => {
+                    tracing::warn!(database = %name, "dropped a scratch database a killed verification left")
+                }
+                Err(e) => {
+                    tracing::warn!(database = %name, error = %describe(&e), "could not drop a stale scratch database")
+                }
+            }
+        }
+    }
 }
 
 async fn restore_and_compare(
@@ -548,6 +601,17 @@ mod tests {
             ]
         );
         assert!(inventory_differences(&a, &a).is_empty());
+    }
+
+    #[test]
+    fn scratch_names_carry_their_creation_time() {
+        let at = time::macros::datetime!(2026-11-22 06:00 UTC);
+        let name = scratch_name("Main-DB.prod", at);
+        assert!(name.starts_with("backstop_verify_main_db_prod_"), "{name}");
+        assert!(name.len() <= 63);
+        assert_eq!(scratch_created(&name), Some(at));
+        assert_eq!(scratch_created("backstop_verify_main_nothex"), None);
+        assert_eq!(scratch_created("app"), None);
     }
 
     #[test]
