@@ -6,6 +6,7 @@
 //! - [`lease`]: one run at a time, through a lease object taken with a conditional write.
 //! - [`tier`]: the pure choice of a new backup's tier.
 //! - [`health`]: pure classification of backup freshness.
+//! - [`retention`]: GFS pruning (a pure selection plus its safety rails) and the leftover sweep.
 //! - [`config`]: settings read from the environment, each error naming its variable.
 //! - [`connection`]: where each database's connection comes from (env, Secrets Manager, SSM).
 //! - [`pg`]: connecting to PostgreSQL.
@@ -25,5 +26,6 @@ pub mod layout;
 pub mod lease;
 pub mod metrics;
 pub mod pg;
+pub mod retention;
 pub mod store;
 pub mod tier;

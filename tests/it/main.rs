@@ -6,6 +6,7 @@ mod cli;
 mod engine;
 mod functions;
 mod postgres;
+mod retention;
 mod store_contract;
 mod store_file;
 mod store_s3;

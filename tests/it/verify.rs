@@ -129,7 +129,10 @@ async fn an_intact_backup_in_s3_passes_every_level_and_the_results_are_recorded(
         )]
     );
     assert!(scratch_databases(&manifest.database_id).is_empty());
-    assert!(scratch_databases("killed").is_empty(), "the stale scratch database was dropped");
+    assert!(
+        scratch_databases("killed").is_empty(),
+        "the stale scratch database was dropped"
+    );
 }
 
 /// A fault applied to a copy of a good backup: what it does to the stored files.

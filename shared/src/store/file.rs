@@ -275,12 +275,11 @@ impl Store for FileStore {
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError> {
         let path = self.path_of(key)?;
         match tokio::fs::metadata(&path).await {
-            Ok(meta) if meta.is_file() => Ok(Some(ObjectMeta {
-                key: key.to_string(),
-                size: meta.len(),
-                last_modified: modified(&meta),
-                storage_class: None,
-            })),
+            Ok(meta) if meta.is_file() => Ok(Some(ObjectMeta::listed(
+                key.to_string(),
+                meta.len(),
+                modified(&meta),
+            ))),
             Ok(_) => Ok(None),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
             Err(source) => Err(StoreError::Io {
@@ -299,12 +298,8 @@ impl Store for FileStore {
             .filter_map(|(path, meta)| {
                 let key = self.key_of(&path)?;
                 let visible = !key.split('/').any(|s| s.starts_with('.'));
-                (visible && key.starts_with(prefix)).then(|| ObjectMeta {
-                    key,
-                    size: meta.len(),
-                    last_modified: modified(&meta),
-                    storage_class: None,
-                })
+                (visible && key.starts_with(prefix))
+                    .then(|| ObjectMeta::listed(key, meta.len(), modified(&meta)))
             })
             .collect();
         objects.sort_by(|a, b| a.key.cmp(&b.key));

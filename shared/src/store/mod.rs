@@ -39,9 +39,30 @@ pub struct ObjectMeta {
     pub last_modified: Option<OffsetDateTime>,
     /// S3 storage class (`GLACIER`, `DEEP_ARCHIVE`...); `None` means immediately readable.
     pub storage_class: Option<String>,
+    /// S3 Object Lock: the object cannot be deleted before this (from `head` only).
+    pub retained_until: Option<OffsetDateTime>,
+    /// S3 Object Lock legal hold is on (from `head` only).
+    pub legal_hold: bool,
 }
 
 impl ObjectMeta {
+    /// An object with just a key, size and time (what a listing knows).
+    pub fn listed(key: String, size: u64, last_modified: Option<OffsetDateTime>) -> Self {
+        Self {
+            key,
+            size,
+            last_modified,
+            storage_class: None,
+            retained_until: None,
+            legal_hold: false,
+        }
+    }
+
+    /// Whether Object Lock forbids deleting it at `now`.
+    pub fn is_locked(&self, now: OffsetDateTime) -> bool {
+        self.legal_hold || self.retained_until.is_some_and(|until| until > now)
+    }
+
     /// Whether reading the object needs a restore from an archive tier first.
     pub fn is_archived(&self) -> bool {
         matches!(

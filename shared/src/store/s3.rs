@@ -496,6 +496,9 @@ impl Store for S3Store {
                 size: output.content_length().unwrap_or_default().max(0) as u64,
                 last_modified: output.last_modified().and_then(to_offset),
                 storage_class: output.storage_class().map(|c| c.as_str().to_string()),
+                retained_until: output.object_lock_retain_until_date().and_then(to_offset),
+                legal_hold: output.object_lock_legal_hold_status()
+                    == Some(&aws_sdk_s3::types::ObjectLockLegalHoldStatus::On),
             })),
             Err(e) => match self.error("HeadObject", key, e) {
                 StoreError::NotFound { .. } => Ok(None),
@@ -520,10 +523,12 @@ impl Store for S3Store {
                     continue;
                 };
                 objects.push(ObjectMeta {
-                    key: key.to_string(),
-                    size: object.size().unwrap_or_default().max(0) as u64,
-                    last_modified: object.last_modified().and_then(to_offset),
                     storage_class: object.storage_class().map(|c| c.as_str().to_string()),
+                    ..ObjectMeta::listed(
+                        key.to_string(),
+                        object.size().unwrap_or_default().max(0) as u64,
+                        object.last_modified().and_then(to_offset),
+                    )
                 });
             }
         }

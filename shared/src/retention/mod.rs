@@ -1,0 +1,361 @@
+//! Retention: pruning a database's backups by a grandfather-father-son policy, and sweeping
+//! what failed runs left behind. Boringly safe:
+//!
+//! - the selection is the pure [`policy::select`], which always keeps the newest backup and the
+//!   newest backup whose restore verification passed;
+//! - nothing is deleted when the listing fails, when a manifest cannot be read, or when the
+//!   newest backup the previous run saw is missing (the listing looks incomplete);
+//! - at most `max_deletions` sets go per run, oldest first; the rest wait for the next run;
+//! - a set whose manifest is under S3 Object Lock or legal hold is reported as retained;
+//! - a set is deleted manifest first (it stops being a backup at once), then its parts;
+//! - parts of sets that never got a manifest, and unfinished uploads, are removed once they are
+//!   24 hours old, never while a backup of the database holds its lease.
+
+pub mod policy;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::engine::manifest::Manifest;
+use crate::engine::verify::{Level, Verdict, Verification, result_key};
+use crate::layout::{BackupId, DatabaseId, MANIFEST_NAME, STATE_PREFIX, database_prefix, set_key};
+use crate::lease::{LeaseRecord, lease_key};
+use crate::store::{ObjectMeta, PutOptions, Store, StoreError};
+pub use policy::{Candidate, Policy, Reason, Selection, select};
+
+/// Leftovers younger than this may belong to a run still in progress.
+pub const SWEEP_AFTER: time::Duration = time::Duration::hours(24);
+
+/// How to prune.
+#[derive(Debug, Clone)]
+pub struct PruneOptions {
+    pub policy: Policy,
+    /// Decide and report, delete nothing.
+    pub dry_run: bool,
+    /// Sets deleted per run at most; the oldest go first.
+    pub max_deletions: usize,
+    pub now: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Kept {
+    pub backup_id: String,
+    pub reasons: Vec<Reason>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Removed {
+    /// A backup id, or the folder of a set that never got a manifest.
+    pub name: String,
+    pub objects: usize,
+    pub bytes: u64,
+}
+
+/// What a run kept, deleted (or, in a dry run, would delete) and swept.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PruneReport {
+    pub database: String,
+    pub dry_run: bool,
+    pub policy: Policy,
+    pub kept: Vec<Kept>,
+    pub deleted: Vec<Removed>,
+    /// Selected for deletion beyond this run's maximum; the next run takes them.
+    pub deferred: Vec<String>,
+    /// Selected for deletion but under Object Lock or legal hold.
+    pub retained_by_lock: Vec<String>,
+    pub orphans_removed: Vec<Removed>,
+    pub uploads_aborted: Vec<String>,
+    pub bytes_freed: u64,
+}
+
+impl PruneReport {
+    /// One line for an alert or a log.
+    pub fn summary(&self) -> String {
+        let verb = if self.dry_run {
+            "would delete"
+        } else {
+            "deleted"
+        };
+        let mut line = format!(
+            "kept {} backup(s), {verb} {} ({} freed)",
+            self.kept.len(),
+            self.deleted.len(),
+            human_bytes(self.bytes_freed)
+        );
+        if !self.deferred.is_empty() {
+            line.push_str(&format!(
+                ", {} deferred to the next run",
+                self.deferred.len()
+            ));
+        }
+        if !self.retained_by_lock.is_empty() {
+            line.push_str(&format!(
+                ", {} retained by Object Lock",
+                self.retained_by_lock.len()
+            ));
+        }
+        if !self.orphans_removed.is_empty() || !self.uploads_aborted.is_empty() {
+            line.push_str(&format!(
+                ", swept {} incomplete set(s) and {} unfinished upload(s)",
+                self.orphans_removed.len(),
+                self.uploads_aborted.len()
+            ));
+        }
+        line
+    }
+}
+
+fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PruneError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("nothing was deleted: {0}")]
+    Incomplete(String),
+    #[error(
+        "no keep rule given; a policy needs at least one of keep-last, keep-daily, keep-weekly, keep-monthly, keep-yearly"
+    )]
+    NoPolicy,
+}
+
+/// What retention remembers between runs, under `_backstop/retention/<database-id>.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct RetentionState {
+    newest_seen: String,
+}
+
+fn state_key(database: &DatabaseId) -> String {
+    format!("{STATE_PREFIX}/retention/{database}.json")
+}
+
+/// The objects of one backup folder.
+#[derive(Debug, Default)]
+struct SetObjects {
+    objects: Vec<ObjectMeta>,
+    committed: bool,
+}
+
+impl SetObjects {
+    fn bytes(&self) -> u64 {
+        self.objects.iter().map(|o| o.size).sum()
+    }
+}
+
+/// Prunes `database`'s backups in `store` by `options.policy`.
+pub async fn prune(
+    store: &dyn Store,
+    database: &DatabaseId,
+    options: &PruneOptions,
+) -> Result<PruneReport, PruneError> {
+    if !options.policy.keeps_anything() {
+        return Err(PruneError::NoPolicy);
+    }
+    let listing = store.list(&database_prefix(database)).await?;
+    let mut sets: BTreeMap<BackupId, SetObjects> = BTreeMap::new();
+    let prefix = database_prefix(database);
+    for object in listing {
+        let Some(rest) = object.key.strip_prefix(&prefix) else {
+            continue;
+        };
+        let Some((id, name)) = rest.split_once('/') else {
+            continue;
+        };
+        let Ok(id) = BackupId::parse(id) else {
+            continue;
+        };
+        let set = sets.entry(id).or_default();
+        set.committed |= name == MANIFEST_NAME;
+        set.objects.push(object);
+    }
+
+    let mut candidates = Vec::new();
+    for (id, set) in sets.iter().filter(|(_, s)| s.committed) {
+        let manifest = read_json::<Manifest>(store, &set_key(database, id, MANIFEST_NAME))
+            .await?
+            .filter(|m| m.backup_id == id.as_str())
+            .ok_or_else(|| {
+                PruneError::Incomplete(format!(
+                    "the manifest of backup {id} cannot be read or names another backup; fix or remove it first"
+                ))
+            })?;
+        let verified_key = result_key(database, id, Level::Restore);
+        let restore_verified = set.objects.iter().any(|o| o.key == verified_key)
+            && read_json::<Verification>(store, &verified_key)
+                .await?
+                .is_some_and(|v| v.verdict == Verdict::Passed);
+        candidates.push(Candidate {
+            id: id.to_string(),
+            taken_at: manifest.started_at,
+            restore_verified,
+        });
+    }
+
+    let newest = sets
+        .iter()
+        .rev()
+        .find(|(_, s)| s.committed)
+        .map(|(id, _)| id.clone());
+    if let Some(state) = read_json::<RetentionState>(store, &state_key(database)).await?
+        && newest
+            .as_ref()
+            .is_none_or(|n| n.as_str() < state.newest_seen.as_str())
+    {
+        return Err(PruneError::Incomplete(format!(
+            "the listing of {database} lacks backup {} that the previous run saw, so it looks incomplete; \
+             if backups were removed on purpose, delete {} and run again",
+            state.newest_seen,
+            state_key(database)
+        )));
+    }
+
+    let selection = select(&candidates, &options.policy);
+    let mut report = PruneReport {
+        database: database.to_string(),
+        dry_run: options.dry_run,
+        policy: options.policy,
+        kept: selection
+            .keep
+            .iter()
+            .map(|(id, reasons)| Kept {
+                backup_id: id.clone(),
+                reasons: reasons.clone(),
+            })
+            .collect(),
+        deleted: Vec::new(),
+        deferred: Vec::new(),
+        retained_by_lock: Vec::new(),
+        orphans_removed: Vec::new(),
+        uploads_aborted: Vec::new(),
+        bytes_freed: 0,
+    };
+
+    // Oldest first, at most max_deletions.
+    let mut victims: Vec<&String> = selection.delete.iter().rev().collect();
+    if victims.len() > options.max_deletions {
+        report.deferred = victims
+            .split_off(options.max_deletions)
+            .into_iter()
+            .cloned()
+            .collect();
+    }
+    for id in victims {
+        let Ok(backup) = BackupId::parse(id) else {
+            continue;
+        };
+        let Some(set) = sets.get(&backup) else {
+            continue;
+        };
+        let manifest_key = set_key(database, &backup, MANIFEST_NAME);
+        if store
+            .head(&manifest_key)
+            .await?
+            .is_some_and(|m| m.is_locked(options.now))
+        {
+            report.retained_by_lock.push(id.clone());
+            continue;
+        }
+        if !options.dry_run {
+            store.delete(&manifest_key).await?;
+            for object in set.objects.iter().filter(|o| o.key != manifest_key) {
+                store.delete(&object.key).await?;
+            }
+            tracing::info!(%database, backup_id = %id, "backup deleted by retention");
+        }
+        report.bytes_freed += set.bytes();
+        report.deleted.push(Removed {
+            name: id.clone(),
+            objects: set.objects.len(),
+            bytes: set.bytes(),
+        });
+    }
+
+    sweep(store, database, &sets, options, &mut report).await?;
+
+    if !options.dry_run
+        && let Some(newest) = newest
+    {
+        let state = serde_json::to_vec(&RetentionState {
+            newest_seen: newest.to_string(),
+        })
+        .unwrap_or_default();
+        store
+            .put(
+                &state_key(database),
+                &mut state.as_slice(),
+                &PutOptions::default(),
+            )
+            .await?;
+    }
+    Ok(report)
+}
+
+/// Removes sets that never got a manifest and unfinished uploads, once 24 hours old and
+/// while no backup of the database is running.
+async fn sweep(
+    store: &dyn Store,
+    database: &DatabaseId,
+    sets: &BTreeMap<BackupId, SetObjects>,
+    options: &PruneOptions,
+    report: &mut PruneReport,
+) -> Result<(), PruneError> {
+    let lease = read_json::<LeaseRecord>(store, &lease_key(database, "backup")).await?;
+    if lease.is_some_and(|l| !l.is_expired(options.now)) {
+        tracing::info!(%database, "a backup is running; leftovers are swept next time");
+        return Ok(());
+    }
+    let old = |t: Option<OffsetDateTime>| t.is_some_and(|t| options.now - t > SWEEP_AFTER);
+    for (id, set) in sets.iter().filter(|(_, s)| !s.committed) {
+        if !set.objects.iter().all(|o| old(o.last_modified)) {
+            continue;
+        }
+        if !options.dry_run {
+            for object in &set.objects {
+                store.delete(&object.key).await?;
+            }
+            tracing::info!(%database, backup_id = %id, "removed the parts of a backup that never completed");
+        }
+        report.bytes_freed += set.bytes();
+        report.orphans_removed.push(Removed {
+            name: id.to_string(),
+            objects: set.objects.len(),
+            bytes: set.bytes(),
+        });
+    }
+    for upload in store.pending_uploads(&database_prefix(database)).await? {
+        if !old(upload.initiated) {
+            continue;
+        }
+        if !options.dry_run {
+            store.abort_upload(&upload).await?;
+        }
+        report.uploads_aborted.push(upload.key);
+    }
+    Ok(())
+}
+
+/// A small JSON object, `None` when absent or not the expected shape.
+async fn read_json<T: serde::de::DeserializeOwned>(
+    store: &dyn Store,
+    key: &str,
+) -> Result<Option<T>, StoreError> {
+    Ok(store
+        .read_versioned(key)
+        .await?
+        .and_then(|v| serde_json::from_slice(&v.body).ok()))
+}
