@@ -5,6 +5,7 @@ mod backup;
 mod common;
 mod doctor;
 mod list;
+mod prune;
 mod restore;
 mod verify;
 
@@ -43,6 +44,8 @@ enum Command {
     List(list::Args),
     /// Check a backup: its manifest, every part, or a test restore into a scratch database.
     Verify(verify::Args),
+    /// Delete the backups a keep-daily/weekly/monthly policy does not keep.
+    Prune(prune::Args),
 }
 
 fn main() -> ExitCode {
@@ -69,6 +72,7 @@ fn main() -> ExitCode {
             Command::Export(args) => restore::run_export(args).await.map(|()| 0),
             Command::Doctor(args) => doctor::run(args).await.map(|()| 0),
             Command::List(args) => list::run(args).await.map(|()| 0),
+            Command::Prune(args) => prune::run(args).await.map(|()| 0),
             Command::Verify(args) => verify::run(args).await.map(|verdict| match verdict {
                 backstop::engine::verify::Verdict::Passed => 0,
                 backstop::engine::verify::Verdict::Failed => EXIT_FAILURE,

@@ -124,20 +124,6 @@ async fn monitor_fails_rather_than_reporting_no_backups_when_the_store_is_unread
 }
 
 #[tokio::test]
-async fn retention_validates_requests_and_never_fakes_success() {
-    let retention_deps = retention::Deps {
-        config: config("s3://backups/prod", "main"),
-    };
-    let error = retention::handler(invocation(fixture("scheduled.json")), &retention_deps)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(error, retention::RetentionError::PolicyMissing { .. }),
-        "{error}"
-    );
-}
-
-#[tokio::test]
 async fn notify_slack_posts_each_alert_and_reports_rejections_without_the_webhook() {
     let recorder = WebhookRecorder::start(vec![]);
     let deps = notify_slack::Deps::from_lookup(|_| Some(recorder.url.clone())).unwrap();

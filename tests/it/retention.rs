@@ -441,3 +441,126 @@ async fn a_listing_that_fails_or_looks_incomplete_deletes_nothing() {
         Err(PruneError::NoPolicy)
     ));
 }
+
+#[tokio::test]
+async fn the_retention_function_prunes_every_database_and_reports_what_it_removed() {
+    let bucket = moto().new_bucket("retention-lambda").await;
+    let inbox = moto().alert_inbox("retention-lambda").await;
+    let aws = moto().sdk_config().await;
+    let vars = [
+        ("BACKSTOP_STORE", format!("s3://{bucket}/prod")),
+        (
+            "BACKSTOP_DATABASES",
+            r#"{"shop": {"url_env": "SHOP_URL"}, "crm": {"url_env": "CRM_URL"}}"#.to_string(),
+        ),
+        ("BACKSTOP_ALERT_TOPIC_ARN", inbox.topic_arn.clone()),
+        ("BACKSTOP_KEEP_LAST", "2".to_string()),
+    ];
+    let lookup = move |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
+    let config = backstop::config::FunctionConfig::from_lookup(&lookup).unwrap();
+    let store = backstop::store::open(&config.store, &aws);
+    let env: backstop::config::Env = Arc::new(lookup);
+    let deps = retention::Deps::new(config, store.clone(), &aws, &env).unwrap();
+    for day in 0..5 {
+        committed(
+            store.as_ref(),
+            "shop",
+            datetime!(2026-11-10 06:00 UTC) + time::Duration::days(day),
+        )
+        .await;
+    }
+    committed(store.as_ref(), "crm", datetime!(2026-11-10 06:00 UTC)).await;
+
+    let dry = retention::handler(
+        crate::backup_lambda::invocation(
+            serde_json::json!({"database": "shop", "dry_run": true}),
+            std::time::Duration::from_secs(300),
+        ),
+        &deps,
+    )
+    .await
+    .unwrap();
+    assert_eq!(dry.reports[0].deleted.len(), 3);
+    assert!(inbox.drain().await.is_empty(), "a dry run sends no alert");
+    assert_eq!(keys(store.as_ref(), "shop/").await.len(), 10);
+
+    let response = retention::handler(
+        crate::backup_lambda::invocation(
+            crate::support::fixture("scheduled.json"),
+            std::time::Duration::from_secs(300),
+        ),
+        &deps,
+    )
+    .await
+    .unwrap();
+    let deleted: Vec<(String, usize)> = response
+        .reports
+        .iter()
+        .map(|r| (r.database.clone(), r.deleted.len()))
+        .collect();
+    assert_eq!(deleted, [("crm".to_string(), 0), ("shop".to_string(), 3)]);
+    assert_eq!(keys(store.as_ref(), "shop/").await.len(), 4);
+    let alerts = crate::backup_lambda::alerts(&inbox.drain().await);
+    assert_eq!(
+        alerts.len(),
+        1,
+        "one info alert, for the database that lost backups"
+    );
+    assert_eq!(
+        (
+            alerts[0].severity,
+            alerts[0].kind.as_str(),
+            alerts[0].database_id.as_str()
+        ),
+        (backstop::alert::Severity::Info, "retention_report", "shop")
+    );
+    assert!(
+        alerts[0].summary.contains("deleted 3"),
+        "{}",
+        alerts[0].summary
+    );
+}
+
+#[test]
+fn the_cli_prunes_with_a_dry_run_first() {
+    let db = backstop_tests::postgres::fresh_database("prune cli");
+    db.psql("CREATE TABLE public.t (id int); INSERT INTO public.t VALUES (1);");
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("file://{}/store", dir.path().display());
+    for _ in 0..3 {
+        let output = crate::support::backstop(&["backup", "--db", &db.url(), "--to", &store], &[]);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+    }
+    let prune = |extra: &[&str]| {
+        let mut args = vec!["prune", "--from", &store, "--keep-last", "1", "--json"];
+        args.extend_from_slice(extra);
+        crate::support::backstop(&args, &[])
+    };
+    let output = prune(&["--dry-run"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["deleted"].as_array().unwrap().len(), 2);
+    let sets = || {
+        std::fs::read_dir(dir.path().join("store").join(&db.name))
+            .unwrap()
+            .count()
+    };
+    assert_eq!(sets(), 3);
+    let output = prune(&[]);
+    assert!(output.status.success());
+    assert_eq!(sets(), 1);
+    let line = crate::support::single_error_line(&crate::support::backstop(
+        &["prune", "--from", &store],
+        &[],
+    ));
+    assert!(line.contains("no keep rule"), "{line}");
+}

@@ -3,19 +3,112 @@
 //! Accepted events: an EventBridge scheduled event (every configured database) and an
 //! on-demand invocation `{"database": "main", "dry_run": true}`.
 //!
-//! This build validates requests; it has no retention policy yet, so every valid request
-//! fails with `PolicyMissing` and deletes nothing.
+//! The policy comes from `BACKSTOP_KEEP_{LAST,DAILY,WEEKLY,MONTHLY,YEARLY}` (default: 7 daily,
+//! 4 weekly, 12 monthly) and `BACKSTOP_MAX_DELETIONS` caps the sets deleted per run. Each run
+//! answers with its report (kept by which rule, deleted, bytes freed, swept) and sends an info
+//! alert when it removed anything. A run that refuses to delete because the listing looks
+//! incomplete sends a critical alert; one that cannot reach the store fails the invocation.
 
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
 use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
-use backstop::config::{ConfigError, FunctionConfig};
+use backstop::alert::{Alert, AlertSink, Severity};
+use backstop::config::{ConfigError, Env, FunctionConfig, positive_number};
 use backstop::layout::DatabaseId;
+use backstop::retention::{Policy, PruneError, PruneOptions, PruneReport, prune};
+use backstop::store::Store;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use time::OffsetDateTime;
+
+pub const KEEP_LAST_VAR: &str = "BACKSTOP_KEEP_LAST";
+pub const KEEP_DAILY_VAR: &str = "BACKSTOP_KEEP_DAILY";
+pub const KEEP_WEEKLY_VAR: &str = "BACKSTOP_KEEP_WEEKLY";
+pub const KEEP_MONTHLY_VAR: &str = "BACKSTOP_KEEP_MONTHLY";
+pub const KEEP_YEARLY_VAR: &str = "BACKSTOP_KEEP_YEARLY";
+pub const MAX_DELETIONS_VAR: &str = "BACKSTOP_MAX_DELETIONS";
+
+/// The policy and deletion cap from the environment; errors name the variable.
+pub fn policy_from(
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<(Policy, usize), ConfigError> {
+    let count = |var: &'static str| -> Result<Option<usize>, ConfigError> {
+        match lookup(var) {
+            None => Ok(None),
+            Some(raw) => raw
+                .trim()
+                .parse::<usize>()
+                .map(Some)
+                .map_err(|_| ConfigError::Invalid {
+                    var,
+                    reason: format!("`{raw}` is not a whole number"),
+                }),
+        }
+    };
+    let given = [
+        count(KEEP_LAST_VAR)?,
+        count(KEEP_DAILY_VAR)?,
+        count(KEEP_WEEKLY_VAR)?,
+        count(KEEP_MONTHLY_VAR)?,
+        count(KEEP_YEARLY_VAR)?,
+    ];
+    let policy = if given.iter().all(Option::is_none) {
+        Policy {
+            daily: 7,
+            weekly: 4,
+            monthly: 12,
+            ..Policy::default()
+        }
+    } else {
+        let [last, daily, weekly, monthly, yearly] = given.map(Option::unwrap_or_default);
+        Policy {
+            last,
+            daily,
+            weekly,
+            monthly,
+            yearly,
+        }
+    };
+    if !policy.keeps_anything() {
+        return Err(ConfigError::Invalid {
+            var: KEEP_DAILY_VAR,
+            reason: "every BACKSTOP_KEEP_* is 0; keep at least one backup per some rule".into(),
+        });
+    }
+    let max = positive_number(lookup, MAX_DELETIONS_VAR, 50)? as usize;
+    Ok((policy, max))
+}
 
 /// Everything the handler needs, built once at cold start.
 pub struct Deps {
     pub config: FunctionConfig,
+    pub store: Arc<dyn Store>,
+    pub alerts: AlertSink,
+    pub policy: Policy,
+    pub max_deletions: usize,
+    /// The clock; tests pass a later one to age leftovers.
+    pub now: Arc<dyn Fn() -> OffsetDateTime + Send + Sync>,
+}
+
+impl Deps {
+    pub fn new(
+        config: FunctionConfig,
+        store: Arc<dyn Store>,
+        aws: &SdkConfig,
+        env: &Env,
+    ) -> Result<Self, ConfigError> {
+        let (policy, max_deletions) = policy_from(env.as_ref())?;
+        Ok(Self {
+            alerts: AlertSink::new(aws, config.alert_topic.clone()),
+            config,
+            store,
+            policy,
+            max_deletions,
+            now: Arc::new(OffsetDateTime::now_utc),
+        })
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -34,7 +127,7 @@ pub struct RetentionPlan {
 
 #[derive(Debug, Serialize)]
 pub struct RetentionResponse {
-    pub deleted: Vec<String>,
+    pub reports: Vec<PruneReport>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,16 +138,18 @@ pub enum RetentionError {
     BadEvent(String),
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error(
-        "nothing pruned for {databases}: this build has no retention policy; deploy a release that includes it"
-    )]
-    PolicyMissing { databases: String },
+    #[error("retention did not run for {failed} database(s): {summary}")]
+    Failed { failed: usize, summary: String },
 }
 
 impl From<RetentionError> for Diagnostic {
     fn from(error: RetentionError) -> Self {
+        let error_type = match &error {
+            RetentionError::Failed { .. } => "RetentionFailed",
+            _ => "NonRetryable",
+        };
         Diagnostic {
-            error_type: "NonRetryable".into(),
+            error_type: error_type.into(),
             error_message: error.to_string(),
         }
     }
@@ -79,12 +174,150 @@ pub async fn handler(
     deps: &Deps,
 ) -> Result<RetentionResponse, RetentionError> {
     let plan = plan(event.payload, &deps.config)?;
-    let databases = plan
-        .databases
+    let options = PruneOptions {
+        policy: deps.policy,
+        dry_run: plan.dry_run,
+        max_deletions: deps.max_deletions,
+        now: (deps.now)(),
+    };
+    let mut reports = Vec::new();
+    let mut failures = Vec::new();
+    for database in &plan.databases {
+        match prune(deps.store.as_ref(), database, &options).await {
+            Ok(report) => {
+                tracing::info!(%database, dry_run = report.dry_run, summary = %report.summary(), "retention");
+                let removed = !report.deleted.is_empty()
+                    || !report.orphans_removed.is_empty()
+                    || !report.uploads_aborted.is_empty();
+                if removed && !report.dry_run {
+                    publish(deps, report_alert(&report, options.now)).await;
+                }
+                reports.push(report);
+            }
+            Err(error) => {
+                let severity = match error {
+                    PruneError::Incomplete(_) => Severity::Critical,
+                    _ => Severity::Warning,
+                };
+                publish(deps, failure_alert(database, &error, severity, options.now)).await;
+                failures.push(format!("{database}: {error}"));
+            }
+        }
+    }
+    if failures.is_empty() {
+        Ok(RetentionResponse { reports })
+    } else {
+        Err(RetentionError::Failed {
+            failed: failures.len(),
+            summary: failures.join("; "),
+        })
+    }
+}
+
+async fn publish(deps: &Deps, alert: Alert) {
+    if let Err(e) = deps.alerts.publish(&alert).await {
+        tracing::error!(error = %e, "the alert could not be published");
+    }
+}
+
+/// The info alert summarising what a run removed.
+pub fn report_alert(report: &PruneReport, at: OffsetDateTime) -> Alert {
+    let deleted = report
+        .deleted
         .iter()
-        .map(ToString::to_string)
+        .map(|d| format!("- {} ({} objects)", d.name, d.objects))
         .collect::<Vec<_>>()
-        .join(", ");
-    tracing::error!(%databases, dry_run = plan.dry_run, "pruning requested but this build has no retention policy");
-    Err(RetentionError::PolicyMissing { databases })
+        .join("\n");
+    let kept = report
+        .kept
+        .iter()
+        .map(|k| {
+            let rules: Vec<String> = k
+                .reasons
+                .iter()
+                .map(|r| {
+                    serde_json::to_value(r)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default()
+                })
+                .collect();
+            format!("- {} ({})", k.backup_id, rules.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    Alert {
+        severity: Severity::Info,
+        kind: "retention_report".into(),
+        database_id: report.database.clone(),
+        summary: format!("retention: {}", report.summary()),
+        details: format!("Deleted:\n{deleted}\n\nKept:\n{kept}"),
+        action: "Nothing to do.".into(),
+        source: "retention".into(),
+        occurred_at: at,
+    }
+}
+
+fn failure_alert(
+    database: &DatabaseId,
+    error: &PruneError,
+    severity: Severity,
+    at: OffsetDateTime,
+) -> Alert {
+    let action = match error {
+        PruneError::Incomplete(_) => "Check the bucket: backups should only ever disappear through retention. \
+             If they were removed on purpose, follow the hint above; until then retention deletes nothing."
+            .to_string(),
+        _ => "Check the store's reachability and the function's permissions; the next scheduled run retries.".to_string(),
+    };
+    Alert {
+        severity,
+        kind: "retention_failed".into(),
+        database_id: database.to_string(),
+        summary: format!(
+            "retention did not run: {}",
+            error.to_string().chars().take(140).collect::<String>()
+        ),
+        details: error.to_string(),
+        action,
+        source: "retention".into(),
+        occurred_at: at,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn the_policy_defaults_to_7_daily_4_weekly_12_monthly() {
+        let (policy, max) = policy_from(&vars(&[])).unwrap();
+        assert_eq!(
+            (policy.daily, policy.weekly, policy.monthly, policy.last),
+            (7, 4, 12, 0)
+        );
+        assert_eq!(max, 50);
+        let (policy, max) =
+            policy_from(&vars(&[(KEEP_LAST_VAR, "3"), (MAX_DELETIONS_VAR, "5")])).unwrap();
+        assert_eq!((policy.last, policy.daily, max), (3, 0, 5));
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let err = policy_from(&vars(&[(KEEP_WEEKLY_VAR, "four")])).unwrap_err();
+        assert!(err.to_string().contains(KEEP_WEEKLY_VAR), "{err}");
+        let err = policy_from(&vars(&[(KEEP_DAILY_VAR, "0")])).unwrap_err();
+        assert!(err.to_string().contains("BACKSTOP_KEEP_"), "{err}");
+        let err = policy_from(&vars(&[(MAX_DELETIONS_VAR, "0")])).unwrap_err();
+        assert!(err.to_string().contains(MAX_DELETIONS_VAR), "{err}");
+    }
 }

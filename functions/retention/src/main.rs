@@ -1,4 +1,8 @@
-use backstop::config::FunctionConfig;
+use std::sync::Arc;
+
+use backstop::aws::load_sdk_config;
+use backstop::config::{Env, FunctionConfig};
+use backstop::store;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
 use retention::{Deps, handler};
 use serde_json::Value;
@@ -7,7 +11,10 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let config = FunctionConfig::from_lookup(|name| std::env::var(name).ok())?;
-    let deps = Deps { config };
+    let aws = load_sdk_config().await;
+    let store = store::open(&config.store, &aws);
+    let env: Env = Arc::new(|name| std::env::var(name).ok());
+    let deps = Deps::new(config, store, &aws, &env)?;
     run(service_fn(|event: LambdaEvent<Value>| {
         handler(event, &deps)
     }))

@@ -1,0 +1,92 @@
+//! `backstop prune`: deletes backups a grandfather-father-son policy does not keep.
+
+use backstop::retention::{Policy, PruneOptions, prune};
+use backstop::store::{StoreUrl, open_from_env};
+use time::OffsetDateTime;
+
+use crate::common::{database_id, size};
+
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Each --keep-* rule keeps the newest backup of each of its N most recent periods (restic's `forget`); a backup kept by any rule stays. The newest backup and the newest one that passed a restore verification are never deleted.\n\nExample:\n  backstop prune --from s3://my-backups/prod --database-id app --keep-daily 7 --keep-weekly 4 --keep-monthly 12 --dry-run"
+)]
+pub struct Args {
+    /// Store to prune: file:///path or s3://bucket/prefix.
+    #[arg(long, value_name = "STORE")]
+    from: String,
+    /// Which database's backups (default: the only one in the store).
+    #[arg(long, value_name = "ID")]
+    database_id: Option<String>,
+    /// Keep the N newest backups.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    keep_last: usize,
+    /// Keep the newest backup of each of the last N days that have one.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    keep_daily: usize,
+    /// Keep the newest backup of each of the last N ISO weeks that have one.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    keep_weekly: usize,
+    /// Keep the newest backup of each of the last N months that have one.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    keep_monthly: usize,
+    /// Keep the newest backup of each of the last N years that have one.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    keep_yearly: usize,
+    /// Delete at most this many backups in this run (oldest first).
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    max_deletions: usize,
+    /// Show what would be deleted, delete nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let url: StoreUrl = args.from.parse()?;
+    let store = open_from_env(&url).await;
+    let database = database_id(args.database_id.as_deref(), None, store.as_ref()).await?;
+    let options = PruneOptions {
+        policy: Policy {
+            last: args.keep_last,
+            daily: args.keep_daily,
+            weekly: args.keep_weekly,
+            monthly: args.keep_monthly,
+            yearly: args.keep_yearly,
+        },
+        dry_run: args.dry_run,
+        max_deletions: args.max_deletions,
+        now: OffsetDateTime::now_utc(),
+    };
+    let report = prune(store.as_ref(), &database, &options).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    let verb = if report.dry_run {
+        "would delete"
+    } else {
+        "deleted"
+    };
+    for kept in &report.kept {
+        let reasons: Vec<String> = kept
+            .reasons
+            .iter()
+            .filter_map(|r| serde_json::to_value(r).ok())
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect();
+        println!("keep    {}  {}", kept.backup_id, reasons.join(", "));
+    }
+    for deleted in &report.deleted {
+        println!("{verb:<7} {}  {}", deleted.name, size(deleted.bytes));
+    }
+    for held in &report.retained_by_lock {
+        println!("locked  {held}  (Object Lock or legal hold)");
+    }
+    for deferred in &report.deferred {
+        println!("later   {deferred}  (over --max-deletions)");
+    }
+    println!("{}: {}", report.database, report.summary());
+    Ok(())
+}
