@@ -28,13 +28,61 @@ impl Severity {
     }
 }
 
+/// The kinds of alert, as stable identifiers subscribers can filter on.
+pub mod kind {
+    pub const BACKUP_FAILED: &str = "backup_failed";
+    pub const BACKUP_DEADLINE_EXCEEDED: &str = "backup_deadline_exceeded";
+    pub const BACKUP_SUCCEEDED: &str = "backup_succeeded";
+    pub const VERIFY_FAILED: &str = "verify_failed";
+    pub const VERIFY_NOT_RUN: &str = "verify_not_run";
+    pub const VERIFY_NOT_POSSIBLE: &str = "verify_not_possible";
+    pub const HEALTH_WARNING: &str = "health_warning";
+    pub const HEALTH_CRITICAL: &str = "health_critical";
+    pub const HEALTH_RECOVERED: &str = "health_recovered";
+    pub const RETENTION_REPORT: &str = "retention_report";
+    pub const RETENTION_FAILED: &str = "retention_failed";
+}
+
+/// A link for people to follow (a console page, a runbook section).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    pub label: String,
+    pub url: String,
+}
+
+/// The AWS console page of a folder of the store (`<database-id>/<backup-id>/`), for S3 stores.
+pub fn console_link(store: &crate::store::StoreUrl, folder: &str) -> Option<Link> {
+    match store {
+        crate::store::StoreUrl::S3 { bucket, prefix } => {
+            let path = if prefix.is_empty() {
+                format!("{folder}/")
+            } else {
+                format!("{prefix}/{folder}/")
+            };
+            Some(Link {
+                label: "Backup set in the S3 console".into(),
+                url: format!(
+                    "https://s3.console.aws.amazon.com/s3/buckets/{bucket}?prefix={}",
+                    url::form_urlencoded::byte_serialize(path.as_bytes()).collect::<String>()
+                ),
+            })
+        }
+        crate::store::StoreUrl::File { .. } => None,
+    }
+}
+
 /// One alert, as every subscriber receives it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Alert {
     pub severity: Severity,
-    /// What happened, as a stable identifier: `backup_failed`, `backup_stale`...
+    /// What happened, one of [`kind`]'s identifiers.
     pub kind: String,
     pub database_id: String,
+    /// The backup the alert is about, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<Link>,
     /// One line.
     pub summary: String,
     pub details: String,
@@ -81,15 +129,31 @@ impl Alert {
             .occurred_at
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default();
+        let backup = self
+            .backup_id
+            .as_ref()
+            .map(|id| format!("Backup:   {id}\n"))
+            .unwrap_or_default();
+        let links: String = self
+            .links
+            .iter()
+            .map(|l| format!("\n{}: {}", l.label, l.url))
+            .collect();
+        let links = if links.is_empty() {
+            String::new()
+        } else {
+            format!("\nLinks{links}\n")
+        };
         format!(
             "{summary}\n\n\
              Severity: {severity}\n\
              Database: {database}\n\
+             {backup}\
              What:     {kind}\n\
              When:     {at}\n\
              Source:   {source}\n\n\
              Details\n{details}\n\n\
-             What to do\n{action}\n",
+             What to do\n{action}\n{links}",
             summary = self.summary,
             severity = self.severity.as_str(),
             database = self.database_id,
@@ -125,6 +189,28 @@ pub fn scrub(text: &str, secrets: &[&str]) -> String {
         out = out.replace(secret, "[redacted]");
     }
     out
+}
+
+/// `severity`, `kind` and `database` as SNS message attributes, so subscriptions can filter
+/// (e.g. email only for `critical`).
+fn message_attributes(
+    alert: &Alert,
+) -> std::collections::HashMap<String, aws_sdk_sns::types::MessageAttributeValue> {
+    [
+        ("severity", alert.severity.as_str().to_string()),
+        ("kind", alert.kind.clone()),
+        ("database", alert.database_id.clone()),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| {
+        aws_sdk_sns::types::MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(value)
+            .build()
+            .ok()
+            .map(|v| (name.to_string(), v))
+    })
+    .collect()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -165,6 +251,7 @@ impl AlertSink {
             .subject(alert.subject())
             .message_structure("json")
             .message(alert.sns_message())
+            .set_message_attributes(Some(message_attributes(alert)))
             .send()
             .await
             .map_err(|e| PublishError {
@@ -183,8 +270,10 @@ mod tests {
     fn alert(summary: &str) -> Alert {
         Alert {
             severity: Severity::Critical,
-            kind: "backup_failed".into(),
+            kind: kind::BACKUP_FAILED.into(),
             database_id: "main".into(),
+            backup_id: None,
+            links: Vec::new(),
             summary: summary.into(),
             details: "password authentication failed for user \"app\" (pw hunter22)".into(),
             action: "re-run".into(),

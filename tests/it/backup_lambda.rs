@@ -418,7 +418,12 @@ async fn assert_failed_cleanly(
             alert.kind.as_str(),
             alert.database_id.as_str()
         ),
-        (Severity::Critical, "backup_failed", database)
+        (Severity::Critical, alert.kind.as_str(), database)
+    );
+    assert!(
+        ["backup_failed", "backup_deadline_exceeded"].contains(&alert.kind.as_str()),
+        "{}",
+        alert.kind
     );
     assert_eq!(
         metric_sum("BackupSucceeded", database).await,
@@ -614,6 +619,7 @@ async fn a_deadline_too_short_stops_cleanly_and_points_to_a_container_task() {
         "the deadline should come while a multipart upload is under way"
     );
     let alert = assert_failed_cleanly(&stack, &id, result, "time limit", &password, &logs).await;
+    assert_eq!(alert.kind, "backup_deadline_exceeded");
     assert!(alert.action.contains("container task"), "{}", alert.action);
     assert!(
         alert.action.contains("backstop backup --db"),

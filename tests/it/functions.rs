@@ -2,11 +2,9 @@
 
 use std::sync::Arc;
 
-use aws_lambda_events::event::sns::SnsEvent;
 use backstop::config::FunctionConfig;
 use backstop::health::HealthStatus;
 use backstop::store::{FileStore, PutOptions, Store};
-use backstop_tests::webhook::{Reply, WebhookRecorder};
 use time::macros::datetime;
 
 use crate::support::{fixture, invocation};
@@ -121,44 +119,4 @@ async fn monitor_fails_rather_than_reporting_no_backups_when_the_store_is_unread
         .await
         .unwrap_err();
     assert!(error.to_string().contains("list"), "{error}");
-}
-
-#[tokio::test]
-async fn notify_slack_posts_each_alert_and_reports_rejections_without_the_webhook() {
-    let recorder = WebhookRecorder::start(vec![]);
-    let deps = notify_slack::Deps::from_lookup(|_| Some(recorder.url.clone())).unwrap();
-    let event: SnsEvent = serde_json::from_value(fixture("sns-alert.json")).unwrap();
-    let response = notify_slack::handler(invocation(event.clone()), &deps)
-        .await
-        .unwrap();
-    assert_eq!(response.delivered, 1);
-    let bodies = recorder.bodies();
-    assert_eq!(bodies.len(), 1);
-    let posted: serde_json::Value = serde_json::from_str(&bodies[0]).unwrap();
-    assert_eq!(
-        posted["text"],
-        "*[critical] main: backup failed*\nBackup of main failed: database unreachable."
-    );
-
-    let rejecting = WebhookRecorder::start(vec![Reply {
-        status: 400,
-        headers: vec![],
-        body: "invalid_payload".into(),
-    }]);
-    let deps = notify_slack::Deps::from_lookup(|_| Some(rejecting.url.clone())).unwrap();
-    let error = notify_slack::handler(invocation(event), &deps)
-        .await
-        .unwrap_err()
-        .to_string();
-    assert!(
-        error.contains("HTTP 400") && error.contains("invalid_payload"),
-        "{error}"
-    );
-    assert!(
-        !error.contains("secret-token"),
-        "the webhook URL leaked: {error}"
-    );
-    let diagnostic =
-        lambda_runtime::Diagnostic::from(notify_slack::NotifyError::Config { reason: "x".into() });
-    assert_eq!(diagnostic.error_type, "NonRetryable");
 }

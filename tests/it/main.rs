@@ -1,6 +1,7 @@
 //! The integration suite: one test binary over real PostgreSQL, moto and HTTP servers.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod alerts;
 mod backup_lambda;
 mod cli;
 mod engine;

@@ -193,6 +193,8 @@ pub struct Received {
     pub subject: String,
     /// The message for the `sqs` protocol (Backstop sends the alert JSON there).
     pub message: String,
+    /// SNS message attributes, name to value.
+    pub attributes: std::collections::BTreeMap<String, String>,
 }
 
 impl AlertInbox {
@@ -215,9 +217,22 @@ impl AlertInbox {
             for message in messages {
                 let envelope: serde_json::Value =
                     serde_json::from_str(message.body().unwrap_or_default()).expect("SNS envelope");
+                let attributes = envelope["MessageAttributes"]
+                    .as_object()
+                    .map(|attributes| {
+                        attributes
+                            .iter()
+                            .map(|(name, value)| {
+                                let value = value["Value"].as_str().unwrap_or_default();
+                                (name.clone(), value.to_string())
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
                 received.push(Received {
                     subject: envelope["Subject"].as_str().unwrap_or_default().to_string(),
                     message: envelope["Message"].as_str().unwrap_or_default().to_string(),
+                    attributes,
                 });
                 if let Some(handle) = message.receipt_handle() {
                     let _ = self

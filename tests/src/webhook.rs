@@ -12,6 +12,8 @@ pub struct Reply {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: String,
+    /// Wait this long before answering (a webhook that hangs).
+    pub delay: std::time::Duration,
 }
 
 impl Reply {
@@ -20,7 +22,24 @@ impl Reply {
             status,
             headers: Vec::new(),
             body: String::new(),
+            delay: std::time::Duration::ZERO,
         }
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    pub fn body(mut self, body: &str) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// Answers only after `delay`.
+    pub fn after(mut self, delay: std::time::Duration) -> Self {
+        self.delay = delay;
+        self
     }
 }
 
@@ -51,7 +70,8 @@ impl WebhookRecorder {
         let shared = state.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let _ = serve(stream, &shared);
+                let state = shared.clone();
+                std::thread::spawn(move || serve(stream, &state));
             }
         });
         Self { url, state }
@@ -88,6 +108,7 @@ fn serve(stream: std::net::TcpStream, state: &Mutex<State>) -> std::io::Result<(
             .push(String::from_utf8_lossy(&body).into_owned());
         state.script.pop_front().unwrap_or(Reply::status(200))
     };
+    std::thread::sleep(reply.delay);
     let mut response = format!(
         "HTTP/1.1 {} Scripted\r\nContent-Length: {}\r\nConnection: close\r\n",
         reply.status,

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
 use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
-use backstop::alert::{Alert, AlertSink, Severity};
+use backstop::alert::{Alert, AlertSink, Severity, console_link, kind};
 use backstop::config::{ConfigError, Env, FunctionConfig, positive_number};
 use backstop::connection::resolve;
 use backstop::engine::backup::{self as engine, BackupOptions, backup_exclusively};
@@ -24,7 +24,7 @@ use backstop::engine::manifest::Manifest;
 use backstop::layout::{DatabaseId, run_claim_key, run_claims_prefix};
 use backstop::lease::LeaseError;
 use backstop::metrics::{Metric, MetricsSink};
-use backstop::store::{Store, WriteCondition};
+use backstop::store::{Store, StoreUrl, WriteCondition};
 use backstop::tier::Tier;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::{Deserialize, Serialize};
@@ -35,6 +35,8 @@ use time::OffsetDateTime;
 pub const JOBS_VAR: &str = "BACKSTOP_BACKUP_JOBS";
 /// Seconds kept back before the invocation deadline to stop cleanly and alert.
 pub const RESERVE_VAR: &str = "BACKSTOP_DEADLINE_RESERVE_SECONDS";
+/// `true`: an info alert for every committed backup as well.
+pub const ALERT_ON_SUCCESS_VAR: &str = "BACKSTOP_ALERT_ON_SUCCESS";
 /// Claims of handled events older than this are removed after a successful run.
 const CLAIM_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 
@@ -51,6 +53,8 @@ pub struct Deps {
     pub reserve: Duration,
     /// Named in alerts' re-run commands.
     pub function_name: String,
+    /// Send an info alert for each committed backup.
+    pub alert_on_success: bool,
 }
 
 impl Deps {
@@ -68,6 +72,16 @@ impl Deps {
             reserve: Duration::from_secs(positive_number(env.as_ref(), RESERVE_VAR, 30)?),
             function_name: env("AWS_LAMBDA_FUNCTION_NAME")
                 .unwrap_or_else(|| "backstop-backup".into()),
+            alert_on_success: match env(ALERT_ON_SUCCESS_VAR).as_deref().map(str::trim) {
+                None | Some("" | "false" | "0") => false,
+                Some("true" | "1") => true,
+                Some(other) => {
+                    return Err(ConfigError::Invalid {
+                        var: ALERT_ON_SUCCESS_VAR,
+                        reason: format!("`{other}` is not true or false"),
+                    });
+                }
+            },
             config,
             store,
             aws,
@@ -408,6 +422,18 @@ async fn run_one(
                 tracing::warn!(error = %e, "backup committed but its metrics were not recorded");
             }
             forget_old_claims(deps.store.as_ref(), database).await;
+            if deps.alert_on_success
+                && let Err(e) = deps
+                    .alerts
+                    .publish(&success_alert(
+                        &done,
+                        &deps.config.store,
+                        manifest.finished_at,
+                    ))
+                    .await
+            {
+                tracing::warn!(error = %e, "the success alert could not be published");
+            }
             Outcome::Done(done)
         }
         Err(engine::BackupError::Lease(LeaseError::Held { holder, since, .. })) => {
@@ -530,6 +556,27 @@ async fn fail(
     Outcome::Failed(reason)
 }
 
+/// The info alert for a committed backup (sent only when asked for).
+pub fn success_alert(done: &BackupDone, store: &StoreUrl, at: OffsetDateTime) -> Alert {
+    Alert {
+        severity: Severity::Info,
+        kind: kind::BACKUP_SUCCEEDED.into(),
+        database_id: done.database.clone(),
+        backup_id: Some(done.backup_id.clone()),
+        links: console_link(store, &format!("{}/{}", done.database, done.backup_id))
+            .into_iter()
+            .collect(),
+        summary: format!("backup {} committed ({} tier)", done.backup_id, done.tier),
+        details: format!(
+            "{} tables, {} rows, {} bytes stored in {:.1} s.",
+            done.tables, done.rows, done.bytes, done.duration_seconds
+        ),
+        action: "Nothing to do.".into(),
+        source: "backup".into(),
+        occurred_at: at,
+    }
+}
+
 /// What a failure alert is built from.
 pub struct FailureFacts<'a> {
     pub database: &'a DatabaseId,
@@ -579,8 +626,14 @@ pub fn failure_alert(facts: &FailureFacts<'_>) -> Alert {
     let summary_reason: String = facts.reason.chars().take(160).collect();
     Alert {
         severity: Severity::Critical,
-        kind: "backup_failed".into(),
+        kind: match facts.kind {
+            FailureKind::OutOfTime => kind::BACKUP_DEADLINE_EXCEEDED,
+            FailureKind::Other => kind::BACKUP_FAILED,
+        }
+        .into(),
         database_id: database.to_string(),
+        backup_id: None,
+        links: Vec::new(),
         summary: format!("backup failed: {summary_reason}"),
         details: format!(
             "{reason}\n\n{committed}\nTier requested: {tier}. Failed after {seconds:.1} s. \

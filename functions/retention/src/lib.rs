@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use aws_config::SdkConfig;
 use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
-use backstop::alert::{Alert, AlertSink, Severity};
+use backstop::alert::{Alert, AlertSink, Severity, kind};
 use backstop::config::{ConfigError, Env, FunctionConfig, positive_number};
 use backstop::layout::DatabaseId;
 use backstop::retention::{Policy, PruneError, PruneOptions, PruneReport, prune};
@@ -248,8 +248,10 @@ pub fn report_alert(report: &PruneReport, at: OffsetDateTime) -> Alert {
         .join("\n");
     Alert {
         severity: Severity::Info,
-        kind: "retention_report".into(),
+        kind: kind::RETENTION_REPORT.into(),
         database_id: report.database.clone(),
+        backup_id: None,
+        links: Vec::new(),
         summary: format!("retention: {}", report.summary()),
         details: format!("Deleted:\n{deleted}\n\nKept:\n{kept}"),
         action: "Nothing to do.".into(),
@@ -272,8 +274,10 @@ fn failure_alert(
     };
     Alert {
         severity,
-        kind: "retention_failed".into(),
+        kind: kind::RETENTION_FAILED.into(),
         database_id: database.to_string(),
+        backup_id: None,
+        links: Vec::new(),
         summary: format!(
             "retention did not run: {}",
             error.to_string().chars().take(140).collect::<String>()

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use aws_config::SdkConfig;
 use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
-use backstop::alert::{Alert, AlertSink, Severity};
+use backstop::alert::{Alert, AlertSink, Severity, console_link, kind};
 use backstop::config::{ConfigError, Env, FunctionConfig, positive_number, source};
 use backstop::connection::{DatabaseSource, resolve};
 use backstop::engine::restore::{BackupSelector, read_manifest};
@@ -24,7 +24,7 @@ use backstop::engine::verify::{
 };
 use backstop::layout::{BackupId, DatabaseId, InvalidId};
 use backstop::metrics::{Metric, MetricsSink};
-use backstop::store::Store;
+use backstop::store::{Store, StoreUrl};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -273,8 +273,11 @@ async fn verify_one(
                 .ok()
                 .flatten()
                 .filter(|(id, _)| *id != result.backup_id);
-            let store = deps.config.store.to_string();
-            publish(deps, failure_alert(&result, fallback.as_ref(), &store)).await;
+            publish(
+                deps,
+                failure_alert(&result, fallback.as_ref(), &deps.config.store),
+            )
+            .await;
         }
         Verdict::NotVerifiableNow => {
             publish(deps, archived_alert(&result)).await;
@@ -302,8 +305,9 @@ async fn publish(deps: &Deps, alert: Alert) {
 pub fn failure_alert(
     result: &Verification,
     fallback: Option<&(String, Level)>,
-    store: &str,
+    store_url: &StoreUrl,
 ) -> Alert {
+    let store = store_url.to_string();
     let database = &result.database_id;
     let first = result
         .findings
@@ -335,8 +339,12 @@ pub fn failure_alert(
         .join("\n");
     Alert {
         severity: Severity::Critical,
-        kind: "verify_failed".into(),
+        kind: kind::VERIFY_FAILED.into(),
         database_id: database.clone(),
+        backup_id: Some(result.backup_id.clone()),
+        links: console_link(store_url, &format!("{database}/{}", result.backup_id))
+            .into_iter()
+            .collect(),
         summary: format!(
             "backup {} failed {} verification: {}",
             result.backup_id,
@@ -358,8 +366,10 @@ pub fn failure_alert(
 fn archived_alert(result: &Verification) -> Alert {
     Alert {
         severity: Severity::Warning,
-        kind: "verify_not_possible".into(),
+        kind: kind::VERIFY_NOT_POSSIBLE.into(),
         database_id: result.database_id.clone(),
+        backup_id: Some(result.backup_id.clone()),
+        links: Vec::new(),
         summary: format!(
             "backup {} is not verifiable now: parts are archived",
             result.backup_id
@@ -386,8 +396,10 @@ fn could_not_run_alert(
 ) -> Alert {
     Alert {
         severity: Severity::Critical,
-        kind: "verify_not_run".into(),
+        kind: kind::VERIFY_NOT_RUN.into(),
         database_id: database.to_string(),
+        backup_id: None,
+        links: Vec::new(),
         summary: format!(
             "{} verification could not run: {}",
             level.as_str(),
@@ -431,7 +443,8 @@ mod tests {
     #[test]
     fn a_failure_alert_names_the_part_and_the_backup_to_use_instead() {
         let fallback = ("20261121T060000Z-0000000a".to_string(), Level::Restore);
-        let alert = failure_alert(&failed(), Some(&fallback), "s3://b/prod");
+        let store: StoreUrl = "s3://b/prod".parse().unwrap();
+        let alert = failure_alert(&failed(), Some(&fallback), &store);
         assert_eq!(alert.severity, Severity::Critical);
         assert!(
             alert.summary.contains("data/0002.copy.zst"),
@@ -443,7 +456,18 @@ mod tests {
             "{}",
             alert.action
         );
-        let none = failure_alert(&failed(), None, "s3://b/prod");
+        assert_eq!(
+            alert.backup_id.as_deref(),
+            Some("20261122T060000Z-0000000b")
+        );
+        assert!(
+            alert.links[0]
+                .url
+                .contains("buckets/b?prefix=prod%2Fmain%2F20261122T060000Z-0000000b%2F"),
+            "{:?}",
+            alert.links
+        );
+        let none = failure_alert(&failed(), None, &store);
         assert!(
             none.action
                 .contains("No backup of main has passed verification")
