@@ -4,6 +4,7 @@
 mod backup;
 mod common;
 mod doctor;
+mod health;
 mod list;
 mod prune;
 mod restore;
@@ -17,6 +18,8 @@ use clap::{Parser, Subcommand};
 const EXIT_FAILURE: u8 = 1;
 /// Exit code of `verify` when it could not verify at all.
 const EXIT_CANNOT_VERIFY: u8 = 2;
+/// Exit code of `health` when the check could not run (Nagios "unknown").
+const EXIT_HEALTH_UNKNOWN: u8 = 3;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -46,6 +49,8 @@ enum Command {
     Verify(verify::Args),
     /// Delete the backups a keep-daily/weekly/monthly policy does not keep.
     Prune(prune::Args),
+    /// Backup freshness and database health (exit 0 healthy, 1 warning, 2 critical, 3 unknown).
+    Health(health::Args),
 }
 
 fn main() -> ExitCode {
@@ -64,7 +69,11 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_FAILURE);
         }
     };
-    let verifying = matches!(cli.command, Command::Verify(_));
+    let failure_code = match cli.command {
+        Command::Verify(_) => EXIT_CANNOT_VERIFY,
+        Command::Health(_) => EXIT_HEALTH_UNKNOWN,
+        _ => EXIT_FAILURE,
+    };
     let result = runtime.block_on(async {
         match cli.command {
             Command::Backup(args) => backup::run(args).await.map(|()| 0),
@@ -73,6 +82,11 @@ fn main() -> ExitCode {
             Command::Doctor(args) => doctor::run(args).await.map(|()| 0),
             Command::List(args) => list::run(args).await.map(|()| 0),
             Command::Prune(args) => prune::run(args).await.map(|()| 0),
+            Command::Health(args) => health::run(args).await.map(|status| match status {
+                backstop::health::HealthStatus::Healthy => 0,
+                backstop::health::HealthStatus::Warning => 1,
+                backstop::health::HealthStatus::Critical => 2,
+            }),
             Command::Verify(args) => verify::run(args).await.map(|verdict| match verdict {
                 backstop::engine::verify::Verdict::Passed => 0,
                 backstop::engine::verify::Verdict::Failed => EXIT_FAILURE,
@@ -84,11 +98,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
             eprintln!("error: {}", one_line(&error));
-            ExitCode::from(if verifying {
-                EXIT_CANNOT_VERIFY
-            } else {
-                EXIT_FAILURE
-            })
+            ExitCode::from(failure_code)
         }
     }
 }

@@ -174,7 +174,7 @@ pub(crate) fn alerts(received: &[backstop_tests::moto::Received]) -> Vec<Alert> 
         .collect()
 }
 
-/// Sum of a metric's datapoints for one database over the last hour.
+/// Sum of a metric's datapoints for one database within two days of now (tests set clocks).
 pub(crate) async fn metric_sum(name: &str, database: &str) -> Option<f64> {
     let cloudwatch = aws_sdk_cloudwatch::Client::new(&moto().sdk_config().await);
     let now = OffsetDateTime::now_utc();
@@ -189,10 +189,10 @@ pub(crate) async fn metric_sum(name: &str, database: &str) -> Option<f64> {
                 .build(),
         )
         .start_time(aws_sdk_cloudwatch::primitives::DateTime::from_secs(
-            (now - time::Duration::hours(1)).unix_timestamp(),
+            (now - time::Duration::days(2)).unix_timestamp(),
         ))
         .end_time(aws_sdk_cloudwatch::primitives::DateTime::from_secs(
-            (now + time::Duration::minutes(5)).unix_timestamp(),
+            (now + time::Duration::days(2)).unix_timestamp(),
         ))
         .period(3600)
         .statistics(Statistic::Sum)

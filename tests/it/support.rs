@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use lambda_runtime::{Context, LambdaEvent};
 
 /// An event fixture from tests/fixtures/events.
 pub fn fixture(name: &str) -> serde_json::Value {
@@ -12,11 +11,6 @@ pub fn fixture(name: &str) -> serde_json::Value {
         .join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap()
-}
-
-/// A Lambda invocation of `payload`, as the runtime would deliver it.
-pub fn invocation<T>(payload: T) -> LambdaEvent<T> {
-    LambdaEvent::new(payload, Context::default())
 }
 
 /// Deterministic pseudo-random bytes (incompressible, unlike repeated patterns).

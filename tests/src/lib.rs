@@ -5,6 +5,7 @@
 //! - [`moto`]: moto's server (S3, SNS/SQS, CloudWatch, Secrets Manager, SSM) on a free
 //!   loopback port, and an alert inbox (an SQS queue subscribed to a topic).
 //! - [`logs`]: captures what code under test logs, so tests can grep it.
+//! - [`pgbouncer`]: PgBouncer in transaction pooling mode in front of that cluster.
 //! - [`webhook`]: a local HTTP server that records requests and answers scripted statuses.
 //!
 //! Services are started from a thread that outlives them and are told to stop (parent-death
@@ -15,6 +16,7 @@
 
 pub mod logs;
 pub mod moto;
+pub mod pgbouncer;
 pub mod postgres;
 mod service;
 

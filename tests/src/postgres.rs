@@ -389,7 +389,7 @@ fn wait_ready(bin_dir: &Path, port: u16, server: &Service) -> bool {
     false
 }
 
-fn as_owner(command: &mut Command, owner: Option<(u32, u32)>) {
+pub(crate) fn as_owner(command: &mut Command, owner: Option<(u32, u32)>) {
     use std::os::unix::process::CommandExt;
     if let Some((uid, gid)) = owner {
         command
@@ -401,7 +401,7 @@ fn as_owner(command: &mut Command, owner: Option<(u32, u32)>) {
 }
 
 /// The uid and gid of the `postgres` user, from /etc/passwd.
-fn postgres_ids() -> Result<(u32, u32), String> {
+pub(crate) fn postgres_ids() -> Result<(u32, u32), String> {
     let passwd =
         std::fs::read_to_string("/etc/passwd").map_err(|e| format!("read /etc/passwd: {e}"))?;
     passwd

@@ -1,26 +1,70 @@
-//! Monitor Lambda: reports how fresh each database's newest backup is.
+//! Monitor Lambda: backup freshness and database health, before anyone has to ask.
 //!
 //! Invoked hourly by an EventBridge schedule (every configured database) or on demand with
-//! `{"database": "main"}`. Answers with one freshness entry per database; a store that cannot
-//! be listed fails the invocation rather than reporting "no backups".
+//! `{"database": "main"}`. For each database it checks the backups in the store and, through
+//! the database's connection source, the database itself (read-only queries); records every
+//! figure in CloudWatch; and alerts only when the status changes, when a critical status lasts
+//! (at most every `BACKSTOP_REALERT_HOURS`, default 6), and when it recovers. A store that
+//! cannot be listed fails the invocation rather than reporting "no backups".
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use aws_config::SdkConfig;
 use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
-use backstop::config::{ConfigError, FunctionConfig};
-use backstop::health::{Freshness, backup_freshness};
+use backstop::alert::{Alert, AlertSink, Severity, kind};
+use backstop::config::{ConfigError, Env, FunctionConfig, positive_number};
+use backstop::connection::resolve;
+use backstop::health::alerting::{self, Notice};
+use backstop::health::{Finding, HealthReport, HealthStatus, Thresholds, check};
+use backstop::layout::DatabaseId;
+use backstop::metrics::MetricsSink;
 use backstop::store::{Store, StoreError};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
 
+/// Hours between repeats of a lasting critical alert.
+pub const REALERT_VAR: &str = "BACKSTOP_REALERT_HOURS";
+
 /// Everything the handler needs, built once at cold start.
 pub struct Deps {
     pub config: FunctionConfig,
     pub store: Arc<dyn Store>,
-    /// The clock; tests pass a fixed one.
+    pub aws: SdkConfig,
+    pub env: Env,
+    pub alerts: AlertSink,
+    pub metrics: MetricsSink,
+    pub thresholds: Thresholds,
+    pub realert_after: Duration,
+    /// The clock; tests pass their own.
     pub now: Arc<dyn Fn() -> OffsetDateTime + Send + Sync>,
+}
+
+impl Deps {
+    pub fn new(
+        config: FunctionConfig,
+        store: Arc<dyn Store>,
+        aws: SdkConfig,
+        env: Env,
+    ) -> Result<Self, ConfigError> {
+        let realert_hours = positive_number(env.as_ref(), REALERT_VAR, 6)?;
+        Ok(Self {
+            alerts: AlertSink::new(&aws, config.alert_topic.clone()),
+            metrics: MetricsSink::new(&aws),
+            thresholds: Thresholds {
+                freshness: config.freshness,
+                ..Thresholds::default()
+            },
+            realert_after: Duration::from_secs(realert_hours * 3600),
+            now: Arc::new(OffsetDateTime::now_utc),
+            config,
+            store,
+            aws,
+            env,
+        })
+    }
 }
 
 /// An on-demand request.
@@ -33,7 +77,8 @@ pub struct MonitorRequest {
 #[derive(Debug, Serialize)]
 pub struct MonitorResponse {
     pub checked_at: String,
-    pub databases: Vec<Freshness>,
+    pub reports: Vec<HealthReport>,
+    pub alerts_sent: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,22 +124,151 @@ pub async fn handler(
     let databases = deps.config.databases_for(requested.as_deref())?;
     let now = (deps.now)();
     let mut reports = Vec::with_capacity(databases.len());
+    let mut alerts_sent = 0;
     for database in &databases {
-        let report =
-            backup_freshness(deps.store.as_ref(), database, now, &deps.config.freshness).await?;
+        let report = check_one(database, now, deps).await?;
         tracing::info!(
             database = %report.database,
-            status = ?report.status,
-            age_seconds = report.age_seconds,
-            "backup freshness"
+            status = report.status.as_str(),
+            findings = report.findings.len(),
+            age_seconds = report.backups.age_seconds,
+            "health checked"
         );
+        if let Err(e) = deps.metrics.put(database, now, &report.metrics()).await {
+            tracing::warn!(error = %e, "health metrics were not recorded");
+        }
+        let previous = alerting::load(deps.store.as_ref(), database).await?;
+        let (notice, state) =
+            alerting::decide(previous.as_ref(), report.status, now, deps.realert_after);
+        if let Some(notice) = notice {
+            let alert = health_alert(&report, notice, &deps.config.store.to_string());
+            match deps.alerts.publish(&alert).await {
+                Ok(()) => alerts_sent += 1,
+                Err(e) => tracing::error!(error = %e, "the health alert could not be published"),
+            }
+        }
+        alerting::save(deps.store.as_ref(), database, &state).await?;
         reports.push(report);
     }
-    let checked_at = now
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default();
     Ok(MonitorResponse {
-        checked_at,
-        databases: reports,
+        checked_at: now
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+        reports,
+        alerts_sent,
     })
+}
+
+async fn check_one(
+    database: &DatabaseId,
+    now: OffsetDateTime,
+    deps: &Deps,
+) -> Result<HealthReport, StoreError> {
+    let source = deps.config.sources.get(database);
+    let target = match source {
+        Some(source) => {
+            match resolve(database.as_str(), source, &deps.aws, deps.env.as_ref()).await {
+                Ok(target) => Some(target),
+                Err(e) => {
+                    let mut report =
+                        check(deps.store.as_ref(), database, None, now, &deps.thresholds).await?;
+                    report.findings.push(Finding::new(
+                        "database",
+                        Severity::Warning,
+                        format!("database health unknown: {e}"),
+                    ));
+                    return Ok(HealthReport::new(
+                        &report.database,
+                        now,
+                        report.backups,
+                        None,
+                        report.findings,
+                    ));
+                }
+            }
+        }
+        None => None,
+    };
+    check(
+        deps.store.as_ref(),
+        database,
+        target.as_ref(),
+        now,
+        &deps.thresholds,
+    )
+    .await
+}
+
+/// The alert for a health notice.
+pub fn health_alert(report: &HealthReport, notice: Notice, store: &str) -> Alert {
+    let (kind, severity) = match notice {
+        Notice::Entered(HealthStatus::Critical) | Notice::StillCritical => {
+            (kind::HEALTH_CRITICAL, Severity::Critical)
+        }
+        Notice::Entered(_) => (kind::HEALTH_WARNING, Severity::Warning),
+        Notice::Recovered { .. } => (kind::HEALTH_RECOVERED, Severity::Info),
+    };
+    let serious: Vec<&Finding> = report
+        .findings
+        .iter()
+        .filter(|f| f.severity != Severity::Info)
+        .collect();
+    let advice = report.findings.len() - serious.len();
+    let summary = match notice {
+        Notice::Recovered { was } => format!("healthy again (was {})", was.as_str()),
+        Notice::StillCritical => format!(
+            "still critical: {}",
+            serious
+                .first()
+                .map(|f| f.message.as_str())
+                .unwrap_or("see details")
+        ),
+        Notice::Entered(_) => serious
+            .first()
+            .map(|f| f.message.clone())
+            .unwrap_or_else(|| "see details".into()),
+    };
+    let mut details: Vec<String> = serious
+        .iter()
+        .map(|f| format!("- [{}] {}", f.severity.as_str(), f.message))
+        .collect();
+    if let Some(age) = report.backups.age_seconds {
+        details.push(format!(
+            "Newest backup: {} ({:.1} hours old); {} backup(s) stored.",
+            report.backups.last_backup.as_deref().unwrap_or("-"),
+            age as f64 / 3600.0,
+            report.backups.backup_count
+        ));
+    }
+    if advice > 0 {
+        details.push(format!(
+            "{advice} piece(s) of advice (missing indexes, tables without a primary key...): run `backstop health` to see them."
+        ));
+    }
+    let mut action: Vec<String> = Vec::new();
+    for finding in &serious {
+        if finding.check == "backup_age" {
+            action.push(format!(
+                "Check the backup function's recent errors, then take a backup now:\n  backstop backup --db \"$DATABASE_URL\" --to {store} --database-id {}",
+                report.database
+            ));
+        } else if let Some(fix) = &finding.fix {
+            action.push(format!("{}:\n  {fix}", finding.check));
+        }
+    }
+    if action.is_empty() {
+        action.push("Nothing to do.".into());
+    }
+    Alert {
+        severity,
+        kind: kind.into(),
+        database_id: report.database.clone(),
+        backup_id: report.backups.last_backup.clone(),
+        links: Vec::new(),
+        summary,
+        details: details.join("\n"),
+        action: action.join("\n"),
+        source: "monitor".into(),
+        occurred_at: report.checked_at,
+    }
 }

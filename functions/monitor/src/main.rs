@@ -1,6 +1,8 @@
 use std::sync::Arc;
 
+use backstop::aws::load_sdk_config;
 use backstop::config::FunctionConfig;
+use backstop::store;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
 use monitor::{Deps, handler};
 use serde_json::Value;
@@ -9,13 +11,14 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let config = FunctionConfig::from_lookup(|name| std::env::var(name).ok())?;
-    let aws = backstop::aws::load_sdk_config().await;
-    let store = backstop::store::open(&config.store, &aws);
-    let deps = Deps {
+    let aws = load_sdk_config().await;
+    let store = store::open(&config.store, &aws);
+    let deps = Deps::new(
         config,
         store,
-        now: Arc::new(time::OffsetDateTime::now_utc),
-    };
+        aws,
+        Arc::new(|name| std::env::var(name).ok()),
+    )?;
     run(service_fn(|event: LambdaEvent<Value>| {
         handler(event, &deps)
     }))

@@ -1,0 +1,115 @@
+//! `backstop health`: backup freshness and database health, with what to do about it.
+
+use backstop::alert::Severity;
+use backstop::health::{HealthReport, HealthStatus, Thresholds, check};
+use backstop::store::{StoreUrl, open_from_env};
+use time::OffsetDateTime;
+
+use crate::common::{database_id, size};
+
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Exit status (Nagios convention): 0 healthy, 1 warning, 2 critical, 3 unknown (the check could not run).\n\nExample:\n  backstop health --from s3://my-backups/prod --database-id app --db postgresql://monitor@db:5432/app"
+)]
+pub struct Args {
+    /// Store with the backups: file:///path or s3://bucket/prefix.
+    #[arg(long, value_name = "STORE")]
+    from: String,
+    /// Which database (default: the database name in --db, else the only one in the store).
+    #[arg(long, value_name = "ID")]
+    database_id: Option<String>,
+    /// Also check the database itself (read-only queries), as a postgresql:// URL.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "BACKSTOP_DATABASE_URL",
+        hide_env_values = true
+    )]
+    db: Option<String>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<HealthStatus> {
+    let url: StoreUrl = args.from.parse()?;
+    let store = open_from_env(&url).await;
+    let database = database_id(
+        args.database_id.as_deref(),
+        args.db.as_deref(),
+        store.as_ref(),
+    )
+    .await?;
+    let target = args
+        .db
+        .as_deref()
+        .map(backstop::pg::parse_url)
+        .transpose()?;
+    let report = check(
+        store.as_ref(),
+        &database,
+        target.as_ref(),
+        OffsetDateTime::now_utc(),
+        &Thresholds::default(),
+    )
+    .await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", render(&report));
+    }
+    Ok(report.status)
+}
+
+fn render(report: &HealthReport) -> String {
+    let mut out = format!(
+        "{}: {}\n\n",
+        report.database,
+        report.status.as_str().to_uppercase()
+    );
+    let b = &report.backups;
+    match (&b.last_backup, b.age_seconds) {
+        (Some(id), Some(age)) => out.push_str(&format!(
+            "backups   newest {id}, {:.1} h old; {} stored, {}\n",
+            age as f64 / 3600.0,
+            b.backup_count,
+            size(b.total_bytes)
+        )),
+        _ => out.push_str("backups   none\n"),
+    }
+    if let Some(v) = &b.last_verification {
+        out.push_str(&format!(
+            "verified  {:?} at {} level, backup {}, {:.1} h ago\n",
+            v.verdict,
+            v.level.as_str(),
+            v.backup_id,
+            v.age_seconds as f64 / 3600.0
+        ));
+    }
+    if let Some(d) = &report.database_health {
+        out.push_str(&format!(
+            "database  {}, {} tables, {} indexes; {}/{} connections; xid age {:.2} bn\n",
+            size(d.database_bytes),
+            d.tables,
+            d.indexes,
+            d.connections,
+            d.max_connections,
+            d.xid_age as f64 / 1e9
+        ));
+    }
+    if !report.findings.is_empty() {
+        out.push('\n');
+    }
+    for finding in &report.findings {
+        let label = match finding.severity {
+            Severity::Critical => "CRITICAL",
+            Severity::Warning => "WARNING ",
+            Severity::Info => "advice  ",
+        };
+        out.push_str(&format!("{label} {}\n", finding.message));
+        if let Some(fix) = &finding.fix {
+            out.push_str(&format!("         fix: {fix}\n"));
+        }
+    }
+    out
+}

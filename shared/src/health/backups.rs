@@ -1,0 +1,290 @@
+//! Backup health, from what the store holds: freshness, count and bytes, the newest
+//! verification, and whether the newest backup shrank suspiciously.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::{Finding, FreshnessThresholds, HealthStatus, classify_backup_age};
+use crate::alert::Severity;
+use crate::engine::verify::{Level, Verdict, Verification};
+use crate::layout::{BackupId, DatabaseId, MANIFEST_NAME, database_prefix};
+use crate::metrics::Metric;
+use crate::store::{Store, StoreError};
+
+/// Backups compared for the size anomaly: the newest against the median of this many before.
+pub const SIZE_WINDOW: usize = 7;
+
+/// The newest verification result found in the store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LastVerification {
+    pub backup_id: String,
+    pub level: Level,
+    pub verdict: Verdict,
+    pub age_seconds: u64,
+    /// The first finding of a failed verification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+/// What the store says about one database's backups.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackupHealth {
+    /// The newest committed backup, if any.
+    pub last_backup: Option<String>,
+    pub age_seconds: Option<u64>,
+    pub backup_count: usize,
+    /// Stored bytes of every committed backup.
+    pub total_bytes: u64,
+    pub newest_bytes: Option<u64>,
+    /// Median size of the backups before the newest (up to seven).
+    pub median_previous_bytes: Option<u64>,
+    pub last_verification: Option<LastVerification>,
+}
+
+impl BackupHealth {
+    pub fn metrics(&self) -> Vec<Metric> {
+        let mut metrics = vec![
+            Metric::count("BackupCount", self.backup_count as f64),
+            Metric::bytes("StoredBytes", self.total_bytes as f64),
+        ];
+        if let Some(age) = self.age_seconds {
+            metrics.push(Metric::seconds("BackupAgeSeconds", age as f64));
+        }
+        if let Some(v) = &self.last_verification {
+            metrics.push(Metric::seconds(
+                "LastVerificationAgeSeconds",
+                v.age_seconds as f64,
+            ));
+        }
+        metrics
+    }
+}
+
+/// The facts gathered from the store, before judgement.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BackupFacts {
+    /// Committed backups, oldest first, with their stored bytes.
+    pub backups: Vec<(BackupId, u64)>,
+    /// The newest verification result, with when it was checked.
+    pub last_verification: Option<Verification>,
+}
+
+fn median(values: &mut [u64]) -> Option<u64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_unstable();
+    let mid = values.len() / 2;
+    Some(if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2
+    })
+}
+
+/// Judges the backups of one database at `now`.
+pub fn assess(
+    facts: &BackupFacts,
+    now: OffsetDateTime,
+    thresholds: &FreshnessThresholds,
+) -> (BackupHealth, Vec<Finding>) {
+    let newest = facts.backups.last();
+    let age = newest
+        .and_then(|(id, _)| id.started_at())
+        .map(|started| Duration::try_from(now - started).unwrap_or(Duration::ZERO));
+    let mut findings = Vec::new();
+    let hours = |d: Duration| d.as_secs_f64() / 3600.0;
+    match (classify_backup_age(age, thresholds), newest, age) {
+        (HealthStatus::Healthy, _, _) => {}
+        (status, Some((id, _)), Some(age)) => findings.push(Finding::new(
+            "backup_age",
+            if status == HealthStatus::Critical {
+                Severity::Critical
+            } else {
+                Severity::Warning
+            },
+            format!(
+                "no backup for {:.1} hours (newest: {id}; {} above {:.0} h)",
+                hours(age),
+                status.as_str(),
+                hours(if status == HealthStatus::Critical {
+                    thresholds.critical_after
+                } else {
+                    thresholds.warning_after
+                })
+            ),
+        )),
+        _ => findings.push(Finding::new(
+            "backup_age",
+            Severity::Critical,
+            "there is no committed backup of this database",
+        )),
+    }
+
+    let newest_bytes = newest.map(|(_, bytes)| *bytes);
+    let mut previous: Vec<u64> = facts
+        .backups
+        .iter()
+        .rev()
+        .skip(1)
+        .take(SIZE_WINDOW)
+        .map(|(_, bytes)| *bytes)
+        .collect();
+    let median_previous = median(&mut previous);
+    if let (Some(newest), Some(median)) = (newest_bytes, median_previous)
+        && previous.len() == SIZE_WINDOW
+        && newest.saturating_mul(2) < median
+    {
+        findings.push(Finding::new(
+            "backup_size",
+            Severity::Warning,
+            format!(
+                "the newest backup is {newest} bytes, less than half the median ({median} bytes) of the {SIZE_WINDOW} before it: a truncated dump or lost data?"
+            ),
+        ));
+    }
+
+    let last_verification = facts.last_verification.as_ref().map(|v| LastVerification {
+        backup_id: v.backup_id.clone(),
+        level: v.level,
+        verdict: v.verdict,
+        age_seconds: Duration::try_from(now - v.checked_at)
+            .unwrap_or(Duration::ZERO)
+            .as_secs(),
+        problem: v.findings.first().map(ToString::to_string),
+    });
+    if let Some(v) = &last_verification
+        && v.verdict == Verdict::Failed
+    {
+        findings.push(Finding::new(
+            "verification",
+            Severity::Critical,
+            format!(
+                "the newest verification ({} level, backup {}) failed: {}",
+                v.level.as_str(),
+                v.backup_id,
+                v.problem.as_deref().unwrap_or("see its result")
+            ),
+        ));
+    }
+
+    let health = BackupHealth {
+        last_backup: newest.map(|(id, _)| id.to_string()),
+        age_seconds: age.map(|a| a.as_secs()),
+        backup_count: facts.backups.len(),
+        total_bytes: facts.backups.iter().map(|(_, b)| b).sum(),
+        newest_bytes,
+        median_previous_bytes: median_previous,
+        last_verification,
+    };
+    (health, findings)
+}
+
+/// Gathers the facts about `database`'s backups. Fails (rather than reporting "no backups")
+/// when the store cannot be listed.
+pub async fn gather(store: &dyn Store, database: &DatabaseId) -> Result<BackupFacts, StoreError> {
+    let prefix = database_prefix(database);
+    let objects = store.list(&prefix).await?;
+    let mut sets: BTreeMap<BackupId, (bool, u64, Vec<String>)> = BTreeMap::new();
+    for object in &objects {
+        let Some((id, name)) = object
+            .key
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.split_once('/'))
+        else {
+            continue;
+        };
+        let Ok(id) = BackupId::parse(id) else {
+            continue;
+        };
+        let entry = sets.entry(id).or_default();
+        if name == MANIFEST_NAME {
+            entry.0 = true;
+        }
+        if let Some(result) = name.strip_prefix("verification/") {
+            entry.2.push(result.to_string());
+        } else {
+            entry.1 += object.size;
+        }
+    }
+    let backups: Vec<(BackupId, u64)> = sets
+        .iter()
+        .filter(|(_, (committed, _, _))| *committed)
+        .map(|(id, (_, bytes, _))| (id.clone(), *bytes))
+        .collect();
+    let mut last_verification: Option<Verification> = None;
+    if let Some((id, (_, _, results))) = sets
+        .iter()
+        .rev()
+        .find(|(_, (committed, _, results))| *committed && !results.is_empty())
+    {
+        for name in results {
+            let key = format!("{prefix}{id}/verification/{name}");
+            let Some(found) = store.read_versioned(&key).await? else {
+                continue;
+            };
+            if let Ok(result) = serde_json::from_slice::<Verification>(&found.body)
+                && last_verification
+                    .as_ref()
+                    .is_none_or(|v| v.checked_at < result.checked_at)
+            {
+                last_verification = Some(result);
+            }
+        }
+    }
+    Ok(BackupFacts {
+        backups,
+        last_verification,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn backup(at: OffsetDateTime, bytes: u64) -> (BackupId, u64) {
+        (BackupId::generate(at), bytes)
+    }
+
+    #[test]
+    fn a_backup_under_half_the_median_of_the_previous_seven_warns() {
+        let now = datetime!(2026-11-22 12:00 UTC);
+        let mut backups: Vec<_> = (0..7)
+            .map(|i| backup(now - time::Duration::hours(48 - i), 1000 + i as u64))
+            .collect();
+        backups.push(backup(now - time::Duration::hours(1), 400));
+        let facts = BackupFacts {
+            backups,
+            last_verification: None,
+        };
+        let (health, findings) = assess(&facts, now, &FreshnessThresholds::default());
+        assert_eq!(health.median_previous_bytes, Some(1003));
+        assert_eq!(findings.len(), 1);
+        assert_eq!(findings[0].check, "backup_size");
+        // With fewer than seven before it, nothing is compared.
+        let facts = BackupFacts {
+            backups: facts.backups[3..].to_vec(),
+            last_verification: None,
+        };
+        assert!(
+            assess(&facts, now, &FreshnessThresholds::default())
+                .1
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn no_backup_at_all_is_critical() {
+        let (health, findings) = assess(
+            &BackupFacts::default(),
+            datetime!(2026-11-22 12:00 UTC),
+            &FreshnessThresholds::default(),
+        );
+        assert_eq!(health.backup_count, 0);
+        assert_eq!(findings[0].severity, Severity::Critical);
+    }
+}

@@ -1,0 +1,255 @@
+//! Health of a database and of its backups, for the monitor function and `backstop health`.
+//!
+//! - [`backups`]: read from the store: the newest backup's age, count and bytes, the newest
+//!   verification verdict, and a size anomaly (the newest backup under half the median of the
+//!   seven before it).
+//! - [`database`]: read-only queries (simple protocol, so they work through PgBouncer in
+//!   transaction mode): size, connections, hit ratios, old transactions, wraparound headroom,
+//!   replication slots, invalid indexes, and advice (tables without a primary key, unused
+//!   indexes, foreign keys without an index, each with the statement that fixes it).
+//! - [`alerting`]: the pure decision of when a status deserves an alert.
+//!
+//! Every judgement is a pure function of gathered figures and thresholds.
+
+pub mod alerting;
+pub mod backups;
+pub mod database;
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::alert::Severity;
+use crate::metrics::Metric;
+
+/// How worried to be. Ordered from best to worst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthStatus {
+    Healthy,
+    Warning,
+    Critical,
+}
+
+impl HealthStatus {
+    /// The value published as the `HealthStatus` metric: 0 healthy, 1 warning, 2 critical.
+    pub fn metric_value(self) -> f64 {
+        match self {
+            HealthStatus::Healthy => 0.0,
+            HealthStatus::Warning => 1.0,
+            HealthStatus::Critical => 2.0,
+        }
+    }
+}
+
+impl HealthStatus {
+    /// The status a finding of `severity` calls for (advice leaves it healthy).
+    pub fn of(severity: Severity) -> Self {
+        match severity {
+            Severity::Info => HealthStatus::Healthy,
+            Severity::Warning => HealthStatus::Warning,
+            Severity::Critical => HealthStatus::Critical,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthStatus::Healthy => "healthy",
+            HealthStatus::Warning => "warning",
+            HealthStatus::Critical => "critical",
+        }
+    }
+}
+
+/// One thing the checks noticed. `Info` is advice: it never changes the status.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    /// Which check: `backup_age`, `wraparound`, `fk_without_index`...
+    pub check: String,
+    pub severity: Severity,
+    pub message: String,
+    /// A statement or command that fixes it, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+impl Finding {
+    pub fn new(check: &str, severity: Severity, message: impl Into<String>) -> Self {
+        Self {
+            check: check.into(),
+            severity,
+            message: message.into(),
+            fix: None,
+        }
+    }
+
+    pub fn with_fix(mut self, fix: impl Into<String>) -> Self {
+        self.fix = Some(fix.into());
+        self
+    }
+}
+
+/// The worst status among `findings` (healthy when there are none).
+pub fn status_of(findings: &[Finding]) -> HealthStatus {
+    findings
+        .iter()
+        .map(|f| HealthStatus::of(f.severity))
+        .max()
+        .unwrap_or(HealthStatus::Healthy)
+}
+
+/// One database's health at one moment: its backups, the database itself, and what to do.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HealthReport {
+    pub database: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub checked_at: time::OffsetDateTime,
+    pub status: HealthStatus,
+    pub backups: backups::BackupHealth,
+    /// `None` when no connection was given or it could not be made (a finding says which).
+    pub database_health: Option<database::DatabaseFigures>,
+    pub findings: Vec<Finding>,
+}
+
+impl HealthReport {
+    /// Puts the pieces together; the status is the worst finding's.
+    pub fn new(
+        database: &str,
+        checked_at: time::OffsetDateTime,
+        backups: backups::BackupHealth,
+        database_health: Option<database::DatabaseFigures>,
+        mut findings: Vec<Finding>,
+    ) -> Self {
+        findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+        Self {
+            database: database.to_string(),
+            checked_at,
+            status: status_of(&findings),
+            backups,
+            database_health,
+            findings,
+        }
+    }
+
+    /// Every figure as a CloudWatch metric.
+    pub fn metrics(&self) -> Vec<Metric> {
+        let mut metrics = vec![Metric::count("HealthStatus", self.status.metric_value())];
+        metrics.extend(self.backups.metrics());
+        if let Some(figures) = &self.database_health {
+            metrics.extend(figures.metrics());
+        }
+        metrics
+    }
+}
+
+/// Backup-age thresholds: at or above `warning_after` warns, at or above `critical_after`
+/// is critical.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FreshnessThresholds {
+    pub warning_after: Duration,
+    pub critical_after: Duration,
+}
+
+impl Default for FreshnessThresholds {
+    fn default() -> Self {
+        Self {
+            warning_after: Duration::from_secs(6 * 3600),
+            critical_after: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// Classifies the age of the newest successful backup; no backup at all is critical.
+pub fn classify_backup_age(
+    age: Option<Duration>,
+    thresholds: &FreshnessThresholds,
+) -> HealthStatus {
+    match age {
+        None => HealthStatus::Critical,
+        Some(age) if age >= thresholds.critical_after => HealthStatus::Critical,
+        Some(age) if age >= thresholds.warning_after => HealthStatus::Warning,
+        Some(_) => HealthStatus::Healthy,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOUR: u64 = 3600;
+
+    #[test]
+    fn age_maps_to_status_at_the_documented_thresholds() {
+        let t = FreshnessThresholds::default();
+        let at = |hours: u64| classify_backup_age(Some(Duration::from_secs(hours * HOUR)), &t);
+        assert_eq!(at(0), HealthStatus::Healthy);
+        assert_eq!(at(5), HealthStatus::Healthy);
+        assert_eq!(at(6), HealthStatus::Warning);
+        assert_eq!(at(23), HealthStatus::Warning);
+        assert_eq!(at(25), HealthStatus::Critical);
+        assert_eq!(classify_backup_age(None, &t), HealthStatus::Critical);
+    }
+
+    #[test]
+    fn thresholds_are_configurable() {
+        let t = FreshnessThresholds {
+            warning_after: Duration::from_secs(HOUR),
+            critical_after: Duration::from_secs(2 * HOUR),
+        };
+        assert_eq!(
+            classify_backup_age(Some(Duration::from_secs(90 * 60)), &t),
+            HealthStatus::Warning
+        );
+    }
+}
+
+/// Every threshold the checks use.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Thresholds {
+    pub freshness: FreshnessThresholds,
+    pub database: database::DatabaseThresholds,
+}
+
+/// Checks `database`'s backups in `store` and, given a connection, the database itself.
+/// A database that cannot be reached is a warning finding (its health is unknown); a store
+/// that cannot be read is an error, never "no backups".
+pub async fn check(
+    store: &dyn crate::store::Store,
+    database: &crate::layout::DatabaseId,
+    target: Option<&crate::pg::PgTarget>,
+    now: time::OffsetDateTime,
+    thresholds: &Thresholds,
+) -> Result<HealthReport, crate::store::StoreError> {
+    let facts = backups::gather(store, database).await?;
+    let (backup_health, mut findings) = backups::assess(&facts, now, &thresholds.freshness);
+    let figures = match target {
+        None => None,
+        Some(target) => {
+            let gathered = match crate::pg::connect(target).await {
+                Ok(client) => database::gather(&client).await,
+                Err(e) => Err(e.to_string()),
+            };
+            match gathered {
+                Ok(figures) => {
+                    findings.extend(database::assess(&figures, &thresholds.database));
+                    Some(figures)
+                }
+                Err(reason) => {
+                    findings.push(Finding::new(
+                        "database",
+                        Severity::Warning,
+                        format!("database health unknown: {reason}"),
+                    ));
+                    None
+                }
+            }
+        }
+    };
+    Ok(HealthReport::new(
+        database.as_str(),
+        now,
+        backup_health,
+        figures,
+        findings,
+    ))
+}
