@@ -462,3 +462,79 @@ async fn a_backend_killed_mid_copy_fails_the_backup_and_leaves_nothing_in_s3() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn a_role_that_row_level_security_would_filter_fails_instead_of_missing_rows() {
+    let source = fresh_database("rls filter");
+    let role = format!("reader_{}", backstop_tests::unique_suffix());
+    source.psql(&format!(
+        "CREATE TABLE public.secrets (id int, owner text);
+         INSERT INTO public.secrets SELECT g, 'u' || g FROM generate_series(1, 100) g;
+         ALTER TABLE public.secrets ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY own_rows ON public.secrets USING (owner = current_user);
+         CREATE ROLE {role} LOGIN PASSWORD 'reader-pw';
+         GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role};"
+    ));
+    let c = backstop_tests::postgres::cluster();
+    let url = format!(
+        "postgresql://{role}:reader-pw@{}:{}/{}?sslmode=disable",
+        c.host, c.port, source.name
+    );
+    let (_dir, store) = file_store();
+    let error = backup(
+        &backstop::pg::parse_url(&url).unwrap(),
+        store.clone(),
+        &options(&source),
+        &|_| {},
+    )
+    .await
+    .expect_err("a filtered backup must fail")
+    .to_string();
+    assert!(
+        error.contains("row-level security") && error.contains("secrets"),
+        "{error}"
+    );
+    assert!(
+        store
+            .list("")
+            .await
+            .unwrap()
+            .iter()
+            .all(|o| !o.key.ends_with("manifest.json"))
+    );
+}
+
+#[tokio::test]
+async fn a_role_with_pg_read_all_data_takes_a_complete_backup() {
+    let source = fresh_database("read all data");
+    let role = format!("backup_{}", backstop_tests::unique_suffix());
+    source.psql(&format!(
+        "CREATE SCHEMA app;
+         CREATE TABLE app.orders (id serial PRIMARY KEY, note text, total numeric);
+         INSERT INTO app.orders (note, total) SELECT 'n' || g, g FROM generate_series(1, 500) g;
+         CREATE VIEW app.big AS SELECT * FROM app.orders WHERE total > 100;
+         CREATE FUNCTION app.double(int) RETURNS int LANGUAGE sql AS 'SELECT $1 * 2';
+         CREATE ROLE {role} LOGIN PASSWORD 'backup-pw';
+         GRANT pg_read_all_data TO {role};"
+    ));
+    let c = backstop_tests::postgres::cluster();
+    let url = format!(
+        "postgresql://{role}:backup-pw@{}:{}/{}?sslmode=disable",
+        c.host, c.port, source.name
+    );
+    let (_dir, store) = file_store();
+    let manifest = backup(
+        &backstop::pg::parse_url(&url).unwrap(),
+        store.clone(),
+        &options(&source),
+        &|_| {},
+    )
+    .await
+    .unwrap_or_else(|e| panic!("a non-superuser backup failed: {e}"));
+    assert_eq!(manifest.total_rows(), 500);
+    let target = fresh_database("read all data restored");
+    restore_into(&manifest, &store, &target, all_tables(2))
+        .await
+        .unwrap();
+    assert_same_dump(&source.pg_dump(), &target.pg_dump(), "non-superuser backup");
+}

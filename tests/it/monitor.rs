@@ -120,7 +120,10 @@ async fn statuses_follow_real_backups_on_a_clock_the_test_sets() {
     );
     assert_eq!(
         monitor.status("never").await,
-        (HealthStatus::Critical, vec!["backup_age".into(), "database".into()]),
+        (
+            HealthStatus::Critical,
+            vec!["backup_age".into(), "database".into()]
+        ),
         "no backup at all is critical (and its URL variable is not set: health unknown)"
     );
     assert_eq!(

@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-
 /// An event fixture from tests/fixtures/events.
 pub fn fixture(name: &str) -> serde_json::Value {
     let path = backstop_tests::workspace_root()

@@ -4,7 +4,9 @@
 //! `ACCESS SHARE`, exports its snapshot and reads the catalogs. Workers join the snapshot
 //! (`SET TRANSACTION SNAPSHOT`), lock each table `NOWAIT` and stream `COPY ... TO STDOUT`
 //! through a row digest and zstd straight into the store, largest tables first, big tables
-//! split by ctid range. Sequence values are read last; `manifest.json` is written last of all.
+//! split by ctid range. Sessions run with `row_security = off`, as pg_dump does: a role that
+//! row-level security would filter fails loudly instead of backing up only the rows it sees.
+//! Sequence values are read last; `manifest.json` is written last of all.
 //! On failure, or when the deadline passes, the run stops, everything uploaded so far is
 //! deleted and unfinished uploads under the set are aborted: a set without a manifest is never
 //! a backup, and none is left holding storage.
@@ -302,6 +304,7 @@ async fn run(
         .batch_execute(&format!(
             "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;\n\
              SELECT pg_catalog.set_config('search_path', '', false);\n\
+             SET row_security = off;\n\
              SET statement_timeout = 0;\n\
              SET lock_timeout = '{}ms';",
             options.lock_timeout.as_millis()
@@ -608,6 +611,7 @@ impl Worker {
                 "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;\n\
                  SET TRANSACTION SNAPSHOT '{}';\n\
                  SELECT pg_catalog.set_config('search_path', '', false);\n\
+                 SET row_security = off;\n\
                  SET statement_timeout = 0;\n\
                  SET synchronize_seqscans = off;",
                 self.snapshot

@@ -27,7 +27,7 @@ impl InventoryObject {
 }
 
 /// Every catalog that holds database-local objects.
-const CATALOGS: [&str; 29] = [
+const CATALOGS: [&str; 28] = [
     "pg_namespace",
     "pg_class",
     "pg_type",
@@ -51,7 +51,6 @@ const CATALOGS: [&str; 29] = [
     "pg_ts_template",
     "pg_foreign_data_wrapper",
     "pg_foreign_server",
-    "pg_user_mapping",
     "pg_event_trigger",
     "pg_publication",
     "pg_statistic_ext",
@@ -67,6 +66,8 @@ pub async fn read(client: &Client) -> Result<Vec<InventoryObject>, tokio_postgre
         .map(|c| format!("SELECT '{c}'::regclass::oid AS classid, oid AS objid FROM {c}"))
         .chain([
             "SELECT 'pg_am'::regclass::oid, oid FROM pg_am".to_string(),
+            // pg_user_mapping itself is readable by superusers only; the view is public.
+            "SELECT 'pg_user_mapping'::regclass::oid, umid FROM pg_user_mappings".to_string(),
             "SELECT 'pg_largeobject_metadata'::regclass::oid, oid FROM pg_largeobject_metadata"
                 .to_string(),
         ])
