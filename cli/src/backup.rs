@@ -7,7 +7,8 @@ use backstop::store::{StoreUrl, open_from_env};
 use backstop::tier::Tier;
 use serde::Serialize;
 
-use crate::common::{database_id, interactive, size};
+use crate::common::{database_id, size};
+use crate::progress::Progress;
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -76,30 +77,38 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     options.exclude = args.exclude;
     options.compression_level = args.compression_level;
     options.reason = args.reason;
-    let show = interactive() && !args.json;
-    let on_event = move |event: BackupEvent| {
-        if !show {
-            return;
-        }
+    let progress = if args.json {
+        None
+    } else {
+        Some(Progress::bytes(0))
+    };
+    let on_event = |event: BackupEvent| {
+        let Some(progress) = &progress else { return };
         match event {
             BackupEvent::Started {
                 backup_id,
                 tables,
                 table_bytes,
             } => {
-                eprintln!(
+                progress.set_total(table_bytes);
+                progress.note(format!(
                     "backing up {tables} tables ({}) as {backup_id}",
                     size(table_bytes)
-                )
+                ));
             }
             BackupEvent::PartStored {
                 table,
                 rows,
                 stored_bytes,
+                table_bytes,
             } => {
-                eprintln!("  {table}: {rows} rows, {} stored", size(stored_bytes))
+                progress.note(format!(
+                    "  {table}: {rows} rows, {} stored",
+                    size(stored_bytes)
+                ));
+                progress.advance(table_bytes, table);
             }
-            BackupEvent::Finished { .. } => {}
+            BackupEvent::Finished { .. } => progress.finish(),
         }
     };
     let holder = format!(

@@ -1,11 +1,13 @@
-//! `backstop doctor`: proves a store can hold backups and a database answers.
+//! `backstop doctor`: checks the configuration, the store, and the database and its role's
+//! privileges, and says what to fix. Exit 1 when something would make a backup fail.
 
-use anyhow::Context;
+use backstop::readiness::check_role;
 use backstop::store::{StoreUrl, open_from_env, probe};
+use serde::Serialize;
 
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Example:\n  backstop doctor --store file:///var/backups/backstop --db postgresql://postgres@localhost/app"
+    after_help = "Example:\n  backstop doctor --store file:///var/backups/backstop --db postgresql://postgres@localhost/app\n\nExit status: 0 ready (warnings allowed), 1 something must be fixed first."
 )]
 pub struct Args {
     /// Store to check: file:///path or s3://bucket/prefix.
@@ -19,31 +21,229 @@ pub struct Args {
         hide_env_values = true
     )]
     db: Option<String>,
+    /// Print the checks as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Outcome {
+    Ok,
+    Warn,
+    Fail,
+}
+
+#[derive(Debug, Serialize)]
+struct Check {
+    check: &'static str,
+    outcome: Outcome,
+    detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fix: Option<String>,
+}
+
+fn check(check: &'static str, outcome: Outcome, detail: String, fix: Option<String>) -> Check {
+    Check {
+        check,
+        outcome,
+        detail,
+        fix,
+    }
+}
+
+fn examples(names: &[String]) -> String {
+    let mut shown: Vec<&str> = names.iter().take(3).map(String::as_str).collect();
+    if names.len() > 3 {
+        shown.push("...");
+    }
+    shown.join(", ")
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     if args.store.is_none() && args.db.is_none() {
         anyhow::bail!("nothing to check; pass --store STORE and/or --db URL");
     }
+    let mut checks = Vec::new();
+    let env = |name: &str| std::env::var(name).ok();
+    if env(backstop::config::DATABASES_VAR).is_some() || env(backstop::config::STORE_VAR).is_some()
+    {
+        checks.push(match backstop::config::FunctionConfig::from_lookup(env) {
+            Ok(config) => check(
+                "config",
+                Outcome::Ok,
+                format!(
+                    "function settings name {} database(s)",
+                    config.databases.len()
+                ),
+                None,
+            ),
+            Err(e) => check("config", Outcome::Fail, e.to_string(), None),
+        });
+    }
     if let Some(raw) = &args.store {
         let url: StoreUrl = raw.parse()?;
+        if matches!(url, StoreUrl::S3 { .. }) {
+            let aws = backstop::aws::load_sdk_config().await;
+            if aws.region().is_none() {
+                checks.push(check(
+                    "aws",
+                    Outcome::Fail,
+                    "no AWS region is configured".into(),
+                    Some("export AWS_REGION=eu-west-1 (or set a profile with a region)".into()),
+                ));
+            }
+        }
         let store = open_from_env(&url).await;
-        let report = probe(store.as_ref()).await?;
-        println!(
-            "store     {url}  ok: wrote, tagged, listed, read back and deleted {} KiB",
-            report.bytes / 1024
-        );
+        checks.push(match probe(store.as_ref()).await {
+            Ok(report) => check(
+                "store",
+                Outcome::Ok,
+                format!(
+                    "{url}: wrote, tagged, listed, read back and deleted {} KiB",
+                    report.bytes / 1024
+                ),
+                None,
+            ),
+            Err(e) => check("store", Outcome::Fail, e.to_string(), None),
+        });
     }
     if let Some(raw) = &args.db {
-        let config = backstop::pg::parse_url(raw)?;
-        let client = backstop::pg::connect(&config).await?;
-        let row = client
-            .query_one("SELECT current_setting('server_version'), current_user::text, current_database()::text", &[])
-            .await
-            .context("querying the server version")?;
-        let (version, user, database): (String, String, String) =
-            (row.get(0), row.get(1), row.get(2));
-        println!("database  {database}  ok: PostgreSQL {version}, connected as {user}");
+        let target = backstop::pg::parse_url(raw)?;
+        match backstop::pg::connect(&target).await {
+            Err(e) => checks.push(check(
+                "database",
+                Outcome::Fail,
+                e.to_string(),
+                Some("check host, port, password and sslmode in the URL, and that the server accepts this client".into()),
+            )),
+            Ok(client) => {
+                let version = client
+                    .simple_query("SELECT current_setting('server_version')")
+                    .await
+                    .ok()
+                    .and_then(|m| {
+                        m.into_iter().find_map(|m| match m {
+                            tokio_postgres::SimpleQueryMessage::Row(r) => {
+                                r.get(0).map(str::to_string)
+                            }
+                            _ => None,
+                        })
+                    })
+                    .unwrap_or_default();
+                match check_role(&client).await {
+                    Err(e) => checks.push(check("database", Outcome::Fail, e, None)),
+                    Ok(role) => {
+                        checks.push(check(
+                            "database",
+                            Outcome::Ok,
+                            format!(
+                                "{}: PostgreSQL {version}, connected as {}",
+                                backstop::pg::database_name(&target).unwrap_or_default(),
+                                role.role
+                            ),
+                            None,
+                        ));
+                        checks.extend(role_checks(&role));
+                    }
+                }
+            }
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&checks)?);
+    } else {
+        for c in &checks {
+            let label = match c.outcome {
+                Outcome::Ok => "ok  ",
+                Outcome::Warn => "WARN",
+                Outcome::Fail => "FAIL",
+            };
+            println!("{:<9} {label}  {}", c.check, c.detail);
+            if let Some(fix) = &c.fix {
+                println!("{:<9}       fix: {fix}", "");
+            }
+        }
+    }
+    if let Some(first) = checks.iter().find(|c| c.outcome == Outcome::Fail) {
+        let fix = first
+            .fix
+            .as_ref()
+            .map(|f| format!("; fix: {f}"))
+            .unwrap_or_default();
+        anyhow::bail!("{}: {}{fix}", first.check, first.detail);
     }
     Ok(())
+}
+
+fn role_checks(role: &backstop::readiness::RoleReadiness) -> Vec<Check> {
+    let mut checks = Vec::new();
+    checks.push(if role.unreadable.is_empty() {
+        check(
+            "backup",
+            Outcome::Ok,
+            format!(
+                "{} can read all {} tables, views and sequences",
+                role.role, role.relations
+            ),
+            None,
+        )
+    } else {
+        check(
+            "backup",
+            Outcome::Fail,
+            format!(
+                "{} cannot read {} of {} relations ({}); a backup would fail",
+                role.role,
+                role.unreadable.len(),
+                role.relations,
+                examples(&role.unreadable)
+            ),
+            Some(format!("GRANT pg_read_all_data TO {};", role.role)),
+        )
+    });
+    if !role.filtered_by_rls.is_empty() {
+        checks.push(check(
+            "rls",
+            Outcome::Fail,
+            format!(
+                "row-level security would hide rows of {} table(s) from {} ({}); a backup refuses to run rather than miss them",
+                role.filtered_by_rls.len(),
+                role.role,
+                examples(&role.filtered_by_rls)
+            ),
+            Some(format!("ALTER ROLE {} BYPASSRLS;", role.role)),
+        ));
+    }
+    checks.push(if role.monitor {
+        check(
+            "health",
+            Outcome::Ok,
+            "sees every session (pg_monitor)".into(),
+            None,
+        )
+    } else {
+        check(
+            "health",
+            Outcome::Warn,
+            "not a member of pg_monitor: health checks see only this role's own sessions".into(),
+            Some(format!("GRANT pg_monitor TO {};", role.role)),
+        )
+    });
+    checks.push(if role.create_database {
+        check(
+            "verify",
+            Outcome::Ok,
+            "may create scratch databases for restore verification".into(),
+            None,
+        )
+    } else {
+        check(
+            "verify",
+            Outcome::Warn,
+            "cannot CREATE DATABASE: give `verify --level restore` a --scratch-db server where it can".into(),
+            None,
+        )
+    });
+    checks
 }

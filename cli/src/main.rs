@@ -6,6 +6,7 @@ mod common;
 mod doctor;
 mod health;
 mod list;
+mod progress;
 mod prune;
 mod restore;
 mod verify;
@@ -26,7 +27,7 @@ const EXIT_HEALTH_UNKNOWN: u8 = 3;
     name = "backstop",
     version,
     about = "Verified PostgreSQL backups: take, check, list and restore them",
-    after_help = "Examples:\n  backstop backup --db postgresql://backup@db:5432/app --to s3://my-backups/prod\n  backstop list --from s3://my-backups/prod\n  backstop verify --from s3://my-backups/prod --database-id app --level deep\n  backstop restore --from s3://my-backups/prod --database-id app --db postgresql://postgres@localhost/app_copy\n  backstop doctor --store s3://my-backups/prod --db postgresql://backup@db:5432/app"
+    after_help = "Examples:\n  backstop doctor --store s3://my-backups/prod --db postgresql://backup@db:5432/app\n  backstop backup --db postgresql://backup@db:5432/app --to s3://my-backups/prod\n  backstop list --from s3://my-backups/prod\n  backstop verify --from s3://my-backups/prod --database-id app --level deep\n  backstop health --from s3://my-backups/prod --database-id app\n  backstop restore --from s3://my-backups/prod --database-id app --db postgresql://postgres@localhost/app_copy\n\nExit status: 0 success; 1 failure (one line on stderr says what to do); 2 bad arguments.\n`verify` exits 2 when it could not verify; `health` exits 0/1/2/3 for healthy/warning/critical/unknown.\nThe database URL can also come from BACKSTOP_DATABASE_URL; AWS settings from the usual AWS_* variables."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -51,10 +52,25 @@ enum Command {
     Prune(prune::Args),
     /// Backup freshness and database health (exit 0 healthy, 1 warning, 2 critical, 3 unknown).
     Health(health::Args),
+    /// Print a shell completion script, e.g. `backstop completions bash > /etc/bash_completion.d/backstop`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Completions { shell } = cli.command {
+        use clap::CommandFactory;
+        clap_complete::generate(
+            shell,
+            &mut Cli::command(),
+            "backstop",
+            &mut std::io::stdout(),
+        );
+        return ExitCode::SUCCESS;
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -82,6 +98,7 @@ fn main() -> ExitCode {
             Command::Doctor(args) => doctor::run(args).await.map(|()| 0),
             Command::List(args) => list::run(args).await.map(|()| 0),
             Command::Prune(args) => prune::run(args).await.map(|()| 0),
+            Command::Completions { .. } => Ok(0),
             Command::Health(args) => health::run(args).await.map(|status| match status {
                 backstop::health::HealthStatus::Healthy => 0,
                 backstop::health::HealthStatus::Warning => 1,

@@ -8,7 +8,8 @@ use backstop::engine::restore::{
 use backstop::store::{StoreUrl, open_from_env};
 use tokio::io::AsyncWriteExt;
 
-use crate::common::{database_id, interactive};
+use crate::common::database_id;
+use crate::progress::Progress;
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -51,28 +52,27 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
         tables: args.tables,
         clean: args.clean,
     };
-    let show = interactive();
-    let on_event = move |event: RestoreEvent| {
-        if !show {
-            return;
+    let progress = Progress::rows(manifest.total_rows());
+    let on_event = |event: RestoreEvent| match event {
+        RestoreEvent::Started {
+            backup_id,
+            tables,
+            rows,
+        } => progress.note(format!(
+            "restoring backup {backup_id}: {tables} tables, {rows} rows"
+        )),
+        RestoreEvent::TableLoaded { table, rows } => {
+            progress.note(format!("  loaded {table} ({rows} rows)"));
+            progress.advance(rows, table);
         }
-        match event {
-            RestoreEvent::Started {
-                backup_id,
-                tables,
-                rows,
-            } => {
-                eprintln!("restoring backup {backup_id}: {tables} tables, {rows} rows")
-            }
-            RestoreEvent::TableLoaded { table, rows } => {
-                eprintln!("  loaded {table} ({rows} rows)")
-            }
-            RestoreEvent::PostDataStarted { items } => {
-                eprintln!("  building the remaining {items} post-data items")
-            }
+        RestoreEvent::PostDataStarted { items } => {
+            progress.note(format!("  building the remaining {items} post-data items"));
+            progress.advance(0, "indexes and constraints".into());
         }
     };
-    let report = restore(store, &manifest, &target, &options, &on_event).await?;
+    let report = restore(store, &manifest, &target, &options, &on_event).await;
+    progress.finish();
+    let report = report?;
     println!(
         "restored backup {} of {} into {}: {} tables, {} rows in {:.1}s",
         report.backup_id,

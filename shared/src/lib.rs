@@ -10,6 +10,7 @@
 //! - [`config`]: settings read from the environment, each error naming its variable.
 //! - [`connection`]: where each database's connection comes from (env, Secrets Manager, SSM).
 //! - [`pg`]: connecting to PostgreSQL.
+//! - [`readiness`]: what a database role may do (read everything, bypass RLS, monitor, create).
 //! - [`alert`]: alerts (severity, summary, action) and their publication to SNS.
 //! - [`metrics`]: CloudWatch metrics under the `Backstop` namespace.
 //! - [`aws`]: the one place AWS SDK configuration and clients are built.
@@ -26,6 +27,7 @@ pub mod layout;
 pub mod lease;
 pub mod metrics;
 pub mod pg;
+pub mod readiness;
 pub mod retention;
 pub mod store;
 pub mod tier;

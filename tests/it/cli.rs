@@ -18,11 +18,12 @@ fn doctor_checks_a_file_store_and_a_database() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(
-        stdout.contains("ok: wrote, tagged, listed, read back and deleted"),
+        stdout.contains("ok    file://")
+            && stdout.contains(": wrote, tagged, listed, read back and deleted"),
         "{stdout}"
     );
     assert!(
-        stdout.contains(&format!("database  {}  ok: PostgreSQL 1", db.name)),
+        stdout.contains(&format!("database  ok    {}: PostgreSQL 1", db.name)),
         "{stdout}"
     );
     assert!(!stdout.contains(&cluster().password));
@@ -344,4 +345,50 @@ async fn a_backup_already_running_makes_a_second_one_refuse_in_one_line() {
     let manifest = crate::store_contract::read_all(store.as_ref(), &manifest.key).await;
     let manifest: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
     assert_eq!(manifest["reason"], "before migration 00021");
+}
+
+#[test]
+fn doctor_says_which_privileges_a_role_lacks_and_how_to_grant_them() {
+    let db = fresh_database("cli doctor role");
+    let role = format!("weak_{}", backstop_tests::unique_suffix());
+    db.psql(&format!(
+        "CREATE TABLE public.visible (id int); CREATE TABLE public.hidden (id int);
+         CREATE TABLE public.guarded (id int, owner text);
+         ALTER TABLE public.guarded ENABLE ROW LEVEL SECURITY;
+         CREATE ROLE {role} LOGIN PASSWORD 'weak-pw';
+         GRANT SELECT ON public.visible, public.guarded TO {role};"
+    ));
+    let c = cluster();
+    let url = format!(
+        "postgresql://{role}:weak-pw@{}:{}/{}?sslmode=disable",
+        c.host, c.port, db.name
+    );
+    let output = backstop(&["doctor", "--db", &url, "--json"], &[]);
+    assert_eq!(output.status.code(), Some(1));
+    let checks: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let find = |name: &str| {
+        checks
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == name)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(find("backup")["outcome"], "fail");
+    assert!(
+        find("backup")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("public.hidden")
+    );
+    assert_eq!(
+        find("backup")["fix"],
+        format!("GRANT pg_read_all_data TO {role};")
+    );
+    assert_eq!(find("rls")["fix"], format!("ALTER ROLE {role} BYPASSRLS;"));
+    assert_eq!(find("health")["outcome"], "warn");
+    let line = single_error_line(&output);
+    assert!(line.contains("GRANT pg_read_all_data"), "{line}");
+    assert!(!line.contains("weak-pw"));
 }

@@ -88,6 +88,8 @@ pub enum BackupEvent {
         table: String,
         rows: u64,
         stored_bytes: u64,
+        /// The part's share of the table's size in the database (what `table_bytes` sums).
+        table_bytes: u64,
     },
     Finished {
         backup_id: String,
@@ -711,6 +713,7 @@ impl Worker {
             table: table.qualified_name.clone(),
             rows,
             stored_bytes: receipt.bytes,
+            table_bytes: unit.estimated_bytes,
         });
         Ok(Part {
             key: unit.key.clone(),
