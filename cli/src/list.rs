@@ -5,7 +5,7 @@ use backstop::layout::{DatabaseId, STATE_PREFIX, committed_backups, database_pre
 use backstop::store::{StoreUrl, open_from_env};
 use serde::Serialize;
 
-use crate::common::size;
+use crate::common::{Align, size, table};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Example:\n  backstop list --from s3://my-backups/prod --database-id app")]
@@ -84,27 +84,43 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     } else if entries.is_empty() {
         eprintln!("no backups in {url}");
     } else {
-        println!(
-            "{:<20} {:<26} {:<8} {:>10} {:>7} {:>12}  STARTED",
-            "DATABASE", "BACKUP", "TIER", "SIZE", "TABLES", "ROWS"
+        let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+        let rows: Vec<Vec<String>> = entries
+            .iter()
+            .map(|e| {
+                vec![
+                    e.database.clone(),
+                    e.backup.clone(),
+                    or_dash(e.tier.clone()),
+                    or_dash(e.bytes.map(size)),
+                    or_dash(e.tables.map(|t| t.to_string())),
+                    or_dash(e.rows.map(|r| r.to_string())),
+                    format!(
+                        "{}{}",
+                        e.started_at.as_deref().unwrap_or("-"),
+                        e.problem
+                            .as_ref()
+                            .map(|p| format!("  UNREADABLE: {p}"))
+                            .unwrap_or_default()
+                    ),
+                ]
+            })
+            .collect();
+        print!(
+            "{}",
+            table(
+                &[
+                    ("DATABASE", Align::Left),
+                    ("BACKUP", Align::Left),
+                    ("TIER", Align::Left),
+                    ("SIZE", Align::Right),
+                    ("TABLES", Align::Right),
+                    ("ROWS", Align::Right),
+                    ("STARTED", Align::Left),
+                ],
+                &rows
+            )
         );
-        for e in &entries {
-            let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
-            println!(
-                "{:<20} {:<26} {:<8} {:>10} {:>7} {:>12}  {}{}",
-                e.database,
-                e.backup,
-                or_dash(e.tier.clone()),
-                or_dash(e.bytes.map(size)),
-                or_dash(e.tables.map(|t| t.to_string())),
-                or_dash(e.rows.map(|r| r.to_string())),
-                e.started_at.as_deref().unwrap_or("-"),
-                e.problem
-                    .as_ref()
-                    .map(|p| format!("  UNREADABLE: {p}"))
-                    .unwrap_or_default()
-            );
-        }
     }
     Ok(())
 }

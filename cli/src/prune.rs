@@ -4,7 +4,7 @@ use backstop::retention::{Policy, PruneOptions, prune};
 use backstop::store::{StoreUrl, open_from_env};
 use time::OffsetDateTime;
 
-use crate::common::{database_id, size};
+use crate::common::{Align, database_id, size, table};
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -67,8 +67,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let verb = if report.dry_run {
         "would delete"
     } else {
-        "deleted"
+        "delete"
     };
+    let mut rows: Vec<Vec<String>> = Vec::new();
     for kept in &report.kept {
         let reasons: Vec<String> = kept
             .reasons
@@ -76,17 +77,40 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             .filter_map(|r| serde_json::to_value(r).ok())
             .filter_map(|v| v.as_str().map(str::to_string))
             .collect();
-        println!("keep    {}  {}", kept.backup_id, reasons.join(", "));
+        rows.push(vec![
+            "keep".into(),
+            kept.backup_id.clone(),
+            reasons.join(", "),
+        ]);
     }
     for deleted in &report.deleted {
-        println!("{verb:<7} {}  {}", deleted.name, size(deleted.bytes));
+        rows.push(vec![verb.into(), deleted.name.clone(), size(deleted.bytes)]);
     }
     for held in &report.retained_by_lock {
-        println!("locked  {held}  (Object Lock or legal hold)");
+        rows.push(vec![
+            "locked".into(),
+            held.clone(),
+            "Object Lock or legal hold".into(),
+        ]);
     }
     for deferred in &report.deferred {
-        println!("later   {deferred}  (over --max-deletions)");
+        rows.push(vec![
+            "later".into(),
+            deferred.clone(),
+            "over --max-deletions".into(),
+        ]);
     }
+    print!(
+        "{}",
+        table(
+            &[
+                ("ACTION", Align::Left),
+                ("BACKUP", Align::Left),
+                ("WHY", Align::Left)
+            ],
+            &rows
+        )
+    );
     println!("{}: {}", report.database, report.summary());
     Ok(())
 }
