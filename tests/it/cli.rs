@@ -392,3 +392,32 @@ fn doctor_says_which_privileges_a_role_lacks_and_how_to_grant_them() {
     assert!(line.contains("GRANT pg_read_all_data"), "{line}");
     assert!(!line.contains("weak-pw"));
 }
+
+#[test]
+fn the_demo_runs_the_whole_cycle_and_the_copy_matches() {
+    let demo = crate::support::backstop_bin()
+        .parent()
+        .unwrap()
+        .join("demo");
+    let output = std::process::Command::new(demo)
+        .env_remove("DEMO_STORE")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for step in [
+        "doctor", "backup", "list", "verify", "health", "prune", "restore",
+    ] {
+        assert!(
+            stdout.contains(&format!("\n  {step} ")),
+            "no {step} step:\n{stdout}"
+        );
+    }
+    assert!(stdout.contains("passed at restore level"), "{stdout}");
+    assert!(stdout.contains("CREATE INDEX CONCURRENTLY ON ticketing.notifications (user_id);"));
+    assert!(stdout.contains("pg_dump of the restored copy is identical to the source"));
+}

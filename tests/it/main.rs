@@ -9,6 +9,7 @@ mod functions;
 mod monitor;
 mod postgres;
 mod retention;
+mod runbook;
 mod store_contract;
 mod store_file;
 mod store_s3;

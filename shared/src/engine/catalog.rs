@@ -54,6 +54,8 @@ pub struct SequenceRef {
     pub schema: String,
     pub name: String,
     pub qualified_name: String,
+    /// The table an identity sequence belongs to (it exists only with that table).
+    pub identity_of: Option<String>,
 }
 
 /// Everything the catalog reader found.
@@ -593,11 +595,15 @@ async fn sequences(
             row.get("owner"),
         );
         let object = oid_ref(class::PG_CLASS, oid);
+        let identity_of = (row.get::<_, Option<String>>("deptype").as_deref() == Some("i"))
+            .then(|| row.get::<_, Option<String>>("owner_table_name"))
+            .flatten();
         catalog.sequences.push(SequenceRef {
             oid,
             schema: schema.clone(),
             name: name.clone(),
             qualified_name: q.clone(),
+            identity_of: identity_of.clone(),
         });
         catalog.items.extend(acl_item(
             &schema,
@@ -605,7 +611,7 @@ async fn sequences(
             &format!("SEQUENCE {q}"),
             object,
             &row,
-            None,
+            identity_of.as_deref(),
         ));
         if row.get::<_, Option<String>>("deptype").as_deref() == Some("i") {
             let key = (
@@ -1497,15 +1503,17 @@ pub async fn sequence_values(
             "SELECT pg_catalog.setval({}, {value}, {called});\n",
             literal(&sequence.qualified_name)
         );
-        items.push(
-            Item::new(
-                ItemKind::SequenceValue,
-                &sequence.schema,
-                &sequence.name,
-                sql,
-            )
-            .needing([oid_ref(class::PG_CLASS, sequence.oid)]),
-        );
+        let item = Item::new(
+            ItemKind::SequenceValue,
+            &sequence.schema,
+            &sequence.name,
+            sql,
+        )
+        .needing([oid_ref(class::PG_CLASS, sequence.oid)]);
+        items.push(match &sequence.identity_of {
+            Some(table) => item.of_table(table),
+            None => item,
+        });
     }
     Ok(items)
 }
