@@ -443,7 +443,7 @@ mod tests {
     #[test]
     fn a_failure_alert_names_the_part_and_the_backup_to_use_instead() {
         let fallback = ("20261121T060000Z-0000000a".to_string(), Level::Restore);
-        let store: StoreUrl = "s3://b/prod".parse().unwrap();
+        let store: StoreUrl = "s3://acme-backups/prod".parse().unwrap();
         let alert = failure_alert(&failed(), Some(&fallback), &store);
         assert_eq!(alert.severity, Severity::Critical);
         assert!(
@@ -463,7 +463,7 @@ mod tests {
         assert!(
             alert.links[0]
                 .url
-                .contains("buckets/b?prefix=prod%2Fmain%2F20261122T060000Z-0000000b%2F"),
+                .contains("buckets/acme-backups?prefix=prod%2Fmain%2F20261122T060000Z-0000000b%2F"),
             "{:?}",
             alert.links
         );
