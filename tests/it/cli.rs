@@ -421,3 +421,187 @@ fn the_demo_runs_the_whole_cycle_and_the_copy_matches() {
     assert!(stdout.contains("CREATE INDEX CONCURRENTLY ON ticketing.notifications (user_id);"));
     assert!(stdout.contains("pg_dump of the restored copy is identical to the source"));
 }
+
+#[test]
+fn every_subcommand_help_has_an_example_that_works() {
+    let source = fresh_database("help examples");
+    source.psql(
+        "CREATE TABLE public.orders (id serial PRIMARY KEY, total numeric);
+         INSERT INTO public.orders (total) SELECT g FROM generate_series(1, 100) g;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("file://{}/store", dir.path().display());
+    let output = backstop(
+        &["backup", "--db", &source.url(), "--to", &store, "--json"],
+        &[],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let taken: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let backup_id = taken["backup_id"].as_str().unwrap().to_string();
+    let restored = fresh_database("help examples restored");
+    let exported = fresh_database("help examples exported");
+    let c = cluster();
+    let q = |s: &str| format!("'{s}'");
+    let replacements = [
+        ("s3://my-backups/prod", q(&store)),
+        ("file:///var/backups/backstop", q(&store)),
+        ("file:///var/backups", q(&store)),
+        (
+            "--database-id app",
+            format!("--database-id {}", q(&source.name)),
+        ),
+        (
+            "postgresql://postgres@localhost/app_restored",
+            q(&restored.url()),
+        ),
+        (
+            "postgresql://verifier@scratch:5432/postgres",
+            q(&c.url("postgres")),
+        ),
+        ("postgresql://backup@db.internal:5432/app", q(&source.url())),
+        ("postgresql://monitor@db:5432/app", q(&source.url())),
+        ("postgresql://postgres@localhost/app", q(&source.url())),
+        ("postgresql://localhost/app", q(&source.url())),
+        ("20261122T060000Z-1a2b3c4d", backup_id),
+        (
+            "psql -d new_app",
+            format!("psql -q -d {}", q(&exported.url())),
+        ),
+    ];
+    let path = format!(
+        "{}:{}:{}",
+        crate::support::backstop_bin().parent().unwrap().display(),
+        c.bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut ran = 0;
+    for command in [
+        "backup", "restore", "export", "list", "verify", "prune", "health", "doctor",
+    ] {
+        let help = backstop(&[command, "--help"], &[]);
+        let text = String::from_utf8_lossy(&help.stdout).into_owned();
+        let examples: Vec<String> = text
+            .lines()
+            .skip_while(|l| !l.starts_with("Example"))
+            .filter(|l| l.starts_with("  backstop "))
+            .map(str::trim)
+            .map(str::to_string)
+            .collect();
+        assert!(
+            !examples.is_empty(),
+            "`backstop {command} --help` has no example:\n{text}"
+        );
+        for example in examples {
+            let mut line = example.clone();
+            for (from, to) in &replacements {
+                line = line.replace(from, to);
+            }
+            let output = std::process::Command::new("bash")
+                .args(["-euo", "pipefail", "-c", &line])
+                .current_dir(dir.path())
+                .env("PATH", &path)
+                .output()
+                .unwrap();
+            assert!(
+                output.status.success(),
+                "the example `{example}` failed:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            ran += 1;
+        }
+    }
+    assert!(ran >= 10);
+    assert_eq!(
+        exported.psql("SELECT count(*) FROM public.orders").trim(),
+        "100"
+    );
+}
+
+#[test]
+fn mistakes_a_new_user_makes_get_one_line_saying_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = format!("file://{}/empty", dir.path().display());
+    let db = fresh_database("cli mistakes");
+    let port = backstop_tests::free_port();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec![
+                "backup".into(),
+                "--db".into(),
+                "postgres//oops".into(),
+                "--to".into(),
+                empty.clone(),
+            ],
+            "expected postgresql://user:password@host:port/dbname",
+        ),
+        (
+            vec![
+                "backup".into(),
+                "--db".into(),
+                format!("postgresql://app:pw@127.0.0.1:{port}/app?sslmode=disable"),
+                "--to".into(),
+                empty.clone(),
+            ],
+            "cannot connect to database `app`",
+        ),
+        (
+            vec![
+                "restore".into(),
+                "--from".into(),
+                empty.clone(),
+                "--db".into(),
+                db.url(),
+            ],
+            "take one with `backstop backup`",
+        ),
+        (
+            vec!["list".into(), "--from".into(), "gs://bucket".into()],
+            "use file:///absolute/path or s3://bucket/prefix",
+        ),
+        (
+            vec![
+                "restore".into(),
+                "--from".into(),
+                empty.clone(),
+                "--db".into(),
+                db.url(),
+                "--backup".into(),
+                "yesterday".into(),
+            ],
+            "not a valid backup id",
+        ),
+    ];
+    for (args, hint) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let line = single_error_line(&backstop(&args, &[]));
+        assert!(line.contains(hint), "`backstop {}`: {line}", args.join(" "));
+    }
+
+    // An unknown backup id in a store that has backups points at `backstop list`.
+    let store = format!("file://{}/store", dir.path().display());
+    let output = backstop(&["backup", "--db", &db.url(), "--to", &store], &[]);
+    assert!(output.status.success());
+    let line = single_error_line(&backstop(
+        &[
+            "restore",
+            "--from",
+            &store,
+            "--db",
+            &db.url(),
+            "--backup",
+            "20200101T000000Z-00000000",
+        ],
+        &[],
+    ));
+    assert!(
+        line.contains("not found") && line.contains("backstop list --from"),
+        "{line}"
+    );
+    // An empty store lists nothing and says so.
+    let output = backstop(&["list", "--from", &empty], &[]);
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no backups"));
+}
