@@ -4,7 +4,9 @@
 //! `If-None-Match: *`). A lease expires: its holder renews it every third of its lifetime, so
 //! a crashed holder blocks others for one lifetime at most, and an expired lease is taken over
 //! with a write conditioned on the version that was read (`If-Match`), so two contenders can
-//! never both win. Release deletes the lease only if it is still the holder's version.
+//! never both win. Release overwrites the lease, if it is still the holder's version, with one
+//! that has already expired: releasing needs no delete permission, so the backup function's
+//! role can be denied every delete.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -67,6 +69,7 @@ pub enum LeaseError {
 pub struct Lease {
     store: Arc<dyn Store>,
     key: String,
+    holder: String,
     version: Arc<Mutex<String>>,
     renewal: JoinHandle<()>,
 }
@@ -148,6 +151,7 @@ impl Lease {
         lifetime: Duration,
     ) -> Self {
         let version = Arc::new(Mutex::new(version));
+        let holder = mine.holder.clone();
         let renewal = tokio::spawn(renew(
             store.clone(),
             key.to_string(),
@@ -158,6 +162,7 @@ impl Lease {
         Self {
             store,
             key: key.to_string(),
+            holder,
             version,
             renewal,
         }
@@ -167,11 +172,28 @@ impl Lease {
         &self.key
     }
 
-    /// Gives the lease up. A lease taken over meanwhile (it expired) is left to its new holder.
+    /// Gives the lease up by marking it expired. A lease taken over meanwhile (it expired) is
+    /// left to its new holder.
     pub async fn release(self) -> Result<(), StoreError> {
         self.renewal.abort();
         let version = self.version.lock().map(|v| v.clone()).unwrap_or_default();
-        if !self.store.delete_if(&self.key, &version).await? {
+        let now = OffsetDateTime::now_utc();
+        let released = LeaseRecord {
+            holder: format!("{} (released)", self.holder),
+            token: String::new(),
+            acquired_at: now,
+            expires_at: now,
+        };
+        if self
+            .store
+            .write_if(
+                &self.key,
+                &encode(&released),
+                WriteCondition::Version(&version),
+            )
+            .await?
+            .is_none()
+        {
             tracing::warn!(key = %self.key, "the lease had already been taken over when released");
         }
         Ok(())
@@ -249,7 +271,17 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("run one"), "{err}");
         first.release().await.unwrap();
-        assert!(store.read_versioned(&key).await.unwrap().is_none());
+        let released: LeaseRecord =
+            serde_json::from_slice(&store.read_versioned(&key).await.unwrap().unwrap().body)
+                .unwrap();
+        assert!(released.is_expired(OffsetDateTime::now_utc()));
+        // Released means free at once.
+        acquire(store.clone(), &key, "run two", DEFAULT_LEASE)
+            .await
+            .unwrap()
+            .release()
+            .await
+            .unwrap();
 
         // A crashed holder: its lease stays until it expires, then another run takes over.
         let crashed = acquire(store.clone(), &key, "crashed", Duration::from_millis(300))

@@ -260,6 +260,13 @@ async fn a_scheduled_event_backs_up_every_database_with_tags_metrics_and_no_aler
     .await;
 
     let event = scheduled_event();
+    // A first delivery that fails (no time left) releases its claim, so Lambda's retry of the
+    // same event is not mistaken for a duplicate.
+    let error = backup::handler(invocation(event.clone(), Duration::ZERO), &stack.deps)
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("reserve left"), "{error}");
+    assert_eq!(stack.inbox.drain().await.len(), 2, "one alert per database");
     let response = backup::handler(
         invocation(event.clone(), Duration::from_secs(600)),
         &stack.deps,
@@ -319,10 +326,12 @@ async fn a_scheduled_event_backs_up_every_database_with_tags_metrics_and_no_aler
                 .is_some_and(|s| s > 0.0)
         );
     }
-    assert!(
-        !keys.iter().any(|k| k.contains("_backstop/locks/")),
-        "the lease was released"
-    );
+    for backup in &done {
+        assert!(
+            lease_released(&stack, &backup.database).await,
+            "the lease was released"
+        );
+    }
     assert!(
         stack.inbox.drain().await.is_empty(),
         "a success sends no alert"
@@ -379,6 +388,17 @@ async fn a_scheduled_event_backs_up_every_database_with_tags_metrics_and_no_aler
     }
 }
 
+/// Whether the database's backup lease is free: absent, or marked expired by its release.
+async fn lease_released(stack: &Stack, database: &str) -> bool {
+    let key = format!("_backstop/locks/{database}/backup");
+    match stack.deps.store.read_versioned(&key).await {
+        Ok(None) => true,
+        Ok(Some(found)) => serde_json::from_slice::<backstop::lease::LeaseRecord>(&found.body)
+            .is_ok_and(|l| l.is_expired(OffsetDateTime::now_utc())),
+        Err(_) => true, // a store that cannot be read (missing bucket) holds no lease
+    }
+}
+
 /// What every failure must leave: a failed invocation naming the cause, no manifest, no part,
 /// no lease, no unfinished upload, one critical alert, and no password anywhere.
 async fn assert_failed_cleanly(
@@ -392,10 +412,19 @@ async fn assert_failed_cleanly(
     let error = result.expect_err("the invocation must fail").to_string();
     assert!(error.contains(cause), "expected `{cause}` in: {error}");
     assert_eq!(error.lines().count(), 1, "{error}");
-    let keys = keys(stack).await;
+    // Only Backstop's own state may remain: the released lease (and a released claim).
+    let keys: Vec<String> = keys(stack)
+        .await
+        .into_iter()
+        .filter(|k| !k.starts_with(&format!("{}/_backstop/", stack.prefix)))
+        .collect();
     assert!(
         keys.is_empty(),
         "a failed backup left objects behind: {keys:?}"
+    );
+    assert!(
+        lease_released(stack, database).await,
+        "the lease is released"
     );
     assert_eq!(
         pending_uploads(&stack.bucket).await,

@@ -21,7 +21,7 @@ use backstop::config::{ConfigError, Env, FunctionConfig, positive_number};
 use backstop::connection::resolve;
 use backstop::engine::backup::{self as engine, BackupOptions, backup_exclusively};
 use backstop::engine::manifest::Manifest;
-use backstop::layout::{DatabaseId, run_claim_key, run_claims_prefix};
+use backstop::layout::{DatabaseId, run_claim_key};
 use backstop::lease::LeaseError;
 use backstop::metrics::{Metric, MetricsSink};
 use backstop::store::{Store, StoreUrl, WriteCondition};
@@ -37,8 +37,6 @@ pub const JOBS_VAR: &str = "BACKSTOP_BACKUP_JOBS";
 pub const RESERVE_VAR: &str = "BACKSTOP_DEADLINE_RESERVE_SECONDS";
 /// `true`: an info alert for every committed backup as well.
 pub const ALERT_ON_SUCCESS_VAR: &str = "BACKSTOP_ALERT_ON_SUCCESS";
-/// Claims of handled events older than this are removed after a successful run.
-const CLAIM_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Everything the handler needs, built once at cold start.
 pub struct Deps {
@@ -319,7 +317,10 @@ async fn run_one(
     };
     let release_claim = || async {
         if let Some(key) = &claim
-            && let Err(e) = deps.store.delete(key).await
+            && let Err(e) = deps
+                .store
+                .put(key, &mut RELEASED_CLAIM.as_bytes(), &Default::default())
+                .await
         {
             tracing::warn!(error = %e, "could not release the event claim");
         }
@@ -421,7 +422,6 @@ async fn run_one(
             {
                 tracing::warn!(error = %e, "backup committed but its metrics were not recorded");
             }
-            forget_old_claims(deps.store.as_ref(), database).await;
             if deps.alert_on_success
                 && let Err(e) = deps
                     .alerts
@@ -464,7 +464,12 @@ async fn run_one(
     }
 }
 
-/// Claims `run_id` for `database`; `Ok(None)` when an earlier delivery claimed it.
+/// What a claim says once its run failed or stepped aside, so a retry of the same event may run.
+const RELEASED_CLAIM: &str = r#"{"state": "released"}"#;
+
+/// Claims `run_id` for `database`; `Ok(None)` when an earlier delivery claimed it and did not
+/// release it. Claims are never deleted by this function (its role may not delete); retention
+/// removes them after a week.
 async fn claim_run(
     store: &dyn Store,
     database: &DatabaseId,
@@ -473,32 +478,43 @@ async fn claim_run(
 ) -> Result<Option<String>, String> {
     let key = run_claim_key(database, run_id);
     let body = serde_json::json!({
+        "state": "claimed",
         "event": run_id,
         "request": context.request_id,
         "claimed_at": OffsetDateTime::now_utc().unix_timestamp(),
     })
     .to_string();
+    let claimed = |r: Option<String>| r.map(|_| key.clone());
     match store
         .write_if(&key, body.as_bytes(), WriteCondition::Absent)
         .await
     {
-        Ok(Some(_)) => Ok(Some(key)),
-        Ok(None) => Ok(None),
-        Err(e) => Err(e.to_string()),
+        Ok(Some(v)) => return Ok(claimed(Some(v))),
+        Ok(None) => {}
+        Err(e) => return Err(e.to_string()),
     }
-}
-
-/// Removes claims older than a week: a duplicate delivery never comes that late.
-async fn forget_old_claims(store: &dyn Store, database: &DatabaseId) {
-    let cutoff = OffsetDateTime::now_utc() - CLAIM_RETENTION;
-    let Ok(claims) = store.list(&run_claims_prefix(database)).await else {
-        return;
+    let existing = store
+        .read_versioned(&key)
+        .await
+        .map_err(|e| e.to_string())?;
+    let Some(existing) = existing else {
+        return Ok(None);
     };
-    for claim in claims {
-        if claim.last_modified.is_some_and(|t| t < cutoff) {
-            let _ = store.delete(&claim.key).await;
-        }
+    let released = serde_json::from_slice::<Value>(&existing.body)
+        .ok()
+        .is_some_and(|v| v["state"] == "released");
+    if !released {
+        return Ok(None);
     }
+    store
+        .write_if(
+            &key,
+            body.as_bytes(),
+            WriteCondition::Version(&existing.version),
+        )
+        .await
+        .map(claimed)
+        .map_err(|e| e.to_string())
 }
 
 fn summarize(manifest: &Manifest, elapsed: Duration) -> BackupDone {

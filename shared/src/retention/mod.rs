@@ -20,13 +20,17 @@ use time::OffsetDateTime;
 
 use crate::engine::manifest::Manifest;
 use crate::engine::verify::{Level, Verdict, Verification, result_key};
-use crate::layout::{BackupId, DatabaseId, MANIFEST_NAME, STATE_PREFIX, database_prefix, set_key};
+use crate::layout::{
+    BackupId, DatabaseId, MANIFEST_NAME, STATE_PREFIX, database_prefix, run_claims_prefix, set_key,
+};
 use crate::lease::{LeaseRecord, lease_key};
 use crate::store::{ObjectMeta, PutOptions, Store, StoreError};
 pub use policy::{Candidate, Policy, Reason, Selection, select};
 
 /// Leftovers younger than this may belong to a run still in progress.
 pub const SWEEP_AFTER: time::Duration = time::Duration::hours(24);
+/// Claims of handled events are kept this long (the backup function cannot delete them).
+const CLAIM_RETENTION: time::Duration = time::Duration::days(7);
 
 /// How to prune.
 #[derive(Debug, Clone)]
@@ -336,6 +340,17 @@ async fn sweep(
             objects: set.objects.len(),
             bytes: set.bytes(),
         });
+    }
+    // Claims of handled scheduled events: a duplicate delivery never comes a week late.
+    if !options.dry_run {
+        for claim in store.list(&run_claims_prefix(database)).await? {
+            if claim
+                .last_modified
+                .is_some_and(|t| options.now - t > CLAIM_RETENTION)
+            {
+                store.delete(&claim.key).await?;
+            }
+        }
     }
     for upload in store.pending_uploads(&database_prefix(database)).await? {
         if !old(upload.initiated) {
