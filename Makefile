@@ -2,11 +2,17 @@
 SHELL := /bin/bash
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: deps test lint demo bench build infra-check
+.PHONY: deps infra-deps test lint demo bench build infra-check
 
-## deps: install PostgreSQL and moto (into .venv) when missing
+FUNCTIONS := backup verify monitor retention notify-slack
+
+## deps: install PostgreSQL, PgBouncer, jq and moto (into .venv) when missing
 deps:
 	scripts/install-deps.sh
+
+## infra-deps: the aarch64 Rust target, cargo-lambda (with zig) and checkov (into .venv-tools)
+infra-deps:
+	scripts/install-infra-deps.sh
 
 ## lint: formatting and clippy, warnings are errors
 lint:
@@ -18,7 +24,7 @@ test: deps lint
 	cargo build --workspace --bins --locked
 	scripts/run-tests.sh
 
-## demo: a throwaway PostgreSQL with a sample database, written to and read back from a store
+## demo: a throwaway PostgreSQL with a ~100 MB sample database through the whole CLI cycle
 demo: deps
 	cargo build --workspace --bins --locked --quiet
 	target/debug/demo
@@ -28,10 +34,13 @@ bench: deps
 	cargo build --release --workspace --bins --locked --quiet
 	target/release/bench
 
-## build: deployable Lambda zips (arrives with the Terraform bundle)
-build:
-	@echo "make build: not yet available: the Lambda zips are built with the Terraform bundle" >&2; exit 1
+## build: deployable Lambda zips, arm64: target/lambda/<function>/bootstrap.zip
+build: infra-deps
+	PATH="$(CURDIR)/.venv-tools/bin:$$PATH" cargo lambda build --release --arm64 --output-format zip \
+		--features vendored-openssl $(addprefix -p ,$(FUNCTIONS))
+	@for f in $(FUNCTIONS); do ls -l target/lambda/$$f/bootstrap.zip | awk '{printf "  %-13s %6.1f MB\n", "'$$f'", $$5 / 1048576}'; done
 
-## infra-check: terraform fmt/validate, checkov and an apply against moto (arrives with infra/)
-infra-check:
-	@echo "make infra-check: not yet available: infra/ holds no Terraform module yet" >&2; exit 1
+## infra-check: terraform fmt/validate and checkov on infra/, then the apply against moto
+infra-check: infra-deps build
+	scripts/infra-check.sh
+	BACKSTOP_INFRA_TESTS=1 cargo test -p backstop-tests --test it --locked -- infra::

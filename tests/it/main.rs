@@ -6,6 +6,7 @@ mod backup_lambda;
 mod cli;
 mod engine;
 mod functions;
+mod infra;
 mod monitor;
 mod postgres;
 mod retention;

@@ -1,0 +1,87 @@
+provider "aws" {
+  region = var.region
+
+  # Against a local emulator (the test suite uses moto): one endpoint for every service.
+  s3_use_path_style           = var.aws_endpoint != null
+  skip_credentials_validation = var.aws_endpoint != null
+  skip_metadata_api_check     = var.aws_endpoint != null
+  skip_requesting_account_id  = false
+
+  dynamic "endpoints" {
+    for_each = var.aws_endpoint == null ? [] : [var.aws_endpoint]
+    content {
+      cloudwatch     = endpoints.value
+      cloudwatchlogs = endpoints.value
+      iam            = endpoints.value
+      kms            = endpoints.value
+      lambda         = endpoints.value
+      s3             = endpoints.value
+      scheduler      = endpoints.value
+      secretsmanager = endpoints.value
+      sns            = endpoints.value
+      sqs            = endpoints.value
+      sts            = endpoints.value
+    }
+  }
+}
+
+resource "aws_kms_key" "secrets" {
+  description         = "Backstop example: database and webhook secrets"
+  enable_key_rotation = true
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "AccountAdministers"
+      Effect    = "Allow"
+      Principal = { AWS = "arn:aws:iam::${data.aws_caller_identity.current.account_id}:root" }
+      Action    = "kms:*"
+      Resource  = "*"
+    }]
+  })
+}
+
+data "aws_caller_identity" "current" {}
+
+resource "aws_secretsmanager_secret" "database" {
+  #checkov:skip=CKV2_AWS_57:rotate the database password with the database's own rotation (RDS-managed secrets); this example stores a URL
+  name       = "backstop/example/main"
+  kms_key_id = aws_kms_key.secrets.arn
+}
+
+resource "aws_secretsmanager_secret_version" "database" {
+  secret_id     = aws_secretsmanager_secret.database.id
+  secret_string = var.database_url
+}
+
+resource "aws_secretsmanager_secret" "slack" {
+  #checkov:skip=CKV2_AWS_57:a Slack webhook URL cannot be rotated automatically; replace it by hand when revoked
+  count      = var.slack_webhook_url == null ? 0 : 1
+  name       = "backstop/example/slack-webhook"
+  kms_key_id = aws_kms_key.secrets.arn
+}
+
+resource "aws_secretsmanager_secret_version" "slack" {
+  count         = var.slack_webhook_url == null ? 0 : 1
+  secret_id     = aws_secretsmanager_secret.slack[0].id
+  secret_string = var.slack_webhook_url
+}
+
+module "backstop" {
+  source = "../../modules/backstop"
+
+  name                 = "backstop-example"
+  lambda_artifacts_dir = var.lambda_artifacts_dir
+  alert_emails         = var.alert_emails
+
+  databases = {
+    main = { secret_arn = aws_secretsmanager_secret.database.arn, sslmode = "verify-full" }
+  }
+  restore_verification_enabled = true
+  scratch_secret_arn           = aws_secretsmanager_secret.database.arn
+  slack_enabled                = var.slack_webhook_url != null
+  slack_webhook_secret_arn     = var.slack_webhook_url == null ? null : aws_secretsmanager_secret.slack[0].arn
+
+  object_lock = { mode = "GOVERNANCE", days = 7 }
+
+  tags = { project = "backstop-example" }
+}

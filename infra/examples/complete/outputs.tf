@@ -1,0 +1,29 @@
+output "store_url" {
+  description = "backstop list --from <this>"
+  value       = module.backstop.store_url
+}
+
+output "bucket" {
+  description = "The backup bucket."
+  value       = module.backstop.bucket
+}
+
+output "alert_topic_arn" {
+  description = "The alert topic."
+  value       = module.backstop.alert_topic_arn
+}
+
+output "function_names" {
+  description = "The functions."
+  value       = module.backstop.function_names
+}
+
+output "schedule_names" {
+  description = "The schedules."
+  value       = module.backstop.schedule_names
+}
+
+output "role_arns" {
+  description = "The functions' roles."
+  value       = module.backstop.role_arns
+}

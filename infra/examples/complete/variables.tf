@@ -1,0 +1,37 @@
+variable "region" {
+  description = "AWS region to deploy into."
+  type        = string
+  default     = "eu-west-1"
+}
+
+variable "aws_endpoint" {
+  description = "An AWS-compatible endpoint for every service (a local emulator such as moto). Null: AWS itself."
+  type        = string
+  default     = null
+}
+
+variable "lambda_artifacts_dir" {
+  description = "Where `make build` left the function zips."
+  type        = string
+  default     = "../../../target/lambda"
+}
+
+variable "database_url" {
+  description = "Connection URL of the database to back up, stored in a Secrets Manager secret."
+  type        = string
+  sensitive   = true
+  default     = "postgresql://backstop@db.internal:5432/app"
+}
+
+variable "slack_webhook_url" {
+  description = "Slack incoming-webhook URL, stored in a Secrets Manager secret. Null: no Slack."
+  type        = string
+  sensitive   = true
+  default     = null
+}
+
+variable "alert_emails" {
+  description = "Who gets alert emails."
+  type        = list(string)
+  default     = ["oncall@example.com"]
+}

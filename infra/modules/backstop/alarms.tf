@@ -1,0 +1,89 @@
+################################################################################
+# Alarms to the alert topic, and a dashboard
+################################################################################
+
+resource "aws_cloudwatch_metric_alarm" "function_errors" {
+  for_each            = var.functions
+  alarm_name          = "${var.name}-${each.key}-errors"
+  alarm_description   = "The ${each.key} function failed; its own alert (if it could send one) says why."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Errors"
+  dimensions          = { FunctionName = aws_lambda_function.this[each.key].function_name }
+  statistic           = "Sum"
+  period              = 3600
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.this.arn]
+  ok_actions          = [aws_sns_topic.this.arn]
+  tags                = var.tags
+}
+
+# A dead man's switch: the monitor publishes BackupAgeSeconds every hour, so a missing metric
+# means the monitor (or its schedule) stopped, which is as bad as an old backup.
+resource "aws_cloudwatch_metric_alarm" "backup_age" {
+  for_each            = var.databases
+  alarm_name          = "${var.name}-${each.key}-backup-age"
+  alarm_description   = "The newest backup of ${each.key} is older than ${var.freshness_hours.critical} h, or the monitor stopped reporting."
+  namespace           = "Backstop"
+  metric_name         = "BackupAgeSeconds"
+  dimensions          = { DatabaseId = each.key }
+  statistic           = "Maximum"
+  period              = 3600
+  evaluation_periods  = 2
+  datapoints_to_alarm = 2
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.freshness_hours.critical * 3600
+  treat_missing_data  = "breaching"
+  alarm_actions       = [aws_sns_topic.this.arn]
+  ok_actions          = [aws_sns_topic.this.arn]
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "verification" {
+  for_each            = var.databases
+  alarm_name          = "${var.name}-${each.key}-verification"
+  alarm_description   = "A verification of a ${each.key} backup failed."
+  namespace           = "Backstop"
+  metric_name         = "VerifySucceeded"
+  dimensions          = { DatabaseId = each.key }
+  statistic           = "Minimum"
+  period              = 86400
+  evaluation_periods  = 1
+  comparison_operator = "LessThanThreshold"
+  threshold           = 1
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.this.arn]
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_dashboard" "this" {
+  dashboard_name = var.name
+  dashboard_body = jsonencode({
+    widgets = [
+      for i, metric in [
+        { name = "BackupAgeSeconds", title = "Backup age (s)", stat = "Maximum" },
+        { name = "BackupDurationSeconds", title = "Backup duration (s)", stat = "Maximum" },
+        { name = "BackupBytes", title = "Backup size (bytes)", stat = "Maximum" },
+        { name = "RestoreSeconds", title = "Measured RTO: test restore (s)", stat = "Maximum" },
+        { name = "HealthStatus", title = "Health (0 ok, 1 warning, 2 critical)", stat = "Maximum" },
+        { name = "VerifySucceeded", title = "Verification passed (1) / failed (0)", stat = "Minimum" },
+        ] : {
+        type   = "metric"
+        x      = (i % 2) * 12
+        y      = floor(i / 2) * 6
+        width  = 12
+        height = 6
+        properties = {
+          title   = metric.title
+          region  = local.region
+          stat    = metric.stat
+          period  = 3600
+          view    = "timeSeries"
+          metrics = [for id in keys(var.databases) : ["Backstop", metric.name, "DatabaseId", id]]
+        }
+      }
+    ]
+  })
+}

@@ -1,0 +1,103 @@
+################################################################################
+# The five functions, their logs and their failure destinations
+################################################################################
+
+locals {
+  common_environment = {
+    BACKSTOP_STORE                = local.store_url
+    BACKSTOP_DATABASES            = local.databases_json
+    BACKSTOP_ALERT_TOPIC_ARN      = aws_sns_topic.this.arn
+    BACKSTOP_WARNING_AFTER_HOURS  = tostring(var.freshness_hours.warning)
+    BACKSTOP_CRITICAL_AFTER_HOURS = tostring(var.freshness_hours.critical)
+  }
+  environment = {
+    backup = local.common_environment
+    verify = merge(local.common_environment, var.restore_verification_enabled ? {
+      BACKSTOP_SCRATCH = jsonencode({ secret = var.scratch_secret_arn })
+    } : {})
+    monitor = local.common_environment
+    retention = merge(local.common_environment, {
+      BACKSTOP_KEEP_LAST     = tostring(var.retention_policy.keep_last)
+      BACKSTOP_KEEP_DAILY    = tostring(var.retention_policy.keep_daily)
+      BACKSTOP_KEEP_WEEKLY   = tostring(var.retention_policy.keep_weekly)
+      BACKSTOP_KEEP_MONTHLY  = tostring(var.retention_policy.keep_monthly)
+      BACKSTOP_KEEP_YEARLY   = tostring(var.retention_policy.keep_yearly)
+      BACKSTOP_MAX_DELETIONS = tostring(var.retention_policy.max_deletions)
+    })
+    notify-slack = var.slack_enabled ? {
+      SLACK_WEBHOOK_SECRET = var.slack_webhook_secret_arn
+    } : {}
+  }
+  # The functions that connect to databases run in the VPC when subnets are given.
+  in_vpc = toset(["backup", "verify", "monitor"])
+}
+
+resource "aws_cloudwatch_log_group" "this" {
+  for_each          = var.functions
+  name              = "/aws/lambda/${var.name}-${each.key}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.this.arn
+  tags              = var.tags
+}
+
+resource "aws_lambda_function" "this" {
+  #checkov:skip=CKV_AWS_117:VPC placement is set per deployment through vpc_subnet_ids; retention and the Slack notifier need no database
+  #checkov:skip=CKV_AWS_272:code signing needs a signing profile the deployer owns; the zips come from `make build`
+  for_each      = var.functions
+  function_name = "${var.name}-${each.key}"
+  description   = "Backstop ${each.key}"
+  role          = aws_iam_role.this[each.key].arn
+  filename      = "${var.lambda_artifacts_dir}/${each.key}/bootstrap.zip"
+  handler       = "bootstrap"
+  runtime       = "provided.al2023"
+  architectures = [var.architecture]
+  memory_size   = each.value.memory
+  timeout       = each.value.timeout
+  kms_key_arn   = aws_kms_key.this.arn
+
+  source_code_hash = filebase64sha256("${var.lambda_artifacts_dir}/${each.key}/bootstrap.zip")
+
+  reserved_concurrent_executions = each.key == "backup" ? 1 : 5
+
+  environment {
+    variables = merge(local.environment[each.key], {
+      AWS_LAMBDA_LOG_FORMAT = "JSON"
+    })
+  }
+
+  dynamic "vpc_config" {
+    for_each = length(var.vpc_subnet_ids) > 0 && contains(local.in_vpc, each.key) ? [1] : []
+    content {
+      subnet_ids         = var.vpc_subnet_ids
+      security_group_ids = var.vpc_security_group_ids
+    }
+  }
+
+  dead_letter_config {
+    target_arn = aws_sns_topic.this.arn
+  }
+
+  tracing_config {
+    mode = "Active"
+  }
+
+  logging_config {
+    log_format = "JSON"
+    log_group  = aws_cloudwatch_log_group.this[each.key].name
+  }
+
+  tags = var.tags
+}
+
+resource "aws_lambda_function_event_invoke_config" "this" {
+  for_each                     = var.functions
+  function_name                = aws_lambda_function.this[each.key].function_name
+  maximum_retry_attempts       = each.key == "backup" ? 1 : 2
+  maximum_event_age_in_seconds = 3600
+
+  destination_config {
+    on_failure {
+      destination = aws_sns_topic.this.arn
+    }
+  }
+}

@@ -1,0 +1,139 @@
+################################################################################
+# One role per function, each with only what it needs
+################################################################################
+
+locals {
+  bucket_arn  = aws_s3_bucket.this.arn
+  objects_arn = "${aws_s3_bucket.this.arn}/${local.prefix}"
+  ssm_arns = [
+    for name in local.ssm_parameters :
+    "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter/${trimprefix(name, "/")}"
+  ]
+  # What each function may do to the backup bucket. Nobody but retention may delete; retention
+  # writes only its own state.
+  bucket_access = {
+    backup = [
+      { actions = ["s3:ListBucket", "s3:ListBucketMultipartUploads"], resources = [local.bucket_arn] },
+      { actions = ["s3:GetObject", "s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"], resources = ["${local.objects_arn}/*"] },
+    ]
+    verify = [
+      { actions = ["s3:ListBucket"], resources = [local.bucket_arn] },
+      { actions = ["s3:GetObject"], resources = ["${local.objects_arn}/*"] },
+      { actions = ["s3:PutObject", "s3:PutObjectTagging"], resources = ["${local.objects_arn}/*/*/verification/*"] },
+    ]
+    monitor = [
+      { actions = ["s3:ListBucket"], resources = [local.bucket_arn] },
+      { actions = ["s3:GetObject"], resources = ["${local.objects_arn}/*"] },
+      { actions = ["s3:PutObject"], resources = ["${local.objects_arn}/_backstop/health/*"] },
+    ]
+    retention = [
+      { actions = ["s3:ListBucket", "s3:ListBucketMultipartUploads"], resources = [local.bucket_arn] },
+      { actions = ["s3:GetObject", "s3:GetObjectRetention", "s3:GetObjectLegalHold", "s3:DeleteObject", "s3:AbortMultipartUpload"], resources = ["${local.objects_arn}/*"] },
+      { actions = ["s3:PutObject"], resources = ["${local.objects_arn}/_backstop/retention/*"] },
+    ]
+    notify-slack = []
+  }
+  reads_databases = toset(["backup", "verify", "monitor"])
+}
+
+data "aws_iam_policy_document" "assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "this" {
+  for_each           = var.functions
+  name               = "${var.name}-${each.key}"
+  assume_role_policy = data.aws_iam_policy_document.assume.json
+  tags               = var.tags
+}
+
+data "aws_iam_policy_document" "function" {
+  #checkov:skip=CKV_AWS_356:PutMetricData and the X-Ray calls take no resource; metrics are limited to the Backstop namespace by condition
+  #checkov:skip=CKV_AWS_111:the only unscoped writes are metrics (namespace condition) and trace segments
+  for_each = var.functions
+
+  statement {
+    sid       = "OwnLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.this[each.key].arn}:*"]
+  }
+  statement {
+    sid       = "Alerts"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.this.arn]
+  }
+  statement {
+    sid       = "Encryption"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [aws_kms_key.this.arn]
+  }
+  statement {
+    sid       = "Metrics"
+    actions   = ["cloudwatch:PutMetricData"]
+    resources = ["*"]
+    condition {
+      test     = "StringEquals"
+      variable = "cloudwatch:namespace"
+      values   = ["Backstop"]
+    }
+  }
+  statement {
+    sid       = "Tracing"
+    actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+    resources = ["*"]
+  }
+
+  dynamic "statement" {
+    for_each = local.bucket_access[each.key]
+    content {
+      actions   = statement.value.actions
+      resources = statement.value.resources
+    }
+  }
+
+  dynamic "statement" {
+    for_each = contains(local.reads_databases, each.key) && length(local.secret_arns) > 0 ? [1] : []
+    content {
+      sid       = "DatabaseSecrets"
+      actions   = ["secretsmanager:GetSecretValue"]
+      resources = local.secret_arns
+    }
+  }
+
+  dynamic "statement" {
+    for_each = contains(local.reads_databases, each.key) && length(local.ssm_arns) > 0 ? [1] : []
+    content {
+      sid       = "DatabaseParameters"
+      actions   = ["ssm:GetParameter"]
+      resources = local.ssm_arns
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.key == "notify-slack" && var.slack_enabled ? [1] : []
+    content {
+      sid       = "SlackWebhook"
+      actions   = ["secretsmanager:GetSecretValue"]
+      resources = [var.slack_webhook_secret_arn]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "this" {
+  for_each = var.functions
+  name     = "${var.name}-${each.key}"
+  role     = aws_iam_role.this[each.key].id
+  policy   = data.aws_iam_policy_document.function[each.key].json
+}
+
+resource "aws_iam_role_policy_attachment" "vpc" {
+  for_each   = length(var.vpc_subnet_ids) > 0 ? local.in_vpc : toset([])
+  role       = aws_iam_role.this[each.key].name
+  policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
+}

@@ -1,0 +1,286 @@
+data "aws_caller_identity" "current" {}
+data "aws_region" "current" {}
+data "aws_partition" "current" {}
+
+locals {
+  account_id = data.aws_caller_identity.current.account_id
+  region     = data.aws_region.current.name
+  partition  = data.aws_partition.current.partition
+  prefix     = "backups"
+  store_url  = "s3://${aws_s3_bucket.this.id}/${local.prefix}"
+
+  # BACKSTOP_DATABASES: the functions' view of var.databases.
+  databases_json = jsonencode({
+    for id, db in var.databases : id => merge(
+      db.secret_arn != null ? { secret = db.secret_arn } : { ssm_parameter = db.ssm_parameter },
+      { sslmode = db.sslmode },
+      db.sslrootcert != null ? { sslrootcert = db.sslrootcert } : {},
+    )
+  })
+  secret_arns    = compact(concat([for db in values(var.databases) : db.secret_arn], [var.scratch_secret_arn]))
+  ssm_parameters = compact([for db in values(var.databases) : db.ssm_parameter])
+}
+
+################################################################################
+# Encryption key for the bucket, topic, logs, secrets and function environments
+################################################################################
+
+data "aws_iam_policy_document" "key" {
+  #checkov:skip=CKV_AWS_111:in a key policy the resource is the key itself; "*" is the only valid value
+  #checkov:skip=CKV_AWS_356:in a key policy the resource is the key itself; "*" is the only valid value
+  #checkov:skip=CKV_AWS_109:the account root administers its own key, as AWS's default key policy does
+  statement {
+    sid       = "AccountAdministers"
+    actions   = ["kms:*"]
+    resources = ["*"]
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${local.partition}:iam::${local.account_id}:root"]
+    }
+  }
+  statement {
+    sid       = "ServicesEncrypt"
+    actions   = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["logs.${local.region}.amazonaws.com", "sns.amazonaws.com", "cloudwatch.amazonaws.com", "events.amazonaws.com", "scheduler.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_kms_key" "this" {
+  description             = "${var.name}: backups, alerts and logs"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  policy                  = data.aws_iam_policy_document.key.json
+  tags                    = var.tags
+}
+
+resource "aws_kms_alias" "this" {
+  name          = "alias/${var.name}"
+  target_key_id = aws_kms_key.this.key_id
+}
+
+################################################################################
+# Backup bucket and its access-log bucket
+################################################################################
+
+resource "aws_s3_bucket" "this" {
+  #checkov:skip=CKV_AWS_144:cross-region replication is a deployment choice (a second module in another region), not a default
+  #checkov:skip=CKV2_AWS_62:nothing consumes object events; the functions run on schedules
+  bucket              = "${var.name}-${local.account_id}-${local.region}"
+  object_lock_enabled = var.object_lock != null
+  tags                = var.tags
+}
+
+resource "aws_s3_bucket_versioning" "this" {
+  bucket = aws_s3_bucket.this.id
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "this" {
+  bucket = aws_s3_bucket.this.id
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm     = var.sse_algorithm
+      kms_master_key_id = var.sse_algorithm == "aws:kms" ? aws_kms_key.this.arn : null
+    }
+    bucket_key_enabled = var.sse_algorithm == "aws:kms"
+  }
+}
+
+resource "aws_s3_bucket_public_access_block" "this" {
+  bucket                  = aws_s3_bucket.this.id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+data "aws_iam_policy_document" "bucket" {
+  statement {
+    sid     = "DenyInsecureTransport"
+    effect  = "Deny"
+    actions = ["s3:*"]
+    resources = [
+      aws_s3_bucket.this.arn,
+      "${aws_s3_bucket.this.arn}/*",
+    ]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_s3_bucket_policy" "this" {
+  bucket     = aws_s3_bucket.this.id
+  policy     = data.aws_iam_policy_document.bucket.json
+  depends_on = [aws_s3_bucket_public_access_block.this]
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "this" {
+  bucket = aws_s3_bucket.this.id
+
+  dynamic "rule" {
+    for_each = var.tiers
+    content {
+      id     = "tier-${rule.key}"
+      status = "Enabled"
+      filter {
+        tag {
+          key   = "backstop-tier"
+          value = rule.key
+        }
+      }
+      transition {
+        days          = rule.value.glacier_after_days
+        storage_class = "GLACIER"
+      }
+      expiration {
+        days = rule.value.expire_after_days
+      }
+    }
+  }
+
+  rule {
+    id     = "abort-incomplete-uploads"
+    status = "Enabled"
+    filter {
+      prefix = ""
+    }
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 7
+    }
+    noncurrent_version_expiration {
+      noncurrent_days = var.noncurrent_version_expiration_days
+    }
+  }
+
+  depends_on = [aws_s3_bucket_versioning.this]
+}
+
+resource "aws_s3_bucket_object_lock_configuration" "this" {
+  count  = var.object_lock == null ? 0 : 1
+  bucket = aws_s3_bucket.this.id
+  rule {
+    default_retention {
+      mode = var.object_lock.mode
+      days = var.object_lock.days
+    }
+  }
+  depends_on = [aws_s3_bucket_versioning.this]
+}
+
+resource "aws_s3_bucket" "logs" {
+  #checkov:skip=CKV_AWS_18:this bucket receives the access logs; logging it to itself would loop
+  #checkov:skip=CKV_AWS_144:access logs are not replicated; the backups they describe are the asset
+  #checkov:skip=CKV2_AWS_62:nobody needs events for access-log objects
+  #checkov:skip=CKV_AWS_145:S3 server access logging delivers only to SSE-S3 (AES256) buckets
+  bucket = "${var.name}-logs-${local.account_id}-${local.region}"
+  # Access logs are disposable (kept 30 days); the backup bucket itself is never force-destroyed.
+  force_destroy = true
+  tags          = var.tags
+}
+
+resource "aws_s3_bucket_versioning" "logs" {
+  bucket = aws_s3_bucket.logs.id
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "logs" {
+  bucket = aws_s3_bucket.logs.id
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm = "AES256"
+    }
+  }
+}
+
+resource "aws_s3_bucket_public_access_block" "logs" {
+  bucket                  = aws_s3_bucket.logs.id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+data "aws_iam_policy_document" "logs" {
+  statement {
+    sid       = "AccessLogDelivery"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.logs.arn}/*"]
+    principals {
+      type        = "Service"
+      identifiers = ["logging.s3.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+  statement {
+    sid     = "DenyInsecureTransport"
+    effect  = "Deny"
+    actions = ["s3:*"]
+    resources = [
+      aws_s3_bucket.logs.arn,
+      "${aws_s3_bucket.logs.arn}/*",
+    ]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_s3_bucket_policy" "logs" {
+  bucket     = aws_s3_bucket.logs.id
+  policy     = data.aws_iam_policy_document.logs.json
+  depends_on = [aws_s3_bucket_public_access_block.logs]
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "logs" {
+  bucket = aws_s3_bucket.logs.id
+  rule {
+    id     = "expire-access-logs"
+    status = "Enabled"
+    filter {
+      prefix = ""
+    }
+    expiration {
+      days = 30
+    }
+    noncurrent_version_expiration {
+      noncurrent_days = 1
+    }
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 1
+    }
+  }
+  depends_on = [aws_s3_bucket_versioning.logs]
+}
+
+resource "aws_s3_bucket_logging" "this" {
+  bucket        = aws_s3_bucket.this.id
+  target_bucket = aws_s3_bucket.logs.id
+  target_prefix = "s3-access/"
+  # The log bucket must allow the logging service before logging can point at it.
+  depends_on = [aws_s3_bucket_policy.logs]
+}

@@ -1,0 +1,44 @@
+output "bucket" {
+  description = "The backup bucket."
+  value       = aws_s3_bucket.this.id
+}
+
+output "store_url" {
+  description = "The store URL for the CLI: backstop list --from <this>."
+  value       = local.store_url
+}
+
+output "alert_topic_arn" {
+  description = "The alert topic; subscribe more people or systems to it."
+  value       = aws_sns_topic.this.arn
+}
+
+output "kms_key_arn" {
+  description = "The key encrypting the bucket, topic, logs and function settings."
+  value       = aws_kms_key.this.arn
+}
+
+output "function_names" {
+  description = "The functions, by role (backup, verify, monitor, retention, notify-slack)."
+  value       = { for name, fn in aws_lambda_function.this : name => fn.function_name }
+}
+
+output "role_arns" {
+  description = "The functions' IAM roles."
+  value       = { for name, role in aws_iam_role.this : name => role.arn }
+}
+
+output "schedule_names" {
+  description = "The EventBridge Scheduler schedules."
+  value       = [for s in aws_scheduler_schedule.this : s.name]
+}
+
+output "dead_letter_queue_url" {
+  description = "Schedule invocations that failed after their retries land here."
+  value       = aws_sqs_queue.dead_letters.url
+}
+
+output "dashboard_name" {
+  description = "The CloudWatch dashboard."
+  value       = aws_cloudwatch_dashboard.this.dashboard_name
+}

@@ -1,0 +1,121 @@
+################################################################################
+# EventBridge Scheduler: each job for each database, retried, with a dead-letter queue
+################################################################################
+
+locals {
+  jobs = merge(
+    {
+      for id in keys(var.databases) : "backup-${id}" => {
+        function = "backup", expression = var.schedules.backup, database = id
+        input    = { database = id, tier = "auto", run_id = "<aws.scheduler.execution-id>" }
+      }
+    },
+    {
+      for id in keys(var.databases) : "verify-deep-${id}" => {
+        function = "verify", expression = var.schedules.verify_deep, database = id
+        input    = { database = id, backup = "latest", level = "deep" }
+      }
+    },
+    !var.restore_verification_enabled ? {} : {
+      for id in keys(var.databases) : "verify-restore-${id}" => {
+        function = "verify", expression = var.schedules.verify_restore, database = id
+        input    = { database = id, backup = "latest", level = "restore" }
+      }
+    },
+    {
+      for id in keys(var.databases) : "monitor-${id}" => {
+        function = "monitor", expression = var.schedules.monitor, database = id
+        input    = { database = id }
+      }
+    },
+    {
+      for id in keys(var.databases) : "retention-${id}" => {
+        function = "retention", expression = var.schedules.retention, database = id
+        input    = { database = id }
+      }
+    },
+  )
+}
+
+resource "aws_sqs_queue" "dead_letters" {
+  name                      = "${var.name}-schedule-dead-letters"
+  message_retention_seconds = 1209600
+  kms_master_key_id         = aws_kms_key.this.arn
+  tags                      = var.tags
+}
+
+data "aws_iam_policy_document" "scheduler_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["scheduler.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "scheduler" {
+  name               = "${var.name}-scheduler"
+  assume_role_policy = data.aws_iam_policy_document.scheduler_assume.json
+  tags               = var.tags
+}
+
+data "aws_iam_policy_document" "scheduler" {
+  statement {
+    actions   = ["lambda:InvokeFunction"]
+    resources = [for name, fn in aws_lambda_function.this : fn.arn if name != "notify-slack"]
+  }
+  statement {
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.dead_letters.arn]
+  }
+  statement {
+    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+    resources = [aws_kms_key.this.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "scheduler" {
+  name   = "${var.name}-scheduler"
+  role   = aws_iam_role.scheduler.id
+  policy = data.aws_iam_policy_document.scheduler.json
+}
+
+resource "aws_scheduler_schedule_group" "this" {
+  name = var.name
+  tags = var.tags
+}
+
+resource "aws_scheduler_schedule" "this" {
+  for_each                     = local.jobs
+  name                         = "${var.name}-${each.key}"
+  group_name                   = aws_scheduler_schedule_group.this.name
+  schedule_expression          = each.value.expression
+  schedule_expression_timezone = "UTC"
+  kms_key_arn                  = aws_kms_key.this.arn
+
+  flexible_time_window {
+    mode                      = "FLEXIBLE"
+    maximum_window_in_minutes = 15
+  }
+
+  target {
+    arn      = aws_lambda_function.this[each.value.function].arn
+    role_arn = aws_iam_role.scheduler.arn
+    input    = jsonencode(each.value.input)
+
+    retry_policy {
+      maximum_retry_attempts       = 2
+      maximum_event_age_in_seconds = 3600
+    }
+
+    dead_letter_config {
+      arn = aws_sqs_queue.dead_letters.arn
+    }
+  }
+}

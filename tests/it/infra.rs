@@ -1,0 +1,295 @@
+//! infra/examples/complete applied against moto from `make build` zips: the bucket's
+//! versioning, encryption, lifecycle and public access block, the schedules and the alarms
+//! read back through the AWS SDK; the backup role never deletes and the retention role never
+//! puts backup data; then destroyed.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use backstop_tests::moto::moto;
+
+const FUNCTIONS: [&str; 5] = ["backup", "verify", "monitor", "retention", "notify-slack"];
+
+/// The Lambda zips `make build` leaves. The apply runs from `make infra-check`
+/// (`BACKSTOP_INFRA_TESTS=1`, after `make build`); elsewhere it is skipped with a message.
+fn lambda_zips() -> Option<PathBuf> {
+    if std::env::var("BACKSTOP_INFRA_TESTS").as_deref() != Ok("1") {
+        eprintln!("SKIPPED: the Terraform apply against moto runs with `make infra-check`");
+        return None;
+    }
+    let dir = backstop_tests::workspace_root().join("target/lambda");
+    let missing: Vec<&str> = FUNCTIONS
+        .iter()
+        .copied()
+        .filter(|f| !dir.join(f).join("bootstrap.zip").exists())
+        .collect();
+    if missing.is_empty() {
+        return Some(dir);
+    }
+    let message = format!(
+        "the Lambda zips of {} are missing from {}; run `make build`",
+        missing.join(", "),
+        dir.display()
+    );
+    panic!("{message}");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if name == ".terraform" || name.to_string_lossy().starts_with("terraform.tfstate") {
+            continue;
+        }
+        let target = to.join(&name);
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+fn terraform(dir: &Path, args: &[&str], zips: &Path) -> String {
+    let root = backstop_tests::workspace_root();
+    let mut command = Command::new("terraform");
+    command
+        .current_dir(dir)
+        .args(args)
+        .env("TF_CLI_CONFIG_FILE", root.join("infra/terraformrc"))
+        .env("CHECKPOINT_DISABLE", "1")
+        .env("TF_IN_AUTOMATION", "1")
+        .env("TF_VAR_aws_endpoint", &moto().endpoint)
+        .env("TF_VAR_region", "us-east-1")
+        .env("TF_VAR_lambda_artifacts_dir", zips);
+    for (name, value) in moto().env() {
+        command.env(name, value);
+    }
+    let output = command
+        .output()
+        .expect("terraform is on PATH (machine image)");
+    assert!(
+        output.status.success(),
+        "terraform {} failed:\n{}\n{}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The IAM policy document of `function`'s role, from the applied state.
+fn role_policy(state: &serde_json::Value, function: &str) -> serde_json::Value {
+    let resources = state["values"]["root_module"]["child_modules"][0]["resources"]
+        .as_array()
+        .unwrap();
+    let policy = resources
+        .iter()
+        .find(|r| r["type"] == "aws_iam_role_policy" && r["index"] == function)
+        .unwrap_or_else(|| panic!("no role policy for {function}"));
+    serde_json::from_str(policy["values"]["policy"].as_str().unwrap()).unwrap()
+}
+
+/// (actions, resources) of every Allow statement touching S3.
+fn s3_grants(policy: &serde_json::Value) -> Vec<(Vec<String>, Vec<String>)> {
+    let list = |v: &serde_json::Value| -> Vec<String> {
+        match v {
+            serde_json::Value::String(s) => vec![s.clone()],
+            serde_json::Value::Array(a) => a
+                .iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["Effect"] == "Allow")
+        .map(|s| (list(&s["Action"]), list(&s["Resource"])))
+        .filter(|(actions, _)| actions.iter().any(|a| a.starts_with("s3:")))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_complete_example_applies_against_moto_and_reads_back() {
+    let Some(zips) = lambda_zips() else { return };
+    let work = tempfile::tempdir().unwrap();
+    copy_dir(
+        &backstop_tests::workspace_root().join("infra"),
+        &work.path().join("infra"),
+    );
+    let example = work.path().join("infra/examples/complete");
+    terraform(&example, &["init", "-input=false", "-no-color"], &zips);
+    terraform(
+        &example,
+        &["apply", "-auto-approve", "-input=false", "-no-color"],
+        &zips,
+    );
+    let outputs: serde_json::Value =
+        serde_json::from_str(&terraform(&example, &["output", "-json"], &zips)).unwrap();
+    let bucket = outputs["bucket"]["value"].as_str().unwrap().to_string();
+
+    let aws = moto().sdk_config().await;
+    let s3 = backstop::aws::s3_client(&aws);
+    let versioning = s3
+        .get_bucket_versioning()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(versioning.status().map(|s| s.as_str()), Some("Enabled"));
+    let encryption = s3
+        .get_bucket_encryption()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let rule = &encryption
+        .server_side_encryption_configuration()
+        .unwrap()
+        .rules()[0];
+    assert_eq!(
+        rule.apply_server_side_encryption_by_default()
+            .unwrap()
+            .sse_algorithm()
+            .as_str(),
+        "aws:kms"
+    );
+    let lifecycle = s3
+        .get_bucket_lifecycle_configuration()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let mut rules: Vec<String> = lifecycle
+        .rules()
+        .iter()
+        .filter_map(|r| r.id().map(str::to_string))
+        .collect();
+    rules.sort();
+    assert_eq!(
+        rules,
+        [
+            "abort-incomplete-uploads",
+            "tier-daily",
+            "tier-monthly",
+            "tier-weekly"
+        ]
+    );
+    let daily = lifecycle
+        .rules()
+        .iter()
+        .find(|r| r.id() == Some("tier-daily"))
+        .unwrap();
+    assert_eq!(daily.expiration().and_then(|e| e.days()), Some(90));
+    assert_eq!(daily.transitions()[0].days(), Some(30));
+    let block = s3
+        .get_public_access_block()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let block = block.public_access_block_configuration().unwrap();
+    assert!(
+        block.block_public_acls() == Some(true)
+            && block.block_public_policy() == Some(true)
+            && block.ignore_public_acls() == Some(true)
+            && block.restrict_public_buckets() == Some(true)
+    );
+
+    let scheduler = aws_sdk_scheduler::Client::new(&aws);
+    let schedules = scheduler
+        .list_schedules()
+        .group_name("backstop-example")
+        .send()
+        .await
+        .unwrap();
+    let mut names: Vec<&str> = schedules
+        .schedules()
+        .iter()
+        .filter_map(|s| s.name())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "backstop-example-backup-main",
+            "backstop-example-monitor-main",
+            "backstop-example-retention-main",
+            "backstop-example-verify-deep-main",
+            "backstop-example-verify-restore-main",
+        ]
+    );
+    let backup = scheduler
+        .get_schedule()
+        .group_name("backstop-example")
+        .name("backstop-example-backup-main")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(backup.schedule_expression(), Some("rate(6 hours)"));
+    let target = backup.target().unwrap();
+    let input: serde_json::Value = serde_json::from_str(target.input().unwrap()).unwrap();
+    assert_eq!(input["database"], "main");
+    assert!(target.dead_letter_config().is_some() && target.retry_policy().is_some());
+
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&aws);
+    let alarms = cloudwatch
+        .describe_alarms()
+        .alarm_name_prefix("backstop-example")
+        .send()
+        .await
+        .unwrap();
+    let age = alarms
+        .metric_alarms()
+        .iter()
+        .find(|a| a.alarm_name() == Some("backstop-example-main-backup-age"))
+        .expect("the backup age alarm");
+    assert_eq!(age.treat_missing_data(), Some("breaching"));
+    assert_eq!(age.threshold(), Some(24.0 * 3600.0));
+    assert_eq!(
+        alarms.metric_alarms().len(),
+        5 + 2,
+        "errors per function, age and verification"
+    );
+
+    // Least privilege, from the policy documents applied.
+    let state: serde_json::Value =
+        serde_json::from_str(&terraform(&example, &["show", "-json"], &zips)).unwrap();
+    let backup_grants = s3_grants(&role_policy(&state, "backup"));
+    assert!(
+        backup_grants.iter().all(|(actions, _)| !actions
+            .iter()
+            .any(|a| a == "s3:DeleteObject" || a == "s3:*" || a == "s3:DeleteObjectVersion")),
+        "the backup role may delete: {backup_grants:?}"
+    );
+    let retention_grants = s3_grants(&role_policy(&state, "retention"));
+    for (actions, resources) in &retention_grants {
+        if actions.iter().any(|a| a == "s3:PutObject" || a == "s3:*") {
+            assert!(
+                resources
+                    .iter()
+                    .all(|r| r.ends_with("/_backstop/retention/*")),
+                "the retention role may put backup data: {resources:?}"
+            );
+        }
+    }
+    assert!(
+        retention_grants
+            .iter()
+            .any(|(a, _)| a.iter().any(|a| a == "s3:DeleteObject"))
+    );
+
+    terraform(
+        &example,
+        &["destroy", "-auto-approve", "-input=false", "-no-color"],
+        &zips,
+    );
+    assert!(
+        s3.head_bucket().bucket(&bucket).send().await.is_err(),
+        "the bucket was destroyed"
+    );
+}
