@@ -572,28 +572,7 @@ async fn a_backend_terminated_mid_copy_fails_with_one_alert_and_nothing_stored()
         },
     )
     .await;
-    let admin = backstop::pg::connect(&backstop::pg::parse_url(&db.url()).unwrap())
-        .await
-        .unwrap();
-    let database = db.name.clone();
-    let killer = tokio::spawn(async move {
-        for _ in 0..2000 {
-            let killed: i64 = admin
-                .query_one(
-                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
-                     WHERE datname = $1 AND query LIKE 'COPY %TO STDOUT' AND pid <> pg_backend_pid()",
-                    &[&database],
-                )
-                .await
-                .unwrap()
-                .get(0);
-            if killed > 0 {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        false
-    });
+    let killer = crate::support::terminate_copy_when_seen(&db).await;
     let result = backup::handler(
         invocation(json!({"database": id}), Duration::from_secs(600)),
         &stack.deps,

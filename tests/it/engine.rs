@@ -402,28 +402,7 @@ async fn a_backend_killed_mid_copy_fails_the_backup_and_leaves_nothing_in_s3() {
     let url: backstop::store::StoreUrl = format!("s3://{bucket}/backups").parse().unwrap();
     let store = backstop::store::open(&url, &moto.sdk_config().await);
 
-    let admin = backstop::pg::connect(&backstop::pg::parse_url(&source.url()).unwrap())
-        .await
-        .unwrap();
-    let database = source.name.clone();
-    let killer = tokio::spawn(async move {
-        for _ in 0..2000 {
-            let killed: i64 = admin
-                .query_one(
-                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
-                     WHERE datname = $1 AND query LIKE 'COPY %TO STDOUT' AND pid <> pg_backend_pid()",
-                    &[&database],
-                )
-                .await
-                .unwrap()
-                .get(0);
-            if killed > 0 {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        false
-    });
+    let killer = crate::support::terminate_copy_when_seen(&source).await;
     let error = take(&source, &store, &options(&source))
         .await
         .expect_err("the backup must fail")

@@ -69,3 +69,32 @@ pub fn single_error_line(output: &Output) -> String {
     );
     stderr
 }
+
+/// Watches `db` and terminates the first backend seen running `COPY ... TO STDOUT` (a backup
+/// worker). The task answers whether it terminated one.
+pub async fn terminate_copy_when_seen(
+    db: &backstop_tests::postgres::TestDb,
+) -> tokio::task::JoinHandle<bool> {
+    let admin = backstop::pg::connect(&backstop::pg::parse_url(&db.url()).unwrap())
+        .await
+        .unwrap();
+    let database = db.name.clone();
+    tokio::spawn(async move {
+        for _ in 0..2000 {
+            let killed: i64 = admin
+                .query_one(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                     WHERE datname = $1 AND query LIKE 'COPY %TO STDOUT' AND pid <> pg_backend_pid()",
+                    &[&database],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            if killed > 0 {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        false
+    })
+}
