@@ -293,3 +293,155 @@ async fn the_complete_example_applies_against_moto_and_reads_back() {
         "the bucket was destroyed"
     );
 }
+
+/// The `cargo lambda` that `make infra-deps` installs, when the infra tests run.
+fn cargo_lambda() -> Option<PathBuf> {
+    if std::env::var("BACKSTOP_INFRA_TESTS").as_deref() != Ok("1") {
+        eprintln!("SKIPPED: the `cargo lambda watch` test runs with `make infra-check`");
+        return None;
+    }
+    let path = backstop_tests::workspace_root().join(".venv-tools/bin/cargo-lambda");
+    assert!(
+        path.exists(),
+        "{} is missing; run `make infra-deps`",
+        path.display()
+    );
+    Some(path)
+}
+
+/// A process group that is ended (SIGTERM, then SIGKILL) when dropped.
+struct ProcessGroup(backstop_tests::service::Service);
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        self.0.stop_group(std::time::Duration::from_secs(10));
+    }
+}
+
+/// The backup function started under `cargo lambda watch` answers `cargo lambda invoke` with a
+/// committed backup of a harness database into a moto bucket, and the backup is there.
+#[tokio::test]
+async fn the_backup_function_answers_under_cargo_lambda_watch() {
+    use std::os::unix::process::CommandExt;
+
+    let Some(cargo_lambda) = cargo_lambda() else {
+        return;
+    };
+    let root = backstop_tests::workspace_root();
+    let db = backstop_tests::postgres::fresh_database("watch");
+    db.psql(
+        "CREATE TABLE orders (id bigint PRIMARY KEY, note text);
+         INSERT INTO orders SELECT g, 'order ' || g FROM generate_series(1, 1234) g;",
+    );
+    let bucket = moto().new_bucket("watch").await;
+
+    let work = tempfile::tempdir().unwrap();
+    let mut env_file = format!(
+        "BACKSTOP_STORE=s3://{bucket}/backups\n\
+         BACKSTOP_DATABASES='{{\"main\":{{\"url_env\":\"MAIN_DATABASE_URL\"}}}}'\n\
+         MAIN_DATABASE_URL='{}'\n",
+        db.url()
+    );
+    for (name, value) in moto().env() {
+        env_file.push_str(&format!("{name}='{value}'\n"));
+    }
+    std::fs::write(work.path().join("function.env"), env_file).unwrap();
+
+    let port = backstop_tests::free_port().to_string();
+    let path = format!(
+        "{}:{}",
+        cargo_lambda.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let log = std::fs::File::create(work.path().join("watch.log")).unwrap();
+    let mut watch = Command::new(&cargo_lambda);
+    // What `cargo test` sets for this binary would make the watch's cargo rebuild `ring`.
+    for (name, _) in std::env::vars() {
+        if name.starts_with("CARGO_") && name != "CARGO_HOME" {
+            watch.env_remove(name);
+        }
+    }
+    watch
+        .current_dir(&root)
+        .env("PATH", &path)
+        .args([
+            "lambda",
+            "watch",
+            "--ignore-changes",
+            "-A",
+            "127.0.0.1",
+            "-P",
+        ])
+        .arg(&port)
+        .args(["--timeout", "600"])
+        .arg("--env-file")
+        .arg(work.path().join("function.env"))
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .process_group(0);
+    let watch = ProcessGroup(backstop_tests::service::spawn(watch, libc::SIGTERM).unwrap());
+    let watch_log = || std::fs::read_to_string(work.path().join("watch.log")).unwrap_or_default();
+
+    let invoke = |payload: &str| {
+        let file = work.path().join("payload.json");
+        std::fs::write(&file, payload).unwrap();
+        let output = Command::new(&cargo_lambda)
+            .current_dir(&root)
+            .env("PATH", &path)
+            .args(["lambda", "invoke", "backup", "-A", "127.0.0.1", "-P"])
+            .arg(&port)
+            .arg("--data-file")
+            .arg(&file)
+            .args(["--output-format", "json"])
+            .output()
+            .unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+
+    // The emulator may not listen yet while it starts; retry only that. The function itself
+    // is built and started on the first invocation, which waits for it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(900);
+    let answer = loop {
+        let (answered, answer, stderr) =
+            invoke(r#"{"database": "main", "tier": "weekly", "reason": "cargo lambda watch"}"#);
+        if answered {
+            break answer;
+        }
+        assert!(
+            stderr.contains("error sending request to the runtime emulator"),
+            "the backup invocation failed:\n{stderr}\n{}",
+            watch_log()
+        );
+        assert!(
+            !watch.0.has_exited(),
+            "`cargo lambda watch` ended:\n{}",
+            watch_log()
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no answer from the function under `cargo lambda watch`:\n{stderr}\n{}",
+            watch_log()
+        );
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    };
+
+    let answer: serde_json::Value = serde_json::from_str(&answer)
+        .unwrap_or_else(|e| panic!("the answer is not JSON ({e}): {answer}"));
+    let done = &answer["backups"][0];
+    assert_eq!(done["database"], "main", "{answer}");
+    assert_eq!(done["tier"], "weekly", "{answer}");
+    assert_eq!(done["rows"], 1234, "{answer}");
+    let backup_id = done["backup_id"].as_str().unwrap();
+    let manifest = format!("backups/main/{backup_id}/manifest.json");
+    let head = backstop::aws::s3_client(&moto().sdk_config().await)
+        .head_object()
+        .bucket(&bucket)
+        .key(&manifest)
+        .send()
+        .await;
+    assert!(head.is_ok(), "{manifest} is not in the bucket: {head:?}");
+}

@@ -18,7 +18,7 @@ pub mod logs;
 pub mod moto;
 pub mod pgbouncer;
 pub mod postgres;
-mod service;
+pub mod service;
 
 pub use service::free_port;
 pub mod webhook;

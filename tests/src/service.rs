@@ -28,6 +28,20 @@ impl Service {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+
+    /// Ends the process group this service leads (spawned with `process_group(0)`): SIGTERM,
+    /// up to `timeout` for the leader to end, then SIGKILL for whatever is left of the group.
+    pub fn stop_group(&self, timeout: Duration) {
+        let group = -(self.pid as libc::pid_t);
+        // SAFETY: kill(2) on the process group our own child leads.
+        unsafe { libc::kill(group, libc::SIGTERM) };
+        let deadline = Instant::now() + timeout;
+        while !self.has_exited() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // SAFETY: as above.
+        unsafe { libc::kill(group, libc::SIGKILL) };
+    }
 }
 
 /// Spawns `command` from a dedicated thread that waits for it, with `death_signal` delivered to

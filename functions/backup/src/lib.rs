@@ -21,6 +21,7 @@ use backstop::config::{ConfigError, Env, FunctionConfig, positive_number};
 use backstop::connection::resolve;
 use backstop::engine::backup::{self as engine, BackupOptions, backup_exclusively};
 use backstop::engine::manifest::Manifest;
+use backstop::invocation::time_left;
 use backstop::layout::{DatabaseId, run_claim_key};
 use backstop::lease::LeaseError;
 use backstop::metrics::{Metric, MetricsSink};
@@ -253,15 +254,9 @@ pub async fn handler(
 }
 
 /// When the engine must stop: the invocation deadline (ms since the epoch) minus `reserve`.
-/// `None` when the context carries no deadline (a local run).
+/// `None` when the context carries no wall-clock deadline (a local run).
 fn invocation_deadline(deadline_ms: u64, reserve: Duration) -> Option<Instant> {
-    if deadline_ms == 0 {
-        return None;
-    }
-    let now_ms = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
-    let remaining_ms = (deadline_ms as i128 - now_ms).max(0) as u64;
-    let usable = Duration::from_millis(remaining_ms).saturating_sub(reserve);
-    Some(Instant::now() + usable)
+    time_left(deadline_ms).map(|left| Instant::now() + left.saturating_sub(reserve))
 }
 
 struct RunContext {
@@ -731,7 +726,9 @@ mod tests {
             left <= Duration::from_secs(30) && left > Duration::from_secs(25),
             "{left:?}"
         );
-        let past = invocation_deadline(1_000, Duration::from_secs(30)).unwrap();
+        let a_second_ago =
+            (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as u64 - 1_000;
+        let past = invocation_deadline(a_second_ago, Duration::from_secs(30)).unwrap();
         assert!(past <= Instant::now());
     }
 }

@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sns::SnsEvent;
 use backstop::alert::Alert;
+use backstop::invocation::time_left;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::Serialize;
-use time::OffsetDateTime;
 
 /// The environment variable holding the webhook URL.
 pub const WEBHOOK_VAR: &str = "SLACK_WEBHOOK_URL";
@@ -197,12 +197,8 @@ pub async fn handler(
 }
 
 fn deadline_of(deadline_ms: u64) -> Instant {
-    if deadline_ms == 0 {
-        return Instant::now() + DEFAULT_BUDGET;
-    }
-    let now_ms = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
-    let remaining = Duration::from_millis((deadline_ms as i128 - now_ms).max(0) as u64);
-    Instant::now() + remaining.saturating_sub(DEADLINE_MARGIN)
+    Instant::now()
+        + time_left(deadline_ms).map_or(DEFAULT_BUDGET, |left| left.saturating_sub(DEADLINE_MARGIN))
 }
 
 enum Failure {
