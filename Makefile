@@ -19,10 +19,10 @@ lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
-## test: everything CI runs, from a fresh clone
-test: deps lint
+## test: everything CI runs, from a fresh clone: lint, infra-check, then the whole suite
+test: deps lint infra-check
 	cargo build --workspace --bins --locked
-	scripts/run-tests.sh
+	scripts/run-tests.sh -- --skip infra::
 
 ## demo: a throwaway PostgreSQL with a ~100 MB sample database through the whole CLI cycle
 demo: deps
@@ -40,7 +40,8 @@ build: infra-deps
 		--features vendored-openssl $(addprefix -p ,$(FUNCTIONS))
 	@for f in $(FUNCTIONS); do ls -l target/lambda/$$f/bootstrap.zip | awk '{printf "  %-13s %6.1f MB\n", "'$$f'", $$5 / 1048576}'; done
 
-## infra-check: terraform fmt/validate and checkov on infra/, then the apply against moto
-infra-check: infra-deps build
+## infra-check: terraform fmt/validate and checkov on infra/, the apply against moto and a
+## function under `cargo lambda watch`
+infra-check: deps infra-deps build
 	scripts/infra-check.sh
 	BACKSTOP_INFRA_TESTS=1 cargo test -p backstop-tests --test it --locked -- infra::
