@@ -13,7 +13,7 @@ use crate::progress::Progress;
 
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Examples:\n  backstop restore --from s3://my-backups/prod --database-id app --db postgresql://postgres@localhost/app_restored\n  backstop restore --from file:///var/backups --db postgresql://localhost/app --backup 20261122T060000Z-1a2b3c4d --tables public.orders --clean"
+    after_help = "Examples:\n  backstop restore --from s3://my-backups/prod --database-id app --db postgresql://postgres@localhost/app_restored\n  backstop restore --from file:///var/backups --db postgresql://localhost/app --backup 20261122T060000Z-1a2b3c4d --tables public.orders --clean\n  backstop restore --from s3://my-backups/prod --database-id app --db postgresql://dev@localhost/app_copy --no-owner --no-acl"
 )]
 pub struct RestoreArgs {
     /// Store to read: file:///path or s3://bucket/prefix.
@@ -37,6 +37,13 @@ pub struct RestoreArgs {
     /// Drop every object in the target database first.
     #[arg(long)]
     clean: bool,
+    /// Skip `ALTER ... OWNER TO`: objects belong to the role that restores them (for a
+    /// server without the source's roles).
+    #[arg(long)]
+    no_owner: bool,
+    /// Skip privileges: GRANT, REVOKE and default privileges.
+    #[arg(long)]
+    no_acl: bool,
 }
 
 pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
@@ -51,6 +58,8 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
         jobs: args.jobs.max(1),
         tables: args.tables,
         clean: args.clean,
+        no_owner: args.no_owner,
+        no_acl: args.no_acl,
     };
     let progress = Progress::rows(manifest.total_rows());
     let on_event = |event: RestoreEvent| match event {

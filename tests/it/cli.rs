@@ -444,6 +444,7 @@ fn every_subcommand_help_has_an_example_that_works() {
     let backup_id = taken["backup_id"].as_str().unwrap().to_string();
     let restored = fresh_database("help examples restored");
     let exported = fresh_database("help examples exported");
+    let copied = fresh_database("help examples copied");
     let c = cluster();
     let q = |s: &str| format!("'{s}'");
     let replacements = [
@@ -458,6 +459,7 @@ fn every_subcommand_help_has_an_example_that_works() {
             "postgresql://postgres@localhost/app_restored",
             q(&restored.url()),
         ),
+        ("postgresql://dev@localhost/app_copy", q(&copied.url())),
         (
             "postgresql://verifier@scratch:5432/postgres",
             q(&c.url("postgres")),
@@ -604,4 +606,101 @@ fn mistakes_a_new_user_makes_get_one_line_saying_what_to_do() {
     // An empty store lists nothing and says so.
     let output = backstop(&["list", "--from", &empty], &[]);
     assert!(String::from_utf8_lossy(&output.stderr).contains("no backups"));
+}
+
+/// A backup made where its roles exist restores with `--no-owner --no-acl` on a server
+/// without them: every row, objects owned by the restoring role, no privileges. Without the
+/// flags the restore stops at the first missing role and leaves the target empty.
+#[test]
+fn no_owner_and_no_acl_restore_where_the_source_roles_do_not_exist() {
+    let source = fresh_database("cli no owner");
+    let (owner, reader) = (
+        format!("{}_owner", source.name),
+        format!("{}_reader", source.name),
+    );
+    cluster().psql(
+        "postgres",
+        &format!("CREATE ROLE \"{owner}\"; CREATE ROLE \"{reader}\";"),
+    );
+    source.psql(&format!(
+        "CREATE SCHEMA app AUTHORIZATION \"{owner}\";
+         CREATE TABLE app.orders (id bigserial PRIMARY KEY, total numeric(10,2));
+         INSERT INTO app.orders (total) SELECT g * 1.5 FROM generate_series(1, 500) g;
+         CREATE FUNCTION app.revenue() RETURNS numeric LANGUAGE sql AS $$ SELECT sum(total) FROM app.orders $$;
+         ALTER TABLE app.orders OWNER TO \"{owner}\";
+         ALTER FUNCTION app.revenue() OWNER TO \"{owner}\";
+         GRANT SELECT ON app.orders TO \"{reader}\";
+         GRANT SELECT (total) ON app.orders TO PUBLIC;
+         ALTER DEFAULT PRIVILEGES FOR ROLE \"{owner}\" IN SCHEMA app GRANT SELECT ON TABLES TO \"{reader}\";"
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("file://{}/store", dir.path().display());
+    let output = backstop(&["backup", "--db", &source.url(), "--to", &store], &[]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // The roles go, as on a developer's server that never had them.
+    source.psql(&format!(
+        "DROP OWNED BY \"{owner}\"; DROP OWNED BY \"{reader}\";"
+    ));
+    cluster().psql("postgres", &format!("DROP ROLE \"{owner}\", \"{reader}\";"));
+
+    let target = fresh_database("cli no owner copy");
+    let restore = |extra: &[&str]| {
+        let mut args = vec![
+            "restore",
+            "--from",
+            &store,
+            "--database-id",
+            &source.name,
+            "--db",
+        ];
+        let url = target.url();
+        args.push(&url);
+        args.extend_from_slice(extra);
+        backstop(&args, &[])
+    };
+    let refused = restore(&[]);
+    assert!(!refused.status.success());
+    let line = single_error_line(&refused);
+    assert!(
+        line.contains(&owner) && line.contains("does not exist"),
+        "{line}"
+    );
+    assert_eq!(
+        target
+            .psql("SELECT count(*) FROM pg_namespace WHERE nspname = 'app'")
+            .trim(),
+        "0",
+        "the failed restore left objects behind"
+    );
+
+    let restored = restore(&["--no-owner", "--no-acl"]);
+    assert!(
+        restored.status.success(),
+        "{}",
+        String::from_utf8_lossy(&restored.stderr)
+    );
+    assert_eq!(target.psql("SELECT app.revenue()").trim(), "187875.00");
+    assert_eq!(
+        target
+            .psql(
+                "SELECT DISTINCT pg_get_userbyid(relowner) || ' ' || coalesce(relacl::text, 'no acl') \
+                 FROM pg_class WHERE relnamespace = 'app'::regnamespace"
+            )
+            .trim(),
+        format!("{} no acl", cluster().user)
+    );
+    assert_eq!(
+        target
+            .psql(
+                "SELECT count(*) FROM pg_default_acl UNION ALL \
+                 SELECT count(*) FROM pg_attribute WHERE attacl IS NOT NULL AND attrelid = 'app.orders'::regclass"
+            )
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        ["0", "0"]
+    );
 }

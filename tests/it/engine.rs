@@ -51,6 +51,8 @@ fn all_tables(jobs: usize) -> RestoreOptions {
         jobs,
         tables: None,
         clean: false,
+        no_owner: false,
+        no_acl: false,
     }
 }
 
@@ -328,6 +330,8 @@ async fn restore_refuses_a_non_empty_target_unless_clean_and_can_restore_chosen_
             jobs: 2,
             tables: None,
             clean: true,
+            no_owner: false,
+            no_acl: false,
         },
     )
     .await
@@ -339,6 +343,8 @@ async fn restore_refuses_a_non_empty_target_unless_clean_and_can_restore_chosen_
         jobs: 1,
         tables: Some(vec!["public.b".into()]),
         clean: false,
+        no_owner: false,
+        no_acl: false,
     };
     restore_into(&manifest, &store, &partial, only_b)
         .await
@@ -359,6 +365,8 @@ async fn restore_refuses_a_non_empty_target_unless_clean_and_can_restore_chosen_
             jobs: 1,
             tables: Some(vec!["public.nope".into()]),
             clean: false,
+            no_owner: false,
+            no_acl: false,
         },
     )
     .await

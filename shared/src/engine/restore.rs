@@ -62,6 +62,10 @@ pub struct RestoreOptions {
     pub tables: Option<Vec<String>>,
     /// Drop every user object of the target first.
     pub clean: bool,
+    /// Leave out `ALTER ... OWNER TO`: objects belong to the role that restores them.
+    pub no_owner: bool,
+    /// Leave out privileges: GRANT, REVOKE and default privileges.
+    pub no_acl: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -373,8 +377,22 @@ pub async fn restore(
             &read_script(store.as_ref(), manifest, part).await?,
         )
     };
-    let pre_items = items(pre, "pre-data").await?;
-    let post_items = items(post, "post-data").await?;
+    let adjust = |items: Vec<ScriptItem>| -> Vec<ScriptItem> {
+        items
+            .into_iter()
+            .filter(|i| {
+                !(options.no_acl && matches!(i.header.kind, ItemKind::Acl | ItemKind::DefaultAcl))
+            })
+            .map(|mut i| {
+                if options.no_owner {
+                    i.sql = script::without_owner_changes(&i.sql);
+                }
+                i
+            })
+            .collect()
+    };
+    let pre_items = adjust(items(pre, "pre-data").await?);
+    let post_items = adjust(items(post, "post-data").await?);
 
     let loads: Vec<(String, Vec<Part>)> = {
         let mut loads: Vec<(String, Vec<Part>)> = tables

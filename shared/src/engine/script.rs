@@ -74,9 +74,176 @@ pub fn parse(script: &str, marker: &str) -> Result<Vec<ScriptItem>, String> {
     Ok(items)
 }
 
+/// One statement of a script: its text (with the `;`) and the same text with every quoted
+/// string, quoted identifier, dollar-quoted body and comment blanked out, so that keywords
+/// are only ever found where they are SQL.
+struct Statement<'a> {
+    text: &'a str,
+    masked: String,
+}
+
+/// Splits `sql` into statements at the semicolons that are SQL, not text.
+fn statements(sql: &str) -> Vec<Statement<'_>> {
+    let bytes = sql.as_bytes();
+    let mut out = Vec::new();
+    let mut masked = String::new();
+    let (mut start, mut i) = (0, 0);
+    while i < bytes.len() {
+        let c = bytes[i];
+        let next = bytes.get(i + 1).copied();
+        let word_before = i > 0 && (bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_');
+        let (end, comment) = match c {
+            b'\'' => {
+                let escapes = i > 0 && matches!(bytes[i - 1], b'E' | b'e');
+                (quoted_end(bytes, i, b'\'', escapes), false)
+            }
+            b'"' => (quoted_end(bytes, i, b'"', false), false),
+            b'-' if next == Some(b'-') => {
+                (sql[i..].find('\n').map_or(bytes.len(), |n| i + n), true)
+            }
+            b'/' if next == Some(b'*') => (block_comment_end(bytes, i), true),
+            b'$' if !word_before => (dollar_quote_end(sql, i).unwrap_or(i + 1), false),
+            _ => (i + 1, false),
+        };
+        if comment {
+            masked.extend(std::iter::repeat_n(' ', end - i));
+        } else if end == i + 1 {
+            masked.push(c as char);
+        } else {
+            masked.push(c as char);
+            masked.extend(std::iter::repeat_n('_', end - i - 1));
+        }
+        i = end;
+        if c == b';' {
+            out.push(Statement {
+                text: &sql[start..i],
+                masked: std::mem::take(&mut masked),
+            });
+            start = i;
+        }
+    }
+    if !sql[start..].trim().is_empty() {
+        out.push(Statement {
+            text: &sql[start..],
+            masked,
+        });
+    }
+    out
+}
+
+/// The index after the quote that closes the one at `open` (a doubled quote is text).
+fn quoted_end(bytes: &[u8], open: usize, quote: u8, escapes: bool) -> usize {
+    let mut i = open + 1;
+    while i < bytes.len() {
+        if escapes && bytes[i] == b'\\' {
+            i += 2;
+        } else if bytes[i] == quote {
+            if bytes.get(i + 1) == Some(&quote) {
+                i += 2;
+            } else {
+                return i + 1;
+            }
+        } else {
+            i += 1;
+        }
+    }
+    bytes.len()
+}
+
+/// The index after the `*/` that closes the (nestable) comment opened at `open`.
+fn block_comment_end(bytes: &[u8], open: usize) -> usize {
+    let (mut depth, mut i) = (0usize, open);
+    while i + 1 < bytes.len() {
+        match (bytes[i], bytes[i + 1]) {
+            (b'/', b'*') => {
+                depth += 1;
+                i += 2;
+            }
+            (b'*', b'/') => {
+                depth -= 1;
+                i += 2;
+                if depth == 0 {
+                    return i;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    bytes.len()
+}
+
+/// For `$tag$` at `open`, the index after the matching closing tag; `None` when `$` does
+/// not open a dollar quote (a parameter such as `$1`).
+fn dollar_quote_end(sql: &str, open: usize) -> Option<usize> {
+    let rest = &sql[open + 1..];
+    let tag_len = rest.find('$')?;
+    let tag = &rest[..tag_len];
+    let is_tag = tag
+        .chars()
+        .enumerate()
+        .all(|(n, ch)| ch == '_' || ch.is_alphabetic() || (n > 0 && ch.is_ascii_digit()));
+    if !is_tag {
+        return None;
+    }
+    let delimiter = &sql[open..open + tag_len + 2];
+    let body = open + delimiter.len();
+    Some(
+        sql[body..]
+            .find(delimiter)
+            .map_or(sql.len(), |n| body + n + delimiter.len()),
+    )
+}
+
+/// Whether a statement is `ALTER <object> OWNER TO <role>`.
+fn is_owner_change(statement: &Statement<'_>) -> bool {
+    let masked = statement.masked.trim().trim_end_matches(';').trim_end();
+    let Some(at) = masked.rfind(" OWNER TO ") else {
+        return false;
+    };
+    let role = &masked[at + " OWNER TO ".len()..];
+    masked.starts_with("ALTER ") && !role.is_empty() && !role.contains(char::is_whitespace)
+}
+
+/// `sql` without its `ALTER ... OWNER TO` statements: what a restore with `--no-owner` runs,
+/// so that the objects belong to the role that restores them.
+pub fn without_owner_changes(sql: &str) -> String {
+    statements(sql)
+        .into_iter()
+        .filter(|s| !is_owner_change(s))
+        .map(|s| s.text)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn owner_changes_are_dropped_and_nothing_else() {
+        let sql = "CREATE TABLE app.\"a;b\" (note text DEFAULT 'x; ALTER TABLE t OWNER TO y;');\n\
+                   ALTER TABLE app.\"a;b\" OWNER TO \"Owner Role\";\n\
+                   ALTER TABLE ONLY app.t ALTER COLUMN id SET DEFAULT 1;\n\
+                   CREATE FUNCTION app.f() RETURNS void AS $body$\n\
+                   BEGIN\n    EXECUTE 'ALTER TABLE t OWNER TO y';\nEND;\n$body$ LANGUAGE plpgsql;\n\
+                   ALTER FUNCTION app.f() OWNER TO app_owner;\n\
+                   COMMENT ON TABLE app.t IS E'it''s \\' ; OWNER TO';\n\
+                   ALTER SEQUENCE app.s OWNED BY app.t.id;\n\
+                   SELECT $1::text; -- a parameter, not a dollar quote; OWNER TO x\n\
+                   /* ALTER TABLE t OWNER TO y; /* nested */ */ ALTER SCHEMA app OWNER TO app_owner;\n";
+        let kept = without_owner_changes(sql);
+        assert!(!kept.contains("OWNER TO \"Owner Role\""), "{kept}");
+        assert!(!kept.contains("OWNER TO app_owner"), "{kept}");
+        for survivor in [
+            "CREATE TABLE app.\"a;b\" (note text DEFAULT 'x; ALTER TABLE t OWNER TO y;');",
+            "EXECUTE 'ALTER TABLE t OWNER TO y';\nEND;\n$body$ LANGUAGE plpgsql;",
+            "ALTER COLUMN id SET DEFAULT 1;",
+            "IS E'it''s \\' ; OWNER TO';",
+            "OWNED BY app.t.id;",
+            "SELECT $1::text;",
+        ] {
+            assert!(kept.contains(survivor), "lost {survivor:?} from:\n{kept}");
+        }
+    }
 
     #[test]
     fn render_then_parse_round_trips_items() {

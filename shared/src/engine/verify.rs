@@ -482,6 +482,8 @@ async fn restore_and_compare(
         jobs: jobs.max(1),
         tables: None,
         clean: false,
+        no_owner: false,
+        no_acl: false,
     };
     match restore::restore(store, manifest, target, &options, &|_| {}).await {
         Ok(_) => {}
