@@ -435,7 +435,11 @@ pub async fn restore(
         .map_err(db("committing pre-data"))?;
 
     let loaded_tables: HashSet<String> = loads.iter().map(|(t, _)| t.clone()).collect();
+    let partitioning = partitioning_tables(&main).await?;
     let mut per_table: HashMap<String, Vec<ScriptItem>> = HashMap::new();
+    // Keys whose index was built beside the table's other builds become constraints first
+    // thing after the pool: instant, and before the foreign keys that need them.
+    let mut attaches = Vec::new();
     let mut serial = Vec::new();
     for item in post_items
         .into_iter()
@@ -443,11 +447,20 @@ pub async fn restore(
     {
         match &item.header.table {
             Some(t) if item.header.kind.builds_in_parallel() && loaded_tables.contains(t) => {
-                per_table.entry(t.clone()).or_default().push(item)
+                let builds = per_table.entry(t.clone()).or_default();
+                match script::split_key_constraint(&item).filter(|_| !partitioning.contains(t)) {
+                    Some(split) => {
+                        builds.push(split.build);
+                        attaches.push(split.attach);
+                    }
+                    None => builds.push(item),
+                }
             }
             _ => serial.push(item),
         }
     }
+    attaches.append(&mut serial);
+    let serial = attaches;
     for items in per_table.values_mut() {
         items.sort_by_key(build_priority);
     }
@@ -473,6 +486,21 @@ pub async fn restore(
         tables: loaded_tables.len(),
         rows,
     })
+}
+
+/// Partitioned tables and partitions (`schema.name`, quoted as items name them): their keys
+/// cannot be attached from an index built on its own, so they are built whole.
+async fn partitioning_tables(client: &Client) -> Result<HashSet<String>, RestoreError> {
+    let rows = client
+        .query(
+            "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) \
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relkind = 'p' OR c.relispartition",
+            &[],
+        )
+        .await
+        .map_err(db("listing partitioned tables"))?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
 /// Order of a loaded table's builds: plain indexes before constraints (adding a constraint

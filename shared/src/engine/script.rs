@@ -122,7 +122,7 @@ fn statements(sql: &str) -> Vec<Statement<'_>> {
             start = i;
         }
     }
-    if !sql[start..].trim().is_empty() {
+    if start < sql.len() {
         out.push(Statement {
             text: &sql[start..],
             masked,
@@ -214,9 +214,128 @@ pub fn without_owner_changes(sql: &str) -> String {
         .collect()
 }
 
+/// A primary key or unique constraint split in two: `build` creates its index with
+/// `CREATE UNIQUE INDEX` (a SHARE lock, so it runs beside the table's other index builds),
+/// `attach` turns that index into the constraint (`ADD CONSTRAINT ... USING INDEX`, instant,
+/// though under ACCESS EXCLUSIVE) followed by the rest of the item (CLUSTER ON, comments).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SplitConstraint {
+    pub build: ScriptItem,
+    pub attach: ScriptItem,
+}
+
+/// Splits `item` when it adds a plain `PRIMARY KEY (cols)` or `UNIQUE (cols)` to `table`:
+/// nothing deferrable, no INCLUDE, WITH, NULLS NOT DISTINCT or tablespace, no parentheses in
+/// the column list. The caller vouches that `table` is neither partitioned nor a partition.
+pub fn split_key_constraint(item: &ScriptItem) -> Option<SplitConstraint> {
+    if item.header.kind != ItemKind::Constraint {
+        return None;
+    }
+    let table = item.header.table.as_deref()?;
+    let all = statements(&item.sql);
+    let first = all.first()?;
+    let rest: String = all[1..].iter().map(|s| s.text).collect();
+    let statement = first.text.trim();
+    let tail = statement.strip_prefix(&format!("ALTER TABLE ONLY {table} ADD CONSTRAINT "))?;
+    let name_len = if tail.starts_with('"') {
+        quoted_end(tail.as_bytes(), 0, b'"', false)
+    } else {
+        tail.find(' ')?
+    };
+    let (name, def) = tail.split_at(name_len);
+    let (kind, columns) = [" PRIMARY KEY (", " UNIQUE ("].iter().find_map(|k| {
+        def.strip_prefix(k)
+            .map(|cols| (k.trim().trim_end_matches(" ("), cols))
+    })?;
+    let columns = columns.strip_suffix(");")?;
+    if columns.is_empty() || columns.contains(['(', ')']) {
+        return None;
+    }
+    let with_sql = |kind: ItemKind, sql: String| ScriptItem {
+        header: ItemHeader {
+            kind,
+            ..item.header.clone()
+        },
+        sql,
+    };
+    Some(SplitConstraint {
+        build: with_sql(
+            ItemKind::Index,
+            format!("CREATE UNIQUE INDEX {name} ON {table} USING btree ({columns});\n"),
+        ),
+        attach: with_sql(
+            ItemKind::Constraint,
+            format!(
+                "ALTER TABLE ONLY {table} ADD CONSTRAINT {name} {kind} USING INDEX {name};{rest}"
+            ),
+        ),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn constraint(table: &str, sql: &str) -> ScriptItem {
+        ScriptItem {
+            header: ItemHeader {
+                kind: ItemKind::Constraint,
+                name: "x".into(),
+                table: Some(table.into()),
+            },
+            sql: sql.into(),
+        }
+    }
+
+    #[test]
+    fn plain_keys_split_into_an_index_build_and_an_attach() {
+        let item = constraint(
+            "app.\"Order Lines\"",
+            "ALTER TABLE ONLY app.\"Order Lines\" ADD CONSTRAINT \"Order Lines_pkey\" PRIMARY KEY (\"orderId\", line);\n\
+             ALTER TABLE app.\"Order Lines\" CLUSTER ON \"Order Lines_pkey\";\n",
+        );
+        let split = split_key_constraint(&item).unwrap();
+        assert_eq!(split.build.header.kind, ItemKind::Index);
+        assert_eq!(
+            split.build.sql,
+            "CREATE UNIQUE INDEX \"Order Lines_pkey\" ON app.\"Order Lines\" USING btree (\"orderId\", line);\n"
+        );
+        assert_eq!(
+            split.attach.sql,
+            "ALTER TABLE ONLY app.\"Order Lines\" ADD CONSTRAINT \"Order Lines_pkey\" PRIMARY KEY USING INDEX \"Order Lines_pkey\";\n\
+             ALTER TABLE app.\"Order Lines\" CLUSTER ON \"Order Lines_pkey\";\n"
+        );
+        let unique = constraint(
+            "app.t",
+            "ALTER TABLE ONLY app.t ADD CONSTRAINT t_code_key UNIQUE (code);\n",
+        );
+        assert!(
+            split_key_constraint(&unique)
+                .unwrap()
+                .attach
+                .sql
+                .contains("t_code_key UNIQUE USING INDEX t_code_key;")
+        );
+    }
+
+    #[test]
+    fn keys_an_index_cannot_express_alone_stay_whole() {
+        for def in [
+            "PRIMARY KEY (id) INCLUDE (note)",
+            "PRIMARY KEY (id) WITH (fillfactor='70')",
+            "UNIQUE (code) DEFERRABLE INITIALLY DEFERRED",
+            "UNIQUE NULLS NOT DISTINCT (code)",
+            "EXCLUDE USING gist (during WITH &&)",
+            "CHECK ((price > (0)::numeric))",
+            "UNIQUE (\"odd)name\")",
+        ] {
+            let item = constraint(
+                "app.t",
+                &format!("ALTER TABLE ONLY app.t ADD CONSTRAINT c {def};\n"),
+            );
+            assert_eq!(split_key_constraint(&item), None, "{def}");
+        }
+    }
 
     #[test]
     fn owner_changes_are_dropped_and_nothing_else() {
