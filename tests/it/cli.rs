@@ -3,7 +3,7 @@
 use backstop_tests::moto::moto;
 use backstop_tests::postgres::{cluster, fresh_database};
 
-use crate::support::{backstop, single_error_line};
+use crate::support::{backstop, backstop_ok, single_error_line};
 
 #[test]
 fn doctor_checks_a_file_store_and_a_database() {
@@ -36,14 +36,9 @@ fn doctor_checks_a_file_store_and_a_database() {
 #[tokio::test]
 async fn doctor_checks_an_s3_store_through_aws_endpoint_url() {
     let bucket = moto().new_bucket("cli-doctor").await;
-    let output = backstop(
+    backstop_ok(
         &["doctor", "--store", &format!("s3://{bucket}/prod")],
         &moto().env(),
-    );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
     );
     let listed = moto()
         .s3()
@@ -135,12 +130,7 @@ fn list_shows_committed_backups_only() {
         std::fs::write(path, b"{}").unwrap();
     }
     let store = format!("file://{}", dir.path().display());
-    let output = backstop(&["list", "--from", &store, "--json"], &[]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = backstop_ok(&["list", "--from", &store, "--json"], &[]);
     let listed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
     assert_eq!(listed[0]["backup"], "20261101T000000Z-aaaa0001");
@@ -172,7 +162,7 @@ fn backup_list_export_and_restore_through_the_cli() {
     let dir = tempfile::tempdir().unwrap();
     let store = format!("file://{}/store", dir.path().display());
 
-    let output = backstop(
+    let output = backstop_ok(
         &[
             "backup",
             "--db",
@@ -184,11 +174,6 @@ fn backup_list_export_and_restore_through_the_cli() {
             "--json",
         ],
         &[],
-    );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
     );
     let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(summary["rows"], 2000);
@@ -203,7 +188,7 @@ fn backup_list_export_and_restore_through_the_cli() {
     );
 
     let script = dir.path().join("export.sql");
-    let output = backstop(
+    backstop_ok(
         &[
             "export",
             "--from",
@@ -212,11 +197,6 @@ fn backup_list_export_and_restore_through_the_cli() {
             &script.display().to_string(),
         ],
         &[],
-    );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
     );
     let from_script = fresh_database("cli cycle psql");
     from_script.psql_file(&script);
@@ -227,7 +207,7 @@ fn backup_list_export_and_restore_through_the_cli() {
     );
 
     let restored = fresh_database("cli cycle restored");
-    let output = backstop(
+    backstop_ok(
         &[
             "restore",
             "--from",
@@ -242,11 +222,6 @@ fn backup_list_export_and_restore_through_the_cli() {
             "2",
         ],
         &[],
-    );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
     );
     assert_eq!(source.pg_dump(), restored.pg_dump());
 
@@ -331,12 +306,7 @@ async fn a_backup_already_running_makes_a_second_one_refuse_in_one_line() {
         "{line}"
     );
     running.release().await.unwrap();
-    let output = backstop(&args, &[]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    backstop_ok(&args, &[]);
     let sets = store.list(&format!("{}/", source.name)).await.unwrap();
     let manifest = sets
         .iter()
@@ -431,14 +401,9 @@ fn every_subcommand_help_has_an_example_that_works() {
     );
     let dir = tempfile::tempdir().unwrap();
     let store = format!("file://{}/store", dir.path().display());
-    let output = backstop(
+    let output = backstop_ok(
         &["backup", "--db", &source.url(), "--to", &store, "--json"],
         &[],
-    );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
     );
     let taken: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let backup_id = taken["backup_id"].as_str().unwrap().to_string();
@@ -635,12 +600,7 @@ fn no_owner_and_no_acl_restore_where_the_source_roles_do_not_exist() {
     ));
     let dir = tempfile::tempdir().unwrap();
     let store = format!("file://{}/store", dir.path().display());
-    let output = backstop(&["backup", "--db", &source.url(), "--to", &store], &[]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    backstop_ok(&["backup", "--db", &source.url(), "--to", &store], &[]);
     // The roles go, as on a developer's server that never had them.
     source.psql(&format!(
         "DROP OWNED BY \"{owner}\"; DROP OWNED BY \"{reader}\";"

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use backstop_tests::postgres::{cluster, fresh_database};
 
-use crate::support::backstop;
+use crate::support::{backstop, backstop_ok};
 
 /// The runbook's bash blocks, in order, without those marked `<!-- not run ... -->`.
 fn runnable_blocks(markdown: &str) -> Vec<String> {
@@ -47,12 +47,7 @@ fn the_restore_runbook_works_as_written_on_the_demo_data() {
     let dir = tempfile::tempdir().unwrap();
     let store = format!("file://{}/store", dir.path().display());
     for _ in 0..2 {
-        let output = backstop(&["backup", "--db", &prod.url(), "--to", &store], &[]);
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        backstop_ok(&["backup", "--db", &prod.url(), "--to", &store], &[]);
         std::thread::sleep(std::time::Duration::from_millis(1100));
     }
     // The damage: two brands deleted by mistake.

@@ -54,6 +54,17 @@ pub fn backstop(args: &[&str], env: &[(&str, String)]) -> Output {
     command.output().unwrap()
 }
 
+/// [`backstop`], asserting it succeeded (stderr shown when it did not).
+pub fn backstop_ok(args: &[&str], env: &[(&str, String)]) -> Output {
+    let output = backstop(args, env);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
 /// stderr of a failed run, asserting it is exactly one line.
 pub fn single_error_line(output: &Output) -> String {
     assert!(

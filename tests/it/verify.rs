@@ -14,7 +14,7 @@ use backstop_tests::moto::moto;
 use backstop_tests::postgres::{TestDb, cluster, fresh_database};
 
 use crate::engine::{options, take};
-use crate::support::{backstop, single_error_line};
+use crate::support::{backstop, backstop_ok, single_error_line};
 
 const LEVELS: [Level; 3] = [Level::Manifest, Level::Deep, Level::Restore];
 
@@ -375,12 +375,7 @@ fn the_cli_exits_0_verified_1_failed_2_could_not_verify() {
     shop(&db);
     let dir = tempfile::tempdir().unwrap();
     let store = format!("file://{}/store", dir.path().display());
-    let output = backstop(&["backup", "--db", &db.url(), "--to", &store], &[]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    backstop_ok(&["backup", "--db", &db.url(), "--to", &store], &[]);
 
     let scratch = cluster().url("postgres");
     let args = |level: &'static str| {
