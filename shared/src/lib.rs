@@ -10,6 +10,7 @@
 //! - [`config`]: settings read from the environment, each error naming its variable.
 //! - [`connection`]: where each database's connection comes from (env, Secrets Manager, SSM).
 //! - [`pg`]: connecting to PostgreSQL.
+//! - [`version`]: the server's version, read once, and the supported range (13 to 18).
 //! - [`readiness`]: what a database role may do (read everything, bypass RLS, monitor, create).
 //! - [`alert`]: alerts (severity, summary, action) and their publication to SNS.
 //! - [`metrics`]: CloudWatch metrics under the `Backstop` namespace.
@@ -32,3 +33,4 @@ pub mod readiness;
 pub mod retention;
 pub mod store;
 pub mod tier;
+pub mod version;

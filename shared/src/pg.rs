@@ -223,6 +223,26 @@ pub async fn connect(target: &PgTarget) -> Result<Client, ConnectError> {
     Ok(client)
 }
 
+/// Column `index` of `row`, or one line naming the column that did not decode (a server
+/// that changed its type): `Row::get` would panic instead, and is banned outside tests.
+pub fn value<T: tokio_postgres::types::FromSqlOwned>(
+    row: &tokio_postgres::Row,
+    index: usize,
+) -> Result<T, String> {
+    row.try_get(index).map_err(|e| {
+        let name = row.columns().get(index).map(|c| c.name()).unwrap_or("?");
+        format!("column `{name}` is not what Backstop expects: {e}")
+    })
+}
+
+/// Column `index` of every row (see [`value`]).
+pub fn column<T: tokio_postgres::types::FromSqlOwned>(
+    rows: &[tokio_postgres::Row],
+    index: usize,
+) -> Result<Vec<T>, String> {
+    rows.iter().map(|row| value(row, index)).collect()
+}
+
 /// A tokio-postgres error with its causes on one line: its own Display says only "db error"
 /// for a server-side error, the server's message is in the source chain.
 pub fn describe(error: &tokio_postgres::Error) -> String {

@@ -1,5 +1,5 @@
 //! The integration suite: one test binary over real PostgreSQL, moto and HTTP servers.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
 mod alerts;
 mod backup_lambda;
@@ -17,3 +17,4 @@ mod store_s3;
 mod support;
 mod tls;
 mod verify;
+mod versions;

@@ -12,7 +12,7 @@
 //! signal) when the process ends, however it ends; their temp dirs are removed at exit, and
 //! leftovers of killed runs are swept at the next start. Separate processes never share a
 //! cluster or a port, so parallel test processes are safe.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
 pub mod logs;
 pub mod moto;

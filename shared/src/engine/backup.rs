@@ -35,9 +35,10 @@ use crate::layout::{
     BackupId, DatabaseId, MANIFEST_NAME, committed_backups, database_prefix, set_key,
 };
 use crate::lease::{self, DEFAULT_LEASE, LeaseError, lease_key};
-use crate::pg::{ConnectError, PgTarget, connect, describe};
+use crate::pg::{ConnectError, PgTarget, column, connect, describe, value};
 use crate::store::{PutOptions, Store, StoreError};
 use crate::tier::{TIER_TAG, Tier, tier_for};
+use crate::version::{ServerVersion, VersionError};
 
 /// How to take a backup.
 #[derive(Debug, Clone)]
@@ -105,6 +106,8 @@ pub enum BackupError {
     Database { step: &'static str, reason: String },
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Version(#[from] VersionError),
     #[error(
         "backup refused: {count} object(s) cannot be reproduced by this engine: {objects}; \
              exclude them explicitly with --exclude 'KIND IDENTITY' to back up the rest"
@@ -124,6 +127,10 @@ pub enum BackupError {
     DeadlineReached { seconds: f64 },
     #[error(transparent)]
     Lease(#[from] LeaseError),
+}
+
+fn shape(step: &'static str) -> impl Fn(String) -> BackupError {
+    move |reason| BackupError::Database { step, reason }
 }
 
 fn database(step: &'static str) -> impl Fn(tokio_postgres::Error) -> BackupError {
@@ -302,6 +309,7 @@ async fn run(
 ) -> Result<Manifest, BackupError> {
     let clock = Instant::now();
     let leader = connect(pg).await?;
+    let version = ServerVersion::read_supported(&leader).await?;
     leader
         .batch_execute(&format!(
             "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;\n\
@@ -313,11 +321,14 @@ async fn run(
         ))
         .await
         .map_err(database("starting the snapshot transaction"))?;
-    let snapshot: String = leader
-        .query_one("SELECT pg_catalog.pg_export_snapshot()", &[])
-        .await
-        .map_err(database("exporting the snapshot"))?
-        .get(0);
+    let snapshot: String = value(
+        &leader
+            .query_one("SELECT pg_catalog.pg_export_snapshot()", &[])
+            .await
+            .map_err(database("exporting the snapshot"))?,
+        0,
+    )
+    .map_err(shape("exporting the snapshot"))?;
     lock_tables(&leader).await?;
 
     let info = leader
@@ -327,13 +338,20 @@ async fn run(
         )
         .await
         .map_err(database("reading the server version"))?;
-    let (server_version, server_version_num, database_name): (String, i32, String) =
-        (info.get(0), info.get(1), info.get(2));
+    let read = shape("reading the server version");
+    let (server_version, server_version_num, database_name): (String, i32, String) = (
+        value(&info, 0).map_err(&read)?,
+        value(&info, 1).map_err(&read)?,
+        value(&info, 2).map_err(&read)?,
+    );
 
-    let catalog = catalog::read(&leader).await?;
+    let catalog = catalog::read(&catalog::Db::new(&leader, version)).await?;
     let objects = inventory::read(&leader)
         .await
-        .map_err(database("taking the object inventory"))?;
+        .map_err(|e| BackupError::Database {
+            step: "taking the object inventory",
+            reason: e.to_string(),
+        })?;
     let mut claimed: HashSet<_> = catalog
         .items
         .iter()
@@ -419,7 +437,8 @@ async fn run(
     let data_count = data_parts.len() as u32;
     parts.extend(data_parts);
 
-    let mut post_items = catalog::sequence_values(&leader, &catalog.sequences).await?;
+    let mut post_items =
+        catalog::sequence_values(&catalog::Db::new(&leader, version), &catalog.sequences).await?;
     post_items.extend(
         ordered
             .items
@@ -493,7 +512,7 @@ async fn lock_tables(leader: &Client) -> Result<(), BackupError> {
         )
         .await
         .map_err(database("listing tables to lock"))?;
-    let names: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    let names: Vec<String> = column(&rows, 0).map_err(shape("listing tables to lock"))?;
     for chunk in names.chunks(500) {
         leader
             .batch_execute(&format!(

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashSet};
 use tokio_postgres::Client;
 
 use super::item::ObjectRef;
+use crate::pg::value;
 
 /// One object, as `pg_identify_object` describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,7 +61,7 @@ const CATALOGS: [&str; 28] = [
 
 /// Objects created by users (OIDs from 16384 up), minus members of extensions and objects that
 /// exist only as part of another (array types, toast tables, constraint indexes, view rules...).
-pub async fn read(client: &Client) -> Result<Vec<InventoryObject>, tokio_postgres::Error> {
+pub async fn read(client: &Client) -> Result<Vec<InventoryObject>, InventoryError> {
     let union: Vec<String> = CATALOGS
         .iter()
         .map(|c| format!("SELECT '{c}'::regclass::oid AS classid, oid AS objid FROM {c}"))
@@ -84,19 +85,32 @@ pub async fn read(client: &Client) -> Result<Vec<InventoryObject>, tokio_postgre
          ORDER BY i.type, i.identity",
         union.join(" UNION ALL ")
     );
-    Ok(client
+    let rows = client
         .query(&sql, &[])
-        .await?
-        .iter()
-        .map(|row| InventoryObject {
-            object: ObjectRef {
-                class: row.get(0),
-                oid: row.get(1),
-            },
-            kind: row.get::<_, Option<String>>(2).unwrap_or_default(),
-            identity: row.get::<_, Option<String>>(3).unwrap_or_default(),
+        .await
+        .map_err(InventoryError::Query)?;
+    rows.iter()
+        .map(|row| {
+            Ok(InventoryObject {
+                object: ObjectRef {
+                    class: value(row, 0)?,
+                    oid: value(row, 1)?,
+                },
+                kind: value::<Option<String>>(row, 2)?.unwrap_or_default(),
+                identity: value::<Option<String>>(row, 3)?.unwrap_or_default(),
+            })
         })
-        .collect())
+        .collect::<Result<_, String>>()
+        .map_err(InventoryError::Shape)
+}
+
+/// Why the inventory could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum InventoryError {
+    #[error("{}", crate::pg::describe(.0))]
+    Query(tokio_postgres::Error),
+    #[error("{0}")]
+    Shape(String),
 }
 
 /// Objects per kind.

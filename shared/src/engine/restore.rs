@@ -32,8 +32,9 @@ use super::script::{self, PREAMBLE, ScriptItem};
 use crate::layout::{
     BackupId, DatabaseId, MANIFEST_NAME, committed_backups, database_prefix, set_key,
 };
-use crate::pg::{ConnectError, PgTarget, connect, describe};
+use crate::pg::{ConnectError, PgTarget, column, connect, describe};
 use crate::store::{Store, StoreError};
+use crate::version::ServerVersion;
 
 const SEND_BATCH: usize = 256 * 1024;
 
@@ -500,7 +501,11 @@ async fn partitioning_tables(client: &Client) -> Result<HashSet<String>, Restore
         )
         .await
         .map_err(db("listing partitioned tables"))?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
+    let names: Vec<String> = column(&rows, 0).map_err(|reason| RestoreError::Database {
+        step: "listing partitioned tables",
+        reason,
+    })?;
+    Ok(names.into_iter().collect())
 }
 
 /// Order of a loaded table's builds: plain indexes before constraints (adding a constraint
@@ -588,7 +593,10 @@ async fn prepare_target(
 ) -> Result<(), RestoreError> {
     let objects = inventory::read(client)
         .await
-        .map_err(db("checking the target is empty"))?;
+        .map_err(|e| RestoreError::Database {
+            step: "checking the target is empty",
+            reason: e.to_string(),
+        })?;
     if objects.is_empty() {
         return Ok(());
     }
@@ -613,14 +621,29 @@ async fn prepare_target(
         )
         .await
         .map_err(db("listing what --clean drops"))?;
-    let mut sql: String = rows
+    let mut sql: String = column::<String>(&rows, 0)
+        .map_err(|reason| RestoreError::Database {
+            step: "listing what --clean drops",
+            reason,
+        })?
         .iter()
-        .map(|r| format!("{};\n", r.get::<_, String>(0)))
+        .map(|statement| format!("{statement};\n"))
         .collect();
-    sql.push_str(
+    // The public schema as initdb of the target's version makes it.
+    let version = ServerVersion::read(client)
+        .await
+        .map_err(|e| RestoreError::Database {
+            step: "reading the target's version",
+            reason: e.to_string(),
+        })?;
+    sql.push_str(if version.at_least(15) {
         "CREATE SCHEMA public;\nALTER SCHEMA public OWNER TO pg_database_owner;\n\
-         COMMENT ON SCHEMA public IS 'standard public schema';\nGRANT USAGE ON SCHEMA public TO PUBLIC;\n",
-    );
+         COMMENT ON SCHEMA public IS 'standard public schema';\nGRANT USAGE ON SCHEMA public TO PUBLIC;\n"
+    } else {
+        "CREATE SCHEMA public;\nCOMMENT ON SCHEMA public IS 'standard public schema';\n\
+         GRANT ALL ON SCHEMA public TO PUBLIC;\n\
+         DO $$ BEGIN EXECUTE format('ALTER SCHEMA public OWNER TO %I', (SELECT rolname FROM pg_roles WHERE oid = 10)); END $$;\n"
+    });
     client
         .batch_execute(&format!("BEGIN;\n{sql}COMMIT;"))
         .await

@@ -248,8 +248,8 @@ pub fn split_key_constraint(item: &ScriptItem) -> Option<SplitConstraint> {
             .map(|cols| (k.trim().trim_end_matches(" ("), cols))
     })?;
     let columns = columns.strip_suffix(");")?;
-    if columns.is_empty() || columns.contains(['(', ')']) {
-        return None;
+    if columns.contains(['(', ')']) || !is_plain_column_list(columns) {
+        return None; // expressions, WITHOUT OVERLAPS (a GiST key, 18+), ...
     }
     let with_sql = |kind: ItemKind, sql: String| ScriptItem {
         header: ItemHeader {
@@ -270,6 +270,28 @@ pub fn split_key_constraint(item: &ScriptItem) -> Option<SplitConstraint> {
             ),
         ),
     })
+}
+
+/// Whether `columns` is a list of plain column names, quoted or not (`a, "B c"`).
+fn is_plain_column_list(columns: &str) -> bool {
+    let mut rest = columns;
+    loop {
+        rest = rest.trim_start();
+        let name_len = if rest.starts_with('"') {
+            quoted_end(rest.as_bytes(), 0, b'"', false)
+        } else {
+            rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '$'))
+                .unwrap_or(rest.len())
+        };
+        if name_len == 0 {
+            return false;
+        }
+        rest = rest[name_len..].trim_start();
+        match rest.strip_prefix(',') {
+            Some(next) => rest = next,
+            None => return rest.is_empty(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -328,6 +350,8 @@ mod tests {
             "EXCLUDE USING gist (during WITH &&)",
             "CHECK ((price > (0)::numeric))",
             "UNIQUE (\"odd)name\")",
+            "PRIMARY KEY (id, valid WITHOUT OVERLAPS)",
+            "UNIQUE (room, during WITHOUT OVERLAPS)",
         ] {
             let item = constraint(
                 "app.t",

@@ -454,7 +454,9 @@ async fn sweep_stale_scratch(admin: &tokio_postgres::Client, now: OffsetDateTime
         return;
     };
     for row in rows {
-        let name: String = row.get(0);
+        let Ok(name) = crate::pg::value::<String>(&row, 0) else {
+            continue;
+        };
         if scratch_created(&name).is_some_and(|created| now - created > STALE_SCRATCH) {
             match admin
                 .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
@@ -554,7 +556,7 @@ async fn restore_and_compare(
     }
     let objects = inventory::read(&client)
         .await
-        .map_err(|e| VerifyError::Scratch(format!("taking the inventory: {}", describe(&e))))?;
+        .map_err(|e| VerifyError::Scratch(format!("taking the inventory: {e}")))?;
     let restored = inventory::counts(objects.iter());
     findings.extend(inventory_differences(&manifest.inventory, &restored));
     Ok((findings, Some(seconds)))

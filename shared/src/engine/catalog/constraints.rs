@@ -1,0 +1,122 @@
+//! Table constraints: keys, checks, exclusions and foreign keys, with partition clones claimed by their parent.
+
+use std::collections::HashMap;
+
+use super::*;
+
+pub(super) async fn constraints(
+    db: &Db<'_>,
+    catalog: &mut Catalog,
+    relations: &HashMap<u32, Relation>,
+) -> Result<(), CatalogError> {
+    let sql = "SELECT con.oid, con.conrelid, con.contype::text AS kind, con.conname::text AS name, quote_ident(con.conname) AS q, \
+         pg_get_constraintdef(con.oid) AS def, con.convalidated, con.conindid, con.conparentid, \
+         obj_description(con.oid, 'pg_constraint') AS comment, \
+         (SELECT i.indisclustered FROM pg_index i WHERE i.indexrelid = con.conindid) AS clustered, \
+         (SELECT i.indisreplident FROM pg_index i WHERE i.indexrelid = con.conindid) AS replident, \
+         (SELECT quote_ident(c.relname) FROM pg_class c WHERE c.oid = con.conindid) AS index_name, \
+         (SELECT quote_ident(pn.nspname) || '.' || quote_ident(pc.relname) FROM pg_inherits h \
+             JOIN pg_class pc ON pc.oid = h.inhparent JOIN pg_namespace pn ON pn.oid = pc.relnamespace \
+             WHERE h.inhrelid = con.conindid) AS parent_index, \
+         (SELECT h.inhparent FROM pg_inherits h WHERE h.inhrelid = con.conindid) AS parent_index_oid \
+         FROM pg_constraint con WHERE con.conrelid <> 0 AND con.oid >= 16384 ORDER BY con.conrelid, con.conname";
+    let rows = db.query("constraints", sql).await?;
+    // Foreign keys cloned onto partitions come back with their parent's: claim them there.
+    let mut parent_of: HashMap<u32, u32> = HashMap::new();
+    for r in &rows {
+        let parent: u32 = r.get("conparentid")?;
+        if parent != 0 {
+            parent_of.insert(r.get("oid")?, parent);
+        }
+    }
+    let root = |mut oid: u32| {
+        while let Some(parent) = parent_of.get(&oid) {
+            oid = *parent;
+        }
+        oid
+    };
+    let mut clones: HashMap<u32, Vec<ObjectRef>> = HashMap::new();
+    for row in &rows {
+        let oid: u32 = row.get("oid")?;
+        if row.get::<u32>("conparentid")? != 0 && row.get::<String>("kind")? == "f" {
+            clones
+                .entry(root(oid))
+                .or_default()
+                .push(oid_ref(class::PG_CONSTRAINT, oid));
+        }
+    }
+    for row in rows {
+        let (oid, table_oid, kind, name, q, def): (u32, u32, String, String, String, String) = (
+            row.get("oid")?,
+            row.get("conrelid")?,
+            row.get("kind")?,
+            row.get("name")?,
+            row.get("q")?,
+            row.get("def")?,
+        );
+        let Some(table) = relations.get(&table_oid) else {
+            continue;
+        };
+        let cloned = row.get::<u32>("conparentid")? != 0;
+        if cloned && kind != "p" && kind != "u" && kind != "x" {
+            continue; // recreated with the parent's constraint (claimed above for foreign keys)
+        }
+        let t = &table.qualified_name;
+        let mut owns = vec![oid_ref(class::PG_CONSTRAINT, oid)];
+        owns.extend(clones.remove(&oid).unwrap_or_default());
+        let mut sql = format!("ALTER TABLE ONLY {t} ADD CONSTRAINT {q} {def};\n");
+        let item_kind = match kind.as_str() {
+            "p" | "u" | "x" => {
+                owns.push(oid_ref(class::PG_CLASS, row.get("conindid")?));
+                if row.get::<Option<bool>>("clustered")? == Some(true) {
+                    sql.push_str(&format!(
+                        "ALTER TABLE {t} CLUSTER ON {};\n",
+                        row.get::<String>("index_name")?
+                    ));
+                }
+                if row.get::<Option<bool>>("replident")? == Some(true) {
+                    sql.push_str(&format!(
+                        "ALTER TABLE ONLY {t} REPLICA IDENTITY USING INDEX {};\n",
+                        row.get::<String>("index_name")?
+                    ));
+                }
+                if let (Some(parent), Some(parent_oid)) = (
+                    row.get::<Option<String>>("parent_index")?,
+                    row.get::<Option<u32>>("parent_index_oid")?,
+                ) {
+                    let child = oid_ref(class::PG_CLASS, row.get("conindid")?);
+                    catalog.items.push(
+                        Item::new(
+                            ItemKind::IndexAttach,
+                            &table.schema,
+                            &name,
+                            format!(
+                                "ALTER INDEX {parent} ATTACH PARTITION {}.{};\n",
+                                quote_schema(t),
+                                row.get::<String>("index_name")?
+                            ),
+                        )
+                        .needing([child, oid_ref(class::PG_CLASS, parent_oid)])
+                        .of_table(t),
+                    );
+                }
+                ItemKind::Constraint
+            }
+            "f" => ItemKind::ForeignKey,
+            "c" if row.get::<bool>("convalidated")? => ItemKind::Check,
+            "c" => ItemKind::ForeignKey, // NOT VALID checks run after the data, with the FKs
+            _ => continue,               // constraint triggers: not reproduced yet
+        };
+        sql.push_str(&comment_sql(
+            &format!("CONSTRAINT {q} ON {t}"),
+            row.get("comment")?,
+        ));
+        catalog.items.push(
+            Item::new(item_kind, &table.schema, &name, sql)
+                .owning(owns)
+                .needing([oid_ref(class::PG_CLASS, table_oid)])
+                .of_table(t),
+        );
+    }
+    Ok(())
+}

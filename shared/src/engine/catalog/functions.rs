@@ -1,0 +1,158 @@
+//! Functions, procedures and aggregates.
+
+use super::*;
+
+pub(super) async fn functions(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), CatalogError> {
+    let sql = format!(
+        "SELECT p.oid, n.nspname::text AS schema, p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')' AS name, \
+         quote_ident(n.nspname) || '.' || quote_ident(p.proname) || '(' || pg_get_function_identity_arguments(p.oid) || ')' AS signature, \
+         p.prokind::text AS kind, pg_get_functiondef(p.oid) AS def, \
+         quote_ident(pg_get_userbyid(p.proowner)) AS owner, obj_description(p.oid, 'pg_proc') AS comment, \
+         {} AS acl, {} AS acl_default \
+         FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
+         WHERE p.oid >= 16384 AND {USER_SCHEMA} AND {} AND p.prokind IN ('f', 'p', 'w')",
+        acl_json("p.proacl"),
+        acl_json("acldefault('f', p.proowner)"),
+        not_in_extension("pg_proc", "p.oid")
+    );
+    for row in db.query("functions", &sql).await? {
+        let (oid, schema, name, signature, kind, def, owner): (
+            u32,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+        ) = (
+            row.get("oid")?,
+            row.get("schema")?,
+            row.get("name")?,
+            row.get("signature")?,
+            row.get("kind")?,
+            row.get("def")?,
+            row.get("owner")?,
+        );
+        let word = if kind == "p" { "PROCEDURE" } else { "FUNCTION" };
+        let mut sql = format!(
+            "{};\nALTER {word} {signature} OWNER TO {owner};\n",
+            def.trim_end()
+        );
+        sql.push_str(&comment_sql(
+            &format!("{word} {signature}"),
+            row.get("comment")?,
+        ));
+        let object = oid_ref(class::PG_PROC, oid);
+        catalog
+            .items
+            .push(Item::new(ItemKind::Function, &schema, &name, sql).owning([object]));
+        catalog.items.extend(acl_item(
+            &schema,
+            &name,
+            &format!("{word} {signature}"),
+            object,
+            &row,
+            None,
+        )?);
+    }
+    Ok(())
+}
+
+pub(super) async fn aggregates(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), CatalogError> {
+    let sql = format!(
+        "SELECT p.oid, n.nspname::text AS schema, p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')' AS name, \
+         quote_ident(n.nspname) || '.' || quote_ident(p.proname) || '(' || pg_get_function_identity_arguments(p.oid) || ')' AS signature, \
+         a.aggtransfn::regproc::text AS sfunc, format_type(a.aggtranstype, NULL) AS stype, a.aggtransspace, \
+         NULLIF(a.aggfinalfn, 0)::regproc::text AS finalfunc, a.aggfinalextra, a.aggfinalmodify::text AS finalmodify, \
+         NULLIF(a.aggcombinefn, 0)::regproc::text AS combinefunc, NULLIF(a.aggserialfn, 0)::regproc::text AS serialfunc, \
+         NULLIF(a.aggdeserialfn, 0)::regproc::text AS deserialfunc, a.agginitval, \
+         NULLIF(a.aggmtransfn, 0)::regproc::text AS msfunc, NULLIF(a.aggminvtransfn, 0)::regproc::text AS minvfunc, \
+         CASE WHEN a.aggmtranstype <> 0 THEN format_type(a.aggmtranstype, NULL) END AS mstype, a.aggmtransspace, \
+         NULLIF(a.aggmfinalfn, 0)::regproc::text AS mfinalfunc, a.aggmfinalextra, a.aggminitval, \
+         NULLIF(a.aggsortop, 0)::regoperator::text AS sortop, p.proparallel::text AS parallel, \
+         quote_ident(pg_get_userbyid(p.proowner)) AS owner, obj_description(p.oid, 'pg_proc') AS comment, \
+         {} AS acl, {} AS acl_default \
+         FROM pg_proc p JOIN pg_aggregate a ON a.aggfnoid = p.oid JOIN pg_namespace n ON n.oid = p.pronamespace \
+         WHERE p.oid >= 16384 AND {USER_SCHEMA} AND {} AND a.aggkind = 'n'",
+        acl_json("p.proacl"),
+        acl_json("acldefault('f', p.proowner)"),
+        not_in_extension("pg_proc", "p.oid")
+    );
+    for row in db.query("aggregates", &sql).await? {
+        let (oid, schema, name, signature, owner): (u32, String, String, String, String) = (
+            row.get("oid")?,
+            row.get("schema")?,
+            row.get("name")?,
+            row.get("signature")?,
+            row.get("owner")?,
+        );
+        let mut options = vec![
+            format!("SFUNC = {}", row.get::<String>("sfunc")?),
+            format!("STYPE = {}", row.get::<String>("stype")?),
+        ];
+        let mut add = |label: &str, column: &str| -> Result<(), CatalogError> {
+            if let Some(value) = row.get::<Option<String>>(column)? {
+                options.push(format!("{label} = {value}"));
+            }
+            Ok(())
+        };
+        add("FINALFUNC", "finalfunc")?;
+        add("COMBINEFUNC", "combinefunc")?;
+        add("SERIALFUNC", "serialfunc")?;
+        add("DESERIALFUNC", "deserialfunc")?;
+        add("MSFUNC", "msfunc")?;
+        add("MINVFUNC", "minvfunc")?;
+        add("MSTYPE", "mstype")?;
+        add("MFINALFUNC", "mfinalfunc")?;
+        add("SORTOP", "sortop")?;
+        if let Some(init) = row.get::<Option<String>>("agginitval")? {
+            options.push(format!("INITCOND = {}", literal(&init)));
+        }
+        if let Some(init) = row.get::<Option<String>>("aggminitval")? {
+            options.push(format!("MINITCOND = {}", literal(&init)));
+        }
+        if row.get::<i32>("aggtransspace")? != 0 {
+            options.push(format!("SSPACE = {}", row.get::<i32>("aggtransspace")?));
+        }
+        if row.get::<i32>("aggmtransspace")? != 0 {
+            options.push(format!("MSSPACE = {}", row.get::<i32>("aggmtransspace")?));
+        }
+        if row.get::<bool>("aggfinalextra")? {
+            options.push("FINALFUNC_EXTRA".into());
+        }
+        if row.get::<bool>("aggmfinalextra")? {
+            options.push("MFINALFUNC_EXTRA".into());
+        }
+        match row.get::<String>("finalmodify")?.as_str() {
+            "s" => options.push("FINALFUNC_MODIFY = SHAREABLE".into()),
+            "w" => options.push("FINALFUNC_MODIFY = READ_WRITE".into()),
+            _ => {}
+        }
+        match row.get::<String>("parallel")?.as_str() {
+            "s" => options.push("PARALLEL = SAFE".into()),
+            "r" => options.push("PARALLEL = RESTRICTED".into()),
+            _ => {}
+        }
+        let mut sql = format!(
+            "CREATE AGGREGATE {signature} (\n    {}\n);\nALTER AGGREGATE {signature} OWNER TO {owner};\n",
+            options.join(",\n    ")
+        );
+        sql.push_str(&comment_sql(
+            &format!("AGGREGATE {signature}"),
+            row.get("comment")?,
+        ));
+        let object = oid_ref(class::PG_PROC, oid);
+        catalog
+            .items
+            .push(Item::new(ItemKind::Aggregate, &schema, &name, sql).owning([object]));
+        catalog.items.extend(acl_item(
+            &schema,
+            &name,
+            &format!("FUNCTION {signature}"),
+            object,
+            &row,
+            None,
+        )?);
+    }
+    Ok(())
+}

@@ -1,0 +1,306 @@
+//! Reading the catalogs into dump items, one module per object family (as pg_dump pairs
+//! `getX()` with `dumpX()`): each runs one query for every object of its kind.
+//!
+//! Runs on the leader connection, inside its snapshot, with an empty `search_path` so that
+//! `pg_get_*def` and `format_type` print every name schema-qualified. Each reader claims the
+//! catalog rows it reproduces (`Item::owns`); whatever the inventory finds unclaimed is, by
+//! definition, something this engine would lose, and the backup refuses to run.
+//!
+//! The server version is read once ([`Db::version`]); a query that differs between majors is
+//! gated on it. Rows are read through [`Fields`], so a column whose type a server changed is a
+//! [`CatalogError`] naming the column and the version, never a panic.
+
+mod constraints;
+mod functions;
+mod indexes;
+mod policies;
+mod privileges;
+mod schemas;
+mod sequences;
+mod tables;
+mod triggers;
+mod types;
+mod views;
+
+use std::collections::HashMap;
+
+use tokio_postgres::types::FromSqlOwned;
+use tokio_postgres::{Client, Row};
+
+use super::acl::{Grant, acl_statements};
+use super::item::{Item, ItemKind, ObjectRef, class};
+use super::order::DependEdge;
+use crate::version::ServerVersion;
+
+pub use sequences::sequence_values;
+
+/// Objects of a system schema, a temp schema or an extension are never dumped.
+const USER_SCHEMA: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') \
+    AND n.nspname !~ '^pg_(toast|temp_|toast_temp_)'";
+
+fn not_in_extension(catalog: &str, oid: &str) -> String {
+    format!(
+        "NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = '{catalog}'::regclass \
+         AND e.objid = {oid} AND e.deptype = 'e')"
+    )
+}
+
+/// A JSON array of the ACL's entries, or NULL when the ACL itself is NULL (the default).
+fn acl_json(acl: &str) -> String {
+    format!(
+        "CASE WHEN {acl} IS NULL THEN NULL ELSE coalesce((SELECT json_agg(json_build_object(\
+         'grantee', CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END, \
+         'privilege', a.privilege_type, 'grantable', a.is_grantable) ORDER BY a.ord) \
+         FROM aclexplode({acl}) WITH ORDINALITY AS a(grantor, grantee, privilege_type, is_grantable, ord)), '[]') END::text"
+    )
+}
+
+/// A table whose rows go into data parts.
+#[derive(Debug, Clone)]
+pub struct DataTable {
+    pub oid: u32,
+    pub schema: String,
+    pub name: String,
+    pub qualified_name: String,
+    /// Quoted names of the columns COPY carries (generated columns are recomputed on load).
+    pub columns: Vec<String>,
+    pub bytes: u64,
+    pub pages: u64,
+}
+
+/// A sequence whose value is read after the data.
+#[derive(Debug, Clone)]
+pub struct SequenceRef {
+    pub oid: u32,
+    pub schema: String,
+    pub name: String,
+    pub qualified_name: String,
+    /// The table an identity sequence belongs to (it exists only with that table).
+    pub identity_of: Option<String>,
+}
+
+/// Everything the catalog reader found.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    pub items: Vec<Item>,
+    pub tables: Vec<DataTable>,
+    pub sequences: Vec<SequenceRef>,
+    pub edges: Vec<DependEdge>,
+    /// Objects deliberately left out, with why (invalid indexes, as pg_dump does).
+    pub skipped: Vec<(ObjectRef, String)>,
+    /// Dumped relations (tables, views, materialized views) by OID.
+    pub relations: HashMap<u32, Relation>,
+}
+
+/// Why the catalog could not be read; the backup did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("reading the catalog ({what}) on PostgreSQL {server} failed: {reason}")]
+    Query {
+        what: &'static str,
+        server: ServerVersion,
+        reason: String,
+    },
+    #[error(
+        "reading the catalog ({what}) on PostgreSQL {server}: column `{column}` is not what this \
+         engine expects ({reason}); no backup was taken, report it with the server version"
+    )]
+    Shape {
+        what: &'static str,
+        column: String,
+        server: ServerVersion,
+        reason: String,
+    },
+}
+
+/// The leader's connection and the server version its queries are gated on.
+#[derive(Clone, Copy)]
+pub struct Db<'a> {
+    pub client: &'a Client,
+    pub version: ServerVersion,
+}
+
+impl<'a> Db<'a> {
+    pub fn new(client: &'a Client, version: ServerVersion) -> Self {
+        Self { client, version }
+    }
+
+    /// Runs one catalog query; `what` names it in errors.
+    async fn query(&self, what: &'static str, sql: &str) -> Result<Vec<Fields>, CatalogError> {
+        let rows = self
+            .client
+            .query(sql, &[])
+            .await
+            .map_err(|e| CatalogError::Query {
+                what,
+                server: self.version,
+                reason: crate::pg::describe(&e),
+            })?;
+        Ok(rows
+            .into_iter()
+            .map(|row| Fields {
+                row,
+                what,
+                server: self.version,
+            })
+            .collect())
+    }
+}
+
+/// One catalog row, read by column name into typed values.
+pub(crate) struct Fields {
+    row: Row,
+    what: &'static str,
+    server: ServerVersion,
+}
+
+impl Fields {
+    /// The value of `column`, or a [`CatalogError::Shape`] naming it.
+    fn get<T: FromSqlOwned>(&self, column: &str) -> Result<T, CatalogError> {
+        self.row.try_get::<_, T>(column).map_err(|e| {
+            let sent = self
+                .row
+                .columns()
+                .iter()
+                .find(|c| c.name() == column)
+                .map(|c| format!("the server sent {}", c.type_()))
+                .unwrap_or_else(|| "the server sent no such column".into());
+            CatalogError::Shape {
+                what: self.what,
+                column: column.to_string(),
+                server: self.server,
+                reason: format!("{sent}: {e}"),
+            }
+        })
+    }
+}
+
+/// A SQL string literal.
+pub fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+fn comment_sql(target: &str, comment: Option<String>) -> String {
+    comment
+        .map(|c| format!("COMMENT ON {target} IS {};\n", literal(&c)))
+        .unwrap_or_default()
+}
+
+fn grants(row: &Fields, column: &str) -> Result<Option<Vec<Grant>>, CatalogError> {
+    let text: Option<String> = row.get(column)?;
+    text.map(|t| {
+        serde_json::from_str(&t).map_err(|e| CatalogError::Shape {
+            what: row.what,
+            column: column.to_string(),
+            server: row.server,
+            reason: e.to_string(),
+        })
+    })
+    .transpose()
+}
+
+fn oid_ref(class: u32, oid: u32) -> ObjectRef {
+    ObjectRef { class, oid }
+}
+
+/// An ACL item for `target` owned by nothing and needing `object`, or None when default.
+fn acl_item(
+    schema: &str,
+    name: &str,
+    target: &str,
+    object: ObjectRef,
+    row: &Fields,
+    table: Option<&str>,
+) -> Result<Option<Item>, CatalogError> {
+    let sql = acl_statements(
+        target,
+        None,
+        grants(row, "acl")?.as_deref(),
+        &grants(row, "acl_default")?.unwrap_or_default(),
+    );
+    if sql.is_empty() {
+        return Ok(None);
+    }
+    let item = Item::new(ItemKind::Acl, schema, name, sql).needing([object]);
+    Ok(Some(match table {
+        Some(t) => item.of_table(t),
+        None => item,
+    }))
+}
+
+/// What other readers need to know of each dumped relation (tables, views, matviews).
+#[derive(Debug, Clone)]
+pub struct Relation {
+    pub schema: String,
+    pub name: String,
+    pub qualified_name: String,
+    pub kind: String,
+}
+
+/// Reads every supported object of the current database.
+pub async fn read(db: &Db<'_>) -> Result<Catalog, CatalogError> {
+    let mut catalog = Catalog::default();
+    schemas::schemas(db, &mut catalog).await?;
+    schemas::public_schema(db, &mut catalog).await?;
+    schemas::extensions(db, &mut catalog).await?;
+    types::types(db, &mut catalog).await?;
+    functions::functions(db, &mut catalog).await?;
+    functions::aggregates(db, &mut catalog).await?;
+    let identity = sequences::sequences(db, &mut catalog).await?;
+    tables::tables(db, &mut catalog, &identity).await?;
+    views::views(db, &mut catalog).await?;
+    let relations = catalog.relations.clone();
+    constraints::constraints(db, &mut catalog, &relations).await?;
+    indexes::indexes(db, &mut catalog, &relations).await?;
+    triggers::triggers(db, &mut catalog, &relations).await?;
+    policies::policies(db, &mut catalog, &relations).await?;
+    privileges::column_acls(db, &mut catalog, &relations).await?;
+    privileges::default_acls(db, &mut catalog).await?;
+    catalog.edges = dependencies(db).await?;
+    Ok(catalog)
+}
+
+/// The quoted schema part of a quoted `schema.name`.
+fn quote_schema(qualified: &str) -> &str {
+    // Names come from quote_ident, so a '.' outside quotes separates schema and name.
+    let mut in_quotes = false;
+    for (i, ch) in qualified.char_indices() {
+        match ch {
+            '"' => in_quotes = !in_quotes,
+            '.' if !in_quotes => return &qualified[..i],
+            _ => {}
+        }
+    }
+    qualified
+}
+
+async fn dependencies(db: &Db<'_>) -> Result<Vec<DependEdge>, CatalogError> {
+    let sql = "SELECT classid::oid AS classid, objid, refclassid::oid AS refclassid, refobjid FROM pg_depend \
+               WHERE deptype IN ('n', 'a') AND objid >= 16384 AND refobjid >= 16384";
+    db.query("dependencies", sql)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(DependEdge {
+                from: oid_ref(row.get("classid")?, row.get("objid")?),
+                to: oid_ref(row.get("refclassid")?, row.get("refobjid")?),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literals_double_quotes() {
+        assert_eq!(literal("it's"), "'it''s'");
+    }
+
+    #[test]
+    fn schema_of_a_quoted_name() {
+        assert_eq!(quote_schema("app.users"), "app");
+        assert_eq!(quote_schema("\"my.schema\".\"t.x\""), "\"my.schema\"");
+    }
+}

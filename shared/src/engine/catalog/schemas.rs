@@ -1,0 +1,117 @@
+//! Schemas, the `public` schema and extensions.
+
+use super::*;
+
+pub(super) async fn schemas(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), CatalogError> {
+    let sql = format!(
+        "SELECT n.oid, n.nspname::text AS name, quote_ident(n.nspname) AS q, \
+         quote_ident(pg_get_userbyid(n.nspowner)) AS owner, obj_description(n.oid, 'pg_namespace') AS comment, \
+         {} AS acl, {} AS acl_default \
+         FROM pg_namespace n WHERE n.oid >= 16384 AND {USER_SCHEMA} AND {}",
+        acl_json("n.nspacl"),
+        acl_json("acldefault('n', n.nspowner)"),
+        not_in_extension("pg_namespace", "n.oid")
+    );
+    for row in db.query("schemas", &sql).await? {
+        let (oid, name, q, owner): (u32, String, String, String) = (
+            row.get("oid")?,
+            row.get("name")?,
+            row.get("q")?,
+            row.get("owner")?,
+        );
+        let mut sql = format!("CREATE SCHEMA {q};\nALTER SCHEMA {q} OWNER TO {owner};\n");
+        sql.push_str(&comment_sql(&format!("SCHEMA {q}"), row.get("comment")?));
+        let object = oid_ref(class::PG_NAMESPACE, oid);
+        catalog
+            .items
+            .push(Item::new(ItemKind::Schema, "", &name, sql).owning([object]));
+        catalog.items.extend(acl_item(
+            "",
+            &name,
+            &format!("SCHEMA {q}"),
+            object,
+            &row,
+            None,
+        )?);
+    }
+    Ok(())
+}
+
+/// The `public` schema exists in every new database: only changes to its owner, comment and
+/// privileges (against `pg_init_privs`) are dumped, as pg_dump does.
+pub(super) async fn public_schema(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), CatalogError> {
+    // As pg_dump does: from 15 the baseline is what initdb set (pg_init_privs); before 15,
+    // what a 15+ server starts with (owner's default plus USAGE for PUBLIC), so that a
+    // restore onto a newer server keeps an old server's CREATE for PUBLIC. The owner is the
+    // default only when it is pg_database_owner (14+; from 15 the initdb owner).
+    let default_owner = if db.version.at_least(14) {
+        "n.nspowner = 'pg_database_owner'::regrole"
+    } else {
+        "false"
+    };
+    let baseline = if db.version.at_least(15) {
+        "(SELECT p.initprivs FROM pg_init_privs p WHERE p.objoid = n.oid \
+         AND p.classoid = 'pg_namespace'::regclass AND p.objsubid = 0)"
+    } else {
+        "acldefault('n', n.nspowner) || makeaclitem(0, n.nspowner, 'USAGE', false)"
+    };
+    let sql = format!(
+        "SELECT quote_ident(pg_get_userbyid(n.nspowner)) AS owner, {default_owner} AS default_owner, \
+         obj_description(n.oid, 'pg_namespace') AS comment, {} AS acl, {} AS acl_default \
+         FROM pg_namespace n WHERE n.nspname = 'public' AND n.oid < 16384",
+        acl_json("n.nspacl"),
+        acl_json(baseline)
+    );
+    for row in db.query("the public schema", &sql).await? {
+        let mut sql = String::new();
+        if !row.get::<bool>("default_owner")? {
+            sql.push_str(&format!(
+                "ALTER SCHEMA public OWNER TO {};\n",
+                row.get::<String>("owner")?
+            ));
+        }
+        match row.get::<Option<String>>("comment")? {
+            Some(c) if c == "standard public schema" => {}
+            Some(c) => sql.push_str(&format!("COMMENT ON SCHEMA public IS {};\n", literal(&c))),
+            None => sql.push_str("COMMENT ON SCHEMA public IS NULL;\n"),
+        }
+        if !sql.is_empty() {
+            catalog
+                .items
+                .push(Item::new(ItemKind::Schema, "", "public", sql));
+        }
+        let acl = acl_statements(
+            "SCHEMA public",
+            None,
+            grants(&row, "acl")?.as_deref(),
+            &grants(&row, "acl_default")?.unwrap_or_default(),
+        );
+        if !acl.is_empty() {
+            catalog
+                .items
+                .push(Item::new(ItemKind::Acl, "", "public", acl));
+        }
+    }
+    Ok(())
+}
+
+pub(super) async fn extensions(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), CatalogError> {
+    let sql = "SELECT x.oid, x.extname::text AS name, quote_ident(x.extname) AS q, quote_ident(n.nspname) AS schema, \
+               x.extnamespace FROM pg_extension x JOIN pg_namespace n ON n.oid = x.extnamespace WHERE x.oid >= 16384";
+    for row in db.query("extensions", sql).await? {
+        let (oid, name, q, schema, namespace): (u32, String, String, String, u32) = (
+            row.get("oid")?,
+            row.get("name")?,
+            row.get("q")?,
+            row.get("schema")?,
+            row.get("extnamespace")?,
+        );
+        let sql = format!("CREATE EXTENSION IF NOT EXISTS {q} WITH SCHEMA {schema};\n");
+        catalog.items.push(
+            Item::new(ItemKind::Extension, "", &name, sql)
+                .owning([oid_ref(class::PG_EXTENSION, oid)])
+                .needing([oid_ref(class::PG_NAMESPACE, namespace)]),
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,123 @@
+//! Views and materialized views (refreshed in post-data).
+
+use super::*;
+
+pub(super) async fn views(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), CatalogError> {
+    let sql = format!(
+        "SELECT c.oid, n.nspname::text AS schema, c.relname::text AS name, quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS q, \
+         c.relkind::text AS kind, pg_get_viewdef(c.oid) AS def, array_to_string(c.reloptions, ', ') AS options, \
+         c.relispopulated, c.reltype, (SELECT t.typarray FROM pg_type t WHERE t.oid = c.reltype) AS rowtype_array, \
+         (SELECT r.oid FROM pg_rewrite r WHERE r.ev_class = c.oid AND r.rulename = '_RETURN') AS rule, \
+         CASE WHEN am.amname <> 'heap' THEN quote_ident(am.amname) END AS am, \
+         quote_ident(pg_get_userbyid(c.relowner)) AS owner, obj_description(c.oid, 'pg_class') AS comment, \
+         {} AS acl, {} AS acl_default, \
+         (SELECT string_agg(format('COMMENT ON COLUMN %s.%I IS %L;', quote_ident(n.nspname) || '.' || quote_ident(c.relname), a.attname, d.description), E'\\n' ORDER BY a.attnum) \
+          FROM pg_attribute a JOIN pg_description d ON d.objoid = c.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid = a.attnum \
+          WHERE a.attrelid = c.oid) AS column_comments \
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace LEFT JOIN pg_am am ON am.oid = c.relam \
+         WHERE c.relkind IN ('v', 'm') AND c.oid >= 16384 AND {USER_SCHEMA} AND {}",
+        acl_json("c.relacl"),
+        acl_json("acldefault('r', c.relowner)"),
+        not_in_extension("pg_class", "c.oid")
+    );
+    for row in db.query("views", &sql).await? {
+        let (oid, schema, name, q, kind, def, owner): (
+            u32,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+        ) = (
+            row.get("oid")?,
+            row.get("schema")?,
+            row.get("name")?,
+            row.get("q")?,
+            row.get("kind")?,
+            row.get("def")?,
+            row.get("owner")?,
+        );
+        let object = oid_ref(class::PG_CLASS, oid);
+        let mut owns = vec![object, oid_ref(class::PG_TYPE, row.get("reltype")?)];
+        if let Some(array) = row.get::<Option<u32>>("rowtype_array")?.filter(|a| *a != 0) {
+            owns.push(oid_ref(class::PG_TYPE, array));
+        }
+        if let Some(rule) = row.get::<Option<u32>>("rule")? {
+            owns.push(oid_ref(class::PG_REWRITE, rule));
+        }
+        let def = def.trim().trim_end_matches(';');
+        let options = row
+            .get::<Option<String>>("options")?
+            .filter(|o| !o.is_empty())
+            .map(|o| format!(" WITH ({o})"))
+            .unwrap_or_default();
+        let (item_kind, word, mut sql) = if kind == "m" {
+            let using = row
+                .get::<Option<String>>("am")?
+                .map(|am| format!(" USING {am}"))
+                .unwrap_or_default();
+            (
+                ItemKind::MaterializedView,
+                "MATERIALIZED VIEW",
+                format!(
+                    "CREATE MATERIALIZED VIEW {q}{using}{options} AS\n {def}\n  WITH NO DATA;\n"
+                ),
+            )
+        } else {
+            (
+                ItemKind::View,
+                "VIEW",
+                format!("CREATE VIEW {q}{options} AS\n {def};\n"),
+            )
+        };
+        sql.push_str(&format!(
+            "ALTER {} {q} OWNER TO {owner};\n",
+            if kind == "m" {
+                "MATERIALIZED VIEW"
+            } else {
+                "VIEW"
+            }
+        ));
+        sql.push_str(&comment_sql(&format!("{word} {q}"), row.get("comment")?));
+        if let Some(comments) = row.get::<Option<String>>("column_comments")? {
+            sql.push_str(&comments);
+            sql.push('\n');
+        }
+        catalog.items.push(
+            Item::new(item_kind, &schema, &name, sql)
+                .owning(owns)
+                .of_table(&q),
+        );
+        catalog.items.extend(acl_item(
+            &schema,
+            &name,
+            &format!("TABLE {q}"),
+            object,
+            &row,
+            Some(&q),
+        )?);
+        if kind == "m" && row.get::<bool>("relispopulated")? {
+            catalog.items.push(
+                Item::new(
+                    ItemKind::Refresh,
+                    &schema,
+                    &name,
+                    format!("REFRESH MATERIALIZED VIEW {q};\n"),
+                )
+                .needing([object])
+                .of_table(&q),
+            );
+        }
+        catalog.relations.insert(
+            oid,
+            Relation {
+                schema: schema.clone(),
+                name: name.clone(),
+                qualified_name: q.clone(),
+                kind,
+            },
+        );
+    }
+    Ok(())
+}
