@@ -6,9 +6,11 @@ export CARGO_TERM_COLOR ?= never
 
 FUNCTIONS := backup verify monitor retention notify-slack
 
-## deps: install PostgreSQL, PgBouncer, jq and moto (into .venv) when missing
+## deps: install PostgreSQL, PgBouncer, jq and moto (into .venv), and the PostgreSQL 13-18
+## test matrix with the 18 client tools (into .local/pg), when missing
 deps:
 	scripts/install-deps.sh
+	scripts/install-pg-versions.sh
 
 ## infra-deps: the aarch64 Rust target, cargo-lambda (with zig) and checkov (into .venv-tools)
 infra-deps:

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 MOTO_VERSION="5.1.22"   # 5.2.x answers GetBucketVersioning in a shape the Rust SDK rejects
-APT_PACKAGES=(postgresql postgresql-contrib postgresql-client pgbouncer jq zstd openssl python3-venv)
+APT_PACKAGES=(postgresql postgresql-contrib postgresql-client pgbouncer jq zstd openssl python3-venv unzip)
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else

@@ -10,10 +10,10 @@ use backstop::engine::restore::{
 };
 use backstop::layout::DatabaseId;
 use backstop::store::{FileStore, Store};
-use backstop_tests::postgres::{TestDb, fresh_database};
+use backstop_tests::postgres::{TestDb, fresh_database, fresh_database_on};
 
 /// Corpora create the same roles; loading two at once in one cluster would race on them.
-static ROLE_CREATION: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+pub static ROLE_CREATION: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 pub fn file_store() -> (tempfile::TempDir, Arc<dyn Store>) {
     let dir = tempfile::tempdir().unwrap();
@@ -84,20 +84,25 @@ pub fn assert_same_dump(source: &str, restored: &str, what: &str) {
     );
 }
 
-/// Backs up `source`, restores into a fresh database with `jobs`, and compares pg_dump output.
-async fn round_trip(source: &TestDb, options: &BackupOptions, jobs: usize, what: &str) -> Manifest {
+/// Backs up `source`, restores into a fresh database of the same cluster with `jobs`, and
+/// compares pg_dump output.
+pub async fn round_trip(
+    source: &TestDb,
+    options: &BackupOptions,
+    jobs: usize,
+    what: &str,
+) -> Manifest {
     let (_dir, store) = file_store();
     let manifest = take(source, &store, options)
         .await
         .unwrap_or_else(|e| panic!("{what}: backup failed: {e}"));
-    let target = fresh_database(&format!("{what} restored"));
+    let target = fresh_database_on(source.cluster(), &format!("{what} restored"));
     restore_into(&manifest, &store, &target, all_tables(jobs))
         .await
         .unwrap_or_else(|e| panic!("{what}: restore failed: {e}"));
     assert_same_dump(&source.pg_dump(), &target.pg_dump(), what);
     // The restore-level verifier agrees: same rows, digests and object inventory.
-    let scratch =
-        backstop::pg::parse_url(&backstop_tests::postgres::cluster().url("postgres")).unwrap();
+    let scratch = backstop::pg::parse_url(&source.cluster().url("postgres")).unwrap();
     let options = backstop::engine::verify::VerifyOptions {
         level: backstop::engine::verify::Level::Restore,
         scratch: Some(scratch),
@@ -112,38 +117,6 @@ async fn round_trip(source: &TestDb, options: &BackupOptions, jobs: usize, what:
         verified.findings
     );
     manifest
-}
-
-async fn corpus_round_trip(name: &str) {
-    let Some(path) = backstop_tests::corpus(name) else {
-        return;
-    };
-    let source = fresh_database(name);
-    {
-        let _roles = ROLE_CREATION.lock().await;
-        source.psql_file(&path);
-    }
-    round_trip(&source, &options(&source), 2, name).await;
-}
-
-#[tokio::test]
-async fn pagila_round_trips_identically() {
-    corpus_round_trip("pagila.sql").await;
-}
-
-#[tokio::test]
-async fn chinook_round_trips_identically() {
-    corpus_round_trip("chinook.sql").await;
-}
-
-#[tokio::test]
-async fn northwind_round_trips_identically() {
-    corpus_round_trip("northwind.sql").await;
-}
-
-#[tokio::test]
-async fn rich_round_trips_identically() {
-    corpus_round_trip("rich.sql").await;
 }
 
 #[tokio::test]

@@ -1,8 +1,15 @@
-//! A throwaway PostgreSQL cluster per test process, and a fresh database per test.
+//! Throwaway PostgreSQL clusters, one per major version per test process, and a fresh
+//! database per test.
 //!
-//! The cluster is `initdb`-ed into a temp dir (as the `postgres` user when running as root,
+//! A cluster is `initdb`-ed into a temp dir (as the `postgres` user when running as root,
 //! since the server refuses root), listens on a free loopback port only, requires a password
 //! over TCP (scram-sha-256) and runs with durability off for speed.
+//!
+//! [`cluster`] is the default one (Debian's PostgreSQL, or `BACKSTOP_PG_BIN`). [`cluster_of`]
+//! starts the version matrix from `.local/pg/<major>` (`scripts/install-pg-versions.sh`);
+//! `BACKSTOP_PG_VERSIONS` (e.g. `13,18`) picks the majors the matrix runs, all of them by
+//! default. Client tools (psql, pg_dump) are PostgreSQL 18's from `.local/pg/client` when
+//! installed, so one pg_dump is the fidelity oracle on every version.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -22,6 +29,9 @@ pub struct PgCluster {
     pub port: u16,
     pub user: String,
     pub password: String,
+    /// The server's major version.
+    pub major: u32,
+    /// Client tools: psql, pg_dump, pg_isready, pgbench.
     pub bin_dir: PathBuf,
     pub data_dir: PathBuf,
     /// The CA that signed the server's certificate (issued for `localhost` only).
@@ -32,9 +42,87 @@ pub struct PgCluster {
 
 static CLUSTER: OnceLock<PgCluster> = OnceLock::new();
 
-/// The cluster of this process, started on first use.
+/// The supported majors, oldest first: the test matrix.
+pub const MAJORS: [u32; 6] = [13, 14, 15, 16, 17, 18];
+static MATRIX: [OnceLock<PgCluster>; 6] = [const { OnceLock::new() }; 6];
+
+/// The default cluster of this process, started on first use.
 pub fn cluster() -> &'static PgCluster {
-    CLUSTER.get_or_init(|| PgCluster::start().unwrap_or_else(|e| panic!("{e}")))
+    CLUSTER.get_or_init(|| {
+        let server_bin = find_bin_dir().unwrap_or_else(|e| panic!("{e}"));
+        PgCluster::start(&server_bin).unwrap_or_else(|e| panic!("{e}"))
+    })
+}
+
+/// The majors `BACKSTOP_PG_VERSIONS` selects (a comma-separated list), all by default.
+pub fn selected_majors() -> Vec<u32> {
+    match std::env::var("BACKSTOP_PG_VERSIONS") {
+        Ok(list) if !list.trim().is_empty() => list
+            .split(',')
+            .map(|v| {
+                v.trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|m| MAJORS.contains(m))
+                    .unwrap_or_else(|| {
+                        panic!("BACKSTOP_PG_VERSIONS={list}: {v:?} is not one of {MAJORS:?}")
+                    })
+            })
+            .collect(),
+        _ => MAJORS.to_vec(),
+    }
+}
+
+/// The cluster of PostgreSQL `major` for this process, or `None` (with a visible SKIPPED
+/// line) when `BACKSTOP_PG_VERSIONS` leaves it out. The default cluster serves its own major.
+pub fn cluster_of(major: u32) -> Option<&'static PgCluster> {
+    if !selected_majors().contains(&major) {
+        eprintln!("SKIPPED: PostgreSQL {major} is not in BACKSTOP_PG_VERSIONS");
+        return None;
+    }
+    static DEFAULT_MAJOR: OnceLock<Option<u32>> = OnceLock::new();
+    let default_major =
+        DEFAULT_MAJOR.get_or_init(|| find_bin_dir().ok().as_deref().and_then(server_major));
+    if *default_major == Some(major) {
+        return Some(cluster());
+    }
+    let index = MAJORS.iter().position(|m| *m == major)?;
+    Some(MATRIX[index].get_or_init(|| {
+        let server_bin = pg_root().join(major.to_string()).join("bin");
+        if !server_bin.join("postgres").exists() {
+            panic!(
+                "PostgreSQL {major} is not installed in {}; run scripts/install-pg-versions.sh (make deps)",
+                server_bin.display()
+            );
+        }
+        PgCluster::start(&server_bin).unwrap_or_else(|e| panic!("PostgreSQL {major}: {e}"))
+    }))
+}
+
+/// Where scripts/install-pg-versions.sh puts the version matrix and the client tools.
+fn pg_root() -> PathBuf {
+    crate::workspace_root().join(".local/pg")
+}
+
+/// The major version of the server binaries in `bin` (`postgres --version`).
+fn server_major(bin: &Path) -> Option<u32> {
+    let output = Command::new(bin.join("postgres"))
+        .arg("--version")
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let version = text.rsplit(' ').next()?.trim();
+    version.split('.').next()?.parse().ok()
+}
+
+/// PostgreSQL 18's client tools when installed (they read every older server), else `server_bin`.
+fn client_bin(server_bin: &Path) -> PathBuf {
+    let client = pg_root().join("client/bin");
+    if client.join("pg_dump").exists() {
+        client
+    } else {
+        server_bin.to_path_buf()
+    }
 }
 
 /// A database made for one test; dropped (with its connections) when this value drops.
@@ -46,9 +134,13 @@ pub struct TestDb {
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
-/// A new, empty database on the process's cluster.
+/// A new, empty database on the process's default cluster.
 pub fn fresh_database(label: &str) -> TestDb {
-    let cluster = cluster();
+    fresh_database_on(cluster(), label)
+}
+
+/// A new, empty database on `cluster`.
+pub fn fresh_database_on(cluster: &'static PgCluster, label: &str) -> TestDb {
     let label: String = label
         .chars()
         .map(|c| {
@@ -73,6 +165,11 @@ impl TestDb {
     /// A `postgresql://` URL with the superuser's password.
     pub fn url(&self) -> String {
         self.cluster.url(&self.name)
+    }
+
+    /// The cluster this database lives on.
+    pub fn cluster(&self) -> &'static PgCluster {
+        self.cluster
     }
 
     /// Runs SQL through psql (stops at the first error) and returns its unaligned output.
@@ -137,7 +234,7 @@ impl PgCluster {
         self.run_psql(database, &["-c", sql])
     }
 
-    fn run_psql(&self, database: &str, args: &[&str]) -> String {
+    pub fn run_psql(&self, database: &str, args: &[&str]) -> String {
         let output = self
             .psql_command(database, args)
             .output()
@@ -169,8 +266,10 @@ impl PgCluster {
         command
     }
 
-    fn start() -> Result<Self, String> {
-        let bin_dir = find_bin_dir()?;
+    fn start(server_bin: &Path) -> Result<Self, String> {
+        let major = server_major(server_bin)
+            .ok_or_else(|| format!("cannot run {}/postgres --version", server_bin.display()))?;
+        let bin_dir = client_bin(server_bin);
         let base = service::fresh_dir("backstop-pg");
         let data_dir = base.join("data");
         let password = format!("pw-{:016x}", rand::random::<u64>());
@@ -189,7 +288,7 @@ impl PgCluster {
             }
         }
 
-        let mut initdb = Command::new(bin_dir.join("initdb"));
+        let mut initdb = Command::new(server_bin.join("initdb"));
         initdb
             .arg("-D")
             .arg(&data_dir)
@@ -219,7 +318,7 @@ impl PgCluster {
 
         for _ in 0..START_ATTEMPTS {
             let port = service::free_port();
-            let server = start_server(&bin_dir, &base, &data_dir, port, owner)?;
+            let server = start_server(server_bin, &base, &data_dir, port, owner)?;
             if wait_ready(&bin_dir, port, &server) {
                 let cleanup_base = base.clone();
                 service::at_exit(move || {
@@ -231,6 +330,7 @@ impl PgCluster {
                     port,
                     user: SUPERUSER.into(),
                     password,
+                    major,
                     bin_dir,
                     data_dir,
                     ca_cert,

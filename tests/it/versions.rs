@@ -1,0 +1,297 @@
+//! Every supported PostgreSQL, 13 to 18 (`BACKSTOP_PG_VERSIONS` picks them, all by default):
+//! each corpus round-trips on each version where it loads, a backup taken on an older
+//! version restores onto a newer one exactly as `pg_dump | psql` migrates it, and health and
+//! restore-level verification run on the oldest and the newest.
+
+use backstop::engine::restore::RestoreOptions;
+use backstop_tests::postgres::{PgCluster, TestDb, cluster_of, fresh_database_on};
+
+use crate::engine::{
+    ROLE_CREATION, assert_same_dump, file_store, options, restore_into, round_trip, take,
+};
+use crate::support::{backstop, backstop_ok};
+
+/// Loads corpus `name` into a fresh database on `cluster`.
+async fn load(cluster: &'static PgCluster, name: &str) -> Option<TestDb> {
+    let path = backstop_tests::corpus(name)?;
+    let source = fresh_database_on(cluster, name);
+    let _roles = ROLE_CREATION.lock().await;
+    source.psql_file(&path);
+    Some(source)
+}
+
+/// Loads the fixtures of every version from 13 up to the cluster's own
+/// (`tests/fixtures/versions/<major>.sql`): what each major added to the catalogs.
+async fn load_features(cluster: &'static PgCluster) -> TestDb {
+    let source = fresh_database_on(cluster, "version features");
+    let _roles = ROLE_CREATION.lock().await;
+    for major in 13..=cluster.major {
+        source.psql_file(
+            &backstop_tests::workspace_root().join(format!("tests/fixtures/versions/{major}.sql")),
+        );
+    }
+    source
+}
+
+async fn features_round_trip(major: u32) {
+    let Some(cluster) = cluster_of(major) else {
+        return;
+    };
+    let source = load_features(cluster).await;
+    round_trip(
+        &source,
+        &options(&source),
+        2,
+        &format!("version features on {major}"),
+    )
+    .await;
+}
+
+async fn corpus_round_trip(name: &str, major: u32) {
+    let Some(cluster) = cluster_of(major) else {
+        return;
+    };
+    let Some(source) = load(cluster, name).await else {
+        return;
+    };
+    round_trip(&source, &options(&source), 2, &format!("{name} on {major}")).await;
+}
+
+macro_rules! features_round_trip {
+    ($($test:ident: $major:literal;)*) => {$(
+        #[tokio::test]
+        async fn $test() {
+            features_round_trip($major).await;
+        }
+    )*};
+}
+
+features_round_trip! {
+    what_13_added_round_trips_on_13: 13;
+    what_14_added_round_trips_on_14: 14;
+    what_15_added_round_trips_on_15: 15;
+    what_16_added_round_trips_on_16: 16;
+    what_17_added_round_trips_on_17: 17;
+    what_18_added_round_trips_on_18: 18;
+}
+
+macro_rules! round_trips {
+    ($($test:ident: $corpus:literal on $major:literal;)*) => {$(
+        #[tokio::test]
+        async fn $test() {
+            corpus_round_trip($corpus, $major).await;
+        }
+    )*};
+}
+
+round_trips! {
+    pagila_round_trips_on_13: "pagila.sql" on 13;
+    pagila_round_trips_on_14: "pagila.sql" on 14;
+    pagila_round_trips_on_15: "pagila.sql" on 15;
+    pagila_round_trips_on_16: "pagila.sql" on 16;
+    pagila_round_trips_on_17: "pagila.sql" on 17;
+    pagila_round_trips_on_18: "pagila.sql" on 18;
+    chinook_round_trips_on_13: "chinook.sql" on 13;
+    chinook_round_trips_on_14: "chinook.sql" on 14;
+    chinook_round_trips_on_15: "chinook.sql" on 15;
+    chinook_round_trips_on_16: "chinook.sql" on 16;
+    chinook_round_trips_on_17: "chinook.sql" on 17;
+    chinook_round_trips_on_18: "chinook.sql" on 18;
+    northwind_round_trips_on_13: "northwind.sql" on 13;
+    northwind_round_trips_on_14: "northwind.sql" on 14;
+    northwind_round_trips_on_15: "northwind.sql" on 15;
+    northwind_round_trips_on_16: "northwind.sql" on 16;
+    northwind_round_trips_on_17: "northwind.sql" on 17;
+    northwind_round_trips_on_18: "northwind.sql" on 18;
+    // rich.sql has SQL-standard function bodies (14+): it does not load on 13.
+    rich_round_trips_on_14: "rich.sql" on 14;
+    rich_round_trips_on_15: "rich.sql" on 15;
+    rich_round_trips_on_16: "rich.sql" on 16;
+    rich_round_trips_on_17: "rich.sql" on 17;
+    rich_round_trips_on_18: "rich.sql" on 18;
+}
+
+/// Backs `source` up and restores it onto `new`; the result must equal what `pg_dump` (18)
+/// of the source piped into psql on `new` gives, as an upgrade by dump would.
+async fn restores_onto(source: &TestDb, new: &'static PgCluster, what: &str) {
+    // The roles the sources refer to exist on the new server, as they would after
+    // pg_dumpall --globals-only.
+    new.psql(
+        "postgres",
+        "DO $$ BEGIN \
+           IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'app_user') THEN CREATE ROLE app_user NOLOGIN; END IF; \
+           IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'authenticated') THEN CREATE ROLE authenticated NOLOGIN; END IF; \
+           IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'version_app') THEN CREATE ROLE version_app NOLOGIN; END IF; \
+         END $$",
+    );
+
+    let (_dir, store) = file_store();
+    let manifest = take(source, &store, &options(source))
+        .await
+        .unwrap_or_else(|e| panic!("{what}: backup failed: {e}"));
+    let restored = fresh_database_on(new, &format!("{what} backstop"));
+    restore_into(
+        &manifest,
+        &store,
+        &restored,
+        RestoreOptions {
+            jobs: 2,
+            tables: None,
+            clean: false,
+            no_owner: false,
+            no_acl: false,
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{what}: restore failed: {e}"));
+
+    let migrated = fresh_database_on(new, &format!("{what} pg_dump"));
+    let script = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(script.path(), source.pg_dump()).unwrap();
+    migrated.psql_file(script.path());
+
+    assert_same_dump(&migrated.pg_dump(), &restored.pg_dump(), what);
+}
+
+async fn corpus_restores_onto_a_newer_version(corpus: &str, from: u32, onto: u32) {
+    let (Some(old), Some(new)) = (cluster_of(from), cluster_of(onto)) else {
+        return;
+    };
+    let Some(source) = load(old, corpus).await else {
+        return;
+    };
+    restores_onto(&source, new, &format!("{corpus} from {from} onto {onto}")).await;
+}
+
+async fn features_restore_onto_a_newer_version(from: u32, onto: u32) {
+    let (Some(old), Some(new)) = (cluster_of(from), cluster_of(onto)) else {
+        return;
+    };
+    let source = load_features(old).await;
+    restores_onto(
+        &source,
+        new,
+        &format!("version features from {from} onto {onto}"),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_backup_taken_on_13_restores_onto_17_as_pg_dump_migrates_it() {
+    corpus_restores_onto_a_newer_version("pagila.sql", 13, 17).await;
+    features_restore_onto_a_newer_version(13, 17).await;
+}
+
+#[tokio::test]
+async fn a_backup_taken_on_13_restores_onto_18_as_pg_dump_migrates_it() {
+    corpus_restores_onto_a_newer_version("pagila.sql", 13, 18).await;
+    features_restore_onto_a_newer_version(13, 18).await;
+}
+
+#[tokio::test]
+async fn a_backup_taken_on_15_restores_onto_17_as_pg_dump_migrates_it() {
+    corpus_restores_onto_a_newer_version("rich.sql", 15, 17).await;
+    features_restore_onto_a_newer_version(15, 17).await;
+}
+
+#[tokio::test]
+async fn a_backup_taken_on_15_restores_onto_18_as_pg_dump_migrates_it() {
+    corpus_restores_onto_a_newer_version("rich.sql", 15, 18).await;
+    features_restore_onto_a_newer_version(15, 18).await;
+}
+
+#[tokio::test]
+async fn a_backup_taken_on_16_restores_onto_17_with_grants_as_pg_dump_writes_them() {
+    features_restore_onto_a_newer_version(16, 17).await;
+}
+
+/// The operator's path on the oldest and the newest server, through the CLI: doctor, backup,
+/// health with the database figures, and a restore-level verification into a scratch
+/// database of the same server.
+fn the_cli_cycle_on(major: u32) {
+    let Some(cluster) = cluster_of(major) else {
+        return;
+    };
+    let db = fresh_database_on(cluster, &format!("cli on {major}"));
+    db.psql(
+        "CREATE TABLE orders (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, total numeric NOT NULL); \
+         CREATE TABLE lines (order_id bigint REFERENCES orders, sku text); \
+         INSERT INTO orders (total) SELECT i FROM generate_series(1, 500) i; \
+         INSERT INTO lines SELECT i, 'sku-' || i FROM generate_series(1, 500) i;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("file://{}/store", dir.path().display());
+
+    let doctor = backstop_ok(&["doctor", "--db", &db.url(), "--json"], &[]);
+    let checks: serde_json::Value = serde_json::from_slice(&doctor.stdout).unwrap();
+    let server = checks
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "server")
+        .unwrap_or_else(|| panic!("doctor on {major} has no server check: {checks}"));
+    assert_eq!(server["outcome"], "ok", "{server}");
+    assert!(
+        server["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("PostgreSQL {major}.")),
+        "{server}"
+    );
+
+    backstop_ok(&["backup", "--db", &db.url(), "--to", &store], &[]);
+
+    let health = backstop(
+        &[
+            "health",
+            "--from",
+            &store,
+            "--database-id",
+            &db.name,
+            "--db",
+            &db.url(),
+            "--json",
+        ],
+        &[],
+    );
+    let report: serde_json::Value = serde_json::from_slice(&health.stdout).unwrap_or_else(|_| {
+        panic!(
+            "health on {major}: {}",
+            String::from_utf8_lossy(&health.stderr)
+        )
+    });
+    assert_eq!(health.status.code(), Some(0), "health on {major}: {report}");
+    let text = report.to_string();
+    assert!(
+        text.contains("fk_without_index") && text.contains("checkpoints_timed"),
+        "health on {major} did not read the database figures: {report}"
+    );
+
+    let verify = backstop_ok(
+        &[
+            "verify",
+            "--from",
+            &store,
+            "--database-id",
+            &db.name,
+            "--level",
+            "restore",
+            "--scratch-db",
+            &cluster.url("postgres"),
+            "--json",
+        ],
+        &[],
+    );
+    let result: serde_json::Value = serde_json::from_slice(&verify.stdout).unwrap();
+    assert_eq!(result["verdict"], "passed", "verify on {major}: {result}");
+}
+
+#[test]
+fn doctor_backup_health_and_restore_verification_work_on_13() {
+    the_cli_cycle_on(13);
+}
+
+#[test]
+fn doctor_backup_health_and_restore_verification_work_on_18() {
+    the_cli_cycle_on(18);
+}
