@@ -178,6 +178,19 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
 fn role_checks(role: &backstop::readiness::RoleReadiness) -> Vec<Check> {
     let mut checks = Vec::new();
+    checks.push(match role.server_version.supported() {
+        Ok(version) => check(
+            "server",
+            Outcome::Ok,
+            format!(
+                "PostgreSQL {version} (Backstop reads {} to {})",
+                backstop::version::OLDEST_MAJOR,
+                backstop::version::NEWEST_MAJOR
+            ),
+            None,
+        ),
+        Err(e) => check("server", Outcome::Fail, e.to_string(), None),
+    });
     checks.push(if role.unreadable.is_empty() {
         check(
             "backup",
@@ -199,7 +212,7 @@ fn role_checks(role: &backstop::readiness::RoleReadiness) -> Vec<Check> {
                 role.relations,
                 examples(&role.unreadable)
             ),
-            Some(format!("GRANT pg_read_all_data TO {};", role.role)),
+            Some(backstop::readiness::read_everything_fix(role)),
         )
     });
     if !role.filtered_by_rls.is_empty() {

@@ -9,6 +9,7 @@ use super::Finding;
 use crate::alert::Severity;
 use crate::metrics::Metric;
 use crate::pg::describe;
+use crate::version::ServerVersion;
 
 /// Where figures turn into warnings and critical findings.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -81,6 +82,15 @@ pub struct DatabaseFigures {
     pub oldest_transaction_seconds: f64,
     pub oldest_idle_in_transaction_seconds: f64,
     pub xid_age: u64,
+    /// Checkpoints since statistics were reset: on schedule (`checkpoint_timeout`) and
+    /// requested (WAL reached `max_wal_size`, or a CHECKPOINT command).
+    #[serde(default)]
+    pub checkpoints_timed: u64,
+    #[serde(default)]
+    pub checkpoints_requested: u64,
+    /// `max_wal_size` as the server shows it (e.g. `1GB`).
+    #[serde(default)]
+    pub max_wal_size: String,
     pub slots: Vec<Slot>,
     pub invalid_indexes: Vec<Advice>,
     pub tables_without_primary_key: Vec<Advice>,
@@ -102,6 +112,8 @@ impl DatabaseFigures {
                 self.oldest_idle_in_transaction_seconds,
             ),
             Metric::count("TransactionIdAge", self.xid_age as f64),
+            Metric::count("CheckpointsTimed", self.checkpoints_timed as f64),
+            Metric::count("CheckpointsRequested", self.checkpoints_requested as f64),
             Metric::count(
                 "InactiveReplicationSlots",
                 self.slots.iter().filter(|s| !s.active).count() as f64,
@@ -250,6 +262,24 @@ pub fn assess(figures: &DatabaseFigures, t: &DatabaseThresholds) -> Vec<Finding>
             );
         }
     }
+    let checkpoints = figures.checkpoints_timed + figures.checkpoints_requested;
+    if checkpoints >= 10 && figures.checkpoints_requested * 2 > checkpoints {
+        findings.push(
+            Finding::new(
+                "requested_checkpoints",
+                Severity::Info,
+                format!(
+                    "{} of {checkpoints} checkpoints were forced by WAL volume rather than checkpoint_timeout: \
+                     writes cost more I/O than they need to",
+                    figures.checkpoints_requested
+                ),
+            )
+            .with_fix(format!(
+                "raise max_wal_size (now {}), e.g. ALTER SYSTEM SET max_wal_size = '4GB'; SELECT pg_reload_conf();",
+                figures.max_wal_size
+            )),
+        );
+    }
     let advice = |check: &str, severity: Severity, items: &[Advice]| {
         items
             .iter()
@@ -286,6 +316,24 @@ pub fn assess(figures: &DatabaseFigures, t: &DatabaseThresholds) -> Vec<Finding>
 }
 
 const USER_SCHEMAS: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'";
+
+/// The server's `server_version_num`, through the simple protocol (a pooler passes it on).
+async fn server_version(client: &Client) -> Result<ServerVersion, String> {
+    let cells = rows(client, "SHOW server_version_num").await?;
+    text(cells.first().and_then(|r| r.first()))
+        .parse()
+        .map(ServerVersion)
+        .map_err(|_| "the server did not say its version (SHOW server_version_num)".to_string())
+}
+
+/// Checkpoint counts: `pg_stat_checkpointer` from 17, `pg_stat_bgwriter` before.
+fn checkpoints_query(version: ServerVersion) -> &'static str {
+    if version.at_least(17) {
+        "SELECT num_timed, num_requested, current_setting('max_wal_size') FROM pg_stat_checkpointer"
+    } else {
+        "SELECT checkpoints_timed, checkpoints_req, current_setting('max_wal_size') FROM pg_stat_bgwriter"
+    }
+}
 
 fn figures_query() -> String {
     format!(
@@ -386,8 +434,14 @@ fn text(cell: Option<&Option<String>>) -> String {
 
 /// Runs the read-only health queries.
 pub async fn gather(client: &Client) -> Result<DatabaseFigures, String> {
+    let version = server_version(client).await?;
     let figures = rows(client, &figures_query()).await?;
     let row = figures.first().cloned().unwrap_or_default();
+    let checkpoints = rows(client, checkpoints_query(version))
+        .await?
+        .into_iter()
+        .next()
+        .unwrap_or_default();
     let slots = rows(client, SLOTS_QUERY)
         .await?
         .into_iter()
@@ -467,6 +521,9 @@ pub async fn gather(client: &Client) -> Result<DatabaseFigures, String> {
         oldest_transaction_seconds: number(row.get(8)),
         oldest_idle_in_transaction_seconds: number(row.get(9)),
         xid_age: number(row.get(10)),
+        checkpoints_timed: number(checkpoints.first()),
+        checkpoints_requested: number(checkpoints.get(1)),
+        max_wal_size: text(checkpoints.get(2)),
         slots,
         invalid_indexes,
         tables_without_primary_key,
@@ -492,6 +549,9 @@ mod tests {
             oldest_transaction_seconds: 1.0,
             oldest_idle_in_transaction_seconds: 0.0,
             xid_age: 1000,
+            checkpoints_timed: 40,
+            checkpoints_requested: 2,
+            max_wal_size: "1GB".into(),
             slots: Vec::new(),
             invalid_indexes: Vec::new(),
             tables_without_primary_key: Vec::new(),
@@ -526,6 +586,21 @@ mod tests {
                 ("replication_slot".to_string(), Severity::Warning),
             ]
         );
+    }
+
+    #[test]
+    fn checkpoints_forced_by_wal_volume_advise_a_larger_max_wal_size() {
+        let mut forced = quiet();
+        forced.checkpoints_requested = 50;
+        let findings = assess(&forced, &DatabaseThresholds::default());
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert_eq!(findings[0].check, "requested_checkpoints");
+        assert_eq!(findings[0].severity, Severity::Info);
+        assert!(findings[0].fix.as_deref().unwrap().contains("now 1GB"));
+        // A handful of checkpoints says nothing yet.
+        forced.checkpoints_timed = 1;
+        forced.checkpoints_requested = 5;
+        assert!(assess(&forced, &DatabaseThresholds::default()).is_empty());
     }
 
     #[test]
