@@ -295,3 +295,43 @@ fn doctor_backup_health_and_restore_verification_work_on_13() {
 fn doctor_backup_health_and_restore_verification_work_on_18() {
     the_cli_cycle_on(18);
 }
+
+#[tokio::test]
+async fn a_backup_taken_on_18_refuses_to_restore_onto_13_in_one_line_and_touches_nothing() {
+    let (Some(new), Some(old)) = (cluster_of(18), cluster_of(13)) else {
+        return;
+    };
+    let source = fresh_database_on(new, "newer source");
+    source.psql("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1);");
+    let (_dir, store) = file_store();
+    let manifest = take(&source, &store, &options(&source)).await.unwrap();
+    let target = fresh_database_on(old, "older target");
+    let error = restore_into(
+        &manifest,
+        &store,
+        &target,
+        RestoreOptions {
+            jobs: 1,
+            tables: None,
+            clean: false,
+            no_owner: false,
+            no_acl: false,
+        },
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("was taken on PostgreSQL 18.")
+            && error.contains("the older 13.")
+            && error.contains("restore onto PostgreSQL 18 or later")
+            && !error.contains('\n'),
+        "{error}"
+    );
+    assert_eq!(
+        target
+            .psql("SELECT count(*) FROM pg_class WHERE relname = 't'")
+            .trim(),
+        "0"
+    );
+}

@@ -128,6 +128,16 @@ pub enum RestoreError {
         count: usize,
         examples: String,
     },
+    #[error(
+        "backup {backup} was taken on PostgreSQL {source_version}, and the target runs the older {target}: \
+         a backup restores onto the same or a newer major version; restore onto PostgreSQL {source_major} or later"
+    )]
+    OlderTarget {
+        backup: String,
+        source_version: String,
+        source_major: u32,
+        target: ServerVersion,
+    },
     #[error("no table in backup {backup} matches {names}; tables are named schema.table")]
     UnknownTables { backup: String, names: String },
     #[error("restoring {item} failed: {reason}")]
@@ -354,6 +364,21 @@ pub async fn restore(
     };
 
     let main = connect(target).await?;
+    let target_version = ServerVersion::read(&main)
+        .await
+        .map_err(|e| RestoreError::Database {
+            step: "reading the target's version",
+            reason: e.to_string(),
+        })?;
+    let source_major = ServerVersion(manifest.server_version_num).major();
+    if target_version.major() < source_major {
+        return Err(RestoreError::OlderTarget {
+            backup: manifest.backup_id.clone(),
+            source_version: manifest.server_version.clone(),
+            source_major,
+            target: target_version,
+        });
+    }
     main.batch_execute(PREAMBLE)
         .await
         .map_err(db("preparing the session"))?;
