@@ -335,3 +335,37 @@ async fn a_backup_taken_on_18_refuses_to_restore_onto_13_in_one_line_and_touches
         "0"
     );
 }
+
+/// regress.sql (PostgreSQL's regression database) loads on 15. Until every kind it holds is
+/// reproduced, the backup refuses it naming the objects, large objects included, rather than
+/// failing on a catalog it does not know or leaving anything out.
+#[tokio::test]
+async fn the_regression_database_on_15_is_refused_by_name_until_every_kind_is_reproduced() {
+    let Some(cluster) = cluster_of(15) else {
+        return;
+    };
+    let Some(source) = load(cluster, "regress.sql").await else {
+        return;
+    };
+    assert_ne!(
+        source
+            .psql("SELECT count(*) FROM pg_largeobject_metadata")
+            .trim(),
+        "0",
+        "regress.sql holds large objects"
+    );
+    let (_dir, store) = file_store();
+    let error = take(&source, &store, &options(&source))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.starts_with("backup refused: ") && error.contains("cannot be reproduced"),
+        "{error}"
+    );
+    let keys = store.list("").await.unwrap();
+    assert!(
+        keys.iter().all(|o| !o.key.ends_with("manifest.json")),
+        "{keys:?}"
+    );
+}

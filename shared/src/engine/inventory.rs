@@ -69,8 +69,8 @@ pub async fn read(client: &Client) -> Result<Vec<InventoryObject>, InventoryErro
             "SELECT 'pg_am'::regclass::oid, oid FROM pg_am".to_string(),
             // pg_user_mapping itself is readable by superusers only; the view is public.
             "SELECT 'pg_user_mapping'::regclass::oid, umid FROM pg_user_mappings".to_string(),
-            "SELECT 'pg_largeobject_metadata'::regclass::oid, oid FROM pg_largeobject_metadata"
-                .to_string(),
+            // Large objects are identified through pg_largeobject's class, as pg_depend does.
+            "SELECT 'pg_largeobject'::regclass::oid, oid FROM pg_largeobject_metadata".to_string(),
         ])
         .collect();
     let sql = format!(
