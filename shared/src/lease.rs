@@ -92,6 +92,14 @@ fn encode(record: &LeaseRecord) -> Vec<u8> {
     serde_json::to_vec_pretty(record).unwrap_or_default()
 }
 
+/// The lease at `key` as it stands (None when there is none or it is unreadable).
+pub async fn read(store: &dyn Store, key: &str) -> Result<Option<LeaseRecord>, StoreError> {
+    Ok(store
+        .read_versioned(key)
+        .await?
+        .and_then(|current| serde_json::from_slice(&current.body).ok()))
+}
+
 /// Takes the lease at `key` for `holder`, or says who holds it.
 pub async fn acquire(
     store: Arc<dyn Store>,
@@ -121,6 +129,8 @@ pub async fn acquire(
                     expires: rfc3339(theirs.expires_at),
                 });
             }
+            // A released lease has no token: nothing to warn about.
+            Ok(theirs) if theirs.token.is_empty() => {}
             Ok(theirs) => {
                 tracing::warn!(key, holder = %theirs.holder, expired_at = %rfc3339(theirs.expires_at), "taking over an expired lease");
             }

@@ -675,6 +675,95 @@ async fn two_concurrent_invocations_take_exactly_one_backup() {
     assert!(stack.inbox.drain().await.is_empty());
 }
 
+/// A run killed without a word (its task aborted mid-backup: what an out-of-memory kill or a
+/// hard timeout does) leaves its claim `claimed`. The redelivered event waits for the dead
+/// run's lease to expire, takes the claim over, says so, and takes the backup.
+#[tokio::test]
+async fn a_run_killed_mid_way_is_taken_over_by_its_redelivery_once_its_lease_expired() {
+    let logs = logs::capture();
+    let id = database_id("killed");
+    let db = fresh_database("lambda killed");
+    sample_app(&db);
+    db.psql(
+        "CREATE TABLE public.big (id int, filler text);
+         INSERT INTO public.big SELECT g, repeat(md5(g::text), 4) FROM generate_series(1, 200000) g;",
+    );
+    let (url, _) = role_with_password(&db, "killed");
+    let mut stack = stack(
+        "lambda-killed",
+        &[(id.as_str(), json!({"url_env": "MAIN_DATABASE_URL"}))],
+        vec![("MAIN_DATABASE_URL".into(), url)],
+        StoreChoice::Bucket,
+    )
+    .await;
+    stack.deps.lease = Duration::from_secs(3);
+    let event =
+        json!({"database": id, "run_id": format!("evt-{}", backstop_tests::unique_suffix())});
+
+    let store = stack.deps.store.clone();
+    let first = backup::handler(
+        invocation(event.clone(), Duration::from_secs(600)),
+        &stack.deps,
+    );
+    // Mid-way: the set's first part is stored, the manifest is not.
+    let first_part_stored = async {
+        loop {
+            if let Ok(objects) = store.list(&format!("{id}/")).await
+                && !objects.is_empty()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::select! {
+        result = first => panic!("the first run was to be killed mid-way, but it ended: {result:?}"),
+        () = first_part_stored => {} // dropping `first` here kills the run without a word
+    }
+    let claims = keys(&stack)
+        .await
+        .into_iter()
+        .filter(|k| k.contains("/_backstop/runs/"))
+        .collect::<Vec<_>>();
+    assert_eq!(claims.len(), 1, "{claims:?}");
+    assert!(
+        stack.inbox.drain().await.is_empty(),
+        "a killed run alerts nothing"
+    );
+
+    let retry = backup::handler(
+        invocation(event.clone(), Duration::from_secs(600)),
+        &stack.deps,
+    )
+    .await
+    .expect("the redelivery takes the backup");
+    assert_eq!(retry.backups.len(), 1, "{retry:?}");
+    assert!(
+        logs.text().contains("took over a dead run's claim"),
+        "the takeover is logged: {}",
+        logs.text()
+    );
+    let manifests = keys(&stack)
+        .await
+        .into_iter()
+        .filter(|k| k.ends_with("manifest.json"))
+        .count();
+    assert_eq!(manifests, 1);
+
+    // Delivered once more: the claim now says which backup handled it.
+    let again = backup::handler(invocation(event, Duration::from_secs(600)), &stack.deps)
+        .await
+        .unwrap();
+    assert!(again.backups.is_empty(), "{again:?}");
+    assert!(
+        again.skipped[0]
+            .reason
+            .contains(&retry.backups[0].backup_id),
+        "{:?}",
+        again.skipped
+    );
+}
+
 #[tokio::test]
 async fn requests_are_validated_and_name_what_is_wrong() {
     let config = crate::functions::config("s3://backups/prod", "main");

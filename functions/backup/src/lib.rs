@@ -11,6 +11,8 @@
 //! publishes one critical alert and fails the invocation so Lambda's retries and failure
 //! destination see it. A failed run leaves no manifest, no part and no unfinished upload.
 
+pub mod claim;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,10 +24,10 @@ use backstop::connection::resolve;
 use backstop::engine::backup::{self as engine, BackupOptions, backup_exclusively};
 use backstop::engine::manifest::Manifest;
 use backstop::invocation::time_left;
-use backstop::layout::{DatabaseId, run_claim_key};
+use backstop::layout::DatabaseId;
 use backstop::lease::LeaseError;
 use backstop::metrics::{Metric, MetricsSink};
-use backstop::store::{Store, StoreUrl, WriteCondition};
+use backstop::store::{Store, StoreUrl};
 use backstop::tier::Tier;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::{Deserialize, Serialize};
@@ -38,6 +40,9 @@ pub const JOBS_VAR: &str = "BACKSTOP_BACKUP_JOBS";
 pub const RESERVE_VAR: &str = "BACKSTOP_DEADLINE_RESERVE_SECONDS";
 /// `true`: an info alert for every committed backup as well.
 pub const ALERT_ON_SUCCESS_VAR: &str = "BACKSTOP_ALERT_ON_SUCCESS";
+/// Seconds a backup lease lasts unrenewed (default 120): how long a run that died without a
+/// word keeps the next one (and its event's redelivery) waiting.
+pub const LEASE_VAR: &str = "BACKSTOP_LEASE_SECONDS";
 
 /// Everything the handler needs, built once at cold start.
 pub struct Deps {
@@ -54,6 +59,8 @@ pub struct Deps {
     pub function_name: String,
     /// Send an info alert for each committed backup.
     pub alert_on_success: bool,
+    /// Lifetime of the backup lease.
+    pub lease: Duration,
 }
 
 impl Deps {
@@ -69,6 +76,11 @@ impl Deps {
             metrics: MetricsSink::new(&aws),
             jobs: positive_number(env.as_ref(), JOBS_VAR, 2)? as usize,
             reserve: Duration::from_secs(positive_number(env.as_ref(), RESERVE_VAR, 30)?),
+            lease: Duration::from_secs(positive_number(
+                env.as_ref(),
+                LEASE_VAR,
+                backstop::lease::DEFAULT_LEASE.as_secs(),
+            )?),
             function_name: env("AWS_LAMBDA_FUNCTION_NAME")
                 .unwrap_or_else(|| "backstop-backup".into()),
             alert_on_success: match env(ALERT_ON_SUCCESS_VAR).as_deref().map(str::trim) {
@@ -285,14 +297,39 @@ async fn run_one(
     deps: &Deps,
 ) -> Outcome {
     let started = Instant::now();
+    let holder = format!(
+        "backup Lambda {} request {}",
+        deps.function_name, context.request_id
+    );
     let claim = match &plan.run_id {
-        Some(run_id) => match claim_run(deps.store.as_ref(), database, run_id, context).await {
-            Ok(Some(key)) => Some(key),
-            Ok(None) => {
-                return Outcome::Skipped(format!(
-                    "event {run_id} was already delivered and handled; this delivery is a duplicate"
-                ));
+        Some(run_id) => match claim::claim(
+            deps.store.as_ref(),
+            database,
+            run_id,
+            &context.request_id,
+            &holder,
+            deps.lease,
+            context.deadline,
+        )
+        .await
+        {
+            Ok(claim::Claimed::Run {
+                key,
+                record,
+                took_over,
+            }) => {
+                if let Some(dead) = took_over {
+                    tracing::warn!(
+                        %database,
+                        event = %run_id,
+                        dead_request = %dead,
+                        "took over a dead run's claim: request {dead} claimed this event and died \
+                         without committing a backup or alerting (its lease expired); taking the backup now"
+                    );
+                }
+                Some((key, record))
             }
+            Ok(claim::Claimed::Skip(reason)) => return Outcome::Skipped(reason),
             Err(reason) => {
                 return fail(
                     database,
@@ -311,13 +348,8 @@ async fn run_one(
         None => None,
     };
     let release_claim = || async {
-        if let Some(key) = &claim
-            && let Err(e) = deps
-                .store
-                .put(key, &mut RELEASED_CLAIM.as_bytes(), &Default::default())
-                .await
-        {
-            tracing::warn!(error = %e, "could not release the event claim");
+        if let Some((key, record)) = &claim {
+            claim::release(deps.store.as_ref(), key, record).await;
         }
     };
 
@@ -386,14 +418,14 @@ async fn run_one(
     options.tier = plan.tier.tier();
     options.reason = plan.reason.clone();
     options.deadline = context.deadline.map(tokio::time::Instant::from_std);
-    let holder = format!(
-        "backup Lambda {} request {}",
-        deps.function_name, context.request_id
-    );
+    options.lease = deps.lease;
     let result = backup_exclusively(&target, deps.store.clone(), &options, &holder, &|_| {}).await;
 
     match result {
         Ok(manifest) => {
+            if let Some((key, record)) = &claim {
+                claim::mark_done(deps.store.as_ref(), key, record, &manifest.backup_id).await;
+            }
             let done = summarize(&manifest, started.elapsed());
             tracing::info!(
                 database = %done.database,
@@ -457,59 +489,6 @@ async fn run_one(
             .await
         }
     }
-}
-
-/// What a claim says once its run failed or stepped aside, so a retry of the same event may run.
-const RELEASED_CLAIM: &str = r#"{"state": "released"}"#;
-
-/// Claims `run_id` for `database`; `Ok(None)` when an earlier delivery claimed it and did not
-/// release it. Claims are never deleted by this function (its role may not delete); retention
-/// removes them after a week.
-async fn claim_run(
-    store: &dyn Store,
-    database: &DatabaseId,
-    run_id: &str,
-    context: &RunContext,
-) -> Result<Option<String>, String> {
-    let key = run_claim_key(database, run_id);
-    let body = serde_json::json!({
-        "state": "claimed",
-        "event": run_id,
-        "request": context.request_id,
-        "claimed_at": OffsetDateTime::now_utc().unix_timestamp(),
-    })
-    .to_string();
-    let claimed = |r: Option<String>| r.map(|_| key.clone());
-    match store
-        .write_if(&key, body.as_bytes(), WriteCondition::Absent)
-        .await
-    {
-        Ok(Some(v)) => return Ok(claimed(Some(v))),
-        Ok(None) => {}
-        Err(e) => return Err(e.to_string()),
-    }
-    let existing = store
-        .read_versioned(&key)
-        .await
-        .map_err(|e| e.to_string())?;
-    let Some(existing) = existing else {
-        return Ok(None);
-    };
-    let released = serde_json::from_slice::<Value>(&existing.body)
-        .ok()
-        .is_some_and(|v| v["state"] == "released");
-    if !released {
-        return Ok(None);
-    }
-    store
-        .write_if(
-            &key,
-            body.as_bytes(),
-            WriteCondition::Version(&existing.version),
-        )
-        .await
-        .map(claimed)
-        .map_err(|e| e.to_string())
 }
 
 fn summarize(manifest: &Manifest, elapsed: Duration) -> BackupDone {

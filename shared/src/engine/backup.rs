@@ -59,6 +59,9 @@ pub struct BackupOptions {
     pub deadline: Option<tokio::time::Instant>,
     /// Why the backup is taken, recorded in the manifest.
     pub reason: Option<String>,
+    /// Lifetime of the backup lease (`backup_exclusively`): how long a run that died
+    /// without a word blocks the next one.
+    pub lease: Duration,
 }
 
 impl BackupOptions {
@@ -73,6 +76,7 @@ impl BackupOptions {
             lock_timeout: Duration::from_secs(60),
             deadline: None,
             reason: None,
+            lease: DEFAULT_LEASE,
         }
     }
 }
@@ -242,7 +246,7 @@ pub async fn backup_exclusively(
     on_event: &(dyn Fn(BackupEvent) + Sync),
 ) -> Result<Manifest, BackupError> {
     let key = lease_key(&options.database_id, "backup");
-    let lease = lease::acquire(store.clone(), &key, holder, DEFAULT_LEASE).await?;
+    let lease = lease::acquire(store.clone(), &key, holder, options.lease).await?;
     let result = backup(pg, store, options, on_event).await;
     if let Err(e) = lease.release().await {
         tracing::warn!(error = %e, "could not release the backup lease; it expires on its own");
