@@ -102,6 +102,7 @@ fn render(report: &HealthReport) -> String {
     }
     for finding in &report.findings {
         let label = match finding.severity {
+            _ if finding.unknown => "UNKNOWN ",
             Severity::Critical => "CRITICAL",
             Severity::Warning => "WARNING ",
             Severity::Info => "advice  ",

@@ -103,6 +103,7 @@ fn main() -> ExitCode {
                 backstop::health::HealthStatus::Healthy => 0,
                 backstop::health::HealthStatus::Warning => 1,
                 backstop::health::HealthStatus::Critical => 2,
+                backstop::health::HealthStatus::Unknown => EXIT_HEALTH_UNKNOWN,
             }),
             Command::Verify(args) => verify::run(args).await.map(|verdict| match verdict {
                 backstop::engine::verify::Verdict::Passed => 0,

@@ -381,3 +381,67 @@ fn the_cli_exits_0_1_2_3_like_a_nagios_check() {
     );
     assert_eq!(output.status.code(), Some(3));
 }
+
+/// A figure the server returns that is not a number makes the database's health unknown
+/// (exit 3), naming the figure, instead of a zero that reads as healthy. A real server does
+/// not return such a figure on demand, so a wire-protocol stand-in answers the queries.
+#[test]
+fn a_figure_that_cannot_be_read_is_unknown_naming_it_not_zero() {
+    use backstop_tests::fakepg::{self, Answer};
+    let db = fresh_database("health unknown");
+    shop(&db);
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("file://{}", dir.path().join("store").display());
+    crate::support::backstop_ok(
+        &[
+            "backup",
+            "--db",
+            &db.url(),
+            "--to",
+            &store,
+            "--database-id",
+            "shop",
+        ],
+        &[],
+    );
+    let n = |v: &'static str| Some(v);
+    let fake = fakepg::start(vec![
+        Answer::new("server_version_num", &[&[n("170002")]]),
+        Answer::new(
+            "pg_database_size(current_database())",
+            &[&[
+                n("8000000"),
+                n("3"),
+                n("4"),
+                n("2"),
+                n("100"),
+                n("0.99"),
+                n("0.98"),
+                n("50000"),
+                n("0"),
+                n("0"),
+                n("about a billion"),
+            ]],
+        ),
+        Answer::new("pg_stat_checkpointer", &[&[n("10"), n("1"), n("1GB")]]),
+    ]);
+    let output = crate::support::backstop(
+        &[
+            "health",
+            "--from",
+            &store,
+            "--database-id",
+            "shop",
+            "--db",
+            &fake.url("shop"),
+        ],
+        &[],
+    );
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(3), "{text}");
+    assert!(
+        text.contains("UNKNOWN")
+            && text.contains("`about a billion` for the transaction ID age, which is not a number"),
+        "{text}"
+    );
+}

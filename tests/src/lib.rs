@@ -7,6 +7,8 @@
 //! - [`logs`]: captures what code under test logs, so tests can grep it.
 //! - [`pgbouncer`]: PgBouncer in transaction pooling mode in front of that cluster.
 //! - [`webhook`]: a local HTTP server that records requests and answers scripted statuses.
+//! - [`fakepg`]: a PostgreSQL wire-protocol stand-in with scripted answers, for faults a real
+//!   server will not produce on demand.
 //!
 //! Services are started from a thread that outlives them and are told to stop (parent-death
 //! signal) when the process ends, however it ends; their temp dirs are removed at exit, and
@@ -14,6 +16,7 @@
 //! cluster or a port, so parallel test processes are safe.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
+pub mod fakepg;
 pub mod logs;
 pub mod moto;
 pub mod pgbouncer;

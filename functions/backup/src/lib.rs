@@ -604,8 +604,9 @@ pub fn failure_alert(facts: &FailureFacts<'_>) -> Alert {
         ),
     };
     let committed = if facts.cleaned_up {
-        "Nothing was committed: no manifest was written, the parts already uploaded were deleted \
-         and unfinished uploads were aborted."
+        "Nothing was committed: no manifest was written, so the parts already uploaded are not a \
+         backup and nothing reads them; unfinished uploads were aborted. This function may not \
+         delete, so those parts stay until retention's sweep removes them (after 24 hours)."
     } else {
         "The backup did not start, so nothing was written."
     };

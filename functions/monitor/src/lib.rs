@@ -172,9 +172,8 @@ async fn check_one(
                 Err(e) => {
                     let mut report =
                         check(deps.store.as_ref(), database, None, now, &deps.thresholds).await?;
-                    report.findings.push(Finding::new(
+                    report.findings.push(Finding::unknown(
                         "database",
-                        Severity::Warning,
                         format!("database health unknown: {e}"),
                     ));
                     return Ok(HealthReport::new(

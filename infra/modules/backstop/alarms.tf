@@ -67,7 +67,7 @@ resource "aws_cloudwatch_dashboard" "this" {
         { name = "BackupDurationSeconds", title = "Backup duration (s)", stat = "Maximum" },
         { name = "BackupBytes", title = "Backup size (bytes)", stat = "Maximum" },
         { name = "RestoreSeconds", title = "Measured RTO: test restore (s)", stat = "Maximum" },
-        { name = "HealthStatus", title = "Health (0 ok, 1 warning, 2 critical)", stat = "Maximum" },
+        { name = "HealthStatus", title = "Health (0 ok, 1 warning, 2 critical, 3 unknown)", stat = "Maximum" },
         { name = "VerifySucceeded", title = "Verification passed (1) / failed (0)", stat = "Minimum" },
         ] : {
         type   = "metric"

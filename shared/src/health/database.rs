@@ -418,14 +418,24 @@ async fn rows(client: &Client, sql: &str) -> Result<Vec<Vec<Option<String>>>, St
         .collect())
 }
 
-fn number<T: std::str::FromStr + Default>(cell: Option<&Option<String>>) -> T {
-    cell.and_then(|c| c.as_deref())
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_default()
+/// The figure `name` as a number: a NULL or a value that does not parse is an error naming
+/// the figure (its health is unknown), never a zero that would read as healthy.
+fn number<T: std::str::FromStr>(cell: Option<&Option<String>>, name: &str) -> Result<T, String> {
+    match cell.and_then(|c| c.as_deref()) {
+        Some(text) => text
+            .trim()
+            .parse()
+            .map_err(|_| format!("the server returned `{text}` for {name}, which is not a number")),
+        None => Err(format!("the server returned no value for {name}")),
+    }
 }
 
-fn ratio(cell: Option<&Option<String>>) -> Option<f64> {
-    cell.and_then(|c| c.as_deref()).and_then(|c| c.parse().ok())
+/// A ratio that is NULL before there has been any traffic; one that does not parse is an error.
+fn ratio(cell: Option<&Option<String>>, name: &str) -> Result<Option<f64>, String> {
+    match cell.and_then(|c| c.as_deref()) {
+        None => Ok(None),
+        Some(_) => number(cell, name).map(Some),
+    }
 }
 
 fn text(cell: Option<&Option<String>>) -> String {
@@ -436,21 +446,27 @@ fn text(cell: Option<&Option<String>>) -> String {
 pub async fn gather(client: &Client) -> Result<DatabaseFigures, String> {
     let version = server_version(client).await?;
     let figures = rows(client, &figures_query()).await?;
-    let row = figures.first().cloned().unwrap_or_default();
+    let row = figures
+        .first()
+        .cloned()
+        .ok_or("the health query returned no row")?;
     let checkpoints = rows(client, checkpoints_query(version))
         .await?
         .into_iter()
         .next()
-        .unwrap_or_default();
+        .ok_or("the checkpoint statistics query returned no row")?;
     let slots = rows(client, SLOTS_QUERY)
         .await?
         .into_iter()
-        .map(|r| Slot {
-            name: text(r.first()),
-            active: text(r.get(1)) == "true",
-            retained_bytes: number::<i64>(r.get(2)).max(0) as u64,
+        .map(|r| {
+            Ok(Slot {
+                name: text(r.first()),
+                active: text(r.get(1)) == "true",
+                retained_bytes: number::<i64>(r.get(2), "a replication slot's retained WAL")?.max(0)
+                    as u64,
+            })
         })
-        .collect();
+        .collect::<Result<_, String>>()?;
     let invalid_indexes = rows(client, &invalid_indexes_query())
         .await?
         .into_iter()
@@ -478,16 +494,16 @@ pub async fn gather(client: &Client) -> Result<DatabaseFigures, String> {
         .into_iter()
         .map(|r| {
             let index = text(r.first());
-            Advice {
+            Ok(Advice {
                 detail: format!(
                     "never scanned since statistics were reset ({} bytes); check replicas before dropping",
-                    number::<u64>(r.get(1))
+                    number::<u64>(r.get(1), "an unused index's size")?
                 ),
                 fix: Some(format!("DROP INDEX CONCURRENTLY {index};")),
                 object: index,
-            }
+            })
         })
-        .collect();
+        .collect::<Result<_, String>>()?;
     let foreign_keys_without_index = rows(client, &fk_without_index_query())
         .await?
         .into_iter()
@@ -510,19 +526,22 @@ pub async fn gather(client: &Client) -> Result<DatabaseFigures, String> {
         })
         .collect();
     Ok(DatabaseFigures {
-        database_bytes: number(row.first()),
-        tables: number(row.get(1)),
-        indexes: number(row.get(2)),
-        connections: number(row.get(3)),
-        max_connections: number(row.get(4)),
-        cache_hit_ratio: ratio(row.get(5)),
-        index_hit_ratio: ratio(row.get(6)),
-        block_traffic: number(row.get(7)),
-        oldest_transaction_seconds: number(row.get(8)),
-        oldest_idle_in_transaction_seconds: number(row.get(9)),
-        xid_age: number(row.get(10)),
-        checkpoints_timed: number(checkpoints.first()),
-        checkpoints_requested: number(checkpoints.get(1)),
+        database_bytes: number(row.first(), "the database size")?,
+        tables: number(row.get(1), "the table count")?,
+        indexes: number(row.get(2), "the index count")?,
+        connections: number(row.get(3), "the connection count")?,
+        max_connections: number(row.get(4), "max_connections")?,
+        cache_hit_ratio: ratio(row.get(5), "the cache hit ratio")?,
+        index_hit_ratio: ratio(row.get(6), "the index hit ratio")?,
+        block_traffic: number(row.get(7), "the block traffic")?,
+        oldest_transaction_seconds: number(row.get(8), "the oldest transaction's age")?,
+        oldest_idle_in_transaction_seconds: number(
+            row.get(9),
+            "the oldest idle-in-transaction session's age",
+        )?,
+        xid_age: number(row.get(10), "the transaction ID age")?,
+        checkpoints_timed: number(checkpoints.first(), "the timed checkpoint count")?,
+        checkpoints_requested: number(checkpoints.get(1), "the requested checkpoint count")?,
         max_wal_size: text(checkpoints.get(2)),
         slots,
         invalid_indexes,

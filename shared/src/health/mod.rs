@@ -22,22 +22,26 @@ use serde::{Deserialize, Serialize};
 use crate::alert::Severity;
 use crate::metrics::Metric;
 
-/// How worried to be. Ordered from best to worst.
+/// How worried to be. Ordered from best to worst: a part that could not be judged (unknown)
+/// outweighs a warning, and a critical finding outweighs not knowing the rest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum HealthStatus {
     Healthy,
     Warning,
+    Unknown,
     Critical,
 }
 
 impl HealthStatus {
-    /// The value published as the `HealthStatus` metric: 0 healthy, 1 warning, 2 critical.
+    /// The value published as the `HealthStatus` metric: 0 healthy, 1 warning, 2 critical,
+    /// 3 unknown (the Nagios numbers `backstop health` exits with).
     pub fn metric_value(self) -> f64 {
         match self {
             HealthStatus::Healthy => 0.0,
             HealthStatus::Warning => 1.0,
             HealthStatus::Critical => 2.0,
+            HealthStatus::Unknown => 3.0,
         }
     }
 }
@@ -57,6 +61,7 @@ impl HealthStatus {
             HealthStatus::Healthy => "healthy",
             HealthStatus::Warning => "warning",
             HealthStatus::Critical => "critical",
+            HealthStatus::Unknown => "unknown",
         }
     }
 }
@@ -71,6 +76,9 @@ pub struct Finding {
     /// A statement or command that fixes it, when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fix: Option<String>,
+    /// The check could not be judged (a figure could not be read): the status is unknown.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unknown: bool,
 }
 
 impl Finding {
@@ -80,6 +88,15 @@ impl Finding {
             severity,
             message: message.into(),
             fix: None,
+            unknown: false,
+        }
+    }
+
+    /// A check that could not be judged; alerts carry it as a warning.
+    pub fn unknown(check: &str, message: impl Into<String>) -> Self {
+        Self {
+            unknown: true,
+            ..Self::new(check, Severity::Warning, message)
         }
     }
 
@@ -93,7 +110,13 @@ impl Finding {
 pub fn status_of(findings: &[Finding]) -> HealthStatus {
     findings
         .iter()
-        .map(|f| HealthStatus::of(f.severity))
+        .map(|f| {
+            if f.unknown {
+                HealthStatus::Unknown
+            } else {
+                HealthStatus::of(f.severity)
+            }
+        })
         .max()
         .unwrap_or(HealthStatus::Healthy)
 }
@@ -191,6 +214,23 @@ mod tests {
     }
 
     #[test]
+    fn not_knowing_outweighs_a_warning_and_a_critical_finding_outweighs_not_knowing() {
+        let warning = Finding::new("backup_age", Severity::Warning, "old");
+        let unknown = Finding::unknown("database", "figure unreadable");
+        let critical = Finding::new("wraparound", Severity::Critical, "close");
+        assert_eq!(
+            status_of(std::slice::from_ref(&warning)),
+            HealthStatus::Warning
+        );
+        assert_eq!(
+            status_of(&[warning.clone(), unknown.clone()]),
+            HealthStatus::Unknown
+        );
+        assert_eq!(status_of(&[unknown, critical]), HealthStatus::Critical);
+        assert_eq!(HealthStatus::Unknown.metric_value(), 3.0);
+    }
+
+    #[test]
     fn thresholds_are_configurable() {
         let t = FreshnessThresholds {
             warning_after: Duration::from_secs(HOUR),
@@ -211,8 +251,9 @@ pub struct Thresholds {
 }
 
 /// Checks `database`'s backups in `store` and, given a connection, the database itself.
-/// A database that cannot be reached is a warning finding (its health is unknown); a store
-/// that cannot be read is an error, never "no backups".
+/// A database that cannot be reached, or a figure it returns that cannot be read, makes its
+/// health unknown (a finding says which); a store that cannot be read is an error, never
+/// "no backups".
 pub async fn check(
     store: &dyn crate::store::Store,
     database: &crate::layout::DatabaseId,
@@ -235,9 +276,8 @@ pub async fn check(
                     Some(figures)
                 }
                 Err(reason) => {
-                    findings.push(Finding::new(
+                    findings.push(Finding::unknown(
                         "database",
-                        Severity::Warning,
                         format!("database health unknown: {reason}"),
                     ));
                     None
