@@ -23,6 +23,7 @@ pub async fn round_trip(store: &dyn Store) {
     let data = noise(300_000, 7);
     let options = PutOptions {
         tags: vec![("backstop-tier".into(), "weekly".into())],
+        create_only: false,
     };
     let receipt = store
         .put("main/set-1/part.bin", &mut data.as_slice(), &options)
@@ -239,4 +240,57 @@ pub async fn conditional_writes(store: &dyn Store) {
             .is_some()
     );
     assert!(store.list("_backstop/").await.unwrap().len() == 1);
+}
+
+/// A create-only put stores a new object (single and multipart), and refuses to replace an
+/// existing one, leaving it intact: backup data is written once.
+pub async fn create_only_writes(store: &dyn Store) {
+    let create_only = PutOptions {
+        tags: Vec::new(),
+        create_only: true,
+    };
+    let first = noise(1000, 3);
+    store
+        .put(
+            "main/set-9/data/0001.copy.zst",
+            &mut first.as_slice(),
+            &create_only,
+        )
+        .await
+        .unwrap();
+    let error = store
+        .put(
+            "main/set-9/data/0001.copy.zst",
+            &mut &b"garbage"[..],
+            &create_only,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::AlreadyExists { .. }), "{error}");
+    assert!(error.to_string().contains("never replaced"), "{error}");
+    assert_eq!(
+        read_all(store, "main/set-9/data/0001.copy.zst").await,
+        first
+    );
+
+    // Past the single-request size, through a multipart upload.
+    let big = noise(9 * 1024 * 1024, 5);
+    store
+        .put(
+            "main/set-9/data/0002.copy.zst",
+            &mut big.as_slice(),
+            &create_only,
+        )
+        .await
+        .unwrap();
+    let error = store
+        .put(
+            "main/set-9/data/0002.copy.zst",
+            &mut noise(9 * 1024 * 1024, 6).as_slice(),
+            &create_only,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::AlreadyExists { .. }), "{error}");
+    assert_eq!(read_all(store, "main/set-9/data/0002.copy.zst").await, big);
 }

@@ -21,6 +21,13 @@ async fn file_store_writes_conditionally() {
 }
 
 #[tokio::test]
+async fn file_store_never_replaces_backup_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::new(dir.path().join("backups"));
+    store_contract::create_only_writes(&store).await;
+}
+
+#[tokio::test]
 async fn file_store_leaves_nothing_when_the_source_fails() {
     let dir = tempfile::tempdir().unwrap();
     let store = FileStore::new(dir.path().to_path_buf());

@@ -44,6 +44,17 @@ async fn s3_store_writes_conditionally() {
 }
 
 #[tokio::test]
+async fn s3_store_never_replaces_backup_data() {
+    let (store, bucket) = store_in_new_bucket("create-only", "team").await;
+    store_contract::create_only_writes(store.as_ref()).await;
+    assert_eq!(
+        pending_uploads_in(&bucket).await,
+        0,
+        "the refused upload was aborted"
+    );
+}
+
+#[tokio::test]
 async fn s3_store_without_prefix_keeps_the_store_contract() {
     let (store, _) = store_in_new_bucket("contract-root", "").await;
     store_contract::round_trip(store.as_ref()).await;
@@ -55,6 +66,7 @@ async fn a_21_mib_stream_is_uploaded_in_parts_with_sha256_checksums() {
     let data = noise(21 * MIB, 11);
     let options = PutOptions {
         tags: vec![("backstop-tier".into(), "daily".into())],
+        create_only: true,
     };
     let receipt = store
         .put("main/s1/data/0001.copy.zst", &mut data.as_slice(), &options)

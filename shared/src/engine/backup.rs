@@ -397,7 +397,11 @@ async fn run(
     }
     let marker = format!("backstop:{:016x}", rand::random::<u64>());
     let tags = vec![(TIER_TAG.to_string(), tier.as_str().to_string())];
-    let put_options = PutOptions { tags };
+    // Every object of a set is new: written create-only, never replacing anything.
+    let put_options = PutOptions {
+        tags,
+        create_only: true,
+    };
     let prefix = |name: &str| set_key(&options.database_id, backup_id, name);
 
     on_event(BackupEvent::Started {

@@ -203,8 +203,10 @@ pub async fn record(
         reason: "the manifest names an invalid database or backup id",
     })?;
     let json = serde_json::to_vec_pretty(verification).unwrap_or_default();
+    // A later verification of the same level replaces the result: not create-only.
     let options = PutOptions {
         tags: vec![(TIER_TAG.to_string(), manifest.tier.as_str().to_string())],
+        create_only: false,
     };
     store
         .put(

@@ -57,6 +57,11 @@ pub enum StoreError {
         retryable: bool,
     },
 
+    #[error(
+        "`{key}` already exists in {store} and backup data is never replaced; nothing was stored"
+    )]
+    AlreadyExists { store: String, key: String },
+
     #[error("reading the data for `{key}` failed: {source}; nothing was stored")]
     Source { key: String, source: std::io::Error },
 }

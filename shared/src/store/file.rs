@@ -243,12 +243,31 @@ impl Store for FileStore {
         } else {
             write_atomically(&tags_file, &tags_json(&options.tags)).await?;
         }
-        tokio::fs::rename(&temp, &path)
-            .await
-            .map_err(|source| StoreError::NotWritable {
-                path: path.clone(),
-                source,
-            })?;
+        if options.create_only {
+            // A hard link fails if the name exists: create-only, atomically.
+            match tokio::fs::hard_link(&temp, &path).await {
+                Ok(()) => remove_if_exists(&temp).await?,
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                    return Err(StoreError::AlreadyExists {
+                        store: self.url.to_string(),
+                        key: key.to_string(),
+                    });
+                }
+                Err(source) => {
+                    return Err(StoreError::NotWritable {
+                        path: path.clone(),
+                        source,
+                    });
+                }
+            }
+        } else {
+            tokio::fs::rename(&temp, &path)
+                .await
+                .map_err(|source| StoreError::NotWritable {
+                    path: path.clone(),
+                    source,
+                })?;
+        }
         guard.disarm();
         sync_dir(&dir).await?;
 

@@ -77,6 +77,10 @@ impl ObjectMeta {
 pub struct PutOptions {
     /// Tags stored with the object (S3 object tags; lifecycle rules match on them).
     pub tags: Tags,
+    /// Store only if no object exists at the key (S3 `If-None-Match: *` on PutObject and
+    /// CompleteMultipartUpload): backup data is written once and never replaced, and the
+    /// bucket policy refuses the backup role any other write there.
+    pub create_only: bool,
 }
 
 /// Proof of a completed `put`: what was stored and its SHA-256.

@@ -35,6 +35,7 @@ pub async fn probe(store: &dyn Store) -> Result<ProbeReport, ProbeError> {
     let data: Vec<u8> = (0..PROBE_BYTES).map(|i| (i * 31 % 251) as u8).collect();
     let options = PutOptions {
         tags: vec![("backstop-probe".into(), "true".into())],
+        create_only: true,
     };
     let receipt = store.put(&key, &mut data.as_slice(), &options).await?;
     let result = check(store, &key, &data, &receipt.sha256).await;

@@ -108,6 +108,14 @@ impl S3Store {
                     bucket: self.bucket.clone(),
                 };
             }
+            (Some("PreconditionFailed"), _) | (_, Some(412))
+                if matches!(operation, "PutObject" | "CompleteMultipartUpload") =>
+            {
+                return StoreError::AlreadyExists {
+                    store: self.url.to_string(),
+                    key: key.to_string(),
+                };
+            }
             (Some("NoSuchKey" | "NotFound"), _) | (None, Some(404)) => {
                 return StoreError::NotFound {
                     store: self.url.to_string(),
@@ -163,6 +171,7 @@ impl S3Store {
             .content_length(bytes as i64)
             .checksum_sha256(BASE64.encode(digest))
             .set_tagging(tagging_header(&options.tags))
+            .set_if_none_match(options.create_only.then(|| "*".to_string()))
             .body(ByteStream::from(data))
             .send()
             .await
@@ -200,7 +209,7 @@ impl S3Store {
             upload_id: Some(upload_id.clone()),
         };
         match self
-            .upload_parts(key, &object_key, &upload_id, first_part, body)
+            .upload_parts(key, &object_key, &upload_id, first_part, body, options)
             .await
         {
             Ok(receipt) => {
@@ -221,6 +230,7 @@ impl S3Store {
         upload_id: &str,
         first_part: Bytes,
         body: &mut (dyn AsyncRead + Send + Unpin),
+        options: &PutOptions,
     ) -> Result<PutReceipt, StoreError> {
         let mut hasher = Sha256::new();
         let mut bytes = 0u64;
@@ -284,6 +294,7 @@ impl S3Store {
             .bucket(&self.bucket)
             .key(object_key)
             .upload_id(upload_id)
+            .set_if_none_match(options.create_only.then(|| "*".to_string()))
             .multipart_upload(
                 CompletedMultipartUpload::builder()
                     .set_parts(Some(completed))
