@@ -764,6 +764,68 @@ async fn a_run_killed_mid_way_is_taken_over_by_its_redelivery_once_its_lease_exp
     );
 }
 
+/// A dozen databases on one schedule: the Scheduler delivers twelve events at once, Lambda runs
+/// as many as the module's reserved concurrency allows side by side and queues the rest (for
+/// up to six hours), and every database gets its committed backup.
+#[tokio::test]
+async fn twelve_databases_on_one_schedule_all_get_their_backup() {
+    let concurrency = crate::infra::MODULE_BACKUP_CONCURRENCY;
+    let dbs: Vec<TestDb> = (0..12)
+        .map(|i| {
+            let db = fresh_database(&format!("fleet {i}"));
+            db.psql(&format!(
+                "CREATE TABLE public.t (id int PRIMARY KEY); INSERT INTO public.t SELECT generate_series(1, {})",
+                100 + i
+            ));
+            db
+        })
+        .collect();
+    let ids: Vec<String> = (0..12).map(|i| database_id(&format!("fleet{i}"))).collect();
+    let sources: Vec<(&str, Value)> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.as_str(), json!({"url_env": format!("DB_{i}_URL")})))
+        .collect();
+    let env = dbs
+        .iter()
+        .enumerate()
+        .map(|(i, db)| (format!("DB_{i}_URL"), db.url()))
+        .collect();
+    let stack = stack("lambda-fleet", &sources, env, StoreChoice::Bucket).await;
+
+    let slots = tokio::sync::Semaphore::new(concurrency);
+    let in_flight = std::sync::atomic::AtomicUsize::new(0);
+    let most_at_once = std::sync::atomic::AtomicUsize::new(0);
+    let (slots, in_flight, most_at_once, deps) = (&slots, &in_flight, &most_at_once, &stack.deps);
+    let runs = ids.iter().map(|id| async move {
+        let _slot = slots.acquire().await.unwrap();
+        let now = in_flight.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        most_at_once.fetch_max(now, std::sync::atomic::Ordering::SeqCst);
+        let event = json!({"database": id, "tier": "auto", "run_id": format!("exec-{id}")});
+        let result = backup::handler(invocation(event, Duration::from_secs(900)), deps).await;
+        in_flight.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        result
+    });
+    let results = futures::future::join_all(runs).await;
+    let done: Vec<String> = results
+        .into_iter()
+        .flat_map(|r| r.expect("every invocation succeeds").backups)
+        .map(|b| b.database)
+        .collect();
+    assert_eq!(done.len(), 12, "{done:?}");
+    assert!(
+        most_at_once.load(std::sync::atomic::Ordering::SeqCst) > 1,
+        "backups ran side by side"
+    );
+    let manifests = keys(&stack)
+        .await
+        .into_iter()
+        .filter(|k| k.ends_with("manifest.json"))
+        .count();
+    assert_eq!(manifests, 12);
+    assert!(stack.inbox.drain().await.is_empty());
+}
+
 #[tokio::test]
 async fn requests_are_validated_and_name_what_is_wrong() {
     let config = crate::functions::config("s3://backups/prod", "main");

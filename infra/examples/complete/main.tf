@@ -76,10 +76,18 @@ module "backstop" {
   databases = {
     main = { secret_arn = aws_secretsmanager_secret.database.arn, sslmode = "verify-full" }
   }
-  restore_verification_enabled = true
-  scratch_secret_arn           = aws_secretsmanager_secret.database.arn
-  slack_enabled                = var.slack_webhook_url != null
-  slack_webhook_secret_arn     = var.slack_webhook_url == null ? null : aws_secretsmanager_secret.slack[0].arn
+  # The secrets are encrypted with this example's own key: the functions need to decrypt it.
+  secret_kms_key_arns = [aws_kms_key.secrets.arn]
+  restore_verification = {
+    enabled            = true
+    scratch_secret_arn = aws_secretsmanager_secret.database.arn
+  }
+  slack = {
+    enabled            = var.slack_webhook_url != null
+    webhook_secret_arn = var.slack_webhook_url == null ? null : aws_secretsmanager_secret.slack[0].arn
+  }
+  # One override: the rest keep their defaults.
+  functions = { monitor = { memory = 512 } }
 
   object_lock = { mode = "GOVERNANCE", days = 7 }
 

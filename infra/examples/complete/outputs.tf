@@ -27,3 +27,8 @@ output "role_arns" {
   description = "The functions' roles."
   value       = module.backstop.role_arns
 }
+
+output "failure_destinations" {
+  description = "Where each function's failed events go."
+  value       = module.backstop.failure_destinations
+}

@@ -3,7 +3,7 @@
 ################################################################################
 
 resource "aws_cloudwatch_metric_alarm" "function_errors" {
-  for_each            = var.functions
+  for_each            = local.functions
   alarm_name          = "${var.name}-${each.key}-errors"
   alarm_description   = "The ${each.key} function failed; its own alert (if it could send one) says why."
   namespace           = "AWS/Lambda"
@@ -17,6 +17,28 @@ resource "aws_cloudwatch_metric_alarm" "function_errors" {
   treat_missing_data  = "notBreaching"
   alarm_actions       = [aws_sns_topic.this.arn]
   ok_actions          = [aws_sns_topic.this.arn]
+  tags                = var.tags
+}
+
+# Events nobody handled: schedule deliveries that failed every retry, and alerts the notifier
+# could not deliver (kept in its own queue, so a Slack outage cannot loop through the topic).
+resource "aws_cloudwatch_metric_alarm" "dead_letters" {
+  for_each = {
+    schedules = aws_sqs_queue.dead_letters.name
+    notifier  = aws_sqs_queue.notifier_dead_letters.name
+  }
+  alarm_name          = "${var.name}-${each.key}-dead-letters"
+  alarm_description   = "Messages are waiting in ${each.value}: ${each.key == "notifier" ? "alerts that did not reach Slack (email still had them)" : "scheduled jobs that never ran"}. Read them, fix the cause, then purge the queue."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateNumberOfMessagesVisible"
+  dimensions          = { QueueName = each.value }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.this.arn]
   tags                = var.tags
 }
 

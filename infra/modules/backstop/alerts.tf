@@ -16,14 +16,14 @@ resource "aws_sns_topic_subscription" "email" {
 }
 
 resource "aws_sns_topic_subscription" "slack" {
-  count     = var.slack_enabled ? 1 : 0
+  count     = var.slack.enabled ? 1 : 0
   topic_arn = aws_sns_topic.this.arn
   protocol  = "lambda"
   endpoint  = aws_lambda_function.this["notify-slack"].arn
 }
 
 resource "aws_lambda_permission" "slack" {
-  count         = var.slack_enabled ? 1 : 0
+  count         = var.slack.enabled ? 1 : 0
   statement_id  = "AllowAlertTopic"
   action        = "lambda:InvokeFunction"
   function_name = aws_lambda_function.this["notify-slack"].function_name

@@ -12,8 +12,8 @@ locals {
   }
   environment = {
     backup = local.common_environment
-    verify = merge(local.common_environment, var.restore_verification_enabled ? {
-      BACKSTOP_SCRATCH = jsonencode({ secret = var.scratch_secret_arn })
+    verify = merge(local.common_environment, var.restore_verification.enabled ? {
+      BACKSTOP_SCRATCH = jsonencode({ secret = var.restore_verification.scratch_secret_arn })
     } : {})
     monitor = local.common_environment
     retention = merge(local.common_environment, {
@@ -24,16 +24,31 @@ locals {
       BACKSTOP_KEEP_YEARLY   = tostring(var.retention_policy.keep_yearly)
       BACKSTOP_MAX_DELETIONS = tostring(var.retention_policy.max_deletions)
     })
-    notify-slack = var.slack_enabled ? {
-      SLACK_WEBHOOK_SECRET = var.slack_webhook_secret_arn
+    notify-slack = var.slack.enabled ? {
+      SLACK_WEBHOOK_SECRET = var.slack.webhook_secret_arn
     } : {}
   }
   # The functions that connect to databases run in the VPC when subnets are given.
   in_vpc = toset(["backup", "verify", "monitor"])
+  # Where a function's failed asynchronous events go. The notifier is fed by the alert topic,
+  # so its failures must not go back into it (a Slack outage would loop): they go to a queue
+  # with an alarm on its depth. The others' failures are alerts.
+  failure_destination = {
+    for name in keys(local.functions) : name => (
+      name == "notify-slack" ? aws_sqs_queue.notifier_dead_letters.arn : aws_sns_topic.this.arn
+    )
+  }
+}
+
+resource "aws_sqs_queue" "notifier_dead_letters" {
+  name                      = "${var.name}-notifier-dead-letters"
+  message_retention_seconds = 1209600
+  kms_master_key_id         = aws_kms_key.this.arn
+  tags                      = var.tags
 }
 
 resource "aws_cloudwatch_log_group" "this" {
-  for_each          = var.functions
+  for_each          = local.functions
   name              = "/aws/lambda/${var.name}-${each.key}"
   retention_in_days = var.log_retention_days
   kms_key_id        = aws_kms_key.this.arn
@@ -43,7 +58,7 @@ resource "aws_cloudwatch_log_group" "this" {
 resource "aws_lambda_function" "this" {
   #checkov:skip=CKV_AWS_117:VPC placement is set per deployment through vpc_subnet_ids; retention and the Slack notifier need no database
   #checkov:skip=CKV_AWS_272:code signing needs a signing profile the deployer owns; the zips come from `make build`
-  for_each      = var.functions
+  for_each      = local.functions
   function_name = "${var.name}-${each.key}"
   description   = "Backstop ${each.key}"
   role          = aws_iam_role.this[each.key].arn
@@ -57,7 +72,9 @@ resource "aws_lambda_function" "this" {
 
   source_code_hash = filebase64sha256("${var.lambda_artifacts_dir}/${each.key}/bootstrap.zip")
 
-  reserved_concurrent_executions = each.key == "backup" ? 1 : 5
+  # Backups of different databases run side by side (each database's lease keeps its own
+  # backups one at a time); a dozen databases on one schedule need no hour-long queue.
+  reserved_concurrent_executions = each.value.concurrency
 
   environment {
     variables = merge(local.environment[each.key], {
@@ -74,7 +91,7 @@ resource "aws_lambda_function" "this" {
   }
 
   dead_letter_config {
-    target_arn = aws_sns_topic.this.arn
+    target_arn = local.failure_destination[each.key]
   }
 
   tracing_config {
@@ -90,14 +107,15 @@ resource "aws_lambda_function" "this" {
 }
 
 resource "aws_lambda_function_event_invoke_config" "this" {
-  for_each                     = var.functions
-  function_name                = aws_lambda_function.this[each.key].function_name
-  maximum_retry_attempts       = each.key == "backup" ? 1 : 2
-  maximum_event_age_in_seconds = 3600
+  for_each               = local.functions
+  function_name          = aws_lambda_function.this[each.key].function_name
+  maximum_retry_attempts = each.key == "backup" ? 1 : 2
+  # An event waiting for a free backup slot outlives a backup round (6 h, Lambda's maximum).
+  maximum_event_age_in_seconds = each.key == "backup" ? 21600 : 3600
 
   destination_config {
     on_failure {
-      destination = aws_sns_topic.this.arn
+      destination = local.failure_destination[each.key]
     }
   }
 }

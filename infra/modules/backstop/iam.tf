@@ -47,7 +47,7 @@ data "aws_iam_policy_document" "assume" {
 }
 
 resource "aws_iam_role" "this" {
-  for_each           = var.functions
+  for_each           = local.functions
   name               = "${var.name}-${each.key}"
   assume_role_policy = data.aws_iam_policy_document.assume.json
   tags               = var.tags
@@ -56,7 +56,7 @@ resource "aws_iam_role" "this" {
 data "aws_iam_policy_document" "function" {
   #checkov:skip=CKV_AWS_356:PutMetricData and the X-Ray calls take no resource; metrics are limited to the Backstop namespace by condition
   #checkov:skip=CKV_AWS_111:the only unscoped writes are metrics (namespace condition) and trace segments
-  for_each = var.functions
+  for_each = local.functions
 
   statement {
     sid       = "OwnLogs"
@@ -116,17 +116,43 @@ data "aws_iam_policy_document" "function" {
   }
 
   dynamic "statement" {
-    for_each = each.key == "notify-slack" && var.slack_enabled ? [1] : []
+    for_each = each.key == "notify-slack" && var.slack.enabled ? [1] : []
     content {
       sid       = "SlackWebhook"
       actions   = ["secretsmanager:GetSecretValue"]
-      resources = [var.slack_webhook_secret_arn]
+      resources = [var.slack.webhook_secret_arn]
+    }
+  }
+
+  # Secrets encrypted with a customer-managed key: decrypting them needs the key too, and
+  # only through the services that hold them.
+  dynamic "statement" {
+    for_each = (contains(local.reads_databases, each.key) || (each.key == "notify-slack" && var.slack.enabled)) && length(var.secret_kms_key_arns) > 0 ? [1] : []
+    content {
+      sid       = "SecretKeys"
+      actions   = ["kms:Decrypt"]
+      resources = var.secret_kms_key_arns
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["secretsmanager.${local.region}.amazonaws.com", "ssm.${local.region}.amazonaws.com"]
+      }
+    }
+  }
+
+  # The notifier's failed events go to its own queue, never back into the topic it reads.
+  dynamic "statement" {
+    for_each = each.key == "notify-slack" ? [1] : []
+    content {
+      sid       = "NotifierDeadLetters"
+      actions   = ["sqs:SendMessage"]
+      resources = [aws_sqs_queue.notifier_dead_letters.arn]
     }
   }
 }
 
 resource "aws_iam_role_policy" "this" {
-  for_each = var.functions
+  for_each = local.functions
   name     = "${var.name}-${each.key}"
   role     = aws_iam_role.this[each.key].id
   policy   = data.aws_iam_policy_document.function[each.key].json

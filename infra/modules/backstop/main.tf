@@ -17,7 +17,9 @@ locals {
       db.sslrootcert != null ? { sslrootcert = db.sslrootcert } : {},
     )
   })
-  secret_arns    = compact(concat([for db in values(var.databases) : db.secret_arn], [var.scratch_secret_arn]))
+  secret_arns = compact(concat([for db in values(var.databases) : db.secret_arn], [var.restore_verification.scratch_secret_arn]))
+  # The fixed set of functions, each with its settings (var.functions overrides them).
+  functions      = { for name, settings in var.functions : name => settings }
   ssm_parameters = compact([for db in values(var.databases) : db.ssm_parameter])
 }
 
@@ -101,6 +103,31 @@ resource "aws_s3_bucket_public_access_block" "this" {
 }
 
 data "aws_iam_policy_document" "bucket" {
+  # Backup data is written once: the backup role may create objects (If-None-Match: *), never
+  # replace one, so a compromised backup function cannot overwrite last month's parts. Only
+  # its own state under _backstop/ may be overwritten. Multipart part uploads carry no
+  # conditional header and are exempt (s3:ObjectCreationOperation is false for them); their
+  # completion is not.
+  statement {
+    sid           = "BackupRoleNeverReplacesBackupData"
+    effect        = "Deny"
+    actions       = ["s3:PutObject"]
+    not_resources = ["${aws_s3_bucket.this.arn}/${local.prefix}/_backstop/*"]
+    principals {
+      type        = "AWS"
+      identifiers = [aws_iam_role.this["backup"].arn]
+    }
+    condition {
+      test     = "Null"
+      variable = "s3:if-none-match"
+      values   = ["true"]
+    }
+    condition {
+      test     = "Bool"
+      variable = "s3:ObjectCreationOperation"
+      values   = ["true"]
+    }
+  }
   statement {
     sid     = "DenyInsecureTransport"
     effect  = "Deny"

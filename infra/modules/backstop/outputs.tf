@@ -42,3 +42,8 @@ output "dashboard_name" {
   description = "The CloudWatch dashboard."
   value       = aws_cloudwatch_dashboard.this.dashboard_name
 }
+
+output "failure_destinations" {
+  description = "Where each function's failed asynchronous events go (dead-letter target and on-failure destination): the alert topic, except for the notifier it feeds, whose failures go to their own queue."
+  value       = local.failure_destination
+}

@@ -16,7 +16,7 @@ locals {
         input    = { database = id, backup = "latest", level = "deep" }
       }
     },
-    !var.restore_verification_enabled ? {} : {
+    !var.restore_verification.enabled ? {} : {
       for id in keys(var.databases) : "verify-restore-${id}" => {
         function = "verify", expression = var.schedules.verify_restore, database = id
         input    = { database = id, backup = "latest", level = "restore" }
@@ -101,7 +101,7 @@ resource "aws_scheduler_schedule" "this" {
 
   flexible_time_window {
     mode                      = "FLEXIBLE"
-    maximum_window_in_minutes = 15
+    maximum_window_in_minutes = var.schedule_window_minutes
   }
 
   target {

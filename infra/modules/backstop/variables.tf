@@ -16,6 +16,20 @@ variable "databases" {
     condition     = length(var.databases) > 0 && alltrue([for id, db in var.databases : (db.secret_arn == null) != (db.ssm_parameter == null)])
     error_message = "Name at least one database, each with exactly one of secret_arn or ssm_parameter."
   }
+  validation {
+    condition     = alltrue([for id, db in var.databases : contains(["disable", "prefer", "require", "verify-ca", "verify-full"], db.sslmode)])
+    error_message = "Each database's sslmode must be one of disable, prefer, require, verify-ca, verify-full (as libpq spells them)."
+  }
+}
+
+variable "secret_kms_key_arns" {
+  description = "Customer-managed KMS keys that encrypt the database, scratch or Slack secrets (and SecureString parameters): the functions that read them get kms:Decrypt on these keys, through Secrets Manager and SSM only. Secrets under the AWS-managed key need nothing here."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for arn in var.secret_kms_key_arns : startswith(arn, "arn:")])
+    error_message = "secret_kms_key_arns takes key ARNs (arn:aws:kms:REGION:ACCOUNT:key/ID)."
+  }
 }
 
 variable "lambda_artifacts_dir" {
@@ -34,17 +48,20 @@ variable "architecture" {
 }
 
 variable "functions" {
-  description = "Memory (MB) and timeout (s) per function."
-  type = map(object({
-    memory  = number
-    timeout = number
-  }))
-  default = {
-    backup       = { memory = 2048, timeout = 900 }
-    verify       = { memory = 2048, timeout = 900 }
-    monitor      = { memory = 256, timeout = 120 }
-    retention    = { memory = 256, timeout = 300 }
-    notify-slack = { memory = 128, timeout = 60 }
+  description = "Per-function overrides of memory (MB), timeout (s) and reserved concurrency; any left out keep their defaults. Backup concurrency is how many databases are backed up at once (one per database at most, through its lease)."
+  type = object({
+    backup       = optional(object({ memory = optional(number, 2048), timeout = optional(number, 900), concurrency = optional(number, 4) }), {})
+    verify       = optional(object({ memory = optional(number, 2048), timeout = optional(number, 900), concurrency = optional(number, 2) }), {})
+    monitor      = optional(object({ memory = optional(number, 256), timeout = optional(number, 120), concurrency = optional(number, 5) }), {})
+    retention    = optional(object({ memory = optional(number, 256), timeout = optional(number, 300), concurrency = optional(number, 2) }), {})
+    notify-slack = optional(object({ memory = optional(number, 128), timeout = optional(number, 60), concurrency = optional(number, 5) }), {})
+  })
+  default = {}
+  validation {
+    condition = alltrue([for name, f in var.functions :
+      f.memory >= 128 && f.memory <= 10240 && f.timeout >= 1 && f.timeout <= 900 && f.concurrency >= 1
+    ])
+    error_message = "Each function's memory must be 128 to 10240 MB, its timeout 1 to 900 s, and its concurrency at least 1."
   }
 }
 
@@ -66,16 +83,17 @@ variable "alert_emails" {
   default     = []
 }
 
-variable "slack_enabled" {
-  description = "Subscribe the Slack notifier to the alert topic (needs slack_webhook_secret_arn)."
-  type        = bool
-  default     = false
-}
-
-variable "slack_webhook_secret_arn" {
-  description = "Secrets Manager secret holding the Slack incoming-webhook URL."
-  type        = string
-  default     = null
+variable "slack" {
+  description = "The Slack notifier: subscribed to the alert topic when enabled, reading the incoming-webhook URL from a Secrets Manager secret."
+  type = object({
+    enabled            = bool
+    webhook_secret_arn = optional(string)
+  })
+  default = { enabled = false }
+  validation {
+    condition     = !var.slack.enabled || var.slack.webhook_secret_arn != null
+    error_message = "slack.enabled needs slack.webhook_secret_arn: the Secrets Manager secret holding the webhook URL."
+  }
 }
 
 variable "sse_algorithm" {
@@ -99,6 +117,10 @@ variable "tiers" {
     weekly  = { glacier_after_days = 60, expire_after_days = 180 }
     monthly = { glacier_after_days = 90, expire_after_days = 365 }
   }
+  validation {
+    condition     = alltrue([for tier, t in var.tiers : t.glacier_after_days >= 1 && t.expire_after_days > t.glacier_after_days])
+    error_message = "Each tier moves to Glacier after at least 1 day and expires after it moved (expire_after_days > glacier_after_days)."
+  }
 }
 
 variable "noncurrent_version_expiration_days" {
@@ -114,6 +136,10 @@ variable "object_lock" {
     days = number
   })
   default = null
+  validation {
+    condition     = var.object_lock == null ? true : contains(["GOVERNANCE", "COMPLIANCE"], var.object_lock.mode) && var.object_lock.days >= 1
+    error_message = "object_lock.mode must be GOVERNANCE or COMPLIANCE, and object_lock.days at least 1."
+  }
 }
 
 variable "schedules" {
@@ -141,16 +167,27 @@ variable "retention_policy" {
   default = {}
 }
 
-variable "restore_verification_enabled" {
-  description = "Schedule the weekly test restore (needs scratch_secret_arn)."
-  type        = bool
-  default     = false
+variable "restore_verification" {
+  description = "The weekly test restore: scheduled when enabled, into scratch databases on the server a Secrets Manager secret connects to (RDS JSON shape or URL)."
+  type = object({
+    enabled            = bool
+    scratch_secret_arn = optional(string)
+  })
+  default = { enabled = false }
+  validation {
+    condition     = !var.restore_verification.enabled || var.restore_verification.scratch_secret_arn != null
+    error_message = "restore_verification.enabled needs restore_verification.scratch_secret_arn: a secret connecting to a server where scratch databases may be created."
+  }
 }
 
-variable "scratch_secret_arn" {
-  description = "Secret with a connection (RDS JSON shape or URL) to a server where restore verification may create scratch databases."
-  type        = string
-  default     = null
+variable "schedule_window_minutes" {
+  description = "Scheduler's flexible window: each database's jobs start at a random moment within it, so many databases on one schedule do not all start at once."
+  type        = number
+  default     = 15
+  validation {
+    condition     = var.schedule_window_minutes >= 1 && var.schedule_window_minutes <= 1440
+    error_message = "schedule_window_minutes must be 1 to 1440."
+  }
 }
 
 variable "freshness_hours" {
