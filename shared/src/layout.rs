@@ -72,13 +72,19 @@ const ID_TIME: &[time::format_description::FormatItem<'static>] =
     format_description!("[year][month][day]T[hour][minute][second]Z");
 
 impl BackupId {
-    /// A fresh id for a backup starting at `started`.
+    /// A fresh id for a backup starting at `started`. The suffix starts with the
+    /// milliseconds, so two backups taken within one second still sort in the order they
+    /// started; the rest is random.
     pub fn generate(started: OffsetDateTime) -> Self {
+        let started = started.to_offset(time::UtcOffset::UTC);
         let stamp = started
-            .to_offset(time::UtcOffset::UTC)
             .format(ID_TIME)
             .unwrap_or_else(|_| "00000000T000000Z".to_string());
-        Self(format!("{stamp}-{:08x}", rand::random::<u32>()))
+        Self(format!(
+            "{stamp}-{:03}{:05x}",
+            started.millisecond(),
+            rand::random::<u32>() & 0xf_ffff
+        ))
     }
 
     pub fn parse(value: &str) -> Result<Self, InvalidId> {
@@ -176,6 +182,12 @@ mod tests {
         assert_eq!(early.started_at(), Some(datetime!(2026-01-02 03:04:05 UTC)));
         assert!(BackupId::parse("yesterday").is_err());
         assert!(BackupId::parse("20261301T000000Z-abc").is_err());
+        // Within one second, the millisecond orders them whatever the random part is.
+        for _ in 0..50 {
+            let first = BackupId::generate(datetime!(2026-01-02 03:04:05.009 UTC));
+            let second = BackupId::generate(datetime!(2026-01-02 03:04:05.010 UTC));
+            assert!(first < second, "{first} {second}");
+        }
     }
 
     #[test]

@@ -360,7 +360,6 @@ async fn latest_resolves_to_the_newest_committed_backup() {
         .to_string();
     assert!(error.contains("no backups"), "{error}");
     let first = take(&source, &store, &options(&source)).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(1100)).await;
     let second = take(&source, &store, &options(&source)).await.unwrap();
     let latest = read_manifest(store.as_ref(), &database, &BackupSelector::Latest)
         .await

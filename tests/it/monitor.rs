@@ -141,10 +141,8 @@ async fn statuses_follow_real_backups_on_a_clock_the_test_sets() {
     for _ in 0..6 {
         take(&db, &store, &options(&db)).await.unwrap();
     }
-    tokio::time::sleep(Duration::from_millis(1100)).await;
     take(&db, &store, &options(&db)).await.unwrap();
     db.psql("DELETE FROM public.customers WHERE id > 100");
-    tokio::time::sleep(Duration::from_millis(1100)).await;
     let small = take(&db, &store, &options(&db)).await.unwrap();
     monitor.set_clock(small.started_at + time::Duration::minutes(5));
     assert_eq!(

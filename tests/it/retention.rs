@@ -534,7 +534,6 @@ fn the_cli_prunes_with_a_dry_run_first() {
             "{}",
             String::from_utf8_lossy(&output.stderr)
         );
-        std::thread::sleep(std::time::Duration::from_millis(1100));
     }
     let prune = |extra: &[&str]| {
         let mut args = vec!["prune", "--from", &store, "--keep-last", "1", "--json"];

@@ -48,7 +48,6 @@ fn the_restore_runbook_works_as_written_on_the_demo_data() {
     let store = format!("file://{}/store", dir.path().display());
     for _ in 0..2 {
         backstop_ok(&["backup", "--db", &prod.url(), "--to", &store], &[]);
-        std::thread::sleep(std::time::Duration::from_millis(1100));
     }
     // The damage: two brands deleted by mistake.
     prod.psql("DELETE FROM ticketing.brands WHERE id IN (41, 42)");

@@ -149,7 +149,6 @@ async fn each_fault_is_caught_at_the_cheapest_level_that_can_see_it_with_the_par
     db.psql(
         "INSERT INTO public.orders (customer, total) SELECT 1, g FROM generate_series(1, 500) g;",
     );
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let second = take(&db, &good, &options(&db)).await.unwrap();
     let orders_part = |m: &Manifest| {
         m.parts
@@ -557,7 +556,6 @@ async fn the_verify_function_records_results_metrics_and_alerts_with_the_backup_
 
     // A newer backup with a damaged data part; the scheduled (deep) run catches it and points
     // at the backup that did verify.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
     let bad = take(&db, &deps.store, &options(&db)).await.unwrap();
     let part = bad.parts.iter().find(|p| p.table.is_some()).unwrap();
     let key = format!("{database}/{}/{}", bad.backup_id, part.key);
