@@ -7,7 +7,7 @@ use backstop::store::{StoreUrl, open_from_env};
 use backstop::tier::Tier;
 use serde::Serialize;
 
-use crate::common::{database_id, size};
+use crate::common::{TierChoice, at_least_one, database_id, size};
 use crate::progress::Progress;
 
 #[derive(Debug, clap::Args)]
@@ -30,12 +30,12 @@ pub struct Args {
     #[arg(long, value_name = "ID")]
     database_id: Option<String>,
     /// Parallel COPY connections.
-    #[arg(long, value_name = "N", default_value_t = 2)]
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = at_least_one)]
     jobs: usize,
     /// Tier tag for lifecycle rules; auto: monthly for the first backup of a month, weekly for
     /// the first of an ISO week, else daily.
-    #[arg(long, value_name = "TIER", default_value = "auto")]
-    tier: String,
+    #[arg(long, value_name = "TIER", value_enum, default_value_t = TierChoice::Auto)]
+    tier: TierChoice,
     /// Leave out an object the engine cannot reproduce, as `KIND IDENTITY` (repeatable).
     #[arg(long, value_name = "OBJECT")]
     exclude: Vec<String>,
@@ -69,11 +69,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let mut options = BackupOptions::new(
         database_id(args.database_id.as_deref(), Some(&args.db), store.as_ref()).await?,
     );
-    options.jobs = args.jobs.max(1);
-    options.tier = match args.tier.as_str() {
-        "auto" => None,
-        other => Some(other.parse::<Tier>().map_err(anyhow::Error::msg)?),
-    };
+    options.jobs = args.jobs;
+    options.tier = args.tier.tier();
     options.exclude = args.exclude;
     options.compression_level = args.compression_level;
     options.reason = args.reason;

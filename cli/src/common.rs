@@ -104,3 +104,51 @@ pub fn table(headers: &[(&str, Align)], rows: &[Vec<String>]) -> String {
     }
     out
 }
+
+/// `--tier`: a tier, or `auto` to derive it from the store's history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TierChoice {
+    Auto,
+    Daily,
+    Weekly,
+    Monthly,
+}
+
+impl TierChoice {
+    /// The tier asked for; `None` for `auto`.
+    pub fn tier(self) -> Option<backstop::tier::Tier> {
+        match self {
+            TierChoice::Auto => None,
+            TierChoice::Daily => Some(backstop::tier::Tier::Daily),
+            TierChoice::Weekly => Some(backstop::tier::Tier::Weekly),
+            TierChoice::Monthly => Some(backstop::tier::Tier::Monthly),
+        }
+    }
+}
+
+/// `--level` of a verification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LevelChoice {
+    Manifest,
+    Deep,
+    Restore,
+}
+
+impl From<LevelChoice> for backstop::engine::verify::Level {
+    fn from(choice: LevelChoice) -> Self {
+        match choice {
+            LevelChoice::Manifest => Self::Manifest,
+            LevelChoice::Deep => Self::Deep,
+            LevelChoice::Restore => Self::Restore,
+        }
+    }
+}
+
+/// A count that must be at least 1 (`--jobs`).
+pub fn at_least_one(value: &str) -> Result<usize, String> {
+    match value.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("`{value}` is not a whole number")),
+    }
+}

@@ -8,7 +8,7 @@ use backstop::engine::restore::{
 use backstop::store::{StoreUrl, open_from_env};
 use tokio::io::AsyncWriteExt;
 
-use crate::common::database_id;
+use crate::common::{at_least_one, database_id};
 use crate::progress::Progress;
 
 #[derive(Debug, clap::Args)]
@@ -29,7 +29,7 @@ pub struct RestoreArgs {
     #[arg(long, value_name = "ID", default_value = "latest")]
     backup: String,
     /// Parallel connections for loading and index builds.
-    #[arg(long, value_name = "N", default_value_t = 2)]
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = at_least_one)]
     jobs: usize,
     /// Restore only these tables (comma-separated schema.table).
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
@@ -55,7 +55,7 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
     let selector: BackupSelector = args.backup.parse()?;
     let manifest = read_manifest(store.as_ref(), &database, &selector).await?;
     let options = RestoreOptions {
-        jobs: args.jobs.max(1),
+        jobs: args.jobs,
         tables: args.tables,
         clean: args.clean,
         no_owner: args.no_owner,

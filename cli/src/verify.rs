@@ -4,7 +4,7 @@ use backstop::engine::restore::{BackupSelector, read_manifest};
 use backstop::engine::verify::{Level, Verdict, VerifyOptions, record, verify};
 use backstop::store::{StoreUrl, open_from_env};
 
-use crate::common::database_id;
+use crate::common::{LevelChoice, at_least_one, database_id};
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -22,8 +22,8 @@ pub struct Args {
     backup: String,
     /// manifest: parts exist with their sizes; deep: download and check every part; restore:
     /// restore into a scratch database and compare.
-    #[arg(long, value_name = "LEVEL", default_value = "deep", value_parser = ["manifest", "deep", "restore"])]
-    level: String,
+    #[arg(long, value_name = "LEVEL", value_enum, default_value_t = LevelChoice::Deep)]
+    level: LevelChoice,
     /// For --level restore: a server where a scratch database may be created and dropped, as
     /// the URL of any database on it.
     #[arg(
@@ -34,7 +34,7 @@ pub struct Args {
     )]
     scratch_db: Option<String>,
     /// Parallel connections for the restore level.
-    #[arg(long, value_name = "N", default_value_t = 2)]
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = at_least_one)]
     jobs: usize,
     /// Print the result as JSON.
     #[arg(long)]
@@ -46,7 +46,7 @@ pub async fn run(args: Args) -> anyhow::Result<Verdict> {
     let store = open_from_env(&url).await;
     let database = database_id(args.database_id.as_deref(), None, store.as_ref()).await?;
     let selector: BackupSelector = args.backup.parse()?;
-    let level: Level = args.level.parse().map_err(anyhow::Error::msg)?;
+    let level: Level = args.level.into();
     let scratch = args
         .scratch_db
         .as_deref()
@@ -56,7 +56,7 @@ pub async fn run(args: Args) -> anyhow::Result<Verdict> {
     let options = VerifyOptions {
         level,
         scratch,
-        jobs: args.jobs.max(1),
+        jobs: args.jobs,
     };
     let result = verify(store.clone(), &manifest, &options).await?;
     if let Err(e) = record(store.as_ref(), &manifest, &result).await {

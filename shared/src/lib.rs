@@ -24,7 +24,6 @@ pub mod config;
 pub mod connection;
 pub mod engine;
 pub mod health;
-pub mod invocation;
 pub mod layout;
 pub mod lease;
 pub mod metrics;

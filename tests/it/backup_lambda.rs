@@ -89,7 +89,14 @@ async fn stack(
     };
     let env =
         Arc::new(move |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()));
-    let deps = backup::Deps::new(config, store, aws, env).unwrap();
+    let deps = backup::Deps::new(common::Base::new(
+        config,
+        store,
+        aws,
+        env,
+        backup::DEFAULT_NAME,
+    ))
+    .unwrap();
     Stack {
         bucket,
         prefix,

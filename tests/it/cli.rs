@@ -664,3 +664,55 @@ fn no_owner_and_no_acl_restore_where_the_source_roles_do_not_exist() {
         ["0", "0"]
     );
 }
+
+/// Closed sets and counts are checked by the argument parser: exit 2, naming what is allowed.
+#[test]
+fn typed_arguments_refuse_what_they_cannot_be() {
+    for (args, expected) in [
+        (
+            vec![
+                "backup",
+                "--db",
+                "postgresql://x@h/db",
+                "--to",
+                "file:///tmp/x",
+                "--tier",
+                "hourly",
+            ],
+            "[possible values: auto, daily, weekly, monthly]",
+        ),
+        (
+            vec![
+                "backup",
+                "--db",
+                "postgresql://x@h/db",
+                "--to",
+                "file:///tmp/x",
+                "--jobs",
+                "0",
+            ],
+            "must be at least 1",
+        ),
+        (
+            vec![
+                "restore",
+                "--from",
+                "file:///tmp/x",
+                "--db",
+                "postgresql://x@h/db",
+                "--jobs",
+                "two",
+            ],
+            "`two` is not a whole number",
+        ),
+        (
+            vec!["verify", "--from", "file:///tmp/x", "--level", "shallow"],
+            "[possible values: manifest, deep, restore]",
+        ),
+    ] {
+        let output = crate::support::backstop(&args, &[]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}

@@ -21,3 +21,64 @@ pub fn config(store: &str, databases: &str) -> FunctionConfig {
     FunctionConfig::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
         .unwrap()
 }
+
+/// The same backup binary outside Lambda (how a container task runs it): the job comes from
+/// `BACKSTOP_JOB`, the response is printed as JSON, and a failed job exits non-zero.
+#[tokio::test]
+async fn the_backup_binary_runs_one_job_from_backstop_job_outside_lambda() {
+    use backstop_tests::moto::moto;
+    let db = backstop_tests::postgres::fresh_database("job outside lambda");
+    db.psql("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 42);");
+    let bucket = moto().new_bucket("job").await;
+    let inbox = moto().alert_inbox("job").await;
+    let binary = crate::support::backstop_bin().with_file_name("backup");
+    let run = |job: &str| {
+        let mut command = std::process::Command::new(&binary);
+        command
+            .env_remove("AWS_LAMBDA_RUNTIME_API")
+            .env("BACKSTOP_JOB", job)
+            .env("BACKSTOP_STORE", format!("s3://{bucket}/prod"))
+            .env(
+                "BACKSTOP_DATABASES",
+                r#"{"main": {"url_env": "MAIN_DATABASE_URL"}, "gone": {"url_env": "GONE_DATABASE_URL"}}"#,
+            )
+            .env("MAIN_DATABASE_URL", db.url())
+            .env(
+                "GONE_DATABASE_URL",
+                "postgresql://nobody:secret@127.0.0.1:1/none?sslmode=disable",
+            )
+            .env("BACKSTOP_ALERT_TOPIC_ARN", &inbox.topic_arn);
+        for (name, value) in moto().env() {
+            command.env(name, value);
+        }
+        command.output().unwrap()
+    };
+    let output = run(r#"{"database": "main", "tier": "monthly"}"#);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let response: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(response["backups"][0]["rows"], 42, "{response}");
+    assert_eq!(response["backups"][0]["tier"], "monthly");
+
+    let output = run(r#"{"database": "gone"}"#);
+    assert!(!output.status.success(), "a failed job exits non-zero");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("gone"), "{stderr}");
+    assert!(!stderr.contains("secret"), "{stderr}");
+    assert_eq!(
+        inbox.drain().await.len(),
+        1,
+        "the failure alerted as in Lambda"
+    );
+
+    let output = run("not json");
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("BACKSTOP_JOB is not a request"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -52,7 +52,14 @@ impl Monitor {
         let lookup = move |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
         let config = backstop::config::FunctionConfig::from_lookup(&lookup).unwrap();
         let store = backstop::store::open(&config.store, &aws);
-        let mut deps = monitor::Deps::new(config, store, aws, Arc::new(lookup)).unwrap();
+        let mut deps = monitor::Deps::new(common::Base::new(
+            config,
+            store,
+            aws,
+            Arc::new(lookup),
+            monitor::DEFAULT_NAME,
+        ))
+        .unwrap();
         let clock = Arc::new(Mutex::new(OffsetDateTime::now_utc()));
         let seen = clock.clone();
         deps.now = Arc::new(move || *seen.lock().unwrap());

@@ -460,7 +460,14 @@ async fn the_retention_function_prunes_every_database_and_reports_what_it_remove
     let config = backstop::config::FunctionConfig::from_lookup(&lookup).unwrap();
     let store = backstop::store::open(&config.store, &aws);
     let env: backstop::config::Env = Arc::new(lookup);
-    let deps = retention::Deps::new(config, store.clone(), &aws, &env).unwrap();
+    let deps = retention::Deps::new(common::Base::new(
+        config,
+        store.clone(),
+        aws,
+        env,
+        retention::DEFAULT_NAME,
+    ))
+    .unwrap();
     for day in 0..5 {
         committed(
             store.as_ref(),

@@ -502,7 +502,14 @@ async fn verify_deps(
     let config = backstop::config::FunctionConfig::from_lookup(&lookup).unwrap();
     let aws = moto().sdk_config().await;
     let store = backstop::store::open(&config.store, &aws);
-    verify::Deps::new(config, store, aws, Arc::new(lookup)).unwrap()
+    verify::Deps::new(common::Base::new(
+        config,
+        store,
+        aws,
+        Arc::new(lookup),
+        verify::DEFAULT_NAME,
+    ))
+    .unwrap()
 }
 
 #[tokio::test]

@@ -17,18 +17,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
-use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
 use backstop::alert::{Alert, AlertSink, Severity, console_link, kind};
 use backstop::config::{ConfigError, Env, FunctionConfig, positive_number};
 use backstop::connection::resolve;
 use backstop::engine::backup::{self as engine, BackupOptions, backup_exclusively};
 use backstop::engine::manifest::Manifest;
-use backstop::invocation::time_left;
 use backstop::layout::DatabaseId;
 use backstop::lease::LeaseError;
 use backstop::metrics::{Metric, MetricsSink};
 use backstop::store::{Store, StoreUrl};
 use backstop::tier::Tier;
+use common::invocation::time_left;
+use common::{Base, Delivery, rerun_command};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -64,16 +64,10 @@ pub struct Deps {
 }
 
 impl Deps {
-    /// Builds the dependencies from `env`; errors name the variable.
-    pub fn new(
-        config: FunctionConfig,
-        store: Arc<dyn Store>,
-        aws: SdkConfig,
-        env: Env,
-    ) -> Result<Self, ConfigError> {
+    /// Builds the dependencies on `base`; errors name the variable.
+    pub fn new(base: Base) -> Result<Self, ConfigError> {
+        let env = base.env.clone();
         Ok(Self {
-            alerts: AlertSink::new(&aws, config.alert_topic.clone()),
-            metrics: MetricsSink::new(&aws),
             jobs: positive_number(env.as_ref(), JOBS_VAR, 2)? as usize,
             reserve: Duration::from_secs(positive_number(env.as_ref(), RESERVE_VAR, 30)?),
             lease: Duration::from_secs(positive_number(
@@ -81,8 +75,6 @@ impl Deps {
                 LEASE_VAR,
                 backstop::lease::DEFAULT_LEASE.as_secs(),
             )?),
-            function_name: env("AWS_LAMBDA_FUNCTION_NAME")
-                .unwrap_or_else(|| "backstop-backup".into()),
             alert_on_success: match env(ALERT_ON_SUCCESS_VAR).as_deref().map(str::trim) {
                 None | Some("" | "false" | "0") => false,
                 Some("true" | "1") => true,
@@ -93,13 +85,19 @@ impl Deps {
                     });
                 }
             },
-            config,
-            store,
-            aws,
-            env,
+            alerts: base.alerts,
+            metrics: base.metrics,
+            function_name: base.function_name,
+            config: base.config,
+            store: base.store,
+            aws: base.aws,
+            env: base.env,
         })
     }
 }
+
+/// The name the function goes by when the runtime does not say.
+pub const DEFAULT_NAME: &str = "backstop-backup";
 
 /// Which tier a new backup gets; `auto` derives it from the store's history.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -211,13 +209,11 @@ impl From<BackupError> for Diagnostic {
 
 /// Turns any accepted event shape into a plan over configured databases.
 pub fn plan(payload: Value, config: &FunctionConfig) -> Result<BackupPlan, BackupError> {
-    let bad = |e: serde_json::Error| BackupError::BadEvent(e.to_string());
-    let (request, event_id) = if payload.get("detail-type").is_some() {
-        let event: CloudWatchEvent = serde_json::from_value(payload).map_err(bad)?;
-        (BackupRequest::default(), event.id)
-    } else {
-        (serde_json::from_value(payload).map_err(bad)?, None)
-    };
+    let (request, event_id) =
+        match Delivery::of(payload).map_err(|e| BackupError::BadEvent(e.to_string()))? {
+            Delivery::Scheduled { event_id } => (BackupRequest::default(), event_id),
+            Delivery::Request(request) => (request, None),
+        };
     Ok(BackupPlan {
         databases: config.databases_for(request.database.as_deref())?,
         tier: request.tier,
@@ -597,10 +593,11 @@ pub fn failure_alert(facts: &FailureFacts<'_>) -> Alert {
              as a container task (ECS/Fargate) or from the CLI on a host near the database:\n  {cli}"
         ),
         FailureKind::Other => format!(
-            "Fix the cause above, then run the backup again:\n  aws lambda invoke --function-name {} \
-             --cli-binary-format raw-in-base64-out --payload '{{\"database\":\"{database}\",\"tier\":\"{tier}\"}}' /dev/stdout\n\
-             or from the CLI:\n  {cli}",
-            facts.function_name
+            "Fix the cause above, then run the backup again:\n  {}\nor from the CLI:\n  {cli}",
+            rerun_command(
+                facts.function_name,
+                &serde_json::json!({"database": database.as_str(), "tier": tier})
+            )
         ),
     };
     let committed = if facts.cleaned_up {

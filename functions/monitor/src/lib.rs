@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
-use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
 use backstop::alert::{Alert, AlertSink, Severity, kind};
 use backstop::config::{ConfigError, Env, FunctionConfig, positive_number};
 use backstop::connection::resolve;
@@ -20,6 +19,7 @@ use backstop::health::{Finding, HealthReport, HealthStatus, Thresholds, check};
 use backstop::layout::DatabaseId;
 use backstop::metrics::MetricsSink;
 use backstop::store::{Store, StoreError};
+use common::{Base, Delivery};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -43,29 +43,28 @@ pub struct Deps {
 }
 
 impl Deps {
-    pub fn new(
-        config: FunctionConfig,
-        store: Arc<dyn Store>,
-        aws: SdkConfig,
-        env: Env,
-    ) -> Result<Self, ConfigError> {
-        let realert_hours = positive_number(env.as_ref(), REALERT_VAR, 6)?;
+    /// Builds the dependencies on `base`; errors name the variable.
+    pub fn new(base: Base) -> Result<Self, ConfigError> {
+        let realert_hours = positive_number(base.env.as_ref(), REALERT_VAR, 6)?;
         Ok(Self {
-            alerts: AlertSink::new(&aws, config.alert_topic.clone()),
-            metrics: MetricsSink::new(&aws),
             thresholds: Thresholds {
-                freshness: config.freshness,
+                freshness: base.config.freshness,
                 ..Thresholds::default()
             },
             realert_after: Duration::from_secs(realert_hours * 3600),
             now: Arc::new(OffsetDateTime::now_utc),
-            config,
-            store,
-            aws,
-            env,
+            alerts: base.alerts,
+            metrics: base.metrics,
+            config: base.config,
+            store: base.store,
+            aws: base.aws,
+            env: base.env,
         })
     }
 }
+
+/// The name the function goes by when the runtime does not say.
+pub const DEFAULT_NAME: &str = "backstop-monitor";
 
 /// An on-demand request.
 #[derive(Debug, Default, Deserialize)]
@@ -106,14 +105,12 @@ impl From<MonitorError> for Diagnostic {
 
 /// Parses either shape of event into the database the caller asked for (`None`: all).
 pub fn requested_database(payload: Value) -> Result<Option<String>, MonitorError> {
-    if payload.get("detail-type").is_some() {
-        let _: CloudWatchEvent =
-            serde_json::from_value(payload).map_err(|e| MonitorError::BadEvent(e.to_string()))?;
-        return Ok(None);
+    match Delivery::<MonitorRequest>::of(payload)
+        .map_err(|e| MonitorError::BadEvent(e.to_string()))?
+    {
+        Delivery::Scheduled { .. } => Ok(None),
+        Delivery::Request(request) => Ok(request.database),
     }
-    let request: MonitorRequest =
-        serde_json::from_value(payload).map_err(|e| MonitorError::BadEvent(e.to_string()))?;
-    Ok(request.database)
 }
 
 pub async fn handler(

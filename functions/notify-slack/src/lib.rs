@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sns::SnsEvent;
 use backstop::alert::Alert;
-use backstop::invocation::time_left;
+use common::invocation::time_left;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::Serialize;
 

@@ -1,15 +1,13 @@
-use aws_lambda_events::event::sns::SnsEvent;
-use backstop::aws::load_sdk_config;
-use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
-use notify_slack::{Deps, handler};
+//! The Slack notifier: under the Lambda runtime (fed by the alert topic).
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    tracing::init_default_subscriber();
-    let aws = load_sdk_config().await;
-    let deps = Deps::from_env(|name| std::env::var(name).ok(), &aws).await?;
-    run(service_fn(|event: LambdaEvent<SnsEvent>| {
-        handler(event, &deps)
-    }))
+async fn main() -> Result<(), common::Error> {
+    let aws = backstop::aws::load_sdk_config().await;
+    let deps = notify_slack::Deps::from_env(|name| std::env::var(name).ok(), &aws).await?;
+    common::serve(
+        |event: lambda_runtime::LambdaEvent<aws_lambda_events::event::sns::SnsEvent>| {
+            notify_slack::handler(event, &deps)
+        },
+    )
     .await
 }

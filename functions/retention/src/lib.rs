@@ -11,13 +11,12 @@
 
 use std::sync::Arc;
 
-use aws_config::SdkConfig;
-use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
 use backstop::alert::{Alert, AlertSink, Severity, kind};
-use backstop::config::{ConfigError, Env, FunctionConfig, positive_number};
+use backstop::config::{ConfigError, FunctionConfig, positive_number};
 use backstop::layout::DatabaseId;
 use backstop::retention::{Policy, PruneError, PruneOptions, PruneReport, prune};
 use backstop::store::Store;
+use common::{Base, Delivery};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -93,23 +92,22 @@ pub struct Deps {
 }
 
 impl Deps {
-    pub fn new(
-        config: FunctionConfig,
-        store: Arc<dyn Store>,
-        aws: &SdkConfig,
-        env: &Env,
-    ) -> Result<Self, ConfigError> {
-        let (policy, max_deletions) = policy_from(env.as_ref())?;
+    /// Builds the dependencies on `base`; errors name the variable.
+    pub fn new(base: Base) -> Result<Self, ConfigError> {
+        let (policy, max_deletions) = policy_from(base.env.as_ref())?;
         Ok(Self {
-            alerts: AlertSink::new(aws, config.alert_topic.clone()),
-            config,
-            store,
+            alerts: base.alerts,
+            config: base.config,
+            store: base.store,
             policy,
             max_deletions,
             now: Arc::new(OffsetDateTime::now_utc),
         })
     }
 }
+
+/// The name the function goes by when the runtime does not say.
+pub const DEFAULT_NAME: &str = "backstop-retention";
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -156,13 +154,11 @@ impl From<RetentionError> for Diagnostic {
 }
 
 pub fn plan(payload: Value, config: &FunctionConfig) -> Result<RetentionPlan, RetentionError> {
-    let bad = |e: serde_json::Error| RetentionError::BadEvent(e.to_string());
-    let request = if payload.get("detail-type").is_some() {
-        let _: CloudWatchEvent = serde_json::from_value(payload).map_err(bad)?;
-        RetentionRequest::default()
-    } else {
-        serde_json::from_value(payload).map_err(bad)?
-    };
+    let request =
+        match Delivery::of(payload).map_err(|e| RetentionError::BadEvent(e.to_string()))? {
+            Delivery::Scheduled { .. } => RetentionRequest::default(),
+            Delivery::Request(request) => request,
+        };
     Ok(RetentionPlan {
         databases: config.databases_for(request.database.as_deref())?,
         dry_run: request.dry_run,

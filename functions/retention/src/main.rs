@@ -1,22 +1,7 @@
-use std::sync::Arc;
-
-use backstop::aws::load_sdk_config;
-use backstop::config::{Env, FunctionConfig};
-use backstop::store;
-use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
-use retention::{Deps, handler};
-use serde_json::Value;
+//! The retention function: under the Lambda runtime, or the one job in `BACKSTOP_JOB`.
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    tracing::init_default_subscriber();
-    let config = FunctionConfig::from_lookup(|name| std::env::var(name).ok())?;
-    let aws = load_sdk_config().await;
-    let store = store::open(&config.store, &aws);
-    let env: Env = Arc::new(|name| std::env::var(name).ok());
-    let deps = Deps::new(config, store, &aws, &env)?;
-    run(service_fn(|event: LambdaEvent<Value>| {
-        handler(event, &deps)
-    }))
-    .await
+async fn main() -> Result<(), common::Error> {
+    let deps = retention::Deps::new(common::Base::from_process(retention::DEFAULT_NAME).await?)?;
+    common::serve(|event| retention::handler(event, &deps)).await
 }

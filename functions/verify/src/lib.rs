@@ -14,7 +14,6 @@
 use std::sync::Arc;
 
 use aws_config::SdkConfig;
-use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
 use backstop::alert::{Alert, AlertSink, Severity, console_link, kind};
 use backstop::config::{ConfigError, Env, FunctionConfig, positive_number, source};
 use backstop::connection::{DatabaseSource, resolve};
@@ -25,6 +24,7 @@ use backstop::engine::verify::{
 use backstop::layout::{BackupId, DatabaseId, InvalidId};
 use backstop::metrics::{Metric, MetricsSink};
 use backstop::store::{Store, StoreUrl};
+use common::{Base, Delivery};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -50,27 +50,25 @@ pub struct Deps {
 }
 
 impl Deps {
-    /// Builds the dependencies from `env`; errors name the variable.
-    pub fn new(
-        config: FunctionConfig,
-        store: Arc<dyn Store>,
-        aws: SdkConfig,
-        env: Env,
-    ) -> Result<Self, ConfigError> {
+    /// Builds the dependencies on `base`; errors name the variable.
+    pub fn new(base: Base) -> Result<Self, ConfigError> {
+        let env = base.env.clone();
         Ok(Self {
-            alerts: AlertSink::new(&aws, config.alert_topic.clone()),
-            metrics: MetricsSink::new(&aws),
             scratch: source(env.as_ref(), SCRATCH_VAR)?,
             jobs: positive_number(env.as_ref(), JOBS_VAR, 2)? as usize,
-            function_name: env("AWS_LAMBDA_FUNCTION_NAME")
-                .unwrap_or_else(|| "backstop-verify".into()),
-            config,
-            store,
-            aws,
-            env,
+            alerts: base.alerts,
+            metrics: base.metrics,
+            function_name: base.function_name,
+            config: base.config,
+            store: base.store,
+            aws: base.aws,
+            env: base.env,
         })
     }
 }
+
+/// The name the function goes by when the runtime does not say.
+pub const DEFAULT_NAME: &str = "backstop-verify";
 
 fn default_level() -> Level {
     Level::Deep
@@ -153,12 +151,9 @@ impl From<VerifyError> for Diagnostic {
 }
 
 pub fn plan(payload: Value, config: &FunctionConfig) -> Result<VerifyPlan, VerifyError> {
-    let bad = |e: serde_json::Error| VerifyError::BadEvent(e.to_string());
-    let request: VerifyRequest = if payload.get("detail-type").is_some() {
-        let _: CloudWatchEvent = serde_json::from_value(payload).map_err(bad)?;
-        VerifyRequest::default()
-    } else {
-        serde_json::from_value(payload).map_err(bad)?
+    let request = match Delivery::of(payload).map_err(|e| VerifyError::BadEvent(e.to_string()))? {
+        Delivery::Scheduled { .. } => VerifyRequest::default(),
+        Delivery::Request(request) => request,
     };
     let backup = match request.backup.as_deref() {
         None | Some("latest") => None,
