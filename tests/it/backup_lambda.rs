@@ -398,7 +398,7 @@ async fn a_scheduled_event_backs_up_every_database_with_tags_metrics_and_no_aler
 /// Whether the database's backup lease is free: absent, or marked expired by its release.
 async fn lease_released(stack: &Stack, database: &str) -> bool {
     let key = format!("_backstop/locks/{database}/backup");
-    match stack.deps.store.read_versioned(&key).await {
+    match stack.deps.base.store.read_versioned(&key).await {
         Ok(None) => true,
         Ok(Some(found)) => serde_json::from_slice::<backstop::lease::LeaseRecord>(&found.body)
             .is_ok_and(|l| l.is_expired(OffsetDateTime::now_utc())),
@@ -707,7 +707,7 @@ async fn a_run_killed_mid_way_is_taken_over_by_its_redelivery_once_its_lease_exp
     let event =
         json!({"database": id, "run_id": format!("evt-{}", backstop_tests::unique_suffix())});
 
-    let store = stack.deps.store.clone();
+    let store = stack.deps.base.store.clone();
     let first = backup::handler(
         invocation(event.clone(), Duration::from_secs(600)),
         &stack.deps,

@@ -109,7 +109,7 @@ async fn statuses_follow_real_backups_on_a_clock_the_test_sets() {
         &[(&id, Some(db.url())), ("never", None)],
     )
     .await;
-    let store = monitor.deps.store.clone();
+    let store = monitor.deps.base.store.clone();
     let first = take(&db, &store, &options(&db)).await.unwrap();
     let taken = first.started_at;
 
@@ -189,7 +189,7 @@ async fn ten_runs_on_an_unchanged_critical_state_send_one_alert_then_a_recovery(
     shop(&db);
     let id = db.name.clone();
     let monitor = Monitor::new("monitor-alerts", &[(&id, Some(db.url()))]).await;
-    let store = monitor.deps.store.clone();
+    let store = monitor.deps.base.store.clone();
     let backup = take(&db, &store, &options(&db)).await.unwrap();
     let start = backup.started_at + time::Duration::hours(30);
 

@@ -529,7 +529,7 @@ async fn the_verify_function_records_results_metrics_and_alerts_with_the_backup_
         cluster().url("postgres"),
     )
     .await;
-    let good = take(&db, &deps.store, &options(&db)).await.unwrap();
+    let good = take(&db, &deps.base.store, &options(&db)).await.unwrap();
 
     // A restore-level run on demand: passes, records the result and the measured RTO.
     let response = verify::handler(
@@ -551,6 +551,7 @@ async fn the_verify_function_records_results_metrics_and_alerts_with_the_backup_
     assert_eq!(metric_sum("VerifySucceeded", &database).await, Some(1.0));
     assert!(metric_sum("RestoreSeconds", &database).await.is_some());
     let recorded = deps
+        .base
         .store
         .head(&format!(
             "{database}/{}/verification/restore.json",
@@ -563,13 +564,14 @@ async fn the_verify_function_records_results_metrics_and_alerts_with_the_backup_
 
     // A newer backup with a damaged data part; the scheduled (deep) run catches it and points
     // at the backup that did verify.
-    let bad = take(&db, &deps.store, &options(&db)).await.unwrap();
+    let bad = take(&db, &deps.base.store, &options(&db)).await.unwrap();
     let part = bad.parts.iter().find(|p| p.table.is_some()).unwrap();
     let key = format!("{database}/{}/{}", bad.backup_id, part.key);
-    let mut bytes = crate::store_contract::read_all(deps.store.as_ref(), &key).await;
+    let mut bytes = crate::store_contract::read_all(deps.base.store.as_ref(), &key).await;
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x10;
-    deps.store
+    deps.base
+        .store
         .put(
             &key,
             &mut bytes.as_slice(),
@@ -635,11 +637,15 @@ async fn the_verify_function_records_results_metrics_and_alerts_with_the_backup_
     assert_eq!(received.len(), 1);
     assert_eq!(received[0].kind, "verify_not_run");
 
-    let error = verify::plan(serde_json::json!({"backup": "yesterday"}), &deps.config).unwrap_err();
+    let error = verify::plan(
+        serde_json::json!({"backup": "yesterday"}),
+        &deps.base.config,
+    )
+    .unwrap_err();
     assert!(error.to_string().contains("needs a database"), "{error}");
     let error = verify::plan(
         serde_json::json!({"database": database, "backup": "yesterday"}),
-        &deps.config,
+        &deps.base.config,
     )
     .unwrap_err();
     assert!(

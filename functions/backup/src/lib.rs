@@ -13,19 +13,17 @@
 
 pub mod claim;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_config::SdkConfig;
-use backstop::alert::{Alert, AlertSink, Severity, console_link, kind};
-use backstop::config::{ConfigError, Env, FunctionConfig, positive_number};
+use backstop::alert::{Alert, Severity, console_link, kind};
+use backstop::config::{ConfigError, FunctionConfig, positive_number};
 use backstop::connection::resolve;
 use backstop::engine::backup::{self as engine, BackupOptions, backup_exclusively};
 use backstop::engine::manifest::Manifest;
 use backstop::layout::DatabaseId;
 use backstop::lease::LeaseError;
-use backstop::metrics::{Metric, MetricsSink};
-use backstop::store::{Store, StoreUrl};
+use backstop::metrics::Metric;
+use backstop::store::StoreUrl;
 use backstop::tier::Tier;
 use common::invocation::time_left;
 use common::{Base, Delivery, rerun_command};
@@ -46,17 +44,11 @@ pub const LEASE_VAR: &str = "BACKSTOP_LEASE_SECONDS";
 
 /// Everything the handler needs, built once at cold start.
 pub struct Deps {
-    pub config: FunctionConfig,
-    pub store: Arc<dyn Store>,
-    pub aws: SdkConfig,
-    pub env: Env,
-    pub alerts: AlertSink,
-    pub metrics: MetricsSink,
+    /// Settings, store, AWS configuration, sinks and the function's name (in re-run commands).
+    pub base: Base,
     pub jobs: usize,
     /// Time kept back before the deadline for cleanup, metrics and the alert.
     pub reserve: Duration,
-    /// Named in alerts' re-run commands.
-    pub function_name: String,
     /// Send an info alert for each committed backup.
     pub alert_on_success: bool,
     /// Lifetime of the backup lease.
@@ -85,13 +77,7 @@ impl Deps {
                     });
                 }
             },
-            alerts: base.alerts,
-            metrics: base.metrics,
-            function_name: base.function_name,
-            config: base.config,
-            store: base.store,
-            aws: base.aws,
-            env: base.env,
+            base,
         })
     }
 }
@@ -226,7 +212,7 @@ pub async fn handler(
     event: LambdaEvent<Value>,
     deps: &Deps,
 ) -> Result<BackupResponse, BackupError> {
-    let plan = plan(event.payload, &deps.config)?;
+    let plan = plan(event.payload, &deps.base.config)?;
     let deadline = invocation_deadline(event.context.deadline, deps.reserve);
     let context = RunContext {
         request_id: event.context.request_id,
@@ -295,11 +281,11 @@ async fn run_one(
     let started = Instant::now();
     let holder = format!(
         "backup Lambda {} request {}",
-        deps.function_name, context.request_id
+        deps.base.function_name, context.request_id
     );
     let claim = match &plan.run_id {
         Some(run_id) => match claim::claim(
-            deps.store.as_ref(),
+            deps.base.store.as_ref(),
             database,
             run_id,
             &context.request_id,
@@ -345,7 +331,7 @@ async fn run_one(
     };
     let release_claim = || async {
         if let Some((key, record)) = &claim {
-            claim::release(deps.store.as_ref(), key, record).await;
+            claim::release(deps.base.store.as_ref(), key, record).await;
         }
     };
 
@@ -368,7 +354,7 @@ async fn run_one(
         )
         .await;
     }
-    let Some(source) = deps.config.sources.get(database) else {
+    let Some(source) = deps.base.config.sources.get(database) else {
         release_claim().await;
         let reason = format!("database `{database}` has no connection source configured");
         return fail(
@@ -384,7 +370,14 @@ async fn run_one(
         )
         .await;
     };
-    let target = match resolve(database.as_str(), source, &deps.aws, deps.env.as_ref()).await {
+    let target = match resolve(
+        database.as_str(),
+        source,
+        &deps.base.aws,
+        deps.base.env.as_ref(),
+    )
+    .await
+    {
         Ok(target) => target,
         Err(e) => {
             release_claim().await;
@@ -415,12 +408,13 @@ async fn run_one(
     options.reason = plan.reason.clone();
     options.deadline = context.deadline.map(tokio::time::Instant::from_std);
     options.lease = deps.lease;
-    let result = backup_exclusively(&target, deps.store.clone(), &options, &holder, &|_| {}).await;
+    let result =
+        backup_exclusively(&target, deps.base.store.clone(), &options, &holder, &|_| {}).await;
 
     match result {
         Ok(manifest) => {
             if let Some((key, record)) = &claim {
-                claim::mark_done(deps.store.as_ref(), key, record, &manifest.backup_id).await;
+                claim::mark_done(deps.base.store.as_ref(), key, record, &manifest.backup_id).await;
             }
             let done = summarize(&manifest, started.elapsed());
             tracing::info!(
@@ -439,6 +433,7 @@ async fn run_one(
                 Metric::bytes("BackupBytes", done.bytes as f64),
             ];
             if let Err(e) = deps
+                .base
                 .metrics
                 .put(database, manifest.finished_at, &metrics)
                 .await
@@ -447,10 +442,11 @@ async fn run_one(
             }
             if deps.alert_on_success
                 && let Err(e) = deps
+                    .base
                     .alerts
                     .publish(&success_alert(
                         &done,
-                        &deps.config.store,
+                        &deps.base.config.store,
                         manifest.finished_at,
                     ))
                     .await
@@ -516,6 +512,7 @@ async fn fail(
     tracing::error!(%database, %reason, "backup failed");
     let now = OffsetDateTime::now_utc();
     if let Err(e) = deps
+        .base
         .metrics
         .put(database, now, &[Metric::count("BackupSucceeded", 0.0)])
         .await
@@ -527,8 +524,8 @@ async fn fail(
         tier: plan.tier,
         reason: &reason,
         kind,
-        store: &deps.config.store.to_string(),
-        function_name: &deps.function_name,
+        store: &deps.base.config.store.to_string(),
+        function_name: &deps.base.function_name,
         request_id: &context.request_id,
         run_id: plan.run_id.as_deref(),
         seconds: started.elapsed().as_secs_f64(),
@@ -536,7 +533,7 @@ async fn fail(
         at: now,
     })
     .scrubbed(secrets);
-    if let Err(e) = deps.alerts.publish(&alert).await {
+    if let Err(e) = deps.base.alerts.publish(&alert).await {
         tracing::error!(error = %e, "the failure alert could not be published");
     }
     Outcome::Failed(reason)

@@ -10,15 +10,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_config::SdkConfig;
-use backstop::alert::{Alert, AlertSink, Severity, kind};
-use backstop::config::{ConfigError, Env, FunctionConfig, positive_number};
+use backstop::alert::{Alert, Severity, kind};
+use backstop::config::{ConfigError, positive_number};
 use backstop::connection::resolve;
 use backstop::health::alerting::{self, Notice};
 use backstop::health::{Finding, HealthReport, HealthStatus, Thresholds, check};
 use backstop::layout::DatabaseId;
-use backstop::metrics::MetricsSink;
-use backstop::store::{Store, StoreError};
+use backstop::store::StoreError;
 use common::{Base, Delivery};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::{Deserialize, Serialize};
@@ -30,12 +28,8 @@ pub const REALERT_VAR: &str = "BACKSTOP_REALERT_HOURS";
 
 /// Everything the handler needs, built once at cold start.
 pub struct Deps {
-    pub config: FunctionConfig,
-    pub store: Arc<dyn Store>,
-    pub aws: SdkConfig,
-    pub env: Env,
-    pub alerts: AlertSink,
-    pub metrics: MetricsSink,
+    /// Settings, store, AWS configuration, sinks and the function's name.
+    pub base: Base,
     pub thresholds: Thresholds,
     pub realert_after: Duration,
     /// The clock; tests pass their own.
@@ -53,12 +47,7 @@ impl Deps {
             },
             realert_after: Duration::from_secs(realert_hours * 3600),
             now: Arc::new(OffsetDateTime::now_utc),
-            alerts: base.alerts,
-            metrics: base.metrics,
-            config: base.config,
-            store: base.store,
-            aws: base.aws,
-            env: base.env,
+            base,
         })
     }
 }
@@ -118,7 +107,7 @@ pub async fn handler(
     deps: &Deps,
 ) -> Result<MonitorResponse, MonitorError> {
     let requested = requested_database(event.payload)?;
-    let databases = deps.config.databases_for(requested.as_deref())?;
+    let databases = deps.base.config.databases_for(requested.as_deref())?;
     let now = (deps.now)();
     let mut reports = Vec::with_capacity(databases.len());
     let mut alerts_sent = 0;
@@ -131,20 +120,25 @@ pub async fn handler(
             age_seconds = report.backups.age_seconds,
             "health checked"
         );
-        if let Err(e) = deps.metrics.put(database, now, &report.metrics()).await {
+        if let Err(e) = deps
+            .base
+            .metrics
+            .put(database, now, &report.metrics())
+            .await
+        {
             tracing::warn!(error = %e, "health metrics were not recorded");
         }
-        let previous = alerting::load(deps.store.as_ref(), database).await?;
+        let previous = alerting::load(deps.base.store.as_ref(), database).await?;
         let (notice, state) =
             alerting::decide(previous.as_ref(), report.status, now, deps.realert_after);
         if let Some(notice) = notice {
-            let alert = health_alert(&report, notice, &deps.config.store.to_string());
-            match deps.alerts.publish(&alert).await {
+            let alert = health_alert(&report, notice, &deps.base.config.store.to_string());
+            match deps.base.alerts.publish(&alert).await {
                 Ok(()) => alerts_sent += 1,
                 Err(e) => tracing::error!(error = %e, "the health alert could not be published"),
             }
         }
-        alerting::save(deps.store.as_ref(), database, &state).await?;
+        alerting::save(deps.base.store.as_ref(), database, &state).await?;
         reports.push(report);
     }
     Ok(MonitorResponse {
@@ -161,14 +155,27 @@ async fn check_one(
     now: OffsetDateTime,
     deps: &Deps,
 ) -> Result<HealthReport, StoreError> {
-    let source = deps.config.sources.get(database);
+    let source = deps.base.config.sources.get(database);
     let target = match source {
         Some(source) => {
-            match resolve(database.as_str(), source, &deps.aws, deps.env.as_ref()).await {
+            match resolve(
+                database.as_str(),
+                source,
+                &deps.base.aws,
+                deps.base.env.as_ref(),
+            )
+            .await
+            {
                 Ok(target) => Some(target),
                 Err(e) => {
-                    let mut report =
-                        check(deps.store.as_ref(), database, None, now, &deps.thresholds).await?;
+                    let mut report = check(
+                        deps.base.store.as_ref(),
+                        database,
+                        None,
+                        now,
+                        &deps.thresholds,
+                    )
+                    .await?;
                     report.findings.push(Finding::unknown(
                         "database",
                         format!("database health unknown: {e}"),
@@ -186,7 +193,7 @@ async fn check_one(
         None => None,
     };
     check(
-        deps.store.as_ref(),
+        deps.base.store.as_ref(),
         database,
         target.as_ref(),
         now,

@@ -11,11 +11,10 @@
 
 use std::sync::Arc;
 
-use backstop::alert::{Alert, AlertSink, Severity, kind};
+use backstop::alert::{Alert, Severity, kind};
 use backstop::config::{ConfigError, FunctionConfig, positive_number};
 use backstop::layout::DatabaseId;
 use backstop::retention::{Policy, PruneError, PruneOptions, PruneReport, prune};
-use backstop::store::Store;
 use common::{Base, Delivery};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::{Deserialize, Serialize};
@@ -82,9 +81,8 @@ pub fn policy_from(
 
 /// Everything the handler needs, built once at cold start.
 pub struct Deps {
-    pub config: FunctionConfig,
-    pub store: Arc<dyn Store>,
-    pub alerts: AlertSink,
+    /// Settings, store, AWS configuration, sinks and the function's name.
+    pub base: Base,
     pub policy: Policy,
     pub max_deletions: usize,
     /// The clock; tests pass a later one to age leftovers.
@@ -96,9 +94,7 @@ impl Deps {
     pub fn new(base: Base) -> Result<Self, ConfigError> {
         let (policy, max_deletions) = policy_from(base.env.as_ref())?;
         Ok(Self {
-            alerts: base.alerts,
-            config: base.config,
-            store: base.store,
+            base,
             policy,
             max_deletions,
             now: Arc::new(OffsetDateTime::now_utc),
@@ -169,7 +165,7 @@ pub async fn handler(
     event: LambdaEvent<Value>,
     deps: &Deps,
 ) -> Result<RetentionResponse, RetentionError> {
-    let plan = plan(event.payload, &deps.config)?;
+    let plan = plan(event.payload, &deps.base.config)?;
     let options = PruneOptions {
         policy: deps.policy,
         dry_run: plan.dry_run,
@@ -179,7 +175,7 @@ pub async fn handler(
     let mut reports = Vec::new();
     let mut failures = Vec::new();
     for database in &plan.databases {
-        match prune(deps.store.as_ref(), database, &options).await {
+        match prune(deps.base.store.as_ref(), database, &options).await {
             Ok(report) => {
                 tracing::info!(%database, dry_run = report.dry_run, summary = %report.summary(), "retention");
                 let removed = !report.deleted.is_empty()
@@ -211,7 +207,7 @@ pub async fn handler(
 }
 
 async fn publish(deps: &Deps, alert: Alert) {
-    if let Err(e) = deps.alerts.publish(&alert).await {
+    if let Err(e) = deps.base.alerts.publish(&alert).await {
         tracing::error!(error = %e, "the alert could not be published");
     }
 }

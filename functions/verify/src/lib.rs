@@ -11,19 +11,16 @@
 //! the alert. A verification that could not run (store or scratch server unreachable) alerts
 //! and fails the invocation, so Lambda retries it.
 
-use std::sync::Arc;
-
-use aws_config::SdkConfig;
-use backstop::alert::{Alert, AlertSink, Severity, console_link, kind};
-use backstop::config::{ConfigError, Env, FunctionConfig, positive_number, source};
+use backstop::alert::{Alert, Severity, console_link, kind};
+use backstop::config::{ConfigError, FunctionConfig, positive_number, source};
 use backstop::connection::{DatabaseSource, resolve};
 use backstop::engine::restore::{BackupSelector, read_manifest};
 use backstop::engine::verify::{
     Level, Verdict, Verification, VerifyOptions, newest_verified, record, verify,
 };
 use backstop::layout::{BackupId, DatabaseId, InvalidId};
-use backstop::metrics::{Metric, MetricsSink};
-use backstop::store::{Store, StoreUrl};
+use backstop::metrics::Metric;
+use backstop::store::StoreUrl;
 use common::{Base, Delivery};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::{Deserialize, Serialize};
@@ -38,15 +35,10 @@ pub const JOBS_VAR: &str = "BACKSTOP_VERIFY_JOBS";
 
 /// Everything the handler needs, built once at cold start.
 pub struct Deps {
-    pub config: FunctionConfig,
-    pub store: Arc<dyn Store>,
-    pub aws: SdkConfig,
-    pub env: Env,
-    pub alerts: AlertSink,
-    pub metrics: MetricsSink,
+    /// Settings, store, AWS configuration, sinks and the function's name.
+    pub base: Base,
     pub scratch: Option<DatabaseSource>,
     pub jobs: usize,
-    pub function_name: String,
 }
 
 impl Deps {
@@ -56,13 +48,7 @@ impl Deps {
         Ok(Self {
             scratch: source(env.as_ref(), SCRATCH_VAR)?,
             jobs: positive_number(env.as_ref(), JOBS_VAR, 2)? as usize,
-            alerts: base.alerts,
-            metrics: base.metrics,
-            function_name: base.function_name,
-            config: base.config,
-            store: base.store,
-            aws: base.aws,
-            env: base.env,
+            base,
         })
     }
 }
@@ -171,7 +157,7 @@ pub async fn handler(
     event: LambdaEvent<Value>,
     deps: &Deps,
 ) -> Result<VerifyResponse, VerifyError> {
-    let plan = plan(event.payload, &deps.config)?;
+    let plan = plan(event.payload, &deps.base.config)?;
     let mut results = Vec::new();
     let mut not_run = Vec::new();
     for database in &plan.databases {
@@ -180,7 +166,7 @@ pub async fn handler(
             Err(reason) => {
                 publish(
                     deps,
-                    could_not_run_alert(database, plan.level, &reason, &deps.function_name),
+                    could_not_run_alert(database, plan.level, &reason, &deps.base.function_name),
                 )
                 .await;
                 not_run.push(format!("{database}: {reason}"));
@@ -207,7 +193,7 @@ async fn verify_one(
         Some(id) => BackupSelector::Id(id.clone()),
         None => BackupSelector::Latest,
     };
-    let manifest = read_manifest(deps.store.as_ref(), database, &selector)
+    let manifest = read_manifest(deps.base.store.as_ref(), database, &selector)
         .await
         .map_err(|e| e.to_string())?;
     let scratch = match (plan.level, &deps.scratch) {
@@ -217,7 +203,7 @@ async fn verify_one(
             ));
         }
         (Level::Restore, Some(source)) => Some(
-            resolve("scratch", source, &deps.aws, deps.env.as_ref())
+            resolve("scratch", source, &deps.base.aws, deps.base.env.as_ref())
                 .await
                 .map_err(|e| e.to_string())?,
         ),
@@ -228,10 +214,10 @@ async fn verify_one(
         scratch,
         jobs: deps.jobs,
     };
-    let result = verify(deps.store.clone(), &manifest, &options)
+    let result = verify(deps.base.store.clone(), &manifest, &options)
         .await
         .map_err(|e| e.to_string())?;
-    if let Err(e) = record(deps.store.as_ref(), &manifest, &result).await {
+    if let Err(e) = record(deps.base.store.as_ref(), &manifest, &result).await {
         tracing::warn!(error = %e, "the verification result could not be recorded");
     }
     tracing::info!(
@@ -254,6 +240,7 @@ async fn verify_one(
     }
     if !metrics.is_empty()
         && let Err(e) = deps
+            .base
             .metrics
             .put(database, result.checked_at, &metrics)
             .await
@@ -263,14 +250,14 @@ async fn verify_one(
     match result.verdict {
         Verdict::Passed => {}
         Verdict::Failed => {
-            let fallback = newest_verified(deps.store.as_ref(), database)
+            let fallback = newest_verified(deps.base.store.as_ref(), database)
                 .await
                 .ok()
                 .flatten()
                 .filter(|(id, _)| *id != result.backup_id);
             publish(
                 deps,
-                failure_alert(&result, fallback.as_ref(), &deps.config.store),
+                failure_alert(&result, fallback.as_ref(), &deps.base.config.store),
             )
             .await;
         }
@@ -290,7 +277,7 @@ async fn verify_one(
 }
 
 async fn publish(deps: &Deps, alert: Alert) {
-    if let Err(e) = deps.alerts.publish(&alert).await {
+    if let Err(e) = deps.base.alerts.publish(&alert).await {
         tracing::error!(error = %e, "the alert could not be published");
     }
 }
