@@ -59,8 +59,10 @@ const CATALOGS: [&str; 28] = [
     "pg_default_acl",
 ];
 
-/// Objects created by users (OIDs from 16384 up), minus members of extensions and objects that
-/// exist only as part of another (array types, toast tables, constraint indexes, view rules...).
+/// Objects created by users (OIDs from 16384 up), minus members of extensions, the parts of
+/// extension members (an extension table's constraints, an extension domain's checks, an
+/// extension view's rules), the schemas of temporary tables, and objects that exist only as
+/// part of another (array types, toast tables, constraint indexes, view rules...).
 pub async fn read(client: &Client) -> Result<Vec<InventoryObject>, InventoryError> {
     let union: Vec<String> = CATALOGS
         .iter()
@@ -80,8 +82,12 @@ pub async fn read(client: &Client) -> Result<Vec<InventoryObject>, InventoryErro
          WHERE o.objid >= 16384 \
            AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = o.classid AND d.objid = o.objid \
                            AND d.objsubid = 0 AND d.deptype IN ('e', 'i')) \
+           AND NOT EXISTS (SELECT 1 FROM pg_depend d JOIN pg_depend x ON x.classid = d.refclassid \
+                               AND x.objid = d.refobjid AND x.deptype = 'e' \
+                           WHERE d.classid = o.classid AND d.objid = o.objid AND d.deptype IN ('a', 'i')) \
            AND coalesce(i.schema, '') NOT IN ('pg_catalog', 'information_schema') \
            AND coalesce(i.schema, '') !~ '^pg_(toast|temp_|toast_temp_)' \
+           AND NOT (o.classid = 'pg_namespace'::regclass AND i.identity ~ '^pg_(temp|toast_temp)_[0-9]+$') \
          ORDER BY i.type, i.identity",
         union.join(" UNION ALL ")
     );

@@ -13,6 +13,7 @@
 mod constraints;
 mod functions;
 mod indexes;
+mod initial_privileges;
 mod policies;
 mod privileges;
 mod schemas;
@@ -45,10 +46,11 @@ fn not_in_extension(catalog: &str, oid: &str) -> String {
     )
 }
 
-/// A JSON array of the ACL's entries, or NULL when the ACL itself is NULL (the default).
+/// A JSON array of the ACL's entries, or NULL when the ACL itself is NULL (the default). An
+/// empty ACL (every privilege revoked, the owner's too) is an empty array: aclexplode refuses it.
 fn acl_json(acl: &str) -> String {
     format!(
-        "CASE WHEN {acl} IS NULL THEN NULL ELSE coalesce((SELECT json_agg(json_build_object(\
+        "CASE WHEN {acl} IS NULL THEN NULL WHEN cardinality({acl}) = 0 THEN '[]' ELSE coalesce((SELECT json_agg(json_build_object(\
          'grantee', CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END, \
          'privilege', a.privilege_type, 'grantable', a.is_grantable) ORDER BY a.ord) \
          FROM aclexplode({acl}) WITH ORDINALITY AS a(grantor, grantee, privilege_type, is_grantable, ord)), '[]') END::text"
@@ -256,6 +258,7 @@ pub async fn read(db: &Db<'_>) -> Result<Catalog, CatalogError> {
     policies::policies(db, &mut catalog, &relations).await?;
     privileges::column_acls(db, &mut catalog, &relations).await?;
     privileges::default_acls(db, &mut catalog).await?;
+    initial_privileges::initial_privileges(db, &mut catalog).await?;
     catalog.edges = dependencies(db).await?;
     Ok(catalog)
 }
