@@ -350,7 +350,7 @@ async fn run(
     );
 
     let catalog = catalog::read(&catalog::Db::new(&leader, version)).await?;
-    let objects = inventory::read(&leader)
+    let objects = inventory::read(&leader, version)
         .await
         .map_err(|e| BackupError::Database {
             step: "taking the object inventory",

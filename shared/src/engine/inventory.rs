@@ -10,6 +10,7 @@ use tokio_postgres::Client;
 
 use super::item::ObjectRef;
 use crate::pg::value;
+use crate::version::ServerVersion;
 
 /// One object, as `pg_identify_object` describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,9 +64,19 @@ const CATALOGS: [&str; 28] = [
 /// extension members (an extension table's constraints, an extension domain's checks, an
 /// extension view's rules), the schemas of temporary tables, and objects that exist only as
 /// part of another (array types, toast tables, constraint indexes, view rules...).
-pub async fn read(client: &Client) -> Result<Vec<InventoryObject>, InventoryError> {
+pub async fn read(
+    client: &Client,
+    version: ServerVersion,
+) -> Result<Vec<InventoryObject>, InventoryError> {
+    // Tables and schemas in publications are objects of their own (schemas from 15).
+    let members: &[&str] = if version.at_least(15) {
+        &["pg_publication_rel", "pg_publication_namespace"]
+    } else {
+        &["pg_publication_rel"]
+    };
     let union: Vec<String> = CATALOGS
         .iter()
+        .chain(members)
         .map(|c| format!("SELECT '{c}'::regclass::oid AS classid, oid AS objid FROM {c}"))
         .chain([
             "SELECT 'pg_am'::regclass::oid, oid FROM pg_am".to_string(),

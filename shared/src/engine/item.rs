@@ -22,6 +22,12 @@ pub mod class {
     pub const PG_POLICY: u32 = 3256;
     pub const PG_EXTENSION: u32 = 3079;
     pub const PG_DEFAULT_ACL: u32 = 826;
+    pub const PG_COLLATION: u32 = 3456;
+    pub const PG_STATISTIC_EXT: u32 = 3381;
+    pub const PG_EVENT_TRIGGER: u32 = 3466;
+    pub const PG_PUBLICATION: u32 = 6104;
+    pub const PG_PUBLICATION_REL: u32 = 6106;
+    pub const PG_PUBLICATION_NAMESPACE: u32 = 6237;
 }
 
 /// Where an item runs in a restore.
@@ -39,6 +45,7 @@ pub enum Section {
 pub enum ItemKind {
     Schema,
     Extension,
+    Collation,
     Type,
     Function,
     Aggregate,
@@ -54,12 +61,17 @@ pub enum ItemKind {
     Index,
     IndexAttach,
     ForeignKey,
+    Statistics,
     Trigger,
+    Rule,
     Policy,
     TableProperties,
+    Publication,
+    PublicationMember,
     Acl,
     DefaultAcl,
     Refresh,
+    EventTrigger,
 }
 
 impl ItemKind {
@@ -67,7 +79,7 @@ impl ItemKind {
     pub fn natural_section(self) -> Section {
         use ItemKind::*;
         match self {
-            Schema | Extension | Type | Function | Aggregate | Sequence | Table
+            Schema | Extension | Collation | Type | Function | Aggregate | Sequence | Table
             | PartitionAttach | Check | SequenceOwnedBy | View | MaterializedView => {
                 Section::PreData
             }

@@ -382,7 +382,7 @@ pub async fn restore(
     main.batch_execute(PREAMBLE)
         .await
         .map_err(db("preparing the session"))?;
-    prepare_target(&main, target, options.clean).await?;
+    prepare_target(&main, target, target_version, options.clean).await?;
 
     let mut pre = None;
     let mut post = None;
@@ -614,9 +614,10 @@ fn select_tables(
 async fn prepare_target(
     client: &Client,
     target: &PgTarget,
+    version: ServerVersion,
     clean: bool,
 ) -> Result<(), RestoreError> {
-    let objects = inventory::read(client)
+    let objects = inventory::read(client, version)
         .await
         .map_err(|e| RestoreError::Database {
             step: "checking the target is empty",
@@ -655,12 +656,6 @@ async fn prepare_target(
         .map(|statement| format!("{statement};\n"))
         .collect();
     // The public schema as initdb of the target's version makes it.
-    let version = ServerVersion::read(client)
-        .await
-        .map_err(|e| RestoreError::Database {
-            step: "reading the target's version",
-            reason: e.to_string(),
-        })?;
     sql.push_str(if version.at_least(15) {
         "CREATE SCHEMA public;\nALTER SCHEMA public OWNER TO pg_database_owner;\n\
          COMMENT ON SCHEMA public IS 'standard public schema';\nGRANT USAGE ON SCHEMA public TO PUBLIC;\n"

@@ -556,7 +556,10 @@ async fn restore_and_compare(
             ));
         }
     }
-    let objects = inventory::read(&client)
+    let version = crate::version::ServerVersion::read(&client)
+        .await
+        .map_err(|e| VerifyError::Scratch(e.to_string()))?;
+    let objects = inventory::read(&client, version)
         .await
         .map_err(|e| VerifyError::Scratch(format!("taking the inventory: {e}")))?;
     let restored = inventory::counts(objects.iter());

@@ -10,14 +10,19 @@
 //! gated on it. Rows are read through [`Fields`], so a column whose type a server changed is a
 //! [`CatalogError`] naming the column and the version, never a panic.
 
+mod collations;
 mod constraints;
+mod event_triggers;
 mod functions;
 mod indexes;
 mod initial_privileges;
 mod policies;
 mod privileges;
+mod publications;
+mod rules;
 mod schemas;
 mod sequences;
+mod statistics;
 mod tables;
 mod triggers;
 mod types;
@@ -245,6 +250,7 @@ pub async fn read(db: &Db<'_>) -> Result<Catalog, CatalogError> {
     schemas::schemas(db, &mut catalog).await?;
     schemas::public_schema(db, &mut catalog).await?;
     schemas::extensions(db, &mut catalog).await?;
+    collations::collations(db, &mut catalog).await?;
     types::types(db, &mut catalog).await?;
     functions::functions(db, &mut catalog).await?;
     functions::aggregates(db, &mut catalog).await?;
@@ -256,6 +262,10 @@ pub async fn read(db: &Db<'_>) -> Result<Catalog, CatalogError> {
     indexes::indexes(db, &mut catalog, &relations).await?;
     triggers::triggers(db, &mut catalog, &relations).await?;
     policies::policies(db, &mut catalog, &relations).await?;
+    rules::rules(db, &mut catalog, &relations).await?;
+    statistics::statistics(db, &mut catalog, &relations).await?;
+    publications::publications(db, &mut catalog, &relations).await?;
+    event_triggers::event_triggers(db, &mut catalog).await?;
     privileges::column_acls(db, &mut catalog, &relations).await?;
     privileges::default_acls(db, &mut catalog).await?;
     initial_privileges::initial_privileges(db, &mut catalog).await?;
