@@ -12,6 +12,7 @@ pub(super) async fn constraints(
     let sql = "SELECT con.oid, con.conrelid, con.contype::text AS kind, con.conname::text AS name, quote_ident(con.conname) AS q, \
          pg_get_constraintdef(con.oid) AS def, con.convalidated, con.conindid, con.conparentid, \
          obj_description(con.oid, 'pg_constraint') AS comment, \
+         CASE WHEN con.conindid <> 0 AND con.contype IN ('p', 'u', 'x') THEN obj_description(con.conindid, 'pg_class') END AS index_comment, \
          (SELECT i.indisclustered FROM pg_index i WHERE i.indexrelid = con.conindid) AS clustered, \
          (SELECT i.indisreplident FROM pg_index i WHERE i.indexrelid = con.conindid) AS replident, \
          (SELECT quote_ident(c.relname) FROM pg_class c WHERE c.oid = con.conindid) AS index_name, \
@@ -64,7 +65,13 @@ pub(super) async fn constraints(
         let t = &table.qualified_name;
         let mut owns = vec![oid_ref(class::PG_CONSTRAINT, oid)];
         owns.extend(clones.remove(&oid).unwrap_or_default());
-        let mut sql = format!("ALTER TABLE ONLY {t} ADD CONSTRAINT {q} {def};\n");
+        // A foreign key on a partitioned table is added to the whole tree (ONLY is refused).
+        let only = if kind == "f" && table.kind == "p" {
+            ""
+        } else {
+            "ONLY "
+        };
+        let mut sql = format!("ALTER TABLE {only}{t} ADD CONSTRAINT {q} {def};\n");
         let item_kind = match kind.as_str() {
             "p" | "u" | "x" => {
                 owns.push(oid_ref(class::PG_CLASS, row.get("conindid")?));
@@ -111,6 +118,14 @@ pub(super) async fn constraints(
             &format!("CONSTRAINT {q} ON {t}"),
             row.get("comment")?,
         ));
+        if let Some(index_comment) = row.get::<Option<String>>("index_comment")? {
+            sql.push_str(&format!(
+                "COMMENT ON INDEX {}.{} IS {};\n",
+                quote_schema(t),
+                row.get::<String>("index_name")?,
+                literal(&index_comment)
+            ));
+        }
         catalog.items.push(
             Item::new(item_kind, &table.schema, &name, sql)
                 .owning(owns)

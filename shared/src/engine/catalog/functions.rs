@@ -133,12 +133,17 @@ pub(super) async fn aggregates(db: &Db<'_>, catalog: &mut Catalog) -> Result<(),
             "r" => options.push("PARALLEL = RESTRICTED".into()),
             _ => {}
         }
+        // An aggregate of no arguments is `agg(*)` in its own statements (GRANT names it `agg()`).
+        let aggregate = match signature.strip_suffix("()") {
+            Some(name) => format!("{name}(*)"),
+            None => signature.clone(),
+        };
         let mut sql = format!(
-            "CREATE AGGREGATE {signature} (\n    {}\n);\nALTER AGGREGATE {signature} OWNER TO {owner};\n",
+            "CREATE AGGREGATE {aggregate} (\n    {}\n);\nALTER AGGREGATE {aggregate} OWNER TO {owner};\n",
             options.join(",\n    ")
         );
         sql.push_str(&comment_sql(
-            &format!("AGGREGATE {signature}"),
+            &format!("AGGREGATE {aggregate}"),
             row.get("comment")?,
         ));
         let object = oid_ref(class::PG_PROC, oid);

@@ -35,7 +35,9 @@ pub(super) async fn indexes(
             continue;
         };
         let object = oid_ref(class::PG_CLASS, oid);
-        if !row.get::<bool>("indisvalid")? {
+        // A partitioned index is invalid until every partition has one attached (an index
+        // created ON ONLY): that is its normal state, and pg_dump keeps it too.
+        if !row.get::<bool>("indisvalid")? && row.get::<String>("kind")? != "I" {
             catalog.skipped.push((
                 object,
                 format!(

@@ -24,8 +24,20 @@ fn sequence_options(row: &Fields) -> Result<String, CatalogError> {
 const SEQUENCE_COLUMNS: &str = "format_type(s.seqtypid, NULL) AS seqtype, s.seqstart, s.seqincrement, s.seqmin, \
      s.seqmax, s.seqcache, s.seqcycle";
 
-/// Identity sequences by (table oid, column number): (sequence oid, quoted name, options).
-pub(super) type IdentitySequences = HashMap<(u32, i16), (u32, String, String)>;
+/// An identity sequence: created by its column's clause.
+#[derive(Debug, Clone)]
+pub(super) struct IdentitySequence {
+    pub oid: u32,
+    /// Quoted `schema.name`.
+    pub name: String,
+    /// The clause's options (`START WITH ... CYCLE`).
+    pub options: String,
+    /// `relpersistence`: `u` when unlogged.
+    pub persistence: String,
+}
+
+/// Identity sequences by (table oid, column number).
+pub(super) type IdentitySequences = HashMap<(u32, i16), IdentitySequence>;
 
 pub(super) async fn sequences(
     db: &Db<'_>,
@@ -84,7 +96,15 @@ pub(super) async fn sequences(
                 row.get::<u32>("owner_table")?,
                 row.get::<i16>("owner_column")?,
             );
-            identity.insert(key, (oid, q, sequence_options(&row)?));
+            identity.insert(
+                key,
+                IdentitySequence {
+                    oid,
+                    name: q,
+                    options: sequence_options(&row)?,
+                    persistence: row.get("persistence")?,
+                },
+            );
             continue;
         }
         let unlogged = if row.get::<String>("persistence")? == "u" {

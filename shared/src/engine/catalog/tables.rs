@@ -124,8 +124,18 @@ pub(super) async fn tables(
             }
             if !identity_kind.is_empty() {
                 let attnum: i16 = column.get("attnum")?;
-                if let Some((seq_oid, seq_name, options)) = identity.get(&(oid, attnum)) {
-                    owns.push(oid_ref(class::PG_CLASS, *seq_oid));
+                if let Some(sequence) = identity.get(&(oid, attnum)) {
+                    let (seq_name, options) = (&sequence.name, &sequence.options);
+                    owns.push(oid_ref(class::PG_CLASS, sequence.oid));
+                    // From 15 a sequence may be logged or not on its own; it starts as its
+                    // table is.
+                    let table_unlogged = row.get::<String>("persistence")? == "u";
+                    if db.version.at_least(15) && (sequence.persistence == "u") != table_unlogged {
+                        after.push_str(&format!(
+                            "ALTER SEQUENCE {seq_name} SET {};\n",
+                            if table_unlogged { "LOGGED" } else { "UNLOGGED" }
+                        ));
+                    }
                     let when = if identity_kind == "a" {
                         "ALWAYS"
                     } else {

@@ -86,19 +86,22 @@ pub(super) async fn types(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), Cata
                 for c in domain_constraints.remove(&oid).unwrap_or_default() {
                     owns.push(oid_ref(class::PG_CONSTRAINT, c.get("oid")?));
                     let (cq, def): (String, String) = (c.get("q")?, c.get("def")?);
+                    let comment =
+                        comment_sql(&format!("CONSTRAINT {cq} ON DOMAIN {q}"), c.get("comment")?);
                     if c.get::<bool>("convalidated")? {
                         sql.push_str(&format!(" CONSTRAINT {cq} {def}"));
+                        comments.push_str(&comment);
                     } else {
+                        // Added after the domain (NOT VALID), and only then commented on.
                         later.push_str(&format!("ALTER DOMAIN {q} ADD CONSTRAINT {cq} {def};\n"));
+                        later.push_str(&comment);
                     }
-                    comments.push_str(&comment_sql(
-                        &format!("CONSTRAINT {cq} ON DOMAIN {q}"),
-                        c.get("comment")?,
-                    ));
                 }
                 if !later.is_empty() {
                     catalog.items.push(
-                        Item::new(ItemKind::Check, &schema, &name, later)
+                        // NOT VALID: after the data, which it may not hold for (with the
+                        // tables' NOT VALID checks).
+                        Item::new(ItemKind::ForeignKey, &schema, &name, later)
                             .needing([oid_ref(class::PG_TYPE, oid)]),
                     );
                 }

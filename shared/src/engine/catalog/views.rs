@@ -1,5 +1,7 @@
 //! Views and materialized views (refreshed in post-data).
 
+use std::collections::HashMap;
+
 use super::*;
 
 pub(super) async fn views(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), CatalogError> {
@@ -20,6 +22,48 @@ pub(super) async fn views(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), Cata
         acl_json("acldefault('r', c.relowner)"),
         not_in_extension("pg_class", "c.oid")
     );
+    // A materialized view's columns keep their own storage, statistics target, compression
+    // and options (n_distinct...), as a table's do.
+    let compression = if db.version.at_least(14) {
+        "CASE a.attcompression WHEN 'p' THEN 'pglz' WHEN 'l' THEN 'lz4' END"
+    } else {
+        "NULL::text"
+    };
+    let column_sql = format!(
+        "SELECT a.attrelid, quote_ident(a.attname) AS q, \
+         CASE WHEN a.attstorage <> t.typstorage THEN CASE a.attstorage WHEN 'p' THEN 'PLAIN' WHEN 'e' THEN 'EXTERNAL' \
+             WHEN 'm' THEN 'MAIN' WHEN 'x' THEN 'EXTENDED' END END AS storage, \
+         coalesce(a.attstattarget::int4, -1) AS target, {compression} AS compression, \
+         array_to_string(a.attoptions, ', ') AS options \
+         FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_type t ON t.oid = a.atttypid \
+         WHERE c.relkind = 'm' AND c.oid >= 16384 AND a.attnum > 0 AND NOT a.attisdropped \
+         ORDER BY a.attrelid, a.attnum"
+    );
+    let mut column_settings: HashMap<u32, Vec<(String, String)>> = HashMap::new();
+    for column in db.query("materialized view columns", &column_sql).await? {
+        let relation: u32 = column.get("attrelid")?;
+        let cq: String = column.get("q")?;
+        let mut settings = Vec::new();
+        if let Some(storage) = column.get::<Option<String>>("storage")? {
+            settings.push(format!("SET STORAGE {storage}"));
+        }
+        let target: i32 = column.get("target")?;
+        if target >= 0 {
+            settings.push(format!("SET STATISTICS {target}"));
+        }
+        if let Some(compression) = column.get::<Option<String>>("compression")? {
+            settings.push(format!("SET COMPRESSION {compression}"));
+        }
+        if let Some(options) = column
+            .get::<Option<String>>("options")?
+            .filter(|o| !o.is_empty())
+        {
+            settings.push(format!("SET ({options})"));
+        }
+        let entry = column_settings.entry(relation).or_default();
+        entry.extend(settings.into_iter().map(|setting| (cq.clone(), setting)));
+    }
+
     for row in db.query("views", &sql).await? {
         let (oid, schema, name, q, kind, def, owner): (
             u32,
@@ -80,6 +124,11 @@ pub(super) async fn views(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), Cata
             }
         ));
         sql.push_str(&comment_sql(&format!("{word} {q}"), row.get("comment")?));
+        for (column, setting) in column_settings.remove(&oid).unwrap_or_default() {
+            sql.push_str(&format!(
+                "ALTER MATERIALIZED VIEW {q} ALTER COLUMN {column} {setting};\n"
+            ));
+        }
         if let Some(comments) = row.get::<Option<String>>("column_comments")? {
             sql.push_str(&comments);
             sql.push('\n');
