@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use backstop::engine::backup::{BackupEvent, BackupOptions, backup_exclusively};
+use backstop::engine::backup::{BackupError, BackupEvent, BackupOptions, backup_exclusively};
 use backstop::store::{StoreUrl, open_from_env};
 use backstop::tier::Tier;
 use serde::Serialize;
@@ -113,7 +113,25 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         std::env::var("HOSTNAME").unwrap_or_else(|_| "this host".into()),
         std::process::id()
     );
-    let manifest = backup_exclusively(&config, store, &options, &holder, &on_event).await?;
+    let manifest = match backup_exclusively(&config, store, &options, &holder, &on_event).await {
+        Ok(manifest) => manifest,
+        Err(BackupError::Unsupported { objects, arguments }) if args.json => {
+            // Every refused object, with the argument that excludes it.
+            let refused: Vec<serde_json::Value> = objects
+                .iter()
+                .zip(&arguments)
+                .map(
+                    |(object, argument)| serde_json::json!({"object": object, "exclude": argument}),
+                )
+                .collect();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({ "refused": refused }))?
+            );
+            return Err(BackupError::Unsupported { objects, arguments }.into());
+        }
+        Err(e) => return Err(e.into()),
+    };
     let summary = Summary {
         backup_id: manifest.backup_id.clone(),
         database_id: manifest.database_id.clone(),

@@ -716,3 +716,34 @@ fn typed_arguments_refuse_what_they_cannot_be() {
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
 }
+
+/// A refusal names every refused object: all of them, each with its `--exclude` argument, in
+/// `--json`; a count, the first 20 and how many more in the one line on stderr.
+#[test]
+fn a_refusal_lists_every_object_with_its_exclude_argument_in_json() {
+    let db = fresh_database("refusal list");
+    let children: String = (0..24)
+        .map(|i| format!("CREATE TABLE public.child_{i:02} () INHERITS (public.base);"))
+        .collect();
+    db.psql(&format!("CREATE TABLE public.base (id int); {children}"));
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("file://{}/store", dir.path().display());
+    let output = backstop(
+        &["backup", "--db", &db.url(), "--to", &store, "--json"],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let refused = report["refused"].as_array().unwrap();
+    assert_eq!(refused.len(), 25, "{report}");
+    assert!(
+        refused
+            .iter()
+            .any(|r| r["exclude"] == "--exclude 'table public.child_23'")
+    );
+    let line = single_error_line(&output);
+    assert!(
+        line.contains("25 object(s)") && line.contains("and 5 more"),
+        "{line}"
+    );
+}

@@ -27,7 +27,7 @@ use tokio_util::io::StreamReader;
 use super::catalog::{self, CatalogError, DataTable};
 use super::digest::RowDigest;
 use super::inventory;
-use super::item::Section;
+use super::item::{ObjectRef, Section};
 use super::manifest::{FORMAT_VERSION, Manifest, Part, PartKind, TablePart};
 use super::order;
 use super::script;
@@ -113,10 +113,20 @@ pub enum BackupError {
     #[error(transparent)]
     Version(#[from] VersionError),
     #[error(
-        "backup refused: {count} object(s) cannot be reproduced by this engine: {objects}; \
-             exclude them explicitly with --exclude 'KIND IDENTITY' to back up the rest"
+        "backup refused: {} object(s) cannot be reproduced by this engine: {}; exclude them \
+         explicitly to back up the rest: {}",
+        objects.len(),
+        first_of(objects),
+        first_of(arguments)
     )]
-    Unsupported { count: usize, objects: String },
+    Unsupported {
+        /// Every refused object, as `kind identity`.
+        objects: Vec<String>,
+        /// The `--exclude` argument for each.
+        arguments: Vec<String>,
+    },
+    #[error(transparent)]
+    Exclusion(#[from] inventory::ExclusionError),
     #[error("copying {table} failed: {reason}")]
     Copy { table: String, reason: String },
     #[error(
@@ -131,6 +141,15 @@ pub enum BackupError {
     DeadlineReached { seconds: f64 },
     #[error(transparent)]
     Lease(#[from] LeaseError),
+}
+
+/// The first 20 of `list`, and how many more there are.
+fn first_of(list: &[String]) -> String {
+    let shown = list.iter().take(20).cloned().collect::<Vec<_>>().join(", ");
+    match list.len() {
+        n if n > 20 => format!("{shown} and {} more", n - 20),
+        _ => shown,
+    }
 }
 
 fn shape(step: &'static str) -> impl Fn(String) -> BackupError {
@@ -356,30 +375,54 @@ async fn run(
             step: "taking the object inventory",
             reason: e.to_string(),
         })?;
+    let mut catalog = catalog;
+    let plan = {
+        let refs: Vec<inventory::ItemRefs<'_>> = catalog
+            .items
+            .iter()
+            .map(|i| inventory::ItemRefs {
+                owns: &i.owns,
+                needs: &i.needs,
+            })
+            .collect();
+        let edges: Vec<_> = catalog
+            .normal_edges
+            .iter()
+            .map(|e| (e.from, e.to))
+            .collect();
+        inventory::plan_exclusions(&objects, &options.exclude, &refs, &edges)?
+    };
+    // What the operator excluded goes, with the items that create or need it.
+    let mut index = 0;
+    catalog.items.retain(|_| {
+        index += 1;
+        !plan.dropped_items.contains(&(index - 1))
+    });
+    let left_out = |class: u32, oid: u32| plan.left_out.contains(&ObjectRef { class, oid });
+    catalog
+        .tables
+        .retain(|t| !left_out(super::item::class::PG_CLASS, t.oid));
+    catalog
+        .sequences
+        .retain(|s| !left_out(super::item::class::PG_CLASS, s.oid));
+
     let mut claimed: HashSet<_> = catalog
         .items
         .iter()
         .flat_map(|i| i.owns.iter().copied())
         .collect();
     claimed.extend(catalog.skipped.iter().map(|(object, _)| *object));
-    let missing = inventory::unclaimed(&objects, &claimed, &options.exclude);
+    let missing = inventory::unclaimed(&objects, &claimed, &plan.left_out);
     if !missing.is_empty() {
-        let labels: Vec<String> = missing.iter().take(20).map(|o| o.label()).collect();
-        let more = if missing.len() > 20 {
-            format!(" and {} more", missing.len() - 20)
-        } else {
-            String::new()
-        };
         return Err(BackupError::Unsupported {
-            count: missing.len(),
-            objects: format!("{}{more}", labels.join(", ")),
+            objects: missing.iter().map(|o| o.label()).collect(),
+            arguments: missing
+                .iter()
+                .map(|o| inventory::exclude_argument(o))
+                .collect(),
         });
     }
-    let mut excluded: Vec<String> = objects
-        .iter()
-        .filter(|o| !claimed.contains(&o.object) && inventory::is_excluded(o, &options.exclude))
-        .map(|o| o.label())
-        .collect();
+    let mut excluded = plan.named.clone();
     excluded.extend(catalog.skipped.iter().map(|(_, why)| why.clone()));
     for (_, why) in &catalog.skipped {
         tracing::warn!(%why, "left out of the backup");

@@ -147,17 +147,148 @@ pub fn is_excluded(object: &InventoryObject, exclusions: &[String]) -> bool {
         .any(|e| *e == object.identity || *e == object.label())
 }
 
-/// The objects nobody reproduces: neither claimed by an item, nor deliberately skipped, nor
-/// excluded by the operator.
+/// The objects nobody reproduces: neither claimed by an item nor left out on purpose.
 pub fn unclaimed<'a>(
     objects: &'a [InventoryObject],
     claimed: &HashSet<ObjectRef>,
-    exclusions: &[String],
+    left_out: &HashSet<ObjectRef>,
 ) -> Vec<&'a InventoryObject> {
     objects
         .iter()
-        .filter(|o| !claimed.contains(&o.object) && !is_excluded(o, exclusions))
+        .filter(|o| !claimed.contains(&o.object) && !left_out.contains(&o.object))
         .collect()
+}
+
+/// What a backup leaves out for the operator's `--exclude`s.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExclusionPlan {
+    /// Every object left out: those named, and the parts of dump items that go with them.
+    pub left_out: HashSet<ObjectRef>,
+    /// Indexes of the dump items that go (they create or need an excluded object).
+    pub dropped_items: HashSet<usize>,
+    /// The named objects, as `kind identity`.
+    pub named: Vec<String>,
+}
+
+/// Why the exclusions cannot be honoured as given.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExclusionError {
+    #[error(
+        "--exclude '{0}' matches no object in this database; name objects as a refusal lists them \
+         (`KIND IDENTITY`, or the identity alone)"
+    )]
+    Unmatched(String),
+    #[error(
+        "excluding {excluded} would leave {count} object(s) that depend on it and could not be \
+         restored: {dependents}; exclude them too (one --exclude each), or keep it"
+    )]
+    Dependents {
+        excluded: String,
+        count: usize,
+        dependents: String,
+    },
+}
+
+/// One dump item, as the exclusion plan sees it: what it creates and what it needs.
+pub struct ItemRefs<'a> {
+    pub owns: &'a [ObjectRef],
+    pub needs: &'a [ObjectRef],
+}
+
+/// Plans `exclusions` (pure): every one must name an object; the items creating or needing an
+/// excluded object go with it (its indexes, constraints, grants...); and an object that
+/// depends on a left-out one through a normal dependency (a function taking an excluded
+/// type, a table with a column of it) must be excluded too, or the plan is refused naming it.
+pub fn plan_exclusions(
+    objects: &[InventoryObject],
+    exclusions: &[String],
+    items: &[ItemRefs<'_>],
+    normal_edges: &[(ObjectRef, ObjectRef)],
+) -> Result<ExclusionPlan, ExclusionError> {
+    let mut named = Vec::new();
+    let mut left_out: HashSet<ObjectRef> = HashSet::new();
+    for exclusion in exclusions {
+        let matched: Vec<&InventoryObject> = objects
+            .iter()
+            .filter(|o| is_excluded(o, std::slice::from_ref(exclusion)))
+            .collect();
+        if matched.is_empty() {
+            return Err(ExclusionError::Unmatched(exclusion.clone()));
+        }
+        for object in matched {
+            if left_out.insert(object.object) {
+                named.push(object.label());
+            }
+        }
+    }
+    // Items that create or need what is left out go too, and then what they created.
+    let mut dropped_items = HashSet::new();
+    loop {
+        let before = dropped_items.len();
+        for (index, item) in items.iter().enumerate() {
+            if dropped_items.contains(&index) {
+                continue;
+            }
+            if item
+                .owns
+                .iter()
+                .chain(item.needs)
+                .any(|o| left_out.contains(o))
+            {
+                dropped_items.insert(index);
+                left_out.extend(item.owns.iter().copied());
+            }
+        }
+        if dropped_items.len() == before {
+            break;
+        }
+    }
+    let label_of = |object: &ObjectRef| {
+        objects
+            .iter()
+            .find(|o| o.object == *object)
+            .map(|o| o.label())
+    };
+    // An object as the operator names it: itself, or the item that creates it (a table for
+    // its row type or column default).
+    let name_of = |object: &ObjectRef| {
+        label_of(object).or_else(|| {
+            items
+                .iter()
+                .find(|i| i.owns.contains(object))
+                .and_then(|i| i.owns.iter().find_map(label_of))
+        })
+    };
+    let mut dependents: Vec<(String, String)> = normal_edges
+        .iter()
+        .filter(|(from, to)| left_out.contains(to) && !left_out.contains(from))
+        .filter_map(|(from, to)| Some((name_of(from)?, name_of(to)?)))
+        .collect();
+    dependents.sort();
+    dependents.dedup();
+    if let Some((_, excluded)) = dependents.first() {
+        let excluded = excluded.clone();
+        let names: Vec<String> = dependents
+            .iter()
+            .filter(|(_, e)| *e == excluded)
+            .map(|(d, _)| d.clone())
+            .collect();
+        return Err(ExclusionError::Dependents {
+            excluded,
+            count: names.len(),
+            dependents: names.join(", "),
+        });
+    }
+    Ok(ExclusionPlan {
+        left_out,
+        dropped_items,
+        named,
+    })
+}
+
+/// The `--exclude` argument that names `object`, quoted for a POSIX shell.
+pub fn exclude_argument(object: &InventoryObject) -> String {
+    format!("--exclude '{}'", object.label().replace('\'', "'\\''"))
 }
 
 #[cfg(test)]
@@ -173,18 +304,98 @@ mod tests {
     }
 
     #[test]
-    fn unclaimed_objects_are_reported_unless_excluded() {
+    fn unclaimed_objects_are_reported_unless_left_out() {
         let objects = [
             object(1, "table", "app.t"),
             object(2, "rule", "r on app.t"),
             object(3, "rule", "s on app.t"),
         ];
         let claimed: HashSet<ObjectRef> = [objects[0].object].into();
-        let missing: Vec<String> = unclaimed(&objects, &claimed, &["rule s on app.t".into()])
+        let left_out: HashSet<ObjectRef> = [objects[2].object].into();
+        let missing: Vec<String> = unclaimed(&objects, &claimed, &left_out)
             .iter()
             .map(|o| o.label())
             .collect();
         assert_eq!(missing, ["rule r on app.t"]);
         assert_eq!(counts(&objects)["rule"], 2);
+    }
+
+    #[test]
+    fn an_exclusion_takes_its_items_and_refuses_to_orphan_what_depends_on_it() {
+        let mood = object(1, "type", "app.mood");
+        let f = object(2, "function", "app.cheer(app.mood)");
+        let t = object(3, "table", "app.diary");
+        let t_index = object(4, "index", "app.diary_idx");
+        let other = object(5, "table", "app.other");
+        let objects = [
+            mood.clone(),
+            f.clone(),
+            t.clone(),
+            t_index.clone(),
+            other.clone(),
+        ];
+        let refs = |o: &InventoryObject| vec![o.object];
+        let (mood_owns, f_owns, t_owns, idx_owns, other_owns) = (
+            refs(&mood),
+            refs(&f),
+            refs(&t),
+            refs(&t_index),
+            refs(&other),
+        );
+        let items = [
+            ItemRefs {
+                owns: &mood_owns,
+                needs: &[],
+            },
+            ItemRefs {
+                owns: &f_owns,
+                needs: &[],
+            },
+            ItemRefs {
+                owns: &t_owns,
+                needs: &[],
+            },
+            ItemRefs {
+                owns: &idx_owns,
+                needs: &t_owns,
+            },
+            ItemRefs {
+                owns: &other_owns,
+                needs: &[],
+            },
+        ];
+        let edges = [(f.object, mood.object), (t.object, mood.object)];
+
+        assert_eq!(
+            plan_exclusions(&objects, &["bogus kind xyz".into()], &items, &edges),
+            Err(ExclusionError::Unmatched("bogus kind xyz".into()))
+        );
+        let refused = plan_exclusions(&objects, &["type app.mood".into()], &items, &edges)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refused.contains("excluding type app.mood would leave 2 object(s)")
+                && refused.contains("function app.cheer(app.mood), table app.diary"),
+            "{refused}"
+        );
+        let plan = plan_exclusions(
+            &objects,
+            &[
+                "type app.mood".into(),
+                "app.cheer(app.mood)".into(),
+                "table app.diary".into(),
+            ],
+            &items,
+            &edges,
+        )
+        .unwrap();
+        // The table's index goes with it; the other table stays.
+        assert_eq!(plan.dropped_items, [0, 1, 2, 3].into());
+        assert!(plan.left_out.contains(&t_index.object) && !plan.left_out.contains(&other.object));
+        assert_eq!(plan.named.len(), 3);
+        assert_eq!(
+            exclude_argument(&object(9, "rule", "it's on app.t")),
+            "--exclude 'rule it'\\''s on app.t'"
+        );
     }
 }

@@ -93,6 +93,8 @@ pub struct Catalog {
     pub tables: Vec<DataTable>,
     pub sequences: Vec<SequenceRef>,
     pub edges: Vec<DependEdge>,
+    /// The normal dependencies among them (what DROP without CASCADE refuses to break).
+    pub normal_edges: Vec<DependEdge>,
     /// Objects deliberately left out, with why (invalid indexes, as pg_dump does).
     pub skipped: Vec<(ObjectRef, String)>,
     /// Dumped relations (tables, views, materialized views) by OID.
@@ -269,7 +271,7 @@ pub async fn read(db: &Db<'_>) -> Result<Catalog, CatalogError> {
     privileges::column_acls(db, &mut catalog, &relations).await?;
     privileges::default_acls(db, &mut catalog).await?;
     initial_privileges::initial_privileges(db, &mut catalog).await?;
-    catalog.edges = dependencies(db).await?;
+    (catalog.edges, catalog.normal_edges) = dependencies(db).await?;
     Ok(catalog)
 }
 
@@ -287,19 +289,24 @@ fn quote_schema(qualified: &str) -> &str {
     qualified
 }
 
-async fn dependencies(db: &Db<'_>) -> Result<Vec<DependEdge>, CatalogError> {
-    let sql = "SELECT classid::oid AS classid, objid, refclassid::oid AS refclassid, refobjid FROM pg_depend \
+/// Every dependency between user objects, and the normal ones among them.
+async fn dependencies(db: &Db<'_>) -> Result<(Vec<DependEdge>, Vec<DependEdge>), CatalogError> {
+    let sql = "SELECT classid::oid AS classid, objid, refclassid::oid AS refclassid, refobjid, \
+               deptype = 'n' AS normal FROM pg_depend \
                WHERE deptype IN ('n', 'a') AND objid >= 16384 AND refobjid >= 16384";
-    db.query("dependencies", sql)
-        .await?
-        .iter()
-        .map(|row| {
-            Ok(DependEdge {
-                from: oid_ref(row.get("classid")?, row.get("objid")?),
-                to: oid_ref(row.get("refclassid")?, row.get("refobjid")?),
-            })
-        })
-        .collect()
+    let mut all = Vec::new();
+    let mut normal = Vec::new();
+    for row in db.query("dependencies", sql).await? {
+        let edge = DependEdge {
+            from: oid_ref(row.get("classid")?, row.get("objid")?),
+            to: oid_ref(row.get("refclassid")?, row.get("refobjid")?),
+        };
+        if row.get::<bool>("normal")? {
+            normal.push(edge);
+        }
+        all.push(edge);
+    }
+    Ok((all, normal))
 }
 
 #[cfg(test)]
