@@ -332,6 +332,77 @@ async fn the_restore_level_catches_a_manifest_that_lies_even_when_every_checksum
     assert!(scratch_databases(&manifest.database_id).is_empty());
 }
 
+/// A grant on an extension's function dropped from a backup (its part rewritten and the
+/// manifest resealed, so every checksum holds): only the restore level can tell, and it does,
+/// because the inventory counts privileges.
+#[tokio::test]
+async fn the_restore_level_catches_a_grant_dropped_from_an_extension_function() {
+    use sha2::Digest;
+    let db = fresh_database("verify dropped grant");
+    shop(&db);
+    db.psql(
+        "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'verify_reader') \
+           THEN CREATE ROLE verify_reader NOLOGIN; END IF; END $$; \
+         CREATE EXTENSION IF NOT EXISTS pgcrypto; \
+         GRANT EXECUTE ON FUNCTION gen_random_bytes(integer) TO verify_reader;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("store");
+    let store: Arc<dyn Store> = Arc::new(FileStore::new(root.clone()));
+    let manifest = take(&db, &store, &options(&db)).await.unwrap();
+    assert_eq!(
+        check(&store, &manifest, Level::Restore).await.verdict,
+        Verdict::Passed
+    );
+
+    let mut dropped = manifest.clone();
+    let part = dropped
+        .parts
+        .iter_mut()
+        .find(|p| p.kind == backstop::engine::manifest::PartKind::PostData)
+        .unwrap();
+    let path = set_dir(&root, &manifest).join(&part.key);
+    let script =
+        String::from_utf8(zstd::decode_all(std::fs::read(&path).unwrap().as_slice()).unwrap())
+            .unwrap();
+    let without: String = script
+        .lines()
+        .filter(|l| {
+            !l.starts_with(
+                "GRANT EXECUTE ON FUNCTION public.gen_random_bytes(integer) TO verify_reader",
+            )
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_ne!(without, script, "the backup had the grant to drop");
+    let stored = zstd::encode_all(without.as_bytes(), 1).unwrap();
+    std::fs::write(&path, &stored).unwrap();
+    part.bytes = stored.len() as u64;
+    part.sha256 = hex::encode(sha2::Sha256::digest(&stored));
+    let dropped = Manifest {
+        seal: None,
+        ..dropped
+    }
+    .sealed();
+    write_manifest(&root, &dropped);
+    for level in [Level::Manifest, Level::Deep] {
+        assert_eq!(
+            check(&store, &dropped, level).await.verdict,
+            Verdict::Passed
+        );
+    }
+    let result = check(&store, &dropped, Level::Restore).await;
+    assert_eq!(result.verdict, Verdict::Failed);
+    assert!(
+        result
+            .findings
+            .iter()
+            .any(|f| f.problem.contains("privilege object(s) backed up")),
+        "{:?}",
+        result.findings
+    );
+}
+
 #[tokio::test]
 async fn archived_parts_are_not_verifiable_now_rather_than_corrupt() {
     let db = fresh_database("verify archived");

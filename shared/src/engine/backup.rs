@@ -428,12 +428,28 @@ async fn run(
         tracing::warn!(%why, "left out of the backup");
     }
 
-    // What the manifest counts: the objects this backup reproduces.
+    // What the manifest counts: the objects this backup reproduces, and their privileges.
+    let privileges = inventory::privileges(&leader)
+        .await
+        .map_err(|e| BackupError::Database {
+            step: "counting privileges",
+            reason: e.to_string(),
+        })?;
     let reproduced: HashSet<_> = claimed
         .iter()
         .filter(|object| !catalog.skipped.iter().any(|(s, _)| s == *object))
         .copied()
         .collect();
+    let mut inventory =
+        inventory::counts(objects.iter().filter(|o| reproduced.contains(&o.object)));
+    inventory.insert(
+        inventory::PRIVILEGE_KIND.to_string(),
+        privileges
+            .iter()
+            .filter(|(object, _)| !plan.left_out.contains(object))
+            .map(|(_, count)| count)
+            .sum(),
+    );
     let ordered = order::order(catalog.items, &catalog.edges);
     for label in &ordered.cycles_broken {
         tracing::warn!(item = %label, "dependency cycle broken at this item");
@@ -529,7 +545,7 @@ async fn run(
         tier,
         item_marker: marker,
         parts,
-        inventory: inventory::counts(objects.iter().filter(|o| reproduced.contains(&o.object))),
+        inventory,
         excluded,
         reason: options.reason.clone(),
         seal: None,

@@ -130,6 +130,49 @@ pub enum InventoryError {
     Shape(String),
 }
 
+/// The kind under which [`privileges`] are counted in a manifest's inventory.
+pub const PRIVILEGE_KIND: &str = "privilege";
+
+/// Privilege entries (grantee, privilege) per object, on user objects and extension members,
+/// with a NULL ACL read as its default, so that what a restore reproduces counts the same.
+pub async fn privileges(client: &Client) -> Result<Vec<(ObjectRef, u64)>, InventoryError> {
+    let sql = "\
+        WITH acls AS ( \
+          SELECT 'pg_proc'::regclass::oid AS classid, p.oid AS objid, coalesce(p.proacl, acldefault('f', p.proowner)) AS acl FROM pg_proc p \
+          UNION ALL SELECT 'pg_class'::regclass::oid, c.oid, \
+                 coalesce(c.relacl, acldefault((CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END)::\"char\", c.relowner)) \
+            FROM pg_class c WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') \
+          UNION ALL SELECT 'pg_class'::regclass::oid, a.attrelid, a.attacl FROM pg_attribute a \
+           WHERE a.attacl IS NOT NULL AND a.attnum > 0 AND NOT a.attisdropped \
+          UNION ALL SELECT 'pg_type'::regclass::oid, t.oid, coalesce(t.typacl, acldefault('T', t.typowner)) FROM pg_type t \
+          UNION ALL SELECT 'pg_namespace'::regclass::oid, n.oid, coalesce(n.nspacl, acldefault('n', n.nspowner)) FROM pg_namespace n \
+          UNION ALL SELECT 'pg_foreign_data_wrapper'::regclass::oid, w.oid, coalesce(w.fdwacl, acldefault('F', w.fdwowner)) FROM pg_foreign_data_wrapper w \
+          UNION ALL SELECT 'pg_foreign_server'::regclass::oid, s.oid, coalesce(s.srvacl, acldefault('S', s.srvowner)) FROM pg_foreign_server s \
+          UNION ALL SELECT 'pg_language'::regclass::oid, l.oid, coalesce(l.lanacl, acldefault('l', l.lanowner)) FROM pg_language l) \
+        SELECT a.classid, a.objid, count(*)::int8 FROM acls a, aclexplode(a.acl) \
+         WHERE cardinality(a.acl) > 0 \
+           AND (a.objid >= 16384 OR EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = a.classid \
+                AND d.objid = a.objid AND d.deptype = 'e')) \
+         GROUP BY a.classid, a.objid";
+    let rows = client
+        .query(sql, &[])
+        .await
+        .map_err(InventoryError::Query)?;
+    rows.iter()
+        .map(|row| {
+            let count: i64 = value(row, 2)?;
+            Ok((
+                ObjectRef {
+                    class: value(row, 0)?,
+                    oid: value(row, 1)?,
+                },
+                count.max(0) as u64,
+            ))
+        })
+        .collect::<Result<_, String>>()
+        .map_err(InventoryError::Shape)
+}
+
 /// Objects per kind.
 pub fn counts<'a>(objects: impl IntoIterator<Item = &'a InventoryObject>) -> BTreeMap<String, u64> {
     let mut counts = BTreeMap::new();
