@@ -146,6 +146,7 @@ pub async fn privileges(client: &Client) -> Result<Vec<(ObjectRef, u64)>, Invent
            WHERE a.attacl IS NOT NULL AND a.attnum > 0 AND NOT a.attisdropped \
           UNION ALL SELECT 'pg_type'::regclass::oid, t.oid, coalesce(t.typacl, acldefault('T', t.typowner)) FROM pg_type t \
           UNION ALL SELECT 'pg_namespace'::regclass::oid, n.oid, coalesce(n.nspacl, acldefault('n', n.nspowner)) FROM pg_namespace n \
+           WHERE n.nspname !~ '^pg_(toast|temp_|toast_temp_)' \
           UNION ALL SELECT 'pg_foreign_data_wrapper'::regclass::oid, w.oid, coalesce(w.fdwacl, acldefault('F', w.fdwowner)) FROM pg_foreign_data_wrapper w \
           UNION ALL SELECT 'pg_foreign_server'::regclass::oid, s.oid, coalesce(s.srvacl, acldefault('S', s.srvowner)) FROM pg_foreign_server s \
           UNION ALL SELECT 'pg_language'::regclass::oid, l.oid, coalesce(l.lanacl, acldefault('l', l.lanowner)) FROM pg_language l) \

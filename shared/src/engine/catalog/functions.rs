@@ -10,7 +10,9 @@ pub(super) async fn functions(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), 
          quote_ident(pg_get_userbyid(p.proowner)) AS owner, obj_description(p.oid, 'pg_proc') AS comment, \
          {} AS acl, {} AS acl_default \
          FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
-         WHERE p.oid >= 16384 AND {USER_SCHEMA} AND {} AND p.prokind IN ('f', 'p', 'w')",
+         WHERE p.oid >= 16384 AND {USER_SCHEMA} AND {} AND p.prokind IN ('f', 'p', 'w') \
+         AND NOT EXISTS (SELECT 1 FROM pg_depend i WHERE i.classid = 'pg_proc'::regclass \
+             AND i.objid = p.oid AND i.deptype = 'i')",
         acl_json("p.proacl"),
         acl_json("acldefault('f', p.proowner)"),
         not_in_extension("pg_proc", "p.oid")

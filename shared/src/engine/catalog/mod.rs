@@ -19,6 +19,7 @@ mod initial_privileges;
 mod policies;
 mod privileges;
 mod publications;
+mod ranges;
 mod rules;
 mod schemas;
 mod sequences;
@@ -254,6 +255,7 @@ pub async fn read(db: &Db<'_>) -> Result<Catalog, CatalogError> {
     schemas::extensions(db, &mut catalog).await?;
     collations::collations(db, &mut catalog).await?;
     types::types(db, &mut catalog).await?;
+    ranges::ranges(db, &mut catalog).await?;
     functions::functions(db, &mut catalog).await?;
     functions::aggregates(db, &mut catalog).await?;
     let identity = sequences::sequences(db, &mut catalog).await?;
