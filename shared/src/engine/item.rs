@@ -28,6 +28,12 @@ pub mod class {
     pub const PG_PUBLICATION: u32 = 6104;
     pub const PG_PUBLICATION_REL: u32 = 6106;
     pub const PG_PUBLICATION_NAMESPACE: u32 = 6237;
+    pub const PG_TS_DICT: u32 = 3600;
+    pub const PG_TS_CONFIG: u32 = 3602;
+    pub const PG_TS_PARSER: u32 = 3601;
+    /// Not a catalog: the refresh of a materialized view (by its OID), so that a refresh can
+    /// need another one.
+    pub const REFRESH: u32 = 0;
 }
 
 /// Where an item runs in a restore.
@@ -46,6 +52,7 @@ pub enum ItemKind {
     Schema,
     Extension,
     Collation,
+    TextSearch,
     Type,
     Function,
     Aggregate,
@@ -79,10 +86,9 @@ impl ItemKind {
     pub fn natural_section(self) -> Section {
         use ItemKind::*;
         match self {
-            Schema | Extension | Collation | Type | Function | Aggregate | Sequence | Table
-            | PartitionAttach | Check | SequenceOwnedBy | View | MaterializedView => {
-                Section::PreData
-            }
+            Schema | Extension | Collation | TextSearch | Type | Function | Aggregate
+            | Sequence | Table | PartitionAttach | Check | SequenceOwnedBy | View
+            | MaterializedView => Section::PreData,
             _ => Section::PostData,
         }
     }

@@ -25,6 +25,7 @@ mod schemas;
 mod sequences;
 mod statistics;
 mod tables;
+mod text_search;
 mod triggers;
 mod types;
 mod views;
@@ -254,6 +255,7 @@ pub async fn read(db: &Db<'_>) -> Result<Catalog, CatalogError> {
     schemas::public_schema(db, &mut catalog).await?;
     schemas::extensions(db, &mut catalog).await?;
     collations::collations(db, &mut catalog).await?;
+    text_search::text_search(db, &mut catalog).await?;
     types::types(db, &mut catalog).await?;
     ranges::ranges(db, &mut catalog).await?;
     functions::functions(db, &mut catalog).await?;

@@ -64,6 +64,33 @@ pub(super) async fn views(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), Cata
         entry.extend(settings.into_iter().map(|setting| (cq.clone(), setting)));
     }
 
+    // The materialized views each one reads, directly or through plain views (as pg_dump's
+    // buildMatViewRefreshDependencies finds them): they are refreshed first.
+    let refresh_sql = "WITH RECURSIVE w AS ( \
+           SELECT d1.objid, d2.refobjid, c2.relkind AS refrelkind \
+             FROM pg_depend d1 JOIN pg_class c1 ON c1.oid = d1.objid AND c1.relkind = 'm' \
+             JOIN pg_rewrite r1 ON r1.ev_class = d1.objid \
+             JOIN pg_depend d2 ON d2.classid = 'pg_rewrite'::regclass AND d2.objid = r1.oid AND d2.refobjid <> d1.objid \
+             JOIN pg_class c2 ON c2.oid = d2.refobjid AND c2.relkind IN ('m', 'v') \
+            WHERE d1.classid = 'pg_class'::regclass \
+           UNION \
+           SELECT w.objid, d3.refobjid, c3.relkind FROM w \
+             JOIN pg_rewrite r3 ON r3.ev_class = w.refobjid \
+             JOIN pg_depend d3 ON d3.classid = 'pg_rewrite'::regclass AND d3.objid = r3.oid AND d3.refobjid <> w.refobjid \
+             JOIN pg_class c3 ON c3.oid = d3.refobjid AND c3.relkind IN ('m', 'v') \
+            WHERE w.refrelkind = 'v') \
+         SELECT DISTINCT objid, refobjid FROM w WHERE refrelkind = 'm' AND objid >= 16384";
+    let mut refreshed_first: HashMap<u32, Vec<u32>> = HashMap::new();
+    for row in db
+        .query("materialized view refresh order", refresh_sql)
+        .await?
+    {
+        refreshed_first
+            .entry(row.get("objid")?)
+            .or_default()
+            .push(row.get("refobjid")?);
+    }
+
     for row in db.query("views", &sql).await? {
         let (oid, schema, name, q, kind, def, owner): (
             u32,
@@ -154,7 +181,15 @@ pub(super) async fn views(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), Cata
                     &name,
                     format!("REFRESH MATERIALIZED VIEW {q};\n"),
                 )
+                .owning([oid_ref(class::REFRESH, oid)])
                 .needing([object])
+                .needing(
+                    refreshed_first
+                        .remove(&oid)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|m| oid_ref(class::REFRESH, m)),
+                )
                 .of_table(&q),
             );
         }
