@@ -551,3 +551,30 @@ async fn a_role_with_pg_read_all_data_takes_a_complete_backup() {
         .unwrap();
     assert_same_dump(&source.pg_dump(), &target.pg_dump(), "non-superuser backup");
 }
+
+/// A subscription lives in a shared catalog, where a reader of this database's catalogs
+/// would not look: the inventory finds it, so it is refused by name rather than lost.
+#[tokio::test]
+async fn a_subscription_is_refused_by_name_not_lost() {
+    let source = fresh_database("subscription");
+    source.psql(
+        "CREATE TABLE public.t (id int); \
+         CREATE SUBSCRIPTION feed CONNECTION 'host=127.0.0.1 port=1 dbname=nowhere' \
+             PUBLICATION upstream WITH (connect = false);",
+    );
+    let (_dir, store) = file_store();
+    let error = take(&source, &store, &options(&source))
+        .await
+        .unwrap_err()
+        .to_string();
+    let mut excluded = options(&source);
+    excluded.exclude = vec!["subscription feed".into()];
+    let manifest = take(&source, &store, &excluded).await;
+    // A database with a subscription cannot be dropped: drop it first.
+    source.psql("ALTER SUBSCRIPTION feed SET (slot_name = NONE); DROP SUBSCRIPTION feed;");
+    assert!(
+        error.contains("subscription feed") && error.contains("--exclude 'subscription feed'"),
+        "{error}"
+    );
+    assert_eq!(manifest.unwrap().excluded, ["subscription feed"]);
+}

@@ -80,6 +80,11 @@ pub async fn read(
         .map(|c| format!("SELECT '{c}'::regclass::oid AS classid, oid AS objid FROM {c}"))
         .chain([
             "SELECT 'pg_am'::regclass::oid, oid FROM pg_am".to_string(),
+            // Subscriptions live in a shared catalog: this database's (their connection string
+            // is readable by superusers only, the rest by everyone).
+            "SELECT 'pg_subscription'::regclass::oid, oid FROM pg_subscription \
+             WHERE subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                .to_string(),
             // pg_user_mapping itself is readable by superusers only; the view is public.
             "SELECT 'pg_user_mapping'::regclass::oid, umid FROM pg_user_mappings".to_string(),
             // Large objects are identified through pg_largeobject's class, as pg_depend does.

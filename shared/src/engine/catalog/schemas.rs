@@ -97,7 +97,8 @@ pub(super) async fn public_schema(db: &Db<'_>, catalog: &mut Catalog) -> Result<
 
 pub(super) async fn extensions(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), CatalogError> {
     let sql = "SELECT x.oid, x.extname::text AS name, quote_ident(x.extname) AS q, quote_ident(n.nspname) AS schema, \
-               x.extnamespace FROM pg_extension x JOIN pg_namespace n ON n.oid = x.extnamespace WHERE x.oid >= 16384";
+               x.extnamespace, obj_description(x.oid, 'pg_extension') AS comment \
+               FROM pg_extension x JOIN pg_namespace n ON n.oid = x.extnamespace WHERE x.oid >= 16384";
     for row in db.query("extensions", sql).await? {
         let (oid, name, q, schema, namespace): (u32, String, String, String, u32) = (
             row.get("oid")?,
@@ -106,7 +107,9 @@ pub(super) async fn extensions(db: &Db<'_>, catalog: &mut Catalog) -> Result<(),
             row.get("schema")?,
             row.get("extnamespace")?,
         );
-        let sql = format!("CREATE EXTENSION IF NOT EXISTS {q} WITH SCHEMA {schema};\n");
+        let mut sql = format!("CREATE EXTENSION IF NOT EXISTS {q} WITH SCHEMA {schema};\n");
+        // Its comment as it is now, which may not be the one its control file gives.
+        sql.push_str(&comment_sql(&format!("EXTENSION {q}"), row.get("comment")?));
         catalog.items.push(
             Item::new(ItemKind::Extension, "", &name, sql)
                 .owning([oid_ref(class::PG_EXTENSION, oid)])
