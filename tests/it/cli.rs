@@ -722,10 +722,12 @@ fn typed_arguments_refuse_what_they_cannot_be() {
 #[test]
 fn a_refusal_lists_every_object_with_its_exclude_argument_in_json() {
     let db = fresh_database("refusal list");
-    let children: String = (0..24)
-        .map(|i| format!("CREATE TABLE public.child_{i:02} () INHERITS (public.base);"))
+    let typed: String = (0..25)
+        .map(|i| format!("CREATE TABLE public.child_{i:02} OF public.pair;"))
         .collect();
-    db.psql(&format!("CREATE TABLE public.base (id int); {children}"));
+    db.psql(&format!(
+        "CREATE TYPE public.pair AS (a int, b int); {typed}"
+    ));
     let dir = tempfile::tempdir().unwrap();
     let store = format!("file://{}/store", dir.path().display());
     let output = backstop(

@@ -412,6 +412,7 @@ async fn run(
         .flat_map(|i| i.owns.iter().copied())
         .collect();
     claimed.extend(catalog.skipped.iter().map(|(object, _)| *object));
+    claimed.extend(catalog.recreated.iter().copied());
     let missing = inventory::unclaimed(&objects, &claimed, &plan.left_out);
     if !missing.is_empty() {
         return Err(BackupError::Unsupported {

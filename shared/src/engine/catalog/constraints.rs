@@ -10,7 +10,9 @@ pub(super) async fn constraints(
     relations: &HashMap<u32, Relation>,
 ) -> Result<(), CatalogError> {
     let sql = "SELECT con.oid, con.conrelid, con.contype::text AS kind, con.conname::text AS name, quote_ident(con.conname) AS q, \
-         pg_get_constraintdef(con.oid) AS def, con.convalidated, con.conindid, con.conparentid, \
+         pg_get_constraintdef(con.oid) AS def, con.convalidated, con.conindid, con.conparentid, con.conislocal, \
+         (con.contype = 'c' AND NOT con.connoinherit AND EXISTS (SELECT 1 FROM pg_inherits h JOIN pg_class hc \
+             ON hc.oid = h.inhrelid WHERE h.inhparent = con.conrelid AND NOT hc.relispartition)) AS inherited_by_children, \
          obj_description(con.oid, 'pg_constraint') AS comment, \
          CASE WHEN con.conindid <> 0 AND con.contype IN ('p', 'u', 'x') THEN obj_description(con.conindid, 'pg_class') END AS index_comment, \
          (SELECT i.indisclustered FROM pg_index i WHERE i.indexrelid = con.conindid) AS clustered, \
@@ -58,6 +60,10 @@ pub(super) async fn constraints(
         let Some(table) = relations.get(&table_oid) else {
             continue;
         };
+        if kind == "c" && table.inherits && !row.get::<bool>("conislocal")? {
+            catalog.recreated.push(oid_ref(class::PG_CONSTRAINT, oid));
+            continue; // inherited from the parent: CREATE TABLE ... INHERITS brings it
+        }
         let cloned = row.get::<u32>("conparentid")? != 0;
         if cloned && kind != "p" && kind != "u" && kind != "x" {
             continue; // recreated with the parent's constraint (claimed above for foreign keys)
@@ -66,11 +72,14 @@ pub(super) async fn constraints(
         let mut owns = vec![oid_ref(class::PG_CONSTRAINT, oid)];
         owns.extend(clones.remove(&oid).unwrap_or_default());
         // A foreign key on a partitioned table is added to the whole tree (ONLY is refused).
-        let only = if kind == "f" && table.kind == "p" {
-            ""
-        } else {
-            "ONLY "
-        };
+        // A foreign key on a partitioned table is added to the whole tree, and so is a check
+        // that inheritance children inherit (ONLY is refused for both).
+        let only =
+            if (kind == "f" && table.kind == "p") || row.get::<bool>("inherited_by_children")? {
+                ""
+            } else {
+                "ONLY "
+            };
         let mut sql = format!("ALTER TABLE {only}{t} ADD CONSTRAINT {q} {def};\n");
         let item_kind = match kind.as_str() {
             "p" | "u" | "x" => {

@@ -99,6 +99,8 @@ pub struct Catalog {
     pub normal_edges: Vec<DependEdge>,
     /// Objects deliberately left out, with why (invalid indexes, as pg_dump does).
     pub skipped: Vec<(ObjectRef, String)>,
+    /// Objects their parent recreates (a child table's inherited checks): claimed, not dumped.
+    pub recreated: Vec<ObjectRef>,
     /// Dumped relations (tables, views, materialized views) by OID.
     pub relations: HashMap<u32, Relation>,
 }
@@ -246,6 +248,8 @@ pub struct Relation {
     pub name: String,
     pub qualified_name: String,
     pub kind: String,
+    /// A child of table inheritance (not a partition): its inherited checks come with it.
+    pub inherits: bool,
 }
 
 /// Reads every supported object of the current database.

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use super::sequences::IdentitySequences;
 use super::*;
+use crate::version::ServerVersion;
 
 pub(super) async fn tables(
     db: &Db<'_>,
@@ -18,8 +19,11 @@ pub(super) async fn tables(
          array_to_string(c.reloptions || ARRAY(SELECT 'toast.' || o FROM pg_class t, unnest(t.reloptions) AS o \
              WHERE t.oid = c.reltoastrelid), ', ') AS options, c.relreplident::text AS replident, \
          CASE WHEN am.amname <> 'heap' THEN quote_ident(am.amname) END AS am, \
-         (EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = c.oid) AND NOT c.relispartition) \
-             OR (EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhparent = c.oid) AND c.relkind <> 'p') AS inherits, \
+         (SELECT string_agg(quote_ident(pn.nspname) || '.' || quote_ident(pc.relname), ', ' ORDER BY i.inhseqno) \
+             FROM pg_inherits i JOIN pg_class pc ON pc.oid = i.inhparent JOIN pg_namespace pn ON pn.oid = pc.relnamespace \
+             WHERE i.inhrelid = c.oid AND NOT c.relispartition) AS inherits_from, \
+         (SELECT array_agg(i.inhparent ORDER BY i.inhseqno) FROM pg_inherits i \
+             WHERE i.inhrelid = c.oid AND NOT c.relispartition) AS parents, \
          CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END AS partition_key, \
          CASE WHEN c.relispartition THEN pg_get_expr(c.relpartbound, c.oid) END AS partition_bound, \
          (SELECT i.inhparent FROM pg_inherits i WHERE i.inhrelid = c.oid AND c.relispartition) AS partition_parent, \
@@ -47,19 +51,23 @@ pub(super) async fn tables(
     let (not_null_columns, not_null_join) = if db.version.at_least(18) {
         (
             "nn.oid AS not_null_oid, quote_ident(nn.conname) AS not_null_name, \
-             nn.connoinherit AS not_null_no_inherit, nn.convalidated AS not_null_valid",
+             nn.connoinherit AS not_null_no_inherit, nn.convalidated AS not_null_valid, \
+             nn.conislocal AS not_null_local",
             "LEFT JOIN pg_constraint nn ON nn.conrelid = a.attrelid AND nn.contype = 'n' AND nn.conkey[1] = a.attnum",
         )
     } else {
         (
             "NULL::oid AS not_null_oid, NULL::text AS not_null_name, \
-             NULL::bool AS not_null_no_inherit, NULL::bool AS not_null_valid",
+             NULL::bool AS not_null_no_inherit, NULL::bool AS not_null_valid, \
+             NULL::bool AS not_null_local",
             "",
         )
     };
     let column_sql = format!(
         "SELECT a.attrelid, a.attnum, quote_ident(a.attname) AS q, format_type(a.atttypid, a.atttypmod) AS type, \
-         a.attnotnull, a.attidentity::text AS identity, a.attgenerated::text AS generated, \
+         a.attnotnull, a.attislocal, a.attidentity::text AS identity, a.attgenerated::text AS generated, \
+         EXISTS (SELECT 1 FROM pg_inherits h JOIN pg_attribute pa ON pa.attrelid = h.inhparent \
+             AND pa.attname = a.attname WHERE h.inhrelid = a.attrelid AND pa.attnotnull) AS parent_not_null, \
          pg_get_expr(d.adbin, d.adrelid) AS default_expr, d.oid AS attrdef, \
          CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation \
              THEN quote_ident(cn.nspname) || '.' || quote_ident(co.collname) END AS collation, \
@@ -90,7 +98,7 @@ pub(super) async fn tables(
             row.get("owner")?,
         );
         // Not reproduced yet: left unclaimed so the inventory check names them.
-        if row.get::<bool>("inherits")? || row.get::<bool>("typed")? {
+        if row.get::<bool>("typed")? {
             continue;
         }
         let object = oid_ref(class::PG_CLASS, oid);
@@ -101,8 +109,19 @@ pub(super) async fn tables(
         let mut lines = Vec::new();
         let mut after = String::new();
         let mut copy_columns = Vec::new();
+        let inherits_from: Option<String> = row.get("inherits_from")?;
         for column in columns.remove(&oid).unwrap_or_default() {
             let (cq, ty): (String, String) = (column.get("q")?, column.get("type")?);
+            if inherits_from.is_some() && !column.get::<bool>("attislocal")? {
+                // Inherited: the parent's CREATE brings it; only what the child changed on it
+                // is set here (its default, a NOT NULL of its own).
+                inherited_column(&column, &q, &cq, db.version, &mut owns, &mut after)?;
+                if column.get::<String>("generated")?.is_empty() {
+                    copy_columns.push(cq.clone());
+                }
+                column_settings(&column, &q, &cq, &mut after)?;
+                continue;
+            }
             let mut line = format!("    {cq} {ty}");
             if let Some(collation) = column.get::<Option<String>>("collation")? {
                 line.push_str(&format!(" COLLATE {collation}"));
@@ -180,34 +199,7 @@ pub(super) async fn tables(
             if generated.is_empty() {
                 copy_columns.push(cq.clone());
             }
-            if let Some(storage) = column.get::<Option<String>>("storage")? {
-                after.push_str(&format!(
-                    "ALTER TABLE ONLY {q} ALTER COLUMN {cq} SET STORAGE {storage};\n"
-                ));
-            }
-            let target: i32 = column.get::<Option<i32>>("attstattarget")?.unwrap_or(-1);
-            if target >= 0 {
-                after.push_str(&format!(
-                    "ALTER TABLE ONLY {q} ALTER COLUMN {cq} SET STATISTICS {target};\n"
-                ));
-            }
-            if let Some(compression) = column.get::<Option<String>>("compression")? {
-                after.push_str(&format!(
-                    "ALTER TABLE ONLY {q} ALTER COLUMN {cq} SET COMPRESSION {compression};\n"
-                ));
-            }
-            if let Some(options) = column
-                .get::<Option<String>>("options")?
-                .filter(|o| !o.is_empty())
-            {
-                after.push_str(&format!(
-                    "ALTER TABLE ONLY {q} ALTER COLUMN {cq} SET ({options});\n"
-                ));
-            }
-            after.push_str(&comment_sql(
-                &format!("COLUMN {q}.{cq}"),
-                column.get("comment")?,
-            ));
+            column_settings(&column, &q, &cq, &mut after)?;
         }
         let unlogged = if row.get::<String>("persistence")? == "u" {
             "UNLOGGED "
@@ -215,6 +207,9 @@ pub(super) async fn tables(
             ""
         };
         let mut sql = format!("CREATE {unlogged}TABLE {q} (\n{}\n)", lines.join(",\n"));
+        if let Some(parents) = &inherits_from {
+            sql.push_str(&format!("\nINHERITS ({parents})"));
+        }
         if let Some(key) = row.get::<Option<String>>("partition_key")? {
             sql.push_str(&format!("\nPARTITION BY {key}"));
         }
@@ -290,6 +285,7 @@ pub(super) async fn tables(
                     name,
                     qualified_name: q,
                     kind,
+                    inherits: inherits_from.is_some(),
                 },
             );
             continue; // a partitioned table holds no rows of its own
@@ -310,8 +306,91 @@ pub(super) async fn tables(
                 name,
                 qualified_name: q,
                 kind,
+                inherits: inherits_from.is_some(),
             },
         );
+    }
+    Ok(())
+}
+
+/// A column's storage, statistics target, compression, options and comment, set after the
+/// CREATE TABLE.
+fn column_settings(
+    column: &Fields,
+    q: &str,
+    cq: &str,
+    after: &mut String,
+) -> Result<(), CatalogError> {
+    if let Some(storage) = column.get::<Option<String>>("storage")? {
+        after.push_str(&format!(
+            "ALTER TABLE ONLY {q} ALTER COLUMN {cq} SET STORAGE {storage};\n"
+        ));
+    }
+    let target: i32 = column.get::<Option<i32>>("attstattarget")?.unwrap_or(-1);
+    if target >= 0 {
+        after.push_str(&format!(
+            "ALTER TABLE ONLY {q} ALTER COLUMN {cq} SET STATISTICS {target};\n"
+        ));
+    }
+    if let Some(compression) = column.get::<Option<String>>("compression")? {
+        after.push_str(&format!(
+            "ALTER TABLE ONLY {q} ALTER COLUMN {cq} SET COMPRESSION {compression};\n"
+        ));
+    }
+    if let Some(options) = column
+        .get::<Option<String>>("options")?
+        .filter(|o| !o.is_empty())
+    {
+        after.push_str(&format!(
+            "ALTER TABLE ONLY {q} ALTER COLUMN {cq} SET ({options});\n"
+        ));
+    }
+    after.push_str(&comment_sql(
+        &format!("COLUMN {q}.{cq}"),
+        column.get("comment")?,
+    ));
+    Ok(())
+}
+
+/// What a child table changed on a column it inherits: its own default, a NOT NULL of its own.
+/// The row's default and NOT NULL constraint are claimed here (the inheritance makes them).
+fn inherited_column(
+    column: &Fields,
+    q: &str,
+    cq: &str,
+    version: ServerVersion,
+    owns: &mut Vec<ObjectRef>,
+    after: &mut String,
+) -> Result<(), CatalogError> {
+    if let Some(attrdef) = column.get::<Option<u32>>("attrdef")? {
+        owns.push(oid_ref(class::PG_ATTRDEF, attrdef));
+        if column.get::<String>("generated")?.is_empty() {
+            let expr: String = column
+                .get::<Option<String>>("default_expr")?
+                .unwrap_or_default();
+            after.push_str(&format!(
+                "ALTER TABLE ONLY {q} ALTER COLUMN {cq} SET DEFAULT {expr};\n"
+            ));
+        }
+    }
+    let own_not_null = match column.get::<Option<u32>>("not_null_oid")? {
+        Some(constraint) => {
+            owns.push(oid_ref(class::PG_CONSTRAINT, constraint));
+            column
+                .get::<Option<bool>>("not_null_local")?
+                .unwrap_or(false)
+        }
+        // Before 18 a NOT NULL is no object: the child's own is one no parent has.
+        None => {
+            !version.at_least(18)
+                && column.get::<bool>("attnotnull")?
+                && !column.get::<bool>("parent_not_null")?
+        }
+    };
+    if own_not_null {
+        after.push_str(&format!(
+            "ALTER TABLE ONLY {q} ALTER COLUMN {cq} SET NOT NULL;\n"
+        ));
     }
     Ok(())
 }

@@ -200,6 +200,7 @@ pub(super) async fn views(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), Cata
                 name: name.clone(),
                 qualified_name: q.clone(),
                 kind,
+                inherits: false,
             },
         );
     }
