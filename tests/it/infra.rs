@@ -430,8 +430,8 @@ async fn the_complete_example_applies_against_moto_and_reads_back() {
     );
 }
 
-/// A root module calling infra/modules/backstop with `inputs` (HCL), validated offline.
-fn validate(work: &Path, inputs: &str) -> (bool, String) {
+/// Writes a root module calling infra/modules/backstop with `inputs` (HCL).
+fn write_root(work: &Path, inputs: &str) -> PathBuf {
     let root = work.join("root");
     std::fs::create_dir_all(&root).unwrap();
     std::fs::write(
@@ -443,9 +443,14 @@ fn validate(work: &Path, inputs: &str) -> (bool, String) {
         ),
     )
     .unwrap();
+    root
+}
+
+/// Runs terraform offline (the provider mirror) in `root`: success and what it printed.
+fn terraform_offline(root: &Path, args: &[&str]) -> (bool, String) {
     let output = Command::new("terraform")
-        .current_dir(&root)
-        .args(["validate", "-no-color"])
+        .current_dir(root)
+        .args(args)
         .env(
             "TF_CLI_CONFIG_FILE",
             backstop_tests::workspace_root().join("infra/terraformrc"),
@@ -461,6 +466,12 @@ fn validate(work: &Path, inputs: &str) -> (bool, String) {
             String::from_utf8_lossy(&output.stderr)
         ),
     )
+}
+
+/// The root module with `inputs`, validated.
+fn validate(work: &Path, inputs: &str) -> (bool, String) {
+    let root = write_root(work, inputs);
+    terraform_offline(&root, &["validate", "-no-color"])
 }
 
 /// Each invalid input, and each "enabled ⇒ ARN given" pair left half-set, is refused by
@@ -479,41 +490,12 @@ fn terraform_validate_refuses_each_invalid_input_with_its_message() {
         std::fs::write(dir.join("bootstrap.zip"), b"zip").unwrap();
     }
     let database = r#"databases = { main = { secret_arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:db" } }"#;
-    let root = work.path().join("root");
-    std::fs::create_dir_all(&root).unwrap();
-    std::fs::write(root.join("main.tf"), "").unwrap();
-    let init = Command::new("terraform")
-        .current_dir(&root)
-        .args(["init", "-backend=false", "-input=false", "-no-color"])
-        .env(
-            "TF_CLI_CONFIG_FILE",
-            backstop_tests::workspace_root().join("infra/terraformrc"),
-        )
-        .env("CHECKPOINT_DISABLE", "1")
-        .output()
-        .unwrap();
-    assert!(
-        init.status.success(),
-        "{}",
-        String::from_utf8_lossy(&init.stderr)
+    let root = write_root(work.path(), database);
+    let (ok, text) = terraform_offline(
+        &root,
+        &["init", "-backend=false", "-input=false", "-no-color"],
     );
-    // init again once the module call exists (it records the module).
-    validate(work.path(), database);
-    let reinit = Command::new("terraform")
-        .current_dir(&root)
-        .args(["init", "-backend=false", "-input=false", "-no-color"])
-        .env(
-            "TF_CLI_CONFIG_FILE",
-            backstop_tests::workspace_root().join("infra/terraformrc"),
-        )
-        .env("CHECKPOINT_DISABLE", "1")
-        .output()
-        .unwrap();
-    assert!(
-        reinit.status.success(),
-        "{}",
-        String::from_utf8_lossy(&reinit.stderr)
-    );
+    assert!(ok, "{text}");
 
     let (ok, text) = validate(
         work.path(),
