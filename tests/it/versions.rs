@@ -75,6 +75,48 @@ features_round_trip! {
     what_18_added_round_trips_on_18: 18;
 }
 
+/// A database shaped like a Supabase project's (`tests/fixtures/supabase_like.sql`): API roles,
+/// grants on extension functions, RLS policies calling auth functions, the realtime
+/// publication, DDL event triggers. Supabase runs 15 and later.
+async fn supabase_like_round_trip(major: u32) {
+    let Some(cluster) = cluster_of(major) else {
+        return;
+    };
+    let source = fresh_database_on(cluster, "supabase like");
+    {
+        let _roles = ROLE_CREATION.lock().await;
+        source
+            .psql_file(&backstop_tests::workspace_root().join("tests/fixtures/supabase_like.sql"));
+    }
+    round_trip(
+        &source,
+        &options(&source),
+        2,
+        &format!("supabase-like on {major}"),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_supabase_shaped_database_round_trips_on_15() {
+    supabase_like_round_trip(15).await;
+}
+
+#[tokio::test]
+async fn a_supabase_shaped_database_round_trips_on_16() {
+    supabase_like_round_trip(16).await;
+}
+
+#[tokio::test]
+async fn a_supabase_shaped_database_round_trips_on_17() {
+    supabase_like_round_trip(17).await;
+}
+
+#[tokio::test]
+async fn a_supabase_shaped_database_round_trips_on_18() {
+    supabase_like_round_trip(18).await;
+}
+
 macro_rules! round_trips {
     ($($test:ident: $corpus:literal on $major:literal;)*) => {$(
         #[tokio::test]
