@@ -277,28 +277,18 @@ pub(super) async fn tables(
                 .of_table(&q),
             );
         }
-        if kind == "p" {
-            catalog.relations.insert(
+        // A partitioned table holds no rows of its own.
+        if kind != "p" {
+            catalog.tables.push(DataTable {
                 oid,
-                Relation {
-                    schema,
-                    name,
-                    qualified_name: q,
-                    kind,
-                    inherits: inherits_from.is_some(),
-                },
-            );
-            continue; // a partitioned table holds no rows of its own
+                schema: schema.clone(),
+                name: name.clone(),
+                qualified_name: q.clone(),
+                columns: copy_columns,
+                bytes: row.get::<i64>("bytes")?.max(0) as u64,
+                pages: row.get::<i64>("pages")?.max(0) as u64,
+            });
         }
-        catalog.tables.push(DataTable {
-            oid,
-            schema: schema.clone(),
-            name: name.clone(),
-            qualified_name: q.clone(),
-            columns: copy_columns,
-            bytes: row.get::<i64>("bytes")?.max(0) as u64,
-            pages: row.get::<i64>("pages")?.max(0) as u64,
-        });
         catalog.relations.insert(
             oid,
             Relation {
