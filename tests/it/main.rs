@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
 mod alerts;
+mod applications;
 mod backup_lambda;
 mod cli;
 mod engine;

@@ -75,6 +75,61 @@ features_round_trip! {
     what_18_added_round_trips_on_18: 18;
 }
 
+/// An extension's configuration data (`pg_extension_config_dump`): the rows its condition
+/// selects, a table dumped whole and a sequence's value come back beside the rows and value
+/// CREATE EXTENSION makes; the extension's own rows are neither duplicated nor lost.
+async fn extension_configuration_round_trip(major: u32) {
+    let Some(cluster) = cluster_of(major) else {
+        return;
+    };
+    cluster.install_fixture_extensions();
+    let source = fresh_database_on(cluster, "extension configuration");
+    source.psql(
+        "CREATE EXTENSION backstop_fixture; \
+         INSERT INTO fixture.settings VALUES ('theme', 'dark', false), ('locale', 'fr''CA', false); \
+         INSERT INTO fixture.notes SELECT g, 'note ' || g FROM generate_series(1, 50) g; \
+         SELECT nextval('fixture.ticket_seq') FROM generate_series(1, 7);",
+    );
+    let manifest = round_trip(
+        &source,
+        &options(&source),
+        2,
+        &format!("extension configuration on {major}"),
+    )
+    .await;
+    let rows = |table: &str| -> u64 {
+        manifest.tables()[table]
+            .iter()
+            .filter_map(|p| p.table.as_ref())
+            .map(|t| t.rows)
+            .sum()
+    };
+    assert_eq!(
+        rows("fixture.settings"),
+        2,
+        "only the database's own settings"
+    );
+    assert_eq!(rows("fixture.notes"), 50);
+}
+
+macro_rules! extension_configuration_round_trip {
+    ($($test:ident: $major:literal;)*) => {$(
+        #[tokio::test]
+        async fn $test() {
+            extension_configuration_round_trip($major).await;
+        }
+    )*};
+}
+
+extension_configuration_round_trip! {
+    extension_configuration_data_round_trips_on_13: 13;
+    extension_configuration_data_round_trips_on_14: 14;
+    extension_configuration_data_round_trips_on_15: 15;
+    extension_configuration_data_round_trips_on_16: 16;
+    extension_configuration_data_round_trips_on_17: 17;
+    extension_configuration_data_round_trips_on_18: 18;
+}
+
 /// A database shaped like a Supabase project's (`tests/fixtures/supabase_like.sql`): API roles,
 /// grants on extension functions, RLS policies calling auth functions, the realtime
 /// publication, DDL event triggers. Supabase runs 15 and later.

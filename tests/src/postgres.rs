@@ -200,6 +200,25 @@ impl Drop for TestDb {
 }
 
 impl PgCluster {
+    /// Puts the extension files of `tests/fixtures/extensions` (control and scripts) into this
+    /// server's extension directory, so `CREATE EXTENSION` finds them. Idempotent.
+    pub fn install_fixture_extensions(&self) {
+        let share = self.psql(
+            "postgres",
+            "SELECT setting FROM pg_config WHERE name = 'SHAREDIR'",
+        );
+        let target = PathBuf::from(share.trim()).join("extension");
+        let source = crate::workspace_root().join("tests/fixtures/extensions");
+        for entry in std::fs::read_dir(&source).unwrap_or_else(|e| panic!("{source:?}: {e}")) {
+            let path = entry.unwrap_or_else(|e| panic!("{source:?}: {e}")).path();
+            let Some(name) = path.file_name() else {
+                continue;
+            };
+            std::fs::copy(&path, target.join(name))
+                .unwrap_or_else(|e| panic!("cannot install {path:?} into {target:?}: {e}"));
+        }
+    }
+
     /// The URL of `database` on this cluster.
     pub fn url(&self, database: &str) -> String {
         format!(

@@ -27,7 +27,7 @@ use tokio_util::io::StreamReader;
 use super::catalog::{self, CatalogError, DataTable};
 use super::digest::RowDigest;
 use super::inventory;
-use super::item::{ObjectRef, Section};
+use super::item::{ObjectRef, Section, class};
 use super::manifest::{FORMAT_VERSION, Manifest, Part, PartKind, TablePart};
 use super::order;
 use super::script;
@@ -180,7 +180,9 @@ fn plan_units(tables: &[DataTable], split_pages: u64) -> Vec<Unit> {
     sorted.sort_by(|a, b| a.qualified_name.cmp(&b.qualified_name));
     let mut units = Vec::new();
     for table in sorted {
-        let chunks = if split_pages > 0 && table.pages > split_pages {
+        // An extension's rows are selected by a condition, not by block ranges.
+        let splits = split_pages > 0 && table.extension_rows.is_none();
+        let chunks = if splits && table.pages > split_pages {
             table.pages.div_ceil(split_pages)
         } else {
             1
@@ -399,12 +401,15 @@ async fn run(
         !plan.dropped_items.contains(&(index - 1))
     });
     let left_out = |class: u32, oid: u32| plan.left_out.contains(&ObjectRef { class, oid });
-    catalog
-        .tables
-        .retain(|t| !left_out(super::item::class::PG_CLASS, t.oid));
+    let extension_left_out =
+        |extension: Option<u32>| extension.is_some_and(|e| left_out(class::PG_EXTENSION, e));
+    catalog.tables.retain(|t| {
+        !left_out(class::PG_CLASS, t.oid)
+            && !extension_left_out(t.extension_rows.as_ref().map(|x| x.extension))
+    });
     catalog
         .sequences
-        .retain(|s| !left_out(super::item::class::PG_CLASS, s.oid));
+        .retain(|s| !left_out(class::PG_CLASS, s.oid) && !extension_left_out(s.of_extension));
 
     let mut claimed: HashSet<_> = catalog
         .items
@@ -738,9 +743,13 @@ impl Worker {
         } else {
             format!(" ({columns})")
         };
-        let source = match unit.blocks {
-            None => format!("{}{column_list}", table.qualified_name),
-            Some((from, to)) => {
+        let source = match (unit.blocks, &table.extension_rows) {
+            (_, Some(rows)) => format!(
+                "(SELECT {columns} FROM ONLY {} {})",
+                table.qualified_name, rows.condition
+            ),
+            (None, None) => format!("{}{column_list}", table.qualified_name),
+            (Some((from, to)), None) => {
                 let upper = to
                     .map(|t| format!(" AND ctid < '({t},0)'::pg_catalog.tid"))
                     .unwrap_or_default();
@@ -816,6 +825,7 @@ impl Worker {
                 rows,
                 row_digest,
                 blocks: unit.blocks.map(|(from, to)| (from, to.unwrap_or(u64::MAX))),
+                extension_rows: table.extension_rows.as_ref().map(|x| x.condition.clone()),
             }),
         })
     }
@@ -834,6 +844,7 @@ mod tests {
             columns: vec!["id".into()],
             bytes: pages * 8192,
             pages,
+            extension_rows: None,
         }
     }
 

@@ -80,6 +80,11 @@ pub struct TablePart {
     /// For a table split by ctid: this chunk's block range `[from, to)`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub blocks: Option<(u64, u64)>,
+    /// For an extension's configuration table: the condition that selected the rows
+    /// (`WHERE ...`, or empty for all). CREATE EXTENSION makes the table and its other rows;
+    /// a restore adds these to them, and verification reads back only what it selects.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub extension_rows: Option<String>,
 }
 
 impl Manifest {

@@ -809,13 +809,16 @@ async fn load_table(
     } else {
         format!(" ({})", first.columns.join(", "))
     };
-    client
-        .batch_execute(&format!("BEGIN; TRUNCATE ONLY {table}"))
-        .await
-        .map_err(load_error)?;
+    // An extension's configuration table already holds the extension's own rows: the
+    // backed-up ones are added to them, so it is neither emptied nor frozen.
+    let (begin, with) = match first.extension_rows {
+        None => (format!("BEGIN; TRUNCATE ONLY {table}"), " WITH (FREEZE)"),
+        Some(_) => ("BEGIN".to_string(), ""),
+    };
+    client.batch_execute(&begin).await.map_err(load_error)?;
     let result = async {
         let sink = client
-            .copy_in::<_, Bytes>(&format!("COPY {table}{columns} FROM STDIN WITH (FREEZE)"))
+            .copy_in::<_, Bytes>(&format!("COPY {table}{columns} FROM STDIN{with}"))
             .await
             .map_err(load_error)?;
         let mut sink = std::pin::pin!(sink);

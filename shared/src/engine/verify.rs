@@ -517,11 +517,16 @@ async fn restore_and_compare(
         } else {
             format!(" ({})", first.columns.join(", "))
         };
+        let source = match &first.extension_rows {
+            Some(condition) => format!(
+                "(SELECT {} FROM ONLY {table} {condition})",
+                first.columns.join(", ")
+            ),
+            None => format!("{table}{columns}"),
+        };
         let mut digest = RowDigest::new();
         let copied = async {
-            let stream = client
-                .copy_out(&format!("COPY {table}{columns} TO STDOUT"))
-                .await?;
+            let stream = client.copy_out(&format!("COPY {source} TO STDOUT")).await?;
             let mut stream = std::pin::pin!(stream);
             while let Some(chunk) = stream.next().await {
                 digest.update(&chunk?);

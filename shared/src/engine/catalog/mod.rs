@@ -13,6 +13,7 @@
 mod collations;
 mod constraints;
 mod event_triggers;
+mod extension_data;
 mod functions;
 mod indexes;
 mod initial_privileges;
@@ -75,6 +76,19 @@ pub struct DataTable {
     pub columns: Vec<String>,
     pub bytes: u64,
     pub pages: u64,
+    /// For an extension's configuration table: the condition that selects the database's own
+    /// rows (`pg_extension.extcondition`, e.g. `WHERE NOT builtin`; empty for every row). The
+    /// extension creates the table and its other rows, so a restore adds these to them.
+    pub extension_rows: Option<ExtensionRows>,
+}
+
+/// The rows of an extension's configuration table that are the database's own.
+#[derive(Debug, Clone)]
+pub struct ExtensionRows {
+    /// The extension (`pg_extension` OID): excluding it leaves its rows out too.
+    pub extension: u32,
+    /// `WHERE ...`, or empty for every row.
+    pub condition: String,
 }
 
 /// A sequence whose value is read after the data.
@@ -86,6 +100,8 @@ pub struct SequenceRef {
     pub qualified_name: String,
     /// The table an identity sequence belongs to (it exists only with that table).
     pub identity_of: Option<String>,
+    /// The extension whose configuration sequence this is (`pg_extension` OID).
+    pub of_extension: Option<u32>,
 }
 
 /// Everything the catalog reader found.
@@ -276,6 +292,7 @@ pub async fn read(db: &Db<'_>) -> Result<Catalog, CatalogError> {
     statistics::statistics(db, &mut catalog, &relations).await?;
     publications::publications(db, &mut catalog, &relations).await?;
     event_triggers::event_triggers(db, &mut catalog).await?;
+    extension_data::extension_data(db, &mut catalog).await?;
     privileges::column_acls(db, &mut catalog, &relations).await?;
     privileges::default_acls(db, &mut catalog).await?;
     initial_privileges::initial_privileges(db, &mut catalog).await?;

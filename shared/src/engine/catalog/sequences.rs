@@ -82,6 +82,7 @@ pub(super) async fn sequences(
             name: name.clone(),
             qualified_name: q.clone(),
             identity_of: identity_of.clone(),
+            of_extension: None,
         });
         catalog.items.extend(acl_item(
             &schema,

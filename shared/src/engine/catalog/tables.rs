@@ -287,6 +287,7 @@ pub(super) async fn tables(
                 columns: copy_columns,
                 bytes: row.get::<i64>("bytes")?.max(0) as u64,
                 pages: row.get::<i64>("pages")?.max(0) as u64,
+                extension_rows: None,
             });
         }
         catalog.relations.insert(
