@@ -320,6 +320,66 @@ async fn a_corrupted_part_stops_the_restore_naming_the_part() {
     assert_eq!(rows.trim(), "0", "rows of a corrupt part were committed");
 }
 
+/// A large-object part is a script of `lo_put` calls; restore runs only lines of exactly that
+/// shape, so a part rewritten to hold other SQL (with its checksums and the manifest's seal
+/// made to match) is refused before anything in it runs.
+#[tokio::test]
+async fn a_large_object_part_holding_other_sql_is_refused_before_it_runs() {
+    use sha2::Digest as _;
+    let source = fresh_database("lo tamper");
+    source.psql(
+        "CREATE TABLE public.victim (id int); INSERT INTO public.victim VALUES (1); \
+         SELECT lo_from_bytea(0, 'payload'::bytea);",
+    );
+    let (dir, store) = file_store();
+    let mut manifest = take(&source, &store, &options(&source)).await.unwrap();
+    let part = manifest
+        .parts
+        .iter_mut()
+        .find(|p| p.large_objects.is_some())
+        .expect("a large-object part");
+    let path = dir
+        .path()
+        .join("store")
+        .join(&source.name)
+        .join(&manifest.backup_id)
+        .join(&part.key);
+    let original =
+        String::from_utf8(zstd::decode_all(&std::fs::read(&path).unwrap()[..]).unwrap()).unwrap();
+    let tampered = format!("DROP TABLE public.victim;\n{original}");
+    let stored = zstd::encode_all(tampered.as_bytes(), 1).unwrap();
+    std::fs::write(&path, &stored).unwrap();
+    part.bytes = stored.len() as u64;
+    part.sha256 = hex::encode(sha2::Sha256::digest(&stored));
+    let manifest = backstop::engine::manifest::Manifest {
+        seal: None,
+        ..manifest
+    }
+    .sealed();
+
+    let target = fresh_database("lo tamper restored");
+    let error = restore_into(&manifest, &store, &target, all_tables(1))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("DROP TABLE public.victim;") && error.contains("is not a large-object line"),
+        "{error}"
+    );
+    assert_eq!(
+        target
+            .psql("SELECT count(*) FROM pg_tables WHERE tablename = 'victim'")
+            .trim(),
+        "1",
+        "the tampered line ran"
+    );
+    assert_eq!(
+        target.psql("SELECT count(*) FROM pg_largeobject_metadata m WHERE EXISTS (SELECT FROM pg_largeobject l WHERE l.loid = m.oid)").trim(),
+        "0",
+        "no content of the refused part was committed"
+    );
+}
+
 #[tokio::test]
 async fn restore_refuses_a_non_empty_target_unless_clean_and_can_restore_chosen_tables() {
     let source = fresh_database("targets");

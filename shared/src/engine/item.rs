@@ -31,6 +31,8 @@ pub mod class {
     pub const PG_TS_DICT: u32 = 3600;
     pub const PG_TS_CONFIG: u32 = 3602;
     pub const PG_TS_PARSER: u32 = 3601;
+    /// Large objects are named by pg_largeobject's OID, as pg_depend and pg_identify_object do.
+    pub const PG_LARGEOBJECT: u32 = 2613;
     /// Not a catalog: the refresh of a materialized view (by its OID), so that a refresh can
     /// need another one.
     pub const REFRESH: u32 = 0;
@@ -63,6 +65,7 @@ pub enum ItemKind {
     SequenceOwnedBy,
     View,
     MaterializedView,
+    LargeObject,
     SequenceValue,
     Constraint,
     Index,
@@ -76,6 +79,7 @@ pub enum ItemKind {
     Publication,
     PublicationMember,
     Acl,
+    LargeObjectAcl,
     DefaultAcl,
     Refresh,
     EventTrigger,
@@ -88,7 +92,7 @@ impl ItemKind {
         match self {
             Schema | Extension | Collation | TextSearch | Type | Function | Aggregate
             | Sequence | Table | PartitionAttach | Check | SequenceOwnedBy | View
-            | MaterializedView => Section::PreData,
+            | MaterializedView | LargeObject => Section::PreData,
             _ => Section::PostData,
         }
     }

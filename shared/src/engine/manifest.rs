@@ -64,6 +64,20 @@ pub struct Part {
     pub sha256: String,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub table: Option<TablePart>,
+    /// For a part of large-object contents (`lo_put` lines, see `engine::large_objects`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub large_objects: Option<LargeObjectsPart>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LargeObjectsPart {
+    /// Large objects whose contents the part holds.
+    pub objects: u64,
+    /// Their total size in bytes.
+    pub bytes: u64,
+    /// `lo_put` lines, and the order-independent digest of them (as a table part's rows).
+    pub lines: u64,
+    pub digest: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

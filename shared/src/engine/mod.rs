@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod digest;
 pub mod inventory;
 pub mod item;
+pub mod large_objects;
 pub mod manifest;
 pub mod order;
 pub mod restore;

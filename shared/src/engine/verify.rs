@@ -22,9 +22,11 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::digest::RowDigest;
-use super::inventory;
 use super::manifest::{Manifest, Part, PartKind};
-use super::restore::{self, RestoreError, RestoreOptions, Rows, scan_copy_part};
+use super::restore::{
+    self, RestoreError, RestoreOptions, Rows, scan_copy_part, scan_large_object_part,
+};
+use super::{catalog, inventory, large_objects};
 use crate::layout::{
     BackupId, DatabaseId, MANIFEST_NAME, committed_backups, database_prefix, set_key,
 };
@@ -347,6 +349,11 @@ async fn check_deep(store: &dyn Store, manifest: &Manifest) -> Result<Vec<Findin
     let mut findings = Vec::new();
     for part in &manifest.parts {
         let checked = match part.kind {
+            PartKind::Data if part.large_objects.is_some() => {
+                scan_large_object_part(store, manifest, part, None)
+                    .await
+                    .map(|_| ())
+            }
             PartKind::Data => scan_copy_part(store, manifest, part, Rows::Discard)
                 .await
                 .map(|_| ()),
@@ -561,6 +568,7 @@ async fn restore_and_compare(
             ));
         }
     }
+    findings.extend(compare_large_objects(&client, manifest).await);
     let version = crate::version::ServerVersion::read(&client)
         .await
         .map_err(|e| VerifyError::Scratch(e.to_string()))?;
@@ -580,6 +588,43 @@ async fn restore_and_compare(
     }
     findings.extend(inventory_differences(&manifest.inventory, &restored));
     Ok((findings, Some(seconds)))
+}
+
+/// The restored large objects' contents against the manifest's parts.
+async fn compare_large_objects(
+    client: &tokio_postgres::Client,
+    manifest: &Manifest,
+) -> Vec<Finding> {
+    let parts: Vec<_> = manifest
+        .parts
+        .iter()
+        .filter_map(|p| p.large_objects.as_ref())
+        .collect();
+    if parts.is_empty() {
+        return Vec::new();
+    }
+    let objects: u64 = parts.iter().map(|p| p.objects).sum();
+    let lines: u64 = parts.iter().map(|p| p.lines).sum();
+    let digest = parts.iter().try_fold(format!("{:032x}", 0), |sum, p| {
+        RowDigest::combine_hex(&sum, &p.digest)
+    });
+    match large_objects::digest_all(client, catalog::LARGE_OBJECT_BATCH).await {
+        Err(reason) => vec![finding(
+            None,
+            format!("large objects: cannot be read back after restore: {reason}"),
+        )],
+        Ok((restored, _)) if restored != objects => vec![finding(
+            None,
+            format!("large objects: {restored} after restore, the manifest says {objects}"),
+        )],
+        Ok((_, read)) if read.rows() != lines || digest.as_deref() != Some(read.hex().as_str()) => {
+            vec![finding(
+                None,
+                "large objects: the restored contents differ from the backed-up ones (content digest)",
+            )]
+        }
+        Ok(_) => Vec::new(),
+    }
 }
 
 /// Kinds whose object counts differ between the backup and the restored database.

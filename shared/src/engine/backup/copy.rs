@@ -17,7 +17,8 @@ use super::{
 };
 use crate::engine::catalog::DataTable;
 use crate::engine::digest::RowDigest;
-use crate::engine::manifest::{Part, PartKind, TablePart};
+use crate::engine::large_objects;
+use crate::engine::manifest::{LargeObjectsPart, Part, PartKind, TablePart};
 use crate::pg::{PgTarget, connect, describe};
 use crate::store::{PutOptions, Store, StoreError};
 
@@ -26,14 +27,29 @@ use crate::store::{PutOptions, Store, StoreError};
 pub(super) struct Unit {
     order: u32,
     key: String,
-    table: DataTable,
-    /// Block range `[from, to)`; `to == None` means to the end of the table.
-    blocks: Option<(u64, Option<u64>)>,
+    source: Source,
     estimated_bytes: u64,
 }
 
-/// Splits tables into units, numbered by table name then chunk, and returns them largest first.
-pub(super) fn plan_units(tables: &[DataTable], split_pages: u64) -> Vec<Unit> {
+/// What a unit copies.
+#[derive(Debug, Clone)]
+enum Source {
+    Table {
+        table: DataTable,
+        /// Block range `[from, to)`; `to == None` means to the end of the table.
+        blocks: Option<(u64, Option<u64>)>,
+    },
+    /// The contents of these large objects (their sizes are only known once they are open).
+    LargeObjects(Vec<u32>),
+}
+
+/// Splits tables into units, numbered by table name then chunk, and returns them largest
+/// first; then one unit per batch of large objects.
+pub(super) fn plan_units(
+    tables: &[DataTable],
+    large_objects: &[Vec<u32>],
+    split_pages: u64,
+) -> Vec<Unit> {
     let mut sorted: Vec<&DataTable> = tables.iter().collect();
     sorted.sort_by(|a, b| a.qualified_name.cmp(&b.qualified_name));
     let mut units = Vec::new();
@@ -54,8 +70,10 @@ pub(super) fn plan_units(tables: &[DataTable], split_pages: u64) -> Vec<Unit> {
             units.push(Unit {
                 order,
                 key: format!("data/{order:04}.copy.zst"),
-                table: table.clone(),
-                blocks,
+                source: Source::Table {
+                    table: table.clone(),
+                    blocks,
+                },
                 estimated_bytes: table.bytes / chunks,
             });
         }
@@ -65,6 +83,16 @@ pub(super) fn plan_units(tables: &[DataTable], split_pages: u64) -> Vec<Unit> {
             .cmp(&a.estimated_bytes)
             .then(a.order.cmp(&b.order))
     });
+    let first = units.len() as u32 + 1;
+    units.extend(large_objects.iter().enumerate().map(|(i, oids)| {
+        let order = first + i as u32;
+        Unit {
+            order,
+            key: format!("data/{order:04}.lo.sql.zst"),
+            source: Source::LargeObjects(oids.clone()),
+            estimated_bytes: 0,
+        }
+    }));
     units
 }
 
@@ -151,7 +179,19 @@ impl Worker {
     }
 
     async fn copy(&self, client: &Client, unit: &Unit) -> Result<Part, BackupError> {
-        let table = &unit.table;
+        match &unit.source {
+            Source::Table { table, blocks } => self.copy_table(client, unit, table, *blocks).await,
+            Source::LargeObjects(oids) => self.copy_large_objects(client, unit, oids).await,
+        }
+    }
+
+    async fn copy_table(
+        &self,
+        client: &Client,
+        unit: &Unit,
+        table: &DataTable,
+        blocks: Option<(u64, Option<u64>)>,
+    ) -> Result<Part, BackupError> {
         client
             .batch_execute(&format!(
                 "LOCK TABLE {} IN ACCESS SHARE MODE NOWAIT",
@@ -165,7 +205,7 @@ impl Worker {
         } else {
             format!(" ({columns})")
         };
-        let source = match (unit.blocks, &table.extension_rows) {
+        let source = match (blocks, &table.extension_rows) {
             (_, Some(rows)) => format!(
                 "(SELECT {columns} FROM ONLY {} {})",
                 table.qualified_name, rows.condition
@@ -181,55 +221,19 @@ impl Worker {
                 )
             }
         };
-        let copy_error = |e: tokio_postgres::Error| BackupError::Copy {
-            table: table.qualified_name.clone(),
-            reason: describe(&e),
-        };
-        let stream = client
-            .copy_out(&format!("COPY {source} TO STDOUT"))
-            .await
-            .map_err(copy_error)?;
-
-        let digest = Arc::new(Mutex::new(RowDigest::new()));
-        let observed = digest.clone();
-        let header = Bytes::from(format!(
-            "COPY {}{column_list} FROM stdin;\n",
-            table.qualified_name
-        ));
-        let body = futures::stream::once(async move { Ok::<_, std::io::Error>(header) })
-            .chain(stream.map(move |chunk| {
-                let chunk = chunk.map_err(|e| std::io::Error::other(describe(&e)))?;
-                if let Ok(mut digest) = observed.lock() {
-                    digest.update(&chunk);
-                }
-                Ok(chunk)
-            }))
-            .chain(futures::stream::once(async {
-                Ok(Bytes::from_static(b"\\.\n\n"))
-            }));
-        let mut encoder = ZstdEncoder::with_quality(
-            StreamReader::new(Box::pin(body)),
-            Level::Precise(self.level),
-        );
-        let key = format!("{}{}", self.set_prefix, unit.key);
-        let receipt = match self.store.put(&key, &mut encoder, &self.put_options).await {
-            Ok(receipt) => receipt,
-            Err(StoreError::Source { source, .. }) => {
-                return Err(BackupError::Copy {
-                    table: table.qualified_name.clone(),
-                    reason: source.to_string(),
-                });
-            }
-            Err(e) => return Err(e.into()),
-        };
-        record_upload(&self.uploaded, key);
-        let (rows, row_digest) = match digest.lock() {
-            Ok(d) => (d.rows(), d.hex()),
-            Err(_) => (0, String::new()),
-        };
+        let header = format!("COPY {}{column_list} FROM stdin;\n", table.qualified_name);
+        let (receipt, digest) = self
+            .store_copy(
+                client,
+                unit,
+                &table.qualified_name,
+                &format!("COPY {source} TO STDOUT"),
+                (header, "\\.\n\n"),
+            )
+            .await?;
         let _ = self.events.send(BackupEvent::PartStored {
             table: table.qualified_name.clone(),
-            rows,
+            rows: digest.rows(),
             stored_bytes: receipt.bytes,
             table_bytes: unit.estimated_bytes,
         });
@@ -244,12 +248,102 @@ impl Worker {
                 schema: table.schema.clone(),
                 name: table.name.clone(),
                 columns: table.columns.clone(),
-                rows,
-                row_digest,
-                blocks: unit.blocks.map(|(from, to)| (from, to.unwrap_or(u64::MAX))),
+                rows: digest.rows(),
+                row_digest: digest.hex(),
+                blocks: blocks.map(|(from, to)| (from, to.unwrap_or(u64::MAX))),
                 extension_rows: table.extension_rows.as_ref().map(|x| x.condition.clone()),
             }),
+            large_objects: None,
         })
+    }
+
+    async fn copy_large_objects(
+        &self,
+        client: &Client,
+        unit: &Unit,
+        oids: &[u32],
+    ) -> Result<Part, BackupError> {
+        let what = large_objects::label(oids);
+        let sizes =
+            large_objects::sizes(client, oids)
+                .await
+                .map_err(|reason| BackupError::Copy {
+                    table: what.clone(),
+                    reason,
+                })?;
+        let copy = large_objects::copy_sql(&sizes);
+        let (receipt, digest) = self
+            .store_copy(client, unit, &what, &copy, (String::new(), ""))
+            .await?;
+        let _ = self.events.send(BackupEvent::PartStored {
+            table: what,
+            rows: digest.rows(),
+            stored_bytes: receipt.bytes,
+            table_bytes: 0,
+        });
+        Ok(Part {
+            key: unit.key.clone(),
+            order: unit.order,
+            kind: PartKind::Data,
+            bytes: receipt.bytes,
+            sha256: receipt.sha256,
+            table: None,
+            large_objects: Some(LargeObjectsPart {
+                objects: oids.len() as u64,
+                bytes: sizes.iter().map(|(_, size)| (*size).max(0) as u64).sum(),
+                lines: digest.rows(),
+                digest: digest.hex(),
+            }),
+        })
+    }
+
+    /// Streams `copy`'s output, between `header` and `trailer`, through a row digest and zstd
+    /// into the unit's part.
+    async fn store_copy(
+        &self,
+        client: &Client,
+        unit: &Unit,
+        what: &str,
+        copy: &str,
+        (header, trailer): (String, &'static str),
+    ) -> Result<(crate::store::PutReceipt, RowDigest), BackupError> {
+        let copy_error = |e: tokio_postgres::Error| BackupError::Copy {
+            table: what.to_string(),
+            reason: describe(&e),
+        };
+        let stream = client.copy_out(copy).await.map_err(copy_error)?;
+        let digest = Arc::new(Mutex::new(RowDigest::new()));
+        let observed = digest.clone();
+        let body =
+            futures::stream::once(async move { Ok::<_, std::io::Error>(Bytes::from(header)) })
+                .chain(stream.map(move |chunk| {
+                    let chunk = chunk.map_err(|e| std::io::Error::other(describe(&e)))?;
+                    if let Ok(mut digest) = observed.lock() {
+                        digest.update(&chunk);
+                    }
+                    Ok(chunk)
+                }))
+                .chain(futures::stream::once(async move {
+                    Ok(Bytes::from_static(trailer.as_bytes()))
+                }));
+        let mut encoder = ZstdEncoder::with_quality(
+            StreamReader::new(Box::pin(body)),
+            Level::Precise(self.level),
+        );
+        let key = format!("{}{}", self.set_prefix, unit.key);
+        let receipt = match self.store.put(&key, &mut encoder, &self.put_options).await {
+            Ok(receipt) => receipt,
+            Err(StoreError::Source { source, .. }) => {
+                return Err(BackupError::Copy {
+                    table: what.to_string(),
+                    reason: source.to_string(),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        record_upload(&self.uploaded, key);
+        let digest = digest.lock().map(|d| d.clone()).unwrap_or_default();
+        Ok((receipt, digest))
     }
 }
 
@@ -272,17 +366,30 @@ mod tests {
 
     #[test]
     fn big_tables_split_into_block_ranges_and_run_largest_first() {
-        let units = plan_units(&[table("small", 10), table("big", 250)], 100);
-        type Planned<'a> = (&'a str, Option<(u64, Option<u64>)>);
-        let keys: Vec<Planned> = units.iter().map(|u| (u.key.as_str(), u.blocks)).collect();
-        // Numbered by table name (big before small), run largest first; the last range is open.
+        let units = plan_units(
+            &[table("small", 10), table("big", 250)],
+            &[vec![16400, 16401], vec![16402]],
+            100,
+        );
+        type Planned<'a> = (&'a str, Option<(u64, Option<u64>)>, Vec<u32>);
+        let keys: Vec<Planned> = units
+            .iter()
+            .map(|u| match &u.source {
+                Source::Table { blocks, .. } => (u.key.as_str(), *blocks, vec![]),
+                Source::LargeObjects(oids) => (u.key.as_str(), None, oids.clone()),
+            })
+            .collect();
+        // Numbered by table name (big before small), run largest first; the last range is
+        // open. Large objects follow, a part per batch.
         assert_eq!(
             keys,
             [
-                ("data/0001.copy.zst", Some((0, Some(100)))),
-                ("data/0002.copy.zst", Some((100, Some(200)))),
-                ("data/0003.copy.zst", Some((200, None))),
-                ("data/0004.copy.zst", None),
+                ("data/0001.copy.zst", Some((0, Some(100))), vec![]),
+                ("data/0002.copy.zst", Some((100, Some(200))), vec![]),
+                ("data/0003.copy.zst", Some((200, None)), vec![]),
+                ("data/0004.copy.zst", None, vec![]),
+                ("data/0005.lo.sql.zst", None, vec![16400, 16401]),
+                ("data/0006.lo.sql.zst", None, vec![16402]),
             ]
         );
     }

@@ -443,7 +443,7 @@ async fn run(
     .await?;
     let mut parts = vec![pre_part];
 
-    let units = plan_units(&catalog.tables, options.split_pages);
+    let units = plan_units(&catalog.tables, &catalog.large_objects, options.split_pages);
     let data_parts = copy_units(
         pg,
         &snapshot,
@@ -593,5 +593,6 @@ async fn store_script(
         bytes: receipt.bytes,
         sha256: receipt.sha256,
         table: None,
+        large_objects: None,
     })
 }

@@ -17,6 +17,7 @@ mod extension_data;
 mod functions;
 mod indexes;
 mod initial_privileges;
+mod large_objects;
 mod policies;
 mod privileges;
 mod publications;
@@ -41,6 +42,7 @@ use super::item::{Item, ItemKind, ObjectRef, class};
 use super::order::DependEdge;
 use crate::version::ServerVersion;
 
+pub use large_objects::BATCH as LARGE_OBJECT_BATCH;
 pub use sequences::sequence_values;
 
 /// Objects of a system schema, a temp schema or an extension are never dumped.
@@ -117,6 +119,8 @@ pub struct Catalog {
     pub skipped: Vec<(ObjectRef, String)>,
     /// Objects their parent recreates (a child table's inherited checks): claimed, not dumped.
     pub recreated: Vec<ObjectRef>,
+    /// Large objects by OID, in batches of [`LARGE_OBJECT_BATCH`]: one data part each.
+    pub large_objects: Vec<Vec<u32>>,
     /// Dumped relations (tables, views, materialized views) by OID.
     pub relations: HashMap<u32, Relation>,
 }
@@ -293,6 +297,7 @@ pub async fn read(db: &Db<'_>) -> Result<Catalog, CatalogError> {
     publications::publications(db, &mut catalog, &relations).await?;
     event_triggers::event_triggers(db, &mut catalog).await?;
     extension_data::extension_data(db, &mut catalog).await?;
+    large_objects::large_objects(db, &mut catalog).await?;
     privileges::column_acls(db, &mut catalog, &relations).await?;
     privileges::default_acls(db, &mut catalog).await?;
     initial_privileges::initial_privileges(db, &mut catalog).await?;

@@ -8,23 +8,15 @@
 //! the table is loaded; the rest of post-data runs last, in dependency order.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll};
 
-use async_compression::tokio::bufread::ZstdDecoder;
 use bytes::Bytes;
-use futures::SinkExt;
-use sha2::{Digest, Sha256};
-use tokio::io::{
-    AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, ReadBuf,
-};
+use tokio::io::AsyncReadExt;
 use tokio::sync::{Mutex, Notify};
 use tokio::task::JoinSet;
 use tokio_postgres::Client;
 
-use super::digest::RowDigest;
 use super::inventory;
 use super::item::ItemKind;
 use super::manifest::{FORMAT_VERSION, Manifest, Part};
@@ -35,6 +27,10 @@ use crate::layout::{
 use crate::pg::{ConnectError, PgTarget, column, connect, describe};
 use crate::store::{Store, StoreError};
 use crate::version::ServerVersion;
+
+mod parts;
+pub(crate) use parts::{Rows, scan_copy_part, scan_large_object_part};
+pub use parts::{export, read_script};
 
 const SEND_BATCH: usize = 256 * 1024;
 
@@ -204,140 +200,6 @@ pub async fn read_manifest(
     Ok(manifest)
 }
 
-/// Counts stored bytes and their SHA-256 as they are read.
-struct HashingReader<R> {
-    inner: R,
-    hasher: Sha256,
-    bytes: u64,
-}
-
-impl<R: AsyncRead + Unpin> AsyncRead for HashingReader<R> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let poll = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if let Poll::Ready(Ok(())) = &poll {
-            let new = &buf.filled()[before..];
-            self.bytes += new.len() as u64;
-            self.hasher.update(new);
-        }
-        poll
-    }
-}
-
-type PartReader = BufReader<ZstdDecoder<BufReader<HashingReader<crate::store::ObjectReader>>>>;
-
-async fn open_part(
-    store: &dyn Store,
-    manifest: &Manifest,
-    part: &Part,
-) -> Result<PartReader, RestoreError> {
-    let database = DatabaseId::new(&manifest.database_id).map_err(|e| RestoreError::Manifest {
-        key: part.key.clone(),
-        reason: e.to_string(),
-    })?;
-    let backup = BackupId::parse(&manifest.backup_id).map_err(|e| RestoreError::Manifest {
-        key: part.key.clone(),
-        reason: e.to_string(),
-    })?;
-    let key = set_key(&database, &backup, &part.key);
-    let reader = match store.get(&key).await {
-        Ok(reader) => reader,
-        Err(StoreError::NotFound { .. }) => {
-            return Err(RestoreError::Corrupt {
-                backup: manifest.backup_id.clone(),
-                part: part.key.clone(),
-                reason: "it is missing from the store".into(),
-            });
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let hashing = HashingReader {
-        inner: reader,
-        hasher: Sha256::new(),
-        bytes: 0,
-    };
-    Ok(BufReader::with_capacity(
-        SEND_BATCH,
-        ZstdDecoder::new(BufReader::new(hashing)),
-    ))
-}
-
-/// Checks the stored bytes' size and SHA-256 once a part has been read to its end.
-fn check_stored(manifest: &Manifest, part: &Part, reader: PartReader) -> Result<(), RestoreError> {
-    let hashing = reader.into_inner().into_inner().into_inner();
-    let corrupt = |reason: String| RestoreError::Corrupt {
-        backup: manifest.backup_id.clone(),
-        part: part.key.clone(),
-        reason,
-    };
-    if hashing.bytes != part.bytes {
-        return Err(corrupt(format!(
-            "{} bytes stored, the manifest says {}",
-            hashing.bytes, part.bytes
-        )));
-    }
-    let sha = hex::encode(hashing.hasher.finalize());
-    if sha != part.sha256 {
-        return Err(corrupt(format!(
-            "SHA-256 {sha} does not match the manifest's {}",
-            part.sha256
-        )));
-    }
-    Ok(())
-}
-
-/// Streams a part's decompressed content into `out`, then checks its stored size and SHA-256.
-async fn copy_part(
-    store: &dyn Store,
-    manifest: &Manifest,
-    part: &Part,
-    out: &mut (dyn AsyncWrite + Send + Unpin),
-) -> Result<(), RestoreError> {
-    let mut reader = open_part(store, manifest, part).await?;
-    tokio::io::copy(&mut reader, out)
-        .await
-        .map_err(|e| RestoreError::Corrupt {
-            backup: manifest.backup_id.clone(),
-            part: part.key.clone(),
-            reason: format!("it does not decompress: {e}"),
-        })?;
-    check_stored(manifest, part, reader)
-}
-
-/// Reads a whole SQL part, verified.
-pub async fn read_script(
-    store: &dyn Store,
-    manifest: &Manifest,
-    part: &Part,
-) -> Result<String, RestoreError> {
-    let mut bytes = Vec::new();
-    copy_part(store, manifest, part, &mut bytes).await?;
-    String::from_utf8(bytes).map_err(|_| RestoreError::Corrupt {
-        backup: manifest.backup_id.clone(),
-        part: part.key.clone(),
-        reason: "it is not UTF-8 text".into(),
-    })
-}
-
-/// Writes the whole backup as one psql script, every part verified on the way.
-pub async fn export(
-    store: &dyn Store,
-    manifest: &Manifest,
-    out: &mut (dyn AsyncWrite + Send + Unpin),
-) -> Result<(), RestoreError> {
-    for part in &manifest.parts {
-        copy_part(store, manifest, part, out).await?;
-    }
-    out.flush().await.map_err(|e| RestoreError::Database {
-        step: "writing the export",
-        reason: e.to_string(),
-    })
-}
-
 /// Restores `manifest`'s backup into the database at `target`.
 pub async fn restore(
     store: Arc<dyn Store>,
@@ -407,7 +269,11 @@ pub async fn restore(
         items
             .into_iter()
             .filter(|i| {
-                !(options.no_acl && matches!(i.header.kind, ItemKind::Acl | ItemKind::DefaultAcl))
+                !(options.no_acl
+                    && matches!(
+                        i.header.kind,
+                        ItemKind::Acl | ItemKind::LargeObjectAcl | ItemKind::DefaultAcl
+                    ))
             })
             .map(|mut i| {
                 if options.no_owner {
@@ -490,12 +356,20 @@ pub async fn restore(
     for items in per_table.values_mut() {
         items.sort_by_key(build_priority);
     }
+    // Large objects are the whole database's: a restore of some tables leaves them out, as
+    // it leaves out their pre-data items.
+    let large_objects: Vec<Part> = manifest
+        .parts
+        .iter()
+        .filter(|p| p.large_objects.is_some() && selected.is_none())
+        .cloned()
+        .collect();
     let rows = run_pool(
         store.clone(),
         manifest,
         target,
         options.jobs.max(1),
-        loads,
+        (loads, large_objects),
         per_table,
         on_event,
     )
@@ -563,12 +437,18 @@ fn parse(manifest: &Manifest, text: &str) -> Result<Vec<ScriptItem>, RestoreErro
     })
 }
 
-/// With a table filter, items of other tables, views and foreign keys are left out.
+/// With a table filter, items of other tables, views, foreign keys and large objects are left
+/// out.
 fn keep(item: &ScriptItem, wanted: &impl Fn(&Option<String>) -> bool, filtered: bool) -> bool {
     if filtered
         && matches!(
             item.header.kind,
-            ItemKind::ForeignKey | ItemKind::View | ItemKind::MaterializedView | ItemKind::Refresh
+            ItemKind::ForeignKey
+                | ItemKind::View
+                | ItemKind::MaterializedView
+                | ItemKind::Refresh
+                | ItemKind::LargeObject
+                | ItemKind::LargeObjectAcl
         )
     {
         return false;
@@ -682,6 +562,8 @@ async fn run_item(client: &Client, item: &ScriptItem) -> Result<(), RestoreError
 
 enum Job {
     Load(String, Vec<Part>),
+    /// A part of large-object contents.
+    LargeObjects(Box<Part>),
     Build(ScriptItem),
 }
 
@@ -697,12 +579,22 @@ async fn run_pool(
     manifest: &Manifest,
     target: &PgTarget,
     jobs: usize,
-    loads: Vec<(String, Vec<Part>)>,
+    (loads, large_objects): (Vec<(String, Vec<Part>)>, Vec<Part>),
     per_table: HashMap<String, Vec<ScriptItem>>,
     on_event: &(dyn Fn(RestoreEvent) + Sync),
 ) -> Result<u64, RestoreError> {
     let pool = Arc::new(Pool {
-        queue: Mutex::new(loads.into_iter().map(|(t, p)| Job::Load(t, p)).collect()),
+        queue: Mutex::new(
+            loads
+                .into_iter()
+                .map(|(t, p)| Job::Load(t, p))
+                .chain(
+                    large_objects
+                        .into_iter()
+                        .map(|p| Job::LargeObjects(Box::new(p))),
+                )
+                .collect(),
+        ),
         loads_running: AtomicUsize::new(0),
         wake: Notify::new(),
         per_table: Mutex::new(per_table),
@@ -775,6 +667,9 @@ async fn work(
                 let _ = events.send(RestoreEvent::TableLoaded { table, rows: n });
             }
             Some(Job::Build(item)) => run_item(&client, &item).await?,
+            Some(Job::LargeObjects(part)) => {
+                load_large_objects(&client, store.as_ref(), &manifest, &part).await?;
+            }
             None if pool.loads_running.load(Ordering::SeqCst) == 0 => break,
             None => {
                 let notified = pool.wake.notified();
@@ -787,6 +682,35 @@ async fn work(
         }
     }
     Ok(rows)
+}
+
+/// Writes one part of large-object contents in one transaction, checking it as it streams.
+async fn load_large_objects(
+    client: &Client,
+    store: &dyn Store,
+    manifest: &Manifest,
+    part: &Part,
+) -> Result<(), RestoreError> {
+    client
+        .batch_execute("BEGIN")
+        .await
+        .map_err(|e| RestoreError::Load {
+            table: format!("the large objects of {}", part.key),
+            reason: describe(&e),
+        })?;
+    match scan_large_object_part(store, manifest, part, Some(client)).await {
+        Ok(_) => client
+            .batch_execute("COMMIT")
+            .await
+            .map_err(|e| RestoreError::Load {
+                table: format!("the large objects of {}", part.key),
+                reason: describe(&e),
+            }),
+        Err(e) => {
+            let _ = client.batch_execute("ROLLBACK").await;
+            Err(e)
+        }
+    }
 }
 
 /// Loads every part of one table in one transaction, checking each part as it streams.
@@ -844,117 +768,6 @@ async fn load_table(
             Err(e)
         }
     }
-}
-
-/// The COPY header a data part of `table` starts with.
-fn copy_header(table: &super::manifest::TablePart) -> String {
-    if table.columns.is_empty() {
-        format!("COPY {} FROM stdin;\n", table.qualified_name)
-    } else {
-        format!(
-            "COPY {} ({}) FROM stdin;\n",
-            table.qualified_name,
-            table.columns.join(", ")
-        )
-    }
-}
-
-/// Where the rows of a scanned part go.
-pub(crate) enum Rows<'a, 'b> {
-    /// Into a `COPY ... FROM STDIN` of `table`.
-    Load {
-        sink: &'a mut Pin<&'b mut tokio_postgres::CopyInSink<Bytes>>,
-        table: &'a str,
-    },
-    /// Nowhere: the part is only checked.
-    Discard,
-}
-
-impl Rows<'_, '_> {
-    async fn send(&mut self, batch: Bytes) -> Result<(), RestoreError> {
-        match self {
-            Rows::Load { sink, table } => sink.send(batch).await.map_err(|e| RestoreError::Load {
-                table: table.to_string(),
-                reason: describe(&e),
-            }),
-            Rows::Discard => Ok(()),
-        }
-    }
-}
-
-/// Reads a data part's COPY block and checks it against the manifest: the header names the
-/// part's table and columns, the rows end with the end-of-data marker, the row count and
-/// digest match, and so do the stored bytes' size and SHA-256. Rows go to `rows` in batches
-/// as they are read; returns the row count.
-pub(crate) async fn scan_copy_part(
-    store: &dyn Store,
-    manifest: &Manifest,
-    part: &Part,
-    mut rows: Rows<'_, '_>,
-) -> Result<u64, RestoreError> {
-    let corrupt = |reason: String| RestoreError::Corrupt {
-        backup: manifest.backup_id.clone(),
-        part: part.key.clone(),
-        reason,
-    };
-    let Some(expected) = &part.table else {
-        return Err(corrupt(
-            "the manifest names no table for this data part".into(),
-        ));
-    };
-    let mut reader = open_part(store, manifest, part).await?;
-    let mut line = Vec::new();
-    let read = |e: std::io::Error| corrupt(format!("it does not decompress: {e}"));
-    reader.read_until(b'\n', &mut line).await.map_err(read)?;
-    if !line.starts_with(b"COPY ") {
-        return Err(corrupt("it does not start with a COPY header".into()));
-    }
-    if line != copy_header(expected).as_bytes() {
-        let found: String = String::from_utf8_lossy(&line)
-            .trim_end()
-            .chars()
-            .take(200)
-            .collect();
-        return Err(corrupt(format!(
-            "it holds `{found}`, not the data of {} the manifest names",
-            expected.qualified_name
-        )));
-    }
-    let mut digest = RowDigest::new();
-    let mut batch = Vec::with_capacity(SEND_BATCH + 1024);
-    loop {
-        line.clear();
-        if reader.read_until(b'\n', &mut line).await.map_err(read)? == 0 {
-            return Err(corrupt(
-                "it ends before its end-of-data marker (truncated)".into(),
-            ));
-        }
-        if line == b"\\.\n" {
-            break;
-        }
-        digest.update(&line);
-        batch.extend_from_slice(&line);
-        if batch.len() >= SEND_BATCH {
-            rows.send(Bytes::from(std::mem::take(&mut batch))).await?;
-        }
-    }
-    if !batch.is_empty() {
-        rows.send(Bytes::from(batch)).await?;
-    }
-    tokio::io::copy(&mut reader, &mut tokio::io::sink())
-        .await
-        .map_err(read)?;
-    check_stored(manifest, part, reader)?;
-    if digest.rows() != expected.rows || digest.hex() != expected.row_digest {
-        return Err(corrupt(format!(
-            "it holds {} rows with digest {}, the manifest says {} rows with digest {}",
-            digest.rows(),
-            digest.hex(),
-            expected.rows,
-            expected.row_digest
-        )));
-    }
-    Ok(digest.rows())
 }
 
 #[cfg(test)]

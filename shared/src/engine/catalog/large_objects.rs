@@ -1,0 +1,59 @@
+//! Large objects (`pg_largeobject_metadata`), as pg_dump's `getLOs`/`dumpLO`: created with
+//! their OID, owner and comment in pre-data, in batches of [`BATCH`] (pg_dump 17 groups them
+//! the same way, so a database of a million large objects is not a million items); grants in
+//! one ACL item per batch. Their contents are data parts of their own (`engine::large_objects`).
+
+use super::*;
+
+/// Large objects per metadata item, and per data part.
+pub const BATCH: usize = 1000;
+
+pub(super) async fn large_objects(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), CatalogError> {
+    let sql = format!(
+        "SELECT m.oid, quote_ident(pg_get_userbyid(m.lomowner)) AS owner, \
+         obj_description(m.oid, 'pg_largeobject') AS comment, {} AS acl, {} AS acl_default \
+         FROM pg_largeobject_metadata m ORDER BY m.oid",
+        acl_json("m.lomacl"),
+        acl_json("acldefault('L', m.lomowner)"),
+    );
+    let rows = db.query("large objects", &sql).await?;
+    for batch in rows.chunks(BATCH) {
+        let mut oids = Vec::with_capacity(batch.len());
+        let mut sql = String::new();
+        let mut grants = String::new();
+        for row in batch {
+            let oid: u32 = row.get("oid")?;
+            let owner: String = row.get("owner")?;
+            sql.push_str(&format!(
+                "SELECT pg_catalog.lo_create('{oid}');\nALTER LARGE OBJECT {oid} OWNER TO {owner};\n"
+            ));
+            sql.push_str(&comment_sql(
+                &format!("LARGE OBJECT {oid}"),
+                row.get("comment")?,
+            ));
+            grants.push_str(&acl_statements(
+                &format!("LARGE OBJECT {oid}"),
+                None,
+                super::grants(row, "acl")?.as_deref(),
+                &super::grants(row, "acl_default")?.unwrap_or_default(),
+            ));
+            oids.push(oid);
+        }
+        let (first, last) = (oids[0], oids[oids.len() - 1]);
+        let name = format!("{first}..{last}");
+        let refs: Vec<ObjectRef> = oids
+            .iter()
+            .map(|oid| oid_ref(class::PG_LARGEOBJECT, *oid))
+            .collect();
+        catalog
+            .items
+            .push(Item::new(ItemKind::LargeObject, "", &name, sql).owning(refs.iter().copied()));
+        if !grants.is_empty() {
+            catalog
+                .items
+                .push(Item::new(ItemKind::LargeObjectAcl, "", &name, grants).needing(refs));
+        }
+        catalog.large_objects.push(oids);
+    }
+    Ok(())
+}
