@@ -28,6 +28,7 @@ pub mod class {
     pub const PG_PUBLICATION: u32 = 6104;
     pub const PG_PUBLICATION_REL: u32 = 6106;
     pub const PG_PUBLICATION_NAMESPACE: u32 = 6237;
+    pub const PG_SUBSCRIPTION: u32 = 6100;
     pub const PG_TS_DICT: u32 = 3600;
     pub const PG_TS_CONFIG: u32 = 3602;
     pub const PG_TS_PARSER: u32 = 3601;
@@ -78,6 +79,7 @@ pub enum ItemKind {
     TableProperties,
     Publication,
     PublicationMember,
+    Subscription,
     Acl,
     LargeObjectAcl,
     DefaultAcl,

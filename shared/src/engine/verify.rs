@@ -401,6 +401,12 @@ async fn check_restore(
     let mut target = server.clone();
     target.config.dbname(&name);
     let outcome = restore_and_compare(store, manifest, &target, jobs).await;
+    // Restored subscriptions (disabled, never connected) would keep the scratch database.
+    if let Ok(scratch) = connect(&target).await
+        && let Err(e) = restore::drop_subscriptions(&scratch).await
+    {
+        tracing::warn!(database = %name, error = %describe(&e), "could not drop the scratch database's subscriptions");
+    }
     let dropped = admin
         .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
         .await;

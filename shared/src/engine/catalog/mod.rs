@@ -26,6 +26,7 @@ mod rules;
 mod schemas;
 mod sequences;
 mod statistics;
+mod subscriptions;
 mod tables;
 mod text_search;
 mod triggers;
@@ -296,6 +297,7 @@ pub async fn read(db: &Db<'_>) -> Result<Catalog, CatalogError> {
     statistics::statistics(db, &mut catalog, &relations).await?;
     publications::publications(db, &mut catalog, &relations).await?;
     event_triggers::event_triggers(db, &mut catalog).await?;
+    subscriptions::subscriptions(db, &mut catalog).await?;
     extension_data::extension_data(db, &mut catalog).await?;
     large_objects::large_objects(db, &mut catalog).await?;
     privileges::column_acls(db, &mut catalog, &relations).await?;

@@ -518,11 +518,19 @@ async fn prepare_target(
                 .join(", "),
         });
     }
+    drop_subscriptions(client)
+        .await
+        .map_err(db("dropping the target's subscriptions (--clean)"))?;
+    // Schemas take what is in them; event triggers, publications and large objects are
+    // outside any schema.
     let rows = client
         .query(
-            "SELECT 'DROP SCHEMA ' || quote_ident(n.nspname) || ' CASCADE' FROM pg_namespace n WHERE n.nspname NOT IN \
+            "SELECT 'DROP EVENT TRIGGER ' || quote_ident(evtname) FROM pg_event_trigger WHERE oid >= 16384 \
+             UNION ALL SELECT 'DROP PUBLICATION ' || quote_ident(pubname) FROM pg_publication \
+             UNION ALL SELECT 'DROP SCHEMA ' || quote_ident(n.nspname) || ' CASCADE' FROM pg_namespace n WHERE n.nspname NOT IN \
              ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp_|toast_temp_)' \
-             UNION ALL SELECT 'DROP EXTENSION ' || quote_ident(x.extname) || ' CASCADE' FROM pg_extension x WHERE x.oid >= 16384",
+             UNION ALL SELECT 'DROP EXTENSION ' || quote_ident(x.extname) || ' CASCADE' FROM pg_extension x WHERE x.oid >= 16384 \
+             UNION ALL SELECT 'SELECT pg_catalog.lo_unlink(' || oid || ')' FROM pg_largeobject_metadata",
             &[],
         )
         .await
@@ -548,6 +556,29 @@ async fn prepare_target(
         .batch_execute(&format!("BEGIN;\n{sql}COMMIT;"))
         .await
         .map_err(db("dropping the target's objects (--clean)"))
+}
+
+/// Drops the subscriptions of the database `client` is connected to without reaching their
+/// publishers: each is disabled and loses its slot name first, so the publisher's slot (if
+/// any) is left for its operator. A database with subscriptions cannot be dropped.
+pub async fn drop_subscriptions(client: &Client) -> Result<(), tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT quote_ident(subname) FROM pg_catalog.pg_subscription \
+             WHERE subdbid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())",
+            &[],
+        )
+        .await?;
+    for row in rows {
+        let name: String = row.try_get(0)?;
+        client
+            .batch_execute(&format!(
+                "ALTER SUBSCRIPTION {name} DISABLE; ALTER SUBSCRIPTION {name} SET (slot_name = NONE); \
+                 DROP SUBSCRIPTION {name};"
+            ))
+            .await?;
+    }
+    Ok(())
 }
 
 async fn run_item(client: &Client, item: &ScriptItem) -> Result<(), RestoreError> {
