@@ -77,8 +77,11 @@ pub fn assert_same_dump(source: &str, restored: &str, what: &str) {
             .join("\n")
     };
     panic!(
-        "{what}: pg_dump of the restored database differs from the source at line {}\n--- source\n{}\n--- restored\n{}",
+        "{what}: pg_dump of the restored database differs from the source at line {} \
+         ({:?} against {:?})\n--- source\n{}\n--- restored\n{}",
         first + 1,
+        a.get(first).copied().unwrap_or("<end>"),
+        b.get(first).copied().unwrap_or("<end>"),
         window(&a),
         window(&b)
     );

@@ -198,6 +198,45 @@ large_objects_round_trip! {
     large_objects_round_trip_on_18: 18;
 }
 
+/// One object of each kind pg_dump's own suite (`002_pg_dump.pl`) checks, in the shapes it
+/// singles out (`tests/fixtures/pg_dump_kinds.sql`).
+async fn pg_dump_kinds_round_trip(major: u32) {
+    let Some(cluster) = cluster_of(major) else {
+        return;
+    };
+    let source = fresh_database_on(cluster, "pg_dump kinds");
+    {
+        let _roles = ROLE_CREATION.lock().await;
+        source
+            .psql_file(&backstop_tests::workspace_root().join("tests/fixtures/pg_dump_kinds.sql"));
+    }
+    round_trip(
+        &source,
+        &options(&source),
+        2,
+        &format!("pg_dump's kinds on {major}"),
+    )
+    .await;
+}
+
+macro_rules! pg_dump_kinds_round_trip {
+    ($($test:ident: $major:literal;)*) => {$(
+        #[tokio::test]
+        async fn $test() {
+            pg_dump_kinds_round_trip($major).await;
+        }
+    )*};
+}
+
+pg_dump_kinds_round_trip! {
+    what_pg_dumps_own_suite_checks_round_trips_on_13: 13;
+    what_pg_dumps_own_suite_checks_round_trips_on_14: 14;
+    what_pg_dumps_own_suite_checks_round_trips_on_15: 15;
+    what_pg_dumps_own_suite_checks_round_trips_on_16: 16;
+    what_pg_dumps_own_suite_checks_round_trips_on_17: 17;
+    what_pg_dumps_own_suite_checks_round_trips_on_18: 18;
+}
+
 /// A database shaped like a Supabase project's (`tests/fixtures/supabase_like.sql`): API roles,
 /// grants on extension functions, RLS policies calling auth functions, the realtime
 /// publication, DDL event triggers. Supabase runs 15 and later.

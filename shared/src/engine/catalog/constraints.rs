@@ -48,6 +48,7 @@ pub(super) async fn constraints(
                 .push(oid_ref(class::PG_CONSTRAINT, oid));
         }
     }
+    let mut checks_of: HashMap<u32, Vec<ObjectRef>> = HashMap::new();
     for row in rows {
         let (oid, table_oid, kind, name, q, def): (u32, u32, String, String, String, String) = (
             row.get("oid")?,
@@ -71,15 +72,15 @@ pub(super) async fn constraints(
         let t = &table.qualified_name;
         let mut owns = vec![oid_ref(class::PG_CONSTRAINT, oid)];
         owns.extend(clones.remove(&oid).unwrap_or_default());
-        // A foreign key on a partitioned table is added to the whole tree (ONLY is refused).
-        // A foreign key on a partitioned table is added to the whole tree, and so is a check
-        // that inheritance children inherit (ONLY is refused for both).
-        let only =
-            if (kind == "f" && table.kind == "p") || row.get::<bool>("inherited_by_children")? {
-                ""
-            } else {
-                "ONLY "
-            };
+        // A foreign key or check on a partitioned table is added to the whole tree, and so is
+        // a check that inheritance children inherit (ONLY is refused for them).
+        let only = if ((kind == "f" || kind == "c") && table.kind == "p")
+            || row.get::<bool>("inherited_by_children")?
+        {
+            ""
+        } else {
+            "ONLY "
+        };
         let mut sql = format!("ALTER TABLE {only}{t} ADD CONSTRAINT {q} {def};\n");
         let item_kind = match kind.as_str() {
             "p" | "u" | "x" => {
@@ -135,12 +136,33 @@ pub(super) async fn constraints(
                 literal(&index_comment)
             ));
         }
+        if item_kind == ItemKind::Check {
+            checks_of
+                .entry(table_oid)
+                .or_default()
+                .push(oid_ref(class::PG_CONSTRAINT, oid));
+        }
         catalog.items.push(
             Item::new(item_kind, &table.schema, &name, sql)
                 .owning(owns)
                 .needing([oid_ref(class::PG_CLASS, table_oid)])
                 .of_table(t),
         );
+    }
+    // ATTACH PARTITION wants the partition to have its parent's checks already, and merges
+    // them: both tables' checks come first.
+    for attach in catalog
+        .items
+        .iter_mut()
+        .filter(|i| i.kind == ItemKind::PartitionAttach)
+    {
+        let checks: Vec<ObjectRef> = attach
+            .needs
+            .iter()
+            .filter(|r| r.class == class::PG_CLASS)
+            .flat_map(|r| checks_of.get(&r.oid).cloned().unwrap_or_default())
+            .collect();
+        attach.needs.extend(checks);
     }
     Ok(())
 }

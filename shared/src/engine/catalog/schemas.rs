@@ -49,9 +49,15 @@ pub(super) async fn public_schema(db: &Db<'_>, catalog: &mut Catalog) -> Result<
     } else {
         "false"
     };
+    // ALTER SCHEMA ... OWNER TO hands the initdb owner's entries to the new owner: so does
+    // the baseline.
     let baseline = if db.version.at_least(15) {
-        "(SELECT p.initprivs FROM pg_init_privs p WHERE p.objoid = n.oid \
-         AND p.classoid = 'pg_namespace'::regclass AND p.objsubid = 0)"
+        "(SELECT array_agg(makeaclitem( \
+             CASE WHEN a.grantee = 'pg_database_owner'::regrole THEN n.nspowner ELSE a.grantee END, \
+             CASE WHEN a.grantor = 'pg_database_owner'::regrole THEN n.nspowner ELSE a.grantor END, \
+             a.privilege_type, a.is_grantable) ORDER BY a.ord) \
+         FROM pg_init_privs p, aclexplode(p.initprivs) WITH ORDINALITY AS a(grantor, grantee, privilege_type, is_grantable, ord) \
+         WHERE p.objoid = n.oid AND p.classoid = 'pg_namespace'::regclass AND p.objsubid = 0)"
     } else {
         "acldefault('n', n.nspowner) || makeaclitem(0, n.nspowner, 'USAGE', false)"
     };

@@ -69,6 +69,11 @@ pub(super) async fn tables(
          EXISTS (SELECT 1 FROM pg_inherits h JOIN pg_attribute pa ON pa.attrelid = h.inhparent \
              AND pa.attname = a.attname WHERE h.inhrelid = a.attrelid AND pa.attnotnull) AS parent_not_null, \
          pg_get_expr(d.adbin, d.adrelid) AS default_expr, d.oid AS attrdef, \
+         EXISTS (SELECT 1 FROM pg_inherits h JOIN pg_class hc ON hc.oid = h.inhrelid AND NOT hc.relispartition \
+             JOIN pg_attribute pa ON pa.attrelid = h.inhparent AND pa.attname = a.attname AND pa.attgenerated <> '' \
+             JOIN pg_attrdef pd ON pd.adrelid = pa.attrelid AND pd.adnum = pa.attnum \
+             WHERE h.inhrelid = a.attrelid AND a.attgenerated <> '' \
+               AND pg_get_expr(pd.adbin, pd.adrelid) = pg_get_expr(d.adbin, d.adrelid)) AS generated_as_parent, \
          CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation \
              THEN quote_ident(cn.nspname) || '.' || quote_ident(co.collname) END AS collation, \
          CASE WHEN a.attstorage <> t.typstorage THEN CASE a.attstorage WHEN 'p' THEN 'PLAIN' WHEN 'e' THEN 'EXTERNAL' \
@@ -133,7 +138,10 @@ pub(super) async fn tables(
                 let expr: String = column
                     .get::<Option<String>>("default_expr")?
                     .unwrap_or_default();
-                if generated == "s" {
+                if !generated.is_empty() && column.get::<bool>("generated_as_parent")? {
+                    // An inheritance child (not a partition) that redeclares a parent's
+                    // generated column inherits its expression; repeating it is an error.
+                } else if generated == "s" {
                     line.push_str(&format!(" GENERATED ALWAYS AS ({expr}) STORED"));
                 } else if generated == "v" {
                     line.push_str(&format!(" GENERATED ALWAYS AS ({expr}) VIRTUAL"));
@@ -166,6 +174,12 @@ pub(super) async fn tables(
                 }
             }
             match column.get::<Option<u32>>("not_null_oid")? {
+                // A redeclared column's NOT NULL that only the parent has comes with INHERITS.
+                Some(constraint)
+                    if inherits_from.is_some() && !column.get::<bool>("not_null_local")? =>
+                {
+                    owns.push(oid_ref(class::PG_CONSTRAINT, constraint));
+                }
                 Some(constraint) => {
                     owns.push(oid_ref(class::PG_CONSTRAINT, constraint));
                     let name: String = column.get("not_null_name")?;

@@ -15,7 +15,12 @@ pub(super) async fn views(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), Cata
          {} AS acl, {} AS acl_default, \
          (SELECT string_agg(format('COMMENT ON COLUMN %s.%I IS %L;', quote_ident(n.nspname) || '.' || quote_ident(c.relname), a.attname, d.description), E'\\n' ORDER BY a.attnum) \
           FROM pg_attribute a JOIN pg_description d ON d.objoid = c.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid = a.attnum \
-          WHERE a.attrelid = c.oid) AS column_comments \
+          WHERE a.attrelid = c.oid) AS column_comments, \
+         (SELECT string_agg(format('ALTER VIEW %s ALTER COLUMN %I SET DEFAULT %s;', quote_ident(n.nspname) || '.' || quote_ident(c.relname), \
+              a.attname, pg_get_expr(d.adbin, d.adrelid)), E'\\n' ORDER BY a.attnum) \
+          FROM pg_attrdef d JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum \
+          WHERE d.adrelid = c.oid) AS column_defaults, \
+         ARRAY(SELECT d.oid FROM pg_attrdef d WHERE d.adrelid = c.oid) AS attrdefs \
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace LEFT JOIN pg_am am ON am.oid = c.relam \
          WHERE c.relkind IN ('v', 'm') AND c.oid >= 16384 AND {USER_SCHEMA} AND {}",
         acl_json("c.relacl"),
@@ -117,6 +122,12 @@ pub(super) async fn views(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), Cata
         if let Some(rule) = row.get::<Option<u32>>("rule")? {
             owns.push(oid_ref(class::PG_REWRITE, rule));
         }
+        // A view's column defaults (what an INSERT through it fills in).
+        owns.extend(
+            row.get::<Vec<u32>>("attrdefs")?
+                .into_iter()
+                .map(|d| oid_ref(class::PG_ATTRDEF, d)),
+        );
         let def = def.trim().trim_end_matches(';');
         let options = row
             .get::<Option<String>>("options")?
@@ -155,6 +166,10 @@ pub(super) async fn views(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), Cata
             sql.push_str(&format!(
                 "ALTER MATERIALIZED VIEW {q} ALTER COLUMN {column} {setting};\n"
             ));
+        }
+        if let Some(defaults) = row.get::<Option<String>>("column_defaults")? {
+            sql.push_str(&defaults);
+            sql.push('\n');
         }
         if let Some(comments) = row.get::<Option<String>>("column_comments")? {
             sql.push_str(&comments);
