@@ -21,6 +21,7 @@ pub mod class {
     pub const PG_ATTRDEF: u32 = 2604;
     pub const PG_POLICY: u32 = 3256;
     pub const PG_EXTENSION: u32 = 3079;
+    pub const PG_AM: u32 = 2601;
     pub const PG_DEFAULT_ACL: u32 = 826;
     pub const PG_COLLATION: u32 = 3456;
     pub const PG_STATISTIC_EXT: u32 = 3381;
@@ -54,6 +55,7 @@ pub enum Section {
 pub enum ItemKind {
     Schema,
     Extension,
+    AccessMethod,
     Collation,
     TextSearch,
     Type,
@@ -92,7 +94,7 @@ impl ItemKind {
     pub fn natural_section(self) -> Section {
         use ItemKind::*;
         match self {
-            Schema | Extension | Collation | TextSearch | Type | Function | Aggregate
+            Schema | Extension | AccessMethod | Collation | TextSearch | Type | Function | Aggregate
             | Sequence | Table | PartitionAttach | Check | SequenceOwnedBy | View
             | MaterializedView | LargeObject => Section::PreData,
             _ => Section::PostData,

@@ -10,6 +10,7 @@
 //! gated on it. Rows are read through [`Fields`], so a column whose type a server changed is a
 //! [`CatalogError`] naming the column and the version, never a panic.
 
+mod access_methods;
 mod collations;
 mod constraints;
 mod event_triggers;
@@ -279,6 +280,7 @@ pub async fn read(db: &Db<'_>) -> Result<Catalog, CatalogError> {
     schemas::schemas(db, &mut catalog).await?;
     schemas::public_schema(db, &mut catalog).await?;
     schemas::extensions(db, &mut catalog).await?;
+    access_methods::access_methods(db, &mut catalog).await?;
     collations::collations(db, &mut catalog).await?;
     text_search::text_search(db, &mut catalog).await?;
     types::types(db, &mut catalog).await?;
