@@ -94,8 +94,8 @@ impl ItemKind {
     pub fn natural_section(self) -> Section {
         use ItemKind::*;
         match self {
-            Schema | Extension | AccessMethod | Collation | TextSearch | Type | Function | Aggregate
-            | Sequence | Table | PartitionAttach | Check | SequenceOwnedBy | View
+            Schema | Extension | AccessMethod | Collation | TextSearch | Type | Function
+            | Aggregate | Sequence | Table | PartitionAttach | Check | SequenceOwnedBy | View
             | MaterializedView | LargeObject => Section::PreData,
             _ => Section::PostData,
         }

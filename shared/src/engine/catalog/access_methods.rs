@@ -24,10 +24,12 @@ pub(super) async fn access_methods(db: &Db<'_>, catalog: &mut Catalog) -> Result
             _ => continue, // a kind this engine does not know: left for the inventory to name
         };
         let mut sql = format!("CREATE ACCESS METHOD {q} TYPE {kind} HANDLER {handler};\n");
-        sql.push_str(&comment_sql(&format!("ACCESS METHOD {q}"), row.get("comment")?));
+        sql.push_str(&comment_sql(
+            &format!("ACCESS METHOD {q}"),
+            row.get("comment")?,
+        ));
         catalog.items.push(
-            Item::new(ItemKind::AccessMethod, "", &name, sql)
-                .owning([oid_ref(class::PG_AM, oid)]),
+            Item::new(ItemKind::AccessMethod, "", &name, sql).owning([oid_ref(class::PG_AM, oid)]),
         );
     }
     Ok(())

@@ -326,6 +326,13 @@ pub async fn restore(
         .await
         .map_err(db("committing pre-data"))?;
 
+    // Extension functions whose bodies name their own types and functions unqualified (as
+    // earthdistance's do before 16) fail under an empty search_path when an index, a generated
+    // column or a refresh calls them: from here on, the extensions' schemas follow pg_catalog.
+    let session_path = extension_search_path(&main).await?;
+    main.batch_execute(&session_path)
+        .await
+        .map_err(db("setting the search path for data and post-data"))?;
     let loaded_tables: HashSet<String> = loads.iter().map(|(t, _)| t.clone()).collect();
     let partitioning = partitioning_tables(&main).await?;
     let mut per_table: HashMap<String, Vec<ScriptItem>> = HashMap::new();
@@ -367,7 +374,7 @@ pub async fn restore(
     let rows = run_pool(
         store.clone(),
         manifest,
-        target,
+        (target, &session_path),
         options.jobs.max(1),
         (loads, large_objects),
         per_table,
@@ -558,6 +565,27 @@ async fn prepare_target(
         .map_err(db("dropping the target's objects (--clean)"))
 }
 
+/// `SET search_path` to pg_catalog, then the schemas extensions were installed into.
+async fn extension_search_path(client: &Client) -> Result<String, RestoreError> {
+    let row = client
+        .query_one(
+            "SELECT coalesce(string_agg(quote_ident(nspname), ', ' ORDER BY first), '') FROM \
+             (SELECT n.nspname, min(x.oid) AS first FROM pg_catalog.pg_extension x \
+              JOIN pg_catalog.pg_namespace n ON n.oid = x.extnamespace \
+              WHERE n.nspname <> 'pg_catalog' GROUP BY n.nspname) s",
+            &[],
+        )
+        .await
+        .map_err(db("listing the extensions' schemas"))?;
+    let schemas: String = row
+        .try_get(0)
+        .map_err(db("listing the extensions' schemas"))?;
+    Ok(match schemas.as_str() {
+        "" => String::new(),
+        _ => format!("SET search_path = pg_catalog, {schemas};\n"),
+    })
+}
+
 /// Drops the subscriptions of the database `client` is connected to without reaching their
 /// publishers: each is disabled and loses its slot name first, so the publisher's slot (if
 /// any) is left for its operator. A database with subscriptions cannot be dropped.
@@ -608,7 +636,7 @@ struct Pool {
 async fn run_pool(
     store: Arc<dyn Store>,
     manifest: &Manifest,
-    target: &PgTarget,
+    (target, session_path): (&PgTarget, &str),
     jobs: usize,
     (loads, large_objects): (Vec<(String, Vec<Part>)>, Vec<Part>),
     per_table: HashMap<String, Vec<ScriptItem>>,
@@ -641,7 +669,8 @@ async fn run_pool(
             target.clone(),
             events_tx.clone(),
         );
-        workers.spawn(async move { work(pool, store, manifest, target, events).await });
+        let preamble = format!("{PREAMBLE}{session_path}");
+        workers.spawn(async move { work(pool, store, manifest, (target, preamble), events).await });
     }
     drop(events_tx);
     let rows = super::join_workers(workers, events_rx, on_event, |reason| {
@@ -658,12 +687,12 @@ async fn work(
     pool: Arc<Pool>,
     store: Arc<dyn Store>,
     manifest: Arc<Manifest>,
-    target: PgTarget,
+    (target, preamble): (PgTarget, String),
     events: tokio::sync::mpsc::UnboundedSender<RestoreEvent>,
 ) -> Result<u64, RestoreError> {
     let client = connect(&target).await?;
     client
-        .batch_execute(PREAMBLE)
+        .batch_execute(&preamble)
         .await
         .map_err(db("preparing a restore session"))?;
     let mut rows = 0;
