@@ -20,13 +20,7 @@ async fn a_postgis_application_round_trips_with_its_own_spatial_reference_rows()
     let srs = manifest
         .tables()
         .get("public.spatial_ref_sys")
-        .map(|parts| {
-            parts
-                .iter()
-                .filter_map(|p| p.table.as_ref())
-                .map(|t| t.rows)
-                .sum::<u64>()
-        });
+        .map(|blocks| blocks.iter().map(|(_, t)| t.rows).sum::<u64>());
     assert_eq!(
         srs,
         Some(1),

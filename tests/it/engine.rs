@@ -298,7 +298,11 @@ async fn a_corrupted_part_stops_the_restore_naming_the_part() {
     source.psql("CREATE TABLE public.t (id int, v text); INSERT INTO public.t SELECT g, md5(g::text) FROM generate_series(1, 5000) g;");
     let (dir, store) = file_store();
     let manifest = take(&source, &store, &options(&source)).await.unwrap();
-    let part = manifest.parts.iter().find(|p| p.table.is_some()).unwrap();
+    let part = manifest
+        .parts
+        .iter()
+        .find(|p| p.blocks().next().is_some())
+        .unwrap();
     let path = dir
         .path()
         .join("store")

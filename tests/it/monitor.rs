@@ -158,7 +158,11 @@ async fn statuses_follow_real_backups_on_a_clock_the_test_sets() {
     );
 
     // The newest verification failed (a damaged part, found by a real deep verification).
-    let part = small.parts.iter().find(|p| p.table.is_some()).unwrap();
+    let part = small
+        .parts
+        .iter()
+        .find(|p| p.blocks().next().is_some())
+        .unwrap();
     let key = format!("{id}/{}/{}", small.backup_id, part.key);
     let mut bytes = crate::store_contract::read_all(store.as_ref(), &key).await;
     let middle = bytes.len() / 2;

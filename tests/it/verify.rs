@@ -153,7 +153,7 @@ async fn each_fault_is_caught_at_the_cheapest_level_that_can_see_it_with_the_par
     let orders_part = |m: &Manifest| {
         m.parts
             .iter()
-            .find(|p| p.table.as_ref().is_some_and(|t| t.name == "orders"))
+            .find(|p| p.blocks().any(|t| t.name == "orders"))
             .unwrap()
             .key
             .clone()
@@ -163,8 +163,13 @@ async fn each_fault_is_caught_at_the_cheapest_level_that_can_see_it_with_the_par
         (
             "flipped byte",
             |root, m, _| {
-                let path =
-                    set_dir(root, m).join(&m.parts.iter().find(|p| p.table.is_some()).unwrap().key);
+                let path = set_dir(root, m).join(
+                    &m.parts
+                        .iter()
+                        .find(|p| p.blocks().next().is_some())
+                        .unwrap()
+                        .key,
+                );
                 let mut bytes = std::fs::read(&path).unwrap();
                 let middle = bytes.len() / 2;
                 bytes[middle] ^= 0x01;
@@ -174,7 +179,7 @@ async fn each_fault_is_caught_at_the_cheapest_level_that_can_see_it_with_the_par
             first
                 .parts
                 .iter()
-                .find(|p| p.table.is_some())
+                .find(|p| p.blocks().next().is_some())
                 .map(|p| p.key.clone()),
         ),
         (
@@ -200,7 +205,7 @@ async fn each_fault_is_caught_at_the_cheapest_level_that_can_see_it_with_the_par
             |root, m, _| {
                 let mut edited = m.clone();
                 for part in &mut edited.parts {
-                    if let Some(table) = &mut part.table {
+                    for table in part.table.iter_mut().chain(part.bundle.iter_mut()) {
                         table.rows += 1;
                     }
                 }
@@ -215,7 +220,7 @@ async fn each_fault_is_caught_at_the_cheapest_level_that_can_see_it_with_the_par
                 let key = &m
                     .parts
                     .iter()
-                    .find(|p| p.table.as_ref().is_some_and(|t| t.name == "orders"))
+                    .find(|p| p.blocks().any(|t| t.name == "orders"))
                     .unwrap()
                     .key;
                 std::fs::copy(set_dir(root, other).join(key), set_dir(root, m).join(key)).unwrap();
@@ -304,9 +309,13 @@ async fn the_restore_level_catches_a_manifest_that_lies_even_when_every_checksum
 
     // A manifest that names the wrong row count, sealed: the restore refuses the part.
     let mut lying = manifest.clone();
-    let part = lying.parts.iter_mut().find(|p| p.table.is_some()).unwrap();
+    let part = lying
+        .parts
+        .iter_mut()
+        .find(|p| p.blocks().next().is_some())
+        .unwrap();
     let key = part.key.clone();
-    if let Some(table) = &mut part.table {
+    if let Some(table) = part.table.iter_mut().chain(part.bundle.iter_mut()).next() {
         table.rows += 7;
     }
     let lying = Manifest {
@@ -636,7 +645,11 @@ async fn the_verify_function_records_results_metrics_and_alerts_with_the_backup_
     // A newer backup with a damaged data part; the scheduled (deep) run catches it and points
     // at the backup that did verify.
     let bad = take(&db, &deps.base.store, &options(&db)).await.unwrap();
-    let part = bad.parts.iter().find(|p| p.table.is_some()).unwrap();
+    let part = bad
+        .parts
+        .iter()
+        .find(|p| p.blocks().next().is_some())
+        .unwrap();
     let key = format!("{database}/{}/{}", bad.backup_id, part.key);
     let mut bytes = crate::store_contract::read_all(deps.base.store.as_ref(), &key).await;
     let middle = bytes.len() / 2;

@@ -97,13 +97,7 @@ async fn extension_configuration_round_trip(major: u32) {
         &format!("extension configuration on {major}"),
     )
     .await;
-    let rows = |table: &str| -> u64 {
-        manifest.tables()[table]
-            .iter()
-            .filter_map(|p| p.table.as_ref())
-            .map(|t| t.rows)
-            .sum()
-    };
+    let rows = |table: &str| -> u64 { manifest.tables()[table].iter().map(|(_, t)| t.rows).sum() };
     assert_eq!(
         rows("fixture.settings"),
         2,

@@ -10,8 +10,9 @@ use time::OffsetDateTime;
 
 use crate::tier::Tier;
 
-/// The manifest format this engine writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The manifest format this engine writes; it reads this one and every older one.
+/// 2: data parts may be bundles of several small tables (`Part::bundle`).
+pub const FORMAT_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -62,11 +63,22 @@ pub struct Part {
     pub bytes: u64,
     /// SHA-256 of the stored bytes, lower-case hex.
     pub sha256: String,
+    /// For a data part of one table, or of one block range of a big table.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub table: Option<TablePart>,
+    /// For a bundle: the small tables whose COPY blocks the part holds, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub bundle: Vec<TablePart>,
     /// For a part of large-object contents (`lo_put` lines, see `engine::large_objects`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub large_objects: Option<LargeObjectsPart>,
+}
+
+impl Part {
+    /// The COPY blocks this part holds, in order: its table's, or its bundle's.
+    pub fn blocks(&self) -> impl Iterator<Item = &TablePart> {
+        self.table.iter().chain(self.bundle.iter())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,15 +140,15 @@ impl Manifest {
         self.seal.as_ref().map(|seal| *seal == self.compute_seal())
     }
 
-    /// Data parts grouped by table, parts of one table in order.
-    pub fn tables(&self) -> BTreeMap<&str, Vec<&Part>> {
-        let mut tables: BTreeMap<&str, Vec<&Part>> = BTreeMap::new();
+    /// Each table's COPY blocks with the part holding each, in part order.
+    pub fn tables(&self) -> BTreeMap<&str, Vec<(&Part, &TablePart)>> {
+        let mut tables: BTreeMap<&str, Vec<(&Part, &TablePart)>> = BTreeMap::new();
         for part in &self.parts {
-            if let Some(table) = &part.table {
+            for table in part.blocks() {
                 tables
                     .entry(table.qualified_name.as_str())
                     .or_default()
-                    .push(part);
+                    .push((part, table));
             }
         }
         tables
@@ -146,7 +158,7 @@ impl Manifest {
     pub fn total_rows(&self) -> u64 {
         self.parts
             .iter()
-            .filter_map(|p| p.table.as_ref())
+            .flat_map(Part::blocks)
             .map(|t| t.rows)
             .sum()
     }

@@ -17,7 +17,8 @@ SELECT pg_catalog.set_config('search_path', '', false);\n\
 SET check_function_bodies = false;\n\
 SET xmloption = content;\n\
 SET client_min_messages = warning;\n\
-SET row_security = off;\n";
+SET row_security = off;\n\
+SET jit = off;\n";
 
 /// What the marker line says about the item that follows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -24,7 +24,7 @@ use time::OffsetDateTime;
 use super::digest::RowDigest;
 use super::manifest::{Manifest, Part, PartKind};
 use super::restore::{
-    self, RestoreError, RestoreOptions, Rows, scan_copy_part, scan_large_object_part,
+    self, Discard, RestoreError, RestoreOptions, scan_data_part, scan_large_object_part,
 };
 use super::{catalog, inventory, large_objects};
 use crate::layout::{
@@ -340,6 +340,8 @@ fn part_problem(error: RestoreError) -> Result<Finding, VerifyError> {
         RestoreError::Corrupt { part, reason, .. } => Ok(finding(Some(&part), reason)),
         RestoreError::Manifest { key, reason } => Ok(finding(Some(&key), reason)),
         RestoreError::Store(e) => Err(VerifyError::Store(e)),
+        // The scratch database is dropped anyway: what went wrong is the finding.
+        RestoreError::Incomplete { source, .. } => part_problem(source.cause()),
         other => Ok(finding(None, other.to_string())),
     }
 }
@@ -354,7 +356,7 @@ async fn check_deep(store: &dyn Store, manifest: &Manifest) -> Result<Vec<Findin
                     .await
                     .map(|_| ())
             }
-            PartKind::Data => scan_copy_part(store, manifest, part, Rows::Discard)
+            PartKind::Data => scan_data_part(store, manifest, part, &mut Discard)
                 .await
                 .map(|_| ()),
             PartKind::PreData | PartKind::PostData => check_script(store, manifest, part).await,
@@ -502,7 +504,10 @@ async fn restore_and_compare(
         no_owner: false,
         no_acl: false,
     };
-    match restore::restore(store, manifest, target, &options, &|_| {}).await {
+    match restore::restore(store, manifest, target, &options, &|_| {})
+        .await
+        .map_err(RestoreError::cause)
+    {
         Ok(_) => {}
         Err(RestoreError::Connect(e)) => return Err(VerifyError::Connect(e)),
         Err(e) => return Ok((vec![part_problem(e)?], None)),
@@ -510,19 +515,14 @@ async fn restore_and_compare(
     let seconds = clock.elapsed().as_secs_f64();
     let client = connect(target).await?;
     let mut findings = Vec::new();
-    for (table, parts) in manifest.tables() {
-        let Some(first) = parts.first().and_then(|p| p.table.as_ref()) else {
+    for (table, blocks) in manifest.tables() {
+        let Some((_, first)) = blocks.first() else {
             continue;
         };
-        let expected_rows: u64 = parts
+        let expected_rows: u64 = blocks.iter().map(|(_, t)| t.rows).sum();
+        let expected_digest = blocks
             .iter()
-            .filter_map(|p| p.table.as_ref())
-            .map(|t| t.rows)
-            .sum();
-        let expected_digest = parts
-            .iter()
-            .filter_map(|p| p.table.as_ref())
-            .try_fold(format!("{:032x}", 0), |sum, t| {
+            .try_fold(format!("{:032x}", 0), |sum, (_, t)| {
                 RowDigest::combine_hex(&sum, &t.row_digest)
             });
         let columns = if first.columns.is_empty() {

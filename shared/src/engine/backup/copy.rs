@@ -39,9 +39,18 @@ enum Source {
         /// Block range `[from, to)`; `to == None` means to the end of the table.
         blocks: Option<(u64, Option<u64>)>,
     },
+    /// Small tables, copied one after another into one part.
+    Bundle(Vec<DataTable>),
     /// The contents of these large objects (their sizes are only known once they are open).
     LargeObjects(Vec<u32>),
 }
+
+/// Tables up to this size (in the database) share parts.
+const SMALL_TABLE_BYTES: u64 = 4 << 20;
+/// A bundle holds at most this many tables...
+const BUNDLE_TABLES: usize = 200;
+/// ...and about this many bytes of them (in the database).
+const BUNDLE_BYTES: u64 = 32 << 20;
 
 /// Splits tables into units, numbered by table name then chunk, and returns them largest
 /// first; then one unit per batch of large objects.
@@ -52,8 +61,29 @@ pub(super) fn plan_units(
 ) -> Vec<Unit> {
     let mut sorted: Vec<&DataTable> = tables.iter().collect();
     sorted.sort_by(|a, b| a.qualified_name.cmp(&b.qualified_name));
+    // An extension's rows are added to what CREATE EXTENSION made, not loaded in bulk.
+    let (small, large): (Vec<&DataTable>, Vec<&DataTable>) = sorted.into_iter().partition(|t| {
+        t.bytes <= SMALL_TABLE_BYTES
+            && (split_pages == 0 || t.pages <= split_pages)
+            && t.extension_rows.is_none()
+    });
     let mut units = Vec::new();
-    for table in sorted {
+    let mut bundle: Vec<DataTable> = Vec::new();
+    let mut bundle_bytes = 0;
+    for table in small {
+        if !bundle.is_empty()
+            && (bundle.len() >= BUNDLE_TABLES || bundle_bytes + table.bytes > BUNDLE_BYTES)
+        {
+            push_bundle(&mut units, std::mem::take(&mut bundle), bundle_bytes);
+            bundle_bytes = 0;
+        }
+        bundle_bytes += table.bytes;
+        bundle.push(table.clone());
+    }
+    if !bundle.is_empty() {
+        push_bundle(&mut units, bundle, bundle_bytes);
+    }
+    for table in large {
         // An extension's rows are selected by a condition, not by block ranges.
         let splits = split_pages > 0 && table.extension_rows.is_none();
         let chunks = if splits && table.pages > split_pages {
@@ -94,6 +124,16 @@ pub(super) fn plan_units(
         }
     }));
     units
+}
+
+fn push_bundle(units: &mut Vec<Unit>, tables: Vec<DataTable>, bytes: u64) {
+    let order = units.len() as u32 + 1;
+    units.push(Unit {
+        order,
+        key: format!("data/{order:04}.copy.zst"),
+        source: Source::Bundle(tables),
+        estimated_bytes: bytes,
+    });
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -157,6 +197,7 @@ impl Worker {
                  SELECT pg_catalog.set_config('search_path', '', false);\n\
                  SET row_security = off;\n\
                  SET statement_timeout = 0;\n\
+                 SET jit = off;\n\
                  SET synchronize_seqscans = off;",
                 self.snapshot
             ))
@@ -181,8 +222,73 @@ impl Worker {
     async fn copy(&self, client: &Client, unit: &Unit) -> Result<Part, BackupError> {
         match &unit.source {
             Source::Table { table, blocks } => self.copy_table(client, unit, table, *blocks).await,
+            Source::Bundle(tables) => self.copy_bundle(client, unit, tables).await,
             Source::LargeObjects(oids) => self.copy_large_objects(client, unit, oids).await,
         }
+    }
+
+    /// Copies small tables one after another into one part: each its own COPY block, each
+    /// with its own rows and digest in the manifest.
+    async fn copy_bundle(
+        &self,
+        client: &Client,
+        unit: &Unit,
+        tables: &[DataTable],
+    ) -> Result<Part, BackupError> {
+        let (sender, mut receiver) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(16);
+        let produce = async move {
+            let mut blocks = Vec::with_capacity(tables.len());
+            for table in tables {
+                match copy_block(client, table, &sender).await {
+                    Ok(block) => blocks.push(block),
+                    Err(e) => {
+                        // The part must not be stored as if it were whole.
+                        let _ = sender.send(Err(std::io::Error::other(e.to_string()))).await;
+                        return Err(e);
+                    }
+                }
+            }
+            Ok(blocks)
+        };
+        let body = futures::stream::poll_fn(move |cx| receiver.poll_recv(cx));
+        let mut encoder = ZstdEncoder::with_quality(
+            StreamReader::new(Box::pin(body)),
+            Level::Precise(self.level),
+        );
+        let key = format!("{}{}", self.set_prefix, unit.key);
+        let what = format!("{} small tables", tables.len());
+        let (produced, stored) = tokio::join!(
+            produce,
+            self.store.put(&key, &mut encoder, &self.put_options)
+        );
+        let blocks = produced?;
+        let receipt = match stored {
+            Ok(receipt) => receipt,
+            Err(StoreError::Source { source, .. }) => {
+                return Err(BackupError::Copy {
+                    table: what,
+                    reason: source.to_string(),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        record_upload(&self.uploaded, key);
+        let _ = self.events.send(BackupEvent::PartStored {
+            table: what,
+            rows: blocks.iter().map(|b| b.rows).sum(),
+            stored_bytes: receipt.bytes,
+            table_bytes: unit.estimated_bytes,
+        });
+        Ok(Part {
+            key: unit.key.clone(),
+            order: unit.order,
+            kind: PartKind::Data,
+            bytes: receipt.bytes,
+            sha256: receipt.sha256,
+            table: None,
+            bundle: blocks,
+            large_objects: None,
+        })
     }
 
     async fn copy_table(
@@ -253,6 +359,7 @@ impl Worker {
                 blocks: blocks.map(|(from, to)| (from, to.unwrap_or(u64::MAX))),
                 extension_rows: table.extension_rows.as_ref().map(|x| x.condition.clone()),
             }),
+            bundle: Vec::new(),
             large_objects: None,
         })
     }
@@ -288,6 +395,7 @@ impl Worker {
             bytes: receipt.bytes,
             sha256: receipt.sha256,
             table: None,
+            bundle: Vec::new(),
             large_objects: Some(LargeObjectsPart {
                 objects: oids.len() as u64,
                 bytes: sizes.iter().map(|(_, size)| (*size).max(0) as u64).sum(),
@@ -347,6 +455,60 @@ impl Worker {
     }
 }
 
+/// One table's COPY block into `sender`, as a data part of its own would hold it.
+async fn copy_block(
+    client: &Client,
+    table: &DataTable,
+    sender: &tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
+) -> Result<TablePart, BackupError> {
+    let column_list = if table.columns.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", table.columns.join(", "))
+    };
+    let copy_error = |reason: String| BackupError::Copy {
+        table: table.qualified_name.clone(),
+        reason,
+    };
+    let stopped = || copy_error("the part it was written into was abandoned".into());
+    // The lock and the COPY go out together: one round trip per table. A lock refused makes
+    // the COPY fail too, and the lock's error is the one reported.
+    let lock = format!(
+        "LOCK TABLE {} IN ACCESS SHARE MODE NOWAIT",
+        table.qualified_name
+    );
+    let copy = format!("COPY {}{column_list} TO STDOUT", table.qualified_name);
+    let (locked, stream) = tokio::join!(client.batch_execute(&lock), client.copy_out(&copy));
+    locked.map_err(|e| lock_error(&table.qualified_name, &e))?;
+    let stream = stream.map_err(|e| copy_error(describe(&e)))?;
+    let header = format!("COPY {}{column_list} FROM stdin;\n", table.qualified_name);
+    sender
+        .send(Ok(Bytes::from(header)))
+        .await
+        .map_err(|_| stopped())?;
+    let mut digest = RowDigest::new();
+    let mut stream = std::pin::pin!(stream);
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| copy_error(describe(&e)))?;
+        digest.update(&chunk);
+        sender.send(Ok(chunk)).await.map_err(|_| stopped())?;
+    }
+    sender
+        .send(Ok(Bytes::from_static(b"\\.\n\n")))
+        .await
+        .map_err(|_| stopped())?;
+    Ok(TablePart {
+        qualified_name: table.qualified_name.clone(),
+        schema: table.schema.clone(),
+        name: table.name.clone(),
+        columns: table.columns.clone(),
+        rows: digest.rows(),
+        row_digest: digest.hex(),
+        blocks: None,
+        extension_rows: None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -367,30 +529,67 @@ mod tests {
     #[test]
     fn big_tables_split_into_block_ranges_and_run_largest_first() {
         let units = plan_units(
-            &[table("small", 10), table("big", 250)],
+            &[table("small", 10), table("big", 250), table("tiny", 1)],
             &[vec![16400, 16401], vec![16402]],
             100,
         );
-        type Planned<'a> = (&'a str, Option<(u64, Option<u64>)>, Vec<u32>);
+        type Planned<'a> = (&'a str, Option<(u64, Option<u64>)>, Vec<String>);
         let keys: Vec<Planned> = units
             .iter()
             .map(|u| match &u.source {
-                Source::Table { blocks, .. } => (u.key.as_str(), *blocks, vec![]),
-                Source::LargeObjects(oids) => (u.key.as_str(), None, oids.clone()),
+                Source::Table { blocks, table } => {
+                    (u.key.as_str(), *blocks, vec![table.name.clone()])
+                }
+                Source::Bundle(tables) => (
+                    u.key.as_str(),
+                    None,
+                    tables.iter().map(|t| t.name.clone()).collect(),
+                ),
+                Source::LargeObjects(oids) => (
+                    u.key.as_str(),
+                    None,
+                    oids.iter().map(|o| o.to_string()).collect(),
+                ),
             })
             .collect();
-        // Numbered by table name (big before small), run largest first; the last range is
-        // open. Large objects follow, a part per batch.
+        // Small tables share a part; a big one is split by block ranges (the last range
+        // open); largest first. Large objects follow, a part per batch.
+        let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(
             keys,
             [
-                ("data/0001.copy.zst", Some((0, Some(100))), vec![]),
-                ("data/0002.copy.zst", Some((100, Some(200))), vec![]),
-                ("data/0003.copy.zst", Some((200, None)), vec![]),
-                ("data/0004.copy.zst", None, vec![]),
-                ("data/0005.lo.sql.zst", None, vec![16400, 16401]),
-                ("data/0006.lo.sql.zst", None, vec![16402]),
+                ("data/0002.copy.zst", Some((0, Some(100))), names(&["big"])),
+                (
+                    "data/0003.copy.zst",
+                    Some((100, Some(200))),
+                    names(&["big"])
+                ),
+                ("data/0004.copy.zst", Some((200, None)), names(&["big"])),
+                ("data/0001.copy.zst", None, names(&["small", "tiny"])),
+                ("data/0005.lo.sql.zst", None, names(&["16400", "16401"])),
+                ("data/0006.lo.sql.zst", None, names(&["16402"])),
             ]
         );
+    }
+
+    #[test]
+    fn bundles_close_at_their_table_count_and_size() {
+        let many: Vec<DataTable> = (0..450).map(|i| table(&format!("t{i:03}"), 1)).collect();
+        let units = plan_units(&many, &[], 32_768);
+        let sizes: Vec<usize> = units
+            .iter()
+            .map(|u| match &u.source {
+                Source::Bundle(tables) => tables.len(),
+                _ => 0,
+            })
+            .collect();
+        assert_eq!(sizes, [200, 200, 50]);
+        let fat: Vec<DataTable> = (0..20).map(|i| table(&format!("f{i:02}"), 448)).collect();
+        let units = plan_units(&fat, &[], 32_768);
+        assert!(units.iter().all(|u| match &u.source {
+            Source::Bundle(tables) => tables.iter().map(|t| t.bytes).sum::<u64>() <= BUNDLE_BYTES,
+            _ => false,
+        }));
+        assert!(units.len() > 1);
     }
 }

@@ -284,12 +284,15 @@ async fn run(
     let clock = Instant::now();
     let leader = connect(pg).await?;
     let version = ServerVersion::read_supported(&leader).await?;
+    // JIT-compiling a catalog query costs more than running it (0.7 s against 25 ms for one
+    // of them on 4,000 tables): off, for the leader and the workers.
     leader
         .batch_execute(&format!(
             "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;\n\
              SELECT pg_catalog.set_config('search_path', '', false);\n\
              SET row_security = off;\n\
              SET statement_timeout = 0;\n\
+             SET jit = off;\n\
              SET lock_timeout = '{}ms';",
             options.lock_timeout.as_millis()
         ))
@@ -319,7 +322,12 @@ async fn run(
         value(&info, 2).map_err(&read)?,
     );
 
+    tracing::debug!(
+        seconds = clock.elapsed().as_secs_f64(),
+        "snapshot taken and tables locked"
+    );
     let catalog = catalog::read(&catalog::Db::new(&leader, version)).await?;
+    tracing::debug!(seconds = clock.elapsed().as_secs_f64(), "catalog read");
     let objects = inventory::read(&leader, version)
         .await
         .map_err(|e| BackupError::Database {
@@ -384,6 +392,7 @@ async fn run(
     }
 
     // What the manifest counts: the objects this backup reproduces, and their privileges.
+    tracing::debug!(seconds = clock.elapsed().as_secs_f64(), "inventory taken");
     let privileges = inventory::privileges(&leader)
         .await
         .map_err(|e| BackupError::Database {
@@ -404,6 +413,10 @@ async fn run(
             .filter(|(object, _)| !plan.left_out.contains(object))
             .map(|(_, count)| count)
             .sum(),
+    );
+    tracing::debug!(
+        seconds = clock.elapsed().as_secs_f64(),
+        "privileges counted"
     );
     let ordered = order::order(catalog.items, &catalog.edges);
     for label in &ordered.cycles_broken {
@@ -430,6 +443,7 @@ async fn run(
         .filter(|i| i.section == Section::PreData)
         .collect();
     let title = format!("Backstop backup {backup_id} of {database_name}: pre-data");
+    tracing::debug!(seconds = clock.elapsed().as_secs_f64(), "items ordered");
     let pre_part = store_script(
         store.as_ref(),
         &prefix("pre-data.sql.zst"),
@@ -444,6 +458,7 @@ async fn run(
     let mut parts = vec![pre_part];
 
     let units = plan_units(&catalog.tables, &catalog.large_objects, options.split_pages);
+    tracing::debug!(seconds = clock.elapsed().as_secs_f64(), "pre-data stored");
     let data_parts = copy_units(
         pg,
         &snapshot,
@@ -459,6 +474,7 @@ async fn run(
     let data_count = data_parts.len() as u32;
     parts.extend(data_parts);
 
+    tracing::debug!(seconds = clock.elapsed().as_secs_f64(), "data stored");
     let mut post_items =
         catalog::sequence_values(&catalog::Db::new(&leader, version), &catalog.sequences).await?;
     post_items.extend(
@@ -469,6 +485,10 @@ async fn run(
     );
     let post: Vec<_> = post_items.iter().collect();
     let title = format!("Backstop backup {backup_id} of {database_name}: post-data");
+    tracing::debug!(
+        seconds = clock.elapsed().as_secs_f64(),
+        "sequence values read"
+    );
     let post_part = store_script(
         store.as_ref(),
         &prefix("post-data.sql.zst"),
@@ -593,6 +613,7 @@ async fn store_script(
         bytes: receipt.bytes,
         sha256: receipt.sha256,
         table: None,
+        bundle: Vec::new(),
         large_objects: None,
     })
 }

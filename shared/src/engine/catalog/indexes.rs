@@ -9,7 +9,9 @@ pub(super) async fn indexes(
     catalog: &mut Catalog,
     relations: &HashMap<u32, Relation>,
 ) -> Result<(), CatalogError> {
-    let sql = "SELECT i.indexrelid, i.indrelid, c.relname::text AS name, quote_ident(c.relname) AS q, \
+    // TOAST tables' indexes are left out here, not later: pg_get_indexdef is the query's cost.
+    let sql = format!(
+        "SELECT i.indexrelid, i.indrelid, c.relname::text AS name, quote_ident(c.relname) AS q, \
          pg_get_indexdef(i.indexrelid) AS def, i.indisvalid, i.indisclustered, i.indisreplident, c.relkind::text AS kind, \
          (SELECT quote_ident(pn.nspname) || '.' || quote_ident(pc.relname) FROM pg_inherits h \
              JOIN pg_class pc ON pc.oid = h.inhparent JOIN pg_namespace pn ON pn.oid = pc.relnamespace \
@@ -20,10 +22,11 @@ pub(super) async fn indexes(
              quote_ident(n.nspname) || '.' || quote_ident(c.relname), a.attnum, a.attstattarget), E'\\n') \
           FROM pg_attribute a WHERE a.attrelid = i.indexrelid AND a.attstattarget >= 0) AS statistics \
          FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
-         WHERE i.indexrelid >= 16384 AND NOT EXISTS (SELECT 1 FROM pg_constraint con WHERE con.conindid = i.indexrelid \
+         WHERE i.indexrelid >= 16384 AND {USER_SCHEMA} AND NOT EXISTS (SELECT 1 FROM pg_constraint con WHERE con.conindid = i.indexrelid \
              AND con.conrelid = i.indrelid AND con.contype IN ('p', 'u', 'x')) \
-         ORDER BY i.indrelid, c.relname";
-    for row in db.query("indexes", sql).await? {
+         ORDER BY i.indrelid, c.relname"
+    );
+    for row in db.query("indexes", &sql).await? {
         let (oid, table_oid, name, q, def): (u32, u32, String, String, String) = (
             row.get("indexrelid")?,
             row.get("indrelid")?,

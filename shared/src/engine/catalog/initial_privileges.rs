@@ -7,26 +7,44 @@
 
 use super::*;
 
-/// Objects of the kinds that carry an ACL, with their default and initial privileges.
-const OBJECTS: &str = "\
-    SELECT 'pg_proc'::regclass::oid AS classid, p.oid AS objid, 0 AS subid, p.proacl AS acl, \
-           acldefault('f', p.proowner) AS dflt, p.pronamespace AS namespace FROM pg_proc p \
-    UNION ALL SELECT 'pg_class'::regclass::oid, c.oid, 0, c.relacl, \
-           acldefault((CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END)::\"char\", c.relowner), c.relnamespace \
-      FROM pg_class c WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') \
-    UNION ALL SELECT 'pg_class'::regclass::oid, a.attrelid, a.attnum, a.attacl, NULL::aclitem[], c.relnamespace \
-      FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
-     WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm', 'f') \
-    UNION ALL SELECT 'pg_type'::regclass::oid, t.oid, 0, t.typacl, acldefault('T', t.typowner), t.typnamespace \
-      FROM pg_type t \
-    UNION ALL SELECT 'pg_namespace'::regclass::oid, n.oid, 0, n.nspacl, acldefault('n', n.nspowner), n.oid \
-      FROM pg_namespace n WHERE n.nspname <> 'public' \
-    UNION ALL SELECT 'pg_foreign_data_wrapper'::regclass::oid, w.oid, 0, w.fdwacl, acldefault('F', w.fdwowner), 0 \
-      FROM pg_foreign_data_wrapper w \
-    UNION ALL SELECT 'pg_foreign_server'::regclass::oid, s.oid, 0, s.srvacl, acldefault('S', s.srvowner), 0 \
-      FROM pg_foreign_server s \
-    UNION ALL SELECT 'pg_language'::regclass::oid, l.oid, 0, l.lanacl, acldefault('l', l.lanowner), 0 \
-      FROM pg_language l";
+/// Objects of the kinds that carry an ACL, with their default and initial privileges: only
+/// those in pg_catalog or belonging to an extension (filtered per branch, so a database of
+/// thousands of tables does not have every column of every table looked at).
+fn objects() -> String {
+    let eligible = |class: &str, oid: &str, namespace: &str| {
+        format!(
+            "({namespace} = 'pg_catalog'::regnamespace OR EXISTS (SELECT 1 FROM pg_depend x \
+             WHERE x.classid = '{class}'::regclass AND x.objid = {oid} AND x.objsubid = 0 AND x.deptype = 'e'))"
+        )
+    };
+    format!(
+        "SELECT 'pg_proc'::regclass::oid AS classid, p.oid AS objid, 0 AS subid, p.proacl AS acl, \
+                acldefault('f', p.proowner) AS dflt, p.pronamespace AS namespace FROM pg_proc p WHERE {} \
+         UNION ALL SELECT 'pg_class'::regclass::oid, c.oid, 0, c.relacl, \
+                acldefault((CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END)::\"char\", c.relowner), c.relnamespace \
+           FROM pg_class c WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND {} \
+         UNION ALL SELECT 'pg_class'::regclass::oid, a.attrelid, a.attnum, a.attacl, NULL::aclitem[], c.relnamespace \
+           FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid \
+          WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND {} \
+            AND (a.attacl IS NOT NULL OR EXISTS (SELECT 1 FROM pg_init_privs ip WHERE ip.classoid = 'pg_class'::regclass \
+                 AND ip.objoid = a.attrelid AND ip.objsubid = a.attnum)) \
+         UNION ALL SELECT 'pg_type'::regclass::oid, t.oid, 0, t.typacl, acldefault('T', t.typowner), t.typnamespace \
+           FROM pg_type t WHERE {} \
+         UNION ALL SELECT 'pg_namespace'::regclass::oid, n.oid, 0, n.nspacl, acldefault('n', n.nspowner), n.oid \
+           FROM pg_namespace n WHERE n.nspname <> 'public' AND {} \
+         UNION ALL SELECT 'pg_foreign_data_wrapper'::regclass::oid, w.oid, 0, w.fdwacl, acldefault('F', w.fdwowner), 0 \
+           FROM pg_foreign_data_wrapper w \
+         UNION ALL SELECT 'pg_foreign_server'::regclass::oid, s.oid, 0, s.srvacl, acldefault('S', s.srvowner), 0 \
+           FROM pg_foreign_server s \
+         UNION ALL SELECT 'pg_language'::regclass::oid, l.oid, 0, l.lanacl, acldefault('l', l.lanowner), 0 \
+           FROM pg_language l",
+        eligible("pg_proc", "p.oid", "p.pronamespace"),
+        eligible("pg_class", "c.oid", "c.relnamespace"),
+        eligible("pg_class", "c.oid", "c.relnamespace"),
+        eligible("pg_type", "t.oid", "t.typnamespace"),
+        eligible("pg_namespace", "n.oid", "n.oid"),
+    )
+}
 
 /// The keyword a GRANT names an object of `kind` (as `pg_identify_object` spells kinds) by.
 fn grant_target(kind: &str) -> Option<&'static str> {
@@ -49,24 +67,24 @@ pub(super) async fn initial_privileges(
     catalog: &mut Catalog,
 ) -> Result<(), CatalogError> {
     let sql = format!(
-        "WITH objects AS ({OBJECTS}), \
+        "WITH objects AS ({}), \
          owned AS ( \
-           SELECT o.*, x.refobjid AS extension, \
-                  coalesce((SELECT ip.initprivs FROM pg_init_privs ip WHERE ip.classoid = o.classid \
-                            AND ip.objoid = o.objid AND ip.objsubid = o.subid), o.dflt) AS initial \
+           SELECT o.*, x.refobjid AS extension, coalesce(ip.initprivs, o.dflt) AS initial \
              FROM objects o \
+             LEFT JOIN pg_init_privs ip ON ip.classoid = o.classid AND ip.objoid = o.objid AND ip.objsubid = o.subid \
              LEFT JOIN pg_depend x ON x.classid = o.classid AND x.objid = o.objid AND x.objsubid = 0 \
                   AND x.deptype = 'e' \
-            WHERE x.refobjid IS NOT NULL OR o.namespace = 'pg_catalog'::regnamespace) \
+            WHERE x.refobjid IS NOT NULL OR o.namespace = 'pg_catalog'::regnamespace), \
+         changed AS MATERIALIZED (SELECT * FROM owned WHERE coalesce(acl, dflt) IS DISTINCT FROM initial) \
          SELECT w.classid, w.objid, w.subid, w.extension, i.type AS kind, i.identity, \
                 CASE WHEN w.subid <> 0 THEN (SELECT quote_ident(a.attname) FROM pg_attribute a \
                      WHERE a.attrelid = w.objid AND a.attnum = w.subid) END AS column_name, \
                 CASE WHEN w.subid <> 0 THEN (SELECT r.type FROM pg_identify_object(w.classid, w.objid, 0) r) END AS relation_kind, \
                 CASE WHEN w.subid <> 0 THEN (SELECT r.identity FROM pg_identify_object(w.classid, w.objid, 0) r) END AS relation, \
                 {} AS acl, {} AS acl_default \
-           FROM owned w, LATERAL pg_identify_object(w.classid, w.objid, w.subid) AS i \
-          WHERE coalesce(w.acl, w.dflt) IS DISTINCT FROM w.initial \
+           FROM changed w, LATERAL pg_identify_object(w.classid, w.objid, w.subid) AS i \
           ORDER BY i.type, i.identity",
+        objects(),
         acl_json("coalesce(w.acl, w.dflt)"),
         acl_json("w.initial"),
     );

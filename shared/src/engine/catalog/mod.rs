@@ -162,6 +162,7 @@ impl<'a> Db<'a> {
 
     /// Runs one catalog query; `what` names it in errors.
     async fn query(&self, what: &'static str, sql: &str) -> Result<Vec<Fields>, CatalogError> {
+        let started = std::time::Instant::now();
         let rows = self
             .client
             .query(sql, &[])
@@ -171,6 +172,12 @@ impl<'a> Db<'a> {
                 server: self.version,
                 reason: crate::pg::describe(&e),
             })?;
+        tracing::trace!(
+            what,
+            rows = rows.len(),
+            seconds = started.elapsed().as_secs_f64(),
+            "catalog query"
+        );
         Ok(rows
             .into_iter()
             .map(|row| Fields {

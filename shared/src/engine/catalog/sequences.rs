@@ -140,21 +140,52 @@ pub(super) async fn sequences(
 }
 
 /// Reads the current value of each sequence (not snapshot-consistent: call after the data).
+/// One query gives every sequence that was used (`pg_sequence_last_value`); those it cannot
+/// (never called, or reset with `setval(..., false)`) are read themselves, a few hundred a
+/// query.
 pub async fn sequence_values(
     db: &Db<'_>,
     sequences: &[SequenceRef],
 ) -> Result<Vec<Item>, CatalogError> {
+    let oids: Vec<String> = sequences.iter().map(|s| s.oid.to_string()).collect();
+    let mut values: HashMap<u32, (i64, bool)> = HashMap::new();
+    if !oids.is_empty() {
+        let sql = format!(
+            "SELECT s AS oid, pg_sequence_last_value(s) AS last_value \
+             FROM unnest('{{{}}}'::oid[]) AS s",
+            oids.join(",")
+        );
+        for row in db.query("sequence values", &sql).await? {
+            if let Some(value) = row.get::<Option<i64>>("last_value")? {
+                values.insert(row.get("oid")?, (value, true));
+            }
+        }
+    }
+    let unread: Vec<&SequenceRef> = sequences
+        .iter()
+        .filter(|s| !values.contains_key(&s.oid))
+        .collect();
+    for chunk in unread.chunks(SEQUENCES_PER_QUERY) {
+        let sql = chunk
+            .iter()
+            .map(|sequence| {
+                format!(
+                    "SELECT {}::int8 AS oid, last_value, is_called FROM {}",
+                    sequence.oid, sequence.qualified_name
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ");
+        for row in db.query("sequence values", &sql).await? {
+            let oid: i64 = row.get("oid")?;
+            values.insert(oid as u32, (row.get("last_value")?, row.get("is_called")?));
+        }
+    }
     let mut items = Vec::with_capacity(sequences.len());
     for sequence in sequences {
-        let sql = format!(
-            "SELECT last_value, is_called FROM {}",
-            sequence.qualified_name
-        );
-        let rows = db.query("sequence values", &sql).await?;
-        let Some(row) = rows.first() else {
+        let Some((value, called)) = values.get(&sequence.oid) else {
             continue;
         };
-        let (value, called): (i64, bool) = (row.get("last_value")?, row.get("is_called")?);
         let sql = format!(
             "SELECT pg_catalog.setval({}, {value}, {called});\n",
             literal(&sequence.qualified_name)
@@ -173,3 +204,6 @@ pub async fn sequence_values(
     }
     Ok(items)
 }
+
+/// Sequences read per `UNION ALL` query.
+const SEQUENCES_PER_QUERY: usize = 500;

@@ -9,17 +9,13 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-use bytes::Bytes;
 use tokio::io::AsyncReadExt;
-use tokio::sync::{Mutex, Notify};
-use tokio::task::JoinSet;
 use tokio_postgres::Client;
 
 use super::inventory;
 use super::item::ItemKind;
-use super::manifest::{FORMAT_VERSION, Manifest, Part};
+use super::manifest::{FORMAT_VERSION, Manifest, Part, TablePart};
 use super::script::{self, PREAMBLE, ScriptItem};
 use crate::layout::{
     BackupId, DatabaseId, MANIFEST_NAME, committed_backups, database_prefix, set_key,
@@ -29,8 +25,10 @@ use crate::store::{Store, StoreError};
 use crate::version::ServerVersion;
 
 mod parts;
-pub(crate) use parts::{Rows, scan_copy_part, scan_large_object_part};
+mod pool;
+pub(crate) use parts::{Discard, scan_data_part, scan_large_object_part};
 pub use parts::{export, read_script};
+use pool::{Job, LoadPlan, run_pool};
 
 const SEND_BATCH: usize = 256 * 1024;
 
@@ -142,6 +140,23 @@ pub enum RestoreError {
     Load { table: String, reason: String },
     #[error("{step} failed: {reason}")]
     Database { step: &'static str, reason: String },
+    #[error(
+        "{source}; the target database `{database}` now holds part of the backup: restore again with --clean to replace it"
+    )]
+    Incomplete {
+        database: String,
+        source: Box<RestoreError>,
+    },
+}
+
+impl RestoreError {
+    /// What went wrong, without what it left behind.
+    pub fn cause(self) -> RestoreError {
+        match self {
+            RestoreError::Incomplete { source, .. } => source.cause(),
+            other => other,
+        }
+    }
 }
 
 /// Resolves `selector` to a committed backup of `database` and reads its manifest.
@@ -225,6 +240,7 @@ pub async fn restore(
         (Some(set), Some(t)) => set.contains(t),
     };
 
+    let clock = std::time::Instant::now();
     let main = connect(target).await?;
     let target_version = ServerVersion::read(&main)
         .await
@@ -286,108 +302,143 @@ pub async fn restore(
     let pre_items = adjust(items(pre, "pre-data").await?);
     let post_items = adjust(items(post, "post-data").await?);
 
-    let loads: Vec<(String, Vec<Part>)> = {
-        let mut loads: Vec<(String, Vec<Part>)> = tables
-            .iter()
-            .filter(|(name, _)| selected.as_ref().is_none_or(|s| s.contains(**name)))
-            .map(|(name, parts)| {
-                (
-                    name.to_string(),
-                    parts.iter().map(|p| (*p).clone()).collect(),
-                )
-            })
-            .collect();
-        loads.sort_by_key(|(_, parts)| {
-            std::cmp::Reverse(parts.iter().map(|p| p.bytes).sum::<u64>())
-        });
-        loads
-    };
+    let is_selected = |table: &str| selected.as_ref().is_none_or(|s| s.contains(table));
+    // A table is in parts of its own (one, or several block ranges) or in a bundle.
+    let mut loads: Vec<(u64, Job)> = Vec::new();
+    for (name, blocks) in &tables {
+        if is_selected(name) && blocks.iter().all(|(part, _)| part.bundle.is_empty()) {
+            let parts: Vec<Part> = blocks.iter().map(|(part, _)| (*part).clone()).collect();
+            let bytes = parts.iter().map(|p| p.bytes).sum();
+            loads.push((bytes, Job::Load(name.to_string(), parts)));
+        }
+    }
+    for part in &manifest.parts {
+        if part.bundle.iter().any(|t| is_selected(&t.qualified_name)) {
+            loads.push((part.bytes, Job::LoadBundle(Box::new(part.clone()))));
+        }
+    }
+    loads.sort_by_key(|(bytes, _)| std::cmp::Reverse(*bytes));
+    let loaded_tables: HashSet<String> = tables
+        .keys()
+        .filter(|t| is_selected(t))
+        .map(|t| t.to_string())
+        .collect();
     on_event(RestoreEvent::Started {
         backup_id: manifest.backup_id.clone(),
-        tables: loads.len(),
-        rows: loads
+        tables: loaded_tables.len(),
+        rows: tables
             .iter()
-            .flat_map(|(_, p)| p.iter())
-            .filter_map(|p| p.table.as_ref())
-            .map(|t| t.rows)
+            .filter(|(t, _)| is_selected(t))
+            .flat_map(|(_, blocks)| blocks.iter().map(|(_, b)| b.rows))
             .sum(),
     });
 
-    main.batch_execute("BEGIN")
-        .await
-        .map_err(db("starting the pre-data transaction"))?;
-    for item in pre_items
-        .iter()
-        .filter(|i| keep(i, &wanted, selected.is_some()))
-    {
-        run_item(&main, item).await?;
-    }
-    main.batch_execute("COMMIT")
-        .await
-        .map_err(db("committing pre-data"))?;
-
-    // Extension functions whose bodies name their own types and functions unqualified (as
-    // earthdistance's do before 16) fail under an empty search_path when an index, a generated
-    // column or a refresh calls them: from here on, the extensions' schemas follow pg_catalog.
-    let session_path = extension_search_path(&main).await?;
-    main.batch_execute(&session_path)
-        .await
-        .map_err(db("setting the search path for data and post-data"))?;
-    let loaded_tables: HashSet<String> = loads.iter().map(|(t, _)| t.clone()).collect();
-    let partitioning = partitioning_tables(&main).await?;
-    let mut per_table: HashMap<String, Vec<ScriptItem>> = HashMap::new();
-    // Keys whose index was built beside the table's other builds become constraints first
-    // thing after the pool: instant, and before the foreign keys that need them.
-    let mut attaches = Vec::new();
-    let mut serial = Vec::new();
-    for item in post_items
-        .into_iter()
-        .filter(|i| keep(i, &wanted, selected.is_some()))
-    {
-        match &item.header.table {
-            Some(t) if item.header.kind.builds_in_parallel() && loaded_tables.contains(t) => {
-                let builds = per_table.entry(t.clone()).or_default();
-                match script::split_key_constraint(&item).filter(|_| !partitioning.contains(t)) {
-                    Some(split) => {
-                        builds.push(split.build);
-                        attaches.push(split.attach);
-                    }
-                    None => builds.push(item),
-                }
-            }
-            _ => serial.push(item),
+    // From the first pre-data statement on, a failure leaves part of the backup behind.
+    let filled = async {
+        // Pre-data in transactions the lock table can hold (a plain psql of a dump runs each
+        // statement in its own): thousands of tables would exhaust it in one.
+        tracing::debug!(seconds = clock.elapsed().as_secs_f64(), "parts read");
+        let max_locks = max_locks_per_transaction(&main).await?;
+        let pre_items: Vec<&ScriptItem> = pre_items
+            .iter()
+            .filter(|i| keep(i, &wanted, selected.is_some()))
+            .collect();
+        for chunk in pre_items.chunks(max_locks.max(16)) {
+            run_batch(&main, chunk).await?;
         }
-    }
-    attaches.append(&mut serial);
-    let serial = attaches;
-    for items in per_table.values_mut() {
-        items.sort_by_key(build_priority);
-    }
-    // Large objects are the whole database's: a restore of some tables leaves them out, as
-    // it leaves out their pre-data items.
-    let large_objects: Vec<Part> = manifest
-        .parts
-        .iter()
-        .filter(|p| p.large_objects.is_some() && selected.is_none())
-        .cloned()
-        .collect();
-    let rows = run_pool(
-        store.clone(),
-        manifest,
-        (target, &session_path),
-        options.jobs.max(1),
-        (loads, large_objects),
-        per_table,
-        on_event,
-    )
-    .await?;
 
-    on_event(RestoreEvent::PostDataStarted {
-        items: serial.len(),
-    });
-    for item in &serial {
-        run_item(&main, item).await?;
+        // Extension functions whose bodies name their own types and functions unqualified (as
+        // earthdistance's do before 16) fail under an empty search_path when an index, a generated
+        // column or a refresh calls them: from here on, the extensions' schemas follow pg_catalog.
+        let session_path = extension_search_path(&main).await?;
+        main.batch_execute(&session_path)
+            .await
+            .map_err(db("setting the search path for data and post-data"))?;
+        let partitioning = partitioning_tables(&main).await?;
+        let mut per_table: HashMap<String, Vec<ScriptItem>> = HashMap::new();
+        // Keys whose index was built beside the table's other builds become constraints first
+        // thing after the pool: instant, and before the foreign keys that need them.
+        let mut attaches = Vec::new();
+        let mut serial = Vec::new();
+        for item in post_items
+            .into_iter()
+            .filter(|i| keep(i, &wanted, selected.is_some()))
+        {
+            match &item.header.table {
+                Some(t) if item.header.kind.builds_in_parallel() && loaded_tables.contains(t) => {
+                    let builds = per_table.entry(t.clone()).or_default();
+                    match script::split_key_constraint(&item).filter(|_| !partitioning.contains(t))
+                    {
+                        Some(split) => {
+                            builds.push(split.build);
+                            attaches.push(split.attach);
+                        }
+                        None => builds.push(item),
+                    }
+                }
+                _ => serial.push(item),
+            }
+        }
+        attaches.append(&mut serial);
+        let serial = attaches;
+        for items in per_table.values_mut() {
+            items.sort_by_key(build_priority);
+        }
+        // Large objects are the whole database's: a restore of some tables leaves them out, as
+        // it leaves out their pre-data items.
+        let large_objects: Vec<Part> = manifest
+            .parts
+            .iter()
+            .filter(|p| p.large_objects.is_some() && selected.is_none())
+            .cloned()
+            .collect();
+        let jobs: VecDeque<Job> = loads
+            .into_iter()
+            .map(|(_, job)| job)
+            .chain(
+                large_objects
+                    .into_iter()
+                    .map(|p| Job::LargeObjects(Box::new(p))),
+            )
+            .collect();
+        let plan = LoadPlan {
+            selected: selected.clone(),
+            tables_per_transaction: lock_budget(max_locks),
+            preamble: format!("{PREAMBLE}{session_path}"),
+        };
+        tracing::debug!(seconds = clock.elapsed().as_secs_f64(), "pre-data restored");
+        let rows = run_pool(
+            store.clone(),
+            manifest,
+            target,
+            options.jobs.max(1),
+            (jobs, per_table, plan),
+            on_event,
+        )
+        .await?;
+
+        tracing::debug!(
+            seconds = clock.elapsed().as_secs_f64(),
+            "data loaded and built"
+        );
+        on_event(RestoreEvent::PostDataStarted {
+            items: serial.len(),
+        });
+        let serial: Vec<&ScriptItem> = serial.iter().collect();
+        for chunk in serial.chunks(max_locks.max(16)) {
+            run_batch(&main, chunk).await?;
+        }
+        Ok::<u64, RestoreError>(rows)
     }
+    .await;
+    let rows = filled.map_err(|e| RestoreError::Incomplete {
+        database: crate::pg::database_name(target).unwrap_or_default(),
+        source: Box::new(e),
+    })?;
+    tracing::debug!(
+        seconds = clock.elapsed().as_secs_f64(),
+        "post-data restored"
+    );
     Ok(RestoreReport {
         backup_id: manifest.backup_id.clone(),
         tables: loaded_tables.len(),
@@ -465,7 +516,7 @@ fn keep(item: &ScriptItem, wanted: &impl Fn(&Option<String>) -> bool, filtered: 
 
 fn select_tables(
     manifest: &Manifest,
-    tables: &std::collections::BTreeMap<&str, Vec<&Part>>,
+    tables: &std::collections::BTreeMap<&str, Vec<(&Part, &TablePart)>>,
     names: &[String],
 ) -> Result<HashSet<String>, RestoreError> {
     let mut selected = HashSet::new();
@@ -473,8 +524,8 @@ fn select_tables(
     for name in names {
         let matches: Vec<&str> = tables
             .iter()
-            .filter(|(qualified, parts)| {
-                let t = parts[0].table.as_ref();
+            .filter(|(qualified, blocks)| {
+                let t = blocks.first().map(|(_, t)| *t);
                 **qualified == name.as_str()
                     || t.is_some_and(|t| {
                         format!("{}.{}", t.schema, t.name) == *name || t.name == *name
@@ -565,6 +616,28 @@ async fn prepare_target(
         .map_err(db("dropping the target's objects (--clean)"))
 }
 
+/// The target's `max_locks_per_transaction`: what one transaction's share of the lock table
+/// is, whatever the target's setting.
+async fn max_locks_per_transaction(client: &Client) -> Result<usize, RestoreError> {
+    let row = client
+        .query_one(
+            "SELECT current_setting('max_locks_per_transaction')::int4",
+            &[],
+        )
+        .await
+        .map_err(db("reading max_locks_per_transaction"))?;
+    let locks: i32 = row
+        .try_get(0)
+        .map_err(db("reading max_locks_per_transaction"))?;
+    Ok(locks.max(1) as usize)
+}
+
+/// Tables one transaction may empty and load: a quarter of `max_locks_per_transaction` (a
+/// table takes a few locks: itself, its TOAST table and index), at least one.
+fn lock_budget(max_locks_per_transaction: usize) -> usize {
+    (max_locks_per_transaction / 4).max(1)
+}
+
 /// `SET search_path` to pg_catalog, then the schemas extensions were installed into.
 async fn extension_search_path(client: &Client) -> Result<String, RestoreError> {
     let row = client
@@ -609,6 +682,28 @@ pub async fn drop_subscriptions(client: &Client) -> Result<(), tokio_postgres::E
     Ok(())
 }
 
+/// Runs `items` in one transaction and one round trip. When that fails, it is rolled back and
+/// the items run one by one, so the error names the item that fails.
+async fn run_batch(client: &Client, items: &[&ScriptItem]) -> Result<(), RestoreError> {
+    let mut sql = String::from("BEGIN;\n");
+    for item in items {
+        sql.push_str(&item.sql);
+        sql.push('\n');
+    }
+    sql.push_str("COMMIT;");
+    match client.batch_execute(&sql).await {
+        Ok(()) => return Ok(()),
+        Err(e) => {
+            tracing::debug!(error = %describe(&e), "a batch of items failed; running them one by one")
+        }
+    }
+    let _ = client.batch_execute("ROLLBACK").await;
+    for item in items {
+        run_item(client, item).await?;
+    }
+    Ok(())
+}
+
 async fn run_item(client: &Client, item: &ScriptItem) -> Result<(), RestoreError> {
     client
         .batch_execute(&item.sql)
@@ -617,217 +712,6 @@ async fn run_item(client: &Client, item: &ScriptItem) -> Result<(), RestoreError
             item: format!("{:?} {}", item.header.kind, item.header.name).to_lowercase(),
             reason: describe(&e),
         })
-}
-
-enum Job {
-    Load(String, Vec<Part>),
-    /// A part of large-object contents.
-    LargeObjects(Box<Part>),
-    Build(ScriptItem),
-}
-
-struct Pool {
-    queue: Mutex<VecDeque<Job>>,
-    loads_running: AtomicUsize,
-    wake: Notify,
-    per_table: Mutex<HashMap<String, Vec<ScriptItem>>>,
-}
-
-async fn run_pool(
-    store: Arc<dyn Store>,
-    manifest: &Manifest,
-    (target, session_path): (&PgTarget, &str),
-    jobs: usize,
-    (loads, large_objects): (Vec<(String, Vec<Part>)>, Vec<Part>),
-    per_table: HashMap<String, Vec<ScriptItem>>,
-    on_event: &(dyn Fn(RestoreEvent) + Sync),
-) -> Result<u64, RestoreError> {
-    let pool = Arc::new(Pool {
-        queue: Mutex::new(
-            loads
-                .into_iter()
-                .map(|(t, p)| Job::Load(t, p))
-                .chain(
-                    large_objects
-                        .into_iter()
-                        .map(|p| Job::LargeObjects(Box::new(p))),
-                )
-                .collect(),
-        ),
-        loads_running: AtomicUsize::new(0),
-        wake: Notify::new(),
-        per_table: Mutex::new(per_table),
-    });
-    let manifest = Arc::new(manifest.clone());
-    let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
-    let mut workers = JoinSet::new();
-    for _ in 0..jobs {
-        let (pool, store, manifest, target, events) = (
-            pool.clone(),
-            store.clone(),
-            manifest.clone(),
-            target.clone(),
-            events_tx.clone(),
-        );
-        let preamble = format!("{PREAMBLE}{session_path}");
-        workers.spawn(async move { work(pool, store, manifest, (target, preamble), events).await });
-    }
-    drop(events_tx);
-    let rows = super::join_workers(workers, events_rx, on_event, |reason| {
-        RestoreError::Database {
-            step: "a restore worker",
-            reason,
-        }
-    })
-    .await?;
-    Ok(rows.into_iter().sum())
-}
-
-async fn work(
-    pool: Arc<Pool>,
-    store: Arc<dyn Store>,
-    manifest: Arc<Manifest>,
-    (target, preamble): (PgTarget, String),
-    events: tokio::sync::mpsc::UnboundedSender<RestoreEvent>,
-) -> Result<u64, RestoreError> {
-    let client = connect(&target).await?;
-    client
-        .batch_execute(&preamble)
-        .await
-        .map_err(db("preparing a restore session"))?;
-    let mut rows = 0;
-    loop {
-        let job = {
-            let mut queue = pool.queue.lock().await;
-            let job = queue.pop_front();
-            if let Some(Job::Load(..)) = &job {
-                pool.loads_running.fetch_add(1, Ordering::SeqCst);
-            }
-            job
-        };
-        match job {
-            Some(Job::Load(table, parts)) => {
-                let loaded = load_table(&client, store.as_ref(), &manifest, &table, &parts).await;
-                let builds = pool
-                    .per_table
-                    .lock()
-                    .await
-                    .remove(&table)
-                    .unwrap_or_default();
-                {
-                    let mut queue = pool.queue.lock().await;
-                    for item in builds.into_iter().rev() {
-                        queue.push_front(Job::Build(item));
-                    }
-                }
-                pool.loads_running.fetch_sub(1, Ordering::SeqCst);
-                pool.wake.notify_waiters();
-                let n = loaded?;
-                rows += n;
-                let _ = events.send(RestoreEvent::TableLoaded { table, rows: n });
-            }
-            Some(Job::Build(item)) => run_item(&client, &item).await?,
-            Some(Job::LargeObjects(part)) => {
-                load_large_objects(&client, store.as_ref(), &manifest, &part).await?;
-            }
-            None if pool.loads_running.load(Ordering::SeqCst) == 0 => break,
-            None => {
-                let notified = pool.wake.notified();
-                if pool.queue.lock().await.is_empty()
-                    && pool.loads_running.load(Ordering::SeqCst) > 0
-                {
-                    notified.await;
-                }
-            }
-        }
-    }
-    Ok(rows)
-}
-
-/// Writes one part of large-object contents in one transaction, checking it as it streams.
-async fn load_large_objects(
-    client: &Client,
-    store: &dyn Store,
-    manifest: &Manifest,
-    part: &Part,
-) -> Result<(), RestoreError> {
-    client
-        .batch_execute("BEGIN")
-        .await
-        .map_err(|e| RestoreError::Load {
-            table: format!("the large objects of {}", part.key),
-            reason: describe(&e),
-        })?;
-    match scan_large_object_part(store, manifest, part, Some(client)).await {
-        Ok(_) => client
-            .batch_execute("COMMIT")
-            .await
-            .map_err(|e| RestoreError::Load {
-                table: format!("the large objects of {}", part.key),
-                reason: describe(&e),
-            }),
-        Err(e) => {
-            let _ = client.batch_execute("ROLLBACK").await;
-            Err(e)
-        }
-    }
-}
-
-/// Loads every part of one table in one transaction, checking each part as it streams.
-async fn load_table(
-    client: &Client,
-    store: &dyn Store,
-    manifest: &Manifest,
-    table: &str,
-    parts: &[Part],
-) -> Result<u64, RestoreError> {
-    let load_error = |e: tokio_postgres::Error| RestoreError::Load {
-        table: table.to_string(),
-        reason: describe(&e),
-    };
-    let Some(first) = parts.first().and_then(|p| p.table.as_ref()) else {
-        return Ok(0);
-    };
-    let columns = if first.columns.is_empty() {
-        String::new()
-    } else {
-        format!(" ({})", first.columns.join(", "))
-    };
-    // An extension's configuration table already holds the extension's own rows: the
-    // backed-up ones are added to them, so it is neither emptied nor frozen.
-    let (begin, with) = match first.extension_rows {
-        None => (format!("BEGIN; TRUNCATE ONLY {table}"), " WITH (FREEZE)"),
-        Some(_) => ("BEGIN".to_string(), ""),
-    };
-    client.batch_execute(&begin).await.map_err(load_error)?;
-    let result = async {
-        let sink = client
-            .copy_in::<_, Bytes>(&format!("COPY {table}{columns} FROM STDIN{with}"))
-            .await
-            .map_err(load_error)?;
-        let mut sink = std::pin::pin!(sink);
-        let mut rows = 0;
-        for part in parts {
-            let target = Rows::Load {
-                sink: &mut sink,
-                table,
-            };
-            rows += scan_copy_part(store, manifest, part, target).await?;
-        }
-        sink.as_mut().finish().await.map_err(load_error)?;
-        Ok::<u64, RestoreError>(rows)
-    }
-    .await;
-    match result {
-        Ok(rows) => {
-            client.batch_execute("COMMIT").await.map_err(load_error)?;
-            Ok(rows)
-        }
-        Err(e) => {
-            let _ = client.batch_execute("ROLLBACK").await;
-            Err(e)
-        }
-    }
 }
 
 #[cfg(test)]

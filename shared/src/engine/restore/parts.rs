@@ -6,14 +6,13 @@ use std::task::{Context, Poll};
 
 use async_compression::tokio::bufread::ZstdDecoder;
 use bytes::Bytes;
-use futures::SinkExt;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, ReadBuf};
 
 use super::{RestoreError, SEND_BATCH};
 use crate::engine::digest::RowDigest;
 use crate::engine::large_objects;
-use crate::engine::manifest::{Manifest, Part};
+use crate::engine::manifest::{Manifest, Part, TablePart};
 use crate::layout::{BackupId, DatabaseId, set_key};
 use crate::pg::describe;
 use crate::store::{Store, StoreError};
@@ -158,7 +157,7 @@ pub async fn export(
 }
 
 /// The COPY header a data part of `table` starts with.
-pub(super) fn copy_header(table: &crate::engine::manifest::TablePart) -> String {
+pub(super) fn copy_header(table: &TablePart) -> String {
     if table.columns.is_empty() {
         format!("COPY {} FROM stdin;\n", table.qualified_name)
     } else {
@@ -170,102 +169,125 @@ pub(super) fn copy_header(table: &crate::engine::manifest::TablePart) -> String 
     }
 }
 
-/// Where the rows of a scanned part go.
-pub(crate) enum Rows<'a, 'b> {
-    /// Into a `COPY ... FROM STDIN` of `table`.
-    Load {
-        sink: &'a mut Pin<&'b mut tokio_postgres::CopyInSink<Bytes>>,
-        table: &'a str,
-    },
-    /// Nowhere: the part is only checked.
-    Discard,
+/// Where the COPY blocks of a scanned data part go, block by block. `finish` is called only
+/// once the block has matched the manifest (header, end marker, row count and digest).
+pub(crate) trait BlockSink {
+    /// A block of `table` starts.
+    async fn start(&mut self, table: &TablePart) -> Result<(), RestoreError>;
+    /// Rows of the current block, in batches of whole lines.
+    async fn rows(&mut self, table: &TablePart, batch: Bytes) -> Result<(), RestoreError>;
+    /// The current block ended and matched the manifest.
+    async fn finish(&mut self, table: &TablePart) -> Result<(), RestoreError>;
 }
 
-impl Rows<'_, '_> {
-    async fn send(&mut self, batch: Bytes) -> Result<(), RestoreError> {
-        match self {
-            Rows::Load { sink, table } => sink.send(batch).await.map_err(|e| RestoreError::Load {
-                table: table.to_string(),
-                reason: describe(&e),
-            }),
-            Rows::Discard => Ok(()),
-        }
+/// Nowhere: the part is only checked.
+pub(crate) struct Discard;
+
+impl BlockSink for Discard {
+    async fn start(&mut self, _: &TablePart) -> Result<(), RestoreError> {
+        Ok(())
+    }
+    async fn rows(&mut self, _: &TablePart, _: Bytes) -> Result<(), RestoreError> {
+        Ok(())
+    }
+    async fn finish(&mut self, _: &TablePart) -> Result<(), RestoreError> {
+        Ok(())
     }
 }
 
-/// Reads a data part's COPY block and checks it against the manifest: the header names the
-/// part's table and columns, the rows end with the end-of-data marker, the row count and
-/// digest match, and so do the stored bytes' size and SHA-256. Rows go to `rows` in batches
-/// as they are read; returns the row count.
-pub(crate) async fn scan_copy_part(
+/// Reads a data part's COPY blocks (one, or a bundle's in order) and checks each against the
+/// manifest: the header names its table and columns, the rows end with the end-of-data
+/// marker, the row count and digest match; then the stored bytes' size and SHA-256. Rows go
+/// to `sink` in batches as they are read; returns the row count.
+pub(crate) async fn scan_data_part(
     store: &dyn Store,
     manifest: &Manifest,
     part: &Part,
-    mut rows: Rows<'_, '_>,
+    sink: &mut impl BlockSink,
 ) -> Result<u64, RestoreError> {
     let corrupt = |reason: String| RestoreError::Corrupt {
         backup: manifest.backup_id.clone(),
         part: part.key.clone(),
         reason,
     };
-    let Some(expected) = &part.table else {
+    if part.blocks().next().is_none() {
         return Err(corrupt(
             "the manifest names no table for this data part".into(),
         ));
-    };
+    }
     let mut reader = open_part(store, manifest, part).await?;
-    let mut line = Vec::new();
     let read = |e: std::io::Error| corrupt(format!("it does not decompress: {e}"));
-    reader.read_until(b'\n', &mut line).await.map_err(read)?;
-    if !line.starts_with(b"COPY ") {
-        return Err(corrupt("it does not start with a COPY header".into()));
-    }
-    if line != copy_header(expected).as_bytes() {
-        let found: String = String::from_utf8_lossy(&line)
-            .trim_end()
-            .chars()
-            .take(200)
-            .collect();
-        return Err(corrupt(format!(
-            "it holds `{found}`, not the data of {} the manifest names",
-            expected.qualified_name
-        )));
-    }
-    let mut digest = RowDigest::new();
-    let mut batch = Vec::with_capacity(SEND_BATCH + 1024);
-    loop {
-        line.clear();
-        if reader.read_until(b'\n', &mut line).await.map_err(read)? == 0 {
-            return Err(corrupt(
-                "it ends before its end-of-data marker (truncated)".into(),
-            ));
+    let mut line = Vec::new();
+    let mut total = 0;
+    for expected in part.blocks() {
+        // Blocks of a bundle are separated by an empty line.
+        loop {
+            line.clear();
+            if reader.read_until(b'\n', &mut line).await.map_err(read)? == 0 {
+                return Err(corrupt(format!(
+                    "it ends before the rows of {} (truncated)",
+                    expected.qualified_name
+                )));
+            }
+            if line != b"\n" {
+                break;
+            }
         }
-        if line == b"\\.\n" {
-            break;
+        if !line.starts_with(b"COPY ") {
+            return Err(corrupt("it does not start with a COPY header".into()));
         }
-        digest.update(&line);
-        batch.extend_from_slice(&line);
-        if batch.len() >= SEND_BATCH {
-            rows.send(Bytes::from(std::mem::take(&mut batch))).await?;
+        if line != copy_header(expected).as_bytes() {
+            let found: String = String::from_utf8_lossy(&line)
+                .trim_end()
+                .chars()
+                .take(200)
+                .collect();
+            return Err(corrupt(format!(
+                "it holds `{found}`, not the data of {} the manifest names",
+                expected.qualified_name
+            )));
         }
-    }
-    if !batch.is_empty() {
-        rows.send(Bytes::from(batch)).await?;
+        sink.start(expected).await?;
+        let mut digest = RowDigest::new();
+        let mut batch = Vec::with_capacity(SEND_BATCH + 1024);
+        loop {
+            line.clear();
+            if reader.read_until(b'\n', &mut line).await.map_err(read)? == 0 {
+                return Err(corrupt(
+                    "it ends before its end-of-data marker (truncated)".into(),
+                ));
+            }
+            if line == b"\\.\n" {
+                break;
+            }
+            digest.update(&line);
+            batch.extend_from_slice(&line);
+            if batch.len() >= SEND_BATCH {
+                sink.rows(expected, Bytes::from(std::mem::take(&mut batch)))
+                    .await?;
+            }
+        }
+        if !batch.is_empty() {
+            sink.rows(expected, Bytes::from(batch)).await?;
+        }
+        if digest.rows() != expected.rows || digest.hex() != expected.row_digest {
+            return Err(corrupt(format!(
+                "{} holds {} rows with digest {}, the manifest says {} rows with digest {}",
+                expected.qualified_name,
+                digest.rows(),
+                digest.hex(),
+                expected.rows,
+                expected.row_digest
+            )));
+        }
+        sink.finish(expected).await?;
+        total += digest.rows();
     }
     tokio::io::copy(&mut reader, &mut tokio::io::sink())
         .await
         .map_err(read)?;
     check_stored(manifest, part, reader)?;
-    if digest.rows() != expected.rows || digest.hex() != expected.row_digest {
-        return Err(corrupt(format!(
-            "it holds {} rows with digest {}, the manifest says {} rows with digest {}",
-            digest.rows(),
-            digest.hex(),
-            expected.rows,
-            expected.row_digest
-        )));
-    }
-    Ok(digest.rows())
+    Ok(total)
 }
 
 /// Reads a large-object part and checks it against the manifest: every line is an `lo_put`
