@@ -12,6 +12,7 @@ mod monitor;
 mod postgres;
 mod retention;
 mod runbook;
+mod scale;
 mod store_contract;
 mod store_file;
 mod store_s3;
