@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use backstop::engine::backup::{BackupError, BackupEvent, BackupOptions, backup_exclusively};
-use backstop::store::{StoreUrl, open_from_env};
+use backstop::store::{CountingStore, Requests, StoreUrl, open_from_env};
 use backstop::tier::Tier;
 use serde::Serialize;
 
@@ -59,12 +59,17 @@ struct Summary {
     rows: u64,
     bytes: u64,
     seconds: f64,
+    /// Objects the backup set holds.
+    objects: u64,
+    /// Requests made to the store.
+    requests: Requests,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let started = Instant::now();
     let url: StoreUrl = args.to.parse()?;
-    let store = open_from_env(&url).await;
+    let counted = std::sync::Arc::new(CountingStore::new(open_from_env(&url).await));
+    let store: std::sync::Arc<dyn backstop::store::Store> = counted.clone();
     let config = backstop::pg::parse_url(&args.db)?;
     let mut options = BackupOptions::new(
         database_id(args.database_id.as_deref(), Some(&args.db), store.as_ref()).await?,
@@ -140,17 +145,21 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         rows: manifest.total_rows(),
         bytes: manifest.total_bytes(),
         seconds: started.elapsed().as_secs_f64(),
+        objects: manifest.parts.len() as u64 + 1,
+        requests: counted.requests(),
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
         println!(
-            "backup {} of {}: {} tables, {} rows, {} stored in {:.1}s (tier {})",
+            "backup {} of {}: {} tables, {} rows, {} stored in {} objects, {} requests, in {:.1}s (tier {})",
             summary.backup_id,
             summary.database_id,
             summary.tables,
             summary.rows,
             size(summary.bytes),
+            summary.objects,
+            summary.requests.total(),
             summary.seconds,
             summary.tier.as_str()
         );

@@ -5,7 +5,7 @@ use std::time::Instant;
 use backstop::engine::restore::{
     BackupSelector, RestoreEvent, RestoreOptions, export, read_manifest, restore,
 };
-use backstop::store::{StoreUrl, open_from_env};
+use backstop::store::{CountingStore, StoreUrl, open_from_env};
 use tokio::io::AsyncWriteExt;
 
 use crate::common::{at_least_one, database_id};
@@ -44,12 +44,16 @@ pub struct RestoreArgs {
     /// Skip privileges: GRANT, REVOKE and default privileges.
     #[arg(long)]
     no_acl: bool,
+    /// Print the outcome as JSON (tables, rows, seconds, store requests).
+    #[arg(long)]
+    json: bool,
 }
 
 pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let url: StoreUrl = args.from.parse()?;
-    let store = open_from_env(&url).await;
+    let counted = std::sync::Arc::new(CountingStore::new(open_from_env(&url).await));
+    let store: std::sync::Arc<dyn backstop::store::Store> = counted.clone();
     let target = backstop::pg::parse_url(&args.db)?;
     let database = database_id(args.database_id.as_deref(), Some(&args.db), store.as_ref()).await?;
     let selector: BackupSelector = args.backup.parse()?;
@@ -82,14 +86,28 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
     let report = restore(store, &manifest, &target, &options, &on_event).await;
     progress.finish();
     let report = report?;
+    let requests = counted.requests();
+    if args.json {
+        let summary = serde_json::json!({
+            "backup_id": report.backup_id,
+            "database_id": manifest.database_id,
+            "tables": report.tables,
+            "rows": report.rows,
+            "seconds": started.elapsed().as_secs_f64(),
+            "requests": requests,
+        });
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+        return Ok(());
+    }
     println!(
-        "restored backup {} of {} into {}: {} tables, {} rows in {:.1}s",
+        "restored backup {} of {} into {}: {} tables, {} rows in {:.1}s ({} store requests)",
         report.backup_id,
         manifest.database_id,
         backstop::pg::database_name(&target).unwrap_or_default(),
         report.tables,
         report.rows,
-        started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64(),
+        requests.total()
     );
     Ok(())
 }

@@ -179,6 +179,18 @@ fn backup_list_export_and_restore_through_the_cli() {
     assert_eq!(summary["rows"], 2000);
     assert_eq!(summary["database_id"], source.name.as_str());
     assert!(!String::from_utf8_lossy(&output.stderr).contains(&cluster().password));
+    // The set's objects (manifest, pre-data, one part for its small tables, post-data), and
+    // what storing them took: one write each, the lease's, and the tier's listing.
+    assert_eq!(summary["objects"], 4, "{summary}");
+    assert_eq!(summary["requests"]["objects_written"], 4, "{summary}");
+    assert!(
+        summary["requests"]["writes"].as_u64().unwrap() >= 4,
+        "{summary}"
+    );
+    assert!(
+        summary["requests"]["lists"].as_u64().unwrap() >= 1,
+        "{summary}"
+    );
 
     let output = backstop(&["list", "--from", &store], &[]);
     let table = String::from_utf8_lossy(&output.stdout);

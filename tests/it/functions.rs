@@ -62,6 +62,12 @@ async fn the_backup_binary_runs_one_job_from_backstop_job_outside_lambda() {
     let response: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(response["backups"][0]["rows"], 42, "{response}");
     assert_eq!(response["backups"][0]["tier"], "monthly");
+    // The answer says what the backup cost in objects and store requests.
+    assert_eq!(response["backups"][0]["objects"], 4, "{response}");
+    assert_eq!(
+        response["backups"][0]["requests"]["objects_written"], 4,
+        "{response}"
+    );
 
     let output = run(r#"{"database": "gone"}"#);
     assert!(!output.status.success(), "a failed job exits non-zero");

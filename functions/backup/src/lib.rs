@@ -13,6 +13,7 @@
 
 pub mod claim;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use backstop::alert::{Alert, Severity, console_link, kind};
@@ -23,7 +24,7 @@ use backstop::engine::manifest::Manifest;
 use backstop::layout::DatabaseId;
 use backstop::lease::LeaseError;
 use backstop::metrics::Metric;
-use backstop::store::StoreUrl;
+use backstop::store::{CountingStore, Requests, StoreUrl};
 use backstop::tier::Tier;
 use common::invocation::time_left;
 use common::{Base, Delivery, rerun_command};
@@ -149,6 +150,10 @@ pub struct BackupDone {
     pub tables: usize,
     pub rows: u64,
     pub duration_seconds: f64,
+    /// Objects the backup set holds (its parts and its manifest).
+    pub objects: u64,
+    /// Requests made to the store for this backup (lease and tier lookups included).
+    pub requests: Requests,
 }
 
 /// A database this invocation did not back up, and why that is fine.
@@ -408,15 +413,16 @@ async fn run_one(
     options.reason = plan.reason.clone();
     options.deadline = context.deadline.map(tokio::time::Instant::from_std);
     options.lease = deps.lease;
-    let result =
-        backup_exclusively(&target, deps.base.store.clone(), &options, &holder, &|_| {}).await;
+    // This database's requests, counted apart from the others' running beside it.
+    let store = Arc::new(CountingStore::new(deps.base.store.clone()));
+    let result = backup_exclusively(&target, store.clone(), &options, &holder, &|_| {}).await;
 
     match result {
         Ok(manifest) => {
             if let Some((key, record)) = &claim {
                 claim::mark_done(deps.base.store.as_ref(), key, record, &manifest.backup_id).await;
             }
-            let done = summarize(&manifest, started.elapsed());
+            let done = summarize(&manifest, started.elapsed(), store.requests());
             tracing::info!(
                 database = %done.database,
                 backup_id = %done.backup_id,
@@ -431,6 +437,7 @@ async fn run_one(
                 Metric::count("BackupSucceeded", 1.0),
                 Metric::seconds("BackupDurationSeconds", done.duration_seconds),
                 Metric::bytes("BackupBytes", done.bytes as f64),
+                Metric::count("BackupObjects", done.objects as f64),
             ];
             if let Err(e) = deps
                 .base
@@ -483,8 +490,10 @@ async fn run_one(
     }
 }
 
-fn summarize(manifest: &Manifest, elapsed: Duration) -> BackupDone {
+fn summarize(manifest: &Manifest, elapsed: Duration, requests: Requests) -> BackupDone {
     BackupDone {
+        objects: manifest.parts.len() as u64 + 1,
+        requests,
         database: manifest.database_id.clone(),
         backup_id: manifest.backup_id.clone(),
         tier: manifest.tier.as_str().to_string(),

@@ -275,6 +275,7 @@ impl Store for FileStore {
             key: key.to_string(),
             bytes,
             sha256: hex::encode(hasher.finalize()),
+            requests: 1,
         })
     }
 

@@ -5,6 +5,7 @@
 //! store writes a hidden temporary file and renames it; the S3 store aborts its multipart
 //! upload on every failure path, including cancellation.
 
+mod counting;
 mod error;
 mod file;
 mod probe;
@@ -19,6 +20,7 @@ use aws_config::SdkConfig;
 use time::OffsetDateTime;
 use tokio::io::AsyncRead;
 
+pub use counting::{CountingStore, Requests};
 pub use error::StoreError;
 pub use file::FileStore;
 pub use probe::{ProbeError, ProbeReport, probe};
@@ -90,6 +92,8 @@ pub struct PutReceipt {
     pub bytes: u64,
     /// Lower-case hex SHA-256 of the stored bytes.
     pub sha256: String,
+    /// Requests the store made for it (a multipart upload: create, each part, complete).
+    pub requests: u64,
 }
 
 /// An upload that was started and neither completed nor aborted.

@@ -180,6 +180,7 @@ impl S3Store {
             key: key.to_string(),
             bytes,
             sha256: hex::encode(digest),
+            requests: 1,
         })
     }
 
@@ -288,6 +289,7 @@ impl S3Store {
             completed.push(self.join_part(key, &mut in_flight).await?);
         }
         completed.sort_by_key(|p| p.part_number());
+        let completed_parts = completed.len();
 
         self.client
             .complete_multipart_upload()
@@ -307,6 +309,8 @@ impl S3Store {
             key: key.to_string(),
             bytes,
             sha256: hex::encode(hasher.finalize()),
+            // CreateMultipartUpload, every part, CompleteMultipartUpload.
+            requests: completed_parts as u64 + 2,
         })
     }
 
