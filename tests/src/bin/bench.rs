@@ -4,6 +4,10 @@
 //! (and a half-size copy for the memory comparison), then times backup and restore with each
 //! tool and prints one table. Peak memory is the child's maximum resident set (wait4 rusage).
 //! `BENCH_SCALE` (default 40) scales everything for a quick run.
+//!
+//! Then the many-objects datasets (`BENCH_TABLES`, default `4000,20000`: schema-per-tenant
+//! databases of ten small tables per tenant): backup and restore time beside `pg_dump | zstd`
+//! and `pg_restore -j2`, objects stored and store requests. `BENCH_TABLES=` skips them.
 #![allow(unsafe_code)]
 
 use std::path::Path;
@@ -264,6 +268,111 @@ fn main() -> anyhow::Result<()> {
         "Backstop restore peak memory: {}",
         mib(restore.max_rss_bytes)
     );
+    let tables: Vec<usize> = std::env::var("BENCH_TABLES")
+        .unwrap_or_else(|_| "4000,20000".into())
+        .split(',')
+        .filter_map(|n| n.trim().parse().ok())
+        .collect();
+    if !tables.is_empty() {
+        println!();
+        println!(
+            "{:<8} {:>9} {:>8} {:>9} {:>13} {:>9} {:>14} {:>12}",
+            "tables",
+            "backup",
+            "objects",
+            "requests",
+            "pg_dump|zstd",
+            "restore",
+            "pg_restore -j2",
+            "requests"
+        );
+    }
+    for count in tables {
+        many_objects(pg, &bin, &work, count)?;
+    }
     let _ = std::fs::remove_dir_all(&work);
+    Ok(())
+}
+
+/// One row of the many-objects table: `count` small tables in schemas of ten.
+fn many_objects(pg: &PgCluster, bin: &Path, work: &Path, count: usize) -> anyhow::Result<()> {
+    let tool = |name: &str| pg.bin_dir.join(name).display().to_string();
+    eprintln!("building {count} small tables...");
+    let db = fresh_database(&format!("bench {count} tables"));
+    let script = work.join(format!("tenants-{count}.sql"));
+    std::fs::write(
+        &script,
+        backstop_tests::datasets::tenant_schemas(count.div_ceil(10)),
+    )?;
+    db.psql_file(&script);
+    db.psql("VACUUM ANALYZE");
+
+    eprintln!("backup: Backstop, {count} tables...");
+    let store = work.join(format!("backstop-{count}"));
+    let url = format!("file://{}", store.display());
+    let summary = work.join(format!("backup-{count}.json"));
+    let backup = measure(shell(&format!(
+        "{} backup --db '{}' --to {url} --jobs 2 --json > {}",
+        bin.display(),
+        db.url(),
+        summary.display()
+    )))?;
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(&summary)?)?;
+    eprintln!("backup: pg_dump | zstd, {count} tables...");
+    let zst = work.join(format!("tenants-{count}.sql.zst"));
+    let dump = measure(shell(&format!(
+        "{} --no-sync -d '{}' | zstd -q -3 -T2 -o {}",
+        tool("pg_dump"),
+        db.url(),
+        zst.display()
+    )))?;
+    let directory = work.join(format!("tenants-{count}.dir"));
+    measure(shell(&format!(
+        "{} --no-sync -Fd -j2 -f {} -d '{}'",
+        tool("pg_dump"),
+        directory.display(),
+        db.url()
+    )))?;
+
+    eprintln!("restore: Backstop, {count} tables...");
+    let target = fresh_database(&format!("bench {count} restored"));
+    let restored = work.join(format!("restore-{count}.json"));
+    let restore = measure(shell(&format!(
+        "{} restore --from {url} --database-id '{}' --db '{}' --jobs 2 --json > {}",
+        bin.display(),
+        db.name,
+        target.url(),
+        restored.display()
+    )))?;
+    let restored: serde_json::Value = serde_json::from_slice(&std::fs::read(&restored)?)?;
+    if target.pg_dump() != db.pg_dump() {
+        bail!("the restored copy of {count} tables differs from its source");
+    }
+    drop(target);
+    eprintln!("restore: pg_restore -j2, {count} tables...");
+    let target = fresh_database(&format!("bench {count} pg_restore"));
+    let pg_restore = measure(shell(&format!(
+        "{} -j2 -d '{}' {}",
+        tool("pg_restore"),
+        target.url(),
+        directory.display()
+    )))?;
+    drop(target);
+    let total = |v: &serde_json::Value| {
+        ["writes", "reads", "lists", "other"]
+            .iter()
+            .filter_map(|k| v["requests"][k].as_u64())
+            .sum::<u64>()
+    };
+    println!(
+        "{count:<8} {:>7.1} s {:>8} {:>9} {:>11.1} s {:>7.1} s {:>12.1} s {:>12}",
+        backup.seconds,
+        summary["objects"],
+        total(&summary),
+        dump.seconds,
+        restore.seconds,
+        pg_restore.seconds,
+        total(&restored)
+    );
     Ok(())
 }

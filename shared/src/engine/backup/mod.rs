@@ -137,6 +137,17 @@ pub enum BackupError {
     DeadlineReached { seconds: f64 },
     #[error(transparent)]
     Lease(#[from] LeaseError),
+    #[error(
+        "the server's lock table cannot hold a lock on each of the {tables} tables for the \
+         backup's snapshot (max_locks_per_transaction = {locks}, max_connections = {connections}); \
+         set max_locks_per_transaction to {needed} or more and restart the server (pg_dump needs the same)"
+    )]
+    TooManyTables {
+        tables: usize,
+        locks: i32,
+        connections: i32,
+        needed: usize,
+    },
 }
 
 /// The first 20 of `list`, and how many more there are.
@@ -556,15 +567,55 @@ async fn lock_tables(leader: &Client) -> Result<(), BackupError> {
         .map_err(database("listing tables to lock"))?;
     let names: Vec<String> = column(&rows, 0).map_err(shape("listing tables to lock"))?;
     for chunk in names.chunks(500) {
-        leader
+        let locked = leader
             .batch_execute(&format!(
                 "LOCK TABLE {} IN ACCESS SHARE MODE",
                 chunk.join(", ")
             ))
-            .await
-            .map_err(|e| lock_error(&chunk.join(", "), &e))?;
+            .await;
+        if let Err(e) = locked {
+            if e.code() == Some(&tokio_postgres::error::SqlState::OUT_OF_MEMORY) {
+                return Err(too_many_locks(leader, names.len()).await);
+            }
+            return Err(lock_error(&chunk.join(", "), &e));
+        }
     }
     Ok(())
+}
+
+/// The lock table cannot hold a lock on every table (pg_dump fails the same way): one line
+/// saying which setting to raise, and to what.
+async fn too_many_locks(leader: &Client, tables: usize) -> BackupError {
+    // The failed LOCK aborted the transaction: read the settings on a fresh statement after
+    // rolling back.
+    let _ = leader.batch_execute("ROLLBACK").await;
+    let setting = |name: &'static str| async move {
+        leader
+            .query_one(&format!("SELECT current_setting('{name}')::int4"), &[])
+            .await
+            .ok()
+            .and_then(|row| row.try_get::<_, i32>(0).ok())
+            .unwrap_or(0)
+    };
+    let (locks, connections) = (
+        setting("max_locks_per_transaction").await,
+        setting("max_connections").await,
+    );
+    BackupError::TooManyTables {
+        tables,
+        locks,
+        connections,
+        needed: needed_locks_per_transaction(tables, connections),
+    }
+}
+
+/// A `max_locks_per_transaction` whose lock table holds a lock on each of `tables` and their
+/// TOAST tables, twice over.
+fn needed_locks_per_transaction(tables: usize, connections: i32) -> usize {
+    let slots = tables * 4;
+    slots
+        .div_ceil(connections.max(1) as usize)
+        .next_power_of_two()
 }
 
 /// A lock that could not be had is `Locked`; anything else is a plain database error.
@@ -616,4 +667,17 @@ async fn store_script(
         bundle: Vec::new(),
         large_objects: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lock_advice_covers_every_table_with_room_to_spare() {
+        // 20,000 tables on a default server (64 locks x 100 connections = 6,400 slots).
+        let needed = needed_locks_per_transaction(20_000, 100);
+        assert_eq!(needed, 1024);
+        assert!(needed * 100 >= 2 * 20_000);
+    }
 }

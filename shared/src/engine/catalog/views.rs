@@ -72,12 +72,11 @@ pub(super) async fn views(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), Cata
     // The materialized views each one reads, directly or through plain views (as pg_dump's
     // buildMatViewRefreshDependencies finds them): they are refreshed first.
     let refresh_sql = "WITH RECURSIVE w AS ( \
-           SELECT d1.objid, d2.refobjid, c2.relkind AS refrelkind \
-             FROM pg_depend d1 JOIN pg_class c1 ON c1.oid = d1.objid AND c1.relkind = 'm' \
-             JOIN pg_rewrite r1 ON r1.ev_class = d1.objid \
-             JOIN pg_depend d2 ON d2.classid = 'pg_rewrite'::regclass AND d2.objid = r1.oid AND d2.refobjid <> d1.objid \
+           SELECT c1.oid AS objid, d2.refobjid, c2.relkind AS refrelkind \
+             FROM pg_class c1 JOIN pg_rewrite r1 ON r1.ev_class = c1.oid \
+             JOIN pg_depend d2 ON d2.classid = 'pg_rewrite'::regclass AND d2.objid = r1.oid AND d2.refobjid <> c1.oid \
              JOIN pg_class c2 ON c2.oid = d2.refobjid AND c2.relkind IN ('m', 'v') \
-            WHERE d1.classid = 'pg_class'::regclass \
+            WHERE c1.relkind = 'm' \
            UNION \
            SELECT w.objid, d3.refobjid, c3.relkind FROM w \
              JOIN pg_rewrite r3 ON r3.ev_class = w.refobjid \

@@ -333,7 +333,8 @@ pub async fn restore(
             .sum(),
     });
 
-    // From the first pre-data statement on, a failure leaves part of the backup behind.
+    // Once a first batch is committed, a failure leaves part of the backup behind.
+    let committed = std::cell::Cell::new(false);
     let filled = async {
         // Pre-data in transactions the lock table can hold (a plain psql of a dump runs each
         // statement in its own): thousands of tables would exhaust it in one.
@@ -345,6 +346,7 @@ pub async fn restore(
             .collect();
         for chunk in pre_items.chunks(max_locks.max(16)) {
             run_batch(&main, chunk).await?;
+            committed.set(true);
         }
 
         // Extension functions whose bodies name their own types and functions unqualified (as
@@ -431,9 +433,12 @@ pub async fn restore(
         Ok::<u64, RestoreError>(rows)
     }
     .await;
-    let rows = filled.map_err(|e| RestoreError::Incomplete {
-        database: crate::pg::database_name(target).unwrap_or_default(),
-        source: Box::new(e),
+    let rows = filled.map_err(|e| match committed.get() {
+        true => RestoreError::Incomplete {
+            database: crate::pg::database_name(target).unwrap_or_default(),
+            source: Box::new(e),
+        },
+        false => e,
     })?;
     tracing::debug!(
         seconds = clock.elapsed().as_secs_f64(),
@@ -698,10 +703,21 @@ async fn run_batch(client: &Client, items: &[&ScriptItem]) -> Result<(), Restore
         }
     }
     let _ = client.batch_execute("ROLLBACK").await;
+    // Again, an item a round trip, in one transaction still: the batch stays all or nothing.
+    client
+        .batch_execute("BEGIN")
+        .await
+        .map_err(db("starting a transaction"))?;
     for item in items {
-        run_item(client, item).await?;
+        if let Err(e) = run_item(client, item).await {
+            let _ = client.batch_execute("ROLLBACK").await;
+            return Err(e);
+        }
     }
-    Ok(())
+    client
+        .batch_execute("COMMIT")
+        .await
+        .map_err(db("committing"))
 }
 
 async fn run_item(client: &Client, item: &ScriptItem) -> Result<(), RestoreError> {
