@@ -46,6 +46,20 @@ fn measure(mut command: Command) -> anyhow::Result<Measured> {
     })
 }
 
+/// The server's own version of a client tool when it is installed beside the server (the
+/// fair comparison, and a dump its psql can load), else the harness's client tools.
+fn server_tool(pg: &PgCluster, name: &str) -> String {
+    let own = Path::new("/usr/lib/postgresql")
+        .join(pg.major.to_string())
+        .join("bin")
+        .join(name);
+    if own.exists() {
+        own.display().to_string()
+    } else {
+        pg.bin_dir.join(name).display().to_string()
+    }
+}
+
 fn shell(script: &str) -> Command {
     let mut command = Command::new("bash");
     command.args(["-o", "pipefail", "-c", script]);
@@ -104,7 +118,7 @@ fn main() -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work)?;
     let pg = cluster();
-    let tool = |name: &str| pg.bin_dir.join(name).display().to_string();
+    let tool = |name: &str| server_tool(pg, name);
 
     eprintln!(
         "building the datasets (pgbench scale {scale} + {} events, and half of that)...",
@@ -296,7 +310,7 @@ fn main() -> anyhow::Result<()> {
 
 /// One row of the many-objects table: `count` small tables in schemas of ten.
 fn many_objects(pg: &PgCluster, bin: &Path, work: &Path, count: usize) -> anyhow::Result<()> {
-    let tool = |name: &str| pg.bin_dir.join(name).display().to_string();
+    let tool = |name: &str| server_tool(pg, name);
     eprintln!("building {count} small tables...");
     let db = fresh_database(&format!("bench {count} tables"));
     let script = work.join(format!("tenants-{count}.sql"));
