@@ -20,7 +20,7 @@ use crate::engine::digest::RowDigest;
 use crate::engine::large_objects;
 use crate::engine::manifest::{LargeObjectsPart, Part, PartKind, TablePart};
 use crate::pg::{PgTarget, connect, describe};
-use crate::store::{PutOptions, Store, StoreError};
+use crate::store::{PutOptions, PutReceipt, Store, StoreError};
 
 /// One COPY into one data part.
 #[derive(Debug, Clone)]
@@ -262,33 +262,42 @@ impl Worker {
             self.store.put(&key, &mut encoder, &self.put_options)
         );
         let blocks = produced?;
-        let receipt = match stored {
-            Ok(receipt) => receipt,
-            Err(StoreError::Source { source, .. }) => {
-                return Err(BackupError::Copy {
-                    table: what,
-                    reason: source.to_string(),
-                });
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let receipt = stored.map_err(|e| put_error(&what, e))?;
         record_upload(&self.uploaded, key);
+        let rows = blocks.iter().map(|b| b.rows).sum();
+        Ok(self.stored(unit, receipt, (what, rows), Contents::Bundle(blocks)))
+    }
+
+    /// Announces a stored data part and describes it for the manifest.
+    fn stored(
+        &self,
+        unit: &Unit,
+        receipt: PutReceipt,
+        (what, rows): (String, u64),
+        contents: Contents,
+    ) -> Part {
         let _ = self.events.send(BackupEvent::PartStored {
             table: what,
-            rows: blocks.iter().map(|b| b.rows).sum(),
+            rows,
             stored_bytes: receipt.bytes,
             table_bytes: unit.estimated_bytes,
         });
-        Ok(Part {
+        let mut part = Part {
             key: unit.key.clone(),
             order: unit.order,
             kind: PartKind::Data,
             bytes: receipt.bytes,
             sha256: receipt.sha256,
             table: None,
-            bundle: blocks,
+            bundle: Vec::new(),
             large_objects: None,
-        })
+        };
+        match contents {
+            Contents::Table(table) => part.table = Some(table),
+            Contents::Bundle(tables) => part.bundle = tables,
+            Contents::LargeObjects(objects) => part.large_objects = Some(objects),
+        }
+        part
     }
 
     async fn copy_table(
@@ -337,31 +346,18 @@ impl Worker {
                 (header, "\\.\n\n"),
             )
             .await?;
-        let _ = self.events.send(BackupEvent::PartStored {
-            table: table.qualified_name.clone(),
+        let block = TablePart {
+            qualified_name: table.qualified_name.clone(),
+            schema: table.schema.clone(),
+            name: table.name.clone(),
+            columns: table.columns.clone(),
             rows: digest.rows(),
-            stored_bytes: receipt.bytes,
-            table_bytes: unit.estimated_bytes,
-        });
-        Ok(Part {
-            key: unit.key.clone(),
-            order: unit.order,
-            kind: PartKind::Data,
-            bytes: receipt.bytes,
-            sha256: receipt.sha256,
-            table: Some(TablePart {
-                qualified_name: table.qualified_name.clone(),
-                schema: table.schema.clone(),
-                name: table.name.clone(),
-                columns: table.columns.clone(),
-                rows: digest.rows(),
-                row_digest: digest.hex(),
-                blocks: blocks.map(|(from, to)| (from, to.unwrap_or(u64::MAX))),
-                extension_rows: table.extension_rows.as_ref().map(|x| x.condition.clone()),
-            }),
-            bundle: Vec::new(),
-            large_objects: None,
-        })
+            row_digest: digest.hex(),
+            blocks: blocks.map(|(from, to)| (from, to.unwrap_or(u64::MAX))),
+            extension_rows: table.extension_rows.as_ref().map(|x| x.condition.clone()),
+        };
+        let what = (table.qualified_name.clone(), digest.rows());
+        Ok(self.stored(unit, receipt, what, Contents::Table(block)))
     }
 
     async fn copy_large_objects(
@@ -382,27 +378,14 @@ impl Worker {
         let (receipt, digest) = self
             .store_copy(client, unit, &what, &copy, (String::new(), ""))
             .await?;
-        let _ = self.events.send(BackupEvent::PartStored {
-            table: what,
-            rows: digest.rows(),
-            stored_bytes: receipt.bytes,
-            table_bytes: 0,
-        });
-        Ok(Part {
-            key: unit.key.clone(),
-            order: unit.order,
-            kind: PartKind::Data,
-            bytes: receipt.bytes,
-            sha256: receipt.sha256,
-            table: None,
-            bundle: Vec::new(),
-            large_objects: Some(LargeObjectsPart {
-                objects: oids.len() as u64,
-                bytes: sizes.iter().map(|(_, size)| (*size).max(0) as u64).sum(),
-                lines: digest.rows(),
-                digest: digest.hex(),
-            }),
-        })
+        let objects = LargeObjectsPart {
+            objects: oids.len() as u64,
+            bytes: sizes.iter().map(|(_, size)| (*size).max(0) as u64).sum(),
+            lines: digest.rows(),
+            digest: digest.hex(),
+        };
+        let what = (what, digest.rows());
+        Ok(self.stored(unit, receipt, what, Contents::LargeObjects(objects)))
     }
 
     /// Streams `copy`'s output, between `header` and `trailer`, through a row digest and zstd
@@ -439,19 +422,33 @@ impl Worker {
             Level::Precise(self.level),
         );
         let key = format!("{}{}", self.set_prefix, unit.key);
-        let receipt = match self.store.put(&key, &mut encoder, &self.put_options).await {
-            Ok(receipt) => receipt,
-            Err(StoreError::Source { source, .. }) => {
-                return Err(BackupError::Copy {
-                    table: what.to_string(),
-                    reason: source.to_string(),
-                });
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let receipt = self
+            .store
+            .put(&key, &mut encoder, &self.put_options)
+            .await
+            .map_err(|e| put_error(what, e))?;
         record_upload(&self.uploaded, key);
         let digest = digest.lock().map(|d| d.clone()).unwrap_or_default();
         Ok((receipt, digest))
+    }
+}
+
+/// What a data part holds, for its manifest entry.
+enum Contents {
+    Table(TablePart),
+    Bundle(Vec<TablePart>),
+    LargeObjects(LargeObjectsPart),
+}
+
+/// A store failure while `what` streamed in: the stream's own error (the COPY broke) names
+/// what was being copied.
+fn put_error(what: &str, error: StoreError) -> BackupError {
+    match error {
+        StoreError::Source { source, .. } => BackupError::Copy {
+            table: what.to_string(),
+            reason: source.to_string(),
+        },
+        e => e.into(),
     }
 }
 
