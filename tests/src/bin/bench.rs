@@ -8,6 +8,10 @@
 //! Then the many-objects datasets (`BENCH_TABLES`, default `4000,20000`: schema-per-tenant
 //! databases of ten small tables per tenant): backup and restore time beside `pg_dump | zstd`
 //! and `pg_restore -j2`, objects stored and store requests. `BENCH_TABLES=` skips them.
+//!
+//! `BENCH_BASELINE=/path/to/an/older/backstop` instead compares two builds on the full
+//! dataset: `BENCH_RUNS` (default 3) rounds, each backing up and restoring with both in turn,
+//! and prints each one's median and fastest time.
 #![allow(unsafe_code)]
 
 use std::path::Path;
@@ -80,6 +84,63 @@ fn mib(bytes: u64) -> String {
     format!("{:.0} MiB", bytes as f64 / 1048576.0)
 }
 
+/// Backup and restore of `db` with `baseline` and `current`, in alternating rounds so that
+/// the machine's drift touches both alike; prints the median and fastest of each.
+fn compare_with_baseline(
+    baseline: &Path,
+    current: &Path,
+    db: &TestDb,
+    work: &Path,
+) -> anyhow::Result<()> {
+    let runs: usize = std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
+    let builds = [("baseline", baseline), ("current", current)];
+    let mut times: Vec<(Vec<f64>, Vec<f64>)> = vec![Default::default(); builds.len()];
+    for round in 1..=runs {
+        for (n, (label, bin)) in builds.iter().enumerate() {
+            eprintln!("round {round}/{runs}: {label} backup and restore...");
+            let store = work.join(format!("compare-{label}"));
+            let _ = std::fs::remove_dir_all(&store);
+            let url = format!("file://{}", store.display());
+            let mut backup = Command::new(bin);
+            backup
+                .args(["backup", "--db", &db.url(), "--to", &url, "--jobs", "2"])
+                .stdout(Stdio::null());
+            times[n].0.push(measure(backup)?.seconds);
+            let target = fresh_database(&format!("bench compare {label}"));
+            let mut restore = Command::new(bin);
+            restore
+                .args(["restore", "--from", &url, "--database-id", &db.name])
+                .args(["--db", &target.url(), "--jobs", "2"])
+                .stdout(Stdio::null());
+            times[n].1.push(measure(restore)?.seconds);
+        }
+    }
+    let summary = |values: &[f64]| {
+        let mut sorted = values.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        format!(
+            "{:.1} s / {:.1} s",
+            sorted[sorted.len() / 2],
+            sorted.first().copied().unwrap_or_default()
+        )
+    };
+    println!();
+    println!("{runs} rounds; median / fastest");
+    println!("{:<10} {:>18} {:>18}", "build", "backup", "restore");
+    for ((label, bin), (backups, restores)) in builds.iter().zip(&times) {
+        println!(
+            "{label:<10} {:>18} {:>18}   {}",
+            summary(backups),
+            summary(restores),
+            bin.display()
+        );
+    }
+    Ok(())
+}
+
 fn build_dataset(pg: &PgCluster, db: &TestDb, scale: u64) -> anyhow::Result<()> {
     let status = Command::new(pg.bin_dir.join("pgbench"))
         .args(["-i", "-q", "-s", &scale.to_string(), "-d", &db.url()])
@@ -124,6 +185,11 @@ fn main() -> anyhow::Result<()> {
         "building the datasets (pgbench scale {scale} + {} events, and half of that)...",
         scale * 50_000
     );
+    if let Ok(baseline) = std::env::var("BENCH_BASELINE") {
+        let full = fresh_database("bench full");
+        build_dataset(pg, &full, scale)?;
+        return compare_with_baseline(Path::new(&baseline), &bin, &full, &work);
+    }
     let half = fresh_database("bench half");
     build_dataset(pg, &half, scale / 2)?;
     let full = fresh_database("bench full");
