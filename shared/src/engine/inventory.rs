@@ -62,8 +62,10 @@ const CATALOGS: [&str; 28] = [
 
 /// Objects created by users (OIDs from 16384 up), minus members of extensions, the parts of
 /// extension members (an extension table's constraints, an extension domain's checks, an
-/// extension view's rules), the schemas of temporary tables, and objects that exist only as
-/// part of another (array types, toast tables, constraint indexes, view rules...).
+/// extension view's rules), the schemas of temporary tables, the `public` schema (every new
+/// database has one; one made again by `DROP SCHEMA public` is still that one), and objects
+/// that exist only as part of another (array types, toast tables, constraint indexes, view
+/// rules...).
 pub async fn read(
     client: &Client,
     version: ServerVersion,
@@ -104,6 +106,7 @@ pub async fn read(
            AND coalesce(i.schema, '') NOT IN ('pg_catalog', 'information_schema') \
            AND coalesce(i.schema, '') !~ '^pg_(toast|temp_|toast_temp_)' \
            AND NOT (o.classid = 'pg_namespace'::regclass AND i.identity ~ '^pg_(temp|toast_temp)_[0-9]+$') \
+           AND NOT (o.classid = 'pg_namespace'::regclass AND i.identity = 'public') \
          ORDER BY i.type, i.identity",
         union.join(" UNION ALL ")
     );

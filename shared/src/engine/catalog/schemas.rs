@@ -7,7 +7,7 @@ pub(super) async fn schemas(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), Ca
         "SELECT n.oid, n.nspname::text AS name, quote_ident(n.nspname) AS q, \
          quote_ident(pg_get_userbyid(n.nspowner)) AS owner, obj_description(n.oid, 'pg_namespace') AS comment, \
          {} AS acl, {} AS acl_default \
-         FROM pg_namespace n WHERE n.oid >= 16384 AND {USER_SCHEMA} AND {}",
+         FROM pg_namespace n WHERE n.oid >= 16384 AND n.nspname <> 'public' AND {USER_SCHEMA} AND {}",
         acl_json("n.nspacl"),
         acl_json("acldefault('n', n.nspowner)"),
         not_in_extension("pg_namespace", "n.oid")
@@ -38,7 +38,9 @@ pub(super) async fn schemas(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), Ca
 }
 
 /// The `public` schema exists in every new database: only changes to its owner, comment and
-/// privileges (against `pg_init_privs`) are dumped, as pg_dump does.
+/// privileges (against `pg_init_privs`) are dumped, as pg_dump does. It is known by its name,
+/// as pg_dump knows it: one dropped and made again (as `restore --clean` does) is still the
+/// schema every new database has, never a `CREATE SCHEMA public` that would fail there.
 pub(super) async fn public_schema(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), CatalogError> {
     // As pg_dump does: from 15 the baseline is what initdb set (pg_init_privs); before 15,
     // what a 15+ server starts with (owner's default plus USAGE for PUBLIC), so that a
@@ -51,24 +53,32 @@ pub(super) async fn public_schema(db: &Db<'_>, catalog: &mut Catalog) -> Result<
     };
     // ALTER SCHEMA ... OWNER TO hands the initdb owner's entries to the new owner: so does
     // the baseline.
+    // One made again has no pg_init_privs entry: what initdb gives it is the baseline.
+    let initdb = "acldefault('n', n.nspowner) || makeaclitem(0, n.nspowner, 'USAGE', false)";
     let baseline = if db.version.at_least(15) {
-        "(SELECT array_agg(makeaclitem( \
+        format!(
+            "coalesce((SELECT array_agg(makeaclitem( \
              CASE WHEN a.grantee = 'pg_database_owner'::regrole THEN n.nspowner ELSE a.grantee END, \
              CASE WHEN a.grantor = 'pg_database_owner'::regrole THEN n.nspowner ELSE a.grantor END, \
              a.privilege_type, a.is_grantable) ORDER BY a.ord) \
          FROM pg_init_privs p, aclexplode(p.initprivs) WITH ORDINALITY AS a(grantor, grantee, privilege_type, is_grantable, ord) \
-         WHERE p.objoid = n.oid AND p.classoid = 'pg_namespace'::regclass AND p.objsubid = 0)"
+         WHERE p.objoid = n.oid AND p.classoid = 'pg_namespace'::regclass AND p.objsubid = 0), {initdb})"
+        )
     } else {
-        "acldefault('n', n.nspowner) || makeaclitem(0, n.nspowner, 'USAGE', false)"
+        initdb.to_string()
     };
     let sql = format!(
-        "SELECT quote_ident(pg_get_userbyid(n.nspowner)) AS owner, {default_owner} AS default_owner, \
+        "SELECT n.oid, quote_ident(pg_get_userbyid(n.nspowner)) AS owner, {default_owner} AS default_owner, \
          obj_description(n.oid, 'pg_namespace') AS comment, {} AS acl, {} AS acl_default \
-         FROM pg_namespace n WHERE n.nspname = 'public' AND n.oid < 16384",
-        acl_json("n.nspacl"),
-        acl_json(baseline)
+         FROM pg_namespace n WHERE n.nspname = 'public'",
+        acl_json("coalesce(n.nspacl, acldefault('n', n.nspowner))"),
+        acl_json(&baseline)
     );
     for row in db.query("the public schema", &sql).await? {
+        let oid: u32 = row.get("oid")?;
+        if oid >= 16384 {
+            catalog.recreated.push(oid_ref(class::PG_NAMESPACE, oid));
+        }
         let mut sql = String::new();
         if !row.get::<bool>("default_owner")? {
             sql.push_str(&format!(
