@@ -45,6 +45,10 @@ pub struct Args {
     /// Why this backup is taken (recorded in the manifest), e.g. "before migration 00021".
     #[arg(long, value_name = "TEXT")]
     reason: Option<String>,
+    /// Keep the roles' password hashes in the backup, so a restore onto a new server creates
+    /// them with their passwords (needs a superuser; the hashes are then in the store).
+    #[arg(long)]
+    include_role_passwords: bool,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -79,6 +83,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     options.exclude = args.exclude;
     options.compression_level = args.compression_level;
     options.reason = args.reason;
+    options.include_role_passwords = args.include_role_passwords;
     let progress = if args.json {
         None
     } else {
@@ -145,7 +150,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         rows: manifest.total_rows(),
         bytes: manifest.total_bytes(),
         seconds: started.elapsed().as_secs_f64(),
-        objects: manifest.parts.len() as u64 + 1,
+        objects: manifest.object_count(),
         requests: counted.requests(),
     };
     if args.json {

@@ -2,8 +2,10 @@
 
 use std::time::Instant;
 
+use backstop::engine::restore::roles::describe_plan;
 use backstop::engine::restore::{
-    BackupSelector, RestoreEvent, RestoreOptions, export, read_manifest, restore,
+    BackupSelector, ExportOptions, RestoreEvent, RestoreOptions, RolesMode, export, read_manifest,
+    restore, role_plan,
 };
 use backstop::store::{CountingStore, StoreUrl, open_from_env};
 use tokio::io::AsyncWriteExt;
@@ -13,7 +15,7 @@ use crate::progress::Progress;
 
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Examples:\n  backstop restore --from s3://my-backups/prod --database-id app --db postgresql://postgres@localhost/app_restored\n  backstop restore --from file:///var/backups --db postgresql://localhost/app --backup 20261122T060000Z-1a2b3c4d --tables public.orders --clean\n  backstop restore --from s3://my-backups/prod --database-id app --db postgresql://dev@localhost/app_copy --no-owner --no-acl"
+    after_help = "Examples:\n  backstop restore --from s3://my-backups/prod --database-id app --db postgresql://postgres@localhost/app_restored\n  backstop restore --from file:///var/backups --db postgresql://localhost/app --backup 20261122T060000Z-1a2b3c4d --tables public.orders --clean\n  backstop restore --from s3://my-backups/prod --database-id app --db postgresql://dev@localhost/app_copy --no-owner --no-acl\n  backstop restore --from s3://my-backups/prod --database-id app --db postgresql://admin@new-server/app --create --roles create"
 )]
 pub struct RestoreArgs {
     /// Store to read: file:///path or s3://bucket/prefix.
@@ -44,9 +46,38 @@ pub struct RestoreArgs {
     /// Skip privileges: GRANT, REVOKE and default privileges.
     #[arg(long)]
     no_acl: bool,
+    /// Create the database named in --db, with the source's owner, encoding, locale,
+    /// comment, grants and settings, then restore into it.
+    #[arg(long)]
+    create: bool,
+    /// Roles the backup needs that the target lacks: `plan` prints which are there, which are
+    /// missing and what `create` would do, and changes nothing; `create` makes them
+    /// (attributes, settings, memberships, no password); `skip` does not look. Default:
+    /// restore only if none is missing, else name them and change nothing.
+    #[arg(long, value_enum, value_name = "WHAT")]
+    roles: Option<RolesArg>,
+    /// OLD=NEW: objects and grants of role OLD go to NEW (repeatable).
+    #[arg(long = "role-map", value_name = "OLD=NEW", value_parser = role_pair)]
+    role_map: Vec<(String, String)>,
     /// Print the outcome as JSON (tables, rows, seconds, store requests).
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum RolesArg {
+    Plan,
+    Create,
+    Skip,
+}
+
+fn role_pair(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((old, new)) if !old.is_empty() && !new.is_empty() => {
+            Ok((old.to_string(), new.to_string()))
+        }
+        _ => Err(format!("`{text}` is not OLD=NEW (two role names)")),
+    }
 }
 
 pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
@@ -64,7 +95,38 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
         clean: args.clean,
         no_owner: args.no_owner,
         no_acl: args.no_acl,
+        roles: match args.roles {
+            None => RolesMode::Check,
+            Some(RolesArg::Plan) => RolesMode::Plan,
+            Some(RolesArg::Create) => RolesMode::Create,
+            Some(RolesArg::Skip) => RolesMode::Skip,
+        },
+        role_map: args.role_map,
+        create_database: args.create,
     };
+    if options.roles == RolesMode::Plan {
+        let plan = role_plan(store.as_ref(), &manifest, &target, &options).await?;
+        if args.json {
+            let summary = serde_json::json!({
+                "backup_id": manifest.backup_id,
+                "present": plan.present,
+                "missing": plan.missing,
+                "missing_members": plan.missing_members,
+                "mapped": plan.map,
+                "notes": plan.mapped,
+            });
+            println!("{}", serde_json::to_string_pretty(&summary)?);
+        } else {
+            println!(
+                "roles for backup {} (nothing was changed):",
+                manifest.backup_id
+            );
+            for line in describe_plan(&plan) {
+                println!("  {line}");
+            }
+        }
+        return Ok(());
+    }
     let progress = Progress::rows(manifest.total_rows());
     let on_event = |event: RestoreEvent| match event {
         RestoreEvent::Started {
@@ -88,16 +150,54 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
     let report = report?;
     let requests = counted.requests();
     if args.json {
+        let roles = report.roles.as_ref().map(|r| {
+            serde_json::json!({
+                "created": r.created,
+                "mapped": r.mapped,
+                "not_granted": r.not_granted,
+                "joined": r.joined,
+                "passwords_to_set": r.passwords_to_set,
+            })
+        });
         let summary = serde_json::json!({
             "backup_id": report.backup_id,
             "database_id": manifest.database_id,
+            "created_database": report.created_database,
             "tables": report.tables,
             "rows": report.rows,
+            "roles": roles,
+            "not_granted": report.not_granted,
             "seconds": started.elapsed().as_secs_f64(),
             "requests": requests,
         });
         println!("{}", serde_json::to_string_pretty(&summary)?);
         return Ok(());
+    }
+    if let Some(name) = &report.created_database {
+        println!("created database {name}");
+    }
+    if let Some(roles) = &report.roles {
+        if !roles.created.is_empty() {
+            println!("created roles: {}", roles.created.join(", "));
+        }
+        for line in &roles.mapped {
+            println!("mapped: {line}");
+        }
+        for role in &roles.joined {
+            println!("made you a member of {role}, to give it its objects");
+        }
+        for line in &roles.not_granted {
+            println!("not granted: {line}");
+        }
+        if !roles.passwords_to_set.is_empty() {
+            println!("these login roles have no password yet; set one for each:");
+            for statement in &roles.passwords_to_set {
+                println!("  {statement}");
+            }
+        }
+    }
+    for line in &report.not_granted {
+        println!("not granted: {line}");
     }
     println!(
         "restored backup {} of {} into {}: {} tables, {} rows in {:.1}s ({} store requests)",
@@ -129,6 +229,12 @@ pub struct ExportArgs {
     /// Write the script here instead of standard output.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     output: Option<std::path::PathBuf>,
+    /// Leave out `ALTER ... OWNER TO`: objects belong to whoever runs the script.
+    #[arg(long)]
+    no_owner: bool,
+    /// Leave out privileges: GRANT, REVOKE and default privileges.
+    #[arg(long)]
+    no_acl: bool,
 }
 
 pub async fn run_export(args: ExportArgs) -> anyhow::Result<()> {
@@ -137,13 +243,17 @@ pub async fn run_export(args: ExportArgs) -> anyhow::Result<()> {
     let database = database_id(args.database_id.as_deref(), None, store.as_ref()).await?;
     let selector: BackupSelector = args.backup.parse()?;
     let manifest = read_manifest(store.as_ref(), &database, &selector).await?;
+    let options = ExportOptions {
+        no_owner: args.no_owner,
+        no_acl: args.no_acl,
+    };
     match &args.output {
         Some(path) => {
             let temp = path.with_extension("partial");
             let mut file = tokio::fs::File::create(&temp)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", temp.display()))?;
-            let result = export(store.as_ref(), &manifest, &mut file).await;
+            let result = export(store.as_ref(), &manifest, &options, &mut file).await;
             if let Err(e) = result {
                 let _ = tokio::fs::remove_file(&temp).await;
                 return Err(e.into());
@@ -158,7 +268,7 @@ pub async fn run_export(args: ExportArgs) -> anyhow::Result<()> {
         }
         None => {
             let mut stdout = tokio::io::stdout();
-            export(store.as_ref(), &manifest, &mut stdout).await?;
+            export(store.as_ref(), &manifest, &options, &mut stdout).await?;
             stdout.flush().await?;
         }
     }

@@ -194,6 +194,31 @@ fn tls_connector(target: &PgTarget) -> Result<MakeTlsConnector, ConnectError> {
 
 /// Connects and spawns the connection task on the current runtime.
 pub async fn connect(target: &PgTarget) -> Result<Client, ConnectError> {
+    open(target, None).await
+}
+
+/// The notices and warnings a connection's server sent (e.g. `no privileges were granted`),
+/// kept until the caller takes them.
+#[derive(Debug, Clone, Default)]
+pub struct Notices(std::sync::Arc<std::sync::Mutex<Vec<tokio_postgres::error::DbError>>>);
+
+impl Notices {
+    pub fn take(&self) -> Vec<tokio_postgres::error::DbError> {
+        self.0
+            .lock()
+            .map(|mut notices| std::mem::take(&mut *notices))
+            .unwrap_or_default()
+    }
+}
+
+/// [`connect`], keeping what the server says besides results.
+pub async fn connect_keeping_notices(target: &PgTarget) -> Result<(Client, Notices), ConnectError> {
+    let notices = Notices::default();
+    let client = open(target, Some(notices.clone())).await?;
+    Ok((client, notices))
+}
+
+async fn open(target: &PgTarget, notices: Option<Notices>) -> Result<Client, ConnectError> {
     let config = &target.config;
     let unreachable = |e: tokio_postgres::Error| ConnectError::Unreachable {
         database: database_name(target).unwrap_or_default(),
@@ -202,25 +227,42 @@ pub async fn connect(target: &PgTarget) -> Result<Client, ConnectError> {
     };
     let client = if target.tls == TlsMode::Disable {
         let (client, connection) = config.connect(NoTls).await.map_err(unreachable)?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "database connection closed with an error");
-            }
-        });
+        tokio::spawn(drive(connection, notices));
         client
     } else {
         let (client, connection) = config
             .connect(tls_connector(target)?)
             .await
             .map_err(unreachable)?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "database connection closed with an error");
-            }
-        });
+        tokio::spawn(drive(connection, notices));
         client
     };
     Ok(client)
+}
+
+/// Runs a connection to its end, keeping its notices when asked.
+async fn drive<S, T>(mut connection: tokio_postgres::Connection<S, T>, notices: Option<Notices>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+    while let Some(message) = futures::StreamExt::next(&mut messages).await {
+        match message {
+            Ok(tokio_postgres::AsyncMessage::Notice(notice)) => {
+                if let Some(kept) = &notices
+                    && let Ok(mut list) = kept.0.lock()
+                {
+                    list.push(notice);
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::debug!(error = %e, "database connection closed with an error");
+                break;
+            }
+        }
+    }
 }
 
 /// Column `index` of `row`, or one line naming the column that did not decode (a server

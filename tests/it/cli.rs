@@ -179,10 +179,11 @@ fn backup_list_export_and_restore_through_the_cli() {
     assert_eq!(summary["rows"], 2000);
     assert_eq!(summary["database_id"], source.name.as_str());
     assert!(!String::from_utf8_lossy(&output.stderr).contains(&cluster().password));
-    // The set's objects (manifest, pre-data, one part for its small tables, post-data), and
-    // what storing them took: one write each, the lease's, and the tier's listing.
-    assert_eq!(summary["objects"], 4, "{summary}");
-    assert_eq!(summary["requests"]["objects_written"], 4, "{summary}");
+    // The set's objects (manifest, globals.json, pre-data, one part for its small tables,
+    // post-data), and what storing them took: one write each, the lease's, and the tier's
+    // listing.
+    assert_eq!(summary["objects"], 5, "{summary}");
+    assert_eq!(summary["requests"]["objects_written"], 5, "{summary}");
     assert!(
         summary["requests"]["writes"].as_u64().unwrap() >= 4,
         "{summary}"
@@ -423,6 +424,8 @@ fn every_subcommand_help_has_an_example_that_works() {
     let exported = fresh_database("help examples exported");
     let copied = fresh_database("help examples copied");
     let c = cluster();
+    // The --create example makes this one.
+    let created = format!("t_help_created_{}", backstop_tests::unique_suffix());
     let q = |s: &str| format!("'{s}'");
     let replacements = [
         ("s3://my-backups/prod", q(&store)),
@@ -437,6 +440,7 @@ fn every_subcommand_help_has_an_example_that_works() {
             q(&restored.url()),
         ),
         ("postgresql://dev@localhost/app_copy", q(&copied.url())),
+        ("postgresql://admin@new-server/app", q(&c.url(&created))),
         (
             "postgresql://verifier@scratch:5432/postgres",
             q(&c.url("postgres")),
@@ -497,6 +501,15 @@ fn every_subcommand_help_has_an_example_that_works() {
     assert_eq!(
         exported.psql("SELECT count(*) FROM public.orders").trim(),
         "100"
+    );
+    assert_eq!(
+        c.psql(&created, "SELECT count(*) FROM public.orders")
+            .trim(),
+        "100"
+    );
+    c.psql(
+        "postgres",
+        &format!("DROP DATABASE \"{created}\" WITH (FORCE)"),
     );
 }
 
@@ -587,7 +600,7 @@ fn mistakes_a_new_user_makes_get_one_line_saying_what_to_do() {
 
 /// A backup made where its roles exist restores with `--no-owner --no-acl` on a server
 /// without them: every row, objects owned by the restoring role, no privileges. Without the
-/// flags the restore stops at the first missing role and leaves the target empty.
+/// flags the restore names the missing roles and changes nothing.
 #[test]
 fn no_owner_and_no_acl_restore_where_the_source_roles_do_not_exist() {
     let source = fresh_database("cli no owner");
@@ -638,7 +651,7 @@ fn no_owner_and_no_acl_restore_where_the_source_roles_do_not_exist() {
     assert!(!refused.status.success());
     let line = single_error_line(&refused);
     assert!(
-        line.contains(&owner) && line.contains("does not exist"),
+        line.contains(&owner) && line.contains(&reader) && line.contains("--roles create"),
         "{line}"
     );
     assert_eq!(
@@ -675,6 +688,31 @@ fn no_owner_and_no_acl_restore_where_the_source_roles_do_not_exist() {
             .collect::<Vec<_>>(),
         ["0", "0"]
     );
+
+    // The same as one psql script: `export --no-owner --no-acl` loads where the roles are not.
+    let script = dir.path().join("no-roles.sql");
+    backstop_ok(
+        &[
+            "export",
+            "--from",
+            &store,
+            "--database-id",
+            &source.name,
+            "--no-owner",
+            "--no-acl",
+            "-o",
+            script.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let text = std::fs::read_to_string(&script).unwrap();
+    assert!(
+        !text.contains("OWNER TO") && !text.contains("GRANT "),
+        "{text}"
+    );
+    let loaded = fresh_database("cli no owner export");
+    loaded.psql_file(&script);
+    assert_eq!(loaded.psql("SELECT app.revenue()").trim(), "187875.00");
 }
 
 /// Closed sets and counts are checked by the argument parser: exit 2, naming what is allowed.

@@ -47,13 +47,7 @@ pub async fn restore_into(
 }
 
 fn all_tables(jobs: usize) -> RestoreOptions {
-    RestoreOptions {
-        jobs,
-        tables: None,
-        clean: false,
-        no_owner: false,
-        no_acl: false,
-    }
+    RestoreOptions::new(jobs)
 }
 
 /// Asserts two dumps are identical, showing the first lines that differ.
@@ -421,6 +415,39 @@ async fn clean_drops_what_lives_outside_schemas() {
     }
 }
 
+/// A database restored with `--clean` has a `public` schema made again (a new OID): backed up
+/// in turn, it still restores into a new database, whose own `public` schema is that one,
+/// with the same owner, privileges and comment.
+#[tokio::test]
+async fn a_public_schema_made_again_by_clean_is_still_the_public_schema() {
+    let source = fresh_database("public again");
+    source
+        .psql("CREATE TABLE public.t (id int PRIMARY KEY); INSERT INTO public.t VALUES (1), (2);");
+    let (_dir, store) = file_store();
+    let first = take(&source, &store, &options(&source)).await.unwrap();
+    let cleaned = fresh_database("public again cleaned");
+    cleaned.psql("CREATE TABLE public.old (id int)");
+    let clean = RestoreOptions {
+        clean: true,
+        ..all_tables(2)
+    };
+    restore_into(&first, &store, &cleaned, clean).await.unwrap();
+    let public = "SELECT oid >= 16384, pg_get_userbyid(nspowner), nspacl, obj_description(oid, 'pg_namespace')                   FROM pg_namespace WHERE nspname = 'public'";
+    assert!(
+        cleaned.psql(public).starts_with('t'),
+        "--clean made public again"
+    );
+
+    let second = take(&cleaned, &store, &options(&cleaned)).await.unwrap();
+    let target = fresh_database("public again restored");
+    restore_into(&second, &store, &target, all_tables(2))
+        .await
+        .unwrap_or_else(|e| panic!("a backup of a cleaned database: {e}"));
+    let without_oid = |db: &TestDb| db.psql(public).split_once('|').unwrap().1.to_string();
+    assert_eq!(without_oid(&target), without_oid(&cleaned));
+    assert_eq!(target.psql("SELECT count(*) FROM public.t").trim(), "2");
+}
+
 #[tokio::test]
 async fn restore_refuses_a_non_empty_target_unless_clean_and_can_restore_chosen_tables() {
     let source = fresh_database("targets");
@@ -456,11 +483,8 @@ async fn restore_refuses_a_non_empty_target_unless_clean_and_can_restore_chosen_
         &store,
         &target,
         RestoreOptions {
-            jobs: 2,
-            tables: None,
             clean: true,
-            no_owner: false,
-            no_acl: false,
+            ..RestoreOptions::new(2)
         },
     )
     .await
@@ -469,11 +493,8 @@ async fn restore_refuses_a_non_empty_target_unless_clean_and_can_restore_chosen_
 
     let partial = fresh_database("targets partial");
     let only_b = RestoreOptions {
-        jobs: 1,
         tables: Some(vec!["public.b".into()]),
-        clean: false,
-        no_owner: false,
-        no_acl: false,
+        ..RestoreOptions::new(1)
     };
     restore_into(&manifest, &store, &partial, only_b)
         .await
@@ -491,11 +512,8 @@ async fn restore_refuses_a_non_empty_target_unless_clean_and_can_restore_chosen_
         &store,
         &fresh_database("targets unknown"),
         RestoreOptions {
-            jobs: 1,
             tables: Some(vec!["public.nope".into()]),
-            clean: false,
-            no_owner: false,
-            no_acl: false,
+            ..RestoreOptions::new(1)
         },
     )
     .await

@@ -63,9 +63,9 @@ async fn the_backup_binary_runs_one_job_from_backstop_job_outside_lambda() {
     assert_eq!(response["backups"][0]["rows"], 42, "{response}");
     assert_eq!(response["backups"][0]["tier"], "monthly");
     // The answer says what the backup cost in objects and store requests.
-    assert_eq!(response["backups"][0]["objects"], 4, "{response}");
+    assert_eq!(response["backups"][0]["objects"], 5, "{response}");
     assert_eq!(
-        response["backups"][0]["requests"]["objects_written"], 4,
+        response["backups"][0]["requests"]["objects_written"], 5,
         "{response}"
     );
 

@@ -11,6 +11,7 @@ mod infra;
 mod monitor;
 mod postgres;
 mod retention;
+mod roles;
 mod runbook;
 mod scale;
 mod store_contract;

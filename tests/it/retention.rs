@@ -34,6 +34,7 @@ fn manifest(database: &str, id: &BackupId, at: OffsetDateTime) -> Manifest {
         tier: backstop::tier::Tier::Daily,
         item_marker: "backstop:0".into(),
         parts: Vec::new(),
+        globals: None,
         inventory: BTreeMap::new(),
         excluded: Vec::new(),
         reason: None,

@@ -44,6 +44,14 @@ fn the_restore_runbook_works_as_written_on_the_demo_data() {
     let prod = fresh_database("runbook prod");
     prod.psql_file(&root.join("tests/fixtures/demo/ticketing.sql"));
     prod.psql("INSERT INTO ticketing.brands VALUES (41, 'Pop-up A', '{}'), (42, 'Pop-up B', '{}')");
+    // A role production grants to, that a new server (step 7) does not have.
+    let reader = format!("{}_reader", prod.name);
+    {
+        let _roles = crate::engine::ROLE_CREATION.blocking_lock();
+        cluster().psql("postgres", &format!("CREATE ROLE \"{reader}\" LOGIN"));
+    }
+    prod.psql(&format!("GRANT SELECT ON ticketing.brands TO \"{reader}\""));
+    let new_server = backstop_tests::postgres::fresh_cluster();
     let dir = tempfile::tempdir().unwrap();
     let store = format!("file://{}/store", dir.path().display());
     for _ in 0..2 {
@@ -72,6 +80,7 @@ fn the_restore_runbook_works_as_written_on_the_demo_data() {
         ("RESTORED_URL", c.url(&restored_db)),
         ("TABLE_DB", table_db.clone()),
         ("TABLE_URL", c.url(&table_db)),
+        ("NEW_URL", new_server.url(&prod.name)),
         ("PATH", path),
     ];
     for (i, block) in blocks.iter().enumerate() {
@@ -131,10 +140,22 @@ fn the_restore_runbook_works_as_written_on_the_demo_data() {
     );
     let listed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(listed.as_array().unwrap().len(), 3);
+    // Step 7 made the database and its role on the new server.
+    assert_eq!(
+        new_server
+            .psql(
+                &prod.name,
+                &format!("SELECT has_table_privilege('{reader}', 'ticketing.brands', 'SELECT')")
+            )
+            .trim(),
+        "t"
+    );
     for database in [broken, table_db] {
         c.psql(
             "postgres",
             &format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"),
         );
     }
+    prod.psql(&format!("REVOKE ALL ON ticketing.brands FROM \"{reader}\""));
+    c.psql("postgres", &format!("DROP ROLE \"{reader}\""));
 }

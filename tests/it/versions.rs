@@ -328,20 +328,9 @@ async fn restores_onto(source: &TestDb, new: &'static PgCluster, what: &str) {
         .await
         .unwrap_or_else(|e| panic!("{what}: backup failed: {e}"));
     let restored = fresh_database_on(new, &format!("{what} backstop"));
-    restore_into(
-        &manifest,
-        &store,
-        &restored,
-        RestoreOptions {
-            jobs: 2,
-            tables: None,
-            clean: false,
-            no_owner: false,
-            no_acl: false,
-        },
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{what}: restore failed: {e}"));
+    restore_into(&manifest, &store, &restored, RestoreOptions::new(2))
+        .await
+        .unwrap_or_else(|e| panic!("{what}: restore failed: {e}"));
 
     let migrated = fresh_database_on(new, &format!("{what} pg_dump"));
     let script = tempfile::NamedTempFile::new().unwrap();
@@ -504,21 +493,10 @@ async fn a_backup_taken_on_18_refuses_to_restore_onto_13_in_one_line_and_touches
     let (_dir, store) = file_store();
     let manifest = take(&source, &store, &options(&source)).await.unwrap();
     let target = fresh_database_on(old, "older target");
-    let error = restore_into(
-        &manifest,
-        &store,
-        &target,
-        RestoreOptions {
-            jobs: 1,
-            tables: None,
-            clean: false,
-            no_owner: false,
-            no_acl: false,
-        },
-    )
-    .await
-    .unwrap_err()
-    .to_string();
+    let error = restore_into(&manifest, &store, &target, RestoreOptions::new(1))
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(
         error.contains("was taken on PostgreSQL 18.")
             && error.contains("the older 13.")

@@ -54,6 +54,13 @@ pub fn cluster() -> &'static PgCluster {
     })
 }
 
+/// A cluster of its own (the default cluster's version), for a test about a new server: it
+/// has none of the roles other tests create. Stopped when the process exits.
+pub fn fresh_cluster() -> PgCluster {
+    let server_bin = find_bin_dir().unwrap_or_else(|e| panic!("{e}"));
+    PgCluster::start(&server_bin).unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// The majors `BACKSTOP_PG_VERSIONS` selects (a comma-separated list), all by default.
 pub fn selected_majors() -> Vec<u32> {
     match std::env::var("BACKSTOP_PG_VERSIONS") {
@@ -221,9 +228,14 @@ impl PgCluster {
 
     /// The URL of `database` on this cluster.
     pub fn url(&self, database: &str) -> String {
+        self.url_as(&self.user, &self.password, database)
+    }
+
+    /// The URL of `database` on this cluster for another role.
+    pub fn url_as(&self, user: &str, password: &str, database: &str) -> String {
         format!(
-            "postgresql://{}:{}@{}:{}/{database}?sslmode=disable",
-            self.user, self.password, self.host, self.port
+            "postgresql://{user}:{password}@{}:{}/{database}?sslmode=disable",
+            self.host, self.port
         )
     }
 

@@ -492,7 +492,7 @@ async fn run_one(
 
 fn summarize(manifest: &Manifest, elapsed: Duration, requests: Requests) -> BackupDone {
     BackupDone {
-        objects: manifest.parts.len() as u64 + 1,
+        objects: manifest.object_count(),
         requests,
         database: manifest.database_id.clone(),
         backup_id: manifest.backup_id.clone(),

@@ -101,6 +101,14 @@ impl ItemKind {
         }
     }
 
+    /// Whether the item grants or revokes privileges (what `--no-acl` leaves out).
+    pub fn is_privilege(self) -> bool {
+        matches!(
+            self,
+            ItemKind::Acl | ItemKind::LargeObjectAcl | ItemKind::DefaultAcl
+        )
+    }
+
     /// Whether restore may build items of this kind for different tables at once.
     pub fn builds_in_parallel(self) -> bool {
         matches!(self, ItemKind::Constraint | ItemKind::Index)

@@ -12,7 +12,8 @@ use crate::tier::Tier;
 
 /// The manifest format this engine writes; it reads this one and every older one.
 /// 2: data parts may be bundles of several small tables (`Part::bundle`).
-pub const FORMAT_VERSION: u32 = 2;
+/// 3: the set holds `globals.json` (`Manifest::globals`): roles and database properties.
+pub const FORMAT_VERSION: u32 = 3;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -33,6 +34,9 @@ pub struct Manifest {
     pub parts: Vec<Part>,
     /// Objects per kind in the source database, as `pg_identify_object` names kinds.
     pub inventory: BTreeMap<String, u64>,
+    /// The roles and database properties the set carries (`engine::globals`), when it has them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub globals: Option<StoredFile>,
     /// Objects the operator excluded, as `kind identity`.
     #[serde(default)]
     pub excluded: Vec<String>,
@@ -79,6 +83,14 @@ impl Part {
     pub fn blocks(&self) -> impl Iterator<Item = &TablePart> {
         self.table.iter().chain(self.bundle.iter())
     }
+}
+
+/// A file of the set that is not part of the psql script (`globals.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredFile {
+    pub key: String,
+    pub bytes: u64,
+    pub sha256: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,8 +175,14 @@ impl Manifest {
             .sum()
     }
 
+    /// Objects the set holds: its parts, `globals.json` and the manifest itself.
+    pub fn object_count(&self) -> u64 {
+        self.parts.len() as u64 + u64::from(self.globals.is_some()) + 1
+    }
+
     /// Total stored bytes over all parts.
     pub fn total_bytes(&self) -> u64 {
-        self.parts.iter().map(|p| p.bytes).sum()
+        self.parts.iter().map(|p| p.bytes).sum::<u64>()
+            + self.globals.as_ref().map_or(0, |g| g.bytes)
     }
 }

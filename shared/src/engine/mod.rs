@@ -5,12 +5,14 @@ pub mod acl;
 pub mod backup;
 pub mod catalog;
 pub mod digest;
+pub mod globals;
 pub mod inventory;
 pub mod item;
 pub mod large_objects;
 pub mod manifest;
 pub mod order;
 pub mod restore;
+pub mod role_names;
 pub mod script;
 pub mod verify;
 

@@ -75,16 +75,54 @@ pub fn parse(script: &str, marker: &str) -> Result<Vec<ScriptItem>, String> {
     Ok(items)
 }
 
+/// `script` without the owner changes (`no_owner`) and the privilege items (`no_acl`),
+/// everything else as it was: what `export --no-owner --no-acl` writes.
+pub fn without(script: &str, marker: &str, no_owner: bool, no_acl: bool) -> String {
+    let prefix = format!("-- {marker} ");
+    let mut out = String::with_capacity(script.len());
+    let mut item: Option<(&str, String)> = None;
+    let flush = |out: &mut String, item: Option<(&str, String)>| {
+        let Some((marker_line, sql)) = item else {
+            return;
+        };
+        let kind = marker_line
+            .strip_prefix(&prefix)
+            .and_then(|json| serde_json::from_str::<ItemHeader>(json.trim_end()).ok())
+            .map(|h| h.kind);
+        if no_acl && kind.is_some_and(ItemKind::is_privilege) {
+            return;
+        }
+        out.push_str(marker_line);
+        match no_owner {
+            true => out.push_str(&without_owner_changes(&sql)),
+            false => out.push_str(&sql),
+        }
+    };
+    for line in script.split_inclusive('\n') {
+        if line.starts_with(&prefix) {
+            flush(&mut out, item.take());
+            item = Some((line, String::new()));
+        } else if let Some((_, sql)) = item.as_mut() {
+            sql.push_str(line);
+        } else {
+            out.push_str(line);
+        }
+    }
+    flush(&mut out, item);
+    out
+}
+
 /// One statement of a script: its text (with the `;`) and the same text with every quoted
 /// string, quoted identifier, dollar-quoted body and comment blanked out, so that keywords
 /// are only ever found where they are SQL.
-struct Statement<'a> {
-    text: &'a str,
-    masked: String,
+pub(crate) struct Statement<'a> {
+    pub text: &'a str,
+    /// Byte for byte as long as `text` (anything not ASCII outside quotes is `_`).
+    pub masked: String,
 }
 
 /// Splits `sql` into statements at the semicolons that are SQL, not text.
-fn statements(sql: &str) -> Vec<Statement<'_>> {
+pub(crate) fn statements(sql: &str) -> Vec<Statement<'_>> {
     let bytes = sql.as_bytes();
     let mut out = Vec::new();
     let mut masked = String::new();
@@ -109,7 +147,7 @@ fn statements(sql: &str) -> Vec<Statement<'_>> {
         if comment {
             masked.extend(std::iter::repeat_n(' ', end - i));
         } else if end == i + 1 {
-            masked.push(c as char);
+            masked.push(if c.is_ascii() { c as char } else { '_' });
         } else {
             masked.push(c as char);
             masked.extend(std::iter::repeat_n('_', end - i - 1));
@@ -133,7 +171,7 @@ fn statements(sql: &str) -> Vec<Statement<'_>> {
 }
 
 /// The index after the quote that closes the one at `open` (a doubled quote is text).
-fn quoted_end(bytes: &[u8], open: usize, quote: u8, escapes: bool) -> usize {
+pub(crate) fn quoted_end(bytes: &[u8], open: usize, quote: u8, escapes: bool) -> usize {
     let mut i = open + 1;
     while i < bytes.len() {
         if escapes && bytes[i] == b'\\' {

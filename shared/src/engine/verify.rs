@@ -13,7 +13,7 @@
 //! so a problem is reported by the cheapest level that can see it. Parts already moved to an
 //! archive storage class make the deeper levels "not verifiable now", not failures.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -24,7 +24,7 @@ use time::OffsetDateTime;
 use super::digest::RowDigest;
 use super::manifest::{Manifest, Part, PartKind};
 use super::restore::{
-    self, Discard, RestoreError, RestoreOptions, scan_data_part, scan_large_object_part,
+    self, Discard, RestoreError, RestoreOptions, RolesMode, scan_data_part, scan_large_object_part,
 };
 use super::{catalog, inventory, large_objects};
 use crate::layout::{
@@ -304,19 +304,24 @@ async fn check_manifest(
         }
     }
     let mut archived = Vec::new();
-    for part in &manifest.parts {
-        let key = set_key(&ids.database, &ids.backup, &part.key);
+    let files = manifest
+        .parts
+        .iter()
+        .map(|p| (&p.key, p.bytes))
+        .chain(manifest.globals.iter().map(|g| (&g.key, g.bytes)));
+    for (part_key, bytes) in files {
+        let key = set_key(&ids.database, &ids.backup, part_key);
         match store.head(&key).await? {
-            None => findings.push(finding(Some(&part.key), "it is missing from the store")),
-            Some(meta) if meta.size != part.bytes => findings.push(finding(
-                Some(&part.key),
+            None => findings.push(finding(Some(part_key), "it is missing from the store")),
+            Some(meta) if meta.size != bytes => findings.push(finding(
+                Some(part_key),
                 format!(
-                    "{} bytes stored, the manifest says {} (truncated or replaced)",
-                    meta.size, part.bytes
+                    "{} bytes stored, the manifest says {bytes} (truncated or replaced)",
+                    meta.size
                 ),
             )),
             Some(meta) if meta.is_archived() => archived.push(finding(
-                Some(&part.key),
+                Some(part_key),
                 format!(
                     "not verifiable now: it is in storage class {}; restore it from the archive first",
                     meta.storage_class.unwrap_or_default()
@@ -365,6 +370,9 @@ async fn check_deep(store: &dyn Store, manifest: &Manifest) -> Result<Vec<Findin
             findings.push(part_problem(e)?);
         }
     }
+    if let Err(e) = restore::roles::read_globals(store, manifest).await {
+        findings.push(part_problem(e)?);
+    }
     Ok(findings)
 }
 
@@ -402,7 +410,8 @@ async fn check_restore(
         })?;
     let mut target = server.clone();
     target.config.dbname(&name);
-    let outcome = restore_and_compare(store, manifest, &target, jobs).await;
+    let roles_before = role_names(&admin).await;
+    let outcome = restore_and_compare(store.clone(), manifest, &target, jobs).await;
     // Restored subscriptions (disabled, never connected) would keep the scratch database.
     if let Ok(scratch) = connect(&target).await
         && let Err(e) = restore::drop_subscriptions(&scratch).await
@@ -415,6 +424,9 @@ async fn check_restore(
     if let Err(e) = &dropped {
         tracing::error!(database = %name, error = %describe(e), "the scratch database could not be dropped; drop it by hand");
     }
+    if dropped.is_ok() {
+        drop_created_roles(&admin, store.as_ref(), manifest, roles_before).await;
+    }
     let (findings, seconds) = outcome?;
     dropped.map_err(|e| {
         VerifyError::Scratch(format!(
@@ -423,6 +435,37 @@ async fn check_restore(
         ))
     })?;
     Ok((findings, seconds))
+}
+
+async fn role_names(client: &tokio_postgres::Client) -> Option<HashSet<String>> {
+    let rows = client
+        .query("SELECT rolname::text FROM pg_catalog.pg_roles", &[])
+        .await
+        .ok()?;
+    rows.iter().map(|r| r.try_get(0).ok()).collect()
+}
+
+/// Drops the backup's roles that the scratch run created (those not on the server before it).
+async fn drop_created_roles(
+    admin: &tokio_postgres::Client,
+    store: &dyn Store,
+    manifest: &Manifest,
+    before: Option<HashSet<String>>,
+) {
+    let (Some(before), Some(after)) = (before, role_names(admin).await) else {
+        return;
+    };
+    let Ok(Some(globals)) = restore::roles::read_globals(store, manifest).await else {
+        return;
+    };
+    for role in globals.roles.iter().rev() {
+        if after.contains(&role.name) && !before.contains(&role.name) {
+            let sql = format!("DROP ROLE {}", super::catalog::ident(&role.name));
+            if let Err(e) = admin.batch_execute(&sql).await {
+                tracing::warn!(role = %role.name, error = %describe(&e), "could not drop a role the scratch restore created");
+            }
+        }
+    }
 }
 
 const SCRATCH_PREFIX: &str = "backstop_verify_";
@@ -497,12 +540,11 @@ async fn restore_and_compare(
     jobs: usize,
 ) -> Result<(Vec<Finding>, Option<f64>), VerifyError> {
     let clock = Instant::now();
+    // A scratch server need not have the source's roles: the run creates those it lacks
+    // (and drops them again, see `drop_created_roles`).
     let options = RestoreOptions {
-        jobs: jobs.max(1),
-        tables: None,
-        clean: false,
-        no_owner: false,
-        no_acl: false,
+        roles: RolesMode::Create,
+        ..RestoreOptions::new(jobs.max(1))
     };
     match restore::restore(store, manifest, target, &options, &|_| {})
         .await

@@ -21,9 +21,10 @@ use tokio_postgres::Client;
 use super::catalog::{self, CatalogError};
 
 mod copy;
+use super::globals::{GLOBALS_NAME, Globals};
 use super::inventory;
 use super::item::{ObjectRef, Section, class};
-use super::manifest::{FORMAT_VERSION, Manifest, Part, PartKind};
+use super::manifest::{FORMAT_VERSION, Manifest, Part, PartKind, StoredFile};
 use super::order;
 use super::script;
 use crate::layout::{
@@ -55,6 +56,8 @@ pub struct BackupOptions {
     pub deadline: Option<tokio::time::Instant>,
     /// Why the backup is taken, recorded in the manifest.
     pub reason: Option<String>,
+    /// Put the roles' password hashes into `globals.json` (needs a superuser).
+    pub include_role_passwords: bool,
     /// Lifetime of the backup lease (`backup_exclusively`): how long a run that died
     /// without a word blocks the next one.
     pub lease: Duration,
@@ -72,6 +75,7 @@ impl BackupOptions {
             lock_timeout: Duration::from_secs(60),
             deadline: None,
             reason: None,
+            include_role_passwords: false,
             lease: DEFAULT_LEASE,
         }
     }
@@ -338,6 +342,11 @@ async fn run(
         "snapshot taken and tables locked"
     );
     let catalog = catalog::read(&catalog::Db::new(&leader, version)).await?;
+    let globals = catalog::globals(
+        &catalog::Db::new(&leader, version),
+        options.include_role_passwords,
+    )
+    .await?;
     tracing::debug!(seconds = clock.elapsed().as_secs_f64(), "catalog read");
     let objects = inventory::read(&leader, version)
         .await
@@ -467,6 +476,14 @@ async fn run(
     )
     .await?;
     let mut parts = vec![pre_part];
+    let globals_file = store_globals(
+        store.as_ref(),
+        &prefix(GLOBALS_NAME),
+        &globals,
+        &put_options,
+        uploaded,
+    )
+    .await?;
 
     let units = plan_units(&catalog.tables, &catalog.large_objects, options.split_pages);
     tracing::debug!(seconds = clock.elapsed().as_secs_f64(), "pre-data stored");
@@ -531,6 +548,7 @@ async fn run(
         tier,
         item_marker: marker,
         parts,
+        globals: Some(globals_file),
         inventory,
         excluded,
         reason: options.reason.clone(),
@@ -632,6 +650,27 @@ fn lock_error(tables: &str, error: &tokio_postgres::Error) -> BackupError {
             reason: describe(error),
         }
     }
+}
+
+/// Stores `globals.json` (never logged: it may hold password hashes).
+async fn store_globals(
+    store: &dyn Store,
+    key: &str,
+    globals: &Globals,
+    options: &PutOptions,
+    uploaded: &Uploaded,
+) -> Result<StoredFile, BackupError> {
+    let json = serde_json::to_vec_pretty(globals).map_err(|e| BackupError::Database {
+        step: "writing the roles and database properties",
+        reason: e.to_string(),
+    })?;
+    let receipt = store.put(key, &mut json.as_slice(), options).await?;
+    record_upload(uploaded, key.to_string());
+    Ok(StoredFile {
+        key: GLOBALS_NAME.to_string(),
+        bytes: receipt.bytes,
+        sha256: receipt.sha256,
+    })
 }
 
 #[allow(clippy::too_many_arguments)]

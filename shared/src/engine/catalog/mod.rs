@@ -23,6 +23,7 @@ mod policies;
 mod privileges;
 mod publications;
 mod ranges;
+mod roles;
 mod rules;
 mod schemas;
 mod sequences;
@@ -45,6 +46,7 @@ use super::order::DependEdge;
 use crate::version::ServerVersion;
 
 pub use large_objects::BATCH as LARGE_OBJECT_BATCH;
+pub use roles::globals;
 pub use sequences::sequence_values;
 
 /// Objects of a system schema, a temp schema or an extension are never dumped.
@@ -222,6 +224,170 @@ pub fn literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
+/// An identifier as SQL: bare when it is plain lower-case and no keyword, else double-quoted.
+/// (Quoting more than the server's `quote_ident` would is harmless; this is only used for
+/// names Backstop writes itself, such as roles.)
+pub fn ident(name: &str) -> String {
+    const KEYWORDS: &[&str] = &[
+        "all",
+        "analyse",
+        "analyze",
+        "and",
+        "any",
+        "array",
+        "as",
+        "asc",
+        "asymmetric",
+        "authorization",
+        "between",
+        "bigint",
+        "binary",
+        "bit",
+        "boolean",
+        "both",
+        "case",
+        "cast",
+        "char",
+        "character",
+        "check",
+        "coalesce",
+        "collate",
+        "collation",
+        "column",
+        "concurrently",
+        "constraint",
+        "create",
+        "cross",
+        "current_catalog",
+        "current_date",
+        "current_role",
+        "current_schema",
+        "current_time",
+        "current_timestamp",
+        "current_user",
+        "dec",
+        "decimal",
+        "default",
+        "deferrable",
+        "desc",
+        "distinct",
+        "do",
+        "else",
+        "end",
+        "except",
+        "exists",
+        "extract",
+        "false",
+        "fetch",
+        "float",
+        "for",
+        "foreign",
+        "freeze",
+        "from",
+        "full",
+        "grant",
+        "greatest",
+        "group",
+        "grouping",
+        "having",
+        "ilike",
+        "in",
+        "initially",
+        "inner",
+        "inout",
+        "int",
+        "integer",
+        "intersect",
+        "interval",
+        "into",
+        "is",
+        "isnull",
+        "join",
+        "json",
+        "lateral",
+        "leading",
+        "least",
+        "left",
+        "like",
+        "limit",
+        "localtime",
+        "localtimestamp",
+        "national",
+        "natural",
+        "nchar",
+        "none",
+        "normalize",
+        "not",
+        "notnull",
+        "null",
+        "nullif",
+        "numeric",
+        "offset",
+        "on",
+        "only",
+        "or",
+        "order",
+        "out",
+        "outer",
+        "overlaps",
+        "overlay",
+        "placing",
+        "position",
+        "precision",
+        "primary",
+        "public",
+        "real",
+        "references",
+        "returning",
+        "right",
+        "row",
+        "select",
+        "session_user",
+        "setof",
+        "similar",
+        "smallint",
+        "some",
+        "substring",
+        "symmetric",
+        "system_user",
+        "table",
+        "tablesample",
+        "then",
+        "time",
+        "timestamp",
+        "to",
+        "trailing",
+        "treat",
+        "trim",
+        "true",
+        "union",
+        "unique",
+        "user",
+        "using",
+        "values",
+        "varchar",
+        "variadic",
+        "verbose",
+        "when",
+        "where",
+        "window",
+        "with",
+    ];
+    let plain = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if plain && !KEYWORDS.contains(&name) && !name.starts_with("xml") && !name.starts_with("json_")
+    {
+        name.to_string()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
+}
+
 fn comment_sql(target: &str, comment: Option<String>) -> String {
     comment
         .map(|c| format!("COMMENT ON {target} IS {};\n", literal(&c)))
@@ -357,6 +523,16 @@ mod tests {
     #[test]
     fn literals_double_quotes() {
         assert_eq!(literal("it's"), "'it''s'");
+    }
+
+    #[test]
+    fn identifiers_are_quoted_unless_plain() {
+        assert_eq!(ident("anon"), "anon");
+        assert_eq!(ident("service_role2"), "service_role2");
+        assert_eq!(ident("user"), "\"user\"");
+        assert_eq!(ident("Admin"), "\"Admin\"");
+        assert_eq!(ident("a\"b"), "\"a\"\"b\"");
+        assert_eq!(ident("2fa"), "\"2fa\"");
     }
 
     #[test]

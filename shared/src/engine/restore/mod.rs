@@ -1,6 +1,8 @@
 //! Restoring a backup set, and exporting it as one psql script.
 //!
-//! Restore reads the manifest, refuses a non-empty target unless told to clean it, runs
+//! Restore reads the manifest, settles the roles the backup needs (`roles`: named when
+//! missing, or created) and with `--create` makes the database (`target`), refuses a
+//! non-empty target unless told to clean it, runs
 //! pre-data in one transaction, then loads tables on `jobs` connections, largest first, each
 //! in one transaction (`TRUNCATE` + `COPY ... FREEZE`). Every part's SHA-256, row count and row
 //! digest are checked while it streams; a mismatch rolls the table back and names the part.
@@ -13,22 +15,30 @@ use std::sync::Arc;
 use tokio::io::AsyncReadExt;
 use tokio_postgres::Client;
 
-use super::inventory;
 use super::item::ItemKind;
 use super::manifest::{FORMAT_VERSION, Manifest, Part, TablePart};
+use super::role_names;
 use super::script::{self, PREAMBLE, ScriptItem};
 use crate::layout::{
     BackupId, DatabaseId, MANIFEST_NAME, committed_backups, database_prefix, set_key,
 };
-use crate::pg::{ConnectError, PgTarget, column, connect, describe};
+use crate::pg::{ConnectError, PgTarget, connect, describe};
 use crate::store::{Store, StoreError};
 use crate::version::ServerVersion;
 
 mod parts;
 mod pool;
+pub mod roles;
+mod target;
 pub(crate) use parts::{Discard, scan_data_part, scan_large_object_part};
-pub use parts::{export, read_script};
+pub use parts::{ExportOptions, export, read_script};
 use pool::{Job, LoadPlan, run_pool};
+pub use roles::{RolePlan, RolesMode, RolesReport};
+use target::{
+    Prepared, connect_maintenance, create_database, database_exists, extension_search_path,
+    lock_budget, max_locks_per_transaction, partitioning_tables, prepare_roles, prepare_target,
+};
+pub use target::{drop_subscriptions, role_plan};
 
 const SEND_BATCH: usize = 256 * 1024;
 
@@ -61,6 +71,28 @@ pub struct RestoreOptions {
     pub no_owner: bool,
     /// Leave out privileges: GRANT, REVOKE and default privileges.
     pub no_acl: bool,
+    /// What to do about roles the backup needs that the target lacks.
+    pub roles: RolesMode,
+    /// `OLD=NEW`: owners and grants of OLD go to NEW.
+    pub role_map: Vec<(String, String)>,
+    /// Create the target database (named by the target URL) with the source's properties.
+    pub create_database: bool,
+}
+
+impl RestoreOptions {
+    /// Every table, `jobs` connections, the target as it is: roles checked, nothing dropped.
+    pub fn new(jobs: usize) -> Self {
+        Self {
+            jobs,
+            tables: None,
+            clean: false,
+            no_owner: false,
+            no_acl: false,
+            roles: RolesMode::Check,
+            role_map: Vec::new(),
+            create_database: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -84,6 +116,12 @@ pub struct RestoreReport {
     pub backup_id: String,
     pub tables: usize,
     pub rows: u64,
+    /// Privileges the target refused to grant or revoke (a warning, not an error, there).
+    pub not_granted: Vec<String>,
+    /// What was done about roles (created, mapped, not granted), when the backup has them.
+    pub roles: Option<RolesReport>,
+    /// The database was created (`--create`).
+    pub created_database: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -140,6 +178,24 @@ pub enum RestoreError {
     Load { table: String, reason: String },
     #[error("{step} failed: {reason}")]
     Database { step: &'static str, reason: String },
+    #[error(
+        "the target lacks roles backup {backup} needs: {roles}; nothing was changed. \
+         Restore with --roles create to make them, --role-map OLD=NEW to use others, or --no-owner --no-acl to drop ownership and grants"
+    )]
+    RolesMissing { backup: String, roles: String },
+    #[error("{}; nothing was changed", problems.join("; "))]
+    RoleOptions { problems: Vec<String> },
+    #[error("{reason}")]
+    Roles { reason: String },
+    #[error(
+        "backup {backup} holds no roles or database properties (it was taken before Backstop kept them): \
+         --roles {what} and --create need them; create the roles by hand, or restore with --no-owner --no-acl"
+    )]
+    NoGlobals { backup: String, what: &'static str },
+    #[error(
+        "database `{database}` already exists on the target; --create makes a new one: drop it, or restore into it without --create"
+    )]
+    DatabaseExists { database: String },
     #[error(
         "{source}; the target database `{database}` now holds part of the backup: restore again with --clean to replace it"
     )]
@@ -241,8 +297,18 @@ pub async fn restore(
     };
 
     let clock = std::time::Instant::now();
-    let main = connect(target).await?;
-    let target_version = ServerVersion::read(&main)
+    if options.roles == RolesMode::Plan {
+        return Err(RestoreError::Roles {
+            reason: "--roles plan changes nothing: ask for the plan itself (`role_plan`)".into(),
+        });
+    }
+    // With --create the database does not exist yet: roles and the database are made from
+    // the server's maintenance database.
+    let admin = match options.create_database {
+        true => connect_maintenance(target).await?,
+        false => connect(target).await?,
+    };
+    let target_version = ServerVersion::read(&admin)
         .await
         .map_err(|e| RestoreError::Database {
             step: "reading the target's version",
@@ -257,6 +323,43 @@ pub async fn restore(
             target: target_version,
         });
     }
+    let prepared = prepare_roles(store.as_ref(), manifest, &admin, options).await?;
+    if let Some(prepared) = &prepared
+        && options.roles == RolesMode::Check
+        && !prepared.plan.missing.is_empty()
+    {
+        return Err(RestoreError::RolesMissing {
+            backup: manifest.backup_id.clone(),
+            roles: prepared.plan.missing.join(", "),
+        });
+    }
+    let database_name = crate::pg::database_name(target).unwrap_or_default();
+    if options.create_database && database_exists(&admin, &database_name).await? {
+        return Err(RestoreError::DatabaseExists {
+            database: database_name,
+        });
+    }
+    let mut roles_report = None;
+    let mut role_map = options.role_map.iter().cloned().collect::<HashMap<_, _>>();
+    if let Some(Prepared {
+        globals,
+        plan,
+        on_target,
+    }) = &prepared
+    {
+        role_map = plan.map.clone().into_iter().collect();
+        let mut report = match on_target {
+            Some(on_target) => roles::apply(&admin, plan, globals, on_target).await?,
+            None => RolesReport::default(),
+        };
+        if options.create_database {
+            create_database(&admin, globals, plan, &database_name, &mut report).await?;
+        }
+        roles_report = Some(report);
+    }
+    drop(admin);
+
+    let (main, notices) = crate::pg::connect_keeping_notices(target).await?;
     main.batch_execute(PREAMBLE)
         .await
         .map_err(db("preparing the session"))?;
@@ -284,16 +387,13 @@ pub async fn restore(
     let adjust = |items: Vec<ScriptItem>| -> Vec<ScriptItem> {
         items
             .into_iter()
-            .filter(|i| {
-                !(options.no_acl
-                    && matches!(
-                        i.header.kind,
-                        ItemKind::Acl | ItemKind::LargeObjectAcl | ItemKind::DefaultAcl
-                    ))
-            })
+            .filter(|i| !(options.no_acl && i.header.kind.is_privilege()))
             .map(|mut i| {
                 if options.no_owner {
                     i.sql = script::without_owner_changes(&i.sql);
+                }
+                if !role_map.is_empty() {
+                    i.sql = role_names::map_roles(&i.sql, &|name| role_map.get(name).cloned());
                 }
                 i
             })
@@ -444,30 +544,33 @@ pub async fn restore(
         seconds = clock.elapsed().as_secs_f64(),
         "post-data restored"
     );
+    // A GRANT by a role without the grant option succeeds with a warning and grants nothing
+    // (an extension's function owned by the bootstrap superuser, restored by a non-superuser).
+    let not_granted = notices
+        .take()
+        .into_iter()
+        .filter(|n| {
+            [
+                tokio_postgres::error::SqlState::WARNING_PRIVILEGE_NOT_GRANTED,
+                tokio_postgres::error::SqlState::WARNING_PRIVILEGE_NOT_REVOKED,
+            ]
+            .contains(n.code())
+        })
+        .map(|n| {
+            format!(
+                "{}: the restoring role holds no grant option there (the owner is a role it cannot act as)",
+                n.message()
+            )
+        })
+        .collect();
     Ok(RestoreReport {
         backup_id: manifest.backup_id.clone(),
         tables: loaded_tables.len(),
         rows,
+        not_granted,
+        roles: roles_report,
+        created_database: options.create_database.then_some(database_name),
     })
-}
-
-/// Partitioned tables and partitions (`schema.name`, quoted as items name them): their keys
-/// cannot be attached from an index built on its own, so they are built whole.
-async fn partitioning_tables(client: &Client) -> Result<HashSet<String>, RestoreError> {
-    let rows = client
-        .query(
-            "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) \
-             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE c.relkind = 'p' OR c.relispartition",
-            &[],
-        )
-        .await
-        .map_err(db("listing partitioned tables"))?;
-    let names: Vec<String> = column(&rows, 0).map_err(|reason| RestoreError::Database {
-        step: "listing partitioned tables",
-        reason,
-    })?;
-    Ok(names.into_iter().collect())
 }
 
 /// Order of a loaded table's builds: plain indexes before constraints (adding a constraint
@@ -552,139 +655,6 @@ fn select_tables(
             names: unknown.join(", "),
         })
     }
-}
-
-async fn prepare_target(
-    client: &Client,
-    target: &PgTarget,
-    version: ServerVersion,
-    clean: bool,
-) -> Result<(), RestoreError> {
-    let objects = inventory::read(client, version)
-        .await
-        .map_err(|e| RestoreError::Database {
-            step: "checking the target is empty",
-            reason: e.to_string(),
-        })?;
-    if objects.is_empty() {
-        return Ok(());
-    }
-    if !clean {
-        return Err(RestoreError::NotEmpty {
-            database: crate::pg::database_name(target).unwrap_or_default(),
-            count: objects.len(),
-            examples: objects
-                .iter()
-                .take(3)
-                .map(|o| o.label())
-                .collect::<Vec<_>>()
-                .join(", "),
-        });
-    }
-    drop_subscriptions(client)
-        .await
-        .map_err(db("dropping the target's subscriptions (--clean)"))?;
-    // Schemas take what is in them; event triggers, publications and large objects are
-    // outside any schema.
-    let rows = client
-        .query(
-            "SELECT 'DROP EVENT TRIGGER ' || quote_ident(evtname) FROM pg_event_trigger WHERE oid >= 16384 \
-             UNION ALL SELECT 'DROP PUBLICATION ' || quote_ident(pubname) FROM pg_publication \
-             UNION ALL SELECT 'DROP SCHEMA ' || quote_ident(n.nspname) || ' CASCADE' FROM pg_namespace n WHERE n.nspname NOT IN \
-             ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp_|toast_temp_)' \
-             UNION ALL SELECT 'DROP EXTENSION ' || quote_ident(x.extname) || ' CASCADE' FROM pg_extension x WHERE x.oid >= 16384 \
-             UNION ALL SELECT 'SELECT pg_catalog.lo_unlink(' || oid || ')' FROM pg_largeobject_metadata",
-            &[],
-        )
-        .await
-        .map_err(db("listing what --clean drops"))?;
-    let mut sql: String = column::<String>(&rows, 0)
-        .map_err(|reason| RestoreError::Database {
-            step: "listing what --clean drops",
-            reason,
-        })?
-        .iter()
-        .map(|statement| format!("{statement};\n"))
-        .collect();
-    // The public schema as initdb of the target's version makes it.
-    sql.push_str(if version.at_least(15) {
-        "CREATE SCHEMA public;\nALTER SCHEMA public OWNER TO pg_database_owner;\n\
-         COMMENT ON SCHEMA public IS 'standard public schema';\nGRANT USAGE ON SCHEMA public TO PUBLIC;\n"
-    } else {
-        "CREATE SCHEMA public;\nCOMMENT ON SCHEMA public IS 'standard public schema';\n\
-         GRANT ALL ON SCHEMA public TO PUBLIC;\n\
-         DO $$ BEGIN EXECUTE format('ALTER SCHEMA public OWNER TO %I', (SELECT rolname FROM pg_roles WHERE oid = 10)); END $$;\n"
-    });
-    client
-        .batch_execute(&format!("BEGIN;\n{sql}COMMIT;"))
-        .await
-        .map_err(db("dropping the target's objects (--clean)"))
-}
-
-/// The target's `max_locks_per_transaction`: what one transaction's share of the lock table
-/// is, whatever the target's setting.
-async fn max_locks_per_transaction(client: &Client) -> Result<usize, RestoreError> {
-    let row = client
-        .query_one(
-            "SELECT current_setting('max_locks_per_transaction')::int4",
-            &[],
-        )
-        .await
-        .map_err(db("reading max_locks_per_transaction"))?;
-    let locks: i32 = row
-        .try_get(0)
-        .map_err(db("reading max_locks_per_transaction"))?;
-    Ok(locks.max(1) as usize)
-}
-
-/// Tables one transaction may empty and load: a quarter of `max_locks_per_transaction` (a
-/// table takes a few locks: itself, its TOAST table and index), at least one.
-fn lock_budget(max_locks_per_transaction: usize) -> usize {
-    (max_locks_per_transaction / 4).max(1)
-}
-
-/// `SET search_path` to pg_catalog, then the schemas extensions were installed into.
-async fn extension_search_path(client: &Client) -> Result<String, RestoreError> {
-    let row = client
-        .query_one(
-            "SELECT coalesce(string_agg(quote_ident(nspname), ', ' ORDER BY first), '') FROM \
-             (SELECT n.nspname, min(x.oid) AS first FROM pg_catalog.pg_extension x \
-              JOIN pg_catalog.pg_namespace n ON n.oid = x.extnamespace \
-              WHERE n.nspname <> 'pg_catalog' GROUP BY n.nspname) s",
-            &[],
-        )
-        .await
-        .map_err(db("listing the extensions' schemas"))?;
-    let schemas: String = row
-        .try_get(0)
-        .map_err(db("listing the extensions' schemas"))?;
-    Ok(match schemas.as_str() {
-        "" => String::new(),
-        _ => format!("SET search_path = pg_catalog, {schemas};\n"),
-    })
-}
-
-/// Drops the subscriptions of the database `client` is connected to without reaching their
-/// publishers: each is disabled and loses its slot name first, so the publisher's slot (if
-/// any) is left for its operator. A database with subscriptions cannot be dropped.
-pub async fn drop_subscriptions(client: &Client) -> Result<(), tokio_postgres::Error> {
-    let rows = client
-        .query(
-            "SELECT quote_ident(subname) FROM pg_catalog.pg_subscription \
-             WHERE subdbid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())",
-            &[],
-        )
-        .await?;
-    for row in rows {
-        let name: String = row.try_get(0)?;
-        client
-            .batch_execute(&format!(
-                "ALTER SUBSCRIPTION {name} DISABLE; ALTER SUBSCRIPTION {name} SET (slot_name = NONE); \
-                 DROP SUBSCRIPTION {name};"
-            ))
-            .await?;
-    }
-    Ok(())
 }
 
 /// Runs `items` in one transaction and one round trip. When that fails, it is rolled back and

@@ -12,7 +12,8 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader
 use super::{RestoreError, SEND_BATCH};
 use crate::engine::digest::RowDigest;
 use crate::engine::large_objects;
-use crate::engine::manifest::{Manifest, Part, TablePart};
+use crate::engine::manifest::{Manifest, Part, PartKind, TablePart};
+use crate::engine::script;
 use crate::layout::{BackupId, DatabaseId, set_key};
 use crate::pg::describe;
 use crate::store::{Store, StoreError};
@@ -141,14 +142,41 @@ pub async fn read_script(
     })
 }
 
+/// What `export` leaves out of the script.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ExportOptions {
+    /// `ALTER ... OWNER TO`: objects belong to whoever runs the script.
+    pub no_owner: bool,
+    /// GRANT, REVOKE and default privileges.
+    pub no_acl: bool,
+}
+
 /// Writes the whole backup as one psql script, every part verified on the way.
 pub async fn export(
     store: &dyn Store,
     manifest: &Manifest,
+    options: &ExportOptions,
     out: &mut (dyn AsyncWrite + Send + Unpin),
 ) -> Result<(), RestoreError> {
+    let write_error = |e: std::io::Error| RestoreError::Database {
+        step: "writing the export",
+        reason: e.to_string(),
+    };
     for part in &manifest.parts {
-        copy_part(store, manifest, part, out).await?;
+        if part.kind != PartKind::Data && (options.no_owner || options.no_acl) {
+            let script = read_script(store, manifest, part).await?;
+            let adjusted = script::without(
+                &script,
+                &manifest.item_marker,
+                options.no_owner,
+                options.no_acl,
+            );
+            out.write_all(adjusted.as_bytes())
+                .await
+                .map_err(write_error)?;
+        } else {
+            copy_part(store, manifest, part, out).await?;
+        }
     }
     out.flush().await.map_err(|e| RestoreError::Database {
         step: "writing the export",
