@@ -49,6 +49,8 @@ pub struct Args {
     /// them with their passwords (needs a superuser; the hashes are then in the store).
     #[arg(long)]
     include_role_passwords: bool,
+    #[command(flatten)]
+    encryption: crate::keys::RecipientArgs,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -84,6 +86,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     options.compression_level = args.compression_level;
     options.reason = args.reason;
     options.include_role_passwords = args.include_role_passwords;
+    options.recipients = args.encryption.recipients()?;
     let progress = if args.json {
         None
     } else {

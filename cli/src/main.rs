@@ -5,6 +5,7 @@ mod backup;
 mod common;
 mod doctor;
 mod health;
+mod keys;
 mod list;
 mod progress;
 mod prune;
@@ -52,6 +53,8 @@ enum Command {
     Prune(prune::Args),
     /// Backup freshness and database health (exit 0 healthy, 1 warning, 2 critical, 3 unknown).
     Health(health::Args),
+    /// Make an age identity for encrypted backups and print its recipient.
+    Keygen(keys::KeygenArgs),
     /// Print a shell completion script, e.g. `backstop completions bash > /etc/bash_completion.d/backstop`.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -99,6 +102,7 @@ fn main() -> ExitCode {
             Command::List(args) => list::run(args).await.map(|()| 0),
             Command::Prune(args) => prune::run(args).await.map(|()| 0),
             Command::Completions { .. } => Ok(0),
+            Command::Keygen(args) => keys::run_keygen(args).map(|()| 0),
             Command::Health(args) => health::run(args).await.map(|status| match status {
                 backstop::health::HealthStatus::Healthy => 0,
                 backstop::health::HealthStatus::Warning => 1,

@@ -59,6 +59,8 @@ pub struct RestoreArgs {
     /// OLD=NEW: objects and grants of role OLD go to NEW (repeatable).
     #[arg(long = "role-map", value_name = "OLD=NEW", value_parser = role_pair)]
     role_map: Vec<(String, String)>,
+    #[command(flatten)]
+    identity: crate::keys::IdentityArgs,
     /// Print the outcome as JSON (tables, rows, seconds, store requests).
     #[arg(long)]
     json: bool,
@@ -88,7 +90,9 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
     let target = backstop::pg::parse_url(&args.db)?;
     let database = database_id(args.database_id.as_deref(), Some(&args.db), store.as_ref()).await?;
     let selector: BackupSelector = args.backup.parse()?;
-    let manifest = read_manifest(store.as_ref(), &database, &selector).await?;
+    let manifest = read_manifest(store.as_ref(), &database, &selector)
+        .await?
+        .open(args.identity.identities()?)?;
     let options = RestoreOptions {
         jobs: args.jobs,
         tables: args.tables,
@@ -235,6 +239,8 @@ pub struct ExportArgs {
     /// Leave out privileges: GRANT, REVOKE and default privileges.
     #[arg(long)]
     no_acl: bool,
+    #[command(flatten)]
+    identity: crate::keys::IdentityArgs,
 }
 
 pub async fn run_export(args: ExportArgs) -> anyhow::Result<()> {
@@ -242,7 +248,9 @@ pub async fn run_export(args: ExportArgs) -> anyhow::Result<()> {
     let store = open_from_env(&url).await;
     let database = database_id(args.database_id.as_deref(), None, store.as_ref()).await?;
     let selector: BackupSelector = args.backup.parse()?;
-    let manifest = read_manifest(store.as_ref(), &database, &selector).await?;
+    let manifest = read_manifest(store.as_ref(), &database, &selector)
+        .await?
+        .open(args.identity.identities()?)?;
     let options = ExportOptions {
         no_owner: args.no_owner,
         no_acl: args.no_acl,

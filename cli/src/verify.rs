@@ -36,6 +36,8 @@ pub struct Args {
     /// Parallel connections for the restore level.
     #[arg(long, value_name = "N", default_value_t = 2, value_parser = at_least_one)]
     jobs: usize,
+    #[command(flatten)]
+    identity: crate::keys::IdentityArgs,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -53,6 +55,12 @@ pub async fn run(args: Args) -> anyhow::Result<Verdict> {
         .map(backstop::pg::parse_url)
         .transpose()?;
     let manifest = read_manifest(store.as_ref(), &database, &selector).await?;
+    // The manifest level reads only what an encrypted set keeps in the clear.
+    let identities = args.identity.identities()?;
+    let manifest = match (level, &identities) {
+        (Level::Manifest, None) => manifest,
+        _ => manifest.open(identities)?,
+    };
     let options = VerifyOptions {
         level,
         scratch,

@@ -38,7 +38,9 @@ fn manifest(database: &str, id: &BackupId, at: OffsetDateTime) -> Manifest {
         inventory: BTreeMap::new(),
         excluded: Vec::new(),
         reason: None,
+        encryption: None,
         seal: None,
+        keys: Default::default(),
     }
     .sealed()
 }

@@ -54,6 +54,26 @@ fn the_restore_runbook_works_as_written_on_the_demo_data() {
     let new_server = backstop_tests::postgres::fresh_cluster();
     let dir = tempfile::tempdir().unwrap();
     let store = format!("file://{}/store", dir.path().display());
+    // Step 8's encrypted backups, in a store of their own, and the key they need.
+    let key = dir.path().join("restore.key");
+    let recipient = backstop_ok(&["keygen", "-o", key.to_str().unwrap()], &[]);
+    let recipient = String::from_utf8_lossy(&recipient.stdout)
+        .trim()
+        .to_string();
+    let sealed_dir = dir.path().join("sealed");
+    let sealed_store = format!("file://{}", sealed_dir.display());
+    backstop_ok(
+        &[
+            "backup",
+            "--db",
+            &prod.url(),
+            "--to",
+            &sealed_store,
+            "--recipient",
+            &recipient,
+        ],
+        &[],
+    );
     for _ in 0..2 {
         backstop_ok(&["backup", "--db", &prod.url(), "--to", &store], &[]);
     }
@@ -62,6 +82,10 @@ fn the_restore_runbook_works_as_written_on_the_demo_data() {
 
     let c = cluster();
     let suffix = backstop_tests::unique_suffix();
+    let (sealed_db, by_hand_db) = (
+        format!("runbook_sealed_{suffix}"),
+        format!("runbook_by_hand_{suffix}"),
+    );
     let restored_db = format!("runbook_restored_{suffix}");
     let table_db = format!("runbook_table_{suffix}");
     let path = format!(
@@ -81,6 +105,13 @@ fn the_restore_runbook_works_as_written_on_the_demo_data() {
         ("TABLE_DB", table_db.clone()),
         ("TABLE_URL", c.url(&table_db)),
         ("NEW_URL", new_server.url(&prod.name)),
+        ("SEALED_STORE", sealed_store.clone()),
+        ("KEY", key.display().to_string()),
+        ("SEALED_DIR", sealed_dir.display().to_string()),
+        ("SEALED_DB", sealed_db.clone()),
+        ("SEALED_URL", c.url(&sealed_db)),
+        ("BY_HAND_DB", by_hand_db.clone()),
+        ("BY_HAND_URL", c.url(&by_hand_db)),
         ("PATH", path),
     ];
     for (i, block) in blocks.iter().enumerate() {
@@ -150,7 +181,18 @@ fn the_restore_runbook_works_as_written_on_the_demo_data() {
             .trim(),
         "t"
     );
-    for database in [broken, table_db] {
+    // Step 8 read the encrypted backup twice: through Backstop, and with age, zstd and psql.
+    for database in [&sealed_db, &by_hand_db] {
+        assert_eq!(
+            c.psql(
+                database,
+                "SELECT count(*) FROM ticketing.brands WHERE id IN (41, 42)"
+            )
+            .trim(),
+            "2"
+        );
+    }
+    for database in [broken, table_db, sealed_db, by_hand_db] {
         c.psql(
             "postgres",
             &format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"),

@@ -4,15 +4,18 @@
 //! stored bytes; data parts also carry their table, columns, row count and row digest.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::engine::encryption::{self, EncryptionError, Identities, Recipients};
 use crate::tier::Tier;
 
 /// The manifest format this engine writes; it reads this one and every older one.
 /// 2: data parts may be bundles of several small tables (`Part::bundle`).
-/// 3: the set holds `globals.json` (`Manifest::globals`): roles and database properties.
+/// 3: the set holds `globals.json` (`Manifest::globals`): roles and database properties; an
+/// encrypted set's manifest keeps its content in `encryption.private`.
 pub const FORMAT_VERSION: u32 = 3;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,10 +46,65 @@ pub struct Manifest {
     /// Why the backup was taken, when someone said (e.g. `before migration 00021`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// How the set is encrypted; absent for a plaintext set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<ManifestEncryption>,
     /// SHA-256 of this manifest's compact JSON with `seal` left out, so an edit made after the
     /// backup was written is noticed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seal: Option<String>,
+    /// The identities this manifest was opened with ([`Manifest::open`]): what its parts are
+    /// decrypted with. Never stored.
+    #[serde(skip)]
+    pub keys: Keys,
+}
+
+/// An encrypted set: who it is for, and (in the stored manifest) everything the monitor and
+/// retention do not need, encrypted to them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestEncryption {
+    /// The `age1…` recipients every object of the set is encrypted to.
+    pub recipients: Vec<String>,
+    /// The whole manifest, as JSON, age-encrypted and base64; absent once opened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private: Option<String>,
+}
+
+/// Identities held in memory beside an opened manifest (equal whatever they hold: they are not
+/// part of its content).
+#[derive(Clone, Default)]
+pub struct Keys(pub Option<Arc<Identities>>);
+
+impl PartialEq for Keys {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+impl Eq for Keys {}
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Keys(held)"
+        } else {
+            "Keys(none)"
+        })
+    }
+}
+
+/// Why an encrypted manifest could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(
+        "backup {backup} is encrypted to {recipients}; pass --identity with the key of one of them"
+    )]
+    NoIdentity { backup: String, recipients: String },
+    #[error("backup {backup}: {source}")]
+    Decrypt {
+        backup: String,
+        source: EncryptionError,
+    },
+    #[error("backup {backup}: its manifest {reason}; restore an earlier backup")]
+    Tampered { backup: String, reason: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -150,6 +208,122 @@ impl Manifest {
     /// no seal.
     pub fn seal_holds(&self) -> Option<bool> {
         self.seal.as_ref().map(|seal| *seal == self.compute_seal())
+    }
+
+    /// Whether the set's objects are encrypted.
+    pub fn is_encrypted(&self) -> bool {
+        self.encryption.is_some()
+    }
+
+    /// The recipients, for messages.
+    pub fn recipients(&self) -> String {
+        self.encryption
+            .as_ref()
+            .map(|e| e.recipients.join(", "))
+            .unwrap_or_default()
+    }
+
+    /// What is stored for an encrypted set: ids, times, tier, sizes, stored-byte checksums and
+    /// recipients in the clear (sealed as ever), everything else (tables, columns, the item
+    /// marker, the inventory, exclusions, the reason) encrypted in `encryption.private`.
+    pub fn stored_encrypted(&self, recipients: &Recipients) -> Result<Manifest, EncryptionError> {
+        use base64::Engine as _;
+        let full = Manifest {
+            encryption: Some(ManifestEncryption {
+                recipients: recipients.names().to_vec(),
+                private: None,
+            }),
+            seal: None,
+            ..self.clone()
+        };
+        let json =
+            serde_json::to_vec(&full).map_err(|e| EncryptionError::Encrypt(e.to_string()))?;
+        let private = encryption::encrypt_bytes(recipients, &json)?;
+        let parts = full
+            .parts
+            .iter()
+            .map(|p| Part {
+                table: None,
+                bundle: Vec::new(),
+                large_objects: None,
+                ..p.clone()
+            })
+            .collect();
+        Ok(Manifest {
+            item_marker: String::new(),
+            parts,
+            inventory: BTreeMap::new(),
+            excluded: Vec::new(),
+            reason: None,
+            encryption: Some(ManifestEncryption {
+                recipients: recipients.names().to_vec(),
+                private: Some(base64::engine::general_purpose::STANDARD.encode(private)),
+            }),
+            ..full
+        }
+        .sealed())
+    }
+
+    /// The manifest to restore from: a plaintext one as it is; an encrypted one's private part
+    /// decrypted with `identities` (kept beside it for its parts) and checked against the
+    /// sealed part.
+    pub fn open(self, identities: Option<Arc<Identities>>) -> Result<Manifest, OpenError> {
+        use base64::Engine as _;
+        let Some(private) = self.encryption.as_ref().and_then(|e| e.private.clone()) else {
+            return Ok(Manifest {
+                keys: Keys(identities),
+                ..self
+            });
+        };
+        let backup = self.backup_id.clone();
+        let tampered = |reason: &str| OpenError::Tampered {
+            backup: backup.clone(),
+            reason: reason.to_string(),
+        };
+        if self.seal_holds() == Some(false) {
+            return Err(tampered(
+                "was changed after the backup wrote it (its seal does not match)",
+            ));
+        }
+        let Some(keys) = identities else {
+            return Err(OpenError::NoIdentity {
+                backup,
+                recipients: self.recipients(),
+            });
+        };
+        let ciphertext = base64::engine::general_purpose::STANDARD
+            .decode(private)
+            .map_err(|_| tampered("holds an unreadable private part"))?;
+        let recipients = self
+            .encryption
+            .as_ref()
+            .map(|e| e.recipients.clone())
+            .unwrap_or_default();
+        let json =
+            encryption::decrypt_bytes(&keys, &ciphertext, &recipients).map_err(|source| {
+                OpenError::Decrypt {
+                    backup: backup.clone(),
+                    source,
+                }
+            })?;
+        let full: Manifest = serde_json::from_slice(&json)
+            .map_err(|_| tampered("holds a private part that is not a manifest"))?;
+        let same = |a: &Manifest| -> Vec<(String, u64, String)> {
+            a.parts
+                .iter()
+                .map(|p| (p.key.clone(), p.bytes, p.sha256.clone()))
+                .collect()
+        };
+        if full.backup_id != self.backup_id
+            || same(&full) != same(&self)
+            || full.globals != self.globals
+        {
+            return Err(tampered("lists other parts than its private part"));
+        }
+        Ok(Manifest {
+            keys: Keys(Some(keys)),
+            ..full
+        })
     }
 
     /// Each table's COPY blocks with the part holding each, in part order.

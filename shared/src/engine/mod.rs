@@ -5,6 +5,7 @@ pub mod acl;
 pub mod backup;
 pub mod catalog;
 pub mod digest;
+pub mod encryption;
 pub mod globals;
 pub mod inventory;
 pub mod item;

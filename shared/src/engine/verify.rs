@@ -126,6 +126,8 @@ pub enum VerifyError {
     Connect(#[from] ConnectError),
     #[error("the manifest names an invalid database or backup id: {0}")]
     InvalidManifest(String),
+    #[error(transparent)]
+    Locked(Box<RestoreError>),
 }
 
 /// How to verify.
@@ -155,6 +157,10 @@ pub async fn verify(
 ) -> Result<Verification, VerifyError> {
     let clock = Instant::now();
     let ids = Ids::of(manifest).map_err(VerifyError::InvalidManifest)?;
+    // The manifest level needs no key; the others read the parts' content.
+    if options.level != Level::Manifest {
+        restore::readable(manifest).map_err(|e| VerifyError::Locked(Box::new(e)))?;
+    }
     let mut restore_seconds = None;
     let (verdict, findings) = match check_manifest(store.as_ref(), manifest, &ids).await? {
         Checked::Findings(findings) => (Verdict::Failed, findings),
@@ -345,6 +351,8 @@ fn part_problem(error: RestoreError) -> Result<Finding, VerifyError> {
         RestoreError::Corrupt { part, reason, .. } => Ok(finding(Some(&part), reason)),
         RestoreError::Manifest { key, reason } => Ok(finding(Some(&key), reason)),
         RestoreError::Store(e) => Err(VerifyError::Store(e)),
+        // Without the right key nothing was checked: not a finding about the backup.
+        RestoreError::Open(e) => Err(VerifyError::Locked(Box::new(RestoreError::Open(e)))),
         // The scratch database is dropped anyway: what went wrong is the finding.
         RestoreError::Incomplete { source, .. } => part_problem(source.cause()),
         other => Ok(finding(None, other.to_string())),

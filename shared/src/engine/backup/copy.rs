@@ -17,12 +17,21 @@ use super::{
 };
 use crate::engine::catalog::DataTable;
 use crate::engine::digest::RowDigest;
+use crate::engine::encryption::{Encrypting, Recipients};
 use crate::engine::large_objects;
 use crate::engine::manifest::{LargeObjectsPart, Part, PartKind, TablePart};
 use crate::pg::{PgTarget, connect, describe};
 use crate::store::{PutOptions, PutReceipt, Store, StoreError};
 
 /// One COPY into one data part.
+impl Unit {
+    /// The unit with `suffix` after its key (`.age` when the set is encrypted).
+    pub(super) fn stored_as(mut self, suffix: &str) -> Self {
+        self.key.push_str(suffix);
+        self
+    }
+}
+
 #[derive(Debug, Clone)]
 pub(super) struct Unit {
     order: u32,
@@ -161,6 +170,7 @@ pub(super) async fn copy_units(
             set_prefix: set_prefix.to_string(),
             put_options: put_options.clone(),
             level: options.compression_level,
+            recipients: options.recipients.clone(),
             events: events_tx.clone(),
         };
         workers.spawn(worker.run());
@@ -184,6 +194,7 @@ struct Worker {
     set_prefix: String,
     put_options: PutOptions,
     level: i32,
+    recipients: Option<Recipients>,
     events: tokio::sync::mpsc::UnboundedSender<BackupEvent>,
 }
 
@@ -217,6 +228,25 @@ impl Worker {
             .await
             .map_err(database("closing a worker transaction"))?;
         Ok(parts)
+    }
+
+    /// Stores `body` under `key`: as it is, or encrypted to the recipients as it streams.
+    async fn put(
+        &self,
+        key: &str,
+        body: &mut (dyn tokio::io::AsyncRead + Send + Unpin),
+    ) -> Result<PutReceipt, StoreError> {
+        match &self.recipients {
+            None => self.store.put(key, body, &self.put_options).await,
+            Some(recipients) => {
+                let mut encrypted =
+                    Encrypting::new(recipients, body).map_err(|e| StoreError::Source {
+                        key: key.to_string(),
+                        source: std::io::Error::other(e.to_string()),
+                    })?;
+                self.store.put(key, &mut encrypted, &self.put_options).await
+            }
+        }
     }
 
     async fn copy(&self, client: &Client, unit: &Unit) -> Result<Part, BackupError> {
@@ -257,10 +287,7 @@ impl Worker {
         );
         let key = format!("{}{}", self.set_prefix, unit.key);
         let what = format!("{} small tables", tables.len());
-        let (produced, stored) = tokio::join!(
-            produce,
-            self.store.put(&key, &mut encoder, &self.put_options)
-        );
+        let (produced, stored) = tokio::join!(produce, self.put(&key, &mut encoder));
         let blocks = produced?;
         let receipt = stored.map_err(|e| put_error(&what, e))?;
         record_upload(&self.uploaded, key);
@@ -423,8 +450,7 @@ impl Worker {
         );
         let key = format!("{}{}", self.set_prefix, unit.key);
         let receipt = self
-            .store
-            .put(&key, &mut encoder, &self.put_options)
+            .put(&key, &mut encoder)
             .await
             .map_err(|e| put_error(what, e))?;
         record_upload(&self.uploaded, key);

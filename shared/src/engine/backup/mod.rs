@@ -21,6 +21,7 @@ use tokio_postgres::Client;
 use super::catalog::{self, CatalogError};
 
 mod copy;
+use super::encryption::{self, EncryptionError, Recipients};
 use super::globals::{GLOBALS_NAME, Globals};
 use super::inventory;
 use super::item::{ObjectRef, Section, class};
@@ -32,7 +33,7 @@ use crate::layout::{
 };
 use crate::lease::{self, DEFAULT_LEASE, LeaseError, lease_key};
 use crate::pg::{ConnectError, PgTarget, column, connect, describe, value};
-use crate::store::{PutOptions, Store, StoreError};
+use crate::store::{PutOptions, PutReceipt, Store, StoreError};
 use crate::tier::{TIER_TAG, Tier, tier_for};
 use crate::version::{ServerVersion, VersionError};
 use copy::{copy_units, plan_units};
@@ -58,6 +59,8 @@ pub struct BackupOptions {
     pub reason: Option<String>,
     /// Put the roles' password hashes into `globals.json` (needs a superuser).
     pub include_role_passwords: bool,
+    /// Encrypt every object of the set to these age recipients (`None`: plaintext).
+    pub recipients: Option<Recipients>,
     /// Lifetime of the backup lease (`backup_exclusively`): how long a run that died
     /// without a word blocks the next one.
     pub lease: Duration,
@@ -76,6 +79,7 @@ impl BackupOptions {
             deadline: None,
             reason: None,
             include_role_passwords: false,
+            recipients: None,
             lease: DEFAULT_LEASE,
         }
     }
@@ -110,6 +114,8 @@ pub enum BackupError {
     Database { step: &'static str, reason: String },
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Encryption(#[from] EncryptionError),
     #[error(transparent)]
     Version(#[from] VersionError),
     #[error(
@@ -464,28 +470,29 @@ async fn run(
         .collect();
     let title = format!("Backstop backup {backup_id} of {database_name}: pre-data");
     tracing::debug!(seconds = clock.elapsed().as_secs_f64(), "items ordered");
-    let pre_part = store_script(
-        store.as_ref(),
-        &prefix("pre-data.sql.zst"),
-        PartKind::PreData,
-        0,
-        &script::render(&title, &marker, &pre),
-        &put_options,
-        options.compression_level,
+    let writer = ObjectWriter {
+        store: store.as_ref(),
+        set_prefix: prefix(""),
+        options: &put_options,
+        level: options.compression_level,
+        recipients: options.recipients.as_ref(),
         uploaded,
-    )
-    .await?;
+    };
+    let pre_part = writer
+        .script(
+            "pre-data.sql.zst",
+            PartKind::PreData,
+            0,
+            &script::render(&title, &marker, &pre),
+        )
+        .await?;
     let mut parts = vec![pre_part];
-    let globals_file = store_globals(
-        store.as_ref(),
-        &prefix(GLOBALS_NAME),
-        &globals,
-        &put_options,
-        uploaded,
-    )
-    .await?;
+    let globals_file = writer.globals(&globals).await?;
 
-    let units = plan_units(&catalog.tables, &catalog.large_objects, options.split_pages);
+    let units: Vec<_> = plan_units(&catalog.tables, &catalog.large_objects, options.split_pages)
+        .into_iter()
+        .map(|unit| unit.stored_as(&writer.name("")))
+        .collect();
     tracing::debug!(seconds = clock.elapsed().as_secs_f64(), "pre-data stored");
     let data_parts = copy_units(
         pg,
@@ -517,17 +524,14 @@ async fn run(
         seconds = clock.elapsed().as_secs_f64(),
         "sequence values read"
     );
-    let post_part = store_script(
-        store.as_ref(),
-        &prefix("post-data.sql.zst"),
-        PartKind::PostData,
-        data_count + 1,
-        &script::render(&title, &marker, &post),
-        &put_options,
-        options.compression_level,
-        uploaded,
-    )
-    .await?;
+    let post_part = writer
+        .script(
+            "post-data.sql.zst",
+            PartKind::PostData,
+            data_count + 1,
+            &script::render(&title, &marker, &post),
+        )
+        .await?;
     parts.push(post_part);
     leader
         .batch_execute("COMMIT")
@@ -552,10 +556,16 @@ async fn run(
         inventory,
         excluded,
         reason: options.reason.clone(),
+        encryption: None,
         seal: None,
+        keys: Default::default(),
     }
     .sealed();
-    let json = serde_json::to_vec_pretty(&manifest).map_err(|e| BackupError::Database {
+    let stored = match &options.recipients {
+        Some(recipients) => manifest.stored_encrypted(recipients)?,
+        None => manifest.clone(),
+    };
+    let json = serde_json::to_vec_pretty(&stored).map_err(|e| BackupError::Database {
         step: "writing the manifest",
         reason: e.to_string(),
     })?;
@@ -652,60 +662,81 @@ fn lock_error(tables: &str, error: &tokio_postgres::Error) -> BackupError {
     }
 }
 
-/// Stores `globals.json` (never logged: it may hold password hashes).
-async fn store_globals(
-    store: &dyn Store,
-    key: &str,
-    globals: &Globals,
-    options: &PutOptions,
-    uploaded: &Uploaded,
-) -> Result<StoredFile, BackupError> {
-    let json = serde_json::to_vec_pretty(globals).map_err(|e| BackupError::Database {
-        step: "writing the roles and database properties",
-        reason: e.to_string(),
-    })?;
-    let receipt = store.put(key, &mut json.as_slice(), options).await?;
-    record_upload(uploaded, key.to_string());
-    Ok(StoredFile {
-        key: GLOBALS_NAME.to_string(),
-        bytes: receipt.bytes,
-        sha256: receipt.sha256,
-    })
+/// How the leader stores a set's whole objects (the SQL scripts, `globals.json`): created once,
+/// tagged, encrypted when the backup has recipients, each key recorded for cleanup.
+struct ObjectWriter<'a> {
+    store: &'a dyn Store,
+    set_prefix: String,
+    options: &'a PutOptions,
+    level: i32,
+    recipients: Option<&'a Recipients>,
+    uploaded: &'a Uploaded,
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn store_script(
-    store: &dyn Store,
-    key: &str,
-    kind: PartKind,
-    order: u32,
-    text: &str,
-    options: &PutOptions,
-    level: i32,
-    uploaded: &Uploaded,
-) -> Result<Part, BackupError> {
-    let compressed =
-        zstd::encode_all(text.as_bytes(), level).map_err(|source| StoreError::Source {
-            key: key.to_string(),
-            source,
+impl ObjectWriter<'_> {
+    /// `name` as the set stores it: with `.age` when encrypted.
+    fn name(&self, name: &str) -> String {
+        match self.recipients {
+            Some(_) => format!("{name}{}", encryption::SUFFIX),
+            None => name.to_string(),
+        }
+    }
+
+    async fn put(&self, name: &str, bytes: Vec<u8>) -> Result<PutReceipt, BackupError> {
+        let bytes = match self.recipients {
+            Some(recipients) => encryption::encrypt_bytes(recipients, &bytes)?,
+            None => bytes,
+        };
+        let key = format!("{}{name}", self.set_prefix);
+        let receipt = self
+            .store
+            .put(&key, &mut bytes.as_slice(), self.options)
+            .await?;
+        record_upload(self.uploaded, key);
+        Ok(receipt)
+    }
+
+    /// Stores `globals.json` (never logged: it may hold password hashes).
+    async fn globals(&self, globals: &Globals) -> Result<StoredFile, BackupError> {
+        let json = serde_json::to_vec_pretty(globals).map_err(|e| BackupError::Database {
+            step: "writing the roles and database properties",
+            reason: e.to_string(),
         })?;
-    let receipt = store.put(key, &mut compressed.as_slice(), options).await?;
-    record_upload(uploaded, key.to_string());
-    let name = key
-        .rsplit_once('/')
-        .map(|(_, n)| n)
-        .unwrap_or(key)
-        .to_string();
-    Ok(Part {
-        key: name,
-        order,
-        kind,
-        bytes: receipt.bytes,
-        sha256: receipt.sha256,
-        table: None,
-        bundle: Vec::new(),
-        large_objects: None,
-    })
+        let name = self.name(GLOBALS_NAME);
+        let receipt = self.put(&name, json).await?;
+        Ok(StoredFile {
+            key: name,
+            bytes: receipt.bytes,
+            sha256: receipt.sha256,
+        })
+    }
+
+    /// Stores an SQL part, zstd-compressed.
+    async fn script(
+        &self,
+        name: &str,
+        kind: PartKind,
+        order: u32,
+        text: &str,
+    ) -> Result<Part, BackupError> {
+        let name = self.name(name);
+        let compressed =
+            zstd::encode_all(text.as_bytes(), self.level).map_err(|source| StoreError::Source {
+                key: name.clone(),
+                source,
+            })?;
+        let receipt = self.put(&name, compressed).await?;
+        Ok(Part {
+            key: name,
+            order,
+            kind,
+            bytes: receipt.bytes,
+            sha256: receipt.sha256,
+            table: None,
+            bundle: Vec::new(),
+            large_objects: None,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -130,6 +130,8 @@ pub enum RestoreError {
     Connect(#[from] ConnectError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Open(#[from] crate::engine::manifest::OpenError),
     #[error(
         "no backups of `{database}` in {store}; check --database-id or take one with `backstop backup`"
     )]
@@ -215,6 +217,17 @@ impl RestoreError {
     }
 }
 
+/// Whether `manifest` can be read from: a plaintext one, or an encrypted one opened with an
+/// identity ([`Manifest::open`]).
+pub fn readable(manifest: &Manifest) -> Result<(), RestoreError> {
+    match &manifest.encryption {
+        Some(e) if e.private.is_some() || manifest.keys.0.is_none() => {
+            Err(parts::no_identity(manifest))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Resolves `selector` to a committed backup of `database` and reads its manifest.
 pub async fn read_manifest(
     store: &dyn Store,
@@ -279,6 +292,7 @@ pub async fn restore(
     options: &RestoreOptions,
     on_event: &(dyn Fn(RestoreEvent) + Sync),
 ) -> Result<RestoreReport, RestoreError> {
+    readable(manifest)?;
     if manifest.seal_holds() == Some(false) {
         return Err(RestoreError::Corrupt {
             backup: manifest.backup_id.clone(),

@@ -2,6 +2,7 @@
 //! and a data part's COPY framing, row count and row digest, as it streams.
 
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use async_compression::tokio::bufread::ZstdDecoder;
@@ -11,19 +12,23 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader
 
 use super::{RestoreError, SEND_BATCH};
 use crate::engine::digest::RowDigest;
+use crate::engine::encryption::{self, EncryptionError};
 use crate::engine::large_objects;
-use crate::engine::manifest::{Manifest, Part, PartKind, TablePart};
+use crate::engine::manifest::{Manifest, OpenError, Part, PartKind, TablePart};
 use crate::engine::script;
 use crate::layout::{BackupId, DatabaseId, set_key};
 use crate::pg::describe;
 use crate::store::{Store, StoreError};
 
-/// Counts stored bytes and their SHA-256 as they are read.
+/// Counts stored bytes and their SHA-256 as they are read (before any decryption).
 pub(crate) struct HashingReader<R> {
     inner: R,
-    hasher: Sha256,
-    bytes: u64,
+    stored: Stored,
 }
+
+/// The size and SHA-256 of a part's stored bytes, filled in as it is read.
+#[derive(Clone, Default)]
+pub(crate) struct Stored(Arc<Mutex<(Sha256, u64)>>);
 
 impl<R: AsyncRead + Unpin> AsyncRead for HashingReader<R> {
     fn poll_read(
@@ -33,23 +38,26 @@ impl<R: AsyncRead + Unpin> AsyncRead for HashingReader<R> {
     ) -> Poll<std::io::Result<()>> {
         let before = buf.filled().len();
         let poll = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if let Poll::Ready(Ok(())) = &poll {
+        if let Poll::Ready(Ok(())) = &poll
+            && let Ok(mut stored) = self.stored.0.lock()
+        {
             let new = &buf.filled()[before..];
-            self.bytes += new.len() as u64;
-            self.hasher.update(new);
+            stored.1 += new.len() as u64;
+            stored.0.update(new);
         }
         poll
     }
 }
 
-pub(crate) type PartReader =
-    BufReader<ZstdDecoder<BufReader<HashingReader<crate::store::ObjectReader>>>>;
+pub(crate) type PartReader = BufReader<ZstdDecoder<BufReader<Box<dyn AsyncRead + Send + Unpin>>>>;
 
+/// Opens a part for reading: its stored bytes counted and hashed, decrypted when the set is
+/// encrypted (with the identities the manifest was opened with), then decompressed.
 pub(crate) async fn open_part(
     store: &dyn Store,
     manifest: &Manifest,
     part: &Part,
-) -> Result<PartReader, RestoreError> {
+) -> Result<(PartReader, Stored), RestoreError> {
     let database = DatabaseId::new(&manifest.database_id).map_err(|e| RestoreError::Manifest {
         key: part.key.clone(),
         reason: e.to_string(),
@@ -70,36 +78,76 @@ pub(crate) async fn open_part(
         }
         Err(e) => return Err(e.into()),
     };
-    let hashing = HashingReader {
+    let stored = Stored::default();
+    let hashing = BufReader::new(HashingReader {
         inner: reader,
-        hasher: Sha256::new(),
-        bytes: 0,
+        stored: stored.clone(),
+    });
+    let plain: Box<dyn AsyncRead + Send + Unpin> = match &manifest.encryption {
+        None => Box::new(hashing),
+        Some(encrypted) => {
+            let keys = manifest
+                .keys
+                .0
+                .as_ref()
+                .ok_or_else(|| no_identity(manifest))?;
+            encryption::decrypting(keys, hashing, &encrypted.recipients)
+                .await
+                .map_err(|e| decrypt_error(manifest, part, e))?
+        }
     };
-    Ok(BufReader::with_capacity(
-        SEND_BATCH,
-        ZstdDecoder::new(BufReader::new(hashing)),
-    ))
+    let reader = BufReader::with_capacity(SEND_BATCH, ZstdDecoder::new(BufReader::new(plain)));
+    Ok((reader, stored))
+}
+
+/// An encrypted set read without an identity: one line naming its recipients.
+pub(crate) fn no_identity(manifest: &Manifest) -> RestoreError {
+    RestoreError::Open(OpenError::NoIdentity {
+        backup: manifest.backup_id.clone(),
+        recipients: manifest.recipients(),
+    })
+}
+
+/// A part that does not decrypt: the wrong identity, or damage the AEAD caught.
+pub(crate) fn decrypt_error(
+    manifest: &Manifest,
+    part: &Part,
+    error: EncryptionError,
+) -> RestoreError {
+    match error {
+        EncryptionError::WrongIdentity { .. } => RestoreError::Open(OpenError::Decrypt {
+            backup: manifest.backup_id.clone(),
+            source: error,
+        }),
+        other => RestoreError::Corrupt {
+            backup: manifest.backup_id.clone(),
+            part: part.key.clone(),
+            reason: other.to_string(),
+        },
+    }
 }
 
 /// Checks the stored bytes' size and SHA-256 once a part has been read to its end.
 pub(crate) fn check_stored(
     manifest: &Manifest,
     part: &Part,
-    reader: PartReader,
+    stored: &Stored,
 ) -> Result<(), RestoreError> {
-    let hashing = reader.into_inner().into_inner().into_inner();
     let corrupt = |reason: String| RestoreError::Corrupt {
         backup: manifest.backup_id.clone(),
         part: part.key.clone(),
         reason,
     };
-    if hashing.bytes != part.bytes {
+    let (sha, bytes) = match stored.0.lock() {
+        Ok(state) => (hex::encode(state.0.clone().finalize()), state.1),
+        Err(_) => return Err(corrupt("its checksum could not be read".into())),
+    };
+    if bytes != part.bytes {
         return Err(corrupt(format!(
-            "{} bytes stored, the manifest says {}",
-            hashing.bytes, part.bytes
+            "{bytes} bytes stored, the manifest says {}",
+            part.bytes
         )));
     }
-    let sha = hex::encode(hashing.hasher.finalize());
     if sha != part.sha256 {
         return Err(corrupt(format!(
             "SHA-256 {sha} does not match the manifest's {}",
@@ -116,15 +164,16 @@ async fn copy_part(
     part: &Part,
     out: &mut (dyn AsyncWrite + Send + Unpin),
 ) -> Result<(), RestoreError> {
-    let mut reader = open_part(store, manifest, part).await?;
-    tokio::io::copy(&mut reader, out)
-        .await
-        .map_err(|e| RestoreError::Corrupt {
+    let (mut reader, stored) = open_part(store, manifest, part).await?;
+    let copied = tokio::io::copy(&mut reader, out).await;
+    if let Err(e) = copied {
+        return Err(RestoreError::Corrupt {
             backup: manifest.backup_id.clone(),
             part: part.key.clone(),
-            reason: format!("it does not decompress: {e}"),
-        })?;
-    check_stored(manifest, part, reader)
+            reason: format!("it does not decompress or decrypt: {e}"),
+        });
+    }
+    check_stored(manifest, part, &stored)
 }
 
 /// Reads a whole SQL part, verified.
@@ -162,6 +211,7 @@ pub async fn export(
         step: "writing the export",
         reason: e.to_string(),
     };
+    super::readable(manifest)?;
     for part in &manifest.parts {
         if part.kind != PartKind::Data && (options.no_owner || options.no_acl) {
             let script = read_script(store, manifest, part).await?;
@@ -243,8 +293,8 @@ pub(crate) async fn scan_data_part(
             "the manifest names no table for this data part".into(),
         ));
     }
-    let mut reader = open_part(store, manifest, part).await?;
-    let read = |e: std::io::Error| corrupt(format!("it does not decompress: {e}"));
+    let (mut reader, stored) = open_part(store, manifest, part).await?;
+    let read = |e: std::io::Error| corrupt(format!("it does not decompress or decrypt: {e}"));
     let mut line = Vec::new();
     let mut total = 0;
     for expected in part.blocks() {
@@ -314,7 +364,7 @@ pub(crate) async fn scan_data_part(
     tokio::io::copy(&mut reader, &mut tokio::io::sink())
         .await
         .map_err(read)?;
-    check_stored(manifest, part, reader)?;
+    check_stored(manifest, part, &stored)?;
     Ok(total)
 }
 
@@ -342,8 +392,8 @@ pub(crate) async fn scan_large_object_part(
         table: format!("the large objects of {}", part.key),
         reason: describe(&e),
     };
-    let mut reader = open_part(store, manifest, part).await?;
-    let read = |e: std::io::Error| corrupt(format!("it does not decompress: {e}"));
+    let (mut reader, stored) = open_part(store, manifest, part).await?;
+    let read = |e: std::io::Error| corrupt(format!("it does not decompress or decrypt: {e}"));
     let mut digest = RowDigest::new();
     let mut batch = String::with_capacity(SEND_BATCH + 1024);
     let mut line = Vec::new();
@@ -369,7 +419,7 @@ pub(crate) async fn scan_large_object_part(
     if let (Some(client), false) = (run, batch.is_empty()) {
         client.batch_execute(&batch).await.map_err(load_error)?;
     }
-    check_stored(manifest, part, reader)?;
+    check_stored(manifest, part, &stored)?;
     if digest.rows() != expected.lines || digest.hex() != expected.digest {
         return Err(corrupt(format!(
             "it holds {} lines with digest {}, the manifest says {} lines with digest {}",
