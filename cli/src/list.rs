@@ -70,8 +70,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 Ok(manifest) => {
                     entry.tier = Some(manifest.tier.as_str().to_string());
                     entry.bytes = Some(manifest.total_bytes());
-                    entry.tables = Some(manifest.tables().len());
-                    entry.rows = Some(manifest.total_rows());
+                    // An encrypted set keeps its tables and rows to itself: shown as `-`.
+                    if !manifest.is_encrypted() {
+                        entry.tables = Some(manifest.tables().len());
+                        entry.rows = Some(manifest.total_rows());
+                    }
                 }
                 Err(e) => entry.problem = Some(e.to_string()),
             }

@@ -27,6 +27,21 @@ pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(builder.build())
 }
 
+/// The string value of a Secrets Manager secret (an ARN or a name); the error says why it
+/// could not be read, never the value.
+pub async fn secret_string(config: &SdkConfig, id: &str) -> Result<String, String> {
+    let output = aws_sdk_secretsmanager::Client::new(config)
+        .get_secret_value()
+        .secret_id(id)
+        .send()
+        .await
+        .map_err(|e| format!("secret {id} is unreadable: {}", describe_error(&e)))?;
+    output
+        .secret_string()
+        .map(str::to_string)
+        .ok_or_else(|| format!("secret {id} holds binary data, not a string"))
+}
+
 /// An SDK error on one line: the service's code and message when it sent them, otherwise the
 /// whole cause chain (timeouts, DNS, connection refused).
 pub fn describe_error<E>(error: &E) -> String

@@ -24,6 +24,11 @@ pub const WARNING_HOURS_VAR: &str = "BACKSTOP_WARNING_AFTER_HOURS";
 /// Backup age (hours) from which freshness is critical.
 pub const CRITICAL_HOURS_VAR: &str = "BACKSTOP_CRITICAL_AFTER_HOURS";
 
+/// The age recipients every backup is encrypted to (comma-separated `age1…`).
+pub const RECIPIENTS_VAR: &str = "BACKSTOP_RECIPIENTS";
+/// `true`: a backup without recipients is refused.
+pub const REQUIRE_ENCRYPTION_VAR: &str = "BACKSTOP_REQUIRE_ENCRYPTION";
+
 /// An environment lookup a function keeps for later reads (sources named by `url_env`).
 pub type Env = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
@@ -46,6 +51,49 @@ pub fn positive_number(
                 })
         }
     }
+}
+
+/// `true`/`false` (or 1/0) from `var`, `default` when it is not set.
+pub fn flag(
+    lookup: &dyn Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: bool,
+) -> Result<bool, ConfigError> {
+    match lookup(var).as_deref().map(str::trim) {
+        None | Some("") => Ok(default),
+        Some("true" | "1") => Ok(true),
+        Some("false" | "0") => Ok(false),
+        Some(other) => Err(ConfigError::Invalid {
+            var,
+            reason: format!("`{other}` is not true or false"),
+        }),
+    }
+}
+
+/// The recipients backups are encrypted to (`None`: plaintext), failing closed: a recipient
+/// that does not parse, or none where `BACKSTOP_REQUIRE_ENCRYPTION` is set, is an error.
+pub fn recipients(
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<crate::engine::encryption::Recipients>, ConfigError> {
+    let list = lookup(RECIPIENTS_VAR).unwrap_or_default();
+    let recipients = crate::engine::encryption::Recipients::parse_list(&list).map_err(|e| {
+        ConfigError::Invalid {
+            var: RECIPIENTS_VAR,
+            reason: e.to_string(),
+        }
+    })?;
+    if !recipients.is_empty() {
+        return Ok(Some(recipients));
+    }
+    if flag(lookup, REQUIRE_ENCRYPTION_VAR, false)? {
+        return Err(ConfigError::Invalid {
+            var: REQUIRE_ENCRYPTION_VAR,
+            reason: format!(
+                "encryption is required and {RECIPIENTS_VAR} holds no recipient; set it to the age1… recipients backups are for"
+            ),
+        });
+    }
+    Ok(None)
 }
 
 /// A single connection source from `var` (the shape of one `BACKSTOP_DATABASES` entry), or

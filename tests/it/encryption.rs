@@ -210,3 +210,121 @@ fn a_required_encryption_refuses_a_backup_without_recipients_and_a_bad_recipient
     assert!(line.contains("age1notakey"), "{line}");
     assert!(!dir.path().join("store").exists(), "nothing was stored");
 }
+
+/// The functions as deployed: the backup function holds only the recipient and writes an
+/// encrypted set to S3 (moto); the verify function reads its identity from Secrets Manager and
+/// verifies that set at the restore level.
+#[tokio::test]
+async fn the_backup_function_encrypts_and_the_verify_function_restores_with_its_secret_identity() {
+    use backstop::engine::verify::Verdict;
+    use backstop_tests::moto::moto;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let db = fresh_database("encrypted functions");
+    db.psql(&format!(
+        "CREATE TABLE public.vault_rows (id int PRIMARY KEY, note text);
+         INSERT INTO public.vault_rows SELECT g, '{MARKER}' FROM generate_series(1, 300) g;"
+    ));
+    let (identity, recipient) = backstop::engine::encryption::generate();
+    let moto = moto();
+    let bucket = moto.new_bucket("encrypted-functions").await;
+    let inbox = moto.alert_inbox("encrypted-functions").await;
+    let aws = moto.sdk_config().await;
+    let secret = format!(
+        "backstop/verify-identity-{}",
+        backstop_tests::unique_suffix()
+    );
+    aws_sdk_secretsmanager::Client::new(&aws)
+        .create_secret()
+        .name(&secret)
+        .secret_string(&identity)
+        .send()
+        .await
+        .unwrap();
+    let vars: Vec<(String, String)> = [
+        ("BACKSTOP_STORE", format!("s3://{bucket}/prod")),
+        (
+            "BACKSTOP_DATABASES",
+            serde_json::json!({ db.name.as_str(): {"url_env": "DB_URL"} }).to_string(),
+        ),
+        ("BACKSTOP_ALERT_TOPIC_ARN", inbox.topic_arn.clone()),
+        ("DB_URL", db.url()),
+        ("BACKSTOP_RECIPIENTS", recipient.clone()),
+        ("BACKSTOP_REQUIRE_ENCRYPTION", "true".into()),
+        ("BACKSTOP_SCRATCH", r#"{"url_env": "SCRATCH_URL"}"#.into()),
+        (
+            "SCRATCH_URL",
+            backstop_tests::postgres::cluster().url("postgres"),
+        ),
+        ("BACKSTOP_VERIFY_IDENTITY_SECRET", secret),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let lookup = Arc::new(move |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()));
+    let config = backstop::config::FunctionConfig::from_lookup(lookup.as_ref()).unwrap();
+    let store = backstop::store::open(&config.store, &aws);
+    let base = |name: &str| {
+        common::Base::new(
+            config.clone(),
+            store.clone(),
+            aws.clone(),
+            lookup.clone(),
+            name,
+        )
+    };
+
+    let backup_deps = backup::Deps::new(base(backup::DEFAULT_NAME)).unwrap();
+    let answer = backup::handler(
+        crate::backup_lambda::invocation(
+            serde_json::json!({ "database": db.name }),
+            Duration::from_secs(900),
+        ),
+        &backup_deps,
+    )
+    .await
+    .unwrap();
+    let answer = serde_json::to_value(&answer).unwrap();
+    let backup_id = answer["backups"][0]["backup_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let objects = store
+        .list(&format!("{}/{backup_id}/", db.name))
+        .await
+        .unwrap();
+    assert!(objects.len() >= 4);
+    for object in &objects {
+        assert!(
+            object.key.ends_with("manifest.json") || object.key.ends_with(".age"),
+            "{} is not encrypted",
+            object.key
+        );
+        let bytes = crate::store_contract::read_all(store.as_ref(), &object.key).await;
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains("vault_rows"),
+            "{} names the table",
+            object.key
+        );
+    }
+
+    let verify_deps = verify::Deps::new(base(verify::DEFAULT_NAME)).unwrap();
+    let response = verify::handler(
+        crate::backup_lambda::invocation(
+            serde_json::json!({ "database": db.name, "level": "restore" }),
+            Duration::from_secs(900),
+        ),
+        &verify_deps,
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.results.len(), 1);
+    assert_eq!(
+        response.results[0].verdict,
+        Verdict::Passed,
+        "{:?}",
+        response.results[0].findings
+    );
+    assert!(response.results[0].restore_seconds.is_some());
+}

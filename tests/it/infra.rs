@@ -69,6 +69,10 @@ fn terraform(dir: &Path, args: &[&str], zips: &Path) -> String {
         .env(
             "TF_VAR_slack_webhook_url",
             "https://hooks.slack.invalid/services/T000/B000/example",
+        )
+        .env(
+            "TF_VAR_backup_recipients",
+            format!("[\"{}\"]", example_recipient()),
         );
     for (name, value) in moto().env() {
         command.env(name, value);
@@ -84,6 +88,12 @@ fn terraform(dir: &Path, args: &[&str], zips: &Path) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The recipient the example's backups are encrypted to (one made for this test process).
+fn example_recipient() -> &'static str {
+    static RECIPIENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    RECIPIENT.get_or_init(|| backstop::engine::encryption::generate().1)
 }
 
 /// The IAM policy document of `function`'s role, from the applied state.
@@ -274,6 +284,7 @@ async fn the_complete_example_applies_against_moto_and_reads_back() {
             .any(|a| a == "s3:DeleteObject" || a == "s3:*" || a == "s3:DeleteObjectVersion")),
         "the backup role may delete: {backup_grants:?}"
     );
+
     // No function's failed events go into the topic that feeds it (a Slack outage would
     // loop through notify-slack): the subscriptions, read back from moto, against the
     // dead-letter and on-failure destinations the functions were applied with.
@@ -307,6 +318,42 @@ async fn the_complete_example_applies_against_moto_and_reads_back() {
             .unwrap_or_else(|| panic!("no {kind}[{index}] in the state"))["values"]
             .clone()
     };
+    // Encryption: the backup function gets the recipient (a public key) and cannot read the
+    // identity that decrypts; the verify function may read it.
+    let identity_secret = state["values"]["root_module"]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["type"] == "aws_secretsmanager_secret" && r["name"] == "verify_identity")
+        .expect("the example's identity secret")["values"]["arn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let grants_secret = |function: &str| {
+        role_policy(&state, function)["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s.to_string().contains(&identity_secret))
+    };
+    assert!(
+        grants_secret("verify"),
+        "the verify role reads the identity"
+    );
+    for function in ["backup", "monitor", "retention", "notify-slack"] {
+        assert!(
+            !grants_secret(function),
+            "the {function} role may read the identity"
+        );
+    }
+    let backup_env = &resource("aws_lambda_function", "backup")["environment"][0]["variables"];
+    assert_eq!(backup_env["BACKSTOP_RECIPIENTS"], example_recipient());
+    assert_eq!(backup_env["BACKSTOP_REQUIRE_ENCRYPTION"], "true");
+    let verify_env = &resource("aws_lambda_function", "verify")["environment"][0]["variables"];
+    assert_eq!(
+        verify_env["BACKSTOP_VERIFY_IDENTITY_SECRET"],
+        identity_secret.as_str()
+    );
     // moto keeps no dead-letter config, so that one comes from the module's output; the
     // on-failure destination is read back from moto.
     for function in FUNCTIONS {
@@ -527,6 +574,14 @@ fn terraform_validate_refuses_each_invalid_input_with_its_message() {
         (
             format!("{database}\n  functions = {{ verify = {{ timeout = 1200 }} }}"),
             "its timeout 1 to 900 s",
+        ),
+        (
+            format!("{database}\n  recipients = [\"age1notakey\"]"),
+            "recipients takes age X25519 recipients",
+        ),
+        (
+            format!("{database}\n  verify_identity_secret_arn = \"backstop/identity\""),
+            "verify_identity_secret_arn takes a Secrets Manager secret ARN",
         ),
         (
             format!("{database}\n  secret_kms_key_arns = [\"alias/backstop\"]"),

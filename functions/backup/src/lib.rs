@@ -17,9 +17,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use backstop::alert::{Alert, Severity, console_link, kind};
-use backstop::config::{ConfigError, FunctionConfig, positive_number};
+use backstop::config::{ConfigError, FunctionConfig, flag, positive_number, recipients};
 use backstop::connection::resolve;
 use backstop::engine::backup::{self as engine, BackupOptions, backup_exclusively};
+use backstop::engine::encryption::Recipients;
 use backstop::engine::manifest::Manifest;
 use backstop::layout::DatabaseId;
 use backstop::lease::LeaseError;
@@ -54,6 +55,8 @@ pub struct Deps {
     pub alert_on_success: bool,
     /// Lifetime of the backup lease.
     pub lease: Duration,
+    /// What every backup is encrypted to (`BACKSTOP_RECIPIENTS`); `None`: plaintext.
+    pub recipients: Option<Recipients>,
 }
 
 impl Deps {
@@ -68,16 +71,8 @@ impl Deps {
                 LEASE_VAR,
                 backstop::lease::DEFAULT_LEASE.as_secs(),
             )?),
-            alert_on_success: match env(ALERT_ON_SUCCESS_VAR).as_deref().map(str::trim) {
-                None | Some("" | "false" | "0") => false,
-                Some("true" | "1") => true,
-                Some(other) => {
-                    return Err(ConfigError::Invalid {
-                        var: ALERT_ON_SUCCESS_VAR,
-                        reason: format!("`{other}` is not true or false"),
-                    });
-                }
-            },
+            alert_on_success: flag(env.as_ref(), ALERT_ON_SUCCESS_VAR, false)?,
+            recipients: recipients(env.as_ref())?,
             base,
         })
     }
@@ -413,6 +408,7 @@ async fn run_one(
     options.reason = plan.reason.clone();
     options.deadline = context.deadline.map(tokio::time::Instant::from_std);
     options.lease = deps.lease;
+    options.recipients = deps.recipients.clone();
     // This database's requests, counted apart from the others' running beside it.
     let store = Arc::new(CountingStore::new(deps.base.store.clone()));
     let result = backup_exclusively(&target, store.clone(), &options, &holder, &|_| {}).await;

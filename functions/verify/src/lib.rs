@@ -32,6 +32,9 @@ use time::OffsetDateTime;
 pub const SCRATCH_VAR: &str = "BACKSTOP_SCRATCH";
 /// Parallel connections of a test restore (default 2).
 pub const JOBS_VAR: &str = "BACKSTOP_VERIFY_JOBS";
+/// The Secrets Manager secret (ARN or name) holding the age identity that reads encrypted
+/// backups: only this function's role may read it, the backup function's may not.
+pub const IDENTITY_SECRET_VAR: &str = "BACKSTOP_VERIFY_IDENTITY_SECRET";
 
 /// Everything the handler needs, built once at cold start.
 pub struct Deps {
@@ -39,6 +42,9 @@ pub struct Deps {
     pub base: Base,
     pub scratch: Option<DatabaseSource>,
     pub jobs: usize,
+    /// Where the identity for encrypted backups is (`IDENTITY_SECRET_VAR`), read when one is
+    /// verified past the manifest level.
+    pub identity_secret: Option<String>,
 }
 
 impl Deps {
@@ -48,6 +54,7 @@ impl Deps {
         Ok(Self {
             scratch: source(env.as_ref(), SCRATCH_VAR)?,
             jobs: positive_number(env.as_ref(), JOBS_VAR, 2)? as usize,
+            identity_secret: env(IDENTITY_SECRET_VAR).filter(|v| !v.trim().is_empty()),
             base,
         })
     }
@@ -196,6 +203,23 @@ async fn verify_one(
     let manifest = read_manifest(deps.base.store.as_ref(), database, &selector)
         .await
         .map_err(|e| e.to_string())?;
+    let manifest = if manifest.is_encrypted() && plan.level != Level::Manifest {
+        let secret = deps.identity_secret.as_deref().ok_or_else(|| {
+            format!(
+                "backup {} is encrypted (to {}); set {IDENTITY_SECRET_VAR} to the secret holding its identity",
+                manifest.backup_id,
+                manifest.recipients()
+            )
+        })?;
+        let value = backstop::aws::secret_string(&deps.base.aws, secret).await?;
+        let identities = backstop::engine::encryption::Identities::parse(&value)
+            .map_err(|e| format!("secret {secret}: {e}"))?;
+        manifest
+            .open(Some(std::sync::Arc::new(identities)))
+            .map_err(|e| e.to_string())?
+    } else {
+        manifest
+    };
     let scratch = match (plan.level, &deps.scratch) {
         (Level::Restore, None) => {
             return Err(format!(

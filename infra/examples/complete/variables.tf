@@ -35,3 +35,9 @@ variable "alert_emails" {
   type        = list(string)
   default     = ["oncall@example.com"]
 }
+
+variable "backup_recipients" {
+  description = "age recipients (age1...) backups are encrypted to; the matching identity goes into the verify identity secret. Empty: not encrypted."
+  type        = list(string)
+  default     = []
+}

@@ -11,9 +11,15 @@ locals {
     BACKSTOP_CRITICAL_AFTER_HOURS = tostring(var.freshness_hours.critical)
   }
   environment = {
-    backup = local.common_environment
+    backup = merge(local.common_environment, length(var.recipients) > 0 ? {
+      BACKSTOP_RECIPIENTS = join(",", var.recipients)
+      } : {}, var.require_encryption ? {
+      BACKSTOP_REQUIRE_ENCRYPTION = "true"
+    } : {})
     verify = merge(local.common_environment, var.restore_verification.enabled ? {
       BACKSTOP_SCRATCH = jsonencode({ secret = var.restore_verification.scratch_secret_arn })
+      } : {}, var.verify_identity_secret_arn != null ? {
+      BACKSTOP_VERIFY_IDENTITY_SECRET = var.verify_identity_secret_arn
     } : {})
     monitor = local.common_environment
     retention = merge(local.common_environment, {

@@ -115,6 +115,16 @@ data "aws_iam_policy_document" "function" {
     }
   }
 
+  # The identity that decrypts backups: the verify function's alone, never the backup's.
+  dynamic "statement" {
+    for_each = each.key == "verify" && var.verify_identity_secret_arn != null ? [1] : []
+    content {
+      sid       = "BackupIdentity"
+      actions   = ["secretsmanager:GetSecretValue"]
+      resources = [var.verify_identity_secret_arn]
+    }
+  }
+
   dynamic "statement" {
     for_each = each.key == "notify-slack" && var.slack.enabled ? [1] : []
     content {
@@ -127,7 +137,7 @@ data "aws_iam_policy_document" "function" {
   # Secrets encrypted with a customer-managed key: decrypting them needs the key too, and
   # only through the services that hold them.
   dynamic "statement" {
-    for_each = (contains(local.reads_databases, each.key) || (each.key == "notify-slack" && var.slack.enabled)) && length(var.secret_kms_key_arns) > 0 ? [1] : []
+    for_each = (contains(local.reads_databases, each.key) || (each.key == "notify-slack" && var.slack.enabled) || (each.key == "verify" && var.verify_identity_secret_arn != null)) && length(var.secret_kms_key_arns) > 0 ? [1] : []
     content {
       sid       = "SecretKeys"
       actions   = ["kms:Decrypt"]

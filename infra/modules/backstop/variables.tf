@@ -180,6 +180,32 @@ variable "restore_verification" {
   }
 }
 
+variable "recipients" {
+  description = "age recipients (age1...) every backup is encrypted to, zstd then age, as it streams. The backup function holds only these public keys: it cannot read what it wrote. Empty: backups are not encrypted."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for r in var.recipients : can(regex("^age1[02-9ac-hj-np-z]{58}$", r))])
+    error_message = "recipients takes age X25519 recipients: age1 and 58 more characters, as `backstop keygen` prints."
+  }
+}
+
+variable "require_encryption" {
+  description = "Refuse to take a backup that is not encrypted (BACKSTOP_REQUIRE_ENCRYPTION): with recipients empty, the backup function refuses to start, naming the setting, and its error alarm fires."
+  type        = bool
+  default     = false
+}
+
+variable "verify_identity_secret_arn" {
+  description = "Secrets Manager secret holding the age identity (AGE-SECRET-KEY-1...) that reads encrypted backups, for the verify function's deep and restore levels. Only the verify role may read it. Null: encrypted backups are verified at the manifest level only."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.verify_identity_secret_arn == null || can(regex("^arn:[^:]+:secretsmanager:", var.verify_identity_secret_arn))
+    error_message = "verify_identity_secret_arn takes a Secrets Manager secret ARN."
+  }
+}
+
 variable "schedule_window_minutes" {
   description = "Scheduler's flexible window: each database's jobs start at a random moment within it, so many databases on one schedule do not all start at once."
   type        = number

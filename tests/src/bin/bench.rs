@@ -3,7 +3,8 @@
 //! Builds pgbench scale 40 plus a 2M-row table of jsonb and text in the harness PostgreSQL
 //! (and a half-size copy for the memory comparison), then times backup and restore with each
 //! tool and prints one table. Peak memory is the child's maximum resident set (wait4 rusage).
-//! `BENCH_SCALE` (default 40) scales everything for a quick run.
+//! `BENCH_SCALE` (default 40) scales everything for a quick run. Backstop runs twice: plain,
+//! and encrypted to an age recipient (restored with its identity).
 //!
 //! Then the many-objects datasets (`BENCH_TABLES`, default `4000,20000`: schema-per-tenant
 //! databases of ten small tables per tenant): backup and restore time beside `pg_dump | zstd`
@@ -261,6 +262,43 @@ fn main() -> anyhow::Result<()> {
         Some(&restore),
     );
 
+    eprintln!("backup and restore: Backstop, encrypted...");
+    let key = work.join("bench.key");
+    let output = Command::new(&bin)
+        .args(["keygen", "-o", &key.display().to_string()])
+        .output()?;
+    let recipient = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    let sealed = work.join("backstop-encrypted");
+    let mut sealed_backup = backstop_backup(&full, &sealed);
+    sealed_backup.args(["--recipient", &recipient]);
+    let sealed_backup = measure(sealed_backup)?;
+    let target = fresh_database("bench restore backstop encrypted");
+    let sealed_restore = measure({
+        let mut c = Command::new(&bin);
+        c.args([
+            "restore",
+            "--from",
+            &format!("file://{}", sealed.display()),
+            "--database-id",
+            &full.name,
+            "--db",
+            &target.url(),
+            "--jobs",
+            "2",
+            "--identity",
+            &key.display().to_string(),
+        ])
+        .stdout(Stdio::null());
+        c
+    })?;
+    drop(target);
+    note(
+        "Backstop, encrypted (age)",
+        Some((&sealed_backup, size_of(&sealed))),
+        Some(&sealed_restore),
+    );
+    let encryption_cost = sealed_backup.seconds / backup.seconds;
+
     let dump = |args: &str, out: &Path| {
         shell(&format!(
             "{} --no-sync {args} {} -d '{}'",
@@ -348,6 +386,7 @@ fn main() -> anyhow::Result<()> {
         "Backstop restore peak memory: {}",
         mib(restore.max_rss_bytes)
     );
+    println!("Backstop backup with encryption: {encryption_cost:.2}x the time without");
     let tables: Vec<usize> = std::env::var("BENCH_TABLES")
         .unwrap_or_else(|_| "4000,20000".into())
         .split(',')
