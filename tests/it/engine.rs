@@ -415,6 +415,34 @@ async fn clean_drops_what_lives_outside_schemas() {
     }
 }
 
+/// Every backup records its snapshot and WAL position: a transaction committed before it is in
+/// the snapshot, one committed after it is not (what a change stream replays on top).
+#[tokio::test]
+async fn a_backup_records_its_snapshot_and_wal_position() {
+    let source = fresh_database("snapshot position");
+    source.psql("CREATE TABLE public.t (id int)");
+    let insert = "INSERT INTO public.t VALUES (1) RETURNING pg_current_xact_id()::text";
+    let before = source.psql(insert).trim().to_string();
+    let (_dir, store) = file_store();
+    let manifest = take(&source, &store, &options(&source)).await.unwrap();
+    let after = source.psql(insert).trim().to_string();
+    let snapshot = manifest.snapshot.clone().expect("the snapshot");
+    let visible = |xid: &str| {
+        source.psql(&format!(
+            "SELECT pg_visible_in_snapshot('{xid}'::xid8, '{snapshot}'::pg_snapshot)"
+        ))
+    };
+    assert_eq!(visible(&before).trim(), "t", "{before} in {snapshot}");
+    assert_eq!(visible(&after).trim(), "f", "{after} in {snapshot}");
+    let lsn = manifest.wal_lsn.clone().expect("the WAL position");
+    assert_eq!(
+        source
+            .psql(&format!("SELECT '{lsn}'::pg_lsn <= pg_current_wal_lsn()"))
+            .trim(),
+        "t"
+    );
+}
+
 /// A database restored with `--clean` has a `public` schema made again (a new OID): backed up
 /// in turn, it still restores into a new database, whose own `public` schema is that one,
 /// with the same owner, privileges and comment.

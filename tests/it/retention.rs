@@ -32,6 +32,8 @@ fn manifest(database: &str, id: &BackupId, at: OffsetDateTime) -> Manifest {
         started_at: at,
         finished_at: at,
         tier: backstop::tier::Tier::Daily,
+        snapshot: None,
+        wal_lsn: None,
         item_marker: "backstop:0".into(),
         parts: Vec::new(),
         globals: None,

@@ -32,6 +32,13 @@ pub struct Manifest {
     #[serde(with = "time::serde::rfc3339")]
     pub finished_at: OffsetDateTime,
     pub tier: Tier,
+    /// The backup's snapshot as `pg_current_snapshot()` prints it (`xmin:xmax:xip,...`): which
+    /// transactions its rows hold, so that a change stream replays exactly the others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<String>,
+    /// The WAL position when the snapshot was taken (on a standby, the position replayed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wal_lsn: Option<String>,
     /// Marker that starts each item in the SQL parts (`-- <marker> {json}`).
     pub item_marker: String,
     pub parts: Vec<Part>,

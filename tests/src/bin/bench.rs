@@ -214,6 +214,22 @@ fn main() -> anyhow::Result<()> {
         .stdout(Stdio::null());
         c
     };
+    let backstop_restore = |source: &TestDb, store: &Path, target: &TestDb| {
+        let mut c = Command::new(&bin);
+        c.args([
+            "restore",
+            "--from",
+            &format!("file://{}", store.display()),
+            "--database-id",
+            &source.name,
+            "--db",
+            &target.url(),
+            "--jobs",
+            "2",
+        ])
+        .stdout(Stdio::null());
+        c
+    };
     let mut rows: Vec<(String, String, String, String)> = Vec::new();
     let mut note = |tool: &str, backup: Option<(&Measured, u64)>, restore: Option<&Measured>| {
         rows.push((
@@ -239,22 +255,7 @@ fn main() -> anyhow::Result<()> {
     let backup = measure(backstop_backup(&full, &store))?;
     eprintln!("restore: Backstop...");
     let target = fresh_database("bench restore backstop");
-    let restore = measure({
-        let mut c = Command::new(&bin);
-        c.args([
-            "restore",
-            "--from",
-            &format!("file://{}", store.display()),
-            "--database-id",
-            &full.name,
-            "--db",
-            &target.url(),
-            "--jobs",
-            "2",
-        ])
-        .stdout(Stdio::null());
-        c
-    })?;
+    let restore = measure(backstop_restore(&full, &store, &target))?;
     drop(target);
     note(
         "Backstop (--jobs 2)",
@@ -273,24 +274,9 @@ fn main() -> anyhow::Result<()> {
     sealed_backup.args(["--recipient", &recipient]);
     let sealed_backup = measure(sealed_backup)?;
     let target = fresh_database("bench restore backstop encrypted");
-    let sealed_restore = measure({
-        let mut c = Command::new(&bin);
-        c.args([
-            "restore",
-            "--from",
-            &format!("file://{}", sealed.display()),
-            "--database-id",
-            &full.name,
-            "--db",
-            &target.url(),
-            "--jobs",
-            "2",
-            "--identity",
-            &key.display().to_string(),
-        ])
-        .stdout(Stdio::null());
-        c
-    })?;
+    let mut sealed_restore = backstop_restore(&full, &sealed, &target);
+    sealed_restore.args(["--identity", &key.display().to_string()]);
+    let sealed_restore = measure(sealed_restore)?;
     drop(target);
     note(
         "Backstop, encrypted (age)",

@@ -328,6 +328,21 @@ async fn run(
     )
     .map_err(shape("exporting the snapshot"))?;
     lock_tables(&leader).await?;
+    // Where the snapshot stands among transactions and in the WAL: what a point-in-time
+    // restore applies on top of this backup is exactly what it does not hold.
+    let position = leader
+        .query_one(
+            "SELECT pg_catalog.pg_current_snapshot()::text, (CASE WHEN pg_catalog.pg_is_in_recovery() \
+             THEN pg_catalog.pg_last_wal_replay_lsn() ELSE pg_catalog.pg_current_wal_lsn() END)::text",
+            &[],
+        )
+        .await
+        .map_err(database("reading the snapshot's position"))?;
+    let read_position = shape("reading the snapshot's position");
+    let (snapshot_text, wal_lsn): (String, Option<String>) = (
+        value(&position, 0).map_err(&read_position)?,
+        value(&position, 1).map_err(&read_position)?,
+    );
 
     let info = leader
         .query_one(
@@ -550,6 +565,8 @@ async fn run(
         started_at,
         finished_at: OffsetDateTime::now_utc(),
         tier,
+        snapshot: Some(snapshot_text),
+        wal_lsn,
         item_marker: marker,
         parts,
         globals: Some(globals_file),
