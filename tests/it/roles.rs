@@ -547,3 +547,42 @@ fn restore_level_verification_works_on_a_scratch_server_without_the_roles() {
         "the roles it created are dropped again"
     );
 }
+
+/// A `--create` restore that fails part-way says what it left: the database it made, to drop
+/// before trying again (not `--clean`, which would meet "already exists").
+#[tokio::test]
+async fn a_failed_create_restore_says_to_drop_the_database_it_made() {
+    let source = backstop_tests::postgres::fresh_database("create fails");
+    source.psql("CREATE TABLE public.t (id int PRIMARY KEY); INSERT INTO public.t VALUES (1);");
+    let (dir, store) = file_store();
+    let manifest = take(&source, &store, &options(&source)).await.unwrap();
+    let part = manifest
+        .parts
+        .iter()
+        .find(|p| p.blocks().next().is_some())
+        .unwrap();
+    let path = dir
+        .path()
+        .join("store")
+        .join(&manifest.database_id)
+        .join(&manifest.backup_id)
+        .join(&part.key);
+    std::fs::remove_file(&path).unwrap();
+    let name = format!("{}_created", source.name);
+    let target = backstop::pg::parse_url(&source.cluster().url(&name)).unwrap();
+    let options = RestoreOptions {
+        create_database: true,
+        ..RestoreOptions::new(1)
+    };
+    let error = restore(store.clone(), &manifest, &target, &options, &|_| {})
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains(&part.key) && error.contains(&format!("DROP DATABASE {name}")),
+        "{error}"
+    );
+    source
+        .cluster()
+        .psql("postgres", &format!("DROP DATABASE \"{name}\" WITH (FORCE)"));
+}

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use tokio::io::AsyncReadExt;
 use tokio_postgres::Client;
 
+use super::catalog::ident;
 use super::item::ItemKind;
 use super::manifest::{FORMAT_VERSION, Manifest, Part, TablePart};
 use super::role_names;
@@ -198,12 +199,12 @@ pub enum RestoreError {
         "database `{database}` already exists on the target; --create makes a new one: drop it, or restore into it without --create"
     )]
     DatabaseExists { database: String },
-    #[error(
-        "{source}; the target database `{database}` now holds part of the backup: restore again with --clean to replace it"
-    )]
+    #[error("{source}; the target database `{database}` now holds part of the backup: {remedy}")]
     Incomplete {
         database: String,
         source: Box<RestoreError>,
+        /// What to do about it: restore again with --clean, or drop what --create made.
+        remedy: String,
     },
 }
 
@@ -547,12 +548,31 @@ pub async fn restore(
         Ok::<u64, RestoreError>(rows)
     }
     .await;
-    let rows = filled.map_err(|e| match committed.get() {
-        true => RestoreError::Incomplete {
-            database: crate::pg::database_name(target).unwrap_or_default(),
+    // With --create, the database (and any roles made for it) exist from the start.
+    let created_roles = roles_report
+        .as_ref()
+        .map(|r| r.created.clone())
+        .unwrap_or_default();
+    let rows = filled.map_err(|e| {
+        let database = crate::pg::database_name(target).unwrap_or_default();
+        let remedy = match (options.create_database, created_roles.is_empty()) {
+            (false, _) if !committed.get() => return e,
+            (false, _) => "restore again with --clean to replace it".to_string(),
+            (true, true) => format!(
+                "drop it (DROP DATABASE {}) and restore again",
+                ident(&database)
+            ),
+            (true, false) => format!(
+                "drop it (DROP DATABASE {}) and restore again; the roles it created stay: {}",
+                ident(&database),
+                created_roles.join(", ")
+            ),
+        };
+        RestoreError::Incomplete {
+            database,
             source: Box::new(e),
-        },
-        false => e,
+            remedy,
+        }
     })?;
     tracing::debug!(
         seconds = clock.elapsed().as_secs_f64(),
