@@ -582,7 +582,8 @@ async fn a_failed_create_restore_says_to_drop_the_database_it_made() {
         error.contains(&part.key) && error.contains(&format!("DROP DATABASE {name}")),
         "{error}"
     );
-    source
-        .cluster()
-        .psql("postgres", &format!("DROP DATABASE \"{name}\" WITH (FORCE)"));
+    source.cluster().psql(
+        "postgres",
+        &format!("DROP DATABASE \"{name}\" WITH (FORCE)"),
+    );
 }
