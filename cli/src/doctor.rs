@@ -81,6 +81,40 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             Err(e) => check("config", Outcome::Fail, e.to_string(), None),
         });
     }
+    // Encryption as the functions would see it: a recipient that does not parse (or none
+    // where encryption is required) would refuse every backup.
+    let encryption_set = [
+        backstop::config::RECIPIENTS_VAR,
+        backstop::config::REQUIRE_ENCRYPTION_VAR,
+    ]
+    .iter()
+    .any(|var| env(var).is_some());
+    if encryption_set {
+        checks.push(match backstop::config::recipients(&env) {
+            Ok(Some(recipients)) => check(
+                "encryption",
+                Outcome::Ok,
+                format!(
+                    "backups are encrypted to {} ({} recipient(s)); restores need a matching --identity",
+                    recipients.names().join(", "),
+                    recipients.names().len()
+                ),
+                None,
+            ),
+            Ok(None) => check(
+                "encryption",
+                Outcome::Warn,
+                format!("{} is set but empty: backups are not encrypted", backstop::config::RECIPIENTS_VAR),
+                Some("set it to the age1... recipients (`backstop keygen` makes one), or unset it".into()),
+            ),
+            Err(e) => check(
+                "encryption",
+                Outcome::Fail,
+                e.to_string(),
+                Some("`backstop keygen -o FILE` makes an identity and prints its age1... recipient".into()),
+            ),
+        });
+    }
     if let Some(raw) = &args.store {
         let url: StoreUrl = raw.parse()?;
         if matches!(url, StoreUrl::S3 { .. }) {

@@ -31,6 +31,30 @@ fn doctor_checks_a_file_store_and_a_database() {
         .map(|d| d.count())
         .unwrap_or(0);
     assert_eq!(leftovers, 0, "the probe object was not removed");
+
+    // Encryption settings are checked as the backup function reads them.
+    let recipient = backstop::engine::encryption::generate().1;
+    let output = backstop(
+        &["doctor", "--store", &store],
+        &[("BACKSTOP_RECIPIENTS", recipient.clone())],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "encryption ok    backups are encrypted to {recipient}"
+        )),
+        "{stdout}"
+    );
+    let output = backstop(
+        &["doctor", "--store", &store],
+        &[("BACKSTOP_RECIPIENTS", "age1typo".into())],
+    );
+    let line = single_error_line(&output);
+    assert!(
+        line.contains("encryption") && line.contains("age1typo"),
+        "{line}"
+    );
 }
 
 #[tokio::test]
