@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use backstop::engine::backup::{BackupError, BackupOptions, backup};
-use backstop::engine::manifest::Manifest;
+use backstop::engine::manifest::{Manifest, Part};
 use backstop::engine::restore::{
     BackupSelector, RestoreError, RestoreOptions, read_manifest, restore,
 };
@@ -19,6 +19,22 @@ pub fn file_store() -> (tempfile::TempDir, Arc<dyn Store>) {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(FileStore::new(dir.path().join("store")));
     (dir, store)
+}
+
+/// The first data part of a table in `manifest`, and its file in the [`file_store`] at `dir`.
+pub fn first_table_part(dir: &std::path::Path, manifest: &Manifest) -> (Part, std::path::PathBuf) {
+    let part = manifest
+        .parts
+        .iter()
+        .find(|p| p.blocks().next().is_some())
+        .expect("a data part of a table")
+        .clone();
+    let path = dir
+        .join("store")
+        .join(&manifest.database_id)
+        .join(&manifest.backup_id)
+        .join(&part.key);
+    (part, path)
 }
 
 pub fn options(db: &TestDb) -> BackupOptions {
@@ -292,17 +308,7 @@ async fn a_corrupted_part_stops_the_restore_naming_the_part() {
     source.psql("CREATE TABLE public.t (id int, v text); INSERT INTO public.t SELECT g, md5(g::text) FROM generate_series(1, 5000) g;");
     let (dir, store) = file_store();
     let manifest = take(&source, &store, &options(&source)).await.unwrap();
-    let part = manifest
-        .parts
-        .iter()
-        .find(|p| p.blocks().next().is_some())
-        .unwrap();
-    let path = dir
-        .path()
-        .join("store")
-        .join(&source.name)
-        .join(&manifest.backup_id)
-        .join(&part.key);
+    let (part, path) = first_table_part(dir.path(), &manifest);
     let mut bytes = std::fs::read(&path).unwrap();
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x40;

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use backstop::engine::restore::{RestoreOptions, RolesMode, restore};
 use backstop_tests::postgres::{PgCluster, cluster_of, fresh_cluster, fresh_database_on};
 
-use crate::engine::{ROLE_CREATION, assert_same_dump, file_store, options, take};
+use crate::engine::{ROLE_CREATION, assert_same_dump, file_store, first_table_part, options, take};
 use crate::support::{backstop, backstop_ok, single_error_line};
 
 const PASSWORD: &str = "authenticator-secret-4d1f";
@@ -556,17 +556,7 @@ async fn a_failed_create_restore_says_to_drop_the_database_it_made() {
     source.psql("CREATE TABLE public.t (id int PRIMARY KEY); INSERT INTO public.t VALUES (1);");
     let (dir, store) = file_store();
     let manifest = take(&source, &store, &options(&source)).await.unwrap();
-    let part = manifest
-        .parts
-        .iter()
-        .find(|p| p.blocks().next().is_some())
-        .unwrap();
-    let path = dir
-        .path()
-        .join("store")
-        .join(&manifest.database_id)
-        .join(&manifest.backup_id)
-        .join(&part.key);
+    let (part, path) = first_table_part(dir.path(), &manifest);
     std::fs::remove_file(&path).unwrap();
     let name = format!("{}_created", source.name);
     let target = backstop::pg::parse_url(&source.cluster().url(&name)).unwrap();

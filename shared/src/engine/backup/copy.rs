@@ -373,16 +373,11 @@ impl Worker {
                 (header, "\\.\n\n"),
             )
             .await?;
-        let block = TablePart {
-            qualified_name: table.qualified_name.clone(),
-            schema: table.schema.clone(),
-            name: table.name.clone(),
-            columns: table.columns.clone(),
-            rows: digest.rows(),
-            row_digest: digest.hex(),
-            blocks: blocks.map(|(from, to)| (from, to.unwrap_or(u64::MAX))),
-            extension_rows: table.extension_rows.as_ref().map(|x| x.condition.clone()),
-        };
+        let block = table_part(
+            table,
+            &digest,
+            blocks.map(|(from, to)| (from, to.unwrap_or(u64::MAX))),
+        );
         let what = (table.qualified_name.clone(), digest.rows());
         Ok(self.stored(unit, receipt, what, Contents::Table(block)))
     }
@@ -478,6 +473,20 @@ fn put_error(what: &str, error: StoreError) -> BackupError {
     }
 }
 
+/// The manifest's entry for `table`'s block (`blocks`: its ctid range, when split).
+fn table_part(table: &DataTable, digest: &RowDigest, blocks: Option<(u64, u64)>) -> TablePart {
+    TablePart {
+        qualified_name: table.qualified_name.clone(),
+        schema: table.schema.clone(),
+        name: table.name.clone(),
+        columns: table.columns.clone(),
+        rows: digest.rows(),
+        row_digest: digest.hex(),
+        blocks,
+        extension_rows: table.extension_rows.as_ref().map(|x| x.condition.clone()),
+    }
+}
+
 /// One table's COPY block into `sender`, as a data part of its own would hold it.
 async fn copy_block(
     client: &Client,
@@ -520,16 +529,7 @@ async fn copy_block(
         .send(Ok(Bytes::from_static(b"\\.\n\n")))
         .await
         .map_err(|_| stopped())?;
-    Ok(TablePart {
-        qualified_name: table.qualified_name.clone(),
-        schema: table.schema.clone(),
-        name: table.name.clone(),
-        columns: table.columns.clone(),
-        rows: digest.rows(),
-        row_digest: digest.hex(),
-        blocks: None,
-        extension_rows: None,
-    })
+    Ok(table_part(table, &digest, None))
 }
 
 #[cfg(test)]

@@ -93,7 +93,7 @@ pub(crate) async fn open_part(
                 .ok_or_else(|| no_identity(manifest))?;
             encryption::decrypting(keys, hashing, &encrypted.recipients)
                 .await
-                .map_err(|e| decrypt_error(manifest, part, e))?
+                .map_err(|e| decrypt_error(manifest, &part.key, e))?
         }
     };
     let reader = BufReader::with_capacity(SEND_BATCH, ZstdDecoder::new(BufReader::new(plain)));
@@ -111,7 +111,7 @@ pub(crate) fn no_identity(manifest: &Manifest) -> RestoreError {
 /// A part that does not decrypt: the wrong identity, or damage the AEAD caught.
 pub(crate) fn decrypt_error(
     manifest: &Manifest,
-    part: &Part,
+    part: &str,
     error: EncryptionError,
 ) -> RestoreError {
     match error {
@@ -121,7 +121,7 @@ pub(crate) fn decrypt_error(
         }),
         other => RestoreError::Corrupt {
             backup: manifest.backup_id.clone(),
-            part: part.key.clone(),
+            part: part.to_string(),
             reason: other.to_string(),
         },
     }

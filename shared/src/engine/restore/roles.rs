@@ -338,18 +338,8 @@ pub async fn read_globals(
             .0
             .as_ref()
             .ok_or_else(|| super::parts::no_identity(manifest))?;
-        let part = crate::engine::manifest::Part {
-            key: file.key.clone(),
-            order: 0,
-            kind: crate::engine::manifest::PartKind::PreData,
-            bytes: file.bytes,
-            sha256: file.sha256.clone(),
-            table: None,
-            bundle: Vec::new(),
-            large_objects: None,
-        };
         bytes = crate::engine::encryption::decrypt_bytes(keys, &bytes, &encrypted.recipients)
-            .map_err(|e| super::parts::decrypt_error(manifest, &part, e))?;
+            .map_err(|e| super::parts::decrypt_error(manifest, &file.key, e))?;
     }
     serde_json::from_slice(&bytes)
         .map(Some)
