@@ -10,6 +10,7 @@ mod list;
 mod progress;
 mod prune;
 mod restore;
+mod stream;
 mod verify;
 
 use std::process::ExitCode;
@@ -41,6 +42,8 @@ enum Command {
     Backup(backup::Args),
     /// Restore a backup into a database.
     Restore(restore::RestoreArgs),
+    /// Drain a database's change stream into a store (point-in-time recovery).
+    Stream(stream::Args),
     /// Write a backup as one psql script.
     Export(restore::ExportArgs),
     /// Check that a store can hold backups and that a database is reachable.
@@ -98,6 +101,7 @@ fn main() -> ExitCode {
             Command::Backup(args) => backup::run(args).await.map(|()| 0),
             Command::Restore(args) => restore::run_restore(args).await.map(|()| 0),
             Command::Export(args) => restore::run_export(args).await.map(|()| 0),
+            Command::Stream(args) => stream::run(args).await.map(|()| 0),
             Command::Doctor(args) => doctor::run(args).await.map(|()| 0),
             Command::List(args) => list::run(args).await.map(|()| 0),
             Command::Prune(args) => prune::run(args).await.map(|()| 0),

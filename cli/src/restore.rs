@@ -7,6 +7,9 @@ use backstop::engine::restore::{
     BackupSelector, ExportOptions, RestoreEvent, RestoreOptions, RolesMode, export, read_manifest,
     restore, role_plan,
 };
+use backstop::engine::stream::plan::RecoveryTarget;
+use backstop::engine::stream::replay::{ReplayReport, has_stream, plan_recovery, replay};
+use backstop::engine::stream::segment::Lsn;
 use backstop::store::{CountingStore, StoreUrl, open_from_env};
 use tokio::io::AsyncWriteExt;
 
@@ -15,7 +18,7 @@ use crate::progress::Progress;
 
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Examples:\n  backstop restore --from s3://my-backups/prod --database-id app --db postgresql://postgres@localhost/app_restored\n  backstop restore --from file:///var/backups --db postgresql://localhost/app --backup 20261122T060000Z-1a2b3c4d --tables public.orders --clean\n  backstop restore --from s3://my-backups/prod --database-id app --db postgresql://dev@localhost/app_copy --no-owner --no-acl\n  backstop restore --from s3://my-backups/prod --database-id app --db postgresql://admin@new-server/app --create --roles create"
+    after_help = "Examples:\n  backstop restore --from s3://my-backups/prod --database-id app --db postgresql://postgres@localhost/app_restored\n  backstop restore --from file:///var/backups --db postgresql://localhost/app --backup 20261122T060000Z-1a2b3c4d --tables public.orders --clean\n  backstop restore --from s3://my-backups/prod --database-id app --db postgresql://dev@localhost/app_copy --no-owner --no-acl\n  backstop restore --from s3://my-backups/prod --database-id app --db postgresql://admin@new-server/app --create --roles create\nWith a change stream (`backstop stream`), add --to-time 2026-12-01T10:30:00Z to recover to a moment."
 )]
 pub struct RestoreArgs {
     /// Store to read: file:///path or s3://bucket/prefix.
@@ -27,9 +30,17 @@ pub struct RestoreArgs {
     /// Which database's backups (default: the database name in --db).
     #[arg(long, value_name = "ID")]
     database_id: Option<String>,
-    /// A backup id, or `latest`.
+    /// A backup id, or `latest` (with a change stream: the newest backup carried to the
+    /// newest change streamed).
     #[arg(long, value_name = "ID", default_value = "latest")]
     backup: String,
+    /// Recover to this time (RFC 3339, e.g. 2026-12-01T10:30:00Z): the newest backup before
+    /// it, then every streamed transaction committed by then.
+    #[arg(long, value_name = "TIME", value_parser = parse_time, conflicts_with = "to_lsn")]
+    to_time: Option<time::OffsetDateTime>,
+    /// Recover to this WAL position (as pg_current_wal_lsn() prints it).
+    #[arg(long, value_name = "LSN", value_parser = parse_lsn)]
+    to_lsn: Option<Lsn>,
     /// Parallel connections for loading and index builds.
     #[arg(long, value_name = "N", default_value_t = 2, value_parser = at_least_one)]
     jobs: usize,
@@ -73,6 +84,16 @@ enum RolesArg {
     Skip,
 }
 
+fn parse_time(text: &str) -> Result<time::OffsetDateTime, String> {
+    backstop::engine::stream::decoding::parse_rfc3339(text).ok_or_else(|| {
+        format!("`{text}` is not a time like 2026-12-01T10:30:00Z (RFC 3339, with its offset)")
+    })
+}
+
+fn parse_lsn(text: &str) -> Result<Lsn, String> {
+    text.parse()
+}
+
 fn role_pair(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((old, new)) if !old.is_empty() && !new.is_empty() => {
@@ -90,9 +111,34 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
     let target = backstop::pg::parse_url(&args.db)?;
     let database = database_id(args.database_id.as_deref(), Some(&args.db), store.as_ref()).await?;
     let selector: BackupSelector = args.backup.parse()?;
-    let manifest = read_manifest(store.as_ref(), &database, &selector)
-        .await?
-        .open(args.identity.identities()?)?;
+    let identities = args.identity.identities()?;
+    let recovery_target = match (args.to_time, args.to_lsn) {
+        (Some(time), _) => Some(RecoveryTarget::Time(time)),
+        (None, Some(lsn)) => Some(RecoveryTarget::Lsn(lsn)),
+        (None, None)
+            if selector == BackupSelector::Latest
+                && has_stream(store.as_ref(), &database).await? =>
+        {
+            Some(RecoveryTarget::Latest)
+        }
+        (None, None) => None,
+    };
+    if recovery_target.is_some_and(|t| t != RecoveryTarget::Latest)
+        && selector != BackupSelector::Latest
+    {
+        anyhow::bail!("--to-time and --to-lsn choose the backup themselves; leave out --backup");
+    }
+    let recovery = match recovery_target {
+        Some(target) => {
+            Some(plan_recovery(store.as_ref(), &database, target, identities.as_deref()).await?)
+        }
+        None => None,
+    };
+    let manifest = match &recovery {
+        Some(recovery) => recovery.manifest.clone(),
+        None => read_manifest(store.as_ref(), &database, &selector).await?,
+    }
+    .open(identities.clone())?;
     let options = RestoreOptions {
         jobs: args.jobs,
         tables: args.tables,
@@ -149,9 +195,20 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
             progress.advance(0, "indexes and constraints".into());
         }
     };
-    let report = restore(store, &manifest, &target, &options, &on_event).await;
+    let report = restore(store.clone(), &manifest, &target, &options, &on_event).await;
     progress.finish();
     let report = report?;
+    let replayed: Option<ReplayReport> = match &recovery {
+        Some(recovery) if !recovery.segments.is_empty() => {
+            if options.tables.is_some() {
+                anyhow::bail!(
+                    "a point-in-time restore replays every table; leave out --tables (the base was restored)"
+                );
+            }
+            Some(replay(store, recovery, &target, identities.as_deref()).await?)
+        }
+        _ => None,
+    };
     let requests = counted.requests();
     if args.json {
         let roles = report.roles.as_ref().map(|r| {
@@ -171,6 +228,14 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
             "rows": report.rows,
             "roles": roles,
             "not_granted": report.not_granted,
+            "replayed": replayed.as_ref().map(|r| serde_json::json!({
+                "segments": r.segments,
+                "transactions": r.transactions,
+                "changes": r.changes,
+                "skipped": r.skipped,
+                "sequences": r.sequences,
+                "recovered_to": r.recovered_to.map(rfc3339),
+            })),
             "seconds": started.elapsed().as_secs_f64(),
             "requests": requests,
         });
@@ -203,6 +268,19 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
     for line in &report.not_granted {
         println!("not granted: {line}");
     }
+    if let Some(replayed) = &replayed {
+        println!(
+            "replayed {} transactions ({} changes) from {} segments onto it{}; {} sequences set",
+            replayed.transactions,
+            replayed.changes,
+            replayed.segments,
+            replayed
+                .recovered_to
+                .map(|t| format!(", recovered to {}", rfc3339(t)))
+                .unwrap_or_default(),
+            replayed.sequences
+        );
+    }
     println!(
         "restored backup {} of {} into {}: {} tables, {} rows in {:.1}s ({} store requests)",
         report.backup_id,
@@ -214,6 +292,11 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
         requests.total()
     );
     Ok(())
+}
+
+fn rfc3339(time: time::OffsetDateTime) -> String {
+    time.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 #[derive(Debug, clap::Args)]

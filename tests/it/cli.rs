@@ -487,7 +487,7 @@ fn every_subcommand_help_has_an_example_that_works() {
     );
     let mut ran = 0;
     for command in [
-        "backup", "restore", "export", "list", "verify", "prune", "health", "doctor",
+        "backup", "restore", "export", "list", "verify", "prune", "health", "doctor", "stream",
     ] {
         let help = backstop(&[command, "--help"], &[]);
         let text = String::from_utf8_lossy(&help.stdout).into_owned();

@@ -10,6 +10,7 @@ mod engine;
 mod functions;
 mod infra;
 mod monitor;
+mod pitr;
 mod postgres;
 mod retention;
 mod roles;

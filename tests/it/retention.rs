@@ -34,6 +34,7 @@ fn manifest(database: &str, id: &BackupId, at: OffsetDateTime) -> Manifest {
         tier: backstop::tier::Tier::Daily,
         snapshot: None,
         wal_lsn: None,
+        stream: None,
         item_marker: "backstop:0".into(),
         parts: Vec::new(),
         globals: None,

@@ -198,11 +198,18 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
+        // A change stream's slot keeps its database from being dropped.
+        let slots = format!(
+            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = '{}'",
+            self.name
+        );
         let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
-        let _ = self
-            .cluster
-            .psql_command("postgres", &["-c", &sql])
-            .output();
+        for statement in [slots, sql] {
+            let _ = self
+                .cluster
+                .psql_command("postgres", &["-c", &statement])
+                .output();
+        }
     }
 }
 
@@ -404,6 +411,8 @@ fn start_server(
             "full_page_writes=off",
         ])
         .args(["-c", "max_connections=300", "-c", "shared_buffers=256MB"])
+        // Point-in-time recovery tests read logical decoding slots (one per test database).
+        .args(["-c", "wal_level=logical", "-c", "max_replication_slots=64"])
         .args([
             "-c",
             "log_min_messages=warning",

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::engine::encryption::{self, EncryptionError, Identities, Recipients};
+use crate::engine::stream::plan::StreamPosition;
 use crate::tier::Tier;
 
 /// The manifest format this engine writes; it reads this one and every older one.
@@ -39,6 +40,10 @@ pub struct Manifest {
     /// The WAL position when the snapshot was taken (on a standby, the position replayed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wal_lsn: Option<String>,
+    /// Where the backup stands in the database's change stream, when a stream's slot existed
+    /// as it was taken: what a point-in-time restore carries it forward with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<StreamPosition>,
     /// Marker that starts each item in the SQL parts (`-- <marker> {json}`).
     pub item_marker: String,
     pub parts: Vec<Part>,

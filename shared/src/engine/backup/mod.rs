@@ -28,6 +28,7 @@ use super::item::{ObjectRef, Section, class};
 use super::manifest::{FORMAT_VERSION, Manifest, Part, PartKind, StoredFile};
 use super::order;
 use super::script;
+use super::stream::{self, plan::StreamPosition};
 use crate::layout::{
     BackupId, DatabaseId, MANIFEST_NAME, committed_backups, database_prefix, set_key,
 };
@@ -305,6 +306,21 @@ async fn run(
     let clock = Instant::now();
     let leader = connect(pg).await?;
     let version = ServerVersion::read_supported(&leader).await?;
+    // The change stream's slot, read before the snapshot: segments after its position carry
+    // this backup forward (`stream::plan`).
+    let slot = stream::slot_name(&options.database_id);
+    let slot_flush: Option<String> = leader
+        .query_opt(
+            "SELECT confirmed_flush_lsn::text FROM pg_catalog.pg_replication_slots \
+             WHERE slot_name = $1 AND plugin = 'test_decoding' AND database = pg_catalog.current_database()",
+            &[&slot],
+        )
+        .await
+        .map_err(database("reading the change stream's slot"))?
+        .map(|row| value(&row, 0))
+        .transpose()
+        .map_err(shape("reading the change stream's slot"))?
+        .flatten();
     // JIT-compiling a catalog query costs more than running it (0.7 s against 25 ms for one
     // of them on 4,000 tables): off, for the leader and the workers.
     leader
@@ -333,16 +349,40 @@ async fn run(
     let position = leader
         .query_one(
             "SELECT pg_catalog.pg_current_snapshot()::text, (CASE WHEN pg_catalog.pg_is_in_recovery() \
-             THEN pg_catalog.pg_last_wal_replay_lsn() ELSE pg_catalog.pg_current_wal_lsn() END)::text",
+             THEN pg_catalog.pg_last_wal_replay_lsn() ELSE pg_catalog.pg_current_wal_lsn() END)::text, \
+             (extract(epoch FROM pg_catalog.clock_timestamp()) * 1000000)::int8",
             &[],
         )
         .await
         .map_err(database("reading the snapshot's position"))?;
     let read_position = shape("reading the snapshot's position");
-    let (snapshot_text, wal_lsn): (String, Option<String>) = (
+    let (snapshot_text, wal_lsn, snapshot_micros): (String, Option<String>, i64) = (
         value(&position, 0).map_err(&read_position)?,
         value(&position, 1).map_err(&read_position)?,
+        value(&position, 2).map_err(&read_position)?,
     );
+    let snapshot_at = stream::from_micros(snapshot_micros);
+    let stream_position = match (slot_flush, &wal_lsn) {
+        (Some(flush), Some(wal)) => Some(StreamPosition {
+            slot,
+            confirmed_flush_lsn: flush.parse().map_err(|reason| BackupError::Database {
+                step: "reading the change stream's slot",
+                reason,
+            })?,
+            wal_lsn: wal.parse().map_err(|reason| BackupError::Database {
+                step: "reading the snapshot's position",
+                reason,
+            })?,
+            snapshot_at,
+            fingerprint: stream::fingerprint(&leader)
+                .await
+                .map_err(|e| BackupError::Database {
+                    step: "reading the schema fingerprint",
+                    reason: e.to_string(),
+                })?,
+        }),
+        _ => None,
+    };
 
     let info = leader
         .query_one(
@@ -567,6 +607,7 @@ async fn run(
         tier,
         snapshot: Some(snapshot_text),
         wal_lsn,
+        stream: stream_position,
         item_marker: marker,
         parts,
         globals: Some(globals_file),

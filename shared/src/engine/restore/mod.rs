@@ -31,7 +31,7 @@ mod parts;
 mod pool;
 pub mod roles;
 mod target;
-pub(crate) use parts::{Discard, scan_data_part, scan_large_object_part};
+pub(crate) use parts::{Discard, HashingReader, scan_data_part, scan_large_object_part};
 pub use parts::{ExportOptions, export, read_script};
 use pool::{Job, LoadPlan, run_pool};
 pub use roles::{RolePlan, RolesMode, RolesReport};

@@ -49,6 +49,30 @@ impl<R: AsyncRead + Unpin> AsyncRead for HashingReader<R> {
     }
 }
 
+impl<R> HashingReader<R> {
+    /// `inner`, hashed as it is read.
+    pub(crate) fn new(inner: R) -> (Self, Stored) {
+        let stored = Stored::default();
+        (
+            Self {
+                inner,
+                stored: stored.clone(),
+            },
+            stored,
+        )
+    }
+}
+
+impl Stored {
+    /// The lower-case hex SHA-256 and size of what was read so far.
+    pub(crate) fn digest(&self) -> Option<(String, u64)> {
+        self.0
+            .lock()
+            .ok()
+            .map(|state| (hex::encode(state.0.clone().finalize()), state.1))
+    }
+}
+
 pub(crate) type PartReader = BufReader<ZstdDecoder<BufReader<Box<dyn AsyncRead + Send + Unpin>>>>;
 
 /// Opens a part for reading: its stored bytes counted and hashed, decrypted when the set is
