@@ -179,6 +179,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                             None,
                         ));
                         checks.extend(role_checks(&role));
+                        checks.push(stream_check(&client).await);
                     }
                 }
             }
@@ -208,6 +209,65 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         anyhow::bail!("{}: {}{fix}", first.check, first.detail);
     }
     Ok(())
+}
+
+/// Whether `backstop stream` can run here, and whether its slot can endanger the server.
+async fn stream_check(client: &tokio_postgres::Client) -> Check {
+    let row = client
+        .query_one(
+            "SELECT current_setting('wal_level'), current_setting('max_slot_wal_keep_size'), \
+             (SELECT rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user)",
+            &[],
+        )
+        .await;
+    let read = row.and_then(|r| {
+        Ok((
+            r.try_get::<_, String>(0)?,
+            r.try_get::<_, String>(1)?,
+            r.try_get::<_, Option<bool>>(2)?.unwrap_or(false),
+        ))
+    });
+    let Ok((wal_level, keep, replication)) = read else {
+        return check(
+            "stream",
+            Outcome::Warn,
+            "could not read wal_level and max_slot_wal_keep_size".into(),
+            None,
+        );
+    };
+    if wal_level != "logical" {
+        return check(
+            "stream",
+            Outcome::Ok,
+            format!("point-in-time recovery (`backstop stream`) needs wal_level = logical; it is {wal_level}"),
+            Some("ALTER SYSTEM SET wal_level = logical and restart (RDS/Aurora: rds.logical_replication = 1)".into()),
+        );
+    }
+    if !replication {
+        return check(
+            "stream",
+            Outcome::Warn,
+            "wal_level is logical, but this role lacks REPLICATION, which `backstop stream` needs"
+                .into(),
+            Some("ALTER ROLE ... REPLICATION (RDS: GRANT rds_replication TO ...)".into()),
+        );
+    }
+    if keep == "-1" {
+        return check(
+            "stream",
+            Outcome::Warn,
+            "max_slot_wal_keep_size is unlimited: a change stream that stops draining keeps WAL until the disk fills".into(),
+            Some("ALTER SYSTEM SET max_slot_wal_keep_size = '10GB'; SELECT pg_reload_conf(); (or drain with --max-slot-wal-mib)".into()),
+        );
+    }
+    check(
+        "stream",
+        Outcome::Ok,
+        format!(
+            "point-in-time recovery possible: wal_level = logical, a slot keeps at most {keep} of WAL"
+        ),
+        None,
+    )
 }
 
 fn role_checks(role: &backstop::readiness::RoleReadiness) -> Vec<Check> {

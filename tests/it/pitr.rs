@@ -451,11 +451,21 @@ async fn an_invalidated_or_oversized_slot_is_dropped_and_the_stream_restarts() {
     let store = format!("file://{}/backups", dir.path().display());
     let first = stream(&db, &store, &[]);
     assert_eq!(first["unlimited_slot_wal"], true, "{first}");
+    let url = db.url();
+    let doctor = backstop_ok(&["doctor", "--db", &url], &[]);
+    let said = String::from_utf8_lossy(&doctor.stdout);
+    assert!(
+        said.contains("stream    WARN  max_slot_wal_keep_size is unlimited"),
+        "{said}"
+    );
     server.psql(
         "postgres",
         "ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'",
     );
     server.psql("postgres", "SELECT pg_reload_conf()");
+    let doctor = backstop_ok(&["doctor", "--db", &url], &[]);
+    let said = String::from_utf8_lossy(&doctor.stdout);
+    assert!(said.contains("a slot keeps at most 1MB of WAL"), "{said}");
     for _ in 0..4 {
         db.psql(
             "INSERT INTO t SELECT g, repeat('x', 100) FROM generate_series(1, 20000) g ON CONFLICT (id) DO UPDATE SET v = EXCLUDED.v || 'y';

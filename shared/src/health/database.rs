@@ -55,6 +55,16 @@ pub struct Slot {
     pub name: String,
     pub active: bool,
     pub retained_bytes: u64,
+    /// `reserved`, `extended`, `unreserved` or `lost` (the WAL it needed is gone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wal_status: Option<String>,
+}
+
+impl Slot {
+    /// A Backstop change stream's slot: read between long pauses, so inactive by nature.
+    pub fn is_change_stream(&self) -> bool {
+        self.name.starts_with("backstop_")
+    }
 }
 
 /// An object the advice is about, with the statement that fixes it.
@@ -243,7 +253,28 @@ pub fn assess(figures: &DatabaseFigures, t: &DatabaseThresholds) -> Vec<Finding>
             t.slot_retained_warning_bytes,
             t.slot_retained_critical_bytes,
         );
-        if !slot.active || retained.is_some() {
+        if slot.wal_status.as_deref() == Some("lost") {
+            let detail = match slot.is_change_stream() {
+                true => format!(
+                    "the change stream's slot {} was invalidated (wal_status = lost): point-in-time \
+                     recovery stops at its last drain until the next drain starts a new stream and base",
+                    slot.name
+                ),
+                false => format!(
+                    "replication slot {} was invalidated (wal_status = lost): its consumer cannot continue",
+                    slot.name
+                ),
+            };
+            findings.push(
+                Finding::new("replication_slot", Severity::Critical, detail).with_fix(format!(
+                    "SELECT pg_drop_replication_slot('{}'); then re-create the consumer (the next `backstop stream` does it for its own)",
+                    slot.name.replace('\'', "''")
+                )),
+            );
+            continue;
+        }
+        let idle = !slot.active && !slot.is_change_stream();
+        if idle || retained.is_some() {
             findings.push(
                 Finding::new(
                     "replication_slot",
@@ -352,7 +383,8 @@ fn figures_query() -> String {
 }
 
 const SLOTS_QUERY: &str = "SELECT slot_name, active::text,
-       coalesce(pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() ELSE pg_current_wal_lsn() END, restart_lsn), 0)::bigint
+       coalesce(pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() ELSE pg_current_wal_lsn() END, restart_lsn), 0)::bigint,
+       wal_status
    FROM pg_replication_slots ORDER BY 1";
 
 fn invalid_indexes_query() -> String {
@@ -464,6 +496,7 @@ pub async fn gather(client: &Client) -> Result<DatabaseFigures, String> {
                 active: text(r.get(1)) == "true",
                 retained_bytes: number::<i64>(r.get(2), "a replication slot's retained WAL")?.max(0)
                     as u64,
+                wal_status: r.get(3).cloned().flatten(),
             })
         })
         .collect::<Result<_, String>>()?;
@@ -591,6 +624,14 @@ mod tests {
             name: "old_replica".into(),
             active: false,
             retained_bytes: 10,
+            wal_status: Some("reserved".into()),
+        });
+        // A change stream's slot is idle between drains: only its WAL and its loss count.
+        busy.slots.push(Slot {
+            name: "backstop_main".into(),
+            active: false,
+            retained_bytes: 10,
+            wal_status: Some("reserved".into()),
         });
         let found: Vec<(String, Severity)> = assess(&busy, &t)
             .into_iter()

@@ -10,6 +10,10 @@
 //! databases of ten small tables per tenant): backup and restore time beside `pg_dump | zstd`
 //! and `pg_restore -j2`, objects stored and store requests. `BENCH_TABLES=` skips them.
 //!
+//! Last, the change stream (`BENCH_STREAM`, default 20000 pgbench transactions; 0 skips it):
+//! drain throughput in changes per second, the replay's, and the RPO a 5-minute schedule
+//! gives at the load pgbench made. `BENCH_ONLY=stream` runs only that.
+//!
 //! `BENCH_BASELINE=/path/to/an/older/backstop` instead compares two builds on the full
 //! dataset: `BENCH_RUNS` (default 3) rounds, each backing up and restoring with both in turn,
 //! and prints each one's median and fastest time.
@@ -182,6 +186,13 @@ fn main() -> anyhow::Result<()> {
     let pg = cluster();
     let tool = |name: &str| server_tool(pg, name);
 
+    let stream_transactions: u64 = std::env::var("BENCH_STREAM")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20_000);
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("stream") {
+        return change_stream(pg, &bin, &work, stream_transactions);
+    }
     eprintln!(
         "building the datasets (pgbench scale {scale} + {} events, and half of that)...",
         scale * 50_000
@@ -395,7 +406,123 @@ fn main() -> anyhow::Result<()> {
     for count in tables {
         many_objects(pg, &bin, &work, count)?;
     }
+    if stream_transactions > 0 {
+        change_stream(pg, &bin, &work, stream_transactions)?;
+    }
     let _ = std::fs::remove_dir_all(&work);
+    Ok(())
+}
+
+/// The change stream under pgbench's simple-update load: how fast a drain reads and stores
+/// changes, how fast a restore replays them, and the RPO a 5-minute schedule gives.
+fn change_stream(pg: &PgCluster, bin: &Path, work: &Path, transactions: u64) -> anyhow::Result<()> {
+    if transactions == 0 {
+        return Ok(());
+    }
+    let db = fresh_database("bench stream");
+    let status = Command::new(pg.bin_dir.join("pgbench"))
+        .args(["-i", "-q", "-s", "10", "-d", &db.url()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()?;
+    if !status.success() {
+        bail!("pgbench -i failed");
+    }
+    let store = work.join("stream-store");
+    let store_url = format!("file://{}", store.display());
+    let stream = || {
+        let mut c = Command::new(bin);
+        c.args(["stream", "--db", &db.url(), "--to", &store_url, "--json"]);
+        c
+    };
+    // The first drain makes the slot and takes the base.
+    let output = stream().output()?;
+    if !output.status.success() {
+        bail!(
+            "backstop stream failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let clients = 2;
+    let load = Instant::now();
+    let status = Command::new(pg.bin_dir.join("pgbench"))
+        .args([
+            "-n",
+            "-b",
+            "simple-update",
+            "-c",
+            &clients.to_string(),
+            "-j",
+            "2",
+            "-t",
+            &(transactions / clients).to_string(),
+            "-d",
+            &db.url(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()?;
+    if !status.success() {
+        bail!("pgbench failed");
+    }
+    let load_seconds = load.elapsed().as_secs_f64();
+    let drain = Instant::now();
+    let output = stream().output()?;
+    let drain_seconds = drain.elapsed().as_secs_f64();
+    if !output.status.success() {
+        bail!(
+            "backstop stream failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    let changes = report["changes"].as_u64().unwrap_or(0);
+    let drained = report["transactions"].as_u64().unwrap_or(0);
+    let bytes = report["bytes"].as_u64().unwrap_or(0);
+    let target = fresh_database("bench stream restore");
+    let restore = Instant::now();
+    let output = Command::new(bin)
+        .args([
+            "restore",
+            "--from",
+            &store_url,
+            "--database-id",
+            &db.name,
+            "--db",
+            &target.url(),
+            "--json",
+        ])
+        .output()?;
+    let restore_seconds = restore.elapsed().as_secs_f64();
+    if !output.status.success() {
+        bail!(
+            "backstop restore failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let write_rate = drained as f64 / load_seconds;
+    let drain_rate = changes as f64 / drain_seconds;
+    // Five minutes of this load, drained at the measured rate: the newest recovery point is
+    // at most one interval plus one such drain old.
+    let five_minutes_drain =
+        write_rate * 300.0 * (changes as f64 / drained.max(1) as f64) / drain_rate;
+    println!();
+    println!("change stream (pgbench simple-update, scale 10, {clients} clients):");
+    println!(
+        "  load: {drained} transactions, {changes} changes in {load_seconds:.1} s ({write_rate:.0} transactions/s)"
+    );
+    println!(
+        "  drain: {drain_seconds:.1} s, {drain_rate:.0} changes/s, {} stored ({:.1} bytes per change)",
+        mib(bytes),
+        bytes as f64 / changes.max(1) as f64
+    );
+    println!(
+        "  restore (base + replay of {changes} changes): {restore_seconds:.1} s ({:.0} changes/s including the base)",
+        changes as f64 / restore_seconds
+    );
+    println!(
+        "  RPO with a 5-minute schedule at this load: at most 300 s + {five_minutes_drain:.1} s (the drain of 5 minutes of changes)"
+    );
     Ok(())
 }
 
