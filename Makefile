@@ -4,7 +4,7 @@ export CARGO_TERM_COLOR ?= never
 
 .PHONY: deps infra-deps test lint demo bench build infra-check
 
-FUNCTIONS := backup verify monitor retention notify-slack
+FUNCTIONS := backup stream verify monitor retention notify-slack
 
 ## deps: install PostgreSQL, PgBouncer, jq and moto (into .venv), and the PostgreSQL 13-18
 ## test matrix with the 18 client tools (into .local/pg), when missing

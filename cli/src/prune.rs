@@ -32,6 +32,10 @@ pub struct Args {
     /// Keep the newest backup of each of the last N years that have one.
     #[arg(long, value_name = "N", default_value_t = 0)]
     keep_yearly: usize,
+    /// Point-in-time recovery reaches back this many days: change segments older than the
+    /// oldest kept backup of that window go.
+    #[arg(long, value_name = "DAYS", default_value_t = 7)]
+    keep_stream_days: u32,
     /// Delete at most this many backups in this run (oldest first).
     #[arg(long, value_name = "N", default_value_t = 50)]
     max_deletions: usize,
@@ -58,6 +62,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         dry_run: args.dry_run,
         max_deletions: args.max_deletions,
         now: OffsetDateTime::now_utc(),
+        stream_window: time::Duration::days(i64::from(args.keep_stream_days)),
     };
     let report = prune(store.as_ref(), &database, &options).await?;
     if args.json {

@@ -78,9 +78,19 @@ pub async fn run(args: Args) -> anyhow::Result<Verdict> {
             Verdict::Failed => "FAILED",
             Verdict::NotVerifiableNow => "not verifiable now",
         };
+        let replayed = result
+            .replayed_through
+            .map(|t| {
+                format!(
+                    " and carried by the change stream to {}",
+                    t.format(&time::format_description::well_known::Rfc3339)
+                        .unwrap_or_default()
+                )
+            })
+            .unwrap_or_default();
         let rto = result
             .restore_seconds
-            .map(|s| format!(", restored in {s:.1}s"))
+            .map(|s| format!(", restored{replayed} in {s:.1}s"))
             .unwrap_or_default();
         println!(
             "backup {} of {}: {} verification {verdict} in {:.1}s{rto}",

@@ -41,6 +41,11 @@ pub mod kind {
     pub const HEALTH_RECOVERED: &str = "health_recovered";
     pub const RETENTION_REPORT: &str = "retention_report";
     pub const RETENTION_FAILED: &str = "retention_failed";
+    pub const STREAM_FAILED: &str = "stream_failed";
+    pub const STREAM_RESTARTED: &str = "stream_restarted";
+    pub const STREAM_SCHEMA_CHANGED: &str = "stream_schema_changed";
+    pub const STREAM_UNREPLAYABLE: &str = "stream_unreplayable";
+    pub const STREAM_SLOT_LAG: &str = "stream_slot_lag";
 }
 
 /// A link for people to follow (a console page, a runbook section).

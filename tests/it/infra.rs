@@ -12,7 +12,14 @@ use std::process::Command;
 
 use backstop_tests::moto::moto;
 
-const FUNCTIONS: [&str; 5] = ["backup", "verify", "monitor", "retention", "notify-slack"];
+const FUNCTIONS: [&str; 6] = [
+    "backup",
+    "stream",
+    "verify",
+    "monitor",
+    "retention",
+    "notify-slack",
+];
 
 /// The backup function's reserved concurrency the module sets by default (asserted against
 /// the applied function, and used by the twelve-database test of the handler).
@@ -237,6 +244,7 @@ async fn the_complete_example_applies_against_moto_and_reads_back() {
             "backstop-example-backup-main",
             "backstop-example-monitor-main",
             "backstop-example-retention-main",
+            "backstop-example-stream-main",
             "backstop-example-verify-deep-main",
             "backstop-example-verify-restore-main",
         ]
@@ -253,6 +261,19 @@ async fn the_complete_example_applies_against_moto_and_reads_back() {
     let input: serde_json::Value = serde_json::from_str(target.input().unwrap()).unwrap();
     assert_eq!(input["database"], "main");
     assert!(target.dead_letter_config().is_some() && target.retry_policy().is_some());
+    // The change stream's drain keeps its 5-minute pace: no flexible window.
+    let drain = scheduler
+        .get_schedule()
+        .group_name("backstop-example")
+        .name("backstop-example-stream-main")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(drain.schedule_expression(), Some("rate(5 minutes)"));
+    assert_eq!(
+        drain.flexible_time_window().map(|w| w.mode().as_str()),
+        Some("OFF")
+    );
 
     let cloudwatch = aws_sdk_cloudwatch::Client::new(&aws);
     let alarms = cloudwatch
@@ -268,22 +289,31 @@ async fn the_complete_example_applies_against_moto_and_reads_back() {
         .expect("the backup age alarm");
     assert_eq!(age.treat_missing_data(), Some("breaching"));
     assert_eq!(age.threshold(), Some(24.0 * 3600.0));
+    let recovery_point = alarms
+        .metric_alarms()
+        .iter()
+        .find(|a| a.alarm_name() == Some("backstop-example-main-recovery-point-age"))
+        .expect("the recovery point age alarm");
+    assert_eq!(recovery_point.treat_missing_data(), Some("breaching"));
+    assert_eq!(recovery_point.threshold(), Some(30.0 * 60.0));
     assert_eq!(
         alarms.metric_alarms().len(),
-        5 + 2 + 2,
-        "errors per function, age and verification, two dead-letter queues"
+        6 + 2 + 2 + 2,
+        "errors per function, age and verification, two dead-letter queues, recovery point and retained WAL"
     );
 
     // Least privilege, from the policy documents applied.
     let state: serde_json::Value =
         serde_json::from_str(&terraform(&example, &["show", "-json"], &zips)).unwrap();
-    let backup_grants = s3_grants(&role_policy(&state, "backup"));
-    assert!(
-        backup_grants.iter().all(|(actions, _)| !actions
-            .iter()
-            .any(|a| a == "s3:DeleteObject" || a == "s3:*" || a == "s3:DeleteObjectVersion")),
-        "the backup role may delete: {backup_grants:?}"
-    );
+    for writer in ["backup", "stream"] {
+        let grants = s3_grants(&role_policy(&state, writer));
+        assert!(
+            grants.iter().all(|(actions, _)| !actions
+                .iter()
+                .any(|a| a == "s3:DeleteObject" || a == "s3:*" || a == "s3:DeleteObjectVersion")),
+            "the {writer} role may delete: {grants:?}"
+        );
+    }
 
     // No function's failed events go into the topic that feeds it (a Slack outage would
     // loop through notify-slack): the subscriptions, read back from moto, against the
@@ -340,7 +370,7 @@ async fn the_complete_example_applies_against_moto_and_reads_back() {
         grants_secret("verify"),
         "the verify role reads the identity"
     );
-    for function in ["backup", "monitor", "retention", "notify-slack"] {
+    for function in ["backup", "stream", "monitor", "retention", "notify-slack"] {
         assert!(
             !grants_secret(function),
             "the {function} role may read the identity"
@@ -349,6 +379,9 @@ async fn the_complete_example_applies_against_moto_and_reads_back() {
     let backup_env = &resource("aws_lambda_function", "backup")["environment"][0]["variables"];
     assert_eq!(backup_env["BACKSTOP_RECIPIENTS"], example_recipient());
     assert_eq!(backup_env["BACKSTOP_REQUIRE_ENCRYPTION"], "true");
+    let stream_env = &resource("aws_lambda_function", "stream")["environment"][0]["variables"];
+    assert_eq!(stream_env["BACKSTOP_RECIPIENTS"], example_recipient());
+    assert_eq!(stream_env["BACKSTOP_STREAM_MAX_SLOT_WAL_MIB"], "10240");
     let verify_env = &resource("aws_lambda_function", "verify")["environment"][0]["variables"];
     assert_eq!(
         verify_env["BACKSTOP_VERIFY_IDENTITY_SECRET"],
@@ -422,7 +455,23 @@ async fn the_complete_example_applies_against_moto_and_reads_back() {
         .find(|s| s["Sid"] == "BackupRoleNeverReplacesBackupData")
         .expect("the create-only statement");
     assert_eq!(never_replace["Effect"], "Deny");
-    assert_eq!(never_replace["Principal"]["AWS"], backup_role.as_str());
+    let stream_role = resource("aws_iam_role", "stream")["arn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut writers: Vec<String> = never_replace["Principal"]["AWS"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r.as_str().map(str::to_string))
+        .collect();
+    writers.sort();
+    let mut expected = vec![backup_role, stream_role];
+    expected.sort();
+    assert_eq!(
+        writers, expected,
+        "backups and change segments are written once"
+    );
     assert_eq!(never_replace["Action"], "s3:PutObject");
     assert!(
         never_replace["NotResource"]

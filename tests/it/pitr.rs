@@ -367,6 +367,26 @@ async fn a_drain_killed_before_advancing_the_slot_loses_and_repeats_nothing() {
         canonical(&db.pg_dump()) == canonical(&restored.pg_dump()),
         "the restore lost or repeated a change"
     );
+    // Restore-level verification of the base carries its scratch copy through the stream too.
+    let scratch = cluster().url("postgres");
+    let verified = backstop_ok(
+        &[
+            "verify",
+            "--from",
+            &store_url,
+            "--database-id",
+            &db.name,
+            "--level",
+            "restore",
+            "--scratch-db",
+            &scratch,
+            "--json",
+        ],
+        &[],
+    );
+    let verified: serde_json::Value = serde_json::from_slice(&verified.stdout).unwrap();
+    assert_eq!(verified["verdict"], "passed", "{verified}");
+    assert!(verified["replayed_through"].is_string(), "{verified}");
 }
 
 /// What decoding cannot carry is said: a table without a replica identity is named with the
@@ -409,6 +429,31 @@ async fn unreplayable_tables_and_schema_changes_are_said_not_hidden() {
         canonical(&db.pg_dump()) == canonical(&latest.pg_dump()),
         "the newest point after a schema change"
     );
+    // Retention keeping only the newest base removes the segments before it, and the newest
+    // point still restores.
+    let pruned = backstop_ok(
+        &[
+            "prune",
+            "--from",
+            &store,
+            "--database-id",
+            &db.name,
+            "--keep-last",
+            "1",
+            "--keep-stream-days",
+            "0",
+            "--json",
+        ],
+        &[],
+    );
+    let pruned: serde_json::Value = serde_json::from_slice(&pruned.stdout).unwrap();
+    assert!(
+        pruned["segments_removed"]["objects"].as_u64().unwrap() >= 2,
+        "{pruned}"
+    );
+    let after_prune = fresh_database_on(cluster(), "pitr limits pruned");
+    restore(&db, &store, &after_prune, &[]);
+    assert!(canonical(&db.pg_dump()) == canonical(&after_prune.pg_dump()));
 
     // An UPDATE of the table without identity: named at the drain, refused at the restore.
     db.psql("UPDATE loose SET b = 'uno' WHERE a = 1;");
@@ -498,5 +543,103 @@ async fn an_invalidated_or_oversized_slot_is_dropped_and_the_stream_restarts() {
     );
     let restored = fresh_database_on(server, "pitr lost slot restored");
     restore(&db, &store, &restored, &[]);
+    assert!(canonical(&db.pg_dump()) == canonical(&restored.pg_dump()));
+}
+
+/// The stream function on its schedule (moto for S3, SNS and CloudWatch): the first run makes
+/// the slot and takes the base; a schema change is alerted and answered with a new base; the
+/// recovery point's age and the changes stored are recorded; the store then restores.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stream_function_drains_alerts_and_takes_the_bases_it_needs() {
+    use backstop_tests::moto::moto;
+    use std::time::Duration;
+    let db = fresh_database_on(cluster(), "stream lambda");
+    db.psql(SCHEMA);
+    let database = format!("stream-{}", backstop_tests::unique_suffix());
+    let bucket = moto().new_bucket("stream").await;
+    let inbox = moto().alert_inbox("stream").await;
+    let aws = moto().sdk_config().await;
+    let store_url = format!("s3://{bucket}/prod");
+    let vars = [
+        ("BACKSTOP_STORE", store_url.clone()),
+        (
+            "BACKSTOP_DATABASES",
+            format!(r#"{{"{database}": {{"url_env": "STREAM_DATABASE_URL"}}}}"#),
+        ),
+        ("BACKSTOP_ALERT_TOPIC_ARN", inbox.topic_arn.clone()),
+    ];
+    let config = backstop::config::FunctionConfig::from_lookup(|k| {
+        vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())
+    })
+    .unwrap();
+    let store = backstop::store::open(&config.store, &aws);
+    let url = db.url();
+    let env = Arc::new(move |name: &str| (name == "STREAM_DATABASE_URL").then(|| url.clone()));
+    let deps = stream::Deps::new(common::Base::new(
+        config,
+        store,
+        aws,
+        env,
+        stream::DEFAULT_NAME,
+    ))
+    .unwrap();
+    let scheduled = serde_json::json!({
+        "version": "0", "id": "tick-1", "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": "1", "time": "2026-12-01T00:00:00Z", "region": "eu-west-1", "resources": [], "detail": {}
+    });
+    let invoke = |payload: serde_json::Value| {
+        crate::backup_lambda::invocation(payload, Duration::from_secs(600))
+    };
+    let first = stream::handler(invoke(scheduled.clone()), &deps)
+        .await
+        .unwrap();
+    assert!(first.drained[0].base_backup.is_some(), "{first:?}");
+    assert!(
+        inbox.drain().await.is_empty(),
+        "a stream that starts is not an alert"
+    );
+
+    db.psql(&round(1));
+    db.psql("ALTER TABLE notes ADD COLUMN tag text;");
+    db.psql(&round(2));
+    let changed = stream::handler(invoke(serde_json::json!({"database": database})), &deps)
+        .await
+        .unwrap();
+    assert!(changed.drained[0].base_backup.is_some(), "{changed:?}");
+    let alerts = inbox.drain().await;
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a.message.contains("stream_schema_changed")),
+        "{alerts:?}"
+    );
+    db.psql(&round(3));
+    stream::handler(invoke(scheduled), &deps).await.unwrap();
+    assert!(
+        crate::backup_lambda::metric_sum("RecoveryPointAgeSeconds", &database)
+            .await
+            .is_some()
+    );
+    assert!(
+        crate::backup_lambda::metric_sum("ChangesBytes", &database)
+            .await
+            .unwrap()
+            > 0.0
+    );
+    let restored = fresh_database_on(cluster(), "stream lambda restored");
+    let into = restored.url();
+    let output = backstop_ok(
+        &[
+            "restore",
+            "--from",
+            &store_url,
+            "--database-id",
+            &database,
+            "--db",
+            &into,
+        ],
+        &moto().env(),
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("replayed"));
     assert!(canonical(&db.pg_dump()) == canonical(&restored.pg_dump()));
 }

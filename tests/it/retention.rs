@@ -144,6 +144,7 @@ async fn a_400_day_history_keeps_exactly_what_7_daily_4_weekly_12_monthly_says()
         checked_at: newest_at,
         duration_seconds: 1.0,
         restore_seconds: Some(1.0),
+        replayed_through: None,
         engine_version: "test".into(),
     };
     put(
@@ -203,6 +204,7 @@ async fn a_400_day_history_keeps_exactly_what_7_daily_4_weekly_12_monthly_says()
         dry_run,
         max_deletions,
         now: later,
+        stream_window: backstop::retention::DEFAULT_STREAM_WINDOW,
     };
 
     // A dry run decides everything and touches nothing.
@@ -384,6 +386,7 @@ async fn a_listing_that_fails_or_looks_incomplete_deletes_nothing() {
         dry_run: false,
         max_deletions: 100,
         now: OffsetDateTime::now_utc(),
+        stream_window: backstop::retention::DEFAULT_STREAM_WINDOW,
     };
     let before = keys(store.as_ref(), "shop/").await;
 

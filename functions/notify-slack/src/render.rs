@@ -21,6 +21,13 @@ fn style(alert: &Alert) -> (&'static str, &'static str) {
         kind::HEALTH_RECOVERED => (":large_green_circle:", "Database health recovered"),
         kind::RETENTION_REPORT => (":broom:", "Retention report"),
         kind::RETENTION_FAILED => (":warning:", "Retention did not run"),
+        kind::STREAM_FAILED => (":red_circle:", "Change stream drain failed"),
+        kind::STREAM_RESTARTED => (":arrows_counterclockwise:", "Change stream restarted"),
+        kind::STREAM_SCHEMA_CHANGED => {
+            (":building_construction:", "Schema changed: new base taken")
+        }
+        kind::STREAM_UNREPLAYABLE => (":warning:", "Changes a restore cannot replay"),
+        kind::STREAM_SLOT_LAG => (":warning:", "Change stream slot falling behind"),
         _ => match alert.severity {
             Severity::Critical => (":red_circle:", "Backstop alert"),
             Severity::Warning => (":warning:", "Backstop warning"),

@@ -27,6 +27,8 @@ pub const KEEP_WEEKLY_VAR: &str = "BACKSTOP_KEEP_WEEKLY";
 pub const KEEP_MONTHLY_VAR: &str = "BACKSTOP_KEEP_MONTHLY";
 pub const KEEP_YEARLY_VAR: &str = "BACKSTOP_KEEP_YEARLY";
 pub const MAX_DELETIONS_VAR: &str = "BACKSTOP_MAX_DELETIONS";
+/// Days point-in-time recovery reaches back (default 7): older change segments go.
+pub const KEEP_STREAM_DAYS_VAR: &str = "BACKSTOP_KEEP_STREAM_DAYS";
 
 /// The policy and deletion cap from the environment; errors name the variable.
 pub fn policy_from(
@@ -85,6 +87,8 @@ pub struct Deps {
     pub base: Base,
     pub policy: Policy,
     pub max_deletions: usize,
+    /// How far back point-in-time recovery reaches.
+    pub stream_window: time::Duration,
     /// The clock; tests pass a later one to age leftovers.
     pub now: Arc<dyn Fn() -> OffsetDateTime + Send + Sync>,
 }
@@ -93,10 +97,12 @@ impl Deps {
     /// Builds the dependencies on `base`; errors name the variable.
     pub fn new(base: Base) -> Result<Self, ConfigError> {
         let (policy, max_deletions) = policy_from(base.env.as_ref())?;
+        let stream_days = positive_number(base.env.as_ref(), KEEP_STREAM_DAYS_VAR, 7)?;
         Ok(Self {
             base,
             policy,
             max_deletions,
+            stream_window: time::Duration::days(stream_days as i64),
             now: Arc::new(OffsetDateTime::now_utc),
         })
     }
@@ -171,6 +177,7 @@ pub async fn handler(
         dry_run: plan.dry_run,
         max_deletions: deps.max_deletions,
         now: (deps.now)(),
+        stream_window: deps.stream_window,
     };
     let mut reports = Vec::new();
     let mut failures = Vec::new();
@@ -179,6 +186,7 @@ pub async fn handler(
             Ok(report) => {
                 tracing::info!(%database, dry_run = report.dry_run, summary = %report.summary(), "retention");
                 let removed = !report.deleted.is_empty()
+                    || report.segments_removed.objects > 0
                     || !report.orphans_removed.is_empty()
                     || !report.uploads_aborted.is_empty();
                 if removed && !report.dry_run {

@@ -442,6 +442,7 @@ mod tests {
             checked_at: datetime!(2026-11-22 07:00 UTC),
             duration_seconds: 1.0,
             restore_seconds: None,
+            replayed_through: None,
             engine_version: "0.1.0".into(),
         }
     }

@@ -102,6 +102,8 @@ module "backstop" {
   # One override: the rest keep their defaults.
   functions = { monitor = { memory = 512 } }
 
+  point_in_time_recovery = { enabled = true }
+
   object_lock = { mode = "GOVERNANCE", days = 7 }
 
   tags = { project = "backstop-example" }

@@ -109,3 +109,41 @@ resource "aws_cloudwatch_dashboard" "this" {
     ]
   })
 }
+
+# With point-in-time recovery, the newest recovery point: every drain publishes its age, so a
+# missing metric means the drains stopped, which loses as much as an old point.
+resource "aws_cloudwatch_metric_alarm" "recovery_point_age" {
+  for_each            = var.point_in_time_recovery.enabled ? var.databases : {}
+  alarm_name          = "${var.name}-${each.key}-recovery-point-age"
+  alarm_description   = "The newest point-in-time recovery point of ${each.key} is older than ${var.point_in_time_recovery.alarm_after_minutes} minutes, or the drains stopped reporting."
+  namespace           = "Backstop"
+  metric_name         = "RecoveryPointAgeSeconds"
+  dimensions          = { DatabaseId = each.key }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = max(1, floor(var.point_in_time_recovery.alarm_after_minutes / 5))
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.point_in_time_recovery.alarm_after_minutes * 60
+  treat_missing_data  = "breaching"
+  alarm_actions       = [aws_sns_topic.this.arn]
+  ok_actions          = [aws_sns_topic.this.arn]
+  tags                = var.tags
+}
+
+# WAL the change stream's slot holds back on the server, before the drain's cap drops it.
+resource "aws_cloudwatch_metric_alarm" "stream_retained_wal" {
+  for_each            = var.point_in_time_recovery.enabled ? var.databases : {}
+  alarm_name          = "${var.name}-${each.key}-stream-retained-wal"
+  alarm_description   = "The change stream's slot on ${each.key} holds back more WAL than the warning level; past max_slot_wal_mib it is dropped and a new stream started."
+  namespace           = "Backstop"
+  metric_name         = "StreamRetainedBytes"
+  dimensions          = { DatabaseId = each.key }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = coalesce(var.point_in_time_recovery.warn_slot_wal_mib, var.point_in_time_recovery.max_slot_wal_mib / 2) * 1048576
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.this.arn]
+  tags                = var.tags
+}

@@ -1,5 +1,5 @@
 ################################################################################
-# The five functions, their logs and their failure destinations
+# The functions, their logs and their failure destinations
 ################################################################################
 
 locals {
@@ -10,12 +10,19 @@ locals {
     BACKSTOP_WARNING_AFTER_HOURS  = tostring(var.freshness_hours.warning)
     BACKSTOP_CRITICAL_AFTER_HOURS = tostring(var.freshness_hours.critical)
   }
+  encryption_environment = merge(length(var.recipients) > 0 ? {
+    BACKSTOP_RECIPIENTS = join(",", var.recipients)
+    } : {}, var.require_encryption ? {
+    BACKSTOP_REQUIRE_ENCRYPTION = "true"
+  } : {})
   environment = {
-    backup = merge(local.common_environment, length(var.recipients) > 0 ? {
-      BACKSTOP_RECIPIENTS = join(",", var.recipients)
-      } : {}, var.require_encryption ? {
-      BACKSTOP_REQUIRE_ENCRYPTION = "true"
-    } : {})
+    backup = merge(local.common_environment, local.encryption_environment)
+    # Drains the change stream, and takes the base backups it needs.
+    stream = merge(local.common_environment, local.encryption_environment, {
+      BACKSTOP_STREAM_MAX_SLOT_WAL_MIB = tostring(var.point_in_time_recovery.max_slot_wal_mib)
+      }, var.point_in_time_recovery.warn_slot_wal_mib == null ? {} : {
+      BACKSTOP_STREAM_WARN_SLOT_WAL_MIB = tostring(var.point_in_time_recovery.warn_slot_wal_mib)
+    })
     verify = merge(local.common_environment, var.restore_verification.enabled ? {
       BACKSTOP_SCRATCH = jsonencode({ secret = var.restore_verification.scratch_secret_arn })
       } : {}, var.verify_identity_secret_arn != null ? {
@@ -29,13 +36,15 @@ locals {
       BACKSTOP_KEEP_MONTHLY  = tostring(var.retention_policy.keep_monthly)
       BACKSTOP_KEEP_YEARLY   = tostring(var.retention_policy.keep_yearly)
       BACKSTOP_MAX_DELETIONS = tostring(var.retention_policy.max_deletions)
+      # How far back point-in-time recovery reaches: older change segments go.
+      BACKSTOP_KEEP_STREAM_DAYS = tostring(var.point_in_time_recovery.keep_days)
     })
     notify-slack = var.slack.enabled ? {
       SLACK_WEBHOOK_SECRET = var.slack.webhook_secret_arn
     } : {}
   }
   # The functions that connect to databases run in the VPC when subnets are given.
-  in_vpc = toset(["backup", "verify", "monitor"])
+  in_vpc = toset(["backup", "stream", "verify", "monitor"])
   # Where a function's failed asynchronous events go. The notifier is fed by the alert topic,
   # so its failures must not go back into it (a Slack outage would loop): they go to a queue
   # with an alarm on its depth. The others' failures are alerts.

@@ -16,6 +16,11 @@ locals {
       { actions = ["s3:ListBucket", "s3:ListBucketMultipartUploads"], resources = [local.bucket_arn] },
       { actions = ["s3:GetObject", "s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"], resources = ["${local.objects_arn}/*"] },
     ]
+    # Segments are backup data, written once; the drain also takes base backups.
+    stream = [
+      { actions = ["s3:ListBucket", "s3:ListBucketMultipartUploads"], resources = [local.bucket_arn] },
+      { actions = ["s3:GetObject", "s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"], resources = ["${local.objects_arn}/*"] },
+    ]
     verify = [
       { actions = ["s3:ListBucket"], resources = [local.bucket_arn] },
       { actions = ["s3:GetObject"], resources = ["${local.objects_arn}/*"] },
@@ -33,7 +38,7 @@ locals {
     ]
     notify-slack = []
   }
-  reads_databases = toset(["backup", "verify", "monitor"])
+  reads_databases = toset(["backup", "stream", "verify", "monitor"])
 }
 
 data "aws_iam_policy_document" "assume" {

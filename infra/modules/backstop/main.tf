@@ -19,7 +19,11 @@ locals {
   })
   secret_arns = compact(concat([for db in values(var.databases) : db.secret_arn], [var.restore_verification.scratch_secret_arn]))
   # The fixed set of functions, each with its settings (var.functions overrides them).
-  functions      = { for name, settings in var.functions : name => settings }
+  # The stream function exists only with point-in-time recovery on.
+  functions = {
+    for name, settings in var.functions : name => settings
+    if name != "stream" || var.point_in_time_recovery.enabled
+  }
   ssm_parameters = compact([for db in values(var.databases) : db.ssm_parameter])
 }
 
@@ -115,7 +119,7 @@ data "aws_iam_policy_document" "bucket" {
     not_resources = ["${aws_s3_bucket.this.arn}/${local.prefix}/_backstop/*"]
     principals {
       type        = "AWS"
-      identifiers = [aws_iam_role.this["backup"].arn]
+      identifiers = [for name in ["backup", "stream"] : aws_iam_role.this[name].arn if contains(keys(local.functions), name)]
     }
     condition {
       test     = "Null"

@@ -10,6 +10,12 @@ locals {
         input    = { database = id, tier = "auto", run_id = "<aws.scheduler.execution-id>" }
       }
     },
+    !var.point_in_time_recovery.enabled ? {} : {
+      for id in keys(var.databases) : "stream-${id}" => {
+        function = "stream", expression = var.point_in_time_recovery.schedule, database = id
+        input    = { database = id }
+      }
+    },
     {
       for id in keys(var.databases) : "verify-deep-${id}" => {
         function = "verify", expression = var.schedules.verify_deep, database = id
@@ -99,9 +105,10 @@ resource "aws_scheduler_schedule" "this" {
   schedule_expression_timezone = "UTC"
   kms_key_arn                  = aws_kms_key.this.arn
 
+  # A drain every few minutes keeps its pace: no flexible window for it.
   flexible_time_window {
-    mode                      = "FLEXIBLE"
-    maximum_window_in_minutes = var.schedule_window_minutes
+    mode                      = each.value.function == "stream" ? "OFF" : "FLEXIBLE"
+    maximum_window_in_minutes = each.value.function == "stream" ? null : var.schedule_window_minutes
   }
 
   target {

@@ -51,6 +51,7 @@ variable "functions" {
   description = "Per-function overrides of memory (MB), timeout (s) and reserved concurrency; any left out keep their defaults. Backup concurrency is how many databases are backed up at once (one per database at most, through its lease)."
   type = object({
     backup       = optional(object({ memory = optional(number, 2048), timeout = optional(number, 900), concurrency = optional(number, 4) }), {})
+    stream       = optional(object({ memory = optional(number, 1024), timeout = optional(number, 900), concurrency = optional(number, 4) }), {})
     verify       = optional(object({ memory = optional(number, 2048), timeout = optional(number, 900), concurrency = optional(number, 2) }), {})
     monitor      = optional(object({ memory = optional(number, 256), timeout = optional(number, 120), concurrency = optional(number, 5) }), {})
     retention    = optional(object({ memory = optional(number, 256), timeout = optional(number, 300), concurrency = optional(number, 2) }), {})
@@ -177,6 +178,23 @@ variable "restore_verification" {
   validation {
     condition     = !var.restore_verification.enabled || var.restore_verification.scratch_secret_arn != null
     error_message = "restore_verification.enabled needs restore_verification.scratch_secret_arn: a secret connecting to a server where scratch databases may be created."
+  }
+}
+
+variable "point_in_time_recovery" {
+  description = "A change-stream drain per database on its own schedule (a logical-decoding slot read through SQL; needs wal_level = logical and a role with REPLICATION), so a restore can stop at any moment between backups. The slot is dropped, and a new stream started with a new base backup, once it holds back max_slot_wal_mib of WAL; a warning goes out at warn_slot_wal_mib (default half of that); an alarm fires when the newest recovery point is older than alarm_after_minutes. Retention keeps the change segments that reach back keep_days (from the oldest kept backup of that window)."
+  type = object({
+    enabled             = optional(bool, false)
+    schedule            = optional(string, "rate(5 minutes)")
+    max_slot_wal_mib    = optional(number, 10240)
+    warn_slot_wal_mib   = optional(number)
+    alarm_after_minutes = optional(number, 30)
+    keep_days           = optional(number, 7)
+  })
+  default = {}
+  validation {
+    condition     = var.point_in_time_recovery.max_slot_wal_mib >= 1 && var.point_in_time_recovery.alarm_after_minutes >= 5 && var.point_in_time_recovery.keep_days >= 1
+    error_message = "point_in_time_recovery.max_slot_wal_mib and keep_days must be at least 1, and alarm_after_minutes at least 5."
   }
 }
 

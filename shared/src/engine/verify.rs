@@ -108,6 +108,14 @@ pub struct Verification {
     /// The restore's duration at the restore level: the measured recovery time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restore_seconds: Option<f64>,
+    /// At the restore level, with a change stream: the newest point the scratch copy was
+    /// carried to by replaying it (its time is in `restore_seconds`).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub replayed_through: Option<OffsetDateTime>,
     pub engine_version: String,
 }
 
@@ -162,6 +170,7 @@ pub async fn verify(
         restore::readable(manifest).map_err(|e| VerifyError::Locked(Box::new(e)))?;
     }
     let mut restore_seconds = None;
+    let mut replayed_through = None;
     let (verdict, findings) = match check_manifest(store.as_ref(), manifest, &ids).await? {
         Checked::Findings(findings) => (Verdict::Failed, findings),
         Checked::Archived(_) if options.level == Level::Manifest => (Verdict::Passed, Vec::new()),
@@ -171,9 +180,10 @@ pub async fn verify(
             Level::Deep => verdict_of(check_deep(store.as_ref(), manifest).await?),
             Level::Restore => {
                 let scratch = options.scratch.as_ref().ok_or(VerifyError::NoScratch)?;
-                let (findings, seconds) =
+                let (findings, seconds, through) =
                     check_restore(store, manifest, scratch, options.jobs).await?;
                 restore_seconds = seconds;
+                replayed_through = through;
                 verdict_of(findings)
             }
         },
@@ -187,6 +197,7 @@ pub async fn verify(
         checked_at: OffsetDateTime::now_utc(),
         duration_seconds: clock.elapsed().as_secs_f64(),
         restore_seconds,
+        replayed_through,
         engine_version: env!("CARGO_PKG_VERSION").to_string(),
     })
 }
@@ -399,13 +410,17 @@ async fn check_script(
         })
 }
 
+/// What the restore level found: problems, the measured RTO, and how far a change stream
+/// carried the scratch copy.
+type RestoreOutcome = (Vec<Finding>, Option<f64>, Option<OffsetDateTime>);
+
 /// The restore level: restore into a new scratch database, compare, drop it whatever happened.
 async fn check_restore(
     store: Arc<dyn Store>,
     manifest: &Manifest,
     server: &PgTarget,
     jobs: usize,
-) -> Result<(Vec<Finding>, Option<f64>), VerifyError> {
+) -> Result<RestoreOutcome, VerifyError> {
     let admin = connect(server).await?;
     let now = OffsetDateTime::now_utc();
     sweep_stale_scratch(&admin, now).await;
@@ -435,14 +450,14 @@ async fn check_restore(
     if dropped.is_ok() {
         drop_created_roles(&admin, store.as_ref(), manifest, roles_before).await;
     }
-    let (findings, seconds) = outcome?;
+    let outcome = outcome?;
     dropped.map_err(|e| {
         VerifyError::Scratch(format!(
             "dropping scratch database {name}: {}",
             describe(&e)
         ))
     })?;
-    Ok((findings, seconds))
+    Ok(outcome)
 }
 
 async fn role_names(client: &tokio_postgres::Client) -> Option<HashSet<String>> {
@@ -546,7 +561,7 @@ async fn restore_and_compare(
     manifest: &Manifest,
     target: &PgTarget,
     jobs: usize,
-) -> Result<(Vec<Finding>, Option<f64>), VerifyError> {
+) -> Result<RestoreOutcome, VerifyError> {
     let clock = Instant::now();
     // A scratch server need not have the source's roles: the run creates those it lacks
     // (and drops them again, see `drop_created_roles`).
@@ -554,13 +569,13 @@ async fn restore_and_compare(
         roles: RolesMode::Create,
         ..RestoreOptions::new(jobs.max(1))
     };
-    match restore::restore(store, manifest, target, &options, &|_| {})
+    match restore::restore(store.clone(), manifest, target, &options, &|_| {})
         .await
         .map_err(RestoreError::cause)
     {
         Ok(_) => {}
         Err(RestoreError::Connect(e)) => return Err(VerifyError::Connect(e)),
-        Err(e) => return Ok((vec![part_problem(e)?], None)),
+        Err(e) => return Ok((vec![part_problem(e)?], None, None)),
     }
     let seconds = clock.elapsed().as_secs_f64();
     let client = connect(target).await?;
@@ -643,7 +658,53 @@ async fn restore_and_compare(
         );
     }
     findings.extend(inventory_differences(&manifest.inventory, &restored));
-    Ok((findings, Some(seconds)))
+    if !findings.is_empty() {
+        return Ok((findings, Some(seconds), None));
+    }
+    let (replayed, through, replay_seconds) = replay_stream(store, manifest, target).await;
+    findings.extend(replayed);
+    Ok((findings, Some(seconds + replay_seconds), through))
+}
+
+/// With a change stream after this backup: replays it onto the verified scratch copy, to
+/// prove the stream restores too. A replay that fails is a finding; its time adds to the RTO.
+async fn replay_stream(
+    store: Arc<dyn Store>,
+    manifest: &Manifest,
+    target: &PgTarget,
+) -> (Vec<Finding>, Option<OffsetDateTime>, f64) {
+    use crate::engine::stream::replay;
+    let clock = Instant::now();
+    let identities = manifest.keys.0.as_deref();
+    let recovery = match replay::plan_from(store.as_ref(), manifest, identities).await {
+        Ok(Some(recovery)) => recovery,
+        Ok(None) => return (Vec::new(), None, 0.0),
+        Err(e) => {
+            return (
+                vec![finding(
+                    None,
+                    format!("the change stream after this backup cannot be read: {e}"),
+                )],
+                None,
+                clock.elapsed().as_secs_f64(),
+            );
+        }
+    };
+    match replay::replay(store, &recovery, target, identities).await {
+        Ok(report) => (
+            Vec::new(),
+            report.recovered_to,
+            clock.elapsed().as_secs_f64(),
+        ),
+        Err(e) => (
+            vec![finding(
+                None,
+                format!("the change stream after this backup does not replay: {e}"),
+            )],
+            None,
+            clock.elapsed().as_secs_f64(),
+        ),
+    }
 }
 
 /// The restored large objects' contents against the manifest's parts.

@@ -42,6 +42,9 @@ pub struct BackupHealth {
     /// Median size of the backups before the newest (up to seven).
     pub median_previous_bytes: Option<u64>,
     pub last_verification: Option<LastVerification>,
+    /// With a change stream: how old the newest point-in-time recovery point is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_point_age_seconds: Option<u64>,
 }
 
 impl BackupHealth {
@@ -52,6 +55,9 @@ impl BackupHealth {
         ];
         if let Some(age) = self.age_seconds {
             metrics.push(Metric::seconds("BackupAgeSeconds", age as f64));
+        }
+        if let Some(age) = self.recovery_point_age_seconds {
+            metrics.push(Metric::seconds("RecoveryPointAgeSeconds", age as f64));
         }
         if let Some(v) = &self.last_verification {
             metrics.push(Metric::seconds(
@@ -70,6 +76,8 @@ pub struct BackupFacts {
     pub backups: Vec<(BackupId, u64)>,
     /// The newest verification result, with when it was checked.
     pub last_verification: Option<Verification>,
+    /// The newest change segment's recovery point, when the database has a change stream.
+    pub recovery_point: Option<OffsetDateTime>,
 }
 
 fn median(values: &mut [u64]) -> Option<u64> {
@@ -92,9 +100,18 @@ pub fn assess(
     thresholds: &FreshnessThresholds,
 ) -> (BackupHealth, Vec<Finding>) {
     let newest = facts.backups.last();
-    let age = newest
+    let backup_age = newest
         .and_then(|(id, _)| id.started_at())
         .map(|started| Duration::try_from(now - started).unwrap_or(Duration::ZERO));
+    let point_age = facts
+        .recovery_point
+        .map(|point| Duration::try_from(now - point).unwrap_or(Duration::ZERO));
+    // With a change stream, freshness is the newest point a restore can reach (the base
+    // backups behind it are checked by verification and the size check).
+    let age = match (backup_age, point_age) {
+        (Some(backup), Some(point)) => Some(backup.min(point)),
+        (backup, _) => backup,
+    };
     let mut findings = Vec::new();
     let hours = |d: Duration| d.as_secs_f64() / 3600.0;
     match (classify_backup_age(age, thresholds), newest, age) {
@@ -107,7 +124,12 @@ pub fn assess(
                 Severity::Warning
             },
             format!(
-                "no backup for {:.1} hours (newest: {id}; {} above {:.0} h)",
+                "no {} for {:.1} hours (newest backup: {id}; {} above {:.0} h)",
+                if point_age.is_some() {
+                    "backup or recovery point"
+                } else {
+                    "backup"
+                },
                 hours(age),
                 status.as_str(),
                 hours(if status == HealthStatus::Critical {
@@ -173,7 +195,8 @@ pub fn assess(
 
     let health = BackupHealth {
         last_backup: newest.map(|(id, _)| id.to_string()),
-        age_seconds: age.map(|a| a.as_secs()),
+        age_seconds: backup_age.map(|a| a.as_secs()),
+        recovery_point_age_seconds: point_age.map(|a| a.as_secs()),
         backup_count: facts.backups.len(),
         total_bytes: facts.backups.iter().map(|(_, b)| b).sum(),
         newest_bytes,
@@ -235,9 +258,19 @@ pub async fn gather(store: &dyn Store, database: &DatabaseId) -> Result<BackupFa
             }
         }
     }
+    let seals =
+        crate::engine::stream::segment::seal_keys(database, objects.iter().map(|o| o.key.as_str()));
+    let recovery_point = match seals.last() {
+        Some(key) => crate::engine::stream::read_seal(store, key)
+            .await
+            .ok()
+            .map(|seal| seal.through),
+        None => None,
+    };
     Ok(BackupFacts {
         backups,
         last_verification,
+        recovery_point,
     })
 }
 
@@ -260,6 +293,7 @@ mod tests {
         let facts = BackupFacts {
             backups,
             last_verification: None,
+            recovery_point: None,
         };
         let (health, findings) = assess(&facts, now, &FreshnessThresholds::default());
         assert_eq!(health.median_previous_bytes, Some(1003));
@@ -269,11 +303,35 @@ mod tests {
         let facts = BackupFacts {
             backups: facts.backups[3..].to_vec(),
             last_verification: None,
+            recovery_point: None,
         };
         assert!(
             assess(&facts, now, &FreshnessThresholds::default())
                 .1
                 .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_recent_recovery_point_keeps_an_old_base_fresh() {
+        let now = datetime!(2026-11-22 12:00 UTC);
+        let facts = BackupFacts {
+            backups: vec![backup(now - time::Duration::hours(30), 1000)],
+            last_verification: None,
+            recovery_point: Some(now - time::Duration::minutes(4)),
+        };
+        let (health, findings) = assess(&facts, now, &FreshnessThresholds::default());
+        assert!(findings.is_empty(), "{findings:?}");
+        assert_eq!(health.recovery_point_age_seconds, Some(240));
+        assert_eq!(health.age_seconds, Some(30 * 3600));
+        let stale = BackupFacts {
+            recovery_point: Some(now - time::Duration::hours(26)),
+            ..facts
+        };
+        let (_, findings) = assess(&stale, now, &FreshnessThresholds::default());
+        assert!(
+            findings[0].message.contains("backup or recovery point"),
+            "{findings:?}"
         );
     }
 

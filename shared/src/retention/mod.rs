@@ -9,9 +9,13 @@
 //! - a set whose manifest is under S3 Object Lock or legal hold is reported as retained;
 //! - a set is deleted manifest first (it stops being a backup at once), then its parts;
 //! - parts of sets that never got a manifest, and unfinished uploads, are removed once they are
-//!   24 hours old, never while a backup of the database holds its lease.
+//!   24 hours old, never while a backup of the database holds its lease;
+//! - change segments go once no kept backup needs them ([`segments::deletable`]): point-in-time
+//!   recovery reaches back to the oldest kept backup of the stream window; changes a crashed
+//!   drain stored without a seal go once 24 hours old.
 
 pub mod policy;
+pub mod segments;
 
 use std::collections::BTreeMap;
 
@@ -19,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::engine::manifest::Manifest;
+use crate::engine::stream::segment::Lsn;
 use crate::engine::verify::{Level, Verdict, Verification, result_key};
 use crate::layout::{
     BackupId, DatabaseId, MANIFEST_NAME, STATE_PREFIX, database_prefix, run_claims_prefix, set_key,
@@ -41,7 +46,13 @@ pub struct PruneOptions {
     /// Sets deleted per run at most; the oldest go first.
     pub max_deletions: usize,
     pub now: OffsetDateTime,
+    /// How far back point-in-time recovery reaches: segments go once older than the oldest
+    /// kept backup taken in this window.
+    pub stream_window: time::Duration,
 }
+
+/// The default reach of point-in-time recovery.
+pub const DEFAULT_STREAM_WINDOW: time::Duration = time::Duration::days(7);
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Kept {
@@ -71,6 +82,8 @@ pub struct PruneReport {
     pub retained_by_lock: Vec<String>,
     pub orphans_removed: Vec<Removed>,
     pub uploads_aborted: Vec<String>,
+    /// Change segments no kept backup needs (seals and changes), and their bytes.
+    pub segments_removed: Removed,
     pub bytes_freed: u64,
 }
 
@@ -98,6 +111,18 @@ impl PruneReport {
             line.push_str(&format!(
                 ", {} retained by Object Lock",
                 self.retained_by_lock.len()
+            ));
+        }
+        if self.segments_removed.objects > 0 {
+            line.push_str(&format!(
+                ", {} {} change-segment object(s) ({})",
+                if self.dry_run {
+                    "would remove"
+                } else {
+                    "removed"
+                },
+                self.segments_removed.objects,
+                human_bytes(self.segments_removed.bytes)
             ));
         }
         if !self.orphans_removed.is_empty() || !self.uploads_aborted.is_empty() {
@@ -189,6 +214,7 @@ pub async fn prune(
     }
 
     let mut candidates = Vec::new();
+    let mut positions = BTreeMap::new();
     for (id, set) in sets.iter().filter(|(_, s)| s.committed) {
         let manifest = read_json::<Manifest>(store, &set_key(database, id, MANIFEST_NAME))
             .await?
@@ -203,6 +229,9 @@ pub async fn prune(
             && read_json::<Verification>(store, &verified_key)
                 .await?
                 .is_some_and(|v| v.verdict == Verdict::Passed);
+        if let Some(position) = manifest.stream.clone() {
+            positions.insert(id.to_string(), position);
+        }
         candidates.push(Candidate {
             id: id.to_string(),
             taken_at: manifest.started_at,
@@ -246,6 +275,11 @@ pub async fn prune(
         retained_by_lock: Vec::new(),
         orphans_removed: Vec::new(),
         uploads_aborted: Vec::new(),
+        segments_removed: Removed {
+            name: crate::engine::stream::segment::STREAM_FOLDER.to_string(),
+            objects: 0,
+            bytes: 0,
+        },
         bytes_freed: 0,
     };
 
@@ -290,6 +324,12 @@ pub async fn prune(
     }
 
     sweep(store, database, &sets, options, &mut report).await?;
+    let kept: Vec<_> = report
+        .kept
+        .iter()
+        .filter_map(|k| positions.get(&k.backup_id).cloned())
+        .collect();
+    prune_segments(store, database, &kept, options, &mut report).await?;
 
     if !options.dry_run
         && let Some(newest) = newest
@@ -360,6 +400,63 @@ async fn sweep(
             store.abort_upload(&upload).await?;
         }
         report.uploads_aborted.push(upload.key);
+    }
+    Ok(())
+}
+
+/// Deletes the change segments no kept backup needs, and changes a crashed drain left
+/// without a seal once they are 24 hours old.
+async fn prune_segments(
+    store: &dyn Store,
+    database: &DatabaseId,
+    kept: &[crate::engine::stream::plan::StreamPosition],
+    options: &PruneOptions,
+    report: &mut PruneReport,
+) -> Result<(), PruneError> {
+    let prefix = format!(
+        "{}{}/",
+        database_prefix(database),
+        crate::engine::stream::segment::STREAM_FOLDER
+    );
+    let listing = store.list(&prefix).await?;
+    let objects: Vec<(segments::SegmentObject, &ObjectMeta)> = listing
+        .iter()
+        .filter_map(|o| {
+            let relative = o.key.strip_prefix(&prefix)?;
+            segments::SegmentObject::parse(&o.key, relative).map(|s| (s, o))
+        })
+        .collect();
+    let parsed: Vec<segments::SegmentObject> = objects.iter().map(|(s, _)| s.clone()).collect();
+    let anchor = segments::anchor(kept, options.now - options.stream_window);
+    let mut doomed: std::collections::BTreeSet<usize> =
+        segments::deletable(&parsed, anchor).into_iter().collect();
+    let sealed: std::collections::HashSet<(&str, Lsn)> = parsed
+        .iter()
+        .filter(|o| o.end.is_some())
+        .map(|o| (o.chain.as_str(), o.start))
+        .collect();
+    for (i, (object, meta)) in objects.iter().enumerate() {
+        let unsealed =
+            object.end.is_none() && !sealed.contains(&(object.chain.as_str(), object.start));
+        if unsealed
+            && meta
+                .last_modified
+                .is_some_and(|t| options.now - t > SWEEP_AFTER)
+        {
+            doomed.insert(i);
+        }
+    }
+    // Seals first: a segment stops being readable before its changes go.
+    let mut order: Vec<usize> = doomed.into_iter().collect();
+    order.sort_by_key(|&i| objects[i].0.end.is_none());
+    for i in order {
+        let (object, meta) = &objects[i];
+        if !options.dry_run {
+            store.delete(&object.key).await?;
+        }
+        report.segments_removed.objects += 1;
+        report.segments_removed.bytes += meta.size;
+        report.bytes_freed += meta.size;
     }
     Ok(())
 }

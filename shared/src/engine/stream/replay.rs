@@ -119,6 +119,60 @@ pub async fn plan_recovery(
     })
 }
 
+/// The segments that carry `manifest`'s backup (already opened) to the newest change, when
+/// a change stream holds any: what restore-level verification replays after the base.
+pub async fn plan_from(
+    store: &dyn Store,
+    manifest: &Manifest,
+    identities: Option<&Identities>,
+) -> Result<Option<Recovery>, StreamError> {
+    let Some(position) = manifest.stream.clone() else {
+        return Ok(None);
+    };
+    let database = DatabaseId::new(&manifest.database_id).map_err(|e| StreamError::Replay {
+        what: "the base".into(),
+        reason: e.to_string(),
+    })?;
+    let listing = store
+        .list(&format!("{database}/{}/", super::segment::STREAM_FOLDER))
+        .await?;
+    let mut segments = Vec::new();
+    for key in seal_keys(&database, listing.iter().map(|o| o.key.as_str())) {
+        segments.push(super::read_seal(store, &key).await?);
+    }
+    let base = Base {
+        backup_id: manifest.backup_id.clone(),
+        position: Some(position),
+    };
+    let chosen = plan::plan(&[base], &segments, RecoveryTarget::Latest)?;
+    if chosen.segments.is_empty() {
+        return Ok(None);
+    }
+    let mut opened = Vec::with_capacity(chosen.segments.len());
+    for index in &chosen.segments {
+        let segment = &segments[*index];
+        let key = Segment::seal_key(
+            &database,
+            &segment.chain,
+            segment.start_lsn,
+            segment.end_lsn,
+        );
+        let body = store
+            .read_versioned(&key)
+            .await?
+            .map(|v| v.body)
+            .unwrap_or_default();
+        opened.push(Segment::open(&key, &body, identities)?);
+    }
+    Ok(Some(Recovery {
+        manifest: manifest.clone(),
+        target: RecoveryTarget::Latest,
+        sequences_from: Some(opened.len() - 1),
+        segments: opened,
+        recovered_to: chosen.recovered_to,
+    }))
+}
+
 /// What a replay applied.
 #[derive(Debug, Clone, Default)]
 pub struct ReplayReport {
