@@ -324,6 +324,29 @@ impl<R: AsyncRead + Unpin> AsyncRead for Encrypting<R> {
     }
 }
 
+/// Stores `body` under `key` in `store`: as it is, or encrypted to `recipients` as it
+/// streams.
+pub async fn put(
+    store: &dyn crate::store::Store,
+    key: &str,
+    body: &mut (dyn AsyncRead + Send + Unpin),
+    options: &crate::store::PutOptions,
+    recipients: Option<&Recipients>,
+) -> Result<crate::store::PutReceipt, crate::store::StoreError> {
+    match recipients {
+        None => store.put(key, body, options).await,
+        Some(recipients) => {
+            let mut encrypted = Encrypting::new(recipients, body).map_err(|e| {
+                crate::store::StoreError::Source {
+                    key: key.to_string(),
+                    source: std::io::Error::other(e.to_string()),
+                }
+            })?;
+            store.put(key, &mut encrypted, options).await
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

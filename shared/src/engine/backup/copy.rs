@@ -17,7 +17,7 @@ use super::{
 };
 use crate::engine::catalog::DataTable;
 use crate::engine::digest::RowDigest;
-use crate::engine::encryption::{Encrypting, Recipients};
+use crate::engine::encryption::{self, Recipients};
 use crate::engine::large_objects;
 use crate::engine::manifest::{LargeObjectsPart, Part, PartKind, TablePart};
 use crate::pg::{PgTarget, connect, describe};
@@ -236,17 +236,14 @@ impl Worker {
         key: &str,
         body: &mut (dyn tokio::io::AsyncRead + Send + Unpin),
     ) -> Result<PutReceipt, StoreError> {
-        match &self.recipients {
-            None => self.store.put(key, body, &self.put_options).await,
-            Some(recipients) => {
-                let mut encrypted =
-                    Encrypting::new(recipients, body).map_err(|e| StoreError::Source {
-                        key: key.to_string(),
-                        source: std::io::Error::other(e.to_string()),
-                    })?;
-                self.store.put(key, &mut encrypted, &self.put_options).await
-            }
-        }
+        encryption::put(
+            self.store.as_ref(),
+            key,
+            body,
+            &self.put_options,
+            self.recipients.as_ref(),
+        )
+        .await
     }
 
     async fn copy(&self, client: &Client, unit: &Unit) -> Result<Part, BackupError> {

@@ -37,7 +37,7 @@ use time::OffsetDateTime;
 use tokio_postgres::Client;
 use tokio_util::io::StreamReader;
 
-use super::encryption::{Encrypting, EncryptionError, Recipients};
+use super::encryption::{EncryptionError, Recipients};
 use super::manifest::StoredFile;
 use crate::layout::{BackupId, DatabaseId};
 use crate::lease::{self, LeaseError, lease_key};
@@ -608,17 +608,14 @@ impl Page<'_> {
         body: &mut (dyn tokio::io::AsyncRead + Send + Unpin),
         options: &PutOptions,
     ) -> Result<PutReceipt, StoreError> {
-        match &self.options.recipients {
-            None => self.store.put(key, body, options).await,
-            Some(recipients) => {
-                let mut encrypted =
-                    Encrypting::new(recipients, body).map_err(|e| StoreError::Source {
-                        key: key.to_string(),
-                        source: std::io::Error::other(e.to_string()),
-                    })?;
-                self.store.put(key, &mut encrypted, options).await
-            }
-        }
+        super::encryption::put(
+            self.store,
+            key,
+            body,
+            options,
+            self.options.recipients.as_ref(),
+        )
+        .await
     }
 
     /// Reads one page of decoded rows, sending the segment's lines as it goes.

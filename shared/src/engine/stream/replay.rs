@@ -78,10 +78,7 @@ pub async fn plan_recovery(
             position: m.stream.clone(),
         })
         .collect();
-    let mut segments = Vec::new();
-    for key in seal_keys(database, keys.iter().copied()) {
-        segments.push(super::read_seal(store, &key).await?);
-    }
+    let segments = read_seals(store, database, keys.iter().copied()).await?;
     let RecoveryPlan {
         backup_id,
         segments: chosen,
@@ -95,21 +92,8 @@ pub async fn plan_recovery(
             what: "choosing the base".into(),
             reason: format!("backup {backup_id} vanished"),
         })?;
-    let mut opened = Vec::with_capacity(chosen.len());
-    let mut sequences_at = None;
-    for (n, index) in chosen.iter().enumerate() {
-        let segment = &segments[*index];
-        let key = Segment::seal_key(database, &segment.chain, segment.start_lsn, segment.end_lsn);
-        let body = store
-            .read_versioned(&key)
-            .await?
-            .map(|v| v.body)
-            .unwrap_or_default();
-        opened.push(Segment::open(&key, &body, identities)?);
-        if sequences_from == Some(*index) {
-            sequences_at = Some(n);
-        }
-    }
+    let opened = open_chosen(store, database, &segments, &chosen, identities).await?;
+    let sequences_at = chosen.iter().position(|&i| Some(i) == sequences_from);
     Ok(Recovery {
         manifest,
         target,
@@ -136,10 +120,7 @@ pub async fn plan_from(
     let listing = store
         .list(&format!("{database}/{}/", super::segment::STREAM_FOLDER))
         .await?;
-    let mut segments = Vec::new();
-    for key in seal_keys(&database, listing.iter().map(|o| o.key.as_str())) {
-        segments.push(super::read_seal(store, &key).await?);
-    }
+    let segments = read_seals(store, &database, listing.iter().map(|o| o.key.as_str())).await?;
     let base = Base {
         backup_id: manifest.backup_id.clone(),
         position: Some(position),
@@ -148,22 +129,7 @@ pub async fn plan_from(
     if chosen.segments.is_empty() {
         return Ok(None);
     }
-    let mut opened = Vec::with_capacity(chosen.segments.len());
-    for index in &chosen.segments {
-        let segment = &segments[*index];
-        let key = Segment::seal_key(
-            &database,
-            &segment.chain,
-            segment.start_lsn,
-            segment.end_lsn,
-        );
-        let body = store
-            .read_versioned(&key)
-            .await?
-            .map(|v| v.body)
-            .unwrap_or_default();
-        opened.push(Segment::open(&key, &body, identities)?);
-    }
+    let opened = open_chosen(store, &database, &segments, &chosen.segments, identities).await?;
     Ok(Some(Recovery {
         manifest: manifest.clone(),
         target: RecoveryTarget::Latest,
@@ -171,6 +137,42 @@ pub async fn plan_from(
         segments: opened,
         recovered_to: chosen.recovered_to,
     }))
+}
+
+/// Every seal among `keys` (clear parts), in chain and LSN order.
+async fn read_seals<'a>(
+    store: &dyn Store,
+    database: &DatabaseId,
+    keys: impl IntoIterator<Item = &'a str>,
+) -> Result<Vec<Segment>, StreamError> {
+    let mut segments = Vec::new();
+    for key in seal_keys(database, keys) {
+        segments.push(super::read_seal(store, &key).await?);
+    }
+    Ok(segments)
+}
+
+/// The chosen seals read again and opened with `identities` (their transactions and
+/// sequences, encrypted or not).
+async fn open_chosen(
+    store: &dyn Store,
+    database: &DatabaseId,
+    segments: &[Segment],
+    chosen: &[usize],
+    identities: Option<&Identities>,
+) -> Result<Vec<Segment>, StreamError> {
+    let mut opened = Vec::with_capacity(chosen.len());
+    for &index in chosen {
+        let segment = &segments[index];
+        let key = Segment::seal_key(database, &segment.chain, segment.start_lsn, segment.end_lsn);
+        let body = store
+            .read_versioned(&key)
+            .await?
+            .map(|v| v.body)
+            .unwrap_or_default();
+        opened.push(Segment::open(&key, &body, identities)?);
+    }
+    Ok(opened)
 }
 
 /// What a replay applied.
