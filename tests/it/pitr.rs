@@ -643,3 +643,68 @@ async fn the_stream_function_drains_alerts_and_takes_the_bases_it_needs() {
     assert!(String::from_utf8_lossy(&output.stdout).contains("replayed"));
     assert!(canonical(&db.pg_dump()) == canonical(&restored.pg_dump()));
 }
+
+/// An encrypted stream: segments are age files with the transactions and sequences sealed
+/// away; a restore reads them only with the identity, and says whose it needs without one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_encrypted_change_stream_restores_only_with_its_identity() {
+    let db = fresh_database_on(cluster(), "pitr sealed");
+    db.psql(SCHEMA);
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("file://{}/backups", dir.path().display());
+    let (secret, recipient) = backstop::engine::encryption::generate();
+    let key = dir.path().join("restore.key");
+    std::fs::write(&key, secret).unwrap();
+    stream(&db, &store, &["--recipient", &recipient]);
+    for i in 1..=5 {
+        db.psql(&round(i));
+    }
+    stream(&db, &store, &["--recipient", &recipient]);
+    let folder = dir.path().join(format!("backups/{}/stream", db.name));
+    let files: Vec<std::path::PathBuf> = std::fs::read_dir(&folder)
+        .unwrap()
+        .flat_map(|chain| std::fs::read_dir(chain.unwrap().path()).unwrap())
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(
+        files
+            .iter()
+            .any(|f| f.to_string_lossy().ends_with(".changes.zst.age"))
+    );
+    for file in &files {
+        let text = String::from_utf8_lossy(&std::fs::read(file).unwrap()).to_string();
+        assert!(
+            !text.contains("owner 3") && !text.contains("accounts_id_seq"),
+            "{} holds plaintext",
+            file.display()
+        );
+    }
+    let without = fresh_database_on(cluster(), "pitr sealed refused");
+    let into = without.url();
+    let output = backstop(
+        &[
+            "restore",
+            "--from",
+            &store,
+            "--database-id",
+            &db.name,
+            "--db",
+            &into,
+        ],
+        &[],
+    );
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains(&recipient),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let restored = fresh_database_on(cluster(), "pitr sealed restored");
+    restore(
+        &db,
+        &store,
+        &restored,
+        &["--identity", key.to_str().unwrap()],
+    );
+    assert!(canonical(&db.pg_dump()) == canonical(&restored.pg_dump()));
+}
