@@ -124,6 +124,23 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 &rows
             )
         );
+        // With a change stream, any moment up to its newest drain can be restored to.
+        for database in &databases {
+            let seals = backstop::engine::stream::segment::seal_keys(
+                database,
+                objects.iter().map(|o| o.key.as_str()),
+            );
+            let Some(newest) = seals.last() else { continue };
+            if let Ok(seal) = backstop::engine::stream::read_seal(store.as_ref(), newest).await {
+                println!(
+                    "{database}: point-in-time recovery (restore --to-time) through {}, change stream {}",
+                    seal.through
+                        .format(&time::format_description::well_known::Rfc3339)
+                        .unwrap_or_default(),
+                    seal.slot
+                );
+            }
+        }
     }
     Ok(())
 }

@@ -243,6 +243,16 @@ async fn pitr_on(cluster: &'static PgCluster) {
     assert!(written > 20, "only {written} writer transactions ran");
     let last = stream(&db, &store, &[]);
     assert!(last["recoverable_through"].is_string(), "{last}");
+    let listed = backstop_ok(&["list", "--from", &store], &[]);
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        listed.contains(&format!(
+            "{}: point-in-time recovery (restore --to-time) through {}",
+            db.name,
+            last["recoverable_through"].as_str().unwrap()
+        )),
+        "{listed}"
+    );
     let end = canonical(&db.pg_dump());
 
     let at_time = fresh_database_on(cluster, "pitr at time");
