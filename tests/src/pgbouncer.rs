@@ -1,5 +1,6 @@
-//! PgBouncer in transaction pooling mode in front of the process's PostgreSQL cluster, once
-//! per process, for code that must work through a pooler (no named prepared statements).
+//! PgBouncer in front of the process's PostgreSQL cluster, once per process and pool mode:
+//! transaction pooling, for code that must work through a pooler (no named prepared
+//! statements), and session pooling, as a managed pooler's session port offers.
 
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -17,10 +18,16 @@ pub struct PgBouncer {
 }
 
 static PGBOUNCER: OnceLock<PgBouncer> = OnceLock::new();
+static SESSION_PGBOUNCER: OnceLock<PgBouncer> = OnceLock::new();
 
-/// The PgBouncer of this process, started on first use.
+/// The transaction-pooling PgBouncer of this process, started on first use.
 pub fn pgbouncer() -> &'static PgBouncer {
-    PGBOUNCER.get_or_init(|| PgBouncer::start().unwrap_or_else(|e| panic!("{e}")))
+    PGBOUNCER.get_or_init(|| PgBouncer::start("transaction").unwrap_or_else(|e| panic!("{e}")))
+}
+
+/// The session-pooling PgBouncer of this process, started on first use.
+pub fn session_pgbouncer() -> &'static PgBouncer {
+    SESSION_PGBOUNCER.get_or_init(|| PgBouncer::start("session").unwrap_or_else(|e| panic!("{e}")))
 }
 
 impl PgBouncer {
@@ -33,14 +40,14 @@ impl PgBouncer {
         )
     }
 
-    fn start() -> Result<Self, String> {
+    fn start(pool_mode: &str) -> Result<Self, String> {
         let binary = ["/usr/sbin/pgbouncer", "/usr/bin/pgbouncer"]
             .into_iter()
             .map(PathBuf::from)
             .find(|p| p.exists())
             .ok_or("pgbouncer is not installed; run `make deps`")?;
         let c = cluster();
-        let base = service::fresh_dir("backstop-pgbouncer");
+        let base = service::fresh_dir(&format!("backstop-pgbouncer-{pool_mode}"));
         let owner = if service::is_root() {
             Some(postgres_ids()?)
         } else {
@@ -57,7 +64,7 @@ impl PgBouncer {
                 format!(
                     "[databases]\n* = host={host} port={pg_port}\n\n[pgbouncer]\n\
                      listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n\
-                     auth_type = scram-sha-256\nauth_file = {users}\npool_mode = transaction\n\
+                     auth_type = scram-sha-256\nauth_file = {users}\npool_mode = {pool_mode}\n\
                      max_client_conn = 200\ndefault_pool_size = 10\n\
                      ignore_startup_parameters = extra_float_digits,options\n\
                      logfile = {log}\n",

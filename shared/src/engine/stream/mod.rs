@@ -367,7 +367,7 @@ pub async fn drain(
     // commits asynchronously. Its xid is the reference the decoded 32-bit xids are widened
     // against.
     client
-        .batch_execute("BEGIN")
+        .batch_execute("BEGIN; SET LOCAL synchronous_commit = on;")
         .await
         .map_err(database("marking the WAL position"))?;
     let mark = client
