@@ -141,7 +141,13 @@ fn stream(db: &TestDb, store: &str, extra: &[&str]) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
-fn restore(source: &TestDb, store: &str, into: &TestDb, extra: &[&str]) -> serde_json::Value {
+/// `backstop restore` of `source`'s backups into `into`, as it ended.
+fn try_restore(
+    source: &TestDb,
+    store: &str,
+    into: &TestDb,
+    extra: &[&str],
+) -> std::process::Output {
     let url = into.url();
     let mut args = vec![
         "restore",
@@ -151,10 +157,20 @@ fn restore(source: &TestDb, store: &str, into: &TestDb, extra: &[&str]) -> serde
         &source.name,
         "--db",
         &url,
-        "--json",
     ];
     args.extend_from_slice(extra);
-    let output = backstop_ok(&args, &[]);
+    backstop(&args, &[])
+}
+
+fn restore(source: &TestDb, store: &str, into: &TestDb, extra: &[&str]) -> serde_json::Value {
+    let mut extra = extra.to_vec();
+    extra.push("--json");
+    let output = try_restore(source, store, into, &extra);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
@@ -474,19 +490,7 @@ async fn unreplayable_tables_and_schema_changes_are_said_not_hidden() {
         "{updated}"
     );
     let refused = fresh_database_on(cluster(), "pitr limits refused");
-    let into = refused.url();
-    let output = backstop(
-        &[
-            "restore",
-            "--from",
-            &store,
-            "--database-id",
-            &db.name,
-            "--db",
-            &into,
-        ],
-        &[],
-    );
+    let output = try_restore(&db, &store, &refused, &[]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
     assert!(
@@ -690,19 +694,7 @@ async fn an_encrypted_change_stream_restores_only_with_its_identity() {
         );
     }
     let without = fresh_database_on(cluster(), "pitr sealed refused");
-    let into = without.url();
-    let output = backstop(
-        &[
-            "restore",
-            "--from",
-            &store,
-            "--database-id",
-            &db.name,
-            "--db",
-            &into,
-        ],
-        &[],
-    );
+    let output = try_restore(&db, &store, &without, &[]);
     assert!(!output.status.success());
     assert!(
         String::from_utf8_lossy(&output.stderr).contains(&recipient),
