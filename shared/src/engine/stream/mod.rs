@@ -50,19 +50,26 @@ use source::{database, shape};
 
 pub use source::fingerprint;
 
-/// The slot a database's change stream reads (`backstop_<id>`, lower case, `[a-z0-9_]`).
+/// The slot a database's change stream reads: `backstop_<id>` when the id is already a plain
+/// lower-case name that fits, else the id made one (`[a-z0-9_]`, shortened) with a hash of the
+/// whole id, so two ids never share a slot.
 pub fn slot_name(database: &DatabaseId) -> String {
-    let id: String = database
-        .as_str()
+    use sha2::Digest as _;
+    let id = database.as_str();
+    let plain: String = id
         .chars()
-        .map(|c| match c.to_ascii_lowercase() {
-            c @ ('a'..='z' | '0'..='9' | '_') => c,
+        .map(|c| match c {
+            'a'..='z' | '0'..='9' | '_' => c,
             _ => '_',
         })
         .collect();
-    let mut name = format!("backstop_{id}");
-    name.truncate(63);
-    name
+    if plain == id && id.len() <= 54 {
+        return format!("backstop_{id}");
+    }
+    let hash = hex::encode(sha2::Sha256::digest(id.as_bytes()));
+    let mut short = plain;
+    short.truncate(44);
+    format!("backstop_{short}_{}", &hash[..8])
 }
 
 /// How to drain.
@@ -762,11 +769,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn slot_names_are_valid_for_any_database_id() {
-        let id = DatabaseId::new("App.Prod-1").unwrap();
-        assert_eq!(slot_name(&id), "backstop_app_prod_1");
+    fn slot_names_are_valid_and_distinct_for_any_database_id() {
+        let plain = DatabaseId::new("app_prod").unwrap();
+        assert_eq!(slot_name(&plain), "backstop_app_prod");
+        let dotted = DatabaseId::new("app.prod").unwrap();
+        let name = slot_name(&dotted);
+        assert!(name.starts_with("backstop_app_prod_"), "{name}");
+        assert_ne!(name, slot_name(&plain));
         let long = DatabaseId::new(&"x".repeat(128)).unwrap();
-        assert_eq!(slot_name(&long).len(), 63);
+        let longer = DatabaseId::new(&"x".repeat(127)).unwrap();
+        assert!(slot_name(&long).len() <= 63);
+        assert_ne!(slot_name(&long), slot_name(&longer));
+        for id in [&plain, &dotted, &long] {
+            assert!(
+                slot_name(id)
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            );
+        }
     }
 
     #[test]
