@@ -121,11 +121,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             BackupEvent::Finished { .. } => progress.finish(),
         }
     };
-    let holder = format!(
-        "backstop CLI on {} pid {}",
-        std::env::var("HOSTNAME").unwrap_or_else(|_| "this host".into()),
-        std::process::id()
-    );
+    let holder = crate::common::lease_holder();
     let manifest = match backup_exclusively(&config, store, &options, &holder, &on_event).await {
         Ok(manifest) => manifest,
         Err(BackupError::Unsupported { objects, arguments }) if args.json => {

@@ -40,6 +40,15 @@ pub async fn database_id(
 }
 
 /// Whether progress lines should be printed (stderr is a terminal).
+/// Who holds a lease this command takes, for the people who find it held.
+pub fn lease_holder() -> String {
+    format!(
+        "backstop CLI on {} pid {}",
+        std::env::var("HOSTNAME").unwrap_or_else(|_| "this host".into()),
+        std::process::id()
+    )
+}
+
 pub fn interactive() -> bool {
     std::io::stderr().is_terminal()
 }

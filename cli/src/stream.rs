@@ -55,11 +55,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     options.page_changes = args.page_changes;
     options.max_retained_bytes = args.max_slot_wal_mib.map(|m| m * 1024 * 1024);
     options.recipients = args.encryption.recipients()?;
-    let holder = format!(
-        "backstop CLI on {} pid {}",
-        std::env::var("HOSTNAME").unwrap_or_else(|_| "this host".into()),
-        std::process::id()
-    );
+    let holder = crate::common::lease_holder();
     let report = drain_exclusively(&config, store.clone(), &options, &holder).await?;
     let needs_base = report.needs_base();
     let base = match (&needs_base, args.no_base) {

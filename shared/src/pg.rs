@@ -307,6 +307,13 @@ pub fn describe(error: &tokio_postgres::Error) -> String {
     line.replace('\n', " ")
 }
 
+/// A time read as microseconds since the epoch (`extract(epoch ...) * 1000000`): tokio-postgres
+/// here reads no `time` types.
+pub fn time_from_micros(micros: i64) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -361,7 +361,7 @@ async fn run(
         value(&position, 1).map_err(&read_position)?,
         value(&position, 2).map_err(&read_position)?,
     );
-    let snapshot_at = stream::from_micros(snapshot_micros);
+    let snapshot_at = crate::pg::time_from_micros(snapshot_micros);
     let stream_position = match (slot_flush, &wal_lsn) {
         (Some(flush), Some(wal)) => Some(StreamPosition {
             slot,

@@ -50,10 +50,10 @@ pub use roles::globals;
 pub use sequences::sequence_values;
 
 /// Objects of a system schema, a temp schema or an extension are never dumped.
-const USER_SCHEMA: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') \
+pub(crate) const USER_SCHEMA: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') \
     AND n.nspname !~ '^pg_(toast|temp_|toast_temp_)'";
 
-fn not_in_extension(catalog: &str, oid: &str) -> String {
+pub(crate) fn not_in_extension(catalog: &str, oid: &str) -> String {
     format!(
         "NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = '{catalog}'::regclass \
          AND e.objid = {oid} AND e.deptype = 'e')"

@@ -395,7 +395,7 @@ pub async fn drain(
         &value::<String>(&mark, 0).map_err(&read)?,
         "marking the WAL position",
     )?;
-    let marked_at = from_micros(value(&mark, 1).map_err(&read)?);
+    let marked_at = crate::pg::time_from_micros(value(&mark, 1).map_err(&read)?);
     let reference: i64 = value(&mark, 2).map_err(&read)?;
 
     let sequences = source::sequences(&client).await?;
@@ -463,12 +463,6 @@ fn names(tables: &std::collections::HashSet<decoding::TableName>) -> Vec<String>
     let mut names: Vec<String> = tables.iter().map(|t| t.to_string()).collect();
     names.sort();
     names
-}
-
-/// A time read as microseconds since the epoch (tokio-postgres reads no `time` types here).
-pub(crate) fn from_micros(micros: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
 fn parse_lsn(text: &str, step: &'static str) -> Result<Lsn, StreamError> {
@@ -632,7 +626,7 @@ impl Page<'_> {
     ) -> Result<PageContents, StreamError> {
         let step = "reading the change stream";
         let target = self.target.to_string();
-        let limit = self.options.page_changes as i32;
+        let limit = i32::try_from(self.options.page_changes).unwrap_or(i32::MAX);
         let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&self.slot, &target, &limit];
         let rows = self
             .client

@@ -8,18 +8,8 @@ use tokio_postgres::Client;
 use super::StreamError;
 use super::decoding::TableName;
 use super::segment::{Lsn, SequenceReading};
-use crate::engine::catalog::ident;
+use crate::engine::catalog::{USER_SCHEMA, ident, not_in_extension};
 use crate::pg::{describe, value};
-
-const USER_SCHEMA: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') \
-    AND n.nspname !~ '^pg_(toast|temp_|toast_temp_)'";
-
-fn not_in_extension(catalog: &str, oid: &str) -> String {
-    format!(
-        "NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = 'pg_catalog.{catalog}'::pg_catalog.regclass \
-         AND e.objid = {oid} AND e.deptype = 'e')"
-    )
-}
 
 pub(super) fn database(step: &'static str) -> impl Fn(tokio_postgres::Error) -> StreamError {
     move |e| StreamError::Database {
