@@ -106,10 +106,12 @@ pub enum Value {
     Text(String),
 }
 
-/// Why a row could not be read.
+/// Why a row could not be read. It names the row by its kind and table, never its values
+/// (they are the application's data, and the error may reach an alert).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("cannot read the decoded change `{excerpt}`: {reason}")]
 pub struct DecodeError {
+    /// The row up to its action (`table public.t: UPDATE:`), or its first word.
     pub excerpt: String,
     pub reason: &'static str,
 }
@@ -117,7 +119,7 @@ pub struct DecodeError {
 /// Reads one row's `data` column.
 pub fn parse(data: &str) -> Result<Decoded, DecodeError> {
     let fail = |reason| DecodeError {
-        excerpt: data.chars().take(120).collect(),
+        excerpt: excerpt(data),
         reason,
     };
     if let Some(rest) = data.strip_prefix("BEGIN ") {
@@ -206,6 +208,18 @@ pub fn parse(data: &str) -> Result<Decoded, DecodeError> {
         _ => return Err(fail("an action test_decoding does not write")),
     };
     Ok(Decoded::Change(change))
+}
+
+/// A row as errors may name it: a change up to its action, anything else by its first word.
+fn excerpt(data: &str) -> String {
+    let head = match data.strip_prefix("table ") {
+        Some(_) => data
+            .match_indices(':')
+            .nth(1)
+            .map_or(data, |(at, _)| &data[..=at]),
+        None => data.split(' ').next().unwrap_or_default(),
+    };
+    head.chars().take(200).collect()
 }
 
 /// What a change line says without reading its values: its action and first table.
@@ -502,6 +516,14 @@ mod tests {
             peek_action("table public.t: DELETE: (no-tuple-data)"),
             Some(("DELETE", table("public", "t")))
         );
+    }
+
+    #[test]
+    fn errors_name_the_row_without_its_values() {
+        let error = parse("table public.users: INSERT: token[text]:'s3cret").unwrap_err();
+        assert_eq!(error.excerpt, "table public.users: INSERT:");
+        assert!(!error.to_string().contains("s3cret"));
+        assert_eq!(parse("weird s3cret row").unwrap_err().excerpt, "weird");
     }
 
     #[test]

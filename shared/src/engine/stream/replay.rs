@@ -529,10 +529,24 @@ impl Replayer<'_> {
                 ),
                 reason: describe(&e),
             })?;
-        let counts = messages.iter().filter_map(|m| match m {
-            SimpleQueryMessage::CommandComplete(rows) => Some(*rows),
-            _ => None,
-        });
+        let counts: Vec<u64> = messages
+            .iter()
+            .filter_map(|m| match m {
+                SimpleQueryMessage::CommandComplete(rows) => Some(*rows),
+                _ => None,
+            })
+            .collect();
+        // One result per statement, or the counts below would check the wrong statements.
+        if counts.len() != expected.len() {
+            return Err(StreamError::Replay {
+                what: "the change stream".into(),
+                reason: format!(
+                    "the server answered {} of the {} statements of a batch; nothing of the replay was kept",
+                    counts.len(),
+                    expected.len()
+                ),
+            });
+        }
         for ((want, what), got) in expected.iter().zip(counts) {
             if let Some(want) = want
                 && *want != got
