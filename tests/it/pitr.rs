@@ -174,6 +174,15 @@ fn restore(source: &TestDb, store: &str, into: &TestDb, extra: &[&str]) -> serde
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
+/// Every stored segment object of `db` in the file store under `dir/backups`.
+fn stream_files(dir: &std::path::Path, db: &TestDb) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir.join(format!("backups/{}/stream", db.name)))
+        .unwrap()
+        .flat_map(|chain| std::fs::read_dir(chain.unwrap().path()).unwrap())
+        .map(|e| e.unwrap().path())
+        .collect()
+}
+
 fn now(db: &TestDb) -> String {
     db.psql(
         "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
@@ -367,10 +376,9 @@ async fn a_drain_killed_before_advancing_the_slot_loses_and_repeats_nothing() {
     let report = drain(&pg, store.clone(), &options).await.unwrap();
     assert!(report.new_chain.is_none(), "{report:?}");
     // Each segment starts where the one before it ended: nothing read twice, nothing skipped.
-    let seals = std::fs::read_dir(dir.path().join(format!("backups/{}/stream", db.name)))
-        .unwrap()
-        .flat_map(|chain| std::fs::read_dir(chain.unwrap().path()).unwrap())
-        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+    let seals = stream_files(dir.path(), &db)
+        .iter()
+        .filter_map(|f| f.file_name().map(|n| n.to_string_lossy().to_string()))
         .filter(|n| n.ends_with(".json"))
         .collect::<std::collections::BTreeSet<_>>();
     let ranges: Vec<(String, String)> = seals
@@ -674,12 +682,7 @@ async fn an_encrypted_change_stream_restores_only_with_its_identity() {
         db.psql(&round(i));
     }
     stream(&db, &store, &["--recipient", &recipient]);
-    let folder = dir.path().join(format!("backups/{}/stream", db.name));
-    let files: Vec<std::path::PathBuf> = std::fs::read_dir(&folder)
-        .unwrap()
-        .flat_map(|chain| std::fs::read_dir(chain.unwrap().path()).unwrap())
-        .map(|e| e.unwrap().path())
-        .collect();
+    let files = stream_files(dir.path(), &db);
     assert!(
         files
             .iter()
