@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: deps infra-deps test lint demo bench build infra-check
+.PHONY: deps infra-deps test lint demo bench build image infra-check
 
 FUNCTIONS := backup stream verify monitor retention notify-slack
 
@@ -12,7 +12,8 @@ deps:
 	scripts/install-deps.sh
 	scripts/install-pg-versions.sh
 
-## infra-deps: the aarch64 Rust target, cargo-lambda (with zig) and checkov (into .venv-tools)
+## infra-deps: the cross Rust targets, umoci and skopeo, cargo-lambda (with zig) and checkov
+## (into .venv-tools)
 infra-deps:
 	scripts/install-infra-deps.sh
 
@@ -36,14 +37,22 @@ bench: deps
 	cargo build --release --workspace --bins --locked --quiet
 	target/release/bench
 
-## build: deployable Lambda zips, arm64: target/lambda/<function>/bootstrap.zip
+## build: deployable Lambda zips, arm64: target/lambda/<function>/bootstrap.zip. Statically
+## linked (musl), the same build the container image takes its arm64 binaries from.
 build: infra-deps
-	PATH="$(CURDIR)/.venv-tools/bin:$$PATH" cargo lambda build --release --arm64 --output-format zip \
+	PATH="$(CURDIR)/.venv-tools/bin:$$PATH" cargo lambda build --release --locked \
+		--target aarch64-unknown-linux-musl --output-format zip \
 		--features vendored-openssl $(addprefix -p ,$(FUNCTIONS))
 	@for f in $(FUNCTIONS); do ls -l target/lambda/$$f/bootstrap.zip | awk '{printf "  %-13s %6.1f MB\n", "'$$f'", $$5 / 1048576}'; done
 
-## infra-check: terraform fmt/validate and checkov on infra/, the apply against moto and a
-## function under `cargo lambda watch`
-infra-check: deps infra-deps build
+## image: the container task's OCI image without a container daemon: static (musl) backup,
+## stream and verify on an empty base, one per architecture (IMAGE_ARCHES, default
+## "arm64 amd64"): target/image/backstop-<arch>.oci.tar
+image: infra-deps
+	scripts/build-image.sh
+
+## infra-check: terraform fmt/validate and checkov on infra/, the apply against moto, a
+## function under `cargo lambda watch` and the image's job against the harness
+infra-check: deps infra-deps build image
 	scripts/infra-check.sh
 	cargo test -p backstop-tests --test it --locked -- --ignored infra::

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what `make build` and `make infra-check` need, skipping what is there: the aarch64
-# Rust target, and a tools venv (.venv-tools) with cargo-lambda (which brings zig) and checkov.
+# Installs what `make build`, `make image` and `make infra-check` need, skipping what is there:
+# the Rust targets, umoci and skopeo, and a tools venv (.venv-tools) with cargo-lambda (which brings zig) and checkov.
 # terraform and the hashicorp/aws provider mirror come with the machine image (DESIGN.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,9 +8,28 @@ cd "$(dirname "$0")/.."
 CARGO_LAMBDA_VERSION="1.9.2"
 CHECKOV_VERSION="3.3.30"
 
-if ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
-  echo "install-infra-deps: adding the aarch64-unknown-linux-gnu Rust target"
-  rustup target add aarch64-unknown-linux-gnu
+# The Lambda zips (aarch64 glibc) and the container image (static musl, arm64 and amd64).
+for target in aarch64-unknown-linux-gnu aarch64-unknown-linux-musl x86_64-unknown-linux-musl; do
+  if ! rustup target list --installed | grep -qx "$target"; then
+    echo "install-infra-deps: adding the $target Rust target"
+    rustup target add "$target"
+  fi
+done
+
+# OCI images without a container daemon (make image).
+missing=()
+for package in umoci skopeo ca-certificates; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "install-infra-deps: installing ${missing[*]}"
+  as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+      echo "install-infra-deps: need root for: $*; run as root or install sudo" >&2; exit 1
+    fi
+  }
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 if [ ! -x .venv-tools/bin/python ]; then

@@ -7,6 +7,7 @@
 //! - [`tier`]: the pure choice of a new backup's tier.
 //! - [`health`]: pure classification of backup freshness.
 //! - [`retention`]: GFS pruning (a pure selection plus its safety rails) and the leftover sweep.
+//! - [`runner`]: where a backup runs (this invocation or a container task), from the last runs.
 //! - [`config`]: settings read from the environment, each error naming its variable.
 //! - [`connection`]: where each database's connection comes from (env, Secrets Manager, SSM).
 //! - [`pg`]: connecting to PostgreSQL.
@@ -30,6 +31,7 @@ pub mod metrics;
 pub mod pg;
 pub mod readiness;
 pub mod retention;
+pub mod runner;
 pub mod store;
 pub mod tier;
 pub mod version;

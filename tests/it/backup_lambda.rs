@@ -27,20 +27,20 @@ use tokio::io::{AsyncRead, ReadBuf};
 use crate::support::fixture;
 
 /// A bucket, an alert inbox and the function's dependencies pointing at them.
-struct Stack {
-    bucket: String,
-    prefix: String,
-    inbox: AlertInbox,
-    deps: backup::Deps,
+pub(crate) struct Stack {
+    pub(crate) bucket: String,
+    pub(crate) prefix: String,
+    pub(crate) inbox: AlertInbox,
+    pub(crate) deps: backup::Deps,
 }
 
 /// A database id no other test uses (metrics in CloudWatch are per database id).
-fn database_id(label: &str) -> String {
+pub(crate) fn database_id(label: &str) -> String {
     format!("{label}-{}", backstop_tests::unique_suffix())
 }
 
 /// The store the function writes to.
-enum StoreChoice {
+pub(crate) enum StoreChoice {
     /// `s3://<new bucket>/prod`.
     Bucket,
     /// The same, through a [`StallingStore`] that stalls once after `after` bytes of a put.
@@ -50,7 +50,7 @@ enum StoreChoice {
 }
 
 /// Databases as `(id, source JSON)`; `env` holds the variables `url_env` sources name.
-async fn stack(
+pub(crate) async fn stack(
     label: &str,
     databases: &[(&str, Value)],
     env: Vec<(String, String)>,
@@ -97,6 +97,8 @@ async fn stack(
         backup::DEFAULT_NAME,
     ))
     .unwrap();
+    let mut deps = deps;
+    deps.ecs = moto.ecs().await;
     Stack {
         bucket,
         prefix,
@@ -106,7 +108,7 @@ async fn stack(
 }
 
 /// A login role with a password unique to this test, and a URL that uses it.
-fn role_with_password(db: &TestDb, label: &str) -> (String, String) {
+pub(crate) fn role_with_password(db: &TestDb, label: &str) -> (String, String) {
     let role = format!("app_{label}_{}", backstop_tests::unique_suffix());
     let password = format!("Pw-{}-n0t-in-logs", backstop_tests::unique_suffix());
     db.psql(&format!(
@@ -120,7 +122,7 @@ fn role_with_password(db: &TestDb, label: &str) -> (String, String) {
     (url, password)
 }
 
-fn sample_app(db: &TestDb) {
+pub(crate) fn sample_app(db: &TestDb) {
     db.psql(
         "CREATE TABLE public.accounts (id int PRIMARY KEY, owner text NOT NULL, balance numeric);
          INSERT INTO public.accounts SELECT g, 'owner ' || g, g * 10 FROM generate_series(1, 500) g;
@@ -143,7 +145,7 @@ fn scheduled_event() -> Value {
     event
 }
 
-async fn keys(stack: &Stack) -> Vec<String> {
+pub(crate) async fn keys(stack: &Stack) -> Vec<String> {
     let s3 = moto().s3().await;
     let mut keys = Vec::new();
     let mut pages = s3
@@ -602,12 +604,15 @@ async fn a_deadline_too_short_stops_cleanly_and_points_to_a_container_task() {
            FROM generate_series(1, 360000) g;",
     );
     let (url, password) = role_with_password(&db, "deadline");
+    let (cluster, task_definition) = crate::dispatch::ecs_task("deadline").await;
+    let mut env = vec![("MAIN_DATABASE_URL".to_string(), url)];
+    env.extend(crate::dispatch::task_env(&cluster, &task_definition).await);
     // Storage that stalls after 9 MiB of a part: the multipart upload is under way when the
     // deadline comes.
     let mut stack = stack(
         "lambda-deadline",
         &[(id.as_str(), json!({"url_env": "MAIN_DATABASE_URL"}))],
-        vec![("MAIN_DATABASE_URL".into(), url)],
+        env,
         StoreChoice::Stalling {
             after: 9 * 1024 * 1024,
             pause: Duration::from_secs(60),
@@ -636,12 +641,33 @@ async fn a_deadline_too_short_stops_cleanly_and_points_to_a_container_task() {
     );
     let alert = assert_failed_cleanly(&stack, &id, result, "time limit", &password, &logs).await;
     assert_eq!(alert.kind, "backup_deadline_exceeded");
-    assert!(alert.action.contains("container task"), "{}", alert.action);
+    assert!(
+        alert.action.contains("dispatches it to the container task"),
+        "{}",
+        alert.action
+    );
     assert!(
         alert.action.contains("backstop backup --db"),
         "{}",
         alert.action
     );
+
+    // The next run does not try again in Lambda: it goes to the container task.
+    let next = backup::handler(
+        invocation(json!({"database": id}), Duration::from_secs(600)),
+        &stack.deps,
+    )
+    .await
+    .unwrap();
+    assert!(next.backups.is_empty());
+    let dispatched = &next.dispatched[0];
+    assert!(
+        dispatched.reason.contains("stopped at its deadline"),
+        "{}",
+        dispatched.reason
+    );
+    let (_, job) = crate::dispatch::started_task(&cluster, &dispatched.task).await;
+    assert_eq!(job, json!({"database": id, "tier": "auto"}));
 }
 
 #[tokio::test]

@@ -23,7 +23,8 @@ pub fn config(store: &str, databases: &str) -> FunctionConfig {
 }
 
 /// The same backup binary outside Lambda (how a container task runs it): the job comes from
-/// `BACKSTOP_JOB`, the response is printed as JSON, and a failed job exits non-zero.
+/// `BACKSTOP_JOB`, the response is printed as JSON with the metrics recorded and no alert, and
+/// a failed job exits non-zero with one critical alert.
 #[tokio::test]
 async fn the_backup_binary_runs_one_job_from_backstop_job_outside_lambda() {
     use backstop_tests::moto::moto;
@@ -32,6 +33,7 @@ async fn the_backup_binary_runs_one_job_from_backstop_job_outside_lambda() {
     let bucket = moto().new_bucket("job").await;
     let inbox = moto().alert_inbox("job").await;
     let binary = crate::support::backstop_bin().with_file_name("backup");
+    let main = crate::backup_lambda::database_id("job");
     let run = |job: &str| {
         let mut command = std::process::Command::new(&binary);
         command
@@ -40,7 +42,11 @@ async fn the_backup_binary_runs_one_job_from_backstop_job_outside_lambda() {
             .env("BACKSTOP_STORE", format!("s3://{bucket}/prod"))
             .env(
                 "BACKSTOP_DATABASES",
-                r#"{"main": {"url_env": "MAIN_DATABASE_URL"}, "gone": {"url_env": "GONE_DATABASE_URL"}}"#,
+                serde_json::json!({
+                    main.as_str(): {"url_env": "MAIN_DATABASE_URL"},
+                    "gone": {"url_env": "GONE_DATABASE_URL"}
+                })
+                .to_string(),
             )
             .env("MAIN_DATABASE_URL", db.url())
             .env(
@@ -53,7 +59,7 @@ async fn the_backup_binary_runs_one_job_from_backstop_job_outside_lambda() {
         }
         command.output().unwrap()
     };
-    let output = run(r#"{"database": "main", "tier": "monthly"}"#);
+    let output = run(&serde_json::json!({"database": main, "tier": "auto"}).to_string());
     assert!(
         output.status.success(),
         "{}",
@@ -61,7 +67,18 @@ async fn the_backup_binary_runs_one_job_from_backstop_job_outside_lambda() {
     );
     let response: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(response["backups"][0]["rows"], 42, "{response}");
-    assert_eq!(response["backups"][0]["tier"], "monthly");
+    assert_eq!(response["backups"][0]["database"], main.as_str());
+    use crate::backup_lambda::metric_sum;
+    assert_eq!(metric_sum("BackupSucceeded", &main).await, Some(1.0));
+    assert!(
+        metric_sum("BackupBytes", &main)
+            .await
+            .is_some_and(|b| b > 0.0)
+    );
+    assert!(
+        inbox.drain().await.is_empty(),
+        "a committed job sends no alert"
+    );
     // The answer says what the backup cost in objects and store requests.
     assert_eq!(response["backups"][0]["objects"], 5, "{response}");
     assert_eq!(
@@ -74,11 +91,11 @@ async fn the_backup_binary_runs_one_job_from_backstop_job_outside_lambda() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("gone"), "{stderr}");
     assert!(!stderr.contains("secret"), "{stderr}");
-    assert_eq!(
-        inbox.drain().await.len(),
-        1,
-        "the failure alerted as in Lambda"
-    );
+    let received = inbox.drain().await;
+    assert_eq!(received.len(), 1, "the failure alerted as in Lambda");
+    let alert = crate::backup_lambda::alerts(&received).remove(0);
+    assert_eq!(alert.severity, backstop::alert::Severity::Critical);
+    assert_eq!(alert.database_id, "gone");
 
     let output = run("not json");
     assert!(!output.status.success());

@@ -5,6 +5,7 @@ mod alerts;
 mod applications;
 mod backup_lambda;
 mod cli;
+mod dispatch;
 mod encryption;
 mod engine;
 mod functions;

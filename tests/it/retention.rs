@@ -32,6 +32,7 @@ fn manifest(database: &str, id: &BackupId, at: OffsetDateTime) -> Manifest {
         started_at: at,
         finished_at: at,
         tier: backstop::tier::Tier::Daily,
+        database_bytes: None,
         snapshot: None,
         wal_lsn: None,
         stream: None,

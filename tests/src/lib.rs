@@ -7,6 +7,7 @@
 //! - [`logs`]: captures what code under test logs, so tests can grep it.
 //! - [`pgbouncer`]: PgBouncer in transaction pooling mode in front of that cluster.
 //! - [`webhook`]: a local HTTP server that records requests and answers scripted statuses.
+//! - [`ecs_proxy`]: a loopback proxy that makes moto's ECS task answers readable by the SDK.
 //! - [`datasets`]: SQL that builds the datasets of the scale tests and the bench.
 //! - [`fakepg`]: a PostgreSQL wire-protocol stand-in with scripted answers, for faults a real
 //!   server will not produce on demand.
@@ -18,6 +19,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
 pub mod datasets;
+pub mod ecs_proxy;
 pub mod fakepg;
 pub mod logs;
 pub mod moto;

@@ -60,6 +60,49 @@ impl Moto {
             .await
     }
 
+    /// A subnet and a security group of the default VPC moto keeps (what a Fargate task's
+    /// network configuration names), read through EC2's query API.
+    pub async fn default_network(&self) -> (String, String) {
+        async fn first(endpoint: &str, action: &str, element: &str) -> String {
+            let body = reqwest::Client::new()
+                .post(endpoint)
+                .header(
+                    "Authorization",
+                    format!(
+                        "AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/20261201/{REGION}/ec2/aws4_request, SignedHeaders=host, Signature=0"
+                    ),
+                )
+                .form(&[("Action", action), ("Version", "2016-11-15")])
+                .send()
+                .await
+                .and_then(|r| r.error_for_status())
+                .unwrap_or_else(|e| panic!("moto EC2 {action}: {e}"))
+                .text()
+                .await
+                .unwrap();
+            let open = format!("<{element}>");
+            let start = body
+                .find(&open)
+                .unwrap_or_else(|| panic!("no {element} in moto's {action}: {body}"))
+                + open.len();
+            let end = start + body[start..].find('<').unwrap();
+            body[start..end].to_string()
+        }
+        (
+            first(&self.endpoint, "DescribeSubnets", "subnetId").await,
+            first(&self.endpoint, "DescribeSecurityGroups", "groupId").await,
+        )
+    }
+
+    /// An ECS client, through the proxy that makes moto's task answers readable
+    /// ([`crate::ecs_proxy`]).
+    pub async fn ecs(&self) -> aws_sdk_ecs::Client {
+        let config = aws_sdk_ecs::config::Builder::from(&self.sdk_config().await)
+            .endpoint_url(&crate::ecs_proxy::ecs_proxy().endpoint)
+            .build();
+        aws_sdk_ecs::Client::from_conf(config)
+    }
+
     /// An S3 client through Backstop's own factory.
     pub async fn s3(&self) -> aws_sdk_s3::Client {
         backstop::aws::s3_client(&self.sdk_config().await)

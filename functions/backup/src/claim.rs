@@ -1,6 +1,7 @@
 //! Event claims: one run per delivered event. A claim records its run's outcome: `claimed`
 //! while it runs, `done` once a manifest was committed, `released` once a failure was alerted
-//! (or the run stepped aside), so a retry runs again. A claim still `claimed` after the
+//! (or the run stepped aside), so a retry runs again, `dispatched` once the backup was handed
+//! to the container task. A claim still `claimed` after the
 //! backup lease its run held has expired (or, if it never took one, a lease lifetime after
 //! the claim) belongs to a run that died without a word (killed, out of memory, timed out):
 //! the redelivered event takes it over and takes the backup.
@@ -22,6 +23,7 @@ pub enum ClaimState {
     Claimed,
     Done,
     Released,
+    Dispatched,
 }
 
 /// What a claim object says.
@@ -42,12 +44,15 @@ pub struct ClaimRecord {
     /// The committed backup, once `done`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup_id: Option<String>,
+    /// The container task's ARN, once `dispatched`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
 }
 
 /// What an existing claim means for another delivery of its event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
-    /// Its run committed this backup: the delivery is a duplicate.
+    /// Its run committed a backup or dispatched it (what it did): the delivery is a duplicate.
     Handled(String),
     /// Its run failed (and alerted) or stepped aside: run again.
     Free,
@@ -69,7 +74,18 @@ pub fn judge(
     seen_expiry: Option<OffsetDateTime>,
 ) -> Verdict {
     match claim.state {
-        ClaimState::Done => return Verdict::Handled(claim.backup_id.clone().unwrap_or_default()),
+        ClaimState::Done => {
+            return Verdict::Handled(format!(
+                "backup {} committed",
+                claim.backup_id.as_deref().unwrap_or_default()
+            ));
+        }
+        ClaimState::Dispatched => {
+            return Verdict::Handled(format!(
+                "the backup was dispatched to container task {}",
+                claim.task.as_deref().unwrap_or_default()
+            ));
+        }
         ClaimState::Released => return Verdict::Free,
         ClaimState::Claimed => {}
     }
@@ -128,6 +144,7 @@ pub async fn claim(
         holder: holder.to_string(),
         claimed_at: OffsetDateTime::now_utc().unix_timestamp(),
         backup_id: None,
+        task: None,
     };
     let body = serde_json::to_vec(&mine).map_err(|e| e.to_string())?;
     let mut seen_expiry = None;
@@ -160,6 +177,7 @@ pub async fn claim(
                 holder: String::new(),
                 claimed_at: 0,
                 backup_id: None,
+                task: None,
             },
         };
         let lease = lease::read(store, &lease_key)
@@ -175,9 +193,9 @@ pub async fn claim(
                 .map_err(|e| e.to_string())
         };
         match verdict {
-            Verdict::Handled(backup) => {
+            Verdict::Handled(what) => {
                 return Ok(Claimed::Skip(format!(
-                    "event {run_id} was already delivered and handled (backup {backup} committed); this delivery is a duplicate"
+                    "event {run_id} was already delivered and handled ({what}); this delivery is a duplicate"
                 )));
             }
             Verdict::Alive => {
@@ -225,6 +243,16 @@ pub async fn mark_done(store: &dyn Store, key: &str, claimed: &ClaimRecord, back
     write(store, key, &done).await;
 }
 
+/// Records that the claimed run handed the backup to container task `task`.
+pub async fn mark_dispatched(store: &dyn Store, key: &str, claimed: &ClaimRecord, task: &str) {
+    let dispatched = ClaimRecord {
+        state: ClaimState::Dispatched,
+        task: Some(task.to_string()),
+        ..claimed.clone()
+    };
+    write(store, key, &dispatched).await;
+}
+
 /// Records that the claimed run failed (its alert is out) or stepped aside: a retry may run.
 pub async fn release(store: &dyn Store, key: &str, claimed: &ClaimRecord) {
     let released = ClaimRecord {
@@ -262,6 +290,7 @@ mod tests {
             holder: "backup Lambda f request req-1".into(),
             claimed_at: at(0).unix_timestamp(),
             backup_id: None,
+            task: None,
         }
     }
 
@@ -283,13 +312,25 @@ mod tests {
         };
         assert_eq!(
             judge(&done, None, at(1), LIFETIME, None),
-            Verdict::Handled("b1".into())
+            Verdict::Handled("backup b1 committed".into())
         );
         let released = ClaimRecord {
             state: ClaimState::Released,
             ..claimed()
         };
         assert_eq!(judge(&released, None, at(1), LIFETIME, None), Verdict::Free);
+        let dispatched = ClaimRecord {
+            state: ClaimState::Dispatched,
+            task: Some("arn:aws:ecs:us-east-1:1:task/backstop/7".into()),
+            ..claimed()
+        };
+        assert_eq!(
+            judge(&dispatched, None, at(1), LIFETIME, None),
+            Verdict::Handled(
+                "the backup was dispatched to container task arn:aws:ecs:us-east-1:1:task/backstop/7"
+                    .into()
+            )
+        );
     }
 
     #[test]

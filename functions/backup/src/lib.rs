@@ -10,8 +10,14 @@
 //! deadline minus a reserve for cleaning up. Success records metrics; failure records metrics,
 //! publishes one critical alert and fails the invocation so Lambda's retries and failure
 //! destination see it. A failed run leaves no manifest, no part and no unfinished upload.
+//!
+//! Under Lambda, a backup that will not fit in the invocation's time left (by the estimate
+//! from the last runs, or because the last run stopped at its deadline) is handed to the
+//! container task ([`dispatch`]) and answered as dispatched; as that task (no deadline), it
+//! always runs.
 
 pub mod claim;
+pub mod dispatch;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,10 +31,12 @@ use backstop::engine::manifest::Manifest;
 use backstop::layout::DatabaseId;
 use backstop::lease::LeaseError;
 use backstop::metrics::Metric;
+use backstop::runner;
 use backstop::store::{CountingStore, Requests, StoreUrl};
 use backstop::tier::Tier;
 use common::invocation::time_left;
 use common::{Base, Delivery, rerun_command};
+use dispatch::{Decision, DispatchDone, TaskSettings};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -57,6 +65,9 @@ pub struct Deps {
     pub lease: Duration,
     /// What every backup is encrypted to (`BACKSTOP_RECIPIENTS`); `None`: plaintext.
     pub recipients: Option<Recipients>,
+    /// The container task a backup too big for the invocation is dispatched to.
+    pub task: Option<TaskSettings>,
+    pub ecs: aws_sdk_ecs::Client,
 }
 
 impl Deps {
@@ -73,6 +84,8 @@ impl Deps {
             )?),
             alert_on_success: flag(env.as_ref(), ALERT_ON_SUCCESS_VAR, false)?,
             recipients: recipients(env.as_ref())?,
+            task: TaskSettings::from_env(env.as_ref())?,
+            ecs: aws_sdk_ecs::Client::new(&base.aws),
             base,
         })
     }
@@ -161,6 +174,8 @@ pub struct Skipped {
 #[derive(Debug, Serialize)]
 pub struct BackupResponse {
     pub backups: Vec<BackupDone>,
+    /// Backups handed to the container task (too big for this invocation).
+    pub dispatched: Vec<DispatchDone>,
     pub skipped: Vec<Skipped>,
 }
 
@@ -220,12 +235,14 @@ pub async fn handler(
     };
     let mut response = BackupResponse {
         backups: Vec::new(),
+        dispatched: Vec::new(),
         skipped: Vec::new(),
     };
     let mut failures = Vec::new();
     for database in &plan.databases {
         match run_one(database, &plan, &context, deps).await {
             Outcome::Done(done) => response.backups.push(done),
+            Outcome::Dispatched(dispatched) => response.dispatched.push(dispatched),
             Outcome::Skipped(reason) => {
                 tracing::warn!(%database, %reason, "backup skipped");
                 response.skipped.push(Skipped {
@@ -260,6 +277,7 @@ struct RunContext {
 
 enum Outcome {
     Done(BackupDone),
+    Dispatched(DispatchDone),
     Skipped(String),
     Failed(String),
 }
@@ -279,10 +297,13 @@ async fn run_one(
     deps: &Deps,
 ) -> Outcome {
     let started = Instant::now();
-    let holder = format!(
-        "backup Lambda {} request {}",
-        deps.base.function_name, context.request_id
-    );
+    let holder = match context.deadline {
+        Some(_) => format!(
+            "backup Lambda {} request {}",
+            deps.base.function_name, context.request_id
+        ),
+        None => format!("backup job {}", context.request_id),
+    };
     let claim = match &plan.run_id {
         Some(run_id) => match claim::claim(
             deps.base.store.as_ref(),
@@ -402,6 +423,61 @@ async fn run_one(
         .unwrap_or_default();
     let secrets = [password.as_str()];
 
+    // Under Lambda: run here only what fits; the rest goes to the container task.
+    if let Some(deadline) = context.deadline {
+        let ask = dispatch::Ask {
+            database,
+            target: &target,
+            job: task_job(database, plan),
+            request_id: &context.request_id,
+            time_left: deadline.saturating_duration_since(Instant::now()),
+        };
+        match dispatch::decide(ask, deps.base.store.as_ref(), &deps.ecs, deps.task.as_ref()).await {
+            Decision::RunHere => {}
+            Decision::Dispatched(dispatched) => {
+                if let Some((key, record)) = &claim {
+                    claim::mark_dispatched(deps.base.store.as_ref(), key, record, &dispatched.task)
+                        .await;
+                }
+                tracing::info!(
+                    %database,
+                    task = %dispatched.task,
+                    reason = %dispatched.reason,
+                    "backup dispatched to the container task"
+                );
+                let metric = [Metric::count("BackupDispatched", 1.0)];
+                if let Err(e) = deps
+                    .base
+                    .metrics
+                    .put(database, OffsetDateTime::now_utc(), &metric)
+                    .await
+                {
+                    tracing::warn!(error = %e, "the dispatch metric was not recorded");
+                }
+                return Outcome::Dispatched(dispatched);
+            }
+            Decision::Busy(reason) => {
+                release_claim().await;
+                return Outcome::Skipped(reason);
+            }
+            Decision::Failed(reason) => {
+                release_claim().await;
+                return fail(
+                    database,
+                    plan,
+                    context,
+                    deps,
+                    started,
+                    false,
+                    reason,
+                    FailureKind::Other,
+                    &secrets,
+                )
+                .await;
+            }
+        }
+    }
+
     let mut options = BackupOptions::new(database.clone());
     options.jobs = deps.jobs;
     options.tier = plan.tier.tier();
@@ -470,6 +546,9 @@ async fn run_one(
                 engine::BackupError::DeadlineReached { .. } => FailureKind::OutOfTime,
                 _ => FailureKind::Other,
             };
+            if kind == FailureKind::OutOfTime {
+                remember_out_of_time(deps.base.store.as_ref(), database, started.elapsed()).await;
+            }
             fail(
                 database,
                 plan,
@@ -483,6 +562,43 @@ async fn run_one(
             )
             .await
         }
+    }
+}
+
+/// The job the container task runs: this request for this one database, without the event
+/// id (the dispatching invocation's claim answers redeliveries).
+fn task_job(database: &DatabaseId, plan: &BackupPlan) -> Value {
+    let mut job = serde_json::json!({"database": database.as_str(), "tier": plan.tier.as_str()});
+    if let Some(reason) = &plan.reason {
+        job["reason"] = reason.clone().into();
+    }
+    job
+}
+
+/// Records that a run stopped at its deadline, so the next one is dispatched.
+async fn remember_out_of_time(
+    store: &dyn backstop::store::Store,
+    database: &DatabaseId,
+    ran: Duration,
+) {
+    let record = async {
+        for _ in 0..3 {
+            let (mut record, version) = runner::read(store, database).await?;
+            record.out_of_time = Some(runner::OutOfTime {
+                at: OffsetDateTime::now_utc(),
+                seconds: ran.as_secs_f64(),
+            });
+            if runner::write_if(store, database, &record, version.as_deref())
+                .await?
+                .is_some()
+            {
+                break;
+            }
+        }
+        Ok::<_, backstop::store::StoreError>(())
+    };
+    if let Err(e) = record.await {
+        tracing::warn!(error = %e, "could not record that the run stopped at its deadline");
     }
 }
 
@@ -535,6 +651,7 @@ async fn fail(
         run_id: plan.run_id.as_deref(),
         seconds: started.elapsed().as_secs_f64(),
         cleaned_up: engine_ran,
+        task_configured: deps.task.is_some(),
         at: now,
     })
     .scrubbed(secrets);
@@ -578,6 +695,8 @@ pub struct FailureFacts<'a> {
     pub seconds: f64,
     /// Whether the engine started (and so cleaned up after itself).
     pub cleaned_up: bool,
+    /// Whether a container task is configured to dispatch to.
+    pub task_configured: bool,
     pub at: OffsetDateTime,
 }
 
@@ -590,9 +709,19 @@ pub fn failure_alert(facts: &FailureFacts<'_>) -> Alert {
         facts.store
     );
     let action = match facts.kind {
+        FailureKind::OutOfTime if facts.task_configured => format!(
+            "This backup needs more time than one Lambda invocation allows. The next run \
+             dispatches it to the container task (ECS/Fargate); to take it now, invoke the \
+             function again:\n  {}\nor run it from the CLI on a host near the database:\n  {cli}",
+            rerun_command(
+                facts.function_name,
+                &serde_json::json!({"database": database.as_str(), "tier": tier})
+            )
+        ),
         FailureKind::OutOfTime => format!(
             "This backup needs more time than one Lambda invocation allows. Run the same backup \
-             as a container task (ECS/Fargate) or from the CLI on a host near the database:\n  {cli}"
+             as a container task (ECS/Fargate: set the module's `fargate` settings, and backups \
+             that do not fit are dispatched to it) or from the CLI on a host near the database:\n  {cli}"
         ),
         FailureKind::Other => format!(
             "Fix the cause above, then run the backup again:\n  {}\nor from the CLI:\n  {cli}",
@@ -658,6 +787,7 @@ mod tests {
             run_id: Some("evt-1"),
             seconds: 2.5,
             cleaned_up: true,
+            task_configured: false,
             at: datetime!(2026-11-22 06:00 UTC),
         }
     }
@@ -692,6 +822,17 @@ mod tests {
         assert!(alert.action.contains("container task"), "{}", alert.action);
         assert!(alert.action.contains("backstop backup --db"));
         assert!(!alert.action.contains("aws lambda invoke"));
+        // With a task to dispatch to, the next run (or an invocation now) goes there.
+        let dispatching = failure_alert(&FailureFacts {
+            task_configured: true,
+            ..facts(FailureKind::OutOfTime)
+        });
+        assert!(
+            dispatching
+                .action
+                .contains("dispatches it to the container task")
+        );
+        assert!(dispatching.action.contains("aws lambda invoke"));
     }
 
     #[test]

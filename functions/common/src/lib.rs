@@ -26,6 +26,10 @@ pub use lambda_runtime::Error;
 /// The environment variable holding a job's request when the binary runs outside Lambda.
 pub const JOB_VAR: &str = "BACKSTOP_JOB";
 
+/// The function a container task stands in for (its re-run commands name it), when the
+/// Lambda runtime does not say.
+pub const FUNCTION_NAME_VAR: &str = "BACKSTOP_FUNCTION_NAME";
+
 /// What every function is built from: its settings, store, AWS configuration, environment,
 /// alert and metric sinks, and its name (for re-run commands).
 pub struct Base {
@@ -50,7 +54,9 @@ impl Base {
         Self {
             alerts: AlertSink::new(&aws, config.alert_topic.clone()),
             metrics: MetricsSink::new(&aws),
-            function_name: env("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|| default_name.into()),
+            function_name: env("AWS_LAMBDA_FUNCTION_NAME")
+                .or_else(|| env(FUNCTION_NAME_VAR))
+                .unwrap_or_else(|| default_name.into()),
             config,
             store,
             aws,
@@ -103,7 +109,14 @@ where
     })?;
     let payload: A = serde_json::from_str(&job)
         .map_err(|e| format!("{JOB_VAR} is not a request this function takes: {e}"))?;
-    match handler(LambdaEvent::new(payload, Context::default())).await {
+    // No deadline: a job runs to the end. Its id names it in leases and alerts.
+    let mut context = Context::default();
+    context.request_id = format!(
+        "{}-{}",
+        time::OffsetDateTime::now_utc().unix_timestamp(),
+        std::process::id()
+    );
+    match handler(LambdaEvent::new(payload, context)).await {
         Ok(response) => {
             println!("{}", serde_json::to_string(&response)?);
             Ok(())

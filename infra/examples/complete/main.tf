@@ -12,6 +12,8 @@ provider "aws" {
     content {
       cloudwatch     = endpoints.value
       cloudwatchlogs = endpoints.value
+      ecr            = endpoints.value
+      ecs            = endpoints.value
       iam            = endpoints.value
       kms            = endpoints.value
       lambda         = endpoints.value
@@ -84,6 +86,15 @@ module "backstop" {
 
   databases = {
     main = { secret_arn = aws_secretsmanager_secret.database.arn, sslmode = "verify-full" }
+    # Too big for a 15-minute invocation: its scheduled backups start the container task.
+    warehouse = { secret_arn = aws_secretsmanager_secret.database.arn, sslmode = "verify-full", runner = "fargate" }
+  }
+  # The container task: warehouse's backups, and any of main's that would not fit in Lambda.
+  fargate = {
+    enabled    = true
+    image_tag  = var.image_tag
+    subnet_ids = var.task_subnet_ids
+    spot       = true
   }
   # The secrets are encrypted with this example's own key: the functions need to decrypt it.
   secret_kms_key_arns = [aws_kms_key.secrets.arn]

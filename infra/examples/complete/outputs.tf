@@ -32,3 +32,8 @@ output "failure_destinations" {
   description = "Where each function's failed events go."
   value       = module.backstop.failure_destinations
 }
+
+output "container_task" {
+  description = "Where to push the image, and the task the backups too big for Lambda run as."
+  value       = module.backstop.container_task
+}

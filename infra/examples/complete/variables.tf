@@ -41,3 +41,15 @@ variable "backup_recipients" {
   type        = list(string)
   default     = []
 }
+
+variable "task_subnet_ids" {
+  description = "Private subnets (with a route to S3 and the databases) for the container task that takes the backups too big for Lambda."
+  type        = list(string)
+  default     = ["subnet-0123456789abcdef0"]
+}
+
+variable "image_tag" {
+  description = "The tag the container image (`make image`) was pushed under to the module's ECR repository (output image_repository_url)."
+  type        = string
+  default     = "0.1.0"
+}

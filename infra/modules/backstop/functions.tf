@@ -92,7 +92,8 @@ resource "aws_lambda_function" "this" {
   reserved_concurrent_executions = each.value.concurrency
 
   environment {
-    variables = merge(local.environment[each.key], {
+    # The backup function alone knows the container task it dispatches to.
+    variables = merge(local.environment[each.key], each.key == "backup" ? local.dispatch_environment : {}, {
       AWS_LAMBDA_LOG_FORMAT = "JSON"
     })
   }

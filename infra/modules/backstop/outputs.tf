@@ -47,3 +47,14 @@ output "failure_destinations" {
   description = "Where each function's failed asynchronous events go (dead-letter target and on-failure destination): the alert topic, except for the notifier it feeds, whose failures go to their own queue."
   value       = local.failure_destination
 }
+
+output "container_task" {
+  description = "The container task for backups too big for Lambda (null without fargate.enabled): push the image to repository_url (`skopeo copy oci-archive:target/image/backstop-arm64.oci.tar docker://<repository_url>:<image_tag>`); cluster and task_definition are what the backup function dispatches to."
+  value = local.fargate ? {
+    repository_url  = aws_ecr_repository.this[0].repository_url
+    cluster         = aws_ecs_cluster.this[0].arn
+    task_definition = aws_ecs_task_definition.backup[0].arn
+    task_role       = aws_iam_role.task[0].arn
+    log_group       = aws_cloudwatch_log_group.task[0].name
+  } : null
+}

@@ -5,8 +5,8 @@
 locals {
   jobs = merge(
     {
-      for id in keys(var.databases) : "backup-${id}" => {
-        function = "backup", expression = var.schedules.backup, database = id
+      for id, db in var.databases : "backup-${id}" => {
+        function = "backup", expression = var.schedules.backup, database = id, runner = db.runner
         input    = { database = id, tier = "auto", run_id = "<aws.scheduler.execution-id>" }
       }
     },
@@ -43,6 +43,11 @@ locals {
   )
 }
 
+locals {
+  # Which scheduled jobs start the container task instead of a function.
+  on_task = { for key, job in local.jobs : key => lookup(job, "runner", "lambda") == "fargate" }
+}
+
 resource "aws_sqs_queue" "dead_letters" {
   name                      = "${var.name}-schedule-dead-letters"
   message_retention_seconds = 1209600
@@ -75,6 +80,31 @@ data "aws_iam_policy_document" "scheduler" {
   statement {
     actions   = ["lambda:InvokeFunction"]
     resources = [for name, fn in aws_lambda_function.this : fn.arn if name != "notify-slack"]
+  }
+  # Databases whose backups run on the container task: the schedule starts it directly.
+  dynamic "statement" {
+    for_each = length(local.fargate_databases) > 0 ? [1] : []
+    content {
+      actions   = ["ecs:RunTask"]
+      resources = ["${local.task_definition}:*"]
+      condition {
+        test     = "ArnEquals"
+        variable = "ecs:cluster"
+        values   = [aws_ecs_cluster.this[0].arn]
+      }
+    }
+  }
+  dynamic "statement" {
+    for_each = length(local.fargate_databases) > 0 ? [1] : []
+    content {
+      actions   = ["iam:PassRole"]
+      resources = [aws_iam_role.task[0].arn, aws_iam_role.task_execution[0].arn]
+      condition {
+        test     = "StringEquals"
+        variable = "iam:PassedToService"
+        values   = ["ecs-tasks.amazonaws.com"]
+      }
+    }
   }
   statement {
     actions   = ["sqs:SendMessage"]
@@ -112,9 +142,33 @@ resource "aws_scheduler_schedule" "this" {
   }
 
   target {
-    arn      = aws_lambda_function.this[each.value.function].arn
+    arn      = local.on_task[each.key] ? aws_ecs_cluster.this[0].arn : aws_lambda_function.this[each.value.function].arn
     role_arn = aws_iam_role.scheduler.arn
-    input    = jsonencode(each.value.input)
+    # The task gets the same job as the function would, as its BACKSTOP_JOB.
+    input = local.on_task[each.key] ? jsonencode({
+      containerOverrides = [{
+        name        = local.task_container
+        environment = [{ name = "BACKSTOP_JOB", value = jsonencode(each.value.input) }]
+      }]
+    }) : jsonencode(each.value.input)
+
+    dynamic "ecs_parameters" {
+      for_each = local.on_task[each.key] ? [1] : []
+      content {
+        task_definition_arn = aws_ecs_task_definition.backup[0].arn_without_revision
+        task_count          = 1
+        propagate_tags      = "TASK_DEFINITION"
+        capacity_provider_strategy {
+          capacity_provider = local.task_capacity
+          weight            = 1
+        }
+        network_configuration {
+          subnets          = local.task_subnets
+          security_groups  = local.task_security
+          assign_public_ip = var.fargate.assign_public_ip
+        }
+      }
+    }
 
     retry_policy {
       maximum_retry_attempts       = 2

@@ -5,12 +5,13 @@ variable "name" {
 }
 
 variable "databases" {
-  description = "Databases to back up, by database id: where each connection comes from (a Secrets Manager secret in the RDS JSON shape or holding a URL, or an SSM SecureString holding a URL) and its TLS settings."
+  description = "Databases to back up, by database id: where each connection comes from (a Secrets Manager secret in the RDS JSON shape or holding a URL, or an SSM SecureString holding a URL), its TLS settings, and where its scheduled backups run: runner = \"lambda\" (the backup function, which hands a backup that will not fit to the container task when `fargate` is enabled) or \"fargate\" (the schedule starts the container task directly)."
   type = map(object({
     secret_arn    = optional(string)
     ssm_parameter = optional(string)
     sslmode       = optional(string, "verify-full")
     sslrootcert   = optional(string)
+    runner        = optional(string, "lambda")
   }))
   validation {
     condition     = length(var.databases) > 0 && alltrue([for id, db in var.databases : (db.secret_arn == null) != (db.ssm_parameter == null)])
@@ -19,6 +20,42 @@ variable "databases" {
   validation {
     condition     = alltrue([for id, db in var.databases : contains(["disable", "prefer", "require", "verify-ca", "verify-full"], db.sslmode)])
     error_message = "Each database's sslmode must be one of disable, prefer, require, verify-ca, verify-full (as libpq spells them)."
+  }
+  validation {
+    condition     = alltrue([for id, db in var.databases : contains(["lambda", "fargate"], db.runner)])
+    error_message = "Each database's runner must be lambda or fargate."
+  }
+}
+
+variable "fargate" {
+  description = "The container task for backups too big for one Lambda invocation (15 minutes): the image `make image` builds, pushed to the module's ECR repository under image_tag, run on ECS Fargate (arm64) with cpu/memory as Fargate sizes them. The backup function dispatches to it a backup whose estimate exceeds its time left; databases with runner = \"fargate\" are scheduled on it directly. subnet_ids and security_group_ids default to vpc_subnet_ids and vpc_security_group_ids; spot runs on Fargate Spot."
+  type = object({
+    enabled            = bool
+    image_tag          = optional(string)
+    cpu                = optional(number, 2048)
+    memory             = optional(number, 8192)
+    spot               = optional(bool, false)
+    subnet_ids         = optional(list(string))
+    security_group_ids = optional(list(string))
+    assign_public_ip   = optional(bool, false)
+    start_seconds      = optional(number, 600)
+  })
+  default = { enabled = false }
+  validation {
+    condition     = !var.fargate.enabled || (var.fargate.image_tag != null && var.fargate.image_tag != "")
+    error_message = "fargate.enabled needs fargate.image_tag: the tag the image was pushed to the module's ECR repository under (`skopeo copy oci-archive:target/image/backstop-arm64.oci.tar docker://<repository_url>:<tag>`)."
+  }
+  validation {
+    condition     = contains([256, 512, 1024, 2048, 4096, 8192, 16384], var.fargate.cpu) && var.fargate.memory >= 512 && var.fargate.memory <= 122880
+    error_message = "fargate.cpu must be a Fargate size (256, 512, 1024, 2048, 4096, 8192 or 16384 CPU units) and fargate.memory 512 to 122880 MiB."
+  }
+  validation {
+    condition     = !var.fargate.enabled || length(var.fargate.subnet_ids != null ? var.fargate.subnet_ids : var.vpc_subnet_ids) > 0
+    error_message = "fargate.enabled needs subnets for the task: fargate.subnet_ids, or vpc_subnet_ids (private subnets with a route to S3 and the databases)."
+  }
+  validation {
+    condition     = var.fargate.enabled || alltrue([for id, db in var.databases : db.runner != "fargate"])
+    error_message = "A database with runner = \"fargate\" needs fargate.enabled (and fargate.image_tag)."
   }
 }
 

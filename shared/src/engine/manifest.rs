@@ -33,6 +33,10 @@ pub struct Manifest {
     #[serde(with = "time::serde::rfc3339")]
     pub finished_at: OffsetDateTime,
     pub tier: Tier,
+    /// `pg_database_size` as the backup was taken: what the next run's duration is estimated
+    /// from (`runner::estimate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_bytes: Option<u64>,
     /// The backup's snapshot as `pg_current_snapshot()` prints it (`xmin:xmax:xip,...`): which
     /// transactions its rows hold, so that a change stream replays exactly the others.
     #[serde(default, skip_serializing_if = "Option::is_none")]

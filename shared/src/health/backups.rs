@@ -11,7 +11,9 @@ use super::{Finding, FreshnessThresholds, HealthStatus, classify_backup_age};
 use crate::alert::Severity;
 use crate::engine::verify::{Level, Verdict, Verification};
 use crate::layout::{BackupId, DatabaseId, MANIFEST_NAME, database_prefix};
+use crate::lease::LeaseRecord;
 use crate::metrics::Metric;
+use crate::runner::{DispatchState, Dispatched, dispatch_state};
 use crate::store::{Store, StoreError};
 
 /// Backups compared for the size anomaly: the newest against the median of this many before.
@@ -45,6 +47,9 @@ pub struct BackupHealth {
     /// With a change stream: how old the newest point-in-time recovery point is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovery_point_age_seconds: Option<u64>,
+    /// A backup dispatched to the container task that has not landed yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_progress: Option<String>,
 }
 
 impl BackupHealth {
@@ -78,6 +83,9 @@ pub struct BackupFacts {
     pub last_verification: Option<Verification>,
     /// The newest change segment's recovery point, when the database has a change stream.
     pub recovery_point: Option<OffsetDateTime>,
+    /// The last backup handed to the container task, and the backup lease as it stands.
+    pub dispatched: Option<Dispatched>,
+    pub backup_lease: Option<LeaseRecord>,
 }
 
 fn median(values: &mut [u64]) -> Option<u64> {
@@ -113,9 +121,54 @@ pub fn assess(
         (backup, _) => backup,
     };
     let mut findings = Vec::new();
+    let dispatch = facts.dispatched.as_ref().map(|d| {
+        let started = newest.and_then(|(id, _)| id.started_at());
+        (
+            d,
+            dispatch_state(d, started, facts.backup_lease.as_ref(), now),
+        )
+    });
+    let task = |d: &Dispatched| {
+        if d.task.is_empty() {
+            "(not started)".to_string()
+        } else {
+            d.task.clone()
+        }
+    };
+    let in_progress = match dispatch {
+        Some((d, DispatchState::InProgress)) => Some(format!(
+            "dispatched to container task {} at {} ({})",
+            task(d),
+            d.at,
+            d.reason
+        )),
+        _ => None,
+    };
+    if let Some((d, DispatchState::Lost)) = dispatch {
+        findings.push(Finding::new(
+            "dispatched_backup",
+            Severity::Critical,
+            format!(
+                "the backup dispatched to container task {} at {} ended without committing \
+                 (no backup since, and no lease held): read the task's stopped reason and log, \
+                 then run the backup again",
+                task(d),
+                d.at
+            ),
+        ));
+    }
     let hours = |d: Duration| d.as_secs_f64() / 3600.0;
     match (classify_backup_age(age, thresholds), newest, age) {
         (HealthStatus::Healthy, _, _) => {}
+        // Late, but the backup that ends it is running: said, not alerted.
+        (_, _, _) if in_progress.is_some() => findings.push(Finding::new(
+            "backup_age",
+            Severity::Info,
+            format!(
+                "a backup is in progress: {}",
+                in_progress.as_deref().unwrap_or_default()
+            ),
+        )),
         (status, Some((id, _)), Some(age)) => findings.push(Finding::new(
             "backup_age",
             if status == HealthStatus::Critical {
@@ -197,6 +250,7 @@ pub fn assess(
         last_backup: newest.map(|(id, _)| id.to_string()),
         age_seconds: backup_age.map(|a| a.as_secs()),
         recovery_point_age_seconds: point_age.map(|a| a.as_secs()),
+        in_progress,
         backup_count: facts.backups.len(),
         total_bytes: facts.backups.iter().map(|(_, b)| b).sum(),
         newest_bytes,
@@ -267,10 +321,15 @@ pub async fn gather(store: &dyn Store, database: &DatabaseId) -> Result<BackupFa
             .map(|seal| seal.through),
         None => None,
     };
+    let (runner, _) = crate::runner::read(store, database).await?;
+    let backup_lease =
+        crate::lease::read(store, &crate::lease::lease_key(database, "backup")).await?;
     Ok(BackupFacts {
         backups,
         last_verification,
         recovery_point,
+        dispatched: runner.dispatched,
+        backup_lease,
     })
 }
 
@@ -294,6 +353,7 @@ mod tests {
             backups,
             last_verification: None,
             recovery_point: None,
+            ..Default::default()
         };
         let (health, findings) = assess(&facts, now, &FreshnessThresholds::default());
         assert_eq!(health.median_previous_bytes, Some(1003));
@@ -304,6 +364,7 @@ mod tests {
             backups: facts.backups[3..].to_vec(),
             last_verification: None,
             recovery_point: None,
+            ..Default::default()
         };
         assert!(
             assess(&facts, now, &FreshnessThresholds::default())
@@ -319,6 +380,7 @@ mod tests {
             backups: vec![backup(now - time::Duration::hours(30), 1000)],
             last_verification: None,
             recovery_point: Some(now - time::Duration::minutes(4)),
+            ..Default::default()
         };
         let (health, findings) = assess(&facts, now, &FreshnessThresholds::default());
         assert!(findings.is_empty(), "{findings:?}");
@@ -333,6 +395,55 @@ mod tests {
             findings[0].message.contains("backup or recovery point"),
             "{findings:?}"
         );
+    }
+
+    #[test]
+    fn a_dispatched_backup_holds_the_age_alert_until_it_lands_or_is_lost() {
+        let now = datetime!(2026-11-22 12:00 UTC);
+        let at = now - time::Duration::minutes(30);
+        let dispatched = Dispatched {
+            at,
+            task: "arn:aws:ecs:us-east-1:1:task/backstop/9".into(),
+            request: "r".into(),
+            reason: "estimated 2000 s".into(),
+            until: at + time::Duration::minutes(10),
+        };
+        let running = LeaseRecord {
+            holder: "backup job 1".into(),
+            token: "t".into(),
+            acquired_at: at + time::Duration::minutes(2),
+            expires_at: now + time::Duration::minutes(1),
+        };
+        let facts = BackupFacts {
+            backups: vec![backup(now - time::Duration::hours(30), 1000)],
+            dispatched: Some(dispatched),
+            backup_lease: Some(running.clone()),
+            ..Default::default()
+        };
+        let thresholds = FreshnessThresholds::default();
+        let (health, findings) = assess(&facts, now, &thresholds);
+        assert_eq!(super::super::status_of(&findings), HealthStatus::Healthy);
+        assert!(health.in_progress.unwrap().contains("task/backstop/9"));
+        assert!(findings[0].message.contains("in progress"), "{findings:?}");
+        // The task died: its lease lapsed and nothing landed.
+        let lost = BackupFacts {
+            backup_lease: Some(LeaseRecord {
+                expires_at: now - time::Duration::minutes(5),
+                ..running
+            }),
+            ..facts.clone()
+        };
+        let (health, findings) = assess(&lost, now, &thresholds);
+        assert_eq!(health.in_progress, None);
+        let checks: Vec<&str> = findings.iter().map(|f| f.check.as_str()).collect();
+        assert_eq!(checks, ["dispatched_backup", "backup_age"]);
+        assert_eq!(super::super::status_of(&findings), HealthStatus::Critical);
+        // It landed: a backup started after the dispatch.
+        let landed = BackupFacts {
+            backups: vec![backup(at + time::Duration::minutes(3), 1000)],
+            ..lost
+        };
+        assert!(assess(&landed, now, &thresholds).1.is_empty());
     }
 
     #[test]

@@ -350,16 +350,23 @@ async fn run(
         .query_one(
             "SELECT pg_catalog.pg_current_snapshot()::text, (CASE WHEN pg_catalog.pg_is_in_recovery() \
              THEN pg_catalog.pg_last_wal_replay_lsn() ELSE pg_catalog.pg_current_wal_lsn() END)::text, \
-             (extract(epoch FROM pg_catalog.clock_timestamp()) * 1000000)::int8",
+             (extract(epoch FROM pg_catalog.clock_timestamp()) * 1000000)::int8, \
+             pg_catalog.pg_database_size(pg_catalog.current_database())",
             &[],
         )
         .await
         .map_err(database("reading the snapshot's position"))?;
     let read_position = shape("reading the snapshot's position");
-    let (snapshot_text, wal_lsn, snapshot_micros): (String, Option<String>, i64) = (
+    let (snapshot_text, wal_lsn, snapshot_micros, database_bytes): (
+        String,
+        Option<String>,
+        i64,
+        i64,
+    ) = (
         value(&position, 0).map_err(&read_position)?,
         value(&position, 1).map_err(&read_position)?,
         value(&position, 2).map_err(&read_position)?,
+        value(&position, 3).map_err(&read_position)?,
     );
     let snapshot_at = crate::pg::time_from_micros(snapshot_micros);
     let stream_position = match (slot_flush, &wal_lsn) {
@@ -605,6 +612,7 @@ async fn run(
         started_at,
         finished_at: OffsetDateTime::now_utc(),
         tier,
+        database_bytes: u64::try_from(database_bytes).ok(),
         snapshot: Some(snapshot_text),
         wal_lsn,
         stream: stream_position,

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Builds the container task's OCI image without a container daemon or a base image: the
+# statically linked (musl) backup, stream and verify binaries, the CA certificates and an
+# empty /tmp on an empty base, entrypoint /backup. One image per architecture, each written as
+# an OCI archive: target/image/backstop-<arch>.oci.tar (IMAGE_ARCHES, default "arm64 amd64").
+#
+# Push one to ECR with skopeo, e.g.:
+#   skopeo copy oci-archive:target/image/backstop-arm64.oci.tar \
+#     docker://<account>.dkr.ecr.<region>.amazonaws.com/backstop:<version>
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ARCHES="${IMAGE_ARCHES:-arm64 amd64}"
+BINARIES=(backup stream verify)
+CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
+VERSION="$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)"
+
+for tool in umoci skopeo; do
+  command -v "$tool" >/dev/null || { echo "build-image: $tool is missing; run scripts/install-infra-deps.sh" >&2; exit 1; }
+done
+[ -s "$CA_BUNDLE" ] || { echo "build-image: $CA_BUNDLE is missing; install Debian's ca-certificates" >&2; exit 1; }
+
+mkdir -p target/image
+for arch in $ARCHES; do
+  case "$arch" in
+    arm64) triple=aarch64-unknown-linux-musl ;;
+    amd64) triple=x86_64-unknown-linux-musl ;;
+    *) echo "build-image: unknown architecture $arch (arm64 or amd64)" >&2; exit 1 ;;
+  esac
+  echo "build-image: building ${BINARIES[*]} for $triple"
+  PATH="$PWD/.venv-tools/bin:$PATH" cargo lambda build --release --locked --target "$triple" \
+    --features vendored-openssl --lambda-dir "target/image/$arch/lambda" \
+    $(printf -- '-p %s ' "${BINARIES[@]}")
+
+  layout="target/image/$arch/layout"
+  bundle="target/image/$arch/bundle"
+  rm -rf "$layout" "$bundle"
+  umoci init --layout "$layout"
+  umoci new --image "$layout:backstop"
+  umoci unpack --rootless --image "$layout:backstop" "$bundle"
+  rootfs="$bundle/rootfs"
+  for binary in "${BINARIES[@]}"; do
+    install -m 0755 "target/$triple/release/$binary" "$rootfs/$binary"
+  done
+  install -D -m 0644 "$CA_BUNDLE" "$rootfs/etc/ssl/certs/ca-certificates.crt"
+  install -d -m 1777 "$rootfs/tmp"
+  umoci repack --image "$layout:backstop" "$bundle"
+  umoci config --image "$layout:backstop" \
+    --os linux --architecture "$arch" \
+    --config.entrypoint /backup \
+    --config.workingdir / \
+    --config.user 65534:65534 \
+    --config.env SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
+    --config.env TMPDIR=/tmp \
+    --config.label "org.opencontainers.image.title=backstop" \
+    --config.label "org.opencontainers.image.version=$VERSION" \
+    --config.label "org.opencontainers.image.description=Backstop's backup, stream and verify jobs (BACKSTOP_JOB)"
+  umoci gc --layout "$layout"
+  rm -f "target/image/backstop-$arch.oci.tar"
+  skopeo copy --quiet "oci:$layout:backstop" "oci-archive:target/image/backstop-$arch.oci.tar:backstop:$VERSION"
+  rm -rf "$bundle"
+  ls -l "target/image/backstop-$arch.oci.tar" | awk '{printf "  %-32s %6.1f MB\n", $9, $5 / 1048576}'
+done

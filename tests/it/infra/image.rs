@@ -1,0 +1,181 @@
+//! The container task's image as `make image` leaves it: an OCI archive per architecture whose
+//! config names the architecture and the backup binary as entrypoint; the amd64 one's rootfs,
+//! unpacked with umoci, runs a backup job against the harness PostgreSQL and moto on its own
+//! (in a chroot when the tests run as root: nothing from the host but the kernel).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use backstop_tests::moto::moto;
+
+/// `target/image/backstop-<arch>.oci.tar`, which `make image` writes.
+fn archive(arch: &str) -> PathBuf {
+    let path =
+        backstop_tests::workspace_root().join(format!("target/image/backstop-{arch}.oci.tar"));
+    assert!(
+        path.exists(),
+        "{} is missing; run `make image`",
+        path.display()
+    );
+    path
+}
+
+fn run(command: &mut Command) -> String {
+    let output = command
+        .output()
+        .expect("the tool is installed (make infra-deps)");
+    assert!(
+        output.status.success(),
+        "{command:?} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn blob(layout: &Path, digest: &str) -> serde_json::Value {
+    let hex = digest.strip_prefix("sha256:").unwrap();
+    serde_json::from_slice(&std::fs::read(layout.join("blobs/sha256").join(hex)).unwrap()).unwrap()
+}
+
+/// The image's config (architecture, entrypoint, environment), read from the archive's own
+/// index, manifest and config blobs.
+fn image_config(arch: &str, work: &Path) -> serde_json::Value {
+    let layout = work.join(format!("{arch}-layout"));
+    std::fs::create_dir_all(&layout).unwrap();
+    run(Command::new("tar")
+        .arg("-xf")
+        .arg(archive(arch))
+        .arg("-C")
+        .arg(&layout));
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let manifests = index["manifests"].as_array().unwrap();
+    assert_eq!(manifests.len(), 1, "one image per archive: {index}");
+    let manifest = blob(&layout, manifests[0]["digest"].as_str().unwrap());
+    blob(&layout, manifest["config"]["digest"].as_str().unwrap())
+}
+
+#[test]
+#[ignore = "needs make image: run by make infra-check"]
+fn each_archive_names_its_architecture_and_the_backup_entrypoint() {
+    let work = tempfile::tempdir().unwrap();
+    for arch in ["arm64", "amd64"] {
+        let config = image_config(arch, work.path());
+        assert_eq!(config["architecture"], arch, "{config}");
+        assert_eq!(config["os"], "linux");
+        assert_eq!(
+            config["config"]["Entrypoint"],
+            serde_json::json!(["/backup"])
+        );
+        assert_eq!(config["config"]["User"], "65534:65534");
+        let env: Vec<&str> = config["config"]["Env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|v| v.as_str())
+            .collect();
+        assert!(
+            env.contains(&"SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"),
+            "{env:?}"
+        );
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs make image: run by make infra-check"]
+async fn the_amd64_image_runs_a_backup_job_against_the_harness() {
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("layout");
+    run(Command::new("skopeo")
+        .args(["copy", "--quiet"])
+        .arg(format!("oci-archive:{}", archive("amd64").display()))
+        .arg(format!("oci:{}:backstop", layout.display())));
+    let bundle = work.path().join("bundle");
+    run(Command::new("umoci")
+        .args(["unpack", "--rootless", "--image"])
+        .arg(format!("{}:backstop", layout.display()))
+        .arg(&bundle));
+    let rootfs = bundle.join("rootfs");
+    for file in [
+        "backup",
+        "stream",
+        "verify",
+        "etc/ssl/certs/ca-certificates.crt",
+        "tmp",
+    ] {
+        assert!(rootfs.join(file).exists(), "{file} is not in the image");
+    }
+    // The runtime spec umoci wrote: what a container runtime would run.
+    let spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
+    let args: Vec<String> = spec["process"]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(args, ["/backup"]);
+    let image_env: Vec<(String, String)> = spec["process"]["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str()?.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+
+    let db = backstop_tests::postgres::fresh_database("image job");
+    db.psql(
+        "CREATE TABLE invoices (id bigint PRIMARY KEY, total numeric);
+         INSERT INTO invoices SELECT g, g * 1.5 FROM generate_series(1, 777) g;",
+    );
+    let bucket = moto().new_bucket("image").await;
+    let inbox = moto().alert_inbox("image").await;
+    // As root, the job runs in a chroot of the image: only what the image holds.
+    let as_root =
+        std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").unwrap()) == 0;
+    let mut command = if as_root {
+        let mut chroot = Command::new("/usr/sbin/chroot");
+        chroot.arg(&rootfs).args(&args);
+        chroot
+    } else {
+        Command::new(rootfs.join("backup"))
+    };
+    command
+        .env_clear()
+        .envs(image_env)
+        .env("BACKSTOP_JOB", r#"{"database": "main", "tier": "auto"}"#)
+        .env("BACKSTOP_STORE", format!("s3://{bucket}/backups"))
+        .env(
+            "BACKSTOP_DATABASES",
+            r#"{"main": {"url_env": "MAIN_DATABASE_URL"}}"#,
+        )
+        .env("MAIN_DATABASE_URL", db.url())
+        .env("BACKSTOP_ALERT_TOPIC_ARN", &inbox.topic_arn);
+    for (name, value) in moto().env() {
+        command.env(name, value);
+    }
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "the image's job failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let answer: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let done = &answer["backups"][0];
+    assert_eq!(done["rows"], 777, "{answer}");
+    let manifest = format!(
+        "backups/main/{}/manifest.json",
+        done["backup_id"].as_str().unwrap()
+    );
+    let head = backstop::aws::s3_client(&moto().sdk_config().await)
+        .head_object()
+        .bucket(&bucket)
+        .key(&manifest)
+        .send()
+        .await;
+    assert!(head.is_ok(), "{manifest} is not in the bucket: {head:?}");
+    assert!(
+        inbox.drain().await.is_empty(),
+        "a committed job sends no alert"
+    );
+}
