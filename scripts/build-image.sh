@@ -12,6 +12,9 @@ cd "$(dirname "$0")/.."
 
 ARCHES="${IMAGE_ARCHES:-arm64 amd64}"
 BINARIES=(backup stream verify)
+# arm64 builds the same package set as `make build` (so cargo unifies features alike and the
+# Lambda zips' compile is reused); amd64 builds only what the image holds.
+LAMBDA_FUNCTIONS=(backup stream verify monitor retention notify-slack)
 CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 VERSION="$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)"
 
@@ -23,14 +26,14 @@ done
 mkdir -p target/image
 for arch in $ARCHES; do
   case "$arch" in
-    arm64) triple=aarch64-unknown-linux-musl ;;
-    amd64) triple=x86_64-unknown-linux-musl ;;
+    arm64) triple=aarch64-unknown-linux-musl; packages=("${LAMBDA_FUNCTIONS[@]}") ;;
+    amd64) triple=x86_64-unknown-linux-musl; packages=("${BINARIES[@]}") ;;
     *) echo "build-image: unknown architecture $arch (arm64 or amd64)" >&2; exit 1 ;;
   esac
-  echo "build-image: building ${BINARIES[*]} for $triple"
+  echo "build-image: building ${packages[*]} for $triple"
   PATH="$PWD/.venv-tools/bin:$PATH" cargo lambda build --release --locked --target "$triple" \
     --features vendored-openssl --lambda-dir "target/image/$arch/lambda" \
-    $(printf -- '-p %s ' "${BINARIES[@]}")
+    $(printf -- '-p %s ' "${packages[@]}")
 
   layout="target/image/$arch/layout"
   bundle="target/image/$arch/bundle"

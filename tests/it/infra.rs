@@ -765,6 +765,9 @@ fn validate(work: &Path, inputs: &str) -> (bool, String) {
 
 /// Each invalid input, and each "enabled ⇒ ARN given" pair left half-set, is refused by
 /// `terraform validate` with its own message; a one-field override of one function is not.
+/// (A rule across two variables, such as runner = "fargate" without fargate.enabled or
+/// fargate.enabled without any subnets, is checked at plan: validate leaves the other
+/// variable unknown.)
 #[test]
 #[ignore = "needs terraform and the provider mirror: run by make infra-check"]
 fn terraform_validate_refuses_each_invalid_input_with_its_message() {
@@ -828,6 +831,18 @@ fn terraform_validate_refuses_each_invalid_input_with_its_message() {
         (
             format!("{database}\n  secret_kms_key_arns = [\"alias/backstop\"]"),
             "secret_kms_key_arns takes key ARNs",
+        ),
+        (
+            r#"databases = { main = { secret_arn = "arn:aws:secretsmanager:us-east-1:1:secret:db", runner = "ecs" } }"#.to_string(),
+            "runner must be lambda or fargate",
+        ),
+        (
+            format!("{database}\n  fargate = {{ enabled = true, subnet_ids = [\"subnet-1\"] }}"),
+            "fargate.enabled needs fargate.image_tag",
+        ),
+        (
+            format!("{database}\n  fargate = {{ enabled = true, image_tag = \"0.1.0\", subnet_ids = [\"subnet-1\"], cpu = 3000 }}"),
+            "fargate.cpu must be a Fargate size",
         ),
     ];
     for (inputs, message) in cases {

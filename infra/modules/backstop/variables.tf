@@ -25,6 +25,10 @@ variable "databases" {
     condition     = alltrue([for id, db in var.databases : contains(["lambda", "fargate"], db.runner)])
     error_message = "Each database's runner must be lambda or fargate."
   }
+  validation {
+    condition     = var.fargate.enabled || alltrue([for id, db in var.databases : db.runner != "fargate"])
+    error_message = "A database with runner = \"fargate\" needs fargate.enabled (and fargate.image_tag)."
+  }
 }
 
 variable "fargate" {
@@ -52,10 +56,6 @@ variable "fargate" {
   validation {
     condition     = !var.fargate.enabled || length(var.fargate.subnet_ids != null ? var.fargate.subnet_ids : var.vpc_subnet_ids) > 0
     error_message = "fargate.enabled needs subnets for the task: fargate.subnet_ids, or vpc_subnet_ids (private subnets with a route to S3 and the databases)."
-  }
-  validation {
-    condition     = var.fargate.enabled || alltrue([for id, db in var.databases : db.runner != "fargate"])
-    error_message = "A database with runner = \"fargate\" needs fargate.enabled (and fargate.image_tag)."
   }
 }
 
