@@ -48,7 +48,7 @@ build: infra-deps
 ## image: the container task's OCI image without a container daemon: static (musl) backup,
 ## stream and verify on an empty base, one per architecture (IMAGE_ARCHES, default
 ## "arm64 amd64"): target/image/backstop-<arch>.oci.tar
-image: infra-deps
+image: infra-deps build
 	scripts/build-image.sh
 
 ## infra-check: terraform fmt/validate and checkov on infra/, the apply against moto, a

@@ -3,6 +3,8 @@
 # statically linked (musl) backup, stream and verify binaries, the CA certificates and an
 # empty /tmp on an empty base, entrypoint /backup. One image per architecture, each written as
 # an OCI archive: target/image/backstop-<arch>.oci.tar (IMAGE_ARCHES, default "arm64 amd64").
+# The arm64 binaries are the ones in `make build`'s Lambda zips (target/lambda/<name>/
+# bootstrap.zip, run `make build` first); amd64 is built here.
 #
 # Push one to ECR with skopeo, e.g.:
 #   skopeo copy oci-archive:target/image/backstop-arm64.oci.tar \
@@ -12,28 +14,37 @@ cd "$(dirname "$0")/.."
 
 ARCHES="${IMAGE_ARCHES:-arm64 amd64}"
 BINARIES=(backup stream verify)
-# arm64 builds the same package set as `make build` (so cargo unifies features alike and the
-# Lambda zips' compile is reused); amd64 builds only what the image holds.
-LAMBDA_FUNCTIONS=(backup stream verify monitor retention notify-slack)
 CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 VERSION="$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)"
 
-for tool in umoci skopeo; do
+for tool in umoci skopeo unzip; do
   command -v "$tool" >/dev/null || { echo "build-image: $tool is missing; run scripts/install-infra-deps.sh" >&2; exit 1; }
 done
 [ -s "$CA_BUNDLE" ] || { echo "build-image: $CA_BUNDLE is missing; install Debian's ca-certificates" >&2; exit 1; }
 
 mkdir -p target/image
 for arch in $ARCHES; do
+  binaries="target/image/$arch/bin"
+  rm -rf "$binaries" && mkdir -p "$binaries"
   case "$arch" in
-    arm64) triple=aarch64-unknown-linux-musl; packages=("${LAMBDA_FUNCTIONS[@]}") ;;
-    amd64) triple=x86_64-unknown-linux-musl; packages=("${BINARIES[@]}") ;;
+    arm64)
+      for binary in "${BINARIES[@]}"; do
+        zip="target/lambda/$binary/bootstrap.zip"
+        [ -s "$zip" ] || { echo "build-image: $zip is missing; run make build first" >&2; exit 1; }
+        unzip -p "$zip" bootstrap > "$binaries/$binary"
+      done
+      ;;
+    amd64)
+      echo "build-image: building ${BINARIES[*]} for x86_64-unknown-linux-musl"
+      PATH="$PWD/.venv-tools/bin:$PATH" cargo lambda build --release --locked \
+        --target x86_64-unknown-linux-musl --features vendored-openssl \
+        --lambda-dir "target/image/amd64/lambda" $(printf -- '-p %s ' "${BINARIES[@]}")
+      for binary in "${BINARIES[@]}"; do
+        cp "target/image/amd64/lambda/$binary/bootstrap" "$binaries/$binary"
+      done
+      ;;
     *) echo "build-image: unknown architecture $arch (arm64 or amd64)" >&2; exit 1 ;;
   esac
-  echo "build-image: building ${packages[*]} for $triple"
-  PATH="$PWD/.venv-tools/bin:$PATH" cargo lambda build --release --locked --target "$triple" \
-    --features vendored-openssl --lambda-dir "target/image/$arch/lambda" \
-    $(printf -- '-p %s ' "${packages[@]}")
 
   layout="target/image/$arch/layout"
   bundle="target/image/$arch/bundle"
@@ -43,7 +54,7 @@ for arch in $ARCHES; do
   umoci unpack --rootless --image "$layout:backstop" "$bundle"
   rootfs="$bundle/rootfs"
   for binary in "${BINARIES[@]}"; do
-    install -m 0755 "target/$triple/release/$binary" "$rootfs/$binary"
+    install -m 0755 "$binaries/$binary" "$rootfs/$binary"
   done
   install -D -m 0644 "$CA_BUNDLE" "$rootfs/etc/ssl/certs/ca-certificates.crt"
   install -d -m 1777 "$rootfs/tmp"

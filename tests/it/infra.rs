@@ -489,8 +489,9 @@ async fn the_complete_example_applies_against_moto_and_reads_back() {
     assert_eq!(recovery_point.threshold(), Some(30.0 * 60.0));
     assert_eq!(
         alarms.metric_alarms().len(),
-        6 + 2 + 2 + 2,
-        "errors per function, age and verification, two dead-letter queues, recovery point and retained WAL"
+        6 + 2 * 2 + 2 + 2 * 2,
+        "errors per function; per database (main, warehouse) age and verification; two \
+         dead-letter queues; per database recovery point and retained WAL"
     );
 
     // Least privilege, from the policy documents applied.
