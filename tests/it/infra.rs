@@ -211,13 +211,7 @@ async fn container_task_reads_back(
         backup_env["BACKSTOP_TASK_SUBNETS"],
         "subnet-0123456789abcdef0"
     );
-    let warehouse = scheduler
-        .get_schedule()
-        .group_name("backstop-example")
-        .name("backstop-example-backup-warehouse")
-        .send()
-        .await
-        .unwrap();
+    let warehouse = example_schedule(scheduler, "backstop-example-backup-warehouse").await;
     let target = warehouse.target().unwrap();
     assert_eq!(target.arn(), cluster);
     let parameters = target.ecs_parameters().expect("an ECS target");
@@ -233,13 +227,7 @@ async fn container_task_reads_back(
     let job: serde_json::Value =
         serde_json::from_str(overrides["environment"][0]["value"].as_str().unwrap()).unwrap();
     assert_eq!(job["database"], "warehouse");
-    let main = scheduler
-        .get_schedule()
-        .group_name("backstop-example")
-        .name("backstop-example-backup-main")
-        .send()
-        .await
-        .unwrap();
+    let main = example_schedule(scheduler, "backstop-example-backup-main").await;
     assert!(main.target().unwrap().arn().contains(":function:"));
 
     // RunTask on that one task definition in that one cluster, and PassRole of its two roles
@@ -280,6 +268,20 @@ async fn container_task_reads_back(
         .unwrap()
         .to_string();
     assert!(task_policy.contains("s3:PutObject") && !task_policy.contains("ecs:"));
+}
+
+/// One of the example's schedules, read back.
+async fn example_schedule(
+    scheduler: &aws_sdk_scheduler::Client,
+    name: &str,
+) -> aws_sdk_scheduler::operation::get_schedule::GetScheduleOutput {
+    scheduler
+        .get_schedule()
+        .group_name("backstop-example")
+        .name(name)
+        .send()
+        .await
+        .unwrap()
 }
 
 /// The recipient the example's backups are encrypted to (one made for this test process).
@@ -440,26 +442,14 @@ async fn the_complete_example_applies_against_moto_and_reads_back() {
             "backstop-example-verify-restore-warehouse",
         ]
     );
-    let backup = scheduler
-        .get_schedule()
-        .group_name("backstop-example")
-        .name("backstop-example-backup-main")
-        .send()
-        .await
-        .unwrap();
+    let backup = example_schedule(&scheduler, "backstop-example-backup-main").await;
     assert_eq!(backup.schedule_expression(), Some("rate(6 hours)"));
     let target = backup.target().unwrap();
     let input: serde_json::Value = serde_json::from_str(target.input().unwrap()).unwrap();
     assert_eq!(input["database"], "main");
     assert!(target.dead_letter_config().is_some() && target.retry_policy().is_some());
     // The change stream's drain keeps its 5-minute pace: no flexible window.
-    let drain = scheduler
-        .get_schedule()
-        .group_name("backstop-example")
-        .name("backstop-example-stream-main")
-        .send()
-        .await
-        .unwrap();
+    let drain = example_schedule(&scheduler, "backstop-example-stream-main").await;
     assert_eq!(drain.schedule_expression(), Some("rate(5 minutes)"));
     assert_eq!(
         drain.flexible_time_window().map(|w| w.mode().as_str()),

@@ -297,6 +297,13 @@ async fn run_one(
     deps: &Deps,
 ) -> Outcome {
     let started = Instant::now();
+    // A failure before the engine ran: nothing was written.
+    let refuse = async |reason: String, kind: FailureKind, secrets: &[&str]| {
+        fail(
+            database, plan, context, deps, started, false, reason, kind, secrets,
+        )
+        .await
+    };
     let holder = match context.deadline {
         Some(_) => format!(
             "backup Lambda {} request {}",
@@ -334,18 +341,7 @@ async fn run_one(
             }
             Ok(claim::Claimed::Skip(reason)) => return Outcome::Skipped(reason),
             Err(reason) => {
-                return fail(
-                    database,
-                    plan,
-                    context,
-                    deps,
-                    started,
-                    false,
-                    reason,
-                    FailureKind::Other,
-                    &[],
-                )
-                .await;
+                return refuse(reason, FailureKind::Other, &[]).await;
             }
         },
         None => None,
@@ -362,34 +358,12 @@ async fn run_one(
             "the invocation has less than the {} s reserve left, so the backup was not started",
             deps.reserve.as_secs()
         );
-        return fail(
-            database,
-            plan,
-            context,
-            deps,
-            started,
-            false,
-            reason,
-            FailureKind::OutOfTime,
-            &[],
-        )
-        .await;
+        return refuse(reason, FailureKind::OutOfTime, &[]).await;
     }
     let Some(source) = deps.base.config.sources.get(database) else {
         release_claim().await;
         let reason = format!("database `{database}` has no connection source configured");
-        return fail(
-            database,
-            plan,
-            context,
-            deps,
-            started,
-            false,
-            reason,
-            FailureKind::Other,
-            &[],
-        )
-        .await;
+        return refuse(reason, FailureKind::Other, &[]).await;
     };
     let target = match resolve(
         database.as_str(),
@@ -402,18 +376,7 @@ async fn run_one(
         Ok(target) => target,
         Err(e) => {
             release_claim().await;
-            return fail(
-                database,
-                plan,
-                context,
-                deps,
-                started,
-                false,
-                e.to_string(),
-                FailureKind::Other,
-                &[],
-            )
-            .await;
+            return refuse(e.to_string(), FailureKind::Other, &[]).await;
         }
     };
     let password = target
@@ -462,18 +425,7 @@ async fn run_one(
             }
             Decision::Failed(reason) => {
                 release_claim().await;
-                return fail(
-                    database,
-                    plan,
-                    context,
-                    deps,
-                    started,
-                    false,
-                    reason,
-                    FailureKind::Other,
-                    &secrets,
-                )
-                .await;
+                return refuse(reason, FailureKind::Other, &secrets).await;
             }
         }
     }
