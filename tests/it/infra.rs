@@ -148,13 +148,17 @@ async fn container_task_reads_back(
     let mut providers = clusters.clusters()[0].capacity_providers().to_vec();
     providers.sort();
     assert_eq!(providers, ["FARGATE", "FARGATE_SPOT"]);
-    let described = ecs
-        .describe_task_definition()
-        .task_definition(task["task_definition"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
-    let definition = described.task_definition().unwrap();
+    let describe = async |arn: &serde_json::Value| {
+        ecs.describe_task_definition()
+            .task_definition(arn.as_str().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .task_definition()
+            .unwrap()
+            .clone()
+    };
+    let definition = &describe(&task["task_definition"]).await;
     assert_eq!(
         definition
             .runtime_platform()
@@ -174,6 +178,7 @@ async fn container_task_reads_back(
         "{image}"
     );
     assert_eq!(container.readonly_root_filesystem(), Some(true));
+    assert_eq!(container.entry_point(), ["/backup"]);
     let env: std::collections::BTreeMap<&str, &str> = container
         .environment()
         .iter()
@@ -220,6 +225,24 @@ async fn container_task_reads_back(
             .task_definition_arn()
             .contains("task-definition/backstop-example-backup")
     );
+    // Its test restore takes as long as its backup: the verify task runs it.
+    let verify = describe(&task["verify_task_definition"]).await;
+    let verifier = &verify.container_definitions()[0];
+    assert_eq!(verifier.entry_point(), ["/verify"]);
+    assert_eq!(verify.task_role_arn(), task["verify_task_role"].as_str());
+    assert!(verifier.environment().iter().any(|p| {
+        p.name() == Some("BACKSTOP_FUNCTION_NAME") && p.value() == Some("backstop-example-verify")
+    }));
+    let restore = example_schedule(scheduler, "backstop-example-verify-restore-warehouse").await;
+    let restore_target = restore.target().unwrap();
+    assert_eq!(restore_target.arn(), cluster);
+    assert!(
+        restore_target
+            .ecs_parameters()
+            .unwrap()
+            .task_definition_arn()
+            .contains("task-definition/backstop-example-verify")
+    );
     let input: serde_json::Value = serde_json::from_str(target.input().unwrap()).unwrap();
     let overrides = &input["containerOverrides"][0];
     assert_eq!(overrides["name"], "backstop");
@@ -262,12 +285,24 @@ async fn container_task_reads_back(
         pass["Condition"]["StringEquals"]["iam:PassedToService"],
         "ecs-tasks.amazonaws.com"
     );
-    // The task's own role is the backup function's policy, without ECS.
-    let task_policy = only("aws_iam_role_policy", "task")["policy"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert!(task_policy.contains("s3:PutObject") && !task_policy.contains("ecs:"));
+    // Each task's own role is its function's policy, without ECS.
+    for job in ["backup", "verify"] {
+        let policy = module
+            .iter()
+            .find(|r| {
+                r["type"] == "aws_iam_role_policy" && r["name"] == "task" && r["index"] == job
+            })
+            .unwrap_or_else(|| panic!("no {job} task policy"))["values"]["policy"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&policy).unwrap(),
+            role_policy(state, job),
+            "the {job} task's role has its function's policy"
+        );
+        assert!(!policy.contains("ecs:"));
+    }
 }
 
 /// One of the example's schedules, read back.
@@ -297,7 +332,9 @@ fn role_policy(state: &serde_json::Value, function: &str) -> serde_json::Value {
         .unwrap();
     let policy = resources
         .iter()
-        .find(|r| r["type"] == "aws_iam_role_policy" && r["index"] == function)
+        .find(|r| {
+            r["type"] == "aws_iam_role_policy" && r["name"] == "this" && r["index"] == function
+        })
         .unwrap_or_else(|| panic!("no role policy for {function}"));
     serde_json::from_str(policy["values"]["policy"].as_str().unwrap()).unwrap()
 }
@@ -526,8 +563,8 @@ async fn the_complete_example_applies_against_moto_and_reads_back() {
             .as_array()
             .unwrap()
             .iter()
-            .find(|r| r["type"] == kind && r["index"] == index)
-            .unwrap_or_else(|| panic!("no {kind}[{index}] in the state"))["values"]
+            .find(|r| r["type"] == kind && r["name"] == "this" && r["index"] == index)
+            .unwrap_or_else(|| panic!("no {kind}.this[{index}] in the state"))["values"]
             .clone()
     };
     // Encryption: the backup function gets the recipient (a public key) and cannot read the
@@ -648,11 +685,15 @@ async fn the_complete_example_applies_against_moto_and_reads_back() {
         .filter_map(|r| r.as_str().map(str::to_string))
         .collect();
     writers.sort();
-    let mut expected = vec![backup_role, stream_role];
+    let backup_task_role = outputs["container_task"]["value"]["task_role"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut expected = vec![backup_role, stream_role, backup_task_role];
     expected.sort();
     assert_eq!(
         writers, expected,
-        "backups and change segments are written once"
+        "backups and change segments are written once, by the functions and the backup task"
     );
     assert_eq!(never_replace["Action"], "s3:PutObject");
     assert!(

@@ -1,21 +1,25 @@
 ################################################################################
-# The container task: the same backup binary on ECS Fargate, for backups that do not fit in
-# one Lambda invocation. Exists when var.fargate.enabled.
+# The container tasks: the same backup and verify binaries on ECS Fargate, for backups (and
+# test restores of them) that do not fit in one Lambda invocation. Exist when
+# var.fargate.enabled.
 ################################################################################
 
 locals {
-  fargate            = var.fargate.enabled
-  task_family        = "${var.name}-backup"
-  task_container     = "backstop"
-  task_subnets       = var.fargate.subnet_ids != null ? var.fargate.subnet_ids : var.vpc_subnet_ids
-  task_security      = var.fargate.security_group_ids != null ? var.fargate.security_group_ids : var.vpc_security_group_ids
-  task_capacity      = var.fargate.spot ? "FARGATE_SPOT" : "FARGATE"
-  fargate_databases  = toset([for id, db in var.databases : id if db.runner == "fargate"])
-  task_definition    = local.fargate ? "arn:${local.partition}:ecs:${local.region}:${local.account_id}:task-definition/${local.task_family}" : null
-  task_log_group_arn = local.fargate ? aws_cloudwatch_log_group.task[0].arn : null
+  fargate           = var.fargate.enabled
+  task_jobs         = local.fargate ? toset(["backup", "verify"]) : toset([])
+  task_container    = "backstop"
+  task_subnets      = var.fargate.subnet_ids != null ? var.fargate.subnet_ids : var.vpc_subnet_ids
+  task_security     = var.fargate.security_group_ids != null ? var.fargate.security_group_ids : var.vpc_security_group_ids
+  task_capacity     = var.fargate.spot ? "FARGATE_SPOT" : "FARGATE"
+  fargate_databases = toset([for id, db in var.databases : id if db.runner == "fargate"])
+  task_definition_arns = {
+    for job in local.task_jobs : job => "arn:${local.partition}:ecs:${local.region}:${local.account_id}:task-definition/${var.name}-${job}"
+  }
+  # Parallel connections of each job: two per vCPU.
+  task_jobs_variable = { backup = "BACKSTOP_BACKUP_JOBS", verify = "BACKSTOP_VERIFY_JOBS" }
   # What the backup function needs to start the task.
   dispatch_environment = local.fargate ? {
-    BACKSTOP_TASK_DEFINITION      = aws_ecs_task_definition.backup[0].family
+    BACKSTOP_TASK_DEFINITION      = aws_ecs_task_definition.this["backup"].family
     BACKSTOP_TASK_CLUSTER         = aws_ecs_cluster.this[0].arn
     BACKSTOP_TASK_CONTAINER       = local.task_container
     BACKSTOP_TASK_SUBNETS         = join(",", local.task_subnets)
@@ -88,8 +92,8 @@ resource "aws_ecs_cluster_capacity_providers" "this" {
 }
 
 resource "aws_cloudwatch_log_group" "task" {
-  count             = local.fargate ? 1 : 0
-  name              = "/ecs/${local.task_family}"
+  for_each          = local.task_jobs
+  name              = "/ecs/${var.name}-${each.key}"
   retention_in_days = var.log_retention_days
   kms_key_id        = aws_kms_key.this.arn
   tags              = var.tags
@@ -110,26 +114,27 @@ data "aws_iam_policy_document" "tasks_assume" {
   }
 }
 
-# What the task itself may do: exactly what the backup function may (the store, its
-# databases' secrets, alerts, metrics), and nothing to do with ECS.
+# What each task itself may do: exactly what its function may (backup: the store, its
+# databases' secrets, alerts, metrics; verify: reading backups, writing results, the scratch
+# server and the identity), and nothing to do with ECS.
 resource "aws_iam_role" "task" {
-  count              = local.fargate ? 1 : 0
-  name               = "${var.name}-backup-task"
+  for_each           = local.task_jobs
+  name               = "${var.name}-${each.key}-task"
   assume_role_policy = data.aws_iam_policy_document.tasks_assume.json
   tags               = var.tags
 }
 
 resource "aws_iam_role_policy" "task" {
-  count  = local.fargate ? 1 : 0
-  name   = "${var.name}-backup-task"
-  role   = aws_iam_role.task[0].id
-  policy = data.aws_iam_policy_document.function["backup"].json
+  for_each = local.task_jobs
+  name     = "${var.name}-${each.key}-task"
+  role     = aws_iam_role.task[each.key].id
+  policy   = data.aws_iam_policy_document.function[each.key].json
 }
 
-# What ECS needs to start it: pull the image, write its log.
+# What ECS needs to start them: pull the image, write their logs.
 resource "aws_iam_role" "task_execution" {
   count              = local.fargate ? 1 : 0
-  name               = "${var.name}-backup-task-execution"
+  name               = "${var.name}-task-execution"
   assume_role_policy = data.aws_iam_policy_document.tasks_assume.json
   tags               = var.tags
 }
@@ -154,31 +159,32 @@ data "aws_iam_policy_document" "task_execution" {
     resources = [aws_kms_key.this.arn]
   }
   statement {
-    sid       = "TaskLog"
+    sid       = "TaskLogs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = ["${aws_cloudwatch_log_group.task[0].arn}:*"]
+    resources = [for group in aws_cloudwatch_log_group.task : "${group.arn}:*"]
   }
 }
 
 resource "aws_iam_role_policy" "task_execution" {
   count  = local.fargate ? 1 : 0
-  name   = "${var.name}-backup-task-execution"
+  name   = "${var.name}-task-execution"
   role   = aws_iam_role.task_execution[0].id
   policy = data.aws_iam_policy_document.task_execution[0].json
 }
 
-# The task reads its databases' connections from Secrets Manager or SSM at run time with its
-# role, as the function does: no secret value is ever in the task definition or its
-# environment. Parts stream to S3, so the default ephemeral storage is never filled.
-resource "aws_ecs_task_definition" "backup" {
-  count                    = local.fargate ? 1 : 0
-  family                   = local.task_family
+# Each task reads its connections from Secrets Manager or SSM at run time with its role, as
+# its function does: no secret value is ever in a task definition or its environment. Parts
+# stream to and from S3, so the default ephemeral storage is never filled. One image: the
+# entrypoint picks the binary.
+resource "aws_ecs_task_definition" "this" {
+  for_each                 = local.task_jobs
+  family                   = "${var.name}-${each.key}"
   requires_compatibilities = ["FARGATE"]
   network_mode             = "awsvpc"
   cpu                      = var.fargate.cpu
   memory                   = var.fargate.memory
   execution_role_arn       = aws_iam_role.task_execution[0].arn
-  task_role_arn            = aws_iam_role.task[0].arn
+  task_role_arn            = aws_iam_role.task[each.key].arn
 
   runtime_platform {
     operating_system_family = "LINUX"
@@ -189,23 +195,23 @@ resource "aws_ecs_task_definition" "backup" {
     {
       name                   = local.task_container
       image                  = "${aws_ecr_repository.this[0].repository_url}:${var.fargate.image_tag}"
+      entryPoint             = ["/${each.key}"]
       essential              = true
       readonlyRootFilesystem = true
       user                   = "65534:65534"
       environment = [
-        for name, value in merge(local.environment["backup"], {
-          # Re-run commands in its alerts name the function that dispatches to it.
-          BACKSTOP_FUNCTION_NAME = "${var.name}-backup"
-          # Two parallel COPY streams per vCPU.
-          BACKSTOP_BACKUP_JOBS = tostring(max(2, floor(var.fargate.cpu / 512)))
+        for name, value in merge(local.environment[each.key], {
+          # Re-run commands in its alerts name the function it stands in for.
+          BACKSTOP_FUNCTION_NAME               = "${var.name}-${each.key}"
+          (local.task_jobs_variable[each.key]) = tostring(max(2, floor(var.fargate.cpu / 512)))
         }) : { name = name, value = value }
       ]
       logConfiguration = {
         logDriver = "awslogs"
         options = {
-          awslogs-group         = aws_cloudwatch_log_group.task[0].name
+          awslogs-group         = aws_cloudwatch_log_group.task[each.key].name
           awslogs-region        = local.region
-          awslogs-stream-prefix = "backup"
+          awslogs-stream-prefix = each.key
         }
       }
     }
@@ -214,14 +220,14 @@ resource "aws_ecs_task_definition" "backup" {
   tags = var.tags
 }
 
-# The backup function may start that one task definition in that one cluster, and hand ECS
+# The backup function may start the backup task definition in that one cluster, and hand ECS
 # the two roles it runs with; nothing else.
 data "aws_iam_policy_document" "dispatch" {
   count = local.fargate ? 1 : 0
   statement {
     sid       = "StartBackupTask"
     actions   = ["ecs:RunTask"]
-    resources = ["${local.task_definition}:*"]
+    resources = ["${local.task_definition_arns["backup"]}:*"]
     condition {
       test     = "ArnEquals"
       variable = "ecs:cluster"
@@ -231,7 +237,7 @@ data "aws_iam_policy_document" "dispatch" {
   statement {
     sid       = "PassTaskRoles"
     actions   = ["iam:PassRole"]
-    resources = [aws_iam_role.task[0].arn, aws_iam_role.task_execution[0].arn]
+    resources = [aws_iam_role.task["backup"].arn, aws_iam_role.task_execution[0].arn]
     condition {
       test     = "StringEquals"
       variable = "iam:PassedToService"

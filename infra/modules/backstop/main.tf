@@ -107,8 +107,9 @@ resource "aws_s3_bucket_public_access_block" "this" {
 }
 
 data "aws_iam_policy_document" "bucket" {
-  # Backup data is written once: the backup role may create objects (If-None-Match: *), never
-  # replace one, so a compromised backup function cannot overwrite last month's parts. Only
+  # Backup data is written once: the roles that write it (the backup and stream functions',
+  # and the backup task's) may create objects (If-None-Match: *), never replace one, so a
+  # compromised writer cannot overwrite last month's parts. Only
   # its own state under _backstop/ may be overwritten. Multipart part uploads carry no
   # conditional header and are exempt (s3:ObjectCreationOperation is false for them); their
   # completion is not.
@@ -118,8 +119,11 @@ data "aws_iam_policy_document" "bucket" {
     actions       = ["s3:PutObject"]
     not_resources = ["${aws_s3_bucket.this.arn}/${local.prefix}/_backstop/*"]
     principals {
-      type        = "AWS"
-      identifiers = [for name in ["backup", "stream"] : aws_iam_role.this[name].arn if contains(keys(local.functions), name)]
+      type = "AWS"
+      identifiers = concat(
+        [for name in ["backup", "stream"] : aws_iam_role.this[name].arn if contains(keys(local.functions), name)],
+        [for job, role in aws_iam_role.task : role.arn if job == "backup"],
+      )
     }
     condition {
       test     = "Null"

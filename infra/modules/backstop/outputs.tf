@@ -49,12 +49,14 @@ output "failure_destinations" {
 }
 
 output "container_task" {
-  description = "The container task for backups too big for Lambda (null without fargate.enabled): push the image to repository_url (`skopeo copy oci-archive:target/image/backstop-arm64.oci.tar docker://<repository_url>:<image_tag>`); cluster and task_definition are what the backup function dispatches to."
+  description = "The container task for backups too big for Lambda (null without fargate.enabled): push the image to repository_url (`skopeo copy oci-archive:target/image/backstop-arm64.oci.tar docker://<repository_url>:<image_tag>`); cluster and task_definition are what the backup function dispatches to; verify_task_definition runs the verifications of databases with runner = \"fargate\"."
   value = local.fargate ? {
-    repository_url  = aws_ecr_repository.this[0].repository_url
-    cluster         = aws_ecs_cluster.this[0].arn
-    task_definition = aws_ecs_task_definition.backup[0].arn
-    task_role       = aws_iam_role.task[0].arn
-    log_group       = aws_cloudwatch_log_group.task[0].name
+    repository_url         = aws_ecr_repository.this[0].repository_url
+    cluster                = aws_ecs_cluster.this[0].arn
+    task_definition        = aws_ecs_task_definition.this["backup"].arn
+    task_role              = aws_iam_role.task["backup"].arn
+    log_group              = aws_cloudwatch_log_group.task["backup"].name
+    verify_task_definition = aws_ecs_task_definition.this["verify"].arn
+    verify_task_role       = aws_iam_role.task["verify"].arn
   } : null
 }

@@ -17,14 +17,14 @@ locals {
       }
     },
     {
-      for id in keys(var.databases) : "verify-deep-${id}" => {
-        function = "verify", expression = var.schedules.verify_deep, database = id
+      for id, db in var.databases : "verify-deep-${id}" => {
+        function = "verify", expression = var.schedules.verify_deep, database = id, runner = db.runner
         input    = { database = id, backup = "latest", level = "deep" }
       }
     },
     !var.restore_verification.enabled ? {} : {
-      for id in keys(var.databases) : "verify-restore-${id}" => {
-        function = "verify", expression = var.schedules.verify_restore, database = id
+      for id, db in var.databases : "verify-restore-${id}" => {
+        function = "verify", expression = var.schedules.verify_restore, database = id, runner = db.runner
         input    = { database = id, backup = "latest", level = "restore" }
       }
     },
@@ -44,7 +44,7 @@ locals {
 }
 
 locals {
-  # Which scheduled jobs start the container task instead of a function.
+  # Which scheduled jobs (backups, verifications) start a container task instead of a function.
   on_task = { for key, job in local.jobs : key => lookup(job, "runner", "lambda") == "fargate" }
 }
 
@@ -81,12 +81,13 @@ data "aws_iam_policy_document" "scheduler" {
     actions   = ["lambda:InvokeFunction"]
     resources = [for name, fn in aws_lambda_function.this : fn.arn if name != "notify-slack"]
   }
-  # Databases whose backups run on the container task: the schedule starts it directly.
+  # Databases whose backups and verifications run on the container tasks: the schedule starts
+  # them directly.
   dynamic "statement" {
     for_each = length(local.fargate_databases) > 0 ? [1] : []
     content {
       actions   = ["ecs:RunTask"]
-      resources = ["${local.task_definition}:*"]
+      resources = [for job in local.task_jobs : "${local.task_definition_arns[job]}:*"]
       condition {
         test     = "ArnEquals"
         variable = "ecs:cluster"
@@ -98,7 +99,7 @@ data "aws_iam_policy_document" "scheduler" {
     for_each = length(local.fargate_databases) > 0 ? [1] : []
     content {
       actions   = ["iam:PassRole"]
-      resources = [aws_iam_role.task[0].arn, aws_iam_role.task_execution[0].arn]
+      resources = concat([for role in aws_iam_role.task : role.arn], [aws_iam_role.task_execution[0].arn])
       condition {
         test     = "StringEquals"
         variable = "iam:PassedToService"
@@ -155,7 +156,7 @@ resource "aws_scheduler_schedule" "this" {
     dynamic "ecs_parameters" {
       for_each = local.on_task[each.key] ? [1] : []
       content {
-        task_definition_arn = aws_ecs_task_definition.backup[0].arn_without_revision
+        task_definition_arn = aws_ecs_task_definition.this[each.value.function].arn_without_revision
         task_count          = 1
         propagate_tags      = "TASK_DEFINITION"
         capacity_provider_strategy {
