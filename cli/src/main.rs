@@ -1,6 +1,7 @@
 //! `backstop`: the command line for operators. Parses arguments, calls the core, and turns
 //! every failure into one readable line on stderr and a non-zero exit code.
 
+mod advise;
 mod backup;
 mod common;
 mod doctor;
@@ -56,6 +57,8 @@ enum Command {
     Prune(prune::Args),
     /// Backup freshness and database health (exit 0 healthy, 1 warning, 2 critical, 3 unknown).
     Health(health::Args),
+    /// Index advice as a migration to review and apply; --check once it ran.
+    Advise(advise::Args),
     /// Make an age identity for encrypted backups and print its recipient.
     Keygen(keys::KeygenArgs),
     /// Print a shell completion script, e.g. `backstop completions bash > /etc/bash_completion.d/backstop`.
@@ -103,6 +106,7 @@ fn main() -> ExitCode {
             Command::Export(args) => restore::run_export(args).await.map(|()| 0),
             Command::Stream(args) => stream::run(args).await.map(|()| 0),
             Command::Doctor(args) => doctor::run(args).await.map(|()| 0),
+            Command::Advise(args) => advise::run(args).await.map(|()| 0),
             Command::List(args) => list::run(args).await.map(|()| 0),
             Command::Prune(args) => prune::run(args).await.map(|()| 0),
             Command::Completions { .. } => Ok(0),

@@ -6,6 +6,7 @@
 //! - [`lease`]: one run at a time, through a lease object taken with a conditional write.
 //! - [`tier`]: the pure choice of a new backup's tier.
 //! - [`health`]: pure classification of backup freshness.
+//! - [`advise`]: index advice as a migration to review and apply, and its check afterwards.
 //! - [`retention`]: GFS pruning (a pure selection plus its safety rails) and the leftover sweep.
 //! - [`runner`]: where a backup runs (this invocation or a container task), from the last runs.
 //! - [`config`]: settings read from the environment, each error naming its variable.
@@ -19,6 +20,7 @@
 //!
 //! Nothing here knows about Lambda events or terminals; decisions are pure functions.
 
+pub mod advise;
 pub mod alert;
 pub mod aws;
 pub mod config;

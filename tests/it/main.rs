@@ -1,6 +1,7 @@
 //! The integration suite: one test binary over real PostgreSQL, moto and HTTP servers.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
+mod advise;
 mod alerts;
 mod applications;
 mod backup_lambda;

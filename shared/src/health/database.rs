@@ -346,7 +346,7 @@ pub fn assess(figures: &DatabaseFigures, t: &DatabaseThresholds) -> Vec<Finding>
     findings
 }
 
-const USER_SCHEMAS: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'";
+pub(crate) const USER_SCHEMAS: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'";
 
 /// The server's `server_version_num`, through the simple protocol (a pooler passes it on).
 async fn server_version(client: &Client) -> Result<ServerVersion, String> {
@@ -435,7 +435,7 @@ fn fk_without_index_query() -> String {
 }
 
 /// Rows of a simple query as text cells.
-async fn rows(client: &Client, sql: &str) -> Result<Vec<Vec<Option<String>>>, String> {
+pub(crate) async fn rows(client: &Client, sql: &str) -> Result<Vec<Vec<Option<String>>>, String> {
     let messages = client.simple_query(sql).await.map_err(|e| describe(&e))?;
     Ok(messages
         .into_iter()
@@ -452,7 +452,10 @@ async fn rows(client: &Client, sql: &str) -> Result<Vec<Vec<Option<String>>>, St
 
 /// The figure `name` as a number: a NULL or a value that does not parse is an error naming
 /// the figure (its health is unknown), never a zero that would read as healthy.
-fn number<T: std::str::FromStr>(cell: Option<&Option<String>>, name: &str) -> Result<T, String> {
+pub(crate) fn number<T: std::str::FromStr>(
+    cell: Option<&Option<String>>,
+    name: &str,
+) -> Result<T, String> {
     match cell.and_then(|c| c.as_deref()) {
         Some(text) => text
             .trim()
