@@ -252,6 +252,20 @@ async fn exclusions_name_objects_and_take_their_dependents_along_only_when_named
 
 #[tokio::test]
 async fn a_backup_under_concurrent_transfers_restores_with_the_invariant_intact() {
+    backup_under_transfers(false).await;
+}
+
+/// Through PgBouncer in transaction mode, the leader's snapshot transaction holds its server
+/// connection and every worker imports the snapshot in its own transaction, whichever server
+/// connection that gets: the set is as consistent as a direct one.
+#[tokio::test]
+async fn a_backup_through_a_transaction_pooler_is_as_consistent_as_a_direct_one() {
+    backup_under_transfers(true).await;
+}
+
+/// Transfers between two tables run while the backup is taken (directly, or through the
+/// transaction-pooling PgBouncer); the restored balances must add up.
+async fn backup_under_transfers(through_pooler: bool) {
     let source = fresh_database("consistency");
     source.psql(
         "CREATE TABLE public.checking (id int PRIMARY KEY, balance bigint NOT NULL);
@@ -285,7 +299,15 @@ async fn a_backup_under_concurrent_transfers_restores_with_the_invariant_intact(
     let (_dir, store) = file_store();
     let mut opts = options(&source);
     opts.split_pages = 64; // several chunks per table, copied at different moments
-    let manifest = take(&source, &store, &opts).await.unwrap();
+    let manifest = if through_pooler {
+        let pooled = backstop_tests::pgbouncer::pgbouncer().url(&source.name);
+        let config = backstop::pg::parse_url(&pooled).unwrap();
+        backstop::engine::backup::backup(&config, store.clone(), &opts, &|_| {})
+            .await
+            .unwrap()
+    } else {
+        take(&source, &store, &opts).await.unwrap()
+    };
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     let moved = transfers.await.unwrap();
     assert!(moved > 0, "no transfer ran during the backup");
