@@ -26,6 +26,16 @@ pub struct Args {
         hide_env_values = true
     )]
     db: Option<String>,
+    /// Also check the connection pooler: PgBouncer's admin console, as a postgresql:// URL
+    /// to its `pgbouncer` database (a user in admin_users or stats_users). Its pools for the
+    /// --db database are reported (every pool without --db).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "BACKSTOP_POOLER_URL",
+        hide_env_values = true
+    )]
+    pooler: Option<String>,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -45,14 +55,21 @@ pub async fn run(args: Args) -> anyhow::Result<HealthStatus> {
         .as_deref()
         .map(backstop::pg::parse_url)
         .transpose()?;
-    let report = check(
+    let thresholds = Thresholds::default();
+    let mut report = check(
         store.as_ref(),
         &database,
         target.as_ref(),
         OffsetDateTime::now_utc(),
-        &Thresholds::default(),
+        &thresholds,
     )
     .await?;
+    if let Some(pooler) = &args.pooler {
+        let console = backstop::pg::parse_url(pooler)?;
+        let name = target.as_ref().and_then(backstop::pg::database_name);
+        let gathered = backstop::health::pooler::gather(&console, name.as_deref()).await;
+        report = report.with_pooler(gathered, &thresholds.pooler);
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -96,6 +113,23 @@ fn render(report: &HealthReport) -> String {
             d.max_connections,
             d.xid_age as f64 / 1e9
         ));
+    }
+    if let Some(p) = &report.pooler {
+        for pool in &p.pools {
+            out.push_str(&format!(
+                "pooler    {}/{}: {} client(s) active, {} waiting (longest {:.1} s); {} server connection(s) active, {} idle\n",
+                pool.database,
+                pool.user,
+                pool.clients_active,
+                pool.clients_waiting,
+                pool.max_wait_seconds,
+                pool.servers_active,
+                pool.servers_idle
+            ));
+        }
+        if let Some(wait) = p.avg_wait_seconds {
+            out.push_str(&format!("pooler    average wait {:.3} s\n", wait));
+        }
     }
     if !report.findings.is_empty() {
         out.push('\n');

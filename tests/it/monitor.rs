@@ -316,6 +316,86 @@ async fn the_health_queries_work_through_pgbouncer_in_transaction_mode() {
     );
 }
 
+/// `backstop health --pooler` reads the harness PgBouncer's admin console: the test's pool,
+/// and "clients waiting" as a warning while the test holds every server connection of it.
+#[tokio::test]
+async fn health_reports_the_pooler_and_warns_while_clients_wait() {
+    use backstop_tests::pgbouncer::{PgBouncer, pgbouncer};
+    let db = fresh_database("pooler waiting");
+    let pooled = pgbouncer().url(&db.name);
+    let mut holders = Vec::new();
+    for _ in 0..PgBouncer::POOL_SIZE {
+        let (client, connection) = tokio_postgres::connect(&pooled, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        // In transaction mode a server connection is the client's until its transaction ends.
+        client.batch_execute("BEGIN; SELECT 1").await.unwrap();
+        holders.push(client);
+    }
+    let (waiter, connection) = tokio_postgres::connect(&pooled, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let waiting = tokio::spawn(async move { waiter.batch_execute("SELECT 1").await });
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("file://{}", dir.path().display());
+    let admin = pgbouncer().admin_url();
+    // The database itself directly (through the full pool it would wait too); its name picks
+    // the pool to report.
+    let direct = db.url();
+    let output = tokio::task::spawn_blocking(move || {
+        crate::support::backstop(
+            &[
+                "health",
+                "--from",
+                &store,
+                "--database-id",
+                "pooled",
+                "--db",
+                &direct,
+                "--pooler",
+                &admin,
+                "--json",
+            ],
+            &[],
+        )
+    })
+    .await
+    .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)));
+    let pools = report["pooler"]["pools"].as_array().expect("the pools");
+    assert_eq!(pools.len(), 1, "{report}");
+    assert_eq!(pools[0]["database"], db.name.as_str());
+    assert_eq!(pools[0]["servers_active"], PgBouncer::POOL_SIZE as u64);
+    assert!(
+        pools[0]["clients_waiting"].as_u64().unwrap() >= 1,
+        "{report}"
+    );
+    let finding = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "pooler_clients_waiting")
+        .unwrap_or_else(|| panic!("no clients-waiting finding: {report}"));
+    assert_eq!(finding["severity"], "warning");
+    assert!(
+        finding["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("clients waiting")
+    );
+
+    // Once the transactions end, the waiting client gets its connection.
+    for holder in &holders {
+        holder.batch_execute("COMMIT").await.unwrap();
+    }
+    waiting.await.unwrap().unwrap();
+}
+
 #[test]
 fn the_cli_exits_0_1_2_3_like_a_nagios_check() {
     let db = fresh_database("health cli");

@@ -40,6 +40,14 @@ impl PgBouncer {
         )
     }
 
+    /// The admin console (database `pgbouncer`), as the cluster's superuser (an admin user).
+    pub fn admin_url(&self) -> String {
+        self.url("pgbouncer")
+    }
+
+    /// How many server connections each database/user pool may open.
+    pub const POOL_SIZE: usize = 10;
+
     fn start(pool_mode: &str) -> Result<Self, String> {
         let binary = ["/usr/sbin/pgbouncer", "/usr/bin/pgbouncer"]
             .into_iter()
@@ -65,11 +73,14 @@ impl PgBouncer {
                     "[databases]\n* = host={host} port={pg_port}\n\n[pgbouncer]\n\
                      listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n\
                      auth_type = scram-sha-256\nauth_file = {users}\npool_mode = {pool_mode}\n\
-                     max_client_conn = 200\ndefault_pool_size = 10\n\
+                     max_client_conn = 200\ndefault_pool_size = {pool_size}\n\
+                     admin_users = {user}\nstats_users = {user}\n\
                      ignore_startup_parameters = extra_float_digits,options\n\
                      logfile = {log}\n",
                     host = c.host,
                     pg_port = c.port,
+                    user = c.user,
+                    pool_size = Self::POOL_SIZE,
                     users = users.display(),
                     log = base.join("pgbouncer.log").display(),
                 ),

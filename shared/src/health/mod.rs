@@ -7,6 +7,8 @@
 //!   transaction mode): size, connections, hit ratios, old transactions, wraparound headroom,
 //!   replication slots, invalid indexes, and advice (tables without a primary key, unused
 //!   indexes, foreign keys without an index, each with the statement that fixes it).
+//! - [`pooler`]: PgBouncer's admin console: clients active and waiting, server connections,
+//!   the longest and the average wait.
 //! - [`alerting`]: the pure decision of when a status deserves an alert.
 //!
 //! Every judgement is a pure function of gathered figures and thresholds.
@@ -14,6 +16,7 @@
 pub mod alerting;
 pub mod backups;
 pub mod database;
+pub mod pooler;
 
 use std::time::Duration;
 
@@ -131,6 +134,9 @@ pub struct HealthReport {
     pub backups: backups::BackupHealth,
     /// `None` when no connection was given or it could not be made (a finding says which).
     pub database_health: Option<database::DatabaseFigures>,
+    /// The pooler's figures, when its admin console was given and answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pooler: Option<pooler::PoolerFigures>,
     pub findings: Vec<Finding>,
 }
 
@@ -150,8 +156,31 @@ impl HealthReport {
             status: status_of(&findings),
             backups,
             database_health,
+            pooler: None,
             findings,
         }
+    }
+
+    /// Adds what the pooler's admin console said (or why it could not be read: its health is
+    /// then unknown) and judges it.
+    pub fn with_pooler(
+        mut self,
+        gathered: Result<pooler::PoolerFigures, String>,
+        thresholds: &pooler::PoolerThresholds,
+    ) -> Self {
+        match gathered {
+            Ok(figures) => {
+                self.findings.extend(pooler::assess(&figures, thresholds));
+                self.pooler = Some(figures);
+            }
+            Err(reason) => self.findings.push(Finding::unknown(
+                "pooler",
+                format!("pooler health unknown: {reason}"),
+            )),
+        }
+        self.findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+        self.status = status_of(&self.findings);
+        self
     }
 
     /// Every figure as a CloudWatch metric.
@@ -160,6 +189,9 @@ impl HealthReport {
         metrics.extend(self.backups.metrics());
         if let Some(figures) = &self.database_health {
             metrics.extend(figures.metrics());
+        }
+        if let Some(pooler) = &self.pooler {
+            metrics.extend(pooler.metrics());
         }
         metrics
     }
@@ -248,6 +280,7 @@ mod tests {
 pub struct Thresholds {
     pub freshness: FreshnessThresholds,
     pub database: database::DatabaseThresholds,
+    pub pooler: pooler::PoolerThresholds,
 }
 
 /// Checks `database`'s backups in `store` and, given a connection, the database itself.
