@@ -29,6 +29,10 @@ pub struct DatabaseSource {
     pub sslmode: Option<String>,
     /// A CA bundle file (PEM) for `verify-ca` / `verify-full`.
     pub sslrootcert: Option<PathBuf>,
+    /// The connection pooler's admin console in front of this database (PgBouncer's
+    /// `pgbouncer` database), a source of the same shape: the monitor reports its pools.
+    #[serde(default)]
+    pub pooler: Option<Box<DatabaseSource>>,
 }
 
 /// The one place a source points at.
@@ -54,6 +58,9 @@ impl DatabaseSource {
         }
         if let Some(mode) = &self.sslmode {
             tls_mode(mode).map_err(|e| e.to_string())?;
+        }
+        if let Some(pooler) = &self.pooler {
+            pooler.validate().map_err(|e| format!("pooler: {e}"))?;
         }
         Ok(())
     }
@@ -296,8 +303,20 @@ mod tests {
             ssm_parameter: None,
             sslmode: None,
             sslrootcert: None,
+            pooler: None,
         };
         assert!(none.validate().unwrap_err().contains("exactly one"));
+        let bad_pooler = DatabaseSource {
+            secret: Some("s".into()),
+            pooler: Some(Box::new(none.clone())),
+            ..none.clone()
+        };
+        assert!(
+            bad_pooler
+                .validate()
+                .unwrap_err()
+                .starts_with("pooler: set exactly one")
+        );
         let two = DatabaseSource {
             url_env: Some("A".into()),
             secret: Some("s".into()),

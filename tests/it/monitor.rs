@@ -26,29 +26,35 @@ struct Monitor {
 
 impl Monitor {
     async fn new(label: &str, databases: &[(&str, Option<String>)]) -> Self {
-        let bucket = moto().new_bucket(label).await;
-        let inbox = moto().alert_inbox(label).await;
-        let aws = moto().sdk_config().await;
         let sources: serde_json::Map<String, serde_json::Value> = databases
             .iter()
             .map(|(id, _)| (id.to_string(), json!({"url_env": format!("URL_{id}")})))
             .collect();
+        let urls = databases
+            .iter()
+            .filter_map(|(id, url)| Some((format!("URL_{id}"), url.clone()?)))
+            .collect();
+        Self::with_sources(label, serde_json::Value::Object(sources), urls).await
+    }
+
+    /// `BACKSTOP_DATABASES` as given, with `vars` (the URLs its sources name) set.
+    async fn with_sources(
+        label: &str,
+        sources: serde_json::Value,
+        urls: Vec<(String, String)>,
+    ) -> Self {
+        let bucket = moto().new_bucket(label).await;
+        let inbox = moto().alert_inbox(label).await;
+        let aws = moto().sdk_config().await;
         let mut vars = vec![
             ("BACKSTOP_STORE".to_string(), format!("s3://{bucket}/prod")),
-            (
-                "BACKSTOP_DATABASES".to_string(),
-                serde_json::Value::Object(sources).to_string(),
-            ),
+            ("BACKSTOP_DATABASES".to_string(), sources.to_string()),
             (
                 "BACKSTOP_ALERT_TOPIC_ARN".to_string(),
                 inbox.topic_arn.clone(),
             ),
         ];
-        for (id, url) in databases {
-            if let Some(url) = url {
-                vars.push((format!("URL_{id}"), url.clone()));
-            }
-        }
+        vars.extend(urls);
         let lookup = move |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
         let config = backstop::config::FunctionConfig::from_lookup(&lookup).unwrap();
         let store = backstop::store::open(&config.store, &aws);
@@ -394,6 +400,42 @@ async fn health_reports_the_pooler_and_warns_while_clients_wait() {
         holder.batch_execute("COMMIT").await.unwrap();
     }
     waiting.await.unwrap().unwrap();
+}
+
+/// A database configured with its pooler: the monitor reports the pooler's pool for it, and
+/// the pooler's figures reach CloudWatch.
+#[tokio::test]
+async fn the_monitor_reports_a_configured_pooler_to_cloudwatch() {
+    use backstop_tests::pgbouncer::pgbouncer;
+    let db = fresh_database("monitor pooler");
+    shop(&db);
+    // A client through the pooler opens the database's pool.
+    let (client, connection) =
+        tokio_postgres::connect(&pgbouncer().url(&db.name), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    client.batch_execute("SELECT 1").await.unwrap();
+    let id = format!("pooled-{}", backstop_tests::unique_suffix());
+    let monitor = Monitor::with_sources(
+        "monitor-pooler",
+        json!({ id.as_str(): {"url_env": "DB_URL", "pooler": {"url_env": "POOLER_URL"}} }),
+        vec![
+            ("DB_URL".into(), db.url()),
+            ("POOLER_URL".into(), pgbouncer().admin_url()),
+        ],
+    )
+    .await;
+    let response = monitor.run(&id).await;
+    let pooler = response.reports[0]
+        .pooler
+        .as_ref()
+        .expect("the pooler's figures");
+    assert_eq!(pooler.pools.len(), 1, "{pooler:?}");
+    assert_eq!(pooler.pools[0].database, db.name);
+    assert!(pooler.pools[0].servers_idle + pooler.pools[0].servers_active >= 1);
+    assert!(metric_sum("PoolerServersIdle", &id).await.is_some());
+    assert!(metric_sum("PoolerClientsWaiting", &id).await.is_some());
 }
 
 #[test]

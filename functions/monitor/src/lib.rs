@@ -192,14 +192,33 @@ async fn check_one(
         }
         None => None,
     };
-    check(
+    let report = check(
         deps.base.store.as_ref(),
         database,
         target.as_ref(),
         now,
         &deps.thresholds,
     )
+    .await?;
+    // The pooler in front of it, when one is configured: its pools for this database.
+    let Some(pooler) = source.and_then(|s| s.pooler.as_deref()) else {
+        return Ok(report);
+    };
+    let gathered = match resolve(
+        &format!("{database} pooler"),
+        pooler,
+        &deps.base.aws,
+        deps.base.env.as_ref(),
+    )
     .await
+    {
+        Ok(console) => {
+            let name = target.as_ref().and_then(backstop::pg::database_name);
+            backstop::health::pooler::gather(&console, name.as_deref()).await
+        }
+        Err(e) => Err(e.to_string()),
+    };
+    Ok(report.with_pooler(gathered, &deps.thresholds.pooler))
 }
 
 /// The alert for a health notice.

@@ -91,6 +91,9 @@ resource "aws_cloudwatch_dashboard" "this" {
         { name = "RestoreSeconds", title = "Measured RTO: test restore (s)", stat = "Maximum" },
         { name = "HealthStatus", title = "Health (0 ok, 1 warning, 2 critical, 3 unknown)", stat = "Maximum" },
         { name = "VerifySucceeded", title = "Verification passed (1) / failed (0)", stat = "Minimum" },
+        # With a pooler configured for a database (BACKSTOP_DATABASES "pooler"), the monitor's figures of it.
+        { name = "PoolerClientsWaiting", title = "Pooler: clients waiting for a server connection", stat = "Maximum" },
+        { name = "PoolerMaxWaitSeconds", title = "Pooler: longest wait (s)", stat = "Maximum" },
         ] : {
         type   = "metric"
         x      = (i % 2) * 12
