@@ -438,6 +438,48 @@ async fn the_monitor_reports_a_configured_pooler_to_cloudwatch() {
     assert!(metric_sum("PoolerClientsWaiting", &id).await.is_some());
 }
 
+/// With pg_stat_statements preloaded (the harness preloads it where the installation ships it)
+/// and installed in the database, the monitor names the slowest statement of a workload the
+/// test ran, and its time reaches CloudWatch.
+#[tokio::test]
+async fn the_slowest_statement_of_a_workload_is_named_and_its_time_reaches_cloudwatch() {
+    let db = fresh_database("statements");
+    shop(&db);
+    db.psql("CREATE EXTENSION pg_stat_statements");
+    for _ in 0..3 {
+        db.psql("SELECT pg_sleep(0.2), 'the slow report'");
+    }
+    db.psql("SELECT count(*) FROM public.customers");
+    let id = format!("statements-{}", backstop_tests::unique_suffix());
+    let monitor = Monitor::new("statements", &[(id.as_str(), Some(db.url()))]).await;
+    let response = monitor.run(&id).await;
+    let report = &response.reports[0];
+    let queries = &report
+        .database_health
+        .as_ref()
+        .expect("database figures")
+        .queries;
+    assert!(queries.statements_available);
+    let top = &queries.top[0];
+    assert!(top.query.contains("pg_sleep"), "{queries:?}");
+    assert_eq!(top.calls, 3);
+    assert!(top.total_ms >= 600.0, "{top:?}");
+    assert!(queries.sequential_scans >= 1);
+    let finding = report
+        .findings
+        .iter()
+        .find(|f| f.check == "slow_statement")
+        .expect("the slowest statement as advice");
+    assert!(
+        finding.message.starts_with("statement #1 by total time"),
+        "{}",
+        finding.message
+    );
+    assert!(finding.message.contains("pg_sleep"));
+    let seconds = metric_sum("TopStatementTotalSeconds", &id).await.unwrap();
+    assert!(seconds >= 0.6, "{seconds}");
+}
+
 #[test]
 fn the_cli_exits_0_1_2_3_like_a_nagios_check() {
     let db = fresh_database("health cli");

@@ -384,6 +384,17 @@ impl PgCluster {
     }
 }
 
+/// Whether this installation ships `pg_stat_statements` (Debian's `lib/`, the npm builds'
+/// `lib/postgresql/`).
+fn preloadable_statements(bin_dir: &Path) -> bool {
+    let Some(root) = bin_dir.parent() else {
+        return false;
+    };
+    ["lib", "lib/postgresql"]
+        .iter()
+        .any(|dir| root.join(dir).join("pg_stat_statements.so").exists())
+}
+
 fn start_server(
     bin_dir: &Path,
     base: &Path,
@@ -413,6 +424,13 @@ fn start_server(
         .args(["-c", "max_connections=300", "-c", "shared_buffers=256MB"])
         // Point-in-time recovery tests read logical decoding slots (one per test database).
         .args(["-c", "wal_level=logical", "-c", "max_replication_slots=64"])
+        // Query-performance health reads pg_stat_statements (in the databases that install it).
+        .args(
+            preloadable_statements(bin_dir)
+                .then_some(["-c", "shared_preload_libraries=pg_stat_statements"])
+                .into_iter()
+                .flatten(),
+        )
         .args([
             "-c",
             "log_min_messages=warning",

@@ -106,6 +106,9 @@ pub struct DatabaseFigures {
     pub tables_without_primary_key: Vec<Advice>,
     pub unused_indexes: Vec<Advice>,
     pub foreign_keys_without_index: Vec<Advice>,
+    /// Query performance: the top statements (with `pg_stat_statements`) and scan counts.
+    #[serde(default)]
+    pub queries: super::statements::QueryFigures,
 }
 
 impl DatabaseFigures {
@@ -147,6 +150,7 @@ impl DatabaseFigures {
                 self.foreign_keys_without_index.len() as f64,
             ),
         ];
+        metrics.extend(self.queries.metrics());
         if self.max_connections > 0 {
             metrics.push(Metric::count(
                 "ConnectionUsage",
@@ -343,6 +347,7 @@ pub fn assess(figures: &DatabaseFigures, t: &DatabaseThresholds) -> Vec<Finding>
         Severity::Info,
         &figures.unused_indexes,
     ));
+    findings.extend(super::statements::findings(&figures.queries));
     findings
 }
 
@@ -584,6 +589,7 @@ pub async fn gather(client: &Client) -> Result<DatabaseFigures, String> {
         tables_without_primary_key,
         unused_indexes,
         foreign_keys_without_index,
+        queries: super::statements::gather(client).await?,
     })
 }
 
@@ -612,6 +618,7 @@ mod tests {
             tables_without_primary_key: Vec::new(),
             unused_indexes: Vec::new(),
             foreign_keys_without_index: Vec::new(),
+            queries: Default::default(),
         }
     }
 

@@ -9,6 +9,8 @@
 //!   indexes, foreign keys without an index, each with the statement that fixes it).
 //! - [`pooler`]: PgBouncer's admin console: clients active and waiting, server connections,
 //!   the longest and the average wait.
+//! - [`statements`]: where the time goes: the top statements of `pg_stat_statements` (when
+//!   installed) and sequential against index scans.
 //! - [`alerting`]: the pure decision of when a status deserves an alert.
 //!
 //! Every judgement is a pure function of gathered figures and thresholds.
@@ -17,6 +19,7 @@ pub mod alerting;
 pub mod backups;
 pub mod database;
 pub mod pooler;
+pub mod statements;
 
 use std::time::Duration;
 
