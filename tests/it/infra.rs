@@ -601,6 +601,21 @@ async fn the_complete_example_applies_against_moto_and_reads_back() {
     let stream_env = &resource("aws_lambda_function", "stream")["environment"][0]["variables"];
     assert_eq!(stream_env["BACKSTOP_RECIPIENTS"], example_recipient());
     assert_eq!(stream_env["BACKSTOP_STREAM_MAX_SLOT_WAL_MIB"], "10240");
+    // main's pooler: in the monitor's view of the databases, its secret readable by the monitor.
+    let monitor_env = &resource("aws_lambda_function", "monitor")["environment"][0]["variables"];
+    let databases: serde_json::Value =
+        serde_json::from_str(monitor_env["BACKSTOP_DATABASES"].as_str().unwrap()).unwrap();
+    let pooler_secret = databases["main"]["pooler"]["secret"]
+        .as_str()
+        .expect("main's pooler source")
+        .to_string();
+    assert!(pooler_secret.contains("backstop/example/main-pgbouncer"));
+    assert!(
+        role_policy(&state, "monitor")
+            .to_string()
+            .contains(&pooler_secret),
+        "the monitor may read the pooler's secret"
+    );
     let verify_env = &resource("aws_lambda_function", "verify")["environment"][0]["variables"];
     assert_eq!(
         verify_env["BACKSTOP_VERIFY_IDENTITY_SECRET"],

@@ -55,6 +55,18 @@ resource "aws_secretsmanager_secret_version" "database" {
   secret_string = var.database_url
 }
 
+# The PgBouncer admin console in front of main (a stats user), for the monitor's pooler figures.
+resource "aws_secretsmanager_secret" "pooler" {
+  #checkov:skip=CKV2_AWS_57:a PgBouncer stats user's password is rotated with the pooler's own configuration; this example stores a URL
+  name       = "backstop/example/main-pgbouncer"
+  kms_key_id = aws_kms_key.secrets.arn
+}
+
+resource "aws_secretsmanager_secret_version" "pooler" {
+  secret_id     = aws_secretsmanager_secret.pooler.id
+  secret_string = var.pooler_url
+}
+
 resource "aws_secretsmanager_secret" "slack" {
   #checkov:skip=CKV2_AWS_57:a Slack webhook URL cannot be rotated automatically; replace it by hand when revoked
   count      = var.slack_webhook_url == null ? 0 : 1
@@ -85,7 +97,7 @@ module "backstop" {
   alert_emails         = var.alert_emails
 
   databases = {
-    main = { secret_arn = aws_secretsmanager_secret.database.arn, sslmode = "verify-full" }
+    main = { secret_arn = aws_secretsmanager_secret.database.arn, sslmode = "verify-full", pooler_secret_arn = aws_secretsmanager_secret.pooler.arn }
     # Too big for a 15-minute invocation: its scheduled backups start the container task.
     warehouse = { secret_arn = aws_secretsmanager_secret.database.arn, sslmode = "verify-full", runner = "fargate" }
   }

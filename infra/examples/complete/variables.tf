@@ -23,6 +23,13 @@ variable "database_url" {
   default     = "postgresql://backstop@db.internal:5432/app"
 }
 
+variable "pooler_url" {
+  description = "URL of main's PgBouncer admin console (database pgbouncer, a user in stats_users), stored in a Secrets Manager secret."
+  type        = string
+  sensitive   = true
+  default     = "postgresql://stats@pgbouncer.internal:6432/pgbouncer"
+}
+
 variable "slack_webhook_url" {
   description = "Slack incoming-webhook URL, stored in a Secrets Manager secret. Null: no Slack."
   type        = string

@@ -15,9 +15,14 @@ locals {
       db.secret_arn != null ? { secret = db.secret_arn } : { ssm_parameter = db.ssm_parameter },
       { sslmode = db.sslmode },
       db.sslrootcert != null ? { sslrootcert = db.sslrootcert } : {},
+      db.pooler_secret_arn != null ? { pooler = { secret = db.pooler_secret_arn } } : {},
     )
   })
-  secret_arns = compact(concat([for db in values(var.databases) : db.secret_arn], [var.restore_verification.scratch_secret_arn]))
+  secret_arns = compact(concat(
+    [for db in values(var.databases) : db.secret_arn],
+    [for db in values(var.databases) : db.pooler_secret_arn],
+    [var.restore_verification.scratch_secret_arn],
+  ))
   # The fixed set of functions, each with its settings (var.functions overrides them).
   # The stream function exists only with point-in-time recovery on.
   functions = {

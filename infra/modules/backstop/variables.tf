@@ -5,13 +5,16 @@ variable "name" {
 }
 
 variable "databases" {
-  description = "Databases to back up, by database id: where each connection comes from (a Secrets Manager secret in the RDS JSON shape or holding a URL, or an SSM SecureString holding a URL), its TLS settings, and where its scheduled backups run: runner = \"lambda\" (the backup function, which hands a backup that will not fit to the container task when `fargate` is enabled) or \"fargate\" (the schedule starts the container task directly)."
+  description = "Databases to back up, by database id: where each connection comes from (a Secrets Manager secret in the RDS JSON shape or holding a URL, or an SSM SecureString holding a URL), its TLS settings, the Secrets Manager secret of its PgBouncer admin console when it has one (pooler_secret_arn: the monitor reports the pools), and where its scheduled backups run: runner = \"lambda\" (the backup function, which hands a backup that will not fit to the container task when `fargate` is enabled) or \"fargate\" (the schedule starts the container task directly)."
   type = map(object({
     secret_arn    = optional(string)
     ssm_parameter = optional(string)
     sslmode       = optional(string, "verify-full")
     sslrootcert   = optional(string)
     runner        = optional(string, "lambda")
+    # PgBouncer's admin console in front of it (a secret holding a URL to the `pgbouncer`
+    # database, for a user in stats_users): the monitor reports its pools.
+    pooler_secret_arn = optional(string)
   }))
   validation {
     condition     = length(var.databases) > 0 && alltrue([for id, db in var.databases : (db.secret_arn == null) != (db.ssm_parameter == null)])
