@@ -16,13 +16,15 @@
 //! container task ([`dispatch`]) and answered as dispatched; as that task (no deadline), it
 //! always runs.
 
+pub mod alerts;
 pub mod claim;
 pub mod dispatch;
+
+pub use alerts::{FailureFacts, failure_alert, success_alert};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use backstop::alert::{Alert, Severity, console_link, kind};
 use backstop::config::{ConfigError, FunctionConfig, flag, positive_number, recipients};
 use backstop::connection::resolve;
 use backstop::engine::backup::{self as engine, BackupOptions, backup_exclusively};
@@ -32,10 +34,10 @@ use backstop::layout::DatabaseId;
 use backstop::lease::LeaseError;
 use backstop::metrics::Metric;
 use backstop::runner;
-use backstop::store::{CountingStore, Requests, StoreUrl};
+use backstop::store::{CountingStore, Requests};
 use backstop::tier::Tier;
 use common::invocation::time_left;
-use common::{Base, Delivery, rerun_command};
+use common::{Base, Delivery};
 use dispatch::{Decision, DispatchDone, TaskSettings};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::{Deserialize, Serialize};
@@ -613,179 +615,10 @@ async fn fail(
     Outcome::Failed(reason)
 }
 
-/// The info alert for a committed backup (sent only when asked for).
-pub fn success_alert(done: &BackupDone, store: &StoreUrl, at: OffsetDateTime) -> Alert {
-    Alert {
-        severity: Severity::Info,
-        kind: kind::BACKUP_SUCCEEDED.into(),
-        database_id: done.database.clone(),
-        backup_id: Some(done.backup_id.clone()),
-        links: console_link(store, &format!("{}/{}", done.database, done.backup_id))
-            .into_iter()
-            .collect(),
-        summary: format!("backup {} committed ({} tier)", done.backup_id, done.tier),
-        details: format!(
-            "{} tables, {} rows, {} bytes stored in {:.1} s.",
-            done.tables, done.rows, done.bytes, done.duration_seconds
-        ),
-        action: "Nothing to do.".into(),
-        source: "backup".into(),
-        occurred_at: at,
-    }
-}
-
-/// What a failure alert is built from.
-pub struct FailureFacts<'a> {
-    pub database: &'a DatabaseId,
-    pub tier: TierChoice,
-    pub reason: &'a str,
-    pub kind: FailureKind,
-    pub store: &'a str,
-    pub function_name: &'a str,
-    pub request_id: &'a str,
-    pub run_id: Option<&'a str>,
-    pub seconds: f64,
-    /// Whether the engine started (and so cleaned up after itself).
-    pub cleaned_up: bool,
-    /// Whether a container task is configured to dispatch to.
-    pub task_configured: bool,
-    pub at: OffsetDateTime,
-}
-
-/// The critical alert for a failed backup, with the command that re-runs it.
-pub fn failure_alert(facts: &FailureFacts<'_>) -> Alert {
-    let database = facts.database;
-    let tier = facts.tier.as_str();
-    let cli = format!(
-        "backstop backup --db \"$DATABASE_URL\" --to {} --database-id {database} --tier {tier}",
-        facts.store
-    );
-    let action = match facts.kind {
-        FailureKind::OutOfTime if facts.task_configured => format!(
-            "This backup needs more time than one Lambda invocation allows. The next run \
-             dispatches it to the container task (ECS/Fargate); to take it now, invoke the \
-             function again:\n  {}\nor run it from the CLI on a host near the database:\n  {cli}",
-            rerun_command(
-                facts.function_name,
-                &serde_json::json!({"database": database.as_str(), "tier": tier})
-            )
-        ),
-        FailureKind::OutOfTime => format!(
-            "This backup needs more time than one Lambda invocation allows. Run the same backup \
-             as a container task (ECS/Fargate: set the module's `fargate` settings, and backups \
-             that do not fit are dispatched to it) or from the CLI on a host near the database:\n  {cli}"
-        ),
-        FailureKind::Other => format!(
-            "Fix the cause above, then run the backup again:\n  {}\nor from the CLI:\n  {cli}",
-            rerun_command(
-                facts.function_name,
-                &serde_json::json!({"database": database.as_str(), "tier": tier})
-            )
-        ),
-    };
-    let committed = if facts.cleaned_up {
-        "Nothing was committed: no manifest was written, so the parts already uploaded are not a \
-         backup and nothing reads them; unfinished uploads were aborted. This function may not \
-         delete, so those parts stay until retention's sweep removes them (after 24 hours)."
-    } else {
-        "The backup did not start, so nothing was written."
-    };
-    let event = facts
-        .run_id
-        .map(|id| format!(", event {id}"))
-        .unwrap_or_default();
-    let summary_reason: String = facts.reason.chars().take(160).collect();
-    Alert {
-        severity: Severity::Critical,
-        kind: match facts.kind {
-            FailureKind::OutOfTime => kind::BACKUP_DEADLINE_EXCEEDED,
-            FailureKind::Other => kind::BACKUP_FAILED,
-        }
-        .into(),
-        database_id: database.to_string(),
-        backup_id: None,
-        links: Vec::new(),
-        summary: format!("backup failed: {summary_reason}"),
-        details: format!(
-            "{reason}\n\n{committed}\nTier requested: {tier}. Failed after {seconds:.1} s. \
-             Request {request}{event}. Store: {store}.",
-            reason = facts.reason,
-            seconds = facts.seconds,
-            request = facts.request_id,
-            store = facts.store,
-        ),
-        action,
-        source: format!("backup Lambda {}", facts.function_name),
-        occurred_at: facts.at,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use time::macros::datetime;
-
-    fn facts(kind: FailureKind) -> FailureFacts<'static> {
-        static MAIN: std::sync::LazyLock<DatabaseId> =
-            std::sync::LazyLock::new(|| DatabaseId::new("main").unwrap());
-        FailureFacts {
-            database: &MAIN,
-            tier: TierChoice::Monthly,
-            reason: "cannot connect to database `app` on db:5432: connection refused",
-            kind,
-            store: "s3://backups/prod",
-            function_name: "backstop-backup",
-            request_id: "req-1",
-            run_id: Some("evt-1"),
-            seconds: 2.5,
-            cleaned_up: true,
-            task_configured: false,
-            at: datetime!(2026-11-22 06:00 UTC),
-        }
-    }
-
-    #[test]
-    fn a_failure_alert_says_what_failed_and_how_to_rerun_it() {
-        let alert = failure_alert(&facts(FailureKind::Other));
-        assert_eq!(alert.severity, Severity::Critical);
-        assert!(alert.summary.starts_with("backup failed: cannot connect"));
-        assert!(alert.details.contains("Nothing was committed"));
-        assert!(alert.details.contains("event evt-1"));
-        assert!(
-            alert
-                .action
-                .contains("aws lambda invoke --function-name backstop-backup")
-        );
-        assert!(
-            alert
-                .action
-                .contains(r#"{"database":"main","tier":"monthly"}"#)
-        );
-        assert!(
-            alert
-                .action
-                .contains("--to s3://backups/prod --database-id main --tier monthly")
-        );
-    }
-
-    #[test]
-    fn running_out_of_time_points_to_a_container_task_or_the_cli() {
-        let alert = failure_alert(&facts(FailureKind::OutOfTime));
-        assert!(alert.action.contains("container task"), "{}", alert.action);
-        assert!(alert.action.contains("backstop backup --db"));
-        assert!(!alert.action.contains("aws lambda invoke"));
-        // With a task to dispatch to, the next run (or an invocation now) goes there.
-        let dispatching = failure_alert(&FailureFacts {
-            task_configured: true,
-            ..facts(FailureKind::OutOfTime)
-        });
-        assert!(
-            dispatching
-                .action
-                .contains("dispatches it to the container task")
-        );
-        assert!(dispatching.action.contains("aws lambda invoke"));
-    }
+    use time::OffsetDateTime;
 
     #[test]
     fn the_deadline_keeps_the_reserve_back() {
