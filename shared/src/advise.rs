@@ -16,6 +16,7 @@ use tokio_postgres::Client;
 
 use crate::health::database::{USER_SCHEMAS, number, rows};
 use crate::layout::{DatabaseId, STATE_PREFIX};
+use crate::units::human_bytes as size;
 
 /// PostgreSQL's identifier limit, in bytes.
 const NAME_LIMIT: usize = 63;
@@ -231,21 +232,6 @@ pub async fn read(client: &Client) -> Result<Advice, AdviseError> {
 impl From<String> for AdviseError {
     fn from(reason: String) -> Self {
         AdviseError(reason)
-    }
-}
-
-fn size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
     }
 }
 

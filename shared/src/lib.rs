@@ -5,6 +5,7 @@
 //! - [`layout`]: the key layout of a store (database ids, backup ids, set keys).
 //! - [`lease`]: one run at a time, through a lease object taken with a conditional write.
 //! - [`tier`]: the pure choice of a new backup's tier.
+//! - [`units`]: sizes for people.
 //! - [`health`]: pure classification of backup freshness.
 //! - [`advise`]: index advice as a migration to review and apply, and its check afterwards.
 //! - [`retention`]: GFS pruning (a pure selection plus its safety rails) and the leftover sweep.
@@ -36,4 +37,5 @@ pub mod retention;
 pub mod runner;
 pub mod store;
 pub mod tier;
+pub mod units;
 pub mod version;

@@ -30,6 +30,7 @@ use crate::layout::{
 };
 use crate::lease::{LeaseRecord, lease_key};
 use crate::store::{ObjectMeta, PutOptions, Store, StoreError};
+use crate::units::human_bytes;
 pub use policy::{Candidate, Policy, Reason, Selection, select};
 
 /// Leftovers younger than this may belong to a run still in progress.
@@ -133,21 +134,6 @@ impl PruneReport {
             ));
         }
         line
-    }
-}
-
-fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
     }
 }
 
