@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tokio_postgres::Client;
 
-use crate::health::database::{USER_SCHEMAS, number, rows};
+use crate::engine::catalog::ident as quote;
+use crate::health::database::{NO_LEADING_INDEX, USER_SCHEMAS, number, rows};
 use crate::layout::{DatabaseId, STATE_PREFIX};
 use crate::units::human_bytes as size;
 
@@ -62,22 +63,6 @@ pub struct Advice {
 #[error("reading the index advice failed: {0}")]
 pub struct AdviseError(String);
 
-/// `"…"` around an identifier unless it is a plain lower-case name.
-fn quote(name: &str) -> String {
-    let plain = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if plain {
-        name.to_string()
-    } else {
-        format!("\"{}\"", name.replace('"', "\"\""))
-    }
-}
-
 /// The predictable name of the index for `table`'s foreign-key `columns`:
 /// `<table>_<col>[_<col>…]_fk_idx`, cut to PostgreSQL's 63 bytes with a hash of the whole
 /// name when it is longer (so two long names never collide).
@@ -114,11 +99,7 @@ fn missing_query() -> String {
            JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
            LEFT JOIN pg_stats s ON s.schemaname = n.nspname AND s.tablename = t.relname AND s.attname = a.attname
           WHERE c.contype = 'f' AND c.conparentid = 0 AND {USER_SCHEMAS}
-            AND NOT EXISTS (
-                SELECT 1 FROM pg_index i
-                 WHERE i.indrelid = c.conrelid
-                   AND (i.indkey::int2[])[0:cardinality(c.conkey) - 1] @> c.conkey
-                   AND (i.indkey::int2[])[0:cardinality(c.conkey) - 1] <@ c.conkey)
+            AND {NO_LEADING_INDEX}
           GROUP BY n.nspname, t.relname, t.oid, c.conname, t.relkind
           ORDER BY 1, 3"
     )
@@ -477,6 +458,7 @@ mod tests {
         assert_ne!(long, index_name(&"t".repeat(60), &["a".into(), "c".into()]));
         assert_eq!(quote("Order Lines"), "\"Order Lines\"");
         assert_eq!(quote("orders"), "orders");
+        assert_eq!(quote("user"), "\"user\"", "a keyword column is quoted");
     }
 
     #[test]

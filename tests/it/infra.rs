@@ -835,11 +835,20 @@ async fn the_backup_function_answers_under_cargo_lambda_watch() {
     assert_eq!(done["database"], "main", "{answer}");
     assert_eq!(done["tier"], "weekly", "{answer}");
     assert_eq!(done["rows"], 1234, "{answer}");
-    let backup_id = done["backup_id"].as_str().unwrap();
-    let manifest = format!("backups/main/{backup_id}/manifest.json");
+    assert_manifest_stored(&bucket, done).await;
+}
+
+/// The manifest of the backup a job answered with (`done`, one of its `backups`) is in
+/// `bucket` under the `backups` prefix.
+async fn assert_manifest_stored(bucket: &str, done: &serde_json::Value) {
+    let manifest = format!(
+        "backups/{}/{}/manifest.json",
+        done["database"].as_str().unwrap(),
+        done["backup_id"].as_str().unwrap()
+    );
     let head = backstop::aws::s3_client(&moto().sdk_config().await)
         .head_object()
-        .bucket(&bucket)
+        .bucket(bucket)
         .key(&manifest)
         .send()
         .await;

@@ -419,6 +419,13 @@ const UNUSED_INDEXES_QUERY: &str =
     AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = s.indexrelid)
   ORDER BY 2 DESC, 1";
 
+/// A foreign key `c` that no index of its table leads with (its columns, in any order, first).
+pub(crate) const NO_LEADING_INDEX: &str = "NOT EXISTS (
+                SELECT 1 FROM pg_index i
+                 WHERE i.indrelid = c.conrelid
+                   AND (i.indkey::int2[])[0:cardinality(c.conkey) - 1] @> c.conkey
+                   AND (i.indkey::int2[])[0:cardinality(c.conkey) - 1] <@ c.conkey)";
+
 fn fk_without_index_query() -> String {
     format!(
         "SELECT quote_ident(n.nspname) || '.' || quote_ident(t.relname), quote_ident(c.conname),
@@ -429,11 +436,7 @@ fn fk_without_index_query() -> String {
            CROSS JOIN LATERAL unnest(c.conkey) WITH ORDINALITY AS k(attnum, ord)
            JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
           WHERE c.contype = 'f' AND c.conparentid = 0 AND {USER_SCHEMAS}
-            AND NOT EXISTS (
-                SELECT 1 FROM pg_index i
-                 WHERE i.indrelid = c.conrelid
-                   AND (i.indkey::int2[])[0:cardinality(c.conkey) - 1] @> c.conkey
-                   AND (i.indkey::int2[])[0:cardinality(c.conkey) - 1] <@ c.conkey)
+            AND {NO_LEADING_INDEX}
           GROUP BY n.nspname, t.relname, c.conname, t.relkind
           ORDER BY 1, 2"
     )

@@ -163,17 +163,8 @@ async fn the_amd64_image_runs_a_backup_job_against_the_harness() {
     let answer: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let done = &answer["backups"][0];
     assert_eq!(done["rows"], 777, "{answer}");
-    let manifest = format!(
-        "backups/main/{}/manifest.json",
-        done["backup_id"].as_str().unwrap()
-    );
-    let head = backstop::aws::s3_client(&moto().sdk_config().await)
-        .head_object()
-        .bucket(&bucket)
-        .key(&manifest)
-        .send()
-        .await;
-    assert!(head.is_ok(), "{manifest} is not in the bucket: {head:?}");
+    assert_eq!(done["database"], "main", "{answer}");
+    super::assert_manifest_stored(&bucket, done).await;
     assert!(
         inbox.drain().await.is_empty(),
         "a committed job sends no alert"
