@@ -86,6 +86,9 @@ pub struct BackupFacts {
     /// The last backup handed to the container task, and the backup lease as it stands.
     pub dispatched: Option<Dispatched>,
     pub backup_lease: Option<LeaseRecord>,
+    /// When the newest backup started, from its manifest: read only when a dispatch is
+    /// recorded, to tell whether it landed (backup ids hold whole seconds only).
+    pub newest_started: Option<OffsetDateTime>,
 }
 
 fn median(values: &mut [u64]) -> Option<u64> {
@@ -122,7 +125,9 @@ pub fn assess(
     };
     let mut findings = Vec::new();
     let dispatch = facts.dispatched.as_ref().map(|d| {
-        let started = newest.and_then(|(id, _)| id.started_at());
+        let started = facts
+            .newest_started
+            .or_else(|| newest.and_then(|(id, _)| id.started_at()));
         (
             d,
             dispatch_state(d, started, facts.backup_lease.as_ref(), now),
@@ -324,12 +329,21 @@ pub async fn gather(store: &dyn Store, database: &DatabaseId) -> Result<BackupFa
     let (runner, _) = crate::runner::read(store, database).await?;
     let backup_lease =
         crate::lease::read(store, &crate::lease::lease_key(database, "backup")).await?;
+    let newest_started = match &runner.dispatched {
+        Some(_) if !backups.is_empty() => {
+            crate::runner::history(store, database)
+                .await?
+                .newest_started
+        }
+        _ => None,
+    };
     Ok(BackupFacts {
         backups,
         last_verification,
         recovery_point,
         dispatched: runner.dispatched,
         backup_lease,
+        newest_started,
     })
 }
 
@@ -444,6 +458,25 @@ mod tests {
             ..lost
         };
         assert!(assess(&landed, now, &thresholds).1.is_empty());
+        // Its id holds only the dispatch's second; the manifest's start time tells.
+        let same_second = BackupFacts {
+            backups: vec![backup(at, 1000)],
+            newest_started: Some(at + time::Duration::milliseconds(300)),
+            dispatched: Some(Dispatched {
+                at: at + time::Duration::milliseconds(100),
+                ..landed.dispatched.clone().unwrap()
+            }),
+            ..landed.clone()
+        };
+        assert!(assess(&same_second, now, &thresholds).1.is_empty());
+        let without_manifest_time = BackupFacts {
+            newest_started: None,
+            ..same_second
+        };
+        assert_eq!(
+            assess(&without_manifest_time, now, &thresholds).1[0].check,
+            "dispatched_backup"
+        );
     }
 
     #[test]
