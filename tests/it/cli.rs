@@ -796,18 +796,27 @@ fn typed_arguments_refuse_what_they_cannot_be() {
 #[test]
 fn a_refusal_lists_every_object_with_its_exclude_argument_in_json() {
     let db = fresh_database("refusal list");
-    let typed: String = (0..25)
-        .map(|i| format!("CREATE TABLE public.child_{i:02} OF public.pair;"))
+    // User mappings whose options the backup role may not read: 25 of them.
+    let role = format!("backup_{}", backstop_tests::unique_suffix());
+    let mappings: String = (0..25)
+        .map(|i| {
+            format!(
+                "CREATE SERVER child_{i:02} FOREIGN DATA WRAPPER hidden; \
+                 CREATE USER MAPPING FOR PUBLIC SERVER child_{i:02};"
+            )
+        })
         .collect();
     db.psql(&format!(
-        "CREATE TYPE public.pair AS (a int, b int); {typed}"
+        "CREATE FOREIGN DATA WRAPPER hidden; {mappings} CREATE ROLE {role} LOGIN PASSWORD 'backup-pw';"
     ));
+    let c = backstop_tests::postgres::cluster();
+    let url = format!(
+        "postgresql://{role}:backup-pw@{}:{}/{}?sslmode=disable",
+        c.host, c.port, db.name
+    );
     let dir = tempfile::tempdir().unwrap();
     let store = format!("file://{}/store", dir.path().display());
-    let output = backstop(
-        &["backup", "--db", &db.url(), "--to", &store, "--json"],
-        &[],
-    );
+    let output = backstop(&["backup", "--db", &url, "--to", &store, "--json"], &[]);
     assert_eq!(output.status.code(), Some(1));
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let refused = report["refused"].as_array().unwrap();
@@ -815,7 +824,7 @@ fn a_refusal_lists_every_object_with_its_exclude_argument_in_json() {
     assert!(
         refused
             .iter()
-            .any(|r| r["exclude"] == "--exclude 'table public.child_23'")
+            .any(|r| r["exclude"] == "--exclude 'user mapping public on server child_23'")
     );
     let line = single_error_line(&output);
     assert!(

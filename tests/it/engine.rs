@@ -158,34 +158,56 @@ async fn edge_cases_round_trip_identically_even_with_tables_split_by_ctid() {
     );
 }
 
+/// What the engine cannot reproduce fails the backup by name unless excluded. Here: user
+/// mappings whose options the backup role may not read (one holds a remote password), which
+/// a restore would bring back without them.
 #[tokio::test]
 async fn an_object_the_engine_cannot_reproduce_fails_the_backup_by_name_unless_excluded() {
     let source = fresh_database("unsupported");
-    source.psql(
-        "CREATE TYPE public.pair AS (a int, b int); CREATE TABLE public.pairs OF public.pair; \
-         CREATE TABLE public.more_pairs OF public.pair;",
+    let role = format!("backup_{}", backstop_tests::unique_suffix());
+    source.psql(&format!(
+        "CREATE FOREIGN DATA WRAPPER hidden; \
+         CREATE SERVER hidden_a FOREIGN DATA WRAPPER hidden; CREATE SERVER hidden_b FOREIGN DATA WRAPPER hidden; \
+         CREATE USER MAPPING FOR PUBLIC SERVER hidden_a OPTIONS (password 'remote-secret'); \
+         CREATE USER MAPPING FOR PUBLIC SERVER hidden_b; \
+         CREATE ROLE {role} LOGIN PASSWORD 'backup-pw';"
+    ));
+    let c = backstop_tests::postgres::cluster();
+    let url = format!(
+        "postgresql://{role}:backup-pw@{}:{}/{}?sslmode=disable",
+        c.host, c.port, source.name
     );
+    let pg = backstop::pg::parse_url(&url).unwrap();
     let (_dir, store) = file_store();
-    let error = take(&source, &store, &options(&source))
+    let error = backup(&pg, store.clone(), &options(&source), &|_| {})
         .await
         .unwrap_err()
         .to_string();
     for expected in [
-        "table public.pairs",
-        "table public.more_pairs",
-        "--exclude 'table public.pairs'",
+        "user mapping public on server hidden_a",
+        "user mapping public on server hidden_b",
+        "--exclude 'user mapping public on server hidden_a'",
     ] {
         assert!(error.contains(expected), "missing `{expected}` in: {error}");
     }
+    assert!(!error.contains("remote-secret"), "{error}");
     assert!(
         store.list("").await.unwrap().is_empty(),
         "a refused backup wrote something"
     );
 
     let mut excluded = options(&source);
-    excluded.exclude = vec!["public.pairs".into(), "public.more_pairs".into()];
-    let manifest = take(&source, &store, &excluded).await.unwrap();
+    excluded.exclude = vec![
+        "user mapping public on server hidden_a".into(),
+        "user mapping public on server hidden_b".into(),
+    ];
+    let manifest = backup(&pg, store.clone(), &excluded, &|_| {})
+        .await
+        .unwrap();
     assert_eq!(manifest.excluded.len(), 2, "{:?}", manifest.excluded);
+    // The superuser sees the options: the same database backs up whole.
+    let whole = take(&source, &store, &options(&source)).await.unwrap();
+    assert_eq!(whole.inventory.get("user mapping"), Some(&2));
 }
 
 /// An exclusion names an object or is refused; what depends on an excluded object is named

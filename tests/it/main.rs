@@ -5,6 +5,7 @@ mod advise;
 mod alerts;
 mod applications;
 mod backup_lambda;
+mod catalog_kinds;
 mod cli;
 mod dispatch;
 mod encryption;

@@ -194,6 +194,24 @@ impl TestDb {
         self.cluster
             .run_psql(&self.name, &["-f", &path.to_string_lossy()])
     }
+
+    /// Runs a SQL file on past its failing statements (a dump of a newer major on an older
+    /// one, say); returns the errors, one line each.
+    pub fn psql_file_as_far_as_it_loads(&self, path: &Path) -> Vec<String> {
+        let output = self
+            .cluster
+            .psql_command(
+                &self.name,
+                &["-v", "ON_ERROR_STOP=0", "-f", &path.to_string_lossy()],
+            )
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run psql: {e}"));
+        String::from_utf8_lossy(&output.stderr)
+            .lines()
+            .filter(|line| line.contains("ERROR:"))
+            .map(str::to_string)
+            .collect()
+    }
 }
 
 impl Drop for TestDb {

@@ -33,11 +33,27 @@ pub mod class {
     pub const PG_TS_DICT: u32 = 3600;
     pub const PG_TS_CONFIG: u32 = 3602;
     pub const PG_TS_PARSER: u32 = 3601;
+    pub const PG_TS_TEMPLATE: u32 = 3764;
+    pub const PG_OPERATOR: u32 = 2617;
+    pub const PG_OPCLASS: u32 = 2616;
+    pub const PG_OPFAMILY: u32 = 2753;
+    pub const PG_AMOP: u32 = 2602;
+    pub const PG_AMPROC: u32 = 2603;
+    pub const PG_CAST: u32 = 2605;
+    pub const PG_TRANSFORM: u32 = 3576;
+    pub const PG_LANGUAGE: u32 = 2612;
+    pub const PG_CONVERSION: u32 = 2607;
+    pub const PG_FOREIGN_DATA_WRAPPER: u32 = 2328;
+    pub const PG_FOREIGN_SERVER: u32 = 1417;
+    pub const PG_USER_MAPPING: u32 = 1418;
     /// Large objects are named by pg_largeobject's OID, as pg_depend and pg_identify_object do.
     pub const PG_LARGEOBJECT: u32 = 2613;
     /// Not a catalog: the refresh of a materialized view (by its OID), so that a refresh can
     /// need another one.
     pub const REFRESH: u32 = 0;
+    /// Not a catalog: the shell of a base type (by the type's OID), which its I/O functions
+    /// are created against.
+    pub const SHELL_TYPE: u32 = 1;
 }
 
 /// Where an item runs in a restore.
@@ -54,13 +70,23 @@ pub enum Section {
 #[serde(rename_all = "kebab-case")]
 pub enum ItemKind {
     Schema,
+    Language,
     Extension,
     AccessMethod,
     Collation,
+    Transform,
     TextSearch,
     Type,
+    Cast,
     Function,
     Aggregate,
+    Operator,
+    OperatorFamily,
+    OperatorClass,
+    Conversion,
+    ForeignDataWrapper,
+    ForeignServer,
+    UserMapping,
     Sequence,
     Table,
     PartitionAttach,
@@ -94,9 +120,12 @@ impl ItemKind {
     pub fn natural_section(self) -> Section {
         use ItemKind::*;
         match self {
-            Schema | Extension | AccessMethod | Collation | TextSearch | Type | Function
-            | Aggregate | Sequence | Table | PartitionAttach | Check | SequenceOwnedBy | View
-            | MaterializedView | LargeObject => Section::PreData,
+            Schema | Language | Extension | AccessMethod | Collation | Transform | TextSearch
+            | Type | Cast | Function | Aggregate | Operator | OperatorFamily | OperatorClass
+            | Conversion | ForeignDataWrapper | ForeignServer | UserMapping | Sequence | Table
+            | PartitionAttach | Check | SequenceOwnedBy | View | MaterializedView | LargeObject => {
+                Section::PreData
+            }
             _ => Section::PostData,
         }
     }

@@ -64,7 +64,8 @@ pub(super) async fn aggregates(db: &Db<'_>, catalog: &mut Catalog) -> Result<(),
     let sql = format!(
         "SELECT p.oid, n.nspname::text AS schema, p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')' AS name, \
          quote_ident(n.nspname) || '.' || quote_ident(p.proname) || '(' || pg_get_function_identity_arguments(p.oid) || ')' AS signature, \
-         a.aggtransfn::regproc::text AS sfunc, format_type(a.aggtranstype, NULL) AS stype, a.aggtransspace, \
+         quote_ident(n.nspname) || '.' || quote_ident(p.proname) || '(' || oidvectortypes(p.proargtypes) || ')' AS grant_signature, \
+         a.aggkind::text AS aggkind, a.aggtransfn::regproc::text AS sfunc, format_type(a.aggtranstype, NULL) AS stype, a.aggtransspace, \
          NULLIF(a.aggfinalfn, 0)::regproc::text AS finalfunc, a.aggfinalextra, a.aggfinalmodify::text AS finalmodify, \
          NULLIF(a.aggcombinefn, 0)::regproc::text AS combinefunc, NULLIF(a.aggserialfn, 0)::regproc::text AS serialfunc, \
          NULLIF(a.aggdeserialfn, 0)::regproc::text AS deserialfunc, a.agginitval, \
@@ -75,7 +76,7 @@ pub(super) async fn aggregates(db: &Db<'_>, catalog: &mut Catalog) -> Result<(),
          quote_ident(pg_get_userbyid(p.proowner)) AS owner, obj_description(p.oid, 'pg_proc') AS comment, \
          {} AS acl, {} AS acl_default \
          FROM pg_proc p JOIN pg_aggregate a ON a.aggfnoid = p.oid JOIN pg_namespace n ON n.oid = p.pronamespace \
-         WHERE p.oid >= 16384 AND {USER_SCHEMA} AND {} AND a.aggkind = 'n'",
+         WHERE p.oid >= 16384 AND {USER_SCHEMA} AND {} AND a.aggkind IN ('n', 'o', 'h')",
         acl_json("p.proacl"),
         acl_json("acldefault('f', p.proowner)"),
         not_in_extension("pg_proc", "p.oid")
@@ -135,6 +136,17 @@ pub(super) async fn aggregates(db: &Db<'_>, catalog: &mut Catalog) -> Result<(),
             "r" => options.push("PARALLEL = RESTRICTED".into()),
             _ => {}
         }
+        // Ordered-set and hypothetical-set aggregates take `direct ORDER BY aggregated`
+        // arguments, which only CREATE and ALTER AGGREGATE accept; GRANT names the types.
+        let aggkind = row.get::<String>("aggkind")?;
+        if aggkind == "h" {
+            options.push("HYPOTHETICAL".into());
+        }
+        let grant_signature = if aggkind == "n" {
+            signature.clone()
+        } else {
+            row.get::<String>("grant_signature")?
+        };
         // An aggregate of no arguments is `agg(*)` in its own statements (GRANT names it `agg()`).
         let aggregate = match signature.strip_suffix("()") {
             Some(name) => format!("{name}(*)"),
@@ -155,7 +167,7 @@ pub(super) async fn aggregates(db: &Db<'_>, catalog: &mut Catalog) -> Result<(),
         catalog.items.extend(acl_item(
             &schema,
             &name,
-            &format!("FUNCTION {signature}"),
+            &format!("FUNCTION {grant_signature}"),
             object,
             &row,
             None,

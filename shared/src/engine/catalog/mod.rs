@@ -11,14 +11,21 @@
 //! [`CatalogError`] naming the column and the version, never a panic.
 
 mod access_methods;
+mod base_types;
+mod casts;
 mod collations;
 mod constraints;
+mod conversions;
 mod event_triggers;
 mod extension_data;
+mod foreign_data;
 mod functions;
 mod indexes;
 mod initial_privileges;
+mod languages;
 mod large_objects;
+mod operator_classes;
+mod operators;
 mod policies;
 mod privileges;
 mod publications;
@@ -31,6 +38,8 @@ mod statistics;
 mod subscriptions;
 mod tables;
 mod text_search;
+mod text_search_parsers;
+mod transforms;
 mod triggers;
 mod types;
 mod views;
@@ -453,13 +462,22 @@ pub async fn read(db: &Db<'_>) -> Result<Catalog, CatalogError> {
     schemas::schemas(db, &mut catalog).await?;
     schemas::public_schema(db, &mut catalog).await?;
     schemas::extensions(db, &mut catalog).await?;
+    languages::languages(db, &mut catalog).await?;
     access_methods::access_methods(db, &mut catalog).await?;
     collations::collations(db, &mut catalog).await?;
+    text_search_parsers::text_search_parsers(db, &mut catalog).await?;
     text_search::text_search(db, &mut catalog).await?;
+    let io_functions = base_types::base_types(db, &mut catalog).await?;
     types::types(db, &mut catalog).await?;
     ranges::ranges(db, &mut catalog).await?;
     functions::functions(db, &mut catalog).await?;
     functions::aggregates(db, &mut catalog).await?;
+    casts::casts(db, &mut catalog).await?;
+    transforms::transforms(db, &mut catalog).await?;
+    operators::operators(db, &mut catalog).await?;
+    operator_classes::operator_classes(db, &mut catalog).await?;
+    conversions::conversions(db, &mut catalog).await?;
+    foreign_data::foreign_data(db, &mut catalog).await?;
     let identity = sequences::sequences(db, &mut catalog).await?;
     tables::tables(db, &mut catalog, &identity).await?;
     views::views(db, &mut catalog).await?;
@@ -479,6 +497,7 @@ pub async fn read(db: &Db<'_>) -> Result<Catalog, CatalogError> {
     privileges::default_acls(db, &mut catalog).await?;
     initial_privileges::initial_privileges(db, &mut catalog).await?;
     (catalog.edges, catalog.normal_edges) = dependencies(db).await?;
+    base_types::redirect_io_functions(&mut catalog.edges, &io_functions);
     Ok(catalog)
 }
 

@@ -1,4 +1,5 @@
-//! Tables and their columns, partitions, row security and replica identity.
+//! Tables and their columns, partitions, row security and replica identity; typed tables
+//! (`OF type`) and foreign tables (`SERVER`, with their own and their columns' options).
 
 use std::collections::HashMap;
 
@@ -14,7 +15,7 @@ pub(super) async fn tables(
     let sql = format!(
         "SELECT c.oid, n.nspname::text AS schema, c.relname::text AS name, quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS q, \
          c.relkind::text AS kind, c.relpersistence::text AS persistence, c.relrowsecurity, c.relforcerowsecurity, \
-         c.relispartition, c.reloftype <> 0 AS typed, c.reltype, c.reltype AS rowtype, \
+         c.relispartition, CASE WHEN c.reloftype <> 0 THEN format_type(c.reloftype, NULL) END AS of_type, c.reltype, c.reltype AS rowtype, \
          (SELECT t.typarray FROM pg_type t WHERE t.oid = c.reltype) AS rowtype_array, \
          array_to_string(c.reloptions || ARRAY(SELECT 'toast.' || o FROM pg_class t, unnest(t.reloptions) AS o \
              WHERE t.oid = c.reltoastrelid), ', ') AS options, c.relreplident::text AS replident, \
@@ -31,12 +32,16 @@ pub(super) async fn tables(
              JOIN pg_namespace pn ON pn.oid = pc.relnamespace WHERE i.inhrelid = c.oid AND c.relispartition) AS partition_parent_name, \
          quote_ident(pg_get_userbyid(c.relowner)) AS owner, obj_description(c.oid, 'pg_class') AS comment, \
          {} AS acl, {} AS acl_default, pg_relation_size(c.oid) AS bytes, \
-         (pg_relation_size(c.oid) / current_setting('block_size')::int8) AS pages \
+         (pg_relation_size(c.oid) / current_setting('block_size')::int8) AS pages, \
+         (SELECT quote_ident(fs.srvname) FROM pg_foreign_server fs WHERE fs.oid = ft.ftserver) AS foreign_server, \
+         {} AS foreign_options \
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace LEFT JOIN pg_am am ON am.oid = c.relam \
-         WHERE c.relkind IN ('r', 'p') AND c.oid >= 16384 AND {USER_SCHEMA} AND {} \
+         LEFT JOIN pg_foreign_table ft ON ft.ftrelid = c.oid \
+         WHERE c.relkind IN ('r', 'p', 'f') AND c.oid >= 16384 AND {USER_SCHEMA} AND {} \
          ORDER BY c.oid",
         acl_json("c.relacl"),
         acl_json("acldefault('r', c.relowner)"),
+        super::foreign_data::options_sql("ft.ftoptions"),
         not_in_extension("pg_class", "c.oid")
     );
     // attstattarget is int4 (-1 = default) before 16, int2 in 16, nullable (NULL = default)
@@ -80,13 +85,14 @@ pub(super) async fn tables(
              WHEN 'm' THEN 'MAIN' WHEN 'x' THEN 'EXTENDED' END END AS storage, \
          coalesce(a.attstattarget::int4, -1) AS attstattarget, {compression} AS compression, \
          array_to_string(a.attoptions, ', ') AS options, col_description(a.attrelid, a.attnum) AS comment, \
-         {not_null_columns} \
+         {fdw_options} AS fdw_options, {not_null_columns} \
          FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_type t ON t.oid = a.atttypid \
          LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
          LEFT JOIN pg_collation co ON co.oid = a.attcollation LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace \
          {not_null_join} \
-         WHERE c.relkind IN ('r', 'p') AND c.oid >= 16384 AND a.attnum > 0 AND NOT a.attisdropped \
-         ORDER BY a.attrelid, a.attnum"
+         WHERE c.relkind IN ('r', 'p', 'f') AND c.oid >= 16384 AND a.attnum > 0 AND NOT a.attisdropped \
+         ORDER BY a.attrelid, a.attnum",
+        fdw_options = super::foreign_data::options_sql("a.attfdwoptions")
     );
     let mut columns: HashMap<u32, Vec<Fields>> = HashMap::new();
     for row in db.query("columns", &column_sql).await? {
@@ -102,10 +108,9 @@ pub(super) async fn tables(
             row.get("kind")?,
             row.get("owner")?,
         );
-        // Not reproduced yet: left unclaimed so the inventory check names them.
-        if row.get::<bool>("typed")? {
-            continue;
-        }
+        // A typed table (`OF type`) takes its columns from the type: only what a column adds
+        // (NOT NULL, a default) is written, as `name WITH OPTIONS ...`.
+        let of_type: Option<String> = row.get("of_type")?;
         let object = oid_ref(class::PG_CLASS, oid);
         let mut owns = vec![object, oid_ref(class::PG_TYPE, row.get("rowtype")?)];
         if let Some(array) = row.get::<Option<u32>>("rowtype_array")?.filter(|a| *a != 0) {
@@ -127,8 +132,14 @@ pub(super) async fn tables(
                 column_settings(&column, &q, &cq, &mut after)?;
                 continue;
             }
-            let mut line = format!("    {cq} {ty}");
-            if let Some(collation) = column.get::<Option<String>>("collation")? {
+            let mut line = match of_type {
+                Some(_) => format!("    {cq} WITH OPTIONS"),
+                None => format!("    {cq} {ty}"),
+            };
+            if let Some(collation) = column
+                .get::<Option<String>>("collation")?
+                .filter(|_| of_type.is_none())
+            {
                 line.push_str(&format!(" COLLATE {collation}"));
             }
             let generated = column.get::<String>("generated")?;
@@ -209,7 +220,9 @@ pub(super) async fn tables(
                 None if column.get::<bool>("attnotnull")? => line.push_str(" NOT NULL"),
                 None => {}
             }
-            lines.push(line);
+            if of_type.is_none() || !line.ends_with(" WITH OPTIONS") {
+                lines.push(line);
+            }
             if generated.is_empty() {
                 copy_columns.push(cq.clone());
             }
@@ -220,12 +233,31 @@ pub(super) async fn tables(
         } else {
             ""
         };
-        let mut sql = format!("CREATE {unlogged}TABLE {q} (\n{}\n)", lines.join(",\n"));
+        let mut sql = match (&of_type, lines.is_empty()) {
+            (Some(of_type), true) => format!("CREATE {unlogged}TABLE {q} OF {of_type}"),
+            (Some(of_type), false) => format!(
+                "CREATE {unlogged}TABLE {q} OF {of_type} (\n{}\n)",
+                lines.join(",\n")
+            ),
+            (None, _) if kind == "f" => {
+                format!("CREATE FOREIGN TABLE {q} (\n{}\n)", lines.join(",\n"))
+            }
+            (None, _) => format!("CREATE {unlogged}TABLE {q} (\n{}\n)", lines.join(",\n")),
+        };
         if let Some(parents) = &inherits_from {
             sql.push_str(&format!("\nINHERITS ({parents})"));
         }
         if let Some(key) = row.get::<Option<String>>("partition_key")? {
             sql.push_str(&format!("\nPARTITION BY {key}"));
+        }
+        if let Some(server) = row.get::<Option<String>>("foreign_server")? {
+            sql.push_str(&format!("\nSERVER {server}"));
+            if let Some(options) = row
+                .get::<Option<String>>("foreign_options")?
+                .filter(|o| !o.is_empty())
+            {
+                sql.push_str(&format!("\nOPTIONS (\n    {options}\n)"));
+            }
         }
         if let Some(am) = row.get::<Option<String>>("am")? {
             sql.push_str(&format!(" USING {am}"));
@@ -239,7 +271,12 @@ pub(super) async fn tables(
         sql.push_str(";\n");
         sql.push_str(&after);
         sql.push_str(&format!("ALTER TABLE {q} OWNER TO {owner};\n"));
-        sql.push_str(&comment_sql(&format!("TABLE {q}"), row.get("comment")?));
+        let word = if kind == "f" {
+            "FOREIGN TABLE"
+        } else {
+            "TABLE"
+        };
+        sql.push_str(&comment_sql(&format!("{word} {q}"), row.get("comment")?));
         catalog.items.push(
             Item::new(ItemKind::Table, &schema, &name, sql)
                 .owning(owns)
@@ -261,7 +298,9 @@ pub(super) async fn tables(
         if row.get::<bool>("relforcerowsecurity")? {
             properties.push_str(&format!("ALTER TABLE {q} FORCE ROW LEVEL SECURITY;\n"));
         }
+        // A foreign table has no replica identity (it reads as NOTHING).
         match row.get::<String>("replident")?.as_str() {
+            _ if kind == "f" => {}
             "f" => properties.push_str(&format!("ALTER TABLE ONLY {q} REPLICA IDENTITY FULL;\n")),
             "n" => {
                 properties.push_str(&format!("ALTER TABLE ONLY {q} REPLICA IDENTITY NOTHING;\n"))
@@ -291,8 +330,8 @@ pub(super) async fn tables(
                 .of_table(&q),
             );
         }
-        // A partitioned table holds no rows of its own.
-        if kind != "p" {
+        // A partitioned table holds no rows of its own; a foreign table's live elsewhere.
+        if kind != "p" && kind != "f" {
             catalog.tables.push(DataTable {
                 oid,
                 schema: schema.clone(),
@@ -348,6 +387,14 @@ fn column_settings(
     {
         after.push_str(&format!(
             "ALTER TABLE ONLY {q} ALTER COLUMN {cq} SET ({options});\n"
+        ));
+    }
+    if let Some(options) = column
+        .get::<Option<String>>("fdw_options")?
+        .filter(|o| !o.is_empty())
+    {
+        after.push_str(&format!(
+            "ALTER FOREIGN TABLE ONLY {q} ALTER COLUMN {cq} OPTIONS (\n    {options}\n);\n"
         ));
     }
     after.push_str(&comment_sql(

@@ -1,6 +1,6 @@
 //! Text search dictionaries (a template and its options) and configurations (a parser and
 //! the dictionaries mapped to each token type), as pg_dump writes them. Parsers and
-//! templates need C functions of their own: they are left to the inventory, which names them.
+//! templates are `text_search_parsers`.
 
 use std::collections::BTreeMap;
 
