@@ -3,9 +3,10 @@
 //! with no `--exclude`, restores, and must give the same `pg_dump` output and pass
 //! restore-level verification with the inventory equal per kind.
 
+use backstop::engine::restore::RestoreOptions;
 use backstop_tests::postgres::fresh_database;
 
-use crate::engine::{ROLE_CREATION, options, round_trip};
+use crate::engine::{ROLE_CREATION, file_store, options, restore_into, round_trip, take};
 
 /// Round-trips `sql` and returns the backup's inventory count of each of `kinds`.
 async fn kind_round_trip(what: &str, sql: &str, kinds: &[&str]) -> Vec<u64> {
@@ -234,4 +235,39 @@ async fn typed_tables_keep_their_type_and_column_options() {
     )
     .await;
     assert_eq!(counts, vec![2]);
+}
+
+/// Security labels need a label provider loaded on the server (sepgsql, say), which these
+/// servers have not: the labels are put into `pg_seclabel` directly, as a provider stores them.
+/// The backup carries them; a restore onto a server without the provider refuses before it
+/// restores anything, naming the provider.
+#[tokio::test]
+async fn security_labels_are_kept_and_a_target_without_their_provider_is_refused_untouched() {
+    let source = fresh_database("security labels");
+    source.psql(
+        "CREATE TABLE public.secret (id int, code text); \
+         INSERT INTO pg_seclabel VALUES \
+             ('public.secret'::regclass, 'pg_class'::regclass, 0, 'selinux', 'system_u:object_r:sepgsql_table_t:s0'), \
+             ('public.secret'::regclass, 'pg_class'::regclass, 2, 'selinux', 'system_u:object_r:sepgsql_secret_t:s0');",
+    );
+    let (_dir, store) = file_store();
+    let manifest = take(&source, &store, &options(&source)).await.unwrap();
+    let target = fresh_database("security labels restored");
+    let error = restore_into(&manifest, &store, &target, RestoreOptions::new(1))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("holds security labels of selinux")
+            && error.contains("shared_preload_libraries")
+            && !error.contains('\n'),
+        "{error}"
+    );
+    assert_eq!(
+        target
+            .psql("SELECT count(*) FROM pg_class WHERE relname = 'secret'")
+            .trim(),
+        "0",
+        "nothing was restored"
+    );
 }

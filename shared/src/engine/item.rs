@@ -111,6 +111,7 @@ pub enum ItemKind {
     Acl,
     LargeObjectAcl,
     DefaultAcl,
+    SecurityLabel,
     Refresh,
     EventTrigger,
 }

@@ -33,6 +33,7 @@ mod ranges;
 mod roles;
 mod rules;
 mod schemas;
+mod security_labels;
 mod sequences;
 mod statistics;
 mod subscriptions;
@@ -496,6 +497,7 @@ pub async fn read(db: &Db<'_>) -> Result<Catalog, CatalogError> {
     privileges::column_acls(db, &mut catalog, &relations).await?;
     privileges::default_acls(db, &mut catalog).await?;
     initial_privileges::initial_privileges(db, &mut catalog).await?;
+    security_labels::security_labels(db, &mut catalog).await?;
     (catalog.edges, catalog.normal_edges) = dependencies(db).await?;
     base_types::redirect_io_functions(&mut catalog.edges, &io_functions);
     Ok(catalog)

@@ -27,6 +27,7 @@ use crate::pg::{ConnectError, PgTarget, connect, describe};
 use crate::store::{Store, StoreError};
 use crate::version::ServerVersion;
 
+mod labels;
 mod parts;
 mod pool;
 pub mod roles;
@@ -199,6 +200,11 @@ pub enum RestoreError {
         "database `{database}` already exists on the target; --create makes a new one: drop it, or restore into it without --create"
     )]
     DatabaseExists { database: String },
+    #[error(
+        "backup {backup} holds security labels of {providers}, which the target server has not loaded; \
+         load the provider on the target (shared_preload_libraries, then a restart) and restore again; no object was restored"
+    )]
+    LabelProvidersMissing { backup: String, providers: String },
     #[error("{source}; the target database `{database}` now holds part of the backup: {remedy}")]
     Incomplete {
         database: String,
@@ -378,7 +384,6 @@ pub async fn restore(
     main.batch_execute(PREAMBLE)
         .await
         .map_err(db("preparing the session"))?;
-    prepare_target(&main, target, target_version, options.clean).await?;
 
     let mut pre = None;
     let mut post = None;
@@ -416,6 +421,8 @@ pub async fn restore(
     };
     let pre_items = adjust(items(pre, "pre-data").await?);
     let post_items = adjust(items(post, "post-data").await?);
+    labels::check_providers(&main, &manifest.backup_id, &post_items).await?;
+    prepare_target(&main, target, target_version, options.clean).await?;
 
     let is_selected = |table: &str| selected.as_ref().is_none_or(|s| s.contains(table));
     // A table is in parts of its own (one, or several block ranges) or in a bundle.
