@@ -1,25 +1,38 @@
 //! One test per catalog kind that PostgreSQL's regression database holds beyond what
 //! applications use: each loads a few objects of the kind in their awkward shapes, backs up
 //! with no `--exclude`, restores, and must give the same `pg_dump` output and pass
-//! restore-level verification with the inventory equal per kind.
+//! restore-level verification with the inventory equal per kind, on the default server and
+//! on the oldest and newest majors.
 
 use backstop::engine::restore::RestoreOptions;
-use backstop_tests::postgres::fresh_database;
+use backstop_tests::postgres::{cluster, cluster_of, fresh_database, fresh_database_on};
 
 use crate::engine::{ROLE_CREATION, file_store, options, restore_into, round_trip, take};
 
-/// Round-trips `sql` and returns the backup's inventory count of each of `kinds`.
+/// Round-trips `sql` on the default server, and on the oldest and newest majors of the
+/// matrix, and returns the backup's inventory count of each of `kinds` (the same on each).
 async fn kind_round_trip(what: &str, sql: &str, kinds: &[&str]) -> Vec<u64> {
-    let source = fresh_database(what);
-    {
-        let _roles = ROLE_CREATION.lock().await;
-        source.psql(sql);
+    let mut clusters = vec![cluster()];
+    clusters.extend([13, 18].into_iter().filter_map(cluster_of));
+    let mut counts: Option<Vec<u64>> = None;
+    for cluster in clusters {
+        let what = format!("{what} on {}", cluster.major);
+        let source = fresh_database_on(cluster, &what);
+        {
+            let _roles = ROLE_CREATION.lock().await;
+            source.psql(sql);
+        }
+        let manifest = round_trip(&source, &options(&source), 2, &what).await;
+        let here: Vec<u64> = kinds
+            .iter()
+            .map(|kind| manifest.inventory.get(*kind).copied().unwrap_or(0))
+            .collect();
+        if let Some(first) = &counts {
+            assert_eq!(&here, first, "{what}: {kinds:?}");
+        }
+        counts.get_or_insert(here);
     }
-    let manifest = round_trip(&source, &options(&source), 2, what).await;
-    kinds
-        .iter()
-        .map(|kind| manifest.inventory.get(*kind).copied().unwrap_or(0))
-        .collect()
+    counts.unwrap_or_default()
 }
 
 #[tokio::test]
