@@ -38,7 +38,14 @@ pub struct PgCluster {
     pub ca_cert: PathBuf,
     /// A CA that signed nothing this server presents.
     pub other_ca_cert: PathBuf,
+    /// The security label provider the server has loaded ([`LABEL_PROVIDER`]), where one
+    /// could be built for it.
+    pub label_provider: Option<&'static str>,
 }
+
+/// The provider name of `tests/fixtures/label_provider`, a security label provider that
+/// accepts any label.
+pub const LABEL_PROVIDER: &str = "backstop_test";
 
 static CLUSTER: OnceLock<PgCluster> = OnceLock::new();
 
@@ -372,9 +379,17 @@ impl PgCluster {
 
         let (ca_cert, other_ca_cert) = make_certificates(&base, owner)?;
 
+        let mut preload: Vec<String> = Vec::new();
+        if preloadable_statements(server_bin) {
+            preload.push("pg_stat_statements".into());
+        }
+        let label_provider = build_label_provider(major, &base);
+        if let Some(library) = &label_provider {
+            preload.push(library.display().to_string());
+        }
         for _ in 0..START_ATTEMPTS {
             let port = service::free_port();
-            let server = start_server(server_bin, &base, &data_dir, port, owner)?;
+            let server = start_server(server_bin, &base, &data_dir, port, owner, &preload)?;
             if wait_ready(&bin_dir, port, &server) {
                 let cleanup_base = base.clone();
                 service::at_exit(move || {
@@ -391,6 +406,7 @@ impl PgCluster {
                     data_dir,
                     ca_cert,
                     other_ca_cert,
+                    label_provider: label_provider.as_ref().map(|_| LABEL_PROVIDER),
                 });
             }
             server.stop(libc::SIGQUIT, Duration::from_secs(10));
@@ -400,6 +416,46 @@ impl PgCluster {
             "PostgreSQL did not start after {START_ATTEMPTS} attempts: {log}"
         ))
     }
+}
+
+/// Compiles `tests/fixtures/label_provider` into `base` for a server of `major`, where a C
+/// compiler and that major's server headers (the client tools' `pg_config`) are at hand.
+fn build_label_provider(major: u32, base: &Path) -> Option<PathBuf> {
+    let pg_config = pg_root().join("client/bin/pg_config");
+    let ask = |flag: &str| -> Option<String> {
+        let output = Command::new(&pg_config).arg(flag).output().ok()?;
+        output
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&output.stdout).trim().to_string())
+    };
+    let headers_major: u32 = ask("--version")?
+        .strip_prefix("PostgreSQL ")?
+        .split(['.', ' '])
+        .next()?
+        .parse()
+        .ok()?;
+    if headers_major != major {
+        return None;
+    }
+    let includes = ask("--includedir-server")?;
+    let source =
+        crate::workspace_root().join("tests/fixtures/label_provider/backstop_test_labels.c");
+    let library = base.join("backstop_test_labels.so");
+    let output = Command::new("cc")
+        .args(["-O2", "-fPIC", "-shared", "-I", &includes, "-o"])
+        .arg(&library)
+        .arg(&source)
+        .output()
+        .ok()?;
+    if !output.status.success() {
+        eprintln!(
+            "the test security label provider did not build for PostgreSQL {major}: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+        return None;
+    }
+    Some(library)
 }
 
 /// Whether this installation ships `pg_stat_statements` (Debian's `lib/`, the npm builds'
@@ -419,6 +475,7 @@ fn start_server(
     data_dir: &Path,
     port: u16,
     owner: Option<(u32, u32)>,
+    preload: &[String],
 ) -> Result<Service, String> {
     let log_path = base.join("postgres.log");
     let log = std::fs::File::create(&log_path)
@@ -442,10 +499,16 @@ fn start_server(
         .args(["-c", "max_connections=300", "-c", "shared_buffers=256MB"])
         // Point-in-time recovery tests read logical decoding slots (one per test database).
         .args(["-c", "wal_level=logical", "-c", "max_replication_slots=64"])
-        // Query-performance health reads pg_stat_statements (in the databases that install it).
+        // Query-performance health reads pg_stat_statements (in the databases that install
+        // it); security labels need a provider.
         .args(
-            preloadable_statements(bin_dir)
-                .then_some(["-c", "shared_preload_libraries=pg_stat_statements"])
+            (!preload.is_empty())
+                .then(|| {
+                    [
+                        "-c".to_string(),
+                        format!("shared_preload_libraries={}", preload.join(",")),
+                    ]
+                })
                 .into_iter()
                 .flatten(),
         )
