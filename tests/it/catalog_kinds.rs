@@ -334,5 +334,6 @@ async fn security_labels_round_trip_where_their_provider_is_loaded() {
         label("PUBLICATION app_changes", "publication"),
     ));
     assert_eq!(source.psql("SELECT count(*) FROM pg_seclabel").trim(), "12");
-    round_trip(&source, &options(&source), 2, "security labels on 18").await;
+    let manifest = round_trip(&source, &options(&source), 2, "security labels on 18").await;
+    assert_eq!(manifest.inventory.get("security label"), Some(&12));
 }

@@ -182,6 +182,28 @@ pub async fn privileges(client: &Client) -> Result<Vec<(ObjectRef, u64)>, Invent
         .map_err(InventoryError::Shape)
 }
 
+/// The kind under which [`security_labels`] are counted in a manifest's inventory.
+pub const SECURITY_LABEL_KIND: &str = "security label";
+
+/// The object of each security label on a user object (one entry per label: a column's, a
+/// second provider's), so that what a restore reproduces counts the same.
+pub async fn security_labels(client: &Client) -> Result<Vec<ObjectRef>, InventoryError> {
+    let sql = "SELECT classoid::oid, objoid FROM pg_seclabel WHERE objoid >= 16384";
+    let rows = client
+        .query(sql, &[])
+        .await
+        .map_err(InventoryError::Query)?;
+    rows.iter()
+        .map(|row| {
+            Ok(ObjectRef {
+                class: value(row, 0)?,
+                oid: value(row, 1)?,
+            })
+        })
+        .collect::<Result<_, String>>()
+        .map_err(InventoryError::Shape)
+}
+
 /// Objects per kind.
 pub fn counts<'a>(objects: impl IntoIterator<Item = &'a InventoryObject>) -> BTreeMap<String, u64> {
     let mut counts = BTreeMap::new();

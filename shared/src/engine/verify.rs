@@ -657,6 +657,18 @@ async fn restore_and_compare(
             privileges.iter().map(|(_, count)| count).sum(),
         );
     }
+    if manifest
+        .inventory
+        .contains_key(inventory::SECURITY_LABEL_KIND)
+    {
+        let labels = inventory::security_labels(&client)
+            .await
+            .map_err(|e| VerifyError::Scratch(format!("counting security labels: {e}")))?;
+        restored.insert(
+            inventory::SECURITY_LABEL_KIND.to_string(),
+            labels.len() as u64,
+        );
+    }
     findings.extend(inventory_differences(&manifest.inventory, &restored));
     if !findings.is_empty() {
         return Ok((findings, Some(seconds), None));

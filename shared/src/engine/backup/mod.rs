@@ -479,7 +479,8 @@ async fn run(
         tracing::warn!(%why, "left out of the backup");
     }
 
-    // What the manifest counts: the objects this backup reproduces, and their privileges.
+    // What the manifest counts: the objects this backup reproduces, their privileges and their
+    // security labels.
     tracing::debug!(seconds = clock.elapsed().as_secs_f64(), "inventory taken");
     let privileges = inventory::privileges(&leader)
         .await
@@ -502,9 +503,22 @@ async fn run(
             .map(|(_, count)| count)
             .sum(),
     );
+    let labels = inventory::security_labels(&leader)
+        .await
+        .map_err(|e| BackupError::Database {
+            step: "counting security labels",
+            reason: e.to_string(),
+        })?;
+    let labels = labels
+        .iter()
+        .filter(|object| !plan.left_out.contains(object))
+        .count() as u64;
+    if labels > 0 {
+        inventory.insert(inventory::SECURITY_LABEL_KIND.to_string(), labels);
+    }
     tracing::debug!(
         seconds = clock.elapsed().as_secs_f64(),
-        "privileges counted"
+        "privileges and security labels counted"
     );
     let ordered = order::order(catalog.items, &catalog.edges);
     for label in &ordered.cycles_broken {
