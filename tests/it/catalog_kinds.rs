@@ -334,6 +334,33 @@ async fn security_labels_round_trip_where_their_provider_is_loaded() {
         label("PUBLICATION app_changes", "publication"),
     ));
     assert_eq!(source.psql("SELECT count(*) FROM pg_seclabel").trim(), "12");
+    source.psql(&label(&format!("DATABASE {}", source.name), "database"));
     let manifest = round_trip(&source, &options(&source), 2, "security labels on 18").await;
     assert_eq!(manifest.inventory.get("security label"), Some(&12));
+
+    // The database's own label comes with the database a restore --create makes.
+    let (_dir, store) = file_store();
+    let manifest = take(&source, &store, &options(&source)).await.unwrap();
+    let created = format!("{}_created", source.name);
+    let target = backstop::pg::parse_url(&cluster.url(&created)).unwrap();
+    let create = RestoreOptions {
+        create_database: true,
+        ..RestoreOptions::new(1)
+    };
+    let restored = backstop::engine::restore::restore(store, &manifest, &target, &create, &|_| {})
+        .await
+        .map(|_| ());
+    let label_of_created = cluster.psql(
+        "postgres",
+        &format!(
+            "SELECT l.label FROM pg_shseclabel l JOIN pg_database d ON d.oid = l.objoid \
+             WHERE d.datname = '{created}'"
+        ),
+    );
+    cluster.psql(
+        "postgres",
+        &format!("DROP DATABASE IF EXISTS \"{created}\" WITH (FORCE)"),
+    );
+    restored.unwrap_or_else(|e| panic!("restore --create: {e}"));
+    assert_eq!(label_of_created.trim(), "database");
 }

@@ -46,6 +46,8 @@ pub struct Role {
     pub valid_until: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub security_labels: Vec<SecurityLabel>,
     /// `ALTER ROLE ... SET` settings, as `name=value`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub settings: Vec<String>,
@@ -144,6 +146,8 @@ pub struct DatabaseProperties {
     pub connection_limit: i32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub security_labels: Vec<SecurityLabel>,
     /// The database's privileges, and those it would have by default (`acldefault`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grants: Option<Vec<DatabaseGrant>>,
@@ -155,6 +159,24 @@ pub struct DatabaseProperties {
     /// The tablespace, when not `pg_default`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tablespace: Option<String>,
+}
+
+/// A security label on a role or on the database (`pg_shseclabel`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecurityLabel {
+    pub provider: String,
+    pub label: String,
+}
+
+impl SecurityLabel {
+    /// `SECURITY LABEL FOR provider ON target IS 'label'`.
+    pub fn sql(&self, target: &str) -> String {
+        format!(
+            "SECURITY LABEL FOR {} ON {target} IS {};\n",
+            ident(&self.provider),
+            literal(&self.label)
+        )
+    }
 }
 
 /// One privilege on the database; `grantee` is `None` for PUBLIC.
@@ -243,6 +265,9 @@ impl Role {
                 "COMMENT ON ROLE {name} IS {};\n",
                 literal(comment)
             ));
+        }
+        for label in &self.security_labels {
+            sql.push_str(&label.sql(&format!("ROLE {name}")));
         }
         sql
     }
@@ -412,6 +437,9 @@ impl DatabaseProperties {
                 literal(comment)
             ));
         }
+        for label in &self.security_labels {
+            statements.push(label.sql(&format!("DATABASE {db}")));
+        }
         if let Some(grants) = &self.grants {
             let convert = |g: &DatabaseGrant| super::acl::Grant {
                 grantee: g
@@ -457,12 +485,28 @@ mod tests {
             connection_limit: 5,
             valid_until: None,
             comment: Some("it's the API".into()),
+            security_labels: Vec::new(),
             settings: vec![],
             database_settings: vec![],
             owns_objects: false,
             referenced: true,
             password: None,
         }
+    }
+
+    #[test]
+    fn a_roles_security_labels_follow_its_creation() {
+        let mut r = role("auditor");
+        r.security_labels = vec![SecurityLabel {
+            provider: "selinux".into(),
+            label: "user_u:it's".into(),
+        }];
+        assert!(
+            r.create_sql(&[])
+                .ends_with("SECURITY LABEL FOR selinux ON ROLE auditor IS 'user_u:it''s';\n"),
+            "{}",
+            r.create_sql(&[])
+        );
     }
 
     #[test]

@@ -12,14 +12,16 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::*;
 use crate::engine::globals::{
-    DatabaseGrant, DatabaseProperties, Globals, Membership, Reserved, Role,
+    DatabaseGrant, DatabaseProperties, Globals, Membership, Reserved, Role, SecurityLabel,
 };
 
 pub async fn globals(db: &Db<'_>, include_passwords: bool) -> Result<Globals, CatalogError> {
     let v = db.version;
     let roles_sql = "SELECT r.oid, r.rolname::text AS name, r.rolsuper, r.rolinherit, r.rolcreaterole, \
          r.rolcreatedb, r.rolcanlogin, r.rolreplication, r.rolbypassrls, r.rolconnlimit, \
-         r.rolvaliduntil::text AS valid_until, pg_catalog.shobj_description(r.oid, 'pg_authid') AS comment \
+         r.rolvaliduntil::text AS valid_until, pg_catalog.shobj_description(r.oid, 'pg_authid') AS comment, \
+         (SELECT json_agg(json_build_object('provider', l.provider, 'label', l.label) ORDER BY l.provider) \
+             FROM pg_catalog.pg_shseclabel l WHERE l.objoid = r.oid AND l.classoid = 'pg_catalog.pg_authid'::regclass)::text AS labels \
          FROM pg_catalog.pg_roles r ORDER BY r.rolname";
     let mut all: BTreeMap<u32, Role> = BTreeMap::new();
     for row in db.query("roles", roles_sql).await? {
@@ -40,6 +42,7 @@ pub async fn globals(db: &Db<'_>, include_passwords: bool) -> Result<Globals, Ca
                 connection_limit: row.get("rolconnlimit")?,
                 valid_until: row.get("valid_until")?,
                 comment: row.get("comment")?,
+                security_labels: security_labels(&row)?,
                 settings: Vec::new(),
                 database_settings: Vec::new(),
                 owns_objects: false,
@@ -243,6 +246,8 @@ async fn database(db: &Db<'_>, settings: Vec<String>) -> Result<DatabaseProperti
          pg_catalog.pg_encoding_to_char(d.encoding)::text AS encoding, d.datcollate::text AS collate, \
          d.datctype::text AS ctype, {provider} AS provider, {locale}::text AS locale, {rules}::text AS rules, \
          d.datconnlimit, pg_catalog.shobj_description(d.oid, 'pg_database') AS comment, \
+         (SELECT json_agg(json_build_object('provider', l.provider, 'label', l.label) ORDER BY l.provider) \
+             FROM pg_catalog.pg_shseclabel l WHERE l.objoid = d.oid AND l.classoid = 'pg_catalog.pg_database'::regclass)::text AS labels, \
          CASE WHEN d.datacl IS NULL THEN NULL ELSE coalesce({}, '[]') END AS acl, \
          coalesce({}, '[]') AS acl_default, \
          (SELECT t.spcname::text FROM pg_catalog.pg_tablespace t WHERE t.oid = d.dattablespace AND t.spcname <> 'pg_default') AS tablespace \
@@ -281,11 +286,27 @@ async fn database(db: &Db<'_>, settings: Vec<String>) -> Result<DatabaseProperti
         icu_rules: row.get("rules")?,
         connection_limit: row.get("datconnlimit")?,
         comment: row.get("comment")?,
+        security_labels: security_labels(row)?,
         grants: parse("acl")?,
         default_grants: parse("acl_default")?.unwrap_or_default(),
         settings,
         tablespace: row.get("tablespace")?,
     })
+}
+
+/// The `labels` column: a JSON array of `{provider, label}`, or NULL for none.
+fn security_labels(row: &Fields) -> Result<Vec<SecurityLabel>, CatalogError> {
+    row.get::<Option<String>>("labels")?
+        .map(|text| {
+            serde_json::from_str(&text).map_err(|e| CatalogError::Shape {
+                what: row.what,
+                column: "labels".into(),
+                server: row.server,
+                reason: e.to_string(),
+            })
+        })
+        .transpose()
+        .map(Option::unwrap_or_default)
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! Before anything is restored: every security label provider the backup's labels name must
-//! be loaded on the target, or the restore would stop at the first label, half done.
+//! Before anything is restored: every security label provider the restore's labels name (on
+//! objects, on the roles it creates, on the database it creates) must be loaded on the
+//! target, or the restore would stop at the first label, half done.
 
 use std::collections::BTreeSet;
 
@@ -7,6 +8,9 @@ use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
 
 use super::RestoreError;
+use super::roles::RolePlan;
+use crate::engine::catalog::ident;
+use crate::engine::globals::Globals;
 use crate::engine::item::ItemKind;
 use crate::engine::script::ScriptItem;
 
@@ -22,16 +26,32 @@ pub(super) fn providers(items: &[ScriptItem]) -> BTreeSet<String> {
         .collect()
 }
 
+/// The providers of the labels on the roles the restore creates, and on the database when it
+/// creates that too (quoted as the statements write them).
+pub(super) fn global_providers(
+    globals: &Globals,
+    plan: &RolePlan,
+    create_database: bool,
+) -> BTreeSet<String> {
+    let roles = plan.create.iter().flat_map(|c| &c.role.security_labels);
+    let database = globals
+        .database
+        .security_labels
+        .iter()
+        .filter(|_| create_database);
+    roles.chain(database).map(|l| ident(&l.provider)).collect()
+}
+
 /// Asks the server about each provider with a label on an object that cannot exist: the server
 /// looks the provider up first, so "not loaded" (invalid parameter) means it is missing, and
 /// "no such schema" that it is there. Nothing is changed either way.
 pub(super) async fn check_providers(
     client: &Client,
     backup: &str,
-    items: &[ScriptItem],
+    providers: BTreeSet<String>,
 ) -> Result<(), RestoreError> {
     let mut missing = Vec::new();
-    for provider in providers(items) {
+    for provider in providers {
         let probe =
             format!("SECURITY LABEL FOR {provider} ON SCHEMA \"backstop: no such schema\" IS NULL");
         match client.batch_execute(&probe).await {

@@ -323,6 +323,28 @@ pub async fn restore(
             reason: "--roles plan changes nothing: ask for the plan itself (`role_plan`)".into(),
         });
     }
+    let mut pre = None;
+    let mut post = None;
+    for part in &manifest.parts {
+        match part.kind {
+            super::manifest::PartKind::PreData => pre = Some(part),
+            super::manifest::PartKind::PostData => post = Some(part),
+            super::manifest::PartKind::Data => {}
+        }
+    }
+    let items = async |part: Option<&Part>, what: &str| {
+        let part = part.ok_or_else(|| RestoreError::Manifest {
+            key: MANIFEST_NAME.into(),
+            reason: format!("it lists no {what} part"),
+        })?;
+        parse(
+            manifest,
+            &read_script(store.as_ref(), manifest, part).await?,
+        )
+    };
+    let pre_items = items(pre, "pre-data").await?;
+    let post_items = items(post, "post-data").await?;
+
     // With --create the database does not exist yet: roles and the database are made from
     // the server's maintenance database.
     let admin = match options.create_database {
@@ -360,6 +382,16 @@ pub async fn restore(
             database: database_name,
         });
     }
+    // Every security label provider the restore will name must be loaded on the target.
+    let mut providers = labels::providers(&post_items);
+    if let Some(prepared) = &prepared {
+        providers.extend(labels::global_providers(
+            &prepared.globals,
+            &prepared.plan,
+            options.create_database,
+        ));
+    }
+    labels::check_providers(&admin, &manifest.backup_id, providers).await?;
     let mut roles_report = None;
     let mut role_map = options.role_map.iter().cloned().collect::<HashMap<_, _>>();
     if let Some(Prepared {
@@ -385,25 +417,6 @@ pub async fn restore(
         .await
         .map_err(db("preparing the session"))?;
 
-    let mut pre = None;
-    let mut post = None;
-    for part in &manifest.parts {
-        match part.kind {
-            super::manifest::PartKind::PreData => pre = Some(part),
-            super::manifest::PartKind::PostData => post = Some(part),
-            super::manifest::PartKind::Data => {}
-        }
-    }
-    let items = async |part: Option<&Part>, what: &str| {
-        let part = part.ok_or_else(|| RestoreError::Manifest {
-            key: MANIFEST_NAME.into(),
-            reason: format!("it lists no {what} part"),
-        })?;
-        parse(
-            manifest,
-            &read_script(store.as_ref(), manifest, part).await?,
-        )
-    };
     let adjust = |items: Vec<ScriptItem>| -> Vec<ScriptItem> {
         items
             .into_iter()
@@ -419,9 +432,8 @@ pub async fn restore(
             })
             .collect()
     };
-    let pre_items = adjust(items(pre, "pre-data").await?);
-    let post_items = adjust(items(post, "post-data").await?);
-    labels::check_providers(&main, &manifest.backup_id, &post_items).await?;
+    let pre_items = adjust(pre_items);
+    let post_items = adjust(post_items);
     prepare_target(&main, target, target_version, options.clean).await?;
 
     let is_selected = |table: &str| selected.as_ref().is_none_or(|s| s.contains(table));
