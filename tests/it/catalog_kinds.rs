@@ -59,6 +59,40 @@ async fn base_types_come_back_through_their_shells_and_io_functions() {
     assert_eq!(counts, vec![3, 4], "three types, four I/O functions");
 }
 
+/// Excluding a base type (with its I/O functions, which need it) leaves no shell behind.
+#[tokio::test]
+async fn excluding_a_base_type_takes_its_shell_along() {
+    let source = fresh_database("base type excluded");
+    source.psql(
+        "CREATE TYPE public.int42; \
+         CREATE FUNCTION public.int42_in(cstring) RETURNS public.int42 LANGUAGE internal IMMUTABLE STRICT AS 'int4in'; \
+         CREATE FUNCTION public.int42_out(public.int42) RETURNS cstring LANGUAGE internal IMMUTABLE STRICT AS 'int4out'; \
+         CREATE TYPE public.int42 (INTERNALLENGTH = 4, INPUT = public.int42_in, OUTPUT = public.int42_out, PASSEDBYVALUE); \
+         CREATE TABLE public.kept (id int); INSERT INTO public.kept VALUES (1);",
+    );
+    let mut excluded = options(&source);
+    excluded.exclude = [
+        "type public.int42",
+        "function public.int42_in(pg_catalog.cstring)",
+        "function public.int42_out(public.int42)",
+    ]
+    .map(String::from)
+    .to_vec();
+    let (_dir, store) = file_store();
+    let manifest = take(&source, &store, &excluded).await.unwrap();
+    let target = fresh_database("base type excluded restored");
+    restore_into(&manifest, &store, &target, RestoreOptions::new(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        target
+            .psql("SELECT count(*) FROM pg_type WHERE typname = 'int42'")
+            .trim(),
+        "0"
+    );
+    assert_eq!(target.psql("SELECT count(*) FROM public.kept").trim(), "1");
+}
+
 #[tokio::test]
 async fn casts_of_every_method_and_context_round_trip() {
     let counts = kind_round_trip(

@@ -86,7 +86,9 @@ pub(super) async fn base_types(
         sql.push_str(&format!("ALTER TYPE {q} OWNER TO {owner};\n"));
         sql.push_str(&comment_sql(&format!("TYPE {q}"), row.get("comment")?));
         let object = oid_ref(class::PG_TYPE, oid);
-        let mut owns = vec![object];
+        // The shell is claimed by its own item (created first, so it is the one dependents
+        // wait for) and by this one, so that excluding the type leaves no shell behind.
+        let mut owns = vec![object, oid_ref(class::SHELL_TYPE, oid)];
         let array: u32 = row.get("typarray")?;
         if array != 0 {
             owns.push(oid_ref(class::PG_TYPE, array));
