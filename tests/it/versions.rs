@@ -536,6 +536,30 @@ async fn the_regression_database_round_trips_identically_on_15() {
         "the regression database's kinds are in the inventory: {:?}",
         manifest.inventory
     );
+    // The operator's check, through the CLI: a backup, then restore-level verification.
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("file://{}/store", dir.path().display());
+    backstop_ok(&["backup", "--db", &source.url(), "--to", &store], &[]);
+    let verify = backstop_ok(
+        &[
+            "verify",
+            "--from",
+            &store,
+            "--database-id",
+            &source.name,
+            "--level",
+            "restore",
+            "--scratch-db",
+            &cluster.url("postgres"),
+            "--json",
+        ],
+        &[],
+    );
+    let result: serde_json::Value = serde_json::from_slice(&verify.stdout).unwrap();
+    assert_eq!(
+        result["verdict"], "passed",
+        "verify of regress.sql: {result}"
+    );
 }
 
 /// The same on the other majors, for the part of the PostgreSQL 15 dump that loads there

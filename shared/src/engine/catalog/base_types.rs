@@ -51,13 +51,13 @@ pub(super) async fn base_types(
     );
     let mut io = IoFunctions::new();
     for row in db.query("base types", &sql).await? {
-        let (oid, schema, name, q, owner): (u32, String, String, String, String) = (
-            row.get("oid")?,
-            row.get("schema")?,
-            row.get("name")?,
-            row.get("q")?,
-            row.get("owner")?,
-        );
+        let SchemaObject {
+            oid,
+            schema,
+            name,
+            q,
+        } = row.schema_object()?;
+        let owner: String = row.get("owner")?;
         let shell = Item::new(
             ItemKind::Type,
             &schema,

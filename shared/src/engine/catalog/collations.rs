@@ -27,14 +27,14 @@ pub(super) async fn collations(db: &Db<'_>, catalog: &mut Catalog) -> Result<(),
         not_in_extension("pg_collation", "c.oid")
     );
     for row in db.query("collations", &sql).await? {
-        let (oid, schema, name, q, provider, owner): (u32, String, String, String, String, String) = (
-            row.get("oid")?,
-            row.get("schema")?,
-            row.get("name")?,
-            row.get("q")?,
-            row.get("provider")?,
-            row.get("owner")?,
-        );
+        let SchemaObject {
+            oid,
+            schema,
+            name,
+            q,
+        } = row.schema_object()?;
+        let provider: String = row.get("provider")?;
+        let owner: String = row.get("owner")?;
         let mut options = vec![format!(
             "provider = {}",
             match provider.as_str() {

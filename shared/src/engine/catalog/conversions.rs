@@ -14,13 +14,13 @@ pub(super) async fn conversions(db: &Db<'_>, catalog: &mut Catalog) -> Result<()
         not_in_extension("pg_conversion", "c.oid")
     );
     for row in db.query("conversions", &sql).await? {
-        let (oid, schema, name, q, owner): (u32, String, String, String, String) = (
-            row.get("oid")?,
-            row.get("schema")?,
-            row.get("name")?,
-            row.get("q")?,
-            row.get("owner")?,
-        );
+        let SchemaObject {
+            oid,
+            schema,
+            name,
+            q,
+        } = row.schema_object()?;
+        let owner: String = row.get("owner")?;
         let default = if row.get::<bool>("condefault")? {
             "DEFAULT "
         } else {

@@ -19,12 +19,12 @@ pub(super) async fn extension_data(db: &Db<'_>, catalog: &mut Catalog) -> Result
                JOIN pg_class c ON c.oid = x.config JOIN pg_namespace n ON n.oid = c.relnamespace \
                WHERE c.relkind IN ('r', 'S') ORDER BY n.nspname, c.relname";
     for row in db.query("extension configuration tables", sql).await? {
-        let (oid, schema, name, q): (u32, String, String, String) = (
-            row.get("oid")?,
-            row.get("schema")?,
-            row.get("name")?,
-            row.get("q")?,
-        );
+        let SchemaObject {
+            oid,
+            schema,
+            name,
+            q,
+        } = row.schema_object()?;
         if row.get::<String>("kind")? == "S" {
             catalog.sequences.push(SequenceRef {
                 oid,

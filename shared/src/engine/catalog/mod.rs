@@ -208,7 +208,26 @@ pub(crate) struct Fields {
     server: ServerVersion,
 }
 
+/// What a query of schema objects selects for each: `oid`, `schema`, `name` and `q` (the
+/// quoted, schema-qualified name).
+pub(crate) struct SchemaObject {
+    pub oid: u32,
+    pub schema: String,
+    pub name: String,
+    pub q: String,
+}
+
 impl Fields {
+    /// The [`SchemaObject`] columns of this row.
+    fn schema_object(&self) -> Result<SchemaObject, CatalogError> {
+        Ok(SchemaObject {
+            oid: self.get("oid")?,
+            schema: self.get("schema")?,
+            name: self.get("name")?,
+            q: self.get("q")?,
+        })
+    }
+
     /// The value of `column`, or a [`CatalogError::Shape`] naming it.
     fn get<T: FromSqlOwned>(&self, column: &str) -> Result<T, CatalogError> {
         self.row.try_get::<_, T>(column).map_err(|e| {

@@ -48,14 +48,14 @@ pub(super) async fn operator_classes(
         not_in_extension("pg_opfamily", "f.oid")
     );
     for row in db.query("operator families", &sql).await? {
-        let (oid, schema, name, q, am, owner): (u32, String, String, String, String, String) = (
-            row.get("oid")?,
-            row.get("schema")?,
-            row.get("name")?,
-            row.get("q")?,
-            row.get("am")?,
-            row.get("owner")?,
-        );
+        let SchemaObject {
+            oid,
+            schema,
+            name,
+            q,
+        } = row.schema_object()?;
+        let am: String = row.get("am")?;
+        let owner: String = row.get("owner")?;
         let object = oid_ref(class::PG_OPFAMILY, oid);
         let (entries, member_refs) = members.remove(&object).unwrap_or_default();
         let mut sql = format!("CREATE OPERATOR FAMILY {q} USING {am};\n");
@@ -97,14 +97,14 @@ pub(super) async fn operator_classes(
         not_in_extension("pg_opclass", "c.oid")
     );
     for row in db.query("operator classes", &sql).await? {
-        let (oid, schema, name, q, am, owner): (u32, String, String, String, String, String) = (
-            row.get("oid")?,
-            row.get("schema")?,
-            row.get("name")?,
-            row.get("q")?,
-            row.get("am")?,
-            row.get("owner")?,
-        );
+        let SchemaObject {
+            oid,
+            schema,
+            name,
+            q,
+        } = row.schema_object()?;
+        let am: String = row.get("am")?;
+        let owner: String = row.get("owner")?;
         let object = oid_ref(class::PG_OPCLASS, oid);
         let (mut entries, member_refs) = members.remove(&object).unwrap_or_default();
         // STORAGE when the index stores another type; alone when there is nothing else to

@@ -30,13 +30,13 @@ pub(super) async fn operators(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), 
         not_in_extension("pg_operator", "o.oid")
     );
     for row in db.query("operators", &sql).await? {
-        let (oid, schema, name, q, owner): (u32, String, String, String, String) = (
-            row.get("oid")?,
-            row.get("schema")?,
-            row.get("name")?,
-            row.get("q")?,
-            row.get("owner")?,
-        );
+        let SchemaObject {
+            oid,
+            schema,
+            name,
+            q,
+        } = row.schema_object()?;
+        let owner: String = row.get("owner")?;
         let object = oid_ref(class::PG_OPERATOR, oid);
         if !row.get::<bool>("defined")? {
             catalog.recreated.push(object);

@@ -38,13 +38,13 @@ pub(super) async fn ranges(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), Cat
         if row.get::<bool>("canonical")? {
             continue; // needs a shell type and its function first: named by the inventory
         }
-        let (oid, schema, name, q, owner): (u32, String, String, String, String) = (
-            row.get("oid")?,
-            row.get("schema")?,
-            row.get("name")?,
-            row.get("q")?,
-            row.get("owner")?,
-        );
+        let SchemaObject {
+            oid,
+            schema,
+            name,
+            q,
+        } = row.schema_object()?;
+        let owner: String = row.get("owner")?;
         let mut owns = vec![oid_ref(class::PG_TYPE, oid)];
         let array: u32 = row.get("typarray")?;
         if array != 0 {

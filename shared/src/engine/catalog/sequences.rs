@@ -63,13 +63,13 @@ pub(super) async fn sequences(
     );
     let mut identity = IdentitySequences::new();
     for row in db.query("sequences", &sql).await? {
-        let (oid, schema, name, q, owner): (u32, String, String, String, String) = (
-            row.get("oid")?,
-            row.get("schema")?,
-            row.get("name")?,
-            row.get("q")?,
-            row.get("owner")?,
-        );
+        let SchemaObject {
+            oid,
+            schema,
+            name,
+            q,
+        } = row.schema_object()?;
+        let owner: String = row.get("owner")?;
         let object = oid_ref(class::PG_CLASS, oid);
         let identity_of = if row.get::<Option<String>>("deptype")?.as_deref() == Some("i") {
             row.get::<Option<String>>("owner_table_name")?

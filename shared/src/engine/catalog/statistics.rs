@@ -25,14 +25,14 @@ pub(super) async fn statistics(
         let Some(table) = relations.get(&table_oid) else {
             continue;
         };
-        let (oid, schema, name, q, def, owner): (u32, String, String, String, String, String) = (
-            row.get("oid")?,
-            row.get("schema")?,
-            row.get("name")?,
-            row.get("q")?,
-            row.get("def")?,
-            row.get("owner")?,
-        );
+        let SchemaObject {
+            oid,
+            schema,
+            name,
+            q,
+        } = row.schema_object()?;
+        let def: String = row.get("def")?;
+        let owner: String = row.get("owner")?;
         let mut sql = format!("{def};\n");
         let target: i32 = row.get("target")?;
         if target >= 0 {

@@ -100,14 +100,14 @@ pub(super) async fn tables(
     }
 
     for row in db.query("tables", &sql).await? {
-        let (oid, schema, name, q, kind, owner): (u32, String, String, String, String, String) = (
-            row.get("oid")?,
-            row.get("schema")?,
-            row.get("name")?,
-            row.get("q")?,
-            row.get("kind")?,
-            row.get("owner")?,
-        );
+        let SchemaObject {
+            oid,
+            schema,
+            name,
+            q,
+        } = row.schema_object()?;
+        let kind: String = row.get("kind")?;
+        let owner: String = row.get("owner")?;
         // A typed table (`OF type`) takes its columns from the type: only what a column adds
         // (NOT NULL, a default) is written, as `name WITH OPTIONS ...`.
         let of_type: Option<String> = row.get("of_type")?;

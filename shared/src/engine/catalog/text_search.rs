@@ -18,14 +18,14 @@ pub(super) async fn text_search(db: &Db<'_>, catalog: &mut Catalog) -> Result<()
         not_in_extension("pg_ts_dict", "d.oid")
     );
     for row in db.query("text search dictionaries", &sql).await? {
-        let (oid, schema, name, q, template, owner): (u32, String, String, String, String, String) = (
-            row.get("oid")?,
-            row.get("schema")?,
-            row.get("name")?,
-            row.get("q")?,
-            row.get("template")?,
-            row.get("owner")?,
-        );
+        let SchemaObject {
+            oid,
+            schema,
+            name,
+            q,
+        } = row.schema_object()?;
+        let template: String = row.get("template")?;
+        let owner: String = row.get("owner")?;
         let options = row
             .get::<Option<String>>("options")?
             .map(|o| format!(", {o}"))
@@ -68,14 +68,14 @@ pub(super) async fn text_search(db: &Db<'_>, catalog: &mut Catalog) -> Result<()
             .push((row.get("token")?, row.get("dictionary")?));
     }
     for row in db.query("text search configurations", &sql).await? {
-        let (oid, schema, name, q, parser, owner): (u32, String, String, String, String, String) = (
-            row.get("oid")?,
-            row.get("schema")?,
-            row.get("name")?,
-            row.get("q")?,
-            row.get("parser")?,
-            row.get("owner")?,
-        );
+        let SchemaObject {
+            oid,
+            schema,
+            name,
+            q,
+        } = row.schema_object()?;
+        let parser: String = row.get("parser")?;
+        let owner: String = row.get("owner")?;
         let mut sql = format!("CREATE TEXT SEARCH CONFIGURATION {q} (\n    PARSER = {parser} );\n");
         // One ADD MAPPING per token type, its dictionaries in order.
         let mut by_token: Vec<(String, Vec<String>)> = Vec::new();

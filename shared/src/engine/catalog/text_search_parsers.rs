@@ -18,12 +18,12 @@ pub(super) async fn text_search_parsers(
         not_in_extension("pg_ts_parser", "p.oid")
     );
     for row in db.query("text search parsers", &sql).await? {
-        let (oid, schema, name, q): (u32, String, String, String) = (
-            row.get("oid")?,
-            row.get("schema")?,
-            row.get("name")?,
-            row.get("q")?,
-        );
+        let SchemaObject {
+            oid,
+            schema,
+            name,
+            q,
+        } = row.schema_object()?;
         let mut options = vec![
             format!("START = {}", row.get::<String>("start")?),
             format!("GETTOKEN = {}", row.get::<String>("gettoken")?),
@@ -57,12 +57,12 @@ pub(super) async fn text_search_parsers(
         not_in_extension("pg_ts_template", "t.oid")
     );
     for row in db.query("text search templates", &sql).await? {
-        let (oid, schema, name, q): (u32, String, String, String) = (
-            row.get("oid")?,
-            row.get("schema")?,
-            row.get("name")?,
-            row.get("q")?,
-        );
+        let SchemaObject {
+            oid,
+            schema,
+            name,
+            q,
+        } = row.schema_object()?;
         let mut options = Vec::new();
         if let Some(init) = row.get::<Option<String>>("init")? {
             options.push(format!("INIT = {init}"));

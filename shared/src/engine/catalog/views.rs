@@ -96,23 +96,15 @@ pub(super) async fn views(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), Cata
     }
 
     for row in db.query("views", &sql).await? {
-        let (oid, schema, name, q, kind, def, owner): (
-            u32,
-            String,
-            String,
-            String,
-            String,
-            String,
-            String,
-        ) = (
-            row.get("oid")?,
-            row.get("schema")?,
-            row.get("name")?,
-            row.get("q")?,
-            row.get("kind")?,
-            row.get("def")?,
-            row.get("owner")?,
-        );
+        let SchemaObject {
+            oid,
+            schema,
+            name,
+            q,
+        } = row.schema_object()?;
+        let kind: String = row.get("kind")?;
+        let def: String = row.get("def")?;
+        let owner: String = row.get("owner")?;
         let object = oid_ref(class::PG_CLASS, oid);
         let mut owns = vec![object, oid_ref(class::PG_TYPE, row.get("reltype")?)];
         if let Some(array) = row.get::<Option<u32>>("rowtype_array")?.filter(|a| *a != 0) {
