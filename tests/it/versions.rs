@@ -573,9 +573,10 @@ async fn regression_database_round_trip(major: u32) {
         return;
     };
     let source = fresh_database_on(cluster, "regress.sql");
+    let errors;
     {
         let _roles = ROLE_CREATION.lock().await;
-        source.psql_file_as_far_as_it_loads(&path);
+        errors = source.psql_file_as_far_as_it_loads(&path);
     }
     let tables: usize = source
         .psql("SELECT count(*) FROM pg_class WHERE relkind IN ('r', 'p') AND relnamespace = 'public'::regnamespace")
@@ -584,7 +585,7 @@ async fn regression_database_round_trip(major: u32) {
         .unwrap();
     assert!(
         tables > 500,
-        "only {tables} tables of regress.sql loaded on {major}"
+        "only {tables} tables of regress.sql loaded on {major}: {errors:#?}"
     );
     round_trip(
         &source,

@@ -12,7 +12,7 @@ use super::*;
 
 /// `OPTIONS (name 'value', ...)` from an options array column, as SQL (the column is built by
 /// [`options_sql`]).
-fn options_clause(row: &Fields, column: &str) -> Result<String, CatalogError> {
+pub(super) fn options_clause(row: &Fields, column: &str) -> Result<String, CatalogError> {
     Ok(row
         .get::<Option<String>>(column)?
         .filter(|o| !o.is_empty())

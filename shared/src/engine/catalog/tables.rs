@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use super::foreign_data::{options_clause, options_sql};
 use super::sequences::IdentitySequences;
 use super::*;
 use crate::version::ServerVersion;
@@ -41,7 +42,7 @@ pub(super) async fn tables(
          ORDER BY c.oid",
         acl_json("c.relacl"),
         acl_json("acldefault('r', c.relowner)"),
-        super::foreign_data::options_sql("ft.ftoptions"),
+        options_sql("ft.ftoptions"),
         not_in_extension("pg_class", "c.oid")
     );
     // attstattarget is int4 (-1 = default) before 16, int2 in 16, nullable (NULL = default)
@@ -92,7 +93,7 @@ pub(super) async fn tables(
          {not_null_join} \
          WHERE c.relkind IN ('r', 'p', 'f') AND c.oid >= 16384 AND a.attnum > 0 AND NOT a.attisdropped \
          ORDER BY a.attrelid, a.attnum",
-        fdw_options = super::foreign_data::options_sql("a.attfdwoptions")
+        fdw_options = options_sql("a.attfdwoptions")
     );
     let mut columns: HashMap<u32, Vec<Fields>> = HashMap::new();
     for row in db.query("columns", &column_sql).await? {
@@ -252,12 +253,7 @@ pub(super) async fn tables(
         }
         if let Some(server) = row.get::<Option<String>>("foreign_server")? {
             sql.push_str(&format!("\nSERVER {server}"));
-            if let Some(options) = row
-                .get::<Option<String>>("foreign_options")?
-                .filter(|o| !o.is_empty())
-            {
-                sql.push_str(&format!("\nOPTIONS (\n    {options}\n)"));
-            }
+            sql.push_str(&options_clause(&row, "foreign_options")?);
         }
         if let Some(am) = row.get::<Option<String>>("am")? {
             sql.push_str(&format!(" USING {am}"));
@@ -389,12 +385,10 @@ fn column_settings(
             "ALTER TABLE ONLY {q} ALTER COLUMN {cq} SET ({options});\n"
         ));
     }
-    if let Some(options) = column
-        .get::<Option<String>>("fdw_options")?
-        .filter(|o| !o.is_empty())
-    {
+    let fdw_options = options_clause(column, "fdw_options")?;
+    if !fdw_options.is_empty() {
         after.push_str(&format!(
-            "ALTER FOREIGN TABLE ONLY {q} ALTER COLUMN {cq} OPTIONS (\n    {options}\n);\n"
+            "ALTER FOREIGN TABLE ONLY {q} ALTER COLUMN {cq}{fdw_options};\n"
         ));
     }
     after.push_str(&comment_sql(
