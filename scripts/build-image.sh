@@ -37,7 +37,7 @@ for arch in $ARCHES; do
     amd64)
       echo "build-image: building ${BINARIES[*]} for x86_64-unknown-linux-musl"
       PATH="$PWD/.venv-tools/bin:$PATH" cargo lambda build --release --locked \
-        --target x86_64-unknown-linux-musl --features vendored-openssl \
+        --target x86_64-unknown-linux-musl \
         --lambda-dir "target/image/amd64/lambda" $(printf -- '-p %s ' "${BINARIES[@]}")
       for binary in "${BINARIES[@]}"; do
         cp "target/image/amd64/lambda/$binary/bootstrap" "$binaries/$binary"

@@ -2,13 +2,24 @@
 //!
 //! The endpoint comes from the standard `AWS_ENDPOINT_URL` (read by `aws-config`), so any
 //! S3-compatible server works without a code branch; an explicit endpoint switches S3 to
-//! path-style addressing, which such servers expect.
+//! path-style addressing, which such servers expect. HTTPS is rustls on ring, as for
+//! PostgreSQL, with the system's root certificates.
 
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
+use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 
 /// Loads the shared SDK configuration from the environment (region, credentials, endpoint).
 pub async fn load_sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).load().await
+    config_loader().load().await
+}
+
+/// The SDK's configuration loader with Backstop's HTTPS client, to be completed (an endpoint,
+/// credentials) and loaded.
+pub fn config_loader() -> ConfigLoader {
+    let https = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    aws_config::defaults(BehaviorVersion::latest()).http_client(https)
 }
 
 /// The one S3 client factory.

@@ -4,11 +4,12 @@
 //! checking the certificate (`require` with `sslrootcert` checks it as `verify-ca` does);
 //! `verify-ca` checks the chain against `sslrootcert` (or the system roots); `verify-full` also
 //! checks the host name. tokio-postgres knows only the first three modes and no `sslrootcert`,
-//! so both are taken out of the URL here and the TLS connector is built to match.
+//! so both are taken out of the URL here and the TLS connector is built to match (`tls`).
+
+mod tls;
 
 use std::path::PathBuf;
 
-use postgres_native_tls::MakeTlsConnector;
 use tokio_postgres::config::SslMode;
 use tokio_postgres::{Client, Config, NoTls};
 
@@ -159,39 +160,6 @@ fn describe_host(config: &Config) -> String {
     format!("{host}:{port}")
 }
 
-fn tls_connector(target: &PgTarget) -> Result<MakeTlsConnector, ConnectError> {
-    let mut builder = native_tls::TlsConnector::builder();
-    match target.tls {
-        TlsMode::Disable | TlsMode::Prefer | TlsMode::Require => {
-            builder
-                .danger_accept_invalid_certs(true)
-                .danger_accept_invalid_hostnames(true);
-        }
-        TlsMode::VerifyCa => {
-            builder.danger_accept_invalid_hostnames(true);
-        }
-        TlsMode::VerifyFull => {}
-    }
-    if let Some(path) = &target.root_cert {
-        let pem = std::fs::read(path).map_err(|e| {
-            ConnectError::Tls(format!("cannot read sslrootcert {}: {e}", path.display()))
-        })?;
-        let certificate = native_tls::Certificate::from_pem(&pem).map_err(|e| {
-            ConnectError::Tls(format!(
-                "sslrootcert {} is not a PEM certificate: {e}",
-                path.display()
-            ))
-        })?;
-        builder
-            .add_root_certificate(certificate)
-            .disable_built_in_roots(true);
-    }
-    let connector = builder
-        .build()
-        .map_err(|e| ConnectError::Tls(e.to_string()))?;
-    Ok(MakeTlsConnector::new(connector))
-}
-
 /// Connects and spawns the connection task on the current runtime.
 pub async fn connect(target: &PgTarget) -> Result<Client, ConnectError> {
     open(target, None).await
@@ -231,7 +199,7 @@ async fn open(target: &PgTarget, notices: Option<Notices>) -> Result<Client, Con
         client
     } else {
         let (client, connection) = config
-            .connect(tls_connector(target)?)
+            .connect(tls::connector(target)?)
             .await
             .map_err(unreachable)?;
         tokio::spawn(drive(connection, notices));
