@@ -717,8 +717,11 @@ impl Drop for ProcessGroup {
     }
 }
 
-/// The backup function started under `cargo lambda watch` answers `cargo lambda invoke` with a
-/// committed backup of a harness database into a moto bucket, and the backup is there.
+/// The backup function binary the workspace build left, polling the Lambda Runtime API that
+/// `cargo lambda watch --only-lambda-apis` emulates, answers `cargo lambda invoke` with a
+/// committed backup of a harness database into a moto bucket, and the backup is there. (The
+/// emulator does not build the function: a build of its own would compile the dependencies
+/// again with the function's feature set alone.)
 #[tokio::test]
 #[ignore = "needs cargo-lambda: run by make infra-check"]
 async fn the_backup_function_answers_under_cargo_lambda_watch() {
@@ -728,6 +731,12 @@ async fn the_backup_function_answers_under_cargo_lambda_watch() {
         return;
     };
     let root = backstop_tests::workspace_root();
+    let function = crate::support::backstop_bin().with_file_name("backup");
+    assert!(
+        function.exists(),
+        "{} is missing; run `cargo build --workspace --bins`",
+        function.display()
+    );
     let db = backstop_tests::postgres::fresh_database("watch");
     db.psql(
         "CREATE TABLE orders (id bigint PRIMARY KEY, note text);
@@ -736,59 +745,54 @@ async fn the_backup_function_answers_under_cargo_lambda_watch() {
     let bucket = moto().new_bucket("watch").await;
 
     let work = tempfile::tempdir().unwrap();
-    let mut env_file = format!(
-        "BACKSTOP_STORE=s3://{bucket}/backups\n\
-         BACKSTOP_DATABASES='{{\"main\":{{\"url_env\":\"MAIN_DATABASE_URL\"}}}}'\n\
-         MAIN_DATABASE_URL='{}'\n",
-        db.url()
-    );
-    for (name, value) in moto().env() {
-        env_file.push_str(&format!("{name}='{value}'\n"));
-    }
-    std::fs::write(work.path().join("function.env"), env_file).unwrap();
-
     let port = backstop_tests::free_port().to_string();
-    let path = format!(
-        "{}:{}",
-        cargo_lambda.parent().unwrap().display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
     let log = std::fs::File::create(work.path().join("watch.log")).unwrap();
     let mut watch = Command::new(&cargo_lambda);
-    // What `cargo test` sets for this binary would make the watch's cargo rebuild `ring`.
-    for (name, _) in std::env::vars() {
-        if name.starts_with("CARGO_") && name != "CARGO_HOME" {
-            watch.env_remove(name);
-        }
-    }
     watch
         .current_dir(&root)
-        .env("PATH", &path)
         .args([
             "lambda",
             "watch",
-            "--ignore-changes",
+            "--only-lambda-apis",
             "-A",
             "127.0.0.1",
             "-P",
         ])
         .arg(&port)
         .args(["--timeout", "600"])
-        .arg("--env-file")
-        .arg(work.path().join("function.env"))
         .stdout(log.try_clone().unwrap())
         .stderr(log)
         .process_group(0);
     let watch = ProcessGroup(backstop_tests::service::spawn(watch, libc::SIGTERM).unwrap());
     let watch_log = || std::fs::read_to_string(work.path().join("watch.log")).unwrap_or_default();
 
+    // The function, with the environment the emulator asks for and the module would set.
+    let function_log = std::fs::File::create(work.path().join("function.log")).unwrap();
+    let mut run = Command::new(&function);
+    run.env("AWS_LAMBDA_RUNTIME_API", format!("http://127.0.0.1:{port}/.rt"))
+        .env("AWS_LAMBDA_FUNCTION_NAME", "_")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
+        .env("BACKSTOP_STORE", format!("s3://{bucket}/backups"))
+        .env(
+            "BACKSTOP_DATABASES",
+            r#"{"main":{"url_env":"MAIN_DATABASE_URL"}}"#,
+        )
+        .env("MAIN_DATABASE_URL", db.url())
+        .envs(moto().env())
+        .stdout(function_log.try_clone().unwrap())
+        .stderr(function_log)
+        .process_group(0);
+    let function = ProcessGroup(backstop_tests::service::spawn(run, libc::SIGTERM).unwrap());
+    let function_log =
+        || std::fs::read_to_string(work.path().join("function.log")).unwrap_or_default();
+
     let invoke = |payload: &str| {
         let file = work.path().join("payload.json");
         std::fs::write(&file, payload).unwrap();
         let output = Command::new(&cargo_lambda)
             .current_dir(&root)
-            .env("PATH", &path)
-            .args(["lambda", "invoke", "backup", "-A", "127.0.0.1", "-P"])
+            .args(["lambda", "invoke", "-A", "127.0.0.1", "-P"])
             .arg(&port)
             .arg("--data-file")
             .arg(&file)
@@ -802,9 +806,8 @@ async fn the_backup_function_answers_under_cargo_lambda_watch() {
         )
     };
 
-    // The emulator may not listen yet while it starts; retry only that. The function itself
-    // is built and started on the first invocation, which waits for it.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(900);
+    // The emulator may not listen yet while it starts; retry only that.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     let answer = loop {
         let (answered, answer, stderr) =
             invoke(r#"{"database": "main", "tier": "weekly", "reason": "cargo lambda watch"}"#);
@@ -813,20 +816,25 @@ async fn the_backup_function_answers_under_cargo_lambda_watch() {
         }
         assert!(
             stderr.contains("error sending request to the runtime emulator"),
-            "the backup invocation failed:\n{stderr}\n{}",
-            watch_log()
+            "the backup invocation failed:\n{stderr}\n{}\n{}",
+            watch_log(),
+            function_log()
         );
-        assert!(
-            !watch.0.has_exited(),
-            "`cargo lambda watch` ended:\n{}",
-            watch_log()
-        );
+        for (what, process) in [("`cargo lambda watch`", &watch), ("the function", &function)] {
+            assert!(
+                !process.0.has_exited(),
+                "{what} ended:\n{}\n{}",
+                watch_log(),
+                function_log()
+            );
+        }
         assert!(
             std::time::Instant::now() < deadline,
-            "no answer from the function under `cargo lambda watch`:\n{stderr}\n{}",
-            watch_log()
+            "no answer from the function under `cargo lambda watch`:\n{stderr}\n{}\n{}",
+            watch_log(),
+            function_log()
         );
-        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     };
 
     let answer: serde_json::Value = serde_json::from_str(&answer)

@@ -1,7 +1,9 @@
-//! The container task's image as `make image` leaves it: an OCI archive per architecture whose
-//! config names the architecture and the backup binary as entrypoint; the amd64 one's rootfs,
+//! The container task's image as `make image` leaves it: an OCI archive per architecture built
+//! (`IMAGE_ARCHES`, arm64 by default: the architecture the module's task runs on) whose config
+//! names the architecture and the backup binary as entrypoint; the arm64 one's rootfs,
 //! unpacked with umoci, runs a backup job against the harness PostgreSQL and moto on its own
-//! (in a chroot when the tests run as root: nothing from the host but the kernel).
+//! (in a chroot when the tests run as root: nothing from the host but the kernel, and on an
+//! x86_64 host qemu's user-mode emulator, which `make infra-deps` installs).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -55,11 +57,23 @@ fn image_config(arch: &str, work: &Path) -> serde_json::Value {
     blob(&layout, manifest["config"]["digest"].as_str().unwrap())
 }
 
+/// The architectures `make image` built (`IMAGE_ARCHES`, default arm64).
+fn built_arches() -> Vec<String> {
+    std::env::var("IMAGE_ARCHES")
+        .ok()
+        .filter(|list| !list.trim().is_empty())
+        .unwrap_or_else(|| "arm64".into())
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
 #[test]
 #[ignore = "needs make image: run by make infra-check"]
 fn each_archive_names_its_architecture_and_the_backup_entrypoint() {
     let work = tempfile::tempdir().unwrap();
-    for arch in ["arm64", "amd64"] {
+    for arch in built_arches() {
+        let arch = arch.as_str();
         let config = image_config(arch, work.path());
         assert_eq!(config["architecture"], arch, "{config}");
         assert_eq!(config["os"], "linux");
@@ -83,12 +97,12 @@ fn each_archive_names_its_architecture_and_the_backup_entrypoint() {
 
 #[tokio::test]
 #[ignore = "needs make image: run by make infra-check"]
-async fn the_amd64_image_runs_a_backup_job_against_the_harness() {
+async fn the_arm64_image_runs_a_backup_job_against_the_harness() {
     let work = tempfile::tempdir().unwrap();
     let layout = work.path().join("layout");
     run(Command::new("skopeo")
         .args(["copy", "--quiet"])
-        .arg(format!("oci-archive:{}", archive("amd64").display()))
+        .arg(format!("oci-archive:{}", archive("arm64").display()))
         .arg(format!("oci:{}:backstop", layout.display())));
     let bundle = work.path().join("bundle");
     run(Command::new("umoci")
@@ -130,15 +144,32 @@ async fn the_amd64_image_runs_a_backup_job_against_the_harness() {
     );
     let bucket = moto().new_bucket("image").await;
     let inbox = moto().alert_inbox("image").await;
+    // On another architecture the binary runs under qemu's static user-mode emulator, put
+    // into this unpacked copy of the rootfs (not into the image) so that the chroot holds it.
+    let emulator = (std::env::consts::ARCH != "aarch64").then(|| {
+        let qemu = Path::new("/usr/bin/qemu-aarch64-static");
+        assert!(
+            qemu.exists(),
+            "{} is missing; run `make infra-deps` (Debian's qemu-user-static)",
+            qemu.display()
+        );
+        std::fs::copy(qemu, rootfs.join("qemu-aarch64-static")).unwrap();
+        "/qemu-aarch64-static"
+    });
+    let program: Vec<String> = emulator.map(str::to_string).into_iter().chain(args).collect();
     // As root, the job runs in a chroot of the image: only what the image holds.
     let as_root =
         std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").unwrap()) == 0;
     let mut command = if as_root {
         let mut chroot = Command::new("/usr/sbin/chroot");
-        chroot.arg(&rootfs).args(&args);
+        chroot.arg(&rootfs).args(&program);
         chroot
     } else {
-        Command::new(rootfs.join("backup"))
+        // Without root: the same files, from the unpacked rootfs.
+        let inside = |path: &str| rootfs.join(path.trim_start_matches('/'));
+        let mut direct = Command::new(inside(&program[0]));
+        direct.args(program[1..].iter().map(|path| inside(path)));
+        direct
     };
     command
         .env_clear()
