@@ -769,20 +769,23 @@ async fn the_backup_function_answers_under_cargo_lambda_watch() {
     // The function, with the environment the emulator asks for and the module would set.
     let function_log = std::fs::File::create(work.path().join("function.log")).unwrap();
     let mut run = Command::new(&function);
-    run.env("AWS_LAMBDA_RUNTIME_API", format!("http://127.0.0.1:{port}/.rt"))
-        .env("AWS_LAMBDA_FUNCTION_NAME", "_")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
-        .env("BACKSTOP_STORE", format!("s3://{bucket}/backups"))
-        .env(
-            "BACKSTOP_DATABASES",
-            r#"{"main":{"url_env":"MAIN_DATABASE_URL"}}"#,
-        )
-        .env("MAIN_DATABASE_URL", db.url())
-        .envs(moto().env())
-        .stdout(function_log.try_clone().unwrap())
-        .stderr(function_log)
-        .process_group(0);
+    run.env(
+        "AWS_LAMBDA_RUNTIME_API",
+        format!("http://127.0.0.1:{port}/.rt"),
+    )
+    .env("AWS_LAMBDA_FUNCTION_NAME", "_")
+    .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+    .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
+    .env("BACKSTOP_STORE", format!("s3://{bucket}/backups"))
+    .env(
+        "BACKSTOP_DATABASES",
+        r#"{"main":{"url_env":"MAIN_DATABASE_URL"}}"#,
+    )
+    .env("MAIN_DATABASE_URL", db.url())
+    .envs(moto().env())
+    .stdout(function_log.try_clone().unwrap())
+    .stderr(function_log)
+    .process_group(0);
     let function = ProcessGroup(backstop_tests::service::spawn(run, libc::SIGTERM).unwrap());
     let function_log =
         || std::fs::read_to_string(work.path().join("function.log")).unwrap_or_default();
@@ -820,7 +823,10 @@ async fn the_backup_function_answers_under_cargo_lambda_watch() {
             watch_log(),
             function_log()
         );
-        for (what, process) in [("`cargo lambda watch`", &watch), ("the function", &function)] {
+        for (what, process) in [
+            ("`cargo lambda watch`", &watch),
+            ("the function", &function),
+        ] {
             assert!(
                 !process.0.has_exited(),
                 "{what} ended:\n{}\n{}",

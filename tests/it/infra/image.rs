@@ -156,7 +156,11 @@ async fn the_arm64_image_runs_a_backup_job_against_the_harness() {
         std::fs::copy(qemu, rootfs.join("qemu-aarch64-static")).unwrap();
         "/qemu-aarch64-static"
     });
-    let program: Vec<String> = emulator.map(str::to_string).into_iter().chain(args).collect();
+    let program: Vec<String> = emulator
+        .map(str::to_string)
+        .into_iter()
+        .chain(args)
+        .collect();
     // As root, the job runs in a chroot of the image: only what the image holds.
     let as_root =
         std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").unwrap()) == 0;
