@@ -121,16 +121,16 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             "migration": sql,
             "written": written.as_ref().map(|p| p.display().to_string()),
         });
-        println!("{}", serde_json::to_string_pretty(&answer)?);
+        outln!("{}", serde_json::to_string_pretty(&answer)?);
     } else if let Some(path) = written {
-        println!(
+        outln!(
             "wrote {}: {} index(es) to create, {} drop suggestion(s) (commented out)",
             path.display(),
             advice.missing.len(),
             advice.droppable.len()
         );
     } else {
-        print!("{sql}");
+        out!("{sql}");
     }
     Ok(())
 }
@@ -152,11 +152,11 @@ fn write_migration(out: &Path, sql: &str) -> anyhow::Result<PathBuf> {
 
 fn report_check(checked: &[Checked], baseline: &Baseline, json: bool) -> anyhow::Result<()> {
     if json {
-        println!("{}", serde_json::to_string_pretty(checked)?);
+        outln!("{}", serde_json::to_string_pretty(checked)?);
         return Ok(());
     }
     if checked.is_empty() {
-        println!("the advice of {} proposed no index", baseline.at);
+        outln!("the advice of {} proposed no index", baseline.at);
         return Ok(());
     }
     let rows: Vec<Vec<String>> = checked
@@ -174,7 +174,7 @@ fn report_check(checked: &[Checked], baseline: &Baseline, json: bool) -> anyhow:
             ]
         })
         .collect();
-    print!(
+    out!(
         "{}",
         table(
             &[

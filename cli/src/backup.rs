@@ -133,7 +133,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                     |(object, argument)| serde_json::json!({"object": object, "exclude": argument}),
                 )
                 .collect();
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(&serde_json::json!({ "refused": refused }))?
             );
@@ -153,9 +153,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         requests: counted.requests(),
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        outln!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
-        println!(
+        outln!(
             "backup {} of {}: {} tables, {} rows, {} stored in {} objects, {} requests, in {:.1}s (tier {})",
             summary.backup_id,
             summary.database_id,

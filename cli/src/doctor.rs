@@ -186,7 +186,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&checks)?);
+        outln!("{}", serde_json::to_string_pretty(&checks)?);
     } else {
         for c in &checks {
             let label = match c.outcome {
@@ -194,9 +194,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 Outcome::Warn => "WARN",
                 Outcome::Fail => "FAIL",
             };
-            println!("{:<9} {label}  {}", c.check, c.detail);
+            outln!("{:<9} {label}  {}", c.check, c.detail);
             if let Some(fix) = &c.fix {
-                println!("{:<9}       fix: {fix}", "");
+                outln!("{:<9}       fix: {fix}", "");
             }
         }
     }

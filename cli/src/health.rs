@@ -71,9 +71,9 @@ pub async fn run(args: Args) -> anyhow::Result<HealthStatus> {
         report = report.with_pooler(gathered, &thresholds.pooler);
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", render(&report));
+        out!("{}", render(&report));
     }
     Ok(report.status)
 }

@@ -39,7 +39,7 @@ pub fn run_keygen(args: KeygenArgs) -> anyhow::Result<()> {
         "wrote a new identity to {}; its recipient:",
         args.output.display()
     );
-    println!("{recipient}");
+    outln!("{recipient}");
     Ok(())
 }
 

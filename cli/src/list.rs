@@ -83,7 +83,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
 
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&entries)?);
+        outln!("{}", serde_json::to_string_pretty(&entries)?);
     } else if entries.is_empty() {
         eprintln!("no backups in {url}");
     } else {
@@ -109,7 +109,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 ]
             })
             .collect();
-        print!(
+        out!(
             "{}",
             table(
                 &[
@@ -132,7 +132,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             );
             let Some(newest) = seals.last() else { continue };
             if let Ok(seal) = backstop::engine::stream::read_seal(store.as_ref(), newest).await {
-                println!(
+                outln!(
                     "{database}: point-in-time recovery (restore --to-time) through {}, change stream {}",
                     seal.through
                         .format(&time::format_description::well_known::Rfc3339)

@@ -1,6 +1,9 @@
 //! `backstop`: the command line for operators. Parses arguments, calls the core, and turns
 //! every failure into one readable line on stderr and a non-zero exit code.
 
+#[macro_use]
+mod output;
+
 mod advise;
 mod backup;
 mod common;
@@ -126,6 +129,7 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(code) => ExitCode::from(code),
+        Err(error) if output::is_closed_pipe(&error) => ExitCode::from(output::EXIT_CLOSED_PIPE),
         Err(error) => {
             eprintln!("error: {}", one_line(&error));
             ExitCode::from(failure_code)

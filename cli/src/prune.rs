@@ -66,7 +66,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     };
     let report = prune(store.as_ref(), &database, &options).await?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
     let verb = if report.dry_run {
@@ -105,7 +105,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             "over --max-deletions".into(),
         ]);
     }
-    print!(
+    out!(
         "{}",
         table(
             &[
@@ -116,6 +116,6 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             &rows
         )
     );
-    println!("{}: {}", report.database, report.summary());
+    outln!("{}: {}", report.database, report.summary());
     Ok(())
 }

@@ -165,14 +165,14 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
                 "mapped": plan.map,
                 "notes": plan.mapped,
             });
-            println!("{}", serde_json::to_string_pretty(&summary)?);
+            outln!("{}", serde_json::to_string_pretty(&summary)?);
         } else {
-            println!(
+            outln!(
                 "roles for backup {} (nothing was changed):",
                 manifest.backup_id
             );
             for line in describe_plan(&plan) {
-                println!("  {line}");
+                outln!("  {line}");
             }
         }
         return Ok(());
@@ -239,37 +239,37 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
             "seconds": started.elapsed().as_secs_f64(),
             "requests": requests,
         });
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        outln!("{}", serde_json::to_string_pretty(&summary)?);
         return Ok(());
     }
     if let Some(name) = &report.created_database {
-        println!("created database {name}");
+        outln!("created database {name}");
     }
     if let Some(roles) = &report.roles {
         if !roles.created.is_empty() {
-            println!("created roles: {}", roles.created.join(", "));
+            outln!("created roles: {}", roles.created.join(", "));
         }
         for line in &roles.mapped {
-            println!("mapped: {line}");
+            outln!("mapped: {line}");
         }
         for role in &roles.joined {
-            println!("made you a member of {role}, to give it its objects");
+            outln!("made you a member of {role}, to give it its objects");
         }
         for line in &roles.not_granted {
-            println!("not granted: {line}");
+            outln!("not granted: {line}");
         }
         if !roles.passwords_to_set.is_empty() {
-            println!("these login roles have no password yet; set one for each:");
+            outln!("these login roles have no password yet; set one for each:");
             for statement in &roles.passwords_to_set {
-                println!("  {statement}");
+                outln!("  {statement}");
             }
         }
     }
     for line in &report.not_granted {
-        println!("not granted: {line}");
+        outln!("not granted: {line}");
     }
     if let Some(replayed) = &replayed {
-        println!(
+        outln!(
             "replayed {} transactions ({} changes) from {} segments onto it{}; {} sequences set",
             replayed.transactions,
             replayed.changes,
@@ -281,7 +281,7 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
             replayed.sequences
         );
     }
-    println!(
+    outln!(
         "restored backup {} of {} into {}: {} tables, {} rows in {:.1}s ({} store requests)",
         report.backup_id,
         manifest.database_id,
@@ -344,13 +344,17 @@ pub async fn run_export(args: ExportArgs) -> anyhow::Result<()> {
             let mut file = tokio::fs::File::create(&temp)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", temp.display()))?;
-            let result = export(store.as_ref(), &manifest, &options, &mut file).await;
-            if let Err(e) = result {
-                let _ = tokio::fs::remove_file(&temp).await;
-                return Err(e.into());
+            let written: anyhow::Result<()> = async {
+                export(store.as_ref(), &manifest, &options, &mut file).await?;
+                file.sync_all().await?;
+                tokio::fs::rename(&temp, path).await?;
+                Ok(())
             }
-            file.sync_all().await?;
-            tokio::fs::rename(&temp, path).await?;
+            .await;
+            if let Err(e) = written {
+                let _ = tokio::fs::remove_file(&temp).await;
+                return Err(e);
+            }
             eprintln!(
                 "exported backup {} to {}",
                 manifest.backup_id,

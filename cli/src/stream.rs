@@ -95,10 +95,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             "base_backup": base.as_ref().map(|m| m.backup_id.clone()),
             "seconds": started.elapsed().as_secs_f64(),
         });
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        outln!("{}", serde_json::to_string_pretty(&summary)?);
         return Ok(());
     }
-    println!(
+    outln!(
         "drained {} of {}: {} transactions, {} changes, {} stored in {} segments; recoverable through {} ({:.1}s)",
         report.slot,
         database,
@@ -110,36 +110,36 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
     for table in &report.unidentified {
-        println!(
+        outln!(
             "warning: {table} has no replica identity: its UPDATE and DELETE cannot be replayed; \
              run ALTER TABLE {table} REPLICA IDENTITY FULL (or give it a primary key)"
         );
     }
     for table in &report.unreplayable {
-        println!(
+        outln!(
             "warning: changes to {table} were streamed that a restore cannot replay; a point-in-time \
              restore past them fails"
         );
     }
     if !report.unlogged.is_empty() {
-        println!(
+        outln!(
             "note: unlogged tables are not in the change stream (a restore has them as the base does): {}",
             report.unlogged.join(", ")
         );
     }
     if report.unlimited_wal_keep {
-        println!(
+        outln!(
             "warning: max_slot_wal_keep_size is unlimited: a stream that stops draining holds WAL until the disk fills; set it, or pass --max-slot-wal-mib"
         );
     }
     if report.incomplete {
-        println!("note: stopped at the deadline with changes left; the next drain continues");
+        outln!("note: stopped at the deadline with changes left; the next drain continues");
     }
     if let Some(why) = needs_base {
         match &base {
-            Some(manifest) => println!("{why}: took base backup {}", manifest.backup_id),
+            Some(manifest) => outln!("{why}: took base backup {}", manifest.backup_id),
             None => {
-                println!("{why}: take a backup now (`backstop backup`) to restore past this point")
+                outln!("{why}: take a backup now (`backstop backup`) to restore past this point")
             }
         }
     }

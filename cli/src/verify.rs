@@ -71,7 +71,7 @@ pub async fn run(args: Args) -> anyhow::Result<Verdict> {
         eprintln!("warning: the result was not recorded in the store: {e}");
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&result)?);
+        outln!("{}", serde_json::to_string_pretty(&result)?);
     } else {
         let verdict = match result.verdict {
             Verdict::Passed => "passed",
@@ -92,7 +92,7 @@ pub async fn run(args: Args) -> anyhow::Result<Verdict> {
             .restore_seconds
             .map(|s| format!(", restored{replayed} in {s:.1}s"))
             .unwrap_or_default();
-        println!(
+        outln!(
             "backup {} of {}: {} verification {verdict} in {:.1}s{rto}",
             result.backup_id,
             result.database_id,
@@ -100,7 +100,7 @@ pub async fn run(args: Args) -> anyhow::Result<Verdict> {
             result.duration_seconds
         );
         for finding in &result.findings {
-            println!("  {finding}");
+            outln!("  {finding}");
         }
     }
     Ok(result.verdict)

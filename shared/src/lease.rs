@@ -14,6 +14,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::layout::{DatabaseId, STATE_PREFIX};
 use crate::store::{Store, StoreError, WriteCondition};
@@ -72,6 +73,7 @@ pub struct Lease {
     holder: String,
     version: Arc<Mutex<String>>,
     renewal: JoinHandle<()>,
+    lost: CancellationToken,
 }
 
 fn rfc3339(t: OffsetDateTime) -> String {
@@ -121,7 +123,9 @@ pub async fn acquire(
             continue; // released between our write and our read
         };
         match serde_json::from_slice::<LeaseRecord>(&current.body) {
-            Ok(theirs) if !theirs.is_expired(now) => {
+            // A released lease is free whatever its times say: they come from the releasing
+            // host's clock, which may be ahead of ours.
+            Ok(theirs) if !theirs.token.is_empty() && !theirs.is_expired(now) => {
                 return Err(LeaseError::Held {
                     key: key.to_string(),
                     holder: theirs.holder,
@@ -162,12 +166,14 @@ impl Lease {
     ) -> Self {
         let version = Arc::new(Mutex::new(version));
         let holder = mine.holder.clone();
+        let lost = CancellationToken::new();
         let renewal = tokio::spawn(renew(
             store.clone(),
             key.to_string(),
             mine,
             version.clone(),
             lifetime,
+            lost.clone(),
         ));
         Self {
             store,
@@ -175,11 +181,19 @@ impl Lease {
             holder,
             version,
             renewal,
+            lost,
         }
     }
 
     pub fn key(&self) -> &str {
         &self.key
+    }
+
+    /// Completes when the lease stops protecting its holder: another run took it over, or it
+    /// could not be renewed before it expired (a full disk, a store that stopped answering).
+    /// The work it guards must then stop: another run may start at any moment.
+    pub async fn lost(&self) {
+        self.lost.cancelled().await
     }
 
     /// Gives the lease up by marking it expired. A lease taken over meanwhile (it expired) is
@@ -222,29 +236,54 @@ async fn renew(
     mut mine: LeaseRecord,
     version: Arc<Mutex<String>>,
     lifetime: Duration,
+    lost: CancellationToken,
 ) {
     let every = lifetime / 3;
+    // Measured on this process's monotonic clock: the lease protects until then, whatever
+    // the wall clock does.
+    let mut protected_until = tokio::time::Instant::now() + lifetime;
     loop {
         tokio::time::sleep(every).await;
         mine.expires_at = OffsetDateTime::now_utc() + lifetime;
         let current = version.lock().map(|v| v.clone()).unwrap_or_default();
-        match store
-            .write_if(&key, &encode(&mine), WriteCondition::Version(&current))
-            .await
-        {
-            Ok(Some(next)) => {
+        let attempt = tokio::time::Instant::now();
+        // A renewal that does not answer before the lease expires is as good as failed.
+        let renewed = tokio::time::timeout_at(
+            protected_until,
+            store.write_if(&key, &encode(&mine), WriteCondition::Version(&current)),
+        )
+        .await;
+        match renewed {
+            Ok(Ok(Some(next))) => {
                 if let Ok(mut v) = version.lock() {
                     *v = next;
                 }
+                protected_until = attempt + lifetime;
             }
-            Ok(None) => {
+            Ok(Ok(None)) => {
                 tracing::error!(
                     key,
                     "lost the lease: another run took it over after it expired"
                 );
+                lost.cancel();
                 return;
             }
-            Err(e) => tracing::warn!(key, error = %e, "could not renew the lease; retrying"),
+            Ok(Err(e)) if tokio::time::Instant::now() + every < protected_until => {
+                tracing::warn!(key, error = %e, "could not renew the lease; retrying");
+            }
+            Ok(Err(e)) => {
+                tracing::error!(key, error = %e, "could not renew the lease before it expires; stopping");
+                lost.cancel();
+                return;
+            }
+            Err(_) => {
+                tracing::error!(
+                    key,
+                    "renewing the lease did not answer before it expired; stopping"
+                );
+                lost.cancel();
+                return;
+            }
         }
     }
 }
@@ -307,6 +346,31 @@ mod tests {
                 .unwrap();
         assert_eq!(held.holder, "taker");
         taker.release().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_lease_released_by_a_host_whose_clock_is_ahead_is_free_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(FileStore::new(dir.path().to_path_buf()));
+        let key = "_backstop/locks/main/backup";
+        // What release writes on a host a day ahead: expired by its clock, not by ours.
+        let ahead = OffsetDateTime::now_utc() + time::Duration::days(1);
+        let released = LeaseRecord {
+            holder: "skewed host (released)".into(),
+            token: String::new(),
+            acquired_at: ahead,
+            expires_at: ahead,
+        };
+        store
+            .write_if(key, &encode(&released), WriteCondition::Absent)
+            .await
+            .unwrap();
+        acquire(store.clone(), key, "next run", DEFAULT_LEASE)
+            .await
+            .unwrap()
+            .release()
+            .await
+            .unwrap();
     }
 
     #[tokio::test]

@@ -3,6 +3,7 @@
 //! - [`engine`]: the native backup engine (catalog, order, export, manifest, restore).
 //! - [`store`]: where backup sets live (`file://` and `s3://`), behind one trait.
 //! - [`layout`]: the key layout of a store (database ids, backup ids, set keys).
+//! - [`clock`]: clocks that disagree (a backup's host and its server; sets from the future).
 //! - [`lease`]: one run at a time, through a lease object taken with a conditional write.
 //! - [`tier`]: the pure choice of a new backup's tier.
 //! - [`units`]: sizes for people.
@@ -24,6 +25,7 @@
 pub mod advise;
 pub mod alert;
 pub mod aws;
+pub mod clock;
 pub mod config;
 pub mod connection;
 pub mod engine;

@@ -9,6 +9,7 @@
 mod tls;
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use tokio_postgres::config::SslMode;
 use tokio_postgres::{Client, Config, NoTls};
@@ -160,6 +161,23 @@ fn describe_host(config: &Config) -> String {
     format!("{host}:{port}")
 }
 
+/// How long connecting may take, TCP, TLS, startup and authentication together, when the
+/// URL sets no `connect_timeout`: libpq would wait forever on a server that accepts the
+/// connection and never answers, and so would every command.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Idle time before TCP keepalives probe the server (tokio-postgres's default is 2 hours):
+/// a server that vanished is noticed within a couple of minutes, not hours.
+const KEEPALIVES_IDLE: Duration = Duration::from_secs(60);
+
+/// The bound on connecting to `config`: its `connect_timeout`, else the default.
+pub fn connect_bound(config: &Config) -> Duration {
+    config
+        .get_connect_timeout()
+        .copied()
+        .unwrap_or(DEFAULT_CONNECT_TIMEOUT)
+}
+
 /// Connects and spawns the connection task on the current runtime.
 pub async fn connect(target: &PgTarget) -> Result<Client, ConnectError> {
     open(target, None).await
@@ -187,7 +205,32 @@ pub async fn connect_keeping_notices(target: &PgTarget) -> Result<(Client, Notic
 }
 
 async fn open(target: &PgTarget, notices: Option<Notices>) -> Result<Client, ConnectError> {
-    let config = &target.config;
+    let bound = connect_bound(&target.config);
+    // Boxed: connecting (TLS included) is a large future, and every caller awaits one.
+    tokio::time::timeout(bound, Box::pin(open_unbounded(target, notices)))
+        .await
+        .unwrap_or_else(|_| {
+            Err(ConnectError::Unreachable {
+                database: database_name(target).unwrap_or_default(),
+                host: describe_host(&target.config),
+                reason: format!(
+                    "no answer within {} s; check that this is a PostgreSQL server and that it is \
+                     not stuck (connect_timeout=N in the URL sets this bound)",
+                    bound.as_secs()
+                ),
+            })
+        })
+}
+
+async fn open_unbounded(
+    target: &PgTarget,
+    notices: Option<Notices>,
+) -> Result<Client, ConnectError> {
+    let mut config = target.config.clone();
+    if config.get_keepalives_idle() > KEEPALIVES_IDLE {
+        config.keepalives_idle(KEEPALIVES_IDLE);
+    }
+    let config = &config;
     let unreachable = |e: tokio_postgres::Error| ConnectError::Unreachable {
         database: database_name(target).unwrap_or_default(),
         host: describe_host(config),
@@ -307,6 +350,14 @@ mod tests {
             TlsMode::VerifyCa,
             "libpq verifies when require comes with a root cert"
         );
+    }
+
+    #[test]
+    fn connecting_is_bounded_by_the_url_or_by_default() {
+        let default = parse_url("postgresql://h/d").unwrap();
+        assert_eq!(connect_bound(&default.config), DEFAULT_CONNECT_TIMEOUT);
+        let set = parse_url("postgresql://h/d?connect_timeout=4").unwrap();
+        assert_eq!(connect_bound(&set.config), Duration::from_secs(4));
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod cli;
 mod dispatch;
 mod encryption;
 mod engine;
+mod faults;
 mod functions;
 mod infra;
 mod monitor;

@@ -109,3 +109,40 @@ pub async fn terminate_copy_when_seen(
         false
     })
 }
+
+/// Runs the CLI like [`backstop`], but kills it and fails the test if it has not ended within
+/// `limit`: every command has a bound, and a hang is a failure that says so.
+pub fn backstop_within(
+    limit: std::time::Duration,
+    args: &[&str],
+    env: &[(&str, String)],
+) -> Output {
+    use std::process::Stdio;
+    let mut command = Command::new(backstop_bin());
+    command
+        .args(args)
+        .env_remove("AWS_ENDPOINT_URL")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().unwrap();
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "`backstop {}` did not end within {limit:?}:\n{}",
+                args.join(" "),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

@@ -11,6 +11,7 @@
 //! - [`datasets`]: SQL that builds the datasets of the scale tests and the bench.
 //! - [`fakepg`]: a PostgreSQL wire-protocol stand-in with scripted answers, for faults a real
 //!   server will not produce on demand.
+//! - [`tmpfs`]: a small real filesystem for the file store, so a full disk is the kernel's.
 //!
 //! Services are started from a thread that outlives them and are told to stop (parent-death
 //! signal) when the process ends, however it ends; their temp dirs are removed at exit, and
@@ -26,6 +27,7 @@ pub mod moto;
 pub mod pgbouncer;
 pub mod postgres;
 pub mod service;
+pub mod tmpfs;
 
 pub use service::free_port;
 pub mod webhook;

@@ -57,3 +57,26 @@ pub(crate) async fn join_workers<T: 'static, E: 'static, V>(
         None => Ok(results),
     }
 }
+
+/// Runs `produce`, which feeds a bounded channel, beside `store`, which drains it into the
+/// store. When storing fails first (a full disk, a store error) the producer is dropped
+/// rather than awaited: it would wait forever for room in a channel nobody reads any more.
+/// The producer's error wins when both failed: the store's is then only its echo.
+pub(crate) async fn produce_and_store<T, U, E>(
+    produce: impl std::future::Future<Output = Result<T, E>>,
+    store: impl std::future::Future<Output = Result<U, E>>,
+) -> Result<(T, U), E> {
+    // Boxed: both are large, and the callers' futures stay small.
+    let mut produce = Box::pin(produce);
+    let mut store = Box::pin(store);
+    tokio::select! {
+        produced = &mut produce => {
+            let produced = produced?;
+            Ok((produced, store.await?))
+        }
+        stored = &mut store => {
+            let stored = stored?;
+            Ok((produce.await?, stored))
+        }
+    }
+}

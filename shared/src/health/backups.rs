@@ -110,7 +110,13 @@ pub fn assess(
     now: OffsetDateTime,
     thresholds: &FreshnessThresholds,
 ) -> (BackupHealth, Vec<Finding>) {
-    let newest = facts.backups.last();
+    // A set from the future (its writer's clock was ahead) is never the newest: it would
+    // read as 0 s old for as long as the skew lasts.
+    let (future, present): (Vec<_>, Vec<_>) = facts.backups.iter().partition(|(id, _)| {
+        id.started_at()
+            .is_some_and(|started| crate::clock::in_the_future(started, now))
+    });
+    let newest = present.last().copied();
     let backup_age = newest
         .and_then(|(id, _)| id.started_at())
         .map(|started| Duration::try_from(now - started).unwrap_or(Duration::ZERO));
@@ -162,6 +168,27 @@ pub fn assess(
             ),
         ));
     }
+    if let Some((id, _)) = future.last() {
+        let ahead = id
+            .started_at()
+            .and_then(|started| Duration::try_from(started - now).ok())
+            .unwrap_or_default();
+        findings.push(Finding::new(
+            "clock_skew",
+            Severity::Critical,
+            format!(
+                "backup {id} starts {} in the future by this host's clock: the clock of the host \
+                 that took it was ahead, or this one's is behind; it is not counted as the \
+                 newest backup. Check both clocks (NTP){}",
+                crate::clock::span(ahead),
+                if future.len() > 1 {
+                    format!(" ({} such backups)", future.len())
+                } else {
+                    String::new()
+                }
+            ),
+        ));
+    }
     let hours = |d: Duration| d.as_secs_f64() / 3600.0;
     match (classify_backup_age(age, thresholds), newest, age) {
         (HealthStatus::Healthy, _, _) => {}
@@ -197,6 +224,8 @@ pub fn assess(
                 })
             ),
         )),
+        // Only sets from the future: the clock_skew finding says it.
+        _ if !future.is_empty() => {}
         _ => findings.push(Finding::new(
             "backup_age",
             Severity::Critical,
@@ -205,8 +234,7 @@ pub fn assess(
     }
 
     let newest_bytes = newest.map(|(_, bytes)| *bytes);
-    let mut previous: Vec<u64> = facts
-        .backups
+    let mut previous: Vec<u64> = present
         .iter()
         .rev()
         .skip(1)
@@ -477,6 +505,38 @@ mod tests {
             assess(&without_manifest_time, now, &thresholds).1[0].check,
             "dispatched_backup"
         );
+    }
+
+    #[test]
+    fn a_backup_from_the_future_is_a_critical_skew_and_not_the_newest() {
+        let now = datetime!(2026-11-22 12:00 UTC);
+        let facts = BackupFacts {
+            backups: vec![
+                backup(now - time::Duration::hours(30), 1000),
+                backup(now + time::Duration::days(2), 1000),
+            ],
+            ..Default::default()
+        };
+        let (health, findings) = assess(&facts, now, &FreshnessThresholds::default());
+        // The age is the true newest's, 30 h: late, not 0 s.
+        assert_eq!(health.age_seconds, Some(30 * 3600));
+        let checks: Vec<_> = findings.iter().map(|f| f.check.as_str()).collect();
+        assert_eq!(checks, ["clock_skew", "backup_age"], "{findings:?}");
+        assert_eq!(findings[0].severity, Severity::Critical);
+        assert!(
+            findings[0].message.contains("2 d 0 h in the future"),
+            "{findings:?}"
+        );
+
+        // Only a set from the future: critical, and said as a skew.
+        let facts = BackupFacts {
+            backups: vec![backup(now + time::Duration::hours(3), 1000)],
+            ..Default::default()
+        };
+        let (health, findings) = assess(&facts, now, &FreshnessThresholds::default());
+        assert_eq!(health.last_backup, None);
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert_eq!(findings[0].check, "clock_skew");
     }
 
     #[test]

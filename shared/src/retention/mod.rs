@@ -243,7 +243,7 @@ pub async fn prune(
         )));
     }
 
-    let selection = select(&candidates, &options.policy);
+    let selection = select(&candidates, &options.policy, options.now);
     let mut report = PruneReport {
         database: database.to_string(),
         dry_run: options.dry_run,

@@ -4,7 +4,9 @@
 //! `monthly` and `yearly` each keep the newest backup of each of the N most recent periods
 //! (UTC days, ISO weeks, calendar months, years) that have a backup. A backup kept by any rule
 //! stays. Two rails override everything: the newest backup and the newest backup whose
-//! restore verification passed are always kept.
+//! restore verification passed are always kept. A backup that starts in the future
+//! ([`crate::clock::in_the_future`]: its writer's clock was ahead) is kept and counted by no
+//! rule, so it can neither take a rail nor push the true newest out of `last`.
 
 use std::collections::BTreeMap;
 
@@ -50,6 +52,8 @@ pub enum Reason {
     NewestBackup,
     /// The newest backup that passed a restore verification: never deleted.
     NewestVerified,
+    /// It starts in the future: kept, and left to a person (`health` says so).
+    FromTheFuture,
 }
 
 /// What the policy decided, newest first in both lists.
@@ -72,11 +76,19 @@ fn period(reason: Reason, t: OffsetDateTime) -> (i32, u32) {
     }
 }
 
-/// Applies `policy` to `backups` (any order; ids unique).
-pub fn select(backups: &[Candidate], policy: &Policy) -> Selection {
-    let mut sorted: Vec<&Candidate> = backups.iter().collect();
+/// Applies `policy` to `backups` (any order; ids unique) at `now`.
+pub fn select(backups: &[Candidate], policy: &Policy, now: OffsetDateTime) -> Selection {
+    let (future, mut sorted): (Vec<&Candidate>, Vec<&Candidate>) = backups
+        .iter()
+        .partition(|b| crate::clock::in_the_future(b.taken_at, now));
     sorted.sort_by(|a, b| b.taken_at.cmp(&a.taken_at).then(b.id.cmp(&a.id)));
     let mut reasons: BTreeMap<&str, Vec<Reason>> = BTreeMap::new();
+    for backup in &future {
+        reasons
+            .entry(&backup.id)
+            .or_default()
+            .push(Reason::FromTheFuture);
+    }
     for backup in sorted.iter().take(policy.last) {
         reasons.entry(&backup.id).or_default().push(Reason::Last);
     }
@@ -111,7 +123,10 @@ pub fn select(backups: &[Candidate], policy: &Policy) -> Selection {
             .push(Reason::NewestVerified);
     }
     let mut selection = Selection::default();
-    for backup in sorted {
+    let mut everything = future;
+    everything.sort_by(|a, b| b.taken_at.cmp(&a.taken_at).then(b.id.cmp(&a.id)));
+    everything.extend(sorted);
+    for backup in everything {
         match reasons.remove(backup.id.as_str()) {
             Some(mut why) => {
                 why.sort();
@@ -129,6 +144,9 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use time::macros::datetime;
+
+    /// After every history below: nothing in them is in the future.
+    const NOW: OffsetDateTime = datetime!(2030-01-01 00:00 UTC);
 
     fn at(t: OffsetDateTime, id: &str) -> Candidate {
         Candidate {
@@ -155,7 +173,7 @@ mod tests {
             yearly: 2,
             last: 0,
         };
-        let selection = select(&backups, &policy);
+        let selection = select(&backups, &policy, NOW);
         let kept: Vec<(&str, &[Reason])> = selection
             .keep
             .iter()
@@ -191,7 +209,7 @@ mod tests {
             at(datetime!(2026-10-01 00:00 UTC), "old"),
         ];
         backups[1].restore_verified = true;
-        let selection = select(&backups, &Policy::default());
+        let selection = select(&backups, &Policy::default(), NOW);
         assert_eq!(selection.delete, ["old"]);
         assert_eq!(
             selection.keep,
@@ -200,7 +218,33 @@ mod tests {
                 ("mid".to_string(), vec![Reason::NewestVerified])
             ]
         );
-        assert!(select(&[], &Policy::default()).keep.is_empty());
+        assert!(select(&[], &Policy::default(), NOW).keep.is_empty());
+    }
+
+    #[test]
+    fn a_backup_from_the_future_takes_no_rail_and_pushes_nothing_out() {
+        let now = datetime!(2026-11-22 12:00 UTC);
+        let backups = [
+            at(datetime!(2026-11-25 00:00 UTC), "skewed"),
+            at(datetime!(2026-11-22 11:00 UTC), "true-newest"),
+            at(datetime!(2026-11-21 11:00 UTC), "older"),
+        ];
+        let policy = Policy {
+            last: 1,
+            ..Policy::default()
+        };
+        let selection = select(&backups, &policy, now);
+        assert_eq!(
+            selection.keep,
+            [
+                ("skewed".to_string(), vec![Reason::FromTheFuture]),
+                (
+                    "true-newest".to_string(),
+                    vec![Reason::Last, Reason::NewestBackup]
+                ),
+            ]
+        );
+        assert_eq!(selection.delete, ["older"]);
     }
 
     fn histories() -> impl Strategy<Value = Vec<Candidate>> {
@@ -234,7 +278,7 @@ mod tests {
     proptest! {
         #[test]
         fn the_newest_and_newest_verified_always_survive(backups in histories(), policy in policies()) {
-            let selection = select(&backups, &policy);
+            let selection = select(&backups, &policy, NOW);
             let kept: Vec<&str> = selection.keep.iter().map(|(id, _)| id.as_str()).collect();
             if let Some(newest) = backups.iter().max_by_key(|b| (b.taken_at, b.id.clone())) {
                 prop_assert!(kept.contains(&newest.id.as_str()));
@@ -247,20 +291,20 @@ mod tests {
 
         #[test]
         fn applying_the_policy_twice_deletes_nothing_more(backups in histories(), policy in policies()) {
-            let first = select(&backups, &policy);
+            let first = select(&backups, &policy, NOW);
             let survivors: Vec<Candidate> = backups
                 .iter()
                 .filter(|b| !first.delete.contains(&b.id))
                 .cloned()
                 .collect();
-            let second = select(&survivors, &policy);
+            let second = select(&survivors, &policy, NOW);
             prop_assert!(second.delete.is_empty(), "second pass deleted {:?}", second.delete);
             prop_assert_eq!(first.keep, second.keep);
         }
 
         #[test]
         fn every_kept_backup_is_explained_by_a_rule(backups in histories(), policy in policies()) {
-            let selection = select(&backups, &policy);
+            let selection = select(&backups, &policy, NOW);
             for (id, reasons) in &selection.keep {
                 prop_assert!(!reasons.is_empty(), "{} kept without a reason", id);
                 let backup = backups.iter().find(|b| &b.id == id).unwrap();
@@ -271,6 +315,7 @@ mod tests {
                         Reason::Last => prop_assert!(newer.len() < policy.last),
                         Reason::NewestBackup => prop_assert!(newer.is_empty()),
                         Reason::NewestVerified => prop_assert!(backup.restore_verified && newer.iter().all(|b| !b.restore_verified)),
+                        Reason::FromTheFuture => prop_assert!(false, "nothing is in the future here"),
                         periodic => {
                             let mine = period(*periodic, backup.taken_at);
                             prop_assert!(newer.iter().all(|b| period(*periodic, b.taken_at) != mine));

@@ -35,13 +35,16 @@ pub enum StoreError {
         key: String,
     },
 
-    #[error("cannot write to `{}`: {source}; make sure the directory exists and is writable by this user", path.display())]
+    #[error("cannot write to `{}`: {source}{}", path.display(), match hint(source) {
+        "" => "; make sure the directory exists and is writable by this user",
+        full => full,
+    })]
     NotWritable {
         path: PathBuf,
         source: std::io::Error,
     },
 
-    #[error("{operation} `{}` failed: {source}", path.display())]
+    #[error("{operation} `{}` failed: {source}{}", path.display(), hint(source))]
     Io {
         operation: &'static str,
         path: PathBuf,
@@ -64,6 +67,16 @@ pub enum StoreError {
 
     #[error("reading the data for `{key}` failed: {source}; nothing was stored")]
     Source { key: String, source: std::io::Error },
+}
+
+/// What to do about an I/O error people can fix, after its message.
+fn hint(error: &std::io::Error) -> &'static str {
+    match error.kind() {
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
+            "; the store's disk is full: free space (or use another store) and run again; nothing was committed"
+        }
+        _ => "",
+    }
 }
 
 impl StoreError {

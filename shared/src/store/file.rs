@@ -112,9 +112,27 @@ async fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     };
     let mut file = tokio::fs::File::create(&temp).await.map_err(not_writable)?;
     file.write_all(bytes).await.map_err(not_writable)?;
-    file.sync_all().await.map_err(not_writable)?;
+    prove_written(&mut file, bytes.len() as u64)
+        .await
+        .map_err(not_writable)?;
     tokio::fs::rename(&temp, path).await.map_err(not_writable)?;
     guard.disarm();
+    Ok(())
+}
+
+/// Proves that `file` holds `expected` bytes on disk: the last buffered write finished
+/// (tokio reports its error on the next flush, and `sync_all` alone would not), the data is
+/// synced, and the file's length is what was written. A full disk is an error here, never an
+/// empty or short object.
+async fn prove_written(file: &mut tokio::fs::File, expected: u64) -> std::io::Result<()> {
+    file.flush().await?;
+    file.sync_all().await?;
+    let length = file.metadata().await?.len();
+    if length != expected {
+        return Err(std::io::Error::other(format!(
+            "{length} bytes on disk after writing {expected}"
+        )));
+    }
     Ok(())
 }
 
@@ -234,7 +252,7 @@ impl Store for FileStore {
             file.write_all(&buffer[..n]).await.map_err(write_error)?;
             bytes += n as u64;
         }
-        file.sync_all().await.map_err(write_error)?;
+        prove_written(&mut file, bytes).await.map_err(write_error)?;
         drop(file);
 
         let tags_file = tags_path(&path);
@@ -430,6 +448,9 @@ impl Store for FileStore {
             let mut file = std::fs::File::create(&temp)?;
             std::io::Write::write_all(&mut file, &body)?;
             file.sync_all()?;
+            if file.metadata()?.len() != body.len() as u64 {
+                return Err(std::io::Error::other("short write"));
+            }
             std::fs::rename(&temp, &path)?;
             guard.disarm();
             Ok(Some(content_version(&body)))

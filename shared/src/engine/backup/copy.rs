@@ -284,9 +284,12 @@ impl Worker {
         );
         let key = format!("{}{}", self.set_prefix, unit.key);
         let what = format!("{} small tables", tables.len());
-        let (produced, stored) = tokio::join!(produce, self.put(&key, &mut encoder));
-        let blocks = produced?;
-        let receipt = stored.map_err(|e| put_error(&what, e))?;
+        let store = async {
+            self.put(&key, &mut encoder)
+                .await
+                .map_err(|e| put_error(&what, e))
+        };
+        let (blocks, receipt) = crate::engine::produce_and_store(produce, store).await?;
         record_upload(&self.uploaded, key);
         let rows = blocks.iter().map(|b| b.rows).sum();
         Ok(self.stored(unit, receipt, (what, rows), Contents::Bundle(blocks)))

@@ -149,6 +149,16 @@ pub enum BackupError {
     #[error(transparent)]
     Lease(#[from] LeaseError),
     #[error(
+        "this host's clock is {skew} of the database server's; backup ids, ages and retention \
+         are read from it, so nothing was backed up: set the host's time (NTP) and run again"
+    )]
+    ClockSkew { skew: crate::clock::Skew },
+    #[error(
+        "the backup was stopped because its lease {key} could not be renewed before it expired \
+         (another run may start); nothing was committed: check the store (space, access) and run again"
+    )]
+    LeaseLost { key: String },
+    #[error(
         "the server's lock table cannot hold a lock on each of the {tables} tables for the \
          backup's snapshot (max_locks_per_transaction = {locks}, max_connections = {connections}); \
          set max_locks_per_transaction to {needed} or more and restart the server (pg_dump needs the same)"
@@ -188,6 +198,17 @@ pub async fn backup(
     options: &BackupOptions,
     on_event: &(dyn Fn(BackupEvent) + Sync),
 ) -> Result<Manifest, BackupError> {
+    backup_until(pg, store, options, on_event, std::future::pending()).await
+}
+
+/// [`backup`], stopped (and its set removed) when `stop` completes first.
+async fn backup_until(
+    pg: &PgTarget,
+    store: Arc<dyn Store>,
+    options: &BackupOptions,
+    on_event: &(dyn Fn(BackupEvent) + Sync),
+    stop: impl std::future::Future<Output = BackupError>,
+) -> Result<Manifest, BackupError> {
     let started_at = OffsetDateTime::now_utc();
     let backup_id = BackupId::generate(started_at);
     let tier = match options.tier {
@@ -206,15 +227,21 @@ pub async fn backup(
         &uploaded,
         on_event,
     );
-    let result = match options.deadline {
-        Some(deadline) => tokio::time::timeout_at(deadline, work)
-            .await
-            .unwrap_or_else(|_| {
-                Err(BackupError::DeadlineReached {
-                    seconds: clock.elapsed().as_secs_f64(),
-                })
-            }),
-        None => work.await,
+    let bounded = async {
+        match options.deadline {
+            Some(deadline) => tokio::time::timeout_at(deadline, work)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(BackupError::DeadlineReached {
+                        seconds: clock.elapsed().as_secs_f64(),
+                    })
+                }),
+            None => work.await,
+        }
+    };
+    let result = tokio::select! {
+        result = bounded => result,
+        stopped = stop => Err(stopped),
     };
     if result.is_err() {
         remove_failed_set(
@@ -239,7 +266,11 @@ pub async fn backup_exclusively(
 ) -> Result<Manifest, BackupError> {
     let key = lease_key(&options.database_id, "backup");
     let lease = lease::acquire(store.clone(), &key, holder, options.lease).await?;
-    let result = backup(pg, store, options, on_event).await;
+    let lost = async {
+        lease.lost().await;
+        BackupError::LeaseLost { key: key.clone() }
+    };
+    let result = backup_until(pg, store, options, on_event, lost).await;
     if let Err(e) = lease.release().await {
         tracing::warn!(error = %e, "could not release the backup lease; it expires on its own");
     }
@@ -292,6 +323,30 @@ pub async fn automatic_tier(
     Ok(tier_for(started_at, &earlier))
 }
 
+/// Refuses to go on when this host's clock is off the server's by more than
+/// [`crate::clock::MAX_SKEW`]: a set named from a wrong clock would pass for the newest, or
+/// look stale, for as long as the error lasts.
+async fn check_clock(leader: &Client) -> Result<(), BackupError> {
+    let server: f64 = value(
+        &leader
+            .query_one(
+                "SELECT extract(epoch FROM pg_catalog.clock_timestamp())::float8",
+                &[],
+            )
+            .await
+            .map_err(database("reading the server's clock"))?,
+        0,
+    )
+    .map_err(shape("reading the server's clock"))?;
+    let local = OffsetDateTime::now_utc();
+    let server = OffsetDateTime::from_unix_timestamp_nanos((server * 1e9) as i128)
+        .map_err(|e| shape("reading the server's clock")(e.to_string()))?;
+    match crate::clock::skew(local, server) {
+        Some(skew) => Err(BackupError::ClockSkew { skew }),
+        None => Ok(()),
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn run(
     pg: &PgTarget,
@@ -306,6 +361,7 @@ async fn run(
     let clock = Instant::now();
     let leader = connect(pg).await?;
     let version = ServerVersion::read_supported(&leader).await?;
+    check_clock(&leader).await?;
     // The change stream's slot, read before the snapshot: segments after its position carry
     // this backup forward (`stream::plan`).
     let slot = stream::slot_name(&options.database_id);

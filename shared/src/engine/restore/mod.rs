@@ -182,6 +182,13 @@ pub enum RestoreError {
     Load { table: String, reason: String },
     #[error("{step} failed: {reason}")]
     Database { step: &'static str, reason: String },
+    /// Where the export goes stopped taking it (a closed pipe, a full disk): nothing is wrong
+    /// with the backup.
+    #[error("writing the export failed: {source} (the backup is not at fault)")]
+    Output {
+        #[source]
+        source: std::io::Error,
+    },
     #[error(
         "the target lacks roles backup {backup} needs: {roles}; nothing was changed. \
          Restore with --roles create to make them, --role-map OLD=NEW to use others, or --no-owner --no-acl to drop ownership and grants"
@@ -245,8 +252,8 @@ pub async fn read_manifest(
         BackupSelector::Id(id) => id.clone(),
         BackupSelector::Latest => {
             let objects = store.list(&database_prefix(database)).await?;
-            committed_backups(database, objects.iter().map(|o| o.key.as_str()))
-                .pop()
+            let committed = committed_backups(database, objects.iter().map(|o| o.key.as_str()));
+            crate::clock::newest_not_in_the_future(&committed, time::OffsetDateTime::now_utc())
                 .ok_or_else(|| RestoreError::NoBackups {
                     database: database.to_string(),
                     store: store.url().to_string(),

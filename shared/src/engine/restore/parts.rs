@@ -8,7 +8,9 @@ use std::task::{Context, Poll};
 use async_compression::tokio::bufread::ZstdDecoder;
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, ReadBuf};
+use tokio::io::{
+    AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, ReadBuf,
+};
 
 use super::{RestoreError, SEND_BATCH};
 use crate::engine::digest::RowDigest;
@@ -189,13 +191,23 @@ async fn copy_part(
     out: &mut (dyn AsyncWrite + Send + Unpin),
 ) -> Result<(), RestoreError> {
     let (mut reader, stored) = open_part(store, manifest, part).await?;
-    let copied = tokio::io::copy(&mut reader, out).await;
-    if let Err(e) = copied {
-        return Err(RestoreError::Corrupt {
-            backup: manifest.backup_id.clone(),
-            part: part.key.clone(),
-            reason: format!("it does not decompress or decrypt: {e}"),
-        });
+    // Read and write errors apart: a reader closing the pipe says nothing about the part.
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        let n = reader
+            .read(&mut buffer)
+            .await
+            .map_err(|e| RestoreError::Corrupt {
+                backup: manifest.backup_id.clone(),
+                part: part.key.clone(),
+                reason: format!("it does not decompress or decrypt: {e}"),
+            })?;
+        if n == 0 {
+            break;
+        }
+        out.write_all(&buffer[..n])
+            .await
+            .map_err(|source| RestoreError::Output { source })?;
     }
     check_stored(manifest, part, &stored)
 }
@@ -231,10 +243,7 @@ pub async fn export(
     options: &ExportOptions,
     out: &mut (dyn AsyncWrite + Send + Unpin),
 ) -> Result<(), RestoreError> {
-    let write_error = |e: std::io::Error| RestoreError::Database {
-        step: "writing the export",
-        reason: e.to_string(),
-    };
+    let write_error = |source| RestoreError::Output { source };
     super::readable(manifest)?;
     for part in &manifest.parts {
         if part.kind != PartKind::Data && (options.no_owner || options.no_acl) {
@@ -252,10 +261,7 @@ pub async fn export(
             copy_part(store, manifest, part, out).await?;
         }
     }
-    out.flush().await.map_err(|e| RestoreError::Database {
-        step: "writing the export",
-        reason: e.to_string(),
-    })
+    out.flush().await.map_err(write_error)
 }
 
 /// The COPY header a data part of `table` starts with.

@@ -553,9 +553,12 @@ impl Page<'_> {
             tags: Vec::new(),
             create_only: true,
         };
-        let (read, stored) = tokio::join!(produce, self.put(&key, &mut encoder, &put_options));
-        let contents = read?;
-        let receipt = stored?;
+        let store = async {
+            self.put(&key, &mut encoder, &put_options)
+                .await
+                .map_err(StreamError::from)
+        };
+        let (contents, receipt) = crate::engine::produce_and_store(produce, store).await?;
         let last_page = contents.rows < u64::from(self.options.page_changes);
         let last_commit = contents.transactions.last();
         let end = match (last_page, last_commit) {

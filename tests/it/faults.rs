@@ -1,0 +1,505 @@
+//! Faults injected into the paths beside the main round trip, each asserting the property every
+//! command owes its user: it ends within its bound, exit 0 means the set it reports restores,
+//! and a failure says what happened in one line and loses nothing committed before.
+
+use std::time::Duration;
+
+use backstop_tests::postgres::fresh_database;
+use backstop_tests::tmpfs::Tmpfs;
+
+use crate::support::{backstop, backstop_ok, backstop_within, single_error_line};
+
+const BOUND: Duration = Duration::from_secs(120);
+
+/// Committed backups `list` shows in a store (those without a problem).
+fn committed(store: &str) -> Vec<serde_json::Value> {
+    let output = backstop_ok(&["list", "--from", store, "--json"], &[]);
+    let listed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|backup| backup["problem"].is_null())
+        .cloned()
+        .collect()
+}
+
+/// Files a failed write left in the store, hidden partial files included.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if entry.file_type().unwrap().is_dir() {
+                pending.push(entry.path());
+            } else {
+                files.push(entry.path());
+            }
+        }
+    }
+    files
+}
+
+/// A file store on a disk that fills up during the backup, at sizes that run out in the
+/// manifest, in a part, and before anything: the backup fails within its bound in one line
+/// naming the full disk, no set is listed as committed, no partial file is left, `health` does
+/// not call the store healthy, and once space is back the next backup succeeds and restores.
+/// (Before the file store proved its writes, the small sizes exited 0 with 0-byte objects.)
+#[test]
+fn a_backup_to_a_full_disk_fails_in_one_line_and_commits_nothing() {
+    let db = fresh_database("fulldisk");
+    db.psql(
+        "CREATE TABLE events AS
+           SELECT g AS id, md5(g::text) || md5((g * 7)::text) AS note
+           FROM generate_series(1, 40000) g;",
+    );
+    for free_kib in [2u64, 12, 48, 200] {
+        let Some(disk) = Tmpfs::mount(2 << 20) else {
+            return;
+        };
+        disk.fill_leaving(free_kib * 1024);
+        let root = disk.path().join("backups");
+        let store = format!("file://{}", root.display());
+        let output = backstop_within(
+            BOUND,
+            &[
+                "backup",
+                "--db",
+                &db.url(),
+                "--to",
+                &store,
+                "--database-id",
+                "main",
+            ],
+            &[],
+        );
+        let line = single_error_line(&output);
+        assert!(
+            line.contains("No space left on device"),
+            "with {free_kib} KiB free the error does not say the disk is full: {line}"
+        );
+        assert!(
+            committed(&store).is_empty(),
+            "with {free_kib} KiB free a set is listed as committed"
+        );
+        let leftovers: Vec<_> = files_under(&root)
+            .into_iter()
+            .filter(|path| path.to_string_lossy().contains(".partial-"))
+            .collect();
+        assert!(leftovers.is_empty(), "partial files left: {leftovers:?}");
+        let health = backstop(&["health", "--from", &store, "--database-id", "main"], &[]);
+        assert_ne!(
+            health.status.code(),
+            Some(0),
+            "health calls a store with no backup healthy:\n{}",
+            String::from_utf8_lossy(&health.stdout)
+        );
+
+        // Space back: the same command now succeeds and the set restores.
+        disk.unfill();
+        backstop_ok(
+            &[
+                "backup",
+                "--db",
+                &db.url(),
+                "--to",
+                &store,
+                "--database-id",
+                "main",
+            ],
+            &[],
+        );
+        let target = fresh_database("fulldisk_restore");
+        backstop_ok(
+            &[
+                "restore",
+                "--from",
+                &store,
+                "--database-id",
+                "main",
+                "--db",
+                &target.url(),
+            ],
+            &[],
+        );
+        assert_eq!(
+            target.psql("SELECT count(*), md5(string_agg(note, ',' ORDER BY id)) FROM events"),
+            db.psql("SELECT count(*), md5(string_agg(note, ',' ORDER BY id)) FROM events"),
+        );
+    }
+}
+
+/// A change-stream drain on a disk that fills up, at sizes that run out in the segment and in
+/// its seal: a drain that cannot store its changes fails in one line and does not advance the
+/// slot, so once space is back the next drain stores them and the newest point restores the
+/// source exactly. (Before the file store proved its writes, a drain wrote an empty seal, then
+/// advanced the slot past changes stored nowhere.)
+#[test]
+fn a_drain_on_a_full_disk_keeps_its_changes_for_the_next_one() {
+    let db = fresh_database("fulldisk stream");
+    db.psql(
+        "CREATE TABLE ledger (id int PRIMARY KEY, note text);
+         INSERT INTO ledger SELECT g, md5(g::text) FROM generate_series(1, 100) g;",
+    );
+    let Some(disk) = Tmpfs::mount(8 << 20) else {
+        return;
+    };
+    let store = format!("file://{}/backups", disk.path().display());
+    let url = db.url();
+    let drain = || backstop_within(BOUND, &["stream", "--db", &url, "--to", &store], &[]);
+    let first = drain();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+
+    let mut next = 100;
+    for free_kib in [0u64, 4, 12, 24, 48] {
+        db.psql(&format!(
+            "INSERT INTO ledger SELECT g, md5(g::text) || repeat('x', g % 50)
+               FROM generate_series({}, {}) g;
+             UPDATE ledger SET note = note || ' changed' WHERE id % 7 = {};",
+            next + 1,
+            next + 1500,
+            free_kib % 7
+        ));
+        next += 1500;
+        disk.fill_leaving(free_kib * 1024);
+        let output = drain();
+        if !output.status.success() {
+            let line = single_error_line(&output);
+            assert!(
+                line.contains("No space left on device"),
+                "with {free_kib} KiB free the error does not say the disk is full: {line}"
+            );
+        }
+        disk.unfill();
+    }
+    let last = drain();
+    assert!(
+        last.status.success(),
+        "{}",
+        String::from_utf8_lossy(&last.stderr)
+    );
+
+    let target = fresh_database("fulldisk stream restore");
+    backstop_ok(
+        &[
+            "restore",
+            "--from",
+            &store,
+            "--database-id",
+            &db.name,
+            "--db",
+            &target.url(),
+        ],
+        &[],
+    );
+    let digest = "SELECT count(*), md5(string_agg(id || ':' || note, ',' ORDER BY id)) FROM ledger";
+    assert_eq!(
+        target.psql(digest),
+        db.psql(digest),
+        "the newest point lost changes a drain could not store"
+    );
+}
+
+/// `faketime` (Debian's libfaketime, which `make deps` installs), or `None` with a visible
+/// message; under `CI=true` its absence fails the test.
+fn faketime() -> Option<std::path::PathBuf> {
+    let path = std::path::PathBuf::from("/usr/bin/faketime");
+    if path.exists() {
+        return Some(path);
+    }
+    assert!(
+        std::env::var("CI").map_or(true, |v| v != "true"),
+        "faketime is missing: run `make deps` (CI runs the clock tests)"
+    );
+    eprintln!("SKIPPED: faketime is missing (make deps installs it); the clock test did not run");
+    None
+}
+
+/// Moves the set `id` of `database` in the file store at `root` to an id `ahead` in the future,
+/// as a host whose clock was that far ahead would have named and dated it.
+fn as_if_from_a_clock_ahead(
+    root: &std::path::Path,
+    database: &str,
+    id: &str,
+    ahead: time::Duration,
+) -> String {
+    let (_, suffix) = id.split_once('-').unwrap();
+    let started = time::OffsetDateTime::now_utc() + ahead;
+    let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    let skewed = format!("{}-{suffix}", started.format(format).unwrap());
+    let set = root.join(database).join(id);
+    let manifest = std::fs::read_to_string(set.join("manifest.json")).unwrap();
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&manifest.replace(id, &skewed)).unwrap();
+    let rfc3339 = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    manifest["started_at"] = rfc3339(started).into();
+    manifest["finished_at"] = rfc3339(started + time::Duration::seconds(1)).into();
+    std::fs::write(set.join("manifest.json"), manifest.to_string()).unwrap();
+    std::fs::rename(&set, root.join(database).join(&skewed)).unwrap();
+    skewed
+}
+
+/// Clocks that are wrong. A host a day ahead of the database server is refused before it
+/// stores anything, in one line naming the skew. A set that a skewed host did leave (dated two
+/// days ahead) captures nothing: `restore` (latest) takes the true newest, `prune --keep-last
+/// 1` keeps both, and `health` is critical, naming the skew, instead of calling the backup
+/// 0 s old. (Before, the skewed set was "latest", the true newest was pruned, and the age read
+/// 0.)
+#[test]
+fn a_clock_ahead_is_refused_and_a_set_from_the_future_captures_nothing() {
+    let Some(faketime) = faketime() else {
+        return;
+    };
+    let db = fresh_database("skew");
+    db.psql("CREATE TABLE ledger (id int PRIMARY KEY); INSERT INTO ledger VALUES (1);");
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("backups");
+    let store = format!("file://{}", root.display());
+    let url = db.url();
+    let backup_args = [
+        "backup",
+        "--db",
+        &url,
+        "--to",
+        &store,
+        "--database-id",
+        "main",
+    ];
+
+    let ahead = std::process::Command::new(&faketime)
+        .args(["-f", "+1d"])
+        .arg(crate::support::backstop_bin())
+        .args(backup_args)
+        .output()
+        .unwrap();
+    let line = single_error_line(&ahead);
+    assert!(
+        line.contains("1 d 0 h ahead of the database server's"),
+        "{line}"
+    );
+    assert!(
+        committed(&store).is_empty(),
+        "a set was committed from a skewed clock"
+    );
+
+    // A set from a skewed host, then the true newest with one more row.
+    backstop_ok(&backup_args, &[]);
+    let skewed = committed(&store)[0]["backup"].as_str().unwrap().to_string();
+    let skewed = as_if_from_a_clock_ahead(&root, "main", &skewed, time::Duration::days(2));
+    db.psql("INSERT INTO ledger VALUES (2);");
+    backstop_ok(&backup_args, &[]);
+
+    let target = fresh_database("skew restore");
+    backstop_ok(
+        &[
+            "restore",
+            "--from",
+            &store,
+            "--database-id",
+            "main",
+            "--db",
+            &target.url(),
+        ],
+        &[],
+    );
+    assert_eq!(
+        target.psql("SELECT count(*) FROM ledger").trim(),
+        "2",
+        "latest was captured by the set from the future"
+    );
+
+    backstop_ok(
+        &[
+            "prune",
+            "--from",
+            &store,
+            "--database-id",
+            "main",
+            "--keep-last",
+            "1",
+        ],
+        &[],
+    );
+    let left: Vec<String> = committed(&store)
+        .iter()
+        .map(|b| b["backup"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(left.len(), 2, "prune deleted one of {left:?}");
+    assert!(left.contains(&skewed), "{left:?}");
+
+    let health = backstop(&["health", "--from", &store, "--database-id", "main"], &[]);
+    let report = String::from_utf8_lossy(&health.stdout);
+    assert_eq!(health.status.code(), Some(2), "{report}");
+    assert!(report.contains("in the future"), "{report}");
+}
+
+/// Runs the CLI with a stdout whose reader has already gone, as `backstop … | head` leaves it
+/// once head has what it wants.
+fn backstop_into_a_closed_pipe(args: &[&str]) -> std::process::Output {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut child = std::process::Command::new(crate::support::backstop_bin())
+        .args(args)
+        .env_remove("AWS_ENDPOINT_URL")
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + BOUND;
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "`backstop {}` did not end",
+            args.join(" ")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// A reader that stops reading ends the command quietly, as it ends `cat`: status 141 and
+/// nothing on stderr, for `list --json` (which panicked with 101) and for `export` (which said
+/// a part "is corrupt … restore an earlier backup"); an export to a full disk says the disk is
+/// full, blames no part, and leaves no partial file.
+#[test]
+fn a_closed_pipe_is_a_quiet_exit_and_a_full_disk_blames_no_part() {
+    let db = fresh_database("pipes");
+    db.psql(
+        "CREATE TABLE ledger AS
+           SELECT g AS id, md5(g::text) AS note FROM generate_series(1, 20000) g;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("file://{}/backups", dir.path().display());
+    backstop_ok(
+        &[
+            "backup",
+            "--db",
+            &db.url(),
+            "--to",
+            &store,
+            "--database-id",
+            "main",
+        ],
+        &[],
+    );
+    for args in [
+        vec!["list", "--from", &store, "--json"],
+        vec!["export", "--from", &store, "--database-id", "main"],
+    ] {
+        let output = backstop_into_a_closed_pipe(&args);
+        assert_eq!(
+            output.status.code(),
+            Some(141),
+            "`backstop {}`: {:?}\n{}",
+            args.join(" "),
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            output.stderr.is_empty(),
+            "`backstop {}` wrote: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    let Some(disk) = Tmpfs::mount(256 * 1024) else {
+        return;
+    };
+    let script = disk.path().join("backup.sql");
+    let output = backstop_within(
+        BOUND,
+        &[
+            "export",
+            "--from",
+            &store,
+            "--database-id",
+            "main",
+            "--output",
+            script.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let line = single_error_line(&output);
+    assert!(
+        line.contains("No space left on device") && !line.contains("corrupt"),
+        "{line}"
+    );
+    assert!(
+        files_under(disk.path()).is_empty(),
+        "the failed export left {:?}",
+        files_under(disk.path())
+    );
+}
+
+/// A server that accepts connections and never answers: every command that connects ends
+/// within its connect bound (`connect_timeout=2` here; 30 s when the URL sets none), fails,
+/// and says the server did not answer. (Before, each one hung forever.)
+#[test]
+fn a_server_that_never_answers_ends_each_command_within_its_bound() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            held.push(stream); // accepted, never answered
+        }
+    });
+    let url = format!("postgresql://backup@127.0.0.1:{port}/app?connect_timeout=2");
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("file://{}/backups", dir.path().display());
+    for args in [
+        vec!["doctor", "--db", &url, "--store", &store],
+        vec![
+            "backup",
+            "--db",
+            &url,
+            "--to",
+            &store,
+            "--database-id",
+            "main",
+        ],
+        vec![
+            "stream",
+            "--db",
+            &url,
+            "--to",
+            &store,
+            "--database-id",
+            "main",
+        ],
+        vec![
+            "health",
+            "--from",
+            &store,
+            "--database-id",
+            "main",
+            "--db",
+            &url,
+        ],
+    ] {
+        let output = backstop_within(Duration::from_secs(30), &args, &[]);
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            !output.status.success(),
+            "`backstop {}` exited 0",
+            args.join(" ")
+        );
+        assert!(
+            said.contains("no answer within 2 s"),
+            "`backstop {}` did not say the server is silent:\n{said}",
+            args.join(" ")
+        );
+    }
+}
