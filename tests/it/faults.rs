@@ -503,3 +503,53 @@ fn a_server_that_never_answers_ends_each_command_within_its_bound() {
         );
     }
 }
+
+/// A backup whose lease can no longer be renewed (the store refuses the lease's writes once
+/// the run is under way, and has turned slow) stops when the lease would expire, instead of
+/// running on while another run may take the lease; it says why and leaves none of its set
+/// behind. (Before, the renewal only warned and the backup went on to commit.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_that_cannot_renew_its_lease_stops_and_leaves_nothing() {
+    use backstop::engine::backup::{BackupError, BackupOptions, backup_exclusively};
+    use backstop::layout::DatabaseId;
+    use backstop::store::{FileStore, Store};
+    use backstop_tests::failing_store::FailingStore;
+    use std::sync::Arc;
+
+    let db = fresh_database("lease lost");
+    db.psql("CREATE TABLE ledger AS SELECT g AS id, md5(g::text) AS note FROM generate_series(1, 1000) g;");
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(FailingStore::new(Arc::new(FileStore::new(
+        dir.path().to_path_buf(),
+    ))));
+    let mut options = BackupOptions::new(DatabaseId::new("main").unwrap());
+    options.lease = Duration::from_millis(900);
+    // Once the lease is taken: its renewals fail, and every part takes seconds to store.
+    store.delay_puts(Duration::from_secs(3));
+    let faults = store.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        faults.fail_state_writes();
+    });
+    let target = backstop::pg::parse_url(&db.url()).unwrap();
+    let started = std::time::Instant::now();
+    let result = backup_exclusively(&target, store.clone(), &options, "fault test", &|_| {}).await;
+    assert!(
+        matches!(result, Err(BackupError::LeaseLost { .. })),
+        "{:?}",
+        result.map(|m| m.backup_id)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the backup ran on for {:?} after its lease was lost",
+        started.elapsed()
+    );
+    let left: Vec<String> = store
+        .list("main/")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    assert!(left.is_empty(), "the stopped backup left {left:?}");
+}

@@ -11,6 +11,7 @@
 //! - [`datasets`]: SQL that builds the datasets of the scale tests and the bench.
 //! - [`fakepg`]: a PostgreSQL wire-protocol stand-in with scripted answers, for faults a real
 //!   server will not produce on demand.
+//! - [`failing_store`]: a store wrapper that fails lease writes or turns slow on demand.
 //! - [`tmpfs`]: a small real filesystem for the file store, so a full disk is the kernel's.
 //!
 //! Services are started from a thread that outlives them and are told to stop (parent-death
@@ -21,6 +22,7 @@
 
 pub mod datasets;
 pub mod ecs_proxy;
+pub mod failing_store;
 pub mod fakepg;
 pub mod logs;
 pub mod moto;

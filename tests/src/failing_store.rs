@@ -1,0 +1,125 @@
+//! A store that fails on demand, around a real one: the faults a real store will not produce
+//! when asked (a lease write refused halfway through a run, a store that turns slow). Every
+//! other call goes to the wrapped store as it is.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use backstop::store::{
+    ObjectMeta, ObjectReader, PendingUpload, PutOptions, PutReceipt, Store, StoreError, StoreUrl,
+    Tags, Versioned, WriteCondition,
+};
+use tokio::io::AsyncRead;
+
+/// Wraps a store; faults are switched on while it is in use.
+#[derive(Debug)]
+pub struct FailingStore {
+    inner: Arc<dyn Store>,
+    state_writes_fail: AtomicBool,
+    put_delay_ms: AtomicU64,
+}
+
+impl FailingStore {
+    pub fn new(inner: Arc<dyn Store>) -> Self {
+        Self {
+            inner,
+            state_writes_fail: AtomicBool::new(false),
+            put_delay_ms: AtomicU64::new(0),
+        }
+    }
+
+    /// From now on, conditional writes (leases, claims) fail as a store that stopped
+    /// answering would.
+    pub fn fail_state_writes(&self) {
+        self.state_writes_fail.store(true, Ordering::SeqCst);
+    }
+
+    /// From now on, each `put` waits this long before it starts: a slow store.
+    pub fn delay_puts(&self, delay: Duration) {
+        self.put_delay_ms
+            .store(delay.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    fn injected(key: &str) -> StoreError {
+        StoreError::Io {
+            operation: "conditional write",
+            path: key.into(),
+            source: std::io::Error::new(std::io::ErrorKind::TimedOut, "injected fault"),
+        }
+    }
+}
+
+#[async_trait]
+impl Store for FailingStore {
+    fn url(&self) -> &StoreUrl {
+        self.inner.url()
+    }
+
+    async fn put(
+        &self,
+        key: &str,
+        body: &mut (dyn AsyncRead + Send + Unpin),
+        options: &PutOptions,
+    ) -> Result<PutReceipt, StoreError> {
+        let delay = self.put_delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
+        self.inner.put(key, body, options).await
+    }
+
+    async fn get(&self, key: &str) -> Result<ObjectReader, StoreError> {
+        self.inner.get(key).await
+    }
+
+    async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError> {
+        self.inner.head(key).await
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StoreError> {
+        self.inner.list(prefix).await
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.inner.delete(key).await
+    }
+
+    async fn get_tags(&self, key: &str) -> Result<Tags, StoreError> {
+        self.inner.get_tags(key).await
+    }
+
+    async fn put_tags(&self, key: &str, tags: &Tags) -> Result<(), StoreError> {
+        self.inner.put_tags(key, tags).await
+    }
+
+    async fn pending_uploads(&self, prefix: &str) -> Result<Vec<PendingUpload>, StoreError> {
+        self.inner.pending_uploads(prefix).await
+    }
+
+    async fn abort_upload(&self, upload: &PendingUpload) -> Result<(), StoreError> {
+        self.inner.abort_upload(upload).await
+    }
+
+    async fn read_versioned(&self, key: &str) -> Result<Option<Versioned>, StoreError> {
+        self.inner.read_versioned(key).await
+    }
+
+    async fn write_if(
+        &self,
+        key: &str,
+        body: &[u8],
+        condition: WriteCondition<'_>,
+    ) -> Result<Option<String>, StoreError> {
+        if self.state_writes_fail.load(Ordering::SeqCst) {
+            return Err(Self::injected(key));
+        }
+        self.inner.write_if(key, body, condition).await
+    }
+
+    async fn delete_if(&self, key: &str, version: &str) -> Result<bool, StoreError> {
+        self.inner.delete_if(key, version).await
+    }
+}
