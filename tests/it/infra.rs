@@ -228,7 +228,11 @@ async fn the_complete_example_applies_against_moto_and_reads_back() {
         .iter()
         .find(|r| r.id() == Some("tier-daily"))
         .unwrap();
-    assert_eq!(daily.expiration().and_then(|e| e.days()), Some(90));
+    // Retention alone deletes backups: no tier expires by lifecycle.
+    assert!(
+        lifecycle.rules().iter().all(|r| r.expiration().is_none()),
+        "{lifecycle:?}"
+    );
     assert_eq!(daily.transitions()[0].days(), Some(30));
     let block = s3
         .get_public_access_block()
@@ -647,8 +651,8 @@ fn terraform_validate_refuses_each_invalid_input_with_its_message() {
             "object_lock.mode must be GOVERNANCE or COMPLIANCE",
         ),
         (
-            format!("{database}\n  tiers = {{ daily = {{ glacier_after_days = 90, expire_after_days = 30 }} }}"),
-            "expire_after_days > glacier_after_days",
+            format!("{database}\n  tiers = {{ daily = {{ glacier_after_days = 30, expire_after_days = 90 }} }}"),
+            "expire_after_days is no longer accepted",
         ),
         (
             format!("{database}\n  slack = {{ enabled = true }}"),
@@ -765,6 +769,17 @@ async fn the_backup_function_answers_under_cargo_lambda_watch() {
         .process_group(0);
     let watch = ProcessGroup(backstop_tests::service::spawn(watch, libc::SIGTERM).unwrap());
     let watch_log = || std::fs::read_to_string(work.path().join("watch.log")).unwrap_or_default();
+    // The function polls the emulator from its first moment and ends if nobody listens: it
+    // starts once the emulator does.
+    let listening = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while std::net::TcpStream::connect(("127.0.0.1", port.parse::<u16>().unwrap())).is_err() {
+        assert!(
+            std::time::Instant::now() < listening && !watch.0.has_exited(),
+            "`cargo lambda watch` did not listen on {port}:\n{}",
+            watch_log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 
     // The function, with the environment the emulator asks for and the module would set.
     let function_log = std::fs::File::create(work.path().join("function.log")).unwrap();
@@ -793,15 +808,32 @@ async fn the_backup_function_answers_under_cargo_lambda_watch() {
     let invoke = |payload: &str| {
         let file = work.path().join("payload.json");
         std::fs::write(&file, payload).unwrap();
-        let output = Command::new(&cargo_lambda)
+        // Bounded: an invocation waits for the function to answer, and a function that
+        // died never will.
+        let mut child = Command::new(&cargo_lambda)
             .current_dir(&root)
             .args(["lambda", "invoke", "-A", "127.0.0.1", "-P"])
             .arg(&port)
             .arg("--data-file")
             .arg(&file)
             .args(["--output-format", "json"])
-            .output()
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
             .unwrap();
+        let answer_by = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > answer_by {
+                let _ = child.kill();
+                panic!(
+                    "`cargo lambda invoke` had no answer in 120 s:\n{}\n{}",
+                    watch_log(),
+                    function_log()
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let output = child.wait_with_output().unwrap();
         (
             output.status.success(),
             String::from_utf8_lossy(&output.stdout).into_owned(),
