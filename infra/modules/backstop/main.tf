@@ -181,12 +181,11 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
           value = rule.key
         }
       }
+      # No expiration: retention alone deletes backup sets (it never deletes the newest or
+      # the newest verified one), and a retagged object can only move to Glacier sooner.
       transition {
-        days          = rule.value.glacier_after_days
+        days          = rule.value["glacier_after_days"]
         storage_class = "GLACIER"
-      }
-      expiration {
-        days = rule.value.expire_after_days
       }
     }
   }

@@ -148,19 +148,20 @@ variable "sse_algorithm" {
 }
 
 variable "tiers" {
-  description = "Lifecycle per backstop-tier tag: days in S3 Standard before Glacier, and days before expiry."
-  type = map(object({
-    glacier_after_days = number
-    expire_after_days  = number
-  }))
+  description = "Days in S3 Standard before Glacier, per backstop-tier tag: { glacier_after_days = N }. Nothing expires by lifecycle: retention alone deletes backups, so a set it keeps (the newest, the newest verified) never reaches an expiry date."
+  type        = map(map(number))
   default = {
-    daily   = { glacier_after_days = 30, expire_after_days = 90 }
-    weekly  = { glacier_after_days = 60, expire_after_days = 180 }
-    monthly = { glacier_after_days = 90, expire_after_days = 365 }
+    daily   = { glacier_after_days = 30 }
+    weekly  = { glacier_after_days = 60 }
+    monthly = { glacier_after_days = 90 }
   }
   validation {
-    condition     = alltrue([for tier, t in var.tiers : t.glacier_after_days >= 1 && t.expire_after_days > t.glacier_after_days])
-    error_message = "Each tier moves to Glacier after at least 1 day and expires after it moved (expire_after_days > glacier_after_days)."
+    condition     = alltrue([for tier, t in var.tiers : !contains(keys(t), "expire_after_days")])
+    error_message = "tiers.*.expire_after_days is no longer accepted: lifecycle expiry could delete the last good backup when backups stop; retention (retention_policy) decides what is deleted."
+  }
+  validation {
+    condition     = alltrue([for tier, t in var.tiers : length(t) == 1 && lookup(t, "glacier_after_days", 0) >= 1])
+    error_message = "Each tier is { glacier_after_days = N } with N >= 1: days in S3 Standard before Glacier."
   }
 }
 
