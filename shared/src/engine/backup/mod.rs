@@ -216,8 +216,9 @@ async fn backup_until(
         None => automatic_tier(store.as_ref(), &options.database_id, started_at).await?,
     };
     let uploaded = Uploaded::default();
+    let committing = std::sync::atomic::AtomicBool::new(false);
     let clock = Instant::now();
-    let work = run(
+    let mut work = Box::pin(run(
         pg,
         store.clone(),
         options,
@@ -225,23 +226,35 @@ async fn backup_until(
         started_at,
         tier,
         &uploaded,
+        &committing,
         on_event,
-    );
-    let bounded = async {
+    ));
+    let deadline = async {
         match options.deadline {
-            Some(deadline) => tokio::time::timeout_at(deadline, work)
-                .await
-                .unwrap_or_else(|_| {
-                    Err(BackupError::DeadlineReached {
-                        seconds: clock.elapsed().as_secs_f64(),
-                    })
-                }),
-            None => work.await,
+            Some(deadline) => tokio::time::sleep_until(deadline).await,
+            None => std::future::pending().await,
+        }
+        BackupError::DeadlineReached {
+            seconds: clock.elapsed().as_secs_f64(),
+        }
+    };
+    let stops = async {
+        tokio::select! {
+            reached = deadline => reached,
+            stopped = stop => stopped,
         }
     };
     let result = tokio::select! {
-        result = bounded => result,
-        stopped = stop => Err(stopped),
+        biased;
+        result = &mut work => result,
+        stopped = stops => {
+            if committing.load(std::sync::atomic::Ordering::SeqCst) {
+                // The manifest is being written: let that one write end, whichever way.
+                work.await
+            } else {
+                Err(stopped)
+            }
+        }
     };
     if result.is_err() {
         remove_failed_set(
@@ -356,6 +369,7 @@ async fn run(
     started_at: OffsetDateTime,
     tier: Tier,
     uploaded: &Uploaded,
+    committing: &std::sync::atomic::AtomicBool,
     on_event: &(dyn Fn(BackupEvent) + Sync),
 ) -> Result<Manifest, BackupError> {
     let clock = Instant::now();
@@ -706,10 +720,13 @@ async fn run(
         reason: e.to_string(),
     })?;
     let manifest_key = prefix(MANIFEST_NAME);
+    // From here the run commits: a stop waits for this write instead of dropping it half-way
+    // (a write that lands after the parts were removed would commit an empty set).
+    committing.store(true, std::sync::atomic::Ordering::SeqCst);
+    record_upload(uploaded, manifest_key.clone());
     store
         .put(&manifest_key, &mut json.as_slice(), &put_options)
         .await?;
-    record_upload(uploaded, manifest_key);
     tracing::info!(backup_id = %backup_id, seconds = clock.elapsed().as_secs_f64(), bytes = manifest.total_bytes(), "backup committed");
     on_event(BackupEvent::Finished {
         backup_id: backup_id.to_string(),
