@@ -248,10 +248,10 @@ fn as_if_from_a_clock_ahead(
 
 /// Clocks that are wrong. A host a day ahead of the database server is refused before it
 /// stores anything, in one line naming the skew. A set that a skewed host did leave (dated two
-/// days ahead) captures nothing: `restore` (latest) takes the true newest, `prune --keep-last
-/// 1` keeps both, and `health` is critical, naming the skew, instead of calling the backup
-/// 0 s old. (Before, the skewed set was "latest", the true newest was pruned, and the age read
-/// 0.)
+/// days ahead) captures nothing: `restore` (latest) refuses, naming it and the newest before
+/// now for `--backup`, `prune --keep-last 1` keeps both, and `health` is critical, naming the
+/// skew, instead of calling the backup 0 s old. (Before, the skewed set was restored as
+/// "latest", the true newest was pruned, and the age read 0.)
 #[test]
 fn a_clock_ahead_is_refused_and_a_set_from_the_future_captures_nothing() {
     let Some(faketime) = faketime() else {
@@ -296,8 +296,15 @@ fn a_clock_ahead_is_refused_and_a_set_from_the_future_captures_nothing() {
     db.psql("INSERT INTO ledger VALUES (2);");
     backstop_ok(&backup_args, &[]);
 
+    let true_newest = committed(&store)
+        .iter()
+        .map(|b| b["backup"].as_str().unwrap().to_string())
+        .filter(|id| *id != skewed)
+        .max()
+        .unwrap();
     let target = fresh_database("skew restore");
-    backstop_ok(
+    let url = target.url();
+    let latest = backstop(
         &[
             "restore",
             "--from",
@@ -305,15 +312,29 @@ fn a_clock_ahead_is_refused_and_a_set_from_the_future_captures_nothing() {
             "--database-id",
             "main",
             "--db",
-            &target.url(),
+            &url,
         ],
         &[],
     );
-    assert_eq!(
-        target.psql("SELECT count(*) FROM ledger").trim(),
-        "2",
-        "latest was captured by the set from the future"
+    let line = single_error_line(&latest);
+    assert!(
+        line.contains(&format!("--backup {skewed}"))
+            && line.contains(&format!("--backup {true_newest} (the newest before now)")),
+        "latest was not refused naming both candidates: {line}"
     );
+    let restore = [
+        "restore",
+        "--from",
+        &store,
+        "--database-id",
+        "main",
+        "--backup",
+        &true_newest,
+        "--db",
+        &url,
+    ];
+    backstop_ok(&restore, &[]);
+    assert_eq!(target.psql("SELECT count(*) FROM ledger").trim(), "2");
 
     backstop_ok(
         &[

@@ -182,6 +182,17 @@ pub enum RestoreError {
     Load { table: String, reason: String },
     #[error("{step} failed: {reason}")]
     Database { step: &'static str, reason: String },
+    #[error(
+        "the newest backup of {database}, {newest}, starts {ahead} in the future by this host's \
+         clock (its writer's clock was ahead, or this host's is behind), so `latest` is not \
+         trusted; check both clocks, then pass --backup {newest}{before_now}"
+    )]
+    LatestInTheFuture {
+        database: String,
+        newest: String,
+        ahead: String,
+        before_now: String,
+    },
     /// Where the export goes stopped taking it (a closed pipe, a full disk): nothing is wrong
     /// with the backup.
     #[error("writing the export failed: {source} (the backup is not at fault)")]
@@ -253,7 +264,28 @@ pub async fn read_manifest(
         BackupSelector::Latest => {
             let objects = store.list(&database_prefix(database)).await?;
             let committed = committed_backups(database, objects.iter().map(|o| o.key.as_str()));
-            crate::clock::newest_not_in_the_future(&committed, time::OffsetDateTime::now_utc())
+            let now = time::OffsetDateTime::now_utc();
+            // A newest set dated in the future makes "latest" ambiguous: which clock is wrong
+            // is for a person to say, not for this one to guess.
+            if let Some(newest) = committed.last()
+                && let Some(started) = newest.started_at()
+                && crate::clock::in_the_future(started, now)
+            {
+                return Err(RestoreError::LatestInTheFuture {
+                    database: database.to_string(),
+                    newest: newest.to_string(),
+                    ahead: crate::clock::span(
+                        std::time::Duration::try_from(started - now).unwrap_or_default(),
+                    ),
+                    before_now: crate::clock::newest_not_in_the_future(&committed, now)
+                        .filter(|id| id != newest)
+                        .map(|id| format!(", or --backup {id} (the newest before now)"))
+                        .unwrap_or_default(),
+                });
+            }
+            committed
+                .last()
+                .cloned()
                 .ok_or_else(|| RestoreError::NoBackups {
                     database: database.to_string(),
                     store: store.url().to_string(),
