@@ -40,11 +40,13 @@ pub fn write_stdout(text: &str) {
     }
 }
 
-/// Whether `error` comes down to a reader that closed the pipe.
+/// Whether `error` is stdout's reader closing the pipe: a write to stdout itself, or the
+/// export's output (a broken pipe from a store or a database is a failure like any other).
 pub fn is_closed_pipe(error: &anyhow::Error) -> bool {
-    error.chain().any(|cause| {
-        cause
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
-    })
+    let closed = |e: &std::io::Error| e.kind() == std::io::ErrorKind::BrokenPipe;
+    error.downcast_ref::<std::io::Error>().is_some_and(closed)
+        || matches!(
+            error.downcast_ref::<backstop::engine::restore::RestoreError>(),
+            Some(backstop::engine::restore::RestoreError::Output { source }) if closed(source)
+        )
 }

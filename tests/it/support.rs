@@ -111,12 +111,14 @@ pub async fn terminate_copy_when_seen(
 }
 
 /// Runs the CLI like [`backstop`], but kills it and fails the test if it has not ended within
-/// `limit`: every command has a bound, and a hang is a failure that says so.
+/// `limit`: every command has a bound, and a hang is a failure that says so. Its output is
+/// read while it runs, so a talkative command never blocks on a full pipe.
 pub fn backstop_within(
     limit: std::time::Duration,
     args: &[&str],
     env: &[(&str, String)],
 ) -> Output {
+    use std::io::Read;
     use std::process::Stdio;
     let mut command = Command::new(backstop_bin());
     command
@@ -129,20 +131,34 @@ pub fn backstop_within(
         command.env(k, v);
     }
     let mut child = command.spawn().unwrap();
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            bytes
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
     let deadline = std::time::Instant::now() + limit;
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
         }
         if std::time::Instant::now() > deadline {
             let _ = child.kill();
-            let output = child.wait_with_output().unwrap();
+            let _ = child.wait();
             panic!(
                 "`backstop {}` did not end within {limit:?}:\n{}",
                 args.join(" "),
-                String::from_utf8_lossy(&output.stderr)
+                String::from_utf8_lossy(&stderr.join().unwrap_or_default())
             );
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
     }
 }

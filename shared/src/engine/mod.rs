@@ -74,9 +74,13 @@ pub(crate) async fn produce_and_store<T, U, E>(
             let produced = produced?;
             Ok((produced, store.await?))
         }
-        stored = &mut store => {
-            let stored = stored?;
-            Ok((produce.await?, stored))
+        stored = &mut store => match stored {
+            Ok(stored) => Ok((produce.await?, stored)),
+            // The store may only be echoing the producer's failure: the cause, if it is there.
+            Err(e) => match futures::FutureExt::now_or_never(&mut produce) {
+                Some(Err(cause)) => Err(cause),
+                _ => Err(e),
+            },
         }
     }
 }
