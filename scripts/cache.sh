@@ -50,7 +50,7 @@ cache_path() {
 cache_link_target() {
   [ "$BACKSTOP_CACHE_DIR" = off ] && return 0
   local toolchain key dir size_kib
-  toolchain="$(rustc -V 2>/dev/null || echo unknown)"
+  toolchain="$(rustc -V 2>/dev/null)" || return 0 # no toolchain: nothing to key, nothing removed
   key="$(printf '%s' "$toolchain" | sha256sum | cut -c1-12)"
   dir="$BACKSTOP_CACHE_DIR/target-$key"
   if [ -d "$dir" ]; then

@@ -46,6 +46,16 @@ step() {
   fi
 }
 
+# One run at a time per cache: runs share its target directory (binaries at fixed paths)
+# and its tools.
+if [ "$BACKSTOP_CACHE_DIR" != off ]; then
+  mkdir -p "$BACKSTOP_CACHE_DIR"
+  exec 9>"$BACKSTOP_CACHE_DIR/.lock"
+  if ! flock -n 9; then
+    echo "ci: another run holds $BACKSTOP_CACHE_DIR/.lock; waiting for it"
+    flock 9
+  fi
+fi
 cache_link_target
 rm -f target/test-output.txt target/test-output-infra.txt
 step deps bash -c 'scripts/install-deps.sh && scripts/install-pg-versions.sh'
