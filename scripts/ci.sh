@@ -35,7 +35,7 @@ step() {
   shift
   echo "== $name: $*"
   start=$(date +%s.%N)
-  "$@"
+  "$@" 9>&- # the lock stays with this script, not with servers a step starts
   status=$?
   end=$(date +%s.%N)
   printf '%s\t%s\t%s\n' "$name" "$(awk -v a="$start" -v b="$end" 'BEGIN { print b - a }')" \
@@ -52,8 +52,8 @@ if [ "$BACKSTOP_CACHE_DIR" != off ]; then
   mkdir -p "$BACKSTOP_CACHE_DIR"
   exec 9>"$BACKSTOP_CACHE_DIR/.lock"
   if ! flock -n 9; then
-    echo "ci: another run holds $BACKSTOP_CACHE_DIR/.lock; waiting for it"
-    flock 9
+    echo "ci: another run holds $BACKSTOP_CACHE_DIR/.lock; waiting for it (up to 90 minutes)"
+    flock -w 5400 9 || { echo "ci: $BACKSTOP_CACHE_DIR/.lock is still held; is another run stuck?" >&2; exit 1; }
   fi
 fi
 cache_link_target
