@@ -121,6 +121,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             BackupEvent::Finished { .. } => progress.finish(),
         }
     };
+    crate::common::interrupt_on_signals(&options.interrupt);
     let holder = crate::common::lease_holder();
     let manifest = match backup_exclusively(&config, store, &options, &holder, &on_event).await {
         Ok(manifest) => manifest,

@@ -574,3 +574,142 @@ async fn a_backup_that_cannot_renew_its_lease_stops_and_leaves_nothing() {
         .collect();
     assert!(left.is_empty(), "the stopped backup left {left:?}");
 }
+
+/// SIGTERM (a Fargate Spot stop, `kill`) or Ctrl-C in the middle of a backup: the CLI stops
+/// within its bound, says so in one line, leaves no part of its set, and releases its lease,
+/// so the next backup starts at once. (Before, the parts and the lease stayed for minutes and
+/// nothing was said.)
+#[test]
+fn a_backup_stopped_by_sigterm_removes_its_set_and_frees_its_lease() {
+    let db = fresh_database("sigterm");
+    db.psql(
+        "CREATE TABLE events AS
+           SELECT g AS id, md5(g::text) || md5((g * 7)::text) AS note
+           FROM generate_series(1, 1500000) g;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("backups");
+    let store = format!("file://{}", root.display());
+    let url = db.url();
+    let args = [
+        "backup",
+        "--db",
+        &url,
+        "--to",
+        &store,
+        "--database-id",
+        "main",
+    ];
+    let mut child = std::process::Command::new(crate::support::backstop_bin())
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the run has stored the first object of its set, it is under way: stop it.
+    let deadline = std::time::Instant::now() + BOUND;
+    while !root.join("main").exists() {
+        assert!(
+            std::time::Instant::now() < deadline && child.try_wait().unwrap().is_none(),
+            "the backup never started storing its set"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the backup did not stop after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().unwrap();
+    let line = single_error_line(&output);
+    assert!(line.contains("interrupted"), "{line}");
+    let left = files_under(&root.join("main"));
+    assert!(left.is_empty(), "the interrupted backup left {left:?}");
+    assert!(committed(&store).is_empty());
+    // The lease was released: the next run does not wait for it to expire.
+    backstop_ok(&args, &[]);
+}
+
+/// The backup function run as a container job (how the Fargate task runs it) and stopped with
+/// SIGTERM, as ECS stops a task on a Spot reclaim: it exits non-zero within ECS's 30 s grace,
+/// leaves no part of its set and no lease, and sends one critical alert saying it was
+/// interrupted. (Before, the task was killed with its parts and lease left, and said nothing.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_job_stopped_by_sigterm_cleans_up_and_alerts() {
+    use backstop_tests::moto::moto;
+    let db = fresh_database("job sigterm");
+    db.psql(
+        "CREATE TABLE events AS
+           SELECT g AS id, md5(g::text) || md5((g * 7)::text) AS note
+           FROM generate_series(1, 1500000) g;",
+    );
+    let inbox = moto().alert_inbox("job-sigterm").await;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("backups");
+    let function = crate::support::backstop_bin().with_file_name("backup");
+    let mut job = std::process::Command::new(&function);
+    job.env("BACKSTOP_JOB", r#"{"database": "main", "tier": "daily"}"#)
+        .env("BACKSTOP_STORE", format!("file://{}", root.display()))
+        .env(
+            "BACKSTOP_DATABASES",
+            r#"{"main": {"url_env": "MAIN_DATABASE_URL"}}"#,
+        )
+        .env("MAIN_DATABASE_URL", db.url())
+        .env("BACKSTOP_ALERT_TOPIC_ARN", &inbox.topic_arn)
+        .envs(moto().env())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = job.spawn().unwrap();
+    let deadline = std::time::Instant::now() + BOUND;
+    while !root.join("main").exists() {
+        assert!(
+            std::time::Instant::now() < deadline && child.try_wait().unwrap().is_none(),
+            "the job never started storing its set"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let stopped_by = std::time::Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            std::time::Instant::now() < stopped_by,
+            "the job did not stop within ECS's 30 s grace"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let output = child.wait_with_output().unwrap();
+    assert!(!output.status.success());
+    let left: Vec<_> = files_under(&root)
+        .into_iter()
+        .filter(|path| !path.starts_with(root.join("_backstop")))
+        .collect();
+    assert!(left.is_empty(), "the stopped job left {left:?}");
+    let alerts = inbox.drain().await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(
+        alerts[0].message.contains("interrupted"),
+        "{}",
+        alerts[0].message
+    );
+    // Its lease was released: the next run starts at once.
+    let next = std::process::Command::new(&function)
+        .envs(job.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .output()
+        .unwrap();
+    assert!(
+        next.status.success(),
+        "{}",
+        String::from_utf8_lossy(&next.stderr)
+    );
+}

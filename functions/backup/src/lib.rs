@@ -439,6 +439,7 @@ async fn run_one(
     options.deadline = context.deadline.map(tokio::time::Instant::from_std);
     options.lease = deps.lease;
     options.recipients = deps.recipients.clone();
+    options.interrupt = common::stopping();
     // This database's requests, counted apart from the others' running beside it.
     let store = Arc::new(CountingStore::new(deps.base.store.clone()));
     let result = backup_exclusively(&target, store.clone(), &options, &holder, &|_| {}).await;

@@ -79,6 +79,36 @@ impl Base {
     }
 }
 
+/// Cancelled when a job (a container task, not a Lambda invocation) receives SIGTERM or
+/// SIGINT: ECS stops a task (a Spot reclaim, a deployment) with SIGTERM and kills it 30 s
+/// later, time enough for a run to remove what it stored, release its lease and alert.
+pub fn stopping() -> tokio_util::sync::CancellationToken {
+    static STOPPING: std::sync::OnceLock<tokio_util::sync::CancellationToken> =
+        std::sync::OnceLock::new();
+    STOPPING
+        .get_or_init(tokio_util::sync::CancellationToken::new)
+        .clone()
+}
+
+/// Cancels [`stopping`] on the first SIGTERM or SIGINT.
+fn stop_on_signals() {
+    use tokio::signal::unix::{SignalKind, signal};
+    tokio::spawn(async {
+        let (Ok(mut terminate), Ok(mut interrupt)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            return;
+        };
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+        tracing::warn!("stop signal received: the job stops and cleans up");
+        stopping().cancel();
+    });
+}
+
 /// Runs `handler` for the process's life under the Lambda runtime when
 /// `AWS_LAMBDA_RUNTIME_API` is set; otherwise runs the one job in `BACKSTOP_JOB` (the same JSON
 /// as a Lambda request), prints the response as JSON and returns an error if it failed, so the
@@ -109,6 +139,7 @@ where
     })?;
     let payload: A = serde_json::from_str(&job)
         .map_err(|e| format!("{JOB_VAR} is not a request this function takes: {e}"))?;
+    stop_on_signals();
     // No deadline: a job runs to the end. Its id names it in leases and alerts.
     let mut context = Context::default();
     context.request_id = format!(

@@ -396,6 +396,12 @@ impl Store for FileStore {
             .filter_map(|(path, meta)| {
                 let name = path.file_name()?.to_string_lossy().into_owned();
                 let (target, _) = name.strip_prefix('.')?.rsplit_once(PARTIAL_MARKER)?;
+                // A partial tags file belongs to its object: aborting the object's pending
+                // upload removes it (it lives beside the object, as every partial does).
+                let target = match target.strip_prefix('.') {
+                    Some(hidden) => hidden.strip_suffix(".tags.json")?,
+                    None => target,
+                };
                 let key = self.key_of(&path.with_file_name(target))?;
                 key.starts_with(prefix).then(|| PendingUpload {
                     key,

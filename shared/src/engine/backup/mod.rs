@@ -65,6 +65,9 @@ pub struct BackupOptions {
     /// Lifetime of the backup lease (`backup_exclusively`): how long a run that died
     /// without a word blocks the next one.
     pub lease: Duration,
+    /// Cancelled when the run must stop (SIGINT, SIGTERM): it removes its set, releases its
+    /// lease and fails with `Interrupted`.
+    pub interrupt: tokio_util::sync::CancellationToken,
 }
 
 impl BackupOptions {
@@ -82,6 +85,7 @@ impl BackupOptions {
             include_role_passwords: false,
             recipients: None,
             lease: DEFAULT_LEASE,
+            interrupt: tokio_util::sync::CancellationToken::new(),
         }
     }
 }
@@ -158,6 +162,8 @@ pub enum BackupError {
          (another run may start); nothing was committed: check the store (space, access) and run again"
     )]
     LeaseLost { key: String },
+    #[error("the backup was interrupted; nothing was committed and what it had stored was removed")]
+    Interrupted,
     #[error(
         "the server's lock table cannot hold a lock on each of the {tables} tables for the \
          backup's snapshot (max_locks_per_transaction = {locks}, max_connections = {connections}); \
@@ -238,10 +244,15 @@ async fn backup_until(
             seconds: clock.elapsed().as_secs_f64(),
         }
     };
+    let interrupted = async {
+        options.interrupt.cancelled().await;
+        BackupError::Interrupted
+    };
     let stops = async {
         tokio::select! {
             reached = deadline => reached,
             stopped = stop => stopped,
+            interrupted = interrupted => interrupted,
         }
     };
     let result = tokio::select! {
@@ -301,8 +312,20 @@ fn record_upload(uploaded: &Uploaded, key: String) {
 
 /// Deletes what a failed run stored and aborts uploads it left unfinished under the set.
 async fn remove_failed_set(store: &dyn Store, set_prefix: &str, uploaded: &Uploaded) {
-    let keys = uploaded.lock().map(|k| k.clone()).unwrap_or_default();
-    for key in keys.iter().rev() {
+    let mut keys = uploaded.lock().map(|k| k.clone()).unwrap_or_default();
+    // The set's prefix is this run's alone: whatever is under it goes too, including an object
+    // whose write was stopped after it landed but before it was recorded.
+    match store.list(set_prefix).await {
+        Ok(listed) => keys.extend(listed.into_iter().map(|object| object.key)),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not list the failed backup's objects; removing the recorded ones")
+        }
+    }
+    keys.sort();
+    keys.dedup();
+    // The manifest first, so that nothing left behind can pass for a committed set.
+    keys.sort_by_key(|key| !key.ends_with(MANIFEST_NAME));
+    for key in &keys {
         if let Err(e) = store.delete(key).await {
             tracing::warn!(key, error = %e, "could not remove a part of the failed backup; retention's sweep will");
         }
