@@ -52,24 +52,11 @@ pub fn lease_holder() -> String {
 /// its set removed, its lease released, one line said. A second signal ends the process at
 /// once, as it would without this.
 pub fn interrupt_on_signals(interrupt: &tokio_util::sync::CancellationToken) {
-    use tokio::signal::unix::{SignalKind, signal};
     let interrupt = interrupt.clone();
     tokio::spawn(async move {
-        let (Ok(mut terminate), Ok(mut int)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) else {
-            return;
-        };
-        tokio::select! {
-            _ = terminate.recv() => {}
-            _ = int.recv() => {}
-        }
+        backstop::signals::stop_signal().await;
         interrupt.cancel();
-        tokio::select! {
-            _ = terminate.recv() => {}
-            _ = int.recv() => {}
-        }
+        backstop::signals::stop_signal().await;
         std::process::exit(130);
     });
 }

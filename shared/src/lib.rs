@@ -11,6 +11,7 @@
 //! - [`advise`]: index advice as a migration to review and apply, and its check afterwards.
 //! - [`retention`]: GFS pruning (a pure selection plus its safety rails) and the leftover sweep.
 //! - [`runner`]: where a backup runs (this invocation or a container task), from the last runs.
+//! - [`signals`]: SIGTERM and SIGINT, which a run answers by stopping cleanly.
 //! - [`config`]: settings read from the environment, each error naming its variable.
 //! - [`connection`]: where each database's connection comes from (env, Secrets Manager, SSM).
 //! - [`pg`]: connecting to PostgreSQL.
@@ -37,6 +38,7 @@ pub mod pg;
 pub mod readiness;
 pub mod retention;
 pub mod runner;
+pub mod signals;
 pub mod store;
 pub mod tier;
 pub mod units;

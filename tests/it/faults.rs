@@ -575,18 +575,62 @@ async fn a_backup_that_cannot_renew_its_lease_stops_and_leaves_nothing() {
     assert!(left.is_empty(), "the stopped backup left {left:?}");
 }
 
+/// A database whose backup is still storing its set seconds after it started (~1.5 million
+/// rows), so a signal lands in the middle of it.
+fn a_database_that_takes_seconds(label: &str) -> backstop_tests::postgres::TestDb {
+    let db = fresh_database(label);
+    db.psql(
+        "CREATE TABLE events AS
+           SELECT g AS id, md5(g::text) || md5((g * 7)::text) AS note
+           FROM generate_series(1, 1500000) g;",
+    );
+    db
+}
+
+/// Starts `command`, sends it SIGTERM once it has stored the first object of its set under
+/// `root/main` (it is under way), and returns how it ended, failing the test if it had not
+/// ended `grace` after the signal.
+fn sigterm_once_storing(
+    command: &mut std::process::Command,
+    root: &std::path::Path,
+    grace: Duration,
+) -> std::process::Output {
+    let mut child = command
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + BOUND;
+    while !root.join("main").exists() {
+        assert!(
+            std::time::Instant::now() < deadline && child.try_wait().unwrap().is_none(),
+            "the run never started storing its set"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let stopped_by = std::time::Instant::now() + grace;
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            std::time::Instant::now() < stopped_by,
+            "the run did not stop within {grace:?} of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
 /// SIGTERM (a Fargate Spot stop, `kill`) or Ctrl-C in the middle of a backup: the CLI stops
 /// within its bound, says so in one line, leaves no part of its set, and releases its lease,
 /// so the next backup starts at once. (Before, the parts and the lease stayed for minutes and
 /// nothing was said.)
 #[test]
 fn a_backup_stopped_by_sigterm_removes_its_set_and_frees_its_lease() {
-    let db = fresh_database("sigterm");
-    db.psql(
-        "CREATE TABLE events AS
-           SELECT g AS id, md5(g::text) || md5((g * 7)::text) AS note
-           FROM generate_series(1, 1500000) g;",
-    );
+    let db = a_database_that_takes_seconds("sigterm");
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("backups");
     let store = format!("file://{}", root.display());
@@ -600,34 +644,9 @@ fn a_backup_stopped_by_sigterm_removes_its_set_and_frees_its_lease() {
         "--database-id",
         "main",
     ];
-    let mut child = std::process::Command::new(crate::support::backstop_bin())
-        .args(args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Once the run has stored the first object of its set, it is under way: stop it.
-    let deadline = std::time::Instant::now() + BOUND;
-    while !root.join("main").exists() {
-        assert!(
-            std::time::Instant::now() < deadline && child.try_wait().unwrap().is_none(),
-            "the backup never started storing its set"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let sent = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
-    while child.try_wait().unwrap().is_none() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the backup did not stop after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let output = child.wait_with_output().unwrap();
+    let mut backup = std::process::Command::new(crate::support::backstop_bin());
+    backup.args(args);
+    let output = sigterm_once_storing(&mut backup, &root, BOUND);
     let line = single_error_line(&output);
     assert!(line.contains("interrupted"), "{line}");
     let left = files_under(&root.join("main"));
@@ -644,12 +663,7 @@ fn a_backup_stopped_by_sigterm_removes_its_set_and_frees_its_lease() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_job_stopped_by_sigterm_cleans_up_and_alerts() {
     use backstop_tests::moto::moto;
-    let db = fresh_database("job sigterm");
-    db.psql(
-        "CREATE TABLE events AS
-           SELECT g AS id, md5(g::text) || md5((g * 7)::text) AS note
-           FROM generate_series(1, 1500000) g;",
-    );
+    let db = a_database_that_takes_seconds("job sigterm");
     let inbox = moto().alert_inbox("job-sigterm").await;
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("backups");
@@ -663,32 +677,9 @@ async fn a_backup_job_stopped_by_sigterm_cleans_up_and_alerts() {
         )
         .env("MAIN_DATABASE_URL", db.url())
         .env("BACKSTOP_ALERT_TOPIC_ARN", &inbox.topic_arn)
-        .envs(moto().env())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped());
-    let mut child = job.spawn().unwrap();
-    let deadline = std::time::Instant::now() + BOUND;
-    while !root.join("main").exists() {
-        assert!(
-            std::time::Instant::now() < deadline && child.try_wait().unwrap().is_none(),
-            "the job never started storing its set"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let sent = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
-    let stopped_by = std::time::Instant::now() + Duration::from_secs(30);
-    while child.try_wait().unwrap().is_none() {
-        assert!(
-            std::time::Instant::now() < stopped_by,
-            "the job did not stop within ECS's 30 s grace"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let output = child.wait_with_output().unwrap();
+        .envs(moto().env());
+    // ECS kills a task 30 s after its SIGTERM.
+    let output = sigterm_once_storing(&mut job, &root, Duration::from_secs(30));
     assert!(!output.status.success());
     let left: Vec<_> = files_under(&root)
         .into_iter()

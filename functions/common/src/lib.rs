@@ -92,18 +92,8 @@ pub fn stopping() -> tokio_util::sync::CancellationToken {
 
 /// Cancels [`stopping`] on the first SIGTERM or SIGINT.
 fn stop_on_signals() {
-    use tokio::signal::unix::{SignalKind, signal};
     tokio::spawn(async {
-        let (Ok(mut terminate), Ok(mut interrupt)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) else {
-            return;
-        };
-        tokio::select! {
-            _ = terminate.recv() => {}
-            _ = interrupt.recv() => {}
-        }
+        backstop::signals::stop_signal().await;
         tracing::warn!("stop signal received: the job stops and cleans up");
         stopping().cancel();
     });
