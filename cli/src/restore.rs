@@ -228,6 +228,7 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
             "rows": report.rows,
             "roles": roles,
             "not_granted": report.not_granted,
+            "left_out": report.left_out,
             "replayed": replayed.as_ref().map(|r| serde_json::json!({
                 "segments": r.segments,
                 "transactions": r.transactions,
@@ -267,6 +268,9 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
     }
     for line in &report.not_granted {
         outln!("not granted: {line}");
+    }
+    for line in &report.left_out {
+        outln!("left out: {line}");
     }
     if let Some(replayed) = &replayed {
         outln!(

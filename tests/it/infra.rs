@@ -1,8 +1,8 @@
 //! infra/examples/complete applied against moto from `make build` zips: the bucket's
 //! versioning, encryption, lifecycle and public access block, the schedules and the alarms
 //! read back through the AWS SDK; the backup role never deletes or replaces backup data and
-//! the retention role never puts any; no function's failures feed the topic that feeds it;
-//! then destroyed. And `terraform validate` refusing each invalid input with its message.
+//! the retention role never puts any; no writer role retags an object with a tier tag; no
+//! function's failures feed the topic that feeds it; then destroyed. And `terraform validate` refusing each invalid input with its message.
 //!
 //! These tests need terraform, the provider mirror and the zips: they are `#[ignore]`d in the
 //! main suite and run by `make infra-check` (`cargo test ... -- --ignored infra::`).
@@ -134,18 +134,20 @@ fn role_policy(state: &serde_json::Value, function: &str) -> serde_json::Value {
     serde_json::from_str(policy["values"]["policy"].as_str().unwrap()).unwrap()
 }
 
+/// A policy element that is one string or a list of them, as a list.
+fn list(v: &serde_json::Value) -> Vec<String> {
+    match v {
+        serde_json::Value::String(s) => vec![s.clone()],
+        serde_json::Value::Array(a) => a
+            .iter()
+            .filter_map(|x| x.as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// (actions, resources) of every Allow statement touching S3.
 fn s3_grants(policy: &serde_json::Value) -> Vec<(Vec<String>, Vec<String>)> {
-    let list = |v: &serde_json::Value| -> Vec<String> {
-        match v {
-            serde_json::Value::String(s) => vec![s.clone()],
-            serde_json::Value::Array(a) => a
-                .iter()
-                .filter_map(|x| x.as_str().map(str::to_string))
-                .collect(),
-            _ => Vec::new(),
-        }
-    };
     policy["Statement"]
         .as_array()
         .unwrap()
@@ -154,6 +156,26 @@ fn s3_grants(policy: &serde_json::Value) -> Vec<(Vec<String>, Vec<String>)> {
         .map(|s| (list(&s["Action"]), list(&s["Resource"])))
         .filter(|(actions, _)| actions.iter().any(|a| a.starts_with("s3:")))
         .collect()
+}
+
+/// Whether `policy` denies changing the tags (any version's) of every object of `bucket` that
+/// already carries a tier tag.
+fn denies_retagging(policy: &serde_json::Value, bucket: &str) -> bool {
+    let existing_tier = format!("s3:ExistingObjectTag/{}", backstop::tier::TIER_TAG);
+    policy["Statement"].as_array().unwrap().iter().any(|s| {
+        let actions = list(&s["Action"]);
+        s["Effect"] == "Deny"
+            && [
+                "s3:PutObjectTagging",
+                "s3:DeleteObjectTagging",
+                "s3:PutObjectVersionTagging",
+                "s3:DeleteObjectVersionTagging",
+            ]
+            .iter()
+            .all(|a| actions.iter().any(|x| x == a))
+            && list(&s["Resource"]).contains(&format!("arn:aws:s3:::{bucket}/*"))
+            && s["Condition"]["Null"][existing_tier.as_str()] == "false"
+    })
 }
 
 #[tokio::test]
@@ -332,6 +354,21 @@ async fn the_complete_example_applies_against_moto_and_reads_back() {
             "the {writer} role may delete: {grants:?}"
         );
     }
+    // Tier tags drive the lifecycle: a writer tags what it uploads and never retags an object
+    // that has a tier tag; retention is not held back. (Each task role carries its function's
+    // policy: container_task.)
+    for writer in ["backup", "stream", "verify"] {
+        assert!(
+            denies_retagging(&role_policy(&state, writer), &bucket),
+            "the {writer} role may retag existing objects: {}",
+            role_policy(&state, writer)
+        );
+    }
+    assert!(
+        !denies_retagging(&role_policy(&state, "retention"), &bucket),
+        "the retention role may not retag: {}",
+        role_policy(&state, "retention")
+    );
 
     // No function's failed events go into the topic that feeds it (a Slack outage would
     // loop through notify-slack): the subscriptions, read back from moto, against the

@@ -6,6 +6,7 @@ mod alerts;
 mod applications;
 mod backup_lambda;
 mod catalog_kinds;
+mod clean;
 mod cli;
 mod dispatch;
 mod encryption;

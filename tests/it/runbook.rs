@@ -51,6 +51,36 @@ fn the_restore_runbook_works_as_written_on_the_demo_data() {
         cluster().psql("postgres", &format!("CREATE ROLE \"{reader}\" LOGIN"));
     }
     prod.psql(&format!("GRANT SELECT ON ticketing.brands TO \"{reader}\""));
+    // What belongs to the database itself, which a swap must keep: owner, settings, CONNECT.
+    let owner = format!("{}_owner", prod.name);
+    {
+        let _roles = crate::engine::ROLE_CREATION.blocking_lock();
+        cluster().psql("postgres", &format!("CREATE ROLE \"{owner}\" NOLOGIN"));
+    }
+    cluster().psql(
+        "postgres",
+        &format!(
+            "ALTER DATABASE \"{db}\" OWNER TO \"{owner}\"; \
+             ALTER DATABASE \"{db}\" SET work_mem = '12MB'; \
+             ALTER ROLE \"{reader}\" IN DATABASE \"{db}\" SET statement_timeout = '5s'; \
+             REVOKE CONNECT, TEMPORARY ON DATABASE \"{db}\" FROM PUBLIC; \
+             GRANT CONNECT ON DATABASE \"{db}\" TO \"{reader}\"; \
+             COMMENT ON DATABASE \"{db}\" IS 'production'",
+            db = prod.name
+        ),
+    );
+    let properties = |c: &backstop_tests::postgres::PgCluster, name: &str| {
+        c.psql(
+            "postgres",
+            &format!(
+                "SELECT pg_get_userbyid(d.datdba), d.datacl, shobj_description(d.oid, 'pg_database'), \
+                 (SELECT array_agg(coalesce(r.rolname, '*') || ':' || array_to_string(s.setconfig, ',') ORDER BY r.rolname) \
+                  FROM pg_db_role_setting s LEFT JOIN pg_roles r ON r.oid = s.setrole WHERE s.setdatabase = d.oid) \
+                 FROM pg_database d WHERE d.datname = '{name}'"
+            ),
+        )
+    };
+    let before_swap = properties(cluster(), &prod.name);
     let new_server = backstop_tests::postgres::fresh_cluster();
     let dir = tempfile::tempdir().unwrap();
     let store = format!("file://{}/store", dir.path().display());
@@ -133,8 +163,11 @@ fn the_restore_runbook_works_as_written_on_the_demo_data() {
         );
     }
 
-    // After the swap, production is the restored copy (with the two brands), the damaged one
-    // is kept aside, and a fresh backup was taken.
+    // After the swap, production is the restored copy (with the two brands) with the
+    // database's owner, settings, grants and comment, the damaged one is kept aside, and a
+    // fresh backup was taken.
+    assert_eq!(properties(c, &prod.name), before_swap);
+    assert!(before_swap.contains("work_mem=12MB"), "{before_swap}");
     assert_eq!(
         prod.psql("SELECT count(*) FROM ticketing.brands WHERE id IN (41, 42)")
             .trim(),
@@ -198,6 +231,13 @@ fn the_restore_runbook_works_as_written_on_the_demo_data() {
             &format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"),
         );
     }
-    prod.psql(&format!("REVOKE ALL ON ticketing.brands FROM \"{reader}\""));
-    c.psql("postgres", &format!("DROP ROLE \"{reader}\""));
+    c.run_psql(
+        "postgres",
+        &[
+            "-c",
+            &format!("DROP DATABASE \"{}\" WITH (FORCE)", prod.name),
+            "-c",
+            &format!("DROP ROLE \"{reader}\"; DROP ROLE \"{owner}\""),
+        ],
+    );
 }

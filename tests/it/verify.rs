@@ -34,7 +34,7 @@ fn scratch() -> backstop::pg::PgTarget {
 }
 
 /// Verifies the backup `manifest` names, reading its manifest from the store as it is now.
-async fn check(store: &Arc<dyn Store>, manifest: &Manifest, level: Level) -> Verification {
+pub async fn check(store: &Arc<dyn Store>, manifest: &Manifest, level: Level) -> Verification {
     let database = backstop::layout::DatabaseId::new(&manifest.database_id).unwrap();
     let backup = backstop::layout::BackupId::parse(&manifest.backup_id).unwrap();
     let stored = read_manifest(store.as_ref(), &database, &BackupSelector::Id(backup))

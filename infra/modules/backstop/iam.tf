@@ -39,6 +39,8 @@ locals {
     notify-slack = []
   }
   reads_databases = toset(["backup", "stream", "verify", "monitor"])
+  # The roles that write into the bucket and tag what they write: they never retag it after.
+  writers = toset(["backup", "stream", "verify"])
 }
 
 data "aws_iam_policy_document" "assume" {
@@ -99,6 +101,26 @@ data "aws_iam_policy_document" "function" {
     content {
       actions   = statement.value.actions
       resources = statement.value.resources
+    }
+  }
+
+  # Tier tags drive the lifecycle: a writer never retags an object that has one. An upload
+  # carrying its tags is authorized as s3:PutObjectTagging too, so a plain Deny would refuse
+  # every tagged upload. s3:ExistingObjectTag/<key> is in the request context only when the
+  # object exists with that tag (S3 does not support it for PutObject), so Null = false
+  # denies retagging an existing object whatever its tier, and never an upload.
+  dynamic "statement" {
+    for_each = contains(local.writers, each.key) ? [1] : []
+    content {
+      sid       = "NeverRetagsTieredObjects"
+      effect    = "Deny"
+      actions   = ["s3:PutObjectTagging", "s3:DeleteObjectTagging", "s3:PutObjectVersionTagging", "s3:DeleteObjectVersionTagging"]
+      resources = ["${local.bucket_arn}/*"]
+      condition {
+        test     = "Null"
+        variable = "s3:ExistingObjectTag/backstop-tier"
+        values   = ["false"]
+      }
     }
   }
 

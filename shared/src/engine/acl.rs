@@ -9,6 +9,10 @@ pub struct Grant {
     pub grantee: String,
     pub privilege: String,
     pub grantable: bool,
+    /// The role that made the grant, when it is not the object's owner (a grantee holding the
+    /// grant option); `None` for the owner's grants.
+    #[serde(default)]
+    pub grantor: Option<String>,
 }
 
 /// Statements that make `current` out of `default` on `target` (e.g. `TABLE app.users`, or
@@ -41,32 +45,46 @@ pub fn acl_statements(
             Some(_) => {}
         }
     }
-    // Grants in ACL order, privileges of one grantee together.
-    let mut pending: Vec<(&str, bool, Vec<&str>)> = Vec::new();
+    // Grants in ACL order, privileges of one grantee (from one grantor) together.
+    type Pending<'a> = (&'a str, bool, Option<&'a str>, Vec<&'a str>);
+    let mut pending: Vec<Pending> = Vec::new();
     for grant in current {
         let is_default = default.iter().any(|d| {
             d.grantee == grant.grantee
                 && d.privilege == grant.privilege
                 && (d.grantable || !grant.grantable)
-        });
+        }) && grant.grantor.is_none();
         if is_default {
             continue;
         }
-        match pending
-            .iter_mut()
-            .find(|(who, opt, _)| *who == grant.grantee && *opt == grant.grantable)
-        {
-            Some((_, _, privileges)) => privileges.push(&grant.privilege),
-            None => pending.push((&grant.grantee, grant.grantable, vec![&grant.privilege])),
+        let grantor = grant.grantor.as_deref();
+        match pending.iter_mut().find(|(who, opt, by, _)| {
+            *who == grant.grantee && *opt == grant.grantable && *by == grantor
+        }) {
+            Some((_, _, _, privileges)) => privileges.push(&grant.privilege),
+            None => pending.push((
+                &grant.grantee,
+                grant.grantable,
+                grantor,
+                vec![&grant.privilege],
+            )),
         }
     }
-    for (grantee, grantable, privileges) in pending {
+    for (grantee, grantable, grantor, privileges) in pending {
         let privileges: Vec<String> = privileges.iter().map(|p| format!("{p}{columns}")).collect();
-        sql.push_str(&format!(
+        let grant = format!(
             "GRANT {} ON {target} TO {grantee}{};\n",
             privileges.join(","),
             if grantable { " WITH GRANT OPTION" } else { "" }
-        ));
+        );
+        // As pg_dump does: a grant made by a grantee holding the grant option is made again
+        // by that role, so it keeps its grantor (and goes when that role's option is revoked).
+        match grantor {
+            Some(grantor) => sql.push_str(&format!(
+                "SET SESSION AUTHORIZATION {grantor};\n{grant}RESET SESSION AUTHORIZATION;\n"
+            )),
+            None => sql.push_str(&grant),
+        }
     }
     sql
 }
@@ -80,6 +98,7 @@ mod tests {
             grantee: grantee.into(),
             privilege: privilege.into(),
             grantable: false,
+            grantor: None,
         }
     }
 
@@ -127,6 +146,26 @@ mod tests {
             acl_statements("TABLE app.users", Some("id"), Some(&current), &[]),
             "GRANT SELECT (id) ON TABLE app.users TO authenticated;\n\
              GRANT UPDATE (id) ON TABLE app.users TO admin WITH GRANT OPTION;\n"
+        );
+    }
+
+    #[test]
+    fn a_grant_made_by_a_grantee_with_the_grant_option_keeps_its_grantor() {
+        let current = [
+            g("owner", "SELECT"),
+            Grant {
+                grantable: true,
+                ..g("lead", "SELECT")
+            },
+            Grant {
+                grantor: Some("lead".into()),
+                ..g("analyst", "SELECT")
+            },
+        ];
+        assert_eq!(
+            acl_statements("TABLE t", None, Some(&current), &[g("owner", "SELECT")]),
+            "GRANT SELECT ON TABLE t TO lead WITH GRANT OPTION;\n\
+             SET SESSION AUTHORIZATION lead;\nGRANT SELECT ON TABLE t TO analyst;\nRESET SESSION AUTHORIZATION;\n"
         );
     }
 }

@@ -449,6 +449,7 @@ impl DatabaseProperties {
                     .unwrap_or_else(|| "PUBLIC".into()),
                 privilege: g.privilege.clone(),
                 grantable: g.grantable,
+                grantor: None,
             };
             let current: Vec<_> = grants.iter().map(convert).collect();
             let default: Vec<_> = self.default_grants.iter().map(convert).collect();

@@ -143,6 +143,8 @@ pub const PRIVILEGE_KIND: &str = "privilege";
 
 /// Privilege entries (grantee, privilege) per object, on user objects and extension members,
 /// with a NULL ACL read as its default, so that what a restore reproduces counts the same.
+/// The `public` schema is left out whatever its OID: one made again by `--clean` is still the
+/// schema every new database has, which a restore does not create.
 pub async fn privileges(client: &Client) -> Result<Vec<(ObjectRef, u64)>, InventoryError> {
     let sql = "\
         WITH acls AS ( \
@@ -154,7 +156,7 @@ pub async fn privileges(client: &Client) -> Result<Vec<(ObjectRef, u64)>, Invent
            WHERE a.attacl IS NOT NULL AND a.attnum > 0 AND NOT a.attisdropped \
           UNION ALL SELECT 'pg_type'::regclass::oid, t.oid, coalesce(t.typacl, acldefault('T', t.typowner)) FROM pg_type t \
           UNION ALL SELECT 'pg_namespace'::regclass::oid, n.oid, coalesce(n.nspacl, acldefault('n', n.nspowner)) FROM pg_namespace n \
-           WHERE n.nspname !~ '^pg_(toast|temp_|toast_temp_)' \
+           WHERE n.nspname !~ '^pg_(toast|temp_|toast_temp_)' AND n.nspname <> 'public' \
           UNION ALL SELECT 'pg_foreign_data_wrapper'::regclass::oid, w.oid, coalesce(w.fdwacl, acldefault('F', w.fdwowner)) FROM pg_foreign_data_wrapper w \
           UNION ALL SELECT 'pg_foreign_server'::regclass::oid, s.oid, coalesce(s.srvacl, acldefault('S', s.srvowner)) FROM pg_foreign_server s \
           UNION ALL SELECT 'pg_language'::regclass::oid, l.oid, coalesce(l.lanacl, acldefault('l', l.lanowner)) FROM pg_language l) \

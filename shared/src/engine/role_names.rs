@@ -2,7 +2,8 @@
 //!
 //! A role appears where Backstop's items put one, and only there: `ALTER ... OWNER TO r`,
 //! the grantee of `GRANT ... TO r` and `REVOKE ... FROM r`, `ALTER DEFAULT PRIVILEGES FOR
-//! ROLE r`, the `TO r1, r2` list of `CREATE POLICY` and the user of `CREATE USER MAPPING FOR r`. Strings, quoted bodies and comments
+//! ROLE r`, the `TO r1, r2` list of `CREATE POLICY`, the user of `CREATE USER MAPPING FOR r`
+//! and the grantor a grant is made as (`SET SESSION AUTHORIZATION r`). Strings, quoted bodies and comments
 //! are never touched (the statement is read through its masked form).
 
 use super::catalog::ident;
@@ -61,6 +62,8 @@ fn role_positions(masked: &str) -> Vec<usize> {
         starts.extend(after(head.rfind(" TO "), " TO "));
     } else if action.starts_with("REVOKE ") {
         starts.extend(after(head.rfind(" FROM "), " FROM "));
+    } else if head.starts_with("SET SESSION AUTHORIZATION ") {
+        starts.push(offset + "SET SESSION AUTHORIZATION ".len());
     } else if head.starts_with("CREATE USER MAPPING FOR ") {
         starts.push(offset + "CREATE USER MAPPING FOR ".len());
     } else if head.starts_with("CREATE POLICY ") {
@@ -130,6 +133,12 @@ mod tests {
         assert_eq!(
             rename("CREATE USER MAPPING FOR old SERVER s OPTIONS (\n    user 'old'\n);\n"),
             "CREATE USER MAPPING FOR new SERVER s OPTIONS (\n    user 'old'\n);\n"
+        );
+        assert_eq!(
+            rename(
+                "SET SESSION AUTHORIZATION old;\nGRANT SELECT ON TABLE t TO anon;\nRESET SESSION AUTHORIZATION;\n"
+            ),
+            "SET SESSION AUTHORIZATION new;\nGRANT SELECT ON TABLE t TO \"web anon\";\nRESET SESSION AUTHORIZATION;\n"
         );
         assert_eq!(
             rename("ALTER SCHEMA app OWNER TO \"Old Admin\";\n"),

@@ -56,6 +56,32 @@ pub fn render(title: &str, marker: &str, items: &[&Item]) -> String {
     script
 }
 
+/// The table a foreign key constraint's SQL references (`REFERENCES schema.table(...)`, the
+/// name quoted as items name tables), or `None` for another constraint (a NOT VALID check).
+pub fn foreign_key_target(sql: &str) -> Option<String> {
+    let start = sql.find(" FOREIGN KEY ")?;
+    let rest = &sql[start..];
+    let rest = &rest[rest.find(" REFERENCES ")? + " REFERENCES ".len()..];
+    let mut name = String::new();
+    let mut quoted = false;
+    let mut chars = rest.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                chars.next();
+                name.push_str("\"\"");
+            }
+            '"' => {
+                quoted = !quoted;
+                name.push('"');
+            }
+            '(' | ' ' | ';' | '\n' if !quoted => break,
+            c => name.push(c),
+        }
+    }
+    (!name.is_empty()).then_some(name)
+}
+
 /// Splits a script back into its items (the preamble is dropped: restore sets it itself).
 pub fn parse(script: &str, marker: &str) -> Result<Vec<ScriptItem>, String> {
     let prefix = format!("-- {marker} ");
@@ -253,6 +279,31 @@ pub fn without_owner_changes(sql: &str) -> String {
         .collect()
 }
 
+/// `sql` without the `SET SESSION AUTHORIZATION r` / `RESET SESSION AUTHORIZATION` around
+/// grants made by another grantor, and those grantors; `None` when it has none.
+pub fn without_grantors(sql: &str) -> Option<(String, Vec<String>)> {
+    let mut grantors = Vec::new();
+    let mut out = String::with_capacity(sql.len());
+    for statement in statements(sql) {
+        let head = statement.masked.trim_start();
+        if head.starts_with("RESET SESSION AUTHORIZATION") {
+            continue;
+        }
+        if head.starts_with("SET SESSION AUTHORIZATION ") {
+            let name = statement.text.trim().trim_end_matches(';');
+            let name = name["SET SESSION AUTHORIZATION ".len()..]
+                .trim()
+                .to_string();
+            if !grantors.contains(&name) {
+                grantors.push(name);
+            }
+            continue;
+        }
+        out.push_str(statement.text);
+    }
+    (!grantors.is_empty()).then_some((out, grantors))
+}
+
 /// A primary key or unique constraint split in two: `build` creates its index with
 /// `CREATE UNIQUE INDEX` (a SHARE lock, so it runs beside the table's other index builds),
 /// `attach` turns that index into the constraint (`ADD CONSTRAINT ... USING INDEX`, instant,
@@ -336,6 +387,33 @@ fn is_plain_column_list(columns: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn grantors_are_taken_out_for_a_role_that_cannot_act_as_them() {
+        let sql = "GRANT SELECT ON TABLE t TO lead WITH GRANT OPTION;\n\
+                   SET SESSION AUTHORIZATION lead;\nGRANT SELECT ON TABLE t TO analyst;\nRESET SESSION AUTHORIZATION;\n";
+        let (kept, grantors) = without_grantors(sql).unwrap();
+        assert_eq!(
+            kept,
+            "GRANT SELECT ON TABLE t TO lead WITH GRANT OPTION;\nGRANT SELECT ON TABLE t TO analyst;\n"
+        );
+        assert_eq!(grantors, ["lead"]);
+        assert_eq!(without_grantors("GRANT SELECT ON TABLE t TO a;\n"), None);
+    }
+
+    #[test]
+    fn a_foreign_key_names_the_table_it_references_and_a_check_none() {
+        let fk = "ALTER TABLE ONLY public.orders ADD CONSTRAINT orders_customer_fkey FOREIGN KEY (customer) REFERENCES public.customers(id);";
+        assert_eq!(foreign_key_target(fk).as_deref(), Some("public.customers"));
+        let quoted = "ALTER TABLE ONLY \"Sales\".\"Line\" ADD CONSTRAINT x FOREIGN KEY (a) REFERENCES \"Sales\".\"Or(\"\"ders\"(id) NOT VALID;";
+        assert_eq!(
+            foreign_key_target(quoted).as_deref(),
+            Some("\"Sales\".\"Or(\"\"ders\"")
+        );
+        let check =
+            "ALTER TABLE public.orders ADD CONSTRAINT total_ok CHECK (total >= 0) NOT VALID;";
+        assert_eq!(foreign_key_target(check), None);
+    }
 
     fn constraint(table: &str, sql: &str) -> ScriptItem {
         ScriptItem {

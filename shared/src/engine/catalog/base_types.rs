@@ -45,7 +45,7 @@ pub(super) async fn base_types(
          AND NOT (t.typtype = 'b' AND t.typcategory = 'A' AND t.typelem <> 0 \
                   AND EXISTS (SELECT 1 FROM pg_type e WHERE e.oid = t.typelem AND e.typarray = t.oid)) \
          ORDER BY t.oid",
-        acl_json("t.typacl"),
+        acl_json_by("t.typacl", "t.typowner"),
         acl_json("acldefault('T', t.typowner)"),
         not_in_extension("pg_type", "t.oid")
     );

@@ -36,7 +36,7 @@ pub(super) async fn foreign_data(db: &Db<'_>, catalog: &mut Catalog) -> Result<(
          obj_description(w.oid, 'pg_foreign_data_wrapper') AS comment, {} AS acl, {} AS acl_default \
          FROM pg_foreign_data_wrapper w WHERE w.oid >= 16384 AND {} ORDER BY w.oid",
         options_sql("w.fdwoptions"),
-        acl_json("w.fdwacl"),
+        acl_json_by("w.fdwacl", "w.fdwowner"),
         acl_json("acldefault('F', w.fdwowner)"),
         not_in_extension("pg_foreign_data_wrapper", "w.oid")
     );
@@ -84,7 +84,7 @@ pub(super) async fn foreign_data(db: &Db<'_>, catalog: &mut Catalog) -> Result<(
          {} AS acl, {} AS acl_default \
          FROM pg_foreign_server s WHERE s.oid >= 16384 AND {} ORDER BY s.oid",
         options_sql("s.srvoptions"),
-        acl_json("s.srvacl"),
+        acl_json_by("s.srvacl", "s.srvowner"),
         acl_json("acldefault('S', s.srvowner)"),
         not_in_extension("pg_foreign_server", "s.oid")
     );

@@ -13,7 +13,7 @@ pub(super) async fn functions(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), 
          WHERE p.oid >= 16384 AND {USER_SCHEMA} AND {} AND p.prokind IN ('f', 'p', 'w') \
          AND NOT EXISTS (SELECT 1 FROM pg_depend i WHERE i.classid = 'pg_proc'::regclass \
              AND i.objid = p.oid AND i.deptype = 'i')",
-        acl_json("p.proacl"),
+        acl_json_by("p.proacl", "p.proowner"),
         acl_json("acldefault('f', p.proowner)"),
         not_in_extension("pg_proc", "p.oid")
     );
@@ -77,7 +77,7 @@ pub(super) async fn aggregates(db: &Db<'_>, catalog: &mut Catalog) -> Result<(),
          {} AS acl, {} AS acl_default \
          FROM pg_proc p JOIN pg_aggregate a ON a.aggfnoid = p.oid JOIN pg_namespace n ON n.oid = p.pronamespace \
          WHERE p.oid >= 16384 AND {USER_SCHEMA} AND {} AND a.aggkind IN ('n', 'o', 'h')",
-        acl_json("p.proacl"),
+        acl_json_by("p.proacl", "p.proowner"),
         acl_json("acldefault('f', p.proowner)"),
         not_in_extension("pg_proc", "p.oid")
     );

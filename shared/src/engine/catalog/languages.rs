@@ -11,7 +11,7 @@ pub(super) async fn languages(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), 
          quote_ident(pg_get_userbyid(l.lanowner)) AS owner, obj_description(l.oid, 'pg_language') AS comment, \
          {} AS acl, {} AS acl_default \
          FROM pg_language l WHERE l.oid >= 16384 AND l.lanispl AND {} ORDER BY l.oid",
-        acl_json("l.lanacl"),
+        acl_json_by("l.lanacl", "l.lanowner"),
         acl_json("acldefault('l', l.lanowner)"),
         not_in_extension("pg_language", "l.oid")
     );

@@ -13,7 +13,7 @@ pub(super) async fn large_objects(db: &Db<'_>, catalog: &mut Catalog) -> Result<
         "SELECT m.oid, quote_ident(pg_get_userbyid(m.lomowner)) AS owner, \
          obj_description(m.oid, 'pg_largeobject') AS comment, {} AS acl, {} AS acl_default \
          FROM pg_largeobject_metadata m ORDER BY m.oid",
-        acl_json("m.lomacl"),
+        acl_json_by("m.lomacl", "m.lomowner"),
         acl_json("acldefault('L', m.lomowner)"),
     );
     let rows = db.query("large objects", &sql).await?;

@@ -73,11 +73,27 @@ pub(crate) fn not_in_extension(catalog: &str, oid: &str) -> String {
 /// A JSON array of the ACL's entries, or NULL when the ACL itself is NULL (the default). An
 /// empty ACL (every privilege revoked, the owner's too) is an empty array: aclexplode refuses it.
 fn acl_json(acl: &str) -> String {
+    acl_json_granted_by(acl, None)
+}
+
+/// [`acl_json`] of an ACL whose object `owner` (an expression) is known: each grant made by
+/// another role (a grantee holding the grant option) names its grantor.
+fn acl_json_by(acl: &str, owner: &str) -> String {
+    acl_json_granted_by(acl, Some(owner))
+}
+
+fn acl_json_granted_by(acl: &str, owner: Option<&str>) -> String {
+    let grantor = match owner {
+        Some(owner) => format!(
+            "CASE WHEN e.grantor <> {owner} THEN quote_ident(pg_get_userbyid(e.grantor)) END"
+        ),
+        None => "NULL::text".to_string(),
+    };
     format!(
         "CASE WHEN {acl} IS NULL THEN NULL WHEN cardinality({acl}) = 0 THEN '[]' ELSE coalesce((SELECT json_agg(json_build_object(\
-         'grantee', CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END, \
-         'privilege', a.privilege_type, 'grantable', a.is_grantable) ORDER BY a.ord) \
-         FROM aclexplode({acl}) WITH ORDINALITY AS a(grantor, grantee, privilege_type, is_grantable, ord)), '[]') END::text"
+         'grantee', CASE WHEN e.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(e.grantee)) END, \
+         'privilege', e.privilege_type, 'grantable', e.is_grantable, 'grantor', {grantor}) ORDER BY e.ord) \
+         FROM aclexplode({acl}) WITH ORDINALITY AS e(grantor, grantee, privilege_type, is_grantable, ord)), '[]') END::text"
     )
 }
 

@@ -12,7 +12,10 @@ pub(super) async fn column_acls(
     let sql = format!(
         "SELECT a.attrelid, quote_ident(a.attname) AS q, {} AS acl FROM pg_attribute a \
          WHERE a.attacl IS NOT NULL AND a.attrelid >= 16384 AND NOT a.attisdropped ORDER BY a.attrelid, a.attnum",
-        acl_json("a.attacl")
+        acl_json_by(
+            "a.attacl",
+            "(SELECT c.relowner FROM pg_class c WHERE c.oid = a.attrelid)"
+        )
     );
     for row in db.query("column privileges", &sql).await? {
         let table_oid: u32 = row.get("attrelid")?;

@@ -30,7 +30,7 @@ pub(super) async fn ranges(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), Cat
          JOIN pg_opclass o ON o.oid = r.rngsubopc JOIN pg_namespace opn ON opn.oid = o.opcnamespace \
          LEFT JOIN pg_collation co ON co.oid = r.rngcollation LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace \
          WHERE t.typtype = 'r' AND t.oid >= 16384 AND {USER_SCHEMA} AND {} ORDER BY t.oid",
-        acl_json("t.typacl"),
+        acl_json_by("t.typacl", "t.typowner"),
         acl_json("acldefault('T', t.typowner)"),
         not_in_extension("pg_type", "t.oid")
     );

@@ -8,7 +8,7 @@ pub(super) async fn schemas(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), Ca
          quote_ident(pg_get_userbyid(n.nspowner)) AS owner, obj_description(n.oid, 'pg_namespace') AS comment, \
          {} AS acl, {} AS acl_default \
          FROM pg_namespace n WHERE n.oid >= 16384 AND n.nspname <> 'public' AND {USER_SCHEMA} AND {}",
-        acl_json("n.nspacl"),
+        acl_json_by("n.nspacl", "n.nspowner"),
         acl_json("acldefault('n', n.nspowner)"),
         not_in_extension("pg_namespace", "n.oid")
     );

@@ -57,7 +57,7 @@ pub(super) async fn sequences(
          LEFT JOIN pg_class tc ON tc.oid = d.refobjid LEFT JOIN pg_namespace tn ON tn.oid = tc.relnamespace \
          LEFT JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid \
          WHERE c.relkind = 'S' AND c.oid >= 16384 AND {USER_SCHEMA} AND {}",
-        acl_json("c.relacl"),
+        acl_json_by("c.relacl", "c.relowner"),
         acl_json("acldefault('s', c.relowner)"),
         not_in_extension("pg_class", "c.oid")
     );

@@ -40,7 +40,7 @@ pub(super) async fn tables(
          LEFT JOIN pg_foreign_table ft ON ft.ftrelid = c.oid \
          WHERE c.relkind IN ('r', 'p', 'f') AND c.oid >= 16384 AND {USER_SCHEMA} AND {} \
          ORDER BY c.oid",
-        acl_json("c.relacl"),
+        acl_json_by("c.relacl", "c.relowner"),
         acl_json("acldefault('r', c.relowner)"),
         options_sql("ft.ftoptions"),
         not_in_extension("pg_class", "c.oid")

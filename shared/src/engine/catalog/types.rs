@@ -29,7 +29,7 @@ pub(super) async fn types(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), Cata
          LEFT JOIN pg_collation dco ON dco.oid = t.typcollation LEFT JOIN pg_namespace dcn ON dcn.oid = dco.collnamespace \
          WHERE t.oid >= 16384 AND {USER_SCHEMA} AND {} AND t.typtype IN ('e', 'c', 'd') \
          AND (t.typtype <> 'c' OR (SELECT c.relkind FROM pg_class c WHERE c.oid = t.typrelid) = 'c')",
-        acl_json("t.typacl"),
+        acl_json_by("t.typacl", "t.typowner"),
         acl_json("acldefault('T', t.typowner)"),
         not_in_extension("pg_type", "t.oid")
     );

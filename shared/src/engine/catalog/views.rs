@@ -23,7 +23,7 @@ pub(super) async fn views(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), Cata
          ARRAY(SELECT d.oid FROM pg_attrdef d WHERE d.adrelid = c.oid) AS attrdefs \
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace LEFT JOIN pg_am am ON am.oid = c.relam \
          WHERE c.relkind IN ('v', 'm') AND c.oid >= 16384 AND {USER_SCHEMA} AND {}",
-        acl_json("c.relacl"),
+        acl_json_by("c.relacl", "c.relowner"),
         acl_json("acldefault('r', c.relowner)"),
         not_in_extension("pg_class", "c.oid")
     );

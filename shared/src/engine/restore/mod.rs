@@ -37,8 +37,9 @@ pub use parts::{ExportOptions, export, read_script};
 use pool::{Job, LoadPlan, run_pool};
 pub use roles::{RolePlan, RolesMode, RolesReport};
 use target::{
-    Prepared, connect_maintenance, create_database, database_exists, extension_search_path,
-    lock_budget, max_locks_per_transaction, partitioning_tables, prepare_roles, prepare_target,
+    Preparation, Prepared, connect_maintenance, create_database, database_exists, drop_replaced,
+    extension_search_path, lock_budget, max_locks_per_transaction, partitioning_tables,
+    plan_target, prepare_roles, present_tables,
 };
 pub use target::{drop_subscriptions, role_plan};
 
@@ -120,6 +121,9 @@ pub struct RestoreReport {
     pub rows: u64,
     /// Privileges the target refused to grant or revoke (a warning, not an error, there).
     pub not_granted: Vec<String>,
+    /// What a restore of some tables left out that belongs to them (a foreign key to a table
+    /// not restored).
+    pub left_out: Vec<String>,
     /// What was done about roles (created, mapped, not granted), when the backup has them.
     pub roles: Option<RolesReport>,
     /// The database was created (`--create`).
@@ -164,6 +168,25 @@ pub enum RestoreError {
         count: usize,
         examples: String,
     },
+    #[error(
+        "tables {tables} already exist in target database `{database}`; pass --clean to replace them (only them), or restore into another database"
+    )]
+    TablesExist { database: String, tables: String },
+    #[error(
+        "replacing {tables} would drop what depends on them from outside --tables: {dependents}; nothing was dropped. \
+         Add the tables among them to --tables, drop the others first, or restore into an empty database and copy the rows you need"
+    )]
+    DependedOn { tables: String, dependents: String },
+    #[error(
+        "--clean could not lock what it replaces within {waited}: other sessions are using it ({reason}); nothing was dropped. \
+         Stop the application's connections to the target and restore again"
+    )]
+    CleanLocked {
+        waited: &'static str,
+        reason: String,
+    },
+    #[error("{source}; nothing was dropped: every part is checked before --clean drops anything")]
+    NothingDropped { source: Box<RestoreError> },
     #[error(
         "backup {backup} was taken on PostgreSQL {source_version}, and the target runs the older {target}: \
          a backup restores onto the same or a newer major version; restore onto PostgreSQL {source_major} or later"
@@ -236,7 +259,9 @@ impl RestoreError {
     /// What went wrong, without what it left behind.
     pub fn cause(self) -> RestoreError {
         match self {
-            RestoreError::Incomplete { source, .. } => source.cause(),
+            RestoreError::Incomplete { source, .. } | RestoreError::NothingDropped { source } => {
+                source.cause()
+            }
             other => other,
         }
     }
@@ -351,10 +376,6 @@ pub async fn restore(
         None => None,
         Some(names) => Some(select_tables(manifest, &tables, names)?),
     };
-    let wanted = |table: &Option<String>| match (&selected, table) {
-        (None, _) | (_, None) => true,
-        (Some(set), Some(t)) => set.contains(t),
-    };
 
     let clock = std::time::Instant::now();
     if options.roles == RolesMode::Plan {
@@ -456,7 +477,11 @@ pub async fn restore(
         .await
         .map_err(db("preparing the session"))?;
 
-    let adjust = |items: Vec<ScriptItem>| -> Vec<ScriptItem> {
+    // A grant made by another grantor is made as that role (SET SESSION AUTHORIZATION),
+    // which only a superuser may do: for any other role it is made by that role, and said.
+    let superuser = is_superuser(&main).await?;
+    let mut grantors_lost = Vec::new();
+    let mut adjust = |items: Vec<ScriptItem>| -> Vec<ScriptItem> {
         items
             .into_iter()
             .filter(|i| !(options.no_acl && i.header.kind.is_privilege()))
@@ -467,13 +492,37 @@ pub async fn restore(
                 if !role_map.is_empty() {
                     i.sql = role_names::map_roles(&i.sql, &|name| role_map.get(name).cloned());
                 }
+                if !superuser && let Some((sql, grantors)) = script::without_grantors(&i.sql) {
+                    i.sql = sql;
+                    grantors_lost.push(format!(
+                        "grants on {} made by {} in the source are made by the restoring role \
+                         (only a superuser restores a grant's grantor)",
+                        i.header.name,
+                        grantors.join(", ")
+                    ));
+                }
                 i
             })
             .collect()
     };
     let pre_items = adjust(pre_items);
     let post_items = adjust(post_items);
-    prepare_target(&main, target, target_version, options.clean).await?;
+    let preparation = plan_target(
+        &main,
+        target,
+        target_version,
+        options.clean,
+        selected.as_ref(),
+    )
+    .await?;
+    let filter = ItemFilter::new(
+        &main,
+        selected.as_ref(),
+        matches!(preparation, Preparation::Beside { .. }),
+        &pre_items,
+        &post_items,
+    )
+    .await?;
 
     let is_selected = |table: &str| selected.as_ref().is_none_or(|s| s.contains(table));
     // A table is in parts of its own (one, or several block ranges) or in a bundle.
@@ -491,6 +540,28 @@ pub async fn restore(
         }
     }
     loads.sort_by_key(|(bytes, _)| std::cmp::Reverse(*bytes));
+    // Large objects are the whole database's: a restore of some tables leaves them out, as
+    // it leaves out their pre-data items.
+    let large_objects: Vec<Part> = manifest
+        .parts
+        .iter()
+        .filter(|p| p.large_objects.is_some() && selected.is_none())
+        .cloned()
+        .collect();
+    // Destructive steps come last: every part to load is checked before anything is dropped.
+    if preparation.drops() {
+        let to_check = loads
+            .iter()
+            .flat_map(|(_, job)| job.parts())
+            .chain(large_objects.iter().cloned())
+            .collect();
+        parts::check_all(store.as_ref(), manifest, to_check, options.jobs.max(1))
+            .await
+            .map_err(|e| RestoreError::NothingDropped {
+                source: Box::new(e),
+            })?;
+        drop_replaced(&main, &preparation, target_version).await?;
+    }
     let loaded_tables: HashSet<String> = tables
         .keys()
         .filter(|t| is_selected(t))
@@ -513,10 +584,7 @@ pub async fn restore(
         // statement in its own): thousands of tables would exhaust it in one.
         tracing::debug!(seconds = clock.elapsed().as_secs_f64(), "parts read");
         let max_locks = max_locks_per_transaction(&main).await?;
-        let pre_items: Vec<&ScriptItem> = pre_items
-            .iter()
-            .filter(|i| keep(i, &wanted, selected.is_some()))
-            .collect();
+        let pre_items: Vec<&ScriptItem> = pre_items.iter().filter(|i| filter.keeps(i)).collect();
         for chunk in pre_items.chunks(max_locks.max(16)) {
             run_batch(&main, chunk).await?;
             committed.set(true);
@@ -535,10 +603,7 @@ pub async fn restore(
         // thing after the pool: instant, and before the foreign keys that need them.
         let mut attaches = Vec::new();
         let mut serial = Vec::new();
-        for item in post_items
-            .into_iter()
-            .filter(|i| keep(i, &wanted, selected.is_some()))
-        {
+        for item in post_items.into_iter().filter(|i| filter.keeps(i)) {
             match &item.header.table {
                 Some(t) if item.header.kind.builds_in_parallel() && loaded_tables.contains(t) => {
                     let builds = per_table.entry(t.clone()).or_default();
@@ -559,14 +624,6 @@ pub async fn restore(
         for items in per_table.values_mut() {
             items.sort_by_key(build_priority);
         }
-        // Large objects are the whole database's: a restore of some tables leaves them out, as
-        // it leaves out their pre-data items.
-        let large_objects: Vec<Part> = manifest
-            .parts
-            .iter()
-            .filter(|p| p.large_objects.is_some() && selected.is_none())
-            .cloned()
-            .collect();
         let jobs: VecDeque<Job> = loads
             .into_iter()
             .map(|(_, job)| job)
@@ -654,8 +711,10 @@ pub async fn restore(
                 n.message()
             )
         })
+        .chain(grantors_lost)
         .collect();
     Ok(RestoreReport {
+        left_out: filter.left_out,
         backup_id: manifest.backup_id.clone(),
         tables: loaded_tables.len(),
         rows,
@@ -681,6 +740,18 @@ fn build_priority(item: &ScriptItem) -> (u8, u8) {
     (kind, if slow { 0 } else { 1 })
 }
 
+/// Whether the role the restore connects as is a superuser.
+async fn is_superuser(client: &Client) -> Result<bool, RestoreError> {
+    let row = client
+        .query_one(
+            "SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user",
+            &[],
+        )
+        .await
+        .map_err(db("reading the restoring role"))?;
+    row.try_get(0).map_err(db("reading the restoring role"))
+}
+
 fn db(step: &'static str) -> impl Fn(tokio_postgres::Error) -> RestoreError {
     move |e| RestoreError::Database {
         step,
@@ -695,23 +766,114 @@ fn parse(manifest: &Manifest, text: &str) -> Result<Vec<ScriptItem>, RestoreErro
     })
 }
 
-/// With a table filter, items of other tables, views, foreign keys and large objects are left
-/// out.
-fn keep(item: &ScriptItem, wanted: &impl Fn(&Option<String>) -> bool, filtered: bool) -> bool {
-    if filtered
-        && matches!(
-            item.header.kind,
-            ItemKind::ForeignKey
-                | ItemKind::View
-                | ItemKind::MaterializedView
-                | ItemKind::Refresh
-                | ItemKind::LargeObject
-                | ItemKind::LargeObjectAcl
-        )
-    {
-        return false;
+/// Which items a restore of some tables (`--tables`) runs: the selected tables' own items
+/// (their indexes, constraints, NOT VALID checks, triggers, comments, grants, the sequences
+/// they own) and their foreign keys to tables that will be there. Into an empty target, the
+/// objects they may need (schemas, types, functions) come too; beside the target's objects,
+/// nothing else. Views, other tables' items and large objects are left out.
+struct ItemFilter<'a> {
+    selected: Option<&'a HashSet<String>>,
+    beside: bool,
+    /// Sequences the selected tables own (`OWNED BY`): dropped with them, made with them.
+    owned_sequences: HashSet<String>,
+    /// Tables a foreign key of a selected table may reference: the selected ones, and
+    /// (beside the target's objects) those the target has.
+    referable: HashSet<String>,
+    /// Foreign keys of selected tables to tables that will not be there, for the report.
+    left_out: Vec<String>,
+}
+
+impl<'a> ItemFilter<'a> {
+    async fn new(
+        client: &Client,
+        selected: Option<&'a HashSet<String>>,
+        beside: bool,
+        pre_items: &[ScriptItem],
+        post_items: &[ScriptItem],
+    ) -> Result<Self, RestoreError> {
+        let mut filter = Self {
+            selected,
+            beside,
+            owned_sequences: HashSet::new(),
+            referable: HashSet::new(),
+            left_out: Vec::new(),
+        };
+        let Some(selected) = selected else {
+            return Ok(filter);
+        };
+        let of_selected = |i: &&ScriptItem| {
+            i.header
+                .table
+                .as_ref()
+                .is_some_and(|t| selected.contains(t))
+        };
+        filter.owned_sequences = pre_items
+            .iter()
+            .filter(of_selected)
+            .filter(|i| i.header.kind == ItemKind::SequenceOwnedBy)
+            .map(|i| i.header.name.clone())
+            .collect();
+        let references: Vec<(&ScriptItem, String)> = post_items
+            .iter()
+            .filter(of_selected)
+            .filter(|i| i.header.kind == ItemKind::ForeignKey)
+            .filter_map(|i| script::foreign_key_target(&i.sql).map(|t| (i, t)))
+            .collect();
+        filter.referable = selected.clone();
+        if beside {
+            let names: Vec<String> = references.iter().map(|(_, t)| t.clone()).collect();
+            filter
+                .referable
+                .extend(present_tables(client, &names).await?);
+        }
+        filter.left_out = references
+            .iter()
+            .filter(|(_, t)| !filter.referable.contains(t))
+            .map(|(i, t)| {
+                format!(
+                    "foreign key {} of {} (it references {t}, which is not restored)",
+                    i.header.name,
+                    i.header.table.as_deref().unwrap_or_default()
+                )
+            })
+            .collect();
+        Ok(filter)
     }
-    wanted(&item.header.table)
+
+    fn keeps(&self, item: &ScriptItem) -> bool {
+        let Some(selected) = self.selected else {
+            return true;
+        };
+        let header = &item.header;
+        match header.kind {
+            ItemKind::View
+            | ItemKind::MaterializedView
+            | ItemKind::Refresh
+            | ItemKind::LargeObject
+            | ItemKind::LargeObjectAcl => return false,
+            _ => {}
+        }
+        match &header.table {
+            Some(table) if !selected.contains(table) => false,
+            // A NOT VALID check is ordered with the foreign keys; a foreign key needs the
+            // table it references.
+            Some(_) if header.kind == ItemKind::ForeignKey => {
+                script::foreign_key_target(&item.sql).is_none_or(|t| self.referable.contains(&t))
+            }
+            Some(_) => true,
+            None if self.beside => {
+                self.owned_sequences.contains(&header.name)
+                    && matches!(
+                        header.kind,
+                        ItemKind::Sequence
+                            | ItemKind::SequenceValue
+                            | ItemKind::Acl
+                            | ItemKind::SecurityLabel
+                    )
+            }
+            None => true,
+        }
+    }
 }
 
 fn select_tables(

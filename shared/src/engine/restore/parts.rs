@@ -307,6 +307,30 @@ impl BlockSink for Discard {
 /// manifest: the header names its table and columns, the rows end with the end-of-data
 /// marker, the row count and digest match; then the stored bytes' size and SHA-256. Rows go
 /// to `sink` in batches as they are read; returns the row count.
+/// Reads every part of `parts` through, `jobs` at a time, checking each against the manifest
+/// as a load would (SHA-256, framing, rows, digest), and loading nothing: the first problem
+/// found is the error.
+pub(super) async fn check_all(
+    store: &dyn Store,
+    manifest: &Manifest,
+    parts: Vec<Part>,
+    jobs: usize,
+) -> Result<(), RestoreError> {
+    use futures::StreamExt;
+    let mut checks = futures::stream::iter(parts)
+        .map(|part| async move {
+            match part.large_objects {
+                Some(_) => scan_large_object_part(store, manifest, &part, None).await,
+                None => scan_data_part(store, manifest, &part, &mut Discard).await,
+            }
+        })
+        .buffer_unordered(jobs.max(1));
+    while let Some(checked) = checks.next().await {
+        checked?;
+    }
+    Ok(())
+}
+
 pub(crate) async fn scan_data_part(
     store: &dyn Store,
     manifest: &Manifest,

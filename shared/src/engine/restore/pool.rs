@@ -32,6 +32,17 @@ pub(super) enum Job {
     Builds(Vec<ScriptItem>),
 }
 
+impl Job {
+    /// The parts the job loads.
+    pub fn parts(&self) -> Vec<Part> {
+        match self {
+            Job::Load(_, parts) => parts.clone(),
+            Job::LoadBundle(part) | Job::LargeObjects(part) => vec![(**part).clone()],
+            Job::Build(_) | Job::Builds(_) => Vec::new(),
+        }
+    }
+}
+
 /// What every worker needs to know of the restore.
 pub(super) struct LoadPlan {
     /// `None`: every table.

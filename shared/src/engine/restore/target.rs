@@ -201,24 +201,61 @@ pub(super) async fn partitioning_tables(client: &Client) -> Result<HashSet<Strin
     Ok(names.into_iter().collect())
 }
 
-pub(super) async fn prepare_target(
+/// What a restore does to the target before its items run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Preparation {
+    /// The target holds no user object: every item the restore needs is created.
+    Empty,
+    /// The target holds objects and the whole backup replaces them (`--clean`): everything
+    /// is dropped first.
+    ReplaceAll,
+    /// The target holds objects and some tables are restored beside them (`--tables`): only
+    /// those tables' items run; `replace` are the selected tables already there, dropped
+    /// first (`--clean`).
+    Beside { replace: Vec<String> },
+}
+
+impl Preparation {
+    /// Whether anything will be dropped: then every part is checked first.
+    pub fn drops(&self) -> bool {
+        match self {
+            Preparation::Empty => false,
+            Preparation::ReplaceAll => true,
+            Preparation::Beside { replace } => !replace.is_empty(),
+        }
+    }
+}
+
+/// How long a `--clean` drop waits for a lock held by the target's other sessions.
+pub(super) const CLEAN_LOCK_TIMEOUT: &str = "30s";
+
+/// Decides what the restore does to the target, changing nothing: an empty target is filled;
+/// one with objects is replaced whole only with `--clean`; `--tables` restores beside the
+/// target's objects, replacing a selected table that is there only with `--clean` and only
+/// when nothing outside the selection depends on it.
+pub(super) async fn plan_target(
     client: &Client,
     target: &PgTarget,
     version: ServerVersion,
     clean: bool,
-) -> Result<(), RestoreError> {
+    selected: Option<&HashSet<String>>,
+) -> Result<Preparation, RestoreError> {
     let objects = inventory::read(client, version)
         .await
         .map_err(|e| RestoreError::Database {
             step: "checking the target is empty",
             reason: e.to_string(),
         })?;
+    let database = || crate::pg::database_name(target).unwrap_or_default();
     if objects.is_empty() {
-        return Ok(());
+        return Ok(Preparation::Empty);
     }
-    if !clean {
+    let Some(selected) = selected else {
+        if clean {
+            return Ok(Preparation::ReplaceAll);
+        }
         return Err(RestoreError::NotEmpty {
-            database: crate::pg::database_name(target).unwrap_or_default(),
+            database: database(),
             count: objects.len(),
             examples: objects
                 .iter()
@@ -227,19 +264,150 @@ pub(super) async fn prepare_target(
                 .collect::<Vec<_>>()
                 .join(", "),
         });
+    };
+    let mut names: Vec<String> = selected.iter().cloned().collect();
+    names.sort();
+    let present = present_tables(client, &names).await?;
+    if present.is_empty() {
+        return Ok(Preparation::Beside { replace: present });
     }
-    drop_subscriptions(client)
-        .await
-        .map_err(db("dropping the target's subscriptions (--clean)"))?;
-    // Schemas take what is in them; event triggers, publications and large objects are
-    // outside any schema.
+    if !clean {
+        return Err(RestoreError::TablesExist {
+            database: database(),
+            tables: present.join(", "),
+        });
+    }
+    let dependents = dependents_outside(client, &present, &names).await?;
+    if !dependents.is_empty() {
+        return Err(RestoreError::DependedOn {
+            tables: present.join(", "),
+            dependents: dependents.join(", "),
+        });
+    }
+    Ok(Preparation::Beside { replace: present })
+}
+
+/// Those of `names` (qualified, quoted as items name them) that exist in the target, sorted.
+pub(super) async fn present_tables(
+    client: &Client,
+    names: &[String],
+) -> Result<Vec<String>, RestoreError> {
     let rows = client
         .query(
-            "SELECT 'DROP EVENT TRIGGER ' || quote_ident(evtname) FROM pg_event_trigger WHERE oid >= 16384 \
-             UNION ALL SELECT 'DROP PUBLICATION ' || quote_ident(pubname) FROM pg_publication \
-             UNION ALL SELECT 'DROP SCHEMA ' || quote_ident(n.nspname) || ' CASCADE' FROM pg_namespace n WHERE n.nspname NOT IN \
+            "SELECT name FROM unnest($1::text[]) AS name WHERE to_regclass(name) IS NOT NULL ORDER BY 1",
+            &[&names],
+        )
+        .await
+        .map_err(db("looking for tables in the target"))?;
+    column(&rows, 0).map_err(|reason| RestoreError::Database {
+        step: "looking for tables in the target",
+        reason,
+    })
+}
+
+/// What dropping `tables` would take along that the restore of `selected` does not make
+/// again: objects of other tables (foreign keys, defaults, triggers, policies), views,
+/// functions, tables that inherit from them or are their partitions, columns of their row
+/// type. Each named by its table (or itself), with what it is.
+async fn dependents_outside(
+    client: &Client,
+    tables: &[String],
+    selected: &[String],
+) -> Result<Vec<String>, RestoreError> {
+    let sql = "WITH selected AS (SELECT to_regclass(name)::oid AS oid FROM unnest($2::text[]) AS name), \
+         dropped AS (SELECT to_regclass(name)::oid AS oid FROM unnest($1::text[]) AS name), \
+         gone AS ( \
+           SELECT 'pg_class'::regclass::oid AS classid, oid AS objid FROM dropped \
+           UNION SELECT 'pg_type'::regclass, c.reltype FROM pg_class c JOIN dropped d ON c.oid = d.oid \
+           UNION SELECT 'pg_class'::regclass, dep.objid FROM pg_depend dep JOIN dropped d ON dep.refobjid = d.oid \
+             WHERE dep.refclassid = 'pg_class'::regclass AND dep.classid = 'pg_class'::regclass AND dep.deptype IN ('a', 'i') \
+         ), \
+         owners AS ( \
+           SELECT dep.classid, dep.objid, dep.objsubid, CASE dep.classid \
+             WHEN 'pg_constraint'::regclass THEN (SELECT nullif(conrelid, 0) FROM pg_constraint WHERE oid = dep.objid) \
+             WHEN 'pg_rewrite'::regclass THEN (SELECT ev_class FROM pg_rewrite WHERE oid = dep.objid) \
+             WHEN 'pg_attrdef'::regclass THEN (SELECT adrelid FROM pg_attrdef WHERE oid = dep.objid) \
+             WHEN 'pg_trigger'::regclass THEN (SELECT tgrelid FROM pg_trigger WHERE oid = dep.objid) \
+             WHEN 'pg_policy'::regclass THEN (SELECT polrelid FROM pg_policy WHERE oid = dep.objid) \
+             WHEN 'pg_class'::regclass THEN dep.objid END AS rel \
+           FROM pg_depend dep JOIN gone g ON dep.refclassid = g.classid AND dep.refobjid = g.objid \
+           WHERE dep.deptype = 'n' \
+         ) \
+         SELECT DISTINCT CASE WHEN o.rel IS NULL THEN i.type || ' ' || i.identity \
+           ELSE r.type || ' ' || r.identity || CASE WHEN o.classid = 'pg_class'::regclass THEN '' \
+             ELSE ' (' || pg_describe_object(o.classid, o.objid, 0) || ')' END END \
+         FROM owners o \
+         CROSS JOIN LATERAL pg_identify_object(o.classid, o.objid, 0) i \
+         LEFT JOIN LATERAL pg_identify_object('pg_class'::regclass, o.rel, 0) r ON o.rel IS NOT NULL \
+         WHERE o.rel IS NULL OR (o.rel NOT IN (SELECT objid FROM gone WHERE classid = 'pg_class'::regclass) \
+           AND o.rel NOT IN (SELECT oid FROM selected)) \
+         UNION \
+         SELECT i.type || ' ' || i.identity FROM gone g CROSS JOIN LATERAL pg_identify_object(g.classid, g.objid, 0) i \
+         JOIN pg_class c ON g.classid = 'pg_class'::regclass AND c.oid = g.objid \
+         WHERE c.relkind IN ('r', 'p', 'f') AND g.objid NOT IN (SELECT oid FROM selected) \
+         ORDER BY 1";
+    let rows = client.query(sql, &[&tables, &selected]).await.map_err(db(
+        "looking for what depends on the tables --clean would replace",
+    ))?;
+    column(&rows, 0).map_err(|reason| RestoreError::Database {
+        step: "looking for what depends on the tables --clean would replace",
+        reason,
+    })
+}
+
+/// Drops what `preparation` replaces, in one transaction that waits at most
+/// [`CLEAN_LOCK_TIMEOUT`] for each lock: the whole target's user objects, or the selected
+/// tables (and what goes with them: indexes, constraints, triggers, owned sequences).
+pub(super) async fn drop_replaced(
+    client: &Client,
+    preparation: &Preparation,
+    version: ServerVersion,
+) -> Result<(), RestoreError> {
+    let sql = match preparation {
+        Preparation::Empty => return Ok(()),
+        Preparation::Beside { replace } if replace.is_empty() => return Ok(()),
+        Preparation::Beside { replace } => format!("DROP TABLE {};\n", replace.join(", ")),
+        Preparation::ReplaceAll => {
+            drop_subscriptions(client)
+                .await
+                .map_err(db("dropping the target's subscriptions (--clean)"))?;
+            everything_sql(client, version).await?
+        }
+    };
+    let run = client
+        .batch_execute(&format!(
+            "BEGIN;\nSET LOCAL lock_timeout = '{CLEAN_LOCK_TIMEOUT}';\n{sql}COMMIT;"
+        ))
+        .await;
+    if let Err(e) = run {
+        let _ = client.batch_execute("ROLLBACK").await;
+        if e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) {
+            return Err(RestoreError::CleanLocked {
+                waited: CLEAN_LOCK_TIMEOUT,
+                reason: describe(&e),
+            });
+        }
+        return Err(RestoreError::Database {
+            step: "dropping the target's objects (--clean)",
+            reason: describe(&e),
+        });
+    }
+    Ok(())
+}
+
+/// Every user object of the target, dropped: what lives outside schemas first (event
+/// triggers, publications, extensions: an extension may own a schema, or live in one), then
+/// the schemas with what is in them, then large objects; each `IF EXISTS`, since a `CASCADE`
+/// before may have taken it. `public` is made again as initdb of the target's version makes
+/// it.
+async fn everything_sql(client: &Client, version: ServerVersion) -> Result<String, RestoreError> {
+    let rows = client
+        .query(
+            "SELECT 'DROP EVENT TRIGGER IF EXISTS ' || quote_ident(evtname) FROM pg_event_trigger WHERE oid >= 16384 \
+             UNION ALL SELECT 'DROP PUBLICATION IF EXISTS ' || quote_ident(pubname) FROM pg_publication \
+             UNION ALL (SELECT 'DROP EXTENSION IF EXISTS ' || quote_ident(x.extname) || ' CASCADE' FROM pg_extension x WHERE x.oid >= 16384 ORDER BY x.oid DESC) \
+             UNION ALL SELECT 'DROP SCHEMA IF EXISTS ' || quote_ident(n.nspname) || ' CASCADE' FROM pg_namespace n WHERE n.nspname NOT IN \
              ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp_|toast_temp_)' \
-             UNION ALL SELECT 'DROP EXTENSION ' || quote_ident(x.extname) || ' CASCADE' FROM pg_extension x WHERE x.oid >= 16384 \
              UNION ALL SELECT 'SELECT pg_catalog.lo_unlink(' || oid || ')' FROM pg_largeobject_metadata",
             &[],
         )
@@ -262,10 +430,7 @@ pub(super) async fn prepare_target(
          GRANT ALL ON SCHEMA public TO PUBLIC;\n\
          DO $$ BEGIN EXECUTE format('ALTER SCHEMA public OWNER TO %I', (SELECT rolname FROM pg_roles WHERE oid = 10)); END $$;\n"
     });
-    client
-        .batch_execute(&format!("BEGIN;\n{sql}COMMIT;"))
-        .await
-        .map_err(db("dropping the target's objects (--clean)"))
+    Ok(sql)
 }
 
 /// The target's `max_locks_per_transaction`: what one transaction's share of the lock table
