@@ -24,7 +24,8 @@ pub struct RestoreArgs {
     /// Store to read: file:///path or s3://bucket/prefix.
     #[arg(long, value_name = "STORE")]
     from: String,
-    /// Database to restore into (must be empty unless --clean), as a postgresql:// URL.
+    /// Database to restore into (empty, or replaced with --clean; with --tables it may hold
+    /// other objects), as a postgresql:// URL.
     #[arg(long, value_name = "URL", hide_env_values = true)]
     db: String,
     /// Which database's backups (default: the database name in --db).
@@ -44,10 +45,14 @@ pub struct RestoreArgs {
     /// Parallel connections for loading and index builds.
     #[arg(long, value_name = "N", default_value_t = 2, value_parser = at_least_one)]
     jobs: usize,
-    /// Restore only these tables (comma-separated schema.table).
+    /// Restore only these tables (comma-separated schema.table): into an empty database with
+    /// the schemas, types and functions they need; into one with other objects, the tables
+    /// alone, beside them.
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     tables: Option<Vec<String>>,
-    /// Drop every object in the target database first.
+    /// Replace what is there: every object of the target database, or with --tables only
+    /// those tables. Every part is read and checked first; nothing is dropped if one is bad,
+    /// or if something outside --tables depends on a table it would replace.
     #[arg(long)]
     clean: bool,
     /// Skip `ALTER ... OWNER TO`: objects belong to the role that restores them (for a

@@ -2,7 +2,9 @@
 //!
 //! Restore reads the manifest, settles the roles the backup needs (`roles`: named when
 //! missing, or created) and with `--create` makes the database (`target`), refuses a
-//! non-empty target unless told to clean it, runs
+//! non-empty target unless told to clean it (`--tables` restores beside what is there,
+//! replacing only the named tables); before `--clean` drops anything, every part it will load
+//! is read and checked. It runs
 //! pre-data in one transaction, then loads tables on `jobs` connections, largest first, each
 //! in one transaction (`TRUNCATE` + `COPY ... FREEZE`). Every part's SHA-256, row count and row
 //! digest are checked while it streams; a mismatch rolls the table back and names the part.
