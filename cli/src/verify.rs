@@ -1,7 +1,9 @@
 //! `backstop verify`: checks a backup at the manifest, deep or restore level.
 
-use backstop::engine::restore::{BackupSelector, read_manifest};
-use backstop::engine::verify::{Level, Verdict, VerifyOptions, record, verify};
+use backstop::engine::restore::{BackupSelector, RestoreError, read_manifest_of, resolve_backup};
+use backstop::engine::verify::{
+    Level, Verdict, VerifyOptions, record, record_unreadable, unreadable_manifest, verify,
+};
 use backstop::store::{StoreUrl, open_from_env};
 
 use crate::common::{LevelChoice, at_least_one, database_id};
@@ -54,22 +56,36 @@ pub async fn run(args: Args) -> anyhow::Result<Verdict> {
         .as_deref()
         .map(backstop::pg::parse_url)
         .transpose()?;
-    let manifest = read_manifest(store.as_ref(), &database, &selector).await?;
-    // The manifest level reads only what an encrypted set keeps in the clear.
-    let identities = args.identity.identities()?;
-    let manifest = match (level, &identities) {
-        (Level::Manifest, None) => manifest,
-        _ => manifest.open(identities)?,
+    let backup = resolve_backup(store.as_ref(), &database, &selector).await?;
+    let result = match read_manifest_of(store.as_ref(), &database, &backup).await {
+        // A manifest that is there but is not one: a damaged backup, a failed verification.
+        Err(RestoreError::Manifest { reason, .. }) => {
+            let result = unreadable_manifest(&database, &backup, level, &reason);
+            if let Err(e) = record_unreadable(store.as_ref(), &database, &backup, &result).await {
+                eprintln!("warning: the result was not recorded in the store: {e}");
+            }
+            result
+        }
+        Err(e) => return Err(e.into()),
+        Ok(manifest) => {
+            // The manifest level reads only what an encrypted set keeps in the clear.
+            let identities = args.identity.identities()?;
+            let manifest = match (level, &identities) {
+                (Level::Manifest, None) => manifest,
+                _ => manifest.open(identities)?,
+            };
+            let options = VerifyOptions {
+                level,
+                scratch,
+                jobs: args.jobs,
+            };
+            let result = verify(store.clone(), &manifest, &options).await?;
+            if let Err(e) = record(store.as_ref(), &manifest, &result).await {
+                eprintln!("warning: the result was not recorded in the store: {e}");
+            }
+            result
+        }
     };
-    let options = VerifyOptions {
-        level,
-        scratch,
-        jobs: args.jobs,
-    };
-    let result = verify(store.clone(), &manifest, &options).await?;
-    if let Err(e) = record(store.as_ref(), &manifest, &result).await {
-        eprintln!("warning: the result was not recorded in the store: {e}");
-    }
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&result)?);
     } else {

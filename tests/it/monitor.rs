@@ -522,16 +522,22 @@ fn the_cli_exits_0_1_2_3_like_a_nagios_check() {
     );
     assert!(!text.contains(&backstop_tests::postgres::cluster().password));
 
-    // Only a seven-hour-old backup: warning.
+    // Only a seven-hour-old backup (a manifest that reads): warning.
     let old =
         backstop::layout::BackupId::generate(OffsetDateTime::now_utc() - time::Duration::hours(7));
+    let taken = std::fs::read_dir(root.join(&db.name))
+        .unwrap()
+        .map(|e| e.unwrap().path().join("manifest.json"))
+        .find(|p| p.exists())
+        .unwrap();
+    let manifest = std::fs::read(taken).unwrap();
     std::fs::remove_dir_all(root.join(&db.name)).unwrap();
     std::fs::create_dir_all(root.join(&db.name).join(old.to_string())).unwrap();
     std::fs::write(
         root.join(&db.name)
             .join(old.to_string())
             .join("manifest.json"),
-        b"{}",
+        manifest,
     )
     .unwrap();
     let output = health(&["--json"]);

@@ -739,3 +739,136 @@ async fn the_verify_function_records_results_metrics_and_alerts_with_the_backup_
         "{error}"
     );
 }
+
+/// A newest backup whose manifest is there but is not one (cut short, overwritten): the verify
+/// function records a failed verification naming the manifest, puts `VerifySucceeded` 0 and
+/// alerts; the CLI says FAILED and exits 1; health is critical and does not count it as the
+/// newest backup. Before: "could not run" (no metric; an older pass stayed the newest result)
+/// and health HEALTHY.
+#[tokio::test]
+async fn an_unreadable_newest_manifest_fails_verification_and_health() {
+    use crate::backup_lambda::{alerts, invocation, metric_sum};
+    use backstop::health::backups::{assess, gather};
+
+    let db = fresh_database("verify unreadable manifest");
+    shop(&db);
+    let database = db.name.clone();
+    let bucket = moto().new_bucket("verify-unreadable").await;
+    let inbox = moto().alert_inbox("verify-unreadable").await;
+    let deps = verify_deps(
+        &bucket,
+        &database,
+        &inbox.topic_arn,
+        cluster().url("postgres"),
+    )
+    .await;
+    let store = deps.base.store.clone();
+    let older = take(&db, &store, &options(&db)).await.unwrap();
+    let newest = take(&db, &store, &options(&db)).await.unwrap();
+    let key = format!("{database}/{}/manifest.json", newest.backup_id);
+    let whole = crate::store_contract::read_all(store.as_ref(), &key).await;
+    store
+        .put(
+            &key,
+            &mut &whole[..whole.len() / 3],
+            &backstop::store::PutOptions::default(),
+        )
+        .await
+        .unwrap();
+
+    let response = verify::handler(
+        invocation(
+            crate::support::fixture("scheduled.json"),
+            std::time::Duration::from_secs(900),
+        ),
+        &deps,
+    )
+    .await
+    .unwrap();
+    let checked = &response.results[0];
+    assert_eq!(
+        (checked.verdict, checked.backup_id.as_str()),
+        (Verdict::Failed, newest.backup_id.as_str())
+    );
+    assert!(checked.findings[0].contains("manifest.json"), "{checked:?}");
+    assert_eq!(metric_sum("VerifySucceeded", &database).await, Some(0.0));
+    let received = alerts(&inbox.drain().await);
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].kind, "verify_failed");
+
+    let facts = gather(
+        store.as_ref(),
+        &backstop::layout::DatabaseId::new(&database).unwrap(),
+    )
+    .await
+    .unwrap();
+    let (health, findings) = assess(&facts, time::OffsetDateTime::now_utc(), &Default::default());
+    assert_eq!(
+        health.last_backup.as_deref(),
+        Some(older.backup_id.as_str())
+    );
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.check == "manifest" && f.severity == backstop::alert::Severity::Critical),
+        "{findings:?}"
+    );
+}
+
+/// Retention deleting the set a verification is reading (manifest first, as it does) gives no
+/// verdict: the verification says the set was deleted, and records nothing. Before: the
+/// missing parts read as a damaged backup ("could not verify", or a failed verdict).
+#[tokio::test]
+async fn a_set_retention_deletes_during_its_verification_is_not_called_damaged() {
+    use backstop::retention::{DEFAULT_STREAM_WINDOW, Policy, PruneOptions, prune};
+    use backstop_tests::failing_store::FailingStore;
+
+    let db = fresh_database("verify while pruned");
+    shop(&db);
+    let dir = tempfile::tempdir().unwrap();
+    let inner: Arc<dyn Store> = Arc::new(FileStore::new(dir.path().join("store")));
+    let older = take(&db, &inner, &options(&db)).await.unwrap();
+    take(&db, &inner, &options(&db)).await.unwrap();
+    let failing = Arc::new(FailingStore::new(inner.clone()));
+    let database = backstop::layout::DatabaseId::new(&db.name).unwrap();
+    let (pruned, id) = (inner.clone(), database.clone());
+    failing.before_next_part_read(Box::pin(async move {
+        let options = PruneOptions {
+            policy: Policy {
+                last: 1,
+                daily: 0,
+                weekly: 0,
+                monthly: 0,
+                yearly: 0,
+            },
+            dry_run: false,
+            max_deletions: 10,
+            now: time::OffsetDateTime::now_utc(),
+            stream_window: DEFAULT_STREAM_WINDOW,
+        };
+        let report = prune(pruned.as_ref(), &id, &options).await.unwrap();
+        assert_eq!(report.deleted.len(), 1, "retention deleted the older set");
+    }));
+    let store: Arc<dyn Store> = failing;
+    let options = VerifyOptions {
+        level: Level::Deep,
+        scratch: None,
+        jobs: 2,
+    };
+    let error = verify(store.clone(), &older, &options).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            backstop::engine::verify::VerifyError::Removed { ref backup } if *backup == older.backup_id
+        ),
+        "{error}"
+    );
+    assert!(
+        inner
+            .list(&format!("{}/{}/", db.name, older.backup_id))
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing was recorded for the deleted set"
+    );
+}

@@ -1,6 +1,7 @@
 //! A store that fails on demand, around a real one: the faults a real store will not produce
-//! when asked (a lease write refused halfway through a run, a store that turns slow). Every
-//! other call goes to the wrapped store as it is.
+//! when asked (a lease write refused halfway through a run, a store that turns slow, another
+//! run changing the store between two reads of one). Every other call goes to the wrapped
+//! store as it is.
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use backstop::store::{
     ObjectMeta, ObjectReader, PendingUpload, PutOptions, PutReceipt, Store, StoreError, StoreUrl,
     Tags, Versioned, WriteCondition,
 };
+use futures::future::BoxFuture;
 use tokio::io::AsyncRead;
 
 /// Wraps a store; faults are switched on while it is in use.
@@ -20,6 +22,16 @@ pub struct FailingStore {
     inner: Arc<dyn Store>,
     state_writes_fail: AtomicBool,
     put_delay_ms: AtomicU64,
+    before_part_read: std::sync::Mutex<Option<Hook>>,
+}
+
+/// A one-shot hook; its future is not `Debug`.
+struct Hook(BoxFuture<'static, ()>);
+
+impl Debug for Hook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hook")
+    }
 }
 
 impl FailingStore {
@@ -28,6 +40,7 @@ impl FailingStore {
             inner,
             state_writes_fail: AtomicBool::new(false),
             put_delay_ms: AtomicU64::new(0),
+            before_part_read: std::sync::Mutex::new(None),
         }
     }
 
@@ -41,6 +54,12 @@ impl FailingStore {
     pub fn delay_puts(&self, delay: Duration) {
         self.put_delay_ms
             .store(delay.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    /// Runs `hook` to its end before the next read of a backup's data part (once): what
+    /// another run does while a reader is between a set's manifest and its parts.
+    pub fn before_next_part_read(&self, hook: BoxFuture<'static, ()>) {
+        *self.before_part_read.lock().unwrap() = Some(Hook(hook));
     }
 
     fn injected(key: &str) -> StoreError {
@@ -72,6 +91,12 @@ impl Store for FailingStore {
     }
 
     async fn get(&self, key: &str) -> Result<ObjectReader, StoreError> {
+        if key.contains("/data/") {
+            let hook = self.before_part_read.lock().unwrap().take();
+            if let Some(Hook(hook)) = hook {
+                hook.await;
+            }
+        }
         self.inner.get(key).await
     }
 

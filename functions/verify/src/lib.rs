@@ -14,9 +14,10 @@
 use backstop::alert::{Alert, Severity, console_link, kind};
 use backstop::config::{ConfigError, FunctionConfig, positive_number, source};
 use backstop::connection::{DatabaseSource, resolve};
-use backstop::engine::restore::{BackupSelector, read_manifest};
+use backstop::engine::restore::{BackupSelector, RestoreError, read_manifest_of, resolve_backup};
 use backstop::engine::verify::{
-    Level, Verdict, Verification, VerifyOptions, newest_verified, record, verify,
+    Level, Verdict, Verification, VerifyOptions, newest_verified, record, record_unreadable,
+    unreadable_manifest, verify,
 };
 use backstop::layout::{BackupId, DatabaseId, InvalidId};
 use backstop::metrics::Metric;
@@ -200,9 +201,24 @@ async fn verify_one(
         Some(id) => BackupSelector::Id(id.clone()),
         None => BackupSelector::Latest,
     };
-    let manifest = read_manifest(deps.base.store.as_ref(), database, &selector)
+    let store = deps.base.store.as_ref();
+    let backup = resolve_backup(store, database, &selector)
         .await
         .map_err(|e| e.to_string())?;
+    let manifest = match read_manifest_of(store, database, &backup).await {
+        Ok(manifest) => manifest,
+        // A manifest that is there but is not one: the backup is damaged, a failed
+        // verification like any other (not "could not run", which would leave an older pass
+        // as the newest result).
+        Err(RestoreError::Manifest { reason, .. }) => {
+            let result = unreadable_manifest(database, &backup, plan.level, &reason);
+            if let Err(e) = record_unreadable(store, database, &backup, &result).await {
+                tracing::warn!(error = %e, "the verification result could not be recorded");
+            }
+            return Ok(report(database, result, deps).await);
+        }
+        Err(e) => return Err(e.to_string()),
+    };
     let manifest = if manifest.is_encrypted() && plan.level != Level::Manifest {
         let secret = deps.identity_secret.as_deref().ok_or_else(|| {
             format!(
@@ -238,12 +254,31 @@ async fn verify_one(
         scratch,
         jobs: deps.jobs,
     };
-    let result = verify(deps.base.store.clone(), &manifest, &options)
-        .await
-        .map_err(|e| e.to_string())?;
-    if let Err(e) = record(deps.base.store.as_ref(), &manifest, &result).await {
+    let result = match verify(deps.base.store.clone(), &manifest, &options).await {
+        Ok(result) => result,
+        // Deleted while it was read: nothing is wrong, and nothing is left to verify.
+        Err(e @ backstop::engine::verify::VerifyError::Removed { .. }) => {
+            tracing::info!(%database, error = %e, "verification skipped");
+            return Ok(Checked {
+                database: database.to_string(),
+                backup_id: manifest.backup_id.clone(),
+                level: plan.level,
+                verdict: Verdict::NotVerifiableNow,
+                findings: vec![e.to_string()],
+                duration_seconds: 0.0,
+                restore_seconds: None,
+            });
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    if let Err(e) = record(store, &manifest, &result).await {
         tracing::warn!(error = %e, "the verification result could not be recorded");
     }
+    Ok(report(database, result, deps).await)
+}
+
+/// Logs, measures and (when it failed) alerts one verification result.
+async fn report(database: &DatabaseId, result: Verification, deps: &Deps) -> Checked {
     tracing::info!(
         %database,
         backup_id = %result.backup_id,
@@ -289,7 +324,7 @@ async fn verify_one(
             publish(deps, archived_alert(&result)).await;
         }
     }
-    Ok(Checked {
+    Checked {
         database: database.to_string(),
         backup_id: result.backup_id,
         level: result.level,
@@ -297,7 +332,7 @@ async fn verify_one(
         findings: result.findings.iter().map(ToString::to_string).collect(),
         duration_seconds: result.duration_seconds,
         restore_seconds: result.restore_seconds,
-    })
+    }
 }
 
 async fn publish(deps: &Deps, alert: Alert) {

@@ -136,6 +136,12 @@ pub enum VerifyError {
     InvalidManifest(String),
     #[error(transparent)]
     Locked(Box<RestoreError>),
+    /// The set's manifest went while it was read: retention deleted it (manifest first).
+    /// Not a damaged backup, and nothing to verify any more.
+    #[error(
+        "backup {backup} was deleted (its manifest is gone) while it was verified, by retention or by hand; nothing to verify"
+    )]
+    Removed { backup: String },
 }
 
 /// How to verify.
@@ -171,23 +177,45 @@ pub async fn verify(
     }
     let mut restore_seconds = None;
     let mut replayed_through = None;
-    let (verdict, findings) = match check_manifest(store.as_ref(), manifest, &ids).await? {
-        Checked::Findings(findings) => (Verdict::Failed, findings),
-        Checked::Archived(_) if options.level == Level::Manifest => (Verdict::Passed, Vec::new()),
-        Checked::Archived(findings) => (Verdict::NotVerifiableNow, findings),
-        Checked::Fine => match options.level {
-            Level::Manifest => (Verdict::Passed, Vec::new()),
-            Level::Deep => verdict_of(check_deep(store.as_ref(), manifest).await?),
-            Level::Restore => {
-                let scratch = options.scratch.as_ref().ok_or(VerifyError::NoScratch)?;
-                let (findings, seconds, through) =
-                    check_restore(store, manifest, scratch, options.jobs).await?;
-                restore_seconds = seconds;
-                replayed_through = through;
-                verdict_of(findings)
-            }
-        },
-    };
+    let checked = async {
+        Ok::<_, VerifyError>(
+            match check_manifest(store.as_ref(), manifest, &ids).await? {
+                Checked::Findings(findings) => (Verdict::Failed, findings),
+                Checked::Archived(_) if options.level == Level::Manifest => {
+                    (Verdict::Passed, Vec::new())
+                }
+                Checked::Archived(findings) => (Verdict::NotVerifiableNow, findings),
+                Checked::Fine => match options.level {
+                    Level::Manifest => (Verdict::Passed, Vec::new()),
+                    Level::Deep => verdict_of(check_deep(store.as_ref(), manifest).await?),
+                    Level::Restore => {
+                        let scratch = options.scratch.as_ref().ok_or(VerifyError::NoScratch)?;
+                        let (findings, seconds, through) =
+                            check_restore(store.clone(), manifest, scratch, options.jobs).await?;
+                        restore_seconds = seconds;
+                        replayed_through = through;
+                        verdict_of(findings)
+                    }
+                },
+            },
+        )
+    }
+    .await;
+    // Parts missing or unreadable may mean the set is being deleted (retention deletes the
+    // manifest first): a set that is gone is not a damaged one.
+    if matches!(
+        checked,
+        Ok((Verdict::Failed, _)) | Err(VerifyError::Store(_))
+    ) && store
+        .head(&set_key(&ids.database, &ids.backup, MANIFEST_NAME))
+        .await?
+        .is_none()
+    {
+        return Err(VerifyError::Removed {
+            backup: manifest.backup_id.clone(),
+        });
+    }
+    let (verdict, findings) = checked?;
     Ok(Verification {
         database_id: manifest.database_id.clone(),
         backup_id: manifest.backup_id.clone(),
@@ -211,7 +239,7 @@ fn verdict_of(findings: Vec<Finding>) -> (Verdict, Vec<Finding>) {
 }
 
 /// Writes `verification` next to its backup, tagged with the backup's tier so lifecycle rules
-/// move and expire it with the set.
+/// move it with the set.
 pub async fn record(
     store: &dyn Store,
     manifest: &Manifest,
@@ -221,15 +249,62 @@ pub async fn record(
         key: format!("{}/{}", manifest.database_id, manifest.backup_id),
         reason: "the manifest names an invalid database or backup id",
     })?;
+    let tags = vec![(TIER_TAG.to_string(), manifest.tier.as_str().to_string())];
+    put_result(store, &ids.database, &ids.backup, verification, tags).await
+}
+
+/// The verification of a backup whose manifest exists but cannot be read (not JSON, not a
+/// manifest): failed, at `level`, with the manifest as the finding.
+pub fn unreadable_manifest(
+    database: &DatabaseId,
+    backup: &BackupId,
+    level: Level,
+    reason: &str,
+) -> Verification {
+    Verification {
+        database_id: database.to_string(),
+        backup_id: backup.to_string(),
+        level,
+        verdict: Verdict::Failed,
+        findings: vec![finding(
+            Some(MANIFEST_NAME),
+            format!("the manifest cannot be read: {reason}"),
+        )],
+        checked_at: OffsetDateTime::now_utc(),
+        duration_seconds: 0.0,
+        restore_seconds: None,
+        replayed_through: None,
+        engine_version: env!("CARGO_PKG_VERSION").to_string(),
+    }
+}
+
+/// Writes the result of [`unreadable_manifest`] next to its backup (untagged: the tier is in
+/// the manifest that cannot be read).
+pub async fn record_unreadable(
+    store: &dyn Store,
+    database: &DatabaseId,
+    backup: &BackupId,
+    verification: &Verification,
+) -> Result<(), StoreError> {
+    put_result(store, database, backup, verification, Vec::new()).await
+}
+
+async fn put_result(
+    store: &dyn Store,
+    database: &DatabaseId,
+    backup: &BackupId,
+    verification: &Verification,
+    tags: Vec<(String, String)>,
+) -> Result<(), StoreError> {
     let json = serde_json::to_vec_pretty(verification).unwrap_or_default();
     // A later verification of the same level replaces the result: not create-only.
     let options = PutOptions {
-        tags: vec![(TIER_TAG.to_string(), manifest.tier.as_str().to_string())],
+        tags,
         create_only: false,
     };
     store
         .put(
-            &result_key(&ids.database, &ids.backup, verification.level),
+            &result_key(database, backup, verification.level),
             &mut json.as_slice(),
             &options,
         )

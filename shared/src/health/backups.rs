@@ -89,6 +89,9 @@ pub struct BackupFacts {
     /// When the newest backup started, from its manifest: read only when a dispatch is
     /// recorded, to tell whether it landed (backup ids hold whole seconds only).
     pub newest_started: Option<OffsetDateTime>,
+    /// The newest set, when its manifest is there but cannot be read (it is then not among
+    /// `backups`: it cannot be restored), and why.
+    pub unreadable: Option<(BackupId, String)>,
 }
 
 fn median(values: &mut [u64]) -> Option<u64> {
@@ -255,6 +258,17 @@ pub fn assess(
         ));
     }
 
+    if let Some((id, reason)) = &facts.unreadable {
+        findings.push(Finding::new(
+            "manifest",
+            Severity::Critical,
+            format!(
+                "the manifest of the newest backup, {id}, cannot be read ({reason}): that backup \
+                 cannot be restored and does not count as the newest; run `backstop verify` on \
+                 it, and take a new backup"
+            ),
+        ));
+    }
     let last_verification = facts.last_verification.as_ref().map(|v| LastVerification {
         backup_id: v.backup_id.clone(),
         level: v.level,
@@ -320,11 +334,23 @@ pub async fn gather(store: &dyn Store, database: &DatabaseId) -> Result<BackupFa
             entry.1 += object.size;
         }
     }
-    let backups: Vec<(BackupId, u64)> = sets
+    let mut backups: Vec<(BackupId, u64)> = sets
         .iter()
         .filter(|(_, (committed, _, _))| *committed)
         .map(|(id, (_, bytes, _))| (id.clone(), *bytes))
         .collect();
+    // The newest set counts only if it can be restored: its manifest must read.
+    let mut unreadable = None;
+    if let Some((id, _)) = backups.last() {
+        match crate::engine::restore::read_manifest_of(store, database, id).await {
+            Err(crate::engine::restore::RestoreError::Manifest { reason, .. }) => {
+                unreadable = Some((id.clone(), reason));
+                backups.pop();
+            }
+            Err(crate::engine::restore::RestoreError::Store(e)) => return Err(e),
+            _ => {}
+        }
+    }
     let mut last_verification: Option<Verification> = None;
     if let Some((id, (_, _, results))) = sets
         .iter()
@@ -372,6 +398,7 @@ pub async fn gather(store: &dyn Store, database: &DatabaseId) -> Result<BackupFa
         dispatched: runner.dispatched,
         backup_lease,
         newest_started,
+        unreadable,
     })
 }
 

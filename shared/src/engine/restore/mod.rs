@@ -155,6 +155,14 @@ pub enum RestoreError {
     #[error("manifest `{key}` is unreadable: {reason}")]
     Manifest { key: String, reason: String },
     #[error(
+        "manifest `{key}` has format version {found}, newer than this Backstop understands ({supported}); upgrade Backstop"
+    )]
+    ManifestNewer {
+        key: String,
+        found: u32,
+        supported: u32,
+    },
+    #[error(
         "part `{part}` of backup {backup} is corrupt: {reason}; restore an earlier backup (`backstop list` shows them)"
     )]
     Corrupt {
@@ -286,7 +294,18 @@ pub async fn read_manifest(
     database: &DatabaseId,
     selector: &BackupSelector,
 ) -> Result<Manifest, RestoreError> {
-    let backup = match selector {
+    let backup = resolve_backup(store, database, selector).await?;
+    read_manifest_of(store, database, &backup).await
+}
+
+/// The committed backup of `database` that `selector` names: an id as given, or the newest
+/// (refused when it is dated in the future).
+pub async fn resolve_backup(
+    store: &dyn Store,
+    database: &DatabaseId,
+    selector: &BackupSelector,
+) -> Result<BackupId, RestoreError> {
+    Ok(match selector {
         BackupSelector::Id(id) => id.clone(),
         BackupSelector::Latest => {
             let objects = store.list(&database_prefix(database)).await?;
@@ -318,8 +337,17 @@ pub async fn read_manifest(
                     store: store.url().to_string(),
                 })?
         }
-    };
-    let key = set_key(database, &backup, MANIFEST_NAME);
+    })
+}
+
+/// Reads the manifest of `backup`: [`RestoreError::Manifest`] when it is there but is not a
+/// manifest (a damaged backup), [`RestoreError::ManifestNewer`] when a newer Backstop wrote it.
+pub async fn read_manifest_of(
+    store: &dyn Store,
+    database: &DatabaseId,
+    backup: &BackupId,
+) -> Result<Manifest, RestoreError> {
+    let key = set_key(database, backup, MANIFEST_NAME);
     let mut bytes = Vec::new();
     match store.get(&key).await {
         Ok(mut reader) => {
@@ -346,12 +374,10 @@ pub async fn read_manifest(
             reason: e.to_string(),
         })?;
     if manifest.format_version > FORMAT_VERSION {
-        return Err(RestoreError::Manifest {
+        return Err(RestoreError::ManifestNewer {
             key,
-            reason: format!(
-                "format version {} is newer than this Backstop understands ({FORMAT_VERSION}); upgrade Backstop",
-                manifest.format_version
-            ),
+            found: manifest.format_version,
+            supported: FORMAT_VERSION,
         });
     }
     Ok(manifest)
