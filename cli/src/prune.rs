@@ -64,7 +64,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         now: OffsetDateTime::now_utc(),
         stream_window: time::Duration::days(i64::from(args.keep_stream_days)),
     };
-    let report = prune(store.as_ref(), &database, &options).await?;
+    // Stopped between two deletions, nothing is half done: a set whose parts were not all
+    // deleted has lost its manifest first, and the next prune sweeps its parts.
+    let report = tokio::select! {
+        biased;
+        report = prune(store.as_ref(), &database, &options) => report?,
+        _ = backstop::signals::stop_signal() => anyhow::bail!(
+            "interrupted; the sets deleted so far are gone, and the parts of one cut short (its manifest already deleted) go with the next prune"
+        ),
+    };
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());

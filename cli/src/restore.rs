@@ -158,6 +158,7 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
         },
         role_map: args.role_map,
         create_database: args.create,
+        ..RestoreOptions::new(args.jobs)
     };
     if options.roles == RolesMode::Plan {
         let plan = role_plan(store.as_ref(), &manifest, &target, &options).await?;
@@ -200,6 +201,7 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
             progress.advance(0, "indexes and constraints".into());
         }
     };
+    crate::common::interrupt_on_signals(&options.interrupt);
     let report = restore(store.clone(), &manifest, &target, &options, &on_event).await;
     progress.finish();
     let report = report?;
@@ -210,7 +212,14 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
                     "a point-in-time restore replays every table; leave out --tables (the base was restored)"
                 );
             }
-            Some(replay(store, recovery, &target, identities.as_deref()).await?)
+            let replayed = tokio::select! {
+                biased;
+                replayed = replay(store, recovery, &target, identities.as_deref()) => replayed?,
+                _ = options.interrupt.cancelled() => anyhow::bail!(
+                    "interrupted while replaying the change stream; the backup is restored and the replay stopped part way: restore again with --clean"
+                ),
+            };
+            Some(replayed)
         }
         _ => None,
     };

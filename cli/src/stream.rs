@@ -55,6 +55,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     options.page_changes = args.page_changes;
     options.max_retained_bytes = args.max_slot_wal_mib.map(|m| m * 1024 * 1024);
     options.recipients = args.encryption.recipients()?;
+    crate::common::interrupt_on_signals(&options.interrupt);
     let holder = crate::common::lease_holder();
     let report = drain_exclusively(&config, store.clone(), &options, &holder).await?;
     let needs_base = report.needs_base();
@@ -63,6 +64,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             let mut backup = BackupOptions::new(database.clone());
             backup.recipients = options.recipients.clone();
             backup.reason = Some("base of the change stream".into());
+            backup.interrupt = options.interrupt.clone();
             Some(backup_exclusively(&config, store, &backup, &holder, &|_| {}).await?)
         }
         _ => None,

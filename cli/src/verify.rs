@@ -56,6 +56,8 @@ pub async fn run(args: Args) -> anyhow::Result<Verdict> {
         .as_deref()
         .map(backstop::pg::parse_url)
         .transpose()?;
+    let interrupt = tokio_util::sync::CancellationToken::new();
+    crate::common::interrupt_on_signals(&interrupt);
     let backup = resolve_backup(store.as_ref(), &database, &selector).await?;
     let result = match read_manifest_of(store.as_ref(), &database, &backup).await {
         // A manifest that is there but is not one: a damaged backup, a failed verification.
@@ -78,6 +80,7 @@ pub async fn run(args: Args) -> anyhow::Result<Verdict> {
                 level,
                 scratch,
                 jobs: args.jobs,
+                interrupt: interrupt.clone(),
             };
             let result = verify(store.clone(), &manifest, &options).await?;
             if let Err(e) = record(store.as_ref(), &manifest, &result).await {

@@ -6,6 +6,8 @@
 //! checks the host name. tokio-postgres knows only the first three modes and no `sslrootcert`,
 //! so both are taken out of the URL here and the TLS connector is built to match (`tls`).
 
+pub mod budget;
+pub mod liveness;
 mod tls;
 
 use std::path::PathBuf;

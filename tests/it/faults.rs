@@ -595,16 +595,26 @@ fn sigterm_once_storing(
     root: &std::path::Path,
     grace: Duration,
 ) -> std::process::Output {
+    sigterm_once(command, || root.join("main").exists(), grace)
+}
+
+/// Starts `command`, sends it SIGTERM once `under_way` says so, and returns how it ended,
+/// failing the test if it had not ended `grace` after the signal.
+fn sigterm_once(
+    command: &mut std::process::Command,
+    under_way: impl Fn() -> bool,
+    grace: Duration,
+) -> std::process::Output {
     let mut child = command
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let deadline = std::time::Instant::now() + BOUND;
-    while !root.join("main").exists() {
+    while !under_way() {
         assert!(
             std::time::Instant::now() < deadline && child.try_wait().unwrap().is_none(),
-            "the run never started storing its set"
+            "the run never got under way"
         );
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -703,4 +713,277 @@ async fn a_backup_job_stopped_by_sigterm_cleans_up_and_alerts() {
         "{}",
         String::from_utf8_lossy(&next.stderr)
     );
+}
+
+/// A server that freezes in the middle of a backup (its backends stopped, as on a stalled host
+/// or behind a proxy that lost its upstream: TCP still answers, no query does) stops the
+/// backup within its silence limit: it says the server stopped answering, commits nothing,
+/// leaves nothing and frees its lease. Before: it waited forever, renewing its lease all the
+/// while, and the monitor said "in progress".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_freezes_mid_backup_stops_it_and_frees_the_lease() {
+    use backstop::engine::backup::{BackupError, BackupOptions, backup_exclusively};
+    use backstop::layout::DatabaseId;
+    use backstop::store::{FileStore, Store};
+    use backstop_tests::failing_store::FailingStore;
+    use std::sync::Arc;
+
+    let db = fresh_database("frozen server");
+    db.psql("CREATE TABLE ledger AS SELECT g AS id, md5(g::text) AS note FROM generate_series(1, 20000) g;");
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(FailingStore::new(Arc::new(FileStore::new(
+        dir.path().to_path_buf(),
+    ))));
+    // Every part takes seconds to store: the backup is under way when the server freezes.
+    store.delay_puts(Duration::from_secs(2));
+    let mut options = BackupOptions::new(DatabaseId::new("main").unwrap());
+    options.silence_limit = Duration::from_secs(1);
+    let target = backstop::pg::parse_url(&db.url()).unwrap();
+    let running = {
+        let store: Arc<dyn Store> = store.clone();
+        tokio::spawn(async move {
+            backup_exclusively(&target, store, &options, "fault test", &|_| {}).await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pids = db.cluster().psql(
+        "postgres",
+        &format!(
+            "SELECT string_agg(pid::text, ' ') FROM pg_stat_activity WHERE datname = '{}'",
+            db.name
+        ),
+    );
+    let signal = |name: &str| {
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{name}"))
+            .args(pids.split_whitespace())
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{name} {pids}");
+    };
+    signal("STOP");
+    let ended = tokio::time::timeout(Duration::from_secs(60), running).await;
+    signal("CONT");
+    let result = ended
+        .expect("the backup ended while the server was frozen")
+        .unwrap();
+    match result {
+        Err(BackupError::ServerSilent { ref reason }) => {
+            assert!(reason.contains("no answer"), "{reason}")
+        }
+        other => panic!("{:?}", other.map(|m| m.backup_id)),
+    }
+    let left: Vec<String> = store
+        .list("main/")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    assert!(left.is_empty(), "the stopped backup left {left:?}");
+    let key = backstop::lease::lease_key(&DatabaseId::new("main").unwrap(), "backup");
+    backstop::lease::acquire(store.clone(), &key, "next run", Duration::from_secs(60))
+        .await
+        .expect("the lease is free for the next run");
+}
+
+/// `--jobs` more than the role may connect with: backup and restore use the connections
+/// there are (a warning says so) instead of failing halfway on "too many connections".
+/// Before: both failed once the role's CONNECTION LIMIT was reached.
+#[test]
+fn jobs_beyond_what_the_role_may_open_are_capped_not_fatal() {
+    let db = fresh_database("jobs capped");
+    db.psql(
+        "CREATE TABLE a AS SELECT g AS id FROM generate_series(1, 1000) g;
+         CREATE TABLE b AS SELECT g AS id FROM generate_series(1, 2000) g;
+         CREATE TABLE c AS SELECT g AS id FROM generate_series(1, 3000) g;",
+    );
+    let cluster = db.cluster();
+    let role = format!("{}_few", db.name);
+    let target = format!("{}_restored", db.name);
+    cluster.run_psql(
+        "postgres",
+        &[
+            "-c",
+            &format!(
+                "CREATE ROLE \"{role}\" LOGIN PASSWORD 'few-pw' CONNECTION LIMIT 3; \
+                 GRANT pg_read_all_data TO \"{role}\";"
+            ),
+            "-c",
+            &format!("CREATE DATABASE \"{target}\" OWNER \"{role}\""),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("file://{}", dir.path().display());
+    let source = cluster.url_as(&role, "few-pw", &db.name);
+    let output = backstop(
+        &[
+            "backup",
+            "--db",
+            &source,
+            "--to",
+            &store,
+            "--database-id",
+            "main",
+            "--jobs",
+            "8",
+        ],
+        &[],
+    );
+    assert!(output.status.success(), "{}", single_error_line(&output));
+    let into = cluster.url_as(&role, "few-pw", &target);
+    let output = backstop(
+        &[
+            "restore",
+            "--from",
+            &store,
+            "--database-id",
+            "main",
+            "--db",
+            &into,
+            "--jobs",
+            "8",
+            "--no-owner",
+            "--no-acl",
+        ],
+        &[],
+    );
+    assert!(output.status.success(), "{}", single_error_line(&output));
+    assert_eq!(
+        cluster
+            .psql(&target, "SELECT (SELECT count(*) FROM a) + (SELECT count(*) FROM b) + (SELECT count(*) FROM c)")
+            .trim(),
+        "6000"
+    );
+    cluster.run_psql(
+        "postgres",
+        &[
+            "-c",
+            &format!("DROP DATABASE \"{target}\" WITH (FORCE)"),
+            "-c",
+            &format!("DROP ROLE \"{role}\""),
+        ],
+    );
+}
+
+/// SIGTERM or Ctrl-C in the middle of a restore, and of a restore-level verification: each
+/// stops within its bound and says so in one line; the restore says what the target may hold
+/// and that `--clean` replaces it, the verification drops its scratch database. (Before, the
+/// process died without a word and the scratch database stayed until a later run swept it.)
+#[test]
+fn a_restore_and_a_verification_stopped_by_sigterm_say_so_and_leave_no_scratch() {
+    let db = a_database_that_takes_seconds("restore sigterm");
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("file://{}", dir.path().join("backups").display());
+    let url = db.url();
+    // An id of its own: scratch databases are named after it.
+    let id = db.name.clone();
+    backstop_ok(
+        &["backup", "--db", &url, "--to", &store, "--database-id", &id],
+        &[],
+    );
+
+    let target = fresh_database("restore sigterm target");
+    let into = target.url();
+    let mut restore = std::process::Command::new(crate::support::backstop_bin());
+    restore.args([
+        "restore",
+        "--from",
+        &store,
+        "--database-id",
+        &id,
+        "--db",
+        &into,
+    ]);
+    let loading = || {
+        target
+            .psql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY%FROM STDIN%' AND datname = current_database()")
+            .trim()
+            != "0"
+    };
+    let output = sigterm_once(&mut restore, loading, BOUND);
+    let line = single_error_line(&output);
+    assert!(
+        line.contains("interrupted") && line.contains("--clean"),
+        "{line}"
+    );
+
+    let label: String = id.chars().take(30).collect();
+    let scratch = |db: &backstop_tests::postgres::TestDb| {
+        db.cluster().psql(
+            "postgres",
+            &format!(
+                "SELECT count(*) FROM pg_database WHERE datname LIKE 'backstop_verify_{label}%'"
+            ),
+        )
+    };
+    let mut verify = std::process::Command::new(crate::support::backstop_bin());
+    let server = db.cluster().url("postgres");
+    verify.args([
+        "verify",
+        "--from",
+        &store,
+        "--database-id",
+        &id,
+        "--level",
+        "restore",
+        "--scratch-db",
+        &server,
+    ]);
+    let output = sigterm_once(&mut verify, || scratch(&db).trim() != "0", BOUND);
+    let line = single_error_line(&output);
+    assert!(line.contains("interrupted"), "{line}");
+    assert_eq!(scratch(&db).trim(), "0", "the scratch database was left");
+}
+
+/// SIGTERM in the middle of a change-stream drain: it stops within its bound and says so, the
+/// slot keeps every change not sealed, the lease is free, and the next drain carries the
+/// stream to the end: a restore to the newest point holds every row. (Before, the process
+/// died without a word and the lease blocked the next drain until it expired.)
+#[test]
+fn a_drain_stopped_by_sigterm_loses_nothing_and_frees_its_lease() {
+    let db = fresh_database("stream sigterm");
+    db.psql("CREATE TABLE ledger (id int PRIMARY KEY, note text);");
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("backups");
+    let store = format!("file://{}", root.display());
+    let url = db.url();
+    let args = [
+        "stream",
+        "--db",
+        &url,
+        "--to",
+        &store,
+        "--page-changes",
+        "5000",
+    ];
+    backstop_ok(&args, &[]);
+    db.psql(
+        "INSERT INTO ledger SELECT g, md5(g::text) || md5((g * 3)::text) FROM generate_series(1, 400000) g;",
+    );
+    let stream = root.join(&db.name).join("stream");
+    let segments = || files_under(&stream).len();
+    let before = segments();
+    let mut drain = std::process::Command::new(crate::support::backstop_bin());
+    drain.args(args);
+    let output = sigterm_once(&mut drain, || segments() > before, BOUND);
+    let line = single_error_line(&output);
+    assert!(line.contains("interrupted"), "{line}");
+    // The lease is free and nothing was lost: the next drain carries the stream through.
+    backstop_ok(&args, &[]);
+    let target = fresh_database("stream sigterm restore");
+    backstop_ok(
+        &[
+            "restore",
+            "--from",
+            &store,
+            "--database-id",
+            &db.name,
+            "--db",
+            &target.url(),
+        ],
+        &[],
+    );
+    let digest = "SELECT count(*), md5(string_agg(id || ':' || note, ',' ORDER BY id)) FROM ledger";
+    assert_eq!(target.psql(digest), db.psql(digest));
 }

@@ -185,6 +185,7 @@ async fn statuses_follow_real_backups_on_a_clock_the_test_sets() {
         level: Level::Deep,
         scratch: None,
         jobs: 1,
+        interrupt: Default::default(),
     };
     let result = verify(store.clone(), &small, &options).await.unwrap();
     record(store.as_ref(), &small, &result).await.unwrap();

@@ -44,6 +44,7 @@ pub async fn check(store: &Arc<dyn Store>, manifest: &Manifest, level: Level) ->
         level,
         scratch: Some(scratch()),
         jobs: 2,
+        interrupt: Default::default(),
     };
     verify(store.clone(), &stored, &options).await.unwrap()
 }
@@ -854,6 +855,7 @@ async fn a_set_retention_deletes_during_its_verification_is_not_called_damaged()
         level: Level::Deep,
         scratch: None,
         jobs: 2,
+        interrupt: Default::default(),
     };
     let error = verify(store.clone(), &older, &options).await.unwrap_err();
     assert!(

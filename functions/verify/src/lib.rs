@@ -253,6 +253,7 @@ async fn verify_one(
         level: plan.level,
         scratch,
         jobs: deps.jobs,
+        interrupt: Default::default(),
     };
     let result = match verify(deps.base.store.clone(), &manifest, &options).await {
         Ok(result) => result,

@@ -136,6 +136,8 @@ pub enum VerifyError {
     InvalidManifest(String),
     #[error(transparent)]
     Locked(Box<RestoreError>),
+    #[error("the verification was interrupted; its scratch database was dropped")]
+    Interrupted,
     /// The set's manifest went while it was read: retention deleted it (manifest first).
     /// Not a damaged backup, and nothing to verify any more.
     #[error(
@@ -152,6 +154,9 @@ pub struct VerifyOptions {
     /// any database there, for a role allowed to `CREATE DATABASE`.
     pub scratch: Option<PgTarget>,
     pub jobs: usize,
+    /// Cancelled when the verification must stop (SIGINT, SIGTERM): the scratch database is
+    /// dropped and it fails with `Interrupted`.
+    pub interrupt: tokio_util::sync::CancellationToken,
 }
 
 /// Where a verification result of `level` lives.
@@ -191,7 +196,7 @@ pub async fn verify(
                     Level::Restore => {
                         let scratch = options.scratch.as_ref().ok_or(VerifyError::NoScratch)?;
                         let (findings, seconds, through) =
-                            check_restore(store.clone(), manifest, scratch, options.jobs).await?;
+                            check_restore(store.clone(), manifest, scratch, options).await?;
                         restore_seconds = seconds;
                         replayed_through = through;
                         verdict_of(findings)
@@ -494,8 +499,9 @@ async fn check_restore(
     store: Arc<dyn Store>,
     manifest: &Manifest,
     server: &PgTarget,
-    jobs: usize,
+    options: &VerifyOptions,
 ) -> Result<RestoreOutcome, VerifyError> {
+    let (jobs, interrupt) = (options.jobs, &options.interrupt);
     let admin = connect(server).await?;
     let now = OffsetDateTime::now_utc();
     sweep_stale_scratch(&admin, now).await;
@@ -509,7 +515,11 @@ async fn check_restore(
     let mut target = server.clone();
     target.config.dbname(&name);
     let roles_before = role_names(&admin).await;
-    let outcome = restore_and_compare(store.clone(), manifest, &target, jobs).await;
+    let outcome = tokio::select! {
+        biased;
+        outcome = restore_and_compare(store.clone(), manifest, &target, jobs) => outcome,
+        _ = interrupt.cancelled() => Err(VerifyError::Interrupted),
+    };
     // Restored subscriptions (disabled, never connected) would keep the scratch database.
     if let Ok(scratch) = connect(&target).await
         && let Err(e) = restore::drop_subscriptions(&scratch).await

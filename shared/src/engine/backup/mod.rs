@@ -68,6 +68,9 @@ pub struct BackupOptions {
     /// Cancelled when the run must stop (SIGINT, SIGTERM): it removes its set, releases its
     /// lease and fails with `Interrupted`.
     pub interrupt: tokio_util::sync::CancellationToken,
+    /// How long the server may leave a probe unanswered before the run stops
+    /// (`ServerSilent`): a frozen server never holds the lease forever.
+    pub silence_limit: Duration,
 }
 
 impl BackupOptions {
@@ -86,6 +89,7 @@ impl BackupOptions {
             recipients: None,
             lease: DEFAULT_LEASE,
             interrupt: tokio_util::sync::CancellationToken::new(),
+            silence_limit: crate::pg::liveness::DEFAULT_SILENCE_LIMIT,
         }
     }
 }
@@ -162,6 +166,10 @@ pub enum BackupError {
          (another run may start); nothing was committed: check the store (space, access) and run again"
     )]
     LeaseLost { key: String },
+    #[error(
+        "the server stopped answering ({reason}); the backup stopped, nothing was committed and what it had stored was removed: check that the server is up and not frozen or overloaded, then back up again"
+    )]
+    ServerSilent { reason: String },
     #[error("the backup was interrupted; nothing was committed and what it had stored was removed")]
     Interrupted,
     #[error(
@@ -248,11 +256,17 @@ async fn backup_until(
         options.interrupt.cancelled().await;
         BackupError::Interrupted
     };
+    let silent = async {
+        BackupError::ServerSilent {
+            reason: crate::pg::liveness::silence(pg, options.silence_limit).await,
+        }
+    };
     let stops = async {
         tokio::select! {
             reached = deadline => reached,
             stopped = stop => stopped,
             interrupted = interrupted => interrupted,
+            silent = silent => silent,
         }
     };
     let result = tokio::select! {
@@ -663,12 +677,17 @@ async fn run(
         .map(|unit| unit.stored_as(&writer.name("")))
         .collect();
     tracing::debug!(seconds = clock.elapsed().as_secs_f64(), "pre-data stored");
+    // One connection per job, and the server watched on one more: no more than it allows.
+    let jobs = crate::pg::budget::cap_jobs(&leader, options.jobs.max(1), 1).await;
     let data_parts = copy_units(
         pg,
         &snapshot,
         store.clone(),
         units,
-        options,
+        &BackupOptions {
+            jobs,
+            ..options.clone()
+        },
         &prefix(""),
         &put_options,
         uploaded,

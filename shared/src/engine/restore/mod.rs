@@ -82,6 +82,11 @@ pub struct RestoreOptions {
     pub role_map: Vec<(String, String)>,
     /// Create the target database (named by the target URL) with the source's properties.
     pub create_database: bool,
+    /// How long the target server may leave a probe unanswered before the restore stops.
+    pub silence_limit: std::time::Duration,
+    /// Cancelled when the restore must stop (SIGINT, SIGTERM): its connections close (the
+    /// server rolls back what they had open) and it fails with `Interrupted`.
+    pub interrupt: tokio_util::sync::CancellationToken,
 }
 
 impl RestoreOptions {
@@ -96,6 +101,8 @@ impl RestoreOptions {
             roles: RolesMode::Check,
             role_map: Vec::new(),
             create_database: false,
+            silence_limit: crate::pg::liveness::DEFAULT_SILENCE_LIMIT,
+            interrupt: tokio_util::sync::CancellationToken::new(),
         }
     }
 }
@@ -195,6 +202,14 @@ pub enum RestoreError {
         waited: &'static str,
         reason: String,
     },
+    #[error(
+        "the target server stopped answering ({reason}); the restore stopped, and database `{database}` may hold part of the backup: once the server answers, restore again with --clean"
+    )]
+    ServerSilent { database: String, reason: String },
+    #[error(
+        "the restore was interrupted; database `{database}` may hold part of the backup (what was loading was rolled back): restore again with --clean"
+    )]
+    Interrupted { database: String },
     #[error("{source}; nothing was dropped: every part is checked before --clean drops anything")]
     NothingDropped { source: Box<RestoreError> },
     #[error(
@@ -383,8 +398,37 @@ pub async fn read_manifest_of(
     Ok(manifest)
 }
 
-/// Restores `manifest`'s backup into the database at `target`.
+/// Restores `manifest`'s backup into the database at `target`, stopping if the server stops
+/// answering.
 pub async fn restore(
+    store: Arc<dyn Store>,
+    manifest: &Manifest,
+    target: &PgTarget,
+    options: &RestoreOptions,
+    on_event: &(dyn Fn(RestoreEvent) + Sync),
+) -> Result<RestoreReport, RestoreError> {
+    // With --create the target database does not exist yet: the server is watched through
+    // its maintenance database.
+    let mut watched = target.clone();
+    if options.create_database {
+        watched.config.dbname("postgres");
+    }
+    tokio::select! {
+        biased;
+        restored = restore_unwatched(store, manifest, target, options, on_event) => restored,
+        reason = crate::pg::liveness::silence(&watched, options.silence_limit) => {
+            Err(RestoreError::ServerSilent {
+                database: crate::pg::database_name(target).unwrap_or_default(),
+                reason,
+            })
+        }
+        _ = options.interrupt.cancelled() => Err(RestoreError::Interrupted {
+            database: crate::pg::database_name(target).unwrap_or_default(),
+        }),
+    }
+}
+
+async fn restore_unwatched(
     store: Arc<dyn Store>,
     manifest: &Manifest,
     target: &PgTarget,
@@ -501,6 +545,8 @@ pub async fn restore(
     drop(admin);
 
     let (main, notices) = crate::pg::connect_keeping_notices(target).await?;
+    // One connection per job, and the server watched on one more: no more than it allows.
+    let jobs = crate::pg::budget::cap_jobs(&main, options.jobs.max(1), 1).await;
     main.batch_execute(PREAMBLE)
         .await
         .map_err(db("preparing the session"))?;
@@ -583,7 +629,7 @@ pub async fn restore(
             .flat_map(|(_, job)| job.parts())
             .chain(large_objects.iter().cloned())
             .collect();
-        parts::check_all(store.as_ref(), manifest, to_check, options.jobs.max(1))
+        parts::check_all(store.as_ref(), manifest, to_check, jobs)
             .await
             .map_err(|e| RestoreError::NothingDropped {
                 source: Box::new(e),
@@ -652,7 +698,7 @@ pub async fn restore(
         for items in per_table.values_mut() {
             items.sort_by_key(build_priority);
         }
-        let jobs: VecDeque<Job> = loads
+        let queue: VecDeque<Job> = loads
             .into_iter()
             .map(|(_, job)| job)
             .chain(
@@ -671,8 +717,8 @@ pub async fn restore(
             store.clone(),
             manifest,
             target,
-            options.jobs.max(1),
-            (jobs, per_table, plan),
+            jobs,
+            (queue, per_table, plan),
             on_event,
         )
         .await?;

@@ -87,6 +87,9 @@ pub struct StreamOptions {
     /// Stop after storing the first segment, before advancing the slot: what a crash there
     /// leaves behind (for drills and tests of the recovery from it).
     pub halt_before_advance: bool,
+    /// Cancelled when the drain must stop (SIGINT, SIGTERM): it ends where it is (the slot
+    /// advances only past what is sealed), releases its lease and fails with `Interrupted`.
+    pub interrupt: tokio_util::sync::CancellationToken,
 }
 
 impl StreamOptions {
@@ -99,6 +102,7 @@ impl StreamOptions {
             recipients: None,
             deadline: None,
             halt_before_advance: false,
+            interrupt: tokio_util::sync::CancellationToken::new(),
         }
     }
 }
@@ -191,6 +195,14 @@ pub enum StreamError {
          Supabase: the postgres role has it)"
     )]
     Replication { what: &'static str, reason: String },
+    #[error(
+        "the drain was interrupted; the slot was advanced only past what is sealed, so the next drain starts there"
+    )]
+    Interrupted,
+    #[error(
+        "the stream lease {key} could not be renewed (the store refused or another run took it over); the drain stopped where it was, the slot advanced only past what is sealed"
+    )]
+    LeaseLost { key: String },
     #[error("stopped before advancing the slot past {segment}, as asked")]
     Halted { segment: String },
     #[error("replaying {what} failed: {reason}")]
@@ -206,7 +218,14 @@ pub async fn drain_exclusively(
 ) -> Result<DrainReport, StreamError> {
     let key = lease_key(&options.database_id, "stream");
     let lease = lease::acquire(store.clone(), &key, holder, lease::DEFAULT_LEASE).await?;
-    let result = drain(pg, store, options).await;
+    // Stopping drops the drain where it is: the slot only ever advances past a proven seal,
+    // and changes stored without one are swept by retention.
+    let result = tokio::select! {
+        biased;
+        drained = drain(pg, store, options) => drained,
+        _ = lease.lost() => Err(StreamError::LeaseLost { key: key.clone() }),
+        _ = options.interrupt.cancelled() => Err(StreamError::Interrupted),
+    };
     if let Err(e) = lease.release().await {
         tracing::warn!(error = %e, "could not release the stream lease; it expires on its own");
     }
@@ -221,7 +240,15 @@ pub async fn drain(
 ) -> Result<DrainReport, StreamError> {
     let database_id = &options.database_id;
     let client = connect(pg).await?;
-    ServerVersion::read_supported(&client).await?;
+    let version = ServerVersion::read_supported(&client).await?;
+    // A drain stopped mid-read must not leave its backend holding the slot: from 14 the
+    // server checks for a vanished client while a query runs.
+    if version.at_least(14) {
+        client
+            .batch_execute("SET client_connection_check_interval = '1s'")
+            .await
+            .map_err(database("preparing the drain session"))?;
+    }
     client
         .batch_execute(
             "SELECT pg_catalog.set_config('search_path', '', false);\n\
@@ -265,6 +292,7 @@ pub async fn drain(
         None => None,
     };
 
+    source::free_slot(&client, &slot).await?;
     let mut state = source::slot(&client, &slot).await?;
     if let Some(existing) = &state {
         let plugin = existing.plugin.clone().unwrap_or_default();

@@ -62,6 +62,48 @@ pub async fn slot(client: &Client, name: &str) -> Result<Option<SlotState>, Stre
     }))
 }
 
+/// Frees `name` of a backend still holding it: an earlier drain's, which went on reading after
+/// its client stopped (a server notices a vanished client only when it next writes to it).
+/// Called with the stream's lease held, so no other drain is running; the leftover is
+/// terminated and waited for, a few seconds at most.
+pub async fn free_slot(client: &Client, name: &str) -> Result<(), StreamError> {
+    let step = "freeing the replication slot of an earlier drain";
+    let active = "SELECT active_pid FROM pg_catalog.pg_replication_slots \
+                  WHERE slot_name = $1 AND active_pid IS NOT NULL AND active_pid <> pg_catalog.pg_backend_pid()";
+    let Some(row) = client
+        .query_opt(active, &[&name])
+        .await
+        .map_err(database(step))?
+    else {
+        return Ok(());
+    };
+    let pid: i32 = value(&row, 0).map_err(shape(step))?;
+    tracing::warn!(
+        slot = name,
+        pid,
+        "an earlier drain's backend still holds the slot; stopping it"
+    );
+    client
+        .query("SELECT pg_catalog.pg_terminate_backend($1)", &[&pid])
+        .await
+        .map_err(database(step))?;
+    for _ in 0..100 {
+        if client
+            .query_opt(active, &[&name])
+            .await
+            .map_err(database(step))?
+            .is_none()
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    Err(StreamError::Database {
+        step,
+        reason: format!("backend {pid} still holds slot {name} after it was asked to stop"),
+    })
+}
+
 /// The schema as far as a replay depends on it and as far as a restore reproduces it: a hash
 /// over schemas, relations and columns (types, defaults, identity, generation, replica
 /// identity, privileges), constraints, indexes, triggers, functions, views, types and enum
