@@ -3,26 +3,20 @@
 //! manifest, no part, no unfinished upload, the lease released, one critical alert and a
 //! failed invocation; one backup at a time; and never the password anywhere.
 
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use aws_sdk_cloudwatch::types::{Dimension, Statistic};
 use backstop::alert::{Alert, Severity};
 use backstop::config::FunctionConfig;
-use backstop::store::{
-    ObjectMeta, ObjectReader, PendingUpload, PutOptions, PutReceipt, Store, StoreError, StoreUrl,
-    Tags, Versioned, WriteCondition,
-};
+use backstop::store::Store;
+use backstop_tests::failing_store::FailingStore;
 use backstop_tests::logs;
 use backstop_tests::moto::{AlertInbox, moto};
 use backstop_tests::postgres::{TestDb, cluster, fresh_database};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
-use tokio::io::{AsyncRead, ReadBuf};
 
 use crate::support::fixture;
 
@@ -43,7 +37,7 @@ pub(crate) fn database_id(label: &str) -> String {
 pub(crate) enum StoreChoice {
     /// `s3://<new bucket>/prod`.
     Bucket,
-    /// The same, through a [`StallingStore`] that stalls once after `after` bytes of a put.
+    /// The same, through a [`FailingStore`] whose puts stall once after `after` bytes.
     Stalling { after: usize, pause: Duration },
     /// A bucket that does not exist.
     MissingBucket,
@@ -84,7 +78,11 @@ pub(crate) async fn stack(
     .unwrap();
     let store = backstop::store::open(&config.store, &aws);
     let store: Arc<dyn Store> = match choice {
-        StoreChoice::Stalling { after, pause } => Arc::new(StallingStore::new(store, after, pause)),
+        StoreChoice::Stalling { after, pause } => {
+            let stalling = FailingStore::new(store);
+            stalling.stall_puts_after(after, pause);
+            Arc::new(stalling)
+        }
         _ => store,
     };
     let env =
@@ -881,131 +879,6 @@ async fn requests_are_validated_and_name_what_is_wrong() {
     assert!(error.to_string().contains("BACKSTOP_DATABASES"), "{error}");
     let error = backup::plan(json!({"tier": "hourly"}), &config).unwrap_err();
     assert!(matches!(error, backup::BackupError::BadEvent(_)), "{error}");
-}
-
-/// A store whose puts stall once, after `after` bytes of a part: storage slower than any
-/// local server is on demand. Everything else goes straight to the inner store.
-#[derive(Debug)]
-struct StallingStore {
-    inner: Arc<dyn Store>,
-    after: usize,
-    pause: Duration,
-}
-
-impl StallingStore {
-    fn new(inner: Arc<dyn Store>, after: usize, pause: Duration) -> Self {
-        Self {
-            inner,
-            after,
-            pause,
-        }
-    }
-}
-
-struct StallingReader<'a> {
-    inner: &'a mut (dyn AsyncRead + Send + Unpin),
-    remaining: usize,
-    pause: Duration,
-    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
-}
-
-impl AsyncRead for StallingReader<'_> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        if self.remaining == 0 {
-            let pause = self.pause;
-            let sleep = self
-                .sleep
-                .get_or_insert_with(|| Box::pin(tokio::time::sleep(pause)));
-            if sleep.as_mut().poll(cx).is_pending() {
-                return Poll::Pending;
-            }
-            self.remaining = usize::MAX;
-        }
-        let mut chunk = vec![0u8; self.remaining.min(buf.remaining()).min(64 * 1024)];
-        let mut limited = ReadBuf::new(&mut chunk);
-        let result = Pin::new(&mut *self.inner).poll_read(cx, &mut limited);
-        if let Poll::Ready(Ok(())) = &result {
-            let read = limited.filled().len();
-            buf.put_slice(limited.filled());
-            self.remaining = self.remaining.saturating_sub(read);
-        }
-        result
-    }
-}
-
-#[async_trait]
-impl Store for StallingStore {
-    fn url(&self) -> &StoreUrl {
-        self.inner.url()
-    }
-
-    async fn put(
-        &self,
-        key: &str,
-        body: &mut (dyn AsyncRead + Send + Unpin),
-        options: &PutOptions,
-    ) -> Result<PutReceipt, StoreError> {
-        let mut reader = StallingReader {
-            inner: body,
-            remaining: self.after,
-            pause: self.pause,
-            sleep: None,
-        };
-        self.inner.put(key, &mut reader, options).await
-    }
-
-    async fn get(&self, key: &str) -> Result<ObjectReader, StoreError> {
-        self.inner.get(key).await
-    }
-
-    async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError> {
-        self.inner.head(key).await
-    }
-
-    async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StoreError> {
-        self.inner.list(prefix).await
-    }
-
-    async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.inner.delete(key).await
-    }
-
-    async fn get_tags(&self, key: &str) -> Result<Tags, StoreError> {
-        self.inner.get_tags(key).await
-    }
-
-    async fn put_tags(&self, key: &str, tags: &Tags) -> Result<(), StoreError> {
-        self.inner.put_tags(key, tags).await
-    }
-
-    async fn pending_uploads(&self, prefix: &str) -> Result<Vec<PendingUpload>, StoreError> {
-        self.inner.pending_uploads(prefix).await
-    }
-
-    async fn abort_upload(&self, upload: &PendingUpload) -> Result<(), StoreError> {
-        self.inner.abort_upload(upload).await
-    }
-
-    async fn read_versioned(&self, key: &str) -> Result<Option<Versioned>, StoreError> {
-        self.inner.read_versioned(key).await
-    }
-
-    async fn write_if(
-        &self,
-        key: &str,
-        body: &[u8],
-        condition: WriteCondition<'_>,
-    ) -> Result<Option<String>, StoreError> {
-        self.inner.write_if(key, body, condition).await
-    }
-
-    async fn delete_if(&self, key: &str, version: &str) -> Result<bool, StoreError> {
-        self.inner.delete_if(key, version).await
-    }
 }
 
 #[tokio::test]

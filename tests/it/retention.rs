@@ -6,19 +6,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use backstop::engine::manifest::{FORMAT_VERSION, Manifest};
 use backstop::engine::verify::{Level, Verdict, Verification};
 use backstop::layout::{BackupId, DatabaseId};
 use backstop::retention::{Policy, PruneError, PruneOptions, Reason, prune};
-use backstop::store::{
-    ObjectMeta, ObjectReader, PendingUpload, PutOptions, PutReceipt, Store, StoreError, StoreUrl,
-    Tags, Versioned, WriteCondition,
-};
+use backstop::store::{PutOptions, Store, StoreUrl};
+use backstop_tests::failing_store::FailingStore;
 use backstop_tests::moto::moto;
 use time::OffsetDateTime;
 use time::macros::datetime;
-use tokio::io::AsyncRead;
 
 fn manifest(database: &str, id: &BackupId, at: OffsetDateTime) -> Manifest {
     Manifest {
@@ -286,82 +282,6 @@ async fn a_400_day_history_keeps_exactly_what_7_daily_4_weekly_12_monthly_says()
     );
 }
 
-/// A store whose listing fails, or silently leaves out the newest backup; every other call
-/// goes to the real store. These are faults a real server does not produce on demand.
-#[derive(Debug)]
-struct FaultyListing {
-    inner: Arc<dyn Store>,
-    hide: Option<String>,
-}
-
-#[async_trait]
-impl Store for FaultyListing {
-    fn url(&self) -> &StoreUrl {
-        self.inner.url()
-    }
-    async fn put(
-        &self,
-        key: &str,
-        body: &mut (dyn AsyncRead + Send + Unpin),
-        options: &PutOptions,
-    ) -> Result<PutReceipt, StoreError> {
-        self.inner.put(key, body, options).await
-    }
-    async fn get(&self, key: &str) -> Result<ObjectReader, StoreError> {
-        self.inner.get(key).await
-    }
-    async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError> {
-        self.inner.head(key).await
-    }
-    async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StoreError> {
-        match &self.hide {
-            None => Err(StoreError::S3 {
-                operation: "ListObjectsV2",
-                bucket: "b".into(),
-                key: prefix.into(),
-                message: "InternalError: We encountered an internal error".into(),
-                retryable: true,
-            }),
-            Some(hidden) => Ok(self
-                .inner
-                .list(prefix)
-                .await?
-                .into_iter()
-                .filter(|o| !o.key.contains(hidden.as_str()))
-                .collect()),
-        }
-    }
-    async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.inner.delete(key).await
-    }
-    async fn get_tags(&self, key: &str) -> Result<Tags, StoreError> {
-        self.inner.get_tags(key).await
-    }
-    async fn put_tags(&self, key: &str, tags: &Tags) -> Result<(), StoreError> {
-        self.inner.put_tags(key, tags).await
-    }
-    async fn pending_uploads(&self, prefix: &str) -> Result<Vec<PendingUpload>, StoreError> {
-        self.inner.pending_uploads(prefix).await
-    }
-    async fn abort_upload(&self, upload: &PendingUpload) -> Result<(), StoreError> {
-        self.inner.abort_upload(upload).await
-    }
-    async fn read_versioned(&self, key: &str) -> Result<Option<Versioned>, StoreError> {
-        self.inner.read_versioned(key).await
-    }
-    async fn write_if(
-        &self,
-        key: &str,
-        body: &[u8],
-        condition: WriteCondition<'_>,
-    ) -> Result<Option<String>, StoreError> {
-        self.inner.write_if(key, body, condition).await
-    }
-    async fn delete_if(&self, key: &str, version: &str) -> Result<bool, StoreError> {
-        self.inner.delete_if(key, version).await
-    }
-}
-
 #[tokio::test]
 async fn a_listing_that_fails_or_looks_incomplete_deletes_nothing() {
     let bucket = moto().new_bucket("retention-faulty").await;
@@ -391,10 +311,8 @@ async fn a_listing_that_fails_or_looks_incomplete_deletes_nothing() {
     };
     let before = keys(store.as_ref(), "shop/").await;
 
-    let failing = FaultyListing {
-        inner: store.clone(),
-        hide: None,
-    };
+    let failing = FailingStore::new(store.clone());
+    failing.fail_listings();
     let error = prune(&failing, &db, &options).await.unwrap_err();
     assert!(matches!(error, PruneError::Store(_)), "{error}");
     assert_eq!(keys(store.as_ref(), "shop/").await, before);
@@ -417,10 +335,8 @@ async fn a_listing_that_fails_or_looks_incomplete_deletes_nothing() {
         .await
         .unwrap();
     // ...so a later listing without it is recognised as incomplete.
-    let hiding = FaultyListing {
-        inner: store.clone(),
-        hide: Some(ids.last().unwrap().to_string()),
-    };
+    let hiding = FailingStore::new(store.clone());
+    hiding.hide_from_listings(&ids.last().unwrap().to_string());
     let error = prune(&hiding, &db, &options).await.unwrap_err().to_string();
     assert!(
         error.contains("looks incomplete") && error.contains("nothing was deleted"),

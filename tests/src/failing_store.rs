@@ -1,11 +1,13 @@
 //! A store that fails on demand, around a real one: the faults a real store will not produce
-//! when asked (a lease write refused halfway through a run, a store that turns slow, another
-//! run changing the store between two reads of one). Every other call goes to the wrapped
-//! store as it is.
+//! when asked (a lease write refused halfway through a run, a store that turns slow or stalls
+//! mid-upload, a listing that fails or leaves an object out, another run changing the store
+//! between two reads of one). Every other call goes to the wrapped store as it is.
 
 use std::fmt::Debug;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -14,7 +16,7 @@ use backstop::store::{
     Tags, Versioned, WriteCondition,
 };
 use futures::future::BoxFuture;
-use tokio::io::AsyncRead;
+use tokio::io::{AsyncRead, ReadBuf};
 
 /// Wraps a store; faults are switched on while it is in use.
 #[derive(Debug)]
@@ -23,6 +25,20 @@ pub struct FailingStore {
     state_writes_fail: AtomicBool,
     put_delay_ms: AtomicU64,
     before_part_read: std::sync::Mutex<Option<Hook>>,
+    /// `(after, pause)`: each put stalls once for `pause` after `after` bytes.
+    stall: std::sync::Mutex<Option<(usize, Duration)>>,
+    listings: std::sync::Mutex<Listings>,
+}
+
+/// What `list` does.
+#[derive(Debug, Default, Clone)]
+enum Listings {
+    #[default]
+    Whole,
+    /// Fails as S3 does with an internal error.
+    Fail,
+    /// Leaves out every key containing this.
+    Hide(String),
 }
 
 /// A one-shot hook; its future is not `Debug`.
@@ -41,6 +57,8 @@ impl FailingStore {
             state_writes_fail: AtomicBool::new(false),
             put_delay_ms: AtomicU64::new(0),
             before_part_read: std::sync::Mutex::new(None),
+            stall: std::sync::Mutex::new(None),
+            listings: std::sync::Mutex::new(Listings::Whole),
         }
     }
 
@@ -54,6 +72,22 @@ impl FailingStore {
     pub fn delay_puts(&self, delay: Duration) {
         self.put_delay_ms
             .store(delay.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    /// From now on, each put stalls once for `pause` after `after` bytes of its body: storage
+    /// slower than any local server is on demand.
+    pub fn stall_puts_after(&self, after: usize, pause: Duration) {
+        *self.stall.lock().unwrap() = Some((after, pause));
+    }
+
+    /// From now on, listings fail (an S3 internal error).
+    pub fn fail_listings(&self) {
+        *self.listings.lock().unwrap() = Listings::Fail;
+    }
+
+    /// From now on, listings silently leave out every key containing `part`.
+    pub fn hide_from_listings(&self, part: &str) {
+        *self.listings.lock().unwrap() = Listings::Hide(part.to_string());
     }
 
     /// Runs `hook` to its end before the next read of a backup's data part (once): what
@@ -87,7 +121,19 @@ impl Store for FailingStore {
         if delay > 0 {
             tokio::time::sleep(Duration::from_millis(delay)).await;
         }
-        self.inner.put(key, body, options).await
+        let stall = *self.stall.lock().unwrap();
+        match stall {
+            Some((after, pause)) => {
+                let mut reader = StallingReader {
+                    inner: body,
+                    remaining: after,
+                    pause,
+                    sleep: None,
+                };
+                self.inner.put(key, &mut reader, options).await
+            }
+            None => self.inner.put(key, body, options).await,
+        }
     }
 
     async fn get(&self, key: &str) -> Result<ObjectReader, StoreError> {
@@ -105,7 +151,24 @@ impl Store for FailingStore {
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StoreError> {
-        self.inner.list(prefix).await
+        let listings = self.listings.lock().unwrap().clone();
+        match listings {
+            Listings::Whole => self.inner.list(prefix).await,
+            Listings::Fail => Err(StoreError::S3 {
+                operation: "ListObjectsV2",
+                bucket: "b".into(),
+                key: prefix.into(),
+                message: "InternalError: We encountered an internal error".into(),
+                retryable: true,
+            }),
+            Listings::Hide(part) => Ok(self
+                .inner
+                .list(prefix)
+                .await?
+                .into_iter()
+                .filter(|o| !o.key.contains(part.as_str()))
+                .collect()),
+        }
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
@@ -146,5 +209,41 @@ impl Store for FailingStore {
 
     async fn delete_if(&self, key: &str, version: &str) -> Result<bool, StoreError> {
         self.inner.delete_if(key, version).await
+    }
+}
+
+/// A body that stops for `pause` once `remaining` bytes have been read.
+struct StallingReader<'a> {
+    inner: &'a mut (dyn AsyncRead + Send + Unpin),
+    remaining: usize,
+    pause: Duration,
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl AsyncRead for StallingReader<'_> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        if self.remaining == 0 {
+            let pause = self.pause;
+            let sleep = self
+                .sleep
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep(pause)));
+            if sleep.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            self.remaining = usize::MAX;
+        }
+        let mut chunk = vec![0u8; self.remaining.min(buf.remaining()).min(64 * 1024)];
+        let mut limited = ReadBuf::new(&mut chunk);
+        let result = Pin::new(&mut *self.inner).poll_read(cx, &mut limited);
+        if let Poll::Ready(Ok(())) = &result {
+            let read = limited.filled().len();
+            buf.put_slice(limited.filled());
+            self.remaining = self.remaining.saturating_sub(read);
+        }
+        result
     }
 }

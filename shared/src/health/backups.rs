@@ -92,6 +92,9 @@ pub struct BackupFacts {
     /// The newest set, when its manifest is there but cannot be read (it is then not among
     /// `backups`: it cannot be restored), and why.
     pub unreadable: Option<(BackupId, String)>,
+    /// What keeps the change stream from carrying a restore to its newest point: a newest
+    /// seal that cannot be read, changes in no segment.
+    pub stream_problems: Vec<String>,
 }
 
 fn median(values: &mut [u64]) -> Option<u64> {
@@ -123,8 +126,11 @@ pub fn assess(
     let backup_age = newest
         .and_then(|(id, _)| id.started_at())
         .map(|started| Duration::try_from(now - started).unwrap_or(Duration::ZERO));
+    // A stream with a hole, or whose newest seal cannot be read, does not reach its newest
+    // point: freshness falls back to the backups.
     let point_age = facts
         .recovery_point
+        .filter(|_| facts.stream_problems.is_empty())
         .map(|point| Duration::try_from(now - point).unwrap_or(Duration::ZERO));
     // With a change stream, freshness is the newest point a restore can reach (the base
     // backups behind it are checked by verification and the size check).
@@ -258,6 +264,16 @@ pub fn assess(
         ));
     }
 
+    for problem in &facts.stream_problems {
+        findings.push(Finding::new(
+            "stream",
+            Severity::Critical,
+            format!(
+                "the change stream cannot carry a restore to its newest point: {problem}; \
+                 take a backup now (a new base), and find out what removed or damaged it"
+            ),
+        ));
+    }
     if let Some((id, reason)) = &facts.unreadable {
         findings.push(Finding::new(
             "manifest",
@@ -373,11 +389,16 @@ pub async fn gather(store: &dyn Store, database: &DatabaseId) -> Result<BackupFa
     }
     let seals =
         crate::engine::stream::segment::seal_keys(database, objects.iter().map(|o| o.key.as_str()));
+    let mut stream_problems = crate::engine::stream::segment::gaps(&seals);
     let recovery_point = match seals.last() {
-        Some(key) => crate::engine::stream::read_seal(store, key)
-            .await
-            .ok()
-            .map(|seal| seal.through),
+        Some(key) => match crate::engine::stream::read_seal(store, key).await {
+            Ok(seal) => Some(seal.through),
+            Err(crate::engine::stream::StreamError::Store(e)) => return Err(e),
+            Err(e) => {
+                stream_problems.push(format!("the newest seal cannot be read ({e})"));
+                None
+            }
+        },
         None => None,
     };
     let (runner, _) = crate::runner::read(store, database).await?;
@@ -399,6 +420,7 @@ pub async fn gather(store: &dyn Store, database: &DatabaseId) -> Result<BackupFa
         backup_lease,
         newest_started,
         unreadable,
+        stream_problems,
     })
 }
 

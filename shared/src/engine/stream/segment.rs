@@ -323,9 +323,62 @@ pub fn seal_keys<'a>(
     seals
 }
 
+/// Where the newest chain among `seal_keys` (as [`seal_keys`] orders them) skips changes:
+/// each segment starts where the one before it ended, so a segment whose start is past the
+/// previous end means the changes between are stored nowhere. One line per gap.
+pub fn gaps(seal_keys: &[String]) -> Vec<String> {
+    let parsed: Vec<(&str, u64, u64)> = seal_keys
+        .iter()
+        .filter_map(|key| {
+            let rest = &key[key.find(&format!("/{STREAM_FOLDER}/"))? + STREAM_FOLDER.len() + 2..];
+            let (chain, name) = rest.rsplit_once('/')?;
+            let (start, end) = name.strip_suffix(SEAL_SUFFIX)?.split_once('-')?;
+            Some((
+                chain,
+                u64::from_str_radix(start, 16).ok()?,
+                u64::from_str_radix(end, 16).ok()?,
+            ))
+        })
+        .collect();
+    let Some((newest, _, _)) = parsed.last() else {
+        return Vec::new();
+    };
+    let chain: Vec<&(&str, u64, u64)> = parsed.iter().filter(|(c, _, _)| c == newest).collect();
+    chain
+        .windows(2)
+        .filter(|pair| pair[1].1 > pair[0].2)
+        .map(|pair| {
+            format!(
+                "changes from {} to {} of chain {newest} are in no segment",
+                Lsn(pair[0].2),
+                Lsn(pair[1].1)
+            )
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_segment_missing_inside_the_newest_chain_is_a_gap() {
+        let db = DatabaseId::new("main").unwrap();
+        let key =
+            |chain: &str, start: u64, end: u64| Segment::seal_key(&db, chain, Lsn(start), Lsn(end));
+        let whole = vec![key("a", 0, 5), key("b", 10, 20), key("b", 20, 30)];
+        assert!(gaps(&whole).is_empty());
+        let holed = vec![key("a", 0, 5), key("b", 10, 20), key("b", 40, 50)];
+        let found = gaps(&holed);
+        assert_eq!(found.len(), 1);
+        assert!(
+            found[0].contains(&Lsn(20).to_string()) && found[0].contains(&Lsn(40).to_string()),
+            "{found:?}"
+        );
+        // An older chain's holes are history: retention takes its segments oldest first.
+        let old = vec![key("a", 0, 5), key("a", 9, 12), key("b", 10, 20)];
+        assert!(gaps(&old).is_empty());
+    }
 
     #[test]
     fn lsns_print_and_parse_as_postgres_does() {
