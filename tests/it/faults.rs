@@ -987,3 +987,138 @@ fn a_drain_stopped_by_sigterm_loses_nothing_and_frees_its_lease() {
     let digest = "SELECT count(*), md5(string_agg(id || ':' || note, ',' ORDER BY id)) FROM ledger";
     assert_eq!(target.psql(digest), db.psql(digest));
 }
+
+/// A stop (SIGTERM, a lost lease) that lands while the manifest is being written waits for
+/// that write: the run ends committed and restorable. It never removes the parts of a set
+/// whose manifest then lands (a request already sent completes on the store's side): no
+/// manifest is ever left without its parts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_during_the_manifest_write_never_leaves_a_manifest_without_its_parts() {
+    use backstop::engine::backup::{BackupOptions, backup};
+    use backstop::engine::restore::{BackupSelector, read_manifest};
+    use backstop::layout::DatabaseId;
+    use backstop::store::{FileStore, Store};
+    use backstop_tests::failing_store::FailingStore;
+    use std::sync::Arc;
+
+    let db = fresh_database("stop while committing");
+    db.psql("CREATE TABLE ledger AS SELECT g AS id, md5(g::text) AS note FROM generate_series(1, 5000) g;");
+    let dir = tempfile::tempdir().unwrap();
+    let inner: Arc<dyn Store> = Arc::new(FileStore::new(dir.path().to_path_buf()));
+    let store = Arc::new(FailingStore::new(inner.clone()));
+    let options = BackupOptions::new(DatabaseId::new("main").unwrap());
+    let interrupt = options.interrupt.clone();
+    store.at_next_manifest_put(
+        Box::pin(async move { interrupt.cancel() }),
+        Duration::from_millis(500),
+    );
+    let target = backstop::pg::parse_url(&db.url()).unwrap();
+    let result = backup(&target, store.clone(), &options, &|_| {}).await;
+    // Let a write the run stopped waiting for land, as it would on S3.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let keys: Vec<String> = inner
+        .list("main/")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    let database = DatabaseId::new("main").unwrap();
+    match result {
+        Ok(manifest) => {
+            let stored = read_manifest(
+                inner.as_ref(),
+                &database,
+                &BackupSelector::Id(
+                    backstop::layout::BackupId::parse(&manifest.backup_id).unwrap(),
+                ),
+            )
+            .await
+            .unwrap();
+            for part in &stored.parts {
+                let key = format!("main/{}/{}", stored.backup_id, part.key);
+                assert!(keys.contains(&key), "committed without {key}: {keys:?}");
+            }
+        }
+        Err(e) => assert!(keys.is_empty(), "the run failed ({e}) and left {keys:?}"),
+    }
+}
+
+/// SIGKILL in the middle of a backup (the OOM killer, a host lost): nothing runs to clean
+/// up, and still nothing is taken for a backup: the set has no manifest, `list`, `restore`
+/// (latest) and `health` see only the backup before it, and the next backup is refused in one
+/// line naming when the dead run's lease expires.
+#[test]
+fn a_backup_killed_mid_way_is_never_taken_for_a_backup() {
+    let db = a_database_that_takes_seconds("sigkill");
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("backups");
+    let store = format!("file://{}", root.display());
+    let url = db.url();
+    let args = [
+        "backup",
+        "--db",
+        &url,
+        "--to",
+        &store,
+        "--database-id",
+        "main",
+    ];
+    backstop_ok(&args, &[]);
+    let first = committed(&store);
+    assert_eq!(first.len(), 1);
+    let before = files_under(&root.join("main")).len();
+    let mut child = std::process::Command::new(crate::support::backstop_bin())
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + BOUND;
+    while files_under(&root.join("main")).len() <= before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second backup never stored anything"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    assert_eq!(committed(&store), first, "a killed run is not listed");
+    let target = fresh_database("sigkill restored");
+    backstop_ok(
+        &[
+            "restore",
+            "--from",
+            &store,
+            "--database-id",
+            "main",
+            "--db",
+            &target.url(),
+        ],
+        &[],
+    );
+    let count = "SELECT count(*) FROM events";
+    assert_eq!(target.psql(count), db.psql(count));
+    let output = backstop(
+        &[
+            "health",
+            "--from",
+            &store,
+            "--database-id",
+            "main",
+            "--json",
+        ],
+        &[],
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        report["backups"]["last_backup"].as_str(),
+        first[0]["backup"].as_str(),
+        "{report}"
+    );
+    let output = backstop(&args, &[]);
+    let line = single_error_line(&output);
+    assert!(line.contains("expires"), "{line}");
+}

@@ -28,6 +28,9 @@ pub struct FailingStore {
     /// `(after, pause)`: each put stalls once for `pause` after `after` bytes.
     stall: std::sync::Mutex<Option<(usize, Duration)>>,
     listings: std::sync::Mutex<Listings>,
+    /// Run before the next manifest put, which then lands `.1` later whatever its caller
+    /// does meanwhile (as S3 completes a request its client stopped waiting for).
+    manifest_put: std::sync::Mutex<Option<(Hook, Duration)>>,
 }
 
 /// What `list` does.
@@ -59,6 +62,7 @@ impl FailingStore {
             before_part_read: std::sync::Mutex::new(None),
             stall: std::sync::Mutex::new(None),
             listings: std::sync::Mutex::new(Listings::Whole),
+            manifest_put: std::sync::Mutex::new(None),
         }
     }
 
@@ -78,6 +82,13 @@ impl FailingStore {
     /// slower than any local server is on demand.
     pub fn stall_puts_after(&self, after: usize, pause: Duration) {
         *self.stall.lock().unwrap() = Some((after, pause));
+    }
+
+    /// At the next put of a manifest: runs `hook`, then stores the manifest `lands_after`
+    /// later in a task of its own, so the write lands even if its caller stops waiting (as a
+    /// request already sent to S3 completes).
+    pub fn at_next_manifest_put(&self, hook: BoxFuture<'static, ()>, lands_after: Duration) {
+        *self.manifest_put.lock().unwrap() = Some((Hook(hook), lands_after));
     }
 
     /// From now on, listings fail (an S3 internal error).
@@ -120,6 +131,32 @@ impl Store for FailingStore {
         let delay = self.put_delay_ms.load(Ordering::SeqCst);
         if delay > 0 {
             tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
+        if key.ends_with("/manifest.json") {
+            let armed = self.manifest_put.lock().unwrap().take();
+            if let Some((Hook(hook), lands_after)) = armed {
+                hook.await;
+                let mut bytes = Vec::new();
+                tokio::io::AsyncReadExt::read_to_end(body, &mut bytes)
+                    .await
+                    .map_err(|source| StoreError::Io {
+                        operation: "read",
+                        path: key.into(),
+                        source,
+                    })?;
+                let (inner, key, options) = (self.inner.clone(), key.to_string(), options.clone());
+                let landing = tokio::spawn(async move {
+                    tokio::time::sleep(lands_after).await;
+                    inner.put(&key, &mut bytes.as_slice(), &options).await
+                });
+                return landing.await.unwrap_or_else(|e| {
+                    Err(StoreError::Io {
+                        operation: "put",
+                        path: "manifest".into(),
+                        source: std::io::Error::other(e.to_string()),
+                    })
+                });
+            }
         }
         let stall = *self.stall.lock().unwrap();
         match stall {
