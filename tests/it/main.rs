@@ -27,4 +27,5 @@ mod store_s3;
 mod support;
 mod tls;
 mod verify;
+mod verify_function;
 mod versions;

@@ -14,34 +14,37 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
-use tokio::io::AsyncReadExt;
 use tokio_postgres::Client;
 
 use super::catalog::ident;
 use super::item::ItemKind;
-use super::manifest::{FORMAT_VERSION, Manifest, Part, TablePart};
+use super::manifest::{Manifest, Part};
 use super::role_names;
 use super::script::{self, PREAMBLE, ScriptItem};
-use crate::layout::{
-    BackupId, DatabaseId, MANIFEST_NAME, committed_backups, database_prefix, set_key,
-};
-use crate::pg::{ConnectError, PgTarget, connect, describe};
-use crate::store::{Store, StoreError};
+use crate::layout::{BackupId, MANIFEST_NAME};
+use crate::pg::{PgTarget, connect, describe};
+use crate::store::Store;
 use crate::version::ServerVersion;
 
+mod error;
 mod labels;
 mod parts;
 mod pool;
+mod resolve;
 pub mod roles;
+mod select;
 mod target;
+pub use error::RestoreError;
 pub(crate) use parts::{Discard, HashingReader, scan_data_part, scan_large_object_part};
 pub use parts::{ExportOptions, export, read_script};
 use pool::{Job, LoadPlan, run_pool};
+pub use resolve::{read_manifest, read_manifest_of, readable, resolve_backup};
 pub use roles::{RolePlan, RolesMode, RolesReport};
+use select::{ItemFilter, select_tables};
 use target::{
     Preparation, Prepared, connect_maintenance, create_database, database_exists, drop_replaced,
     extension_search_path, lock_budget, max_locks_per_transaction, partitioning_tables,
-    plan_target, prepare_roles, present_tables,
+    plan_target, prepare_roles,
 };
 pub use target::{drop_subscriptions, role_plan};
 
@@ -137,265 +140,6 @@ pub struct RestoreReport {
     pub roles: Option<RolesReport>,
     /// The database was created (`--create`).
     pub created_database: Option<String>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum RestoreError {
-    #[error(transparent)]
-    Connect(#[from] ConnectError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Open(#[from] crate::engine::manifest::OpenError),
-    #[error(
-        "no backups of `{database}` in {store}; check --database-id or take one with `backstop backup`"
-    )]
-    NoBackups { database: String, store: String },
-    #[error(
-        "backup {backup} of `{database}` not found in {store}; `backstop list --from {store}` shows what is there"
-    )]
-    BackupNotFound {
-        backup: String,
-        database: String,
-        store: String,
-    },
-    #[error("manifest `{key}` is unreadable: {reason}")]
-    Manifest { key: String, reason: String },
-    #[error(
-        "manifest `{key}` has format version {found}, newer than this Backstop understands ({supported}); upgrade Backstop"
-    )]
-    ManifestNewer {
-        key: String,
-        found: u32,
-        supported: u32,
-    },
-    #[error(
-        "part `{part}` of backup {backup} is corrupt: {reason}; restore an earlier backup (`backstop list` shows them)"
-    )]
-    Corrupt {
-        backup: String,
-        part: String,
-        reason: String,
-    },
-    #[error(
-        "target database `{database}` is not empty ({count} objects, e.g. {examples}); restore into an empty database or pass --clean to drop them first"
-    )]
-    NotEmpty {
-        database: String,
-        count: usize,
-        examples: String,
-    },
-    #[error(
-        "tables {tables} already exist in target database `{database}`; pass --clean to replace them (only them), or restore into another database"
-    )]
-    TablesExist { database: String, tables: String },
-    #[error(
-        "replacing {tables} would drop what depends on them from outside --tables: {dependents}; nothing was dropped. \
-         Add the tables among them to --tables, drop the others first, or restore into an empty database and copy the rows you need"
-    )]
-    DependedOn { tables: String, dependents: String },
-    #[error(
-        "--clean could not lock what it replaces within {waited}: other sessions are using it ({reason}); nothing was dropped. \
-         Stop the application's connections to the target and restore again"
-    )]
-    CleanLocked {
-        waited: &'static str,
-        reason: String,
-    },
-    #[error(
-        "the target server stopped answering ({reason}); the restore stopped, and database `{database}` may hold part of the backup: once the server answers, restore again with --clean"
-    )]
-    ServerSilent { database: String, reason: String },
-    #[error(
-        "the restore was interrupted; database `{database}` may hold part of the backup (what was loading was rolled back): restore again with --clean"
-    )]
-    Interrupted { database: String },
-    #[error("{source}; nothing was dropped: every part is checked before --clean drops anything")]
-    NothingDropped { source: Box<RestoreError> },
-    #[error(
-        "backup {backup} was taken on PostgreSQL {source_version}, and the target runs the older {target}: \
-         a backup restores onto the same or a newer major version; restore onto PostgreSQL {source_major} or later"
-    )]
-    OlderTarget {
-        backup: String,
-        source_version: String,
-        source_major: u32,
-        target: ServerVersion,
-    },
-    #[error("no table in backup {backup} matches {names}; tables are named schema.table")]
-    UnknownTables { backup: String, names: String },
-    #[error("restoring {item} failed: {reason}")]
-    Item { item: String, reason: String },
-    #[error("loading {table} failed: {reason}")]
-    Load { table: String, reason: String },
-    #[error("{step} failed: {reason}")]
-    Database { step: &'static str, reason: String },
-    #[error(
-        "the newest backup of {database}, {newest}, starts {ahead} in the future by this host's \
-         clock (its writer's clock was ahead, or this host's is behind), so `latest` is not \
-         trusted; check both clocks, then pass --backup {newest}{before_now}"
-    )]
-    LatestInTheFuture {
-        database: String,
-        newest: String,
-        ahead: String,
-        before_now: String,
-    },
-    /// Where the export goes stopped taking it (a closed pipe, a full disk): nothing is wrong
-    /// with the backup.
-    #[error("writing the export failed: {source} (the backup is not at fault)")]
-    Output {
-        #[source]
-        source: std::io::Error,
-    },
-    #[error(
-        "the target lacks roles backup {backup} needs: {roles}; nothing was changed. \
-         Restore with --roles create to make them, --role-map OLD=NEW to use others, or --no-owner --no-acl to drop ownership and grants"
-    )]
-    RolesMissing { backup: String, roles: String },
-    #[error("{}; nothing was changed", problems.join("; "))]
-    RoleOptions { problems: Vec<String> },
-    #[error("{reason}")]
-    Roles { reason: String },
-    #[error(
-        "backup {backup} holds no roles or database properties (it was taken before Backstop kept them): \
-         --roles {what} and --create need them; create the roles by hand, or restore with --no-owner --no-acl"
-    )]
-    NoGlobals { backup: String, what: &'static str },
-    #[error(
-        "database `{database}` already exists on the target; --create makes a new one: drop it, or restore into it without --create"
-    )]
-    DatabaseExists { database: String },
-    #[error(
-        "backup {backup} holds security labels of {providers}, which the target server has not loaded; \
-         load the provider on the target (shared_preload_libraries, then a restart) and restore again; no object was restored"
-    )]
-    LabelProvidersMissing { backup: String, providers: String },
-    #[error("{source}; the target database `{database}` now holds part of the backup: {remedy}")]
-    Incomplete {
-        database: String,
-        source: Box<RestoreError>,
-        /// What to do about it: restore again with --clean, or drop what --create made.
-        remedy: String,
-    },
-}
-
-impl RestoreError {
-    /// What went wrong, without what it left behind.
-    pub fn cause(self) -> RestoreError {
-        match self {
-            RestoreError::Incomplete { source, .. } | RestoreError::NothingDropped { source } => {
-                source.cause()
-            }
-            other => other,
-        }
-    }
-}
-
-/// Whether `manifest` can be read from: a plaintext one, or an encrypted one opened with an
-/// identity ([`Manifest::open`]).
-pub fn readable(manifest: &Manifest) -> Result<(), RestoreError> {
-    match &manifest.encryption {
-        Some(e) if e.private.is_some() || manifest.keys.0.is_none() => {
-            Err(parts::no_identity(manifest))
-        }
-        _ => Ok(()),
-    }
-}
-
-/// Resolves `selector` to a committed backup of `database` and reads its manifest.
-pub async fn read_manifest(
-    store: &dyn Store,
-    database: &DatabaseId,
-    selector: &BackupSelector,
-) -> Result<Manifest, RestoreError> {
-    let backup = resolve_backup(store, database, selector).await?;
-    read_manifest_of(store, database, &backup).await
-}
-
-/// The committed backup of `database` that `selector` names: an id as given, or the newest
-/// (refused when it is dated in the future).
-pub async fn resolve_backup(
-    store: &dyn Store,
-    database: &DatabaseId,
-    selector: &BackupSelector,
-) -> Result<BackupId, RestoreError> {
-    Ok(match selector {
-        BackupSelector::Id(id) => id.clone(),
-        BackupSelector::Latest => {
-            let objects = store.list(&database_prefix(database)).await?;
-            let committed = committed_backups(database, objects.iter().map(|o| o.key.as_str()));
-            let now = time::OffsetDateTime::now_utc();
-            // A newest set dated in the future makes "latest" ambiguous: which clock is wrong
-            // is for a person to say, not for this one to guess.
-            if let Some(newest) = committed.last()
-                && let Some(started) = newest.started_at()
-                && crate::clock::in_the_future(started, now)
-            {
-                return Err(RestoreError::LatestInTheFuture {
-                    database: database.to_string(),
-                    newest: newest.to_string(),
-                    ahead: crate::clock::span(
-                        std::time::Duration::try_from(started - now).unwrap_or_default(),
-                    ),
-                    before_now: crate::clock::newest_not_in_the_future(&committed, now)
-                        .filter(|id| id != newest)
-                        .map(|id| format!(", or --backup {id} (the newest before now)"))
-                        .unwrap_or_default(),
-                });
-            }
-            committed
-                .last()
-                .cloned()
-                .ok_or_else(|| RestoreError::NoBackups {
-                    database: database.to_string(),
-                    store: store.url().to_string(),
-                })?
-        }
-    })
-}
-
-/// Reads the manifest of `backup`: [`RestoreError::Manifest`] when it is there but is not a
-/// manifest (a damaged backup), [`RestoreError::ManifestNewer`] when a newer Backstop wrote it.
-pub async fn read_manifest_of(
-    store: &dyn Store,
-    database: &DatabaseId,
-    backup: &BackupId,
-) -> Result<Manifest, RestoreError> {
-    let key = set_key(database, backup, MANIFEST_NAME);
-    let mut bytes = Vec::new();
-    match store.get(&key).await {
-        Ok(mut reader) => {
-            reader
-                .read_to_end(&mut bytes)
-                .await
-                .map_err(|e| RestoreError::Manifest {
-                    key: key.clone(),
-                    reason: e.to_string(),
-                })?;
-        }
-        Err(StoreError::NotFound { .. }) => {
-            return Err(RestoreError::BackupNotFound {
-                backup: backup.to_string(),
-                database: database.to_string(),
-                store: store.url().to_string(),
-            });
-        }
-        Err(e) => return Err(e.into()),
-    }
-    let manifest: Manifest =
-        serde_json::from_slice(&bytes).map_err(|e| RestoreError::Manifest {
-            key: key.clone(),
-            reason: e.to_string(),
-        })?;
-    if manifest.format_version > FORMAT_VERSION {
-        return Err(RestoreError::ManifestNewer {
-            key,
-            found: manifest.format_version,
-            supported: FORMAT_VERSION,
-        });
-    }
-    Ok(manifest)
 }
 
 /// Restores `manifest`'s backup into the database at `target`, stopping if the server stops
@@ -838,151 +582,6 @@ fn parse(manifest: &Manifest, text: &str) -> Result<Vec<ScriptItem>, RestoreErro
         key: MANIFEST_NAME.into(),
         reason,
     })
-}
-
-/// Which items a restore of some tables (`--tables`) runs: the selected tables' own items
-/// (their indexes, constraints, NOT VALID checks, triggers, comments, grants, the sequences
-/// they own) and their foreign keys to tables that will be there. Into an empty target, the
-/// objects they may need (schemas, types, functions) come too; beside the target's objects,
-/// nothing else. Views, other tables' items and large objects are left out.
-struct ItemFilter<'a> {
-    selected: Option<&'a HashSet<String>>,
-    beside: bool,
-    /// Sequences the selected tables own (`OWNED BY`): dropped with them, made with them.
-    owned_sequences: HashSet<String>,
-    /// Tables a foreign key of a selected table may reference: the selected ones, and
-    /// (beside the target's objects) those the target has.
-    referable: HashSet<String>,
-    /// Foreign keys of selected tables to tables that will not be there, for the report.
-    left_out: Vec<String>,
-}
-
-impl<'a> ItemFilter<'a> {
-    async fn new(
-        client: &Client,
-        selected: Option<&'a HashSet<String>>,
-        beside: bool,
-        pre_items: &[ScriptItem],
-        post_items: &[ScriptItem],
-    ) -> Result<Self, RestoreError> {
-        let mut filter = Self {
-            selected,
-            beside,
-            owned_sequences: HashSet::new(),
-            referable: HashSet::new(),
-            left_out: Vec::new(),
-        };
-        let Some(selected) = selected else {
-            return Ok(filter);
-        };
-        let of_selected = |i: &&ScriptItem| {
-            i.header
-                .table
-                .as_ref()
-                .is_some_and(|t| selected.contains(t))
-        };
-        filter.owned_sequences = pre_items
-            .iter()
-            .filter(of_selected)
-            .filter(|i| i.header.kind == ItemKind::SequenceOwnedBy)
-            .map(|i| i.header.name.clone())
-            .collect();
-        let references: Vec<(&ScriptItem, String)> = post_items
-            .iter()
-            .filter(of_selected)
-            .filter(|i| i.header.kind == ItemKind::ForeignKey)
-            .filter_map(|i| script::foreign_key_target(&i.sql).map(|t| (i, t)))
-            .collect();
-        filter.referable = selected.clone();
-        if beside {
-            let names: Vec<String> = references.iter().map(|(_, t)| t.clone()).collect();
-            filter
-                .referable
-                .extend(present_tables(client, &names).await?);
-        }
-        filter.left_out = references
-            .iter()
-            .filter(|(_, t)| !filter.referable.contains(t))
-            .map(|(i, t)| {
-                format!(
-                    "foreign key {} of {} (it references {t}, which is not restored)",
-                    i.header.name,
-                    i.header.table.as_deref().unwrap_or_default()
-                )
-            })
-            .collect();
-        Ok(filter)
-    }
-
-    fn keeps(&self, item: &ScriptItem) -> bool {
-        let Some(selected) = self.selected else {
-            return true;
-        };
-        let header = &item.header;
-        match header.kind {
-            ItemKind::View
-            | ItemKind::MaterializedView
-            | ItemKind::Refresh
-            | ItemKind::LargeObject
-            | ItemKind::LargeObjectAcl => return false,
-            _ => {}
-        }
-        match &header.table {
-            Some(table) if !selected.contains(table) => false,
-            // A NOT VALID check is ordered with the foreign keys; a foreign key needs the
-            // table it references.
-            Some(_) if header.kind == ItemKind::ForeignKey => {
-                script::foreign_key_target(&item.sql).is_none_or(|t| self.referable.contains(&t))
-            }
-            Some(_) => true,
-            None if self.beside => {
-                self.owned_sequences.contains(&header.name)
-                    && matches!(
-                        header.kind,
-                        ItemKind::Sequence
-                            | ItemKind::SequenceValue
-                            | ItemKind::Acl
-                            | ItemKind::SecurityLabel
-                    )
-            }
-            None => true,
-        }
-    }
-}
-
-fn select_tables(
-    manifest: &Manifest,
-    tables: &std::collections::BTreeMap<&str, Vec<(&Part, &TablePart)>>,
-    names: &[String],
-) -> Result<HashSet<String>, RestoreError> {
-    let mut selected = HashSet::new();
-    let mut unknown = Vec::new();
-    for name in names {
-        let matches: Vec<&str> = tables
-            .iter()
-            .filter(|(qualified, blocks)| {
-                let t = blocks.first().map(|(_, t)| *t);
-                **qualified == name.as_str()
-                    || t.is_some_and(|t| {
-                        format!("{}.{}", t.schema, t.name) == *name || t.name == *name
-                    })
-            })
-            .map(|(q, _)| *q)
-            .collect();
-        if matches.len() == 1 {
-            selected.insert(matches[0].to_string());
-        } else {
-            unknown.push(name.clone());
-        }
-    }
-    if unknown.is_empty() {
-        Ok(selected)
-    } else {
-        Err(RestoreError::UnknownTables {
-            backup: manifest.backup_id.clone(),
-            names: unknown.join(", "),
-        })
-    }
 }
 
 /// Runs `items` in one transaction and one round trip. When that fails, it is rolled back and

@@ -1,0 +1,326 @@
+//! Waits that must end: a server that never answers or freezes mid-run, a lease that cannot
+//! be renewed, more jobs than the server allows, a stop while the manifest is written.
+
+use super::*;
+
+/// A server that accepts connections and never answers: every command that connects ends
+/// within its connect bound (`connect_timeout=2` here; 30 s when the URL sets none), fails,
+/// and says the server did not answer. (Before, each one hung forever.)
+#[test]
+fn a_server_that_never_answers_ends_each_command_within_its_bound() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            held.push(stream); // accepted, never answered
+        }
+    });
+    let url = format!("postgresql://backup@127.0.0.1:{port}/app?connect_timeout=2");
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("file://{}/backups", dir.path().display());
+    for args in [
+        vec!["doctor", "--db", &url, "--store", &store],
+        vec![
+            "backup",
+            "--db",
+            &url,
+            "--to",
+            &store,
+            "--database-id",
+            "main",
+        ],
+        vec![
+            "stream",
+            "--db",
+            &url,
+            "--to",
+            &store,
+            "--database-id",
+            "main",
+        ],
+        vec![
+            "health",
+            "--from",
+            &store,
+            "--database-id",
+            "main",
+            "--db",
+            &url,
+        ],
+    ] {
+        let output = backstop_within(Duration::from_secs(30), &args, &[]);
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            !output.status.success(),
+            "`backstop {}` exited 0",
+            args.join(" ")
+        );
+        assert!(
+            said.contains("no answer within 2 s"),
+            "`backstop {}` did not say the server is silent:\n{said}",
+            args.join(" ")
+        );
+    }
+}
+
+/// A backup whose lease can no longer be renewed (the store refuses the lease's writes once
+/// the run is under way, and has turned slow) stops when the lease would expire, instead of
+/// running on while another run may take the lease; it says why and leaves none of its set
+/// behind. (Before, the renewal only warned and the backup went on to commit.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_that_cannot_renew_its_lease_stops_and_leaves_nothing() {
+    use backstop::engine::backup::{BackupError, BackupOptions, backup_exclusively};
+    use backstop::layout::DatabaseId;
+    use backstop::store::{FileStore, Store};
+    use backstop_tests::failing_store::FailingStore;
+    use std::sync::Arc;
+
+    let db = fresh_database("lease lost");
+    db.psql("CREATE TABLE ledger AS SELECT g AS id, md5(g::text) AS note FROM generate_series(1, 1000) g;");
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(FailingStore::new(Arc::new(FileStore::new(
+        dir.path().to_path_buf(),
+    ))));
+    let mut options = BackupOptions::new(DatabaseId::new("main").unwrap());
+    options.lease = Duration::from_millis(900);
+    // Once the lease is taken: its renewals fail, and every part takes seconds to store.
+    store.delay_puts(Duration::from_secs(3));
+    let faults = store.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        faults.fail_state_writes();
+    });
+    let target = backstop::pg::parse_url(&db.url()).unwrap();
+    let started = std::time::Instant::now();
+    let result = backup_exclusively(&target, store.clone(), &options, "fault test", &|_| {}).await;
+    assert!(
+        matches!(result, Err(BackupError::LeaseLost { .. })),
+        "{:?}",
+        result.map(|m| m.backup_id)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the backup ran on for {:?} after its lease was lost",
+        started.elapsed()
+    );
+    let left: Vec<String> = store
+        .list("main/")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    assert!(left.is_empty(), "the stopped backup left {left:?}");
+}
+
+/// A server that freezes in the middle of a backup (its backends stopped, as on a stalled host
+/// or behind a proxy that lost its upstream: TCP still answers, no query does) stops the
+/// backup within its silence limit: it says the server stopped answering, commits nothing,
+/// leaves nothing and frees its lease. Before: it waited forever, renewing its lease all the
+/// while, and the monitor said "in progress".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_freezes_mid_backup_stops_it_and_frees_the_lease() {
+    use backstop::engine::backup::{BackupError, BackupOptions, backup_exclusively};
+    use backstop::layout::DatabaseId;
+    use backstop::store::{FileStore, Store};
+    use backstop_tests::failing_store::FailingStore;
+    use std::sync::Arc;
+
+    let db = fresh_database("frozen server");
+    db.psql("CREATE TABLE ledger AS SELECT g AS id, md5(g::text) AS note FROM generate_series(1, 20000) g;");
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(FailingStore::new(Arc::new(FileStore::new(
+        dir.path().to_path_buf(),
+    ))));
+    // Every part takes seconds to store: the backup is under way when the server freezes.
+    store.delay_puts(Duration::from_secs(2));
+    let mut options = BackupOptions::new(DatabaseId::new("main").unwrap());
+    options.silence_limit = Duration::from_secs(1);
+    let target = backstop::pg::parse_url(&db.url()).unwrap();
+    let running = {
+        let store: Arc<dyn Store> = store.clone();
+        tokio::spawn(async move {
+            backup_exclusively(&target, store, &options, "fault test", &|_| {}).await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pids = db.cluster().psql(
+        "postgres",
+        &format!(
+            "SELECT string_agg(pid::text, ' ') FROM pg_stat_activity WHERE datname = '{}'",
+            db.name
+        ),
+    );
+    let signal = |name: &str| {
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{name}"))
+            .args(pids.split_whitespace())
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{name} {pids}");
+    };
+    signal("STOP");
+    let ended = tokio::time::timeout(Duration::from_secs(60), running).await;
+    signal("CONT");
+    let result = ended
+        .expect("the backup ended while the server was frozen")
+        .unwrap();
+    match result {
+        Err(BackupError::ServerSilent { ref reason }) => {
+            assert!(reason.contains("no answer"), "{reason}")
+        }
+        other => panic!("{:?}", other.map(|m| m.backup_id)),
+    }
+    let left: Vec<String> = store
+        .list("main/")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    assert!(left.is_empty(), "the stopped backup left {left:?}");
+    let key = backstop::lease::lease_key(&DatabaseId::new("main").unwrap(), "backup");
+    backstop::lease::acquire(store.clone(), &key, "next run", Duration::from_secs(60))
+        .await
+        .expect("the lease is free for the next run");
+}
+
+/// `--jobs` more than the role may connect with: backup and restore use the connections
+/// there are (a warning says so) instead of failing halfway on "too many connections".
+/// Before: both failed once the role's CONNECTION LIMIT was reached.
+#[test]
+fn jobs_beyond_what_the_role_may_open_are_capped_not_fatal() {
+    let db = fresh_database("jobs capped");
+    db.psql(
+        "CREATE TABLE a AS SELECT g AS id FROM generate_series(1, 1000) g;
+         CREATE TABLE b AS SELECT g AS id FROM generate_series(1, 2000) g;
+         CREATE TABLE c AS SELECT g AS id FROM generate_series(1, 3000) g;",
+    );
+    let cluster = db.cluster();
+    let role = format!("{}_few", db.name);
+    let target = format!("{}_restored", db.name);
+    cluster.run_psql(
+        "postgres",
+        &[
+            "-c",
+            &format!(
+                "CREATE ROLE \"{role}\" LOGIN PASSWORD 'few-pw' CONNECTION LIMIT 3; \
+                 GRANT pg_read_all_data TO \"{role}\";"
+            ),
+            "-c",
+            &format!("CREATE DATABASE \"{target}\" OWNER \"{role}\""),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("file://{}", dir.path().display());
+    let source = cluster.url_as(&role, "few-pw", &db.name);
+    let output = backstop(
+        &[
+            "backup",
+            "--db",
+            &source,
+            "--to",
+            &store,
+            "--database-id",
+            "main",
+            "--jobs",
+            "8",
+        ],
+        &[],
+    );
+    assert!(output.status.success(), "{}", single_error_line(&output));
+    let into = cluster.url_as(&role, "few-pw", &target);
+    let output = backstop(
+        &[
+            "restore",
+            "--from",
+            &store,
+            "--database-id",
+            "main",
+            "--db",
+            &into,
+            "--jobs",
+            "8",
+            "--no-owner",
+            "--no-acl",
+        ],
+        &[],
+    );
+    assert!(output.status.success(), "{}", single_error_line(&output));
+    assert_eq!(
+        cluster
+            .psql(&target, "SELECT (SELECT count(*) FROM a) + (SELECT count(*) FROM b) + (SELECT count(*) FROM c)")
+            .trim(),
+        "6000"
+    );
+    cluster.run_psql(
+        "postgres",
+        &[
+            "-c",
+            &format!("DROP DATABASE \"{target}\" WITH (FORCE)"),
+            "-c",
+            &format!("DROP ROLE \"{role}\""),
+        ],
+    );
+}
+
+/// A stop (SIGTERM, a lost lease) that lands while the manifest is being written waits for
+/// that write: the run ends committed and restorable. It never removes the parts of a set
+/// whose manifest then lands (a request already sent completes on the store's side): no
+/// manifest is ever left without its parts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_during_the_manifest_write_never_leaves_a_manifest_without_its_parts() {
+    use backstop::engine::backup::{BackupOptions, backup};
+    use backstop::engine::restore::{BackupSelector, read_manifest};
+    use backstop::layout::DatabaseId;
+    use backstop::store::{FileStore, Store};
+    use backstop_tests::failing_store::FailingStore;
+    use std::sync::Arc;
+
+    let db = fresh_database("stop while committing");
+    db.psql("CREATE TABLE ledger AS SELECT g AS id, md5(g::text) AS note FROM generate_series(1, 5000) g;");
+    let dir = tempfile::tempdir().unwrap();
+    let inner: Arc<dyn Store> = Arc::new(FileStore::new(dir.path().to_path_buf()));
+    let store = Arc::new(FailingStore::new(inner.clone()));
+    let options = BackupOptions::new(DatabaseId::new("main").unwrap());
+    let interrupt = options.interrupt.clone();
+    store.at_next_manifest_put(
+        Box::pin(async move { interrupt.cancel() }),
+        Duration::from_millis(500),
+    );
+    let target = backstop::pg::parse_url(&db.url()).unwrap();
+    let result = backup(&target, store.clone(), &options, &|_| {}).await;
+    // Let a write the run stopped waiting for land, as it would on S3.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let keys: Vec<String> = inner
+        .list("main/")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    let database = DatabaseId::new("main").unwrap();
+    match result {
+        Ok(manifest) => {
+            let stored = read_manifest(
+                inner.as_ref(),
+                &database,
+                &BackupSelector::Id(
+                    backstop::layout::BackupId::parse(&manifest.backup_id).unwrap(),
+                ),
+            )
+            .await
+            .unwrap();
+            for part in &stored.parts {
+                let key = format!("main/{}/{}", stored.backup_id, part.key);
+                assert!(keys.contains(&key), "committed without {key}: {keys:?}");
+            }
+        }
+        Err(e) => assert!(keys.is_empty(), "the run failed ({e}) and left {keys:?}"),
+    }
+}
