@@ -24,6 +24,9 @@ pub struct FailingStore {
     inner: Arc<dyn Store>,
     state_writes_fail: AtomicBool,
     put_delay_ms: AtomicU64,
+    /// Puts so far, and the one (1-based) that fails part way through its body; 0: none.
+    puts: AtomicU64,
+    failing_put: AtomicU64,
     before_part_read: std::sync::Mutex<Option<Hook>>,
     /// `(after, pause)`: each put stalls once for `pause` after `after` bytes.
     stall: std::sync::Mutex<Option<(usize, Duration)>>,
@@ -59,6 +62,8 @@ impl FailingStore {
             inner,
             state_writes_fail: AtomicBool::new(false),
             put_delay_ms: AtomicU64::new(0),
+            puts: AtomicU64::new(0),
+            failing_put: AtomicU64::new(0),
             before_part_read: std::sync::Mutex::new(None),
             stall: std::sync::Mutex::new(None),
             listings: std::sync::Mutex::new(Listings::Whole),
@@ -76,6 +81,18 @@ impl FailingStore {
     pub fn delay_puts(&self, delay: Duration) {
         self.put_delay_ms
             .store(delay.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    /// The `n`th put from now (1-based) reads part of its body, then fails as a connection
+    /// reset or a full disk would: nothing of it is stored.
+    pub fn fail_nth_put(&self, n: u64) {
+        self.puts.store(0, Ordering::SeqCst);
+        self.failing_put.store(n, Ordering::SeqCst);
+    }
+
+    /// Puts made since the last [`FailingStore::fail_nth_put`] (or since the store was made).
+    pub fn puts(&self) -> u64 {
+        self.puts.load(Ordering::SeqCst)
     }
 
     /// From now on, each put stalls once for `pause` after `after` bytes of its body: storage
@@ -128,6 +145,19 @@ impl Store for FailingStore {
         body: &mut (dyn AsyncRead + Send + Unpin),
         options: &PutOptions,
     ) -> Result<PutReceipt, StoreError> {
+        let nth = self.puts.fetch_add(1, Ordering::SeqCst) + 1;
+        if nth == self.failing_put.load(Ordering::SeqCst) {
+            let mut some = [0u8; 1024];
+            let _ = tokio::io::AsyncReadExt::read(body, &mut some).await;
+            return Err(StoreError::Io {
+                operation: "write",
+                path: key.into(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    format!("injected fault at put {nth}"),
+                ),
+            });
+        }
         let delay = self.put_delay_ms.load(Ordering::SeqCst);
         if delay > 0 {
             tokio::time::sleep(Duration::from_millis(delay)).await;

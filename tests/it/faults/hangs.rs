@@ -324,3 +324,122 @@ async fn a_stop_during_the_manifest_write_never_leaves_a_manifest_without_its_pa
         Err(e) => assert!(keys.is_empty(), "the run failed ({e}) and left {keys:?}"),
     }
 }
+
+/// The store failing at each of a backup's writes in turn, and at each of a change-stream
+/// drain's: every failing run ends in an error and commits nothing (no manifest, no seal past
+/// what was proven), the next clean run succeeds, and what it stores restores identically.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_failing_at_each_write_in_turn_commits_nothing_and_loses_nothing() {
+    use backstop::engine::backup::{BackupOptions, backup};
+    use backstop::engine::restore::{BackupSelector, RestoreOptions, read_manifest, restore};
+    use backstop::engine::stream::{StreamOptions, drain};
+    use backstop::layout::DatabaseId;
+    use backstop::store::{FileStore, Store};
+    use backstop_tests::failing_store::FailingStore;
+    use std::sync::Arc;
+
+    let db = fresh_database("nth write");
+    db.psql(
+        "CREATE TABLE ledger (id int PRIMARY KEY, note text);
+         INSERT INTO ledger SELECT g, md5(g::text) FROM generate_series(1, 3000) g;
+         CREATE TABLE tags (id int PRIMARY KEY, tag text); INSERT INTO tags VALUES (1, 'a'), (2, 'b');",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let inner: Arc<dyn Store> = Arc::new(FileStore::new(dir.path().to_path_buf()));
+    let store = Arc::new(FailingStore::new(inner.clone()));
+    let target = backstop::pg::parse_url(&db.url()).unwrap();
+    let database = DatabaseId::new(&db.name).unwrap();
+    let options = BackupOptions::new(database.clone());
+    let committed = || async {
+        backstop::layout::committed_backups(
+            &database,
+            inner
+                .list(&format!("{database}/"))
+                .await
+                .unwrap()
+                .iter()
+                .map(|o| o.key.as_str()),
+        )
+    };
+
+    // How many writes a clean backup makes.
+    backup(&target, store.clone(), &options, &|_| {})
+        .await
+        .unwrap();
+    let writes = store.puts();
+    assert!(writes >= 4, "{writes} writes");
+    let before = committed().await;
+    for n in 1..=writes {
+        store.fail_nth_put(n);
+        let result = backup(&target, store.clone(), &options, &|_| {}).await;
+        assert!(
+            result.is_err(),
+            "a backup whose write {n} of {writes} failed exited 0"
+        );
+        assert_eq!(
+            committed().await,
+            before,
+            "write {n} of {writes} failed and a set was committed"
+        );
+    }
+
+    // A drain: the stream starts, changes come, each write of the next drain fails in turn.
+    let stream = StreamOptions::new(database.clone());
+    store.fail_nth_put(0);
+    drain(&target, store.clone(), &stream).await.unwrap();
+    // The base the stream replays onto: a backup taken once the slot exists.
+    backup(&target, store.clone(), &options, &|_| {})
+        .await
+        .unwrap();
+    db.psql("INSERT INTO ledger SELECT g, 'late ' || g FROM generate_series(3001, 3500) g; UPDATE tags SET tag = 'c';");
+    store.fail_nth_put(u64::MAX);
+    let probe = drain(&target, store.clone(), &stream).await;
+    let drain_writes = store.puts();
+    probe.unwrap();
+    db.psql("INSERT INTO ledger SELECT g, 'later ' || g FROM generate_series(3501, 3600) g; DELETE FROM tags WHERE id = 1;");
+    for n in 1..=drain_writes.max(1) {
+        store.fail_nth_put(n);
+        assert!(
+            drain(&target, store.clone(), &stream).await.is_err(),
+            "a drain whose write {n} failed succeeded"
+        );
+    }
+    store.fail_nth_put(0);
+    drain(&target, store.clone(), &stream).await.unwrap();
+
+    // Everything is there: the newest backup plus the stream reach the source as it is now.
+    let restored = fresh_database("nth write restored");
+    let into = backstop::pg::parse_url(&restored.url()).unwrap();
+    let recovery = backstop::engine::stream::replay::plan_recovery(
+        inner.as_ref(),
+        &database,
+        backstop::engine::stream::plan::RecoveryTarget::Latest,
+        None,
+    )
+    .await
+    .unwrap();
+    let manifest = read_manifest(
+        inner.as_ref(),
+        &database,
+        &BackupSelector::Id(
+            backstop::layout::BackupId::parse(&recovery.manifest.backup_id).unwrap(),
+        ),
+    )
+    .await
+    .unwrap();
+    restore(
+        inner.clone(),
+        &manifest,
+        &into,
+        &RestoreOptions::new(2),
+        &|_| {},
+    )
+    .await
+    .unwrap();
+    backstop::engine::stream::replay::replay(inner.clone(), &recovery, &into, None)
+        .await
+        .unwrap();
+    let digest = "SELECT (SELECT md5(string_agg(id || note, ',' ORDER BY id)) FROM ledger), \
+                  (SELECT md5(string_agg(id || tag, ',' ORDER BY id)) FROM tags)";
+    assert_eq!(restored.psql(digest), db.psql(digest));
+}
