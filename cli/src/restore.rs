@@ -340,6 +340,10 @@ pub struct ExportArgs {
     /// Leave out privileges: GRANT, REVOKE and default privileges.
     #[arg(long)]
     no_acl: bool,
+    /// Leave out the `\restrict KEY` line that makes psql refuse meta-commands in the script
+    /// (needed only for psql older than 18, 17.6, 16.10, 15.14, 14.19 and 13.22).
+    #[arg(long)]
+    no_restrict: bool,
     #[command(flatten)]
     identity: crate::keys::IdentityArgs,
 }
@@ -355,13 +359,32 @@ pub async fn run_export(args: ExportArgs) -> anyhow::Result<()> {
     let options = ExportOptions {
         no_owner: args.no_owner,
         no_acl: args.no_acl,
+        no_restrict: args.no_restrict,
     };
+    if manifest.is_encrypted() {
+        eprintln!(
+            "warning: backup {} is encrypted; this export of it is plain text: keep it as safe as the key",
+            manifest.backup_id
+        );
+    }
     match &args.output {
         Some(path) => {
             let temp = path.with_extension("partial");
-            let mut file = tokio::fs::File::create(&temp)
+            // Readable by its owner only: it holds the database's data.
+            let mut file = tokio::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&temp)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", temp.display()))?;
+            {
+                use std::os::unix::fs::PermissionsExt as _;
+                file.set_permissions(std::fs::Permissions::from_mode(0o600))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot restrict {}: {e}", temp.display()))?;
+            }
             let written: anyhow::Result<()> = async {
                 export(store.as_ref(), &manifest, &options, &mut file).await?;
                 file.sync_all().await?;

@@ -25,6 +25,7 @@ mod store_contract;
 mod store_file;
 mod store_s3;
 mod support;
+mod tamper;
 mod tls;
 mod verify;
 mod verify_function;

@@ -25,6 +25,10 @@ pub enum EncryptionError {
         "`{value}` is not an age recipient ({reason}); a recipient looks like age1… (`backstop keygen` prints one)"
     )]
     Recipient { value: String, reason: String },
+    #[error(
+        "a recipient was given an age identity (AGE-SECRET-KEY-1…), the secret half of a key: pass its recipient (age1…, which `backstop keygen` prints) and keep the identity away from the backup side; not repeated here"
+    )]
+    SecretAsRecipient,
     #[error("reading identity file {path}: {reason}")]
     IdentityFile { path: String, reason: String },
     #[error("identity file {path} holds no age identity (a line AGE-SECRET-KEY-1…)")]
@@ -59,9 +63,13 @@ impl Recipients {
         let mut names = Vec::new();
         for value in values {
             let value = value.as_ref().trim();
+            // A secret key pasted where a recipient goes is never repeated back.
+            if value.to_ascii_uppercase().starts_with("AGE-SECRET-KEY-") {
+                return Err(EncryptionError::SecretAsRecipient);
+            }
             let key = age::x25519::Recipient::from_str(value).map_err(|e| {
                 EncryptionError::Recipient {
-                    value: value.to_string(),
+                    value: value.chars().filter(|c| !c.is_control()).take(80).collect(),
                     reason: e.to_string(),
                 }
             })?;

@@ -38,7 +38,7 @@ pub struct ScriptItem {
 
 /// Renders items as a script: the preamble, then each item after its marker line.
 pub fn render(title: &str, marker: &str, items: &[&Item]) -> String {
-    let mut script = format!("-- {title}\n\n{PREAMBLE}\n");
+    let mut script = format!("-- {}\n\n{PREAMBLE}\n", inert(title));
     for item in items {
         let header = ItemHeader {
             kind: item.kind,
@@ -80,6 +80,34 @@ pub fn foreign_key_target(sql: &str) -> Option<String> {
         }
     }
     (!name.is_empty()).then_some(name)
+}
+
+/// `text` safe to put in a `--` comment of a script psql may run: every control character
+/// (a newline would end the comment and start a line psql reads, `\!` included), and the
+/// Unicode line and bidirectional-override characters, written as `\u{..}`.
+pub fn inert(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') {
+                format!("\\u{{{:x}}}", c as u32)
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// The line of the first psql meta-command in `script` (a backslash outside quoted text,
+/// identifiers, dollar-quoted bodies and comments), if it holds one.
+pub fn meta_command(script: &str) -> Option<usize> {
+    let mut offset = 0;
+    for statement in statements(script) {
+        if let Some(at) = statement.masked.find('\\') {
+            return Some(script[..offset + at].matches('\n').count() + 1);
+        }
+        offset += statement.text.len();
+    }
+    None
 }
 
 /// Splits a script back into its items (the preamble is dropped: restore sets it itself).
@@ -387,6 +415,26 @@ fn is_plain_column_list(columns: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_backslash_outside_quotes_is_a_meta_command_and_inside_is_not() {
+        let clean = "CREATE FUNCTION f() RETURNS text LANGUAGE sql AS $$ SELECT '\\! x' $$;\n\
+                     COMMENT ON TABLE t IS E'a\\nb';\n-- \\! in a comment\nCREATE TABLE \"\\x\" (a int);\n";
+        assert_eq!(meta_command(clean), None);
+        assert_eq!(
+            meta_command("SELECT 1;\n\\! touch /tmp/x\nSELECT 2;\n"),
+            Some(2)
+        );
+        assert_eq!(meta_command("SELECT 1 \\gexec\n"), Some(1));
+    }
+
+    #[test]
+    fn a_title_with_a_newline_stays_one_comment_line() {
+        let script = render("db\n\\! touch /tmp/owned\r\u{202e}x", "m", &[]);
+        let first = script.lines().next().unwrap();
+        assert_eq!(first, "-- db\\u{a}\\! touch /tmp/owned\\u{d}\\u{202e}x");
+        assert!(!script.lines().any(|l| l.starts_with('\\')));
+    }
 
     #[test]
     fn grantors_are_taken_out_for_a_role_that_cannot_act_as_them() {

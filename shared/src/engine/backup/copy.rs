@@ -209,8 +209,9 @@ impl Worker {
                  SET row_security = off;\n\
                  SET statement_timeout = 0;\n\
                  SET jit = off;\n\
-                 SET synchronize_seqscans = off;",
-                self.snapshot
+                 SET synchronize_seqscans = off;\n{}",
+                self.snapshot,
+                super::HARDEN_SESSION
             ))
             .await
             .map_err(database("joining the backup snapshot"))?;

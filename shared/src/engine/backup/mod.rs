@@ -292,6 +292,20 @@ async fn backup_until(
     result
 }
 
+/// As pg_dump does since the fix for CVE-2024-7348: where the server has the setting, a
+/// session of the backup reads no relation that could run code or reach another server on
+/// access (a table swapped for a view while the dump runs, a foreign table). One statement,
+/// a no-op on servers without it.
+pub(super) const HARDEN_SESSION: &str = "SELECT pg_catalog.set_config('restrict_nonsystem_relation_kind', 'view, foreign-table', false) \
+     FROM pg_catalog.pg_settings WHERE name = 'restrict_nonsystem_relation_kind';\n";
+
+async fn harden(leader: &Client) -> Result<(), BackupError> {
+    leader
+        .batch_execute(HARDEN_SESSION)
+        .await
+        .map_err(database("hardening the session"))
+}
+
 /// Takes a backup while holding the database's backup lease (`_backstop/locks/<id>/backup`),
 /// so two runs — scheduled, on demand or from the CLI — never back up one database at once.
 /// Another run in progress is `BackupError::Lease(LeaseError::Held { .. })`.
@@ -413,6 +427,7 @@ async fn run(
     let leader = connect(pg).await?;
     let version = ServerVersion::read_supported(&leader).await?;
     check_clock(&leader).await?;
+    harden(&leader).await?;
     // The change stream's slot, read before the snapshot: segments after its position carry
     // this backup forward (`stream::plan`).
     let slot = stream::slot_name(&options.database_id);

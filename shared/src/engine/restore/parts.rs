@@ -9,7 +9,8 @@ use async_compression::tokio::bufread::ZstdDecoder;
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use tokio::io::{
-    AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, ReadBuf,
+    AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWrite,
+    AsyncWriteExt, BufReader, ReadBuf,
 };
 
 use super::{RestoreError, SEND_BATCH};
@@ -109,21 +110,105 @@ pub(crate) async fn open_part(
         inner: reader,
         stored: stored.clone(),
     });
+    Ok((decode(manifest, part, hashing).await?, stored))
+}
+
+/// A part's stored bytes made readable: decrypted when the set is encrypted (with the
+/// identities the manifest was opened with), then decompressed.
+async fn decode(
+    manifest: &Manifest,
+    part: &Part,
+    stored: impl AsyncBufRead + Send + Unpin + 'static,
+) -> Result<PartReader, RestoreError> {
     let plain: Box<dyn AsyncRead + Send + Unpin> = match &manifest.encryption {
-        None => Box::new(hashing),
+        None => Box::new(stored),
         Some(encrypted) => {
             let keys = manifest
                 .keys
                 .0
                 .as_ref()
                 .ok_or_else(|| no_identity(manifest))?;
-            encryption::decrypting(keys, hashing, &encrypted.recipients)
+            encryption::decrypting(keys, stored, &encrypted.recipients)
                 .await
                 .map_err(|e| decrypt_error(manifest, &part.key, e))?
         }
     };
-    let reader = BufReader::with_capacity(SEND_BATCH, ZstdDecoder::new(BufReader::new(plain)));
-    Ok((reader, stored))
+    Ok(BufReader::with_capacity(
+        SEND_BATCH,
+        ZstdDecoder::new(BufReader::new(plain)),
+    ))
+}
+
+/// A part's stored bytes fetched into a private temporary file (unnamed, owner-only, gone
+/// when closed) and checked against the manifest, size and SHA-256, before anything reads
+/// them: nothing of a part that does not match ever leaves the tool. A part growing past
+/// its recorded size is refused as it streams in.
+async fn fetch_checked(
+    store: &dyn Store,
+    manifest: &Manifest,
+    part: &Part,
+) -> Result<tokio::fs::File, RestoreError> {
+    let corrupt = |reason: String| RestoreError::Corrupt {
+        backup: manifest.backup_id.clone(),
+        part: part.key.clone(),
+        reason,
+    };
+    let local = |e: std::io::Error| RestoreError::Output { source: e };
+    let database = DatabaseId::new(&manifest.database_id).map_err(|e| RestoreError::Manifest {
+        key: part.key.clone(),
+        reason: e.to_string(),
+    })?;
+    let backup = BackupId::parse(&manifest.backup_id).map_err(|e| RestoreError::Manifest {
+        key: part.key.clone(),
+        reason: e.to_string(),
+    })?;
+    let mut reader = match store.get(&set_key(&database, &backup, &part.key)).await {
+        Ok(reader) => reader,
+        Err(StoreError::NotFound { .. }) => {
+            return Err(corrupt("it is missing from the store".into()));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut file = tokio::fs::File::from_std(tempfile::tempfile().map_err(local)?);
+    let mut hasher = Sha256::new();
+    let mut bytes = 0u64;
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        let n = reader
+            .read(&mut buffer)
+            .await
+            .map_err(|e| corrupt(format!("it could not be read: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        bytes += n as u64;
+        if bytes > part.bytes {
+            return Err(corrupt(format!(
+                "it holds more than the {} bytes the manifest records",
+                part.bytes
+            )));
+        }
+        hasher.update(&buffer[..n]);
+        file.write_all(&buffer[..n]).await.map_err(local)?;
+    }
+    let sha = hex::encode(hasher.finalize());
+    if bytes != part.bytes {
+        return Err(corrupt(format!(
+            "{bytes} bytes stored, the manifest says {}",
+            part.bytes
+        )));
+    }
+    if sha != part.sha256 {
+        return Err(corrupt(format!(
+            "SHA-256 {sha} does not match the manifest's {}",
+            part.sha256
+        )));
+    }
+    file.flush().await.map_err(local)?;
+    file.seek(std::io::SeekFrom::Start(0))
+        .await
+        .map_err(local)?;
+    Ok(file)
 }
 
 /// An encrypted set read without an identity: one line naming its recipients.
@@ -183,15 +268,64 @@ pub(crate) fn check_stored(
     Ok(())
 }
 
-/// Streams a part's decompressed content into `out`, then checks its stored size and SHA-256.
-async fn copy_part(
+/// Writes a part's content into `out`, only once it is known to be the part the manifest
+/// records: its stored bytes are fetched and checked first (`fetch_checked`); a data or
+/// large-object part is also read through its scanner first (framing, rows, digest, the exact
+/// shape of each line), since psql will read it; a SQL part must hold no psql meta-command.
+async fn export_part(
     store: &dyn Store,
     manifest: &Manifest,
     part: &Part,
     out: &mut (dyn AsyncWrite + Send + Unpin),
 ) -> Result<(), RestoreError> {
-    let (mut reader, stored) = open_part(store, manifest, part).await?;
-    // Read and write errors apart: a reader closing the pipe says nothing about the part.
+    if part.kind != PartKind::Data {
+        let script = read_script(store, manifest, part).await?;
+        return out
+            .write_all(script.as_bytes())
+            .await
+            .map_err(|source| RestoreError::Output { source });
+    }
+    match part.large_objects {
+        Some(_) => scan_large_object_part(store, manifest, part, None).await?,
+        None => scan_data_part(store, manifest, part, &mut Discard).await?,
+    };
+    // The bytes written below have the SHA-256 of the bytes just scanned.
+    let file = fetch_checked(store, manifest, part).await?;
+    copy_decoded(manifest, part, BufReader::new(file), out).await
+}
+
+/// Reads a whole SQL part, verified.
+pub async fn read_script(
+    store: &dyn Store,
+    manifest: &Manifest,
+    part: &Part,
+) -> Result<String, RestoreError> {
+    let corrupt = |reason: String| RestoreError::Corrupt {
+        backup: manifest.backup_id.clone(),
+        part: part.key.clone(),
+        reason,
+    };
+    let file = fetch_checked(store, manifest, part).await?;
+    let mut bytes = Vec::new();
+    copy_decoded(manifest, part, BufReader::new(file), &mut bytes).await?;
+    let text = String::from_utf8(bytes).map_err(|_| corrupt("it is not UTF-8 text".into()))?;
+    // Backstop writes no psql meta-command: one outside quotes would run in `export | psql`.
+    if let Some(line) = script::meta_command(&text) {
+        return Err(corrupt(format!(
+            "it holds a psql meta-command outside any quoted text (line {line}), which Backstop never writes"
+        )));
+    }
+    Ok(text)
+}
+
+/// Decodes checked stored bytes into `out`.
+async fn copy_decoded(
+    manifest: &Manifest,
+    part: &Part,
+    stored: impl AsyncBufRead + Send + Unpin + 'static,
+    out: &mut (dyn AsyncWrite + Send + Unpin),
+) -> Result<(), RestoreError> {
+    let mut reader = decode(manifest, part, stored).await?;
     let mut buffer = vec![0u8; 64 * 1024];
     loop {
         let n = reader
@@ -203,28 +337,12 @@ async fn copy_part(
                 reason: format!("it does not decompress or decrypt: {e}"),
             })?;
         if n == 0 {
-            break;
+            return Ok(());
         }
         out.write_all(&buffer[..n])
             .await
             .map_err(|source| RestoreError::Output { source })?;
     }
-    check_stored(manifest, part, &stored)
-}
-
-/// Reads a whole SQL part, verified.
-pub async fn read_script(
-    store: &dyn Store,
-    manifest: &Manifest,
-    part: &Part,
-) -> Result<String, RestoreError> {
-    let mut bytes = Vec::new();
-    copy_part(store, manifest, part, &mut bytes).await?;
-    String::from_utf8(bytes).map_err(|_| RestoreError::Corrupt {
-        backup: manifest.backup_id.clone(),
-        part: part.key.clone(),
-        reason: "it is not UTF-8 text".into(),
-    })
 }
 
 /// What `export` leaves out of the script.
@@ -234,6 +352,9 @@ pub struct ExportOptions {
     pub no_owner: bool,
     /// GRANT, REVOKE and default privileges.
     pub no_acl: bool,
+    /// Leave out the `\restrict KEY` / `\unrestrict KEY` pair around the script, for psql
+    /// older than 18, 17.6, 16.10, 15.14, 14.19 and 13.22 (which do not know it).
+    pub no_restrict: bool,
 }
 
 /// Writes the whole backup as one psql script, every part verified on the way.
@@ -245,6 +366,21 @@ pub async fn export(
 ) -> Result<(), RestoreError> {
     let write_error = |source| RestoreError::Output { source };
     super::readable(manifest)?;
+    // As pg_dump does from 17.6: psql refuses every meta-command between the two, so nothing a
+    // database or a store put into the script can run one.
+    let key: String = {
+        use rand::Rng as _;
+        rand::rng()
+            .sample_iter(rand::distr::Alphanumeric)
+            .take(32)
+            .map(char::from)
+            .collect()
+    };
+    if !options.no_restrict {
+        out.write_all(format!("\\restrict {key}\n").as_bytes())
+            .await
+            .map_err(write_error)?;
+    }
     for part in &manifest.parts {
         if part.kind != PartKind::Data && (options.no_owner || options.no_acl) {
             let script = read_script(store, manifest, part).await?;
@@ -258,8 +394,13 @@ pub async fn export(
                 .await
                 .map_err(write_error)?;
         } else {
-            copy_part(store, manifest, part, out).await?;
+            export_part(store, manifest, part, out).await?;
         }
+    }
+    if !options.no_restrict {
+        out.write_all(format!("\\unrestrict {key}\n").as_bytes())
+            .await
+            .map_err(write_error)?;
     }
     out.flush().await.map_err(write_error)
 }
@@ -303,10 +444,6 @@ impl BlockSink for Discard {
     }
 }
 
-/// Reads a data part's COPY blocks (one, or a bundle's in order) and checks each against the
-/// manifest: the header names its table and columns, the rows end with the end-of-data
-/// marker, the row count and digest match; then the stored bytes' size and SHA-256. Rows go
-/// to `sink` in batches as they are read; returns the row count.
 /// Reads every part of `parts` through, `jobs` at a time, checking each against the manifest
 /// as a load would (SHA-256, framing, rows, digest), and loading nothing: the first problem
 /// found is the error.
@@ -331,6 +468,10 @@ pub(super) async fn check_all(
     Ok(())
 }
 
+/// Reads a data part's COPY blocks (one, or a bundle's in order) and checks each against the
+/// manifest: the header names its table and columns, the rows end with the end-of-data
+/// marker, the row count and digest match; then the stored bytes' size and SHA-256. Rows go
+/// to `sink` in batches as they are read; returns the row count.
 pub(crate) async fn scan_data_part(
     store: &dyn Store,
     manifest: &Manifest,
@@ -414,6 +555,17 @@ pub(crate) async fn scan_data_part(
         }
         sink.finish(expected).await?;
         total += digest.rows();
+    }
+    // After its last block a part holds nothing but blank lines: anything else would reach
+    // psql after the end-of-data marker, as commands.
+    let mut rest = Vec::new();
+    (&mut reader)
+        .take(1 << 20)
+        .read_to_end(&mut rest)
+        .await
+        .map_err(read)?;
+    if rest.iter().any(|&b| b != b'\n') {
+        return Err(corrupt("it holds more after its last block of rows".into()));
     }
     tokio::io::copy(&mut reader, &mut tokio::io::sink())
         .await

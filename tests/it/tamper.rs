@@ -1,0 +1,242 @@
+//! Nothing runs that should not: a set rewritten by someone who can write the store (the
+//! manifest resealed to match), and a database whose names are hostile, piped to psql as the
+//! runbook and the README do. Each asserts that a marker file a shell command would create
+//! is never created.
+
+use std::path::{Path, PathBuf};
+
+use backstop::engine::manifest::{Manifest, PartKind};
+use backstop_tests::postgres::{cluster, fresh_database};
+
+use crate::support::{backstop, backstop_ok, single_error_line};
+
+/// The manifest of the only set of `database` under the file store at `root`, and its folder.
+fn only_set(root: &Path, database: &str) -> (Manifest, PathBuf) {
+    let dir = std::fs::read_dir(root.join(database))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.join("manifest.json").exists())
+        .unwrap();
+    let manifest =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    (manifest, dir)
+}
+
+/// Replaces part `key` of the set with `content` (compressed as Backstop stores it) and
+/// rewrites the manifest to match it, sealed again: what a writer of the store can do.
+fn replace_part(dir: &Path, manifest: &Manifest, key: &str, content: &[u8]) {
+    let stored = zstd::encode_all(content, 3).unwrap();
+    std::fs::write(dir.join(key), &stored).unwrap();
+    let mut forged = manifest.clone();
+    let part = forged.parts.iter_mut().find(|p| p.key == key).unwrap();
+    part.bytes = stored.len() as u64;
+    part.sha256 = {
+        use sha2::Digest as _;
+        hex::encode(sha2::Sha256::digest(&stored))
+    };
+    let forged = Manifest {
+        seal: None,
+        ..forged
+    }
+    .sealed();
+    std::fs::write(
+        dir.join("manifest.json"),
+        serde_json::to_vec_pretty(&forged).unwrap(),
+    )
+    .unwrap();
+}
+
+fn decompressed(path: &Path) -> Vec<u8> {
+    zstd::decode_all(std::fs::File::open(path).unwrap()).unwrap()
+}
+
+/// `backstop export ... | psql -v ON_ERROR_STOP=1 target`, as the README shows it; returns
+/// export's stderr.
+fn export_into_psql(store: &str, database_id: &str, target: &str) -> String {
+    let psql = cluster().bin_dir.join("psql");
+    let script = format!(
+        "{} export --from '{store}' --database-id '{database_id}' | '{}' -q -v ON_ERROR_STOP=1 '{target}' >/dev/null 2>&1; true",
+        crate::support::backstop_bin().display(),
+        psql.display()
+    );
+    let output = std::process::Command::new("bash")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&output.stderr).to_string()
+}
+
+/// A set whose pre-data part was rewritten to hold a shell command for psql, and whose data
+/// part carries one after its last block of rows, each with the manifest resealed to match:
+/// `export | psql` runs neither; export names the part and writes nothing of it. Before:
+/// export streamed the part as it read it, and psql ran the command.
+#[test]
+fn export_of_a_resealed_tampered_set_runs_nothing() {
+    let db = fresh_database("tamper export");
+    db.psql("CREATE TABLE public.t (id int PRIMARY KEY, v text); INSERT INTO public.t VALUES (1, 'a'), (2, 'b');");
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("backups");
+    let store = format!("file://{}", root.display());
+    let id = db.name.clone();
+    backstop_ok(
+        &[
+            "backup",
+            "--db",
+            &db.url(),
+            "--to",
+            &store,
+            "--database-id",
+            &id,
+        ],
+        &[],
+    );
+    let (manifest, set) = only_set(&root, &id);
+    let pre = manifest
+        .parts
+        .iter()
+        .find(|p| p.kind == PartKind::PreData)
+        .unwrap()
+        .key
+        .clone();
+    let data = manifest
+        .parts
+        .iter()
+        .find(|p| p.blocks().next().is_some())
+        .unwrap()
+        .key
+        .clone();
+    let original_pre = std::fs::read(set.join(&pre)).unwrap();
+    let original_data = std::fs::read(set.join(&data)).unwrap();
+    let original_manifest = std::fs::read(set.join("manifest.json")).unwrap();
+
+    let cases = [
+        (pre.clone(), "meta-command"),
+        (data.clone(), "after its last block"),
+    ];
+    for (key, says) in cases {
+        let marker = dir.path().join(format!("ran-{}", key.replace('/', "-")));
+        let mut content = decompressed(&set.join(&key));
+        content.extend_from_slice(format!("\\! touch {}\n", marker.display()).as_bytes());
+        replace_part(&set, &manifest, &key, &content);
+        let target = fresh_database("tamper export target");
+        let stderr = export_into_psql(&store, &id, &target.url());
+        assert!(!marker.exists(), "the command in {key} ran");
+        assert!(stderr.contains(&key) && stderr.contains(says), "{stderr}");
+        // Restore refuses it too, before anything of it runs.
+        let into = fresh_database("tamper restore target");
+        let output = backstop(
+            &[
+                "restore",
+                "--from",
+                &store,
+                "--database-id",
+                &id,
+                "--db",
+                &into.url(),
+            ],
+            &[],
+        );
+        assert!(!output.status.success());
+        assert!(!marker.exists(), "the command in {key} ran through restore");
+        std::fs::write(set.join(&pre), &original_pre).unwrap();
+        std::fs::write(set.join(&data), &original_data).unwrap();
+        std::fs::write(set.join("manifest.json"), &original_manifest).unwrap();
+    }
+}
+
+/// A database whose name holds a newline and a psql meta-command: backed up, then read back
+/// through `export | psql`, the CLI restore, and the runbook's by-hand path (each part through
+/// zstd into psql): the name is only ever a name, and the command never runs.
+#[test]
+fn a_hostile_database_name_is_only_a_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("ran");
+    let name = format!(
+        "evil_{}\n\\! touch {}\n",
+        backstop_tests::unique_suffix(),
+        marker.display()
+    );
+    let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+    cluster().run_psql("postgres", &["-c", &format!("CREATE DATABASE {quoted}")]);
+    let encoded: String = name
+        .bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let url = cluster().url(&encoded);
+    cluster().psql(
+        &encoded,
+        "CREATE TABLE public.t (id int); INSERT INTO public.t VALUES (1), (2);",
+    );
+    let root = dir.path().join("backups");
+    let store = format!("file://{}", root.display());
+    let output = backstop(
+        &[
+            "backup",
+            "--db",
+            &url,
+            "--to",
+            &store,
+            "--database-id",
+            "evil",
+        ],
+        &[],
+    );
+    assert!(output.status.success(), "{}", single_error_line(&output));
+    let (manifest, set) = only_set(&root, "evil");
+
+    let target = fresh_database("hostile name export");
+    export_into_psql(&store, "evil", &target.url());
+    assert!(!marker.exists(), "export | psql ran the name's command");
+    assert_eq!(target.psql("SELECT count(*) FROM public.t").trim(), "2");
+
+    let restored = fresh_database("hostile name restore");
+    backstop_ok(
+        &[
+            "restore",
+            "--from",
+            &store,
+            "--database-id",
+            "evil",
+            "--db",
+            &restored.url(),
+        ],
+        &[],
+    );
+    assert_eq!(restored.psql("SELECT count(*) FROM public.t").trim(), "2");
+
+    // The runbook's by-hand path, without Backstop: the parts in manifest order through psql.
+    let by_hand = fresh_database("hostile name by hand");
+    let mut parts: Vec<_> = manifest.parts.iter().collect();
+    parts.sort_by_key(|p| p.order);
+    let script: Vec<u8> = parts
+        .iter()
+        .flat_map(|p| decompressed(&set.join(&p.key)))
+        .collect();
+    let psql = std::process::Command::new(cluster().bin_dir.join("psql"))
+        .args(["-q", "-v", "ON_ERROR_STOP=1", &by_hand.url()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write as _;
+        let mut stdin = psql.stdin.as_ref().unwrap();
+        stdin.write_all(&script).unwrap();
+    }
+    let output = psql.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!marker.exists(), "the by-hand path ran the name's command");
+    assert_eq!(by_hand.psql("SELECT count(*) FROM public.t").trim(), "2");
+    cluster().run_psql(
+        "postgres",
+        &["-c", &format!("DROP DATABASE {quoted} WITH (FORCE)")],
+    );
+}
