@@ -531,7 +531,16 @@ fn the_cli_exits_0_1_2_3_like_a_nagios_check() {
         .map(|e| e.unwrap().path().join("manifest.json"))
         .find(|p| p.exists())
         .unwrap();
-    let manifest = std::fs::read(taken).unwrap();
+    // The same backup, as if taken seven hours ago (a manifest says which set it is).
+    let manifest: backstop::engine::manifest::Manifest =
+        serde_json::from_slice(&std::fs::read(taken).unwrap()).unwrap();
+    let manifest = backstop::engine::manifest::Manifest {
+        backup_id: old.to_string(),
+        seal: None,
+        ..manifest
+    }
+    .sealed();
+    let manifest = serde_json::to_vec(&manifest).unwrap();
     std::fs::remove_dir_all(root.join(&db.name)).unwrap();
     std::fs::create_dir_all(root.join(&db.name).join(old.to_string())).unwrap();
     std::fs::write(

@@ -240,3 +240,142 @@ fn a_hostile_database_name_is_only_a_name() {
         &["-c", &format!("DROP DATABASE {quoted} WITH (FORCE)")],
     );
 }
+
+/// A set is what its place says it is: copied under another backup id, given a part key
+/// that leaves the set, a table name that is SQL, or stripped of its seal (each resealed or
+/// not as an attacker would), its manifest is refused in one line by restore, export and
+/// verify, before any part is read. Before: the copy read the original set's parts, the key
+/// was followed, the name reached the server, a missing seal passed.
+#[test]
+fn a_manifest_that_is_not_what_its_place_says_is_refused() {
+    let db = fresh_database("tamper manifest");
+    db.psql("CREATE TABLE public.t (id int PRIMARY KEY); INSERT INTO public.t VALUES (1);");
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("backups");
+    let store = format!("file://{}", root.display());
+    let id = db.name.clone();
+    backstop_ok(
+        &[
+            "backup",
+            "--db",
+            &db.url(),
+            "--to",
+            &store,
+            "--database-id",
+            &id,
+        ],
+        &[],
+    );
+    let (manifest, set) = only_set(&root, &id);
+    let original = std::fs::read(set.join("manifest.json")).unwrap();
+
+    let elsewhere = backstop::layout::BackupId::generate(
+        time::OffsetDateTime::now_utc() + time::Duration::seconds(1),
+    );
+    let copy = root.join(&id).join(elsewhere.to_string());
+    let mut moved = manifest.clone();
+    moved.parts[1].key = format!("../{}/{}", manifest.backup_id, manifest.parts[1].key);
+    let mut injected = manifest.clone();
+    let part = injected
+        .parts
+        .iter_mut()
+        .find(|p| p.blocks().next().is_some())
+        .unwrap();
+    let table = match part.table.as_mut() {
+        Some(table) => table,
+        None => &mut part.bundle[0],
+    };
+    table.qualified_name = "public.t (id) FROM stdin; DROP TABLE public.t; COPY public.t".into();
+    let cases: Vec<(&str, Vec<u8>, &Path)> = vec![
+        ("stored as", original.clone(), copy.as_path()),
+        ("not a path inside the set", seal(moved), set.as_path()),
+        (
+            "not a quoted schema-qualified name",
+            seal(injected),
+            set.as_path(),
+        ),
+        (
+            "no seal",
+            serde_json::to_vec(&Manifest {
+                seal: None,
+                ..manifest.clone()
+            })
+            .unwrap(),
+            set.as_path(),
+        ),
+    ];
+    for (says, bytes, folder) in cases {
+        std::fs::create_dir_all(folder).unwrap();
+        std::fs::write(folder.join("manifest.json"), &bytes).unwrap();
+        let backup = folder.file_name().unwrap().to_string_lossy().to_string();
+        let target = fresh_database("tamper manifest target");
+        for args in [
+            vec![
+                "restore",
+                "--from",
+                &store,
+                "--database-id",
+                &id,
+                "--backup",
+                &backup,
+                "--db",
+                &target.url(),
+            ],
+            vec![
+                "export",
+                "--from",
+                &store,
+                "--database-id",
+                &id,
+                "--backup",
+                &backup,
+            ],
+            vec![
+                "verify",
+                "--from",
+                &store,
+                "--database-id",
+                &id,
+                "--backup",
+                &backup,
+                "--level",
+                "deep",
+            ],
+        ] {
+            let output = backstop(&args, &[]);
+            assert!(
+                !output.status.success(),
+                "{} accepted a manifest that is {says}",
+                args[0]
+            );
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stderr),
+                String::from_utf8_lossy(&output.stdout)
+            );
+            assert!(text.contains(says), "{}: {text}", args[0]);
+        }
+        assert_eq!(db.psql("SELECT count(*) FROM public.t").trim(), "1");
+        assert_eq!(
+            target
+                .psql("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
+                .trim(),
+            "0"
+        );
+        if folder == copy.as_path() {
+            std::fs::remove_dir_all(&copy).unwrap();
+        }
+        std::fs::write(set.join("manifest.json"), &original).unwrap();
+    }
+}
+
+fn seal(manifest: Manifest) -> Vec<u8> {
+    serde_json::to_vec(
+        &Manifest {
+            seal: None,
+            ..manifest
+        }
+        .sealed(),
+    )
+    .unwrap()
+}

@@ -199,7 +199,109 @@ pub struct TablePart {
     pub extension_rows: Option<String>,
 }
 
+/// Whether `text` is `parts` identifiers joined by dots, each as `quote_ident` writes one: a
+/// plain lower-case name, or a double-quoted one (`""` inside). Names from a manifest reach
+/// SQL only in this shape.
+pub fn is_identifier_path(text: &str, parts: usize) -> bool {
+    let mut rest = text;
+    for index in 0..parts {
+        if index > 0 {
+            match rest.strip_prefix('.') {
+                Some(after) => rest = after,
+                None => return false,
+            }
+        }
+        let taken = if let Some(quoted) = rest.strip_prefix('"') {
+            let mut end = None;
+            let bytes = quoted.as_bytes();
+            let mut i = 0;
+            while i < bytes.len() {
+                match bytes[i] {
+                    0 => return false,
+                    b'"' if bytes.get(i + 1) == Some(&b'"') => i += 2,
+                    b'"' => {
+                        end = Some(i);
+                        break;
+                    }
+                    _ => i += 1,
+                }
+            }
+            match end {
+                Some(0) | None => return false,
+                Some(end) => end + 2,
+            }
+        } else {
+            let plain = rest
+                .char_indices()
+                .take_while(|(i, c)| {
+                    c.is_ascii_lowercase()
+                        || *c == '_'
+                        || (*i > 0 && (c.is_ascii_digit() || *c == '$'))
+                })
+                .count();
+            if plain == 0 {
+                return false;
+            }
+            plain
+        };
+        rest = &rest[taken..];
+    }
+    rest.is_empty()
+}
+
+/// Whether `key` is a plain relative path inside a set: no absolute path, no `.` or `..`
+/// segment, nothing but letters, digits, `.`, `_`, `-` and `/`.
+fn is_set_path(key: &str) -> bool {
+    !key.is_empty()
+        && key.split('/').all(|segment| {
+            !segment.is_empty()
+                && segment != "."
+                && segment != ".."
+                && segment
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        })
+}
+
 impl Manifest {
+    /// What a manifest read from a store must be before anything of it is used: part keys
+    /// that stay inside the set, and table and column names that are quoted identifiers.
+    pub fn check_shape(&self) -> Result<(), String> {
+        for part in &self.parts {
+            if !is_set_path(&part.key) {
+                return Err(format!(
+                    "part key `{}` is not a path inside the set",
+                    part.key.escape_default()
+                ));
+            }
+            for table in part.blocks() {
+                if !is_identifier_path(&table.qualified_name, 2) {
+                    return Err(format!(
+                        "table name `{}` of part {} is not a quoted schema-qualified name",
+                        table.qualified_name.escape_default(),
+                        part.key
+                    ));
+                }
+                if let Some(column) = table.columns.iter().find(|c| !is_identifier_path(c, 1)) {
+                    return Err(format!(
+                        "column `{}` of {} is not a quoted name",
+                        column.escape_default(),
+                        table.qualified_name
+                    ));
+                }
+            }
+        }
+        if let Some(globals) = &self.globals
+            && !is_set_path(&globals.key)
+        {
+            return Err(format!(
+                "`{}` is not a path inside the set",
+                globals.key.escape_default()
+            ));
+        }
+        Ok(())
+    }
+
     /// The seal this manifest's content calls for.
     pub fn compute_seal(&self) -> String {
         use sha2::Digest as _;
@@ -374,5 +476,40 @@ impl Manifest {
     pub fn total_bytes(&self) -> u64 {
         self.parts.iter().map(|p| p.bytes).sum::<u64>()
             + self.globals.as_ref().map_or(0, |g| g.bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_from_a_manifest_must_be_quoted_identifiers() {
+        assert!(is_identifier_path("public.t", 2));
+        assert!(is_identifier_path("app.\"Users\"", 2));
+        assert!(is_identifier_path("\"we\"\"ird\".\"a.b\"", 2));
+        assert!(is_identifier_path("t_1$x", 1));
+        for bad in [
+            "public.t; DROP TABLE x",
+            "public.\"t",
+            "Public.t",
+            "public.",
+            "public.t.u",
+            "\"\".t",
+            "1t.a",
+        ] {
+            assert!(!is_identifier_path(bad, 2), "{bad}");
+        }
+        assert!(is_set_path("data/0001.copy.zst"));
+        for bad in [
+            "../other/data/0001.copy.zst",
+            "/etc/passwd",
+            "data//x",
+            "data/./x",
+            "data/x y",
+            "",
+        ] {
+            assert!(!is_set_path(bad), "{bad}");
+        }
     }
 }

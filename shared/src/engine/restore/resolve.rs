@@ -21,6 +21,9 @@ pub fn readable(manifest: &Manifest) -> Result<(), RestoreError> {
     }
 }
 
+/// The largest manifest read: far more than a set of 100,000 tables needs.
+const MAX_MANIFEST_BYTES: u64 = 256 << 20;
+
 /// Resolves `selector` to a committed backup of `database` and reads its manifest.
 pub async fn read_manifest(
     store: &dyn Store,
@@ -83,14 +86,24 @@ pub async fn read_manifest_of(
     let key = set_key(database, backup, MANIFEST_NAME);
     let mut bytes = Vec::new();
     match store.get(&key).await {
-        Ok(mut reader) => {
+        Ok(reader) => {
             reader
+                .take(MAX_MANIFEST_BYTES + 1)
                 .read_to_end(&mut bytes)
                 .await
                 .map_err(|e| RestoreError::Manifest {
                     key: key.clone(),
                     reason: e.to_string(),
                 })?;
+            if bytes.len() as u64 > MAX_MANIFEST_BYTES {
+                return Err(RestoreError::Manifest {
+                    key,
+                    reason: format!(
+                        "it is larger than {} MiB, more than any backup writes",
+                        MAX_MANIFEST_BYTES >> 20
+                    ),
+                });
+            }
         }
         Err(StoreError::NotFound { .. }) => {
             return Err(RestoreError::BackupNotFound {
@@ -106,6 +119,29 @@ pub async fn read_manifest_of(
             key: key.clone(),
             reason: e.to_string(),
         })?;
+    // A set is what its place says it is: a copy under another id, or a manifest moved
+    // between sets, is refused rather than read.
+    if manifest.database_id != database.as_str() || manifest.backup_id != backup.to_string() {
+        return Err(RestoreError::Manifest {
+            key,
+            reason: format!(
+                "it says it is backup {} of `{}`, but it is stored as {backup} of `{database}`; a set is read only where it was written",
+                manifest.backup_id.escape_default(),
+                manifest.database_id.escape_default()
+            ),
+        });
+    }
+    // Every manifest of format 3 and later is sealed when written.
+    if manifest.format_version >= 3 && manifest.seal.is_none() {
+        return Err(RestoreError::Manifest {
+            key,
+            reason: "it carries no seal, which every manifest of its format has: it was rewritten"
+                .into(),
+        });
+    }
+    if let Err(reason) = manifest.check_shape() {
+        return Err(RestoreError::Manifest { key, reason });
+    }
     if manifest.format_version > FORMAT_VERSION {
         return Err(RestoreError::ManifestNewer {
             key,
