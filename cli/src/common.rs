@@ -159,7 +159,13 @@ impl From<LevelChoice> for backstop::engine::verify::Level {
 pub fn at_least_one(value: &str) -> Result<usize, String> {
     match value.trim().parse::<usize>() {
         Ok(0) => Err("must be at least 1".into()),
+        Ok(n) if n > MAX_JOBS => Err(format!(
+            "{n} is more than {MAX_JOBS}; no server takes that many connections from one run"
+        )),
         Ok(n) => Ok(n),
         Err(_) => Err(format!("`{value}` is not a whole number")),
     }
 }
+
+/// The most parallel connections `--jobs` asks for.
+const MAX_JOBS: usize = 1024;

@@ -98,3 +98,15 @@ impl IdentityArgs {
             .map_err(Into::into)
     }
 }
+
+/// A set read with `--identity` that is not encrypted is said so: a set that should have been
+/// encrypted may have been replaced by one that anyone who can write the store wrote.
+pub fn warn_if_plaintext(manifest: &backstop::engine::manifest::Manifest, identity_given: bool) {
+    if identity_given && !manifest.is_encrypted() {
+        eprintln!(
+            "warning: backup {} is not encrypted, though an identity was given: if its backups are \
+             meant to be encrypted, this set was not written by them; check where it came from",
+            manifest.backup_id
+        );
+    }
+}

@@ -144,6 +144,7 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
         None => read_manifest(store.as_ref(), &database, &selector).await?,
     }
     .open(identities.clone())?;
+    crate::keys::warn_if_plaintext(&manifest, identities.is_some());
     let options = RestoreOptions {
         jobs: args.jobs,
         tables: args.tables,
@@ -356,6 +357,7 @@ pub async fn run_export(args: ExportArgs) -> anyhow::Result<()> {
     let manifest = read_manifest(store.as_ref(), &database, &selector)
         .await?
         .open(args.identity.identities()?)?;
+    crate::keys::warn_if_plaintext(&manifest, args.identity.identities()?.is_some());
     let options = ExportOptions {
         no_owner: args.no_owner,
         no_acl: args.no_acl,

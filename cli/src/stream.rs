@@ -53,7 +53,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let database = database_id(args.database_id.as_deref(), Some(&args.db), store.as_ref()).await?;
     let mut options = StreamOptions::new(database.clone());
     options.page_changes = args.page_changes;
-    options.max_retained_bytes = args.max_slot_wal_mib.map(|m| m * 1024 * 1024);
+    options.max_retained_bytes = args.max_slot_wal_mib.map(|m| m.saturating_mul(1024 * 1024));
     options.recipients = args.encryption.recipients()?;
     crate::common::interrupt_on_signals(&options.interrupt);
     let holder = crate::common::lease_holder();

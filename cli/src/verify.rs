@@ -72,6 +72,7 @@ pub async fn run(args: Args) -> anyhow::Result<Verdict> {
         Ok(manifest) => {
             // The manifest level reads only what an encrypted set keeps in the clear.
             let identities = args.identity.identities()?;
+            crate::keys::warn_if_plaintext(&manifest, identities.is_some());
             let manifest = match (level, &identities) {
                 (Level::Manifest, None) => manifest,
                 _ => manifest.open(identities)?,

@@ -33,6 +33,9 @@ pub const REQUIRE_ENCRYPTION_VAR: &str = "BACKSTOP_REQUIRE_ENCRYPTION";
 pub type Env = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
 /// A positive whole number from `var`, or `default` when it is not set.
+/// The largest number a setting takes (`positive_number`).
+pub const MAX_SETTING: u64 = 1_000_000_000;
+
 pub fn positive_number(
     lookup: &dyn Fn(&str) -> Option<String>,
     var: &'static str,
@@ -41,14 +44,24 @@ pub fn positive_number(
     match lookup(var) {
         None => Ok(default),
         Some(raw) => {
-            raw.trim()
-                .parse::<u64>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or(ConfigError::Invalid {
+            let n =
+                raw.trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or(ConfigError::Invalid {
+                        var,
+                        reason: format!("`{raw}` is not a positive whole number"),
+                    })?;
+            // No setting of Backstop is meaningful past this; beyond it, sizes in MiB and
+            // durations in hours or days would overflow what they are turned into.
+            if n > MAX_SETTING {
+                return Err(ConfigError::Invalid {
                     var,
-                    reason: format!("`{raw}` is not a positive whole number"),
-                })
+                    reason: format!("{n} is more than {MAX_SETTING}, the most any setting takes"),
+                });
+            }
+            Ok(n)
         }
     }
 }

@@ -396,6 +396,7 @@ async fn a_large_object_part_holding_other_sql_is_refused_before_it_runs() {
     let stored = zstd::encode_all(tampered.as_bytes(), 1).unwrap();
     std::fs::write(&path, &stored).unwrap();
     part.bytes = stored.len() as u64;
+    part.plain_bytes = Some(tampered.len() as u64);
     part.sha256 = hex::encode(sha2::Sha256::digest(&stored));
     let manifest = backstop::engine::manifest::Manifest {
         seal: None,

@@ -14,6 +14,7 @@ mod engine;
 mod faults;
 mod functions;
 mod infra;
+mod inputs;
 mod monitor;
 mod pitr;
 mod postgres;

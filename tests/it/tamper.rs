@@ -30,6 +30,7 @@ fn replace_part(dir: &Path, manifest: &Manifest, key: &str, content: &[u8]) {
     let mut forged = manifest.clone();
     let part = forged.parts.iter_mut().find(|p| p.key == key).unwrap();
     part.bytes = stored.len() as u64;
+    part.plain_bytes = Some(content.len() as u64);
     part.sha256 = {
         use sha2::Digest as _;
         hex::encode(sha2::Sha256::digest(&stored))
@@ -378,4 +379,90 @@ fn seal(manifest: Manifest) -> Vec<u8> {
         .sealed(),
     )
     .unwrap()
+}
+
+/// A data part replaced by a zstd bomb (a few hundred KiB that expand to 256 MiB of one
+/// line), with the manifest resealed to match: deep verification and restore stop as soon
+/// as it decompresses past the size the manifest records, in one line. Before: the whole
+/// line was read into memory first.
+#[test]
+fn a_part_that_decompresses_past_its_recorded_size_is_refused_early() {
+    let db = fresh_database("tamper bomb");
+    db.psql("CREATE TABLE public.t (id int PRIMARY KEY, v text); INSERT INTO public.t SELECT g, 'x' FROM generate_series(1, 100) g;");
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("backups");
+    let store = format!("file://{}", root.display());
+    let id = db.name.clone();
+    backstop_ok(
+        &[
+            "backup",
+            "--db",
+            &db.url(),
+            "--to",
+            &store,
+            "--database-id",
+            &id,
+        ],
+        &[],
+    );
+    let (manifest, set) = only_set(&root, &id);
+    let key = manifest
+        .parts
+        .iter()
+        .find(|p| p.blocks().next().is_some())
+        .unwrap()
+        .key
+        .clone();
+    let mut bomb = zstd::stream::Encoder::new(Vec::new(), 1).unwrap();
+    {
+        use std::io::Write as _;
+        let mut head = decompressed(&set.join(&key));
+        head.truncate(head.iter().position(|&b| b == b'\n').unwrap() + 1);
+        bomb.write_all(&head).unwrap();
+        let chunk = vec![b'a'; 1 << 20];
+        for _ in 0..256 {
+            bomb.write_all(&chunk).unwrap();
+        }
+    }
+    let stored = bomb.finish().unwrap();
+    std::fs::write(set.join(&key), &stored).unwrap();
+    let mut forged = manifest.clone();
+    let part = forged.parts.iter_mut().find(|p| p.key == key).unwrap();
+    part.bytes = stored.len() as u64;
+    part.sha256 = {
+        use sha2::Digest as _;
+        hex::encode(sha2::Sha256::digest(&stored))
+    };
+    std::fs::write(set.join("manifest.json"), seal(forged)).unwrap();
+
+    let output = backstop(
+        &[
+            "verify",
+            "--from",
+            &store,
+            "--database-id",
+            &id,
+            "--level",
+            "deep",
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("decompresses to more than"), "{text}");
+    let target = fresh_database("tamper bomb target");
+    let output = backstop(
+        &[
+            "restore",
+            "--from",
+            &store,
+            "--database-id",
+            &id,
+            "--db",
+            &target.url(),
+        ],
+        &[],
+    );
+    let line = single_error_line(&output);
+    assert!(line.contains("decompresses to more than"), "{line}");
 }

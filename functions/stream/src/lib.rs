@@ -215,6 +215,7 @@ async fn run_one(
     let scrub = |text: String| backstop::alert::scrub(&text, &[password.as_str()]);
 
     let mut options = StreamOptions::new(database.clone());
+    options.interrupt = common::stopping();
     options.max_retained_bytes = Some(deps.max_retained_bytes);
     options.recipients = deps.recipients.clone();
     options.deadline = deadline.map(tokio::time::Instant::from_std);

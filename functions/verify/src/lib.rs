@@ -253,7 +253,8 @@ async fn verify_one(
         level: plan.level,
         scratch,
         jobs: deps.jobs,
-        interrupt: Default::default(),
+        // As a container job, SIGTERM stops the test restore and drops its scratch database.
+        interrupt: common::stopping(),
     };
     let result = match verify(deps.base.store.clone(), &manifest, &options).await {
         Ok(result) => result,

@@ -17,7 +17,9 @@ use crate::tier::Tier;
 /// 2: data parts may be bundles of several small tables (`Part::bundle`).
 /// 3: the set holds `globals.json` (`Manifest::globals`): roles and database properties; an
 /// encrypted set's manifest keeps its content in `encryption.private`.
-pub const FORMAT_VERSION: u32 = 3;
+/// 4: each part records its size before compression (`Part::plain_bytes`), which readers hold
+/// decompression to.
+pub const FORMAT_VERSION: u32 = 4;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -150,6 +152,10 @@ pub struct Part {
     /// For a part of large-object contents (`lo_put` lines, see `engine::large_objects`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub large_objects: Option<LargeObjectsPart>,
+    /// Size of the content before compression (and encryption): no reader decompresses more
+    /// of the part than this (a zstd bomb stops there). Absent before format 4.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub plain_bytes: Option<u64>,
 }
 
 impl Part {

@@ -413,7 +413,12 @@ async fn prune_segments(
         })
         .collect();
     let parsed: Vec<segments::SegmentObject> = objects.iter().map(|(s, _)| s.clone()).collect();
-    let anchor = segments::anchor(kept, options.now - options.stream_window);
+    // A window reaching past the calendar's start is the whole history.
+    let since = options
+        .now
+        .checked_sub(options.stream_window)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    let anchor = segments::anchor(kept, since);
     let mut doomed: std::collections::BTreeSet<usize> =
         segments::deletable(&parsed, anchor).into_iter().collect();
     let sealed: std::collections::HashSet<(&str, Lsn)> = parsed

@@ -26,7 +26,15 @@ pub struct Policy {
 impl Policy {
     /// Whether at least one rule keeps something (a policy of zeros would keep only the rails).
     pub fn keeps_anything(&self) -> bool {
-        self.last + self.daily + self.weekly + self.monthly + self.yearly > 0
+        [
+            self.last,
+            self.daily,
+            self.weekly,
+            self.monthly,
+            self.yearly,
+        ]
+        .iter()
+        .any(|&n| n > 0)
     }
 }
 

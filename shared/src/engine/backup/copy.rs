@@ -2,6 +2,7 @@
 //! workers that joined the leader's snapshot, through a row digest and zstd into data parts.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_compression::Level;
@@ -278,7 +279,14 @@ impl Worker {
             }
             Ok(blocks)
         };
-        let body = futures::stream::poll_fn(move |cx| receiver.poll_recv(cx));
+        let plain = Arc::new(AtomicU64::new(0));
+        let counted = plain.clone();
+        let body =
+            futures::stream::poll_fn(move |cx| receiver.poll_recv(cx)).inspect(move |chunk| {
+                if let Ok(chunk) = chunk {
+                    counted.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                }
+            });
         let mut encoder = ZstdEncoder::with_quality(
             StreamReader::new(Box::pin(body)),
             Level::Precise(self.level),
@@ -293,6 +301,7 @@ impl Worker {
         let (blocks, receipt) = crate::engine::produce_and_store(produce, store).await?;
         record_upload(&self.uploaded, key);
         let rows = blocks.iter().map(|b| b.rows).sum();
+        let receipt = (receipt, plain.load(Ordering::Relaxed));
         Ok(self.stored(unit, receipt, (what, rows), Contents::Bundle(blocks)))
     }
 
@@ -300,7 +309,7 @@ impl Worker {
     fn stored(
         &self,
         unit: &Unit,
-        receipt: PutReceipt,
+        (receipt, plain_bytes): (PutReceipt, u64),
         (what, rows): (String, u64),
         contents: Contents,
     ) -> Part {
@@ -319,6 +328,7 @@ impl Worker {
             table: None,
             bundle: Vec::new(),
             large_objects: None,
+            plain_bytes: Some(plain_bytes),
         };
         match contents {
             Contents::Table(table) => part.table = Some(table),
@@ -420,7 +430,7 @@ impl Worker {
         what: &str,
         copy: &str,
         (header, trailer): (String, &'static str),
-    ) -> Result<(crate::store::PutReceipt, RowDigest), BackupError> {
+    ) -> Result<((crate::store::PutReceipt, u64), RowDigest), BackupError> {
         let copy_error = |e: tokio_postgres::Error| BackupError::Copy {
             table: what.to_string(),
             reason: describe(&e),
@@ -440,6 +450,13 @@ impl Worker {
                 .chain(futures::stream::once(async move {
                     Ok(Bytes::from_static(trailer.as_bytes()))
                 }));
+        let plain = Arc::new(AtomicU64::new(0));
+        let counted = plain.clone();
+        let body = body.inspect(move |chunk| {
+            if let Ok(chunk) = chunk {
+                counted.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            }
+        });
         let mut encoder = ZstdEncoder::with_quality(
             StreamReader::new(Box::pin(body)),
             Level::Precise(self.level),
@@ -451,7 +468,7 @@ impl Worker {
             .map_err(|e| put_error(what, e))?;
         record_upload(&self.uploaded, key);
         let digest = digest.lock().map(|d| d.clone()).unwrap_or_default();
-        Ok((receipt, digest))
+        Ok(((receipt, plain.load(Ordering::Relaxed)), digest))
     }
 }
 

@@ -945,6 +945,7 @@ impl ObjectWriter<'_> {
             table: None,
             bundle: Vec::new(),
             large_objects: None,
+            plain_bytes: Some(text.len() as u64),
         })
     }
 }

@@ -76,7 +76,40 @@ impl Stored {
     }
 }
 
-pub(crate) type PartReader = BufReader<ZstdDecoder<BufReader<Box<dyn AsyncRead + Send + Unpin>>>>;
+pub(crate) type PartReader =
+    BufReader<Capped<ZstdDecoder<BufReader<Box<dyn AsyncRead + Send + Unpin>>>>>;
+
+/// A decompressed part held to the size its manifest records: one byte more is an error, so
+/// a small part that expands without end (a zstd bomb) stops there, never filling memory.
+pub(crate) struct Capped<R> {
+    inner: R,
+    /// Bytes still allowed; `None` for parts of sets older than format 4.
+    left: Option<u64>,
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for Capped<R> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let poll = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = &poll
+            && let Some(left) = self.left
+        {
+            let read = (buf.filled().len() - before) as u64;
+            if read > left {
+                return Poll::Ready(Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "it decompresses to more than the size its manifest records",
+                )));
+            }
+            self.left = Some(left - read);
+        }
+        poll
+    }
+}
 
 /// Opens a part for reading: its stored bytes counted and hashed, decrypted when the set is
 /// encrypted (with the identities the manifest was opened with), then decompressed.
@@ -135,7 +168,10 @@ async fn decode(
     };
     Ok(BufReader::with_capacity(
         SEND_BATCH,
-        ZstdDecoder::new(BufReader::new(plain)),
+        Capped {
+            inner: ZstdDecoder::new(BufReader::new(plain)),
+            left: part.plain_bytes,
+        },
     ))
 }
 
