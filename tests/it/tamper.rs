@@ -466,3 +466,104 @@ fn a_part_that_decompresses_past_its_recorded_size_is_refused_early() {
     let line = single_error_line(&output);
     assert!(line.contains("decompresses to more than"), "{line}");
 }
+
+/// Names and values no one should have to think about (newlines followed by psql
+/// meta-commands, quotes of both kinds, backslashes, dollar quotes, comment openers, bidi and
+/// line-separator characters, a tab, upper case) on a schema, a table, its columns, a view, a
+/// function, an index, comments and rows: backed up, then read back through `export | psql`
+/// and the CLI restore, each copy is the source exactly, and no meta-command ran.
+#[test]
+fn hostile_names_and_values_come_back_as_themselves_and_run_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let names = [
+        "nl\n\\! touch ran\n",
+        "dq\"x",
+        "sq'x",
+        "bs\\x",
+        "dl$$x",
+        "cm-- x",
+        "co/* x",
+        "bidi\u{202e}x",
+        "ls\u{2028}x",
+        "semi; DROP TABLE t",
+        "tab\tx",
+        "Mixed",
+    ];
+    let ident = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    let literal = |s: &str| format!("'{}'", s.replace('\'', "''"));
+    let db = fresh_database("hostile names");
+    let mut sql = String::new();
+    for (i, name) in names.iter().enumerate() {
+        let schema = ident(&format!("s{i} {name}"));
+        let table = format!("{schema}.{}", ident(&format!("t {name}")));
+        let column = ident(&format!("c {name}"));
+        sql.push_str(&format!(
+            "CREATE SCHEMA {schema};
+             CREATE TABLE {table} (id int PRIMARY KEY, {column} text);
+             INSERT INTO {table} VALUES (1, {v}), (2, {v2});
+             COMMENT ON TABLE {table} IS {v};
+             COMMENT ON COLUMN {table}.{column} IS {v};
+             CREATE INDEX {index} ON {table} ({column});
+             CREATE VIEW {schema}.{view} AS SELECT {column} FROM {table};
+             CREATE FUNCTION {schema}.{function}() RETURNS text LANGUAGE sql AS $f$ SELECT {v}::text $f$;\n",
+            v = literal(name),
+            v2 = literal(&format!("\\.\n{name}\\N")),
+            index = ident(&format!("i{i} {name}")),
+            view = ident(&format!("v {name}")),
+            function = ident(&format!("f {name}")),
+        ));
+    }
+    db.psql(&sql);
+    let root = dir.path().join("backups");
+    let store = format!("file://{}", root.display());
+    let id = db.name.clone();
+    backstop_ok(
+        &[
+            "backup",
+            "--db",
+            &db.url(),
+            "--to",
+            &store,
+            "--database-id",
+            &id,
+        ],
+        &[],
+    );
+    let source = db.pg_dump();
+
+    let exported = fresh_database("hostile names export");
+    let psql = cluster().bin_dir.join("psql");
+    let script = format!(
+        "{} export --from '{store}' --database-id '{id}' | '{}' -q -v ON_ERROR_STOP=1 '{}'",
+        crate::support::backstop_bin().display(),
+        psql.display(),
+        exported.url()
+    );
+    let output = std::process::Command::new("bash")
+        .args(["-o", "pipefail", "-c", &script])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    crate::engine::assert_same_dump(&source, &exported.pg_dump(), "export | psql");
+
+    let restored = fresh_database("hostile names restore");
+    backstop_ok(
+        &[
+            "restore",
+            "--from",
+            &store,
+            "--database-id",
+            &id,
+            "--db",
+            &restored.url(),
+        ],
+        &[],
+    );
+    crate::engine::assert_same_dump(&source, &restored.pg_dump(), "restore");
+    assert!(!dir.path().join("ran").exists(), "a meta-command ran");
+}

@@ -300,10 +300,21 @@ pub(super) const HARDEN_SESSION: &str = "SELECT pg_catalog.set_config('restrict_
      FROM pg_catalog.pg_settings WHERE name = 'restrict_nonsystem_relation_kind';\n";
 
 async fn harden(leader: &Client) -> Result<(), BackupError> {
-    leader
-        .batch_execute(HARDEN_SESSION)
+    let rows = leader
+        .simple_query(HARDEN_SESSION)
         .await
-        .map_err(database("hardening the session"))
+        .map_err(database("hardening the session"))?;
+    let hardened = rows
+        .iter()
+        .any(|m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(_)));
+    if !hardened {
+        tracing::warn!(
+            "the server predates the fix for CVE-2024-7348 (18, 17.0, 16.4, 15.8, 14.13, 13.16): a table \
+             swapped for a view while the backup runs could run code as the backup's role; \
+             upgrade the server's minor version"
+        );
+    }
+    Ok(())
 }
 
 /// Takes a backup while holding the database's backup lease (`_backstop/locks/<id>/backup`),

@@ -545,7 +545,14 @@ pub(crate) async fn scan_data_part(
         if !line.starts_with(b"COPY ") {
             return Err(corrupt("it does not start with a COPY header".into()));
         }
-        if line != copy_header(expected).as_bytes() {
+        // A quoted name may hold a newline: the header then spans lines.
+        let header = copy_header(expected);
+        while line.len() < header.len() && header.as_bytes().starts_with(&line) {
+            if reader.read_until(b'\n', &mut line).await.map_err(read)? == 0 {
+                break;
+            }
+        }
+        if line != header.as_bytes() {
             let found: String = String::from_utf8_lossy(&line)
                 .trim_end()
                 .chars()
