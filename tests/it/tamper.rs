@@ -22,6 +22,46 @@ fn only_set(root: &Path, database: &str) -> (Manifest, PathBuf) {
     (manifest, dir)
 }
 
+/// A database holding what `sql` makes, backed up once into a file store of its own.
+struct Backed {
+    db: backstop_tests::postgres::TestDb,
+    dir: tempfile::TempDir,
+    store: String,
+    id: String,
+    manifest: Manifest,
+    set: PathBuf,
+}
+
+fn backed_up(label: &str, sql: &str) -> Backed {
+    let db = fresh_database(label);
+    db.psql(sql);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("backups");
+    let store = format!("file://{}", root.display());
+    let id = db.name.clone();
+    backstop_ok(
+        &[
+            "backup",
+            "--db",
+            &db.url(),
+            "--to",
+            &store,
+            "--database-id",
+            &id,
+        ],
+        &[],
+    );
+    let (manifest, set) = only_set(&root, &id);
+    Backed {
+        db,
+        dir,
+        store,
+        id,
+        manifest,
+        set,
+    }
+}
+
 /// Replaces part `key` of the set with `content` (compressed as Backstop stores it) and
 /// rewrites the manifest to match it, sealed again: what a writer of the store can do.
 fn replace_part(dir: &Path, manifest: &Manifest, key: &str, content: &[u8]) {
@@ -73,25 +113,17 @@ fn export_into_psql(store: &str, database_id: &str, target: &str) -> String {
 /// export streamed the part as it read it, and psql ran the command.
 #[test]
 fn export_of_a_resealed_tampered_set_runs_nothing() {
-    let db = fresh_database("tamper export");
-    db.psql("CREATE TABLE public.t (id int PRIMARY KEY, v text); INSERT INTO public.t VALUES (1, 'a'), (2, 'b');");
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("backups");
-    let store = format!("file://{}", root.display());
-    let id = db.name.clone();
-    backstop_ok(
-        &[
-            "backup",
-            "--db",
-            &db.url(),
-            "--to",
-            &store,
-            "--database-id",
-            &id,
-        ],
-        &[],
+    let Backed {
+        db: _db,
+        dir,
+        store,
+        id,
+        manifest,
+        set,
+    } = backed_up(
+        "tamper export",
+        "CREATE TABLE public.t (id int PRIMARY KEY, v text); INSERT INTO public.t VALUES (1, 'a'), (2, 'b');",
     );
-    let (manifest, set) = only_set(&root, &id);
     let pre = manifest
         .parts
         .iter()
@@ -249,31 +281,23 @@ fn a_hostile_database_name_is_only_a_name() {
 /// was followed, the name reached the server, a missing seal passed.
 #[test]
 fn a_manifest_that_is_not_what_its_place_says_is_refused() {
-    let db = fresh_database("tamper manifest");
-    db.psql("CREATE TABLE public.t (id int PRIMARY KEY); INSERT INTO public.t VALUES (1);");
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("backups");
-    let store = format!("file://{}", root.display());
-    let id = db.name.clone();
-    backstop_ok(
-        &[
-            "backup",
-            "--db",
-            &db.url(),
-            "--to",
-            &store,
-            "--database-id",
-            &id,
-        ],
-        &[],
+    let Backed {
+        db,
+        dir: _dir,
+        store,
+        id,
+        manifest,
+        set,
+    } = backed_up(
+        "tamper manifest",
+        "CREATE TABLE public.t (id int PRIMARY KEY); INSERT INTO public.t VALUES (1);",
     );
-    let (manifest, set) = only_set(&root, &id);
     let original = std::fs::read(set.join("manifest.json")).unwrap();
 
     let elsewhere = backstop::layout::BackupId::generate(
         time::OffsetDateTime::now_utc() + time::Duration::seconds(1),
     );
-    let copy = root.join(&id).join(elsewhere.to_string());
+    let copy = set.parent().unwrap().join(elsewhere.to_string());
     let mut moved = manifest.clone();
     moved.parts[1].key = format!("../{}/{}", manifest.backup_id, manifest.parts[1].key);
     let mut injected = manifest.clone();
@@ -387,25 +411,17 @@ fn seal(manifest: Manifest) -> Vec<u8> {
 /// line was read into memory first.
 #[test]
 fn a_part_that_decompresses_past_its_recorded_size_is_refused_early() {
-    let db = fresh_database("tamper bomb");
-    db.psql("CREATE TABLE public.t (id int PRIMARY KEY, v text); INSERT INTO public.t SELECT g, 'x' FROM generate_series(1, 100) g;");
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("backups");
-    let store = format!("file://{}", root.display());
-    let id = db.name.clone();
-    backstop_ok(
-        &[
-            "backup",
-            "--db",
-            &db.url(),
-            "--to",
-            &store,
-            "--database-id",
-            &id,
-        ],
-        &[],
+    let Backed {
+        db: _db,
+        dir: _dir,
+        store,
+        id,
+        manifest,
+        set,
+    } = backed_up(
+        "tamper bomb",
+        "CREATE TABLE public.t (id int PRIMARY KEY, v text); INSERT INTO public.t SELECT g, 'x' FROM generate_series(1, 100) g;",
     );
-    let (manifest, set) = only_set(&root, &id);
     let key = manifest
         .parts
         .iter()

@@ -118,16 +118,7 @@ pub(crate) async fn open_part(
     manifest: &Manifest,
     part: &Part,
 ) -> Result<(PartReader, Stored), RestoreError> {
-    let database = DatabaseId::new(&manifest.database_id).map_err(|e| RestoreError::Manifest {
-        key: part.key.clone(),
-        reason: e.to_string(),
-    })?;
-    let backup = BackupId::parse(&manifest.backup_id).map_err(|e| RestoreError::Manifest {
-        key: part.key.clone(),
-        reason: e.to_string(),
-    })?;
-    let key = set_key(&database, &backup, &part.key);
-    let reader = match store.get(&key).await {
+    let reader = match store.get(&part_key(manifest, part)?).await {
         Ok(reader) => reader,
         Err(StoreError::NotFound { .. }) => {
             return Err(RestoreError::Corrupt {
@@ -190,15 +181,7 @@ async fn fetch_checked(
         reason,
     };
     let local = |e: std::io::Error| RestoreError::Output { source: e };
-    let database = DatabaseId::new(&manifest.database_id).map_err(|e| RestoreError::Manifest {
-        key: part.key.clone(),
-        reason: e.to_string(),
-    })?;
-    let backup = BackupId::parse(&manifest.backup_id).map_err(|e| RestoreError::Manifest {
-        key: part.key.clone(),
-        reason: e.to_string(),
-    })?;
-    let mut reader = match store.get(&set_key(&database, &backup, &part.key)).await {
+    let mut reader = match store.get(&part_key(manifest, part)?).await {
         Ok(reader) => reader,
         Err(StoreError::NotFound { .. }) => {
             return Err(corrupt("it is missing from the store".into()));
@@ -227,19 +210,7 @@ async fn fetch_checked(
         hasher.update(&buffer[..n]);
         file.write_all(&buffer[..n]).await.map_err(local)?;
     }
-    let sha = hex::encode(hasher.finalize());
-    if bytes != part.bytes {
-        return Err(corrupt(format!(
-            "{bytes} bytes stored, the manifest says {}",
-            part.bytes
-        )));
-    }
-    if sha != part.sha256 {
-        return Err(corrupt(format!(
-            "SHA-256 {sha} does not match the manifest's {}",
-            part.sha256
-        )));
-    }
+    matches_manifest(manifest, part, &hex::encode(hasher.finalize()), bytes)?;
     file.flush().await.map_err(local)?;
     file.seek(std::io::SeekFrom::Start(0))
         .await
@@ -289,6 +260,22 @@ pub(crate) fn check_stored(
         Ok(state) => (hex::encode(state.0.clone().finalize()), state.1),
         Err(_) => return Err(corrupt("its checksum could not be read".into())),
     };
+    matches_manifest(manifest, part, &sha, bytes)
+}
+
+/// Whether a part's stored bytes, `bytes` long with SHA-256 `sha`, are those its manifest
+/// records.
+fn matches_manifest(
+    manifest: &Manifest,
+    part: &Part,
+    sha: &str,
+    bytes: u64,
+) -> Result<(), RestoreError> {
+    let corrupt = |reason: String| RestoreError::Corrupt {
+        backup: manifest.backup_id.clone(),
+        part: part.key.clone(),
+        reason,
+    };
     if bytes != part.bytes {
         return Err(corrupt(format!(
             "{bytes} bytes stored, the manifest says {}",
@@ -302,6 +289,19 @@ pub(crate) fn check_stored(
         )));
     }
     Ok(())
+}
+
+/// The store key of `part` of `manifest`'s set.
+fn part_key(manifest: &Manifest, part: &Part) -> Result<String, RestoreError> {
+    let database = DatabaseId::new(&manifest.database_id).map_err(|e| RestoreError::Manifest {
+        key: part.key.clone(),
+        reason: e.to_string(),
+    })?;
+    let backup = BackupId::parse(&manifest.backup_id).map_err(|e| RestoreError::Manifest {
+        key: part.key.clone(),
+        reason: e.to_string(),
+    })?;
+    Ok(set_key(&database, &backup, &part.key))
 }
 
 /// Writes a part's content into `out`, only once it is known to be the part the manifest
