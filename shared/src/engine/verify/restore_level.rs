@@ -210,11 +210,32 @@ pub async fn compare_restored(
         } else {
             format!(" ({})", first.columns.join(", "))
         };
+        // An extension's configuration table is read back with the condition its extension
+        // declares in the restored copy (what pg_dump dumps), never with SQL from the manifest.
         let source = match &first.extension_rows {
-            Some(condition) => format!(
-                "(SELECT {} FROM ONLY {table} {condition})",
-                first.columns.join(", ")
-            ),
+            Some(_) => {
+                let condition = client
+                    .query_opt(
+                        "SELECT coalesce(x.extcondition[array_position(x.extconfig, to_regclass($1)::oid)], '') \
+                         FROM pg_catalog.pg_extension x WHERE to_regclass($1)::oid = ANY (x.extconfig)",
+                        &[&table],
+                    )
+                    .await
+                    .ok()
+                    .flatten()
+                    .and_then(|row| row.try_get::<_, String>(0).ok());
+                let Some(condition) = condition else {
+                    findings.push(finding(
+                        None,
+                        format!("{table}: is not an extension's configuration table after restore"),
+                    ));
+                    continue;
+                };
+                format!(
+                    "(SELECT {} FROM ONLY {table} {condition})",
+                    first.columns.join(", ")
+                )
+            }
             None => format!("{table}{columns}"),
         };
         let mut digest = RowDigest::new();
