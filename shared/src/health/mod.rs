@@ -302,8 +302,18 @@ pub async fn check(
     let figures = match target {
         None => None,
         Some(target) => {
+            // A server that answers the connection and then stops answering queries makes the
+            // database's health unknown within the bound, never a hung check.
+            let bound = crate::pg::liveness::DEFAULT_SILENCE_LIMIT;
             let gathered = match crate::pg::connect(target).await {
-                Ok(client) => database::gather(&client).await,
+                Ok(client) => tokio::time::timeout(bound, database::gather(&client))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(format!(
+                            "the server answered no health query within {} s",
+                            bound.as_secs()
+                        ))
+                    }),
                 Err(e) => Err(e.to_string()),
             };
             match gathered {

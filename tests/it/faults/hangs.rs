@@ -149,24 +149,9 @@ async fn a_server_that_freezes_mid_backup_stops_it_and_frees_the_lease() {
         })
     };
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let pids = db.cluster().psql(
-        "postgres",
-        &format!(
-            "SELECT string_agg(pid::text, ' ') FROM pg_stat_activity WHERE datname = '{}'",
-            db.name
-        ),
-    );
-    let signal = |name: &str| {
-        let status = std::process::Command::new("kill")
-            .arg(format!("-{name}"))
-            .args(pids.split_whitespace())
-            .status()
-            .unwrap();
-        assert!(status.success(), "kill -{name} {pids}");
-    };
-    signal("STOP");
+    let frozen = Frozen::all_of(&db);
     let ended = tokio::time::timeout(Duration::from_secs(60), running).await;
-    signal("CONT");
+    drop(frozen);
     let result = ended
         .expect("the backup ended while the server was frozen")
         .unwrap();
@@ -441,5 +426,119 @@ async fn a_store_failing_at_each_write_in_turn_commits_nothing_and_loses_nothing
         .unwrap();
     let digest = "SELECT (SELECT md5(string_agg(id || note, ',' ORDER BY id)) FROM ledger), \
                   (SELECT md5(string_agg(id || tag, ',' ORDER BY id)) FROM tags)";
+    assert_eq!(restored.psql(digest), db.psql(digest));
+}
+
+/// Every backend of a database stopped (SIGSTOP) until dropped (SIGCONT): a server that
+/// accepted its connections and answers none of them.
+struct Frozen(String);
+
+impl Frozen {
+    fn all_of(db: &backstop_tests::postgres::TestDb) -> Self {
+        let pids = db.cluster().psql(
+            "postgres",
+            &format!(
+                "SELECT string_agg(pid::text, ' ') FROM pg_stat_activity WHERE datname = '{}'",
+                db.name
+            ),
+        );
+        let frozen = Frozen(pids);
+        frozen.signal("STOP");
+        frozen
+    }
+
+    fn signal(&self, name: &str) {
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{name}"))
+            .args(self.0.split_whitespace())
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{name} {}", self.0);
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        self.signal("CONT");
+    }
+}
+
+/// A server that freezes in the middle of a change-stream drain: the drain stops within its
+/// silence limit saying so, its lease is free, and the next drain (the server back) carries
+/// the stream through with nothing lost. Before: the drain waited forever holding its lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_freezes_mid_drain_stops_it_and_loses_nothing() {
+    use backstop::engine::stream::{StreamError, StreamOptions, drain_exclusively};
+    use backstop::layout::DatabaseId;
+    use backstop::store::{FileStore, Store};
+    use backstop_tests::failing_store::FailingStore;
+    use std::sync::Arc;
+
+    let db = fresh_database("frozen drain");
+    db.psql("CREATE TABLE ledger (id int PRIMARY KEY, note text);");
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(FailingStore::new(Arc::new(FileStore::new(
+        dir.path().to_path_buf(),
+    ))));
+    let target = backstop::pg::parse_url(&db.url()).unwrap();
+    let mut options = StreamOptions::new(DatabaseId::new(&db.name).unwrap());
+    options.silence_limit = Duration::from_secs(1);
+    options.page_changes = 200;
+    drain_exclusively(&target, store.clone(), &options, "first")
+        .await
+        .unwrap();
+    // The base the stream carries forward.
+    let database = DatabaseId::new(&db.name).unwrap();
+    let inner: Arc<dyn Store> = store.clone();
+    let base = backstop::engine::backup::BackupOptions::new(database.clone());
+    backstop::engine::backup::backup(&target, inner.clone(), &base, &|_| {})
+        .await
+        .unwrap();
+    db.psql("INSERT INTO ledger SELECT g, md5(g::text) FROM generate_series(1, 3000) g;");
+    // Each page takes seconds to store: the drain is under way when the server freezes.
+    store.delay_puts(Duration::from_secs(2));
+    let running = {
+        let (store, options, target): (Arc<dyn Store>, _, _) =
+            (store.clone(), options.clone(), target.clone());
+        tokio::spawn(async move { drain_exclusively(&target, store, &options, "frozen").await })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let frozen = Frozen::all_of(&db);
+    let ended = tokio::time::timeout(Duration::from_secs(60), running).await;
+    drop(frozen);
+    match ended
+        .expect("the drain ended while the server was frozen")
+        .unwrap()
+    {
+        Err(StreamError::ServerSilent { .. }) => {}
+        other => panic!("{:?}", other.map(|r| r.through)),
+    }
+    store.delay_puts(Duration::ZERO);
+    drain_exclusively(&target, store.clone(), &options, "after")
+        .await
+        .unwrap();
+    let digest = "SELECT count(*), md5(string_agg(id || note, ',' ORDER BY id)) FROM ledger";
+    let restored = fresh_database("frozen drain restored");
+    let into = backstop::pg::parse_url(&restored.url()).unwrap();
+    let recovery = backstop::engine::stream::replay::plan_recovery(
+        inner.as_ref(),
+        &database,
+        backstop::engine::stream::plan::RecoveryTarget::Latest,
+        None,
+    )
+    .await
+    .unwrap();
+    backstop::engine::restore::restore(
+        inner.clone(),
+        &recovery.manifest,
+        &into,
+        &backstop::engine::restore::RestoreOptions::new(2),
+        &|_| {},
+    )
+    .await
+    .unwrap();
+    backstop::engine::stream::replay::replay(inner.clone(), &recovery, &into, None)
+        .await
+        .unwrap();
     assert_eq!(restored.psql(digest), db.psql(digest));
 }

@@ -90,6 +90,8 @@ pub struct StreamOptions {
     /// Cancelled when the drain must stop (SIGINT, SIGTERM): it ends where it is (the slot
     /// advances only past what is sealed), releases its lease and fails with `Interrupted`.
     pub interrupt: tokio_util::sync::CancellationToken,
+    /// How long the server may leave a probe unanswered before the drain stops.
+    pub silence_limit: std::time::Duration,
 }
 
 impl StreamOptions {
@@ -103,6 +105,7 @@ impl StreamOptions {
             deadline: None,
             halt_before_advance: false,
             interrupt: tokio_util::sync::CancellationToken::new(),
+            silence_limit: crate::pg::liveness::DEFAULT_SILENCE_LIMIT,
         }
     }
 }
@@ -203,6 +206,10 @@ pub enum StreamError {
         "the stream lease {key} could not be renewed (the store refused or another run took it over); the drain stopped where it was, the slot advanced only past what is sealed"
     )]
     LeaseLost { key: String },
+    #[error(
+        "the server stopped answering ({reason}); the drain stopped where it was, the slot advanced only past what is sealed: check the server, then drain again"
+    )]
+    ServerSilent { reason: String },
     #[error("stopped before advancing the slot past {segment}, as asked")]
     Halted { segment: String },
     #[error("replaying {what} failed: {reason}")]
@@ -225,6 +232,9 @@ pub async fn drain_exclusively(
         drained = drain(pg, store, options) => drained,
         _ = lease.lost() => Err(StreamError::LeaseLost { key: key.clone() }),
         _ = options.interrupt.cancelled() => Err(StreamError::Interrupted),
+        reason = crate::pg::liveness::silence(pg, options.silence_limit) => {
+            Err(StreamError::ServerSilent { reason })
+        }
     };
     if let Err(e) = lease.release().await {
         tracing::warn!(error = %e, "could not release the stream lease; it expires on its own");
