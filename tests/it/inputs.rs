@@ -150,3 +150,41 @@ fn numeric_settings_past_the_largest_meaningful_value_are_refused_by_name() {
     let lookup = |_: &str| Some(MAX_SETTING.to_string());
     assert_eq!(positive_number(&lookup, "X", 1).unwrap(), MAX_SETTING);
 }
+
+/// An age identity (the secret half of a key) given where a recipient goes is refused in one
+/// line that says what it is, and the secret is never repeated.
+#[test]
+fn a_secret_key_given_as_a_recipient_is_refused_without_being_repeated() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key");
+    backstop_ok(&["keygen", "-o", key.to_str().unwrap()], &[]);
+    let secret = std::fs::read_to_string(&key)
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("AGE-SECRET-KEY-"))
+        .unwrap()
+        .to_string();
+    let store = format!("file://{}", dir.path().join("backups").display());
+    let output = backstop(
+        &[
+            "backup",
+            "--db",
+            "postgresql://nobody@127.0.0.1:1/x",
+            "--to",
+            &store,
+            "--recipient",
+            &secret,
+        ],
+        &[],
+    );
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!output.status.success());
+    assert!(
+        all.contains("identity") && !all.contains(&secret[15..]),
+        "{all}"
+    );
+}
