@@ -188,3 +188,84 @@ fn a_secret_key_given_as_a_recipient_is_refused_without_being_repeated() {
         "{all}"
     );
 }
+
+/// Every numeric setting of every function, set to each absurd value: the function's
+/// dependencies are built or refused naming the variable, never a panic; the retention
+/// function then prunes with what it was given.
+#[tokio::test]
+async fn every_numeric_setting_of_every_function_is_built_or_refused_never_a_panic() {
+    use backstop_tests::moto::moto;
+    use std::sync::Arc;
+
+    let aws = moto().sdk_config().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store_url = format!("file://{}", dir.path().display());
+    let base = |var: &'static str, value: &'static str| {
+        let vars = [
+            ("BACKSTOP_STORE", store_url.clone()),
+            (
+                "BACKSTOP_DATABASES",
+                serde_json::json!({"main": {"url_env": "UNUSED_URL"}}).to_string(),
+            ),
+            (var, value.to_string()),
+        ];
+        let lookup = move |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
+        let config = backstop::config::FunctionConfig::from_lookup(&lookup).unwrap();
+        let store = backstop::store::open(&config.store, &aws);
+        common::Base::new(config, store, aws.clone(), Arc::new(lookup), "absurd")
+    };
+    let settings: [(&str, &str); 14] = [
+        ("backup", backup::JOBS_VAR),
+        ("backup", backup::RESERVE_VAR),
+        ("backup", backup::LEASE_VAR),
+        ("backup", backup::dispatch::TASK_START_VAR),
+        ("stream", stream::MAX_SLOT_WAL_VAR),
+        ("stream", stream::WARN_SLOT_WAL_VAR),
+        ("monitor", monitor::REALERT_VAR),
+        ("verify", verify::JOBS_VAR),
+        ("retention", retention::KEEP_LAST_VAR),
+        ("retention", retention::KEEP_DAILY_VAR),
+        ("retention", retention::KEEP_WEEKLY_VAR),
+        ("retention", retention::KEEP_YEARLY_VAR),
+        ("retention", retention::MAX_DELETIONS_VAR),
+        ("retention", retention::KEEP_STREAM_DAYS_VAR),
+    ];
+    for (function, var) in settings {
+        for value in ABSURD {
+            let refused = match function {
+                "backup" => backup::Deps::new(base(var, value)).err(),
+                "stream" => stream::Deps::new(base(var, value)).err(),
+                "monitor" => monitor::Deps::new(base(var, value)).err(),
+                "verify" => verify::Deps::new(base(var, value)).err(),
+                _ => match retention::Deps::new(base(var, value)) {
+                    Err(e) => Some(e),
+                    Ok(deps) => {
+                        let database = backstop::layout::DatabaseId::new("main").unwrap();
+                        let options = backstop::retention::PruneOptions {
+                            policy: deps.policy.clone(),
+                            dry_run: true,
+                            max_deletions: deps.max_deletions,
+                            now: time::OffsetDateTime::now_utc(),
+                            stream_window: deps.stream_window,
+                        };
+                        let _ = backstop::retention::prune(
+                            deps.base.store.as_ref(),
+                            &database,
+                            &options,
+                        )
+                        .await;
+                        None
+                    }
+                },
+            };
+            if let Some(error) = refused {
+                // A policy of zeros is refused naming the whole family of variables.
+                let said = error.to_string();
+                assert!(
+                    said.contains(var) || said.contains("BACKSTOP_KEEP_*"),
+                    "{function} {var}={value}: {error}"
+                );
+            }
+        }
+    }
+}
