@@ -242,7 +242,7 @@ async fn every_numeric_setting_of_every_function_is_built_or_refused_never_a_pan
                     Ok(deps) => {
                         let database = backstop::layout::DatabaseId::new("main").unwrap();
                         let options = backstop::retention::PruneOptions {
-                            policy: deps.policy.clone(),
+                            policy: deps.policy,
                             dry_run: true,
                             max_deletions: deps.max_deletions,
                             now: time::OffsetDateTime::now_utc(),
