@@ -583,3 +583,101 @@ fn hostile_names_and_values_come_back_as_themselves_and_run_nothing() {
     crate::engine::assert_same_dump(&source, &restored.pg_dump(), "restore");
     assert!(!dir.path().join("ran").exists(), "a meta-command ran");
 }
+
+/// A change segment replaced by a zstd bomb, its seal rewritten to match: the replay of a
+/// point-in-time restore stops as soon as the changes decompress past the size the seal
+/// records (format 2 on), in one line, with nothing of the replay kept. Before: the line was
+/// read whole into memory first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_segment_that_decompresses_past_its_recorded_size_is_refused_early() {
+    use backstop::engine::stream::segment::Segment;
+    use backstop::engine::stream::{StreamOptions, drain, plan, replay};
+    use backstop::layout::DatabaseId;
+    use backstop::store::{FileStore, Store};
+    use std::sync::Arc;
+
+    let db = fresh_database("tamper segment");
+    db.psql("CREATE TABLE public.t (id int PRIMARY KEY, v text);");
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(FileStore::new(dir.path().to_path_buf()));
+    let source = backstop::pg::parse_url(&db.url()).unwrap();
+    let database = DatabaseId::new(&db.name).unwrap();
+    let stream = StreamOptions::new(database.clone());
+    drain(&source, store.clone(), &stream).await.unwrap();
+    let base = backstop::engine::backup::BackupOptions::new(database.clone());
+    backstop::engine::backup::backup(&source, store.clone(), &base, &|_| {})
+        .await
+        .unwrap();
+    db.psql("INSERT INTO public.t SELECT g, 'v' FROM generate_series(1, 50) g;");
+    drain(&source, store.clone(), &stream).await.unwrap();
+
+    let seals: Vec<String> = store
+        .list(&format!("{database}/stream/"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.key)
+        .filter(|k| k.ends_with(".json"))
+        .collect();
+    let seal_key = seals.last().unwrap().clone();
+    let seal_path = dir.path().join(&seal_key);
+    let segment: Segment = serde_json::from_slice(&std::fs::read(&seal_path).unwrap()).unwrap();
+    assert!(
+        segment.plain_bytes.is_some(),
+        "the seal records the plain size"
+    );
+    let mut bomb = zstd::stream::Encoder::new(Vec::new(), 1).unwrap();
+    {
+        use std::io::Write as _;
+        let chunk = vec![b'a'; 1 << 20];
+        for _ in 0..256 {
+            bomb.write_all(&chunk).unwrap();
+        }
+    }
+    let stored = bomb.finish().unwrap();
+    std::fs::write(
+        dir.path()
+            .join(database.as_str())
+            .join(&segment.changes.key),
+        &stored,
+    )
+    .unwrap();
+    let mut forged = segment.clone();
+    forged.changes.bytes = stored.len() as u64;
+    forged.changes.sha256 = {
+        use sha2::Digest as _;
+        hex::encode(sha2::Sha256::digest(&stored))
+    };
+    let forged = Segment {
+        seal: None,
+        ..forged
+    }
+    .sealed();
+    std::fs::write(&seal_path, serde_json::to_vec_pretty(&forged).unwrap()).unwrap();
+
+    let target = fresh_database("tamper segment target");
+    let into = backstop::pg::parse_url(&target.url()).unwrap();
+    let recovery = replay::plan_recovery(
+        store.as_ref(),
+        &database,
+        plan::RecoveryTarget::Latest,
+        None,
+    )
+    .await
+    .unwrap();
+    backstop::engine::restore::restore(
+        store.clone(),
+        &recovery.manifest,
+        &into,
+        &backstop::engine::restore::RestoreOptions::new(1),
+        &|_| {},
+    )
+    .await
+    .unwrap();
+    let error = replay::replay(store.clone(), &recovery, &into, None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("decompresses to more than"), "{error}");
+    assert_eq!(target.psql("SELECT count(*) FROM public.t").trim(), "0");
+}

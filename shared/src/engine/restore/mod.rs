@@ -35,7 +35,7 @@ pub mod roles;
 mod select;
 mod target;
 pub use error::RestoreError;
-pub(crate) use parts::{Discard, HashingReader, scan_data_part, scan_large_object_part};
+pub(crate) use parts::{Capped, Discard, HashingReader, scan_data_part, scan_large_object_part};
 pub use parts::{ExportOptions, export, read_script};
 use pool::{Job, LoadPlan, run_pool};
 pub use resolve::{read_manifest, read_manifest_of, readable, resolve_backup};

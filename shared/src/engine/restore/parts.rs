@@ -87,6 +87,13 @@ pub(crate) struct Capped<R> {
     left: Option<u64>,
 }
 
+impl<R> Capped<R> {
+    /// `inner`, allowed `limit` bytes (`None`: unbounded, for formats that record no size).
+    pub(crate) fn new(inner: R, limit: Option<u64>) -> Self {
+        Self { inner, left: limit }
+    }
+}
+
 impl<R: AsyncRead + Unpin> AsyncRead for Capped<R> {
     fn poll_read(
         mut self: Pin<&mut Self>,
@@ -159,10 +166,7 @@ async fn decode(
     };
     Ok(BufReader::with_capacity(
         SEND_BATCH,
-        Capped {
-            inner: ZstdDecoder::new(BufReader::new(plain)),
-            left: part.plain_bytes,
-        },
+        Capped::new(ZstdDecoder::new(BufReader::new(plain)), part.plain_bytes),
     ))
 }
 

@@ -582,7 +582,14 @@ impl Page<'_> {
             }
             result
         };
-        let body = futures::stream::poll_fn(move |cx| receiver.poll_recv(cx));
+        let plain = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counted = plain.clone();
+        let body =
+            futures::stream::poll_fn(move |cx| receiver.poll_recv(cx)).inspect(move |chunk| {
+                if let Ok(chunk) = chunk {
+                    counted.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                }
+            });
         let mut encoder = ZstdEncoder::with_quality(
             StreamReader::new(Box::pin(body)),
             Level::Precise(self.options.compression_level),
@@ -624,6 +631,7 @@ impl Page<'_> {
                 bytes: receipt.bytes,
                 sha256: receipt.sha256,
             },
+            plain_bytes: Some(plain.load(std::sync::atomic::Ordering::Relaxed)),
             transaction_count: contents.transactions.len() as u64,
             change_count: contents.changes,
             unreplayable: contents.unreplayable.into_iter().collect(),

@@ -277,6 +277,7 @@ mod tests {
                 bytes: 0,
                 sha256: String::new(),
             },
+            plain_bytes: None,
             transaction_count: 0,
             change_count: 0,
             unreplayable: Vec::new(),

@@ -361,7 +361,11 @@ impl Replayer<'_> {
                     .map_err(|e| corrupt(e.to_string()))?
             }
         };
-        let mut lines = BufReader::new(ZstdDecoder::new(BufReader::new(plain))).lines();
+        let decoded = crate::engine::restore::Capped::new(
+            ZstdDecoder::new(BufReader::new(plain)),
+            segment.plain_bytes,
+        );
+        let mut lines = BufReader::new(decoded).lines();
         let mut current: Option<&Transaction> = None;
         while let Some(line) = lines
             .next_line()

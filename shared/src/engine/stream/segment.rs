@@ -19,8 +19,10 @@ use crate::engine::encryption::{self, EncryptionError, Identities, Recipients};
 use crate::engine::manifest::{ManifestEncryption, StoredFile};
 use crate::layout::DatabaseId;
 
-/// The segment format this engine writes and reads.
-pub const SEGMENT_FORMAT: u32 = 1;
+/// The segment format this engine writes; it reads this one and every older one.
+/// 2: the seal records the changes' size before compression (`Segment::plain_bytes`), which a
+/// replay holds decompression to.
+pub const SEGMENT_FORMAT: u32 = 2;
 /// The folder of a database's change segments, beside its backup sets.
 pub const STREAM_FOLDER: &str = "stream";
 const SEAL_SUFFIX: &str = ".json";
@@ -146,6 +148,10 @@ pub struct Segment {
     pub fingerprint: String,
     /// The stored changes: key relative to the database's folder.
     pub changes: StoredFile,
+    /// The changes' size before compression (and encryption): no replay decompresses more
+    /// (a zstd bomb stops there). Absent before format 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plain_bytes: Option<u64>,
     pub transaction_count: u64,
     pub change_count: u64,
     /// Tables with UPDATE or DELETE changes here that cannot be replayed (no replica identity).
@@ -434,6 +440,7 @@ mod tests {
                 bytes: 1,
                 sha256: "00".into(),
             },
+            plain_bytes: None,
             transaction_count: 1,
             change_count: 1,
             unreplayable: Vec::new(),
