@@ -33,6 +33,22 @@ pub const REQUIRE_ENCRYPTION_VAR: &str = "BACKSTOP_REQUIRE_ENCRYPTION";
 pub type Env = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
 /// A positive whole number from `var`, or `default` when it is not set.
+/// Parallel connections a `*_JOBS` setting asks for: a positive number, at most 1024 (no
+/// server takes more from one run).
+pub fn jobs(
+    lookup: &dyn Fn(&str) -> Option<String>,
+    var: &'static str,
+) -> Result<usize, ConfigError> {
+    let n = positive_number(lookup, var, 2)?;
+    if n > 1024 {
+        return Err(ConfigError::Invalid {
+            var,
+            reason: format!("{n} is more than 1024, the most parallel connections a run opens"),
+        });
+    }
+    Ok(n as usize)
+}
+
 /// The largest number a setting takes (`positive_number`).
 pub const MAX_SETTING: u64 = 1_000_000_000;
 

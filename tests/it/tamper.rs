@@ -681,3 +681,67 @@ async fn a_segment_that_decompresses_past_its_recorded_size_is_refused_early() {
     assert!(error.contains("decompresses to more than"), "{error}");
     assert_eq!(target.psql("SELECT count(*) FROM public.t").trim(), "0");
 }
+
+/// A SQL_ASCII database whose catalog holds text that is not UTF-8 (a Latin-1 table name):
+/// the backup is refused in one line saying so, and nothing is committed; never a panic.
+#[test]
+fn a_database_whose_names_are_not_utf8_is_refused_in_one_line() {
+    let name = format!("latin_{}", backstop_tests::unique_suffix());
+    cluster().run_psql(
+        "postgres",
+        &[
+            "-c",
+            &format!(
+                "CREATE DATABASE {name} ENCODING 'SQL_ASCII' TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'"
+            ),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("latin.sql");
+    std::fs::write(
+        &script,
+        b"CREATE TABLE \"caf\xe9\" (id int); INSERT INTO \"caf\xe9\" VALUES (1);\n",
+    )
+    .unwrap();
+    let loaded = std::process::Command::new(cluster().bin_dir.join("psql"))
+        .args([
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            &cluster().url(&name),
+            "-f",
+        ])
+        .arg(&script)
+        .env("PGCLIENTENCODING", "SQL_ASCII")
+        .output()
+        .unwrap();
+    assert!(
+        loaded.status.success(),
+        "{}",
+        String::from_utf8_lossy(&loaded.stderr)
+    );
+    let store = format!("file://{}", dir.path().join("backups").display());
+    let output = backstop(
+        &[
+            "backup",
+            "--db",
+            &cluster().url(&name),
+            "--to",
+            &store,
+            "--database-id",
+            "latin",
+        ],
+        &[],
+    );
+    let line = single_error_line(&output);
+    assert!(line.contains("not UTF-8"), "{line}");
+    let listed = backstop_ok(&["list", "--from", &store, "--json"], &[]);
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert!(listed.as_array().is_none_or(|a| a.is_empty()), "{listed}");
+    cluster().run_psql(
+        "postgres",
+        &["-c", &format!("DROP DATABASE {name} WITH (FORCE)")],
+    );
+}

@@ -77,7 +77,7 @@ impl Deps {
     pub fn new(base: Base) -> Result<Self, ConfigError> {
         let env = base.env.clone();
         Ok(Self {
-            jobs: positive_number(env.as_ref(), JOBS_VAR, 2)? as usize,
+            jobs: backstop::config::jobs(env.as_ref(), JOBS_VAR)?,
             reserve: Duration::from_secs(positive_number(env.as_ref(), RESERVE_VAR, 30)?),
             lease: Duration::from_secs(positive_number(
                 env.as_ref(),

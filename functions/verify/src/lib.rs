@@ -12,7 +12,7 @@
 //! and fails the invocation, so Lambda retries it.
 
 use backstop::alert::{Alert, Severity, console_link, kind};
-use backstop::config::{ConfigError, FunctionConfig, positive_number, source};
+use backstop::config::{ConfigError, FunctionConfig, source};
 use backstop::connection::{DatabaseSource, resolve};
 use backstop::engine::restore::{BackupSelector, RestoreError, read_manifest_of, resolve_backup};
 use backstop::engine::verify::{
@@ -54,7 +54,7 @@ impl Deps {
         let env = base.env.clone();
         Ok(Self {
             scratch: source(env.as_ref(), SCRATCH_VAR)?,
-            jobs: positive_number(env.as_ref(), JOBS_VAR, 2)? as usize,
+            jobs: backstop::config::jobs(env.as_ref(), JOBS_VAR)?,
             identity_secret: env(IDENTITY_SECRET_VAR).filter(|v| !v.trim().is_empty()),
             base,
         })

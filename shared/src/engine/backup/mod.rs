@@ -162,6 +162,12 @@ pub enum BackupError {
     )]
     ClockSkew { skew: crate::clock::Skew },
     #[error(
+        "{source}; the database holds text that is not UTF-8 (a SQL_ASCII database with names, \
+         comments or definitions in another encoding), and Backstop reads the catalog as UTF-8: \
+         nothing was backed up; convert that text to UTF-8 (or rename the objects holding it)"
+    )]
+    NotUtf8 { source: Box<BackupError> },
+    #[error(
         "the backup was stopped because its lease {key} could not be renewed before it expired \
          (another run may start); nothing was committed: check the store (space, access) and run again"
     )]
@@ -281,6 +287,18 @@ async fn backup_until(
             }
         }
     };
+    // The server refuses to send a catalog text it cannot convert: said plainly.
+    let result = result.map_err(|e| {
+        if e.to_string()
+            .contains("invalid byte sequence for encoding \"UTF8\"")
+        {
+            BackupError::NotUtf8 {
+                source: Box::new(e),
+            }
+        } else {
+            e
+        }
+    });
     if result.is_err() {
         remove_failed_set(
             store.as_ref(),
