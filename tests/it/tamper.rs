@@ -490,7 +490,6 @@ fn a_part_that_decompresses_past_its_recorded_size_is_refused_early() {
 /// and the CLI restore, each copy is the source exactly, and no meta-command ran.
 #[test]
 fn hostile_names_and_values_come_back_as_themselves_and_run_nothing() {
-    let dir = tempfile::tempdir().unwrap();
     let names = [
         "nl\n\\! touch ran\n",
         "dq\"x",
@@ -507,7 +506,6 @@ fn hostile_names_and_values_come_back_as_themselves_and_run_nothing() {
     ];
     let ident = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
     let literal = |s: &str| format!("'{}'", s.replace('\'', "''"));
-    let db = fresh_database("hostile names");
     let mut sql = String::new();
     for (i, name) in names.iter().enumerate() {
         let schema = ident(&format!("s{i} {name}"));
@@ -529,22 +527,9 @@ fn hostile_names_and_values_come_back_as_themselves_and_run_nothing() {
             function = ident(&format!("f {name}")),
         ));
     }
-    db.psql(&sql);
-    let root = dir.path().join("backups");
-    let store = format!("file://{}", root.display());
-    let id = db.name.clone();
-    backstop_ok(
-        &[
-            "backup",
-            "--db",
-            &db.url(),
-            "--to",
-            &store,
-            "--database-id",
-            &id,
-        ],
-        &[],
-    );
+    let Backed {
+        db, dir, store, id, ..
+    } = backed_up("hostile names", &sql);
     let source = db.pg_dump();
 
     let exported = fresh_database("hostile names export");

@@ -76,16 +76,12 @@ fn a_server_that_never_answers_ends_each_command_within_its_bound() {
 async fn a_backup_that_cannot_renew_its_lease_stops_and_leaves_nothing() {
     use backstop::engine::backup::{BackupError, BackupOptions, backup_exclusively};
     use backstop::layout::DatabaseId;
-    use backstop::store::{FileStore, Store};
-    use backstop_tests::failing_store::FailingStore;
-    use std::sync::Arc;
+    use backstop::store::Store;
 
-    let db = fresh_database("lease lost");
-    db.psql("CREATE TABLE ledger AS SELECT g AS id, md5(g::text) AS note FROM generate_series(1, 1000) g;");
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(FailingStore::new(Arc::new(FileStore::new(
-        dir.path().to_path_buf(),
-    ))));
+    let (db, _dir, store) = beside_a_failing_store(
+        "lease lost",
+        "CREATE TABLE ledger AS SELECT g AS id, md5(g::text) AS note FROM generate_series(1, 1000) g;",
+    );
     let mut options = BackupOptions::new(DatabaseId::new("main").unwrap());
     options.lease = Duration::from_millis(900);
     // Once the lease is taken: its renewals fail, and every part takes seconds to store.
@@ -127,16 +123,14 @@ async fn a_backup_that_cannot_renew_its_lease_stops_and_leaves_nothing() {
 async fn a_server_that_freezes_mid_backup_stops_it_and_frees_the_lease() {
     use backstop::engine::backup::{BackupError, BackupOptions, backup_exclusively};
     use backstop::layout::DatabaseId;
-    use backstop::store::{FileStore, Store};
-    use backstop_tests::failing_store::FailingStore;
+    use backstop::store::Store;
+
     use std::sync::Arc;
 
-    let db = fresh_database("frozen server");
-    db.psql("CREATE TABLE ledger AS SELECT g AS id, md5(g::text) AS note FROM generate_series(1, 20000) g;");
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(FailingStore::new(Arc::new(FileStore::new(
-        dir.path().to_path_buf(),
-    ))));
+    let (db, _dir, store) = beside_a_failing_store(
+        "frozen server",
+        "CREATE TABLE ledger AS SELECT g AS id, md5(g::text) AS note FROM generate_series(1, 20000) g;",
+    );
     // Every part takes seconds to store: the backup is under way when the server freezes.
     store.delay_puts(Duration::from_secs(2));
     let mut options = BackupOptions::new(DatabaseId::new("main").unwrap());
@@ -470,16 +464,14 @@ impl Drop for Frozen {
 async fn a_server_that_freezes_mid_drain_stops_it_and_loses_nothing() {
     use backstop::engine::stream::{StreamError, StreamOptions, drain_exclusively};
     use backstop::layout::DatabaseId;
-    use backstop::store::{FileStore, Store};
-    use backstop_tests::failing_store::FailingStore;
+    use backstop::store::Store;
+
     use std::sync::Arc;
 
-    let db = fresh_database("frozen drain");
-    db.psql("CREATE TABLE ledger (id int PRIMARY KEY, note text);");
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(FailingStore::new(Arc::new(FileStore::new(
-        dir.path().to_path_buf(),
-    ))));
+    let (db, _dir, store) = beside_a_failing_store(
+        "frozen drain",
+        "CREATE TABLE ledger (id int PRIMARY KEY, note text);",
+    );
     let target = backstop::pg::parse_url(&db.url()).unwrap();
     let mut options = StreamOptions::new(DatabaseId::new(&db.name).unwrap());
     options.silence_limit = Duration::from_secs(1);
@@ -541,4 +533,23 @@ async fn a_server_that_freezes_mid_drain_stops_it_and_loses_nothing() {
         .await
         .unwrap();
     assert_eq!(restored.psql(digest), db.psql(digest));
+}
+
+/// A database holding what `sql` makes, and a file store in a temporary folder wrapped in a
+/// [`FailingStore`] (the folder lives as long as the returned guard).
+fn beside_a_failing_store(
+    label: &str,
+    sql: &str,
+) -> (
+    backstop_tests::postgres::TestDb,
+    tempfile::TempDir,
+    std::sync::Arc<backstop_tests::failing_store::FailingStore>,
+) {
+    let db = fresh_database(label);
+    db.psql(sql);
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(backstop_tests::failing_store::FailingStore::new(
+        std::sync::Arc::new(backstop::store::FileStore::new(dir.path().to_path_buf())),
+    ));
+    (db, dir, store)
 }
