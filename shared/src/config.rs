@@ -32,7 +32,6 @@ pub const REQUIRE_ENCRYPTION_VAR: &str = "BACKSTOP_REQUIRE_ENCRYPTION";
 /// An environment lookup a function keeps for later reads (sources named by `url_env`).
 pub type Env = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
-/// A positive whole number from `var`, or `default` when it is not set.
 /// Parallel connections a `*_JOBS` setting asks for: a positive number, at most 1024 (no
 /// server takes more from one run).
 pub fn jobs(
@@ -52,6 +51,7 @@ pub fn jobs(
 /// The largest number a setting takes (`positive_number`).
 pub const MAX_SETTING: u64 = 1_000_000_000;
 
+/// A positive whole number from `var`, at most [`MAX_SETTING`], or `default` when it is not set.
 pub fn positive_number(
     lookup: &dyn Fn(&str) -> Option<String>,
     var: &'static str,
@@ -282,6 +282,13 @@ fn hours(
             reason: "it must be a positive number of hours".into(),
         });
     }
+    // Past this, the hours in seconds no longer fit a duration; no threshold means it.
+    if value > MAX_SETTING as f64 {
+        return Err(ConfigError::Invalid {
+            var,
+            reason: format!("{raw} is more than {MAX_SETTING} hours, the most it takes"),
+        });
+    }
     Ok(Some(Duration::from_secs_f64(value * 3600.0)))
 }
 
@@ -366,5 +373,48 @@ mod tests {
         ])
         .unwrap_err();
         assert!(err.to_string().contains(ALERT_TOPIC_VAR), "{err}");
+    }
+
+    /// Numbers as an operator might type them, from sensible to absurd.
+    fn typed_numbers() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            any::<u64>().prop_map(|n| n.to_string()),
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<f64>().prop_map(|n| n.to_string()),
+            any::<u128>().prop_map(|n| n.to_string()),
+            (1u64..=2 * MAX_SETTING).prop_map(|n| n.to_string()),
+            "[0-9eE.+-]{1,40}",
+            ".{0,12}",
+        ]
+    }
+
+    proptest::proptest! {
+        /// Every numeric setting reader either gives a value within its bound or refuses
+        /// naming the variable; none panics, whatever the text.
+        #[test]
+        fn every_numeric_setting_is_bounded_or_refused_by_name(raw in typed_numbers()) {
+            let lookup = |_: &str| Some(raw.clone());
+            match positive_number(&lookup, "BACKSTOP_X", 1) {
+                Ok(n) => proptest::prop_assert!((1..=MAX_SETTING).contains(&n)),
+                Err(e) => proptest::prop_assert!(e.to_string().contains("BACKSTOP_X")),
+            }
+            match jobs(&lookup, "BACKSTOP_JOBS") {
+                Ok(n) => proptest::prop_assert!((1..=1024).contains(&n)),
+                Err(e) => proptest::prop_assert!(e.to_string().contains("BACKSTOP_JOBS")),
+            }
+            for var in [WARNING_HOURS_VAR, CRITICAL_HOURS_VAR] {
+                match config(&[
+                    (STORE_VAR, "file:///tmp/b"),
+                    (DATABASES_VAR, r#"{"main": {"url_env": "MAIN_URL"}}"#),
+                    (var, &raw),
+                ]) {
+                    Ok(c) => proptest::prop_assert!(
+                        c.freshness.critical_after.as_secs() <= MAX_SETTING * 3600
+                    ),
+                    Err(e) => proptest::prop_assert!(e.to_string().contains(var), "{}", e),
+                }
+            }
+        }
     }
 }

@@ -1,7 +1,8 @@
 //! The file:// store.
 
 use backstop::store::{
-    FileStore, PendingUpload, PutOptions, Store, StoreError, StoreUrl, open_from_env,
+    FileStore, PendingUpload, PutOptions, Store, StoreError, StoreUrl, WriteCondition,
+    open_from_env,
 };
 
 use crate::store_contract;
@@ -135,4 +136,36 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     files
+}
+
+#[tokio::test]
+async fn file_store_objects_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::new(dir.path().join("backups"));
+    store
+        .put(
+            "main/s1/data.zst",
+            &mut &b"rows"[..],
+            &PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    store
+        .write_if("main/state.json", b"{}", WriteCondition::Absent)
+        .await
+        .unwrap()
+        .expect("nothing was there");
+    let mode = |relative: &str| {
+        std::fs::metadata(dir.path().join("backups").join(relative))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode("main/s1/data.zst"), 0o600, "a streamed object");
+    assert_eq!(mode("main/state.json"), 0o600, "a conditional write");
+    for directory in ["", "main", "main/s1"] {
+        assert_eq!(mode(directory), 0o700, "directory {directory:?}");
+    }
 }

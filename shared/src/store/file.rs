@@ -5,7 +5,8 @@
 //! nothing. Tags live in a hidden `.<name>.tags.json` beside the object. Hidden names never
 //! appear in listings; leftover partial files are reported as pending uploads. Conditional
 //! writes and deletes hold an advisory lock on a hidden `.<name>.lock` beside the object while
-//! they compare and swap; an object's version is the SHA-256 of its content.
+//! they compare and swap; an object's version is the SHA-256 of its content. Objects are
+//! created 0600 and directories 0700 (less if the umask says so): a set holds a database.
 
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -21,6 +22,8 @@ use super::{
 };
 
 const COPY_BUFFER: usize = 256 * 1024;
+const PRIVATE_FILE: u32 = 0o600;
+const PRIVATE_DIR: u32 = 0o700;
 const PARTIAL_MARKER: &str = ".partial-";
 
 /// A store in a local directory.
@@ -49,6 +52,26 @@ impl FileStore {
             key: key.to_string(),
         }
     }
+}
+
+/// Creates (or truncates) `path` readable and writable by its owner only.
+async fn create_private(path: &Path) -> std::io::Result<tokio::fs::File> {
+    tokio::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(PRIVATE_FILE)
+        .open(path)
+        .await
+}
+
+/// Creates `dir` and its missing parents, each reachable by its owner only.
+fn create_private_dirs(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(PRIVATE_DIR)
+        .create(dir)
 }
 
 /// Removes a temporary file unless the write it belongs to completed.
@@ -110,7 +133,7 @@ async fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
         path: path.to_path_buf(),
         source,
     };
-    let mut file = tokio::fs::File::create(&temp).await.map_err(not_writable)?;
+    let mut file = create_private(&temp).await.map_err(not_writable)?;
     file.write_all(bytes).await.map_err(not_writable)?;
     prove_written(&mut file, bytes.len() as u64)
         .await
@@ -210,8 +233,11 @@ impl Store for FileStore {
     ) -> Result<PutReceipt, StoreError> {
         let path = self.path_of(key)?;
         let dir = path.parent().unwrap_or(&self.root).to_path_buf();
-        tokio::fs::create_dir_all(&dir)
+        let creating = dir.clone();
+        tokio::task::spawn_blocking(move || create_private_dirs(&creating))
             .await
+            .map_err(std::io::Error::other)
+            .and_then(|r| r)
             .map_err(|source| StoreError::NotWritable {
                 path: dir.clone(),
                 source,
@@ -221,13 +247,12 @@ impl Store for FileStore {
         let mut guard = TempFileGuard {
             path: Some(temp.clone()),
         };
-        let mut file =
-            tokio::fs::File::create(&temp)
-                .await
-                .map_err(|source| StoreError::NotWritable {
-                    path: dir.clone(),
-                    source,
-                })?;
+        let mut file = create_private(&temp)
+            .await
+            .map_err(|source| StoreError::NotWritable {
+                path: dir.clone(),
+                source,
+            })?;
 
         let write_error = |source| StoreError::Io {
             operation: "write",
@@ -451,7 +476,14 @@ impl Store for FileStore {
             let mut guard = TempFileGuard {
                 path: Some(temp.clone()),
             };
-            let mut file = std::fs::File::create(&temp)?;
+            let mut file = {
+                use std::os::unix::fs::OpenOptionsExt;
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(PRIVATE_FILE)
+                    .open(&temp)?
+            };
             std::io::Write::write_all(&mut file, &body)?;
             file.sync_all()?;
             if file.metadata()?.len() != body.len() as u64 {
@@ -505,10 +537,12 @@ fn current_version(path: &Path) -> std::io::Result<Option<String>> {
 /// Creates the object's directory and takes an exclusive advisory lock beside the object,
 /// held until the returned file is dropped.
 fn lock_beside(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+        create_private_dirs(dir)?;
     }
     let file = std::fs::OpenOptions::new()
+        .mode(PRIVATE_FILE)
         .create(true)
         .truncate(false)
         .write(true)
