@@ -1,6 +1,7 @@
 //! `backstop doctor`: checks the configuration, the store, and the database and its role's
 //! privileges, and says what to fix. Exit 1 when something would make a backup fail.
 
+use backstop::engine::catalog::ident;
 use backstop::readiness::check_role;
 use backstop::store::{StoreUrl, open_from_env, probe};
 use serde::Serialize;
@@ -319,7 +320,7 @@ fn role_checks(role: &backstop::readiness::RoleReadiness) -> Vec<Check> {
                 role.role,
                 examples(&role.filtered_by_rls)
             ),
-            Some(format!("ALTER ROLE {} BYPASSRLS;", role.role)),
+            Some(format!("ALTER ROLE {} BYPASSRLS;", ident(&role.role))),
         ));
     }
     checks.push(if role.monitor {
@@ -334,7 +335,7 @@ fn role_checks(role: &backstop::readiness::RoleReadiness) -> Vec<Check> {
             "health",
             Outcome::Warn,
             "not a member of pg_monitor: health checks see only this role's own sessions".into(),
-            Some(format!("GRANT pg_monitor TO {};", role.role)),
+            Some(format!("GRANT pg_monitor TO {};", ident(&role.role))),
         )
     });
     checks.push(if role.create_database {

@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 use tokio_postgres::Client;
 
 use crate::engine::catalog::ident as quote;
+use crate::engine::script::inert;
 use crate::health::database::{NO_LEADING_INDEX, USER_SCHEMAS, number, rows};
 use crate::layout::{DatabaseId, STATE_PREFIX};
 use crate::units::human_bytes as size;
@@ -220,6 +221,8 @@ impl From<String> for AdviseError {
 /// out, and `ANALYZE` of every table an index was proposed on. `database` and `at` go into the
 /// header.
 pub fn migration(advice: &Advice, database: &str, at: OffsetDateTime) -> String {
+    // Names in `--` comments are made inert: a newline in one must not end the comment.
+    let database = inert(database);
     let mut out = format!(
         "-- Index advice for database {database}, written by backstop advise at {at}.\n\
          -- Review it, then apply it with psql (each statement runs on its own, outside a\n\
@@ -238,9 +241,9 @@ pub fn migration(advice: &Advice, database: &str, at: OffsetDateTime) -> String 
             "-- {table}: foreign key {constraint} ({cols}) has no index leading with its columns,\n\
              -- so a DELETE or key UPDATE on the referenced table scans all of {table} ({size}).\n\
              -- Estimated index size: {estimate}.\n",
-            table = m.table,
-            constraint = quote(&m.constraint),
-            cols = columns.join(", "),
+            table = inert(&m.table),
+            constraint = inert(&quote(&m.constraint)),
+            cols = inert(&columns.join(", ")),
             size = size(m.table_bytes),
             estimate = size(m.estimated_index_bytes),
         ));
@@ -273,9 +276,9 @@ pub fn migration(advice: &Advice, database: &str, at: OffsetDateTime) -> String 
             out.push_str(&format!(
                 "-- {index} on {table}: {why}; {size}, {scans} scans.\n\
                  -- DROP INDEX CONCURRENTLY IF EXISTS {index};\n",
-                index = d.index,
-                table = d.table,
-                why = d.why,
+                index = inert(&d.index),
+                table = inert(&d.table),
+                why = inert(&d.why),
                 size = size(d.bytes),
                 scans = d.scans,
             ));
@@ -498,6 +501,36 @@ mod tests {
             ["ANALYZE public.orders;", "ANALYZE sales.\"Events\";"]
         );
         assert!(!sql.contains("BEGIN"), "no transaction around CONCURRENTLY");
+    }
+
+    /// A name holding a newline and a psql meta-command stays inside its comment line; in a
+    /// statement it stays inside its quotes, where psql reads no meta-command.
+    #[test]
+    fn hostile_names_cannot_end_a_comment_of_the_migration() {
+        let hostile = "\"x\n\\! touch ran\n\"";
+        let advice = Advice {
+            missing: vec![missing(&format!("public.{hostile}"), &["a\nb"], false)],
+            droppable: vec![DroppableIndex {
+                index: format!("public.{hostile}"),
+                table: format!("public.{hostile}"),
+                bytes: 1,
+                scans: 0,
+                why: "unused".into(),
+            }],
+        };
+        let sql = migration(
+            &advice,
+            "db\n\\! touch ran",
+            datetime!(2026-12-01 12:00 UTC),
+        );
+        assert_eq!(
+            crate::engine::script::meta_command(&sql),
+            None,
+            "psql would read a meta-command in:\n{sql}"
+        );
+        // Without the inert comments, the comment's newline would have let one through.
+        let raw = format!("-- {hostile}\n");
+        assert!(crate::engine::script::meta_command(&raw).is_some());
     }
 
     #[test]

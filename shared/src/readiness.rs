@@ -11,7 +11,7 @@ use crate::version::ServerVersion;
 /// The statements that let `role` read everything: `pg_read_all_data` from 14, before that
 /// schema by schema (tables and sequences created later need the same grants again).
 pub fn read_everything_fix(readiness: &RoleReadiness) -> String {
-    let role = &readiness.role;
+    let role = &crate::engine::catalog::ident(&readiness.role);
     if readiness.server_version.at_least(14) {
         return format!("GRANT pg_read_all_data TO {role};");
     }

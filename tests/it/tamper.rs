@@ -91,20 +91,65 @@ fn decompressed(path: &Path) -> Vec<u8> {
     zstd::decode_all(std::fs::File::open(path).unwrap()).unwrap()
 }
 
-/// `backstop export ... | psql -v ON_ERROR_STOP=1 target`, as the README shows it; returns
-/// export's stderr.
-fn export_into_psql(store: &str, database_id: &str, target: &str) -> String {
+/// The runbook's by-hand path, without Backstop: each part of the set in manifest order,
+/// decompressed, into one `psql -v ON_ERROR_STOP=1 target` run in `cwd`; asserts it succeeded.
+fn by_hand_into_psql(manifest: &Manifest, set: &Path, target: &str, cwd: &Path) {
+    let mut parts: Vec<_> = manifest.parts.iter().collect();
+    parts.sort_by_key(|p| p.order);
+    let script: Vec<u8> = parts
+        .iter()
+        .flat_map(|p| decompressed(&set.join(&p.key)))
+        .collect();
+    let psql = std::process::Command::new(cluster().bin_dir.join("psql"))
+        .args(["-q", "-v", "ON_ERROR_STOP=1", target])
+        .current_dir(cwd)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write as _;
+        let mut stdin = psql.stdin.as_ref().unwrap();
+        stdin.write_all(&script).unwrap();
+    }
+    let output = psql.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// `backstop export ... | psql -v ON_ERROR_STOP=1 target`, as the README shows it, run in
+/// `cwd` (where a relative `\! touch` would land) with `pipefail`.
+fn export_into_psql(
+    store: &str,
+    database_id: &str,
+    target: &str,
+    cwd: &Path,
+) -> std::process::Output {
     let psql = cluster().bin_dir.join("psql");
     let script = format!(
-        "{} export --from '{store}' --database-id '{database_id}' | '{}' -q -v ON_ERROR_STOP=1 '{target}' >/dev/null 2>&1; true",
+        "{} export --from '{store}' --database-id '{database_id}' | '{}' -q -v ON_ERROR_STOP=1 '{target}' >/dev/null",
         crate::support::backstop_bin().display(),
         psql.display()
     );
-    let output = std::process::Command::new("bash")
-        .args(["-c", &script])
+    std::process::Command::new("bash")
+        .args(["-o", "pipefail", "-c", &script])
+        .current_dir(cwd)
         .output()
-        .unwrap();
-    String::from_utf8_lossy(&output.stderr).to_string()
+        .unwrap()
+}
+
+/// [`export_into_psql`], asserting the pipeline succeeded.
+fn export_into_psql_ok(store: &str, database_id: &str, target: &str, cwd: &Path) {
+    let output = export_into_psql(store, database_id, target, cwd);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 /// A set whose pre-data part was rewritten to hold a shell command for psql, and whose data
@@ -152,7 +197,8 @@ fn export_of_a_resealed_tampered_set_runs_nothing() {
         content.extend_from_slice(format!("\\! touch {}\n", marker.display()).as_bytes());
         replace_part(&set, &manifest, &key, &content);
         let target = fresh_database("tamper export target");
-        let stderr = export_into_psql(&store, &id, &target.url());
+        let output = export_into_psql(&store, &id, &target.url(), dir.path());
+        let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(!marker.exists(), "the command in {key} ran");
         assert!(stderr.contains(&key) && stderr.contains(says), "{stderr}");
         // Restore refuses it too, before anything of it runs.
@@ -221,7 +267,7 @@ fn a_hostile_database_name_is_only_a_name() {
     let (manifest, set) = only_set(&root, "evil");
 
     let target = fresh_database("hostile name export");
-    export_into_psql(&store, "evil", &target.url());
+    export_into_psql_ok(&store, "evil", &target.url(), dir.path());
     assert!(!marker.exists(), "export | psql ran the name's command");
     assert_eq!(target.psql("SELECT count(*) FROM public.t").trim(), "2");
 
@@ -242,30 +288,7 @@ fn a_hostile_database_name_is_only_a_name() {
 
     // The runbook's by-hand path, without Backstop: the parts in manifest order through psql.
     let by_hand = fresh_database("hostile name by hand");
-    let mut parts: Vec<_> = manifest.parts.iter().collect();
-    parts.sort_by_key(|p| p.order);
-    let script: Vec<u8> = parts
-        .iter()
-        .flat_map(|p| decompressed(&set.join(&p.key)))
-        .collect();
-    let psql = std::process::Command::new(cluster().bin_dir.join("psql"))
-        .args(["-q", "-v", "ON_ERROR_STOP=1", &by_hand.url()])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write as _;
-        let mut stdin = psql.stdin.as_ref().unwrap();
-        stdin.write_all(&script).unwrap();
-    }
-    let output = psql.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    by_hand_into_psql(&manifest, &set, &by_hand.url(), dir.path());
     assert!(!marker.exists(), "the by-hand path ran the name's command");
     assert_eq!(by_hand.psql("SELECT count(*) FROM public.t").trim(), "2");
     cluster().run_psql(
@@ -533,23 +556,7 @@ fn hostile_names_and_values_come_back_as_themselves_and_run_nothing() {
     let source = db.pg_dump();
 
     let exported = fresh_database("hostile names export");
-    let psql = cluster().bin_dir.join("psql");
-    let script = format!(
-        "{} export --from '{store}' --database-id '{id}' | '{}' -q -v ON_ERROR_STOP=1 '{}'",
-        crate::support::backstop_bin().display(),
-        psql.display(),
-        exported.url()
-    );
-    let output = std::process::Command::new("bash")
-        .args(["-o", "pipefail", "-c", &script])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    export_into_psql_ok(&store, &id, &exported.url(), dir.path());
     crate::engine::assert_same_dump(&source, &exported.pg_dump(), "export | psql");
 
     let restored = fresh_database("hostile names restore");
@@ -728,5 +735,228 @@ fn a_database_whose_names_are_not_utf8_is_refused_in_one_line() {
     cluster().run_psql(
         "postgres",
         &["-c", &format!("DROP DATABASE {name} WITH (FORCE)")],
+    );
+}
+
+/// Role names no one should have to think about (a newline followed by a psql meta-command,
+/// quotes of both kinds, a backslash, a dollar quote, a comment opener, a bidi override) as a
+/// database's owner, a schema's and a table's owners, grantees and a grantor, a policy's roles,
+/// default privileges, memberships, per-database settings and a role comment: the set goes
+/// through `export | psql` and the by-hand path into databases beside the roles, then the roles
+/// and the database are dropped and the CLI restore creates them again (`--create --roles
+/// create`); each copy is the source, the roles are as they were, and no meta-command ran.
+#[test]
+fn hostile_role_names_come_back_as_themselves_and_run_nothing() {
+    let _roles = crate::engine::ROLE_CREATION.blocking_lock();
+    let prefix = format!("h{}", backstop_tests::unique_suffix());
+    let roles = [
+        "nl\n\\! touch ran\n",
+        "dq\"x",
+        "sq'x",
+        "bs\\x",
+        "dl$$x",
+        "co/* x -- y",
+        "bidi\u{202e}x",
+    ]
+    .map(|name| format!("{prefix} {name}"));
+    let ident = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    let literal = |s: &str| format!("'{}'", s.replace('\'', "''"));
+    let r = roles.clone().map(|n| ident(&n));
+    let drop_roles =
+        || cluster().psql("postgres", &format!("DROP ROLE IF EXISTS {}", r.join(", ")));
+    let mut create = String::new();
+    for role in &r {
+        create.push_str(&format!("CREATE ROLE {role} NOLOGIN;\n"));
+    }
+    create.push_str(&format!(
+        "COMMENT ON ROLE {} IS {};
+         GRANT {} TO {} WITH ADMIN OPTION;",
+        r[0],
+        literal(&roles[0]),
+        r[5],
+        r[6]
+    ));
+    cluster().psql("postgres", &create);
+
+    let db = fresh_database("hostile role names");
+    let name = ident(&db.name);
+    db.psql(&format!(
+        "ALTER DATABASE {name} OWNER TO {r0};
+         ALTER ROLE {r6} IN DATABASE {name} SET work_mem = '8MB';
+         CREATE SCHEMA s AUTHORIZATION {r0};
+         CREATE TABLE s.t (id int PRIMARY KEY, note text);
+         ALTER TABLE s.t OWNER TO {r1};
+         INSERT INTO s.t SELECT g, 'n' || g FROM generate_series(1, 20) g;
+         GRANT USAGE ON SCHEMA s TO {r2}, {r3};
+         GRANT SELECT ON s.t TO {r2} WITH GRANT OPTION;
+         SET ROLE {r2}; GRANT SELECT ON s.t TO {r3}; RESET ROLE;
+         ALTER TABLE s.t ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY p ON s.t FOR SELECT TO {r4}, {r5} USING (id > 0);
+         CREATE FUNCTION s.f() RETURNS int LANGUAGE sql SECURITY DEFINER AS 'SELECT 1';
+         ALTER FUNCTION s.f() OWNER TO {r1};
+         ALTER DEFAULT PRIVILEGES FOR ROLE {r0} IN SCHEMA s GRANT SELECT ON TABLES TO {r6};",
+        r0 = r[0],
+        r1 = r[1],
+        r2 = r[2],
+        r3 = r[3],
+        r4 = r[4],
+        r5 = r[5],
+        r6 = r[6],
+    ));
+    let like = literal(&format!("{prefix} %"));
+    let snapshot = || {
+        cluster().psql(
+            "postgres",
+            &format!(
+                "SELECT r.rolname, shobj_description(r.oid, 'pg_authid'), \
+                 (SELECT string_agg(g.rolname || ':' || a.admin_option, ',' ORDER BY g.rolname) \
+                  FROM pg_auth_members a JOIN pg_roles g ON g.oid = a.roleid WHERE a.member = r.oid), \
+                 (SELECT string_agg(array_to_string(s.setconfig, ','), ';') FROM pg_db_role_setting s \
+                  JOIN pg_database d ON d.oid = s.setdatabase WHERE s.setrole = r.oid AND d.datname = {}) \
+                 FROM pg_roles r WHERE r.rolname LIKE {like} ORDER BY 1",
+                literal(&db.name)
+            ),
+        ) + &db.psql(&format!(
+            "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = {}",
+            literal(&db.name)
+        ))
+    };
+    let (source, before) = (db.pg_dump(), snapshot());
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("backups");
+    let store = format!("file://{}", root.display());
+    let id = "hostile-roles";
+    backstop_ok(
+        &[
+            "backup",
+            "--db",
+            &db.url(),
+            "--to",
+            &store,
+            "--database-id",
+            id,
+        ],
+        &[],
+    );
+    let (manifest, set) = only_set(&root, id);
+
+    let exported = fresh_database("hostile roles export");
+    export_into_psql_ok(&store, id, &exported.url(), dir.path());
+    crate::engine::assert_same_dump(&source, &exported.pg_dump(), "export | psql");
+    let by_hand = fresh_database("hostile roles by hand");
+    by_hand_into_psql(&manifest, &set, &by_hand.url(), dir.path());
+    crate::engine::assert_same_dump(&source, &by_hand.pg_dump(), "by hand");
+    assert!(!dir.path().join("ran").exists(), "a meta-command ran");
+    drop((exported, by_hand));
+
+    // As on a server that never had them: the database and its roles go, the restore makes both.
+    cluster().psql("postgres", &format!("DROP DATABASE {name} WITH (FORCE)"));
+    drop_roles();
+    backstop_ok(
+        &[
+            "restore",
+            "--from",
+            &store,
+            "--database-id",
+            id,
+            "--db",
+            &db.url(),
+            "--create",
+            "--roles",
+            "create",
+        ],
+        &[],
+    );
+    crate::engine::assert_same_dump(&source, &db.pg_dump(), "restore --create --roles create");
+    assert_eq!(snapshot(), before, "the roles came back as they were");
+    assert!(!dir.path().join("ran").exists(), "a meta-command ran");
+    drop(db);
+    drop_roles();
+}
+
+/// An encrypted set's table names live in its private part, which anyone holding the
+/// recipients (every writer does) can forge: a private part naming a table with SQL, sealed and
+/// encrypted to the same recipients, is refused in one line by restore, export and verify
+/// once decrypted, before any part is read. Before: the names of an encrypted set were never
+/// checked, and reached `TRUNCATE`, `COPY` and the exported script.
+#[test]
+fn an_encrypted_set_whose_private_part_names_sql_is_refused() {
+    let db = fresh_database("tamper private part");
+    db.psql("CREATE TABLE public.t (id int PRIMARY KEY); INSERT INTO public.t VALUES (1);");
+    let dir = tempfile::tempdir().unwrap();
+    let (identity, recipient) = backstop::engine::encryption::generate();
+    let key = dir.path().join("key.txt");
+    std::fs::write(&key, identity).unwrap();
+    let key = key.to_str().unwrap();
+    let root = dir.path().join("backups");
+    let store = format!("file://{}", root.display());
+    let id = db.name.clone();
+    backstop_ok(
+        &[
+            "backup",
+            "--db",
+            &db.url(),
+            "--to",
+            &store,
+            "--database-id",
+            &id,
+            "--recipient",
+            &recipient,
+        ],
+        &[],
+    );
+    let (stored, set) = only_set(&root, &id);
+    let identities = backstop::engine::encryption::Identities::from_file(Path::new(key)).unwrap();
+    let mut full = stored.open(Some(std::sync::Arc::new(identities))).unwrap();
+    let part = full
+        .parts
+        .iter_mut()
+        .find(|p| p.blocks().next().is_some())
+        .unwrap();
+    let table = match part.table.as_mut() {
+        Some(table) => table,
+        None => &mut part.bundle[0],
+    };
+    table.qualified_name = "public.t (id) FROM stdin; DROP TABLE public.t; COPY public.t".into();
+    let recipients = backstop::engine::encryption::Recipients::parse(&[recipient]).unwrap();
+    let forged = full.stored_encrypted(&recipients).unwrap();
+    std::fs::write(
+        set.join("manifest.json"),
+        serde_json::to_vec_pretty(&forged).unwrap(),
+    )
+    .unwrap();
+
+    let target = fresh_database("tamper private part target");
+    for args in [
+        vec!["restore", "--db", &target.url()],
+        vec!["export"],
+        vec!["verify", "--level", "deep"],
+    ] {
+        let mut args = args;
+        args.extend(["--from", &store, "--database-id", &id, "--identity", key]);
+        let output = backstop(&args, &[]);
+        assert!(
+            !output.status.success(),
+            "{} accepted the forged names",
+            args[0]
+        );
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stderr),
+            String::from_utf8_lossy(&output.stdout)
+        );
+        assert!(
+            text.contains("not a quoted schema-qualified name"),
+            "{}: {text}",
+            args[0]
+        );
+    }
+    assert_eq!(db.psql("SELECT count(*) FROM public.t").trim(), "1");
+    assert_eq!(
+        target
+            .psql("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
+            .trim(),
+        "0"
     );
 }

@@ -183,8 +183,26 @@ impl SecurityLabel {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DatabaseGrant {
     pub grantee: Option<String>,
+    /// `CREATE`, `CONNECT` or `TEMPORARY`: read from a set, anything else is refused, since
+    /// it is written into a `GRANT` as it is.
+    #[serde(deserialize_with = "database_privilege")]
     pub privilege: String,
     pub grantable: bool,
+}
+
+/// The privileges a database has (`aclexplode` names them so).
+const DATABASE_PRIVILEGES: [&str; 3] = ["CREATE", "CONNECT", "TEMPORARY"];
+
+fn database_privilege<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let privilege = String::deserialize(d)?;
+    if DATABASE_PRIVILEGES.contains(&privilege.as_str()) {
+        Ok(privilege)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "`{}` is not a database privilege",
+            privilege.escape_default()
+        )))
+    }
 }
 
 impl Globals {
@@ -471,6 +489,24 @@ impl DatabaseProperties {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_database_grant_names_a_database_privilege_or_is_refused() {
+        let read = |privilege: &str| {
+            serde_json::from_value::<DatabaseGrant>(serde_json::json!({
+                "grantee": null, "privilege": privilege, "grantable": false
+            }))
+        };
+        for privilege in DATABASE_PRIVILEGES {
+            assert_eq!(read(privilege).unwrap().privilege, privilege);
+        }
+        let error =
+            read("CONNECT ON DATABASE x TO PUBLIC; DROP TABLE t; GRANT CONNECT").unwrap_err();
+        assert!(
+            error.to_string().contains("is not a database privilege"),
+            "{error}"
+        );
+    }
 
     fn role(name: &str) -> Role {
         Role {

@@ -444,6 +444,9 @@ impl Manifest {
         {
             return Err(tampered("lists other parts than its private part"));
         }
+        // The names the private part brings (tables, columns) pass the same check as a
+        // plaintext manifest's: whoever can write the store holds the recipients too.
+        full.check_shape().map_err(|reason| tampered(&reason))?;
         Ok(Manifest {
             keys: Keys(Some(keys)),
             ..full

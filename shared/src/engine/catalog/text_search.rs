@@ -56,7 +56,7 @@ pub(super) async fn text_search(db: &Db<'_>, catalog: &mut Catalog) -> Result<()
         not_in_extension("pg_ts_config", "c.oid")
     );
     let mapping_sql = "SELECT m.mapcfg, \
-         (SELECT t.alias FROM ts_token_type(c.cfgparser) AS t WHERE t.tokid = m.maptokentype) AS token, \
+         (SELECT quote_ident(t.alias) FROM ts_token_type(c.cfgparser) AS t WHERE t.tokid = m.maptokentype) AS token, \
          m.mapdict::regdictionary::text AS dictionary \
          FROM pg_ts_config_map m JOIN pg_ts_config c ON c.oid = m.mapcfg WHERE m.mapcfg >= 16384 \
          ORDER BY m.mapcfg, m.maptokentype, m.mapseqno";

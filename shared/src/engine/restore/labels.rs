@@ -23,6 +23,8 @@ pub(super) fn providers(items: &[ScriptItem]) -> BTreeSet<String> {
             let rest = i.sql.trim_start().strip_prefix("SECURITY LABEL FOR ")?;
             rest.split_once(" ON ").map(|(p, _)| p.to_string())
         })
+        // A provider is one identifier as the backup quoted it; anything else is not probed.
+        .filter(|p| crate::engine::manifest::is_identifier_path(p, 1))
         .collect()
 }
 

@@ -3,6 +3,7 @@
 //! object inventory per kind, large objects) and the change stream replayed onto it.
 
 use super::*;
+use crate::engine::catalog::ident;
 
 /// What the restore level found: problems, the measured RTO, and how far a change stream
 /// carried the scratch copy.
@@ -21,7 +22,10 @@ pub(super) async fn check_restore(
     sweep_stale_scratch(&admin, now).await;
     let name = scratch_name(&manifest.database_id, now);
     admin
-        .batch_execute(&format!("CREATE DATABASE \"{name}\" TEMPLATE template0"))
+        .batch_execute(&format!(
+            "CREATE DATABASE {} TEMPLATE template0",
+            ident(&name)
+        ))
         .await
         .map_err(|e| {
             VerifyError::Scratch(format!("creating a scratch database: {}", describe(&e)))
@@ -41,7 +45,10 @@ pub(super) async fn check_restore(
         tracing::warn!(database = %name, error = %describe(&e), "could not drop the scratch database's subscriptions");
     }
     let dropped = admin
-        .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .batch_execute(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            ident(&name)
+        ))
         .await;
     if let Err(e) = &dropped {
         tracing::error!(database = %name, error = %describe(e), "the scratch database could not be dropped; drop it by hand");
@@ -82,7 +89,7 @@ async fn drop_created_roles(
     };
     for role in globals.roles.iter().rev() {
         if after.contains(&role.name) && !before.contains(&role.name) {
-            let sql = format!("DROP ROLE {}", super::catalog::ident(&role.name));
+            let sql = format!("DROP ROLE {}", ident(&role.name));
             if let Err(e) = admin.batch_execute(&sql).await {
                 tracing::warn!(role = %role.name, error = %describe(&e), "could not drop a role the scratch restore created");
             }
@@ -141,7 +148,10 @@ async fn sweep_stale_scratch(admin: &tokio_postgres::Client, now: OffsetDateTime
         };
         if scratch_created(&name).is_some_and(|created| now - created > STALE_SCRATCH) {
             match admin
-                .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .batch_execute(&format!(
+                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                    ident(&name)
+                ))
                 .await
             {
                 Ok(()) => {
