@@ -553,3 +553,87 @@ fn beside_a_failing_store(
     ));
     (db, dir, store)
 }
+
+/// An `ACCESS EXCLUSIVE` request on a table queued behind the backup's lock (a migration
+/// started mid-backup): the worker that copies the table would wait for it while it waits for
+/// the leader. The backup stops within a second or so of reaching the table, naming it, and
+/// commits nothing; the migration then runs. (pg_dump's workers use `LOCK … NOWAIT` for this;
+/// Backstop's COPY waits under a short `lock_timeout`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exclusive_lock_queued_behind_the_backup_stops_it_naming_the_table() {
+    use backstop::engine::backup::{BackupError, BackupEvent, BackupOptions, backup};
+    use backstop::layout::DatabaseId;
+    use backstop::store::{FileStore, Store};
+    use std::sync::{Arc, Mutex};
+
+    let db = fresh_database("queued exclusive lock");
+    db.psql(
+        "CREATE TABLE public.a (id int); CREATE TABLE public.migrated (id int);
+         INSERT INTO public.a VALUES (1); INSERT INTO public.migrated VALUES (1);",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(FileStore::new(dir.path().join("backups")));
+    let mut options = BackupOptions::new(DatabaseId::new("main").unwrap());
+    options.jobs = 1;
+    let migration: Arc<Mutex<Option<std::process::Child>>> = Arc::default();
+    let on_event = {
+        let (migration, db_url, cluster) = (migration.clone(), db.url(), db.cluster());
+        let name = db.name.clone();
+        move |event: BackupEvent| {
+            if !matches!(event, BackupEvent::Started { .. }) {
+                return;
+            }
+            // The leader holds every table's lock and no data is copied yet: the migration's
+            // request queues behind it.
+            let child = std::process::Command::new(cluster.bin_dir.join("psql"))
+                .args([
+                    &db_url,
+                    "-c",
+                    "ALTER TABLE public.migrated ADD COLUMN note text",
+                ])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            *migration.lock().unwrap() = Some(child);
+            let waiting = format!(
+                "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database \
+                 WHERE d.datname = '{name}' AND l.mode = 'AccessExclusiveLock' AND NOT l.granted"
+            );
+            let deadline = std::time::Instant::now() + Duration::from_secs(20);
+            while cluster.psql("postgres", &waiting).trim() != "1" {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the migration never queued"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    };
+    let target = backstop::pg::parse_url(&db.url()).unwrap();
+    let ended = tokio::time::timeout(
+        Duration::from_secs(60),
+        backup(&target, store.clone(), &options, &on_event),
+    )
+    .await
+    .expect("the backup ended instead of waiting for the migration");
+    match ended {
+        Err(BackupError::Locked { ref table, .. }) => {
+            assert!(table.contains("migrated"), "{table}")
+        }
+        other => panic!("{:?}", other.map(|m| m.backup_id)),
+    }
+    let left: Vec<String> = store
+        .list("main/")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    assert!(left.is_empty(), "the stopped backup left {left:?}");
+    let mut child = migration.lock().unwrap().take().expect("the migration ran");
+    assert!(
+        child.wait().unwrap().success(),
+        "the migration ran once the backup let go"
+    );
+}

@@ -199,23 +199,38 @@ struct Worker {
     events: tokio::sync::mpsc::UnboundedSender<BackupEvent>,
 }
 
+/// How long a worker waits for a table's lock. The leader holds every table's ACCESS SHARE
+/// lock from the snapshot on, so nothing that conflicts holds one: a wait means an exclusive
+/// request is queued behind the leader, which would wait for the leader while the worker waits
+/// for it (the deadlock pg_dump's workers avoid with NOWAIT). The backup stops, naming the
+/// table, as it does when a worker's `LOCK … NOWAIT` is refused.
+const WORKER_LOCK_WAIT: &str = "1s";
+
+/// A new session in the backup's snapshot, set up as the leader's is (read-only, empty
+/// `search_path`, no row security, hardened), with synchronized scans off so each table's
+/// rows come in physical order.
+pub(super) async fn join_snapshot(pg: &PgTarget, snapshot: &str) -> Result<Client, BackupError> {
+    let client = connect(pg).await?;
+    client
+        .batch_execute(&format!(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;\n\
+             SET TRANSACTION SNAPSHOT '{snapshot}';\n\
+             SELECT pg_catalog.set_config('search_path', '', false);\n\
+             SET row_security = off;\n\
+             SET statement_timeout = 0;\n\
+             SET jit = off;\n\
+             SET lock_timeout = '{WORKER_LOCK_WAIT}';\n\
+             SET synchronize_seqscans = off;\n{}",
+            super::HARDEN_SESSION
+        ))
+        .await
+        .map_err(database("joining the backup snapshot"))?;
+    Ok(client)
+}
+
 impl Worker {
     async fn run(self) -> Result<Vec<Part>, BackupError> {
-        let client = connect(&self.pg).await?;
-        client
-            .batch_execute(&format!(
-                "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;\n\
-                 SET TRANSACTION SNAPSHOT '{}';\n\
-                 SELECT pg_catalog.set_config('search_path', '', false);\n\
-                 SET row_security = off;\n\
-                 SET statement_timeout = 0;\n\
-                 SET jit = off;\n\
-                 SET synchronize_seqscans = off;\n{}",
-                self.snapshot,
-                super::HARDEN_SESSION
-            ))
-            .await
-            .map_err(database("joining the backup snapshot"))?;
+        let client = join_snapshot(&self.pg, &self.snapshot).await?;
         let mut parts = Vec::new();
         loop {
             let unit = match self.queue.lock() {
@@ -267,13 +282,21 @@ impl Worker {
         let (sender, mut receiver) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(16);
         let produce = async move {
             let mut blocks = Vec::with_capacity(tables.len());
-            for table in tables {
-                match copy_block(client, table, &sender).await {
-                    Ok(block) => blocks.push(block),
-                    Err(e) => {
-                        // The part must not be stored as if it were whole.
-                        let _ = sender.send(Err(std::io::Error::other(e.to_string()))).await;
-                        return Err(e);
+            // The COPY statements of a run of tables are prepared together, pipelined in one
+            // round trip, instead of one round trip each before its rows.
+            for run in tables.chunks(PIPELINED_COPIES) {
+                let statements: Vec<String> = run.iter().map(copy_out_sql).collect();
+                let prepared =
+                    futures::future::join_all(statements.iter().map(|sql| client.prepare(sql)))
+                        .await;
+                for (table, statement) in run.iter().zip(prepared) {
+                    match copy_block(client, table, statement, &sender).await {
+                        Ok(block) => blocks.push(block),
+                        Err(e) => {
+                            // The part must not be stored as if it were whole.
+                            let _ = sender.send(Err(std::io::Error::other(e.to_string()))).await;
+                            return Err(e);
+                        }
                     }
                 }
             }
@@ -505,32 +528,54 @@ fn table_part(table: &DataTable, digest: &RowDigest, blocks: Option<(u64, u64)>)
     }
 }
 
+/// How many small tables' COPY statements are prepared in one round trip.
+const PIPELINED_COPIES: usize = 64;
+
+/// ` (a, b, …)`: the columns a table's COPY names, or nothing for a table without any.
+fn column_list(table: &DataTable) -> String {
+    if table.columns.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", table.columns.join(", "))
+    }
+}
+
+/// The statement that reads a whole small table's rows.
+fn copy_out_sql(table: &DataTable) -> String {
+    format!(
+        "COPY {}{} TO STDOUT",
+        table.qualified_name,
+        column_list(table)
+    )
+}
+
 /// One table's COPY block into `sender`, as a data part of its own would hold it.
 async fn copy_block(
     client: &Client,
     table: &DataTable,
+    statement: Result<tokio_postgres::Statement, tokio_postgres::Error>,
     sender: &tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
 ) -> Result<TablePart, BackupError> {
-    let column_list = if table.columns.is_empty() {
-        String::new()
-    } else {
-        format!(" ({})", table.columns.join(", "))
-    };
+    let column_list = column_list(table);
     let copy_error = |reason: String| BackupError::Copy {
         table: table.qualified_name.clone(),
         reason,
     };
     let stopped = || copy_error("the part it was written into was abandoned".into());
-    // The lock and the COPY go out together: one round trip per table. A lock refused makes
-    // the COPY fail too, and the lock's error is the one reported.
-    let lock = format!(
-        "LOCK TABLE {} IN ACCESS SHARE MODE NOWAIT",
-        table.qualified_name
-    );
-    let copy = format!("COPY {}{column_list} TO STDOUT", table.qualified_name);
-    let (locked, stream) = tokio::join!(client.batch_execute(&lock), client.copy_out(&copy));
-    locked.map_err(|e| lock_error(&table.qualified_name, &e))?;
-    let stream = stream.map_err(|e| copy_error(describe(&e)))?;
+    // No LOCK statement first: preparing the COPY takes the same ACCESS SHARE lock, under the
+    // session's short lock_timeout, which ends the wait NOWAIT would have refused (an
+    // exclusive request queued behind the leader's lock).
+    let failed = |e: tokio_postgres::Error| {
+        if e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) {
+            lock_error(&table.qualified_name, &e)
+        } else {
+            copy_error(describe(&e))
+        }
+    };
+    let stream = client
+        .copy_out(&statement.map_err(failed)?)
+        .await
+        .map_err(failed)?;
     let header = format!("COPY {}{column_list} FROM stdin;\n", table.qualified_name);
     sender
         .send(Ok(Bytes::from(header)))

@@ -6,7 +6,7 @@ use super::*;
 pub(super) async fn access_methods(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), CatalogError> {
     let sql = format!(
         "SELECT a.oid, a.amname::text AS name, quote_ident(a.amname) AS q, a.amtype::text AS kind, \
-         a.amhandler::regproc::text AS handler, obj_description(a.oid, 'pg_am') AS comment \
+         a.amhandler::regproc::text AS handler, (SELECT description FROM pg_description WHERE objoid = a.oid AND classoid = 'pg_am'::regclass AND objsubid = 0) AS comment \
          FROM pg_am a WHERE a.oid >= 16384 AND {} ORDER BY a.amname",
         not_in_extension("pg_am", "a.oid")
     );

@@ -37,16 +37,15 @@ pub(super) async fn base_types(
          NULLIF(t.typreceive, 0)::regproc::text AS receive, NULLIF(t.typsend, 0)::regproc::text AS send, \
          NULLIF(t.typmodin, 0)::regproc::text AS typmod_in, NULLIF(t.typmodout, 0)::regproc::text AS typmod_out, \
          NULLIF(t.typanalyze, 0)::regproc::text AS analyze, {subscript}::regproc::text AS subscript, \
-         quote_ident(pg_get_userbyid(t.typowner)) AS owner, obj_description(t.oid, 'pg_type') AS comment, \
-         {} AS acl, {} AS acl_default \
+         quote_ident(pg_get_userbyid(t.typowner)) AS owner, (SELECT description FROM pg_description WHERE objoid = t.oid AND classoid = 'pg_type'::regclass AND objsubid = 0) AS comment, \
+         {} \
          FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace \
          WHERE t.oid >= 16384 AND {USER_SCHEMA} AND {} \
          AND (t.typtype = 'b' OR (t.typtype = 'p' AND NOT t.typisdefined)) \
          AND NOT (t.typtype = 'b' AND t.typcategory = 'A' AND t.typelem <> 0 \
                   AND EXISTS (SELECT 1 FROM pg_type e WHERE e.oid = t.typelem AND e.typarray = t.oid)) \
          ORDER BY t.oid",
-        acl_json_by("t.typacl", "t.typowner"),
-        acl_json("acldefault('T', t.typowner)"),
+        acl_columns("t.typacl", "t.typowner", 'T'),
         not_in_extension("pg_type", "t.oid")
     );
     let mut io = IoFunctions::new();

@@ -8,7 +8,7 @@ pub(super) async fn casts(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), Cata
     let sql = format!(
         "SELECT c.oid, '(' || format_type(c.castsource, NULL) || ' AS ' || format_type(c.casttarget, NULL) || ')' AS q, \
          c.castmethod::text AS method, c.castcontext::text AS context, \
-         NULLIF(c.castfunc, 0)::regprocedure::text AS function, obj_description(c.oid, 'pg_cast') AS comment \
+         NULLIF(c.castfunc, 0)::regprocedure::text AS function, (SELECT description FROM pg_description WHERE objoid = c.oid AND classoid = 'pg_cast'::regclass AND objsubid = 0) AS comment \
          FROM pg_cast c WHERE c.oid >= 16384 AND {} \
          AND NOT EXISTS (SELECT 1 FROM pg_depend i WHERE i.classid = 'pg_cast'::regclass \
              AND i.objid = c.oid AND i.deptype = 'i') ORDER BY c.oid",

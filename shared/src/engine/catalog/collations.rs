@@ -21,7 +21,7 @@ pub(super) async fn collations(db: &Db<'_>, catalog: &mut Catalog) -> Result<(),
         "SELECT c.oid, n.nspname::text AS schema, c.collname::text AS name, \
          quote_ident(n.nspname) || '.' || quote_ident(c.collname) AS q, c.collprovider::text AS provider, \
          c.collisdeterministic, c.collcollate, c.collctype, {locale} AS locale, {rules} AS rules, \
-         quote_ident(pg_get_userbyid(c.collowner)) AS owner, obj_description(c.oid, 'pg_collation') AS comment \
+         quote_ident(pg_get_userbyid(c.collowner)) AS owner, (SELECT description FROM pg_description WHERE objoid = c.oid AND classoid = 'pg_collation'::regclass AND objsubid = 0) AS comment \
          FROM pg_collation c JOIN pg_namespace n ON n.oid = c.collnamespace \
          WHERE c.oid >= 16384 AND {USER_SCHEMA} AND {} ORDER BY c.oid",
         not_in_extension("pg_collation", "c.oid")

@@ -13,8 +13,8 @@ pub(super) async fn constraints(
          pg_get_constraintdef(con.oid) AS def, con.convalidated, con.conindid, con.conparentid, con.conislocal, \
          (con.contype = 'c' AND NOT con.connoinherit AND EXISTS (SELECT 1 FROM pg_inherits h JOIN pg_class hc \
              ON hc.oid = h.inhrelid WHERE h.inhparent = con.conrelid AND NOT hc.relispartition)) AS inherited_by_children, \
-         obj_description(con.oid, 'pg_constraint') AS comment, \
-         CASE WHEN con.conindid <> 0 AND con.contype IN ('p', 'u', 'x') THEN obj_description(con.conindid, 'pg_class') END AS index_comment, \
+         (SELECT description FROM pg_description WHERE objoid = con.oid AND classoid = 'pg_constraint'::regclass AND objsubid = 0) AS comment, \
+         CASE WHEN con.conindid <> 0 AND con.contype IN ('p', 'u', 'x') THEN (SELECT description FROM pg_description WHERE objoid = con.conindid AND classoid = 'pg_class'::regclass AND objsubid = 0) END AS index_comment, \
          (SELECT i.indisclustered FROM pg_index i WHERE i.indexrelid = con.conindid) AS clustered, \
          (SELECT i.indisreplident FROM pg_index i WHERE i.indexrelid = con.conindid) AS replident, \
          (SELECT quote_ident(c.relname) FROM pg_class c WHERE c.oid = con.conindid) AS index_name, \

@@ -8,7 +8,7 @@ pub(super) async fn conversions(db: &Db<'_>, catalog: &mut Catalog) -> Result<()
          quote_ident(n.nspname) || '.' || quote_ident(c.conname) AS q, c.condefault, \
          pg_encoding_to_char(c.conforencoding) AS from_encoding, pg_encoding_to_char(c.contoencoding) AS to_encoding, \
          c.conproc::regproc::text AS function, quote_ident(pg_get_userbyid(c.conowner)) AS owner, \
-         obj_description(c.oid, 'pg_conversion') AS comment \
+         (SELECT description FROM pg_description WHERE objoid = c.oid AND classoid = 'pg_conversion'::regclass AND objsubid = 0) AS comment \
          FROM pg_conversion c JOIN pg_namespace n ON n.oid = c.connamespace \
          WHERE c.oid >= 16384 AND {USER_SCHEMA} AND {} ORDER BY c.oid",
         not_in_extension("pg_conversion", "c.oid")

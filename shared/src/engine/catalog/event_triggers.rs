@@ -8,7 +8,7 @@ pub(super) async fn event_triggers(db: &Db<'_>, catalog: &mut Catalog) -> Result
         "SELECT t.oid, t.evtname::text AS name, quote_ident(t.evtname) AS q, t.evtevent::text AS event, \
          t.evtenabled::text AS enabled, t.evtfoid, t.evtfoid::regproc::text AS function, \
          (SELECT string_agg(quote_literal(g), ', ') FROM unnest(t.evttags) AS g) AS tags, \
-         quote_ident(pg_get_userbyid(t.evtowner)) AS owner, obj_description(t.oid, 'pg_event_trigger') AS comment \
+         quote_ident(pg_get_userbyid(t.evtowner)) AS owner, (SELECT description FROM pg_description WHERE objoid = t.oid AND classoid = 'pg_event_trigger'::regclass AND objsubid = 0) AS comment \
          FROM pg_event_trigger t WHERE t.oid >= 16384 AND {} ORDER BY t.evtname",
         not_in_extension("pg_event_trigger", "t.oid")
     );

@@ -33,11 +33,10 @@ pub(super) async fn foreign_data(db: &Db<'_>, catalog: &mut Catalog) -> Result<(
         "SELECT w.oid, w.fdwname::text AS name, quote_ident(w.fdwname) AS q, \
          NULLIF(w.fdwhandler, 0)::regproc::text AS handler, NULLIF(w.fdwvalidator, 0)::regproc::text AS validator, \
          {} AS options, quote_ident(pg_get_userbyid(w.fdwowner)) AS owner, \
-         obj_description(w.oid, 'pg_foreign_data_wrapper') AS comment, {} AS acl, {} AS acl_default \
+         (SELECT description FROM pg_description WHERE objoid = w.oid AND classoid = 'pg_foreign_data_wrapper'::regclass AND objsubid = 0) AS comment, {} \
          FROM pg_foreign_data_wrapper w WHERE w.oid >= 16384 AND {} ORDER BY w.oid",
         options_sql("w.fdwoptions"),
-        acl_json_by("w.fdwacl", "w.fdwowner"),
-        acl_json("acldefault('F', w.fdwowner)"),
+        acl_columns("w.fdwacl", "w.fdwowner", 'F'),
         not_in_extension("pg_foreign_data_wrapper", "w.oid")
     );
     for row in db.query("foreign-data wrappers", &sql).await? {
@@ -80,12 +79,11 @@ pub(super) async fn foreign_data(db: &Db<'_>, catalog: &mut Catalog) -> Result<(
         "SELECT s.oid, s.srvname::text AS name, quote_ident(s.srvname) AS q, s.srvfdw, \
          (SELECT quote_ident(w.fdwname) FROM pg_foreign_data_wrapper w WHERE w.oid = s.srvfdw) AS wrapper, \
          s.srvtype AS server_type, s.srvversion AS server_version, {} AS options, \
-         quote_ident(pg_get_userbyid(s.srvowner)) AS owner, obj_description(s.oid, 'pg_foreign_server') AS comment, \
-         {} AS acl, {} AS acl_default \
+         quote_ident(pg_get_userbyid(s.srvowner)) AS owner, (SELECT description FROM pg_description WHERE objoid = s.oid AND classoid = 'pg_foreign_server'::regclass AND objsubid = 0) AS comment, \
+         {} \
          FROM pg_foreign_server s WHERE s.oid >= 16384 AND {} ORDER BY s.oid",
         options_sql("s.srvoptions"),
-        acl_json_by("s.srvacl", "s.srvowner"),
-        acl_json("acldefault('S', s.srvowner)"),
+        acl_columns("s.srvacl", "s.srvowner", 'S'),
         not_in_extension("pg_foreign_server", "s.oid")
     );
     for row in db.query("foreign servers", &sql).await? {

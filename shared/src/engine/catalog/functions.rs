@@ -7,14 +7,13 @@ pub(super) async fn functions(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), 
         "SELECT p.oid, n.nspname::text AS schema, p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')' AS name, \
          quote_ident(n.nspname) || '.' || quote_ident(p.proname) || '(' || pg_get_function_identity_arguments(p.oid) || ')' AS signature, \
          p.prokind::text AS kind, pg_get_functiondef(p.oid) AS def, \
-         quote_ident(pg_get_userbyid(p.proowner)) AS owner, obj_description(p.oid, 'pg_proc') AS comment, \
-         {} AS acl, {} AS acl_default \
+         quote_ident(pg_get_userbyid(p.proowner)) AS owner, (SELECT description FROM pg_description WHERE objoid = p.oid AND classoid = 'pg_proc'::regclass AND objsubid = 0) AS comment, \
+         {} \
          FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
          WHERE p.oid >= 16384 AND {USER_SCHEMA} AND {} AND p.prokind IN ('f', 'p', 'w') \
          AND NOT EXISTS (SELECT 1 FROM pg_depend i WHERE i.classid = 'pg_proc'::regclass \
              AND i.objid = p.oid AND i.deptype = 'i')",
-        acl_json_by("p.proacl", "p.proowner"),
-        acl_json("acldefault('f', p.proowner)"),
+        acl_columns("p.proacl", "p.proowner", 'f'),
         not_in_extension("pg_proc", "p.oid")
     );
     for row in db.query("functions", &sql).await? {
@@ -73,12 +72,11 @@ pub(super) async fn aggregates(db: &Db<'_>, catalog: &mut Catalog) -> Result<(),
          CASE WHEN a.aggmtranstype <> 0 THEN format_type(a.aggmtranstype, NULL) END AS mstype, a.aggmtransspace, \
          NULLIF(a.aggmfinalfn, 0)::regproc::text AS mfinalfunc, a.aggmfinalextra, a.aggminitval, \
          NULLIF(a.aggsortop, 0)::regoperator::text AS sortop, p.proparallel::text AS parallel, \
-         quote_ident(pg_get_userbyid(p.proowner)) AS owner, obj_description(p.oid, 'pg_proc') AS comment, \
-         {} AS acl, {} AS acl_default \
+         quote_ident(pg_get_userbyid(p.proowner)) AS owner, (SELECT description FROM pg_description WHERE objoid = p.oid AND classoid = 'pg_proc'::regclass AND objsubid = 0) AS comment, \
+         {} \
          FROM pg_proc p JOIN pg_aggregate a ON a.aggfnoid = p.oid JOIN pg_namespace n ON n.oid = p.pronamespace \
          WHERE p.oid >= 16384 AND {USER_SCHEMA} AND {} AND a.aggkind IN ('n', 'o', 'h')",
-        acl_json_by("p.proacl", "p.proowner"),
-        acl_json("acldefault('f', p.proowner)"),
+        acl_columns("p.proacl", "p.proowner", 'f'),
         not_in_extension("pg_proc", "p.oid")
     );
     for row in db.query("aggregates", &sql).await? {

@@ -17,7 +17,7 @@ pub(super) async fn indexes(
              JOIN pg_class pc ON pc.oid = h.inhparent JOIN pg_namespace pn ON pn.oid = pc.relnamespace \
              WHERE h.inhrelid = i.indexrelid) AS parent_index, \
          (SELECT h.inhparent FROM pg_inherits h WHERE h.inhrelid = i.indexrelid) AS parent_index_oid, \
-         obj_description(i.indexrelid, 'pg_class') AS comment, \
+         (SELECT description FROM pg_description WHERE objoid = i.indexrelid AND classoid = 'pg_class'::regclass AND objsubid = 0) AS comment, \
          (SELECT string_agg(format('ALTER INDEX %s ALTER COLUMN %s SET STATISTICS %s;', \
              quote_ident(n.nspname) || '.' || quote_ident(c.relname), a.attnum, a.attstattarget), E'\\n') \
           FROM pg_attribute a WHERE a.attrelid = i.indexrelid AND a.attstattarget >= 0) AS statistics \

@@ -8,11 +8,10 @@ pub(super) async fn languages(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), 
         "SELECT l.oid, l.lanname::text AS name, quote_ident(l.lanname) AS q, l.lanpltrusted, \
          l.lanplcallfoid::regproc::text AS handler, NULLIF(l.laninline, 0)::regproc::text AS inline, \
          NULLIF(l.lanvalidator, 0)::regproc::text AS validator, \
-         quote_ident(pg_get_userbyid(l.lanowner)) AS owner, obj_description(l.oid, 'pg_language') AS comment, \
-         {} AS acl, {} AS acl_default \
+         quote_ident(pg_get_userbyid(l.lanowner)) AS owner, (SELECT description FROM pg_description WHERE objoid = l.oid AND classoid = 'pg_language'::regclass AND objsubid = 0) AS comment, \
+         {} \
          FROM pg_language l WHERE l.oid >= 16384 AND l.lanispl AND {} ORDER BY l.oid",
-        acl_json_by("l.lanacl", "l.lanowner"),
-        acl_json("acldefault('l', l.lanowner)"),
+        acl_columns("l.lanacl", "l.lanowner", 'l'),
         not_in_extension("pg_language", "l.oid")
     );
     for row in db.query("languages", &sql).await? {

@@ -11,10 +11,9 @@ pub const BATCH: usize = 1000;
 pub(super) async fn large_objects(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), CatalogError> {
     let sql = format!(
         "SELECT m.oid, quote_ident(pg_get_userbyid(m.lomowner)) AS owner, \
-         obj_description(m.oid, 'pg_largeobject') AS comment, {} AS acl, {} AS acl_default \
+         (SELECT description FROM pg_description WHERE objoid = m.oid AND classoid = 'pg_largeobject'::regclass AND objsubid = 0) AS comment, {} \
          FROM pg_largeobject_metadata m ORDER BY m.oid",
-        acl_json_by("m.lomacl", "m.lomowner"),
-        acl_json("acldefault('L', m.lomowner)"),
+        acl_columns("m.lomacl", "m.lomowner", 'L'),
     );
     let rows = db.query("large objects", &sql).await?;
     for batch in rows.chunks(BATCH) {

@@ -42,7 +42,7 @@ pub(super) async fn operator_classes(
     let sql = format!(
         "SELECT f.oid, n.nspname::text AS schema, f.opfname::text AS name, \
          quote_ident(n.nspname) || '.' || quote_ident(f.opfname) AS q, quote_ident(a.amname) AS am, \
-         quote_ident(pg_get_userbyid(f.opfowner)) AS owner, obj_description(f.oid, 'pg_opfamily') AS comment \
+         quote_ident(pg_get_userbyid(f.opfowner)) AS owner, (SELECT description FROM pg_description WHERE objoid = f.oid AND classoid = 'pg_opfamily'::regclass AND objsubid = 0) AS comment \
          FROM pg_opfamily f JOIN pg_namespace n ON n.oid = f.opfnamespace JOIN pg_am a ON a.oid = f.opfmethod \
          WHERE f.oid >= 16384 AND {USER_SCHEMA} AND {} ORDER BY f.oid",
         not_in_extension("pg_opfamily", "f.oid")
@@ -91,7 +91,7 @@ pub(super) async fn operator_classes(
          CASE WHEN c.opckeytype <> 0 THEN format_type(c.opckeytype, NULL) END AS storage, c.opcfamily, \
          (SELECT quote_ident(fn.nspname) || '.' || quote_ident(f.opfname) FROM pg_opfamily f \
              JOIN pg_namespace fn ON fn.oid = f.opfnamespace WHERE f.oid = c.opcfamily) AS family, \
-         quote_ident(pg_get_userbyid(c.opcowner)) AS owner, obj_description(c.oid, 'pg_opclass') AS comment \
+         quote_ident(pg_get_userbyid(c.opcowner)) AS owner, (SELECT description FROM pg_description WHERE objoid = c.oid AND classoid = 'pg_opclass'::regclass AND objsubid = 0) AS comment \
          FROM pg_opclass c JOIN pg_namespace n ON n.oid = c.opcnamespace JOIN pg_am a ON a.oid = c.opcmethod \
          WHERE c.oid >= 16384 AND {USER_SCHEMA} AND {} ORDER BY c.oid",
         not_in_extension("pg_opclass", "c.oid")

@@ -22,7 +22,7 @@ pub(super) async fn operators(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), 
          CASE WHEN o.oprright <> 0 THEN format_type(o.oprright, NULL) END AS right_type, \
          {} AS commutator, {} AS negator, o.oprcanmerge, o.oprcanhash, \
          NULLIF(o.oprrest, 0)::regproc::text AS restrict, NULLIF(o.oprjoin, 0)::regproc::text AS join, \
-         quote_ident(pg_get_userbyid(o.oprowner)) AS owner, obj_description(o.oid, 'pg_operator') AS comment \
+         quote_ident(pg_get_userbyid(o.oprowner)) AS owner, (SELECT description FROM pg_description WHERE objoid = o.oid AND classoid = 'pg_operator'::regclass AND objsubid = 0) AS comment \
          FROM pg_operator o JOIN pg_namespace n ON n.oid = o.oprnamespace \
          WHERE o.oid >= 16384 AND {USER_SCHEMA} AND {} ORDER BY o.oid",
         named("oprcom"),

@@ -14,7 +14,7 @@ pub(super) async fn policies(
          pg_get_expr(p.polwithcheck, p.polrelid) AS check_expr, \
          CASE WHEN p.polroles = '{0}' THEN 'PUBLIC' ELSE (SELECT string_agg(quote_ident(pg_get_userbyid(r.role)), ', ' ORDER BY r.ord) \
              FROM unnest(p.polroles) WITH ORDINALITY AS r(role, ord)) END AS roles, \
-         obj_description(p.oid, 'pg_policy') AS comment \
+         (SELECT description FROM pg_description WHERE objoid = p.oid AND classoid = 'pg_policy'::regclass AND objsubid = 0) AS comment \
          FROM pg_policy p WHERE p.oid >= 16384 ORDER BY p.polrelid, p.polname";
     for row in db.query("policies", sql).await? {
         let (oid, table_oid, name, q): (u32, u32, String, String) = (

@@ -19,7 +19,7 @@ pub(super) async fn publications(
     let sql = format!(
         "SELECT p.oid, p.pubname::text AS name, quote_ident(p.pubname) AS q, p.puballtables, \
          p.pubinsert, p.pubupdate, p.pubdelete, p.pubtruncate, p.pubviaroot, {generated} AS generated, \
-         quote_ident(pg_get_userbyid(p.pubowner)) AS owner, obj_description(p.oid, 'pg_publication') AS comment \
+         quote_ident(pg_get_userbyid(p.pubowner)) AS owner, (SELECT description FROM pg_description WHERE objoid = p.oid AND classoid = 'pg_publication'::regclass AND objsubid = 0) AS comment \
          FROM pg_publication p WHERE p.oid >= 16384 AND {} ORDER BY p.pubname",
         not_in_extension("pg_publication", "p.oid")
     );

@@ -23,15 +23,14 @@ pub(super) async fn ranges(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), Cat
              THEN quote_ident(cn.nspname) || '.' || quote_ident(co.collname) END AS collation, \
          r.rngcanonical <> 0 AS canonical, NULLIF(r.rngsubdiff, 0)::regproc::text AS subtype_diff, \
          {multirange} AS multirange, {multirange_array} AS multirange_types, \
-         quote_ident(pg_get_userbyid(t.typowner)) AS owner, obj_description(t.oid, 'pg_type') AS comment, \
-         {} AS acl, {} AS acl_default \
+         quote_ident(pg_get_userbyid(t.typowner)) AS owner, (SELECT description FROM pg_description WHERE objoid = t.oid AND classoid = 'pg_type'::regclass AND objsubid = 0) AS comment, \
+         {} \
          FROM pg_type t JOIN pg_range r ON r.rngtypid = t.oid JOIN pg_namespace n ON n.oid = t.typnamespace \
          JOIN pg_type st ON st.oid = r.rngsubtype \
          JOIN pg_opclass o ON o.oid = r.rngsubopc JOIN pg_namespace opn ON opn.oid = o.opcnamespace \
          LEFT JOIN pg_collation co ON co.oid = r.rngcollation LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace \
          WHERE t.typtype = 'r' AND t.oid >= 16384 AND {USER_SCHEMA} AND {} ORDER BY t.oid",
-        acl_json_by("t.typacl", "t.typowner"),
-        acl_json("acldefault('T', t.typowner)"),
+        acl_columns("t.typacl", "t.typowner", 'T'),
         not_in_extension("pg_type", "t.oid")
     );
     for row in db.query("range types", &sql).await? {

@@ -13,7 +13,7 @@ pub(super) async fn rules(
     let sql = format!(
         "SELECT r.oid, r.ev_class, r.rulename::text AS name, quote_ident(r.rulename) AS q, \
          pg_get_ruledef(r.oid) AS def, r.ev_enabled::text AS enabled, \
-         obj_description(r.oid, 'pg_rewrite') AS comment \
+         (SELECT description FROM pg_description WHERE objoid = r.oid AND classoid = 'pg_rewrite'::regclass AND objsubid = 0) AS comment \
          FROM pg_rewrite r WHERE r.oid >= 16384 AND r.rulename <> '_RETURN' AND {} \
          ORDER BY r.ev_class, r.rulename",
         not_in_extension("pg_rewrite", "r.oid")

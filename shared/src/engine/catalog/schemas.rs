@@ -5,11 +5,10 @@ use super::*;
 pub(super) async fn schemas(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), CatalogError> {
     let sql = format!(
         "SELECT n.oid, n.nspname::text AS name, quote_ident(n.nspname) AS q, \
-         quote_ident(pg_get_userbyid(n.nspowner)) AS owner, obj_description(n.oid, 'pg_namespace') AS comment, \
-         {} AS acl, {} AS acl_default \
+         quote_ident(pg_get_userbyid(n.nspowner)) AS owner, (SELECT description FROM pg_description WHERE objoid = n.oid AND classoid = 'pg_namespace'::regclass AND objsubid = 0) AS comment, \
+         {} \
          FROM pg_namespace n WHERE n.oid >= 16384 AND n.nspname <> 'public' AND {USER_SCHEMA} AND {}",
-        acl_json_by("n.nspacl", "n.nspowner"),
-        acl_json("acldefault('n', n.nspowner)"),
+        acl_columns("n.nspacl", "n.nspowner", 'n'),
         not_in_extension("pg_namespace", "n.oid")
     );
     for row in db.query("schemas", &sql).await? {
@@ -69,7 +68,7 @@ pub(super) async fn public_schema(db: &Db<'_>, catalog: &mut Catalog) -> Result<
     };
     let sql = format!(
         "SELECT n.oid, quote_ident(pg_get_userbyid(n.nspowner)) AS owner, {default_owner} AS default_owner, \
-         obj_description(n.oid, 'pg_namespace') AS comment, {} AS acl, {} AS acl_default \
+         (SELECT description FROM pg_description WHERE objoid = n.oid AND classoid = 'pg_namespace'::regclass AND objsubid = 0) AS comment, {} AS acl, {} AS acl_default \
          FROM pg_namespace n WHERE n.nspname = 'public'",
         acl_json("coalesce(n.nspacl, acldefault('n', n.nspowner))"),
         acl_json(&baseline)
@@ -113,7 +112,7 @@ pub(super) async fn public_schema(db: &Db<'_>, catalog: &mut Catalog) -> Result<
 
 pub(super) async fn extensions(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), CatalogError> {
     let sql = "SELECT x.oid, x.extname::text AS name, quote_ident(x.extname) AS q, quote_ident(n.nspname) AS schema, \
-               x.extnamespace, obj_description(x.oid, 'pg_extension') AS comment \
+               x.extnamespace, (SELECT description FROM pg_description WHERE objoid = x.oid AND classoid = 'pg_extension'::regclass AND objsubid = 0) AS comment \
                FROM pg_extension x JOIN pg_namespace n ON n.oid = x.extnamespace WHERE x.oid >= 16384";
     for row in db.query("extensions", sql).await? {
         let (oid, name, q, schema, namespace): (u32, String, String, String, u32) = (

@@ -46,8 +46,8 @@ pub(super) async fn sequences(
     let sql = format!(
         "SELECT c.oid, n.nspname::text AS schema, c.relname::text AS name, quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS q, \
          {SEQUENCE_COLUMNS}, c.relpersistence::text AS persistence, \
-         quote_ident(pg_get_userbyid(c.relowner)) AS owner, obj_description(c.oid, 'pg_class') AS comment, \
-         {} AS acl, {} AS acl_default, \
+         quote_ident(pg_get_userbyid(c.relowner)) AS owner, (SELECT description FROM pg_description WHERE objoid = c.oid AND classoid = 'pg_class'::regclass AND objsubid = 0) AS comment, \
+         {}, \
          d.refobjid AS owner_table, d.refobjsubid::int2 AS owner_column, d.deptype::text AS deptype, \
          quote_ident(tn.nspname) || '.' || quote_ident(tc.relname) || '.' || quote_ident(a.attname) AS owned_by, \
          quote_ident(tn.nspname) || '.' || quote_ident(tc.relname) AS owner_table_name \
@@ -57,8 +57,7 @@ pub(super) async fn sequences(
          LEFT JOIN pg_class tc ON tc.oid = d.refobjid LEFT JOIN pg_namespace tn ON tn.oid = tc.relnamespace \
          LEFT JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid \
          WHERE c.relkind = 'S' AND c.oid >= 16384 AND {USER_SCHEMA} AND {}",
-        acl_json_by("c.relacl", "c.relowner"),
-        acl_json("acldefault('s', c.relowner)"),
+        acl_columns("c.relacl", "c.relowner", 's'),
         not_in_extension("pg_class", "c.oid")
     );
     let mut identity = IdentitySequences::new();

@@ -15,7 +15,7 @@ pub(super) async fn statistics(
         "SELECT s.oid, s.stxrelid, n.nspname::text AS schema, s.stxname::text AS name, \
          quote_ident(n.nspname) || '.' || quote_ident(s.stxname) AS q, pg_get_statisticsobjdef(s.oid) AS def, \
          coalesce(s.stxstattarget::int4, -1) AS target, quote_ident(pg_get_userbyid(s.stxowner)) AS owner, \
-         obj_description(s.oid, 'pg_statistic_ext') AS comment \
+         (SELECT description FROM pg_description WHERE objoid = s.oid AND classoid = 'pg_statistic_ext'::regclass AND objsubid = 0) AS comment \
          FROM pg_statistic_ext s JOIN pg_namespace n ON n.oid = s.stxnamespace \
          WHERE s.oid >= 16384 AND {USER_SCHEMA} AND {} ORDER BY s.oid",
         not_in_extension("pg_statistic_ext", "s.oid")

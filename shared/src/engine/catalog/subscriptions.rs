@@ -62,7 +62,7 @@ pub(super) async fn subscriptions(db: &Db<'_>, catalog: &mut Catalog) -> Result<
          {binary} AS binary, {streaming} AS streaming, {two_phase} AS two_phase, \
          {disable_on_error} AS disable_on_error, {password_required} AS password_required, \
          {run_as_owner} AS run_as_owner, {origin} AS origin, {failover} AS failover, \
-         quote_ident(pg_get_userbyid(s.subowner)) AS owner, obj_description(s.oid, 'pg_subscription') AS comment \
+         quote_ident(pg_get_userbyid(s.subowner)) AS owner, (SELECT description FROM pg_description WHERE objoid = s.oid AND classoid = 'pg_subscription'::regclass AND objsubid = 0) AS comment \
          FROM pg_subscription s \
          WHERE s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
          ORDER BY s.subname"

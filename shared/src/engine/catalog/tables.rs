@@ -31,17 +31,16 @@ pub(super) async fn tables(
          (SELECT i.inhparent FROM pg_inherits i WHERE i.inhrelid = c.oid AND c.relispartition) AS partition_parent, \
          (SELECT quote_ident(pn.nspname) || '.' || quote_ident(pc.relname) FROM pg_inherits i JOIN pg_class pc ON pc.oid = i.inhparent \
              JOIN pg_namespace pn ON pn.oid = pc.relnamespace WHERE i.inhrelid = c.oid AND c.relispartition) AS partition_parent_name, \
-         quote_ident(pg_get_userbyid(c.relowner)) AS owner, obj_description(c.oid, 'pg_class') AS comment, \
-         {} AS acl, {} AS acl_default, pg_relation_size(c.oid) AS bytes, \
-         (pg_relation_size(c.oid) / current_setting('block_size')::int8) AS pages, \
+         quote_ident(pg_get_userbyid(c.relowner)) AS owner, (SELECT description FROM pg_description WHERE objoid = c.oid AND classoid = 'pg_class'::regclass AND objsubid = 0) AS comment, \
+         {}, size.bytes, size.bytes / current_setting('block_size')::int8 AS pages, \
          (SELECT quote_ident(fs.srvname) FROM pg_foreign_server fs WHERE fs.oid = ft.ftserver) AS foreign_server, \
          {} AS foreign_options \
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace LEFT JOIN pg_am am ON am.oid = c.relam \
          LEFT JOIN pg_foreign_table ft ON ft.ftrelid = c.oid \
+         CROSS JOIN LATERAL (SELECT pg_relation_size(c.oid) AS bytes) size \
          WHERE c.relkind IN ('r', 'p', 'f') AND c.oid >= 16384 AND {USER_SCHEMA} AND {} \
          ORDER BY c.oid",
-        acl_json_by("c.relacl", "c.relowner"),
-        acl_json("acldefault('r', c.relowner)"),
+        acl_columns("c.relacl", "c.relowner", 'r'),
         options_sql("ft.ftoptions"),
         not_in_extension("pg_class", "c.oid")
     );
@@ -85,7 +84,7 @@ pub(super) async fn tables(
          CASE WHEN a.attstorage <> t.typstorage THEN CASE a.attstorage WHEN 'p' THEN 'PLAIN' WHEN 'e' THEN 'EXTERNAL' \
              WHEN 'm' THEN 'MAIN' WHEN 'x' THEN 'EXTENDED' END END AS storage, \
          coalesce(a.attstattarget::int4, -1) AS attstattarget, {compression} AS compression, \
-         array_to_string(a.attoptions, ', ') AS options, col_description(a.attrelid, a.attnum) AS comment, \
+         array_to_string(a.attoptions, ', ') AS options, (SELECT description FROM pg_description WHERE objoid = a.attrelid AND classoid = 'pg_class'::regclass AND objsubid = a.attnum) AS comment, \
          {fdw_options} AS fdw_options, {not_null_columns} \
          FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_type t ON t.oid = a.atttypid \
          LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \

@@ -12,7 +12,7 @@ pub(super) async fn text_search(db: &Db<'_>, catalog: &mut Catalog) -> Result<()
          quote_ident(n.nspname) || '.' || quote_ident(d.dictname) AS q, (SELECT quote_ident(tn.nspname) || '.' || quote_ident(t.tmplname) FROM pg_ts_template t \
              JOIN pg_namespace tn ON tn.oid = t.tmplnamespace WHERE t.oid = d.dicttemplate) AS template, \
          d.dictinitoption AS options, quote_ident(pg_get_userbyid(d.dictowner)) AS owner, \
-         obj_description(d.oid, 'pg_ts_dict') AS comment \
+         (SELECT description FROM pg_description WHERE objoid = d.oid AND classoid = 'pg_ts_dict'::regclass AND objsubid = 0) AS comment \
          FROM pg_ts_dict d JOIN pg_namespace n ON n.oid = d.dictnamespace \
          WHERE d.oid >= 16384 AND {USER_SCHEMA} AND {} ORDER BY d.oid",
         not_in_extension("pg_ts_dict", "d.oid")
@@ -50,7 +50,7 @@ pub(super) async fn text_search(db: &Db<'_>, catalog: &mut Catalog) -> Result<()
          quote_ident(n.nspname) || '.' || quote_ident(c.cfgname) AS q, c.cfgparser AS parser_oid, \
          (SELECT quote_ident(pn.nspname) || '.' || quote_ident(p.prsname) FROM pg_ts_parser p \
              JOIN pg_namespace pn ON pn.oid = p.prsnamespace WHERE p.oid = c.cfgparser) AS parser, \
-         quote_ident(pg_get_userbyid(c.cfgowner)) AS owner, obj_description(c.oid, 'pg_ts_config') AS comment \
+         quote_ident(pg_get_userbyid(c.cfgowner)) AS owner, (SELECT description FROM pg_description WHERE objoid = c.oid AND classoid = 'pg_ts_config'::regclass AND objsubid = 0) AS comment \
          FROM pg_ts_config c JOIN pg_namespace n ON n.oid = c.cfgnamespace \
          WHERE c.oid >= 16384 AND {USER_SCHEMA} AND {} ORDER BY c.oid",
         not_in_extension("pg_ts_config", "c.oid")

@@ -12,7 +12,7 @@ pub(super) async fn text_search_parsers(
          quote_ident(n.nspname) || '.' || quote_ident(p.prsname) AS q, \
          p.prsstart::regproc::text AS start, p.prstoken::regproc::text AS gettoken, \
          p.prsend::regproc::text AS end, NULLIF(p.prsheadline, 0)::regproc::text AS headline, \
-         p.prslextype::regproc::text AS lextypes, obj_description(p.oid, 'pg_ts_parser') AS comment \
+         p.prslextype::regproc::text AS lextypes, (SELECT description FROM pg_description WHERE objoid = p.oid AND classoid = 'pg_ts_parser'::regclass AND objsubid = 0) AS comment \
          FROM pg_ts_parser p JOIN pg_namespace n ON n.oid = p.prsnamespace \
          WHERE p.oid >= 16384 AND {USER_SCHEMA} AND {} ORDER BY p.oid",
         not_in_extension("pg_ts_parser", "p.oid")
@@ -51,7 +51,7 @@ pub(super) async fn text_search_parsers(
         "SELECT t.oid, n.nspname::text AS schema, t.tmplname::text AS name, \
          quote_ident(n.nspname) || '.' || quote_ident(t.tmplname) AS q, \
          NULLIF(t.tmplinit, 0)::regproc::text AS init, t.tmpllexize::regproc::text AS lexize, \
-         obj_description(t.oid, 'pg_ts_template') AS comment \
+         (SELECT description FROM pg_description WHERE objoid = t.oid AND classoid = 'pg_ts_template'::regclass AND objsubid = 0) AS comment \
          FROM pg_ts_template t JOIN pg_namespace n ON n.oid = t.tmplnamespace \
          WHERE t.oid >= 16384 AND {USER_SCHEMA} AND {} ORDER BY t.oid",
         not_in_extension("pg_ts_template", "t.oid")

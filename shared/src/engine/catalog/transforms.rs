@@ -7,7 +7,7 @@ pub(super) async fn transforms(db: &Db<'_>, catalog: &mut Catalog) -> Result<(),
     let sql = format!(
         "SELECT t.oid, 'FOR ' || format_type(t.trftype, NULL) || ' LANGUAGE ' || quote_ident(l.lanname) AS q, \
          NULLIF(t.trffromsql, 0)::regprocedure::text AS from_sql, NULLIF(t.trftosql, 0)::regprocedure::text AS to_sql, \
-         obj_description(t.oid, 'pg_transform') AS comment \
+         (SELECT description FROM pg_description WHERE objoid = t.oid AND classoid = 'pg_transform'::regclass AND objsubid = 0) AS comment \
          FROM pg_transform t JOIN pg_language l ON l.oid = t.trflang \
          WHERE t.oid >= 16384 AND {} ORDER BY t.oid",
         not_in_extension("pg_transform", "t.oid")

@@ -18,7 +18,7 @@ pub(super) async fn triggers(
     };
     let sql = format!(
         "SELECT t.oid, t.tgrelid, t.tgname::text AS name, quote_ident(t.tgname) AS q, pg_get_triggerdef(t.oid) AS def, \
-         t.tgenabled::text AS enabled, t.tgconstraint, t.tgparentid, obj_description(t.oid, 'pg_trigger') AS comment \
+         t.tgenabled::text AS enabled, t.tgconstraint, t.tgparentid, (SELECT description FROM pg_description WHERE objoid = t.oid AND classoid = 'pg_trigger'::regclass AND objsubid = 0) AS comment \
          FROM pg_trigger t WHERE {user_triggers} AND t.oid >= 16384 ORDER BY t.tgrelid, t.tgname"
     );
     let rows = db.query("triggers", &sql).await?;

@@ -8,8 +8,8 @@ pub(super) async fn types(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), Cata
     let sql = format!(
         "SELECT t.oid, t.typtype::text AS kind, n.nspname::text AS schema, t.typname::text AS name, \
          quote_ident(n.nspname) || '.' || quote_ident(t.typname) AS q, t.typarray, t.typrelid, \
-         quote_ident(pg_get_userbyid(t.typowner)) AS owner, obj_description(t.oid, 'pg_type') AS comment, \
-         {} AS acl, {} AS acl_default, \
+         quote_ident(pg_get_userbyid(t.typowner)) AS owner, (SELECT description FROM pg_description WHERE objoid = t.oid AND classoid = 'pg_type'::regclass AND objsubid = 0) AS comment, \
+         {}, \
          (SELECT string_agg(quote_literal(e.enumlabel), ', ' ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid) AS labels, \
          (SELECT string_agg(quote_ident(a.attname) || ' ' || format_type(a.atttypid, a.atttypmod) || \
              CASE WHEN a.attcollation <> 0 AND a.attcollation <> at.typcollation \
@@ -29,12 +29,11 @@ pub(super) async fn types(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), Cata
          LEFT JOIN pg_collation dco ON dco.oid = t.typcollation LEFT JOIN pg_namespace dcn ON dcn.oid = dco.collnamespace \
          WHERE t.oid >= 16384 AND {USER_SCHEMA} AND {} AND t.typtype IN ('e', 'c', 'd') \
          AND (t.typtype <> 'c' OR (SELECT c.relkind FROM pg_class c WHERE c.oid = t.typrelid) = 'c')",
-        acl_json_by("t.typacl", "t.typowner"),
-        acl_json("acldefault('T', t.typowner)"),
+        acl_columns("t.typacl", "t.typowner", 'T'),
         not_in_extension("pg_type", "t.oid")
     );
     let constraint_sql = "SELECT c.oid, c.contypid, quote_ident(c.conname) AS q, pg_get_constraintdef(c.oid) AS def, \
-         c.convalidated, obj_description(c.oid, 'pg_constraint') AS comment \
+         c.convalidated, (SELECT description FROM pg_description WHERE objoid = c.oid AND classoid = 'pg_constraint'::regclass AND objsubid = 0) AS comment \
          FROM pg_constraint c WHERE c.contypid <> 0 ORDER BY c.contypid, c.conname";
     let mut domain_constraints: HashMap<u32, Vec<Fields>> = HashMap::new();
     for row in db.query("domain constraints", constraint_sql).await? {

@@ -11,8 +11,8 @@ pub(super) async fn views(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), Cata
          c.relispopulated, c.reltype, (SELECT t.typarray FROM pg_type t WHERE t.oid = c.reltype) AS rowtype_array, \
          (SELECT r.oid FROM pg_rewrite r WHERE r.ev_class = c.oid AND r.rulename = '_RETURN') AS rule, \
          CASE WHEN am.amname <> 'heap' THEN quote_ident(am.amname) END AS am, \
-         quote_ident(pg_get_userbyid(c.relowner)) AS owner, obj_description(c.oid, 'pg_class') AS comment, \
-         {} AS acl, {} AS acl_default, \
+         quote_ident(pg_get_userbyid(c.relowner)) AS owner, (SELECT description FROM pg_description WHERE objoid = c.oid AND classoid = 'pg_class'::regclass AND objsubid = 0) AS comment, \
+         {}, \
          (SELECT string_agg(format('COMMENT ON COLUMN %s.%I IS %L;', quote_ident(n.nspname) || '.' || quote_ident(c.relname), a.attname, d.description), E'\\n' ORDER BY a.attnum) \
           FROM pg_attribute a JOIN pg_description d ON d.objoid = c.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid = a.attnum \
           WHERE a.attrelid = c.oid) AS column_comments, \
@@ -23,8 +23,7 @@ pub(super) async fn views(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), Cata
          ARRAY(SELECT d.oid FROM pg_attrdef d WHERE d.adrelid = c.oid) AS attrdefs \
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace LEFT JOIN pg_am am ON am.oid = c.relam \
          WHERE c.relkind IN ('v', 'm') AND c.oid >= 16384 AND {USER_SCHEMA} AND {}",
-        acl_json_by("c.relacl", "c.relowner"),
-        acl_json("acldefault('r', c.relowner)"),
+        acl_columns("c.relacl", "c.relowner", 'r'),
         not_in_extension("pg_class", "c.oid")
     );
     // A materialized view's columns keep their own storage, statistics target, compression
