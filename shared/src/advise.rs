@@ -16,7 +16,8 @@ use tokio_postgres::Client;
 
 use crate::engine::catalog::ident as quote;
 use crate::engine::script::inert;
-use crate::health::database::{NO_LEADING_INDEX, USER_SCHEMAS, number, rows};
+use crate::health::database::NO_LEADING_INDEX;
+use crate::health::query::{USER_SCHEMAS, number, rows};
 use crate::layout::{DatabaseId, STATE_PREFIX};
 use crate::units::human_bytes as size;
 

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::engine::encryption::{self, EncryptionError, Identities, Recipients};
+pub use crate::engine::stored::{ManifestEncryption, StoredFile};
 use crate::engine::stream::plan::StreamPosition;
 use crate::tier::Tier;
 
@@ -75,17 +76,6 @@ pub struct Manifest {
     /// decrypted with. Never stored.
     #[serde(skip)]
     pub keys: Keys,
-}
-
-/// An encrypted set: who it is for, and (in the stored manifest) everything the monitor and
-/// retention do not need, encrypted to them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ManifestEncryption {
-    /// The `age1…` recipients every object of the set is encrypted to.
-    pub recipients: Vec<String>,
-    /// The whole manifest, as JSON, age-encrypted and base64; absent once opened.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub private: Option<String>,
 }
 
 /// Identities held in memory beside an opened manifest (equal whatever they hold: they are not
@@ -163,14 +153,6 @@ impl Part {
     pub fn blocks(&self) -> impl Iterator<Item = &TablePart> {
         self.table.iter().chain(self.bundle.iter())
     }
-}
-
-/// A file of the set that is not part of the psql script (`globals.json`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StoredFile {
-    pub key: String,
-    pub bytes: u64,
-    pub sha256: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -15,6 +15,7 @@ pub mod order;
 pub mod restore;
 pub mod role_names;
 pub mod script;
+pub mod stored;
 pub mod stream;
 pub mod verify;
 

@@ -3,13 +3,14 @@
 //! with `pg_monitor` sees every session; without it, other roles' sessions are hidden.
 
 use serde::{Deserialize, Serialize};
-use tokio_postgres::{Client, SimpleQueryMessage};
+use tokio_postgres::Client;
 
 use super::Finding;
 use crate::alert::Severity;
 use crate::metrics::Metric;
-use crate::pg::describe;
 use crate::version::ServerVersion;
+
+use super::query::{USER_SCHEMAS, number, rows};
 
 /// Where figures turn into warnings and critical findings.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -351,8 +352,6 @@ pub fn assess(figures: &DatabaseFigures, t: &DatabaseThresholds) -> Vec<Finding>
     findings
 }
 
-pub(crate) const USER_SCHEMAS: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'";
-
 /// The server's `server_version_num`, through the simple protocol (a pooler passes it on).
 async fn server_version(client: &Client) -> Result<ServerVersion, String> {
     let cells = rows(client, "SHOW server_version_num").await?;
@@ -440,37 +439,6 @@ fn fk_without_index_query() -> String {
           GROUP BY n.nspname, t.relname, c.conname, t.relkind
           ORDER BY 1, 2"
     )
-}
-
-/// Rows of a simple query as text cells.
-pub(crate) async fn rows(client: &Client, sql: &str) -> Result<Vec<Vec<Option<String>>>, String> {
-    let messages = client.simple_query(sql).await.map_err(|e| describe(&e))?;
-    Ok(messages
-        .into_iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::Row(row) => Some(
-                (0..row.len())
-                    .map(|i| row.get(i).map(str::to_string))
-                    .collect(),
-            ),
-            _ => None,
-        })
-        .collect())
-}
-
-/// The figure `name` as a number: a NULL or a value that does not parse is an error naming
-/// the figure (its health is unknown), never a zero that would read as healthy.
-pub(crate) fn number<T: std::str::FromStr>(
-    cell: Option<&Option<String>>,
-    name: &str,
-) -> Result<T, String> {
-    match cell.and_then(|c| c.as_deref()) {
-        Some(text) => text
-            .trim()
-            .parse()
-            .map_err(|_| format!("the server returned `{text}` for {name}, which is not a number")),
-        None => Err(format!("the server returned no value for {name}")),
-    }
 }
 
 /// A ratio that is NULL before there has been any traffic; one that does not parse is an error.

@@ -19,6 +19,7 @@ pub mod alerting;
 pub mod backups;
 pub mod database;
 pub mod pooler;
+pub(crate) mod query;
 pub mod statements;
 
 use std::time::Duration;

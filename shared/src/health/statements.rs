@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use tokio_postgres::Client;
 
 use super::Finding;
-use super::database::{USER_SCHEMAS, number, rows};
+use super::query::{USER_SCHEMAS, number, rows};
 use crate::alert::Severity;
 use crate::metrics::Metric;
 

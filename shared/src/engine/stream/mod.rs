@@ -38,7 +38,7 @@ use tokio_postgres::Client;
 use tokio_util::io::StreamReader;
 
 use super::encryption::{EncryptionError, Recipients};
-use super::manifest::StoredFile;
+use super::stored::StoredFile;
 use crate::layout::{BackupId, DatabaseId};
 use crate::lease::{self, LeaseError, lease_key};
 use crate::pg::{ConnectError, PgTarget, connect, value};

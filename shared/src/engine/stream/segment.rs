@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::engine::encryption::{self, EncryptionError, Identities, Recipients};
-use crate::engine::manifest::{ManifestEncryption, StoredFile};
+use crate::engine::stored::{ManifestEncryption, StoredFile};
 use crate::layout::DatabaseId;
 
 /// The segment format this engine writes; it reads this one and every older one.
