@@ -8,6 +8,7 @@
 
 pub mod budget;
 pub mod liveness;
+pub mod session;
 mod tls;
 
 use std::path::PathBuf;

@@ -7,18 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use super::item::{Item, ItemKind};
 
-/// Settings every part starts with, as pg_dump's scripts do.
-pub const PREAMBLE: &str = "SET statement_timeout = 0;\n\
-SET lock_timeout = 0;\n\
-SET idle_in_transaction_session_timeout = 0;\n\
-SET client_encoding = 'UTF8';\n\
-SET standard_conforming_strings = on;\n\
-SELECT pg_catalog.set_config('search_path', '', false);\n\
-SET check_function_bodies = false;\n\
-SET xmloption = content;\n\
-SET client_min_messages = warning;\n\
-SET row_security = off;\n\
-SET jit = off;\n";
+/// Settings every part starts with, as pg_dump's scripts do (`pg::session::Purpose::Restore`).
+pub fn preamble() -> String {
+    crate::pg::session::Purpose::Restore.setup()
+}
 
 /// What the marker line says about the item that follows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,7 +30,7 @@ pub struct ScriptItem {
 
 /// Renders items as a script: the preamble, then each item after its marker line.
 pub fn render(title: &str, marker: &str, items: &[&Item]) -> String {
-    let mut script = format!("-- {}\n\n{PREAMBLE}\n", inert(title));
+    let mut script = format!("-- {}\n\n{}\n", inert(title), preamble());
     for item in items {
         let header = ItemHeader {
             kind: item.kind,
@@ -569,7 +561,7 @@ mod tests {
         )
         .of_table("app.users");
         let script = render("pre-data", "backstop:ab12", &[&a, &b]);
-        assert!(script.contains(PREAMBLE));
+        assert!(script.contains(&preamble()));
         let parsed = parse(&script, "backstop:ab12").unwrap();
         assert_eq!(parsed.len(), 2);
         assert_eq!(parsed[0].header.name, "app.users");

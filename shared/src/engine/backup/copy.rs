@@ -199,30 +199,13 @@ struct Worker {
     events: tokio::sync::mpsc::UnboundedSender<BackupEvent>,
 }
 
-/// How long a worker waits for a table's lock. The leader holds every table's ACCESS SHARE
-/// lock from the snapshot on, so nothing that conflicts holds one: a wait means an exclusive
-/// request is queued behind the leader, which would wait for the leader while the worker waits
-/// for it (the deadlock pg_dump's workers avoid with NOWAIT). The backup stops, naming the
-/// table, as it does when a worker's `LOCK … NOWAIT` is refused.
-const WORKER_LOCK_WAIT: &str = "1s";
-
-/// A new session in the backup's snapshot, set up as the leader's is (read-only, empty
-/// `search_path`, no row security, hardened), with synchronized scans off so each table's
-/// rows come in physical order.
+/// A new session in the backup's snapshot (`pg::session::Purpose::BackupWorker`), hardened
+/// as the leader's is.
 pub(super) async fn join_snapshot(pg: &PgTarget, snapshot: &str) -> Result<Client, BackupError> {
     let client = connect(pg).await?;
+    let setup = crate::pg::session::Purpose::BackupWorker { snapshot }.setup();
     client
-        .batch_execute(&format!(
-            "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;\n\
-             SET TRANSACTION SNAPSHOT '{snapshot}';\n\
-             SELECT pg_catalog.set_config('search_path', '', false);\n\
-             SET row_security = off;\n\
-             SET statement_timeout = 0;\n\
-             SET jit = off;\n\
-             SET lock_timeout = '{WORKER_LOCK_WAIT}';\n\
-             SET synchronize_seqscans = off;\n{}",
-            super::HARDEN_SESSION
-        ))
+        .batch_execute(&format!("{setup}{}", super::HARDEN_SESSION))
         .await
         .map_err(database("joining the backup snapshot"))?;
     Ok(client)
@@ -563,8 +546,8 @@ async fn copy_block(
     };
     let stopped = || copy_error("the part it was written into was abandoned".into());
     // No LOCK statement first: preparing the COPY takes the same ACCESS SHARE lock, under the
-    // session's short lock_timeout, which ends the wait NOWAIT would have refused (an
-    // exclusive request queued behind the leader's lock).
+    // session's short lock_timeout (`pg::session::WORKER_LOCK_WAIT`), which ends the wait
+    // NOWAIT would have refused (an exclusive request queued behind the leader's lock).
     let failed = |e: tokio_postgres::Error| {
         if e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) {
             lock_error(&table.qualified_name, &e)

@@ -503,18 +503,13 @@ async fn run(
         .transpose()
         .map_err(shape("reading the change stream's slot"))?
         .flatten();
-    // JIT-compiling a catalog query costs more than running it (0.7 s against 25 ms for one
-    // of them on 4,000 tables): off, for the leader and the workers.
     leader
-        .batch_execute(&format!(
-            "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;\n\
-             SELECT pg_catalog.set_config('search_path', '', false);\n\
-             SET row_security = off;\n\
-             SET statement_timeout = 0;\n\
-             SET jit = off;\n\
-             SET lock_timeout = '{}ms';",
-            options.lock_timeout.as_millis()
-        ))
+        .batch_execute(
+            &crate::pg::session::Purpose::BackupLeader {
+                lock_timeout: options.lock_timeout,
+            }
+            .setup(),
+        )
         .await
         .map_err(database("starting the snapshot transaction"))?;
     let snapshot: String = value(

@@ -20,7 +20,7 @@ use super::catalog::ident;
 use super::item::ItemKind;
 use super::manifest::{Manifest, Part};
 use super::role_names;
-use super::script::{self, PREAMBLE, ScriptItem};
+use super::script::{self, ScriptItem, preamble};
 use crate::layout::{BackupId, MANIFEST_NAME};
 use crate::pg::{PgTarget, connect, describe};
 use crate::store::Store;
@@ -291,7 +291,7 @@ async fn restore_unwatched(
     let (main, notices) = crate::pg::connect_keeping_notices(target).await?;
     // One connection per job, and the server watched on one more: no more than it allows.
     let jobs = crate::pg::budget::cap_jobs(&main, options.jobs.max(1), 1).await;
-    main.batch_execute(PREAMBLE)
+    main.batch_execute(&preamble())
         .await
         .map_err(db("preparing the session"))?;
 
@@ -454,7 +454,7 @@ async fn restore_unwatched(
         let plan = LoadPlan {
             selected: selected.clone(),
             tables_per_transaction: lock_budget(max_locks),
-            preamble: format!("{PREAMBLE}{session_path}"),
+            preamble: format!("{}{session_path}", preamble()),
         };
         tracing::debug!(seconds = clock.elapsed().as_secs_f64(), "pre-data restored");
         let rows = run_pool(

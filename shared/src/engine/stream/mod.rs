@@ -260,12 +260,7 @@ pub async fn drain(
             .map_err(database("preparing the drain session"))?;
     }
     client
-        .batch_execute(
-            "SELECT pg_catalog.set_config('search_path', '', false);\n\
-             SET DateStyle = ISO; SET TimeZone = 'UTC'; SET IntervalStyle = postgres;\n\
-             SET extra_float_digits = 3; SET bytea_output = hex; SET statement_timeout = 0;\n\
-             SET synchronous_commit = on; SET jit = off;",
-        )
+        .batch_execute(&crate::pg::session::Purpose::Drain.setup())
         .await
         .map_err(database("preparing the drain session"))?;
     let settings = client

@@ -210,12 +210,7 @@ pub async fn replay(
         })?;
     let client = connect(target_db).await?;
     client
-        .batch_execute(
-            "SELECT pg_catalog.set_config('search_path', '', false);\n\
-             SET DateStyle = ISO; SET TimeZone = 'UTC'; SET IntervalStyle = postgres;\n\
-             SET extra_float_digits = 3; SET standard_conforming_strings = on;\n\
-             SET statement_timeout = 0; SET synchronous_commit = off; SET jit = off;",
-        )
+        .batch_execute(&crate::pg::session::Purpose::Replay.setup())
         .await
         .map_err(database("preparing the replay session"))?;
     if let Err(e) = client
