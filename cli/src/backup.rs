@@ -3,6 +3,7 @@
 use std::time::Instant;
 
 use backstop::engine::backup::{BackupError, BackupEvent, BackupOptions, backup_exclusively};
+use backstop::engine::inventory::{PRIVILEGE_KIND, SECURITY_LABEL_KIND};
 use backstop::store::{CountingStore, Requests, StoreUrl, open_from_env};
 use backstop::tier::Tier;
 use serde::Serialize;
@@ -65,6 +66,10 @@ struct Summary {
     rows: u64,
     bytes: u64,
     seconds: f64,
+    /// Seconds until the catalog was read, checked and ordered (before the first row).
+    catalog_seconds: Option<f64>,
+    /// Database objects the backup reproduces (the inventory's count).
+    database_objects: u64,
     /// Objects the backup set holds.
     objects: u64,
     /// Requests made to the store.
@@ -92,13 +97,23 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     } else {
         Some(Progress::bytes(0))
     };
+    let catalog_seconds = std::sync::Mutex::new(None);
     let on_event = |event: BackupEvent| {
+        if let BackupEvent::Started {
+            catalog_seconds: seconds,
+            ..
+        } = &event
+            && let Ok(mut recorded) = catalog_seconds.lock()
+        {
+            *recorded = Some(*seconds);
+        }
         let Some(progress) = &progress else { return };
         match event {
             BackupEvent::Started {
                 backup_id,
                 tables,
                 table_bytes,
+                ..
             } => {
                 progress.set_total(table_bytes);
                 progress.note(format!(
@@ -150,6 +165,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         rows: manifest.total_rows(),
         bytes: manifest.total_bytes(),
         seconds: started.elapsed().as_secs_f64(),
+        catalog_seconds: catalog_seconds.lock().ok().and_then(|s| *s),
+        database_objects: manifest
+            .inventory
+            .iter()
+            .filter(|(kind, _)| ![PRIVILEGE_KIND, SECURITY_LABEL_KIND].contains(&kind.as_str()))
+            .map(|(_, count)| count)
+            .sum(),
         objects: manifest.object_count(),
         requests: counted.requests(),
     };

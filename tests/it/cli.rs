@@ -208,6 +208,14 @@ fn backup_list_export_and_restore_through_the_cli() {
     // listing.
     assert_eq!(summary["objects"], 5, "{summary}");
     assert_eq!(summary["requests"]["objects_written"], 5, "{summary}");
+    // The database's objects (table, sequence, key, index, default) and how long the backup
+    // took to read, check and order them before its first row.
+    assert_eq!(summary["database_objects"], 5, "{summary}");
+    let catalog = summary["catalog_seconds"].as_f64().unwrap();
+    assert!(
+        catalog > 0.0 && catalog <= summary["seconds"].as_f64().unwrap(),
+        "{summary}"
+    );
     assert!(
         summary["requests"]["writes"].as_u64().unwrap() >= 4,
         "{summary}"

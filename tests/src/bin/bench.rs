@@ -8,7 +8,9 @@
 //!
 //! Then the many-objects datasets (`BENCH_TABLES`, default `4000,20000`: schema-per-tenant
 //! databases of ten small tables per tenant): backup and restore time beside `pg_dump | zstd`
-//! and `pg_restore -j2`, objects stored and store requests. `BENCH_TABLES=` skips them.
+//! and `pg_restore -j2`, the backup's catalog phase (read, checked, ordered: before its first
+//! row) in all and per database object, objects stored and store requests. `BENCH_TABLES=`
+//! skips them.
 //!
 //! Last, the change stream (`BENCH_STREAM`, default 20000 pgbench transactions; 0 skips it):
 //! drain throughput in changes per second, the replay's, and the RPO a 5-minute schedule
@@ -392,9 +394,11 @@ fn main() -> anyhow::Result<()> {
     if !tables.is_empty() {
         println!();
         println!(
-            "{:<8} {:>9} {:>8} {:>9} {:>13} {:>9} {:>14} {:>12}",
+            "{:<8} {:>9} {:>9} {:>11} {:>8} {:>9} {:>13} {:>9} {:>14} {:>12}",
             "tables",
             "backup",
+            "catalog",
+            "per object",
             "objects",
             "requests",
             "pg_dump|zstd",
@@ -550,6 +554,9 @@ fn many_objects(pg: &PgCluster, bin: &Path, work: &Path, count: usize) -> anyhow
         summary.display()
     )))?;
     let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(&summary)?)?;
+    // The catalog phase (read, checked against the inventory, ordered) per database object.
+    let catalog = summary["catalog_seconds"].as_f64().unwrap_or_default();
+    let database_objects = summary["database_objects"].as_u64().unwrap_or_default();
     eprintln!("backup: pg_dump | zstd, {count} tables...");
     let zst = work.join(format!("tenants-{count}.sql.zst"));
     let dump = measure(shell(&format!(
@@ -597,8 +604,10 @@ fn many_objects(pg: &PgCluster, bin: &Path, work: &Path, count: usize) -> anyhow
             .sum::<u64>()
     };
     println!(
-        "{count:<8} {:>7.1} s {:>8} {:>9} {:>11.1} s {:>7.1} s {:>12.1} s {:>12}",
+        "{count:<8} {:>7.1} s {:>7.2} s {:>8.0} µs {:>8} {:>9} {:>11.1} s {:>7.1} s {:>12.1} s {:>12}",
         backup.seconds,
+        catalog,
+        catalog * 1e6 / database_objects.max(1) as f64,
         summary["objects"],
         total(&summary),
         dump.seconds,

@@ -4,12 +4,8 @@ use std::collections::HashMap;
 
 use super::*;
 
-pub(super) async fn constraints(
-    db: &Db<'_>,
-    catalog: &mut Catalog,
-    relations: &HashMap<u32, Relation>,
-) -> Result<(), CatalogError> {
-    let sql = "SELECT con.oid, con.conrelid, con.contype::text AS kind, con.conname::text AS name, quote_ident(con.conname) AS q, \
+/// Every table constraint, read apart from the rest of the catalog (it needs nothing else read).
+pub(super) const SQL: &str = "SELECT con.oid, con.conrelid, con.contype::text AS kind, con.conname::text AS name, quote_ident(con.conname) AS q, \
          pg_get_constraintdef(con.oid) AS def, con.convalidated, con.conindid, con.conparentid, con.conislocal, \
          (con.contype = 'c' AND NOT con.connoinherit AND EXISTS (SELECT 1 FROM pg_inherits h JOIN pg_class hc \
              ON hc.oid = h.inhrelid WHERE h.inhparent = con.conrelid AND NOT hc.relispartition)) AS inherited_by_children, \
@@ -23,7 +19,13 @@ pub(super) async fn constraints(
              WHERE h.inhrelid = con.conindid) AS parent_index, \
          (SELECT h.inhparent FROM pg_inherits h WHERE h.inhrelid = con.conindid) AS parent_index_oid \
          FROM pg_constraint con WHERE con.conrelid <> 0 AND con.oid >= 16384 ORDER BY con.conrelid, con.conname";
-    let rows = db.query("constraints", sql).await?;
+
+/// The items of the constraints `rows` ([`SQL`]) on the dumped `relations`.
+pub(super) fn constraints(
+    rows: Vec<Fields>,
+    catalog: &mut Catalog,
+    relations: &HashMap<u32, Relation>,
+) -> Result<(), CatalogError> {
     // Foreign keys cloned onto partitions come back with their parent's: claim them there.
     let mut parent_of: HashMap<u32, u32> = HashMap::new();
     for r in &rows {

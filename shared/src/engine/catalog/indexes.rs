@@ -4,13 +4,10 @@ use std::collections::HashMap;
 
 use super::*;
 
-pub(super) async fn indexes(
-    db: &Db<'_>,
-    catalog: &mut Catalog,
-    relations: &HashMap<u32, Relation>,
-) -> Result<(), CatalogError> {
-    // TOAST tables' indexes are left out here, not later: pg_get_indexdef is the query's cost.
-    let sql = format!(
+/// Every index no key constraint owns, read apart from the rest of the catalog. TOAST tables'
+/// indexes are left out here, not later: pg_get_indexdef is the query's cost.
+pub(super) fn sql() -> String {
+    format!(
         "SELECT i.indexrelid, i.indrelid, c.relname::text AS name, quote_ident(c.relname) AS q, \
          pg_get_indexdef(i.indexrelid) AS def, i.indisvalid, i.indisclustered, i.indisreplident, c.relkind::text AS kind, \
          (SELECT quote_ident(pn.nspname) || '.' || quote_ident(pc.relname) FROM pg_inherits h \
@@ -25,8 +22,16 @@ pub(super) async fn indexes(
          WHERE i.indexrelid >= 16384 AND {USER_SCHEMA} AND NOT EXISTS (SELECT 1 FROM pg_constraint con WHERE con.conindid = i.indexrelid \
              AND con.conrelid = i.indrelid AND con.contype IN ('p', 'u', 'x')) \
          ORDER BY i.indrelid, c.relname"
-    );
-    for row in db.query("indexes", &sql).await? {
+    )
+}
+
+/// The items of the indexes `rows` ([`sql`]) on the dumped `relations`.
+pub(super) fn indexes(
+    rows: Vec<Fields>,
+    catalog: &mut Catalog,
+    relations: &HashMap<u32, Relation>,
+) -> Result<(), CatalogError> {
+    for row in rows {
         let (oid, table_oid, name, q, def): (u32, u32, String, String, String) = (
             row.get("indexrelid")?,
             row.get("indrelid")?,

@@ -516,8 +516,10 @@ pub struct Relation {
     pub inherits: bool,
 }
 
-/// Reads every supported object of the current database.
-pub async fn read(db: &Db<'_>) -> Result<Catalog, CatalogError> {
+/// The catalog up to the relations (tables, views) that the remaining readers attach to.
+async fn read_to_relations(
+    db: &Db<'_>,
+) -> Result<(Catalog, base_types::IoFunctions), CatalogError> {
     let mut catalog = Catalog::default();
     schemas::schemas(db, &mut catalog).await?;
     schemas::public_schema(db, &mut catalog).await?;
@@ -541,9 +543,23 @@ pub async fn read(db: &Db<'_>) -> Result<Catalog, CatalogError> {
     let identity = sequences::sequences(db, &mut catalog).await?;
     tables::tables(db, &mut catalog, &identity).await?;
     views::views(db, &mut catalog).await?;
+    Ok((catalog, io_functions))
+}
+
+/// Reads every supported object of the current database. The constraints' and indexes' rows
+/// (the costliest per table, and needing nothing else read) come from `side`, a second session
+/// in the same snapshot, while `db` reads what the relations need; `side` may be `db`.
+pub async fn read(db: &Db<'_>, side: &Db<'_>) -> Result<Catalog, CatalogError> {
+    let index_sql = indexes::sql();
+    let (catalog, prefetched) = tokio::join!(read_to_relations(db), async {
+        let constraints = side.query("constraints", constraints::SQL).await?;
+        let indexes = side.query("indexes", &index_sql).await?;
+        Ok::<_, CatalogError>((constraints, indexes))
+    });
+    let ((mut catalog, io_functions), (constraint_rows, index_rows)) = (catalog?, prefetched?);
     let relations = catalog.relations.clone();
-    constraints::constraints(db, &mut catalog, &relations).await?;
-    indexes::indexes(db, &mut catalog, &relations).await?;
+    constraints::constraints(constraint_rows, &mut catalog, &relations)?;
+    indexes::indexes(index_rows, &mut catalog, &relations)?;
     triggers::triggers(db, &mut catalog, &relations).await?;
     policies::policies(db, &mut catalog, &relations).await?;
     rules::rules(db, &mut catalog, &relations).await?;
