@@ -266,14 +266,38 @@ impl Worker {
         let produce = async move {
             let mut blocks = Vec::with_capacity(tables.len());
             // The COPY statements of a run of tables are prepared together, pipelined in one
-            // round trip, instead of one round trip each before its rows.
+            // round trip, and the COPYs are sent ahead of the one being read: no round trip
+            // of its own for each small table. A prepare that fails aborts the transaction,
+            // so the first failure in the run is the one reported.
             for run in tables.chunks(PIPELINED_COPIES) {
-                let statements: Vec<String> = run.iter().map(copy_out_sql).collect();
+                let texts: Vec<String> = run.iter().map(copy_out_sql).collect();
                 let prepared =
-                    futures::future::join_all(statements.iter().map(|sql| client.prepare(sql)))
-                        .await;
-                for (table, statement) in run.iter().zip(prepared) {
-                    match copy_block(client, table, statement, &sender).await {
+                    futures::future::join_all(texts.iter().map(|sql| client.prepare(sql))).await;
+                let statements = match run
+                    .iter()
+                    .zip(prepared)
+                    .map(|(table, statement)| statement.map_err(|e| copy_failed(table, &e)))
+                    .collect::<Result<Vec<_>, _>>()
+                {
+                    Ok(statements) => statements,
+                    Err(e) => {
+                        let _ = sender.send(Err(std::io::Error::other(e.to_string()))).await;
+                        return Err(e);
+                    }
+                };
+                let mut copies = futures::stream::iter(statements)
+                    .map(|statement| async move { client.copy_out(&statement).await })
+                    .buffered(COPIES_AHEAD);
+                for table in run {
+                    // One COPY per table: the stream is never shorter than the run.
+                    let outcome = match copies.next().await {
+                        Some(started) => copy_block(table, started, &sender).await,
+                        None => Err(BackupError::Copy {
+                            table: table.qualified_name.clone(),
+                            reason: "its COPY was never sent".into(),
+                        }),
+                    };
+                    match outcome {
                         Ok(block) => blocks.push(block),
                         Err(e) => {
                             // The part must not be stored as if it were whole.
@@ -514,6 +538,24 @@ fn table_part(table: &DataTable, digest: &RowDigest, blocks: Option<(u64, u64)>)
 /// How many small tables' COPY statements are prepared in one round trip.
 const PIPELINED_COPIES: usize = 64;
 
+/// How many COPYs are sent ahead of the one whose rows are being read.
+const COPIES_AHEAD: usize = 16;
+
+/// A small table's COPY that could not start. No LOCK statement goes first: preparing the
+/// COPY takes the same ACCESS SHARE lock, under the session's short lock_timeout
+/// (`pg::session::WORKER_LOCK_WAIT`), which ends the wait NOWAIT would have refused (an
+/// exclusive request queued behind the leader's lock): that is reported as the lock's error.
+fn copy_failed(table: &DataTable, e: &tokio_postgres::Error) -> BackupError {
+    if e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) {
+        lock_error(&table.qualified_name, e)
+    } else {
+        BackupError::Copy {
+            table: table.qualified_name.clone(),
+            reason: describe(e),
+        }
+    }
+}
+
 /// ` (a, b, …)`: the columns a table's COPY names, or nothing for a table without any.
 fn column_list(table: &DataTable) -> String {
     if table.columns.is_empty() {
@@ -534,9 +576,8 @@ fn copy_out_sql(table: &DataTable) -> String {
 
 /// One table's COPY block into `sender`, as a data part of its own would hold it.
 async fn copy_block(
-    client: &Client,
     table: &DataTable,
-    statement: Result<tokio_postgres::Statement, tokio_postgres::Error>,
+    started: Result<tokio_postgres::CopyOutStream, tokio_postgres::Error>,
     sender: &tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
 ) -> Result<TablePart, BackupError> {
     let column_list = column_list(table);
@@ -545,20 +586,7 @@ async fn copy_block(
         reason,
     };
     let stopped = || copy_error("the part it was written into was abandoned".into());
-    // No LOCK statement first: preparing the COPY takes the same ACCESS SHARE lock, under the
-    // session's short lock_timeout (`pg::session::WORKER_LOCK_WAIT`), which ends the wait
-    // NOWAIT would have refused (an exclusive request queued behind the leader's lock).
-    let failed = |e: tokio_postgres::Error| {
-        if e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) {
-            lock_error(&table.qualified_name, &e)
-        } else {
-            copy_error(describe(&e))
-        }
-    };
-    let stream = client
-        .copy_out(&statement.map_err(failed)?)
-        .await
-        .map_err(failed)?;
+    let stream = started.map_err(|e| copy_failed(table, &e))?;
     let header = format!("COPY {}{column_list} FROM stdin;\n", table.qualified_name);
     sender
         .send(Ok(Bytes::from(header)))
