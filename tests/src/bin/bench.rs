@@ -14,7 +14,8 @@
 //!
 //! Last, the change stream (`BENCH_STREAM`, default 20000 pgbench transactions; 0 skips it):
 //! drain throughput in changes per second, the replay's, and the RPO a 5-minute schedule
-//! gives at the load pgbench made. `BENCH_ONLY=stream` runs only that.
+//! gives at the load pgbench made. `BENCH_ONLY=stream` runs only that, `BENCH_ONLY=tables` only
+//! the many-objects rows.
 //!
 //! `BENCH_BASELINE=/path/to/an/older/backstop` instead compares two builds on the full
 //! dataset: `BENCH_RUNS` (default 3) rounds, each backing up and restoring with both in turn,
@@ -194,6 +195,9 @@ fn main() -> anyhow::Result<()> {
         .unwrap_or(20_000);
     if std::env::var("BENCH_ONLY").as_deref() == Ok("stream") {
         return change_stream(pg, &bin, &work, stream_transactions);
+    }
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("tables") {
+        return many_objects_table(pg, &bin, &work);
     }
     eprintln!(
         "building the datasets (pgbench scale {scale} + {} events, and half of that)...",
@@ -386,30 +390,7 @@ fn main() -> anyhow::Result<()> {
         mib(restore.max_rss_bytes)
     );
     println!("Backstop backup with encryption: {encryption_cost:.2}x the time without");
-    let tables: Vec<usize> = std::env::var("BENCH_TABLES")
-        .unwrap_or_else(|_| "4000,20000".into())
-        .split(',')
-        .filter_map(|n| n.trim().parse().ok())
-        .collect();
-    if !tables.is_empty() {
-        println!();
-        println!(
-            "{:<8} {:>9} {:>9} {:>11} {:>8} {:>9} {:>13} {:>9} {:>14} {:>12}",
-            "tables",
-            "backup",
-            "catalog",
-            "per object",
-            "objects",
-            "requests",
-            "pg_dump|zstd",
-            "restore",
-            "pg_restore -j2",
-            "requests"
-        );
-    }
-    for count in tables {
-        many_objects(pg, &bin, &work, count)?;
-    }
+    many_objects_table(pg, &bin, &work)?;
     if stream_transactions > 0 {
         change_stream(pg, &bin, &work, stream_transactions)?;
     }
@@ -527,6 +508,35 @@ fn change_stream(pg: &PgCluster, bin: &Path, work: &Path, transactions: u64) -> 
     println!(
         "  RPO with a 5-minute schedule at this load: at most 300 s + {five_minutes_drain:.1} s (the drain of 5 minutes of changes)"
     );
+    Ok(())
+}
+
+/// The many-objects table: one row per `BENCH_TABLES` count (default 4,000 and 20,000).
+fn many_objects_table(pg: &PgCluster, bin: &Path, work: &Path) -> anyhow::Result<()> {
+    let tables: Vec<usize> = std::env::var("BENCH_TABLES")
+        .unwrap_or_else(|_| "4000,20000".into())
+        .split(',')
+        .filter_map(|n| n.trim().parse().ok())
+        .collect();
+    if !tables.is_empty() {
+        println!();
+        println!(
+            "{:<8} {:>9} {:>9} {:>11} {:>8} {:>9} {:>13} {:>9} {:>14} {:>12}",
+            "tables",
+            "backup",
+            "catalog",
+            "per object",
+            "objects",
+            "requests",
+            "pg_dump|zstd",
+            "restore",
+            "pg_restore -j2",
+            "requests"
+        );
+    }
+    for count in tables {
+        many_objects(pg, bin, work, count)?;
+    }
     Ok(())
 }
 

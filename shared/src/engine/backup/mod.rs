@@ -11,14 +11,14 @@
 //! deleted and unfinished uploads under the set are aborted: a set without a manifest is never
 //! a backup, and none is left holding storage.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 use tokio_postgres::Client;
 
-use super::catalog::{self, CatalogError};
+use super::catalog::{self, Catalog, CatalogError};
 
 mod copy;
 use super::encryption::{self, EncryptionError, Recipients};
@@ -474,19 +474,27 @@ async fn take_inventory(
     Ok((objects, privileges, labels))
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn run(
-    pg: &PgTarget,
-    store: Arc<dyn Store>,
-    options: &BackupOptions,
-    backup_id: &BackupId,
-    started_at: OffsetDateTime,
-    tier: Tier,
-    uploaded: &Uploaded,
-    committing: &std::sync::atomic::AtomicBool,
-    on_event: &(dyn Fn(BackupEvent) + Sync),
-) -> Result<Manifest, BackupError> {
-    let clock = Instant::now();
+/// The leader's session in its exported snapshot, every table locked, and where the snapshot
+/// stands.
+struct Snapshot {
+    leader: Client,
+    version: ServerVersion,
+    /// What the other sessions pass to `SET TRANSACTION SNAPSHOT`.
+    exported: String,
+    /// `pg_current_snapshot()`: which transactions the backup holds.
+    transactions: String,
+    wal_lsn: Option<String>,
+    database_bytes: i64,
+    /// Where the change stream's slot stood, when there is one.
+    stream: Option<StreamPosition>,
+    server_version: String,
+    server_version_num: i32,
+    database_name: String,
+}
+
+/// Connects the leader, checks the server and the clocks, starts the snapshot every session
+/// of the backup shares and locks every table in it.
+async fn open_snapshot(pg: &PgTarget, options: &BackupOptions) -> Result<Snapshot, BackupError> {
     let leader = connect(pg).await?;
     let version = ServerVersion::read_supported(&leader).await?;
     check_clock(&leader).await?;
@@ -515,7 +523,7 @@ async fn run(
         )
         .await
         .map_err(database("starting the snapshot transaction"))?;
-    let snapshot: String = value(
+    let exported: String = value(
         &leader
             .query_one("SELECT pg_catalog.pg_export_snapshot()", &[])
             .await
@@ -531,25 +539,17 @@ async fn run(
             "SELECT pg_catalog.pg_current_snapshot()::text, (CASE WHEN pg_catalog.pg_is_in_recovery() \
              THEN pg_catalog.pg_last_wal_replay_lsn() ELSE pg_catalog.pg_current_wal_lsn() END)::text, \
              (extract(epoch FROM pg_catalog.clock_timestamp()) * 1000000)::int8, \
-             pg_catalog.pg_database_size(pg_catalog.current_database())",
+             pg_catalog.pg_database_size(pg_catalog.current_database()), \
+             current_setting('server_version'), current_setting('server_version_num')::int4, \
+             current_database()::text",
             &[],
         )
         .await
         .map_err(database("reading the snapshot's position"))?;
-    let read_position = shape("reading the snapshot's position");
-    let (snapshot_text, wal_lsn, snapshot_micros, database_bytes): (
-        String,
-        Option<String>,
-        i64,
-        i64,
-    ) = (
-        value(&position, 0).map_err(&read_position)?,
-        value(&position, 1).map_err(&read_position)?,
-        value(&position, 2).map_err(&read_position)?,
-        value(&position, 3).map_err(&read_position)?,
-    );
-    let snapshot_at = crate::pg::time_from_micros(snapshot_micros);
-    let stream_position = match (slot_flush, &wal_lsn) {
+    let read = shape("reading the snapshot's position");
+    let wal_lsn: Option<String> = value(&position, 1).map_err(&read)?;
+    let snapshot_at = crate::pg::time_from_micros(value(&position, 2).map_err(&read)?);
+    let stream = match (slot_flush, &wal_lsn) {
         (Some(flush), Some(wal)) => Some(StreamPosition {
             slot,
             confirmed_flush_lsn: flush.parse().map_err(|reason| BackupError::Database {
@@ -570,42 +570,81 @@ async fn run(
         }),
         _ => None,
     };
+    Ok(Snapshot {
+        transactions: value(&position, 0).map_err(&read)?,
+        wal_lsn,
+        database_bytes: value(&position, 3).map_err(&read)?,
+        server_version: value(&position, 4).map_err(&read)?,
+        server_version_num: value(&position, 5).map_err(&read)?,
+        database_name: value(&position, 6).map_err(&read)?,
+        stream,
+        leader,
+        version,
+        exported,
+    })
+}
 
-    let info = leader
-        .query_one(
-            "SELECT current_setting('server_version'), current_setting('server_version_num')::int4, current_database()::text",
-            &[],
-        )
-        .await
-        .map_err(database("reading the server version"))?;
-    let read = shape("reading the server version");
-    let (server_version, server_version_num, database_name): (String, i32, String) = (
-        value(&info, 0).map_err(&read)?,
-        value(&info, 1).map_err(&read)?,
-        value(&info, 2).map_err(&read)?,
-    );
+/// Every object the inventory saw, the privileges on each, and the objects with labels.
+type Inventory = (
+    Vec<inventory::InventoryObject>,
+    Vec<(ObjectRef, u64)>,
+    Vec<ObjectRef>,
+);
 
-    tracing::debug!(
-        seconds = clock.elapsed().as_secs_f64(),
-        "snapshot taken and tables locked"
-    );
-    // The catalog on the leader while a second session in the same snapshot reads the
-    // constraints and indexes and takes the inventory that checks it all (its queries queue on
-    // that session): on thousands of small tables, each is a good part of the time before the
-    // data.
-    let helper = copy::join_snapshot(pg, &snapshot).await?;
+/// The catalog and the roles on the leader while a second session in the same snapshot reads
+/// the constraints and indexes and takes the inventory that checks it all: on thousands of
+/// small tables, each is a good part of the time before the data.
+async fn read_catalog(
+    pg: &PgTarget,
+    snapshot: &Snapshot,
+    options: &BackupOptions,
+) -> Result<(Catalog, Globals, Inventory), BackupError> {
+    let version = snapshot.version;
+    let helper = copy::join_snapshot(pg, &snapshot.exported).await?;
+    let (apart_sender, apart) = tokio::sync::oneshot::channel();
     let (read, taken) = tokio::join!(
         async {
-            let db = catalog::Db::new(&leader, version);
-            let catalog = catalog::read(&db, &catalog::Db::new(&helper, version)).await?;
+            let db = catalog::Db::new(&snapshot.leader, version);
+            let apart = async {
+                apart.await.unwrap_or_else(|_| {
+                    Err(CatalogError::Query {
+                        what: "constraints and indexes",
+                        server: version,
+                        reason: "the second session stopped".into(),
+                    })
+                })
+            };
+            let catalog = catalog::read(&db, apart).await?;
             let globals = catalog::globals(&db, options.include_role_passwords).await?;
-            tracing::debug!(seconds = clock.elapsed().as_secs_f64(), "catalog read");
             Ok::<_, BackupError>((catalog, globals))
         },
-        take_inventory(&helper, version),
+        // One query at a time on the second session, so that a failure is its own.
+        async {
+            let apart = catalog::read_apart(&catalog::Db::new(&helper, version)).await;
+            let read = apart.is_ok();
+            let _ = apart_sender.send(apart);
+            match read {
+                true => take_inventory(&helper, version).await.map(Some),
+                false => Ok(None), // the catalog's read reports it
+            }
+        },
     );
-    let ((mut catalog, globals), (objects, privileges, labels)) = (read?, taken?);
-    drop(helper);
+    let (catalog, globals) = read?;
+    let inventory = taken?.ok_or_else(|| BackupError::Database {
+        step: "taking the object inventory",
+        reason: "the catalog was not read".into(),
+    })?;
+    Ok((catalog, globals, inventory))
+}
+
+/// Checks the catalog against the inventory: what the operator excluded goes (with the items
+/// that create or need it); an object neither reproduced, excluded nor refused by name fails
+/// the backup naming it. Returns the manifest's counts per kind and what was left out, why.
+fn check_complete(
+    catalog: &mut Catalog,
+    (objects, privileges, labels): Inventory,
+    exclude: &[String],
+) -> Result<(BTreeMap<String, u64>, Vec<String>), BackupError> {
     let plan = {
         let refs: Vec<inventory::ItemRefs<'_>> = catalog
             .items
@@ -620,7 +659,7 @@ async fn run(
             .iter()
             .map(|e| (e.from, e.to))
             .collect();
-        inventory::plan_exclusions(&objects, &options.exclude, &refs, &edges)?
+        inventory::plan_exclusions(&objects, exclude, &refs, &edges)?
     };
     // What the operator excluded goes, with the items that create or need it.
     let mut index = 0;
@@ -664,7 +703,6 @@ async fn run(
 
     // What the manifest counts: the objects this backup reproduces, their privileges and their
     // security labels.
-    tracing::debug!(seconds = clock.elapsed().as_secs_f64(), "inventory taken");
     let reproduced: HashSet<_> = claimed
         .iter()
         .filter(|object| !catalog.skipped.iter().any(|(s, _)| s == *object))
@@ -687,10 +725,73 @@ async fn run(
     if labels > 0 {
         inventory.insert(inventory::SECURITY_LABEL_KIND.to_string(), labels);
     }
+    Ok((inventory, excluded))
+}
+
+/// Stores the manifest (encrypted to the recipients when there are any), which commits the
+/// set. From its first byte a stop waits for the write instead of dropping it half-way (a
+/// write that lands after the parts were removed would commit an empty set).
+async fn commit(
+    store: &dyn Store,
+    manifest: &Manifest,
+    options: &BackupOptions,
+    (put_options, manifest_key): (&PutOptions, &str),
+    uploaded: &Uploaded,
+    committing: &std::sync::atomic::AtomicBool,
+) -> Result<(), BackupError> {
+    let stored = match &options.recipients {
+        Some(recipients) => manifest.stored_encrypted(recipients)?,
+        None => manifest.clone(),
+    };
+    let json = serde_json::to_vec_pretty(&stored).map_err(|e| BackupError::Database {
+        step: "writing the manifest",
+        reason: e.to_string(),
+    })?;
+    committing.store(true, std::sync::atomic::Ordering::SeqCst);
+    record_upload(uploaded, manifest_key.to_string());
+    store
+        .put(manifest_key, &mut json.as_slice(), put_options)
+        .await?;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run(
+    pg: &PgTarget,
+    store: Arc<dyn Store>,
+    options: &BackupOptions,
+    backup_id: &BackupId,
+    started_at: OffsetDateTime,
+    tier: Tier,
+    uploaded: &Uploaded,
+    committing: &std::sync::atomic::AtomicBool,
+    on_event: &(dyn Fn(BackupEvent) + Sync),
+) -> Result<Manifest, BackupError> {
+    let clock = Instant::now();
+    let snapshot = open_snapshot(pg, options).await?;
     tracing::debug!(
         seconds = clock.elapsed().as_secs_f64(),
-        "privileges and security labels counted"
+        "snapshot taken and tables locked"
     );
+    let (mut catalog, globals, taken) = read_catalog(pg, &snapshot, options).await?;
+    tracing::debug!(seconds = clock.elapsed().as_secs_f64(), "catalog read");
+    let (inventory, excluded) = check_complete(&mut catalog, taken, &options.exclude)?;
+    tracing::debug!(
+        seconds = clock.elapsed().as_secs_f64(),
+        "checked against the inventory"
+    );
+    let Snapshot {
+        leader,
+        version,
+        exported: snapshot_name,
+        transactions: snapshot_text,
+        wal_lsn,
+        database_bytes,
+        stream: stream_position,
+        server_version,
+        server_version_num,
+        database_name,
+    } = snapshot;
     let ordered = order::order(catalog.items, &catalog.edges);
     for label in &ordered.cycles_broken {
         tracing::warn!(item = %label, "dependency cycle broken at this item");
@@ -754,7 +855,7 @@ async fn run(
     let (data_parts, values) = tokio::join!(
         copy_units(
             pg,
-            &snapshot,
+            &snapshot_name,
             store.clone(),
             units,
             &copy_options,
@@ -824,22 +925,15 @@ async fn run(
         keys: Default::default(),
     }
     .sealed();
-    let stored = match &options.recipients {
-        Some(recipients) => manifest.stored_encrypted(recipients)?,
-        None => manifest.clone(),
-    };
-    let json = serde_json::to_vec_pretty(&stored).map_err(|e| BackupError::Database {
-        step: "writing the manifest",
-        reason: e.to_string(),
-    })?;
-    let manifest_key = prefix(MANIFEST_NAME);
-    // From here the run commits: a stop waits for this write instead of dropping it half-way
-    // (a write that lands after the parts were removed would commit an empty set).
-    committing.store(true, std::sync::atomic::Ordering::SeqCst);
-    record_upload(uploaded, manifest_key.clone());
-    store
-        .put(&manifest_key, &mut json.as_slice(), &put_options)
-        .await?;
+    commit(
+        store.as_ref(),
+        &manifest,
+        options,
+        (&put_options, &prefix(MANIFEST_NAME)),
+        uploaded,
+        committing,
+    )
+    .await?;
     tracing::info!(backup_id = %backup_id, seconds = clock.elapsed().as_secs_f64(), bytes = manifest.total_bytes(), "backup committed");
     on_event(BackupEvent::Finished {
         backup_id: backup_id.to_string(),

@@ -28,6 +28,7 @@ mod indexes;
 mod initial_privileges;
 mod languages;
 mod large_objects;
+pub mod model;
 mod operator_classes;
 mod operators;
 mod policies;
@@ -546,17 +547,36 @@ async fn read_to_relations(
     Ok((catalog, io_functions))
 }
 
-/// Reads every supported object of the current database. The constraints' and indexes' rows
-/// (the costliest per table, and needing nothing else read) come from `side`, a second session
-/// in the same snapshot, while `db` reads what the relations need; `side` may be `db`.
-pub async fn read(db: &Db<'_>, side: &Db<'_>) -> Result<Catalog, CatalogError> {
-    let index_sql = indexes::sql();
-    let (catalog, prefetched) = tokio::join!(read_to_relations(db), async {
-        let constraints = side.query("constraints", constraints::SQL).await?;
-        let indexes = side.query("indexes", &index_sql).await?;
-        Ok::<_, CatalogError>((constraints, indexes))
-    });
-    let ((mut catalog, io_functions), (constraint_rows, index_rows)) = (catalog?, prefetched?);
+/// The rows read apart from the rest of the catalog: the constraints' and the indexes' (the
+/// costliest per table, and needing nothing else read), so that a second session in the same
+/// snapshot can read them while the first reads what the relations need.
+pub struct Apart {
+    constraints: Vec<Fields>,
+    indexes: Vec<Fields>,
+}
+
+/// Reads the [`Apart`] rows.
+pub async fn read_apart(db: &Db<'_>) -> Result<Apart, CatalogError> {
+    Ok(Apart {
+        constraints: db.query("constraints", constraints::SQL).await?,
+        indexes: db.query("indexes", &indexes::sql()).await?,
+    })
+}
+
+/// Reads every supported object of the current database, the [`Apart`] rows from `apart`
+/// (read on another session meanwhile, or `read_apart(db)`).
+pub async fn read(
+    db: &Db<'_>,
+    apart: impl std::future::Future<Output = Result<Apart, CatalogError>>,
+) -> Result<Catalog, CatalogError> {
+    let (catalog, apart) = tokio::join!(read_to_relations(db), apart);
+    let (
+        (mut catalog, io_functions),
+        Apart {
+            constraints: constraint_rows,
+            indexes: index_rows,
+        },
+    ) = (catalog?, apart?);
     let relations = catalog.relations.clone();
     constraints::constraints(constraint_rows, &mut catalog, &relations)?;
     indexes::indexes(index_rows, &mut catalog, &relations)?;

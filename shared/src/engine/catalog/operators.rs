@@ -5,9 +5,41 @@
 //! nothing ever filled (an operator only ever named as another's commutator) is recreated by
 //! the operator that names it, so it is claimed without SQL of its own.
 
+use super::model::Header;
 use super::*;
 
+/// A defined operator as the catalog describes it. `header.q` is its signature as `ALTER`
+/// and `COMMENT ON` name it (`app.=== (integer, integer)`), `header.name` the name with its
+/// arguments for ordering.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operator {
+    pub header: Header,
+    /// The operator as `CREATE OPERATOR` names it (`app.===`).
+    pub operator: String,
+    /// The function, as `regproc` prints it.
+    pub function: String,
+    /// The argument types; `None` for a prefix operator's left.
+    pub left: Option<String>,
+    pub right: Option<String>,
+    /// `OPERATOR(schema.name)` of the commutator and negator.
+    pub commutator: Option<String>,
+    pub negator: Option<String>,
+    pub merges: bool,
+    pub hashes: bool,
+    pub restrict: Option<String>,
+    pub join: Option<String>,
+}
+
 pub(super) async fn operators(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), CatalogError> {
+    let (operators, shells) = get(db).await?;
+    catalog.recreated.extend(shells);
+    catalog.items.extend(operators.iter().map(dump));
+    Ok(())
+}
+
+/// Every user operator (not an extension's), and the shells nothing filled in (recreated by
+/// the operators that name them).
+pub(super) async fn get(db: &Db<'_>) -> Result<(Vec<Operator>, Vec<ObjectRef>), CatalogError> {
     let named = |column: &str| {
         format!(
             "(SELECT 'OPERATOR(' || quote_ident(rn.nspname) || '.' || r.oprname || ')' FROM pg_operator r \
@@ -29,6 +61,7 @@ pub(super) async fn operators(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), 
         named("oprnegate"),
         not_in_extension("pg_operator", "o.oid")
     );
+    let (mut operators, mut shells) = (Vec::new(), Vec::new());
     for row in db.query("operators", &sql).await? {
         let SchemaObject {
             oid,
@@ -36,60 +69,125 @@ pub(super) async fn operators(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), 
             name,
             q,
         } = row.schema_object()?;
-        let owner: String = row.get("owner")?;
-        let object = oid_ref(class::PG_OPERATOR, oid);
         if !row.get::<bool>("defined")? {
-            catalog.recreated.push(object);
+            shells.push(oid_ref(class::PG_OPERATOR, oid));
             continue;
         }
         let (left, right): (Option<String>, Option<String>) =
             (row.get("left_type")?, row.get("right_type")?);
-        let mut options = vec![format!("FUNCTION = {}", row.get::<String>("function")?)];
-        if let Some(left) = &left {
-            options.push(format!("LEFTARG = {left}"));
-        }
-        if let Some(right) = &right {
-            options.push(format!("RIGHTARG = {right}"));
-        }
-        for (label, column) in [("COMMUTATOR", "commutator"), ("NEGATOR", "negator")] {
-            if let Some(other) = row.get::<Option<String>>(column)? {
-                options.push(format!("{label} = {other}"));
-            }
-        }
-        if row.get::<bool>("oprcanmerge")? {
-            options.push("MERGES".into());
-        }
-        if row.get::<bool>("oprcanhash")? {
-            options.push("HASHES".into());
-        }
-        for (label, column) in [("RESTRICT", "restrict"), ("JOIN", "join")] {
-            if let Some(function) = row.get::<Option<String>>(column)? {
-                options.push(format!("{label} = {function}"));
-            }
-        }
         let arguments = format!(
             "{}, {}",
             left.as_deref().unwrap_or("NONE"),
             right.as_deref().unwrap_or("NONE")
         );
-        let signature = format!("{q} ({arguments})");
-        let mut sql = format!(
-            "CREATE OPERATOR {q} (\n    {}\n);\nALTER OPERATOR {signature} OWNER TO {owner};\n",
-            options.join(",\n    ")
+        operators.push(Operator {
+            header: Header {
+                oid,
+                schema,
+                name: format!("{name}({arguments})"),
+                q: format!("{q} ({arguments})"),
+                owner: row.get("owner")?,
+                comment: row.get("comment")?,
+                ..Header::default()
+            },
+            operator: q,
+            function: row.get("function")?,
+            left,
+            right,
+            commutator: row.get("commutator")?,
+            negator: row.get("negator")?,
+            merges: row.get("oprcanmerge")?,
+            hashes: row.get("oprcanhash")?,
+            restrict: row.get("restrict")?,
+            join: row.get("join")?,
+        });
+    }
+    Ok((operators, shells))
+}
+
+/// The item that creates `operator`.
+pub(super) fn dump(operator: &Operator) -> Item {
+    let header = &operator.header;
+    let mut options = vec![format!("FUNCTION = {}", operator.function)];
+    let labelled = [
+        ("LEFTARG", &operator.left),
+        ("RIGHTARG", &operator.right),
+        ("COMMUTATOR", &operator.commutator),
+        ("NEGATOR", &operator.negator),
+    ];
+    options.extend(
+        labelled
+            .iter()
+            .filter_map(|(label, value)| value.as_ref().map(|v| format!("{label} = {v}"))),
+    );
+    if operator.merges {
+        options.push("MERGES".into());
+    }
+    if operator.hashes {
+        options.push("HASHES".into());
+    }
+    for (label, function) in [("RESTRICT", &operator.restrict), ("JOIN", &operator.join)] {
+        if let Some(function) = function {
+            options.push(format!("{label} = {function}"));
+        }
+    }
+    let mut sql = format!(
+        "CREATE OPERATOR {} (\n    {}\n);\n",
+        operator.operator,
+        options.join(",\n    ")
+    );
+    sql.push_str(&header.tail("OPERATOR"));
+    Item::new(ItemKind::Operator, &header.schema, &header.name, sql)
+        .owning([oid_ref(class::PG_OPERATOR, header.oid)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_operator_with_every_option_and_a_prefix_one() {
+        let mut operator = Operator {
+            header: Header {
+                oid: 16_420,
+                schema: "app".into(),
+                name: "===(integer, integer)".into(),
+                q: "app.=== (integer, integer)".into(),
+                owner: Some("app".into()),
+                comment: Some("same".into()),
+                ..Header::default()
+            },
+            operator: "app.===".into(),
+            function: "app.same".into(),
+            left: Some("integer".into()),
+            right: Some("integer".into()),
+            commutator: Some("OPERATOR(app.===)".into()),
+            negator: Some("OPERATOR(app.!==)".into()),
+            merges: true,
+            hashes: true,
+            restrict: Some("eqsel".into()),
+            join: Some("eqjoinsel".into()),
+        };
+        assert_eq!(
+            dump(&operator).sql,
+            "CREATE OPERATOR app.=== (\n    FUNCTION = app.same,\n    LEFTARG = integer,\n    RIGHTARG = integer,\n    \
+             COMMUTATOR = OPERATOR(app.===),\n    NEGATOR = OPERATOR(app.!==),\n    MERGES,\n    HASHES,\n    \
+             RESTRICT = eqsel,\n    JOIN = eqjoinsel\n);\n\
+             ALTER OPERATOR app.=== (integer, integer) OWNER TO app;\n\
+             COMMENT ON OPERATOR app.=== (integer, integer) IS 'same';\n"
         );
-        sql.push_str(&comment_sql(
-            &format!("OPERATOR {signature}"),
-            row.get("comment")?,
-        ));
-        catalog.items.push(
-            Item::new(
-                ItemKind::Operator,
-                &schema,
-                &format!("{name}({arguments})"),
-                sql,
-            )
-            .owning([object]),
+        operator.left = None;
+        operator.commutator = None;
+        operator.negator = None;
+        operator.merges = false;
+        operator.hashes = false;
+        operator.restrict = None;
+        operator.join = None;
+        operator.header.comment = None;
+        assert_eq!(
+            dump(&operator).sql,
+            "CREATE OPERATOR app.=== (\n    FUNCTION = app.same,\n    RIGHTARG = integer\n);\n\
+             ALTER OPERATOR app.=== (integer, integer) OWNER TO app;\n"
         );
     }
-    Ok(())
 }

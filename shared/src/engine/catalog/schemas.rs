@@ -1,39 +1,50 @@
 //! Schemas, the `public` schema and extensions.
 
+use super::model::Header;
 use super::*;
 
+/// A schema as the catalog describes it: only its header (`q` is its quoted name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schema {
+    pub header: Header,
+}
+
 pub(super) async fn schemas(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), CatalogError> {
+    for schema in get(db).await? {
+        catalog.items.extend(dump(&schema));
+    }
+    Ok(())
+}
+
+/// Every user schema but `public` (its own reader) and an extension's.
+pub(super) async fn get(db: &Db<'_>) -> Result<Vec<Schema>, CatalogError> {
     let sql = format!(
-        "SELECT n.oid, n.nspname::text AS name, quote_ident(n.nspname) AS q, \
+        "SELECT n.oid, ''::text AS schema, n.nspname::text AS name, quote_ident(n.nspname) AS q, \
          quote_ident(pg_get_userbyid(n.nspowner)) AS owner, (SELECT description FROM pg_description WHERE objoid = n.oid AND classoid = 'pg_namespace'::regclass AND objsubid = 0) AS comment, \
          {} \
          FROM pg_namespace n WHERE n.oid >= 16384 AND n.nspname <> 'public' AND {USER_SCHEMA} AND {}",
         acl_columns("n.nspacl", "n.nspowner", 'n'),
         not_in_extension("pg_namespace", "n.oid")
     );
+    let mut schemas = Vec::new();
     for row in db.query("schemas", &sql).await? {
-        let (oid, name, q, owner): (u32, String, String, String) = (
-            row.get("oid")?,
-            row.get("name")?,
-            row.get("q")?,
-            row.get("owner")?,
-        );
-        let mut sql = format!("CREATE SCHEMA {q};\nALTER SCHEMA {q} OWNER TO {owner};\n");
-        sql.push_str(&comment_sql(&format!("SCHEMA {q}"), row.get("comment")?));
-        let object = oid_ref(class::PG_NAMESPACE, oid);
-        catalog
-            .items
-            .push(Item::new(ItemKind::Schema, "", &name, sql).owning([object]));
-        catalog.items.extend(acl_item(
-            "",
-            &name,
-            &format!("SCHEMA {q}"),
-            object,
-            &row,
-            None,
-        )?);
+        let header = Header::of(row.schema_object()?, row.get("owner")?, row.get("comment")?);
+        schemas.push(Schema {
+            header: header.with_acl(&row)?,
+        });
     }
-    Ok(())
+    Ok(schemas)
+}
+
+/// The items that create `schema` and grant on it.
+pub(super) fn dump(schema: &Schema) -> Vec<Item> {
+    let header = &schema.header;
+    let mut sql = format!("CREATE SCHEMA {};\n", header.q);
+    sql.push_str(&header.tail("SCHEMA"));
+    let object = oid_ref(class::PG_NAMESPACE, header.oid);
+    let mut items = vec![Item::new(ItemKind::Schema, "", &header.name, sql).owning([object])];
+    items.extend(header.acl_item("SCHEMA", object));
+    items
 }
 
 /// The `public` schema exists in every new database: only changes to its owner, comment and
@@ -132,4 +143,35 @@ pub(super) async fn extensions(db: &Db<'_>, catalog: &mut Catalog) -> Result<(),
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::model::tests::header;
+    use super::*;
+    use crate::engine::acl::Grant;
+
+    #[test]
+    fn a_schema_its_owner_comment_and_grants() {
+        let mut schema = Schema {
+            header: header("\"Sales\"", Some("app")),
+        };
+        schema.header.comment = Some("the shop".into());
+        let items = dump(&schema);
+        assert_eq!(
+            items[0].sql,
+            "CREATE SCHEMA \"Sales\";\nALTER SCHEMA \"Sales\" OWNER TO app;\n\
+             COMMENT ON SCHEMA \"Sales\" IS 'the shop';\n"
+        );
+        assert_eq!(items.len(), 1, "default privileges: no ACL item");
+        schema.header.acl = Some(vec![Grant {
+            grantee: "PUBLIC".into(),
+            privilege: "USAGE".into(),
+            grantable: false,
+            grantor: None,
+        }]);
+        let items = dump(&schema);
+        assert_eq!(items[1].sql, "GRANT USAGE ON SCHEMA \"Sales\" TO PUBLIC;\n");
+        assert_eq!(items[1].needs, [oid_ref(class::PG_NAMESPACE, 16_400)]);
+    }
 }

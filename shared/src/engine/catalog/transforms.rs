@@ -1,9 +1,27 @@
 //! Transforms (`CREATE TRANSFORM FOR type LANGUAGE lang`), as pg_dump's `dumpTransform`:
 //! the functions that carry a type into and out of a procedural language.
 
+use super::model::Header;
 use super::*;
 
+/// A transform as the catalog describes it: `q` is `FOR type LANGUAGE lang`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transform {
+    pub header: Header,
+    /// The functions, as `regprocedure` prints them; either may be missing.
+    pub from_sql: Option<String>,
+    pub to_sql: Option<String>,
+}
+
 pub(super) async fn transforms(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), CatalogError> {
+    for transform in get(db).await? {
+        catalog.items.push(dump(&transform));
+    }
+    Ok(())
+}
+
+/// Every user transform (not an extension's).
+pub(super) async fn get(db: &Db<'_>) -> Result<Vec<Transform>, CatalogError> {
     let sql = format!(
         "SELECT t.oid, 'FOR ' || format_type(t.trftype, NULL) || ' LANGUAGE ' || quote_ident(l.lanname) AS q, \
          NULLIF(t.trffromsql, 0)::regprocedure::text AS from_sql, NULLIF(t.trftosql, 0)::regprocedure::text AS to_sql, \
@@ -12,20 +30,76 @@ pub(super) async fn transforms(db: &Db<'_>, catalog: &mut Catalog) -> Result<(),
          WHERE t.oid >= 16384 AND {} ORDER BY t.oid",
         not_in_extension("pg_transform", "t.oid")
     );
+    let mut transforms = Vec::new();
     for row in db.query("transforms", &sql).await? {
-        let (oid, q): (u32, String) = (row.get("oid")?, row.get("q")?);
-        let mut ways = Vec::new();
-        if let Some(function) = row.get::<Option<String>>("from_sql")? {
-            ways.push(format!("FROM SQL WITH FUNCTION {function}"));
-        }
-        if let Some(function) = row.get::<Option<String>>("to_sql")? {
-            ways.push(format!("TO SQL WITH FUNCTION {function}"));
-        }
-        let mut sql = format!("CREATE TRANSFORM {q} ({});\n", ways.join(", "));
-        sql.push_str(&comment_sql(&format!("TRANSFORM {q}"), row.get("comment")?));
-        catalog.items.push(
-            Item::new(ItemKind::Transform, "", &q, sql).owning([oid_ref(class::PG_TRANSFORM, oid)]),
+        let q: String = row.get("q")?;
+        transforms.push(Transform {
+            header: Header {
+                oid: row.get("oid")?,
+                schema: String::new(),
+                name: q.clone(),
+                q,
+                owner: None,
+                comment: row.get("comment")?,
+                ..Header::default()
+            },
+            from_sql: row.get("from_sql")?,
+            to_sql: row.get("to_sql")?,
+        });
+    }
+    Ok(transforms)
+}
+
+/// The item that creates `transform`.
+pub(super) fn dump(transform: &Transform) -> Item {
+    let header = &transform.header;
+    let ways: Vec<String> = [
+        transform
+            .from_sql
+            .as_ref()
+            .map(|f| format!("FROM SQL WITH FUNCTION {f}")),
+        transform
+            .to_sql
+            .as_ref()
+            .map(|f| format!("TO SQL WITH FUNCTION {f}")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let mut sql = format!("CREATE TRANSFORM {} ({});\n", header.q, ways.join(", "));
+    sql.push_str(&header.tail("TRANSFORM"));
+    Item::new(ItemKind::Transform, "", &header.name, sql)
+        .owning([oid_ref(class::PG_TRANSFORM, header.oid)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_ways_or_one() {
+        let mut transform = Transform {
+            header: Header {
+                oid: 16_500,
+                schema: String::new(),
+                name: "FOR hstore LANGUAGE plpython3u".into(),
+                q: "FOR hstore LANGUAGE plpython3u".into(),
+                owner: None,
+                comment: None,
+                ..Header::default()
+            },
+            from_sql: Some("hstore_to_plpython(internal)".into()),
+            to_sql: Some("plpython_to_hstore(internal)".into()),
+        };
+        assert_eq!(
+            dump(&transform).sql,
+            "CREATE TRANSFORM FOR hstore LANGUAGE plpython3u (FROM SQL WITH FUNCTION hstore_to_plpython(internal), \
+             TO SQL WITH FUNCTION plpython_to_hstore(internal));\n"
+        );
+        transform.from_sql = None;
+        assert_eq!(
+            dump(&transform).sql,
+            "CREATE TRANSFORM FOR hstore LANGUAGE plpython3u (TO SQL WITH FUNCTION plpython_to_hstore(internal));\n"
         );
     }
-    Ok(())
 }

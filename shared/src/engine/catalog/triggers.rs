@@ -2,13 +2,34 @@
 
 use std::collections::HashMap;
 
+use super::model::{Enabled, Header};
 use super::*;
+
+/// A trigger as the catalog describes it (`header.q` is its bare name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trigger {
+    pub header: Header,
+    pub table_oid: u32,
+    /// `CREATE TRIGGER …` as `pg_get_triggerdef` writes it.
+    pub definition: String,
+    pub enabled: Enabled,
+    /// The constraint of a constraint trigger.
+    pub constraint: Option<u32>,
+    /// The trigger this one was cloned from onto a partition.
+    pub parent: Option<u32>,
+}
 
 pub(super) async fn triggers(
     db: &Db<'_>,
     catalog: &mut Catalog,
     relations: &HashMap<u32, Relation>,
 ) -> Result<(), CatalogError> {
+    catalog.items.extend(dump(&get(db).await?, relations));
+    Ok(())
+}
+
+/// Every user trigger, clones on partitions included.
+pub(super) async fn get(db: &Db<'_>) -> Result<Vec<Trigger>, CatalogError> {
     // Before 15, a trigger cloned onto a partition is marked internal (a foreign key's own
     // triggers, internal too, have a constraint).
     let user_triggers = if db.version.at_least(15) {
@@ -21,56 +42,59 @@ pub(super) async fn triggers(
          t.tgenabled::text AS enabled, t.tgconstraint, t.tgparentid, (SELECT description FROM pg_description WHERE objoid = t.oid AND classoid = 'pg_trigger'::regclass AND objsubid = 0) AS comment \
          FROM pg_trigger t WHERE {user_triggers} AND t.oid >= 16384 ORDER BY t.tgrelid, t.tgname"
     );
-    let rows = db.query("triggers", &sql).await?;
-    // Triggers cloned onto partitions (internal before 15) come back with their parent's: claim them there.
-    let mut parent_of: HashMap<u32, u32> = HashMap::new();
-    for r in &rows {
-        let parent: u32 = r.get("tgparentid")?;
-        if parent != 0 {
-            parent_of.insert(r.get("oid")?, parent);
-        }
+    let nonzero = |oid: u32| (oid != 0).then_some(oid);
+    let mut triggers = Vec::new();
+    for row in db.query("triggers", &sql).await? {
+        triggers.push(Trigger {
+            header: Header {
+                oid: row.get("oid")?,
+                name: row.get("name")?,
+                q: row.get("q")?,
+                comment: row.get("comment")?,
+                ..Header::default()
+            },
+            table_oid: row.get("tgrelid")?,
+            definition: row.get("def")?,
+            enabled: Enabled::from_code(&row.get::<String>("enabled")?),
+            constraint: nonzero(row.get("tgconstraint")?),
+            parent: nonzero(row.get("tgparentid")?),
+        });
     }
-    let mut enabled_of: HashMap<u32, String> = HashMap::new();
-    for r in &rows {
-        enabled_of.insert(r.get("oid")?, r.get("enabled")?);
-    }
+    Ok(triggers)
+}
+
+/// The items of `triggers` on the dumped `relations`. A clone on a partition is claimed by
+/// the trigger it came from (the parent's `CREATE TRIGGER` makes it again); only an enable
+/// state of its own is the partition's to set, after the parent's.
+pub(super) fn dump(triggers: &[Trigger], relations: &HashMap<u32, Relation>) -> Vec<Item> {
+    let by_oid: HashMap<u32, &Trigger> = triggers.iter().map(|t| (t.header.oid, t)).collect();
     let mut clones: HashMap<u32, Vec<ObjectRef>> = HashMap::new();
-    for &clone in parent_of.keys() {
-        let mut root = clone;
-        while let Some(parent) = parent_of.get(&root) {
-            root = *parent;
+    for trigger in triggers.iter().filter(|t| t.parent.is_some()) {
+        let mut root = trigger;
+        while let Some(parent) = root.parent.and_then(|p| by_oid.get(&p)) {
+            root = parent;
         }
         clones
-            .entry(root)
+            .entry(root.header.oid)
             .or_default()
-            .push(oid_ref(class::PG_TRIGGER, clone));
+            .push(oid_ref(class::PG_TRIGGER, trigger.header.oid));
     }
-    for row in rows {
-        let (oid, table_oid, name, q, def): (u32, u32, String, String, String) = (
-            row.get("oid")?,
-            row.get("tgrelid")?,
-            row.get("name")?,
-            row.get("q")?,
-            row.get("def")?,
-        );
-        let Some(table) = relations.get(&table_oid) else {
+    let mut items = Vec::new();
+    for trigger in triggers {
+        let Some(table) = relations.get(&trigger.table_oid) else {
             continue;
         };
-        let t = &table.qualified_name;
-        let parent: u32 = row.get("tgparentid")?;
-        if parent != 0 {
-            // Recreated with the parent's trigger; only an enable state of its own is this
-            // partition's to set (ALTER TABLE ONLY, after the parent's).
-            let enabled: String = row.get("enabled")?;
-            if enabled_of.get(&parent) != Some(&enabled) {
-                catalog.items.push(
+        let (t, q, oid) = (&table.qualified_name, &trigger.header.q, trigger.header.oid);
+        if let Some(parent) = trigger.parent {
+            if by_oid.get(&parent).map(|p| p.enabled) != Some(trigger.enabled) {
+                items.push(
                     Item::new(
                         ItemKind::Trigger,
                         &table.schema,
-                        &format!("{name} enable state"),
+                        &format!("{} enable state", trigger.header.name),
                         format!(
                             "ALTER TABLE ONLY {t} {} TRIGGER {q};\n",
-                            enable_clause(&enabled)
+                            enable_clause(trigger.enabled)
                         ),
                     )
                     .needing([oid_ref(class::PG_TRIGGER, oid)])
@@ -81,38 +105,100 @@ pub(super) async fn triggers(
         }
         let mut owns = vec![oid_ref(class::PG_TRIGGER, oid)];
         owns.extend(clones.remove(&oid).unwrap_or_default());
-        let constraint: u32 = row.get("tgconstraint")?;
-        if constraint != 0 {
-            owns.push(oid_ref(class::PG_CONSTRAINT, constraint));
-        }
-        let mut sql = format!("{def};\n");
-        let enabled: String = row.get("enabled")?;
-        if enabled != "O" {
+        owns.extend(trigger.constraint.map(|c| oid_ref(class::PG_CONSTRAINT, c)));
+        let mut sql = format!("{};\n", trigger.definition);
+        if trigger.enabled != Enabled::Origin {
             sql.push_str(&format!(
                 "ALTER TABLE {t} {} TRIGGER {q};\n",
-                enable_clause(&enabled)
+                enable_clause(trigger.enabled)
             ));
         }
-        sql.push_str(&comment_sql(
-            &format!("TRIGGER {q} ON {t}"),
-            row.get("comment")?,
-        ));
-        catalog.items.push(
-            Item::new(ItemKind::Trigger, &table.schema, &name, sql)
+        sql.push_str(&trigger.header.tail_as("TRIGGER", &format!("{q} ON {t}")));
+        items.push(
+            Item::new(ItemKind::Trigger, &table.schema, &trigger.header.name, sql)
                 .owning(owns)
-                .needing([oid_ref(class::PG_CLASS, table_oid)])
+                .needing([oid_ref(class::PG_CLASS, trigger.table_oid)])
                 .of_table(t),
         );
     }
-    Ok(())
+    items
 }
 
-/// `tgenabled` as ALTER TABLE spells it.
-fn enable_clause(enabled: &str) -> &'static str {
+/// An enable state as `ALTER TABLE … TRIGGER` spells it.
+fn enable_clause(enabled: Enabled) -> &'static str {
     match enabled {
-        "D" => "DISABLE",
-        "R" => "ENABLE REPLICA",
-        "A" => "ENABLE ALWAYS",
-        _ => "ENABLE",
+        Enabled::Disabled => "DISABLE",
+        Enabled::Replica => "ENABLE REPLICA",
+        Enabled::Always => "ENABLE ALWAYS",
+        Enabled::Origin => "ENABLE",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn relation(oid: u32, name: &str) -> (u32, Relation) {
+        let relation = Relation {
+            schema: "app".into(),
+            name: name.into(),
+            qualified_name: format!("app.{name}"),
+            kind: "r".into(),
+            inherits: false,
+        };
+        (oid, relation)
+    }
+
+    fn trigger(oid: u32, table_oid: u32, enabled: Enabled, parent: Option<u32>) -> Trigger {
+        Trigger {
+            header: Header {
+                oid,
+                name: "audit".into(),
+                q: "audit".into(),
+                ..Header::default()
+            },
+            table_oid,
+            definition: format!(
+                "CREATE TRIGGER audit AFTER INSERT ON app.t{table_oid} FOR EACH ROW EXECUTE FUNCTION app.log()"
+            ),
+            enabled,
+            constraint: None,
+            parent,
+        }
+    }
+
+    #[test]
+    fn a_partitions_clone_is_claimed_by_its_parent_and_keeps_its_own_enable_state() {
+        let relations = HashMap::from([relation(1, "events"), relation(2, "events_2026")]);
+        let triggers = [
+            trigger(100, 1, Enabled::Replica, None),
+            trigger(101, 2, Enabled::Disabled, Some(100)),
+        ];
+        let items = dump(&triggers, &relations);
+        assert_eq!(items.len(), 2);
+        assert_eq!(
+            items[0].sql,
+            "CREATE TRIGGER audit AFTER INSERT ON app.t1 FOR EACH ROW EXECUTE FUNCTION app.log();\n\
+             ALTER TABLE app.events ENABLE REPLICA TRIGGER audit;\n"
+        );
+        assert_eq!(
+            items[0].owns,
+            [
+                oid_ref(class::PG_TRIGGER, 100),
+                oid_ref(class::PG_TRIGGER, 101)
+            ]
+        );
+        assert_eq!(
+            items[1].sql,
+            "ALTER TABLE ONLY app.events_2026 DISABLE TRIGGER audit;\n"
+        );
+        assert_eq!(items[1].needs, [oid_ref(class::PG_TRIGGER, 101)]);
+
+        // A clone as enabled as its parent needs nothing of its own.
+        let same = [
+            trigger(100, 1, Enabled::Origin, None),
+            trigger(101, 2, Enabled::Origin, Some(100)),
+        ];
+        assert_eq!(dump(&same, &relations).len(), 1);
     }
 }
