@@ -845,33 +845,45 @@ async fn run(
     tracing::debug!(seconds = clock.elapsed().as_secs_f64(), "pre-data stored");
     // One connection per job, and the server watched on one more: no more than it allows.
     let jobs = crate::pg::budget::cap_jobs(&leader, options.jobs.max(1), 1).await;
-    // The leader reads the sequences' values while the workers copy.
     let copy_options = BackupOptions {
         jobs,
         ..options.clone()
     };
-    let set_prefix = prefix("");
-    let leader_db = catalog::Db::new(&leader, version);
-    let (data_parts, values) = tokio::join!(
-        copy_units(
-            pg,
-            &snapshot_name,
-            store.clone(),
-            units,
-            &copy_options,
-            &set_prefix,
-            &put_options,
-            uploaded,
-            on_event,
-        ),
-        catalog::sequence_values(&leader_db, &catalog.sequences),
-    );
-    let data_parts = data_parts?;
+    let data_parts = copy_units(
+        pg,
+        &snapshot_name,
+        store.clone(),
+        units,
+        &copy_options,
+        &prefix(""),
+        &put_options,
+        uploaded,
+        on_event,
+    )
+    .await?;
     let data_count = data_parts.len() as u32;
     parts.extend(data_parts);
 
     tracing::debug!(seconds = clock.elapsed().as_secs_f64(), "data stored");
-    let mut post_items = values?;
+    // On a session of its own, a statement per chunk, after the workers' transactions ended:
+    // reading a sequence locks it until its transaction ends, and the leader's transaction
+    // already holds a lock on every table; with every sequence's lock on top, 20,000 tables
+    // filled the server's lock table ("out of shared memory"). A sequence's value is never
+    // read in a snapshot: read after it, it is at least what the backed-up rows used.
+    let values_session = connect(pg).await?;
+    // Hardened as every backup session is: a sequence swapped for a view runs nothing here.
+    values_session
+        .batch_execute(&format!(
+            "SELECT pg_catalog.set_config('search_path', '', false);\n{HARDEN_SESSION}"
+        ))
+        .await
+        .map_err(database("preparing the session that reads sequence values"))?;
+    let mut post_items = catalog::sequence_values(
+        &catalog::Db::new(&values_session, version),
+        &catalog.sequences,
+    )
+    .await?;
+    drop(values_session);
     post_items.extend(
         ordered
             .items

@@ -138,21 +138,27 @@ pub(super) async fn sequences(
     Ok(identity)
 }
 
+/// How many sequences one `pg_sequence_last_value` statement reads (and locks).
+const SEQUENCE_VALUES_PER_QUERY: usize = 1000;
+
 /// Reads the current value of each sequence (not snapshot-consistent: call after the data).
-/// One query gives every sequence that was used (`pg_sequence_last_value`); those it cannot
-/// (never called, or reset with `setval(..., false)`) are read themselves, a few hundred a
-/// query.
+/// A query per thousand gives every sequence that was used (`pg_sequence_last_value`); those
+/// it cannot (never called, or reset with `setval(..., false)`) are read themselves, a few
+/// hundred a query. Each query is a transaction of its own on an autocommit session, so the
+/// locks it takes end with it.
 pub async fn sequence_values(
     db: &Db<'_>,
     sequences: &[SequenceRef],
 ) -> Result<Vec<Item>, CatalogError> {
     let oids: Vec<String> = sequences.iter().map(|s| s.oid.to_string()).collect();
     let mut values: HashMap<u32, (i64, bool)> = HashMap::new();
-    if !oids.is_empty() {
+    // A statement per chunk: reading a sequence locks it until the statement's transaction
+    // ends (see `backup::run`, which reads them on a session of their own).
+    for chunk in oids.chunks(SEQUENCE_VALUES_PER_QUERY) {
         let sql = format!(
             "SELECT s AS oid, pg_sequence_last_value(s) AS last_value \
              FROM unnest('{{{}}}'::oid[]) AS s",
-            oids.join(",")
+            chunk.join(",")
         );
         for row in db.query("sequence values", &sql).await? {
             if let Some(value) = row.get::<Option<i64>>("last_value")? {
