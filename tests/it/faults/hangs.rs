@@ -76,7 +76,6 @@ fn a_server_that_never_answers_ends_each_command_within_its_bound() {
 async fn a_backup_that_cannot_renew_its_lease_stops_and_leaves_nothing() {
     use backstop::engine::backup::{BackupError, BackupOptions, backup_exclusively};
     use backstop::layout::DatabaseId;
-    use backstop::store::Store;
 
     let (db, _dir, store) = beside_a_failing_store(
         "lease lost",
@@ -104,14 +103,7 @@ async fn a_backup_that_cannot_renew_its_lease_stops_and_leaves_nothing() {
         "the backup ran on for {:?} after its lease was lost",
         started.elapsed()
     );
-    let left: Vec<String> = store
-        .list("main/")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|o| o.key)
-        .collect();
-    assert!(left.is_empty(), "the stopped backup left {left:?}");
+    assert_left_nothing(store.as_ref()).await;
 }
 
 /// A server that freezes in the middle of a backup (its backends stopped, as on a stalled host
@@ -155,14 +147,7 @@ async fn a_server_that_freezes_mid_backup_stops_it_and_frees_the_lease() {
         }
         other => panic!("{:?}", other.map(|m| m.backup_id)),
     }
-    let left: Vec<String> = store
-        .list("main/")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|o| o.key)
-        .collect();
-    assert!(left.is_empty(), "the stopped backup left {left:?}");
+    assert_left_nothing(store.as_ref()).await;
     let key = backstop::lease::lease_key(&DatabaseId::new("main").unwrap(), "backup");
     backstop::lease::acquire(store.clone(), &key, "next run", Duration::from_secs(60))
         .await
@@ -276,13 +261,7 @@ async fn a_stop_during_the_manifest_write_never_leaves_a_manifest_without_its_pa
     let result = backup(&target, store.clone(), &options, &|_| {}).await;
     // Let a write the run stopped waiting for land, as it would on S3.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let keys: Vec<String> = inner
-        .list("main/")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|o| o.key)
-        .collect();
+    let keys = keys_under(inner.as_ref(), "main/").await;
     let database = DatabaseId::new("main").unwrap();
     match result {
         Ok(manifest) => {
@@ -623,14 +602,7 @@ async fn an_exclusive_lock_queued_behind_the_backup_stops_it_naming_the_table() 
         }
         other => panic!("{:?}", other.map(|m| m.backup_id)),
     }
-    let left: Vec<String> = store
-        .list("main/")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|o| o.key)
-        .collect();
-    assert!(left.is_empty(), "the stopped backup left {left:?}");
+    assert_left_nothing(store.as_ref()).await;
     let mut child = migration.lock().unwrap().take().expect("the migration ran");
     assert!(
         child.wait().unwrap().success(),

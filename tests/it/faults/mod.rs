@@ -28,6 +28,23 @@ fn committed(store: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The keys a store lists under `prefix`.
+async fn keys_under(store: &dyn backstop::store::Store, prefix: &str) -> Vec<String> {
+    store
+        .list(prefix)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.key)
+        .collect()
+}
+
+/// Asserts that a stopped backup of database `main` left nothing in `store`.
+async fn assert_left_nothing(store: &dyn backstop::store::Store) {
+    let left = keys_under(store, "main/").await;
+    assert!(left.is_empty(), "the stopped backup left {left:?}");
+}
+
 /// Files a failed write left in the store, hidden partial files included.
 fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut files = Vec::new();

@@ -44,6 +44,18 @@ impl Header {
         }
     }
 
+    /// The header of an object statements name by its bare name `ON` its table (policies,
+    /// rules, triggers): the row's `oid`, `name`, `q` and `comment`, no owner.
+    pub(super) fn on_table(row: &Fields) -> Result<Self, CatalogError> {
+        Ok(Header {
+            oid: row.get("oid")?,
+            name: row.get("name")?,
+            q: row.get("q")?,
+            comment: row.get("comment")?,
+            ..Header::default()
+        })
+    }
+
     /// This header with the ACL the row's `acl` and `acl_default` columns hold
     /// (`acl_columns`).
     pub(super) fn with_acl(self, row: &Fields) -> Result<Self, CatalogError> {
@@ -128,6 +140,17 @@ pub(super) mod tests {
             comment: None,
             acl: None,
             acl_default: Vec::new(),
+        }
+    }
+
+    /// A table in schema `app`, as the relation-bound kinds' tests need one.
+    pub(in crate::engine::catalog) fn relation(name: &str) -> super::super::Relation {
+        super::super::Relation {
+            schema: "app".into(),
+            name: name.into(),
+            qualified_name: format!("app.{name}"),
+            kind: "r".into(),
+            inherits: false,
         }
     }
 

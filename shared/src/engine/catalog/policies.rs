@@ -53,13 +53,7 @@ pub(super) async fn get(db: &Db<'_>) -> Result<Vec<Policy>, CatalogError> {
     let mut policies = Vec::new();
     for row in db.query("policies", sql).await? {
         policies.push(Policy {
-            header: Header {
-                oid: row.get("oid")?,
-                name: row.get("name")?,
-                q: row.get("q")?,
-                comment: row.get("comment")?,
-                ..Header::default()
-            },
+            header: Header::on_table(&row)?,
             table_oid: row.get("polrelid")?,
             permissive: row.get("polpermissive")?,
             command: match row.get::<String>("cmd")?.as_str() {
@@ -114,18 +108,12 @@ pub(super) fn dump(policy: &Policy, table: &Relation) -> Item {
 
 #[cfg(test)]
 mod tests {
-    use super::super::model::tests::header;
+    use super::super::model::tests::{header, relation};
     use super::*;
 
     #[test]
     fn a_restrictive_policy_for_two_roles_and_a_permissive_one_for_everyone() {
-        let table = Relation {
-            schema: "app".into(),
-            name: "notes".into(),
-            qualified_name: "app.notes".into(),
-            kind: "r".into(),
-            inherits: false,
-        };
+        let table = relation("notes");
         let mut policy = Policy {
             header: header("mine", None),
             table_oid: 16_390,

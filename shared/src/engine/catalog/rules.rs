@@ -42,13 +42,7 @@ pub(super) async fn get(db: &Db<'_>) -> Result<Vec<Rule>, CatalogError> {
     let mut rules = Vec::new();
     for row in db.query("rules", &sql).await? {
         rules.push(Rule {
-            header: Header {
-                oid: row.get("oid")?,
-                name: row.get("name")?,
-                q: row.get("q")?,
-                comment: row.get("comment")?,
-                ..Header::default()
-            },
+            header: Header::on_table(&row)?,
             table_oid: row.get("ev_class")?,
             definition: row.get("def")?,
             enabled: Enabled::from_code(&row.get::<String>("enabled")?),
@@ -77,18 +71,12 @@ pub(super) fn dump(rule: &Rule, table: &Relation) -> Item {
 
 #[cfg(test)]
 mod tests {
-    use super::super::model::tests::header;
+    use super::super::model::tests::{header, relation};
     use super::*;
 
     #[test]
     fn a_disabled_rule_with_its_comment() {
-        let table = Relation {
-            schema: "app".into(),
-            name: "log".into(),
-            qualified_name: "app.log".into(),
-            kind: "r".into(),
-            inherits: false,
-        };
+        let table = relation("log");
         let mut rule = Rule {
             header: header("no_delete", None),
             table_oid: 16_390,

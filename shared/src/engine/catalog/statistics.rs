@@ -74,18 +74,12 @@ pub(super) fn dump(statistics: &Statistics, table: &Relation) -> Item {
 
 #[cfg(test)]
 mod tests {
-    use super::super::model::tests::header;
+    use super::super::model::tests::{header, relation};
     use super::*;
 
     #[test]
     fn a_target_when_it_is_not_the_default() {
-        let table = Relation {
-            schema: "app".into(),
-            name: "orders".into(),
-            qualified_name: "app.orders".into(),
-            kind: "r".into(),
-            inherits: false,
-        };
+        let table = relation("orders");
         let mut statistics = Statistics {
             header: header("app.orders_deps", Some("app")),
             table_oid: 16_390,

@@ -46,13 +46,7 @@ pub(super) async fn get(db: &Db<'_>) -> Result<Vec<Trigger>, CatalogError> {
     let mut triggers = Vec::new();
     for row in db.query("triggers", &sql).await? {
         triggers.push(Trigger {
-            header: Header {
-                oid: row.get("oid")?,
-                name: row.get("name")?,
-                q: row.get("q")?,
-                comment: row.get("comment")?,
-                ..Header::default()
-            },
+            header: Header::on_table(&row)?,
             table_oid: row.get("tgrelid")?,
             definition: row.get("def")?,
             enabled: Enabled::from_code(&row.get::<String>("enabled")?),
@@ -136,18 +130,8 @@ fn enable_clause(enabled: Enabled) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    use super::super::model::tests::relation;
     use super::*;
-
-    fn relation(oid: u32, name: &str) -> (u32, Relation) {
-        let relation = Relation {
-            schema: "app".into(),
-            name: name.into(),
-            qualified_name: format!("app.{name}"),
-            kind: "r".into(),
-            inherits: false,
-        };
-        (oid, relation)
-    }
 
     fn trigger(oid: u32, table_oid: u32, enabled: Enabled, parent: Option<u32>) -> Trigger {
         Trigger {
@@ -169,7 +153,7 @@ mod tests {
 
     #[test]
     fn a_partitions_clone_is_claimed_by_its_parent_and_keeps_its_own_enable_state() {
-        let relations = HashMap::from([relation(1, "events"), relation(2, "events_2026")]);
+        let relations = HashMap::from([(1, relation("events")), (2, relation("events_2026"))]);
         let triggers = [
             trigger(100, 1, Enabled::Replica, None),
             trigger(101, 2, Enabled::Disabled, Some(100)),
