@@ -2,19 +2,23 @@
 //!
 //! A put streams into a hidden `.<name>.partial-<id>` file beside the target, fsyncs it,
 //! renames it into place and fsyncs the directory, so a reader sees the whole object or
-//! nothing. Tags live in a hidden `.<name>.tags.json` beside the object. Hidden names never
-//! appear in listings; leftover partial files are reported as pending uploads. Conditional
+//! nothing. Tags live in a hidden `.<name>.tags.json` beside the object, written just before
+//! the rename on the same thread. Hidden names never appear in listings; leftover partial files
+//! are reported as pending uploads. A listing waits for the write steps already running, which
+//! finish even when their caller was cancelled: the cleanup after a stopped put sees all of it. Conditional
 //! writes and deletes hold an advisory lock on a hidden `.<name>.lock` beside the object while
 //! they compare and swap; an object's version is the SHA-256 of its content. Objects are
 //! created 0600 and directories 0700 (less if the umask says so): a set holds a database.
 
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{OwnedRwLockReadGuard, RwLock};
 
 use super::{
     ObjectMeta, ObjectReader, PendingUpload, PutOptions, PutReceipt, Store, StoreError, StoreUrl,
@@ -31,6 +35,11 @@ const PARTIAL_MARKER: &str = ".partial-";
 pub struct FileStore {
     url: StoreUrl,
     root: PathBuf,
+    /// Held (shared) by every write step that runs on a blocking thread; a listing takes it
+    /// whole. tokio finishes a file operation on its thread even when the caller was cancelled,
+    /// so without this a stopped backup's last rename could land after the cleanup that
+    /// listed its set.
+    writing: Arc<RwLock<()>>,
 }
 
 impl FileStore {
@@ -38,6 +47,7 @@ impl FileStore {
         Self {
             url: StoreUrl::File { root: root.clone() },
             root,
+            writing: Arc::default(),
         }
     }
 
@@ -54,15 +64,15 @@ impl FileStore {
     }
 }
 
-/// Creates (or truncates) `path` readable and writable by its owner only.
-async fn create_private(path: &Path) -> std::io::Result<tokio::fs::File> {
-    tokio::fs::OpenOptions::new()
+/// Creates `path` (or truncates it) readable and writable by its owner only.
+fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(PRIVATE_FILE)
         .open(path)
-        .await
 }
 
 /// Creates `dir` and its missing parents, each reachable by its owner only.
@@ -93,6 +103,81 @@ impl Drop for TempFileGuard {
     }
 }
 
+/// A partial file opened for a put, removed unless the put places it. Fields drop in order:
+/// if the put was cancelled while opening, the file goes before the hold on the store's writes.
+struct Started {
+    file: std::fs::File,
+    guard: TempFileGuard,
+    writing: OwnedRwLockReadGuard<()>,
+}
+
+/// Runs `work` on a blocking thread. Cancelling the caller does not stop it: what it owns
+/// (a temporary file's guard, a hold on the store's writes) is dropped when it ends.
+async fn on_thread<T: Send + 'static>(
+    shown: PathBuf,
+    work: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> std::io::Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| std::io::Error::other(format!("{}: {e}", shown.display())))
+        .and_then(|r| r)
+}
+
+/// Puts the written partial file (owned by `guard`) in place as `path`, with its tags sidecar
+/// written first (or a stale one removed), and syncs the directory. A failed placement leaves
+/// neither the partial file nor a sidecar it wrote.
+fn place(
+    mut guard: TempFileGuard,
+    path: &Path,
+    tags: Option<&[u8]>,
+    create_only: bool,
+) -> std::io::Result<()> {
+    let Some(temp) = guard.path.clone() else {
+        return Err(std::io::Error::other("the partial file is gone"));
+    };
+    let tags_file = tags_path(path);
+    let existed = path.exists();
+    match tags {
+        Some(tags) => write_atomically_blocking(&tags_file, tags)?,
+        None => match std::fs::remove_file(&tags_file) {
+            Err(e) if e.kind() != ErrorKind::NotFound => return Err(e),
+            _ => {}
+        },
+    }
+    let placed = if create_only {
+        // A hard link fails if the name exists: create-only, atomically.
+        std::fs::hard_link(&temp, path)
+    } else {
+        std::fs::rename(&temp, path)
+    };
+    if let Err(e) = placed {
+        if !existed && tags.is_some() {
+            let _ = std::fs::remove_file(&tags_file);
+        }
+        return Err(e);
+    }
+    if !create_only {
+        guard.disarm();
+    }
+    drop(guard);
+    std::fs::File::open(path.parent().unwrap_or(Path::new(".")))?.sync_all()
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename, on this thread.
+fn write_atomically_blocking(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let temp = hidden_sibling(path, &format!("{PARTIAL_MARKER}{}", random_id()));
+    let mut guard = TempFileGuard {
+        path: Some(temp.clone()),
+    };
+    let mut file = create_private(&temp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&temp, path)?;
+    guard.disarm();
+    Ok(())
+}
+
 fn hidden_sibling(path: &Path, suffix: &str) -> PathBuf {
     let name = path
         .file_name()
@@ -107,40 +192,6 @@ fn tags_path(path: &Path) -> PathBuf {
 
 fn modified(meta: &std::fs::Metadata) -> Option<OffsetDateTime> {
     meta.modified().ok().map(OffsetDateTime::from)
-}
-
-async fn sync_dir(dir: &Path) -> Result<(), StoreError> {
-    let io = |source| StoreError::Io {
-        operation: "fsync directory",
-        path: dir.to_path_buf(),
-        source,
-    };
-    tokio::fs::File::open(dir)
-        .await
-        .map_err(io)?
-        .sync_all()
-        .await
-        .map_err(io)
-}
-
-/// Writes `bytes` to `path` through a temporary file and a rename.
-async fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    let temp = hidden_sibling(path, &format!("{PARTIAL_MARKER}{}", random_id()));
-    let mut guard = TempFileGuard {
-        path: Some(temp.clone()),
-    };
-    let not_writable = |source| StoreError::NotWritable {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut file = create_private(&temp).await.map_err(not_writable)?;
-    file.write_all(bytes).await.map_err(not_writable)?;
-    prove_written(&mut file, bytes.len() as u64)
-        .await
-        .map_err(not_writable)?;
-    tokio::fs::rename(&temp, path).await.map_err(not_writable)?;
-    guard.disarm();
-    Ok(())
 }
 
 /// Proves that `file` holds `expected` bytes on disk: the last buffered write finished
@@ -204,6 +255,8 @@ impl FileStore {
     async fn walk(&self, prefix: &str) -> Result<Vec<(PathBuf, std::fs::Metadata)>, StoreError> {
         let start = self.walk_root(prefix);
         let walked = start.clone();
+        // Every write step already on a thread lands (or fails) before the walk sees the tree.
+        let _settled = self.writing.write().await;
         tokio::task::spawn_blocking(move || walk_files(&walked))
             .await
             .map_err(|e| StoreError::Io {
@@ -233,26 +286,30 @@ impl Store for FileStore {
     ) -> Result<PutReceipt, StoreError> {
         let path = self.path_of(key)?;
         let dir = path.parent().unwrap_or(&self.root).to_path_buf();
-        let creating = dir.clone();
-        tokio::task::spawn_blocking(move || create_private_dirs(&creating))
-            .await
-            .map_err(std::io::Error::other)
-            .and_then(|r| r)
-            .map_err(|source| StoreError::NotWritable {
-                path: dir.clone(),
-                source,
-            })?;
-
         let temp = hidden_sibling(&path, &format!("{PARTIAL_MARKER}{}", random_id()));
-        let mut guard = TempFileGuard {
-            path: Some(temp.clone()),
-        };
-        let mut file = create_private(&temp)
-            .await
-            .map_err(|source| StoreError::NotWritable {
-                path: dir.clone(),
-                source,
-            })?;
+        let writing = self.writing.clone().read_owned().await;
+        let opening = (dir.clone(), temp.clone());
+        let Started {
+            file,
+            guard,
+            writing,
+        } = on_thread(dir.clone(), move || {
+            let (dir, temp) = opening;
+            create_private_dirs(&dir)?;
+            let file = create_private(&temp)?;
+            Ok(Started {
+                file,
+                guard: TempFileGuard { path: Some(temp) },
+                writing,
+            })
+        })
+        .await
+        .map_err(|source| StoreError::NotWritable {
+            path: dir.clone(),
+            source,
+        })?;
+        let mut file = tokio::fs::File::from_std(file);
+        drop(writing);
 
         let write_error = |source| StoreError::Io {
             operation: "write",
@@ -280,39 +337,27 @@ impl Store for FileStore {
         prove_written(&mut file, bytes).await.map_err(write_error)?;
         drop(file);
 
-        let tags_file = tags_path(&path);
-        if options.tags.is_empty() {
-            remove_if_exists(&tags_file).await?;
-        } else {
-            write_atomically(&tags_file, &tags_json(&options.tags)).await?;
-        }
-        if options.create_only {
-            // A hard link fails if the name exists: create-only, atomically.
-            match tokio::fs::hard_link(&temp, &path).await {
-                Ok(()) => remove_if_exists(&temp).await?,
-                Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-                    return Err(StoreError::AlreadyExists {
-                        store: self.url.to_string(),
-                        key: key.to_string(),
-                    });
-                }
-                Err(source) => {
-                    return Err(StoreError::NotWritable {
-                        path: path.clone(),
-                        source,
-                    });
-                }
+        // Tags, then the object, then the directory: one step on one thread, which lands whole
+        // (or not at all) even if this call is cancelled while it runs.
+        let writing = self.writing.clone().read_owned().await;
+        let tags = (!options.tags.is_empty()).then(|| tags_json(&options.tags));
+        let create_only = options.create_only;
+        let placing = path.clone();
+        let placed = on_thread(path.clone(), move || {
+            let _writing = writing;
+            place(guard, &placing, tags.as_deref(), create_only)
+        })
+        .await;
+        match placed {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                return Err(StoreError::AlreadyExists {
+                    store: self.url.to_string(),
+                    key: key.to_string(),
+                });
             }
-        } else {
-            tokio::fs::rename(&temp, &path)
-                .await
-                .map_err(|source| StoreError::NotWritable {
-                    path: path.clone(),
-                    source,
-                })?;
+            Err(source) => return Err(StoreError::NotWritable { path, source }),
         }
-        guard.disarm();
-        sync_dir(&dir).await?;
 
         Ok(PutReceipt {
             key: key.to_string(),
@@ -410,7 +455,15 @@ impl Store for FileStore {
         if self.head(key).await?.is_none() {
             return Err(self.not_found(key));
         }
-        write_atomically(&tags_path(&path), &tags_json(tags)).await
+        let writing = self.writing.clone().read_owned().await;
+        let tags = tags_json(tags);
+        let tags_file = tags_path(&path);
+        on_thread(tags_file.clone(), move || {
+            let _writing = writing;
+            write_atomically_blocking(&tags_file, &tags)
+        })
+        .await
+        .map_err(|source| StoreError::NotWritable { path, source })
     }
 
     async fn pending_uploads(&self, prefix: &str) -> Result<Vec<PendingUpload>, StoreError> {
