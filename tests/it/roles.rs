@@ -592,3 +592,115 @@ async fn a_failed_create_restore_says_to_drop_the_database_it_made() {
         &format!("DROP DATABASE \"{name}\" WITH (FORCE)"),
     );
 }
+
+/// `store`'s one set of `app` rewritten as a set of manifest format 4 was: no marks and no
+/// referenced tables in its items' markers, its parts and manifest sealed to match.
+fn as_written_before_marks(store_dir: &Path) {
+    use backstop::engine::manifest::{Manifest, PartKind};
+    let sets: Vec<_> = std::fs::read_dir(store_dir.join("app"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("manifest.json").exists())
+        .collect();
+    let [set] = sets.as_slice() else {
+        panic!("one set expected, found {sets:?}");
+    };
+    let mut manifest: Manifest =
+        serde_json::from_slice(&std::fs::read(set.join("manifest.json")).unwrap()).unwrap();
+    let marker = format!("-- {} ", manifest.item_marker);
+    let mut stripped = 0;
+    for part in manifest
+        .parts
+        .iter_mut()
+        .filter(|p| p.kind != PartKind::Data)
+    {
+        let path = set.join(&part.key);
+        let plain = zstd::decode_all(std::fs::File::open(&path).unwrap()).unwrap();
+        let text = String::from_utf8(plain).unwrap();
+        let mut old = String::new();
+        for line in text.split_inclusive('\n') {
+            match line.strip_prefix(&marker) {
+                Some(json) => {
+                    let mut header: serde_json::Value = serde_json::from_str(json).unwrap();
+                    let fields = header.as_object_mut().unwrap();
+                    stripped += fields.remove("marks").is_some() as usize;
+                    fields.remove("references");
+                    old.push_str(&format!("{marker}{header}\n"));
+                }
+                None => old.push_str(line),
+            }
+        }
+        let stored = zstd::encode_all(old.as_bytes(), 3).unwrap();
+        std::fs::write(&path, &stored).unwrap();
+        part.bytes = stored.len() as u64;
+        part.plain_bytes = Some(old.len() as u64);
+        part.sha256 = {
+            use sha2::Digest as _;
+            hex::encode(sha2::Sha256::digest(&stored))
+        };
+    }
+    assert!(stripped > 10, "only {stripped} items had marks");
+    manifest.format_version = 4;
+    manifest.seal = None;
+    std::fs::write(
+        set.join("manifest.json"),
+        serde_json::to_vec(&manifest.sealed()).unwrap(),
+    )
+    .unwrap();
+}
+
+/// A set written before items carried their marks (format 4) restores with `--role-map` and
+/// `--no-owner` exactly as the same set written today: its marks are read from its SQL, and
+/// the two restored databases dump alike. (Owners, grantees, grantors, policy roles and
+/// default privileges all name mapped roles in the source.)
+#[test]
+fn a_set_written_before_items_carried_marks_restores_as_a_current_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = backup(dir.path(), false);
+    let old_dir = dir.path().join("old");
+    let copied = std::process::Command::new("cp")
+        .args(["-a"])
+        .arg(dir.path().join("store"))
+        .arg(&old_dir)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    as_written_before_marks(&old_dir);
+    let old_store = format!("file://{}", old_dir.display());
+
+    let target = fresh_cluster();
+    target.psql(
+        "postgres",
+        "CREATE ROLE app_admin NOLOGIN; CREATE ROLE visitor NOLOGIN",
+    );
+    for extra in [
+        &[
+            "--role-map",
+            "app_owner=app_admin",
+            "--role-map",
+            "anon=visitor",
+        ][..],
+        &["--no-owner", "--role-map", "anon=visitor"][..],
+    ] {
+        let mut dumps = Vec::new();
+        for (n, from) in [&store, &old_store].into_iter().enumerate() {
+            let database = format!("copy_{n}_{}", backstop_tests::unique_suffix());
+            target.psql("postgres", &format!("CREATE DATABASE {database}"));
+            let url = target.url(&database);
+            let mut args = restore_args(from, &url, &["--roles", "create"]);
+            args.extend_from_slice(extra);
+            backstop_ok(&args, &[]);
+            dumps.push(target.pg_dump(&database).replace(&database, "copy"));
+        }
+        assert!(
+            dumps[0].contains("visitor"),
+            "{extra:?}: the map was not applied"
+        );
+        assert_same_dump(
+            &dumps[0],
+            &dumps[1],
+            &format!("{extra:?}: old against current"),
+        );
+    }
+}

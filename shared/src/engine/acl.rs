@@ -3,6 +3,8 @@
 
 use serde::Deserialize;
 
+use super::sql::Sql;
+
 /// One privilege of one grantee, as `aclexplode()` reports it (grantee quoted, or `PUBLIC`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Grant {
@@ -15,7 +17,7 @@ pub struct Grant {
     pub grantor: Option<String>,
 }
 
-/// Statements that make `current` out of `default` on `target` (e.g. `TABLE app.users`, or
+/// Statements that make `current` out of `default` on `target`, every role in them marked (e.g. `TABLE app.users`, or
 /// `SELECT (id) ON TABLE ...` style targets are built by the caller via `column`).
 /// `current == None` means the object still has its default privileges.
 pub fn acl_statements(
@@ -23,27 +25,47 @@ pub fn acl_statements(
     column: Option<&str>,
     current: Option<&[Grant]>,
     default: &[Grant],
-) -> String {
+) -> Sql {
+    statements_after(&Sql::new(), target, column, current, default)
+}
+
+/// [`acl_statements`] with `prefix` before each statement (`ALTER DEFAULT PRIVILEGES FOR ROLE
+/// r`, its role marked).
+pub fn statements_after(
+    prefix: &Sql,
+    target: &str,
+    column: Option<&str>,
+    current: Option<&[Grant]>,
+    default: &[Grant],
+) -> Sql {
     let Some(current) = current else {
-        return String::new();
+        return Sql::new();
     };
     let columns = column.map(|c| format!(" ({c})")).unwrap_or_default();
-    let mut sql = String::new();
+    let mut sql = Sql::new();
     for grant in default {
         let kept = current
             .iter()
             .find(|g| g.grantee == grant.grantee && g.privilege == grant.privilege);
         match kept {
-            None => sql.push_str(&format!(
-                "REVOKE {}{columns} ON {target} FROM {};\n",
-                grant.privilege, grant.grantee
-            )),
-            Some(g) if grant.grantable && !g.grantable => sql.push_str(&format!(
-                "REVOKE GRANT OPTION FOR {}{columns} ON {target} FROM {};\n",
-                grant.privilege, grant.grantee
-            )),
-            Some(_) => {}
-        }
+            None => sql
+                .append(prefix.clone())
+                .push_str(&format!(
+                    "REVOKE {}{columns} ON {target} FROM ",
+                    grant.privilege
+                ))
+                .role(&grant.grantee)
+                .push_str(";\n"),
+            Some(g) if grant.grantable && !g.grantable => sql
+                .append(prefix.clone())
+                .push_str(&format!(
+                    "REVOKE GRANT OPTION FOR {}{columns} ON {target} FROM ",
+                    grant.privilege
+                ))
+                .role(&grant.grantee)
+                .push_str(";\n"),
+            Some(_) => &mut sql,
+        };
     }
     // Grants in ACL order, privileges of one grantee (from one grantor) together.
     type Pending<'a> = (&'a str, bool, Option<&'a str>, Vec<&'a str>);
@@ -72,19 +94,21 @@ pub fn acl_statements(
     }
     for (grantee, grantable, grantor, privileges) in pending {
         let privileges: Vec<String> = privileges.iter().map(|p| format!("{p}{columns}")).collect();
-        let grant = format!(
-            "GRANT {} ON {target} TO {grantee}{};\n",
-            privileges.join(","),
-            if grantable { " WITH GRANT OPTION" } else { "" }
-        );
+        let mut grant = prefix.clone();
+        grant
+            .push_str(&format!("GRANT {} ON {target} TO ", privileges.join(",")))
+            .role(grantee)
+            .push_str(if grantable {
+                " WITH GRANT OPTION;\n"
+            } else {
+                ";\n"
+            });
         // As pg_dump does: a grant made by a grantee holding the grant option is made again
         // by that role, so it keeps its grantor (and goes when that role's option is revoked).
         match grantor {
-            Some(grantor) => sql.push_str(&format!(
-                "SET SESSION AUTHORIZATION {grantor};\n{grant}RESET SESSION AUTHORIZATION;\n"
-            )),
-            None => sql.push_str(&grant),
-        }
+            Some(grantor) => sql.acting_as(grantor, grant),
+            None => sql.append(grant),
+        };
     }
     sql
 }
@@ -105,9 +129,9 @@ mod tests {
     #[test]
     fn default_privileges_need_no_statement() {
         let default = [g("postgres", "SELECT")];
-        assert_eq!(acl_statements("TABLE t", None, None, &default), "");
+        assert_eq!(acl_statements("TABLE t", None, None, &default).text, "");
         assert_eq!(
-            acl_statements("TABLE t", None, Some(&default), &default),
+            acl_statements("TABLE t", None, Some(&default), &default).text,
             ""
         );
     }
@@ -117,7 +141,7 @@ mod tests {
         let default = [g("PUBLIC", "EXECUTE"), g("postgres", "EXECUTE")];
         let current = [g("postgres", "EXECUTE"), g("authenticated", "EXECUTE")];
         assert_eq!(
-            acl_statements("FUNCTION app.f(bigint)", None, Some(&current), &default),
+            acl_statements("FUNCTION app.f(bigint)", None, Some(&current), &default).text,
             "REVOKE EXECUTE ON FUNCTION app.f(bigint) FROM PUBLIC;\n\
              GRANT EXECUTE ON FUNCTION app.f(bigint) TO authenticated;\n"
         );
@@ -128,7 +152,7 @@ mod tests {
             g("a", "SELECT"),
         ];
         assert_eq!(
-            acl_statements("TABLE t", None, Some(&current), &[g("postgres", "SELECT")]),
+            acl_statements("TABLE t", None, Some(&current), &[g("postgres", "SELECT")]).text,
             "GRANT SELECT,INSERT ON TABLE t TO b;\nGRANT SELECT ON TABLE t TO a;\n"
         );
     }
@@ -143,7 +167,7 @@ mod tests {
             },
         ];
         assert_eq!(
-            acl_statements("TABLE app.users", Some("id"), Some(&current), &[]),
+            acl_statements("TABLE app.users", Some("id"), Some(&current), &[]).text,
             "GRANT SELECT (id) ON TABLE app.users TO authenticated;\n\
              GRANT UPDATE (id) ON TABLE app.users TO admin WITH GRANT OPTION;\n"
         );
@@ -163,7 +187,7 @@ mod tests {
             },
         ];
         assert_eq!(
-            acl_statements("TABLE t", None, Some(&current), &[g("owner", "SELECT")]),
+            acl_statements("TABLE t", None, Some(&current), &[g("owner", "SELECT")]).text,
             "GRANT SELECT ON TABLE t TO lead WITH GRANT OPTION;\n\
              SET SESSION AUTHORIZATION lead;\nGRANT SELECT ON TABLE t TO analyst;\nRESET SESSION AUTHORIZATION;\n"
         );

@@ -477,7 +477,7 @@ impl DatabaseProperties {
                 Some(&current),
                 &default,
             );
-            statements.extend(sql.lines().map(|l| format!("{l}\n")));
+            statements.extend(sql.text.lines().map(|l| format!("{l}\n")));
         }
         for setting in &self.settings {
             statements.extend(set_sql(&format!("DATABASE {db}"), setting));

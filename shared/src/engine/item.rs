@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::sql::{Mark, Sql};
+
 /// A catalog row: the catalog's own OID plus the row's OID (like `pg_depend`'s classid/objid).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ObjectRef {
@@ -157,6 +159,11 @@ pub struct Item {
     pub table: Option<String>,
     /// Statements, each ending in `;` and a newline.
     pub sql: String,
+    /// Where `sql` names roles, changes an owner, acts as a grantor or adds a key.
+    pub marks: Vec<Mark>,
+    /// For a foreign key: the table it references (`schema.name`, quoted), which a restore
+    /// of some tables only keeps it for when that table is there too.
+    pub references: Option<String>,
     /// Catalog rows this item creates.
     pub owns: Vec<ObjectRef>,
     /// Catalog rows this item needs, besides those `pg_depend` reports.
@@ -166,13 +173,20 @@ pub struct Item {
 }
 
 impl Item {
-    pub fn new(kind: ItemKind, schema: &str, name: &str, sql: String) -> Self {
+    pub fn new(kind: ItemKind, schema: &str, name: &str, sql: impl Into<Sql>) -> Self {
+        let Sql {
+            text: sql,
+            mut marks,
+        } = sql.into();
+        marks.sort_by_key(|m| (m.at, std::cmp::Reverse(m.len)));
         Self {
             kind,
             schema: schema.to_string(),
             name: name.to_string(),
             table: None,
             sql,
+            marks,
+            references: None,
             owns: Vec::new(),
             needs: Vec::new(),
             section: kind.natural_section(),

@@ -20,7 +20,9 @@ use crate::tier::Tier;
 /// encrypted set's manifest keeps its content in `encryption.private`.
 /// 4: each part records its size before compression (`Part::plain_bytes`), which readers hold
 /// decompression to.
-pub const FORMAT_VERSION: u32 = 4;
+/// 5: each item's marker records its marks (`engine::sql`): where it names roles, changes an
+/// owner, acts as a grantor or adds a plain key, and what a foreign key references.
+pub const FORMAT_VERSION: u32 = 5;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {

@@ -3,6 +3,7 @@
 
 use super::model::Header;
 use super::*;
+use crate::engine::sql::Sql;
 
 /// An access method as the catalog describes it (no schema, no owner).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,11 +67,11 @@ pub(super) fn dump(method: &AccessMethod) -> Item {
         AccessMethodKind::Table => "TABLE",
         AccessMethodKind::Index => "INDEX",
     };
-    let mut sql = format!(
+    let mut sql = Sql::from(format!(
         "CREATE ACCESS METHOD {} TYPE {kind} HANDLER {};\n",
         header.q, method.handler
-    );
-    sql.push_str(&header.tail("ACCESS METHOD"));
+    ));
+    sql.append(header.tail("ACCESS METHOD"));
     Item::new(ItemKind::AccessMethod, "", &header.name, sql)
         .owning([oid_ref(class::PG_AM, header.oid)])
 }

@@ -10,6 +10,7 @@ use std::collections::HashSet;
 
 use super::*;
 use crate::engine::order::DependEdge;
+use crate::engine::sql::Sql;
 
 /// `(function, type)`: an I/O function of a base type, which needs only the type's shell.
 pub(super) type IoFunctions = HashSet<(u32, u32)>;
@@ -78,11 +79,11 @@ pub(super) async fn base_types(
                 io.insert((function, oid));
             }
         }
-        let mut sql = format!(
+        let mut sql = Sql::from(format!(
             "CREATE TYPE {q} (\n    {}\n);\n",
             properties(&row)?.join(",\n    ")
-        );
-        sql.push_str(&format!("ALTER TYPE {q} OWNER TO {owner};\n"));
+        ));
+        sql.owner(&format!("TYPE {q}"), &owner);
         sql.push_str(&comment_sql(&format!("TYPE {q}"), row.get("comment")?));
         let object = oid_ref(class::PG_TYPE, oid);
         // The shell is claimed by its own item (created first, so it is the one dependents

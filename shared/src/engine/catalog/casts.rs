@@ -4,6 +4,7 @@
 
 use super::model::Header;
 use super::*;
+use crate::engine::sql::Sql;
 
 /// A cast as the catalog describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,8 +98,8 @@ pub(super) fn dump(cast: &Cast) -> Item {
         CastContext::Explicit => "",
     };
     let header = &cast.header;
-    let mut sql = format!("CREATE CAST {} {how}{context};\n", header.q);
-    sql.push_str(&header.tail("CAST"));
+    let mut sql = Sql::from(format!("CREATE CAST {} {how}{context};\n", header.q));
+    sql.append(header.tail("CAST"));
     Item::new(ItemKind::Cast, "", &header.name, sql).owning([oid_ref(class::PG_CAST, header.oid)])
 }
 

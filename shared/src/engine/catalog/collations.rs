@@ -5,6 +5,7 @@
 
 use super::model::Header;
 use super::*;
+use crate::engine::sql::Sql;
 
 /// A collation as the catalog describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,8 +124,12 @@ pub(super) fn dump(collation: &Collation) -> Item {
             options.push(format!("lc_ctype = {}", literal(ctype)));
         }
     }
-    let mut sql = format!("CREATE COLLATION {} ({});\n", header.q, options.join(", "));
-    sql.push_str(&header.tail("COLLATION"));
+    let mut sql = Sql::from(format!(
+        "CREATE COLLATION {} ({});\n",
+        header.q,
+        options.join(", ")
+    ));
+    sql.append(header.tail("COLLATION"));
     Item::new(ItemKind::Collation, &header.schema, &header.name, sql)
         .owning([oid_ref(class::PG_COLLATION, header.oid)])
 }

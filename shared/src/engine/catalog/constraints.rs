@@ -3,9 +3,26 @@
 use std::collections::HashMap;
 
 use super::*;
+use crate::engine::sql::{Marked, Sql};
 
 /// Every table constraint, read apart from the rest of the catalog (it needs nothing else read).
-pub(super) const SQL: &str = "SELECT con.oid, con.conrelid, con.contype::text AS kind, con.conname::text AS name, quote_ident(con.conname) AS q, \
+/// A plain key's columns are read with it: a primary key or unique constraint that its index
+/// says all of (btree on plain columns, nothing deferrable, included, stored with options or
+/// in another tablespace, no NULLS NOT DISTINCT or WITHOUT OVERLAPS), which restore may build
+/// as an index first and attach after.
+pub(super) fn sql(version: ServerVersion) -> String {
+    let nulls = if version.at_least(15) {
+        " AND NOT i.indnullsnotdistinct"
+    } else {
+        ""
+    };
+    let period = if version.at_least(18) {
+        " AND NOT con.conperiod"
+    } else {
+        ""
+    };
+    format!(
+        "SELECT con.oid, con.conrelid, con.contype::text AS kind, con.conname::text AS name, quote_ident(con.conname) AS q, \
          pg_get_constraintdef(con.oid) AS def, con.convalidated, con.conindid, con.conparentid, con.conislocal, \
          (con.contype = 'c' AND NOT con.connoinherit AND EXISTS (SELECT 1 FROM pg_inherits h JOIN pg_class hc \
              ON hc.oid = h.inhrelid WHERE h.inhparent = con.conrelid AND NOT hc.relispartition)) AS inherited_by_children, \
@@ -17,8 +34,18 @@ pub(super) const SQL: &str = "SELECT con.oid, con.conrelid, con.contype::text AS
          (SELECT quote_ident(pn.nspname) || '.' || quote_ident(pc.relname) FROM pg_inherits h \
              JOIN pg_class pc ON pc.oid = h.inhparent JOIN pg_namespace pn ON pn.oid = pc.relnamespace \
              WHERE h.inhrelid = con.conindid) AS parent_index, \
-         (SELECT h.inhparent FROM pg_inherits h WHERE h.inhrelid = con.conindid) AS parent_index_oid \
-         FROM pg_constraint con WHERE con.conrelid <> 0 AND con.oid >= 16384 ORDER BY con.conrelid, con.conname";
+         (SELECT h.inhparent FROM pg_inherits h WHERE h.inhrelid = con.conindid) AS parent_index_oid, \
+         CASE WHEN con.contype = 'f' THEN (SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = con.confrelid) END AS referenced, \
+         CASE WHEN con.contype IN ('p', 'u') AND NOT con.condeferrable{period} THEN (SELECT array_agg(quote_ident(a.attname) ORDER BY k.n)::text[] \
+             FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_am am ON am.oid = ic.relam \
+             CROSS JOIN unnest(i.indkey::int2[]) WITH ORDINALITY k(attnum, n) \
+             JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum \
+             WHERE i.indexrelid = con.conindid AND i.indnkeyatts = i.indnatts AND i.indexprs IS NULL \
+             AND ic.reloptions IS NULL AND ic.reltablespace = 0 AND am.amname = 'btree'{nulls}) END AS plain_key \
+         FROM pg_constraint con WHERE con.conrelid <> 0 AND con.oid >= 16384 ORDER BY con.conrelid, con.conname",
+    )
+}
 
 /// The items of the constraints `rows` ([`SQL`]) on the dumped `relations`.
 pub(super) fn constraints(
@@ -83,7 +110,20 @@ pub(super) fn constraints(
         } else {
             "ONLY "
         };
-        let mut sql = format!("ALTER TABLE {only}{t} ADD CONSTRAINT {q} {def};\n");
+        let statement = format!("ALTER TABLE {only}{t} ADD CONSTRAINT {q} {def};");
+        let mut sql = Sql::new();
+        match row.get::<Option<Vec<String>>>("plain_key")? {
+            Some(columns) if only == "ONLY " => sql.add_key(
+                &statement,
+                Marked::AddKey {
+                    name: q.clone(),
+                    primary: kind == "p",
+                    columns,
+                },
+            ),
+            _ => sql.push_str(&statement),
+        };
+        sql.push_str("\n");
         let item_kind = match kind.as_str() {
             "p" | "u" | "x" => {
                 owns.push(oid_ref(class::PG_CLASS, row.get("conindid")?));
@@ -144,12 +184,12 @@ pub(super) fn constraints(
                 .or_default()
                 .push(oid_ref(class::PG_CONSTRAINT, oid));
         }
-        catalog.items.push(
-            Item::new(item_kind, &table.schema, &name, sql)
-                .owning(owns)
-                .needing([oid_ref(class::PG_CLASS, table_oid)])
-                .of_table(t),
-        );
+        let mut item = Item::new(item_kind, &table.schema, &name, sql)
+            .owning(owns)
+            .needing([oid_ref(class::PG_CLASS, table_oid)])
+            .of_table(t);
+        item.references = row.get("referenced")?;
+        catalog.items.push(item);
     }
     // ATTACH PARTITION wants the partition to have its parent's checks already, and merges
     // them: both tables' checks come first.

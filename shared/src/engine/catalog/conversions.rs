@@ -2,6 +2,7 @@
 
 use super::model::Header;
 use super::*;
+use crate::engine::sql::Sql;
 
 /// A conversion as the catalog describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,13 +58,13 @@ pub(super) fn dump(conversion: &Conversion) -> Item {
         function,
     } = conversion;
     let default = if *default { "DEFAULT " } else { "" };
-    let mut sql = format!(
+    let mut sql = Sql::from(format!(
         "CREATE {default}CONVERSION {} FOR {} TO {} FROM {function};\n",
         header.q,
         literal(from_encoding),
         literal(to_encoding),
-    );
-    sql.push_str(&header.tail("CONVERSION"));
+    ));
+    sql.append(header.tail("CONVERSION"));
     Item::new(ItemKind::Conversion, &header.schema, &header.name, sql)
         .owning([oid_ref(class::PG_CONVERSION, header.oid)])
 }

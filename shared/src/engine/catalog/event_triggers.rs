@@ -3,6 +3,7 @@
 
 use super::model::{Enabled, Header};
 use super::*;
+use crate::engine::sql::Sql;
 
 /// An event trigger as the catalog describes it (no schema).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,7 +62,7 @@ pub(super) async fn get(db: &Db<'_>) -> Result<Vec<EventTrigger>, CatalogError> 
 pub(super) fn dump(trigger: &EventTrigger) -> Item {
     let header = &trigger.header;
     let q = &header.q;
-    let mut sql = format!("CREATE EVENT TRIGGER {q} ON {}", trigger.event);
+    let mut sql = Sql::from(format!("CREATE EVENT TRIGGER {q} ON {}", trigger.event));
     if !trigger.tags.is_empty() {
         sql.push_str(&format!(
             "\n         WHEN TAG IN ({})",
@@ -73,9 +74,9 @@ pub(super) fn dump(trigger: &EventTrigger) -> Item {
         Enabled::Disabled => sql.push_str(&format!("ALTER EVENT TRIGGER {q} DISABLE;\n")),
         Enabled::Replica => sql.push_str(&format!("ALTER EVENT TRIGGER {q} ENABLE REPLICA;\n")),
         Enabled::Always => sql.push_str(&format!("ALTER EVENT TRIGGER {q} ENABLE ALWAYS;\n")),
-        Enabled::Origin => {}
-    }
-    sql.push_str(&header.tail("EVENT TRIGGER"));
+        Enabled::Origin => &mut sql,
+    };
+    sql.append(header.tail("EVENT TRIGGER"));
     Item::new(ItemKind::EventTrigger, "", &header.name, sql)
         .owning([oid_ref(class::PG_EVENT_TRIGGER, header.oid)])
         .needing([oid_ref(class::PG_PROC, trigger.function_oid)])

@@ -9,6 +9,7 @@
 //! say) are in the backup as the database holds them, never in a log line or an error.
 
 use super::*;
+use crate::engine::sql::Sql;
 
 /// `OPTIONS (name 'value', ...)` from an options array column, as SQL (the column is built by
 /// [`options_sql`]).
@@ -54,9 +55,9 @@ pub(super) async fn foreign_data(db: &Db<'_>, catalog: &mut Catalog) -> Result<(
             sql.push_str(&format!(" VALIDATOR {validator}"));
         }
         sql.push_str(&options_clause(&row, "options")?);
-        sql.push_str(&format!(
-            ";\nALTER FOREIGN DATA WRAPPER {q} OWNER TO {owner};\n"
-        ));
+        sql.push_str(";\n");
+        let mut sql = Sql::from(sql);
+        sql.owner(&format!("FOREIGN DATA WRAPPER {q}"), &owner);
         sql.push_str(&comment_sql(
             &format!("FOREIGN DATA WRAPPER {q}"),
             row.get("comment")?,
@@ -103,7 +104,9 @@ pub(super) async fn foreign_data(db: &Db<'_>, catalog: &mut Catalog) -> Result<(
         }
         sql.push_str(&format!(" FOREIGN DATA WRAPPER {wrapper}"));
         sql.push_str(&options_clause(&row, "options")?);
-        sql.push_str(&format!(";\nALTER SERVER {q} OWNER TO {owner};\n"));
+        sql.push_str(";\n");
+        let mut sql = Sql::from(sql);
+        sql.owner(&format!("SERVER {q}"), &owner);
         sql.push_str(&comment_sql(&format!("SERVER {q}"), row.get("comment")?));
         let object = oid_ref(class::PG_FOREIGN_SERVER, oid);
         catalog.items.push(
@@ -142,7 +145,10 @@ pub(super) async fn foreign_data(db: &Db<'_>, catalog: &mut Catalog) -> Result<(
         }
         let (umid, server, role): (u32, String, String) =
             (row.get("umid")?, row.get("server")?, row.get("role")?);
-        let mut sql = format!("CREATE USER MAPPING FOR {role} SERVER {server}");
+        let mut sql = Sql::new();
+        sql.push_str("CREATE USER MAPPING FOR ")
+            .role(&role)
+            .push_str(&format!(" SERVER {server}"));
         sql.push_str(&options_clause(&row, "options")?);
         sql.push_str(";\n");
         catalog.items.push(

@@ -1,6 +1,7 @@
 //! Functions, procedures and aggregates.
 
 use super::*;
+use crate::engine::sql::Sql;
 
 pub(super) async fn functions(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), CatalogError> {
     let sql = format!(
@@ -35,10 +36,8 @@ pub(super) async fn functions(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), 
             row.get("owner")?,
         );
         let word = if kind == "p" { "PROCEDURE" } else { "FUNCTION" };
-        let mut sql = format!(
-            "{};\nALTER {word} {signature} OWNER TO {owner};\n",
-            def.trim_end()
-        );
+        let mut sql = Sql::from(format!("{};\n", def.trim_end()));
+        sql.owner(&format!("{word} {signature}"), &owner);
         sql.push_str(&comment_sql(
             &format!("{word} {signature}"),
             row.get("comment")?,
@@ -150,10 +149,11 @@ pub(super) async fn aggregates(db: &Db<'_>, catalog: &mut Catalog) -> Result<(),
             Some(name) => format!("{name}(*)"),
             None => signature.clone(),
         };
-        let mut sql = format!(
-            "CREATE AGGREGATE {aggregate} (\n    {}\n);\nALTER AGGREGATE {aggregate} OWNER TO {owner};\n",
+        let mut sql = Sql::from(format!(
+            "CREATE AGGREGATE {aggregate} (\n    {}\n);\n",
             options.join(",\n    ")
-        );
+        ));
+        sql.owner(&format!("AGGREGATE {aggregate}"), &owner);
         sql.push_str(&comment_sql(
             &format!("AGGREGATE {aggregate}"),
             row.get("comment")?,

@@ -3,6 +3,7 @@
 
 use super::model::Header;
 use super::*;
+use crate::engine::sql::Sql;
 
 /// A procedural language as the catalog describes it (no schema).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,10 +53,10 @@ pub(super) async fn get(db: &Db<'_>) -> Result<Vec<Language>, CatalogError> {
 pub(super) fn dump(language: &Language) -> Vec<Item> {
     let header = &language.header;
     let trusted = if language.trusted { "TRUSTED " } else { "" };
-    let mut sql = format!(
+    let mut sql = Sql::from(format!(
         "CREATE {trusted}PROCEDURAL LANGUAGE {} HANDLER {}",
         header.q, language.handler
-    );
+    ));
     if let Some(inline) = &language.inline {
         sql.push_str(&format!(" INLINE {inline}"));
     }
@@ -63,7 +64,7 @@ pub(super) fn dump(language: &Language) -> Vec<Item> {
         sql.push_str(&format!(" VALIDATOR {validator}"));
     }
     sql.push_str(";\n");
-    sql.push_str(&header.tail("LANGUAGE"));
+    sql.append(header.tail("LANGUAGE"));
     let object = oid_ref(class::PG_LANGUAGE, header.oid);
     let mut items = vec![Item::new(ItemKind::Language, "", &header.name, sql).owning([object])];
     items.extend(header.acl_item("LANGUAGE", object));

@@ -4,6 +4,7 @@
 //! one ACL item per batch. Their contents are data parts of their own (`engine::large_objects`).
 
 use super::*;
+use crate::engine::sql::Sql;
 
 /// Large objects per metadata item, and per data part.
 pub const BATCH: usize = 1000;
@@ -18,19 +19,18 @@ pub(super) async fn large_objects(db: &Db<'_>, catalog: &mut Catalog) -> Result<
     let rows = db.query("large objects", &sql).await?;
     for batch in rows.chunks(BATCH) {
         let mut oids = Vec::with_capacity(batch.len());
-        let mut sql = String::new();
-        let mut grants = String::new();
+        let mut sql = Sql::new();
+        let mut grants = Sql::new();
         for row in batch {
             let oid: u32 = row.get("oid")?;
             let owner: String = row.get("owner")?;
-            sql.push_str(&format!(
-                "SELECT pg_catalog.lo_create('{oid}');\nALTER LARGE OBJECT {oid} OWNER TO {owner};\n"
-            ));
+            sql.push_str(&format!("SELECT pg_catalog.lo_create('{oid}');\n"))
+                .owner(&format!("LARGE OBJECT {oid}"), &owner);
             sql.push_str(&comment_sql(
                 &format!("LARGE OBJECT {oid}"),
                 row.get("comment")?,
             ));
-            grants.push_str(&acl_statements(
+            grants.append(acl_statements(
                 &format!("LARGE OBJECT {oid}"),
                 None,
                 super::grants(row, "acl")?.as_deref(),

@@ -558,7 +558,9 @@ pub struct Apart {
 /// Reads the [`Apart`] rows.
 pub async fn read_apart(db: &Db<'_>) -> Result<Apart, CatalogError> {
     Ok(Apart {
-        constraints: db.query("constraints", constraints::SQL).await?,
+        constraints: db
+            .query("constraints", &constraints::sql(db.version))
+            .await?,
         indexes: db.query("indexes", &indexes::sql()).await?,
     })
 }

@@ -6,6 +6,7 @@
 use super::{CatalogError, Fields, SchemaObject, grants, literal};
 use crate::engine::acl::{Grant, acl_statements};
 use crate::engine::item::{Item, ItemKind, ObjectRef};
+use crate::engine::sql::Sql;
 
 /// Who an object is, as statements and messages name it, and what every object carries
 /// besides its definition: its owner and its comment.
@@ -81,16 +82,16 @@ impl Header {
 
     /// The statements every object's item ends with, in pg_dump's order: the owner, then the
     /// comment. `keyword` names the kind as `ALTER` and `COMMENT ON` do (`COLLATION`).
-    pub fn tail(&self, keyword: &str) -> String {
+    pub fn tail(&self, keyword: &str) -> Sql {
         self.tail_as(keyword, &self.q)
     }
 
     /// [`Header::tail`] for an object that statements name with more than its `q`: a policy
     /// or a rule `ON` its table.
-    pub fn tail_as(&self, keyword: &str, named: &str) -> String {
-        let mut sql = String::new();
+    pub fn tail_as(&self, keyword: &str, named: &str) -> Sql {
+        let mut sql = Sql::new();
         if let Some(owner) = &self.owner {
-            sql.push_str(&format!("ALTER {keyword} {named} OWNER TO {owner};\n"));
+            sql.owner(&format!("{keyword} {named}"), owner);
         }
         if let Some(comment) = &self.comment {
             sql.push_str(&format!(
@@ -158,12 +159,15 @@ pub(super) mod tests {
     fn the_tail_is_the_owner_then_the_comment() {
         let mut h = header("public.c", Some("app"));
         assert_eq!(
-            h.tail("COLLATION"),
+            h.tail("COLLATION").text,
             "ALTER COLLATION public.c OWNER TO app;\n"
         );
         h.comment = Some("it's".into());
         h.owner = None;
-        assert_eq!(h.tail("CAST"), "COMMENT ON CAST public.c IS 'it''s';\n");
+        assert_eq!(
+            h.tail("CAST").text,
+            "COMMENT ON CAST public.c IS 'it''s';\n"
+        );
     }
 
     #[test]

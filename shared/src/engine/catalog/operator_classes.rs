@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 
 use super::*;
+use crate::engine::sql::Sql;
 
 pub(super) async fn operator_classes(
     db: &Db<'_>,
@@ -65,9 +66,8 @@ pub(super) async fn operator_classes(
                 entries.join(",\n    ")
             ));
         }
-        sql.push_str(&format!(
-            "ALTER OPERATOR FAMILY {q} USING {am} OWNER TO {owner};\n"
-        ));
+        let mut sql = Sql::from(sql);
+        sql.owner(&format!("OPERATOR FAMILY {q} USING {am}"), &owner);
         sql.push_str(&comment_sql(
             &format!("OPERATOR FAMILY {q} USING {am}"),
             row.get("comment")?,
@@ -121,15 +121,14 @@ pub(super) async fn operator_classes(
         } else {
             ""
         };
-        let mut sql = format!(
+        let sql = format!(
             "CREATE OPERATOR CLASS {q}{default}\n    FOR TYPE {} USING {am} FAMILY {} AS\n    {};\n",
             row.get::<String>("input_type")?,
             row.get::<String>("family")?,
             entries.join(",\n    ")
         );
-        sql.push_str(&format!(
-            "ALTER OPERATOR CLASS {q} USING {am} OWNER TO {owner};\n"
-        ));
+        let mut sql = Sql::from(sql);
+        sql.owner(&format!("OPERATOR CLASS {q} USING {am}"), &owner);
         sql.push_str(&comment_sql(
             &format!("OPERATOR CLASS {q} USING {am}"),
             row.get("comment")?,

@@ -7,6 +7,7 @@
 
 use super::model::Header;
 use super::*;
+use crate::engine::sql::Sql;
 
 /// A defined operator as the catalog describes it. `header.q` is its signature as `ALTER`
 /// and `COMMENT ON` name it (`app.=== (integer, integer)`), `header.name` the name with its
@@ -131,12 +132,12 @@ pub(super) fn dump(operator: &Operator) -> Item {
             options.push(format!("{label} = {function}"));
         }
     }
-    let mut sql = format!(
+    let mut sql = Sql::from(format!(
         "CREATE OPERATOR {} (\n    {}\n);\n",
         operator.operator,
         options.join(",\n    ")
-    );
-    sql.push_str(&header.tail("OPERATOR"));
+    ));
+    sql.append(header.tail("OPERATOR"));
     Item::new(ItemKind::Operator, &header.schema, &header.name, sql)
         .owning([oid_ref(class::PG_OPERATOR, header.oid)])
 }

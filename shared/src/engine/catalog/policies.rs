@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use super::model::Header;
 use super::*;
+use crate::engine::sql::Sql;
 
 /// A row-level security policy as the catalog describes it (`header.q` is its bare name).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,11 +88,11 @@ pub(super) fn dump(policy: &Policy, table: &Relation) -> Item {
         PolicyCommand::Delete => "DELETE",
         PolicyCommand::All => "ALL",
     };
-    let mut sql = format!(
-        "CREATE POLICY {} ON {t} AS {kind} FOR {command} TO {}",
-        header.q,
-        policy.roles.join(", ")
-    );
+    let mut sql = Sql::from(format!(
+        "CREATE POLICY {} ON {t} AS {kind} FOR {command} TO ",
+        header.q
+    ));
+    sql.roles(&policy.roles, ", ");
     if let Some(using) = &policy.using {
         sql.push_str(&format!(" USING ({using})"));
     }
@@ -99,7 +100,7 @@ pub(super) fn dump(policy: &Policy, table: &Relation) -> Item {
         sql.push_str(&format!(" WITH CHECK ({check})"));
     }
     sql.push_str(";\n");
-    sql.push_str(&header.tail_as("POLICY", &format!("{} ON {t}", header.q)));
+    sql.append(header.tail_as("POLICY", &format!("{} ON {t}", header.q)));
     Item::new(ItemKind::Policy, &table.schema, &header.name, sql)
         .owning([oid_ref(class::PG_POLICY, header.oid)])
         .needing([oid_ref(class::PG_CLASS, policy.table_oid)])

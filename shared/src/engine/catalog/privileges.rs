@@ -3,6 +3,8 @@
 use std::collections::HashMap;
 
 use super::*;
+use crate::engine::acl::statements_after;
+use crate::engine::sql::Sql;
 
 pub(super) async fn column_acls(
     db: &Db<'_>,
@@ -73,20 +75,21 @@ pub(super) async fn default_acls(db: &Db<'_>, catalog: &mut Catalog) -> Result<(
             _ => continue,
         };
         let schema: Option<String> = row.get("schema")?;
-        let prefix = match &schema {
-            Some(s) => format!("ALTER DEFAULT PRIVILEGES FOR ROLE {role} IN SCHEMA {s} "),
-            None => format!("ALTER DEFAULT PRIVILEGES FOR ROLE {role} "),
-        };
-        let statements = acl_statements(
+        let mut prefix = Sql::new();
+        prefix
+            .push_str("ALTER DEFAULT PRIVILEGES FOR ROLE ")
+            .role(&role)
+            .push_str(&match &schema {
+                Some(s) => format!(" IN SCHEMA {s} "),
+                None => " ".to_string(),
+            });
+        let sql = statements_after(
+            &prefix,
             objects,
             None,
             Some(grants(&row, "acl")?.unwrap_or_default().as_slice()),
             &grants(&row, "acl_default")?.unwrap_or_default(),
         );
-        let sql: String = statements
-            .lines()
-            .map(|line| format!("{prefix}{line}\n"))
-            .collect();
         let mut item = Item::new(
             ItemKind::DefaultAcl,
             schema.as_deref().unwrap_or(""),

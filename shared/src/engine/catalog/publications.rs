@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use super::*;
+use crate::engine::sql::Sql;
 
 pub(super) async fn publications(
     db: &Db<'_>,
@@ -56,7 +57,8 @@ pub(super) async fn publications(
             sql.push_str(", publish_generated_columns = stored");
         }
         sql.push_str(");\n");
-        sql.push_str(&format!("ALTER PUBLICATION {q} OWNER TO {owner};\n"));
+        let mut sql = Sql::from(sql);
+        sql.owner(&format!("PUBLICATION {q}"), &owner);
         sql.push_str(&comment_sql(
             &format!("PUBLICATION {q}"),
             row.get("comment")?,

@@ -4,6 +4,7 @@
 
 use super::model::Header;
 use super::*;
+use crate::engine::sql::Sql;
 
 /// A range type as the catalog describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,12 +98,12 @@ pub(super) fn dump(range: &Range) -> Vec<Item> {
             options.push(format!("{label} = {value}"));
         }
     }
-    let mut sql = format!(
+    let mut sql = Sql::from(format!(
         "CREATE TYPE {} AS RANGE (\n    {}\n);\n",
         header.q,
         options.join(",\n    ")
-    );
-    sql.push_str(&header.tail("TYPE"));
+    ));
+    sql.append(header.tail("TYPE"));
     let object = oid_ref(class::PG_TYPE, header.oid);
     let owns =
         std::iter::once(object).chain(range.made_types.iter().map(|t| oid_ref(class::PG_TYPE, *t)));

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use super::model::{Enabled, Header};
 use super::*;
+use crate::engine::sql::Sql;
 
 /// A rule as the catalog describes it (`header.q` is its bare name).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,14 +56,14 @@ pub(super) async fn get(db: &Db<'_>) -> Result<Vec<Rule>, CatalogError> {
 pub(super) fn dump(rule: &Rule, table: &Relation) -> Item {
     let header = &rule.header;
     let (t, q) = (&table.qualified_name, &header.q);
-    let mut sql = format!("{}\n", rule.definition.trim_end());
+    let mut sql = Sql::from(format!("{}\n", rule.definition.trim_end()));
     match rule.enabled {
         Enabled::Disabled => sql.push_str(&format!("ALTER TABLE {t} DISABLE RULE {q};\n")),
         Enabled::Replica => sql.push_str(&format!("ALTER TABLE {t} ENABLE REPLICA RULE {q};\n")),
         Enabled::Always => sql.push_str(&format!("ALTER TABLE {t} ENABLE ALWAYS RULE {q};\n")),
-        Enabled::Origin => {}
-    }
-    sql.push_str(&header.tail_as("RULE", &format!("{q} ON {t}")));
+        Enabled::Origin => &mut sql,
+    };
+    sql.append(header.tail_as("RULE", &format!("{q} ON {t}")));
     Item::new(ItemKind::Rule, &table.schema, &header.name, sql)
         .owning([oid_ref(class::PG_REWRITE, header.oid)])
         .needing([oid_ref(class::PG_CLASS, rule.table_oid)])

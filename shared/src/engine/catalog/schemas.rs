@@ -2,6 +2,7 @@
 
 use super::model::Header;
 use super::*;
+use crate::engine::sql::Sql;
 
 /// A schema as the catalog describes it: only its header (`q` is its quoted name).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,8 +40,8 @@ pub(super) async fn get(db: &Db<'_>) -> Result<Vec<Schema>, CatalogError> {
 /// The items that create `schema` and grant on it.
 pub(super) fn dump(schema: &Schema) -> Vec<Item> {
     let header = &schema.header;
-    let mut sql = format!("CREATE SCHEMA {};\n", header.q);
-    sql.push_str(&header.tail("SCHEMA"));
+    let mut sql = Sql::from(format!("CREATE SCHEMA {};\n", header.q));
+    sql.append(header.tail("SCHEMA"));
     let object = oid_ref(class::PG_NAMESPACE, header.oid);
     let mut items = vec![Item::new(ItemKind::Schema, "", &header.name, sql).owning([object])];
     items.extend(header.acl_item("SCHEMA", object));
@@ -89,18 +90,15 @@ pub(super) async fn public_schema(db: &Db<'_>, catalog: &mut Catalog) -> Result<
         if oid >= 16384 {
             catalog.recreated.push(oid_ref(class::PG_NAMESPACE, oid));
         }
-        let mut sql = String::new();
+        let mut sql = Sql::new();
         if !row.get::<bool>("default_owner")? {
-            sql.push_str(&format!(
-                "ALTER SCHEMA public OWNER TO {};\n",
-                row.get::<String>("owner")?
-            ));
+            sql.owner("SCHEMA public", &row.get::<String>("owner")?);
         }
         match row.get::<Option<String>>("comment")? {
-            Some(c) if c == "standard public schema" => {}
+            Some(c) if c == "standard public schema" => &mut sql,
             Some(c) => sql.push_str(&format!("COMMENT ON SCHEMA public IS {};\n", literal(&c))),
             None => sql.push_str("COMMENT ON SCHEMA public IS NULL;\n"),
-        }
+        };
         if !sql.is_empty() {
             catalog
                 .items

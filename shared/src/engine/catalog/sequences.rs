@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use super::*;
+use crate::engine::sql::Sql;
 
 /// Options of a sequence as an identity clause spells them (its type is the column's).
 fn sequence_options(row: &Fields) -> Result<String, CatalogError> {
@@ -112,11 +113,12 @@ pub(super) async fn sequences(
         } else {
             ""
         };
-        let mut sql = format!(
-            "CREATE {unlogged}SEQUENCE {q} AS {} {};\nALTER SEQUENCE {q} OWNER TO {owner};\n",
+        let mut sql = Sql::from(format!(
+            "CREATE {unlogged}SEQUENCE {q} AS {} {};\n",
             row.get::<String>("seqtype")?,
             sequence_options(&row)?
-        );
+        ));
+        sql.owner(&format!("SEQUENCE {q}"), &owner);
         sql.push_str(&comment_sql(&format!("SEQUENCE {q}"), row.get("comment")?));
         catalog
             .items

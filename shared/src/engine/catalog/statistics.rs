@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use super::model::Header;
 use super::*;
+use crate::engine::sql::Sql;
 
 /// Extended statistics on a table, as the catalog describes them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,14 +59,14 @@ pub(super) async fn get(db: &Db<'_>) -> Result<Vec<Statistics>, CatalogError> {
 /// The item that creates `statistics` on `table`, needing it.
 pub(super) fn dump(statistics: &Statistics, table: &Relation) -> Item {
     let header = &statistics.header;
-    let mut sql = format!("{};\n", statistics.definition);
+    let mut sql = Sql::from(format!("{};\n", statistics.definition));
     if let Some(target) = statistics.target {
         sql.push_str(&format!(
             "ALTER STATISTICS {} SET STATISTICS {target};\n",
             header.q
         ));
     }
-    sql.push_str(&header.tail("STATISTICS"));
+    sql.append(header.tail("STATISTICS"));
     Item::new(ItemKind::Statistics, &header.schema, &header.name, sql)
         .owning([oid_ref(class::PG_STATISTIC_EXT, header.oid)])
         .needing([oid_ref(class::PG_CLASS, statistics.table_oid)])

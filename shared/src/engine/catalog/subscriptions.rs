@@ -11,6 +11,7 @@
 //! error: items name the subscription only.
 
 use super::*;
+use crate::engine::sql::Sql;
 use crate::version::ServerVersion;
 
 pub(super) async fn subscriptions(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), CatalogError> {
@@ -105,15 +106,15 @@ pub(super) async fn subscriptions(db: &Db<'_>, catalog: &mut Catalog) -> Result<
         if let Some(origin) = row.get::<Option<String>>("origin")? {
             options.push(format!("origin = {}", literal(&origin)));
         }
-        let mut sql = format!(
+        let mut sql = Sql::from(format!(
             "CREATE SUBSCRIPTION {q} CONNECTION {} PUBLICATION {} WITH ({});\n",
             literal(&row.get::<String>("conninfo")?),
             row.get::<Option<String>>("publications")?
                 .unwrap_or_default(),
             options.join(", ")
-        );
+        ));
         sql.push_str(&newer_server_defaults(&q, v));
-        sql.push_str(&format!("ALTER SUBSCRIPTION {q} OWNER TO {owner};\n"));
+        sql.owner(&format!("SUBSCRIPTION {q}"), &owner);
         sql.push_str(&comment_sql(
             &format!("SUBSCRIPTION {q}"),
             row.get("comment")?,

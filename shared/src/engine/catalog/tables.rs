@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use super::foreign_data::{options_clause, options_sql};
 use super::sequences::IdentitySequences;
 use super::*;
+use crate::engine::sql::Sql;
 use crate::version::ServerVersion;
 
 pub(super) async fn tables(
@@ -265,7 +266,8 @@ pub(super) async fn tables(
         }
         sql.push_str(";\n");
         sql.push_str(&after);
-        sql.push_str(&format!("ALTER TABLE {q} OWNER TO {owner};\n"));
+        let mut sql = Sql::from(sql);
+        sql.owner(&format!("TABLE {q}"), &owner);
         let word = if kind == "f" {
             "FOREIGN TABLE"
         } else {

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use super::model::Header;
 use super::*;
+use crate::engine::sql::Sql;
 
 /// A text search dictionary: its template and options.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,11 +110,11 @@ pub(super) fn dump_dictionary(dictionary: &Dictionary) -> Item {
         .as_ref()
         .map(|o| format!(", {o}"))
         .unwrap_or_default();
-    let mut sql = format!(
+    let mut sql = Sql::from(format!(
         "CREATE TEXT SEARCH DICTIONARY {} (\n    TEMPLATE = {}{options} );\n",
         header.q, dictionary.template
-    );
-    sql.push_str(&header.tail("TEXT SEARCH DICTIONARY"));
+    ));
+    sql.append(header.tail("TEXT SEARCH DICTIONARY"));
     Item::new(ItemKind::TextSearch, &header.schema, &header.name, sql)
         .owning([oid_ref(class::PG_TS_DICT, header.oid)])
 }
@@ -122,17 +123,17 @@ pub(super) fn dump_dictionary(dictionary: &Dictionary) -> Item {
 pub(super) fn dump_configuration(configuration: &Configuration) -> Item {
     let header = &configuration.header;
     let q = &header.q;
-    let mut sql = format!(
+    let mut sql = Sql::from(format!(
         "CREATE TEXT SEARCH CONFIGURATION {q} (\n    PARSER = {} );\n",
         configuration.parser
-    );
+    ));
     for (token, dictionaries) in &configuration.mappings {
         sql.push_str(&format!(
             "\nALTER TEXT SEARCH CONFIGURATION {q}\n    ADD MAPPING FOR {token} WITH {};\n",
             dictionaries.join(", ")
         ));
     }
-    sql.push_str(&header.tail("TEXT SEARCH CONFIGURATION"));
+    sql.append(header.tail("TEXT SEARCH CONFIGURATION"));
     Item::new(ItemKind::TextSearch, &header.schema, &header.name, sql)
         .owning([oid_ref(class::PG_TS_CONFIG, header.oid)])
         .needing([oid_ref(class::PG_TS_PARSER, configuration.parser_oid)])

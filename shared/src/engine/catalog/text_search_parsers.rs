@@ -3,6 +3,7 @@
 
 use super::model::Header;
 use super::*;
+use crate::engine::sql::Sql;
 
 /// A text search parser: its functions, as `regproc` prints them (no owner).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,12 +89,12 @@ pub(super) fn dump_parser(parser: &Parser) -> Item {
     if let Some(headline) = &parser.headline {
         options.push(format!("HEADLINE = {headline}"));
     }
-    let mut sql = format!(
+    let mut sql = Sql::from(format!(
         "CREATE TEXT SEARCH PARSER {} (\n    {} );\n",
         header.q,
         options.join(",\n    ")
-    );
-    sql.push_str(&header.tail("TEXT SEARCH PARSER"));
+    ));
+    sql.append(header.tail("TEXT SEARCH PARSER"));
     Item::new(ItemKind::TextSearch, &header.schema, &header.name, sql)
         .owning([oid_ref(class::PG_TS_PARSER, header.oid)])
 }
@@ -106,12 +107,12 @@ pub(super) fn dump_template(template: &Template) -> Item {
         options.push(format!("INIT = {init}"));
     }
     options.push(format!("LEXIZE = {}", template.lexize));
-    let mut sql = format!(
+    let mut sql = Sql::from(format!(
         "CREATE TEXT SEARCH TEMPLATE {} (\n    {} );\n",
         header.q,
         options.join(",\n    ")
-    );
-    sql.push_str(&header.tail("TEXT SEARCH TEMPLATE"));
+    ));
+    sql.append(header.tail("TEXT SEARCH TEMPLATE"));
     Item::new(ItemKind::TextSearch, &header.schema, &header.name, sql)
         .owning([oid_ref(class::PG_TS_TEMPLATE, header.oid)])
 }

@@ -3,6 +3,7 @@
 
 use super::model::Header;
 use super::*;
+use crate::engine::sql::Sql;
 
 /// A transform as the catalog describes it: `q` is `FOR type LANGUAGE lang`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,8 +67,12 @@ pub(super) fn dump(transform: &Transform) -> Item {
     .into_iter()
     .flatten()
     .collect();
-    let mut sql = format!("CREATE TRANSFORM {} ({});\n", header.q, ways.join(", "));
-    sql.push_str(&header.tail("TRANSFORM"));
+    let mut sql = Sql::from(format!(
+        "CREATE TRANSFORM {} ({});\n",
+        header.q,
+        ways.join(", ")
+    ));
+    sql.append(header.tail("TRANSFORM"));
     Item::new(ItemKind::Transform, "", &header.name, sql)
         .owning([oid_ref(class::PG_TRANSFORM, header.oid)])
 }

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use super::model::{Enabled, Header};
 use super::*;
+use crate::engine::sql::Sql;
 
 /// A trigger as the catalog describes it (`header.q` is its bare name).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,14 +101,14 @@ pub(super) fn dump(triggers: &[Trigger], relations: &HashMap<u32, Relation>) -> 
         let mut owns = vec![oid_ref(class::PG_TRIGGER, oid)];
         owns.extend(clones.remove(&oid).unwrap_or_default());
         owns.extend(trigger.constraint.map(|c| oid_ref(class::PG_CONSTRAINT, c)));
-        let mut sql = format!("{};\n", trigger.definition);
+        let mut sql = Sql::from(format!("{};\n", trigger.definition));
         if trigger.enabled != Enabled::Origin {
             sql.push_str(&format!(
                 "ALTER TABLE {t} {} TRIGGER {q};\n",
                 enable_clause(trigger.enabled)
             ));
         }
-        sql.push_str(&trigger.header.tail_as("TRIGGER", &format!("{q} ON {t}")));
+        sql.append(trigger.header.tail_as("TRIGGER", &format!("{q} ON {t}")));
         items.push(
             Item::new(ItemKind::Trigger, &table.schema, &trigger.header.name, sql)
                 .owning(owns)

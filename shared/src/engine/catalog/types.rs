@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use super::*;
+use crate::engine::sql::Sql;
 
 pub(super) async fn types(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), CatalogError> {
     let sql = format!(
@@ -56,7 +57,7 @@ pub(super) async fn types(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), Cata
         if array != 0 {
             owns.push(oid_ref(class::PG_TYPE, array));
         }
-        let mut sql = match kind.as_str() {
+        let sql = match kind.as_str() {
             "e" => format!(
                 "CREATE TYPE {q} AS ENUM ({});\n",
                 row.get::<Option<String>>("labels")?.unwrap_or_default()
@@ -110,11 +111,12 @@ pub(super) async fn types(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), Cata
             }
         };
         let word = if kind == "d" { "DOMAIN" } else { "TYPE" };
-        sql.push_str(&format!("ALTER {word} {q} OWNER TO {owner};\n"));
+        let mut sql = Sql::from(sql);
+        sql.owner(&format!("{word} {q}"), &owner);
         sql.push_str(&comment_sql(&format!("{word} {q}"), row.get("comment")?));
         if let Some(comments) = row.get::<Option<String>>("attribute_comments")? {
             sql.push_str(&comments);
-            sql.push('\n');
+            sql.push_str("\n");
         }
         let object = oid_ref(class::PG_TYPE, oid);
         catalog

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use super::*;
+use crate::engine::sql::Sql;
 
 pub(super) async fn views(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), CatalogError> {
     let sql = format!(
@@ -124,7 +125,7 @@ pub(super) async fn views(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), Cata
             .filter(|o| !o.is_empty())
             .map(|o| format!(" WITH ({o})"))
             .unwrap_or_default();
-        let (item_kind, word, mut sql) = if kind == "m" {
+        let (item_kind, word, sql) = if kind == "m" {
             let using = row
                 .get::<Option<String>>("am")?
                 .map(|am| format!(" USING {am}"))
@@ -143,14 +144,8 @@ pub(super) async fn views(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), Cata
                 format!("CREATE VIEW {q}{options} AS\n {def};\n"),
             )
         };
-        sql.push_str(&format!(
-            "ALTER {} {q} OWNER TO {owner};\n",
-            if kind == "m" {
-                "MATERIALIZED VIEW"
-            } else {
-                "VIEW"
-            }
-        ));
+        let mut sql = Sql::from(sql);
+        sql.owner(&format!("{word} {q}"), &owner);
         sql.push_str(&comment_sql(&format!("{word} {q}"), row.get("comment")?));
         for (column, setting) in column_settings.remove(&oid).unwrap_or_default() {
             sql.push_str(&format!(
@@ -159,11 +154,11 @@ pub(super) async fn views(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), Cata
         }
         if let Some(defaults) = row.get::<Option<String>>("column_defaults")? {
             sql.push_str(&defaults);
-            sql.push('\n');
+            sql.push_str("\n");
         }
         if let Some(comments) = row.get::<Option<String>>("column_comments")? {
             sql.push_str(&comments);
-            sql.push('\n');
+            sql.push_str("\n");
         }
         catalog.items.push(
             Item::new(item_kind, &schema, &name, sql)

@@ -83,6 +83,8 @@ mod tests {
                 kind,
                 name: String::new(),
                 table: None,
+                marks: Vec::new(),
+                references: None,
             },
             sql: sql.to_string(),
         }

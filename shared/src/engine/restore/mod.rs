@@ -19,8 +19,8 @@ use tokio_postgres::Client;
 use super::catalog::ident;
 use super::item::ItemKind;
 use super::manifest::{Manifest, Part};
-use super::role_names;
 use super::script::{self, ScriptItem, preamble};
+use super::sql::{self, Edits};
 use crate::layout::{BackupId, MANIFEST_NAME};
 use crate::pg::{PgTarget, connect, describe};
 use crate::store::Store;
@@ -299,32 +299,41 @@ async fn restore_unwatched(
     // which only a superuser may do: for any other role it is made by that role, and said.
     let superuser = is_superuser(&main).await?;
     let mut grantors_lost = Vec::new();
-    let mut adjust = |items: Vec<ScriptItem>| -> Vec<ScriptItem> {
-        items
-            .into_iter()
-            .filter(|i| !(options.no_acl && i.header.kind.is_privilege()))
-            .map(|mut i| {
-                if options.no_owner {
-                    i.sql = script::without_owner_changes(&i.sql);
-                }
-                if !role_map.is_empty() {
-                    i.sql = role_names::map_roles(&i.sql, &|name| role_map.get(name).cloned());
-                }
-                if !superuser && let Some((sql, grantors)) = script::without_grantors(&i.sql) {
-                    i.sql = sql;
-                    grantors_lost.push(format!(
-                        "grants on {} made by {} in the source are made by the restoring role \
-                         (only a superuser restores a grant's grantor)",
-                        i.header.name,
-                        grantors.join(", ")
-                    ));
-                }
-                i
-            })
-            .collect()
+    let map_role = |name: &str| role_map.get(name).cloned();
+    let edits = Edits {
+        no_owner: options.no_owner,
+        no_acting_as: !superuser,
+        role: &map_role,
     };
-    let pre_items = adjust(pre_items);
-    let post_items = adjust(post_items);
+    let mut adjust = |items: Vec<ScriptItem>| -> Result<Vec<ScriptItem>, RestoreError> {
+        let mut kept = Vec::with_capacity(items.len());
+        for mut item in items {
+            if options.no_acl && item.header.kind.is_privilege() {
+                continue;
+            }
+            let grantors = sql::grantors(&item.header.marks);
+            if !superuser && !grantors.is_empty() {
+                grantors_lost.push(format!(
+                    "grants on {} made by {} in the source are made by the restoring role \
+                     (only a superuser restores a grant's grantor)",
+                    item.header.name,
+                    grantors.join(", ")
+                ));
+            }
+            let edited = sql::edit(&item.sql, &item.header.marks, &edits).map_err(|e| {
+                RestoreError::Manifest {
+                    key: MANIFEST_NAME.into(),
+                    reason: format!("item {}: {e}", item.header.name),
+                }
+            })?;
+            item.sql = edited.text;
+            item.header.marks = edited.marks;
+            kept.push(item);
+        }
+        Ok(kept)
+    };
+    let pre_items = adjust(pre_items)?;
+    let post_items = adjust(post_items)?;
     let preparation = plan_target(
         &main,
         target,
@@ -578,9 +587,11 @@ fn db(step: &'static str) -> impl Fn(tokio_postgres::Error) -> RestoreError {
 }
 
 fn parse(manifest: &Manifest, text: &str) -> Result<Vec<ScriptItem>, RestoreError> {
-    script::parse(text, &manifest.item_marker).map_err(|reason| RestoreError::Manifest {
-        key: MANIFEST_NAME.into(),
-        reason,
+    script::parse(text, &manifest.item_marker, manifest.format_version).map_err(|reason| {
+        RestoreError::Manifest {
+            key: MANIFEST_NAME.into(),
+            reason,
+        }
     })
 }
 
@@ -638,6 +649,8 @@ mod tests {
                 kind,
                 name: sql.into(),
                 table: Some("t".into()),
+                marks: Vec::new(),
+                references: None,
             },
             sql: sql.into(),
         }

@@ -427,9 +427,14 @@ pub async fn export(
             let adjusted = script::without(
                 &script,
                 &manifest.item_marker,
+                manifest.format_version,
                 options.no_owner,
                 options.no_acl,
-            );
+            )
+            .map_err(|reason| RestoreError::Manifest {
+                key: part.key.clone(),
+                reason,
+            })?;
             out.write_all(adjusted.as_bytes())
                 .await
                 .map_err(write_error)?;

@@ -8,7 +8,7 @@ use super::RestoreError;
 use super::target::present_tables;
 use crate::engine::item::ItemKind;
 use crate::engine::manifest::{Manifest, Part, TablePart};
-use crate::engine::script::{self, ScriptItem};
+use crate::engine::script::ScriptItem;
 
 /// Which items a restore of some tables (`--tables`) runs: the selected tables' own items
 /// (their indexes, constraints, NOT VALID checks, triggers, comments, grants, the sequences
@@ -61,7 +61,7 @@ impl<'a> ItemFilter<'a> {
             .iter()
             .filter(of_selected)
             .filter(|i| i.header.kind == ItemKind::ForeignKey)
-            .filter_map(|i| script::foreign_key_target(&i.sql).map(|t| (i, t)))
+            .filter_map(|i| i.header.references.clone().map(|t| (i, t)))
             .collect();
         filter.referable = selected.clone();
         if beside {
@@ -101,9 +101,10 @@ impl<'a> ItemFilter<'a> {
             Some(table) if !selected.contains(table) => false,
             // A NOT VALID check is ordered with the foreign keys; a foreign key needs the
             // table it references.
-            Some(_) if header.kind == ItemKind::ForeignKey => {
-                script::foreign_key_target(&item.sql).is_none_or(|t| self.referable.contains(&t))
-            }
+            Some(_) if header.kind == ItemKind::ForeignKey => header
+                .references
+                .as_ref()
+                .is_none_or(|t| self.referable.contains(t)),
             Some(_) => true,
             None if self.beside => {
                 self.owned_sequences.contains(&header.name)

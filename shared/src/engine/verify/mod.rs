@@ -574,7 +574,7 @@ async fn check_script(
     part: &Part,
 ) -> Result<(), RestoreError> {
     let text = restore::read_script(store, manifest, part).await?;
-    super::script::parse(&text, &manifest.item_marker)
+    super::script::parse(&text, &manifest.item_marker, manifest.format_version)
         .map(|_| ())
         .map_err(|reason| RestoreError::Corrupt {
             backup: manifest.backup_id.clone(),
