@@ -1,4 +1,8 @@
-//! Backstop's core crate: everything the CLI and the Lambda functions share.
+//! Backstop's core crate: everything the CLI and the Lambda functions share. Its floors are
+//! crates of their own, re-exported here under their old names: `backstop-pg` ([`pg`],
+//! [`version`]), `backstop-store` ([`store`], [`layout`], [`lease`], [`clock`], [`tier`],
+//! [`units`], [`aws`]) and `backstop-engine` ([`engine`]), which sees only those two; the
+//! operations (health, retention, advise, runner, alerts, metrics, settings) live here, above it.
 //!
 //! - [`engine`]: the native backup engine (catalog, order, export, manifest, restore).
 //! - [`store`]: where backup sets live (`file://` and `s3://`), behind one trait.
@@ -25,21 +29,16 @@
 
 pub mod advise;
 pub mod alert;
-pub mod aws;
-pub mod clock;
 pub mod config;
 pub mod connection;
-pub mod engine;
 pub mod health;
-pub mod layout;
-pub mod lease;
 pub mod metrics;
-pub mod pg;
 pub mod readiness;
 pub mod retention;
 pub mod runner;
 pub mod signals;
-pub mod store;
-pub mod tier;
-pub mod units;
-pub mod version;
+
+pub use backstop_engine as engine;
+pub use backstop_pg as pg;
+pub use backstop_pg::version;
+pub use backstop_store::{aws, clock, layout, lease, store, tier, units};

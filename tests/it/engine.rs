@@ -131,7 +131,8 @@ pub async fn round_trip(
 /// Every item of the set carries the marks its SQL holds: the marks the backup wrote as it
 /// rendered each item equal those read back from the SQL by the reader of sets written before
 /// items carried them (roles, owner changes, grantors, plain keys, referenced tables). So a
-/// restore option edits a new set exactly as it edits an old one.
+/// restore option edits a new set exactly as it edits an old one. (And the slow index builds,
+/// which restore starts first, are the same ones.)
 async fn assert_marks_agree_with_the_sql(manifest: &Manifest, store: &dyn Store, what: &str) {
     use backstop::engine::manifest::PartKind;
     use backstop::engine::{legacy, script};
@@ -148,6 +149,12 @@ async fn assert_marks_agree_with_the_sql(manifest: &Manifest, store: &dyn Store,
                 item.header.marks, read,
                 "{what}: the marks of {:?} {} differ from its SQL:\n{}",
                 item.header.kind, item.header.name, item.sql
+            );
+            assert_eq!(
+                item.header.slow_build,
+                legacy::slow_build(item.header.kind, &item.sql),
+                "{what}: {}",
+                item.sql
             );
             if item.header.kind == backstop::engine::item::ItemKind::ForeignKey {
                 assert_eq!(

@@ -1,0 +1,508 @@
+//! `manifest.json`: the record that commits a backup set (DESIGN.md, "Backup set format").
+//!
+//! Written last. Lists every part in restore order with its size and the SHA-256 of its
+//! stored bytes; data parts also carry their table, columns, row count and row digest.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::encryption::{self, EncryptionError, Identities, Recipients};
+pub use crate::stored::{ManifestEncryption, StoredFile};
+use crate::stream::plan::StreamPosition;
+use backstop_store::tier::Tier;
+
+/// The manifest format this engine writes; it reads this one and every older one.
+/// 2: data parts may be bundles of several small tables (`Part::bundle`).
+/// 3: the set holds `globals.json` (`Manifest::globals`): roles and database properties; an
+/// encrypted set's manifest keeps its content in `encryption.private`.
+/// 4: each part records its size before compression (`Part::plain_bytes`), which readers hold
+/// decompression to.
+/// 5: each item's marker records its marks (`engine::sql`): where it names roles, changes an
+/// owner, acts as a grantor or adds a plain key, and what a foreign key references.
+pub const FORMAT_VERSION: u32 = 5;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format_version: u32,
+    pub engine_version: String,
+    pub database_id: String,
+    pub database_name: String,
+    pub backup_id: String,
+    pub server_version: String,
+    pub server_version_num: u32,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub finished_at: OffsetDateTime,
+    pub tier: Tier,
+    /// `pg_database_size` as the backup was taken: what the next run's duration is estimated
+    /// from (`runner::estimate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_bytes: Option<u64>,
+    /// The backup's snapshot as `pg_current_snapshot()` prints it (`xmin:xmax:xip,...`): which
+    /// transactions its rows hold, so that a change stream replays exactly the others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<String>,
+    /// The WAL position when the snapshot was taken (on a standby, the position replayed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wal_lsn: Option<String>,
+    /// Where the backup stands in the database's change stream, when a stream's slot existed
+    /// as it was taken: what a point-in-time restore carries it forward with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<StreamPosition>,
+    /// Marker that starts each item in the SQL parts (`-- <marker> {json}`).
+    pub item_marker: String,
+    pub parts: Vec<Part>,
+    /// Objects per kind in the source database, as `pg_identify_object` names kinds.
+    pub inventory: BTreeMap<String, u64>,
+    /// The roles and database properties the set carries (`engine::globals`), when it has them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub globals: Option<StoredFile>,
+    /// Objects the operator excluded, as `kind identity`.
+    #[serde(default)]
+    pub excluded: Vec<String>,
+    /// Why the backup was taken, when someone said (e.g. `before migration 00021`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// How the set is encrypted; absent for a plaintext set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<ManifestEncryption>,
+    /// SHA-256 of this manifest's compact JSON with `seal` left out, so an edit made after the
+    /// backup was written is noticed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seal: Option<String>,
+    /// The identities this manifest was opened with ([`Manifest::open`]): what its parts are
+    /// decrypted with. Never stored.
+    #[serde(skip)]
+    pub keys: Keys,
+}
+
+/// Identities held in memory beside an opened manifest (equal whatever they hold: they are not
+/// part of its content).
+#[derive(Clone, Default)]
+pub struct Keys(pub Option<Arc<Identities>>);
+
+impl PartialEq for Keys {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+impl Eq for Keys {}
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Keys(held)"
+        } else {
+            "Keys(none)"
+        })
+    }
+}
+
+/// Why an encrypted manifest could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(
+        "backup {backup} is encrypted to {recipients}; pass --identity with the key of one of them"
+    )]
+    NoIdentity { backup: String, recipients: String },
+    #[error("backup {backup}: {source}")]
+    Decrypt {
+        backup: String,
+        source: EncryptionError,
+    },
+    #[error("backup {backup}: its manifest {reason}; restore an earlier backup")]
+    Tampered { backup: String, reason: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PartKind {
+    PreData,
+    Data,
+    PostData,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Part {
+    /// Key relative to the set folder, e.g. `data/0001.copy.zst`.
+    pub key: String,
+    pub order: u32,
+    pub kind: PartKind,
+    /// Size of the stored (compressed) bytes.
+    pub bytes: u64,
+    /// SHA-256 of the stored bytes, lower-case hex.
+    pub sha256: String,
+    /// For a data part of one table, or of one block range of a big table.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub table: Option<TablePart>,
+    /// For a bundle: the small tables whose COPY blocks the part holds, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub bundle: Vec<TablePart>,
+    /// For a part of large-object contents (`lo_put` lines, see `engine::large_objects`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub large_objects: Option<LargeObjectsPart>,
+    /// Size of the content before compression (and encryption): no reader decompresses more
+    /// of the part than this (a zstd bomb stops there). Absent before format 4.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub plain_bytes: Option<u64>,
+}
+
+impl Part {
+    /// The COPY blocks this part holds, in order: its table's, or its bundle's.
+    pub fn blocks(&self) -> impl Iterator<Item = &TablePart> {
+        self.table.iter().chain(self.bundle.iter())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LargeObjectsPart {
+    /// Large objects whose contents the part holds.
+    pub objects: u64,
+    /// Their total size in bytes.
+    pub bytes: u64,
+    /// `lo_put` lines, and the order-independent digest of them (as a table part's rows).
+    pub lines: u64,
+    pub digest: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TablePart {
+    /// Quoted, schema-qualified name, e.g. `app."Users"`.
+    pub qualified_name: String,
+    pub schema: String,
+    pub name: String,
+    /// Quoted column names in COPY order (generated columns left out).
+    pub columns: Vec<String>,
+    pub rows: u64,
+    /// Wrapping sum of the xxh3-128 hashes of each COPY line, 32 hex digits.
+    pub row_digest: String,
+    /// For a table split by ctid: this chunk's block range `[from, to)`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub blocks: Option<(u64, u64)>,
+    /// For an extension's configuration table: the condition that selected the rows
+    /// (`WHERE ...`, or empty for all). CREATE EXTENSION makes the table and its other rows;
+    /// a restore adds these to them, and verification reads back only what it selects.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub extension_rows: Option<String>,
+}
+
+/// Whether `text` is `parts` identifiers joined by dots, each as `quote_ident` writes one: a
+/// plain lower-case name, or a double-quoted one (`""` inside). Names from a manifest reach
+/// SQL only in this shape.
+pub fn is_identifier_path(text: &str, parts: usize) -> bool {
+    let mut rest = text;
+    for index in 0..parts {
+        if index > 0 {
+            match rest.strip_prefix('.') {
+                Some(after) => rest = after,
+                None => return false,
+            }
+        }
+        let taken = if let Some(quoted) = rest.strip_prefix('"') {
+            let mut end = None;
+            let bytes = quoted.as_bytes();
+            let mut i = 0;
+            while i < bytes.len() {
+                match bytes[i] {
+                    0 => return false,
+                    b'"' if bytes.get(i + 1) == Some(&b'"') => i += 2,
+                    b'"' => {
+                        end = Some(i);
+                        break;
+                    }
+                    _ => i += 1,
+                }
+            }
+            match end {
+                Some(0) | None => return false,
+                Some(end) => end + 2,
+            }
+        } else {
+            let plain = rest
+                .char_indices()
+                .take_while(|(i, c)| {
+                    c.is_ascii_lowercase()
+                        || *c == '_'
+                        || (*i > 0 && (c.is_ascii_digit() || *c == '$'))
+                })
+                .count();
+            if plain == 0 {
+                return false;
+            }
+            plain
+        };
+        rest = &rest[taken..];
+    }
+    rest.is_empty()
+}
+
+/// Whether `key` is a plain relative path inside a set: no absolute path, no `.` or `..`
+/// segment, nothing but letters, digits, `.`, `_`, `-` and `/`.
+fn is_set_path(key: &str) -> bool {
+    !key.is_empty()
+        && key.split('/').all(|segment| {
+            !segment.is_empty()
+                && segment != "."
+                && segment != ".."
+                && segment
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        })
+}
+
+impl Manifest {
+    /// What a manifest read from a store must be before anything of it is used: part keys
+    /// that stay inside the set, and table and column names that are quoted identifiers.
+    pub fn check_shape(&self) -> Result<(), String> {
+        for part in &self.parts {
+            if !is_set_path(&part.key) {
+                return Err(format!(
+                    "part key `{}` is not a path inside the set",
+                    part.key.escape_default()
+                ));
+            }
+            for table in part.blocks() {
+                if !is_identifier_path(&table.qualified_name, 2) {
+                    return Err(format!(
+                        "table name `{}` of part {} is not a quoted schema-qualified name",
+                        table.qualified_name.escape_default(),
+                        part.key
+                    ));
+                }
+                if let Some(column) = table.columns.iter().find(|c| !is_identifier_path(c, 1)) {
+                    return Err(format!(
+                        "column `{}` of {} is not a quoted name",
+                        column.escape_default(),
+                        table.qualified_name
+                    ));
+                }
+            }
+        }
+        if let Some(globals) = &self.globals
+            && !is_set_path(&globals.key)
+        {
+            return Err(format!(
+                "`{}` is not a path inside the set",
+                globals.key.escape_default()
+            ));
+        }
+        Ok(())
+    }
+
+    /// The seal this manifest's content calls for.
+    pub fn compute_seal(&self) -> String {
+        use sha2::Digest as _;
+        let unsealed = Manifest {
+            seal: None,
+            ..self.clone()
+        };
+        let json = serde_json::to_vec(&unsealed).unwrap_or_default();
+        hex::encode(sha2::Sha256::digest(json))
+    }
+
+    /// The manifest with its seal set.
+    pub fn sealed(self) -> Self {
+        let seal = self.compute_seal();
+        Manifest {
+            seal: Some(seal),
+            ..self
+        }
+    }
+
+    /// `Some(false)` when the manifest was changed after it was sealed; `None` when it carries
+    /// no seal.
+    pub fn seal_holds(&self) -> Option<bool> {
+        self.seal.as_ref().map(|seal| *seal == self.compute_seal())
+    }
+
+    /// Whether the set's objects are encrypted.
+    pub fn is_encrypted(&self) -> bool {
+        self.encryption.is_some()
+    }
+
+    /// The recipients, for messages.
+    pub fn recipients(&self) -> String {
+        self.encryption
+            .as_ref()
+            .map(|e| e.recipients.join(", "))
+            .unwrap_or_default()
+    }
+
+    /// What is stored for an encrypted set: ids, times, tier, sizes, stored-byte checksums and
+    /// recipients in the clear (sealed as ever), everything else (tables, columns, the item
+    /// marker, the inventory, exclusions, the reason) encrypted in `encryption.private`.
+    pub fn stored_encrypted(&self, recipients: &Recipients) -> Result<Manifest, EncryptionError> {
+        use base64::Engine as _;
+        let full = Manifest {
+            encryption: Some(ManifestEncryption {
+                recipients: recipients.names().to_vec(),
+                private: None,
+            }),
+            seal: None,
+            ..self.clone()
+        };
+        let json =
+            serde_json::to_vec(&full).map_err(|e| EncryptionError::Encrypt(e.to_string()))?;
+        let private = encryption::encrypt_bytes(recipients, &json)?;
+        let parts = full
+            .parts
+            .iter()
+            .map(|p| Part {
+                table: None,
+                bundle: Vec::new(),
+                large_objects: None,
+                ..p.clone()
+            })
+            .collect();
+        Ok(Manifest {
+            item_marker: String::new(),
+            parts,
+            inventory: BTreeMap::new(),
+            excluded: Vec::new(),
+            reason: None,
+            encryption: Some(ManifestEncryption {
+                recipients: recipients.names().to_vec(),
+                private: Some(base64::engine::general_purpose::STANDARD.encode(private)),
+            }),
+            ..full
+        }
+        .sealed())
+    }
+
+    /// The manifest to restore from: a plaintext one as it is; an encrypted one's private part
+    /// decrypted with `identities` (kept beside it for its parts) and checked against the
+    /// sealed part.
+    pub fn open(self, identities: Option<Arc<Identities>>) -> Result<Manifest, OpenError> {
+        use base64::Engine as _;
+        let Some(private) = self.encryption.as_ref().and_then(|e| e.private.clone()) else {
+            return Ok(Manifest {
+                keys: Keys(identities),
+                ..self
+            });
+        };
+        let backup = self.backup_id.clone();
+        let tampered = |reason: &str| OpenError::Tampered {
+            backup: backup.clone(),
+            reason: reason.to_string(),
+        };
+        if self.seal_holds() == Some(false) {
+            return Err(tampered(
+                "was changed after the backup wrote it (its seal does not match)",
+            ));
+        }
+        let Some(keys) = identities else {
+            return Err(OpenError::NoIdentity {
+                backup,
+                recipients: self.recipients(),
+            });
+        };
+        let ciphertext = base64::engine::general_purpose::STANDARD
+            .decode(private)
+            .map_err(|_| tampered("holds an unreadable private part"))?;
+        let recipients = self
+            .encryption
+            .as_ref()
+            .map(|e| e.recipients.clone())
+            .unwrap_or_default();
+        let json =
+            encryption::decrypt_bytes(&keys, &ciphertext, &recipients).map_err(|source| {
+                OpenError::Decrypt {
+                    backup: backup.clone(),
+                    source,
+                }
+            })?;
+        let full: Manifest = serde_json::from_slice(&json)
+            .map_err(|_| tampered("holds a private part that is not a manifest"))?;
+        let same = |a: &Manifest| -> Vec<(String, u64, String)> {
+            a.parts
+                .iter()
+                .map(|p| (p.key.clone(), p.bytes, p.sha256.clone()))
+                .collect()
+        };
+        if full.backup_id != self.backup_id
+            || same(&full) != same(&self)
+            || full.globals != self.globals
+        {
+            return Err(tampered("lists other parts than its private part"));
+        }
+        // The names the private part brings (tables, columns) pass the same check as a
+        // plaintext manifest's: whoever can write the store holds the recipients too.
+        full.check_shape().map_err(|reason| tampered(&reason))?;
+        Ok(Manifest {
+            keys: Keys(Some(keys)),
+            ..full
+        })
+    }
+
+    /// Each table's COPY blocks with the part holding each, in part order.
+    pub fn tables(&self) -> BTreeMap<&str, Vec<(&Part, &TablePart)>> {
+        let mut tables: BTreeMap<&str, Vec<(&Part, &TablePart)>> = BTreeMap::new();
+        for part in &self.parts {
+            for table in part.blocks() {
+                tables
+                    .entry(table.qualified_name.as_str())
+                    .or_default()
+                    .push((part, table));
+            }
+        }
+        tables
+    }
+
+    /// Total rows over all data parts.
+    pub fn total_rows(&self) -> u64 {
+        self.parts
+            .iter()
+            .flat_map(Part::blocks)
+            .map(|t| t.rows)
+            .sum()
+    }
+
+    /// Objects the set holds: its parts, `globals.json` and the manifest itself.
+    pub fn object_count(&self) -> u64 {
+        self.parts.len() as u64 + u64::from(self.globals.is_some()) + 1
+    }
+
+    /// Total stored bytes over all parts.
+    pub fn total_bytes(&self) -> u64 {
+        self.parts.iter().map(|p| p.bytes).sum::<u64>()
+            + self.globals.as_ref().map_or(0, |g| g.bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_from_a_manifest_must_be_quoted_identifiers() {
+        assert!(is_identifier_path("public.t", 2));
+        assert!(is_identifier_path("app.\"Users\"", 2));
+        assert!(is_identifier_path("\"we\"\"ird\".\"a.b\"", 2));
+        assert!(is_identifier_path("t_1$x", 1));
+        for bad in [
+            "public.t; DROP TABLE x",
+            "public.\"t",
+            "Public.t",
+            "public.",
+            "public.t.u",
+            "\"\".t",
+            "1t.a",
+        ] {
+            assert!(!is_identifier_path(bad, 2), "{bad}");
+        }
+        assert!(is_set_path("data/0001.copy.zst"));
+        for bad in [
+            "../other/data/0001.copy.zst",
+            "/etc/passwd",
+            "data//x",
+            "data/./x",
+            "data/x y",
+            "",
+        ] {
+            assert!(!is_set_path(bad), "{bad}");
+        }
+    }
+}
