@@ -53,57 +53,7 @@ pub(super) async fn tables(
         options_sql("ft.ftoptions"),
         not_in_extension("pg_class", "c.oid")
     );
-    // attstattarget is int4 (-1 = default) before 16, int2 in 16, nullable (NULL = default)
-    // from 17: the cast reads all three.
-    let compression = if db.version.at_least(14) {
-        "CASE a.attcompression WHEN 'p' THEN 'pglz' WHEN 'l' THEN 'lz4' END"
-    } else {
-        "NULL::text"
-    };
-    // From 18 every NOT NULL is a named constraint in pg_constraint (maybe NO INHERIT or
-    // NOT VALID).
-    let (not_null_columns, not_null_join) = if db.version.at_least(18) {
-        (
-            "nn.oid AS not_null_oid, quote_ident(nn.conname) AS not_null_name, \
-             nn.connoinherit AS not_null_no_inherit, nn.convalidated AS not_null_valid, \
-             nn.conislocal AS not_null_local",
-            "LEFT JOIN pg_constraint nn ON nn.conrelid = a.attrelid AND nn.contype = 'n' AND nn.conkey[1] = a.attnum",
-        )
-    } else {
-        (
-            "NULL::oid AS not_null_oid, NULL::text AS not_null_name, \
-             NULL::bool AS not_null_no_inherit, NULL::bool AS not_null_valid, \
-             NULL::bool AS not_null_local",
-            "",
-        )
-    };
-    let column_sql = format!(
-        "SELECT a.attrelid, a.attnum, quote_ident(a.attname) AS q, format_type(a.atttypid, a.atttypmod) AS type, \
-         a.attnotnull, a.attislocal, a.attidentity::text AS identity, a.attgenerated::text AS generated, \
-         EXISTS (SELECT 1 FROM pg_inherits h JOIN pg_attribute pa ON pa.attrelid = h.inhparent \
-             AND pa.attname = a.attname WHERE h.inhrelid = a.attrelid AND pa.attnotnull) AS parent_not_null, \
-         {default_expr} AS default_expr, d.oid AS attrdef, \
-         EXISTS (SELECT 1 FROM pg_inherits h JOIN pg_class hc ON hc.oid = h.inhrelid AND NOT hc.relispartition \
-             JOIN pg_attribute pa ON pa.attrelid = h.inhparent AND pa.attname = a.attname AND pa.attgenerated <> '' \
-             JOIN pg_attrdef pd ON pd.adrelid = pa.attrelid AND pd.adnum = pa.attnum \
-             WHERE h.inhrelid = a.attrelid AND a.attgenerated <> '' \
-               AND pg_get_expr(pd.adbin, pd.adrelid) = pg_get_expr(d.adbin, d.adrelid)) AS generated_as_parent, \
-         CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation \
-             THEN quote_ident(cn.nspname) || '.' || quote_ident(co.collname) END AS collation, \
-         CASE WHEN a.attstorage <> t.typstorage THEN CASE a.attstorage WHEN 'p' THEN 'PLAIN' WHEN 'e' THEN 'EXTERNAL' \
-             WHEN 'm' THEN 'MAIN' WHEN 'x' THEN 'EXTENDED' END END AS storage, \
-         coalesce(a.attstattarget::int4, -1) AS attstattarget, {compression} AS compression, \
-         array_to_string(a.attoptions, ', ') AS options, (SELECT description FROM pg_description WHERE objoid = a.attrelid AND classoid = 'pg_class'::regclass AND objsubid = a.attnum) AS comment, \
-         {fdw_options} AS fdw_options, {not_null_columns} \
-         FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_type t ON t.oid = a.atttypid \
-         LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
-         LEFT JOIN pg_collation co ON co.oid = a.attcollation LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace \
-         {not_null_join} \
-         WHERE c.relkind IN ('r', 'p', 'f') AND c.oid >= 16384 AND a.attnum > 0 AND NOT a.attisdropped \
-         ORDER BY a.attrelid, a.attnum",
-        fdw_options = options_sql("a.attfdwoptions"),
-        default_expr = DEFAULT_EXPR,
-    );
+    let column_sql = columns_sql(db.version);
     let mut columns: HashMap<u32, Vec<Fields>> = HashMap::new();
     for row in db.query("columns", &column_sql).await? {
         columns.entry(row.get("attrelid")?).or_default().push(row);
@@ -130,110 +80,35 @@ pub(super) async fn tables(
         let mut after = String::new();
         let mut copy_columns = Vec::new();
         let inherits_from: Option<String> = row.get("inherits_from")?;
+        let table = TableContext {
+            oid,
+            schema: &schema,
+            q: &q,
+            of_type: of_type.as_deref(),
+            inherits: inherits_from.is_some(),
+            unlogged: row.get::<String>("persistence")? == "u",
+            version: db.version,
+        };
         for column in columns.remove(&oid).unwrap_or_default() {
-            let (cq, ty): (String, String) = (column.get("q")?, column.get("type")?);
-            if inherits_from.is_some() && !column.get::<bool>("attislocal")? {
+            let cq: String = column.get("q")?;
+            if table.inherits && !column.get::<bool>("attislocal")? {
                 // Inherited: the parent's CREATE brings it; only what the child changed on it
                 // is set here (its default, a NOT NULL of its own).
                 inherited_column(&column, &q, &cq, db.version, &mut owns, &mut after)?;
-                if column.get::<String>("generated")?.is_empty() {
-                    copy_columns.push(cq.clone());
-                }
-                column_settings(&column, &q, &cq, &mut after)?;
-                continue;
-            }
-            let mut line = match of_type {
-                Some(_) => format!("    {cq} WITH OPTIONS"),
-                None => format!("    {cq} {ty}"),
-            };
-            if let Some(collation) = column
-                .get::<Option<String>>("collation")?
-                .filter(|_| of_type.is_none())
-            {
-                line.push_str(&format!(" COLLATE {collation}"));
-            }
-            let generated = column.get::<String>("generated")?;
-            let identity_kind = column.get::<String>("identity")?;
-            if let Some(attrdef) = column.get::<Option<u32>>("attrdef")? {
-                owns.push(oid_ref(class::PG_ATTRDEF, attrdef));
-                let expr: String = column
-                    .get::<Option<String>>("default_expr")?
-                    .unwrap_or_default();
-                if !generated.is_empty() && column.get::<bool>("generated_as_parent")? {
-                    // An inheritance child (not a partition) that redeclares a parent's
-                    // generated column inherits its expression; repeating it is an error.
-                } else if generated == "s" {
-                    line.push_str(&format!(" GENERATED ALWAYS AS ({expr}) STORED"));
-                } else if generated == "v" {
-                    line.push_str(&format!(" GENERATED ALWAYS AS ({expr}) VIRTUAL"));
-                } else {
-                    line.push_str(&format!(" DEFAULT {expr}"));
+            } else {
+                let line = column_definition(
+                    &column,
+                    &table,
+                    identity,
+                    &mut owns,
+                    &mut after,
+                    &mut catalog.items,
+                )?;
+                if of_type.is_none() || !line.ends_with(" WITH OPTIONS") {
+                    lines.push(line);
                 }
             }
-            if !identity_kind.is_empty() {
-                let attnum: i16 = column.get("attnum")?;
-                if let Some(sequence) = identity.get(&(oid, attnum)) {
-                    let (seq_name, options) = (&sequence.name, &sequence.options);
-                    owns.push(oid_ref(class::PG_CLASS, sequence.oid));
-                    // From 15 a sequence may be logged or not on its own; it starts as its
-                    // table is.
-                    let table_unlogged = row.get::<String>("persistence")? == "u";
-                    if db.version.at_least(15) && (sequence.persistence == "u") != table_unlogged {
-                        after.push_str(&format!(
-                            "ALTER SEQUENCE {seq_name} SET {};\n",
-                            if table_unlogged { "LOGGED" } else { "UNLOGGED" }
-                        ));
-                    }
-                    let when = if identity_kind == "a" {
-                        "ALWAYS"
-                    } else {
-                        "BY DEFAULT"
-                    };
-                    line.push_str(&format!(
-                        " GENERATED {when} AS IDENTITY (SEQUENCE NAME {seq_name} {options})"
-                    ));
-                }
-            }
-            match column.get::<Option<u32>>("not_null_oid")? {
-                // A redeclared column's NOT NULL that only the parent has comes with INHERITS.
-                Some(constraint)
-                    if inherits_from.is_some() && !column.get::<bool>("not_null_local")? =>
-                {
-                    owns.push(oid_ref(class::PG_CONSTRAINT, constraint));
-                }
-                Some(constraint) => {
-                    owns.push(oid_ref(class::PG_CONSTRAINT, constraint));
-                    let name: String = column.get("not_null_name")?;
-                    let no_inherit = if column.get::<bool>("not_null_no_inherit")? {
-                        " NO INHERIT"
-                    } else {
-                        ""
-                    };
-                    if column.get::<bool>("not_null_valid")? {
-                        line.push_str(&format!(" CONSTRAINT {name} NOT NULL{no_inherit}"));
-                    } else {
-                        // Checked after the data, with the other NOT VALID constraints.
-                        catalog.items.push(
-                            Item::new(
-                                ItemKind::ForeignKey,
-                                &schema,
-                                &name,
-                                format!(
-                                    "ALTER TABLE ONLY {q} ADD CONSTRAINT {name} NOT NULL {cq}{no_inherit} NOT VALID;\n"
-                                ),
-                            )
-                            .needing([object])
-                            .of_table(&q),
-                        );
-                    }
-                }
-                None if column.get::<bool>("attnotnull")? => line.push_str(" NOT NULL"),
-                None => {}
-            }
-            if of_type.is_none() || !line.ends_with(" WITH OPTIONS") {
-                lines.push(line);
-            }
-            if generated.is_empty() {
+            if column.get::<String>("generated")?.is_empty() {
                 copy_columns.push(cq.clone());
             }
             column_settings(&column, &q, &cq, &mut after)?;
@@ -297,22 +172,7 @@ pub(super) async fn tables(
             Some(&q),
         )?);
 
-        let mut properties = String::new();
-        if row.get::<bool>("relrowsecurity")? {
-            properties.push_str(&format!("ALTER TABLE {q} ENABLE ROW LEVEL SECURITY;\n"));
-        }
-        if row.get::<bool>("relforcerowsecurity")? {
-            properties.push_str(&format!("ALTER TABLE {q} FORCE ROW LEVEL SECURITY;\n"));
-        }
-        // A foreign table has no replica identity (it reads as NOTHING).
-        match row.get::<String>("replident")?.as_str() {
-            _ if kind == "f" => {}
-            "f" => properties.push_str(&format!("ALTER TABLE ONLY {q} REPLICA IDENTITY FULL;\n")),
-            "n" => {
-                properties.push_str(&format!("ALTER TABLE ONLY {q} REPLICA IDENTITY NOTHING;\n"))
-            }
-            _ => {}
-        }
+        let properties = table_properties(&row, &q, &kind)?;
         if !properties.is_empty() {
             catalog.items.push(
                 Item::new(ItemKind::TableProperties, &schema, &name, properties)
@@ -361,6 +221,196 @@ pub(super) async fn tables(
         );
     }
     Ok(())
+}
+
+/// Every column of every table, in order ([`tables`] reads them grouped by table).
+fn columns_sql(version: ServerVersion) -> String {
+    // attstattarget is int4 (-1 = default) before 16, int2 in 16, nullable (NULL = default)
+    // from 17: the cast reads all three.
+    let compression = if version.at_least(14) {
+        "CASE a.attcompression WHEN 'p' THEN 'pglz' WHEN 'l' THEN 'lz4' END"
+    } else {
+        "NULL::text"
+    };
+    // From 18 every NOT NULL is a named constraint in pg_constraint (maybe NO INHERIT or
+    // NOT VALID).
+    let (not_null_columns, not_null_join) = if version.at_least(18) {
+        (
+            "nn.oid AS not_null_oid, quote_ident(nn.conname) AS not_null_name, \
+             nn.connoinherit AS not_null_no_inherit, nn.convalidated AS not_null_valid, \
+             nn.conislocal AS not_null_local",
+            "LEFT JOIN pg_constraint nn ON nn.conrelid = a.attrelid AND nn.contype = 'n' AND nn.conkey[1] = a.attnum",
+        )
+    } else {
+        (
+            "NULL::oid AS not_null_oid, NULL::text AS not_null_name, \
+             NULL::bool AS not_null_no_inherit, NULL::bool AS not_null_valid, \
+             NULL::bool AS not_null_local",
+            "",
+        )
+    };
+    format!(
+        "SELECT a.attrelid, a.attnum, quote_ident(a.attname) AS q, format_type(a.atttypid, a.atttypmod) AS type, \
+         a.attnotnull, a.attislocal, a.attidentity::text AS identity, a.attgenerated::text AS generated, \
+         EXISTS (SELECT 1 FROM pg_inherits h JOIN pg_attribute pa ON pa.attrelid = h.inhparent \
+             AND pa.attname = a.attname WHERE h.inhrelid = a.attrelid AND pa.attnotnull) AS parent_not_null, \
+         {default_expr} AS default_expr, d.oid AS attrdef, \
+         EXISTS (SELECT 1 FROM pg_inherits h JOIN pg_class hc ON hc.oid = h.inhrelid AND NOT hc.relispartition \
+             JOIN pg_attribute pa ON pa.attrelid = h.inhparent AND pa.attname = a.attname AND pa.attgenerated <> '' \
+             JOIN pg_attrdef pd ON pd.adrelid = pa.attrelid AND pd.adnum = pa.attnum \
+             WHERE h.inhrelid = a.attrelid AND a.attgenerated <> '' \
+               AND pg_get_expr(pd.adbin, pd.adrelid) = pg_get_expr(d.adbin, d.adrelid)) AS generated_as_parent, \
+         CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation \
+             THEN quote_ident(cn.nspname) || '.' || quote_ident(co.collname) END AS collation, \
+         CASE WHEN a.attstorage <> t.typstorage THEN CASE a.attstorage WHEN 'p' THEN 'PLAIN' WHEN 'e' THEN 'EXTERNAL' \
+             WHEN 'm' THEN 'MAIN' WHEN 'x' THEN 'EXTENDED' END END AS storage, \
+         coalesce(a.attstattarget::int4, -1) AS attstattarget, {compression} AS compression, \
+         array_to_string(a.attoptions, ', ') AS options, (SELECT description FROM pg_description WHERE objoid = a.attrelid AND classoid = 'pg_class'::regclass AND objsubid = a.attnum) AS comment, \
+         {fdw_options} AS fdw_options, {not_null_columns} \
+         FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_type t ON t.oid = a.atttypid \
+         LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
+         LEFT JOIN pg_collation co ON co.oid = a.attcollation LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace \
+         {not_null_join} \
+         WHERE c.relkind IN ('r', 'p', 'f') AND c.oid >= 16384 AND a.attnum > 0 AND NOT a.attisdropped \
+         ORDER BY a.attrelid, a.attnum",
+        fdw_options = options_sql("a.attfdwoptions"),
+        default_expr = DEFAULT_EXPR,
+    )
+}
+
+/// The table a column definition is written for.
+struct TableContext<'a> {
+    oid: u32,
+    schema: &'a str,
+    q: &'a str,
+    /// The type of a typed table (`OF type`), whose columns come from the type.
+    of_type: Option<&'a str>,
+    inherits: bool,
+    unlogged: bool,
+    version: ServerVersion,
+}
+
+/// A column's line in its table's `CREATE TABLE`: type, collation, default or generation,
+/// identity, NOT NULL. The catalog rows it writes (default, identity sequence, NOT NULL
+/// constraint) go into `owns`; what follows the `CREATE` into `after`; a NOT VALID NOT NULL
+/// becomes an item of its own, checked after the data.
+fn column_definition(
+    column: &Fields,
+    table: &TableContext<'_>,
+    identity: &IdentitySequences,
+    owns: &mut Vec<ObjectRef>,
+    after: &mut String,
+    items: &mut Vec<Item>,
+) -> Result<String, CatalogError> {
+    let (cq, ty): (String, String) = (column.get("q")?, column.get("type")?);
+    let mut line = match table.of_type {
+        Some(_) => format!("    {cq} WITH OPTIONS"),
+        None => format!("    {cq} {ty}"),
+    };
+    if let Some(collation) = column
+        .get::<Option<String>>("collation")?
+        .filter(|_| table.of_type.is_none())
+    {
+        line.push_str(&format!(" COLLATE {collation}"));
+    }
+    let generated = column.get::<String>("generated")?;
+    let identity_kind = column.get::<String>("identity")?;
+    if let Some(attrdef) = column.get::<Option<u32>>("attrdef")? {
+        owns.push(oid_ref(class::PG_ATTRDEF, attrdef));
+        let expr: String = column
+            .get::<Option<String>>("default_expr")?
+            .unwrap_or_default();
+        if !generated.is_empty() && column.get::<bool>("generated_as_parent")? {
+            // An inheritance child (not a partition) that redeclares a parent's
+            // generated column inherits its expression; repeating it is an error.
+        } else if generated == "s" {
+            line.push_str(&format!(" GENERATED ALWAYS AS ({expr}) STORED"));
+        } else if generated == "v" {
+            line.push_str(&format!(" GENERATED ALWAYS AS ({expr}) VIRTUAL"));
+        } else {
+            line.push_str(&format!(" DEFAULT {expr}"));
+        }
+    }
+    if !identity_kind.is_empty() {
+        let attnum: i16 = column.get("attnum")?;
+        if let Some(sequence) = identity.get(&(table.oid, attnum)) {
+            let (seq_name, options) = (&sequence.name, &sequence.options);
+            owns.push(oid_ref(class::PG_CLASS, sequence.oid));
+            // From 15 a sequence may be logged or not on its own; it starts as its
+            // table is.
+            let table_unlogged = table.unlogged;
+            if table.version.at_least(15) && (sequence.persistence == "u") != table_unlogged {
+                after.push_str(&format!(
+                    "ALTER SEQUENCE {seq_name} SET {};\n",
+                    if table_unlogged { "LOGGED" } else { "UNLOGGED" }
+                ));
+            }
+            let when = if identity_kind == "a" {
+                "ALWAYS"
+            } else {
+                "BY DEFAULT"
+            };
+            line.push_str(&format!(
+                " GENERATED {when} AS IDENTITY (SEQUENCE NAME {seq_name} {options})"
+            ));
+        }
+    }
+    match column.get::<Option<u32>>("not_null_oid")? {
+        // A redeclared column's NOT NULL that only the parent has comes with INHERITS.
+        Some(constraint) if table.inherits && !column.get::<bool>("not_null_local")? => {
+            owns.push(oid_ref(class::PG_CONSTRAINT, constraint));
+        }
+        Some(constraint) => {
+            owns.push(oid_ref(class::PG_CONSTRAINT, constraint));
+            let name: String = column.get("not_null_name")?;
+            let no_inherit = if column.get::<bool>("not_null_no_inherit")? {
+                " NO INHERIT"
+            } else {
+                ""
+            };
+            if column.get::<bool>("not_null_valid")? {
+                line.push_str(&format!(" CONSTRAINT {name} NOT NULL{no_inherit}"));
+            } else {
+                // Checked after the data, with the other NOT VALID constraints.
+                items.push(
+                        Item::new(
+                            ItemKind::ForeignKey,
+                            table.schema,
+                            &name,
+                            format!(
+                                "ALTER TABLE ONLY {} ADD CONSTRAINT {name} NOT NULL {cq}{no_inherit} NOT VALID;\n",
+                            table.q
+                            ),
+                        )
+                        .needing([oid_ref(class::PG_CLASS, table.oid)])
+                        .of_table(table.q),
+                    );
+            }
+        }
+        None if column.get::<bool>("attnotnull")? => line.push_str(" NOT NULL"),
+        None => {}
+    }
+    Ok(line)
+}
+
+/// What a table sets after its creation: row level security, a replica identity other than
+/// its default.
+fn table_properties(row: &Fields, q: &str, kind: &str) -> Result<String, CatalogError> {
+    let mut properties = String::new();
+    if row.get::<bool>("relrowsecurity")? {
+        properties.push_str(&format!("ALTER TABLE {q} ENABLE ROW LEVEL SECURITY;\n"));
+    }
+    if row.get::<bool>("relforcerowsecurity")? {
+        properties.push_str(&format!("ALTER TABLE {q} FORCE ROW LEVEL SECURITY;\n"));
+    }
+    // A foreign table has no replica identity (it reads as NOTHING).
+    match row.get::<String>("replident")?.as_str() {
+        _ if kind == "f" => {}
+        "f" => properties.push_str(&format!("ALTER TABLE ONLY {q} REPLICA IDENTITY FULL;\n")),
+        "n" => properties.push_str(&format!("ALTER TABLE ONLY {q} REPLICA IDENTITY NOTHING;\n")),
+        _ => {}
+    }
+    Ok(properties)
 }
 
 /// A column's storage, statistics target, compression, options and comment, set after the
