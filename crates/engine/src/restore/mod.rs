@@ -17,7 +17,7 @@ use std::sync::Arc;
 use tokio_postgres::Client;
 
 use super::catalog::ident;
-use super::manifest::{Manifest, Part};
+use super::manifest::{Manifest, Part, TablePart};
 use super::script::{self, ScriptItem, preamble};
 use super::sql::Edits;
 use backstop_pg::version::ServerVersion;
@@ -242,50 +242,16 @@ async fn restore_unwatched(
             target: target_version,
         });
     }
-    let prepared = prepare_roles(store.as_ref(), manifest, &admin, options).await?;
-    if let Some(prepared) = &prepared
-        && options.roles == RolesMode::Check
-        && !prepared.plan.missing.is_empty()
-    {
-        return Err(RestoreError::RolesMissing {
-            backup: manifest.backup_id.clone(),
-            roles: prepared.plan.missing.join(", "),
-        });
-    }
     let database_name = backstop_pg::database_name(target).unwrap_or_default();
-    if options.create_database && database_exists(&admin, &database_name).await? {
-        return Err(RestoreError::DatabaseExists {
-            database: database_name,
-        });
-    }
-    // Every security label provider the restore will name must be loaded on the target.
-    let mut providers = labels::providers(&post_items);
-    if let Some(prepared) = &prepared {
-        providers.extend(labels::global_providers(
-            &prepared.globals,
-            &prepared.plan,
-            options.create_database,
-        ));
-    }
-    labels::check_providers(&admin, &manifest.backup_id, providers).await?;
-    let mut roles_report = None;
-    let mut role_map = options.role_map.iter().cloned().collect::<HashMap<_, _>>();
-    if let Some(Prepared {
-        globals,
-        plan,
-        on_target,
-    }) = &prepared
-    {
-        role_map = plan.map.clone().into_iter().collect();
-        let mut report = match on_target {
-            Some(on_target) => roles::apply(&admin, plan, globals, on_target).await?,
-            None => RolesReport::default(),
-        };
-        if options.create_database {
-            create_database(&admin, globals, plan, &database_name, &mut report).await?;
-        }
-        roles_report = Some(report);
-    }
+    let (roles_report, role_map) = roles_and_database(
+        store.as_ref(),
+        manifest,
+        &admin,
+        &database_name,
+        options,
+        &post_items,
+    )
+    .await?;
     drop(admin);
 
     let (main, notices) = backstop_pg::connect_keeping_notices(target).await?;
@@ -325,29 +291,7 @@ async fn restore_unwatched(
     .await?;
 
     let is_selected = |table: &str| selected.as_ref().is_none_or(|s| s.contains(table));
-    // A table is in parts of its own (one, or several block ranges) or in a bundle.
-    let mut loads: Vec<(u64, Job)> = Vec::new();
-    for (name, blocks) in &tables {
-        if is_selected(name) && blocks.iter().all(|(part, _)| part.bundle.is_empty()) {
-            let parts: Vec<Part> = blocks.iter().map(|(part, _)| (*part).clone()).collect();
-            let bytes = parts.iter().map(|p| p.bytes).sum();
-            loads.push((bytes, Job::Load(name.to_string(), parts)));
-        }
-    }
-    for part in &manifest.parts {
-        if part.bundle.iter().any(|t| is_selected(&t.qualified_name)) {
-            loads.push((part.bytes, Job::LoadBundle(Box::new(part.clone()))));
-        }
-    }
-    loads.sort_by_key(|(bytes, _)| std::cmp::Reverse(*bytes));
-    // Large objects are the whole database's: a restore of some tables leaves them out, as
-    // it leaves out their pre-data items.
-    let large_objects: Vec<Part> = manifest
-        .parts
-        .iter()
-        .filter(|p| p.large_objects.is_some() && selected.is_none())
-        .cloned()
-        .collect();
+    let (loads, large_objects) = plan_loads(manifest, &tables, selected.as_ref());
     // Destructive steps come last: every part to load is checked before anything is dropped.
     if preparation.drops() {
         let to_check = loads
@@ -501,6 +445,97 @@ async fn restore_unwatched(
         roles: roles_report,
         created_database: options.create_database.then_some(database_name),
     })
+}
+
+/// Before any item runs, from the maintenance connection `admin`: the roles the set needs
+/// (checked, or made as the options say, with `--role-map` applied), every security label
+/// provider the restore names, and with `--create` the database. Returns what was done to the
+/// roles and the role names the items are restored with. `database_name` is the target's.
+async fn roles_and_database(
+    store: &dyn Store,
+    manifest: &Manifest,
+    admin: &Client,
+    database_name: &str,
+    options: &RestoreOptions,
+    post_items: &[ScriptItem],
+) -> Result<(Option<RolesReport>, HashMap<String, String>), RestoreError> {
+    let prepared = prepare_roles(store, manifest, admin, options).await?;
+    if let Some(prepared) = &prepared
+        && options.roles == RolesMode::Check
+        && !prepared.plan.missing.is_empty()
+    {
+        return Err(RestoreError::RolesMissing {
+            backup: manifest.backup_id.clone(),
+            roles: prepared.plan.missing.join(", "),
+        });
+    }
+    if options.create_database && database_exists(admin, database_name).await? {
+        return Err(RestoreError::DatabaseExists {
+            database: database_name.to_string(),
+        });
+    }
+    // Every security label provider the restore will name must be loaded on the target.
+    let mut providers = labels::providers(post_items);
+    if let Some(prepared) = &prepared {
+        providers.extend(labels::global_providers(
+            &prepared.globals,
+            &prepared.plan,
+            options.create_database,
+        ));
+    }
+    labels::check_providers(admin, &manifest.backup_id, providers).await?;
+    let mut roles_report = None;
+    let mut role_map = options.role_map.iter().cloned().collect::<HashMap<_, _>>();
+    if let Some(Prepared {
+        globals,
+        plan,
+        on_target,
+    }) = &prepared
+    {
+        role_map = plan.map.clone().into_iter().collect();
+        let mut report = match on_target {
+            Some(on_target) => roles::apply(admin, plan, globals, on_target).await?,
+            None => RolesReport::default(),
+        };
+        if options.create_database {
+            create_database(admin, globals, plan, database_name, &mut report).await?;
+        }
+        roles_report = Some(report);
+    }
+    Ok((roles_report, role_map))
+}
+
+/// The data to load, biggest first: each selected table in parts of its own (one, or several
+/// block ranges), each bundle holding a selected table; and the large-object parts, which are
+/// the whole database's (a restore of some tables leaves them out, as it leaves out their
+/// pre-data items).
+fn plan_loads(
+    manifest: &Manifest,
+    tables: &std::collections::BTreeMap<&str, Vec<(&Part, &TablePart)>>,
+    selected: Option<&HashSet<String>>,
+) -> (Vec<(u64, Job)>, Vec<Part>) {
+    let is_selected = |table: &str| selected.is_none_or(|s| s.contains(table));
+    let mut loads: Vec<(u64, Job)> = Vec::new();
+    for (name, blocks) in tables {
+        if is_selected(name) && blocks.iter().all(|(part, _)| part.bundle.is_empty()) {
+            let parts: Vec<Part> = blocks.iter().map(|(part, _)| (*part).clone()).collect();
+            let bytes = parts.iter().map(|p| p.bytes).sum();
+            loads.push((bytes, Job::Load(name.to_string(), parts)));
+        }
+    }
+    for part in &manifest.parts {
+        if part.bundle.iter().any(|t| is_selected(&t.qualified_name)) {
+            loads.push((part.bytes, Job::LoadBundle(Box::new(part.clone()))));
+        }
+    }
+    loads.sort_by_key(|(bytes, _)| std::cmp::Reverse(*bytes));
+    let large_objects: Vec<Part> = manifest
+        .parts
+        .iter()
+        .filter(|p| p.large_objects.is_some() && selected.is_none())
+        .cloned()
+        .collect();
+    (loads, large_objects)
 }
 
 /// Whether the role the restore connects as is a superuser.
