@@ -200,3 +200,42 @@ async fn a_put_cancelled_at_any_moment_leaves_nothing_the_cleanup_misses() {
         );
     }
 }
+
+/// A create-only put refused because the object exists leaves the object's tags as they were,
+/// whether the refused put carried other tags or none.
+#[tokio::test]
+async fn a_refused_create_only_put_keeps_the_existing_objects_tags() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::new(dir.path().to_path_buf());
+    let tagged = |tier: &str| PutOptions {
+        tags: vec![("tier".to_string(), tier.to_string())],
+        create_only: true,
+    };
+    let key = "main/s1/pre-data.sql.zst";
+    store
+        .put(key, &mut &b"first"[..], &tagged("daily"))
+        .await
+        .unwrap();
+    for refused in [
+        tagged("monthly"),
+        PutOptions {
+            create_only: true,
+            ..PutOptions::default()
+        },
+    ] {
+        let error = store
+            .put(key, &mut &b"second"[..], &refused)
+            .await
+            .unwrap_err();
+        assert!(matches!(error, StoreError::AlreadyExists { .. }), "{error}");
+        assert_eq!(
+            store.get_tags(key).await.unwrap(),
+            vec![("tier".to_string(), "daily".to_string())]
+        );
+    }
+    let left: Vec<_> = walk(dir.path())
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains(".partial-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

@@ -92,7 +92,7 @@ fn plain_key(table: &str, statement: &str) -> Option<Marked> {
         .find_map(|(primary, k)| def.strip_prefix(k).map(|cols| (*primary, cols)))?;
     let columns = columns.strip_suffix(");")?;
     if columns.contains(['(', ')']) {
-        return None; // expressions, WITHOUT OVERLAPS (a GiST key, 18+), ...
+        return None; // expressions in the column list
     }
     Some(Marked::AddKey {
         name: name.to_string(),

@@ -195,8 +195,15 @@ pub fn split_key_constraint(item: &ScriptItem) -> Option<SplitConstraint> {
         _ => None,
     })?;
     let kind = if primary { "PRIMARY KEY" } else { "UNIQUE" };
+    let end = mark.at.checked_add(mark.len)?;
     let before = item.sql.get(..mark.at)?;
-    let after = item.sql.get(mark.at + mark.len..)?;
+    let after = item.sql.get(end..)?;
+    // The mark says what the statement it spans adds, and the split writes from the mark: only
+    // when the two agree.
+    let statement = format!("ALTER TABLE ONLY {table}{}", sql::key_tail(&mark.is)?);
+    if item.sql.get(mark.at..end)? != statement {
+        return None;
+    }
     let with_sql = |kind: ItemKind, sql: String| ScriptItem {
         header: ItemHeader {
             kind,

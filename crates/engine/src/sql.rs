@@ -193,7 +193,8 @@ pub fn check(text: &str, marks: &[Mark]) -> Result<(), BadMark> {
                     || spanned == "RESET SESSION AUTHORIZATION;"
             }
             Marked::AddKey { .. } => {
-                spanned.starts_with("ALTER TABLE ONLY ") && spanned.ends_with(';')
+                spanned.starts_with("ALTER TABLE ONLY ")
+                    && key_tail(&mark.is).is_some_and(|tail| spanned.ends_with(&tail))
             }
         };
         if !fits {
@@ -201,6 +202,63 @@ pub fn check(text: &str, marks: &[Mark]) -> Result<(), BadMark> {
                 "a mark at byte {} does not fit the text it spans",
                 mark.at
             )));
+        }
+    }
+    check_nesting(marks)
+}
+
+/// The end of the statement an [`Marked::AddKey`] mark spans: ` ADD CONSTRAINT name PRIMARY
+/// KEY (columns);`; `None` for another mark, or a key of no columns.
+pub fn key_tail(key: &Marked) -> Option<String> {
+    match key {
+        Marked::AddKey {
+            name,
+            primary,
+            columns,
+        } if !columns.is_empty() => Some(format!(
+            " ADD CONSTRAINT {name} {} ({});",
+            if *primary { "PRIMARY KEY" } else { "UNIQUE" },
+            columns.join(", ")
+        )),
+        _ => None,
+    }
+}
+
+/// Marks nest two deep at most and never overlap otherwise: statements (owner changes,
+/// grantors, keys) are apart from each other, roles are apart from each other, and a role lies
+/// wholly inside one statement or outside all of them. So every edit changes text no other
+/// edit touches.
+fn check_nesting(marks: &[Mark]) -> Result<(), BadMark> {
+    let overlap = |at: usize| BadMark(format!("marks overlap at byte {at}"));
+    let end = |m: &Mark| m.at + m.len; // checked by `check` before
+    let mut statements: Vec<&Mark> = marks
+        .iter()
+        .filter(|m| !matches!(m.is, Marked::Role { .. }))
+        .collect();
+    let mut roles: Vec<&Mark> = marks
+        .iter()
+        .filter(|m| matches!(m.is, Marked::Role { .. }))
+        .collect();
+    statements.sort_by_key(|m| m.at);
+    roles.sort_by_key(|m| m.at);
+    for group in [&statements, &roles] {
+        for pair in group.windows(2) {
+            if end(pair[0]) > pair[1].at || pair[0].len == 0 {
+                return Err(overlap(pair[1].at));
+            }
+        }
+    }
+    for role in &roles {
+        // The last statement starting at or before the role, and the first after it.
+        let next = statements.partition_point(|s| s.at <= role.at);
+        let inside_or_apart = |s: &Mark| {
+            (s.at <= role.at && end(role) <= end(s)) || end(role) <= s.at || role.at >= end(s)
+        };
+        let before = next.checked_sub(1).map(|n| statements[n]);
+        if !before.is_none_or(inside_or_apart)
+            || !statements.get(next).is_none_or(|s| inside_or_apart(s))
+        {
+            return Err(overlap(role.at));
         }
     }
     Ok(())
@@ -265,11 +323,10 @@ pub fn edit(text: &str, marks: &[Mark], edits: &Edits<'_>) -> Result<Sql, BadMar
             },
             other => other.clone(),
         };
-        out.marks.push(Mark {
-            at,
-            len: moved(end) - at,
-            is,
-        });
+        let len = moved(end)
+            .checked_sub(at)
+            .ok_or_else(|| BadMark(format!("a mark at byte {} straddles an edit", mark.at)))?;
+        out.marks.push(Mark { at, len, is });
     }
     Ok(out)
 }
@@ -405,5 +462,48 @@ mod tests {
             is: Marked::Role { name: "x".into() },
         }];
         assert!(check(text, &marks).is_err());
+    }
+
+    #[test]
+    fn marks_that_overlap_or_claim_another_key_are_refused_never_a_panic() {
+        let role = |at, len, name: &str| Mark {
+            at,
+            len,
+            is: Marked::Role { name: name.into() },
+        };
+        let edits = Edits {
+            no_owner: true,
+            no_acting_as: true,
+            role: &|_| Some("someone".into()),
+        };
+        // The same role marked twice.
+        let text = "ALTER SCHEMA s OWNER TO postgres;";
+        let twice = [role(24, 8, "postgres"), role(24, 8, "postgres")];
+        assert!(edit(text, &twice, &edits).is_err());
+        // A role straddling the end of a statement that is left out.
+        let text = "RESET SESSION AUTHORIZATION;\n";
+        let straddling = [
+            Mark {
+                at: 0,
+                len: 28,
+                is: Marked::ActingAs,
+            },
+            role(27, 2, ";\n"),
+        ];
+        assert!(edit(text, &straddling, &edits).is_err());
+        // A key mark whose columns are not the statement's.
+        let text = "ALTER TABLE ONLY t ADD CONSTRAINT k PRIMARY KEY (id);";
+        let key = |columns: &[&str]| Mark {
+            at: 0,
+            len: text.len(),
+            is: Marked::AddKey {
+                name: "k".into(),
+                primary: true,
+                columns: columns.iter().map(|c| c.to_string()).collect(),
+            },
+        };
+        assert!(check(text, &[key(&["id"])]).is_ok());
+        assert!(check(text, &[key(&["other"])]).is_err());
+        assert!(check(text, &[key(&[])]).is_err());
     }
 }

@@ -2,13 +2,14 @@
 //!
 //! A put streams into a hidden `.<name>.partial-<id>` file beside the target, fsyncs it,
 //! renames it into place and fsyncs the directory, so a reader sees the whole object or
-//! nothing. Tags live in a hidden `.<name>.tags.json` beside the object, written just before
-//! the rename on the same thread. Hidden names never appear in listings; leftover partial files
-//! are reported as pending uploads. A listing waits for the write steps already running, which
-//! finish even when their caller was cancelled: the cleanup after a stopped put sees all of it. Conditional
-//! writes and deletes hold an advisory lock on a hidden `.<name>.lock` beside the object while
-//! they compare and swap; an object's version is the SHA-256 of its content. Objects are
-//! created 0600 and directories 0700 (less if the umask says so): a set holds a database.
+//! nothing. Tags live in a hidden `.<name>.tags.json` beside the object, put in place right
+//! after it on the same thread (a refused create-only put touches neither). Hidden names never
+//! appear in listings; leftover partial files are reported as pending uploads. A listing waits
+//! for the write steps of puts and tag writes already running, which finish even when their
+//! caller was cancelled: the cleanup after a stopped put sees all of it. Conditional writes and
+//! deletes hold an advisory lock on a hidden `.<name>.lock` beside the object while they
+//! compare and swap; an object's version is the SHA-256 of its content. Objects are created
+//! 0600 and directories 0700 (less if the umask says so): a set holds a database.
 
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -123,9 +124,11 @@ async fn on_thread<T: Send + 'static>(
         .and_then(|r| r)
 }
 
-/// Puts the written partial file (owned by `guard`) in place as `path`, with its tags sidecar
-/// written first (or a stale one removed), and syncs the directory. A failed placement leaves
-/// neither the partial file nor a sidecar it wrote.
+/// Puts the written partial file (owned by `guard`) in place as `path`, then its tags sidecar
+/// (written to a partial file of its own first; a stale one removed when there are none), and
+/// syncs the directory. A refused create-only placement (the object exists) touches neither the
+/// object nor its sidecar, and leaves no partial file behind. The whole runs on one thread
+/// while listings wait, so no listing sees the object without its tags.
 fn place(
     mut guard: TempFileGuard,
     path: &Path,
@@ -136,14 +139,10 @@ fn place(
         return Err(std::io::Error::other("the partial file is gone"));
     };
     let tags_file = tags_path(path);
-    let existed = path.exists();
-    match tags {
-        Some(tags) => write_atomically_blocking(&tags_file, tags)?,
-        None => match std::fs::remove_file(&tags_file) {
-            Err(e) if e.kind() != ErrorKind::NotFound => return Err(e),
-            _ => {}
-        },
-    }
+    let tags_temp = match tags {
+        Some(tags) => Some(write_partial(&tags_file, tags)?),
+        None => None,
+    };
     let placed = if create_only {
         // A hard link fails if the name exists: create-only, atomically.
         std::fs::hard_link(&temp, path)
@@ -151,30 +150,48 @@ fn place(
         std::fs::rename(&temp, path)
     };
     if let Err(e) = placed {
-        if !existed && tags.is_some() {
-            let _ = std::fs::remove_file(&tags_file);
-        }
+        drop(tags_temp);
         return Err(e);
     }
     if !create_only {
         guard.disarm();
     }
     drop(guard);
+    match tags_temp {
+        Some(mut partial) => {
+            if let Some(written) = partial.path.clone() {
+                std::fs::rename(&written, &tags_file)?;
+                partial.disarm();
+            }
+        }
+        None => match std::fs::remove_file(&tags_file) {
+            Err(e) if e.kind() != ErrorKind::NotFound => return Err(e),
+            _ => {}
+        },
+    }
     std::fs::File::open(path.parent().unwrap_or(Path::new(".")))?.sync_all()
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename, on this thread.
-fn write_atomically_blocking(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Writes `bytes` to a partial file beside `path`, synced; the guard removes it unless taken.
+fn write_partial(path: &Path, bytes: &[u8]) -> std::io::Result<TempFileGuard> {
     use std::io::Write;
     let temp = hidden_sibling(path, &format!("{PARTIAL_MARKER}{}", random_id()));
-    let mut guard = TempFileGuard {
+    let guard = TempFileGuard {
         path: Some(temp.clone()),
     };
     let mut file = create_private(&temp)?;
     file.write_all(bytes)?;
     file.sync_all()?;
-    std::fs::rename(&temp, path)?;
-    guard.disarm();
+    Ok(guard)
+}
+
+/// Writes `bytes` to `path` through a partial file and a rename, on this thread.
+fn write_atomically_blocking(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut partial = write_partial(path, bytes)?;
+    if let Some(written) = partial.path.clone() {
+        std::fs::rename(&written, path)?;
+        partial.disarm();
+    }
     Ok(())
 }
 
