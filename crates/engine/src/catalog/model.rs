@@ -125,6 +125,33 @@ impl Enabled {
     }
 }
 
+/// How a relation outlives a session and a crash (`relpersistence`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Persistence {
+    #[default]
+    Permanent,
+    /// Not written to the WAL: emptied by a crash, not replicated.
+    Unlogged,
+}
+
+impl Persistence {
+    /// From the catalog's one-letter code (`p`, `u`; a temporary relation is never dumped).
+    pub fn from_code(code: &str) -> Self {
+        match code {
+            "u" => Persistence::Unlogged,
+            _ => Persistence::Permanent,
+        }
+    }
+
+    /// The word `CREATE` takes before the kind: `"UNLOGGED "` or nothing.
+    pub fn create_word(self) -> &'static str {
+        match self {
+            Persistence::Unlogged => "UNLOGGED ",
+            Persistence::Permanent => "",
+        }
+    }
+}
+
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
