@@ -18,6 +18,7 @@ mod access_methods;
 mod base_types;
 mod casts;
 mod collations;
+mod columns;
 mod constraints;
 mod conversions;
 mod event_triggers;
