@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use super::foreign_data::options_sql;
+use super::model::Persistence;
 use super::sequences::IdentitySequences;
 use super::*;
 use backstop_pg::version::ServerVersion;
@@ -285,12 +286,17 @@ pub(super) fn column_definition(
         written.owns.push(oid_ref(class::PG_CLASS, sequence.oid));
         // From 15 a sequence may be logged or not on its own; it starts as its
         // table is.
-        if table.version.at_least(15) && (sequence.persistence == "u") != table.unlogged {
+        let unlogged = sequence.persistence == Persistence::Unlogged;
+        if table.version.at_least(15) && unlogged != table.unlogged {
             written.after.push_str(&format!(
                 "ALTER SEQUENCE {seq_name} SET {};\n",
                 if table.unlogged { "LOGGED" } else { "UNLOGGED" }
             ));
         }
+        written.after.push_str(&comment_sql(
+            &format!("SEQUENCE {seq_name}"),
+            sequence.comment.clone(),
+        ));
         let when = match column.identity {
             Identity::Always => "ALWAYS",
             _ => "BY DEFAULT",

@@ -78,8 +78,9 @@ pub(super) struct IdentitySequence {
     pub name: String,
     /// The clause's options (`START WITH ... CYCLE`).
     pub options: String,
-    /// `relpersistence`: `u` when unlogged.
-    pub persistence: String,
+    pub persistence: Persistence,
+    /// Its comment: set by the table that makes the sequence.
+    pub comment: Option<String>,
 }
 
 /// Identity sequences by (table oid, column number).
@@ -219,17 +220,14 @@ fn identity_sequences(sequences: &[Sequence]) -> IdentitySequences {
             table_oid, attnum, ..
         } = sequence.owned_by
         {
-            let persistence = match sequence.persistence {
-                Persistence::Unlogged => "u",
-                Persistence::Permanent => "p",
-            };
             identity.insert(
                 (table_oid, attnum),
                 IdentitySequence {
                     oid: sequence.header.oid,
                     name: sequence.header.q.clone(),
                     options: sequence.options(),
-                    persistence: persistence.to_string(),
+                    persistence: sequence.persistence,
+                    comment: sequence.header.comment.clone(),
                 },
             );
         }
@@ -455,12 +453,8 @@ mod tests {
         let by_column = identity_sequences(&[identity]);
         let clause = &by_column[&(16_390, 2)];
         assert_eq!(
-            (
-                clause.oid,
-                clause.name.as_str(),
-                clause.persistence.as_str()
-            ),
-            (16_400, "app.\"Order_seq\"", "u")
+            (clause.oid, clause.name.as_str(), clause.persistence),
+            (16_400, "app.\"Order_seq\"", Persistence::Unlogged)
         );
         assert_eq!(
             clause.options,

@@ -731,7 +731,8 @@ mod tests {
     }
 
     #[test]
-    fn an_identity_columns_sequence_is_named_in_its_clause_and_logged_as_it_was_from_15() {
+    fn an_identity_columns_sequence_is_named_in_its_clause_logged_as_it_was_from_15_and_keeps_its_comment()
+     {
         let identity = IdentitySequences::from([(
             (16_500, 1),
             IdentitySequence {
@@ -739,7 +740,8 @@ mod tests {
                 name: "app.t_id_seq".into(),
                 options: "START WITH 1 INCREMENT BY 1 MINVALUE 1 MAXVALUE 9 CACHE 1 NO CYCLE"
                     .into(),
-                persistence: "p".into(),
+                persistence: Persistence::Permanent,
+                comment: Some("ids".into()),
             },
         )]);
         let mut t = table(
@@ -757,7 +759,8 @@ mod tests {
         assert_eq!(
             v17.items[0].sql,
             format!(
-                "{clause}ALTER SEQUENCE app.t_id_seq SET LOGGED;\nALTER TABLE app.t OWNER TO app;\n"
+                "{clause}ALTER SEQUENCE app.t_id_seq SET LOGGED;\nCOMMENT ON SEQUENCE app.t_id_seq IS 'ids';\n\
+                 ALTER TABLE app.t OWNER TO app;\n"
             )
         );
         assert!(
@@ -769,7 +772,9 @@ mod tests {
         let v14 = dumped(vec![t.clone()], &identity, V14);
         assert_eq!(
             v14.items[0].sql,
-            format!("{clause}ALTER TABLE app.t OWNER TO app;\n")
+            format!(
+                "{clause}COMMENT ON SEQUENCE app.t_id_seq IS 'ids';\nALTER TABLE app.t OWNER TO app;\n"
+            )
         );
         t.columns[0].identity = Identity::ByDefault;
         t.persistence = Persistence::Permanent;
