@@ -551,16 +551,14 @@ async fn read_to_relations(
 /// costliest per table, and needing nothing else read), so that a second session in the same
 /// snapshot can read them while the first reads what the relations need.
 pub struct Apart {
-    constraints: Vec<Fields>,
+    constraints: Vec<constraints::Constraint>,
     indexes: Vec<Fields>,
 }
 
 /// Reads the [`Apart`] rows.
 pub async fn read_apart(db: &Db<'_>) -> Result<Apart, CatalogError> {
     Ok(Apart {
-        constraints: db
-            .query("constraints", &constraints::sql(db.version))
-            .await?,
+        constraints: constraints::get(db).await?,
         indexes: db.query("indexes", &indexes::sql()).await?,
     })
 }
@@ -575,12 +573,12 @@ pub async fn read(
     let (
         (mut catalog, io_functions),
         Apart {
-            constraints: constraint_rows,
+            constraints: table_constraints,
             indexes: index_rows,
         },
     ) = (catalog?, apart?);
     let relations = catalog.relations.clone();
-    constraints::constraints(constraint_rows, &mut catalog, &relations)?;
+    constraints::constraints(&table_constraints, &mut catalog, &relations);
     indexes::indexes(index_rows, &mut catalog, &relations)?;
     triggers::triggers(db, &mut catalog, &relations).await?;
     policies::policies(db, &mut catalog, &relations).await?;
