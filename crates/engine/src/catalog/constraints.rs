@@ -253,7 +253,7 @@ pub(super) fn dump(constraints: &[Constraint], relations: &HashMap<u32, Relation
         .needing([oid_ref(class::PG_CLASS, constraint.table_oid)])
         .of_table(t);
         item.references = constraint.references.clone();
-        item.slow_build = slow_method(constraint.index_method.clone());
+        item.slow_build = slow_method(constraint.index_method.as_deref());
         dumped.items.push(item);
     }
     dumped

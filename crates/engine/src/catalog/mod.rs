@@ -547,19 +547,19 @@ async fn read_to_relations(
     Ok((catalog, io_functions))
 }
 
-/// The rows read apart from the rest of the catalog: the constraints' and the indexes' (the
+/// What is read apart from the rest of the catalog: the constraints and the indexes (the
 /// costliest per table, and needing nothing else read), so that a second session in the same
 /// snapshot can read them while the first reads what the relations need.
 pub struct Apart {
     constraints: Vec<constraints::Constraint>,
-    indexes: Vec<Fields>,
+    indexes: Vec<indexes::Index>,
 }
 
-/// Reads the [`Apart`] rows.
+/// Reads the [`Apart`] constraints and indexes.
 pub async fn read_apart(db: &Db<'_>) -> Result<Apart, CatalogError> {
     Ok(Apart {
         constraints: constraints::get(db).await?,
-        indexes: db.query("indexes", &indexes::sql()).await?,
+        indexes: indexes::get(db).await?,
     })
 }
 
@@ -574,12 +574,12 @@ pub async fn read(
         (mut catalog, io_functions),
         Apart {
             constraints: table_constraints,
-            indexes: index_rows,
+            indexes: table_indexes,
         },
     ) = (catalog?, apart?);
     let relations = catalog.relations.clone();
     constraints::constraints(&table_constraints, &mut catalog, &relations);
-    indexes::indexes(index_rows, &mut catalog, &relations)?;
+    indexes::indexes(&table_indexes, &mut catalog, &relations);
     triggers::triggers(db, &mut catalog, &relations).await?;
     policies::policies(db, &mut catalog, &relations).await?;
     rules::rules(db, &mut catalog, &relations).await?;
