@@ -548,21 +548,19 @@ async fn read_to_relations(
     Ok((catalog, io_functions))
 }
 
-/// The rows read apart from the rest of the catalog: the constraints' and the indexes' (the
+/// What is read apart from the rest of the catalog: the constraints and the indexes (the
 /// costliest per table, and needing nothing else read), so that a second session in the same
 /// snapshot can read them while the first reads what the relations need.
 pub struct Apart {
-    constraints: Vec<Fields>,
-    indexes: Vec<Fields>,
+    constraints: Vec<constraints::Constraint>,
+    indexes: Vec<indexes::Index>,
 }
 
-/// Reads the [`Apart`] rows.
+/// Reads the [`Apart`] constraints and indexes.
 pub async fn read_apart(db: &Db<'_>) -> Result<Apart, CatalogError> {
     Ok(Apart {
-        constraints: db
-            .query("constraints", &constraints::sql(db.version))
-            .await?,
-        indexes: db.query("indexes", &indexes::sql()).await?,
+        constraints: constraints::get(db).await?,
+        indexes: indexes::get(db).await?,
     })
 }
 
@@ -576,13 +574,13 @@ pub async fn read(
     let (
         (mut catalog, io_functions),
         Apart {
-            constraints: constraint_rows,
-            indexes: index_rows,
+            constraints: table_constraints,
+            indexes: table_indexes,
         },
     ) = (catalog?, apart?);
     let relations = catalog.relations.clone();
-    constraints::constraints(constraint_rows, &mut catalog, &relations)?;
-    indexes::indexes(index_rows, &mut catalog, &relations)?;
+    constraints::constraints(&table_constraints, &mut catalog, &relations);
+    indexes::indexes(&table_indexes, &mut catalog, &relations);
     triggers::triggers(db, &mut catalog, &relations).await?;
     policies::policies(db, &mut catalog, &relations).await?;
     rules::rules(db, &mut catalog, &relations).await?;

@@ -152,6 +152,48 @@ impl Persistence {
     }
 }
 
+/// The index of a partitioned table that a partition's index (its own, or its key's) is
+/// attached to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParentIndex {
+    pub oid: u32,
+    /// The index quoted and schema-qualified.
+    pub q: String,
+}
+
+impl ParentIndex {
+    /// From the row's `parent_index` and `parent_index_oid` columns; `None` for an index
+    /// attached to none.
+    pub(super) fn of(row: &Fields) -> Result<Option<Self>, CatalogError> {
+        Ok(
+            match (
+                row.get::<Option<String>>("parent_index")?,
+                row.get::<Option<u32>>("parent_index_oid")?,
+            ) {
+                (Some(q), Some(oid)) => Some(ParentIndex { oid, q }),
+                _ => None,
+            },
+        )
+    }
+
+    /// The item named `name` that attaches index `child` on `table` (`qualified`, as
+    /// statements name it) to this one, needing both.
+    pub fn attach(&self, child: u32, qualified: &str, table: &super::Relation, name: &str) -> Item {
+        use crate::item::class::PG_CLASS;
+        Item::new(
+            ItemKind::IndexAttach,
+            &table.schema,
+            name,
+            format!("ALTER INDEX {} ATTACH PARTITION {qualified};\n", self.q),
+        )
+        .needing([
+            super::oid_ref(PG_CLASS, child),
+            super::oid_ref(PG_CLASS, self.oid),
+        ])
+        .of_table(&table.qualified_name)
+    }
+}
+
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;

@@ -10,11 +10,67 @@
 //! unclaimed, and the inventory refuses it by name. It is never put into a log line or an
 //! error: items name the subscription only.
 
+use super::model::Header;
 use super::*;
 use crate::sql::Sql;
-use backstop_pg::version::ServerVersion;
+
+/// A subscription as the catalog describes it (`header.q` is its quoted name). The options a
+/// version brought are `None` when the source server predates them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscription {
+    pub header: Header,
+    /// The connection string: a secret, never put into a log line or an error.
+    pub conninfo: String,
+    pub slot: Option<String>,
+    /// The publications it subscribes to, quoted, joined by `, `.
+    pub publications: String,
+    pub synchronous_commit: String,
+    /// 14+.
+    pub binary: Option<bool>,
+    /// 14+.
+    pub streaming: Option<Streaming>,
+    /// 15+.
+    pub two_phase: Option<bool>,
+    pub disable_on_error: Option<bool>,
+    /// 16+.
+    pub password_required: Option<bool>,
+    pub run_as_owner: Option<bool>,
+    pub origin: Option<String>,
+    /// 17+.
+    pub failover: Option<bool>,
+}
+
+/// How a subscription applies a transaction in progress (`substream`: a bool in 14 and 15,
+/// then `f`, `t` or `p`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Streaming {
+    /// Only once it is committed.
+    Off,
+    /// Spooled to files as it streams in.
+    On,
+    /// Applied by parallel workers as it streams in (16+).
+    Parallel,
+}
+
+impl Streaming {
+    /// From the catalog's one-letter code.
+    pub fn from_code(code: &str) -> Self {
+        match code {
+            "t" => Streaming::On,
+            "p" => Streaming::Parallel,
+            _ => Streaming::Off,
+        }
+    }
+}
 
 pub(super) async fn subscriptions(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), CatalogError> {
+    catalog.items.extend(get(db).await?.iter().map(dump));
+    Ok(())
+}
+
+/// Every subscription of the current database; none when the backup role cannot read their
+/// connection strings.
+pub(super) async fn get(db: &Db<'_>) -> Result<Vec<Subscription>, CatalogError> {
     let readable = db
         .query(
             "subscription access",
@@ -27,7 +83,7 @@ pub(super) async fn subscriptions(db: &Db<'_>, catalog: &mut Catalog) -> Result<
         .transpose()?
         .unwrap_or(false)
     {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let v = db.version;
     let binary = if v.at_least(14) {
@@ -68,73 +124,89 @@ pub(super) async fn subscriptions(db: &Db<'_>, catalog: &mut Catalog) -> Result<
          WHERE s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
          ORDER BY s.subname"
     );
+    let mut subscriptions = Vec::new();
     for row in db.query("subscriptions", &sql).await? {
-        let (oid, name, q, owner): (u32, String, String, String) = (
-            row.get("oid")?,
-            row.get("name")?,
-            row.get("q")?,
-            row.get("owner")?,
-        );
-        let mut options = vec!["connect = false".to_string()];
-        options.push(match row.get::<Option<String>>("slot")? {
-            Some(slot) => format!("slot_name = {}", literal(&slot)),
-            None => "slot_name = NONE".to_string(),
-        });
-        let flag = |column: &str, option: &str| -> Result<Option<String>, CatalogError> {
-            Ok(row
-                .get::<Option<bool>>(column)?
-                .map(|on| format!("{option} = {on}")))
-        };
-        options.extend(flag("binary", "binary")?);
-        if let Some(streaming) = row.get::<Option<String>>("streaming")? {
-            let mode = match streaming.as_str() {
-                "t" => "on",
-                "p" => "parallel",
-                _ => "off",
-            };
-            options.push(format!("streaming = {mode}"));
-        }
-        options.extend(flag("two_phase", "two_phase")?);
-        options.extend(flag("disable_on_error", "disable_on_error")?);
-        options.extend(flag("password_required", "password_required")?);
-        options.extend(flag("run_as_owner", "run_as_owner")?);
-        options.extend(flag("failover", "failover")?);
-        options.push(format!(
-            "synchronous_commit = {}",
-            literal(&row.get::<String>("synchronous_commit")?)
-        ));
-        if let Some(origin) = row.get::<Option<String>>("origin")? {
-            options.push(format!("origin = {}", literal(&origin)));
-        }
-        let mut sql = Sql::from(format!(
-            "CREATE SUBSCRIPTION {q} CONNECTION {} PUBLICATION {} WITH ({});\n",
-            literal(&row.get::<String>("conninfo")?),
-            row.get::<Option<String>>("publications")?
+        subscriptions.push(Subscription {
+            header: Header {
+                oid: row.get("oid")?,
+                name: row.get("name")?,
+                q: row.get("q")?,
+                owner: row.get("owner")?,
+                comment: row.get("comment")?,
+                ..Header::default()
+            },
+            conninfo: row.get("conninfo")?,
+            slot: row.get("slot")?,
+            publications: row
+                .get::<Option<String>>("publications")?
                 .unwrap_or_default(),
-            options.join(", ")
-        ));
-        sql.push_str(&newer_server_defaults(&q, v));
-        sql.owner(&format!("SUBSCRIPTION {q}"), &owner);
-        sql.push_str(&comment_sql(
-            &format!("SUBSCRIPTION {q}"),
-            row.get("comment")?,
-        ));
-        catalog.items.push(
-            Item::new(ItemKind::Subscription, "", &name, sql)
-                .owning([oid_ref(class::PG_SUBSCRIPTION, oid)]),
-        );
+            synchronous_commit: row.get("synchronous_commit")?,
+            binary: row.get("binary")?,
+            streaming: row
+                .get::<Option<String>>("streaming")?
+                .map(|code| Streaming::from_code(&code)),
+            two_phase: row.get("two_phase")?,
+            disable_on_error: row.get("disable_on_error")?,
+            password_required: row.get("password_required")?,
+            run_as_owner: row.get("run_as_owner")?,
+            origin: row.get("origin")?,
+            failover: row.get("failover")?,
+        });
     }
-    Ok(())
+    Ok(subscriptions)
 }
 
-/// Statements that give a subscription from a server of `source`'s version, restored onto a
-/// newer one, the behaviour it had where the newer server's defaults differ.
-fn newer_server_defaults(q: &str, source: ServerVersion) -> String {
+/// The item that creates `subscription`, not connected and disabled.
+pub(super) fn dump(subscription: &Subscription) -> Item {
+    let header = &subscription.header;
+    let mut options = vec!["connect = false".to_string()];
+    options.push(match &subscription.slot {
+        Some(slot) => format!("slot_name = {}", literal(slot)),
+        None => "slot_name = NONE".to_string(),
+    });
+    let flag = |option: &str, value: Option<bool>| value.map(|on| format!("{option} = {on}"));
+    options.extend(flag("binary", subscription.binary));
+    if let Some(streaming) = subscription.streaming {
+        let mode = match streaming {
+            Streaming::On => "on",
+            Streaming::Parallel => "parallel",
+            Streaming::Off => "off",
+        };
+        options.push(format!("streaming = {mode}"));
+    }
+    options.extend(flag("two_phase", subscription.two_phase));
+    options.extend(flag("disable_on_error", subscription.disable_on_error));
+    options.extend(flag("password_required", subscription.password_required));
+    options.extend(flag("run_as_owner", subscription.run_as_owner));
+    options.extend(flag("failover", subscription.failover));
+    options.push(format!(
+        "synchronous_commit = {}",
+        literal(&subscription.synchronous_commit)
+    ));
+    if let Some(origin) = &subscription.origin {
+        options.push(format!("origin = {}", literal(origin)));
+    }
+    let mut sql = Sql::from(format!(
+        "CREATE SUBSCRIPTION {} CONNECTION {} PUBLICATION {} WITH ({});\n",
+        header.q,
+        literal(&subscription.conninfo),
+        subscription.publications,
+        options.join(", ")
+    ));
+    sql.push_str(&newer_server_defaults(subscription));
+    sql.append(header.tail("SUBSCRIPTION"));
+    Item::new(ItemKind::Subscription, "", &header.name, sql)
+        .owning([oid_ref(class::PG_SUBSCRIPTION, header.oid)])
+}
+
+/// Statements that give `subscription`, restored onto a newer server, the behaviour it had
+/// where the newer server's defaults differ: the options its source server did not have.
+fn newer_server_defaults(subscription: &Subscription) -> String {
     let mut steps = Vec::new();
-    if !source.at_least(16) {
+    if subscription.run_as_owner.is_none() {
         steps.push(("160000", "run_as_owner = true"));
     }
-    if !source.at_least(14) {
+    if subscription.streaming.is_none() {
         steps.push(("180000", "streaming = off"));
     }
     steps
@@ -142,7 +214,8 @@ fn newer_server_defaults(q: &str, source: ServerVersion) -> String {
         .map(|(from, option)| {
             format!(
                 "DO $$BEGIN IF current_setting('server_version_num')::int >= {from} THEN \
-                 ALTER SUBSCRIPTION {q} SET ({option}); END IF; END$$;\n"
+                 ALTER SUBSCRIPTION {} SET ({option}); END IF; END$$;\n",
+                subscription.header.q
             )
         })
         .collect()
@@ -150,15 +223,112 @@ fn newer_server_defaults(q: &str, source: ServerVersion) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::model::tests::header;
     use super::*;
 
+    /// A subscription as `get` reads it from a server of `major`, each option at its value
+    /// there by default.
+    fn on(major: u32) -> Subscription {
+        let since = |version: u32| major >= version;
+        Subscription {
+            header: header("sub", Some("app")),
+            conninfo: "host=primary dbname=shop".into(),
+            slot: Some("sub".into()),
+            publications: "\"Orders\", stock".into(),
+            synchronous_commit: "off".into(),
+            binary: since(14).then_some(false),
+            streaming: since(14).then_some(if since(18) {
+                Streaming::Parallel
+            } else {
+                Streaming::Off
+            }),
+            two_phase: since(15).then_some(false),
+            disable_on_error: since(15).then_some(false),
+            password_required: since(16).then_some(true),
+            run_as_owner: since(16).then_some(false),
+            origin: since(16).then(|| "any".into()),
+            failover: since(17).then_some(false),
+        }
+    }
+
+    const CREATE: &str = "CREATE SUBSCRIPTION sub CONNECTION 'host=primary dbname=shop' PUBLICATION \"Orders\", stock WITH (connect = false, slot_name = 'sub'";
+    const OWNER: &str = "ALTER SUBSCRIPTION sub OWNER TO app;\n";
+
+    fn keeps(option: &str, from: u32) -> String {
+        format!(
+            "DO $$BEGIN IF current_setting('server_version_num')::int >= {from} THEN \
+             ALTER SUBSCRIPTION sub SET ({option}); END IF; END$$;\n"
+        )
+    }
+
     #[test]
-    fn an_old_subscription_keeps_its_behaviour_on_a_newer_server() {
-        let on_13 = newer_server_defaults("s", ServerVersion(130_023));
-        assert!(on_13.contains(">= 160000 THEN ALTER SUBSCRIPTION s SET (run_as_owner = true)"));
-        assert!(on_13.contains(">= 180000 THEN ALTER SUBSCRIPTION s SET (streaming = off)"));
-        let on_15 = newer_server_defaults("s", ServerVersion(150_018));
-        assert!(on_15.contains("run_as_owner") && !on_15.contains("streaming"));
-        assert_eq!(newer_server_defaults("s", ServerVersion(160_014)), "");
+    fn each_versions_options_and_what_a_newer_server_would_change() {
+        let sql = |major: u32| dump(&on(major)).sql;
+        assert_eq!(
+            sql(13),
+            format!(
+                "{CREATE}, synchronous_commit = 'off');\n{}{}{OWNER}",
+                keeps("run_as_owner = true", 160_000),
+                keeps("streaming = off", 180_000)
+            )
+        );
+        assert_eq!(
+            sql(14),
+            format!(
+                "{CREATE}, binary = false, streaming = off, synchronous_commit = 'off');\n{}{OWNER}",
+                keeps("run_as_owner = true", 160_000)
+            )
+        );
+        let fifteen =
+            ", binary = false, streaming = off, two_phase = false, disable_on_error = false";
+        assert_eq!(
+            sql(15),
+            format!(
+                "{CREATE}{fifteen}, synchronous_commit = 'off');\n{}{OWNER}",
+                keeps("run_as_owner = true", 160_000)
+            )
+        );
+        let sixteen = ", password_required = true, run_as_owner = false";
+        assert_eq!(
+            sql(16),
+            format!(
+                "{CREATE}{fifteen}{sixteen}, synchronous_commit = 'off', origin = 'any');\n{OWNER}"
+            )
+        );
+        assert_eq!(
+            sql(17),
+            format!(
+                "{CREATE}{fifteen}{sixteen}, failover = false, synchronous_commit = 'off', origin = 'any');\n{OWNER}"
+            )
+        );
+        assert_eq!(
+            sql(18),
+            format!(
+                "{CREATE}, binary = false, streaming = parallel, two_phase = false, disable_on_error = false\
+                 {sixteen}, failover = false, synchronous_commit = 'off', origin = 'any');\n{OWNER}"
+            )
+        );
+    }
+
+    #[test]
+    fn no_slot_streaming_on_and_a_comment() {
+        let mut subscription = on(16);
+        subscription.slot = None;
+        subscription.streaming = Some(Streaming::On);
+        subscription.header.comment = Some("from the shop".into());
+        let item = dump(&subscription);
+        assert!(
+            item.sql
+                .contains("slot_name = NONE, binary = false, streaming = on,")
+        );
+        assert!(item.sql.ends_with(&format!(
+            "{OWNER}COMMENT ON SUBSCRIPTION sub IS 'from the shop';\n"
+        )));
+        assert_eq!(
+            (item.kind, item.schema.as_str(), item.name.as_str()),
+            (ItemKind::Subscription, "", "sub")
+        );
+        assert_eq!(item.owns, [oid_ref(class::PG_SUBSCRIPTION, 16_400)]);
+        assert_eq!(Streaming::from_code("f"), Streaming::Off);
     }
 }
