@@ -7,6 +7,73 @@
 
 use super::*;
 
+/// The privileges of an extension's member or a system object (or of one of its columns)
+/// that differ from what it started with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangedAcl {
+    /// The extension it belongs to; `None` for a system object.
+    pub extension: Option<u32>,
+    pub target: GrantTarget,
+    /// The object as `pg_identify_object` names it (a column's relation).
+    pub identity: String,
+    /// The column, quoted, when the privileges are a column's.
+    pub column: Option<String>,
+    /// Its privileges now: `None` when a column's are NULL.
+    pub acl: Option<Vec<Grant>>,
+    /// What it started with: its `pg_init_privs` entry, or else the owner's default.
+    pub initial: Vec<Grant>,
+}
+
+/// The keyword a GRANT names an object by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantTarget {
+    /// Functions and aggregates.
+    Function,
+    Procedure,
+    /// Tables, views, materialized views and foreign tables.
+    Table,
+    Sequence,
+    /// Types and domains.
+    Type,
+    Schema,
+    ForeignDataWrapper,
+    ForeignServer,
+    Language,
+}
+
+impl GrantTarget {
+    /// The target of an object of `kind` (as `pg_identify_object` names kinds); `None` for a
+    /// kind without privileges.
+    pub fn of_kind(kind: &str) -> Option<Self> {
+        Some(match kind {
+            "function" | "aggregate" => GrantTarget::Function,
+            "procedure" => GrantTarget::Procedure,
+            "table" | "view" | "materialized view" | "foreign table" => GrantTarget::Table,
+            "sequence" => GrantTarget::Sequence,
+            "type" | "domain" => GrantTarget::Type,
+            "schema" => GrantTarget::Schema,
+            "foreign-data wrapper" => GrantTarget::ForeignDataWrapper,
+            "server" => GrantTarget::ForeignServer,
+            "language" => GrantTarget::Language,
+            _ => return None,
+        })
+    }
+
+    pub fn keyword(self) -> &'static str {
+        match self {
+            GrantTarget::Function => "FUNCTION",
+            GrantTarget::Procedure => "PROCEDURE",
+            GrantTarget::Table => "TABLE",
+            GrantTarget::Sequence => "SEQUENCE",
+            GrantTarget::Type => "TYPE",
+            GrantTarget::Schema => "SCHEMA",
+            GrantTarget::ForeignDataWrapper => "FOREIGN DATA WRAPPER",
+            GrantTarget::ForeignServer => "FOREIGN SERVER",
+            GrantTarget::Language => "LANGUAGE",
+        }
+    }
+}
+
 /// Objects of the kinds that carry an ACL, with their default and initial privileges: only
 /// those in pg_catalog or belonging to an extension (filtered per branch, so a database of
 /// thousands of tables does not have every column of every table looked at).
@@ -46,26 +113,17 @@ fn objects() -> String {
     )
 }
 
-/// The keyword a GRANT names an object of `kind` (as `pg_identify_object` spells kinds) by.
-fn grant_target(kind: &str) -> Option<&'static str> {
-    Some(match kind {
-        "function" | "aggregate" => "FUNCTION",
-        "procedure" => "PROCEDURE",
-        "table" | "view" | "materialized view" | "foreign table" => "TABLE",
-        "sequence" => "SEQUENCE",
-        "type" | "domain" => "TYPE",
-        "schema" => "SCHEMA",
-        "foreign-data wrapper" => "FOREIGN DATA WRAPPER",
-        "server" => "FOREIGN SERVER",
-        "language" => "LANGUAGE",
-        _ => return None,
-    })
-}
-
 pub(super) async fn initial_privileges(
     db: &Db<'_>,
     catalog: &mut Catalog,
 ) -> Result<(), CatalogError> {
+    catalog.items.extend(get(db).await?.iter().filter_map(dump));
+    Ok(())
+}
+
+/// Every ACL of an extension member or system object (of a kind with privileges) that is
+/// not what it started with.
+pub(super) async fn get(db: &Db<'_>) -> Result<Vec<ChangedAcl>, CatalogError> {
     let sql = format!(
         "WITH objects AS ({}), \
          owned AS ( \
@@ -88,68 +146,165 @@ pub(super) async fn initial_privileges(
         acl_json("coalesce(w.acl, w.dflt)"),
         acl_json("w.initial"),
     );
+    let mut acls = Vec::new();
     for row in db
         .query("privileges of extension and system objects", &sql)
         .await?
     {
-        let (kind, identity): (String, String) = (row.get("kind")?, row.get("identity")?);
         let column: Option<String> = row.get("column_name")?;
-        let (target, schema, name) = match &column {
-            Some(column) => {
-                let relation: String = row.get("relation")?;
-                let relation_kind: String = row.get("relation_kind")?;
-                let Some(word) = grant_target(&relation_kind) else {
-                    continue;
-                };
-                let name = format!("{relation}.{column}");
-                (
-                    format!("{word} {relation}"),
-                    quote_schema(&relation).to_string(),
-                    name,
-                )
-            }
-            None => {
-                let Some(word) = grant_target(&kind) else {
-                    continue;
-                };
-                (
-                    format!("{word} {identity}"),
-                    quote_schema(&identity).to_string(),
-                    identity.clone(),
-                )
-            }
+        let (kind, identity): (String, String) = match column {
+            Some(_) => (row.get("relation_kind")?, row.get("relation")?),
+            None => (row.get("kind")?, row.get("identity")?),
         };
-        let sql = acl_statements(
-            &target,
-            column.as_deref(),
-            grants(&row, "acl")?.as_deref(),
-            &grants(&row, "acl_default")?.unwrap_or_default(),
-        );
-        if sql.is_empty() {
+        let Some(target) = GrantTarget::of_kind(&kind) else {
             continue;
-        }
-        let mut item = Item::new(ItemKind::Acl, &schema, &name, sql);
-        if let Some(extension) = row.get::<Option<u32>>("extension")? {
-            item = item.needing([oid_ref(class::PG_EXTENSION, extension)]);
-        }
-        catalog.items.push(item);
+        };
+        acls.push(ChangedAcl {
+            extension: row.get("extension")?,
+            target,
+            identity,
+            column,
+            acl: grants(&row, "acl")?,
+            initial: grants(&row, "acl_default")?.unwrap_or_default(),
+        });
     }
-    Ok(())
+    Ok(acls)
+}
+
+/// The item that turns `acl`'s initial privileges into its current ones, needing its
+/// extension; `None` when there is nothing to change.
+pub(super) fn dump(acl: &ChangedAcl) -> Option<Item> {
+    let sql = acl_statements(
+        &format!("{} {}", acl.target.keyword(), acl.identity),
+        acl.column.as_deref(),
+        acl.acl.as_deref(),
+        &acl.initial,
+    );
+    if sql.is_empty() {
+        return None;
+    }
+    let name = match &acl.column {
+        Some(column) => format!("{}.{column}", acl.identity),
+        None => acl.identity.clone(),
+    };
+    let item = Item::new(ItemKind::Acl, quote_schema(&acl.identity), &name, sql);
+    Some(match acl.extension {
+        Some(extension) => item.needing([oid_ref(class::PG_EXTENSION, extension)]),
+        None => item,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn grant(grantee: &str, privilege: &str) -> Grant {
+        Grant {
+            grantee: grantee.into(),
+            privilege: privilege.into(),
+            grantable: false,
+            grantor: None,
+        }
+    }
+
+    fn changed(target: GrantTarget, identity: &str, extension: Option<u32>) -> ChangedAcl {
+        ChangedAcl {
+            extension,
+            target,
+            identity: identity.into(),
+            column: None,
+            acl: Some(vec![grant("postgres", "EXECUTE")]),
+            initial: vec![grant("postgres", "EXECUTE")],
+        }
+    }
+
+    #[test]
+    fn a_grant_added_to_an_extensions_function_needs_the_extension() {
+        let mut acl = changed(
+            GrantTarget::Function,
+            "extensions.gen_random_uuid()",
+            Some(16_450),
+        );
+        acl.acl = Some(vec![grant("postgres", "EXECUTE"), grant("api", "EXECUTE")]);
+        let item = dump(&acl).unwrap();
+        assert_eq!(
+            item.sql,
+            "GRANT EXECUTE ON FUNCTION extensions.gen_random_uuid() TO api;\n"
+        );
+        assert_eq!(
+            (item.kind, item.schema.as_str(), item.name.as_str()),
+            (ItemKind::Acl, "extensions", "extensions.gen_random_uuid()")
+        );
+        assert_eq!(item.needs, [oid_ref(class::PG_EXTENSION, 16_450)]);
+        assert!(item.owns.is_empty() && item.table.is_none());
+    }
+
+    #[test]
+    fn a_privilege_revoked_from_a_system_object_needs_nothing() {
+        let mut acl = changed(
+            GrantTarget::Function,
+            "pg_catalog.pg_sleep(double precision)",
+            None,
+        );
+        acl.initial = vec![grant("PUBLIC", "EXECUTE"), grant("postgres", "EXECUTE")];
+        let item = dump(&acl).unwrap();
+        assert_eq!(
+            item.sql,
+            "REVOKE EXECUTE ON FUNCTION pg_catalog.pg_sleep(double precision) FROM PUBLIC;\n"
+        );
+        assert_eq!(item.schema, "pg_catalog");
+        assert!(item.needs.is_empty());
+
+        // Every privilege revoked, the owner's too: an empty ACL.
+        acl.acl = Some(Vec::new());
+        assert_eq!(
+            dump(&acl).unwrap().sql,
+            "REVOKE EXECUTE ON FUNCTION pg_catalog.pg_sleep(double precision) FROM PUBLIC;\n\
+             REVOKE EXECUTE ON FUNCTION pg_catalog.pg_sleep(double precision) FROM postgres;\n"
+        );
+    }
+
+    #[test]
+    fn a_column_grant_on_a_catalog_view_names_the_view_and_the_column() {
+        let acl = ChangedAcl {
+            extension: None,
+            target: GrantTarget::Table,
+            identity: "pg_catalog.pg_stat_activity".into(),
+            column: Some("query".into()),
+            acl: Some(vec![grant("\"Monitor\"", "SELECT")]),
+            initial: Vec::new(),
+        };
+        let item = dump(&acl).unwrap();
+        assert_eq!(
+            item.sql,
+            "GRANT SELECT (query) ON TABLE pg_catalog.pg_stat_activity TO \"Monitor\";\n"
+        );
+        assert_eq!(
+            (item.schema.as_str(), item.name.as_str()),
+            ("pg_catalog", "pg_catalog.pg_stat_activity.query")
+        );
+    }
+
+    #[test]
+    fn privileges_as_they_started_are_no_item() {
+        let same = changed(GrantTarget::Schema, "extensions", Some(16_450));
+        assert_eq!(dump(&same), None);
+    }
+
     #[test]
     fn every_kind_with_an_acl_has_its_grant_keyword() {
-        assert_eq!(grant_target("aggregate"), Some("FUNCTION"));
-        assert_eq!(grant_target("materialized view"), Some("TABLE"));
-        assert_eq!(grant_target("domain"), Some("TYPE"));
+        let keyword = |kind| GrantTarget::of_kind(kind).map(GrantTarget::keyword);
+        assert_eq!(keyword("aggregate"), Some("FUNCTION"));
+        assert_eq!(keyword("procedure"), Some("PROCEDURE"));
+        assert_eq!(keyword("materialized view"), Some("TABLE"));
+        assert_eq!(keyword("sequence"), Some("SEQUENCE"));
+        assert_eq!(keyword("domain"), Some("TYPE"));
         assert_eq!(
-            grant_target("foreign-data wrapper"),
+            keyword("foreign-data wrapper"),
             Some("FOREIGN DATA WRAPPER")
         );
-        assert_eq!(grant_target("index"), None);
+        assert_eq!(keyword("server"), Some("FOREIGN SERVER"));
+        assert_eq!(keyword("language"), Some("LANGUAGE"));
+        assert_eq!(keyword("index"), None);
     }
 }

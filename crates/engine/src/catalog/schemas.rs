@@ -10,6 +10,16 @@ pub struct Schema {
     pub header: Header,
 }
 
+/// An extension as the catalog describes it: `header.q` is its quoted name, and it is in no
+/// schema itself (it has no owner of its own to dump).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Extension {
+    pub header: Header,
+    /// The schema its objects are created in: its OID, and its name quoted.
+    pub namespace: u32,
+    pub in_schema: String,
+}
+
 pub(super) async fn schemas(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), CatalogError> {
     for schema in get(db).await? {
         catalog.items.extend(dump(&schema));
@@ -120,27 +130,48 @@ pub(super) async fn public_schema(db: &Db<'_>, catalog: &mut Catalog) -> Result<
 }
 
 pub(super) async fn extensions(db: &Db<'_>, catalog: &mut Catalog) -> Result<(), CatalogError> {
+    catalog
+        .items
+        .extend(get_extensions(db).await?.iter().map(dump_extension));
+    Ok(())
+}
+
+/// Every extension but those initdb creates.
+pub(super) async fn get_extensions(db: &Db<'_>) -> Result<Vec<Extension>, CatalogError> {
     let sql = "SELECT x.oid, x.extname::text AS name, quote_ident(x.extname) AS q, quote_ident(n.nspname) AS schema, \
                x.extnamespace, (SELECT description FROM pg_description WHERE objoid = x.oid AND classoid = 'pg_extension'::regclass AND objsubid = 0) AS comment \
                FROM pg_extension x JOIN pg_namespace n ON n.oid = x.extnamespace WHERE x.oid >= 16384";
+    let mut extensions = Vec::new();
     for row in db.query("extensions", sql).await? {
-        let (oid, name, q, schema, namespace): (u32, String, String, String, u32) = (
-            row.get("oid")?,
-            row.get("name")?,
-            row.get("q")?,
-            row.get("schema")?,
-            row.get("extnamespace")?,
-        );
-        let mut sql = format!("CREATE EXTENSION IF NOT EXISTS {q} WITH SCHEMA {schema};\n");
-        // Its comment as it is now, which may not be the one its control file gives.
-        sql.push_str(&comment_sql(&format!("EXTENSION {q}"), row.get("comment")?));
-        catalog.items.push(
-            Item::new(ItemKind::Extension, "", &name, sql)
-                .owning([oid_ref(class::PG_EXTENSION, oid)])
-                .needing([oid_ref(class::PG_NAMESPACE, namespace)]),
-        );
+        extensions.push(Extension {
+            header: Header {
+                oid: row.get("oid")?,
+                schema: String::new(),
+                name: row.get("name")?,
+                q: row.get("q")?,
+                owner: None,
+                comment: row.get("comment")?,
+                ..Header::default()
+            },
+            namespace: row.get("extnamespace")?,
+            in_schema: row.get("schema")?,
+        });
     }
-    Ok(())
+    Ok(extensions)
+}
+
+/// The item that creates `extension` in its schema, needing that schema.
+pub(super) fn dump_extension(extension: &Extension) -> Item {
+    let header = &extension.header;
+    let mut sql = Sql::from(format!(
+        "CREATE EXTENSION IF NOT EXISTS {} WITH SCHEMA {};\n",
+        header.q, extension.in_schema
+    ));
+    // Its comment as it is now, which may not be the one its control file gives.
+    sql.append(header.tail("EXTENSION"));
+    Item::new(ItemKind::Extension, "", &header.name, sql)
+        .owning([oid_ref(class::PG_EXTENSION, header.oid)])
+        .needing([oid_ref(class::PG_NAMESPACE, extension.namespace)])
 }
 
 #[cfg(test)]
@@ -171,5 +202,33 @@ mod tests {
         let items = dump(&schema);
         assert_eq!(items[1].sql, "GRANT USAGE ON SCHEMA \"Sales\" TO PUBLIC;\n");
         assert_eq!(items[1].needs, [oid_ref(class::PG_NAMESPACE, 16_400)]);
+    }
+
+    #[test]
+    fn an_extension_in_its_schema_with_its_comment_as_it_is_now() {
+        let mut extension = Extension {
+            header: header("\"uuid-ossp\"", None),
+            namespace: 16_410,
+            in_schema: "\"Extensions\"".into(),
+        };
+        let item = dump_extension(&extension);
+        assert_eq!(
+            item.sql,
+            "CREATE EXTENSION IF NOT EXISTS \"uuid-ossp\" WITH SCHEMA \"Extensions\";\n"
+        );
+        assert_eq!(
+            (item.kind, item.schema.as_str(), item.name.as_str()),
+            (ItemKind::Extension, "", "uuid-ossp")
+        );
+        assert_eq!(item.owns, [oid_ref(class::PG_EXTENSION, 16_400)]);
+        assert_eq!(item.needs, [oid_ref(class::PG_NAMESPACE, 16_410)]);
+        assert!(item.marks.is_empty());
+
+        extension.header.comment = Some("generate universally unique identifiers (UUIDs)".into());
+        assert_eq!(
+            dump_extension(&extension).sql,
+            "CREATE EXTENSION IF NOT EXISTS \"uuid-ossp\" WITH SCHEMA \"Extensions\";\n\
+             COMMENT ON EXTENSION \"uuid-ossp\" IS 'generate universally unique identifiers (UUIDs)';\n"
+        );
     }
 }
