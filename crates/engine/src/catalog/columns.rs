@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::foreign_data::options_sql;
+use super::foreign_data::{options_sql, options_text};
 use super::model::Persistence;
 use super::sequences::IdentitySequences;
 use super::*;
@@ -222,11 +222,6 @@ fn columns_sql(version: ServerVersion) -> String {
     )
 }
 
-/// ` OPTIONS (...)` for a list of options, as `CREATE` and `ALTER` of foreign objects take it.
-pub(super) fn options_block(options: &str) -> String {
-    format!(" OPTIONS (\n    {options}\n)")
-}
-
 /// The table a column definition is written for.
 pub(super) struct TableContext<'a> {
     pub oid: u32,
@@ -374,7 +369,7 @@ pub(super) fn column_settings(column: &Column, q: &str, after: &mut String) {
     if let Some(options) = &column.fdw_options {
         after.push_str(&format!(
             "ALTER FOREIGN TABLE ONLY {q} ALTER COLUMN {cq}{};\n",
-            options_block(options)
+            options_text(Some(options))
         ));
     }
     after.push_str(&comment_sql(

@@ -27,8 +27,8 @@ pub struct Constraint {
     pub inherited_by_children: bool,
     /// The index of a key or exclusion constraint.
     pub index: Option<KeyIndex>,
-    /// The access method of the index `conindid` names: a key's own, a foreign key's the
-    /// referenced key's.
+    /// The access method of a key's or an exclusion's index (what makes its build slow);
+    /// none for other kinds.
     pub index_method: Option<String>,
     /// The table a foreign key references, quoted and schema-qualified.
     pub references: Option<String>,
@@ -94,7 +94,9 @@ pub struct KeyIndex {
 /// A plain key's columns are read with it: a primary key or unique constraint that its index
 /// says all of (btree on plain columns, nothing deferrable, included, stored with options or
 /// in another tablespace, no NULLS NOT DISTINCT or WITHOUT OVERLAPS), which restore may build
-/// as an index first and attach after.
+/// as an index first and attach after. The index of a key or an exclusion is joined once (a
+/// foreign key's `conindid` is the referenced key's index, none of its own); NOT NULL (18)
+/// and constraint trigger rows are left out, since their columns and triggers make them.
 fn sql(version: ServerVersion) -> String {
     let nulls = if version.at_least(15) {
         " AND NOT i.indnullsnotdistinct"
@@ -113,14 +115,12 @@ fn sql(version: ServerVersion) -> String {
              ON hc.oid = h.inhrelid WHERE h.inhparent = con.conrelid AND NOT hc.relispartition)) AS inherited_by_children, \
          (SELECT description FROM pg_description WHERE objoid = con.oid AND classoid = 'pg_constraint'::regclass AND objsubid = 0) AS comment, \
          CASE WHEN con.conindid <> 0 AND con.contype IN ('p', 'u', 'x') THEN (SELECT description FROM pg_description WHERE objoid = con.conindid AND classoid = 'pg_class'::regclass AND objsubid = 0) END AS index_comment, \
-         (SELECT i.indisclustered FROM pg_index i WHERE i.indexrelid = con.conindid) AS clustered, \
-         (SELECT i.indisreplident FROM pg_index i WHERE i.indexrelid = con.conindid) AS replident, \
-         (SELECT quote_ident(c.relname) FROM pg_class c WHERE c.oid = con.conindid) AS index_name, \
-         (SELECT am.amname::text FROM pg_class c JOIN pg_am am ON am.oid = c.relam WHERE c.oid = con.conindid) AS method, \
+         ki.indisclustered AS clustered, ki.indisreplident AS replident, quote_ident(kc.relname) AS index_name, \
+         ka.amname::text AS method, \
          (SELECT quote_ident(pn.nspname) || '.' || quote_ident(pc.relname) FROM pg_inherits h \
              JOIN pg_class pc ON pc.oid = h.inhparent JOIN pg_namespace pn ON pn.oid = pc.relnamespace \
-             WHERE h.inhrelid = con.conindid) AS parent_index, \
-         (SELECT h.inhparent FROM pg_inherits h WHERE h.inhrelid = con.conindid) AS parent_index_oid, \
+             WHERE h.inhrelid = ki.indexrelid) AS parent_index, \
+         (SELECT h.inhparent FROM pg_inherits h WHERE h.inhrelid = ki.indexrelid) AS parent_index_oid, \
          CASE WHEN con.contype = 'f' THEN (SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) FROM pg_class c \
              JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = con.confrelid) END AS referenced, \
          CASE WHEN con.contype IN ('p', 'u') AND NOT con.condeferrable{period} THEN (SELECT array_agg(quote_ident(a.attname) ORDER BY k.n)::text[] \
@@ -129,7 +129,11 @@ fn sql(version: ServerVersion) -> String {
              JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum \
              WHERE i.indexrelid = con.conindid AND i.indnkeyatts = i.indnatts AND i.indexprs IS NULL \
              AND ic.reloptions IS NULL AND ic.reltablespace = 0 AND am.amname = 'btree'{nulls}) END AS plain_key \
-         FROM pg_constraint con WHERE con.conrelid <> 0 AND con.oid >= 16384 ORDER BY con.conrelid, con.conname",
+         FROM pg_constraint con \
+         LEFT JOIN pg_index ki ON ki.indexrelid = con.conindid AND con.contype IN ('p', 'u', 'x') \
+         LEFT JOIN pg_class kc ON kc.oid = ki.indexrelid LEFT JOIN pg_am ka ON ka.oid = kc.relam \
+         WHERE con.conrelid <> 0 AND con.oid >= 16384 AND con.contype NOT IN ('n', 't') \
+         ORDER BY con.conrelid, con.conname",
     )
 }
 

@@ -58,12 +58,6 @@ pub struct ForeignData {
     pub user_mappings: Vec<UserMapping>,
 }
 
-/// `OPTIONS (name 'value', ...)` from an options array column, as SQL (the column is built by
-/// [`options_sql`]).
-pub(super) fn options_clause(row: &Fields, column: &str) -> Result<String, CatalogError> {
-    Ok(options_text(row.get::<Option<String>>(column)?.as_deref()))
-}
-
 /// ` OPTIONS (\n    name 'value', ...\n)` for `options` as [`options_sql`] lists them, or
 /// nothing when there are none.
 pub(super) fn options_text(options: Option<&str>) -> String {

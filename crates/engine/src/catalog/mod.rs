@@ -482,31 +482,6 @@ fn oid_ref(class: u32, oid: u32) -> ObjectRef {
     ObjectRef { class, oid }
 }
 
-/// An ACL item for `target` owned by nothing and needing `object`, or None when default.
-fn acl_item(
-    schema: &str,
-    name: &str,
-    target: &str,
-    object: ObjectRef,
-    row: &Fields,
-    table: Option<&str>,
-) -> Result<Option<Item>, CatalogError> {
-    let sql = acl_statements(
-        target,
-        None,
-        grants(row, "acl")?.as_deref(),
-        &grants(row, "acl_default")?.unwrap_or_default(),
-    );
-    if sql.is_empty() {
-        return Ok(None);
-    }
-    let item = Item::new(ItemKind::Acl, schema, name, sql).needing([object]);
-    Ok(Some(match table {
-        Some(t) => item.of_table(t),
-        None => item,
-    }))
-}
-
 /// What other readers need to know of each dumped relation (tables, views, matviews).
 #[derive(Debug, Clone)]
 pub struct Relation {

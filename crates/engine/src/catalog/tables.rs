@@ -4,9 +4,9 @@
 
 use super::columns::{
     self, Column, Generated, TableContext, Written, column_definition, column_settings,
-    inherited_column, options_block,
+    inherited_column,
 };
-use super::foreign_data::options_sql;
+use super::foreign_data::{options_sql, options_text};
 use super::model::{Header, Persistence};
 use super::sequences::IdentitySequences;
 use super::*;
@@ -345,9 +345,7 @@ fn create_table(table: &Table, lines: &[String], after: &str) -> Sql {
     }
     if let Some(foreign) = &table.foreign {
         sql.push_str(&format!("\nSERVER {}", foreign.server));
-        if let Some(options) = &foreign.options {
-            sql.push_str(&options_block(options));
-        }
+        sql.push_str(&options_text(foreign.options.as_deref()));
     }
     if let Some(am) = &table.access_method {
         sql.push_str(&format!(" USING {am}"));
