@@ -255,7 +255,7 @@ async fn conversions_and_transforms_round_trip() {
 }
 
 #[tokio::test]
-async fn ordered_set_and_hypothetical_aggregates_round_trip() {
+async fn ordered_set_hypothetical_and_moving_aggregates_keep_their_final_modify() {
     let counts = kind_round_trip(
         "ordered-set aggregates",
         "CREATE AGGREGATE public.my_percentile(float8 ORDER BY anyelement) (SFUNC = ordered_set_transition, \
@@ -263,11 +263,15 @@ async fn ordered_set_and_hypothetical_aggregates_round_trip() {
          CREATE AGGREGATE public.my_rank(VARIADIC \"any\" ORDER BY VARIADIC \"any\") (SFUNC = ordered_set_transition_multi, \
              STYPE = internal, FINALFUNC = rank_final, FINALFUNC_EXTRA, HYPOTHETICAL); \
          REVOKE EXECUTE ON FUNCTION public.my_rank(\"any\") FROM PUBLIC; \
-         COMMENT ON AGGREGATE public.my_percentile(float8 ORDER BY anyelement) IS 'percentile_disc again';",
+         COMMENT ON AGGREGATE public.my_percentile(float8 ORDER BY anyelement) IS 'percentile_disc again'; \
+         CREATE AGGREGATE public.my_percentile_ro(float8 ORDER BY anyelement) (SFUNC = ordered_set_transition, \
+             STYPE = internal, FINALFUNC = percentile_disc_final, FINALFUNC_EXTRA, FINALFUNC_MODIFY = READ_ONLY); \
+         CREATE AGGREGATE public.my_sum(int8) (SFUNC = int8pl, STYPE = int8, MSFUNC = int8pl, MINVFUNC = int8mi, \
+             MSTYPE = int8, MFINALFUNC_MODIFY = SHAREABLE);",
         &["aggregate"],
     )
     .await;
-    assert_eq!(counts, vec![2]);
+    assert_eq!(counts, vec![4]);
 }
 
 #[tokio::test]

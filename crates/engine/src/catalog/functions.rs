@@ -62,6 +62,7 @@ pub struct Aggregate {
     pub moving_state_space: i32,
     pub moving_final_function: Option<String>,
     pub moving_final_extra: bool,
+    pub moving_final_modify: FinalModify,
     pub moving_initial_value: Option<String>,
     /// The sort operator, as `regoperator` prints it.
     pub sort_operator: Option<String>,
@@ -78,12 +79,41 @@ pub enum AggregateKind {
     HypotheticalSet,
 }
 
-/// What an aggregate's final function does to its state (`aggfinalmodify`).
+/// What an aggregate's final function does to its state (`aggfinalmodify`,
+/// `aggmfinalmodify`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FinalModify {
     ReadOnly,
     Shareable,
     ReadWrite,
+}
+
+impl FinalModify {
+    fn from_code(code: &str) -> Self {
+        match code {
+            "s" => FinalModify::Shareable,
+            "w" => FinalModify::ReadWrite,
+            _ => FinalModify::ReadOnly,
+        }
+    }
+
+    /// As `CREATE AGGREGATE` spells it.
+    fn word(self) -> &'static str {
+        match self {
+            FinalModify::ReadOnly => "READ_ONLY",
+            FinalModify::Shareable => "SHAREABLE",
+            FinalModify::ReadWrite => "READ_WRITE",
+        }
+    }
+
+    /// What `CREATE AGGREGATE` assumes unless told: a normal aggregate's final function
+    /// leaves its state alone, an ordered-set or hypothetical-set one's may write it.
+    fn default_for(kind: AggregateKind) -> Self {
+        match kind {
+            AggregateKind::Normal => FinalModify::ReadOnly,
+            AggregateKind::OrderedSet | AggregateKind::HypotheticalSet => FinalModify::ReadWrite,
+        }
+    }
 }
 
 /// Whether a routine may run in a parallel worker (`proparallel`).
@@ -177,7 +207,7 @@ pub(super) async fn get_aggregates(db: &Db<'_>) -> Result<Vec<Aggregate>, Catalo
          NULLIF(a.aggdeserialfn, 0)::regproc::text AS deserialfunc, a.agginitval, \
          NULLIF(a.aggmtransfn, 0)::regproc::text AS msfunc, NULLIF(a.aggminvtransfn, 0)::regproc::text AS minvfunc, \
          CASE WHEN a.aggmtranstype <> 0 THEN format_type(a.aggmtranstype, NULL) END AS mstype, a.aggmtransspace, \
-         NULLIF(a.aggmfinalfn, 0)::regproc::text AS mfinalfunc, a.aggmfinalextra, a.aggminitval, \
+         NULLIF(a.aggmfinalfn, 0)::regproc::text AS mfinalfunc, a.aggmfinalextra, a.aggmfinalmodify::text AS mfinalmodify, a.aggminitval, \
          NULLIF(a.aggsortop, 0)::regoperator::text AS sortop, p.proparallel::text AS parallel, \
          quote_ident(pg_get_userbyid(p.proowner)) AS owner, (SELECT description FROM pg_description WHERE objoid = p.oid AND classoid = 'pg_proc'::regclass AND objsubid = 0) AS comment, \
          {} \
@@ -207,11 +237,7 @@ pub(super) async fn get_aggregates(db: &Db<'_>) -> Result<Vec<Aggregate>, Catalo
             state_space: row.get("aggtransspace")?,
             final_function: row.get("finalfunc")?,
             final_extra: row.get("aggfinalextra")?,
-            final_modify: match row.get::<String>("finalmodify")?.as_str() {
-                "s" => FinalModify::Shareable,
-                "w" => FinalModify::ReadWrite,
-                _ => FinalModify::ReadOnly,
-            },
+            final_modify: FinalModify::from_code(&row.get::<String>("finalmodify")?),
             combine_function: row.get("combinefunc")?,
             serial_function: row.get("serialfunc")?,
             deserial_function: row.get("deserialfunc")?,
@@ -222,6 +248,7 @@ pub(super) async fn get_aggregates(db: &Db<'_>) -> Result<Vec<Aggregate>, Catalo
             moving_state_space: row.get("aggmtransspace")?,
             moving_final_function: row.get("mfinalfunc")?,
             moving_final_extra: row.get("aggmfinalextra")?,
+            moving_final_modify: FinalModify::from_code(&row.get::<String>("mfinalmodify")?),
             moving_initial_value: row.get("aggminitval")?,
             sort_operator: row.get("sortop")?,
             parallel: match row.get::<String>("parallel")?.as_str() {
@@ -311,10 +338,20 @@ fn aggregate_options(aggregate: &Aggregate) -> Vec<String> {
             options.push(flag.into());
         }
     }
-    match aggregate.final_modify {
-        FinalModify::Shareable => options.push("FINALFUNC_MODIFY = SHAREABLE".into()),
-        FinalModify::ReadWrite => options.push("FINALFUNC_MODIFY = READ_WRITE".into()),
-        FinalModify::ReadOnly => {}
+    // Any final modify but a normal aggregate's READ_ONLY is written, the default of its
+    // kind included; the moving one only when it is not its kind's default.
+    let default = FinalModify::default_for(aggregate.kind);
+    if aggregate.final_modify != FinalModify::ReadOnly || default != FinalModify::ReadOnly {
+        options.push(format!(
+            "FINALFUNC_MODIFY = {}",
+            aggregate.final_modify.word()
+        ));
+    }
+    if aggregate.moving_final_modify != default {
+        options.push(format!(
+            "MFINALFUNC_MODIFY = {}",
+            aggregate.moving_final_modify.word()
+        ));
     }
     match aggregate.parallel {
         Parallel::Safe => options.push("PARALLEL = SAFE".into()),
@@ -432,7 +469,7 @@ mod tests {
             state_space: 0,
             final_function: None,
             final_extra: false,
-            final_modify: FinalModify::ReadOnly,
+            final_modify: FinalModify::default_for(kind),
             combine_function: None,
             serial_function: None,
             deserial_function: None,
@@ -443,6 +480,7 @@ mod tests {
             moving_state_space: 0,
             moving_final_function: None,
             moving_final_extra: false,
+            moving_final_modify: FinalModify::default_for(kind),
             moving_initial_value: None,
             sort_operator: None,
             parallel: Parallel::Unsafe,
@@ -532,7 +570,7 @@ mod tests {
         assert!(
             items[0].sql.starts_with(
                 "CREATE AGGREGATE app.pct(double precision ORDER BY double precision) (\n    \
-                 SFUNC = int8pl,\n    STYPE = bigint\n);\n"
+                 SFUNC = int8pl,\n    STYPE = bigint,\n    FINALFUNC_MODIFY = READ_WRITE\n);\n"
             ),
             "{}",
             items[0].sql
@@ -545,10 +583,33 @@ mod tests {
             "app.rank_of(VARIADIC \"any\" ORDER BY VARIADIC \"any\")",
             AggregateKind::HypotheticalSet,
         );
-        assert!(
-            dump_aggregate(&hypothetical)[0]
-                .sql
-                .contains("STYPE = bigint,\n    HYPOTHETICAL\n);\n")
+        assert!(dump_aggregate(&hypothetical)[0].sql.contains(
+            "STYPE = bigint,\n    FINALFUNC_MODIFY = READ_WRITE,\n    HYPOTHETICAL\n);\n"
+        ));
+    }
+
+    #[test]
+    fn a_final_modify_other_than_its_kinds_default_is_written() {
+        // An ordered-set aggregate's final function may write its state unless told.
+        let mut ordered = aggregate(
+            "app.pct(double precision ORDER BY double precision)",
+            AggregateKind::OrderedSet,
         );
+        ordered.final_modify = FinalModify::ReadOnly;
+        assert!(
+            dump_aggregate(&ordered)[0]
+                .sql
+                .contains("STYPE = bigint,\n    FINALFUNC_MODIFY = READ_ONLY\n);\n")
+        );
+        // A normal aggregate's moving final function leaves its state alone unless told.
+        let mut moving = aggregate("app.total(bigint)", AggregateKind::Normal);
+        moving.moving_final_modify = FinalModify::Shareable;
+        assert!(
+            dump_aggregate(&moving)[0]
+                .sql
+                .contains("STYPE = bigint,\n    MFINALFUNC_MODIFY = SHAREABLE\n);\n")
+        );
+        moving.moving_final_modify = FinalModify::ReadOnly;
+        assert!(!dump_aggregate(&moving)[0].sql.contains("MODIFY"));
     }
 }

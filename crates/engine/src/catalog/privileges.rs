@@ -49,6 +49,8 @@ pub enum DefaultAclObjects {
     Functions,
     Types,
     Schemas,
+    /// From 18.
+    LargeObjects,
 }
 
 impl DefaultAclObjects {
@@ -60,6 +62,7 @@ impl DefaultAclObjects {
             "f" => DefaultAclObjects::Functions,
             "T" => DefaultAclObjects::Types,
             "n" => DefaultAclObjects::Schemas,
+            "L" => DefaultAclObjects::LargeObjects,
             _ => return None,
         })
     }
@@ -72,6 +75,7 @@ impl DefaultAclObjects {
             DefaultAclObjects::Functions => "FUNCTIONS",
             DefaultAclObjects::Types => "TYPES",
             DefaultAclObjects::Schemas => "SCHEMAS",
+            DefaultAclObjects::LargeObjects => "LARGE OBJECTS",
         }
     }
 }
@@ -374,6 +378,7 @@ mod tests {
             ("f", DefaultAclObjects::Functions, "FUNCTIONS"),
             ("T", DefaultAclObjects::Types, "TYPES"),
             ("n", DefaultAclObjects::Schemas, "SCHEMAS"),
+            ("L", DefaultAclObjects::LargeObjects, "LARGE OBJECTS"),
         ] {
             assert_eq!(DefaultAclObjects::from_code(code), Some(objects));
             let item = dump_default_acl(&default_acl(objects, None));
@@ -385,6 +390,6 @@ mod tests {
             );
             assert_eq!(item.name, format!("\"App Owner\" {keyword}"));
         }
-        assert_eq!(DefaultAclObjects::from_code("L"), None);
+        assert_eq!(DefaultAclObjects::from_code("X"), None);
     }
 }
