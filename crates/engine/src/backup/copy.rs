@@ -56,7 +56,7 @@ enum Source {
 }
 
 /// Tables up to this size (in the database) share parts.
-const SMALL_TABLE_BYTES: u64 = 4 << 20;
+const SMALL_TABLE_BYTES: u64 = crate::catalog::SMALL_TABLE_BYTES;
 /// A bundle holds at most this many tables...
 const BUNDLE_TABLES: usize = 200;
 /// ...and about this many bytes of them (in the database).

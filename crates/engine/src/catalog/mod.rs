@@ -115,6 +115,13 @@ fn acl_json_granted_by(acl: &str, owner: Option<&str>) -> String {
     )
 }
 
+/// A table up to this size shares a data part with others. Below it by the planner's
+/// statistics (`relpages`, analyzed), a table's size is taken from them, as pg_dump does; at
+/// or above it, or never analyzed, it is measured (`pg_relation_size` opens the table: 4,000
+/// of them on a fresh session cost 75 ms). A small table that grew since it was analyzed is at
+/// worst copied whole, in a shared part.
+pub const SMALL_TABLE_BYTES: u64 = 4 << 20;
+
 /// A table whose rows go into data parts.
 #[derive(Debug, Clone)]
 pub struct DataTable {
@@ -124,6 +131,8 @@ pub struct DataTable {
     pub qualified_name: String,
     /// Quoted names of the columns COPY carries (generated columns are recomputed on load).
     pub columns: Vec<String>,
+    /// Its size on disk: measured, or estimated from the statistics below
+    /// [`SMALL_TABLE_BYTES`].
     pub bytes: u64,
     pub pages: u64,
     /// For an extension's configuration table: the condition that selects the database's own

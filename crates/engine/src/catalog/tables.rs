@@ -36,7 +36,8 @@ pub struct Table {
     /// A partitioned table's key as `pg_get_partkeydef` writes it.
     pub partition_key: Option<String>,
     pub partition_of: Option<PartitionOf>,
-    /// The table's size on disk, read in the snapshot: what plans its data parts.
+    /// The table's size on disk, measured or estimated ([`SMALL_TABLE_BYTES`]): what plans
+    /// its data parts.
     pub bytes: u64,
     pub pages: u64,
     pub foreign: Option<ForeignTable>,
@@ -137,7 +138,9 @@ pub(super) async fn get(db: &Db<'_>) -> Result<Vec<Table>, CatalogError> {
          {} AS foreign_options \
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace LEFT JOIN pg_am am ON am.oid = c.relam \
          LEFT JOIN pg_foreign_table ft ON ft.ftrelid = c.oid \
-         CROSS JOIN LATERAL (SELECT pg_relation_size(c.oid) AS bytes) size \
+         CROSS JOIN LATERAL (SELECT CASE WHEN c.relpages = 0 OR c.reltuples < 0 \
+             OR c.relpages::int8 * current_setting('block_size')::int8 >= {SMALL_TABLE_BYTES} \
+             THEN pg_relation_size(c.oid) ELSE c.relpages::int8 * current_setting('block_size')::int8 END AS bytes) size \
          WHERE c.relkind IN ('r', 'p', 'f') AND c.oid >= 16384 AND {USER_SCHEMA} AND {} \
          ORDER BY c.oid",
         acl_columns("c.relacl", "c.relowner", 'r'),
