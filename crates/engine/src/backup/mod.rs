@@ -478,6 +478,15 @@ async fn take_inventory(
     Ok((objects, privileges, labels))
 }
 
+/// The current value of each of `sequences`, read on `session` (hardened, out of any snapshot).
+async fn read_sequence_values(
+    session: &Client,
+    version: ServerVersion,
+    sequences: &[catalog::SequenceRef],
+) -> Result<Vec<crate::item::Item>, BackupError> {
+    Ok(catalog::sequence_values(&catalog::Db::new(session, version), sequences).await?)
+}
+
 /// The leader's session in its exported snapshot, every table locked, and where the snapshot
 /// stands.
 struct Snapshot {
@@ -594,12 +603,13 @@ type Inventory = (
 
 /// The catalog and the roles on the leader while a second session in the same snapshot reads
 /// the constraints and indexes and takes the inventory that checks it all: on thousands of
-/// small tables, each is a good part of the time before the data.
+/// small tables, each is a good part of the time before the data. The second session is
+/// returned with its snapshot transaction ended, to read the sequence values.
 async fn read_catalog(
     pg: &PgTarget,
     snapshot: &Snapshot,
     options: &BackupOptions,
-) -> Result<(Catalog, Globals, Inventory, i64), BackupError> {
+) -> Result<(Catalog, Globals, Inventory, i64, Client), BackupError> {
     let version = snapshot.version;
     let helper = copy::join_snapshot(pg, &snapshot.exported).await?;
     let (apart_sender, apart) = tokio::sync::oneshot::channel();
@@ -640,7 +650,16 @@ async fn read_catalog(
         step: "taking the object inventory",
         reason: "the catalog was not read".into(),
     })?;
-    Ok((catalog, globals, inventory, database_bytes))
+    // Out of the snapshot, a sequence locked by someone else is waited for as the leader
+    // waits for its tables.
+    helper
+        .batch_execute(&format!(
+            "COMMIT;\nSET lock_timeout = '{}ms';\n",
+            options.lock_timeout.as_millis()
+        ))
+        .await
+        .map_err(database("ending the second session's snapshot transaction"))?;
+    Ok((catalog, globals, inventory, database_bytes, helper))
 }
 
 /// `pg_database_size` of the database `client` is connected to: what the next run's duration
@@ -792,8 +811,13 @@ async fn run(
         seconds = clock.elapsed().as_secs_f64(),
         "snapshot taken and tables locked"
     );
-    let (mut catalog, globals, taken, database_bytes) =
+    let (mut catalog, globals, taken, database_bytes, helper) =
         read_catalog(pg, &snapshot, options).await?;
+    // The second session stays open for the sequence values only when the server has room
+    // for it (counted now, as it is open) beside the jobs asked and the watch.
+    let asked = options.jobs.max(1);
+    let values_session = (backstop_pg::budget::cap_jobs(&snapshot.leader, asked, 1).await == asked)
+        .then_some(helper);
     tracing::debug!(seconds = clock.elapsed().as_secs_f64(), "catalog read");
     let (inventory, excluded) = check_complete(&mut catalog, taken, &options.exclude)?;
     tracing::debug!(
@@ -868,41 +892,56 @@ async fn run(
         jobs,
         ..options.clone()
     };
-    let data_parts = copy_units(
+    // The sequence values are read while the data is copied, on the second session now out of
+    // the snapshot, when the server had room for it beside the jobs; else after the copy, on a
+    // session of its own. A sequence's value is never read in a snapshot: read after it, it is
+    // at least what the backed-up rows used. Each statement of `sequence_values` is a
+    // transaction of its own, so its locks add at most one chunk to the leader's and the
+    // workers' (a transaction holding them all filled the lock table at 20,000 tables).
+    let data_prefix = prefix("");
+    let copied = copy_units(
         pg,
         &snapshot_name,
         store.clone(),
         units,
         &copy_options,
-        &prefix(""),
+        &data_prefix,
         &put_options,
         uploaded,
         on_event,
-    )
-    .await?;
+    );
+    let values = async {
+        match &values_session {
+            Some(session) => read_sequence_values(session, version, &catalog.sequences)
+                .await
+                .map(Some),
+            None => Ok(None),
+        }
+    };
+    let (data_parts, values) = tokio::join!(copied, values);
+    let data_parts = data_parts?;
     let data_count = data_parts.len() as u32;
     parts.extend(data_parts);
-
-    tracing::debug!(seconds = clock.elapsed().as_secs_f64(), "data stored");
-    // On a session of its own, a statement per chunk, after the workers' transactions ended:
-    // reading a sequence locks it until its transaction ends, and the leader's transaction
-    // already holds a lock on every table; with every sequence's lock on top, 20,000 tables
-    // filled the server's lock table ("out of shared memory"). A sequence's value is never
-    // read in a snapshot: read after it, it is at least what the backed-up rows used.
-    let values_session = connect(pg).await?;
-    // Hardened as every backup session is: a sequence swapped for a view runs nothing here.
-    values_session
-        .batch_execute(&format!(
-            "SELECT pg_catalog.set_config('search_path', '', false);\n{HARDEN_SESSION}"
-        ))
-        .await
-        .map_err(database("preparing the session that reads sequence values"))?;
-    let mut post_items = catalog::sequence_values(
-        &catalog::Db::new(&values_session, version),
-        &catalog.sequences,
-    )
-    .await?;
     drop(values_session);
+    let mut post_items = match values? {
+        Some(values) => values,
+        None => {
+            let session = connect(pg).await?;
+            // Hardened as every backup session is: a sequence swapped for a view runs
+            // nothing here.
+            session
+                .batch_execute(&format!(
+                    "SELECT pg_catalog.set_config('search_path', '', false);\n{HARDEN_SESSION}"
+                ))
+                .await
+                .map_err(database("preparing the session that reads sequence values"))?;
+            read_sequence_values(&session, version, &catalog.sequences).await?
+        }
+    };
+    tracing::debug!(
+        seconds = clock.elapsed().as_secs_f64(),
+        "data stored, sequence values read"
+    );
     post_items.extend(
         ordered
             .items
@@ -911,10 +950,6 @@ async fn run(
     );
     let post: Vec<_> = post_items.iter().collect();
     let title = format!("Backstop backup {backup_id} of {database_name}: post-data");
-    tracing::debug!(
-        seconds = clock.elapsed().as_secs_f64(),
-        "sequence values read"
-    );
     let post_part = writer
         .script(
             "post-data.sql.zst",

@@ -236,13 +236,13 @@ fn identity_sequences(sequences: &[Sequence]) -> IdentitySequences {
 }
 
 /// How many sequences one `pg_sequence_last_value` statement reads (and locks).
-const SEQUENCE_VALUES_PER_QUERY: usize = 1000;
+const SEQUENCE_VALUES_PER_QUERY: usize = 250;
 
-/// Reads the current value of each sequence (not snapshot-consistent: call after the data).
-/// A query per thousand gives every sequence that was used (`pg_sequence_last_value`); those
-/// it cannot (never called, or reset with `setval(..., false)`) are read themselves, a few
-/// hundred a query. Each query is a transaction of its own on an autocommit session, so the
-/// locks it takes end with it.
+/// Reads the current value of each sequence (not snapshot-consistent: call once the snapshot
+/// is taken, and the value is at least what the backed-up rows used). A query per 250 gives
+/// every sequence that was used (`pg_sequence_last_value`); those it cannot (never called, or
+/// reset with `setval(..., false)`) are read themselves, 250 a query. Each query is a
+/// transaction of its own on an autocommit session, so the locks it takes end with it.
 pub async fn sequence_values(
     db: &Db<'_>,
     sequences: &[SequenceRef],
@@ -308,7 +308,7 @@ pub async fn sequence_values(
 }
 
 /// Sequences read per `UNION ALL` query.
-const SEQUENCES_PER_QUERY: usize = 500;
+const SEQUENCES_PER_QUERY: usize = 250;
 
 #[cfg(test)]
 mod tests {
