@@ -44,15 +44,7 @@ pub(super) async fn get(db: &Db<'_>) -> Result<Vec<AccessMethod>, CatalogError> 
             _ => continue,
         };
         methods.push(AccessMethod {
-            header: Header {
-                oid: row.get("oid")?,
-                schema: String::new(),
-                name: row.get("name")?,
-                q: row.get("q")?,
-                owner: None,
-                comment: row.get("comment")?,
-                ..Header::default()
-            },
+            header: Header::bare(&row)?,
             kind,
             handler: row.get("handler")?,
         });

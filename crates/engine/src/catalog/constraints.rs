@@ -158,7 +158,7 @@ pub(super) async fn get(db: &Db<'_>) -> Result<Vec<Constraint>, CatalogError> {
         };
         let parent: u32 = row.get("conparentid")?;
         constraints.push(Constraint {
-            header: Header::on_table(&row)?,
+            header: Header::bare(&row)?,
             table_oid: row.get("conrelid")?,
             kind,
             definition: row.get("def")?,

@@ -40,13 +40,8 @@ pub(super) async fn get(db: &Db<'_>) -> Result<Vec<EventTrigger>, CatalogError> 
     for row in db.query("event triggers", &sql).await? {
         triggers.push(EventTrigger {
             header: Header {
-                oid: row.get("oid")?,
-                schema: String::new(),
-                name: row.get("name")?,
-                q: row.get("q")?,
                 owner: row.get("owner")?,
-                comment: row.get("comment")?,
-                ..Header::default()
+                ..Header::bare(&row)?
             },
             event: row.get("event")?,
             function_oid: row.get("evtfoid")?,

@@ -45,9 +45,10 @@ impl Header {
         }
     }
 
-    /// The header of an object statements name by its bare name `ON` its table (policies,
-    /// rules, triggers): the row's `oid`, `name`, `q` and `comment`, no owner.
-    pub(super) fn on_table(row: &Fields) -> Result<Self, CatalogError> {
+    /// The header of an object statements name by its bare name, outside any schema
+    /// (extensions, access methods, publications...) or `ON` its table (policies, rules,
+    /// triggers): the row's `oid`, `name`, `q` and `comment`, no owner.
+    pub(super) fn bare(row: &Fields) -> Result<Self, CatalogError> {
         Ok(Header {
             oid: row.get("oid")?,
             name: row.get("name")?,

@@ -54,7 +54,7 @@ pub(super) async fn get(db: &Db<'_>) -> Result<Vec<Policy>, CatalogError> {
     let mut policies = Vec::new();
     for row in db.query("policies", sql).await? {
         policies.push(Policy {
-            header: Header::on_table(&row)?,
+            header: Header::bare(&row)?,
             table_oid: row.get("polrelid")?,
             permissive: row.get("polpermissive")?,
             command: match row.get::<String>("cmd")?.as_str() {

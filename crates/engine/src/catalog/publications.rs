@@ -82,12 +82,8 @@ pub(super) async fn get(db: &Db<'_>) -> Result<Publications, CatalogError> {
     for row in db.query("publications", &sql).await? {
         publications.push(Publication {
             header: Header {
-                oid: row.get("oid")?,
-                name: row.get("name")?,
-                q: row.get("q")?,
                 owner: row.get("owner")?,
-                comment: row.get("comment")?,
-                ..Header::default()
+                ..Header::bare(&row)?
             },
             all_tables: row.get("puballtables")?,
             insert: row.get("pubinsert")?,

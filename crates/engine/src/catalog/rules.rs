@@ -43,7 +43,7 @@ pub(super) async fn get(db: &Db<'_>) -> Result<Vec<Rule>, CatalogError> {
     let mut rules = Vec::new();
     for row in db.query("rules", &sql).await? {
         rules.push(Rule {
-            header: Header::on_table(&row)?,
+            header: Header::bare(&row)?,
             table_oid: row.get("ev_class")?,
             definition: row.get("def")?,
             enabled: Enabled::from_code(&row.get::<String>("enabled")?),

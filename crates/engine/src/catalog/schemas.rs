@@ -144,15 +144,7 @@ pub(super) async fn get_extensions(db: &Db<'_>) -> Result<Vec<Extension>, Catalo
     let mut extensions = Vec::new();
     for row in db.query("extensions", sql).await? {
         extensions.push(Extension {
-            header: Header {
-                oid: row.get("oid")?,
-                schema: String::new(),
-                name: row.get("name")?,
-                q: row.get("q")?,
-                owner: None,
-                comment: row.get("comment")?,
-                ..Header::default()
-            },
+            header: Header::bare(&row)?,
             namespace: row.get("extnamespace")?,
             in_schema: row.get("schema")?,
         });

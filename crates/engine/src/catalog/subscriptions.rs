@@ -128,12 +128,8 @@ pub(super) async fn get(db: &Db<'_>) -> Result<Vec<Subscription>, CatalogError> 
     for row in db.query("subscriptions", &sql).await? {
         subscriptions.push(Subscription {
             header: Header {
-                oid: row.get("oid")?,
-                name: row.get("name")?,
-                q: row.get("q")?,
                 owner: row.get("owner")?,
-                comment: row.get("comment")?,
-                ..Header::default()
+                ..Header::bare(&row)?
             },
             conninfo: row.get("conninfo")?,
             slot: row.get("slot")?,

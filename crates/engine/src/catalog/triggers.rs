@@ -47,7 +47,7 @@ pub(super) async fn get(db: &Db<'_>) -> Result<Vec<Trigger>, CatalogError> {
     let mut triggers = Vec::new();
     for row in db.query("triggers", &sql).await? {
         triggers.push(Trigger {
-            header: Header::on_table(&row)?,
+            header: Header::bare(&row)?,
             table_oid: row.get("tgrelid")?,
             definition: row.get("def")?,
             enabled: Enabled::from_code(&row.get::<String>("enabled")?),
