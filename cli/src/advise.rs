@@ -18,14 +18,16 @@ use crate::common::{Align, database_id, table};
     after_help = "Examples:\n  backstop advise --db postgresql://dba@db:5432/app --out migrations/ --store s3://my-backups/prod\n  psql -v ON_ERROR_STOP=1 -f migrations/00020_add_missing_indexes.sql \"$DATABASE_URL\"\n  backstop advise --check --db postgresql://dba@db:5432/app --store s3://my-backups/prod\n\nThe advice reads the catalogs and statistics only. --check exits 1 when a proposed index is missing or INVALID."
 )]
 pub struct Args {
-    /// The database, as a postgresql:// URL.
+    /// The database, as psql takes it (a postgresql:// URL, key=value pairs
+    /// or a database name); the rest from PGHOST, PGUSER and the other PG* variables, PGSERVICE
+    /// and ~/.pgpass.
     #[arg(
         long,
         value_name = "URL",
         env = "BACKSTOP_DATABASE_URL",
         hide_env_values = true
     )]
-    db: String,
+    db: Option<String>,
     /// Write the migration to this file, or into this folder of numbered migrations under the
     /// next number (`00020_add_missing_indexes.sql`). Without it, print it.
     #[arg(long, value_name = "PATH")]
@@ -46,7 +48,7 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let target = backstop::pg::parse_url(&args.db)?;
+    let target = crate::common::target(args.db.as_deref())?;
     let client = backstop::pg::connect(&target).await?;
     let store = match &args.store {
         Some(url) => Some(open_from_env(&url.parse::<StoreUrl>()?).await),
@@ -59,7 +61,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             );
         };
         let database =
-            database_id(args.database_id.as_deref(), Some(&args.db), store.as_ref()).await?;
+            database_id(args.database_id.as_deref(), Some(&target), store.as_ref()).await?;
         let key = baseline_key(&database);
         let Some(found) = store.read_versioned(&key).await? else {
             bail!(
@@ -95,7 +97,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     };
     if let Some(store) = &store {
         let database =
-            database_id(args.database_id.as_deref(), Some(&args.db), store.as_ref()).await?;
+            database_id(args.database_id.as_deref(), Some(&target), store.as_ref()).await?;
         let scans = index_states(&client)
             .await?
             .into_iter()

@@ -16,14 +16,16 @@ use crate::progress::Progress;
     after_help = "Example:\n  backstop backup --db postgresql://backup@db.internal:5432/app --to s3://my-backups/prod --jobs 4"
 )]
 pub struct Args {
-    /// Database to back up, as a postgresql:// URL.
+    /// Database to back up, as psql takes it (a postgresql:// URL, key=value pairs
+    /// or a database name); the rest from PGHOST, PGUSER and the other PG* variables, PGSERVICE
+    /// and ~/.pgpass.
     #[arg(
         long,
         value_name = "URL",
         env = "BACKSTOP_DATABASE_URL",
         hide_env_values = true
     )]
-    db: String,
+    db: Option<String>,
     /// Store to write to: file:///path or s3://bucket/prefix.
     #[arg(long, value_name = "STORE")]
     to: String,
@@ -81,9 +83,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let url: StoreUrl = args.to.parse()?;
     let counted = std::sync::Arc::new(CountingStore::new(open_from_env(&url).await));
     let store: std::sync::Arc<dyn backstop::store::Store> = counted.clone();
-    let config = backstop::pg::parse_url(&args.db)?;
+    let config = crate::common::target(args.db.as_deref())?;
     let mut options = BackupOptions::new(
-        database_id(args.database_id.as_deref(), Some(&args.db), store.as_ref()).await?,
+        database_id(args.database_id.as_deref(), Some(&config), store.as_ref()).await?,
     );
     options.jobs = args.jobs;
     options.tier = args.tier.tier();

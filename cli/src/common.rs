@@ -6,20 +6,27 @@ use anyhow::bail;
 use backstop::layout::{DatabaseId, STATE_PREFIX};
 use backstop::store::Store;
 
-/// `--database-id`, else the database name in `url`, else the only database in the store.
+/// The database `--db` names, as psql reads it: a URL, `key=value` pairs or a database name,
+/// completed from the service file, the `PG*` variables and the password file.
+pub fn target(given: Option<&str>) -> anyhow::Result<backstop::pg::PgTarget> {
+    let environment = backstop::pg::conninfo::Environment::of_process();
+    Ok(backstop::pg::conninfo::resolve(given, &environment)?)
+}
+
+/// `--database-id`, else the name of the database backed up, else the only database in the
+/// store.
 pub async fn database_id(
     explicit: Option<&str>,
-    url: Option<&str>,
+    target: Option<&backstop::pg::PgTarget>,
     store: &dyn Store,
 ) -> anyhow::Result<DatabaseId> {
     if let Some(id) = explicit {
         return Ok(DatabaseId::new(id)?);
     }
-    if let Some(url) = url {
-        let config = backstop::pg::parse_url(url)?;
-        if let Some(name) = backstop::pg::database_name(&config) {
-            return Ok(DatabaseId::new(&name)?);
-        }
+    if let Some(target) = target
+        && let Some(name) = backstop::pg::database_name(target)
+    {
+        return Ok(DatabaseId::new(&name)?);
     }
     let objects = store.list("").await?;
     let mut ids: Vec<&str> = objects

@@ -14,7 +14,9 @@ pub struct Args {
     /// Store to check: file:///path or s3://bucket/prefix.
     #[arg(long, value_name = "STORE")]
     store: Option<String>,
-    /// Database to check, as a postgresql:// URL.
+    /// Database to check, as psql takes it (a postgresql:// URL, key=value pairs
+    /// or a database name); the rest from PGHOST, PGUSER and the other PG* variables, PGSERVICE
+    /// and ~/.pgpass.
     #[arg(
         long,
         value_name = "URL",
@@ -144,7 +146,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         });
     }
     if let Some(raw) = &args.db {
-        let target = backstop::pg::parse_url(raw)?;
+        let target = crate::common::target(Some(raw))?;
         match backstop::pg::connect(&target).await {
             Err(e) => checks.push(check(
                 "database",

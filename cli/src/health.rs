@@ -18,7 +18,9 @@ pub struct Args {
     /// Which database (default: the database name in --db, else the only one in the store).
     #[arg(long, value_name = "ID")]
     database_id: Option<String>,
-    /// Also check the database itself (read-only queries), as a postgresql:// URL.
+    /// Also check the database itself (read-only queries), as psql takes it (a postgresql:// URL, key=value pairs
+    /// or a database name); the rest from PGHOST, PGUSER and the other PG* variables, PGSERVICE
+    /// and ~/.pgpass.
     #[arg(
         long,
         value_name = "URL",
@@ -44,17 +46,13 @@ pub struct Args {
 pub async fn run(args: Args) -> anyhow::Result<HealthStatus> {
     let url: StoreUrl = args.from.parse()?;
     let store = open_from_env(&url).await;
-    let database = database_id(
-        args.database_id.as_deref(),
-        args.db.as_deref(),
-        store.as_ref(),
-    )
-    .await?;
     let target = args
         .db
         .as_deref()
-        .map(backstop::pg::parse_url)
+        .map(|given| crate::common::target(Some(given)))
         .transpose()?;
+    let database =
+        database_id(args.database_id.as_deref(), target.as_ref(), store.as_ref()).await?;
     let thresholds = Thresholds::default();
     let mut report = check(
         store.as_ref(),
@@ -65,7 +63,7 @@ pub async fn run(args: Args) -> anyhow::Result<HealthStatus> {
     )
     .await?;
     if let Some(pooler) = &args.pooler {
-        let console = backstop::pg::parse_url(pooler)?;
+        let console = crate::common::target(Some(pooler))?;
         let name = target.as_ref().and_then(backstop::pg::database_name);
         let gathered = backstop::health::pooler::gather(&console, name.as_deref()).await;
         report = report.with_pooler(gathered, &thresholds.pooler);

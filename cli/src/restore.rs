@@ -25,9 +25,11 @@ pub struct RestoreArgs {
     #[arg(long, value_name = "STORE")]
     from: String,
     /// Database to restore into (empty, or replaced with --clean; with --tables it may hold
-    /// other objects), as a postgresql:// URL.
+    /// other objects), as psql takes it (a postgresql:// URL, key=value pairs
+    /// or a database name); the rest from PGHOST, PGUSER and the other PG* variables, PGSERVICE
+    /// and ~/.pgpass.
     #[arg(long, value_name = "URL", hide_env_values = true)]
-    db: String,
+    db: Option<String>,
     /// Which database's backups (default: the database name in --db).
     #[arg(long, value_name = "ID")]
     database_id: Option<String>,
@@ -113,8 +115,8 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
     let url: StoreUrl = args.from.parse()?;
     let counted = std::sync::Arc::new(CountingStore::new(open_from_env(&url).await));
     let store: std::sync::Arc<dyn backstop::store::Store> = counted.clone();
-    let target = backstop::pg::parse_url(&args.db)?;
-    let database = database_id(args.database_id.as_deref(), Some(&args.db), store.as_ref()).await?;
+    let target = crate::common::target(args.db.as_deref())?;
+    let database = database_id(args.database_id.as_deref(), Some(&target), store.as_ref()).await?;
     let selector: BackupSelector = args.backup.parse()?;
     let identities = args.identity.identities()?;
     let recovery_target = match (args.to_time, args.to_lsn) {

@@ -14,14 +14,16 @@ use crate::common::{database_id, size};
     after_help = "Example (run it every few minutes; the Lambda schedule runs it every 5):\n  backstop stream --db postgresql://backup@db.internal:5432/app --to s3://my-backups/prod\nThe role needs REPLICATION (RDS: rds_replication) and the server wal_level = logical.\nRestore to a point with `backstop restore ... --to-time 2026-12-01T10:30:00Z`."
 )]
 pub struct Args {
-    /// Database to drain, as a postgresql:// URL.
+    /// Database to drain, as psql takes it (a postgresql:// URL, key=value pairs
+    /// or a database name); the rest from PGHOST, PGUSER and the other PG* variables, PGSERVICE
+    /// and ~/.pgpass.
     #[arg(
         long,
         value_name = "URL",
         env = "BACKSTOP_DATABASE_URL",
         hide_env_values = true
     )]
-    db: String,
+    db: Option<String>,
     /// Store to write to: file:///path or s3://bucket/prefix.
     #[arg(long, value_name = "STORE")]
     to: String,
@@ -49,8 +51,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let started = Instant::now();
     let url: StoreUrl = args.to.parse()?;
     let store = open_from_env(&url).await;
-    let config = backstop::pg::parse_url(&args.db)?;
-    let database = database_id(args.database_id.as_deref(), Some(&args.db), store.as_ref()).await?;
+    let config = crate::common::target(args.db.as_deref())?;
+    let database = database_id(args.database_id.as_deref(), Some(&config), store.as_ref()).await?;
     let mut options = StreamOptions::new(database.clone());
     options.page_changes = args.page_changes;
     options.max_retained_bytes = args.max_slot_wal_mib.map(|m| m.saturating_mul(1024 * 1024));

@@ -54,7 +54,7 @@ pub async fn run(args: Args) -> anyhow::Result<Verdict> {
     let scratch = args
         .scratch_db
         .as_deref()
-        .map(backstop::pg::parse_url)
+        .map(|given| crate::common::target(Some(given)))
         .transpose()?;
     let interrupt = tokio_util::sync::CancellationToken::new();
     crate::common::interrupt_on_signals(&interrupt);

@@ -8,6 +8,7 @@ mod backup_lambda;
 mod catalog_kinds;
 mod clean;
 mod cli;
+mod conninfo;
 mod dispatch;
 mod encryption;
 mod engine;

@@ -8,6 +8,7 @@
 //! [`version`] is the server's version, read once per connection, and the supported range.
 
 pub mod budget;
+pub mod conninfo;
 pub mod liveness;
 pub mod session;
 mod tls;
@@ -35,6 +36,9 @@ pub struct PgTarget {
     pub config: Config,
     pub tls: TlsMode,
     pub root_cert: Option<PathBuf>,
+    /// Where a password was looked for and not found (empty when one was given), for the
+    /// error when the server asks for one.
+    pub password_sources: Vec<String>,
 }
 
 /// A connection failure, phrased without the password.
@@ -106,6 +110,7 @@ pub fn parse_url(raw: &str) -> Result<PgTarget, ConnectError> {
         config,
         tls,
         root_cert: None,
+        password_sources: Vec::new(),
     }
     .with_tls(tls, root_cert))
 }
@@ -124,6 +129,7 @@ impl PgTarget {
             config,
             tls: TlsMode::Prefer,
             root_cert: None,
+            password_sources: Vec::new(),
         }
         .with_tls(TlsMode::Prefer, None)
     }
@@ -239,7 +245,18 @@ async fn open_unbounded(
     let unreachable = |e: tokio_postgres::Error| ConnectError::Unreachable {
         database: database_name(target).unwrap_or_default(),
         host: describe_host(config),
-        reason: describe(&e),
+        reason: match describe(&e) {
+            reason
+                if reason.contains("password missing") && !target.password_sources.is_empty() =>
+            {
+                format!(
+                    "the server asks for a password and none was found in {}; add a line to \
+                     ~/.pgpass (mode 0600) or set PGPASSWORD",
+                    target.password_sources.join(", ")
+                )
+            }
+            reason => reason,
+        },
     };
     let client = if target.tls == TlsMode::Disable {
         let (client, connection) = config.connect(NoTls).await.map_err(unreachable)?;
