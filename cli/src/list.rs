@@ -1,4 +1,5 @@
-//! `backstop list`: the committed backups in a store, per database, from their manifests.
+//! `backstop list`: the committed backups in a store, per database, newest first, from their
+//! manifests.
 
 use backstop::engine::restore::{BackupSelector, read_manifest};
 use backstop::layout::{DatabaseId, STATE_PREFIX, committed_backups, database_prefix};
@@ -8,7 +9,9 @@ use serde::Serialize;
 use crate::common::{Align, size, table};
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Example:\n  backstop list --from s3://my-backups/prod --database-id app")]
+#[command(
+    after_help = "Examples:\n  backstop list --from s3://my-backups/prod --database-id app\n  backstop list --from s3://my-backups/prod --database-id app --before 2026-12-01T10:29:00Z --json | jq -r '.[0].backup_id'\n\nNewest first: with --before, the first one listed is the last backup taken before that time."
+)]
 pub struct Args {
     /// Store to read: file:///path or s3://bucket/prefix.
     #[arg(long, value_name = "STORE")]
@@ -16,6 +19,9 @@ pub struct Args {
     /// Only this database (default: every database in the store).
     #[arg(long, value_name = "ID")]
     database_id: Option<String>,
+    /// Only backups started before this time (RFC 3339, e.g. 2026-12-01T10:29:00Z).
+    #[arg(long, value_name = "TIME", value_parser = crate::common::rfc3339)]
+    before: Option<time::OffsetDateTime>,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -23,8 +29,8 @@ pub struct Args {
 
 #[derive(Debug, Serialize)]
 struct Entry {
-    database: String,
-    backup: String,
+    database_id: String,
+    backup_id: String,
     started_at: Option<String>,
     tier: Option<String>,
     bytes: Option<u64>,
@@ -51,14 +57,21 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
     let mut entries = Vec::new();
     for database in &databases {
-        for id in committed_backups(database, objects.iter().map(|o| o.key.as_str())) {
+        let mut ids = committed_backups(database, objects.iter().map(|o| o.key.as_str()));
+        ids.reverse();
+        for id in ids {
+            if let Some(before) = args.before
+                && id.started_at().is_none_or(|started| started >= before)
+            {
+                continue;
+            }
             let started_at = id.started_at().and_then(|t| {
                 t.format(&time::format_description::well_known::Rfc3339)
                     .ok()
             });
             let mut entry = Entry {
-                database: database.to_string(),
-                backup: id.to_string(),
+                database_id: database.to_string(),
+                backup_id: id.to_string(),
                 started_at,
                 tier: None,
                 bytes: None,
@@ -92,8 +105,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             .iter()
             .map(|e| {
                 vec![
-                    e.database.clone(),
-                    e.backup.clone(),
+                    e.database_id.clone(),
+                    e.backup_id.clone(),
                     or_dash(e.tier.clone()),
                     or_dash(e.bytes.map(size)),
                     or_dash(e.tables.map(|t| t.to_string())),

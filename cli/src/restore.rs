@@ -39,7 +39,7 @@ pub struct RestoreArgs {
     backup: String,
     /// Recover to this time (RFC 3339, e.g. 2026-12-01T10:30:00Z): the newest backup before
     /// it, then every streamed transaction committed by then.
-    #[arg(long, value_name = "TIME", value_parser = parse_time, conflicts_with = "to_lsn")]
+    #[arg(long, value_name = "TIME", value_parser = crate::common::rfc3339, conflicts_with = "to_lsn")]
     to_time: Option<time::OffsetDateTime>,
     /// Recover to this WAL position (as pg_current_wal_lsn() prints it).
     #[arg(long, value_name = "LSN", value_parser = parse_lsn)]
@@ -89,12 +89,6 @@ enum RolesArg {
     Plan,
     Create,
     Skip,
-}
-
-fn parse_time(text: &str) -> Result<time::OffsetDateTime, String> {
-    backstop::engine::stream::decoding::parse_rfc3339(text).ok_or_else(|| {
-        format!("`{text}` is not a time like 2026-12-01T10:30:00Z (RFC 3339, with its offset)")
-    })
 }
 
 fn parse_lsn(text: &str) -> Result<Lsn, String> {

@@ -157,7 +157,7 @@ fn list_shows_committed_backups_only() {
     let output = backstop_ok(&["list", "--from", &store, "--json"], &[]);
     let listed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
-    assert_eq!(listed[0]["backup"], "20261101T000000Z-aaaa0001");
+    assert_eq!(listed[0]["backup_id"], "20261101T000000Z-aaaa0001");
     assert_eq!(listed[0]["started_at"], "2026-11-01T00:00:00Z");
     assert!(
         listed[0]["problem"]

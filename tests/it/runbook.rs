@@ -1,6 +1,7 @@
 //! docs/runbook.md, followed literally: every `bash` block not marked "not run" is executed as
 //! written, in order, on the demo database, with the runbook's variables pointing at the
-//! harness PostgreSQL and a local store.
+//! harness PostgreSQL and a local store. As in the runbook, the servers are reached through
+//! `PGHOST`, `PGPORT`, `PGUSER` and a password file only: no password in any URL or variable.
 
 use std::process::Command;
 
@@ -44,6 +45,8 @@ fn the_restore_runbook_works_as_written_on_the_demo_data() {
     let prod = fresh_database("runbook prod");
     prod.psql_file(&root.join("tests/fixtures/demo/ticketing.sql"));
     prod.psql("INSERT INTO ticketing.brands VALUES (41, 'Pop-up A', '{}'), (42, 'Pop-up B', '{}')");
+    // The table copied back in step 4 has a GENERATED ALWAYS identity, as many do.
+    prod.psql("ALTER TABLE ticketing.brands ALTER id ADD GENERATED ALWAYS AS IDENTITY (START 100)");
     // A role production grants to, that a new server (step 7) does not have.
     let reader = format!("{}_reader", prod.name);
     {
@@ -104,9 +107,17 @@ fn the_restore_runbook_works_as_written_on_the_demo_data() {
         ],
         &[],
     );
-    for _ in 0..2 {
-        backstop_ok(&["backup", "--db", &prod.url(), "--to", &store], &[]);
-    }
+    // Two backups, a brand added in between: step 3 must take the second, the last before the
+    // damage, not the oldest.
+    backstop_ok(&["backup", "--db", &prod.url(), "--to", &store], &[]);
+    prod.psql("INSERT INTO ticketing.brands (name) VALUES ('Added between the backups')");
+    backstop_ok(&["backup", "--db", &prod.url(), "--to", &store], &[]);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let bad_time = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
     // The damage: two brands deleted by mistake.
     prod.psql("DELETE FROM ticketing.brands WHERE id IN (41, 42)");
 
@@ -118,6 +129,26 @@ fn the_restore_runbook_works_as_written_on_the_demo_data() {
     );
     let restored_db = format!("runbook_restored_{suffix}");
     let table_db = format!("runbook_table_{suffix}");
+    // The passwords, for both servers, in the password file the runbook tells you to write.
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let pgpass = home.join(".pgpass");
+    std::fs::write(
+        &pgpass,
+        format!(
+            "{}:{}:*:{}:{}\n{}:{}:*:{}:{}\n",
+            c.host,
+            c.port,
+            c.user,
+            c.password,
+            new_server.host,
+            new_server.port,
+            new_server.user,
+            new_server.password
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&pgpass, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let path = format!(
         "{}:{}:{}",
         crate::support::backstop_bin().parent().unwrap().display(),
@@ -128,20 +159,25 @@ fn the_restore_runbook_works_as_written_on_the_demo_data() {
         ("STORE", store.clone()),
         ("DB_ID", prod.name.clone()),
         ("PROD_DB", prod.name.clone()),
-        ("PROD_URL", prod.url()),
-        ("ADMIN_URL", c.url("postgres")),
+        ("PGHOST", c.host.clone()),
+        ("PGPORT", c.port.to_string()),
+        ("PGUSER", c.user.clone()),
+        ("HOME", home.display().to_string()),
+        ("BAD_TIME", bad_time),
         ("RESTORED_DB", restored_db.clone()),
-        ("RESTORED_URL", c.url(&restored_db)),
         ("TABLE_DB", table_db.clone()),
-        ("TABLE_URL", c.url(&table_db)),
-        ("NEW_URL", new_server.url(&prod.name)),
+        (
+            "NEW_URL",
+            format!(
+                "postgresql://{}@{}:{}/{}",
+                new_server.user, new_server.host, new_server.port, prod.name
+            ),
+        ),
         ("SEALED_STORE", sealed_store.clone()),
         ("KEY", key.display().to_string()),
         ("SEALED_DIR", sealed_dir.display().to_string()),
         ("SEALED_DB", sealed_db.clone()),
-        ("SEALED_URL", c.url(&sealed_db)),
         ("BY_HAND_DB", by_hand_db.clone()),
-        ("BY_HAND_URL", c.url(&by_hand_db)),
         ("PATH", path),
     ];
     for (i, block) in blocks.iter().enumerate() {
@@ -149,7 +185,13 @@ fn the_restore_runbook_works_as_written_on_the_demo_data() {
         command
             .args(["-euo", "pipefail", "-c", block])
             .current_dir(dir.path())
-            .env_remove("AWS_ENDPOINT_URL");
+            .env_remove("AWS_ENDPOINT_URL")
+            .env_remove("BACKSTOP_DATABASE_URL");
+        for (name, _) in std::env::vars() {
+            if name.starts_with("PG") {
+                command.env_remove(name);
+            }
+        }
         for (name, value) in &vars {
             command.env(name, value);
         }
@@ -172,6 +214,12 @@ fn the_restore_runbook_works_as_written_on_the_demo_data() {
         prod.psql("SELECT count(*) FROM ticketing.brands WHERE id IN (41, 42)")
             .trim(),
         "2"
+    );
+    assert_eq!(
+        prod.psql("SELECT count(*) FROM ticketing.brands WHERE name = 'Added between the backups'")
+            .trim(),
+        "1",
+        "step 3 restored a backup older than the last one before the damage"
     );
     let broken = format!("{}_broken", prod.name);
     assert_eq!(

@@ -114,6 +114,11 @@ pub fn parse(given: &str) -> Result<BTreeMap<String, String>, ConnectError> {
         parse_uri(given)
     } else if given.contains('=') {
         parse_pairs(given)
+    } else if given.contains("//") || given.contains(":/") {
+        // A URL mistyped, far likelier than a database named so.
+        Err(invalid(format!(
+            "`{given}` is neither a postgresql:// URL, key=value pairs nor a database name"
+        )))
     } else {
         Ok(BTreeMap::from([("dbname".to_string(), given.to_string())]))
     }
@@ -546,6 +551,8 @@ mod tests {
         let s = parse("postgresql:///app?host=/tmp&port=5999").unwrap();
         assert_eq!((s["host"].as_str(), s["port"].as_str()), ("/tmp", "5999"));
         assert!(parse("host='h").is_err());
+        assert!(parse("postgres//oops").is_err());
+        assert!(parse("postgresq://h/d").is_err());
     }
 
     #[test]

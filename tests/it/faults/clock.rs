@@ -89,14 +89,17 @@ fn a_clock_ahead_is_refused_and_a_set_from_the_future_captures_nothing() {
 
     // A set from a skewed host, then the true newest with one more row.
     backstop_ok(&backup_args, &[]);
-    let skewed = committed(&store)[0]["backup"].as_str().unwrap().to_string();
+    let skewed = committed(&store)[0]["backup_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let skewed = as_if_from_a_clock_ahead(&root, "main", &skewed, time::Duration::days(2));
     db.psql("INSERT INTO ledger VALUES (2);");
     backstop_ok(&backup_args, &[]);
 
     let true_newest = committed(&store)
         .iter()
-        .map(|b| b["backup"].as_str().unwrap().to_string())
+        .map(|b| b["backup_id"].as_str().unwrap().to_string())
         .filter(|id| *id != skewed)
         .max()
         .unwrap();
@@ -148,7 +151,7 @@ fn a_clock_ahead_is_refused_and_a_set_from_the_future_captures_nothing() {
     );
     let left: Vec<String> = committed(&store)
         .iter()
-        .map(|b| b["backup"].as_str().unwrap().to_string())
+        .map(|b| b["backup_id"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(left.len(), 2, "prune deleted one of {left:?}");
     assert!(left.contains(&skewed), "{left:?}");
