@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: deps infra-deps test lint demo bench build image infra-check
+.PHONY: deps infra-deps test lint demo bench build cli image infra-check
 
 ## deps: install PostgreSQL, PgBouncer, jq and moto (into .venv), and the PostgreSQL 13-18
 ## test matrix with the 18 client tools (into .local/pg), when missing; .venv and .local/pg
@@ -41,10 +41,15 @@ bench: deps
 build: infra-deps
 	scripts/build-lambda.sh
 
+## cli: the installable `backstop`, statically linked (musl) for amd64 and arm64 (CLI_ARCHES):
+## target/cli/backstop-linux-<arch>, with shell completions and man pages in target/cli
+cli: infra-deps
+	scripts/build-cli.sh
+
 ## image: the container task's OCI image without a container daemon: static (musl) backup,
-## stream and verify on an empty base, one per architecture (IMAGE_ARCHES, default
+## stream, verify and the backstop CLI on an empty base, one per architecture (IMAGE_ARCHES, default
 ## "arm64 amd64"): target/image/backstop-<arch>.oci.tar
-image: infra-deps build
+image: infra-deps build cli
 	scripts/build-image.sh
 
 ## infra-check: terraform fmt/validate and checkov on infra/, the apply against moto, a

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the container task's OCI image without a container daemon or a base image: the
-# statically linked (musl) backup, stream and verify binaries, the CA certificates and an
-# empty /tmp on an empty base, entrypoint /backup. One image per architecture, each written as
+# statically linked (musl) backup, stream and verify binaries, the `backstop` CLI (from
+# scripts/build-cli.sh, at /backstop: `--entrypoint /backstop` runs it), the CA certificates
+# and an empty /tmp on an empty base, entrypoint /backup. One image per architecture, each written as
 # an OCI archive: target/image/backstop-<arch>.oci.tar (IMAGE_ARCHES, default "arm64 amd64").
 # The arm64 binaries are the ones in `make build`'s Lambda zips (target/lambda/<name>/
 # bootstrap.zip, run `make build` first); amd64 is built here.
@@ -56,6 +57,9 @@ for arch in $ARCHES; do
   for binary in "${BINARIES[@]}"; do
     install -m 0755 "$binaries/$binary" "$rootfs/$binary"
   done
+  cli="target/cli/backstop-linux-$arch"
+  [ -s "$cli" ] || { echo "build-image: $cli is missing; run make cli (CLI_ARCHES=$arch)" >&2; exit 1; }
+  install -m 0755 "$cli" "$rootfs/backstop"
   install -D -m 0644 "$CA_BUNDLE" "$rootfs/etc/ssl/certs/ca-certificates.crt"
   install -d -m 1777 "$rootfs/tmp"
   umoci repack --image "$layout:backstop" "$bundle"
@@ -68,7 +72,7 @@ for arch in $ARCHES; do
     --config.env TMPDIR=/tmp \
     --config.label "org.opencontainers.image.title=backstop" \
     --config.label "org.opencontainers.image.version=$VERSION" \
-    --config.label "org.opencontainers.image.description=Backstop's backup, stream and verify jobs (BACKSTOP_JOB)"
+    --config.label "org.opencontainers.image.description=Backstop's backup, stream and verify jobs (BACKSTOP_JOB), and the backstop CLI at /backstop"
   umoci gc --layout "$layout"
   rm -f "target/image/backstop-$arch.oci.tar"
   skopeo copy --quiet "oci:$layout:backstop" "oci-archive:target/image/backstop-$arch.oci.tar:backstop:$VERSION"

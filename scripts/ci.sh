@@ -4,7 +4,8 @@
 #
 # Each thing is built once: the dev profile of the workspace for clippy-free targets, tests and
 # binaries in one `cargo build --all-targets`; the arm64 release build in the Lambda zips,
-# which the image repacks. What is slow to make lives in the cache of scripts/cache.sh.
+# which the image repacks with the static CLI (scripts/build-cli.sh). What is slow to make
+# lives in the cache of scripts/cache.sh.
 # IMAGE_ARCHES (default arm64 here: the architecture the module deploys) picks the images.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -64,6 +65,9 @@ step fmt cargo fmt --all --check
 step clippy cargo clippy --workspace --all-targets --locked -- -D warnings
 step build cargo build --workspace --all-targets --locked
 step lambda-zips scripts/build-lambda.sh
+# The CLI for the image's architectures, and for amd64, which the static-binary test runs here.
+export CLI_ARCHES="$(printf '%s\n' amd64 $IMAGE_ARCHES | sort -u | xargs)"
+step cli scripts/build-cli.sh
 step image scripts/build-image.sh
 step infra-check scripts/infra-check.sh
 step infra-tests scripts/run-tests.sh --output target/test-output-infra.txt \

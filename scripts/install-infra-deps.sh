@@ -21,10 +21,11 @@ for target in "${targets[@]}"; do
   fi
 done
 
-# OCI images without a container daemon (make image), and qemu's user-mode emulator, under
-# which the infra tests run the arm64 image's job on an x86_64 host.
+# OCI images without a container daemon (make image), qemu's user-mode emulator, under
+# which the infra tests run the arm64 image's job on an x86_64 host, and a static busybox,
+# the only other thing in the userland the static CLI is run in.
 missing=()
-for package in umoci skopeo ca-certificates qemu-user-static; do
+for package in umoci skopeo ca-certificates qemu-user-static busybox-static; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
 done
 if [ "${#missing[@]}" -gt 0 ]; then

@@ -14,6 +14,7 @@ mod list;
 mod progress;
 mod prune;
 mod restore;
+mod status;
 mod stream;
 mod verify;
 
@@ -33,7 +34,7 @@ const EXIT_HEALTH_UNKNOWN: u8 = 3;
     name = "backstop",
     version,
     about = "Verified PostgreSQL backups: take, check, list and restore them",
-    after_help = "Examples:\n  backstop doctor --store s3://my-backups/prod --db postgresql://backup@db:5432/app\n  backstop backup --db postgresql://backup@db:5432/app --to s3://my-backups/prod\n  backstop list --from s3://my-backups/prod\n  backstop verify --from s3://my-backups/prod --database-id app --level deep\n  backstop health --from s3://my-backups/prod --database-id app\n  backstop restore --from s3://my-backups/prod --database-id app --db postgresql://postgres@localhost/app_copy\n\nExit status: 0 success; 1 failure (one line on stderr says what to do); 2 bad arguments.\n`verify` exits 2 when it could not verify; `health` exits 0/1/2/3 for healthy/warning/critical/unknown.\n--db takes what psql takes (URL, key=value pairs or a database name) and reads PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD, PGSERVICE and ~/.pgpass as psql does; BACKSTOP_DATABASE_URL also sets it. AWS settings from the usual AWS_* variables."
+    after_help = "Examples:\n  backstop doctor --store s3://my-backups/prod --db postgresql://backup@db:5432/app\n  backstop backup --db postgresql://backup@db:5432/app --to s3://my-backups/prod\n  backstop list --from s3://my-backups/prod\n  backstop verify --from s3://my-backups/prod --database-id app --level deep\n  backstop health --from s3://my-backups/prod --database-id app\n  backstop status --from s3://my-backups/prod --html status.html\n  backstop restore --from s3://my-backups/prod --database-id app --db postgresql://postgres@localhost/app_copy\n\nExit status: 0 success; 1 failure (one line on stderr says what to do); 2 bad arguments.\n`verify` exits 2 when it could not verify; `health` exits 0/1/2/3 for healthy/warning/critical/unknown.\n--db takes what psql takes (URL, key=value pairs or a database name) and reads PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD, PGSERVICE and ~/.pgpass as psql does; BACKSTOP_DATABASE_URL also sets it. AWS settings from the usual AWS_* variables."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -60,6 +61,8 @@ enum Command {
     Prune(prune::Args),
     /// Backup freshness and database health (exit 0 healthy, 1 warning, 2 critical, 3 unknown).
     Health(health::Args),
+    /// Every database in a store on one screen: age, size, verification, RTO, PITR (or --html).
+    Status(status::Args),
     /// Index advice as a migration to review and apply; --check once it ran.
     Advise(advise::Args),
     /// Make an age identity for encrypted backups and print its recipient.
@@ -68,6 +71,12 @@ enum Command {
     Completions {
         /// bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
+    },
+    /// Write the man pages (backstop.1 and one per command) into a folder, e.g.
+    /// `backstop manpages /usr/local/share/man/man1`.
+    Manpages {
+        /// The folder to write them into (it must exist).
+        dir: std::path::PathBuf,
     },
 }
 
@@ -82,6 +91,19 @@ fn main() -> ExitCode {
             &mut std::io::stdout(),
         );
         return ExitCode::SUCCESS;
+    }
+    if let Command::Manpages { dir } = &cli.command {
+        use clap::CommandFactory;
+        return match clap_mangen::generate_to(Cli::command(), dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!(
+                    "error: cannot write the man pages into {}: {e}; check the folder exists and is writable",
+                    dir.display()
+                );
+                ExitCode::from(EXIT_FAILURE)
+            }
+        };
     }
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -99,7 +121,7 @@ fn main() -> ExitCode {
     };
     let failure_code = match cli.command {
         Command::Verify(_) => EXIT_CANNOT_VERIFY,
-        Command::Health(_) => EXIT_HEALTH_UNKNOWN,
+        Command::Health(_) | Command::Status(_) => EXIT_HEALTH_UNKNOWN,
         _ => EXIT_FAILURE,
     };
     let result = runtime.block_on(async {
@@ -112,14 +134,10 @@ fn main() -> ExitCode {
             Command::Advise(args) => advise::run(args).await.map(|()| 0),
             Command::List(args) => list::run(args).await.map(|()| 0),
             Command::Prune(args) => prune::run(args).await.map(|()| 0),
-            Command::Completions { .. } => Ok(0),
+            Command::Completions { .. } | Command::Manpages { .. } => Ok(0),
             Command::Keygen(args) => keys::run_keygen(args).map(|()| 0),
-            Command::Health(args) => health::run(args).await.map(|status| match status {
-                backstop::health::HealthStatus::Healthy => 0,
-                backstop::health::HealthStatus::Warning => 1,
-                backstop::health::HealthStatus::Critical => 2,
-                backstop::health::HealthStatus::Unknown => EXIT_HEALTH_UNKNOWN,
-            }),
+            Command::Health(args) => health::run(args).await.map(health_exit),
+            Command::Status(args) => status::run(args).await.map(health_exit),
             Command::Verify(args) => verify::run(args).await.map(|verdict| match verdict {
                 backstop::engine::verify::Verdict::Passed => 0,
                 backstop::engine::verify::Verdict::Failed => EXIT_FAILURE,
@@ -134,6 +152,16 @@ fn main() -> ExitCode {
             eprintln!("error: {}", one_line(&error));
             ExitCode::from(failure_code)
         }
+    }
+}
+
+/// `health`'s exit code for a status (the Nagios convention).
+fn health_exit(status: backstop::health::HealthStatus) -> u8 {
+    match status {
+        backstop::health::HealthStatus::Healthy => 0,
+        backstop::health::HealthStatus::Warning => 1,
+        backstop::health::HealthStatus::Critical => 2,
+        backstop::health::HealthStatus::Unknown => EXIT_HEALTH_UNKNOWN,
     }
 }
 

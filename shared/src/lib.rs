@@ -12,6 +12,7 @@
 //! - [`tier`]: the pure choice of a new backup's tier.
 //! - [`units`]: sizes for people.
 //! - [`health`]: pure classification of backup freshness.
+//! - [`status`]: every database in a store on one screen, as a table, JSON or an HTML page.
 //! - [`advise`]: index advice as a migration to review and apply, and its check afterwards.
 //! - [`retention`]: GFS pruning (a pure selection plus its safety rails) and the leftover sweep.
 //! - [`runner`]: where a backup runs (this invocation or a container task), from the last runs.
@@ -37,6 +38,7 @@ pub mod readiness;
 pub mod retention;
 pub mod runner;
 pub mod signals;
+pub mod status;
 
 pub use backstop_engine as engine;
 pub use backstop_pg as pg;

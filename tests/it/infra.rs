@@ -12,6 +12,7 @@ use std::process::Command;
 
 use backstop_tests::moto::moto;
 
+mod cli_binary;
 mod container_task;
 mod image;
 

@@ -23,6 +23,7 @@ mod retention;
 mod roles;
 mod runbook;
 mod scale;
+mod status;
 mod store_contract;
 mod store_file;
 mod store_s3;

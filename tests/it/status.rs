@@ -1,0 +1,341 @@
+//! `backstop status`: every database of a store on one screen, as a table, as JSON and as an
+//! HTML page, which is opened in headless Chromium (through its WebDriver) and checked on the
+//! screenshot: each database's section, its status badge, the timeline with its backups and
+//! verification rings, the sizes and the measured restore time are drawn where a person sees
+//! them.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use backstop_tests::postgres::{cluster, fresh_database};
+use serde_json::{Value, json};
+
+use crate::support::{backstop, backstop_ok};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// Colours the page draws with (shared/src/status/page.rs).
+const HEALTHY: [u8; 3] = [0x1f, 0x8a, 0x4c];
+const DAILY: [u8; 3] = [0x2f, 0x6f, 0xdb];
+const RTO_LINE: [u8; 3] = [0xc6, 0x28, 0x28];
+
+#[test]
+fn status_shows_every_database_and_its_page_draws_what_a_person_needs() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("file://{}/store", dir.path().display());
+    let (app, billing) = (
+        fresh_database("status app"),
+        fresh_database("status billing"),
+    );
+    app.psql("CREATE TABLE orders (id int PRIMARY KEY); INSERT INTO orders SELECT generate_series(1, 500)");
+    billing.psql("CREATE TABLE invoices (id int); INSERT INTO invoices VALUES (1)");
+    for _ in 0..3 {
+        backstop_ok(&["backup", "--db", &app.url(), "--to", &store], &[]);
+    }
+    backstop_ok(&["backup", "--db", &billing.url(), "--to", &store], &[]);
+    let scratch = cluster().url("postgres");
+    backstop_ok(
+        &[
+            "verify",
+            "--from",
+            &store,
+            "--database-id",
+            &app.name,
+            "--level",
+            "restore",
+            "--scratch-db",
+            &scratch,
+        ],
+        &[],
+    );
+
+    let page = dir.path().join("status.html");
+    let output = backstop(
+        &[
+            "status",
+            "--from",
+            &store,
+            "--json",
+            "--html",
+            page.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let status: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let databases = status["databases"].as_array().unwrap();
+    let app_status = databases
+        .iter()
+        .find(|d| d["database_id"] == app.name.as_str())
+        .unwrap_or_else(|| panic!("{status}"));
+    assert!(
+        databases
+            .iter()
+            .any(|d| d["database_id"] == billing.name.as_str())
+    );
+    assert_eq!(app_status["status"], "healthy", "{app_status}");
+    assert_eq!(app_status["timeline"].as_array().unwrap().len(), 3);
+    assert_eq!(app_status["backups"]["backup_count"], 3);
+    assert!(
+        app_status["rto_seconds"].as_f64().unwrap() > 0.0,
+        "{app_status}"
+    );
+    assert_eq!(app_status["encrypted"], false);
+    assert_eq!(
+        app_status["timeline"][0]["verifications"][0]["verdict"], "passed",
+        "the newest backup was the one verified: {app_status}"
+    );
+
+    let table = backstop_ok(&["status", "--from", &store], &[]);
+    let table = String::from_utf8_lossy(&table.stdout);
+    for expected in [
+        app.name.as_str(),
+        billing.name.as_str(),
+        "healthy",
+        "restore passed",
+    ] {
+        assert!(table.contains(expected), "{expected} missing:\n{table}");
+    }
+
+    let Some(browser) = Browser::start(dir.path()) else {
+        return;
+    };
+    browser.open(&page);
+    let shot = dir.path().join("status.png");
+    let whole = browser.screenshot(None);
+    std::fs::write(&shot, &whole).unwrap();
+    let kept = backstop_tests::workspace_root().join("target/status-page.png");
+    let _ = std::fs::copy(&shot, &kept);
+    eprintln!("status page screenshot: {}", kept.display());
+
+    let sections = browser.visible("section.database");
+    assert_eq!(sections.len(), 2, "one section per database");
+    let app_section = format!("#db-{}", app.name);
+    for (selector, colour) in [
+        (format!("{app_section} .head .badge"), HEALTHY),
+        (format!("{app_section} svg.timeline"), DAILY),
+        (format!("{app_section} svg.timeline"), HEALTHY),
+        (format!("{app_section} svg.sizes"), DAILY),
+        (format!("{app_section} svg.rto"), RTO_LINE),
+    ] {
+        let elements = browser.visible(&selector);
+        let element = elements
+            .first()
+            .unwrap_or_else(|| panic!("{selector} is not shown"));
+        let image = decode(&browser.screenshot(Some(element)));
+        assert!(
+            image.has_colour(colour),
+            "{selector} shows no pixel of #{:02x}{:02x}{:02x}",
+            colour[0],
+            colour[1],
+            colour[2]
+        );
+    }
+    assert_eq!(
+        browser
+            .visible(&format!("{app_section} svg.timeline circle.backup"))
+            .len(),
+        3
+    );
+    assert_eq!(
+        browser.visible("#summary tr").len(),
+        3,
+        "a header and a row per database"
+    );
+    let page_image = decode(&whole);
+    assert!(page_image.width >= 800 && page_image.height >= 600);
+}
+
+/// A headless Chromium driven through chromedriver's WebDriver endpoint.
+struct Browser {
+    driver: Child,
+    base: String,
+    session: String,
+    runtime: tokio::runtime::Runtime,
+    http: reqwest::Client,
+}
+
+impl Browser {
+    /// The browser, or `None` (said on stderr) when Chromium is not installed outside CI.
+    fn start(profile: &Path) -> Option<Self> {
+        if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
+            assert!(
+                std::env::var("CI").is_err(),
+                "{CHROMIUM} or {CHROMEDRIVER} is missing; scripts/install-deps.sh installs them"
+            );
+            eprintln!("SKIPPED the browser half: {CHROMIUM} or {CHROMEDRIVER} is missing");
+            return None;
+        }
+        let port = backstop_tests::service::free_port();
+        let driver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut browser = Self {
+            driver,
+            base: format!("http://127.0.0.1:{port}"),
+            session: String::new(),
+            runtime,
+            http: reqwest::Client::new(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while browser.call("GET", "/status", None).is_none() {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let user_data: PathBuf = profile.join("chromium-profile");
+        let created = browser
+            .call(
+                "POST",
+                "/session",
+                Some(json!({"capabilities": {"alwaysMatch": {
+                    "browserName": "chrome",
+                    "goog:chromeOptions": {
+                        "binary": CHROMIUM,
+                        "args": [
+                            "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                            "--no-first-run", "--disable-background-networking",
+                            "--disable-component-update", "--disable-sync",
+                            "--disable-dev-shm-usage", "--window-size=1000,1600",
+                            format!("--user-data-dir={}", user_data.display()),
+                        ]
+                    }
+                }}})),
+            )
+            .expect("a WebDriver session");
+        browser.session = created["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {created}"))
+            .to_string();
+        Some(browser)
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Option<Value> {
+        let url = format!("{}{path}", self.base);
+        self.runtime.block_on(async {
+            let request = match method {
+                "GET" => self.http.get(&url),
+                "DELETE" => self.http.delete(&url),
+                _ => self.http.post(&url).json(&body.unwrap_or(json!({}))),
+            };
+            let response = request.timeout(Duration::from_secs(60)).send().await.ok()?;
+            let value: Value = response.json().await.ok()?;
+            Some(value["value"].clone())
+        })
+    }
+
+    fn session_call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let path = format!("/session/{}{path}", self.session);
+        let value = self
+            .call(method, &path, body)
+            .unwrap_or_else(|| panic!("WebDriver {method} {path} did not answer"));
+        assert!(
+            value.get("error").is_none(),
+            "WebDriver {method} {path}: {value}"
+        );
+        value
+    }
+
+    fn open(&self, page: &Path) {
+        self.session_call(
+            "POST",
+            "/url",
+            Some(json!({"url": format!("file://{}", page.display())})),
+        );
+    }
+
+    /// The element ids `selector` finds that are displayed with a non-empty box.
+    fn visible(&self, selector: &str) -> Vec<String> {
+        let found = self.session_call(
+            "POST",
+            "/elements",
+            Some(json!({"using": "css selector", "value": selector})),
+        );
+        found
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e.as_object()?.values().next()?.as_str().map(str::to_string))
+            .filter(|id| {
+                let shown = self.session_call("GET", &format!("/element/{id}/displayed"), None);
+                let rect = self.session_call("GET", &format!("/element/{id}/rect"), None);
+                shown == json!(true)
+                    && rect["width"].as_f64().unwrap_or(0.0) > 0.0
+                    && rect["height"].as_f64().unwrap_or(0.0) > 0.0
+            })
+            .collect()
+    }
+
+    /// A PNG of the page, or of one element.
+    fn screenshot(&self, element: Option<&String>) -> Vec<u8> {
+        let path = match element {
+            Some(id) => format!("/element/{id}/screenshot"),
+            None => "/screenshot".into(),
+        };
+        let encoded = self.session_call("GET", &path, None);
+        base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            encoded.as_str().unwrap(),
+        )
+        .unwrap()
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if !self.session.is_empty() {
+            let _ = self.call("DELETE", &format!("/session/{}", self.session), None);
+        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+struct Image {
+    width: u32,
+    height: u32,
+    rgba: Vec<u8>,
+}
+
+impl Image {
+    /// Whether some pixel is within a few steps of `colour` (antialiasing blends edges).
+    fn has_colour(&self, colour: [u8; 3]) -> bool {
+        self.rgba
+            .chunks_exact(4)
+            .any(|px| px.iter().zip(colour).all(|(a, b)| a.abs_diff(b) <= 6))
+    }
+}
+
+fn decode(png_bytes: &[u8]) -> Image {
+    let decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buffer = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buffer).unwrap();
+    buffer.truncate(info.buffer_size());
+    let rgba = match info.color_type {
+        png::ColorType::Rgba => buffer,
+        png::ColorType::Rgb => buffer
+            .chunks_exact(3)
+            .flat_map(|px| [px[0], px[1], px[2], 255])
+            .collect(),
+        other => panic!("screenshot in {other:?}"),
+    };
+    Image {
+        width: info.width,
+        height: info.height,
+        rgba,
+    }
+}
