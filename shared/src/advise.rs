@@ -90,9 +90,15 @@ fn missing_query() -> String {
     format!(
         "SELECT quote_ident(n.nspname) || '.' || quote_ident(t.relname), t.relname, c.conname,
                 string_agg(a.attname, chr(31) ORDER BY k.ord), (t.relkind = 'p')::text,
-                (SELECT coalesce(sum(pg_relation_size(p.relid)), 0)::bigint FROM pg_partition_tree(t.oid) p),
-                (SELECT coalesce(sum(greatest(pc.reltuples, 0)), 0)::bigint
-                   FROM pg_partition_tree(t.oid) p JOIN pg_class pc ON pc.oid = p.relid),
+                -- A partitioned table's size is its partitions'; pg_partition_tree lists no
+                -- rows for an ordinary table, whose own size it is.
+                CASE WHEN t.relkind = 'p'
+                     THEN (SELECT coalesce(sum(pg_relation_size(p.relid)), 0) FROM pg_partition_tree(t.oid) p)
+                     ELSE pg_relation_size(t.oid) END::bigint,
+                CASE WHEN t.relkind = 'p'
+                     THEN (SELECT coalesce(sum(greatest(pc.reltuples, 0)), 0)
+                             FROM pg_partition_tree(t.oid) p JOIN pg_class pc ON pc.oid = p.relid)
+                     ELSE greatest(t.reltuples, 0) END::bigint,
                 coalesce(sum(coalesce(s.avg_width, 8)), 8)::bigint
            FROM pg_constraint c
            JOIN pg_class t ON t.oid = c.conrelid
@@ -224,6 +230,11 @@ impl From<String> for AdviseError {
 pub fn migration(advice: &Advice, database: &str, at: OffsetDateTime) -> String {
     // Names in `--` comments are made inert: a newline in one must not end the comment.
     let database = inert(database);
+    let at = at
+        .replace_nanosecond(0)
+        .unwrap_or(at)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
     let mut out = format!(
         "-- Index advice for database {database}, written by backstop advise at {at}.\n\
          -- Review it, then apply it with psql (each statement runs on its own, outside a\n\

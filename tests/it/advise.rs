@@ -75,6 +75,12 @@ async fn unindexed_foreign_keys_become_a_migration_psql_applies_and_check_confir
         !sql.contains("order_id_fk_idx"),
         "the composite key covers order_id: {sql}"
     );
+    // The table a foreign key makes the server scan is named with its size (an ordinary
+    // table's own: reviews holds 1,000 rows in five 8 KiB pages).
+    assert!(
+        sql.contains("scans all of public.reviews (40.0 KiB)"),
+        "{sql}"
+    );
     assert!(sql.contains("-- DROP INDEX CONCURRENTLY IF EXISTS public.reviews_id_copy;"));
     assert!(sql.contains("ANALYZE public.orders;") && sql.contains("ANALYZE public.reviews;"));
 
