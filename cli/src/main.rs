@@ -105,10 +105,19 @@ fn main() -> ExitCode {
             }
         };
     }
+    // Colour only on a terminal (and not with NO_COLOR); the AWS SDK's own warnings only with
+    // RUST_LOG: what they say reaches the one error line, without their debug dumps.
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new(
+                    "warn,aws_config=error,aws_runtime=error,aws_smithy_runtime=error,aws_smithy_runtime_api=error,aws_sdk_s3=error",
+                )
+            }),
+        )
+        .with_ansi(
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none(),
         )
         .with_writer(std::io::stderr)
         .init();

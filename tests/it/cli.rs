@@ -840,3 +840,57 @@ fn a_refusal_lists_every_object_with_its_exclude_argument_in_json() {
         "{line}"
     );
 }
+
+/// An S3 failure off a terminal is one line without colour codes or the SDK's debug dump,
+/// naming the cause and the fix: an endpoint that refuses, and no credentials at all.
+#[test]
+fn aws_failures_are_one_plain_line_with_the_fix() {
+    let closed = backstop_tests::service::free_port();
+    let home = tempfile::tempdir().unwrap();
+    let base = [
+        ("AWS_REGION", "us-east-1".to_string()),
+        ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
+        ("HOME", home.path().display().to_string()),
+        ("AWS_MAX_ATTEMPTS", "1".to_string()),
+    ];
+    let with_keys: Vec<(&str, String)> = base
+        .iter()
+        .cloned()
+        .chain([
+            ("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{closed}")),
+            ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE".to_string()),
+            ("AWS_SECRET_ACCESS_KEY", "hunter2-secret-key".to_string()),
+        ])
+        .collect();
+    let run = |env: &[(&str, String)]| {
+        let mut command = std::process::Command::new(crate::support::backstop_bin());
+        command.args(["list", "--from", "s3://backups/prod"]);
+        for name in [
+            "AWS_ENDPOINT_URL",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "AWS_PROFILE",
+            "AWS_CONFIG_FILE",
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "RUST_LOG",
+        ] {
+            command.env_remove(name);
+        }
+        command.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+        command.output().unwrap()
+    };
+    for (env, fix) in [
+        (with_keys.as_slice(), "refused the connection"),
+        (&base[..], "no AWS credentials were found"),
+    ] {
+        let output = run(env);
+        let line = single_error_line(&output);
+        assert!(line.contains(fix), "{line}");
+        assert!(!line.contains('\u{1b}'), "colour codes: {line:?}");
+        assert!(
+            !line.contains("DispatchFailure(") && !line.contains("hunter2") && line.len() < 400,
+            "{line}"
+        );
+    }
+}
