@@ -38,7 +38,8 @@ pub struct RestoreArgs {
     #[arg(long, value_name = "ID", default_value = "latest")]
     backup: String,
     /// Recover to this time (RFC 3339, e.g. 2026-12-01T10:30:00Z): the newest backup before
-    /// it, then every streamed transaction committed by then.
+    /// it, then every streamed transaction committed by then (without a change stream, the
+    /// newest backup before it, and how far that is from it).
     #[arg(long, value_name = "TIME", value_parser = crate::common::rfc3339, conflicts_with = "to_lsn")]
     to_time: Option<time::OffsetDateTime>,
     /// Recover to this WAL position (as pg_current_wal_lsn() prints it).
@@ -91,6 +92,40 @@ enum RolesArg {
     Skip,
 }
 
+/// The newest committed backup of `database` taken at or before `time`, with when it started
+/// (its snapshot is taken as it starts).
+async fn newest_backup_before(
+    store: &dyn backstop::store::Store,
+    database: &backstop::layout::DatabaseId,
+    time: time::OffsetDateTime,
+) -> anyhow::Result<(backstop::layout::BackupId, time::OffsetDateTime)> {
+    let listing = store
+        .list(&backstop::layout::database_prefix(database))
+        .await?;
+    let ids = backstop::layout::committed_backups(database, listing.iter().map(|o| o.key.as_str()));
+    // Ids hold whole seconds, at or before the true start: the manifest has the exact time.
+    for id in ids
+        .iter()
+        .rev()
+        .filter(|id| id.started_at().is_some_and(|s| s <= time))
+    {
+        let manifest = read_manifest(store, database, &BackupSelector::Id(id.clone())).await?;
+        if manifest.started_at <= time {
+            return Ok((id.clone(), manifest.started_at));
+        }
+    }
+    match ids.first() {
+        Some(oldest) => anyhow::bail!(
+            "no backup of {database} was taken before {}: the oldest is {oldest}; restore that one with --backup {oldest}, or pick a later time",
+            rfc3339(time)
+        ),
+        None => anyhow::bail!(
+            "no backups of {database} in {}; take one with `backstop backup`",
+            store.url()
+        ),
+    }
+}
+
 fn parse_lsn(text: &str) -> Result<Lsn, String> {
     text.parse()
 }
@@ -111,24 +146,35 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
     let store: std::sync::Arc<dyn backstop::store::Store> = counted.clone();
     let target = crate::common::target(args.db.as_deref())?;
     let database = database_id(args.database_id.as_deref(), Some(&target), store.as_ref()).await?;
-    let selector: BackupSelector = args.backup.parse()?;
+    let mut selector: BackupSelector = args.backup.parse()?;
     let identities = args.identity.identities()?;
+    if (args.to_time.is_some() || args.to_lsn.is_some()) && selector != BackupSelector::Latest {
+        anyhow::bail!("--to-time and --to-lsn choose the backup themselves; leave out --backup");
+    }
+    let streamed = has_stream(store.as_ref(), &database).await?;
     let recovery_target = match (args.to_time, args.to_lsn) {
+        // Without a change stream the newest backup before the time is as close as it gets.
+        (Some(time), _) if !streamed => {
+            let (id, started) = newest_backup_before(store.as_ref(), &database, time).await?;
+            eprintln!(
+                "{database} has no change stream: restoring backup {id}, taken at {}, {} before \
+                 {}; what changed in between is in no backup",
+                rfc3339(started),
+                backstop::clock::span(
+                    std::time::Duration::try_from(time - started).unwrap_or_default()
+                ),
+                rfc3339(time)
+            );
+            selector = BackupSelector::Id(id);
+            None
+        }
         (Some(time), _) => Some(RecoveryTarget::Time(time)),
         (None, Some(lsn)) => Some(RecoveryTarget::Lsn(lsn)),
-        (None, None)
-            if selector == BackupSelector::Latest
-                && has_stream(store.as_ref(), &database).await? =>
-        {
+        (None, None) if selector == BackupSelector::Latest && streamed => {
             Some(RecoveryTarget::Latest)
         }
         (None, None) => None,
     };
-    if recovery_target.is_some_and(|t| t != RecoveryTarget::Latest)
-        && selector != BackupSelector::Latest
-    {
-        anyhow::bail!("--to-time and --to-lsn choose the backup themselves; leave out --backup");
-    }
     let recovery = match recovery_target {
         Some(target) => {
             Some(plan_recovery(store.as_ref(), &database, target, identities.as_deref()).await?)
