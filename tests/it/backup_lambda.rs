@@ -137,7 +137,7 @@ pub(crate) fn invocation(payload: Value, timeout: Duration) -> LambdaEvent<Value
     LambdaEvent::new(payload, context)
 }
 
-fn scheduled_event() -> Value {
+pub fn scheduled_event() -> Value {
     let mut event = fixture("scheduled.json");
     event["id"] = json!(format!("evt-{}", backstop_tests::unique_suffix()));
     event

@@ -634,3 +634,32 @@ fn a_figure_that_cannot_be_read_is_unknown_naming_it_not_zero() {
         "{text}"
     );
 }
+
+/// A scheduled run leaves the whole store's status page in the bucket, naming each database.
+#[tokio::test]
+async fn a_scheduled_run_writes_the_status_page_into_the_bucket() {
+    let db = fresh_database("monitor page");
+    shop(&db);
+    let id = db.name.clone();
+    let monitor = Monitor::new("monitor-page", &[(&id, Some(db.url()))]).await;
+    let store = monitor.deps.base.store.clone();
+    take(&db, &store, &options(&db)).await.unwrap();
+    monitor::handler(
+        invocation(
+            crate::backup_lambda::scheduled_event(),
+            Duration::from_secs(300),
+        ),
+        &monitor.deps,
+    )
+    .await
+    .unwrap();
+    let page = store
+        .read_versioned(monitor::STATUS_PAGE_KEY)
+        .await
+        .unwrap()
+        .expect("the status page");
+    let page = String::from_utf8(page.body.to_vec()).unwrap();
+    assert!(page.starts_with("<!DOCTYPE html>"), "{page}");
+    assert!(page.contains(&format!("id=\"db-{id}\"")), "{page}");
+    assert!(page.contains("badge healthy"), "{page}");
+}

@@ -5,7 +5,9 @@
 //! the database's connection source, the database itself (read-only queries); records every
 //! figure in CloudWatch; and alerts only when the status changes, when a critical status lasts
 //! (at most every `BACKSTOP_REALERT_HOURS`, default 6), and when it recovers. A store that
-//! cannot be listed fails the invocation rather than reporting "no backups".
+//! cannot be listed fails the invocation rather than reporting "no backups". A scheduled run
+//! also writes the store's status page (`backstop status --html`) to
+//! `_backstop/health/status.html`, for people who would rather open a page than a console.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -141,6 +143,9 @@ pub async fn handler(
         alerting::save(deps.base.store.as_ref(), database, &state).await?;
         reports.push(report);
     }
+    if requested.is_none() {
+        write_status_page(deps, now).await;
+    }
     Ok(MonitorResponse {
         checked_at: now
             .format(&time::format_description::well_known::Rfc3339)
@@ -148,6 +153,29 @@ pub async fn handler(
         reports,
         alerts_sent,
     })
+}
+
+/// Where a scheduled run leaves the status page of the whole store.
+pub const STATUS_PAGE_KEY: &str = "_backstop/health/status.html";
+
+/// Writes the store's status page; a failure is logged, never the invocation's failure (the
+/// checks and alerts above are what matter).
+async fn write_status_page(deps: &Deps, now: OffsetDateTime) {
+    let store = deps.base.store.as_ref();
+    let page = match backstop::status::gather(store, now, &deps.thresholds).await {
+        Ok(status) => backstop::status::page::render(&status),
+        Err(e) => {
+            tracing::warn!(error = %e, "the status page was not written");
+            return;
+        }
+    };
+    let options = backstop::store::PutOptions::default();
+    if let Err(e) = store
+        .put(STATUS_PAGE_KEY, &mut page.as_bytes(), &options)
+        .await
+    {
+        tracing::warn!(error = %e, "the status page was not written");
+    }
 }
 
 async fn check_one(
