@@ -14,6 +14,7 @@ mod list;
 mod progress;
 mod prune;
 mod restore;
+mod show;
 mod status;
 mod stream;
 mod verify;
@@ -55,6 +56,8 @@ enum Command {
     Doctor(doctor::Args),
     /// List the backups in a store.
     List(list::Args),
+    /// What is inside a backup: its tables, rows and sizes, every item, what was excluded.
+    Show(show::Args),
     /// Check a backup: its manifest, every part, or a test restore into a scratch database.
     Verify(verify::Args),
     /// Delete the backups a keep-daily/weekly/monthly policy does not keep.
@@ -142,6 +145,7 @@ fn main() -> ExitCode {
             Command::Doctor(args) => doctor::run(args).await.map(|()| 0),
             Command::Advise(args) => advise::run(args).await.map(|()| 0),
             Command::List(args) => list::run(args).await.map(|()| 0),
+            Command::Show(args) => show::run(args).await.map(|()| 0),
             Command::Prune(args) => prune::run(args).await.map(|()| 0),
             Command::Completions { .. } | Command::Manpages { .. } => Ok(0),
             Command::Keygen(args) => keys::run_keygen(args).map(|()| 0),

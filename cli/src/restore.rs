@@ -48,11 +48,25 @@ pub struct RestoreArgs {
     /// Parallel connections for loading and index builds.
     #[arg(long, value_name = "N", default_value_t = 2, value_parser = at_least_one)]
     jobs: usize,
-    /// Restore only these tables (comma-separated schema.table): into an empty database with
-    /// the schemas, types and functions they need; into one with other objects, the tables
-    /// alone, beside them.
-    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    /// Restore only these tables (comma-separated schema.table or table; `*` and `?` match as
+    /// in pg_dump's patterns, e.g. 'app.*'): into an empty database with the schemas, types and
+    /// functions they need; into one with other objects, the tables alone, beside them.
+    #[arg(short = 't', long, value_name = "LIST", value_delimiter = ',')]
     tables: Option<Vec<String>>,
+    /// Restore only the tables of this schema (repeatable; a pattern): as --tables 'SCHEMA.*'.
+    #[arg(short = 'n', long = "schema", value_name = "SCHEMA")]
+    schemas: Vec<String>,
+    /// Make these tables (names or patterns, repeatable) without their rows.
+    #[arg(long, value_name = "PATTERN")]
+    exclude_table_data: Vec<String>,
+    /// Only the schema: every object, no table's rows, no large objects, no sequence values.
+    #[arg(short = 's', long)]
+    schema_only: bool,
+    /// Read selections from this file, in pg_dump 17's `--filter` syntax: one per line,
+    /// `include table PATTERN`, `include schema PATTERN` or `exclude table_data PATTERN`
+    /// (`#` starts a comment).
+    #[arg(long, value_name = "FILE")]
+    filter: Option<std::path::PathBuf>,
     /// Replace what is there: every object of the target database, or with --tables only
     /// those tables. Every part is read and checked first; nothing is dropped if one is bad,
     /// or if something outside --tables depends on a table it would replace.
@@ -126,6 +140,54 @@ async fn newest_backup_before(
     }
 }
 
+/// What `--tables`, `--schema`, `--exclude-table-data` and `--filter` select, together.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Selection {
+    /// `None`: every table.
+    tables: Option<Vec<String>>,
+    exclude_table_data: Vec<String>,
+}
+
+impl Selection {
+    fn of(args: &RestoreArgs) -> anyhow::Result<Self> {
+        let mut tables: Option<Vec<String>> = args.tables.clone();
+        let mut include = |name: String| tables.get_or_insert_with(Vec::new).push(name);
+        for schema in &args.schemas {
+            include(format!("{schema}.*"));
+        }
+        let mut exclude_table_data = args.exclude_table_data.clone();
+        if let Some(path) = &args.filter {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                anyhow::anyhow!("cannot read the filter file {}: {e}", path.display())
+            })?;
+            for (number, line) in text.lines().enumerate() {
+                let line = line.split('#').next().unwrap_or_default().trim();
+                if line.is_empty() {
+                    continue;
+                }
+                let words: Vec<&str> = line.splitn(3, char::is_whitespace).collect();
+                match words.as_slice() {
+                    ["include", "table", pattern] => include(pattern.trim().to_string()),
+                    ["include", "schema", pattern] => include(format!("{}.*", pattern.trim())),
+                    ["exclude", "table_data", pattern] => {
+                        exclude_table_data.push(pattern.trim().to_string())
+                    }
+                    _ => anyhow::bail!(
+                        "{} line {}: `{line}` is not one a restore takes; use `include table PATTERN`, \
+                         `include schema PATTERN` or `exclude table_data PATTERN`",
+                        path.display(),
+                        number + 1
+                    ),
+                }
+            }
+        }
+        Ok(Self {
+            tables,
+            exclude_table_data,
+        })
+    }
+}
+
 fn parse_lsn(text: &str) -> Result<Lsn, String> {
     text.parse()
 }
@@ -147,6 +209,10 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
     let target = crate::common::target(args.db.as_deref())?;
     let database = database_id(args.database_id.as_deref(), Some(&target), store.as_ref()).await?;
     let mut selector: BackupSelector = args.backup.parse()?;
+    let selection = Selection::of(&args)?;
+    // A restore of some tables, or without rows, replays no change stream.
+    let selective =
+        selection.tables.is_some() || args.schema_only || !selection.exclude_table_data.is_empty();
     let identities = args.identity.identities()?;
     if (args.to_time.is_some() || args.to_lsn.is_some()) && selector != BackupSelector::Latest {
         anyhow::bail!("--to-time and --to-lsn choose the backup themselves; leave out --backup");
@@ -170,7 +236,7 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
         }
         (Some(time), _) => Some(RecoveryTarget::Time(time)),
         (None, Some(lsn)) => Some(RecoveryTarget::Lsn(lsn)),
-        (None, None) if selector == BackupSelector::Latest && streamed => {
+        (None, None) if selector == BackupSelector::Latest && streamed && !selective => {
             Some(RecoveryTarget::Latest)
         }
         (None, None) => None,
@@ -189,7 +255,9 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
     crate::keys::warn_if_plaintext(&manifest, identities.is_some());
     let options = RestoreOptions {
         jobs: args.jobs,
-        tables: args.tables,
+        tables: selection.tables,
+        exclude_table_data: selection.exclude_table_data,
+        schema_only: args.schema_only,
         clean: args.clean,
         no_owner: args.no_owner,
         no_acl: args.no_acl,
@@ -203,6 +271,12 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
         create_database: args.create,
         ..RestoreOptions::new(args.jobs)
     };
+    if selective && recovery.as_ref().is_some_and(|r| !r.segments.is_empty()) {
+        anyhow::bail!(
+            "a point-in-time restore replays every table's changes; leave out --tables, --schema, \
+             --schema-only, --exclude-table-data and --filter (or pick a backup with --backup)"
+        );
+    }
     if options.roles == RolesMode::Plan {
         let plan = role_plan(store.as_ref(), &manifest, &target, &options).await?;
         if args.json {
@@ -250,11 +324,6 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
     let report = report?;
     let replayed: Option<ReplayReport> = match &recovery {
         Some(recovery) if !recovery.segments.is_empty() => {
-            if options.tables.is_some() {
-                anyhow::bail!(
-                    "a point-in-time restore replays every table; leave out --tables (the base was restored)"
-                );
-            }
             let replayed = tokio::select! {
                 biased;
                 replayed = replay(store, recovery, &target, identities.as_deref()) => replayed?,

@@ -23,6 +23,7 @@ mod retention;
 mod roles;
 mod runbook;
 mod scale;
+mod selection;
 mod status;
 mod store_contract;
 mod store_file;

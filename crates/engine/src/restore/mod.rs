@@ -34,13 +34,14 @@ mod resolve;
 pub mod roles;
 mod select;
 mod target;
+use crate::item::ItemKind;
 pub use error::RestoreError;
 pub(crate) use parts::{Capped, Discard, HashingReader, scan_data_part, scan_large_object_part};
 pub use parts::{ExportOptions, export, read_script};
 use pool::{Job, LoadPlan, run_pool};
 pub use resolve::{read_manifest, read_manifest_of, readable, resolve_backup};
 pub use roles::{RolePlan, RolesMode, RolesReport};
-use select::{ItemFilter, select_tables};
+use select::{ItemFilter, data_left_out, select_tables};
 use target::{
     Preparation, Prepared, connect_maintenance, create_database, database_exists, drop_replaced,
     extension_search_path, lock_budget, max_locks_per_transaction, partitioning_tables,
@@ -71,8 +72,13 @@ impl std::str::FromStr for BackupSelector {
 #[derive(Debug, Clone)]
 pub struct RestoreOptions {
     pub jobs: usize,
-    /// Restore only these tables (`schema.table`, or `table` when unambiguous).
+    /// Restore only these tables (`schema.table`, or `table` when unambiguous; `*` and `?`
+    /// as in pg_dump's patterns).
     pub tables: Option<Vec<String>>,
+    /// Tables (names or patterns) made without their rows.
+    pub exclude_table_data: Vec<String>,
+    /// Only the schema: no table's rows, no large objects, no sequence values.
+    pub schema_only: bool,
     /// Drop every user object of the target first.
     pub clean: bool,
     /// Leave out `ALTER ... OWNER TO`: objects belong to the role that restores them.
@@ -98,6 +104,8 @@ impl RestoreOptions {
         Self {
             jobs,
             tables: None,
+            exclude_table_data: Vec::new(),
+            schema_only: false,
             clean: false,
             no_owner: false,
             no_acl: false,
@@ -191,6 +199,25 @@ async fn restore_unwatched(
     let selected: Option<HashSet<String>> = match &options.tables {
         None => None,
         Some(names) => Some(select_tables(manifest, &tables, names)?),
+    };
+    // The tables whose rows are loaded: the selected ones, less those made without rows.
+    let without_rows = data_left_out(
+        manifest,
+        &tables,
+        &options.exclude_table_data,
+        options.schema_only,
+    )?;
+    let with_rows: Option<HashSet<String>> = if without_rows.is_empty() {
+        selected.clone()
+    } else {
+        Some(
+            tables
+                .keys()
+                .filter(|t| selected.as_ref().is_none_or(|s| s.contains(**t)))
+                .filter(|t| !without_rows.contains(**t))
+                .map(|t| t.to_string())
+                .collect(),
+        )
     };
 
     let clock = std::time::Instant::now();
@@ -290,8 +317,13 @@ async fn restore_unwatched(
     )
     .await?;
 
-    let is_selected = |table: &str| selected.as_ref().is_none_or(|s| s.contains(table));
-    let (loads, large_objects) = plan_loads(manifest, &tables, selected.as_ref());
+    let is_loaded = |table: &str| with_rows.as_ref().is_none_or(|s| s.contains(table));
+    let (loads, large_objects) = plan_loads(
+        manifest,
+        &tables,
+        with_rows.as_ref(),
+        selected.is_none() && !options.schema_only,
+    );
     // Destructive steps come last: every part to load is checked before anything is dropped.
     if preparation.drops() {
         let to_check = loads
@@ -308,7 +340,7 @@ async fn restore_unwatched(
     }
     let loaded_tables: HashSet<String> = tables
         .keys()
-        .filter(|t| is_selected(t))
+        .filter(|t| is_loaded(t))
         .map(|t| t.to_string())
         .collect();
     on_event(RestoreEvent::Started {
@@ -316,7 +348,7 @@ async fn restore_unwatched(
         tables: loaded_tables.len(),
         rows: tables
             .iter()
-            .filter(|(t, _)| is_selected(t))
+            .filter(|(t, _)| is_loaded(t))
             .flat_map(|(_, blocks)| blocks.iter().map(|(_, b)| b.rows))
             .sum(),
     });
@@ -328,7 +360,11 @@ async fn restore_unwatched(
         // statement in its own): thousands of tables would exhaust it in one.
         tracing::debug!(seconds = clock.elapsed().as_secs_f64(), "parts read");
         let max_locks = max_locks_per_transaction(&main).await?;
-        let pre_items: Vec<&ScriptItem> = pre_items.iter().filter(|i| filter.keeps(i)).collect();
+        // Only the schema: no sequence is set to where the source's stood.
+        let keeps = |i: &ScriptItem| {
+            filter.keeps(i) && !(options.schema_only && i.header.kind == ItemKind::SequenceValue)
+        };
+        let pre_items: Vec<&ScriptItem> = pre_items.iter().filter(|i| keeps(i)).collect();
         for chunk in pre_items.chunks(max_locks.max(16)) {
             run_batch(&main, chunk).await?;
             committed.set(true);
@@ -343,7 +379,7 @@ async fn restore_unwatched(
             .map_err(db("setting the search path for data and post-data"))?;
         let partitioning = partitioning_tables(&main).await?;
         let (per_table, serial) = items::schedule_post_data(
-            post_items.into_iter().filter(|i| filter.keeps(i)),
+            post_items.into_iter().filter(|i| keeps(i)),
             &loaded_tables,
             &partitioning,
         );
@@ -357,7 +393,7 @@ async fn restore_unwatched(
             )
             .collect();
         let plan = LoadPlan {
-            selected: selected.clone(),
+            selected: with_rows.clone(),
             tables_per_transaction: lock_budget(max_locks),
             preamble: format!("{}{session_path}", preamble()),
         };
@@ -506,13 +542,14 @@ async fn roles_and_database(
 }
 
 /// The data to load, biggest first: each selected table in parts of its own (one, or several
-/// block ranges), each bundle holding a selected table; and the large-object parts, which are
-/// the whole database's (a restore of some tables leaves them out, as it leaves out their
-/// pre-data items).
+/// block ranges), each bundle holding a selected table; and, when `with_large_objects`, the
+/// large-object parts, which are the whole database's (a restore of some tables leaves them
+/// out, as it leaves out their pre-data items).
 fn plan_loads(
     manifest: &Manifest,
     tables: &std::collections::BTreeMap<&str, Vec<(&Part, &TablePart)>>,
     selected: Option<&HashSet<String>>,
+    with_large_objects: bool,
 ) -> (Vec<(u64, Job)>, Vec<Part>) {
     let is_selected = |table: &str| selected.is_none_or(|s| s.contains(table));
     let mut loads: Vec<(u64, Job)> = Vec::new();
@@ -532,7 +569,7 @@ fn plan_loads(
     let large_objects: Vec<Part> = manifest
         .parts
         .iter()
-        .filter(|p| p.large_objects.is_some() && selected.is_none())
+        .filter(|p| p.large_objects.is_some() && with_large_objects)
         .cloned()
         .collect();
     (loads, large_objects)

@@ -129,19 +129,10 @@ pub(super) fn select_tables(
     let mut selected = HashSet::new();
     let mut unknown = Vec::new();
     for name in names {
-        let matches: Vec<&str> = tables
-            .iter()
-            .filter(|(qualified, blocks)| {
-                let t = blocks.first().map(|(_, t)| *t);
-                **qualified == name.as_str()
-                    || t.is_some_and(|t| {
-                        format!("{}.{}", t.schema, t.name) == *name || t.name == *name
-                    })
-            })
-            .map(|(q, _)| *q)
-            .collect();
-        if matches.len() == 1 {
-            selected.insert(matches[0].to_string());
+        let matches = matching_tables(tables, name);
+        // A pattern takes every table it matches; a plain name must name exactly one.
+        if matches.len() == 1 || (is_pattern(name) && !matches.is_empty()) {
+            selected.extend(matches.into_iter().map(str::to_string));
         } else {
             unknown.push(name.clone());
         }
@@ -153,5 +144,125 @@ pub(super) fn select_tables(
             backup: manifest.backup_id.clone(),
             names: unknown.join(", "),
         })
+    }
+}
+
+/// The tables whose data `--exclude-table-data` patterns (or `--schema-only`: all) leave out.
+/// A pattern that matches no table is refused, as a name in `--tables` is.
+pub(super) fn data_left_out(
+    manifest: &Manifest,
+    tables: &std::collections::BTreeMap<&str, Vec<(&Part, &TablePart)>>,
+    patterns: &[String],
+    schema_only: bool,
+) -> Result<HashSet<String>, RestoreError> {
+    if schema_only {
+        return Ok(tables.keys().map(|t| t.to_string()).collect());
+    }
+    select_tables(manifest, tables, patterns)
+}
+
+/// Whether `name` holds a wildcard (`*` any characters, `?` one).
+pub fn is_pattern(name: &str) -> bool {
+    name.contains(['*', '?'])
+}
+
+/// The tables `name` names: `schema.table` or `table` (any schema), each part a literal or a
+/// pattern with `*` and `?` as pg_dump takes them; a part in double quotes is taken as written,
+/// others also match case-insensitively.
+fn matching_tables<'t>(
+    tables: &std::collections::BTreeMap<&'t str, Vec<(&Part, &TablePart)>>,
+    name: &str,
+) -> Vec<&'t str> {
+    let (schema_pattern, table_pattern) = split_qualified(name);
+    tables
+        .iter()
+        .filter(|(qualified, blocks)| {
+            if **qualified == name {
+                return true;
+            }
+            let Some((_, t)) = blocks.first() else {
+                return false;
+            };
+            schema_pattern
+                .as_deref()
+                .is_none_or(|p| part_matches(p, &t.schema))
+                && part_matches(&table_pattern, &t.name)
+        })
+        .map(|(q, _)| *q)
+        .collect()
+}
+
+/// `schema.table` split at its first dot outside double quotes.
+fn split_qualified(name: &str) -> (Option<String>, String) {
+    let mut quoted = false;
+    for (i, c) in name.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            '.' if !quoted => return (Some(name[..i].to_string()), name[i + 1..].to_string()),
+            _ => {}
+        }
+    }
+    (None, name.to_string())
+}
+
+/// Whether one part of a name matches: quoted, exactly; unquoted, ignoring case.
+fn part_matches(pattern: &str, actual: &str) -> bool {
+    match pattern.strip_prefix('"').and_then(|p| p.strip_suffix('"')) {
+        Some(exact) => glob(&exact.replace("\"\"", "\""), actual),
+        None => glob(&pattern.to_lowercase(), &actual.to_lowercase()),
+    }
+}
+
+/// `*` and `?` wildcards over characters.
+pub fn glob(pattern: &str, text: &str) -> bool {
+    let pattern: Vec<char> = pattern.chars().collect();
+    let text: Vec<char> = text.chars().collect();
+    let (mut p, mut t) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        match pattern.get(p) {
+            Some('*') => {
+                star = Some((p, t));
+                p += 1;
+            }
+            Some('?') => {
+                p += 1;
+                t += 1;
+            }
+            Some(c) if *c == text[t] => {
+                p += 1;
+                t += 1;
+            }
+            _ => match star {
+                Some((star_p, star_t)) => {
+                    p = star_p + 1;
+                    t = star_t + 1;
+                    star = Some((star_p, star_t + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    pattern[p..].iter().all(|c| *c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_match_as_pg_dump_patterns_do() {
+        assert!(glob("app*", "app_users"));
+        assert!(glob("*", ""));
+        assert!(glob("a?c", "abc") && !glob("a?c", "ac"));
+        assert!(glob("*_log", "audit_log") && !glob("*_log", "audit_logs"));
+        assert!(glob("a*b*c", "axxbyyc") && !glob("a*b*c", "axxbyy"));
+        assert!(part_matches("Users", "users") && part_matches("\"Users\"", "Users"));
+        assert!(!part_matches("\"Users\"", "users"));
+        assert_eq!(
+            split_qualified("\"my.schema\".t*"),
+            (Some("\"my.schema\"".into()), "t*".into())
+        );
+        assert_eq!(split_qualified("orders"), (None, "orders".into()));
     }
 }

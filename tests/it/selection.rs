@@ -1,0 +1,186 @@
+//! Inside a backup and parts of it: `backstop show` lists a backup's tables, rows, items and
+//! exclusions as `pg_restore -l` does; a restore takes tables by pattern (`-t 'app.*'`), by
+//! schema (`-n`), without some tables' rows (`--exclude-table-data`), the schema alone (`-s`),
+//! and a `--filter` file in pg_dump 17's syntax; a pattern that matches nothing, or a filter
+//! line a restore does not take, is refused before anything changes.
+
+use backstop_tests::postgres::{TestDb, fresh_database};
+
+use crate::support::{backstop, backstop_ok, single_error_line};
+
+fn source() -> TestDb {
+    let db = fresh_database("selection source");
+    db.psql(
+        "CREATE SCHEMA app; CREATE SCHEMA audit;
+         CREATE TABLE app.orders (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, total numeric);
+         CREATE TABLE app.order_lines (order_id bigint REFERENCES app.orders, sku text);
+         CREATE INDEX order_lines_sku ON app.order_lines (sku);
+         CREATE TABLE audit.log (at timestamptz DEFAULT now(), what text);
+         CREATE INDEX log_at ON audit.log (at);
+         CREATE VIEW app.big_orders AS SELECT * FROM app.orders WHERE total > 100;
+         INSERT INTO app.orders (total) SELECT g FROM generate_series(1, 200) g;
+         INSERT INTO app.order_lines SELECT g, 'sku' || g FROM generate_series(1, 200) g;
+         INSERT INTO audit.log (what) SELECT 'event ' || g FROM generate_series(1, 1000) g;",
+    );
+    db
+}
+
+/// What a restored database holds: each table with its row count (absent: `-`).
+fn counts(db: &TestDb) -> String {
+    db.psql(
+        "SELECT string_agg(t, ' ' ORDER BY t) FROM (
+           SELECT n.nspname || '.' || c.relname || '=' ||
+                  (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM %I.%I', n.nspname, c.relname), false, true, '')))[1]::text AS t
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.relkind = 'r' AND n.nspname IN ('app', 'audit')) s",
+    )
+    .trim()
+    .to_string()
+}
+
+#[test]
+fn show_lists_what_a_backup_holds_and_restores_take_parts_of_it() {
+    let db = source();
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("file://{}/store", dir.path().display());
+    backstop_ok(&["backup", "--db", &db.url(), "--to", &store], &[]);
+    let from = ["--from", store.as_str(), "--database-id", db.name.as_str()];
+
+    let mut args = vec!["show"];
+    args.extend(from);
+    args.push("--json");
+    let shown: serde_json::Value = serde_json::from_slice(&backstop_ok(&args, &[]).stdout).unwrap();
+    let tables: Vec<(String, u64)> = shown["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["table"].as_str().unwrap().to_string(),
+                t["rows"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        tables,
+        [
+            ("app.order_lines".to_string(), 200),
+            ("app.orders".to_string(), 200),
+            ("audit.log".to_string(), 1000)
+        ]
+    );
+    let items: Vec<String> = shown["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            format!(
+                "{} {} {}",
+                i["section"].as_str().unwrap(),
+                i["kind"].as_str().unwrap(),
+                i["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    for expected in [
+        "pre-data view app.big_orders",
+        "post-data index app.order_lines_sku",
+        "post-data foreign-key app.order_lines_order_id_fkey",
+    ] {
+        assert!(
+            items.iter().any(|i| i == expected),
+            "{expected} not in {items:?}"
+        );
+    }
+    assert_eq!(shown["excluded"], serde_json::json!([]));
+    assert_eq!(shown["encrypted"], false);
+    let mut args = vec!["show"];
+    args.extend(from);
+    let text = String::from_utf8(backstop_ok(&args, &[]).stdout).unwrap();
+    assert!(
+        text.contains("audit.log")
+            && text.contains("1000")
+            && text.contains("; post-data; index; app.order_lines_sku"),
+        "{text}"
+    );
+
+    let restore = |extra: &[&str]| {
+        let target = fresh_database("selection target");
+        let url = target.url();
+        let mut args = vec!["restore", "--db", url.as_str()];
+        args.extend(from);
+        args.extend_from_slice(extra);
+        let output = backstop(&args, &[]);
+        (target, output)
+    };
+    let restored = |extra: &[&str]| {
+        let (target, output) = restore(extra);
+        assert!(
+            output.status.success(),
+            "{extra:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        target
+    };
+
+    let by_pattern = restored(&["-t", "app.*"]);
+    assert_eq!(counts(&by_pattern), "app.order_lines=200 app.orders=200");
+    let by_schema = restored(&["-n", "audit"]);
+    assert_eq!(counts(&by_schema), "audit.log=1000");
+    let without_log_rows = restored(&["--exclude-table-data", "audit.*"]);
+    assert_eq!(
+        counts(&without_log_rows),
+        "app.order_lines=200 app.orders=200 audit.log=0"
+    );
+    assert_eq!(
+        without_log_rows
+            .psql("SELECT count(*) FROM pg_indexes WHERE indexname = 'log_at'")
+            .trim(),
+        "1",
+        "a table without its rows keeps its indexes"
+    );
+    let schema_only = restored(&["-s"]);
+    assert_eq!(
+        counts(&schema_only),
+        "app.order_lines=0 app.orders=0 audit.log=0"
+    );
+    assert_eq!(
+        schema_only
+            .psql("INSERT INTO app.orders (total) VALUES (1) RETURNING id")
+            .trim(),
+        "1",
+        "only the schema: the identity starts where a new one does"
+    );
+    assert_eq!(
+        schema_only
+            .psql("SELECT count(*) FROM app.big_orders")
+            .trim(),
+        "0"
+    );
+
+    let filter = dir.path().join("restore.filter");
+    std::fs::write(
+        &filter,
+        "# the orders, without the audit trail's rows\ninclude table app.orders\ninclude schema audit\nexclude table_data audit.log\n",
+    )
+    .unwrap();
+    let filtered = restored(&["--filter", filter.to_str().unwrap()]);
+    assert_eq!(counts(&filtered), "app.orders=200 audit.log=0");
+
+    let (untouched, output) = restore(&["-t", "app.nothing_*"]);
+    let line = single_error_line(&output);
+    assert!(line.contains("app.nothing_*"), "{line}");
+    assert_eq!(counts(&untouched), "");
+    std::fs::write(
+        &filter,
+        "include table app.orders\nexclude function app.f\n",
+    )
+    .unwrap();
+    let (untouched, output) = restore(&["--filter", filter.to_str().unwrap()]);
+    let line = single_error_line(&output);
+    assert!(
+        line.contains("line 2") && line.contains("exclude function app.f"),
+        "{line}"
+    );
+    assert_eq!(counts(&untouched), "");
+}
