@@ -67,7 +67,7 @@ struct Summary {
     tables: usize,
     rows: u64,
     bytes: u64,
-    seconds: f64,
+    duration_seconds: f64,
     /// Seconds until the catalog was read, checked and ordered (before the first row).
     catalog_seconds: Option<f64>,
     /// Database objects the backup reproduces (the inventory's count).
@@ -166,7 +166,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         tables: manifest.tables().len(),
         rows: manifest.total_rows(),
         bytes: manifest.total_bytes(),
-        seconds: started.elapsed().as_secs_f64(),
+        duration_seconds: started.elapsed().as_secs_f64(),
         catalog_seconds: catalog_seconds.lock().ok().and_then(|s| *s),
         database_objects: manifest
             .inventory
@@ -189,7 +189,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             size(summary.bytes),
             summary.objects,
             summary.requests.total(),
-            summary.seconds,
+            summary.duration_seconds,
             summary.tier.as_str()
         );
     }

@@ -33,24 +33,24 @@ pub struct Args {
 #[serde(rename_all = "lowercase")]
 enum Outcome {
     Ok,
-    Warn,
-    Fail,
+    Warning,
+    Failed,
 }
 
 #[derive(Debug, Serialize)]
 struct Check {
     check: &'static str,
     outcome: Outcome,
-    detail: String,
+    message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     fix: Option<String>,
 }
 
-fn check(check: &'static str, outcome: Outcome, detail: String, fix: Option<String>) -> Check {
+fn check(check: &'static str, outcome: Outcome, message: String, fix: Option<String>) -> Check {
     Check {
         check,
         outcome,
-        detail,
+        message,
         fix,
     }
 }
@@ -81,7 +81,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 ),
                 None,
             ),
-            Err(e) => check("config", Outcome::Fail, e.to_string(), None),
+            Err(e) => check("config", Outcome::Failed, e.to_string(), None),
         });
     }
     // Encryption as the functions would see it: a recipient that does not parse (or none
@@ -106,13 +106,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             ),
             Ok(None) => check(
                 "encryption",
-                Outcome::Warn,
+                Outcome::Warning,
                 format!("{} is set but empty: backups are not encrypted", backstop::config::RECIPIENTS_VAR),
                 Some("set it to the age1... recipients (`backstop keygen` makes one), or unset it".into()),
             ),
             Err(e) => check(
                 "encryption",
-                Outcome::Fail,
+                Outcome::Failed,
                 e.to_string(),
                 Some("`backstop keygen -o FILE` makes an identity and prints its age1... recipient".into()),
             ),
@@ -125,7 +125,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             if aws.region().is_none() {
                 checks.push(check(
                     "aws",
-                    Outcome::Fail,
+                    Outcome::Failed,
                     "no AWS region is configured".into(),
                     Some("export AWS_REGION=eu-west-1 (or set a profile with a region)".into()),
                 ));
@@ -142,7 +142,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 ),
                 None,
             ),
-            Err(e) => check("store", Outcome::Fail, e.to_string(), None),
+            Err(e) => check("store", Outcome::Failed, e.to_string(), None),
         });
     }
     if let Some(raw) = &args.db {
@@ -150,7 +150,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         match backstop::pg::connect(&target).await {
             Err(e) => checks.push(check(
                 "database",
-                Outcome::Fail,
+                Outcome::Failed,
                 e.to_string(),
                 Some("check host, port, password and sslmode in the URL, and that the server accepts this client".into()),
             )),
@@ -169,7 +169,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                     })
                     .unwrap_or_default();
                 match check_role(&client).await {
-                    Err(e) => checks.push(check("database", Outcome::Fail, e, None)),
+                    Err(e) => checks.push(check("database", Outcome::Failed, e, None)),
                     Ok(role) => {
                         checks.push(check(
                             "database",
@@ -194,22 +194,22 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         for c in &checks {
             let label = match c.outcome {
                 Outcome::Ok => "ok  ",
-                Outcome::Warn => "WARN",
-                Outcome::Fail => "FAIL",
+                Outcome::Warning => "WARN",
+                Outcome::Failed => "FAIL",
             };
-            outln!("{:<9} {label}  {}", c.check, c.detail);
+            outln!("{:<9} {label}  {}", c.check, c.message);
             if let Some(fix) = &c.fix {
                 outln!("{:<9}       fix: {fix}", "");
             }
         }
     }
-    if let Some(first) = checks.iter().find(|c| c.outcome == Outcome::Fail) {
+    if let Some(first) = checks.iter().find(|c| c.outcome == Outcome::Failed) {
         let fix = first
             .fix
             .as_ref()
             .map(|f| format!("; fix: {f}"))
             .unwrap_or_default();
-        anyhow::bail!("{}: {}{fix}", first.check, first.detail);
+        anyhow::bail!("{}: {}{fix}", first.check, first.message);
     }
     Ok(())
 }
@@ -233,7 +233,7 @@ async fn stream_check(client: &tokio_postgres::Client) -> Check {
     let Ok((wal_level, keep, replication)) = read else {
         return check(
             "stream",
-            Outcome::Warn,
+            Outcome::Warning,
             "could not read wal_level and max_slot_wal_keep_size".into(),
             None,
         );
@@ -249,7 +249,7 @@ async fn stream_check(client: &tokio_postgres::Client) -> Check {
     if !replication {
         return check(
             "stream",
-            Outcome::Warn,
+            Outcome::Warning,
             "wal_level is logical, but this role lacks REPLICATION, which `backstop stream` needs"
                 .into(),
             Some("ALTER ROLE ... REPLICATION (RDS: GRANT rds_replication TO ...)".into()),
@@ -258,7 +258,7 @@ async fn stream_check(client: &tokio_postgres::Client) -> Check {
     if keep == "-1" {
         return check(
             "stream",
-            Outcome::Warn,
+            Outcome::Warning,
             "max_slot_wal_keep_size is unlimited: a change stream that stops draining keeps WAL until the disk fills".into(),
             Some("ALTER SYSTEM SET max_slot_wal_keep_size = '10GB'; SELECT pg_reload_conf(); (or drain with --max-slot-wal-mib)".into()),
         );
@@ -286,7 +286,7 @@ fn role_checks(role: &backstop::readiness::RoleReadiness) -> Vec<Check> {
             ),
             None,
         ),
-        Err(e) => check("server", Outcome::Fail, e.to_string(), None),
+        Err(e) => check("server", Outcome::Failed, e.to_string(), None),
     });
     checks.push(if role.unreadable.is_empty() {
         check(
@@ -301,7 +301,7 @@ fn role_checks(role: &backstop::readiness::RoleReadiness) -> Vec<Check> {
     } else {
         check(
             "backup",
-            Outcome::Fail,
+            Outcome::Failed,
             format!(
                 "{} cannot read {} of {} relations ({}); a backup would fail",
                 role.role,
@@ -315,7 +315,7 @@ fn role_checks(role: &backstop::readiness::RoleReadiness) -> Vec<Check> {
     if !role.filtered_by_rls.is_empty() {
         checks.push(check(
             "rls",
-            Outcome::Fail,
+            Outcome::Failed,
             format!(
                 "row-level security would hide rows of {} table(s) from {} ({}); a backup refuses to run rather than miss them",
                 role.filtered_by_rls.len(),
@@ -335,7 +335,7 @@ fn role_checks(role: &backstop::readiness::RoleReadiness) -> Vec<Check> {
     } else {
         check(
             "health",
-            Outcome::Warn,
+            Outcome::Warning,
             "not a member of pg_monitor: health checks see only this role's own sessions".into(),
             Some(format!("GRANT pg_monitor TO {};", ident(&role.role))),
         )
@@ -350,7 +350,7 @@ fn role_checks(role: &backstop::readiness::RoleReadiness) -> Vec<Check> {
     } else {
         check(
             "verify",
-            Outcome::Warn,
+            Outcome::Warning,
             "cannot CREATE DATABASE: give `verify --level restore` a --scratch-db server where it can".into(),
             None,
         )

@@ -94,7 +94,7 @@ pub struct RestoreArgs {
     role_map: Vec<(String, String)>,
     #[command(flatten)]
     identity: crate::keys::IdentityArgs,
-    /// Print the outcome as JSON (tables, rows, seconds, store requests).
+    /// Print the outcome as JSON (tables, rows, duration, store requests).
     #[arg(long)]
     json: bool,
 }
@@ -363,7 +363,7 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
                 "sequences": r.sequences,
                 "recovered_to": r.recovered_to.map(rfc3339),
             })),
-            "seconds": started.elapsed().as_secs_f64(),
+            "duration_seconds": started.elapsed().as_secs_f64(),
             "requests": requests,
         });
         outln!("{}", serde_json::to_string_pretty(&summary)?);

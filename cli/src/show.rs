@@ -45,7 +45,8 @@ struct Shown {
     encrypted: bool,
     /// Whether the manifest's seal matches it (absent for sets written before seals).
     sealed: Option<bool>,
-    stored_bytes: u64,
+    /// Stored bytes of every part.
+    bytes: u64,
     parts: usize,
     /// `None` when the set is encrypted and no identity was given.
     tables: Option<Vec<ShownTable>>,
@@ -61,7 +62,7 @@ struct ShownTable {
     rows: u64,
     /// Stored bytes of the parts that hold this table alone; `None` for a table bundled with
     /// other small ones.
-    stored_bytes: Option<u64>,
+    bytes: Option<u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -130,7 +131,7 @@ async fn describe(store: &dyn Store, manifest: &Manifest, readable: bool) -> any
                 .map(|(name, blocks)| ShownTable {
                     table: name.to_string(),
                     rows: blocks.iter().map(|(_, t)| t.rows).sum(),
-                    stored_bytes: blocks
+                    bytes: blocks
                         .iter()
                         .all(|(part, _)| part.table.is_some())
                         .then(|| blocks.iter().map(|(part, _)| part.bytes).sum()),
@@ -153,7 +154,7 @@ async fn describe(store: &dyn Store, manifest: &Manifest, readable: bool) -> any
         reason: manifest.reason.clone(),
         encrypted: manifest.is_encrypted(),
         sealed: manifest.seal_holds(),
-        stored_bytes: manifest.total_bytes(),
+        bytes: manifest.total_bytes(),
         parts: manifest.parts.len(),
         tables,
         items,
@@ -182,7 +183,7 @@ fn print_text(shown: &Shown) {
     }
     outln!(
         "stored: {} in {} parts; {}; seal {}",
-        size(shown.stored_bytes),
+        size(shown.bytes),
         shown.parts,
         if shown.encrypted {
             "encrypted"
@@ -209,7 +210,7 @@ fn print_text(shown: &Shown) {
                     vec![
                         t.table.clone(),
                         t.rows.to_string(),
-                        t.stored_bytes.map_or("(bundled)".into(), size),
+                        t.bytes.map_or("(bundled)".into(), size),
                     ]
                 })
                 .collect();

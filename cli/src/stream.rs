@@ -96,8 +96,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             "incomplete": report.incomplete,
             "unlimited_slot_wal": report.unlimited_wal_keep,
             "needs_base": needs_base,
-            "base_backup": base.as_ref().map(|m| m.backup_id.clone()),
-            "seconds": started.elapsed().as_secs_f64(),
+            "base_backup_id": base.as_ref().map(|m| m.backup_id.clone()),
+            "duration_seconds": started.elapsed().as_secs_f64(),
         });
         outln!("{}", serde_json::to_string_pretty(&summary)?);
         return Ok(());

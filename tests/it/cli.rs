@@ -213,7 +213,7 @@ fn backup_list_export_and_restore_through_the_cli() {
     assert_eq!(summary["database_objects"], 5, "{summary}");
     let catalog = summary["catalog_seconds"].as_f64().unwrap();
     assert!(
-        catalog > 0.0 && catalog <= summary["seconds"].as_f64().unwrap(),
+        catalog > 0.0 && catalog <= summary["duration_seconds"].as_f64().unwrap(),
         "{summary}"
     );
     assert!(
@@ -390,9 +390,9 @@ fn doctor_says_which_privileges_a_role_lacks_and_how_to_grant_them() {
             .cloned()
             .unwrap()
     };
-    assert_eq!(find("backup")["outcome"], "fail");
+    assert_eq!(find("backup")["outcome"], "failed");
     assert!(
-        find("backup")["detail"]
+        find("backup")["message"]
             .as_str()
             .unwrap()
             .contains("public.hidden")
@@ -402,7 +402,7 @@ fn doctor_says_which_privileges_a_role_lacks_and_how_to_grant_them() {
         format!("GRANT pg_read_all_data TO {role};")
     );
     assert_eq!(find("rls")["fix"], format!("ALTER ROLE {role} BYPASSRLS;"));
-    assert_eq!(find("health")["outcome"], "warn");
+    assert_eq!(find("health")["outcome"], "warning");
     let line = single_error_line(&output);
     assert!(line.contains("GRANT pg_read_all_data"), "{line}");
     assert!(!line.contains("weak-pw"));

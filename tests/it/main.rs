@@ -16,6 +16,7 @@ mod faults;
 mod functions;
 mod infra;
 mod inputs;
+mod json;
 mod monitor;
 mod pitr;
 mod postgres;

@@ -250,7 +250,7 @@ async fn pitr_on(cluster: &'static PgCluster) {
     // The first drain makes the slot; the stream then needs (and takes) its base.
     let first = stream(&db, &store, &[]);
     assert!(first["needs_base"].is_string(), "{first}");
-    assert!(first["base_backup"].is_string(), "{first}");
+    assert!(first["base_backup_id"].is_string(), "{first}");
     tokio::time::sleep(Duration::from_millis(500)).await;
     let second = stream(&db, &store, &[]);
     assert!(second["needs_base"].is_null(), "{second}");
@@ -454,7 +454,7 @@ async fn unreplayable_tables_and_schema_changes_are_said_not_hidden() {
     db.psql(&round(2));
     let changed = stream(&db, &store, &[]);
     assert_eq!(changed["schema_changed"], true, "{changed}");
-    assert!(changed["base_backup"].is_string(), "{changed}");
+    assert!(changed["base_backup_id"].is_string(), "{changed}");
     db.psql(&round(3));
     stream(&db, &store, &[]);
     let latest = fresh_database_on(cluster(), "pitr limits latest");
@@ -551,7 +551,7 @@ async fn an_invalidated_or_oversized_slot_is_dropped_and_the_stream_restarts() {
         lost["new_chain"].as_str().unwrap().contains("invalidated"),
         "{lost}"
     );
-    assert!(lost["base_backup"].is_string(), "{lost}");
+    assert!(lost["base_backup_id"].is_string(), "{lost}");
 
     // Past the cap Backstop drops the slot itself, before the server has to.
     db.psql("INSERT INTO t VALUES (-1, 'after');");
@@ -738,7 +738,7 @@ async fn the_change_stream_drains_through_a_session_pooler() {
         let output = backstop_ok(&args, &[]);
         serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap()
     };
-    assert!(drain(&[])["base_backup"].is_string());
+    assert!(drain(&[])["base_backup_id"].is_string());
     for i in 1..=10 {
         db.psql(&round(i));
     }

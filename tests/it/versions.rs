@@ -419,7 +419,7 @@ fn the_cli_cycle_on(major: u32) {
         .unwrap_or_else(|| panic!("doctor on {major} has no server check: {checks}"));
     assert_eq!(server["outcome"], "ok", "{server}");
     assert!(
-        server["detail"]
+        server["message"]
             .as_str()
             .unwrap()
             .starts_with(&format!("PostgreSQL {major}.")),

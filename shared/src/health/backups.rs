@@ -35,6 +35,7 @@ pub struct LastVerification {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BackupHealth {
     /// The newest committed backup, if any.
+    #[serde(rename = "last_backup_id", alias = "last_backup")]
     pub last_backup: Option<String>,
     pub age_seconds: Option<u64>,
     pub backup_count: usize,

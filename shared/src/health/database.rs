@@ -72,6 +72,7 @@ impl Slot {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Advice {
     pub object: String,
+    #[serde(rename = "message", alias = "detail")]
     pub detail: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fix: Option<String>,

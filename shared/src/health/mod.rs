@@ -131,6 +131,7 @@ pub fn status_of(findings: &[Finding]) -> HealthStatus {
 /// One database's health at one moment: its backups, the database itself, and what to do.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HealthReport {
+    #[serde(rename = "database_id")]
     pub database: String,
     #[serde(with = "time::serde::rfc3339")]
     pub checked_at: time::OffsetDateTime,

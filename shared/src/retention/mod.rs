@@ -63,7 +63,9 @@ pub struct Kept {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Removed {
-    /// A backup id, or the folder of a set that never got a manifest.
+    /// A backup id (of a set, or the folder of one that never got a manifest); empty for the
+    /// change segments' tally.
+    #[serde(rename = "backup_id", skip_serializing_if = "String::is_empty")]
     pub name: String,
     pub objects: usize,
     pub bytes: u64,
@@ -72,6 +74,7 @@ pub struct Removed {
 /// What a run kept, deleted (or, in a dry run, would delete) and swept.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PruneReport {
+    #[serde(rename = "database_id")]
     pub database: String,
     pub dry_run: bool,
     pub policy: Policy,
