@@ -9,7 +9,7 @@ use backstop::tier::Tier;
 use serde::Serialize;
 
 use crate::common::{TierChoice, at_least_one, database_id, size};
-use crate::progress::Progress;
+use crate::progress::{Progress, Unit};
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -94,49 +94,46 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     options.reason = args.reason;
     options.include_role_passwords = args.include_role_passwords;
     options.recipients = args.encryption.recipients()?;
-    let progress = if args.json {
-        None
-    } else {
-        Some(Progress::bytes(0))
-    };
+    let progress = Progress::new("backup", args.json);
+    progress.phase("catalog", 0, Unit::Time);
     let catalog_seconds = std::sync::Mutex::new(None);
-    let on_event = |event: BackupEvent| {
-        if let BackupEvent::Started {
+    let rows_copied = std::sync::atomic::AtomicU64::new(0);
+    let on_event = |event: BackupEvent| match event {
+        BackupEvent::Started {
+            backup_id,
+            tables,
+            table_bytes,
             catalog_seconds: seconds,
-            ..
-        } = &event
-            && let Ok(mut recorded) = catalog_seconds.lock()
-        {
-            *recorded = Some(*seconds);
-        }
-        let Some(progress) = &progress else { return };
-        match event {
-            BackupEvent::Started {
-                backup_id,
-                tables,
-                table_bytes,
-                ..
-            } => {
-                progress.set_total(table_bytes);
-                progress.note(format!(
-                    "backing up {tables} tables ({}) as {backup_id}",
-                    size(table_bytes)
-                ));
+        } => {
+            if let Ok(mut recorded) = catalog_seconds.lock() {
+                *recorded = Some(seconds);
             }
-            BackupEvent::PartStored {
-                table,
-                rows,
-                stored_bytes,
-                table_bytes,
-            } => {
-                progress.note(format!(
-                    "  {table}: {rows} rows, {} stored",
-                    size(stored_bytes)
-                ));
-                progress.advance(table_bytes, table);
-            }
-            BackupEvent::Finished { .. } => progress.finish(),
+            // The bar counts the tables' size in the database as their parts are stored;
+            // the message, what the store has taken so far (compressed).
+            progress.phase("data", table_bytes, Unit::Bytes);
+            progress.say(format!(
+                "backing up {tables} tables ({}) as {backup_id}",
+                size(table_bytes)
+            ));
         }
+        BackupEvent::PartStored {
+            table,
+            rows,
+            stored_bytes,
+            table_bytes,
+        } => {
+            let total = rows_copied.fetch_add(rows, std::sync::atomic::Ordering::Relaxed) + rows;
+            progress.note(format!(
+                "  {table}: {rows} rows, {} stored",
+                size(stored_bytes)
+            ));
+            progress.advance(table_bytes);
+            progress.message(format!(
+                "{total} rows, {} stored",
+                size(counted.bytes_written())
+            ));
+        }
+        BackupEvent::Finished { .. } => progress.finish(),
     };
     crate::common::interrupt_on_signals(&options.interrupt);
     let holder = crate::common::lease_holder();

@@ -1,61 +1,192 @@
-//! Progress on a terminal: a bar with throughput and ETA; nothing at all when stderr is not a
-//! terminal (logs and CI stay clean).
+//! Progress by phase (catalog, data and indexes, post-data, verification), from real counters:
+//! the bytes that flow through the store as they flow, rows and items as the engine reports
+//! them. On a terminal, a bar per phase with its throughput and ETA; off a terminal, one line
+//! per phase when it ends (what it moved, in how long, how fast), so logs and CI stay short
+//! and still say where the time went. With `--json`, nothing.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::common::interactive;
+use crate::common::{interactive, size};
 
-/// A progress bar, or nothing when not on a terminal.
-pub struct Progress {
+/// What a phase counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Bytes,
+    Items,
+    /// Nothing counted: the phase's line says only how long it took.
+    Time,
+}
+
+/// A counter a phase follows (bytes read from the store, say), sampled a few times a second.
+type Counter = Box<dyn Fn() -> u64 + Send + Sync>;
+
+struct Phase {
+    name: String,
+    unit: Unit,
+    started: Instant,
+    /// The counter and its value when the phase began.
+    follows: Option<(Counter, u64)>,
+}
+
+struct State {
     bar: ProgressBar,
+    phase: Option<Phase>,
+}
+
+/// One command's progress.
+pub struct Progress {
+    command: &'static str,
+    on_terminal: bool,
+    quiet: bool,
+    state: Mutex<State>,
 }
 
 impl Progress {
-    fn new(total: u64, template: &str) -> Self {
-        let bar = if interactive() {
+    /// Progress of `command`; `quiet` (for `--json`) shows nothing.
+    pub fn new(command: &'static str, quiet: bool) -> Arc<Self> {
+        let progress = Arc::new(Self {
+            command,
+            on_terminal: interactive() && !quiet,
+            quiet,
+            state: Mutex::new(State {
+                bar: ProgressBar::hidden(),
+                phase: None,
+            }),
+        });
+        if progress.on_terminal {
+            let weak = Arc::downgrade(&progress);
+            tokio::spawn(async move {
+                while let Some(progress) = weak.upgrade() {
+                    progress.sample();
+                    drop(progress);
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            });
+        }
+        progress
+    }
+
+    /// Ends the phase under way and starts `name`, over `total` (0: not known).
+    pub fn phase(&self, name: &str, total: u64, unit: Unit) {
+        self.end_phase();
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        let bar = if self.on_terminal {
             ProgressBar::new(total)
         } else {
             ProgressBar::hidden()
         };
-        if let Ok(style) = ProgressStyle::with_template(template) {
+        let counted = match unit {
+            Unit::Bytes => "{bytes}/{total_bytes}  {bytes_per_sec}",
+            Unit::Items => "{human_pos}/{human_len}  {per_sec}",
+            Unit::Time => "{elapsed}",
+        };
+        let template = format!("  {name:<10} [{{bar:30}}] {counted}  ETA {{eta}}  {{msg}}");
+        if let Ok(style) = ProgressStyle::with_template(&template) {
             bar.set_style(style.progress_chars("=> "));
         }
-        Self { bar }
+        state.bar = bar;
+        state.phase = Some(Phase {
+            name: name.to_string(),
+            unit,
+            started: Instant::now(),
+            follows: None,
+        });
     }
 
-    /// Progress over `total` bytes of table data.
-    pub fn bytes(total: u64) -> Self {
-        Self::new(
-            total,
-            "  [{bar:32}] {bytes}/{total_bytes}  {bytes_per_sec}  ETA {eta}  {msg}",
-        )
-    }
-
-    /// Progress over `total` rows.
-    pub fn rows(total: u64) -> Self {
-        Self::new(
-            total,
-            "  [{bar:32}] {human_pos}/{human_len} rows  {per_sec}  ETA {eta}  {msg}",
-        )
-    }
-
-    pub fn set_total(&self, total: u64) {
-        self.bar.set_length(total);
-    }
-
-    pub fn advance(&self, by: u64, message: String) {
-        self.bar.inc(by);
-        self.bar.set_message(message);
-    }
-
-    /// Prints a line above the bar (or nowhere, off a terminal).
-    pub fn note(&self, line: String) {
-        if !self.bar.is_hidden() {
-            self.bar.println(line);
+    /// The phase's position follows `counter` (from its value now).
+    pub fn follow(&self, counter: impl Fn() -> u64 + Send + Sync + 'static) {
+        if let Ok(mut state) = self.state.lock()
+            && let Some(phase) = state.phase.as_mut()
+        {
+            let base = counter();
+            phase.follows = Some((Box::new(counter), base));
         }
     }
 
+    fn sample(&self) {
+        if let Ok(state) = self.state.lock()
+            && let Some(Phase {
+                follows: Some((counter, base)),
+                ..
+            }) = &state.phase
+        {
+            state.bar.set_position(counter().saturating_sub(*base));
+        }
+    }
+
+    pub fn advance(&self, by: u64) {
+        if let Ok(state) = self.state.lock() {
+            state.bar.inc(by);
+        }
+    }
+
+    pub fn message(&self, message: String) {
+        if let Ok(state) = self.state.lock() {
+            state.bar.set_message(message);
+        }
+    }
+
+    /// A line above the bar, on a terminal only (per-table detail a log does not need).
+    pub fn note(&self, line: String) {
+        if let Ok(state) = self.state.lock()
+            && self.on_terminal
+        {
+            state.bar.println(line);
+        }
+    }
+
+    /// A line said wherever stderr goes (unless quiet).
+    pub fn say(&self, line: String) {
+        if self.quiet {
+            return;
+        }
+        match self.state.lock() {
+            Ok(state) if self.on_terminal => state.bar.println(line),
+            _ => eprintln!("{line}"),
+        }
+    }
+
+    /// Ends the last phase.
     pub fn finish(&self) {
-        self.bar.finish_and_clear();
+        self.end_phase();
+    }
+
+    fn end_phase(&self) {
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        let Some(phase) = state.phase.take() else {
+            return;
+        };
+        let done = match &phase.follows {
+            Some((counter, base)) => counter().saturating_sub(*base),
+            None => state.bar.position(),
+        };
+        state.bar.finish_and_clear();
+        if self.quiet {
+            return;
+        }
+        let seconds = phase.started.elapsed().as_secs_f64();
+        let amount = match phase.unit {
+            Unit::Bytes => format!(" {}", size(done)),
+            Unit::Items => format!(" {done} items"),
+            Unit::Time => String::new(),
+        };
+        let rate = match phase.unit {
+            Unit::Bytes if seconds > 0.05 && done > 0 => {
+                format!(" ({}/s)", size((done as f64 / seconds) as u64))
+            }
+            _ => String::new(),
+        };
+        let line = format!(
+            "{}: {}:{amount} in {seconds:.1} s{rate}",
+            self.command, phase.name
+        );
+        eprintln!("{line}");
     }
 }

@@ -14,7 +14,7 @@ use backstop::store::{CountingStore, StoreUrl, open_from_env};
 use tokio::io::AsyncWriteExt;
 
 use crate::common::{at_least_one, database_id};
-use crate::progress::Progress;
+use crate::progress::{Progress, Unit};
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -300,23 +300,59 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let progress = Progress::rows(manifest.total_rows());
+    let progress = Progress::new("restore", args.json);
+    if let Some(measured) =
+        backstop::status::newest_measured_restore(store.as_ref(), &database).await?
+    {
+        progress.say(format!(
+            "last measured restore of {database}: {} (backup {}, verified {})",
+            backstop::status::page::seconds_text(measured.restore_seconds),
+            measured.backup_id,
+            rfc3339(
+                measured
+                    .checked_at
+                    .replace_nanosecond(0)
+                    .unwrap_or(measured.checked_at)
+            )
+        ));
+    }
+    progress.phase("pre-data", 0, Unit::Time);
+    let rows_loaded = std::sync::atomic::AtomicU64::new(0);
+    let (builds_done, builds_total) = (
+        std::sync::atomic::AtomicUsize::new(0),
+        std::sync::atomic::AtomicUsize::new(0),
+    );
     let on_event = |event: RestoreEvent| match event {
         RestoreEvent::Started {
             backup_id,
             tables,
             rows,
-        } => progress.note(format!(
+        } => progress.say(format!(
             "restoring backup {backup_id}: {tables} tables, {rows} rows"
         )),
+        RestoreEvent::DataStarted { bytes, builds } => {
+            builds_total.store(builds, std::sync::atomic::Ordering::Relaxed);
+            progress.phase("data", bytes, Unit::Bytes);
+            let counted = counted.clone();
+            progress.follow(move || counted.bytes_read());
+        }
         RestoreEvent::TableLoaded { table, rows } => {
+            let total = rows_loaded.fetch_add(rows, std::sync::atomic::Ordering::Relaxed) + rows;
             progress.note(format!("  loaded {table} ({rows} rows)"));
-            progress.advance(rows, table);
+            progress.message(format!("{total} rows; last {table}"));
+        }
+        RestoreEvent::Built { items } => {
+            let done = builds_done.fetch_add(items, std::sync::atomic::Ordering::Relaxed) + items;
+            progress.message(format!(
+                "{} rows; indexes and constraints {done}/{}",
+                rows_loaded.load(std::sync::atomic::Ordering::Relaxed),
+                builds_total.load(std::sync::atomic::Ordering::Relaxed)
+            ));
         }
         RestoreEvent::PostDataStarted { items } => {
-            progress.note(format!("  building the remaining {items} post-data items"));
-            progress.advance(0, "indexes and constraints".into());
+            progress.phase("post-data", items as u64, Unit::Items);
         }
+        RestoreEvent::PostDataRan { items } => progress.advance(items as u64),
     };
     crate::common::interrupt_on_signals(&options.interrupt);
     let report = restore(store.clone(), &manifest, &target, &options, &on_event).await;
@@ -462,7 +498,8 @@ pub struct ExportArgs {
 
 pub async fn run_export(args: ExportArgs) -> anyhow::Result<()> {
     let url: StoreUrl = args.from.parse()?;
-    let store = open_from_env(&url).await;
+    let counted = std::sync::Arc::new(CountingStore::new(open_from_env(&url).await));
+    let store: std::sync::Arc<dyn backstop::store::Store> = counted.clone();
     let database = database_id(args.database_id.as_deref(), None, store.as_ref()).await?;
     let selector: BackupSelector = args.backup.parse()?;
     let manifest = read_manifest(store.as_ref(), &database, &selector)
@@ -479,6 +516,26 @@ pub async fn run_export(args: ExportArgs) -> anyhow::Result<()> {
             "warning: backup {} is encrypted; this export of it is plain text: keep it as safe as the key",
             manifest.backup_id
         );
+    }
+    // Into a pipe (`export | psql`), a bar only when stderr is a terminal: no line in between.
+    let progress = Progress::new(
+        "export",
+        args.output.is_none() && !crate::common::interactive(),
+    );
+    // Each data part is read twice: checked through, then written (what is written is what
+    // was checked); each SQL part once.
+    let to_read = manifest
+        .parts
+        .iter()
+        .map(|p| match p.kind {
+            backstop::engine::manifest::PartKind::Data => 2 * p.bytes,
+            _ => p.bytes,
+        })
+        .sum();
+    progress.phase("export", to_read, Unit::Bytes);
+    {
+        let counted = counted.clone();
+        progress.follow(move || counted.bytes_read());
     }
     match &args.output {
         Some(path) => {
@@ -509,6 +566,7 @@ pub async fn run_export(args: ExportArgs) -> anyhow::Result<()> {
                 let _ = tokio::fs::remove_file(&temp).await;
                 return Err(e);
             }
+            progress.finish();
             eprintln!(
                 "exported backup {} to {}",
                 manifest.backup_id,
@@ -519,6 +577,7 @@ pub async fn run_export(args: ExportArgs) -> anyhow::Result<()> {
             let mut stdout = tokio::io::stdout();
             export(store.as_ref(), &manifest, &options, &mut stdout).await?;
             stdout.flush().await?;
+            progress.finish();
         }
     }
     Ok(())

@@ -47,7 +47,10 @@ pub struct Args {
 
 pub async fn run(args: Args) -> anyhow::Result<Verdict> {
     let url: StoreUrl = args.from.parse()?;
-    let store = open_from_env(&url).await;
+    let counted = std::sync::Arc::new(backstop::store::CountingStore::new(
+        open_from_env(&url).await,
+    ));
+    let store: std::sync::Arc<dyn backstop::store::Store> = counted.clone();
     let database = database_id(args.database_id.as_deref(), None, store.as_ref()).await?;
     let selector: BackupSelector = args.backup.parse()?;
     let level: Level = args.level.into();
@@ -83,7 +86,21 @@ pub async fn run(args: Args) -> anyhow::Result<Verdict> {
                 jobs: args.jobs,
                 interrupt: interrupt.clone(),
             };
-            let result = verify(store.clone(), &manifest, &options).await?;
+            // Every part is read (deep), or read and restored (restore): the bar follows the
+            // bytes read from the store against the set's size.
+            let progress = crate::progress::Progress::new("verify", args.json);
+            if level != Level::Manifest {
+                progress.phase(
+                    level.as_str(),
+                    manifest.total_bytes(),
+                    crate::progress::Unit::Bytes,
+                );
+                let counted = counted.clone();
+                progress.follow(move || counted.bytes_read());
+            }
+            let result = verify(store.clone(), &manifest, &options).await;
+            progress.finish();
+            let result = result?;
             if let Err(e) = record(store.as_ref(), &manifest, &result).await {
                 eprintln!("warning: the result was not recorded in the store: {e}");
             }

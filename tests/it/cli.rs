@@ -969,3 +969,89 @@ fn to_time_without_a_stream_restores_the_newest_backup_before_it() {
         "0"
     );
 }
+
+/// Off a terminal, each command says one line per phase when it ends (what it moved, in how
+/// long, how fast), and a restore starts with the last measured restore of the database.
+#[test]
+fn progress_off_a_terminal_is_a_line_per_phase() {
+    let db = fresh_database("progress lines");
+    db.psql(
+        "CREATE TABLE events (id int PRIMARY KEY, body text);
+         INSERT INTO events SELECT g, repeat('x', 100) FROM generate_series(1, 20000) g;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("file://{}/store", dir.path().display());
+    let stderr =
+        |output: std::process::Output| String::from_utf8_lossy(&output.stderr).into_owned();
+    let backed_up = stderr(backstop_ok(
+        &["backup", "--db", &db.url(), "--to", &store],
+        &[],
+    ));
+    assert!(backed_up.contains("backup: catalog: in "), "{backed_up}");
+    assert!(
+        backed_up.contains("backup: data: ") && backed_up.contains("/s)"),
+        "{backed_up}"
+    );
+    let scratch = cluster().url("postgres");
+    let verified = stderr(backstop_ok(
+        &[
+            "verify",
+            "--from",
+            &store,
+            "--database-id",
+            &db.name,
+            "--level",
+            "restore",
+            "--scratch-db",
+            &scratch,
+        ],
+        &[],
+    ));
+    assert!(verified.contains("verify: restore: "), "{verified}");
+    let target = fresh_database("progress lines target");
+    let restored = stderr(backstop_ok(
+        &[
+            "restore",
+            "--from",
+            &store,
+            "--database-id",
+            &db.name,
+            "--db",
+            &target.url(),
+        ],
+        &[],
+    ));
+    let lines: Vec<&str> = restored.lines().collect();
+    assert!(
+        lines[0].starts_with(&format!("last measured restore of {}: ", db.name)),
+        "{restored}"
+    );
+    for phase in [
+        "restore: pre-data: in ",
+        "restore: data: ",
+        "restore: post-data: ",
+    ] {
+        assert_eq!(
+            lines.iter().filter(|l| l.starts_with(phase)).count(),
+            1,
+            "{phase} once in:\n{restored}"
+        );
+    }
+    assert!(
+        !restored.contains('\u{1b}'),
+        "no terminal codes off a terminal: {restored:?}"
+    );
+    let exported = stderr(backstop_ok(
+        &[
+            "export",
+            "--from",
+            &store,
+            "--database-id",
+            &db.name,
+            "-o",
+            dir.path().join("out.sql").to_str().unwrap(),
+        ],
+        &[],
+    ));
+    assert!(exported.contains("export: export: "), "{exported}");
+}

@@ -202,3 +202,44 @@ async fn backup_point(
     }
     Ok(point)
 }
+
+/// A restore-level verification's measured restore.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MeasuredRestore {
+    pub backup_id: String,
+    pub restore_seconds: f64,
+    pub checked_at: OffsetDateTime,
+}
+
+/// The measured restore of the newest backup of `database` that passed a restore-level
+/// verification: what a restore about to start can expect to take.
+pub async fn newest_measured_restore(
+    store: &dyn Store,
+    database: &DatabaseId,
+) -> Result<Option<MeasuredRestore>, StoreError> {
+    let objects = store.list(&database_prefix(database)).await?;
+    let keys: BTreeSet<&str> = objects.iter().map(|o| o.key.as_str()).collect();
+    for id in committed_backups(database, keys.iter().copied())
+        .iter()
+        .rev()
+    {
+        let key = result_key(database, id, Level::Restore);
+        if !keys.contains(key.as_str()) {
+            continue;
+        }
+        let Some(found) = store.read_versioned(&key).await? else {
+            continue;
+        };
+        if let Ok(result) = serde_json::from_slice::<Verification>(&found.body)
+            && result.verdict == Verdict::Passed
+            && let Some(restore_seconds) = result.restore_seconds
+        {
+            return Ok(Some(MeasuredRestore {
+                backup_id: result.backup_id,
+                restore_seconds,
+                checked_at: result.checked_at,
+            }));
+        }
+    }
+    Ok(None)
+}

@@ -118,6 +118,7 @@ impl RestoreOptions {
     }
 }
 
+/// What a restore reports as it goes, phase by phase.
 #[derive(Debug, Clone)]
 pub enum RestoreEvent {
     Started {
@@ -125,11 +126,25 @@ pub enum RestoreEvent {
         tables: usize,
         rows: u64,
     },
+    /// Pre-data is in; the data starts loading: `bytes` of stored parts to read, and `builds`
+    /// index and constraint builds to run as their tables are loaded.
+    DataStarted {
+        bytes: u64,
+        builds: usize,
+    },
     TableLoaded {
         table: String,
         rows: u64,
     },
+    /// Index or constraint builds of a loaded table ran.
+    Built {
+        items: usize,
+    },
     PostDataStarted {
+        items: usize,
+    },
+    /// Post-data items ran (a batch of them).
+    PostDataRan {
         items: usize,
     },
 }
@@ -398,6 +413,10 @@ async fn restore_unwatched(
             preamble: format!("{}{session_path}", preamble()),
         };
         tracing::debug!(seconds = clock.elapsed().as_secs_f64(), "pre-data restored");
+        on_event(RestoreEvent::DataStarted {
+            bytes: queue.iter().map(Job::stored_bytes).sum(),
+            builds: per_table.values().map(Vec::len).sum(),
+        });
         let rows = run_pool(
             store.clone(),
             manifest,
@@ -418,6 +437,7 @@ async fn restore_unwatched(
         let serial: Vec<&ScriptItem> = serial.iter().collect();
         for chunk in serial.chunks(max_locks.max(16)) {
             run_batch(&main, chunk).await?;
+            on_event(RestoreEvent::PostDataRan { items: chunk.len() });
         }
         Ok::<u64, RestoreError>(rows)
     }

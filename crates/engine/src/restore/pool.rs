@@ -33,6 +33,15 @@ pub(super) enum Job {
 }
 
 impl Job {
+    /// Stored bytes of the parts the job loads.
+    pub fn stored_bytes(&self) -> u64 {
+        match self {
+            Job::Load(_, parts) => parts.iter().map(|p| p.bytes).sum(),
+            Job::LoadBundle(part) | Job::LargeObjects(part) => part.bytes,
+            Job::Build(_) | Job::Builds(_) => 0,
+        }
+    }
+
     /// The parts the job loads.
     pub fn parts(&self) -> Vec<Part> {
         match self {
@@ -157,11 +166,13 @@ async fn work(
             }
             Some(Job::Build(item)) => {
                 run_item(&client, &item).await?;
+                let _ = events.send(RestoreEvent::Built { items: 1 });
                 continue;
             }
             Some(Job::Builds(items)) => {
                 let items: Vec<&ScriptItem> = items.iter().collect();
                 run_batch(&client, &items).await?;
+                let _ = events.send(RestoreEvent::Built { items: items.len() });
                 continue;
             }
             None if pool.loads_running.load(Ordering::SeqCst) == 0 => break,

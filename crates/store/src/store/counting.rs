@@ -1,13 +1,16 @@
 //! A store that counts what it is asked for: the requests a backup or a restore makes (what
-//! S3 bills), and the objects it writes.
+//! S3 bills), the objects it writes, and the bytes that flow through it as they flow (what a
+//! progress bar and its throughput are drawn from).
 
 use std::fmt::Debug;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
 
 use async_trait::async_trait;
 use serde::Serialize;
-use tokio::io::AsyncRead;
+use tokio::io::{AsyncRead, ReadBuf};
 
 use super::{
     ObjectMeta, ObjectReader, PendingUpload, PutOptions, PutReceipt, Store, StoreError, StoreUrl,
@@ -42,6 +45,8 @@ struct Counters {
     lists: AtomicU64,
     other: AtomicU64,
     objects_written: AtomicU64,
+    bytes_read: Arc<AtomicU64>,
+    bytes_written: Arc<AtomicU64>,
 }
 
 /// Wraps a store and counts every request made through it.
@@ -71,6 +76,16 @@ impl CountingStore {
         }
     }
 
+    /// Bytes read from objects so far (as the readers consume them).
+    pub fn bytes_read(&self) -> u64 {
+        self.counters.bytes_read.load(Ordering::Relaxed)
+    }
+
+    /// Bytes handed to puts so far (as the uploads consume them).
+    pub fn bytes_written(&self) -> u64 {
+        self.counters.bytes_written.load(Ordering::Relaxed)
+    }
+
     fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
     }
@@ -88,7 +103,11 @@ impl Store for CountingStore {
         body: &mut (dyn AsyncRead + Send + Unpin),
         options: &PutOptions,
     ) -> Result<PutReceipt, StoreError> {
-        let result = self.inner.put(key, body, options).await;
+        let mut counted = CountingReader {
+            inner: body,
+            count: self.counters.bytes_written.clone(),
+        };
+        let result = self.inner.put(key, &mut counted, options).await;
         match &result {
             Ok(receipt) => {
                 Self::add(&self.counters.writes, receipt.requests);
@@ -101,7 +120,11 @@ impl Store for CountingStore {
 
     async fn get(&self, key: &str) -> Result<ObjectReader, StoreError> {
         Self::add(&self.counters.reads, 1);
-        self.inner.get(key).await
+        let reader = self.inner.get(key).await?;
+        Ok(Box::new(CountingReader {
+            inner: reader,
+            count: self.counters.bytes_read.clone(),
+        }))
     }
 
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError> {
@@ -166,6 +189,26 @@ impl Store for CountingStore {
     }
 }
 
+/// A reader that adds what it reads to a counter.
+struct CountingReader<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for CountingReader<R> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let read = buf.filled().len().saturating_sub(before) as u64;
+        self.count.fetch_add(read, Ordering::Relaxed);
+        polled
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,5 +238,28 @@ mod tests {
             }
         );
         assert_eq!(store.requests().total(), 5);
+    }
+
+    #[tokio::test]
+    async fn bytes_are_counted_as_they_flow() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CountingStore::new(Arc::new(FileStore::new(dir.path().to_path_buf())));
+        let body = vec![7u8; 100_000];
+        store
+            .put("big", &mut body.as_slice(), &PutOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(store.bytes_written(), 100_000);
+        let mut reader = store.get("big").await.unwrap();
+        assert_eq!(
+            store.bytes_read(),
+            0,
+            "nothing is read before the reader is"
+        );
+        let mut half = vec![0u8; 50_000];
+        tokio::io::AsyncReadExt::read_exact(&mut reader, &mut half)
+            .await
+            .unwrap();
+        assert_eq!(store.bytes_read(), 50_000);
     }
 }
