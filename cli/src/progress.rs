@@ -156,6 +156,14 @@ impl Progress {
         self.end_phase();
     }
 
+    /// Clears the bar of a phase that failed, saying nothing: the error is the one line.
+    pub fn abandon(&self) {
+        if let Ok(mut state) = self.state.lock() {
+            state.phase = None;
+            state.bar.finish_and_clear();
+        }
+    }
+
     fn end_phase(&self) {
         let Ok(mut state) = self.state.lock() else {
             return;

@@ -4,8 +4,8 @@ use std::time::Instant;
 
 use backstop::engine::restore::roles::describe_plan;
 use backstop::engine::restore::{
-    BackupSelector, ExportOptions, RestoreEvent, RestoreOptions, RolesMode, export, read_manifest,
-    restore, role_plan,
+    BackupSelector, ExportOptions, RestoreEvent, RestoreOptions, RolesMode, Sections, export,
+    read_manifest, restore, role_plan,
 };
 use backstop::engine::stream::plan::RecoveryTarget;
 use backstop::engine::stream::replay::{ReplayReport, has_stream, plan_recovery, replay};
@@ -59,9 +59,20 @@ pub struct RestoreArgs {
     /// Make these tables (names or patterns, repeatable) without their rows.
     #[arg(long, value_name = "PATTERN")]
     exclude_table_data: Vec<String>,
-    /// Only the schema: every object, no table's rows, no large objects, no sequence values.
-    #[arg(short = 's', long)]
+    /// Only the schema: every object, no table's rows, no large objects, no sequence values
+    /// (the pre-data and post-data sections).
+    #[arg(short = 's', long, conflicts_with_all = ["data_only", "section"])]
     schema_only: bool,
+    /// Only the data, into the tables the target already has, empty (or emptied first with
+    /// --clean): rows, large objects' contents and sequence values (the data section). Needs
+    /// a superuser: the tables' foreign keys and triggers are held back while rows go in.
+    #[arg(short = 'a', long, conflicts_with = "section")]
+    data_only: bool,
+    /// Restore only these of pg_dump's sections (repeatable): pre-data (the objects), data
+    /// (the rows), post-data (indexes, constraints, triggers...). Without pre-data the target
+    /// must already hold the objects.
+    #[arg(long, value_enum, value_name = "SECTION")]
+    section: Vec<SectionArg>,
     /// Read selections from this file, in pg_dump 17's `--filter` syntax: one per line,
     /// `include table PATTERN`, `include schema PATTERN` or `exclude table_data PATTERN`
     /// (`#` starts a comment).
@@ -97,6 +108,38 @@ pub struct RestoreArgs {
     /// Print the outcome as JSON (tables, rows, duration, store requests).
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum SectionArg {
+    PreData,
+    Data,
+    PostData,
+}
+
+/// The sections `-s`, `-a` and `--section` ask for (all of them when none does).
+fn sections(args: &RestoreArgs) -> Sections {
+    if args.schema_only {
+        return Sections {
+            data: false,
+            ..Sections::ALL
+        };
+    }
+    if args.data_only {
+        return Sections {
+            pre_data: false,
+            data: true,
+            post_data: false,
+        };
+    }
+    if args.section.is_empty() {
+        return Sections::ALL;
+    }
+    Sections {
+        pre_data: args.section.contains(&SectionArg::PreData),
+        data: args.section.contains(&SectionArg::Data),
+        post_data: args.section.contains(&SectionArg::PostData),
+    }
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -211,8 +254,9 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
     let mut selector: BackupSelector = args.backup.parse()?;
     let selection = Selection::of(&args)?;
     // A restore of some tables, or without rows, replays no change stream.
-    let selective =
-        selection.tables.is_some() || args.schema_only || !selection.exclude_table_data.is_empty();
+    let selective = selection.tables.is_some()
+        || sections(&args) != Sections::ALL
+        || !selection.exclude_table_data.is_empty();
     let identities = args.identity.identities()?;
     if (args.to_time.is_some() || args.to_lsn.is_some()) && selector != BackupSelector::Latest {
         anyhow::bail!("--to-time and --to-lsn choose the backup themselves; leave out --backup");
@@ -257,7 +301,7 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
         jobs: args.jobs,
         tables: selection.tables,
         exclude_table_data: selection.exclude_table_data,
-        schema_only: args.schema_only,
+        sections: sections(&args),
         clean: args.clean,
         no_owner: args.no_owner,
         no_acl: args.no_acl,
@@ -274,7 +318,8 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
     if selective && recovery.as_ref().is_some_and(|r| !r.segments.is_empty()) {
         anyhow::bail!(
             "a point-in-time restore replays every table's changes; leave out --tables, --schema, \
-             --schema-only, --exclude-table-data and --filter (or pick a backup with --backup)"
+             --schema-only, --data-only, --section, --exclude-table-data and --filter (or pick \
+             a backup with --backup)"
         );
     }
     if options.roles == RolesMode::Plan {
@@ -356,7 +401,10 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
     };
     crate::common::interrupt_on_signals(&options.interrupt);
     let report = restore(store.clone(), &manifest, &target, &options, &on_event).await;
-    progress.finish();
+    match &report {
+        Ok(_) => progress.finish(),
+        Err(_) => progress.abandon(),
+    }
     let report = report?;
     let replayed: Option<ReplayReport> = match &recovery {
         Some(recovery) if !recovery.segments.is_empty() => {

@@ -99,7 +99,10 @@ pub async fn run(args: Args) -> anyhow::Result<Verdict> {
                 progress.follow(move || counted.bytes_read());
             }
             let result = verify(store.clone(), &manifest, &options).await;
-            progress.finish();
+            match &result {
+                Ok(_) => progress.finish(),
+                Err(_) => progress.abandon(),
+            }
             let result = result?;
             if let Err(e) = record(store.as_ref(), &manifest, &result).await {
                 eprintln!("warning: the result was not recorded in the store: {e}");

@@ -184,3 +184,97 @@ fn show_lists_what_a_backup_holds_and_restores_take_parts_of_it() {
     );
     assert_eq!(counts(&untouched), "");
 }
+
+/// pg_restore's sections: pre-data, then data (`-a`), then post-data, one after the other,
+/// end where a whole restore does; the data goes only into tables that are there and empty
+/// (or emptied with `--clean`, foreign keys and all), and says what is missing otherwise.
+#[test]
+fn sections_restored_one_after_another_make_the_whole() {
+    let db = source();
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("file://{}/store", dir.path().display());
+    backstop_ok(&["backup", "--db", &db.url(), "--to", &store], &[]);
+    let target = fresh_database("sections target");
+    let url = target.url();
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "restore",
+            "--from",
+            store.as_str(),
+            "--database-id",
+            db.name.as_str(),
+            "--db",
+            url.as_str(),
+        ];
+        args.extend_from_slice(extra);
+        backstop(&args, &[])
+    };
+    let ok = |extra: &[&str]| {
+        let output = run(extra);
+        assert!(
+            output.status.success(),
+            "{extra:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    let objects = |db: &TestDb| {
+        db.psql(
+            "SELECT (SELECT count(*) FROM pg_indexes WHERE schemaname IN ('app', 'audit')) || ' indexes, ' ||
+                    (SELECT count(*) FROM pg_constraint WHERE contype = 'f') || ' foreign keys'",
+        )
+        .trim()
+        .to_string()
+    };
+
+    // The data before its tables: refused, naming the section that makes them.
+    let line = single_error_line(&run(&["-a"]));
+    assert!(line.contains("--section pre-data"), "{line}");
+
+    ok(&["--section", "pre-data"]);
+    assert_eq!(
+        counts(&target),
+        "app.order_lines=0 app.orders=0 audit.log=0"
+    );
+    assert_eq!(objects(&target), "0 indexes, 0 foreign keys");
+    ok(&["-a"]);
+    assert_eq!(
+        counts(&target),
+        "app.order_lines=200 app.orders=200 audit.log=1000"
+    );
+    // Rows again into tables that hold some: refused, and with --clean replaced.
+    let line = single_error_line(&run(&["-a"]));
+    assert!(
+        line.contains("already hold rows") && line.contains("--clean"),
+        "{line}"
+    );
+    ok(&["--section", "post-data"]);
+    assert_eq!(objects(&target), "3 indexes, 1 foreign keys");
+    ok(&["-a", "--clean"]);
+    assert_eq!(
+        counts(&target),
+        "app.order_lines=200 app.orders=200 audit.log=1000"
+    );
+    assert_eq!(
+        target
+            .psql("INSERT INTO app.orders (total) VALUES (1) RETURNING id")
+            .trim(),
+        "201",
+        "the sequence value is data: set where the source's stood"
+    );
+    let whole = fresh_database("sections whole");
+    backstop_ok(
+        &[
+            "restore",
+            "--from",
+            &store,
+            "--database-id",
+            &db.name,
+            "--db",
+            &whole.url(),
+        ],
+        &[],
+    );
+    assert_eq!(objects(&target), objects(&whole));
+    target.psql("DELETE FROM app.orders WHERE id = 201");
+    assert_eq!(counts(&target), counts(&whole));
+}

@@ -65,7 +65,9 @@ pub fn backstop_ok(args: &[&str], env: &[(&str, String)]) -> Output {
     output
 }
 
-/// stderr of a failed run, asserting it is exactly one line.
+/// The error line of a failed run, asserting it is exactly one line; before it, stderr may
+/// hold only progress lines (one per phase that ended, and what the run started on), never a
+/// second error or a warning.
 pub fn single_error_line(output: &Output) -> String {
     assert!(
         !output.status.success(),
@@ -73,12 +75,26 @@ pub fn single_error_line(output: &Output) -> String {
         output.status
     );
     let stderr = String::from_utf8_lossy(&output.stderr).trim().to_string();
+    let said: Vec<&str> = stderr.lines().filter(|l| !is_progress_line(l)).collect();
     assert_eq!(
-        stderr.lines().count(),
+        said.len(),
         1,
-        "expected one line on stderr, got:\n{stderr}"
+        "expected one line on stderr besides progress, got:\n{stderr}"
     );
-    stderr
+    said[0].to_string()
+}
+
+/// A progress line off a terminal: `<command>: <phase>: ... in N s`, or what a run starts on.
+pub fn is_progress_line(line: &str) -> bool {
+    let phase_ended = ["backup: ", "restore: ", "verify: ", "export: "]
+        .iter()
+        .any(|command| line.starts_with(command))
+        && line.contains(" in ")
+        && (line.ends_with(" s") || line.ends_with("/s)"));
+    phase_ended
+        || line.starts_with("backing up ")
+        || line.starts_with("restoring backup ")
+        || line.starts_with("last measured restore of ")
 }
 
 /// Watches `db` and terminates the first backend seen running `COPY ... TO STDOUT` (a backup

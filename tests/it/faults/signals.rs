@@ -275,7 +275,7 @@ fn a_backup_killed_mid_way_is_never_taken_for_a_backup() {
     );
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(
-        report["backups"]["last_backup"].as_str(),
+        report["backups"]["last_backup_id"].as_str(),
         first[0]["backup_id"].as_str(),
         "{report}"
     );

@@ -50,6 +50,12 @@ pub enum RestoreError {
         count: usize,
         examples: String,
     },
+    #[error("target database `{database}` is not ready for {what}: {reason}")]
+    NotReady {
+        database: String,
+        what: &'static str,
+        reason: String,
+    },
     #[error(
         "tables {tables} already exist in target database `{database}`; pass --clean to replace them (only them), or restore into another database"
     )]

@@ -44,7 +44,7 @@ pub use roles::{RolePlan, RolesMode, RolesReport};
 use select::{ItemFilter, data_left_out, select_tables};
 use target::{
     Preparation, Prepared, connect_maintenance, create_database, database_exists, drop_replaced,
-    extension_search_path, lock_budget, max_locks_per_transaction, partitioning_tables,
+    extension_search_path, lock_budget, max_locks_per_transaction, partitioning_tables, plan_into,
     plan_target, prepare_roles,
 };
 pub use target::{drop_subscriptions, role_plan};
@@ -77,8 +77,8 @@ pub struct RestoreOptions {
     pub tables: Option<Vec<String>>,
     /// Tables (names or patterns) made without their rows.
     pub exclude_table_data: Vec<String>,
-    /// Only the schema: no table's rows, no large objects, no sequence values.
-    pub schema_only: bool,
+    /// Which of pg_dump's sections to restore.
+    pub sections: Sections,
     /// Drop every user object of the target first.
     pub clean: bool,
     /// Leave out `ALTER ... OWNER TO`: objects belong to the role that restores them.
@@ -105,7 +105,7 @@ impl RestoreOptions {
             jobs,
             tables: None,
             exclude_table_data: Vec::new(),
-            schema_only: false,
+            sections: Sections::ALL,
             clean: false,
             no_owner: false,
             no_acl: false,
@@ -116,6 +116,24 @@ impl RestoreOptions {
             interrupt: tokio_util::sync::CancellationToken::new(),
         }
     }
+}
+
+/// pg_dump's sections: the objects made before the data (pre-data), the rows, large objects'
+/// contents and sequence values (data), and the indexes, constraints, triggers and the rest
+/// made after (post-data).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sections {
+    pub pre_data: bool,
+    pub data: bool,
+    pub post_data: bool,
+}
+
+impl Sections {
+    pub const ALL: Sections = Sections {
+        pre_data: true,
+        data: true,
+        post_data: true,
+    };
 }
 
 /// What a restore reports as it goes, phase by phase.
@@ -220,7 +238,7 @@ async fn restore_unwatched(
         manifest,
         &tables,
         &options.exclude_table_data,
-        options.schema_only,
+        !options.sections.data,
     )?;
     let with_rows: Option<HashSet<String>> = if without_rows.is_empty() {
         selected.clone()
@@ -315,14 +333,47 @@ async fn restore_unwatched(
     let mut grantors_lost = Vec::new();
     let pre_items = items::apply_options(pre_items, options.no_acl, &edits, &mut grantors_lost)?;
     let post_items = items::apply_options(post_items, options.no_acl, &edits, &mut grantors_lost)?;
-    let preparation = plan_target(
-        &main,
-        target,
-        target_version,
-        options.clean,
-        selected.as_ref(),
-    )
-    .await?;
+    let preparation = if options.sections.pre_data {
+        plan_target(
+            &main,
+            target,
+            target_version,
+            options.clean,
+            selected.as_ref(),
+        )
+        .await?
+    } else {
+        let needed: Vec<String> = tables
+            .keys()
+            .filter(|t| selected.as_ref().is_none_or(|s| s.contains(**t)))
+            .map(|t| t.to_string())
+            .collect();
+        let filled: Vec<String> = tables
+            .keys()
+            .filter(|t| with_rows.as_ref().is_none_or(|s| s.contains(**t)))
+            .map(|t| t.to_string())
+            .collect();
+        let filled = if options.sections.data {
+            filled
+        } else {
+            Vec::new()
+        };
+        // Into tables that are there, their foreign keys and triggers hold already: the
+        // rows go in any order with them held back, which only a superuser may ask.
+        if options.sections.data && !superuser {
+            return Err(RestoreError::NotReady {
+                database: database_name.clone(),
+                what: "a restore of the data alone",
+                reason: "loading into existing tables holds back their foreign-key checks and \
+                         triggers (session_replication_role = replica), which needs a superuser \
+                         (rds_superuser on RDS); restore as one, or restore whole into an empty \
+                         database"
+                    .into(),
+            });
+        }
+        plan_into(&main, target, &needed, &filled, options.clean).await?
+    };
+    let into_existing = matches!(preparation, Preparation::Into { .. });
     let filter = ItemFilter::new(
         &main,
         selected.as_ref(),
@@ -337,7 +388,7 @@ async fn restore_unwatched(
         manifest,
         &tables,
         with_rows.as_ref(),
-        selected.is_none() && !options.schema_only,
+        selected.is_none() && options.sections.data,
     );
     // Destructive steps come last: every part to load is checked before anything is dropped.
     if preparation.drops() {
@@ -375,11 +426,18 @@ async fn restore_unwatched(
         // statement in its own): thousands of tables would exhaust it in one.
         tracing::debug!(seconds = clock.elapsed().as_secs_f64(), "parts read");
         let max_locks = max_locks_per_transaction(&main).await?;
-        // Only the schema: no sequence is set to where the source's stood.
-        let keeps = |i: &ScriptItem| {
-            filter.keeps(i) && !(options.schema_only && i.header.kind == ItemKind::SequenceValue)
+        // Each item in its section; a sequence value is data, wherever its part puts it.
+        let keeps = |i: &ScriptItem, section: bool| {
+            filter.keeps(i)
+                && match i.header.kind {
+                    ItemKind::SequenceValue => options.sections.data,
+                    _ => section,
+                }
         };
-        let pre_items: Vec<&ScriptItem> = pre_items.iter().filter(|i| keeps(i)).collect();
+        let pre_items: Vec<&ScriptItem> = pre_items
+            .iter()
+            .filter(|i| keeps(i, options.sections.pre_data))
+            .collect();
         for chunk in pre_items.chunks(max_locks.max(16)) {
             run_batch(&main, chunk).await?;
             committed.set(true);
@@ -394,7 +452,9 @@ async fn restore_unwatched(
             .map_err(db("setting the search path for data and post-data"))?;
         let partitioning = partitioning_tables(&main).await?;
         let (per_table, serial) = items::schedule_post_data(
-            post_items.into_iter().filter(|i| keeps(i)),
+            post_items
+                .into_iter()
+                .filter(|i| keeps(i, options.sections.post_data)),
             &loaded_tables,
             &partitioning,
         );
@@ -410,7 +470,16 @@ async fn restore_unwatched(
         let plan = LoadPlan {
             selected: with_rows.clone(),
             tables_per_transaction: lock_budget(max_locks),
-            preamble: format!("{}{session_path}", preamble()),
+            preamble: format!(
+                "{}{session_path}{}",
+                preamble(),
+                if into_existing {
+                    "SET session_replication_role = replica;\n"
+                } else {
+                    ""
+                }
+            ),
+            into_existing,
         };
         tracing::debug!(seconds = clock.elapsed().as_secs_f64(), "pre-data restored");
         on_event(RestoreEvent::DataStarted {

@@ -60,6 +60,9 @@ pub(super) struct LoadPlan {
     pub tables_per_transaction: usize,
     /// What each worker session runs first.
     pub preamble: String,
+    /// The tables are the target's own, already there and empty: rows are added with a plain
+    /// `COPY` (no `TRUNCATE`, so no `FREEZE`).
+    pub into_existing: bool,
 }
 
 struct Pool {
@@ -136,9 +139,17 @@ async fn work(
         };
         let loaded = match job {
             Some(Job::Load(table, parts)) => {
-                let loaded = load_table(&client, store.as_ref(), &manifest, &table, &parts)
-                    .await
-                    .map(|rows| vec![(table.clone(), rows)]);
+                let into_existing = pool.plan.into_existing;
+                let loaded = load_table(
+                    &client,
+                    store.as_ref(),
+                    &manifest,
+                    &table,
+                    &parts,
+                    into_existing,
+                )
+                .await
+                .map(|rows| vec![(table.clone(), rows)]);
                 pool.loaded(loaded, &[table], false).await
             }
             Some(Job::LoadBundle(part)) => {
@@ -155,6 +166,7 @@ async fn work(
                     in_transaction: 0,
                     sink: None,
                     loaded: Vec::new(),
+                    into_existing: pool.plan.into_existing,
                 };
                 let outcome = scan_data_part(store.as_ref(), &manifest, &part, &mut bundle).await;
                 let loaded = bundle.close(outcome).await;
@@ -239,6 +251,8 @@ struct BundleLoad<'a> {
     in_transaction: usize,
     sink: Option<Pin<Box<CopyInSink<Bytes>>>>,
     loaded: Vec<(String, u64)>,
+    /// Into the target's own empty tables: neither emptied nor frozen.
+    into_existing: bool,
 }
 
 impl BundleLoad<'_> {
@@ -291,12 +305,19 @@ impl BlockSink for BundleLoad<'_> {
         } else {
             ""
         };
-        self.client
-            .batch_execute(&format!("{begin}TRUNCATE ONLY {name}"))
-            .await
-            .map_err(|e| Self::load_error(name, &e))?;
+        let (empty, with) = match self.into_existing {
+            true => (String::new(), ""),
+            false => (format!("TRUNCATE ONLY {name}"), " WITH (FREEZE)"),
+        };
+        let statement = format!("{begin}{empty}");
+        if !statement.is_empty() {
+            self.client
+                .batch_execute(&statement)
+                .await
+                .map_err(|e| Self::load_error(name, &e))?;
+        }
         self.in_transaction += 1;
-        let copy = copy_header(table).replace(" FROM stdin;\n", " FROM STDIN WITH (FREEZE)");
+        let copy = copy_header(table).replace(" FROM stdin;\n", &format!(" FROM STDIN{with}"));
         let sink = self
             .client
             .copy_in::<_, Bytes>(&copy)
@@ -388,6 +409,7 @@ async fn load_table(
     manifest: &Manifest,
     table: &str,
     parts: &[Part],
+    into_existing: bool,
 ) -> Result<u64, RestoreError> {
     let load_error = |e: tokio_postgres::Error| RestoreError::Load {
         table: table.to_string(),
@@ -399,8 +421,8 @@ async fn load_table(
     // An extension's configuration table already holds the extension's own rows: the
     // backed-up ones are added to them, so it is neither emptied nor frozen.
     let (begin, with) = match first.extension_rows {
-        None => (format!("BEGIN; TRUNCATE ONLY {table}"), " WITH (FREEZE)"),
-        Some(_) => ("BEGIN".to_string(), ""),
+        None if !into_existing => (format!("BEGIN; TRUNCATE ONLY {table}"), " WITH (FREEZE)"),
+        _ => ("BEGIN".to_string(), ""),
     };
     client.batch_execute(&begin).await.map_err(load_error)?;
     let copy = copy_header(first).replace(" FROM stdin;\n", &format!(" FROM STDIN{with}"));

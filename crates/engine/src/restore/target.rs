@@ -213,6 +213,9 @@ pub(super) enum Preparation {
     /// those tables' items run; `replace` are the selected tables already there, dropped
     /// first (`--clean`).
     Beside { replace: Vec<String> },
+    /// Without the pre-data section: the target already holds the objects, and the rows go
+    /// into its tables; `empty` are the tables emptied first (`--clean`).
+    Into { empty: Vec<String> },
 }
 
 impl Preparation {
@@ -222,6 +225,7 @@ impl Preparation {
             Preparation::Empty => false,
             Preparation::ReplaceAll => true,
             Preparation::Beside { replace } => !replace.is_empty(),
+            Preparation::Into { empty } => !empty.is_empty(),
         }
     }
 }
@@ -367,6 +371,8 @@ pub(super) async fn drop_replaced(
         Preparation::Empty => return Ok(()),
         Preparation::Beside { replace } if replace.is_empty() => return Ok(()),
         Preparation::Beside { replace } => format!("DROP TABLE {};\n", replace.join(", ")),
+        Preparation::Into { empty } if empty.is_empty() => return Ok(()),
+        Preparation::Into { empty } => format!("TRUNCATE {};\n", empty.join(", ")),
         Preparation::ReplaceAll => {
             drop_subscriptions(client)
                 .await
@@ -497,4 +503,65 @@ pub async fn drop_subscriptions(client: &Client) -> Result<(), tokio_postgres::E
             .await?;
     }
     Ok(())
+}
+
+/// Without the pre-data section, what the restore does to the target: its tables `needed`
+/// must all be there; those that get rows (`filled`) must be empty, or with `clean` are
+/// emptied (in one `TRUNCATE`, after every part is checked).
+pub(super) async fn plan_into(
+    client: &Client,
+    target: &PgTarget,
+    needed: &[String],
+    filled: &[String],
+    clean: bool,
+) -> Result<Preparation, RestoreError> {
+    let database = || backstop_pg::database_name(target).unwrap_or_default();
+    let present = present_tables(client, needed).await?;
+    let missing: Vec<&String> = needed.iter().filter(|t| !present.contains(t)).collect();
+    if !missing.is_empty() {
+        return Err(RestoreError::NotReady {
+            database: database(),
+            what: "a restore without the pre-data section",
+            reason: format!(
+                "it lacks {} table(s), e.g. {}; restore the pre-data section first (--section pre-data)",
+                missing.len(),
+                missing
+                    .iter()
+                    .take(3)
+                    .map(|t| t.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        });
+    }
+    let mut holding = Vec::new();
+    for table in filled {
+        let row = client
+            .query_one(&format!("SELECT EXISTS (SELECT FROM {table})"), &[])
+            .await
+            .map_err(db("checking the target's tables are empty"))?;
+        if backstop_pg::value::<bool>(&row, 0).map_err(|reason| RestoreError::Database {
+            step: "checking the target's tables are empty",
+            reason,
+        })? {
+            holding.push(table.clone());
+        }
+    }
+    if holding.is_empty() || clean {
+        return Ok(Preparation::Into { empty: holding });
+    }
+    Err(RestoreError::NotReady {
+        database: database(),
+        what: "its rows",
+        reason: format!(
+            "{} table(s) already hold rows, e.g. {}; pass --clean to empty them first (only them)",
+            holding.len(),
+            holding
+                .iter()
+                .take(3)
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    })
 }
