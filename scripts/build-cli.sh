@@ -18,9 +18,16 @@ for arch in $ARCHES; do
     *) echo "build-cli: unknown architecture $arch (amd64 or arm64)" >&2; exit 1 ;;
   esac
   echo "build-cli: building backstop for $triple"
-  PATH="$PWD/.venv-tools/bin:$PATH" cargo lambda build --release --locked \
-    --target "$triple" -p backstop-cli --lambda-dir "target/cli/$arch"
-  install -m 0755 "target/cli/$arch/backstop/bootstrap" "target/cli/backstop-linux-$arch"
+  if [ "$arch" = arm64 ]; then
+    # Built with the Lambda zips, in one feature resolution (nothing to do when they are fresh).
+    scripts/build-lambda.sh >/dev/null
+    unzip -p target/lambda/backstop/bootstrap.zip bootstrap > "target/cli/backstop-linux-$arch"
+    chmod 0755 "target/cli/backstop-linux-$arch"
+  else
+    PATH="$PWD/.venv-tools/bin:$PATH" cargo lambda build --release --locked \
+      --target "$triple" -p backstop-cli --lambda-dir "target/cli/$arch"
+    install -m 0755 "target/cli/$arch/backstop/bootstrap" "target/cli/backstop-linux-$arch"
+  fi
   ls -l "target/cli/backstop-linux-$arch" | awk '{printf "  %-32s %6.1f MB\n", $9, $5 / 1048576}'
 done
 
