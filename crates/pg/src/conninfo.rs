@@ -115,10 +115,11 @@ pub fn parse(given: &str) -> Result<BTreeMap<String, String>, ConnectError> {
     } else if given.contains('=') {
         parse_pairs(given)
     } else if given.contains("//") || given.contains(":/") {
-        // A URL mistyped, far likelier than a database named so.
-        Err(invalid(format!(
-            "`{given}` is neither a postgresql:// URL, key=value pairs nor a database name"
-        )))
+        // A URL mistyped, far likelier than a database named so. Not echoed: it may hold a
+        // password.
+        Err(invalid(
+            "it is neither a postgresql:// URL, key=value pairs nor a database name".to_string(),
+        ))
     } else {
         Ok(BTreeMap::from([("dbname".to_string(), given.to_string())]))
     }
@@ -552,6 +553,8 @@ mod tests {
         assert_eq!((s["host"].as_str(), s["port"].as_str()), ("/tmp", "5999"));
         assert!(parse("host='h").is_err());
         assert!(parse("postgres//oops").is_err());
+        let e = parse("postgres//u:s3cret@h/d").unwrap_err().to_string();
+        assert!(!e.contains("s3cret"), "{e}");
         assert!(parse("postgresq://h/d").is_err());
     }
 
