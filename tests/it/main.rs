@@ -8,6 +8,7 @@ mod backup_lambda;
 mod catalog_kinds;
 mod clean;
 mod cli;
+mod cli_output;
 mod conninfo;
 mod dispatch;
 mod encryption;

@@ -1,5 +1,6 @@
 //! Point-in-time recovery: writers run through a base backup and drains of the change stream;
-//! a restore to a moment between drains gives the database exactly as pg_dump saw it then.
+//! a restore to a moment between drains gives the database exactly as pg_dump saw it then;
+//! without a stream, a restore to a moment takes the newest backup before it and says the gap.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -9,10 +10,10 @@ use backstop::engine::stream::{StreamError, StreamOptions, drain};
 use backstop::layout::DatabaseId;
 use backstop::store::{StoreUrl, open_from_env};
 use backstop_tests::postgres::{
-    PgCluster, TestDb, cluster, cluster_of, fresh_cluster, fresh_database_on,
+    PgCluster, TestDb, cluster, cluster_of, fresh_cluster, fresh_database, fresh_database_on,
 };
 
-use crate::support::{backstop, backstop_ok};
+use crate::support::{backstop, backstop_ok, single_error_line};
 
 const SCHEMA: &str = "
 CREATE TABLE accounts (id serial PRIMARY KEY, owner text NOT NULL, balance numeric(12,2) NOT NULL DEFAULT 0,
@@ -747,4 +748,79 @@ async fn the_change_stream_drains_through_a_session_pooler() {
     let restored = fresh_database_on(cluster(), "pitr pooler restored");
     restore(&db, &store, &restored, &[]);
     assert!(canonical(&db.pg_dump()) == canonical(&restored.pg_dump()));
+}
+
+/// `--to-time` without a change stream restores the newest backup taken before that time and
+/// says how far it is from it; a time before every backup is refused, naming the oldest.
+#[test]
+fn to_time_without_a_stream_restores_the_newest_backup_before_it() {
+    let db = fresh_database("to time without stream");
+    db.psql("CREATE TABLE ledger (id int); INSERT INTO ledger VALUES (1)");
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("file://{}/store", dir.path().display());
+    let stamp = || {
+        time::OffsetDateTime::now_utc()
+            .replace_nanosecond(0)
+            .unwrap()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    let before_all = stamp();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    backstop_ok(&["backup", "--db", &db.url(), "--to", &store], &[]);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let between = stamp();
+    db.psql("INSERT INTO ledger VALUES (2)");
+    backstop_ok(&["backup", "--db", &db.url(), "--to", &store], &[]);
+
+    let target = fresh_database("to time without stream target");
+    let restored = backstop_ok(
+        &[
+            "restore",
+            "--from",
+            &store,
+            "--database-id",
+            &db.name,
+            "--db",
+            &target.url(),
+            "--to-time",
+            &between,
+        ],
+        &[],
+    );
+    assert_eq!(
+        target.psql("SELECT array_agg(id) FROM ledger").trim(),
+        "{1}"
+    );
+    let said = String::from_utf8_lossy(&restored.stderr);
+    assert!(
+        said.contains("has no change stream: restoring backup") && said.contains(" before "),
+        "{said}"
+    );
+
+    let empty = fresh_database("to time without stream too early");
+    let line = single_error_line(&backstop(
+        &[
+            "restore",
+            "--from",
+            &store,
+            "--database-id",
+            &db.name,
+            "--db",
+            &empty.url(),
+            "--to-time",
+            &before_all,
+        ],
+        &[],
+    ));
+    assert!(
+        line.contains("no backup of") && line.contains("the oldest is"),
+        "{line}"
+    );
+    assert_eq!(
+        empty
+            .psql("SELECT count(*) FROM pg_class WHERE relname = 'ledger'")
+            .trim(),
+        "0"
+    );
 }
