@@ -728,6 +728,46 @@ fn terraform_validate_refuses_each_invalid_input_with_its_message() {
             format!("{database}\n  fargate = {{ enabled = true, image_tag = \"0.1.0\", subnet_ids = [\"subnet-1\"], cpu = 3000 }}"),
             "fargate.cpu must be a Fargate size",
         ),
+        (
+            format!("{database}\n  freshness_hours = {{ warning = 30, critical = 24 }}"),
+            "freshness_hours.critical above it",
+        ),
+        (
+            format!("{database}\n  log_retention_days = 100"),
+            "log_retention_days must be one of the values CloudWatch Logs takes",
+        ),
+        (
+            format!("{database}\n  schedules = {{ backup = \"every 6 hours\" }}"),
+            "Each schedule must be an EventBridge Scheduler expression",
+        ),
+        (
+            format!("{database}\n  schedules = {{ monitor = \"rate(1 hours)\" }}"),
+            "Each schedule must be an EventBridge Scheduler expression",
+        ),
+        (
+            format!("{database}\n  point_in_time_recovery = {{ enabled = true, schedule = \"rate(0 minutes)\" }}"),
+            "point_in_time_recovery.schedule must be an EventBridge Scheduler expression",
+        ),
+        (
+            format!("{database}\n  retention_policy = {{ keep_daily = -1 }}"),
+            "retention_policy's keep counts must be whole numbers, 0 or more",
+        ),
+        (
+            format!("{database}\n  name = \"Backstop_Prod\""),
+            "name must be 1 to 35 lower-case letters, digits and hyphens",
+        ),
+        (
+            format!("{database}\n  tiers = {{ hourly = {{ glacier_after_days = 1 }} }}"),
+            "tiers takes daily, weekly and monthly",
+        ),
+        (
+            format!("{database}\n  noncurrent_version_expiration_days = 0"),
+            "noncurrent_version_expiration_days must be a whole number of days, at least 1",
+        ),
+        (
+            format!("{database}\n  alert_emails = [\"oncall\"]"),
+            "alert_emails takes e-mail addresses",
+        ),
     ];
     for (inputs, message) in cases {
         let (ok, text) = validate(work.path(), &inputs);

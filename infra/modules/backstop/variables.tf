@@ -2,6 +2,11 @@ variable "name" {
   description = "Prefix for every resource name (bucket names get the account id appended)."
   type        = string
   default     = "backstop"
+  validation {
+    # The bucket is "<name>-<account id>-<region>": 63 characters at most, lower case.
+    condition     = can(regex("^[a-z0-9]([a-z0-9-]{0,33}[a-z0-9])?$", var.name))
+    error_message = "name must be 1 to 35 lower-case letters, digits and hyphens, starting and ending with a letter or digit: the bucket is named <name>-<account id>-<region>, which S3 limits to 63 such characters."
+  }
 }
 
 variable "databases" {
@@ -122,6 +127,10 @@ variable "alert_emails" {
   description = "Addresses subscribed to the alert topic (each confirms by email)."
   type        = list(string)
   default     = []
+  validation {
+    condition     = alltrue([for address in var.alert_emails : can(regex("^[^@ ]+@[^@ ]+\\.[^@ ]+$", address))])
+    error_message = "alert_emails takes e-mail addresses (name@example.com)."
+  }
 }
 
 variable "slack" {
@@ -160,6 +169,10 @@ variable "tiers" {
     error_message = "tiers.*.expire_after_days is no longer accepted: lifecycle expiry could delete the last good backup when backups stop; retention (retention_policy) decides what is deleted."
   }
   validation {
+    condition     = alltrue([for tier, t in var.tiers : contains(["daily", "weekly", "monthly"], tier)])
+    error_message = "tiers takes daily, weekly and monthly: the values of the backstop-tier tag."
+  }
+  validation {
     condition     = alltrue([for tier, t in var.tiers : length(t) == 1 && lookup(t, "glacier_after_days", 0) >= 1])
     error_message = "Each tier is { glacier_after_days = N } with N >= 1: days in S3 Standard before Glacier."
   }
@@ -169,6 +182,10 @@ variable "noncurrent_version_expiration_days" {
   description = "Days a replaced or deleted object's old version is kept."
   type        = number
   default     = 30
+  validation {
+    condition     = var.noncurrent_version_expiration_days >= 1 && floor(var.noncurrent_version_expiration_days) == var.noncurrent_version_expiration_days
+    error_message = "noncurrent_version_expiration_days must be a whole number of days, at least 1."
+  }
 }
 
 variable "object_lock" {
@@ -194,6 +211,12 @@ variable "schedules" {
     retention      = optional(string, "rate(1 day)")
   })
   default = {}
+  validation {
+    condition = alltrue([for job, expression in var.schedules :
+      can(regex("^(rate\\((1 (minute|hour|day)|([2-9]|[1-9][0-9]+) (minutes|hours|days))\\)|cron\\(([^ ]+ ){5}[^ ]+\\))$", expression))
+    ])
+    error_message = "Each schedule must be an EventBridge Scheduler expression: rate(1 hour), rate(6 hours) (minute/minutes, hour/hours, day/days as the number says), or cron(minutes hours day-of-month month day-of-week year), e.g. cron(0 3 * * ? *)."
+  }
 }
 
 variable "retention_policy" {
@@ -207,6 +230,12 @@ variable "retention_policy" {
     max_deletions = optional(number, 50)
   })
   default = {}
+  validation {
+    condition = alltrue([for rule, n in var.retention_policy : n >= 0 && floor(n) == n]) && (
+      var.retention_policy.max_deletions >= 1
+    )
+    error_message = "retention_policy's keep counts must be whole numbers, 0 or more, and max_deletions at least 1."
+  }
 }
 
 variable "restore_verification" {
@@ -233,6 +262,10 @@ variable "point_in_time_recovery" {
     keep_days           = optional(number, 7)
   })
   default = {}
+  validation {
+    condition     = can(regex("^(rate\\((1 (minute|hour|day)|([2-9]|[1-9][0-9]+) (minutes|hours|days))\\)|cron\\(([^ ]+ ){5}[^ ]+\\))$", var.point_in_time_recovery.schedule))
+    error_message = "point_in_time_recovery.schedule must be an EventBridge Scheduler expression, e.g. rate(5 minutes) or cron(*/5 * * * ? *)."
+  }
   validation {
     condition     = var.point_in_time_recovery.max_slot_wal_mib >= 1 && var.point_in_time_recovery.alarm_after_minutes >= 5 && var.point_in_time_recovery.keep_days >= 1
     error_message = "point_in_time_recovery.max_slot_wal_mib and keep_days must be at least 1, and alarm_after_minutes at least 5."
@@ -282,12 +315,20 @@ variable "freshness_hours" {
     critical = number
   })
   default = { warning = 6, critical = 24 }
+  validation {
+    condition     = var.freshness_hours.warning > 0 && var.freshness_hours.critical > var.freshness_hours.warning
+    error_message = "freshness_hours.warning must be above 0 and freshness_hours.critical above it: a backup is late before it is critically late."
+  }
 }
 
 variable "log_retention_days" {
-  description = "Days the functions' logs are kept."
+  description = "Days the functions' logs are kept: one of the values CloudWatch Logs takes."
   type        = number
   default     = 365
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be one of the values CloudWatch Logs takes: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653."
+  }
 }
 
 variable "tags" {
