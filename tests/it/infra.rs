@@ -198,6 +198,58 @@ async fn the_complete_example_applies_against_moto_and_reads_back() {
     let outputs: serde_json::Value =
         serde_json::from_str(&terraform(&example, &["output", "-json"], &zips)).unwrap();
     let bucket = outputs["bucket"]["value"].as_str().unwrap().to_string();
+    // What a restorer needs, and nothing that writes or deletes.
+    let restorer: serde_json::Value =
+        serde_json::from_str(outputs["restorer_policy_json"]["value"].as_str().unwrap()).unwrap();
+    let actions: Vec<String> = restorer["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| match &s["Action"] {
+            serde_json::Value::String(one) => vec![one.clone()],
+            many => many
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap().to_string())
+                .collect(),
+        })
+        .collect();
+    for needed in [
+        "s3:ListBucket",
+        "s3:GetObject",
+        "s3:RestoreObject",
+        "kms:Decrypt",
+    ] {
+        assert!(
+            actions.iter().any(|a| a == needed),
+            "{needed} not in {actions:?}"
+        );
+    }
+    assert!(
+        !actions
+            .iter()
+            .any(|a| a.contains("Put") || a.contains("Delete") || a.contains('*')),
+        "{actions:?}"
+    );
+    assert!(
+        restorer
+            .to_string()
+            .contains(&format!("arn:aws:s3:::{bucket}/backups/*")),
+        "{restorer}"
+    );
+    let dashboard = outputs["dashboard_url"]["value"].as_str().unwrap();
+    assert!(
+        dashboard.starts_with("https://") && dashboard.contains("#dashboards:name="),
+        "{dashboard}"
+    );
+    let log_groups = outputs["log_group_names"]["value"].as_object().unwrap();
+    for function in FUNCTIONS {
+        assert!(
+            log_groups.contains_key(function),
+            "{function} has no log group in {log_groups:?}"
+        );
+    }
 
     let aws = moto().sdk_config().await;
     let s3 = backstop::aws::s3_client(&aws);

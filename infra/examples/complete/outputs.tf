@@ -37,3 +37,18 @@ output "container_task" {
   description = "Where to push the image, and the task the backups too big for Lambda run as."
   value       = module.backstop.container_task
 }
+
+output "restorer_policy_json" {
+  description = "The policy a restorer needs."
+  value       = module.backstop.restorer_policy_json
+}
+
+output "dashboard_url" {
+  description = "The dashboard."
+  value       = module.backstop.dashboard_url
+}
+
+output "log_group_names" {
+  description = "The functions' log groups."
+  value       = module.backstop.log_group_names
+}

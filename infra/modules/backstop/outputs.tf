@@ -60,3 +60,49 @@ output "container_task" {
     verify_task_role       = aws_iam_role.task["verify"].arn
   } : null
 }
+
+data "aws_iam_policy_document" "restorer" {
+  statement {
+    sid       = "ListTheStore"
+    actions   = ["s3:ListBucket"]
+    resources = [local.bucket_arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${local.prefix}/*"]
+    }
+  }
+  statement {
+    sid       = "ReadBackups"
+    actions   = ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging"]
+    resources = ["${local.objects_arn}/*"]
+  }
+  statement {
+    sid       = "BringBackFromGlacier"
+    actions   = ["s3:RestoreObject"]
+    resources = ["${local.objects_arn}/*"]
+  }
+  statement {
+    sid       = "ReadTheBucketKey"
+    actions   = ["kms:Decrypt"]
+    resources = [aws_kms_key.this.arn]
+  }
+}
+
+output "restorer_policy_json" {
+  description = "The IAM policy the people or roles who restore need, and nothing more: list and read the store, restore archived objects from Glacier, decrypt with the bucket's key (docs/runbook.md, step 0). Attach it with aws_iam_policy."
+  value       = data.aws_iam_policy_document.restorer.json
+}
+
+output "dashboard_url" {
+  description = "The CloudWatch dashboard in the console."
+  value       = "https://${local.region}.console.aws.amazon.com/cloudwatch/home?region=${local.region}#dashboards:name=${aws_cloudwatch_dashboard.this.dashboard_name}"
+}
+
+output "log_group_names" {
+  description = "The functions' log groups, by function (and the container task's, by job, when fargate is enabled)."
+  value = merge(
+    { for name, group in aws_cloudwatch_log_group.this : name => group.name },
+    { for job, group in aws_cloudwatch_log_group.task : "task-${job}" => group.name },
+  )
+}
