@@ -238,6 +238,13 @@ async fn the_complete_example_applies_against_moto_and_reads_back() {
             .contains(&format!("arn:aws:s3:::{bucket}/backups/*")),
         "{restorer}"
     );
+    let roles = outputs["role_arns"]["value"].as_object().unwrap();
+    assert!(
+        roles
+            .values()
+            .all(|arn| arn.as_str().unwrap().contains(":role/backstop/")),
+        "every role under iam_path: {roles:?}"
+    );
     let dashboard = outputs["dashboard_url"]["value"].as_str().unwrap();
     assert!(
         dashboard.starts_with("https://") && dashboard.contains("#dashboards:name="),
@@ -819,6 +826,14 @@ fn terraform_validate_refuses_each_invalid_input_with_its_message() {
         (
             format!("{database}\n  alert_emails = [\"oncall\"]"),
             "alert_emails takes e-mail addresses",
+        ),
+        (
+            format!("{database}\n  iam_path = \"backstop\""),
+            "iam_path must start and end with /",
+        ),
+        (
+            format!("{database}\n  permissions_boundary_arn = \"boundary\""),
+            "permissions_boundary_arn takes an IAM policy ARN",
         ),
     ];
     for (inputs, message) in cases {

@@ -95,6 +95,8 @@ module "backstop" {
   name                 = "backstop-example"
   lambda_artifacts_dir = var.lambda_artifacts_dir
   alert_emails         = var.alert_emails
+  # An organisation's convention for where its roles live.
+  iam_path = "/backstop/"
 
   databases = {
     main = { secret_arn = aws_secretsmanager_secret.database.arn, sslmode = "verify-full", pooler_secret_arn = aws_secretsmanager_secret.pooler.arn }

@@ -118,10 +118,12 @@ data "aws_iam_policy_document" "tasks_assume" {
 # databases' secrets, alerts, metrics; verify: reading backups, writing results, the scratch
 # server and the identity), and nothing to do with ECS.
 resource "aws_iam_role" "task" {
-  for_each           = local.task_jobs
-  name               = "${var.name}-${each.key}-task"
-  assume_role_policy = data.aws_iam_policy_document.tasks_assume.json
-  tags               = var.tags
+  for_each             = local.task_jobs
+  name                 = "${var.name}-${each.key}-task"
+  path                 = var.iam_path
+  permissions_boundary = var.permissions_boundary_arn
+  assume_role_policy   = data.aws_iam_policy_document.tasks_assume.json
+  tags                 = var.tags
 }
 
 resource "aws_iam_role_policy" "task" {
@@ -133,10 +135,12 @@ resource "aws_iam_role_policy" "task" {
 
 # What ECS needs to start them: pull the image, write their logs.
 resource "aws_iam_role" "task_execution" {
-  count              = local.fargate ? 1 : 0
-  name               = "${var.name}-task-execution"
-  assume_role_policy = data.aws_iam_policy_document.tasks_assume.json
-  tags               = var.tags
+  count                = local.fargate ? 1 : 0
+  name                 = "${var.name}-task-execution"
+  path                 = var.iam_path
+  permissions_boundary = var.permissions_boundary_arn
+  assume_role_policy   = data.aws_iam_policy_document.tasks_assume.json
+  tags                 = var.tags
 }
 
 data "aws_iam_policy_document" "task_execution" {

@@ -336,3 +336,23 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "iam_path" {
+  description = "Path of every IAM role the module makes (an organisation's convention, e.g. /backstop/)."
+  type        = string
+  default     = "/"
+  validation {
+    condition     = can(regex("^/([A-Za-z0-9+=,.@_-]+/)*$", var.iam_path)) && length(var.iam_path) <= 512
+    error_message = "iam_path must start and end with / (e.g. /backstop/), with letters, digits and +=,.@_- between."
+  }
+}
+
+variable "permissions_boundary_arn" {
+  description = "Permissions boundary set on every IAM role the module makes, where an organisation requires one. Null: none."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.permissions_boundary_arn == null || can(regex("^arn:[^:]+:iam::[0-9]{12}:policy/", var.permissions_boundary_arn))
+    error_message = "permissions_boundary_arn takes an IAM policy ARN (arn:aws:iam::<account>:policy/<name>)."
+  }
+}
