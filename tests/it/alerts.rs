@@ -18,7 +18,7 @@ fn sample(kind: &str, severity: Severity) -> Alert {
         kind::BACKUP_FAILED => (
             "backup failed: cannot connect to database `shop` on db.internal:5432: connection refused",
             "cannot connect to database `shop` on db.internal:5432: connection refused\n\nThe backup did not start, so nothing was written.",
-            "Fix the cause above, then run the backup again:\n  aws lambda invoke --function-name backstop-backup --cli-binary-format raw-in-base64-out --payload '{\"database\":\"shop\",\"tier\":\"auto\"}' /dev/stdout\nor from the CLI:\n  backstop backup --db \"$DATABASE_URL\" --to s3://acme-backups/prod --database-id shop --tier auto",
+            "Fix the cause above, then run the backup again:\n  aws lambda invoke --function-name backstop-backup --invocation-type Event --cli-binary-format raw-in-base64-out --payload '{\"database\":\"shop\",\"tier\":\"auto\"}' /dev/null\nor from the CLI:\n  backstop backup --db \"$DATABASE_URL\" --to s3://acme-backups/prod --database-id shop --tier auto",
         ),
         kind::BACKUP_DEADLINE_EXCEEDED => (
             "backup failed: the backup was stopped after 870 s because the time limit was reached",
@@ -43,7 +43,7 @@ fn sample(kind: &str, severity: Severity) -> Alert {
         kind::HEALTH_CRITICAL => (
             "no backup for 30 hours (critical above 24)",
             "The newest committed backup is 20261121T000000Z-0a0b0c0d, 30.0 hours old.",
-            "Check the backup function's recent errors, then take a backup now:\n  aws lambda invoke --function-name backstop-backup --payload '{\"database\":\"shop\"}' /dev/stdout",
+            "Check the backup function's recent errors, then take a backup now:\n  aws lambda invoke --function-name backstop-backup --invocation-type Event --cli-binary-format raw-in-base64-out --payload '{\"database\":\"shop\"}' /dev/null",
         ),
         kind::HEALTH_RECOVERED => (
             "backup freshness is healthy again",

@@ -496,10 +496,19 @@ async fn an_unreachable_database_fails_with_one_alert_and_nothing_stored() {
     .await;
     let alert =
         assert_failed_cleanly(&stack, &id, result, "cannot connect", &password, &logs).await;
+    // Asynchronous, so the AWS CLI does not give up after 60 s; and how exposed the database is.
     assert!(
-        alert.action.contains("aws lambda invoke"),
+        alert.action.contains("aws lambda invoke")
+            && alert.action.contains("--invocation-type Event"),
         "{}",
         alert.action
+    );
+    assert!(
+        alert
+            .details
+            .contains("There is no committed backup of this database at all"),
+        "{}",
+        alert.details
     );
 }
 

@@ -45,6 +45,9 @@ pub struct FailureFacts<'a> {
     pub cleaned_up: bool,
     /// Whether a container task is configured to dispatch to.
     pub task_configured: bool,
+    /// The newest committed backup and when it started (`Ok(None)`: there is none; `Err`:
+    /// the store could not be read), so the alert says how exposed the database is.
+    pub newest_backup: Result<Option<(String, OffsetDateTime)>, String>,
     pub at: OffsetDateTime,
 }
 
@@ -80,11 +83,23 @@ pub fn failure_alert(facts: &FailureFacts<'_>) -> Alert {
         ),
     };
     let committed = if facts.cleaned_up {
-        "Nothing was committed: no manifest was written, so the parts already uploaded are not a \
-         backup and nothing reads them; unfinished uploads were aborted. This function may not \
-         delete, so those parts stay until retention's sweep removes them (after 24 hours)."
+        "Nothing was committed: no manifest was written, so whatever parts were uploaded are not \
+         a backup and nothing reads them; unfinished uploads were aborted, and retention's sweep \
+         removes what is left (after 24 hours; this function may not delete)."
     } else {
         "The backup did not start, so nothing was written."
+    };
+    let exposure = match &facts.newest_backup {
+        Ok(Some((id, started))) => format!(
+            "The newest good backup is {id}, taken {} ago: a restore now loses everything since.",
+            backstop::clock::span(
+                std::time::Duration::try_from(facts.at - *started).unwrap_or_default()
+            )
+        ),
+        Ok(None) => "There is no committed backup of this database at all.".to_string(),
+        Err(e) => {
+            format!("The newest good backup is unknown: the store could not be listed ({e}).")
+        }
     };
     let event = facts
         .run_id
@@ -103,8 +118,8 @@ pub fn failure_alert(facts: &FailureFacts<'_>) -> Alert {
         links: Vec::new(),
         summary: format!("backup failed: {summary_reason}"),
         details: format!(
-            "{reason}\n\n{committed}\nTier requested: {tier}. Failed after {seconds:.1} s. \
-             Request {request}{event}. Store: {store}.",
+            "{reason}\n\n{exposure}\n{committed}\nTier requested: {tier}. Failed after \
+             {seconds:.1} s. Request {request}{event}. Store: {store}.",
             reason = facts.reason,
             seconds = facts.seconds,
             request = facts.request_id,
@@ -136,6 +151,10 @@ mod tests {
             seconds: 2.5,
             cleaned_up: true,
             task_configured: false,
+            newest_backup: Ok(Some((
+                "20261121T060000Z-1a2b3c4d".into(),
+                datetime!(2026-11-21 06:00 UTC),
+            ))),
             at: datetime!(2026-11-22 06:00 UTC),
         }
     }
@@ -147,6 +166,26 @@ mod tests {
         assert!(alert.summary.starts_with("backup failed: cannot connect"));
         assert!(alert.details.contains("Nothing was committed"));
         assert!(alert.details.contains("event evt-1"));
+        assert!(
+            alert
+                .details
+                .contains("The newest good backup is 20261121T060000Z-1a2b3c4d, taken 1 d 0 h ago"),
+            "{}",
+            alert.details
+        );
+        assert!(
+            alert.action.contains("--invocation-type Event"),
+            "{}",
+            alert.action
+        );
+        let none = failure_alert(&FailureFacts {
+            newest_backup: Ok(None),
+            ..facts(FailureKind::Other)
+        });
+        assert!(
+            none.details
+                .contains("no committed backup of this database at all")
+        );
         assert!(
             alert
                 .action

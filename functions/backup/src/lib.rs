@@ -572,6 +572,21 @@ fn summarize(manifest: &Manifest, elapsed: Duration, requests: Requests) -> Back
 }
 
 /// Records the failure (metric, alert) and returns it as an outcome.
+/// The newest committed backup of `database` and when it started, for the failure alert.
+async fn newest_committed(
+    store: &dyn backstop::store::Store,
+    database: &DatabaseId,
+) -> Result<Option<(String, OffsetDateTime)>, String> {
+    let listing = store
+        .list(&backstop::layout::database_prefix(database))
+        .await
+        .map_err(|e| e.to_string())?;
+    let ids = backstop::layout::committed_backups(database, listing.iter().map(|o| o.key.as_str()));
+    Ok(ids
+        .last()
+        .and_then(|id| id.started_at().map(|started| (id.to_string(), started))))
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn fail(
     database: &DatabaseId,
@@ -607,6 +622,7 @@ async fn fail(
         seconds: started.elapsed().as_secs_f64(),
         cleaned_up: engine_ran,
         task_configured: deps.task.is_some(),
+        newest_backup: newest_committed(deps.base.store.as_ref(), database).await,
         at: now,
     })
     .scrubbed(secrets);

@@ -171,8 +171,10 @@ impl<T: DeserializeOwned> Delivery<T> {
 
 /// The AWS CLI command that runs `function` again with `payload`.
 pub fn rerun_command(function: &str, payload: &Value) -> String {
+    // Asynchronous: the AWS CLI gives up on a synchronous answer after 60 s, and a backup or a
+    // verification takes longer; the run's outcome arrives as its alert.
     format!(
-        "aws lambda invoke --function-name {function} --cli-binary-format raw-in-base64-out --payload '{payload}' /dev/stdout"
+        "aws lambda invoke --function-name {function} --invocation-type Event --cli-binary-format raw-in-base64-out --payload '{payload}' /dev/null"
     )
 }
 
@@ -210,8 +212,8 @@ mod tests {
     fn the_rerun_command_carries_the_payload() {
         assert_eq!(
             rerun_command("backstop-backup", &serde_json::json!({"database": "main"})),
-            "aws lambda invoke --function-name backstop-backup --cli-binary-format raw-in-base64-out \
-             --payload '{\"database\":\"main\"}' /dev/stdout"
+            "aws lambda invoke --function-name backstop-backup --invocation-type Event \
+             --cli-binary-format raw-in-base64-out --payload '{\"database\":\"main\"}' /dev/null"
         );
     }
 }

@@ -450,10 +450,11 @@ fn could_not_run_alert(
         ),
         details: reason.to_string(),
         action: format!(
-            "Fix the cause above, then run it again:\n  aws lambda invoke --function-name \
-             {function_name} --cli-binary-format raw-in-base64-out --payload \
-             '{{\"database\":\"{database}\",\"backup\":\"latest\",\"level\":\"{}\"}}' /dev/stdout",
-            level.as_str()
+            "Fix the cause above, then run it again:\n  {}",
+            common::rerun_command(
+                function_name,
+                &serde_json::json!({"database": database.as_str(), "backup": "latest", "level": level.as_str()})
+            )
         ),
         source: "verify".into(),
         occurred_at: OffsetDateTime::now_utc(),
