@@ -46,6 +46,20 @@ pub async fn database_id(
     }
 }
 
+/// `--from`, `--database-id` and `--backup`: the backup a command reads.
+#[derive(Debug, clap::Args)]
+pub struct SetArgs {
+    /// Store to read: file:///path or s3://bucket/prefix.
+    #[arg(long, value_name = "STORE")]
+    pub from: String,
+    /// Which database's backups (default: the only one in the store).
+    #[arg(long, value_name = "ID")]
+    pub database_id: Option<String>,
+    /// A backup id, or `latest`.
+    #[arg(long, value_name = "ID", default_value = "latest")]
+    pub backup: String,
+}
+
 /// Who holds a lease this command takes, for the people who find it held.
 pub fn lease_holder() -> String {
     format!(

@@ -518,15 +518,8 @@ fn rfc3339(time: time::OffsetDateTime) -> String {
     after_help = "Example:\n  backstop export --from s3://my-backups/prod --database-id app -o app.sql && psql -d new_app -f app.sql"
 )]
 pub struct ExportArgs {
-    /// Store to read: file:///path or s3://bucket/prefix.
-    #[arg(long, value_name = "STORE")]
-    from: String,
-    /// Which database's backups (default: the only one in the store).
-    #[arg(long, value_name = "ID")]
-    database_id: Option<String>,
-    /// A backup id, or `latest`.
-    #[arg(long, value_name = "ID", default_value = "latest")]
-    backup: String,
+    #[command(flatten)]
+    set: crate::common::SetArgs,
     /// Write the script here instead of standard output.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     output: Option<std::path::PathBuf>,
@@ -545,11 +538,11 @@ pub struct ExportArgs {
 }
 
 pub async fn run_export(args: ExportArgs) -> anyhow::Result<()> {
-    let url: StoreUrl = args.from.parse()?;
+    let url: StoreUrl = args.set.from.parse()?;
     let counted = std::sync::Arc::new(CountingStore::new(open_from_env(&url).await));
     let store: std::sync::Arc<dyn backstop::store::Store> = counted.clone();
-    let database = database_id(args.database_id.as_deref(), None, store.as_ref()).await?;
-    let selector: BackupSelector = args.backup.parse()?;
+    let database = database_id(args.set.database_id.as_deref(), None, store.as_ref()).await?;
+    let selector: BackupSelector = args.set.backup.parse()?;
     let manifest = read_manifest(store.as_ref(), &database, &selector)
         .await?
         .open(args.identity.identities()?)?;

@@ -16,15 +16,8 @@ use crate::common::{Align, database_id, size, table};
     after_help = "Examples:\n  backstop show --from s3://my-backups/prod --database-id app\n  backstop show --from s3://my-backups/prod --database-id app --backup 20261122T060000Z-1a2b3c4d --json | jq '.tables[] | select(.rows > 1000000)'\n\nAn encrypted backup shows its tables and items with --identity; without it, what its manifest says openly."
 )]
 pub struct Args {
-    /// Store to read: file:///path or s3://bucket/prefix.
-    #[arg(long, value_name = "STORE")]
-    from: String,
-    /// Which database's backups (default: the only one in the store).
-    #[arg(long, value_name = "ID")]
-    database_id: Option<String>,
-    /// A backup id, or `latest`.
-    #[arg(long, value_name = "ID", default_value = "latest")]
-    backup: String,
+    #[command(flatten)]
+    set: crate::common::SetArgs,
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -74,10 +67,10 @@ struct ShownItem {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let url: StoreUrl = args.from.parse()?;
+    let url: StoreUrl = args.set.from.parse()?;
     let store = open_from_env(&url).await;
-    let database = database_id(args.database_id.as_deref(), None, store.as_ref()).await?;
-    let selector: BackupSelector = args.backup.parse()?;
+    let database = database_id(args.set.database_id.as_deref(), None, store.as_ref()).await?;
+    let selector: BackupSelector = args.set.backup.parse()?;
     let stored = read_manifest(store.as_ref(), &database, &selector).await?;
     let identities = args.identity.identities()?;
     crate::keys::warn_if_plaintext(&stored, identities.is_some());

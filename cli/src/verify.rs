@@ -13,15 +13,8 @@ use crate::common::{LevelChoice, at_least_one, database_id};
     after_help = "Exit status: 0 verified, 1 verification failed, 2 could not verify (bad arguments, store or scratch server unreachable, parts archived).\n\nExamples:\n  backstop verify --from s3://my-backups/prod --database-id app --level deep\n  backstop verify --from s3://my-backups/prod --database-id app --level restore --scratch-db postgresql://verifier@scratch:5432/postgres"
 )]
 pub struct Args {
-    /// Store to read: file:///path or s3://bucket/prefix.
-    #[arg(long, value_name = "STORE")]
-    from: String,
-    /// Which database's backups (default: the only one in the store).
-    #[arg(long, value_name = "ID")]
-    database_id: Option<String>,
-    /// A backup id, or `latest`.
-    #[arg(long, value_name = "ID", default_value = "latest")]
-    backup: String,
+    #[command(flatten)]
+    set: crate::common::SetArgs,
     /// manifest: parts exist with their sizes; deep: download and check every part; restore:
     /// restore into a scratch database and compare.
     #[arg(long, value_name = "LEVEL", value_enum, default_value_t = LevelChoice::Deep)]
@@ -46,13 +39,13 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<Verdict> {
-    let url: StoreUrl = args.from.parse()?;
+    let url: StoreUrl = args.set.from.parse()?;
     let counted = std::sync::Arc::new(backstop::store::CountingStore::new(
         open_from_env(&url).await,
     ));
     let store: std::sync::Arc<dyn backstop::store::Store> = counted.clone();
-    let database = database_id(args.database_id.as_deref(), None, store.as_ref()).await?;
-    let selector: BackupSelector = args.backup.parse()?;
+    let database = database_id(args.set.database_id.as_deref(), None, store.as_ref()).await?;
+    let selector: BackupSelector = args.set.backup.parse()?;
     let level: Level = args.level.into();
     let scratch = args
         .scratch_db

@@ -12,7 +12,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::engine::restore::{BackupSelector, read_manifest};
-use crate::engine::verify::{Level, Verdict, Verification, result_key};
+use crate::engine::verify::{Level, Verdict, stored_result};
 use crate::health::backups::{self, BackupHealth};
 use crate::health::{Finding, HealthStatus, Thresholds, status_of};
 use crate::layout::{BackupId, DatabaseId, STATE_PREFIX, committed_backups, database_prefix};
@@ -184,14 +184,7 @@ async fn backup_point(
         Err(e) => point.problem = Some(e.to_string()),
     }
     for level in [Level::Manifest, Level::Deep, Level::Restore] {
-        let key = result_key(database, id, level);
-        if !keys.contains(key.as_str()) {
-            continue;
-        }
-        let Some(found) = store.read_versioned(&key).await? else {
-            continue;
-        };
-        if let Ok(result) = serde_json::from_slice::<Verification>(&found.body) {
+        if let Some(result) = stored_result(store, keys, database, id, level).await? {
             point.verifications.push(VerificationPoint {
                 level: result.level,
                 verdict: result.verdict,
@@ -223,14 +216,7 @@ pub async fn newest_measured_restore(
         .iter()
         .rev()
     {
-        let key = result_key(database, id, Level::Restore);
-        if !keys.contains(key.as_str()) {
-            continue;
-        }
-        let Some(found) = store.read_versioned(&key).await? else {
-            continue;
-        };
-        if let Ok(result) = serde_json::from_slice::<Verification>(&found.body)
+        if let Some(result) = stored_result(store, &keys, database, id, Level::Restore).await?
             && result.verdict == Verdict::Passed
             && let Some(restore_seconds) = result.restore_seconds
         {

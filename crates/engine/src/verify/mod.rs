@@ -338,14 +338,7 @@ pub async fn newest_verified(
         .rev()
     {
         for level in [Level::Restore, Level::Deep, Level::Manifest] {
-            let key = result_key(database, backup, level);
-            if !keys.contains(key.as_str()) {
-                continue;
-            }
-            let Some(found) = store.read_versioned(&key).await? else {
-                continue;
-            };
-            if let Ok(result) = serde_json::from_slice::<Verification>(&found.body)
+            if let Some(result) = stored_result(store, &keys, database, backup, level).await?
                 && result.verdict == Verdict::Passed
             {
                 return Ok(Some((backup.to_string(), level)));
@@ -353,6 +346,25 @@ pub async fn newest_verified(
         }
     }
     Ok(None)
+}
+
+/// The stored verification result of `backup` at `level`, when `listed` (the database's keys)
+/// holds one that reads; `None` otherwise.
+pub async fn stored_result(
+    store: &dyn Store,
+    listed: &BTreeSet<&str>,
+    database: &DatabaseId,
+    backup: &BackupId,
+    level: Level,
+) -> Result<Option<Verification>, StoreError> {
+    let key = result_key(database, backup, level);
+    if !listed.contains(key.as_str()) {
+        return Ok(None);
+    }
+    let Some(found) = store.read_versioned(&key).await? else {
+        return Ok(None);
+    };
+    Ok(serde_json::from_slice::<Verification>(&found.body).ok())
 }
 
 struct Ids {
