@@ -192,7 +192,7 @@ pub fn at_least_one(value: &str) -> Result<usize, String> {
 const MAX_JOBS: usize = 1024;
 
 /// A time as `--to-time` and `--before` take it: RFC 3339, with its offset.
-pub fn rfc3339(text: &str) -> Result<time::OffsetDateTime, String> {
+pub fn parse_time(text: &str) -> Result<time::OffsetDateTime, String> {
     backstop::engine::stream::decoding::parse_rfc3339(text).ok_or_else(|| {
         format!("`{text}` is not a time like 2026-12-01T10:30:00Z (RFC 3339, with its offset)")
     })

@@ -20,7 +20,7 @@ pub struct Args {
     #[arg(long, value_name = "ID")]
     database_id: Option<String>,
     /// Only backups started before this time (RFC 3339, e.g. 2026-12-01T10:29:00Z).
-    #[arg(long, value_name = "TIME", value_parser = crate::common::rfc3339)]
+    #[arg(long, value_name = "TIME", value_parser = crate::common::parse_time)]
     before: Option<time::OffsetDateTime>,
     /// Print JSON instead of a table.
     #[arg(long)]

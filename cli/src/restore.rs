@@ -40,7 +40,7 @@ pub struct RestoreArgs {
     /// Recover to this time (RFC 3339, e.g. 2026-12-01T10:30:00Z): the newest backup before
     /// it, then every streamed transaction committed by then (without a change stream, the
     /// newest backup before it, and how far that is from it).
-    #[arg(long, value_name = "TIME", value_parser = crate::common::rfc3339, conflicts_with = "to_lsn")]
+    #[arg(long, value_name = "TIME", value_parser = crate::common::parse_time, conflicts_with = "to_lsn")]
     to_time: Option<time::OffsetDateTime>,
     /// Recover to this WAL position (as pg_current_wal_lsn() prints it).
     #[arg(long, value_name = "LSN", value_parser = parse_lsn)]

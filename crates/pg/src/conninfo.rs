@@ -85,24 +85,25 @@ pub fn resolve(given: Option<&str>, env: &Environment<'_>) -> Result<PgTarget, C
     }
     tried.push("PGPASSWORD".into());
     apply_defaults(&mut settings, env);
-    if !settings.contains_key("password") {
-        let file = password_file(&settings, env);
-        match file.as_deref().map(|f| password_from_file(f, &settings)) {
-            Some(PasswordLookup::Found(password)) => {
+    if !settings.contains_key("password")
+        && let Some(file) = password_file(&settings, env)
+    {
+        match password_from_file(&file, &settings) {
+            PasswordLookup::Found(password) => {
                 settings.insert("password".into(), password);
             }
-            Some(PasswordLookup::NoMatch) | None => {}
-            Some(PasswordLookup::TooOpen) => tracing::warn!(
-                "password file {} has group or world access and is ignored; chmod 0600 it",
-                file.as_deref().unwrap_or(Path::new("")).display()
-            ),
-        }
-        if let Some(file) = file {
-            let why = match password_from_file(&file, &settings) {
-                PasswordLookup::TooOpen => "ignored: readable by others".to_string(),
-                _ => format!("no line for {}", passfile_key(&settings)),
-            };
-            tried.push(format!("{} ({why})", file.display()));
+            PasswordLookup::NoMatch => tried.push(format!(
+                "{} (no line for {})",
+                file.display(),
+                passfile_key(&settings)
+            )),
+            PasswordLookup::TooOpen => {
+                tracing::warn!(
+                    "password file {} has group or world access and is ignored; chmod 0600 it",
+                    file.display()
+                );
+                tried.push(format!("{} (ignored: readable by others)", file.display()));
+            }
         }
     }
     into_target(&settings, tried)
