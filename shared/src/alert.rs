@@ -3,7 +3,11 @@
 //! An alert is published with `MessageStructure=json`: `default` and `email` carry the
 //! readable text, `lambda` and `sqs` the alert itself as JSON (the Slack notifier renders it).
 //! Alert text is built from Backstop's own one-line errors, which never contain a secret;
-//! [`scrub`] is applied on top with the secrets the caller knows of.
+//! [`scrub`] is applied on top with the secrets the caller knows of. Every alert a function
+//! publishes links to the logs of its run ([`run_logs_link`]); [`exposure`] says how bad a
+//! failure is (the newest good backup, the RPO right now).
+
+pub mod exposure;
 
 use aws_config::SdkConfig;
 use serde::{Deserialize, Serialize};
@@ -74,6 +78,48 @@ pub fn console_link(store: &crate::store::StoreUrl, folder: &str) -> Option<Link
         }
         crate::store::StoreUrl::File { .. } => None,
     }
+}
+
+/// `text` as the CloudWatch console writes a name into its page addresses: percent-encoded
+/// (every byte but the unreserved `A-Z a-z 0-9 - _ . ~`), then each `%` written as `$25`.
+fn console_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 3);
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("$25{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// The CloudWatch console page of one log stream's events.
+pub fn logs_link(region: &str, group: &str, stream: &str) -> Link {
+    Link {
+        label: "Logs of this run".into(),
+        url: format!(
+            "https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#logsV2:log-groups/log-group/{}/log-events/{}",
+            console_escape(group),
+            console_escape(stream)
+        ),
+    }
+}
+
+/// The log group, stream and region variables the Lambda runtime sets.
+pub const LOG_GROUP_VAR: &str = "AWS_LAMBDA_LOG_GROUP_NAME";
+pub const LOG_STREAM_VAR: &str = "AWS_LAMBDA_LOG_STREAM_NAME";
+pub const REGION_VAR: &str = "AWS_REGION";
+
+/// The link to this run's logs, from the variables the Lambda runtime sets; `None` elsewhere
+/// (a container task is not told its log stream, the CLI logs to the terminal).
+pub fn run_logs_link(env: &dyn Fn(&str) -> Option<String>) -> Option<Link> {
+    let set = |name| env(name).filter(|v: &String| !v.trim().is_empty());
+    Some(logs_link(
+        &set(REGION_VAR)?,
+        &set(LOG_GROUP_VAR)?,
+        &set(LOG_STREAM_VAR)?,
+    ))
 }
 
 /// One alert, as every subscriber receives it.
@@ -229,17 +275,38 @@ pub struct PublishError {
 #[derive(Debug, Clone)]
 pub struct AlertSink {
     sns: Option<(aws_sdk_sns::Client, String)>,
+    /// Links every alert published here gets (the logs of the run).
+    links: Vec<Link>,
 }
 
 impl AlertSink {
     pub fn new(aws: &SdkConfig, topic: Option<String>) -> Self {
         Self {
             sns: topic.map(|t| (aws_sdk_sns::Client::new(aws), t)),
+            links: Vec::new(),
         }
     }
 
-    /// Publishes `alert` (and logs it either way).
+    /// Adds `link` (when there is one) to every alert published here.
+    pub fn with_link(mut self, link: Option<Link>) -> Self {
+        self.links.extend(link);
+        self
+    }
+
+    /// `alert` as published here: with this sink's links after its own (each once).
+    pub fn complete(&self, alert: &Alert) -> Alert {
+        let mut alert = alert.clone();
+        for link in &self.links {
+            if !alert.links.contains(link) {
+                alert.links.push(link.clone());
+            }
+        }
+        alert
+    }
+
+    /// Publishes `alert` with this sink's links (and logs it either way).
     pub async fn publish(&self, alert: &Alert) -> Result<(), PublishError> {
+        let alert = &self.complete(alert);
         tracing::warn!(
             severity = alert.severity.as_str(),
             kind = %alert.kind,
@@ -308,6 +375,39 @@ mod tests {
         );
         let back: Alert = serde_json::from_str(message["lambda"].as_str().unwrap()).unwrap();
         assert_eq!(back, a);
+    }
+
+    #[test]
+    fn the_logs_link_escapes_names_as_the_cloudwatch_console_does() {
+        let link = logs_link("eu-west-1", "/aws/lambda/x", "2026/11/22/[$LATEST]0f1e2d3c");
+        assert_eq!(link.label, "Logs of this run");
+        assert_eq!(
+            link.url,
+            "https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1\
+             #logsV2:log-groups/log-group/$252Faws$252Flambda$252Fx/log-events/\
+             2026$252F11$252F22$252F$255B$2524LATEST$255D0f1e2d3c"
+        );
+        let env = |name: &str| match name {
+            REGION_VAR => Some("eu-west-1".to_string()),
+            LOG_GROUP_VAR => Some("/aws/lambda/x".to_string()),
+            LOG_STREAM_VAR => Some("s".to_string()),
+            _ => None,
+        };
+        assert!(run_logs_link(&env).is_some_and(|l| l.url.ends_with("/log-events/s")));
+        let no_stream = |name: &str| (name != LOG_STREAM_VAR).then(|| "x".to_string());
+        assert_eq!(run_logs_link(&no_stream), None);
+    }
+
+    #[test]
+    fn a_sink_adds_its_links_once() {
+        let logs = logs_link("eu-west-1", "g", "s");
+        let sink = AlertSink {
+            sns: None,
+            links: vec![logs.clone()],
+        };
+        let once = sink.complete(&alert("backup failed"));
+        assert_eq!(once.links, [logs.clone()]);
+        assert_eq!(sink.complete(&once).links, [logs]);
     }
 
     #[test]

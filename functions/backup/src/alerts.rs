@@ -1,6 +1,7 @@
 //! The backup function's alerts: the info alert for a committed backup (when asked for) and
 //! the critical one for a failure, with the command that runs it again.
 
+use backstop::alert::exposure::{self, Exposure};
 use backstop::alert::{Alert, Severity, console_link, kind};
 use backstop::layout::DatabaseId;
 use backstop::store::StoreUrl;
@@ -45,9 +46,9 @@ pub struct FailureFacts<'a> {
     pub cleaned_up: bool,
     /// Whether a container task is configured to dispatch to.
     pub task_configured: bool,
-    /// The newest committed backup and when it started (`Ok(None)`: there is none; `Err`:
-    /// the store could not be read), so the alert says how exposed the database is.
-    pub newest_backup: Result<Option<(String, OffsetDateTime)>, String>,
+    /// What a restore would give back now (`Err`: the store could not be read), so the alert
+    /// says how exposed the database is.
+    pub exposure: Result<Exposure, String>,
     pub at: OffsetDateTime,
 }
 
@@ -89,18 +90,7 @@ pub fn failure_alert(facts: &FailureFacts<'_>) -> Alert {
     } else {
         "The backup did not start, so nothing was written."
     };
-    let exposure = match &facts.newest_backup {
-        Ok(Some((id, started))) => format!(
-            "The newest good backup is {id}, taken {} ago: a restore now loses everything since.",
-            backstop::clock::span(
-                std::time::Duration::try_from(facts.at - *started).unwrap_or_default()
-            )
-        ),
-        Ok(None) => "There is no committed backup of this database at all.".to_string(),
-        Err(e) => {
-            format!("The newest good backup is unknown: the store could not be listed ({e}).")
-        }
-    };
+    let exposure = exposure::describe(&facts.exposure);
     let event = facts
         .run_id
         .map(|id| format!(", event {id}"))
@@ -151,10 +141,14 @@ mod tests {
             seconds: 2.5,
             cleaned_up: true,
             task_configured: false,
-            newest_backup: Ok(Some((
-                "20261121T060000Z-1a2b3c4d".into(),
-                datetime!(2026-11-21 06:00 UTC),
-            ))),
+            exposure: Ok(Exposure {
+                newest_backup: Some((
+                    "20261121T060000Z-1a2b3c4d".into(),
+                    std::time::Duration::from_secs(86_400),
+                )),
+                recovery_point_age: None,
+                good: exposure::Good::Committed,
+            }),
             at: datetime!(2026-11-22 06:00 UTC),
         }
     }
@@ -179,7 +173,11 @@ mod tests {
             alert.action
         );
         let none = failure_alert(&FailureFacts {
-            newest_backup: Ok(None),
+            exposure: Ok(Exposure {
+                newest_backup: None,
+                recovery_point_age: None,
+                good: exposure::Good::Committed,
+            }),
             ..facts(FailureKind::Other)
         });
         assert!(

@@ -25,6 +25,7 @@ pub use alerts::{FailureFacts, failure_alert, success_alert};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use backstop::alert::exposure::Exposure;
 use backstop::config::{ConfigError, FunctionConfig, flag, positive_number, recipients};
 use backstop::connection::resolve;
 use backstop::engine::backup::{self as engine, BackupOptions, backup_exclusively};
@@ -572,21 +573,6 @@ fn summarize(manifest: &Manifest, elapsed: Duration, requests: Requests) -> Back
 }
 
 /// Records the failure (metric, alert) and returns it as an outcome.
-/// The newest committed backup of `database` and when it started, for the failure alert.
-async fn newest_committed(
-    store: &dyn backstop::store::Store,
-    database: &DatabaseId,
-) -> Result<Option<(String, OffsetDateTime)>, String> {
-    let listing = store
-        .list(&backstop::layout::database_prefix(database))
-        .await
-        .map_err(|e| e.to_string())?;
-    let ids = backstop::layout::committed_backups(database, listing.iter().map(|o| o.key.as_str()));
-    Ok(ids
-        .last()
-        .and_then(|id| id.started_at().map(|started| (id.to_string(), started))))
-}
-
 #[allow(clippy::too_many_arguments)]
 async fn fail(
     database: &DatabaseId,
@@ -622,7 +608,9 @@ async fn fail(
         seconds: started.elapsed().as_secs_f64(),
         cleaned_up: engine_ran,
         task_configured: deps.task.is_some(),
-        newest_backup: newest_committed(deps.base.store.as_ref(), database).await,
+        exposure: Exposure::read(deps.base.store.as_ref(), database, now)
+            .await
+            .map_err(|e| e.to_string()),
         at: now,
     })
     .scrubbed(secrets);

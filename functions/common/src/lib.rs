@@ -52,7 +52,9 @@ impl Base {
         default_name: &str,
     ) -> Self {
         Self {
-            alerts: AlertSink::new(&aws, config.alert_topic.clone()),
+            // The logs of the run, for every alert it sends (the Lambda runtime names them).
+            alerts: AlertSink::new(&aws, config.alert_topic.clone())
+                .with_link(backstop::alert::run_logs_link(env.as_ref())),
             metrics: MetricsSink::new(&aws),
             function_name: env("AWS_LAMBDA_FUNCTION_NAME")
                 .or_else(|| env(FUNCTION_NAME_VAR))

@@ -12,6 +12,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use backstop::alert::exposure::{Exposure, Good};
 use backstop::alert::{Alert, Severity, kind};
 use backstop::config::{ConfigError, positive_number};
 use backstop::connection::resolve;
@@ -282,14 +283,23 @@ pub fn health_alert(report: &HealthReport, notice: Notice, store: &str) -> Alert
         .iter()
         .map(|f| format!("- [{}] {}", f.severity.as_str(), f.message))
         .collect();
-    if let Some(age) = report.backups.age_seconds {
-        details.push(format!(
-            "Newest backup: {} ({:.1} hours old); {} backup(s) stored.",
-            report.backups.last_backup.as_deref().unwrap_or("-"),
-            age as f64 / 3600.0,
-            report.backups.backup_count
-        ));
-    }
+    let exposure = Exposure {
+        newest_backup: report
+            .backups
+            .last_backup
+            .clone()
+            .zip(report.backups.age_seconds.map(Duration::from_secs)),
+        recovery_point_age: report
+            .backups
+            .recovery_point_age_seconds
+            .map(Duration::from_secs),
+        good: Good::Committed,
+    };
+    details.push(format!(
+        "{} {} backup(s) stored.",
+        exposure.describe(),
+        report.backups.backup_count
+    ));
     if advice > 0 {
         details.push(format!(
             "{advice} piece(s) of advice (missing indexes, tables without a primary key...): run `backstop health` to see them."
@@ -307,7 +317,15 @@ pub fn health_alert(report: &HealthReport, notice: Notice, store: &str) -> Alert
         }
     }
     if action.is_empty() {
-        action.push("Nothing to do.".into());
+        // Only a recovery has nothing left to do; anything worse names the command that shows
+        // every finding and what fixes it.
+        action.push(match severity {
+            Severity::Info => "Nothing to do.".into(),
+            Severity::Warning | Severity::Critical => format!(
+                "See every finding and what fixes it:\n  backstop health --from {store} --database-id {} --db \"$DATABASE_URL\"",
+                report.database
+            ),
+        });
     }
     Alert {
         severity,
@@ -320,5 +338,75 @@ pub fn health_alert(report: &HealthReport, notice: Notice, store: &str) -> Alert
         action: action.join("\n"),
         source: "monitor".into(),
         occurred_at: report.checked_at,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use backstop::health::backups::BackupHealth;
+    use time::macros::datetime;
+
+    fn report(findings: Vec<Finding>) -> HealthReport {
+        let backups = BackupHealth {
+            last_backup: Some("20261121T000000Z-0a0b0c0d".into()),
+            age_seconds: Some(30 * 3600),
+            backup_count: 4,
+            total_bytes: 1,
+            newest_bytes: Some(1),
+            median_previous_bytes: None,
+            last_verification: None,
+            recovery_point_age_seconds: Some(420),
+            in_progress: None,
+        };
+        HealthReport::new(
+            "shop",
+            datetime!(2026-11-22 06:00 UTC),
+            backups,
+            None,
+            findings,
+        )
+    }
+
+    #[test]
+    fn a_critical_always_says_what_to_do_and_how_exposed_the_database_is() {
+        let verification = Finding::new(
+            "verification",
+            Severity::Critical,
+            "the newest verification failed",
+        );
+        let alert = health_alert(
+            &report(vec![verification]),
+            Notice::Entered(HealthStatus::Critical),
+            "s3://acme-backups/prod",
+        );
+        assert_eq!(alert.severity, Severity::Critical);
+        assert!(!alert.action.contains("Nothing to do"), "{}", alert.action);
+        assert!(
+            alert.action.contains(
+                "backstop health --from s3://acme-backups/prod --database-id shop --db \"$DATABASE_URL\""
+            ),
+            "{}",
+            alert.action
+        );
+        assert!(
+            alert.details.contains(
+                "The newest good backup is 20261121T000000Z-0a0b0c0d, taken 1 d 6 h ago; \
+                 point-in-time recovery reaches 7 min 0 s ago"
+            ),
+            "{}",
+            alert.details
+        );
+        let recovered = health_alert(
+            &report(Vec::new()),
+            Notice::Recovered {
+                was: HealthStatus::Critical,
+            },
+            "s3://acme-backups/prod",
+        );
+        assert_eq!(
+            (recovered.severity, recovered.action.as_str()),
+            (Severity::Info, "Nothing to do.")
+        );
     }
 }

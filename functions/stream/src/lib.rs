@@ -14,6 +14,7 @@
 
 use std::time::{Duration, Instant};
 
+use backstop::alert::exposure::{self, Exposure};
 use backstop::alert::{Alert, Severity, kind};
 use backstop::config::{ConfigError, FunctionConfig, positive_number, recipients};
 use backstop::connection::resolve;
@@ -167,7 +168,20 @@ pub async fn handler(
                 reason: "a drain of this database is already running".into(),
             }),
             Err(reason) => {
-                let alert = failure_alert(database, &reason, &deps.base.function_name);
+                let now = OffsetDateTime::now_utc();
+                let exposure = Exposure::read(deps.base.store.as_ref(), database, now)
+                    .await
+                    .map_err(|e| e.to_string());
+                let alert = failure_alert(
+                    &Failure {
+                        database,
+                        reason: &reason,
+                        function_name: &deps.base.function_name,
+                        store: &deps.base.config.store.to_string(),
+                        exposure: &exposure,
+                    },
+                    now,
+                );
                 if let Err(e) = deps.base.alerts.publish(&alert).await {
                     tracing::error!(error = %e, "the failure alert could not be published");
                 }
@@ -240,7 +254,13 @@ async fn run_one(
     if let Err(e) = deps.base.metrics.put(database, now, &metrics).await {
         tracing::warn!(error = %e, "drained, but the stream metrics were not recorded");
     }
-    for alert in drain_alerts(database, &report, deps.warn_retained_bytes, now) {
+    for alert in drain_alerts(
+        database,
+        &report,
+        deps.warn_retained_bytes,
+        &deps.base.function_name,
+        now,
+    ) {
         if let Err(e) = deps.base.alerts.publish(&alert).await {
             tracing::warn!(error = %e, "a stream alert could not be published");
         }
@@ -276,11 +296,12 @@ async fn run_one(
     }))
 }
 
-/// What a drain tells people (pure).
+/// What a drain tells people (pure); `function_name` is the function that drains again.
 pub fn drain_alerts(
     database: &DatabaseId,
     report: &DrainReport,
     warn_retained_bytes: u64,
+    function_name: &str,
     at: OffsetDateTime,
 ) -> Vec<Alert> {
     let alert = |severity, kind: &str, summary: String, details: String, action: String| Alert {
@@ -339,6 +360,16 @@ pub fn drain_alerts(
         ));
     }
     if report.retained_bytes >= warn_retained_bytes && report.new_chain.is_none() {
+        let reach = match report.through {
+            Some(through) => format!(
+                "This drain stored what it read: point-in-time recovery reaches {} ago (the RPO \
+                 right now).",
+                backstop::clock::span(
+                    std::time::Duration::try_from(at - through).unwrap_or_default()
+                )
+            ),
+            None => "The change stream has no recovery point yet.".into(),
+        };
         alerts.push(alert(
             Severity::Warning,
             kind::STREAM_SLOT_LAG,
@@ -347,17 +378,46 @@ pub fn drain_alerts(
                 report.slot,
                 report.retained_bytes as f64 / (1024.0 * 1024.0)
             ),
-            "A slot keeps the WAL its reader has not confirmed; past the cap the stream drops it \
-             and starts again with a new base, before it can fill the server's disk."
-                .into(),
-            "Check that the drains run (their schedule and failures) and keep up with the write load."
-                .into(),
+            format!(
+                "A slot keeps the WAL its reader has not confirmed; past the cap ({cap}) the \
+                 stream drops it and starts again with a new base, before it can fill the \
+                 server's disk.\n{reach}",
+                cap = MAX_SLOT_WAL_VAR
+            ),
+            format!(
+                "Check that the drains run (their schedule and failures) and keep up with the \
+                 write load. Drain now:\n  {}\nand see what the slot holds back:\n  psql \
+                 \"$DATABASE_URL\" -c \"SELECT slot_name, active, wal_status, \
+                 pg_size_pretty(pg_current_wal_lsn() - restart_lsn) AS retained FROM \
+                 pg_replication_slots\"",
+                rerun_command(
+                    function_name,
+                    &serde_json::json!({"database": database.as_str()})
+                )
+            ),
         ));
     }
     alerts
 }
 
-fn failure_alert(database: &DatabaseId, reason: &str, function_name: &str) -> Alert {
+/// What a failed drain's alert is built from.
+struct Failure<'a> {
+    database: &'a DatabaseId,
+    reason: &'a str,
+    function_name: &'a str,
+    store: &'a str,
+    /// What a restore would give back now (`Err`: the store could not be read).
+    exposure: &'a Result<Exposure, String>,
+}
+
+fn failure_alert(failure: &Failure<'_>, at: OffsetDateTime) -> Alert {
+    let Failure {
+        database,
+        reason,
+        function_name,
+        store,
+        exposure,
+    } = failure;
     let summary: String = reason.chars().take(160).collect();
     Alert {
         severity: Severity::Critical,
@@ -367,19 +427,20 @@ fn failure_alert(database: &DatabaseId, reason: &str, function_name: &str) -> Al
         links: Vec::new(),
         summary: format!("change stream drain failed: {summary}"),
         details: format!(
-            "{reason}\n\nNothing was lost from the slot: it advances only past stored segments. \
-             Until a drain succeeds, the newest recovery point does not move and the slot holds \
-             back WAL."
+            "{reason}\n\n{}\nNothing was lost from the slot: it advances only past stored \
+             segments. Until a drain succeeds, the newest recovery point does not move (the RPO \
+             grows) and the slot holds back WAL.",
+            exposure::describe(exposure)
         ),
         action: format!(
-            "Fix the cause above, then drain again:\n  {}\nor from the CLI:\n  backstop stream --db \"$DATABASE_URL\" --to <store> --database-id {database}",
+            "Fix the cause above, then drain again:\n  {}\nor from the CLI:\n  backstop stream --db \"$DATABASE_URL\" --to {store} --database-id {database}",
             rerun_command(
                 function_name,
                 &serde_json::json!({"database": database.as_str()})
             )
         ),
         source: format!("stream Lambda {function_name}"),
-        occurred_at: OffsetDateTime::now_utc(),
+        occurred_at: at,
     }
 }
 
@@ -396,11 +457,11 @@ mod tests {
             new_chain: Some("the change stream starts".into()),
             ..Default::default()
         };
-        assert!(drain_alerts(&database, &report, 100, at).is_empty());
+        assert!(drain_alerts(&database, &report, 100, "backstop-stream", at).is_empty());
         report.new_chain = Some("the server invalidated the slot".into());
         report.schema_changed = true;
         report.unreplayable = vec!["public.loose".into()];
-        let kinds: Vec<String> = drain_alerts(&database, &report, 100, at)
+        let kinds: Vec<String> = drain_alerts(&database, &report, 100, "backstop-stream", at)
             .into_iter()
             .map(|a| a.kind)
             .collect();
@@ -416,7 +477,22 @@ mod tests {
         report.schema_changed = false;
         report.unreplayable.clear();
         report.retained_bytes = 200;
-        let lag = drain_alerts(&database, &report, 100, at);
+        report.through = Some(at - time::Duration::minutes(3));
+        let lag = drain_alerts(&database, &report, 100, "backstop-stream", at);
         assert_eq!(lag[0].kind, kind::STREAM_SLOT_LAG);
+        assert!(
+            lag[0]
+                .details
+                .contains("point-in-time recovery reaches 3 min 0 s ago"),
+            "{}",
+            lag[0].details
+        );
+        assert!(
+            lag[0].action.contains(
+                "aws lambda invoke --function-name backstop-stream --invocation-type Event"
+            ),
+            "{}",
+            lag[0].action
+        );
     }
 }

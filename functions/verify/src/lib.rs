@@ -11,6 +11,7 @@
 //! the alert. A verification that could not run (store or scratch server unreachable) alerts
 //! and fails the invocation, so Lambda retries it.
 
+use backstop::alert::exposure::{self, Exposure};
 use backstop::alert::{Alert, Severity, console_link, kind};
 use backstop::config::{ConfigError, FunctionConfig, source};
 use backstop::connection::{DatabaseSource, resolve};
@@ -311,14 +312,28 @@ async fn report(database: &DatabaseId, result: Verification, deps: &Deps) -> Che
     match result.verdict {
         Verdict::Passed => {}
         Verdict::Failed => {
-            let fallback = newest_verified(deps.base.store.as_ref(), database)
+            let store = deps.base.store.as_ref();
+            let fallback = newest_verified(store, database)
                 .await
                 .ok()
                 .flatten()
                 .filter(|(id, _)| *id != result.backup_id);
+            let started = fallback.as_ref().and_then(|(id, _)| {
+                let started = BackupId::parse(id).ok()?.started_at()?;
+                Some((id.clone(), started))
+            });
+            let exposure = Exposure::read(store, database, result.checked_at)
+                .await
+                .map(|found| found.verified(started, result.checked_at))
+                .map_err(|e| e.to_string());
             publish(
                 deps,
-                failure_alert(&result, fallback.as_ref(), &deps.base.config.store),
+                failure_alert(
+                    &result,
+                    fallback.as_ref(),
+                    &deps.base.config.store,
+                    &exposure,
+                ),
             )
             .await;
         }
@@ -343,12 +358,13 @@ async fn publish(deps: &Deps, alert: Alert) {
     }
 }
 
-/// The critical alert for a backup that failed verification: what is wrong, and which backup
-/// to use instead.
+/// The critical alert for a backup that failed verification: what is wrong, how exposed the
+/// database is (`exposure`: counting verified backups only), and which backup to use instead.
 pub fn failure_alert(
     result: &Verification,
     fallback: Option<&(String, Level)>,
     store_url: &StoreUrl,
+    exposure: &Result<Exposure, String>,
 ) -> Alert {
     let store = store_url.to_string();
     let database = &result.database_id;
@@ -395,10 +411,11 @@ pub fn failure_alert(
             first.chars().take(120).collect::<String>()
         ),
         details: format!(
-            "Backup {} failed verification at the {} level with {} finding(s):\n{details}",
+            "Backup {} failed verification at the {} level with {} finding(s):\n{details}\n\n{}",
             result.backup_id,
             result.level.as_str(),
-            result.findings.len()
+            result.findings.len(),
+            exposure::describe(exposure)
         ),
         action,
         source: "verify".into(),
@@ -489,7 +506,20 @@ mod tests {
     fn a_failure_alert_names_the_part_and_the_backup_to_use_instead() {
         let fallback = ("20261121T060000Z-0000000a".to_string(), Level::Restore);
         let store: StoreUrl = "s3://acme-backups/prod".parse().unwrap();
-        let alert = failure_alert(&failed(), Some(&fallback), &store);
+        let exposure = Ok(Exposure {
+            newest_backup: Some((fallback.0.clone(), std::time::Duration::from_secs(90_000))),
+            recovery_point_age: Some(std::time::Duration::from_secs(300)),
+            good: exposure::Good::Verified,
+        });
+        let alert = failure_alert(&failed(), Some(&fallback), &store, &exposure);
+        assert!(
+            alert.details.contains(
+                "The newest backup that passed verification is 20261121T060000Z-0000000a, \
+                 taken 1 d 1 h ago; point-in-time recovery reaches 5 min 0 s ago"
+            ),
+            "{}",
+            alert.details
+        );
         assert_eq!(alert.severity, Severity::Critical);
         assert!(
             alert.summary.contains("data/0002.copy.zst"),
@@ -512,7 +542,7 @@ mod tests {
             "{:?}",
             alert.links
         );
-        let none = failure_alert(&failed(), None, &store);
+        let none = failure_alert(&failed(), None, &store, &Err("denied".into()));
         assert!(
             none.action
                 .contains("No backup of main has passed verification")
