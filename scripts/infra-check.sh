@@ -9,6 +9,7 @@ export TF_CLI_CONFIG_FILE="$PWD/infra/terraformrc"
 export CHECKPOINT_DISABLE=1 TF_IN_AUTOMATION=1 BC_SKIP_MAPPING=TRUE
 
 terraform fmt -check -recursive infra
+.venv-tools/bin/python scripts/infra-docs.py --check
 for example in infra/examples/*/; do
   echo "infra-check: validating $example"
   terraform -chdir="$example" init -backend=false -input=false -no-color >/dev/null

@@ -1,5 +1,5 @@
 ################################################################################
-# Alarms to the alert topic, and a dashboard
+# Alarms to the alert topic
 ################################################################################
 
 resource "aws_cloudwatch_metric_alarm" "function_errors" {
@@ -80,36 +80,185 @@ resource "aws_cloudwatch_metric_alarm" "verification" {
   tags                = var.tags
 }
 
+################################################################################
+# The dashboard: every alarm's state on top, then one row per database (backup age against
+# its thresholds, RPO, measured RTO, stream lag, sizes), then the figures across databases.
+# Metrics are the ones the functions publish (namespace Backstop, dimension DatabaseId).
+################################################################################
+
+locals {
+  # Every alarm the module makes, per database first. An alarm widget takes 100 at most.
+  dashboard_alarms = concat(
+    [for alarm in aws_cloudwatch_metric_alarm.backup_age : alarm.arn],
+    [for alarm in aws_cloudwatch_metric_alarm.recovery_point_age : alarm.arn],
+    [for alarm in aws_cloudwatch_metric_alarm.stream_retained_wal : alarm.arn],
+    [for alarm in aws_cloudwatch_metric_alarm.verification : alarm.arn],
+    [for alarm in aws_cloudwatch_metric_alarm.function_errors : alarm.arn],
+    [for alarm in aws_cloudwatch_metric_alarm.dead_letters : alarm.arn],
+  )
+  dashboard_alarm_widgets = [
+    for i, alarms in chunklist(local.dashboard_alarms, 100) : {
+      type   = "alarm"
+      x      = 0
+      y      = i * 6
+      width  = 24
+      height = 6
+      properties = {
+        title  = "Alarms${length(local.dashboard_alarms) > 100 ? " (${i + 1})" : ""}"
+        alarms = alarms
+        sortBy = "stateUpdatedTimestamp"
+      }
+    }
+  ]
+  dashboard_rows_y = length(local.dashboard_alarm_widgets) * 6
+
+  pitr              = var.point_in_time_recovery.enabled
+  warn_slot_wal_mib = coalesce(var.point_in_time_recovery.warn_slot_wal_mib, var.point_in_time_recovery.max_slot_wal_mib / 2)
+  metric_widget = {
+    region = local.region
+    view   = "timeSeries"
+    stat   = "Maximum"
+    legend = { position = "bottom" }
+  }
+
+  # One row per database; a widget's place in its row is set below. Each figure is metric math
+  # over the published metric (ids: the raw metric, hidden; the expression in the unit shown).
+  dashboard_database_rows = {
+    for id in keys(var.databases) : id => concat(
+      [{
+        type = "metric"
+        properties = merge(local.metric_widget, {
+          title  = local.pitr ? "${id}: backup age" : "${id}: backup age (the RPO: no change stream)"
+          period = 3600
+          metrics = [
+            [{ id = "hours", expression = "age / 3600", label = "newest backup's age (hours)" }],
+            ["Backstop", "BackupAgeSeconds", "DatabaseId", id, { id = "age", visible = false }],
+          ]
+          yAxis = { left = { label = "hours", min = 0, showUnits = false } }
+          annotations = { horizontal = [
+            { label = "warning: ${var.freshness_hours.warning} h", value = var.freshness_hours.warning, color = "#ff7f0e" },
+            { label = "critical: ${var.freshness_hours.critical} h (alarm)", value = var.freshness_hours.critical, color = "#d62728" },
+          ] }
+        })
+      }],
+      [for enabled in [local.pitr] : {
+        type = "metric"
+        properties = merge(local.metric_widget, {
+          title  = "${id}: RPO (point-in-time recovery)"
+          period = 300
+          metrics = [
+            [{ id = "minutes", expression = "age / 60", label = "newest recovery point's age (minutes)" }],
+            ["Backstop", "RecoveryPointAgeSeconds", "DatabaseId", id, { id = "age", visible = false }],
+          ]
+          yAxis = { left = { label = "minutes", min = 0, showUnits = false } }
+          annotations = { horizontal = [
+            { label = "alarm: ${var.point_in_time_recovery.alarm_after_minutes} min", value = var.point_in_time_recovery.alarm_after_minutes, color = "#d62728" },
+          ] }
+        })
+      } if enabled],
+      [for enabled in [var.restore_verification.enabled] : {
+        type = "metric"
+        properties = merge(local.metric_widget, {
+          title  = "${id}: RTO measured by the weekly test restore"
+          period = 86400
+          start  = "-P30D"
+          metrics = [
+            [{ id = "minutes", expression = "restore / 60", label = "test restore (minutes)" }],
+            ["Backstop", "RestoreSeconds", "DatabaseId", id, { id = "restore", visible = false }],
+          ]
+          yAxis = { left = { label = "minutes", min = 0, showUnits = false } }
+        })
+      } if enabled],
+      [for disabled in [!var.restore_verification.enabled] : {
+        type = "text"
+        properties = {
+          markdown = "### ${id}: RTO\n\nNot measured: the weekly test restore is off (`restore_verification`). Enable it to have a restore timed every week."
+        }
+      } if disabled],
+      [for enabled in [local.pitr] : {
+        type = "metric"
+        properties = merge(local.metric_widget, {
+          title  = "${id}: change stream slot"
+          period = 300
+          metrics = [
+            [{ id = "lagmib", expression = "lag / 1048576", label = "lag: WAL not yet drained (MiB)" }],
+            [{ id = "retainedmib", expression = "retained / 1048576", label = "WAL the slot holds back (MiB)" }],
+            ["Backstop", "StreamLagBytes", "DatabaseId", id, { id = "lag", visible = false }],
+            ["Backstop", "StreamRetainedBytes", "DatabaseId", id, { id = "retained", visible = false }],
+          ]
+          yAxis = { left = { label = "MiB", min = 0, showUnits = false } }
+          annotations = { horizontal = [
+            { label = "warning: ${local.warn_slot_wal_mib} MiB (alarm)", value = local.warn_slot_wal_mib, color = "#ff7f0e" },
+            { label = "slot dropped: ${var.point_in_time_recovery.max_slot_wal_mib} MiB", value = var.point_in_time_recovery.max_slot_wal_mib, color = "#d62728" },
+          ] }
+        })
+      } if enabled],
+      [{
+        type = "metric"
+        properties = merge(local.metric_widget, {
+          title  = "${id}: sizes"
+          period = 3600
+          metrics = [
+            [{ id = "newestmib", expression = "newest / 1048576", label = "each backup as stored (MiB)" }],
+            [{ id = "storedgib", expression = "stored / 1073741824", label = "all backups stored (GiB, right)", yAxis = "right" }],
+            ["Backstop", "BackupBytes", "DatabaseId", id, { id = "newest", visible = false }],
+            ["Backstop", "StoredBytes", "DatabaseId", id, { id = "stored", visible = false }],
+          ]
+          yAxis = {
+            left  = { label = "MiB", min = 0, showUnits = false }
+            right = { label = "GiB", min = 0, showUnits = false }
+          }
+        })
+      }],
+    )
+  }
+  dashboard_database_widgets = flatten([
+    for i, id in keys(var.databases) : [
+      for j, widget in local.dashboard_database_rows[id] : merge(widget, {
+        x      = floor(24 * j / length(local.dashboard_database_rows[id]))
+        y      = local.dashboard_rows_y + i * 6
+        width  = floor(24 * (j + 1) / length(local.dashboard_database_rows[id])) - floor(24 * j / length(local.dashboard_database_rows[id]))
+        height = 6
+      })
+    ]
+  ])
+
+  # Across databases, one line each: what the monitor and the other functions report besides.
+  pooled_databases = [for id, db in var.databases : id if db.pooler_secret_arn != null]
+  dashboard_summary = concat(
+    [
+      { title = "Health (0 ok, 1 warning, 2 critical, 3 unknown)", name = "HealthStatus", stat = "Maximum", period = 3600, unit = "status", ids = keys(var.databases) },
+      { title = "Verification passed (1) or failed (0)", name = "VerifySucceeded", stat = "Minimum", period = 86400, unit = "1 passed, 0 failed", ids = keys(var.databases) },
+      { title = "Backup duration", name = "BackupDurationSeconds", stat = "Maximum", period = 3600, unit = "seconds", ids = keys(var.databases) },
+    ],
+    [for ids in [local.pooled_databases] : {
+      title = "Pooler: clients waiting for a server connection", name = "PoolerClientsWaiting", stat = "Maximum", period = 300, unit = "clients", ids = ids
+    } if length(ids) > 0],
+  )
+  dashboard_summary_widgets = [
+    for j, figure in local.dashboard_summary : {
+      type   = "metric"
+      x      = floor(24 * j / length(local.dashboard_summary))
+      y      = local.dashboard_rows_y + length(var.databases) * 6
+      width  = floor(24 * (j + 1) / length(local.dashboard_summary)) - floor(24 * j / length(local.dashboard_summary))
+      height = 6
+      properties = merge(local.metric_widget, {
+        title   = figure.title
+        stat    = figure.stat
+        period  = figure.period
+        metrics = [for id in figure.ids : ["Backstop", figure.name, "DatabaseId", id, { label = id }]]
+        yAxis   = { left = { label = figure.unit, min = 0, showUnits = false } }
+      })
+    }
+  ]
+}
+
 resource "aws_cloudwatch_dashboard" "this" {
   dashboard_name = var.name
   dashboard_body = jsonencode({
-    widgets = [
-      for i, metric in [
-        { name = "BackupAgeSeconds", title = "Backup age (s)", stat = "Maximum" },
-        { name = "BackupDurationSeconds", title = "Backup duration (s)", stat = "Maximum" },
-        { name = "BackupBytes", title = "Backup size (bytes)", stat = "Maximum" },
-        { name = "RestoreSeconds", title = "Measured RTO: test restore (s)", stat = "Maximum" },
-        { name = "HealthStatus", title = "Health (0 ok, 1 warning, 2 critical, 3 unknown)", stat = "Maximum" },
-        { name = "VerifySucceeded", title = "Verification passed (1) / failed (0)", stat = "Minimum" },
-        # With a pooler configured for a database (BACKSTOP_DATABASES "pooler"), the monitor's figures of it.
-        { name = "PoolerClientsWaiting", title = "Pooler: clients waiting for a server connection", stat = "Maximum" },
-        { name = "PoolerMaxWaitSeconds", title = "Pooler: longest wait (s)", stat = "Maximum" },
-        ] : {
-        type   = "metric"
-        x      = (i % 2) * 12
-        y      = floor(i / 2) * 6
-        width  = 12
-        height = 6
-        properties = {
-          title   = metric.title
-          region  = local.region
-          stat    = metric.stat
-          period  = 3600
-          view    = "timeSeries"
-          metrics = [for id in keys(var.databases) : ["Backstop", metric.name, "DatabaseId", id]]
-        }
-      }
-    ]
+    start          = "-P7D"
+    periodOverride = "inherit"
+    widgets        = concat(local.dashboard_alarm_widgets, local.dashboard_database_widgets, local.dashboard_summary_widgets)
   })
 }
 
