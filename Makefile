@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: deps infra-deps test lint demo bench build cli image infra-check
+.PHONY: deps infra-deps test lint demo bench build cli image release docs infra-check
 
 ## deps: install PostgreSQL, PgBouncer, jq and moto (into .venv), and the PostgreSQL 13-18
 ## test matrix with the 18 client tools (into .local/pg), when missing; .venv and .local/pg
@@ -51,6 +51,18 @@ cli: infra-deps
 ## "arm64 amd64"): target/image/backstop-<arch>.oci.tar
 image: infra-deps build cli
 	scripts/build-image.sh
+
+## release: the zips, the images and the CLI, built and packed with a SHA256SUMS into
+## target/dist/backstop-<version>/ (lambda/arm64/<function>.zip, image/, cli/, VERSION);
+## RELEASE_S3_URI=s3://bucket/prefix uploads the folder to s3://bucket/prefix/backstop-<version>/,
+## where the Terraform module's lambda_artifacts = { s3_bucket, s3_prefix } takes it
+release: deps image
+	scripts/release.sh
+
+## docs: the module's requirements, inputs and outputs tables (infra/modules/backstop/README.md,
+## infra/README.md) from versions.tf, variables.tf and outputs.tf
+docs: infra-deps
+	.venv-tools/bin/python scripts/infra-docs.py
 
 ## infra-check: terraform fmt/validate and checkov on infra/, the apply against moto, a
 ## function under `cargo lambda watch` and the image's job against the harness

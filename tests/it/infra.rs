@@ -12,9 +12,11 @@ use std::process::Command;
 
 use backstop_tests::moto::moto;
 
+mod brought;
 mod cli_binary;
 mod container_task;
 mod image;
+mod release;
 
 const FUNCTIONS: [&str; 6] = [
     "backup",
@@ -76,11 +78,14 @@ fn terraform(dir: &Path, args: &[&str], zips: &Path) -> String {
         .env("TF_IN_AUTOMATION", "1")
         .env("TF_VAR_aws_endpoint", &moto().endpoint)
         .env("TF_VAR_region", "us-east-1")
-        .env("TF_VAR_lambda_artifacts_dir", zips)
         .env(
-            "TF_VAR_slack_webhook_url",
-            "https://hooks.slack.invalid/services/T000/B000/example",
+            "TF_VAR_lambda_artifacts",
+            format!("{{ dir = \"{}\" }}", zips.display()),
         )
+        .env("TF_VAR_slack", "true")
+        .env("TF_VAR_alert_emails", r#"["oncall@example.com"]"#)
+        .env("TF_VAR_task_subnet_ids", r#"["subnet-0123456789abcdef0"]"#)
+        .env("TF_VAR_image_tag", "0.1.0")
         .env(
             "TF_VAR_backup_recipients",
             format!("[\"{}\"]", example_recipient()),
@@ -662,16 +667,22 @@ async fn the_complete_example_applies_against_moto_and_reads_back() {
     );
 }
 
-/// Writes a root module calling infra/modules/backstop with `inputs` (HCL).
+/// Writes a root module calling infra/modules/backstop with `inputs` (HCL), and the zips in
+/// ../zips unless `inputs` says where they are.
 fn write_root(work: &Path, inputs: &str) -> PathBuf {
     let root = work.join("root");
     std::fs::create_dir_all(&root).unwrap();
+    let artifacts = if inputs.contains("lambda_artifacts") {
+        ""
+    } else {
+        "lambda_artifacts = { dir = \"../zips\" }"
+    };
     std::fs::write(
         root.join("main.tf"),
         format!(
             "provider \"aws\" {{\n  region = \"us-east-1\"\n}}\n\
-             module \"backstop\" {{\n  source               = \"../infra/modules/backstop\"\n  \
-             lambda_artifacts_dir = \"../zips\"\n  {inputs}\n}}\n"
+             module \"backstop\" {{\n  source = \"../infra/modules/backstop\"\n  \
+             {artifacts}\n  {inputs}\n}}\n"
         ),
     )
     .unwrap();
@@ -700,20 +711,8 @@ fn terraform_offline(root: &Path, args: &[&str]) -> (bool, String) {
     )
 }
 
-/// The root module with `inputs`, validated.
-fn validate(work: &Path, inputs: &str) -> (bool, String) {
-    let root = write_root(work, inputs);
-    terraform_offline(&root, &["validate", "-no-color"])
-}
-
-/// Each invalid input, and each "enabled ⇒ ARN given" pair left half-set, is refused by
-/// `terraform validate` with its own message; a one-field override of one function is not.
-/// (A rule across two variables, such as runner = "fargate" without fargate.enabled or
-/// fargate.enabled without any subnets, is checked at plan: validate leaves the other
-/// variable unknown.)
-#[test]
-#[ignore = "needs terraform and the provider mirror: run by make infra-check"]
-fn terraform_validate_refuses_each_invalid_input_with_its_message() {
+/// A folder with infra/ and stand-in zips in zips/ for [`write_root`]'s root modules.
+fn module_workspace() -> tempfile::TempDir {
     let work = tempfile::tempdir().unwrap();
     copy_dir(
         &backstop_tests::workspace_root().join("infra"),
@@ -724,6 +723,70 @@ fn terraform_validate_refuses_each_invalid_input_with_its_message() {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("bootstrap.zip"), b"zip").unwrap();
     }
+    work
+}
+
+/// The root module with `inputs`, validated.
+fn validate(work: &Path, inputs: &str) -> (bool, String) {
+    let root = write_root(work, inputs);
+    terraform_offline(&root, &["validate", "-no-color"])
+}
+
+/// The root module with `inputs`, its provider pointed at moto.
+fn write_moto_root(work: &Path, inputs: &str) -> PathBuf {
+    let root = write_root(work, inputs);
+    let endpoint = &moto().endpoint;
+    let services = [
+        "cloudwatch",
+        "cloudwatchlogs",
+        "iam",
+        "kms",
+        "lambda",
+        "s3",
+        "scheduler",
+        "sns",
+        "sqs",
+        "sts",
+    ];
+    let endpoints: String = services
+        .iter()
+        .map(|s| format!("    {s} = \"{endpoint}\"\n"))
+        .collect();
+    let main = std::fs::read_to_string(root.join("main.tf")).unwrap();
+    std::fs::write(
+        root.join("main.tf"),
+        main.replace(
+            "provider \"aws\" {\n  region = \"us-east-1\"\n}\n",
+            &format!(
+                "provider \"aws\" {{\n  region = \"us-east-1\"\n  access_key = \"test\"\n  secret_key = \"test\"\n  \
+                 skip_credentials_validation = true\n  skip_metadata_api_check = true\n  s3_use_path_style = true\n  \
+                 endpoints {{\n{endpoints}  }}\n}}\n"
+            ),
+        ),
+    )
+    .unwrap();
+    root
+}
+
+/// The root module with `inputs`, planned against moto (for rules across two inputs, which
+/// `terraform validate` cannot judge: it leaves the other input unknown).
+fn plan(work: &Path, inputs: &str) -> (bool, String) {
+    let root = write_moto_root(work, inputs);
+    terraform_offline(
+        &root,
+        &["plan", "-input=false", "-no-color", "-refresh=false"],
+    )
+}
+
+/// Each invalid input, and each "enabled ⇒ ARN given" pair left half-set, is refused by
+/// `terraform validate` with its own message; a one-field override of one function is not.
+/// (A rule across two variables, such as runner = "fargate" without fargate.enabled or
+/// fargate.enabled without any subnets, is checked at plan: validate leaves the other
+/// variable unknown.)
+#[test]
+#[ignore = "needs terraform and the provider mirror: run by make infra-check"]
+fn terraform_validate_refuses_each_invalid_input_with_its_message() {
+    let work = module_workspace();
     let database = r#"databases = { main = { secret_arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:db" } }"#;
     let root = write_root(work.path(), database);
     let (ok, text) = terraform_offline(
@@ -835,15 +898,81 @@ fn terraform_validate_refuses_each_invalid_input_with_its_message() {
             format!("{database}\n  permissions_boundary_arn = \"boundary\""),
             "permissions_boundary_arn takes an IAM policy ARN",
         ),
+        (
+            format!("{database}\n  lambda_artifacts = {{ dir = \"../zips\", s3_bucket = \"releases\", s3_prefix = \"backstop-0.1.0\" }}"),
+            "lambda_artifacts takes either dir",
+        ),
+        (
+            format!("{database}\n  lambda_artifacts = {{ s3_bucket = \"s3://releases\", s3_prefix = \"backstop-0.1.0\" }}"),
+            "lambda_artifacts.s3_bucket must be an S3 bucket name",
+        ),
+        (
+            format!("{database}\n  lambda_artifacts = {{ s3_bucket = \"releases\", s3_prefix = \"releases/backstop-0.1.0/\" }}"),
+            "without a leading or trailing slash",
+        ),
+        (
+            format!("{database}\n  kms_key_arn = \"alias/backstop\""),
+            "kms_key_arn takes a key ARN",
+        ),
+        (
+            format!("{database}\n  bucket_name = \"s3://acme-backups\""),
+            "bucket_name must be an S3 bucket name",
+        ),
+        (
+            format!("{database}\n  alert_topic_arn = \"backstop-alerts\""),
+            "alert_topic_arn takes an SNS topic ARN",
+        ),
     ];
-    for (inputs, message) in cases {
-        let (ok, text) = validate(work.path(), &inputs);
+    // Rules across two inputs, refused at plan.
+    let plan_cases = [
+        (
+            format!(
+                "{database}\n  bucket_name = \"acme-backups\"\n  object_lock = {{ mode = \"GOVERNANCE\", days = 7 }}"
+            ),
+            "object_lock applies to a bucket the module makes",
+        ),
+        (
+            format!(
+                "{database}\n  restore_verification = {{ enabled = true, scratch_secret_arn = \"arn:aws:secretsmanager:us-east-1:123456789012:secret:db\" }}"
+            ),
+            "scratch_secret_arn is one of the databases' own secrets",
+        ),
+        (
+            format!(
+                "{database}\n  lambda_artifacts = {{ s3_bucket = \"releases\", s3_objects = {{ backup = {{ key = \"backup.zip\" }} }} }}"
+            ),
+            "lambda_artifacts.s3_objects needs an object for each function",
+        ),
+    ];
+    // The table of what is refused and what it says, for the module's docs.
+    let mut table = String::from("| Input | Refused at | Message |\n|---|---|---|\n");
+    let checks = cases
+        .into_iter()
+        .map(|(inputs, message)| (inputs, message, "validate"))
+        .chain(plan_cases.into_iter().map(|(i, m)| (i, m, "plan")));
+    for (inputs, message, stage) in checks {
+        let (ok, text) = if stage == "validate" {
+            validate(work.path(), &inputs)
+        } else {
+            plan(work.path(), &inputs)
+        };
         assert!(!ok, "accepted: {inputs}");
-        assert!(
-            text.replace('\n', " ").contains(message),
-            "{inputs}: expected {message:?} in\n{text}"
-        );
+        let said = text
+            .split("\n\n")
+            .map(|paragraph| paragraph.replace('\n', " "))
+            .find(|paragraph| paragraph.contains(message));
+        let Some(said) = said else {
+            panic!("{inputs}: expected {message:?} in\n{text}");
+        };
+        let input = inputs.strip_prefix(database).unwrap_or(&inputs).trim();
+        table.push_str(&format!(
+            "| `{}` | {stage} | {} |\n",
+            input.replace('|', "\\|"),
+            said.trim().replace('|', "\\|")
+        ));
     }
+    let path = backstop_tests::workspace_root().join("target/infra-bad-inputs.md");
+    std::fs::write(&path, table).unwrap();
 }
 
 /// The `cargo lambda` that `make infra-deps` installs.

@@ -44,15 +44,15 @@ resource "aws_kms_key" "secrets" {
 
 data "aws_caller_identity" "current" {}
 
+# The secrets the functions read. Terraform makes the (empty) secrets; their values go in by
+# hand, never through Terraform variables or state:
+#   aws secretsmanager put-secret-value --secret-id backstop/example/main --secret-string 'postgresql://backstop:...@db.internal:5432/app'
+# A database on RDS with a managed master secret can use that secret's ARN instead.
 resource "aws_secretsmanager_secret" "database" {
   #checkov:skip=CKV2_AWS_57:rotate the database password with the database's own rotation (RDS-managed secrets); this example stores a URL
-  name       = "backstop/example/main"
+  for_each   = toset(["main", "warehouse"])
+  name       = "backstop/example/${each.key}"
   kms_key_id = aws_kms_key.secrets.arn
-}
-
-resource "aws_secretsmanager_secret_version" "database" {
-  secret_id     = aws_secretsmanager_secret.database.id
-  secret_string = var.database_url
 }
 
 # The PgBouncer admin console in front of main (a stats user), for the monitor's pooler figures.
@@ -62,22 +62,19 @@ resource "aws_secretsmanager_secret" "pooler" {
   kms_key_id = aws_kms_key.secrets.arn
 }
 
-resource "aws_secretsmanager_secret_version" "pooler" {
-  secret_id     = aws_secretsmanager_secret.pooler.id
-  secret_string = var.pooler_url
+# The server the weekly test restore creates its scratch databases on: a separate, disposable
+# server (never a production one), reached by a user with CREATEDB.
+resource "aws_secretsmanager_secret" "scratch" {
+  #checkov:skip=CKV2_AWS_57:the scratch server's password is rotated with that server; this example stores a URL
+  name       = "backstop/example/scratch"
+  kms_key_id = aws_kms_key.secrets.arn
 }
 
 resource "aws_secretsmanager_secret" "slack" {
   #checkov:skip=CKV2_AWS_57:a Slack webhook URL cannot be rotated automatically; replace it by hand when revoked
-  count      = var.slack_webhook_url == null ? 0 : 1
+  count      = var.slack ? 1 : 0
   name       = "backstop/example/slack-webhook"
   kms_key_id = aws_kms_key.secrets.arn
-}
-
-resource "aws_secretsmanager_secret_version" "slack" {
-  count         = var.slack_webhook_url == null ? 0 : 1
-  secret_id     = aws_secretsmanager_secret.slack[0].id
-  secret_string = var.slack_webhook_url
 }
 
 # The identity that reads encrypted backups, for the verify function. Put it in by hand
@@ -92,16 +89,16 @@ resource "aws_secretsmanager_secret" "verify_identity" {
 module "backstop" {
   source = "../../modules/backstop"
 
-  name                 = "backstop-example"
-  lambda_artifacts_dir = var.lambda_artifacts_dir
-  alert_emails         = var.alert_emails
+  name             = "backstop-example"
+  lambda_artifacts = var.lambda_artifacts
+  alert_emails     = var.alert_emails
   # An organisation's convention for where its roles live.
   iam_path = "/backstop/"
 
   databases = {
-    main = { secret_arn = aws_secretsmanager_secret.database.arn, sslmode = "verify-full", pooler_secret_arn = aws_secretsmanager_secret.pooler.arn }
+    main = { secret_arn = aws_secretsmanager_secret.database["main"].arn, sslmode = "verify-full", pooler_secret_arn = aws_secretsmanager_secret.pooler.arn }
     # Too big for a 15-minute invocation: its scheduled backups start the container task.
-    warehouse = { secret_arn = aws_secretsmanager_secret.database.arn, sslmode = "verify-full", runner = "fargate" }
+    warehouse = { secret_arn = aws_secretsmanager_secret.database["warehouse"].arn, sslmode = "verify-full", runner = "fargate" }
   }
   # The container task: warehouse's backups, and any of main's that would not fit in Lambda.
   fargate = {
@@ -118,11 +115,11 @@ module "backstop" {
   verify_identity_secret_arn = aws_secretsmanager_secret.verify_identity.arn
   restore_verification = {
     enabled            = true
-    scratch_secret_arn = aws_secretsmanager_secret.database.arn
+    scratch_secret_arn = aws_secretsmanager_secret.scratch.arn
   }
   slack = {
-    enabled            = var.slack_webhook_url != null
-    webhook_secret_arn = var.slack_webhook_url == null ? null : aws_secretsmanager_secret.slack[0].arn
+    enabled            = var.slack
+    webhook_secret_arn = var.slack ? aws_secretsmanager_secret.slack[0].arn : null
   }
   # One override: the rest keep their defaults.
   functions = { monitor = { memory = 512 } }

@@ -10,37 +10,25 @@ variable "aws_endpoint" {
   default     = null
 }
 
-variable "lambda_artifacts_dir" {
-  description = "Where `make build` left the function zips."
-  type        = string
-  default     = "../../../target/lambda"
+variable "lambda_artifacts" {
+  description = "Where the function zips come from: `{ dir = ... }` after `make build`, or `{ s3_bucket = ..., s3_prefix = \"releases/backstop-<version>\" }` for a release `make release` uploaded."
+  type = object({
+    dir       = optional(string)
+    s3_bucket = optional(string)
+    s3_prefix = optional(string)
+  })
+  default = { dir = "../../../target/lambda" }
 }
 
-variable "database_url" {
-  description = "Connection URL of the database to back up, stored in a Secrets Manager secret."
-  type        = string
-  sensitive   = true
-  default     = "postgresql://backstop@db.internal:5432/app"
-}
-
-variable "pooler_url" {
-  description = "URL of main's PgBouncer admin console (database pgbouncer, a user in stats_users), stored in a Secrets Manager secret."
-  type        = string
-  sensitive   = true
-  default     = "postgresql://stats@pgbouncer.internal:6432/pgbouncer"
-}
-
-variable "slack_webhook_url" {
-  description = "Slack incoming-webhook URL, stored in a Secrets Manager secret. Null: no Slack."
-  type        = string
-  sensitive   = true
-  default     = null
+variable "slack" {
+  description = "Alerts to Slack too: makes the webhook secret (put the incoming-webhook URL in by hand) and the notifier."
+  type        = bool
+  default     = false
 }
 
 variable "alert_emails" {
-  description = "Who gets alert emails."
+  description = "Who gets alert emails (each confirms by email)."
   type        = list(string)
-  default     = ["oncall@example.com"]
 }
 
 variable "backup_recipients" {
@@ -52,11 +40,9 @@ variable "backup_recipients" {
 variable "task_subnet_ids" {
   description = "Private subnets (with a route to S3 and the databases) for the container task that takes the backups too big for Lambda."
   type        = list(string)
-  default     = ["subnet-0123456789abcdef0"]
 }
 
 variable "image_tag" {
-  description = "The tag the container image (`make image`) was pushed under to the module's ECR repository (output image_repository_url)."
+  description = "The tag the container image (`make release`'s image/backstop-arm64.oci.tar) was pushed under to the module's ECR repository (output container_task.repository_url), e.g. the release version."
   type        = string
-  default     = "0.1.0"
 }

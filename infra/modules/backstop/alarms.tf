@@ -15,8 +15,8 @@ resource "aws_cloudwatch_metric_alarm" "function_errors" {
   comparison_operator = "GreaterThanThreshold"
   threshold           = 0
   treat_missing_data  = "notBreaching"
-  alarm_actions       = [aws_sns_topic.this.arn]
-  ok_actions          = [aws_sns_topic.this.arn]
+  alarm_actions       = [local.alert_topic_arn]
+  ok_actions          = [local.alert_topic_arn]
   tags                = var.tags
 }
 
@@ -38,7 +38,7 @@ resource "aws_cloudwatch_metric_alarm" "dead_letters" {
   comparison_operator = "GreaterThanThreshold"
   threshold           = 0
   treat_missing_data  = "notBreaching"
-  alarm_actions       = [aws_sns_topic.this.arn]
+  alarm_actions       = [local.alert_topic_arn]
   tags                = var.tags
 }
 
@@ -58,8 +58,8 @@ resource "aws_cloudwatch_metric_alarm" "backup_age" {
   comparison_operator = "GreaterThanThreshold"
   threshold           = var.freshness_hours.critical * 3600
   treat_missing_data  = "breaching"
-  alarm_actions       = [aws_sns_topic.this.arn]
-  ok_actions          = [aws_sns_topic.this.arn]
+  alarm_actions       = [local.alert_topic_arn]
+  ok_actions          = [local.alert_topic_arn]
   tags                = var.tags
 }
 
@@ -76,7 +76,7 @@ resource "aws_cloudwatch_metric_alarm" "verification" {
   comparison_operator = "LessThanThreshold"
   threshold           = 1
   treat_missing_data  = "notBreaching"
-  alarm_actions       = [aws_sns_topic.this.arn]
+  alarm_actions       = [local.alert_topic_arn]
   tags                = var.tags
 }
 
@@ -277,8 +277,8 @@ resource "aws_cloudwatch_metric_alarm" "recovery_point_age" {
   comparison_operator = "GreaterThanThreshold"
   threshold           = var.point_in_time_recovery.alarm_after_minutes * 60
   treat_missing_data  = "breaching"
-  alarm_actions       = [aws_sns_topic.this.arn]
-  ok_actions          = [aws_sns_topic.this.arn]
+  alarm_actions       = [local.alert_topic_arn]
+  ok_actions          = [local.alert_topic_arn]
   tags                = var.tags
 }
 
@@ -296,6 +296,6 @@ resource "aws_cloudwatch_metric_alarm" "stream_retained_wal" {
   comparison_operator = "GreaterThanThreshold"
   threshold           = coalesce(var.point_in_time_recovery.warn_slot_wal_mib, var.point_in_time_recovery.max_slot_wal_mib / 2) * 1048576
   treat_missing_data  = "notBreaching"
-  alarm_actions       = [aws_sns_topic.this.arn]
+  alarm_actions       = [local.alert_topic_arn]
   tags                = var.tags
 }

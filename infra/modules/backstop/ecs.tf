@@ -41,7 +41,7 @@ resource "aws_ecr_repository" "this" {
 
   encryption_configuration {
     encryption_type = "KMS"
-    kms_key         = aws_kms_key.this.arn
+    kms_key         = local.kms_key_arn
   }
 
   tags = var.tags
@@ -95,7 +95,7 @@ resource "aws_cloudwatch_log_group" "task" {
   for_each          = local.task_jobs
   name              = "/ecs/${var.name}-${each.key}"
   retention_in_days = var.log_retention_days
-  kms_key_id        = aws_kms_key.this.arn
+  kms_key_id        = local.kms_key_arn
   tags              = var.tags
 }
 
@@ -160,7 +160,7 @@ data "aws_iam_policy_document" "task_execution" {
   statement {
     sid       = "ImageKey"
     actions   = ["kms:Decrypt"]
-    resources = [aws_kms_key.this.arn]
+    resources = [local.kms_key_arn]
   }
   statement {
     sid       = "TaskLogs"

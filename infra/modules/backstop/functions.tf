@@ -6,7 +6,7 @@ locals {
   common_environment = {
     BACKSTOP_STORE                = local.store_url
     BACKSTOP_DATABASES            = local.databases_json
-    BACKSTOP_ALERT_TOPIC_ARN      = aws_sns_topic.this.arn
+    BACKSTOP_ALERT_TOPIC_ARN      = local.alert_topic_arn
     BACKSTOP_WARNING_AFTER_HOURS  = tostring(var.freshness_hours.warning)
     BACKSTOP_CRITICAL_AFTER_HOURS = tostring(var.freshness_hours.critical)
   }
@@ -50,15 +50,45 @@ locals {
   # with an alarm on its depth. The others' failures are alerts.
   failure_destination = {
     for name in keys(local.functions) : name => (
-      name == "notify-slack" ? aws_sqs_queue.notifier_dead_letters.arn : aws_sns_topic.this.arn
+      name == "notify-slack" ? aws_sqs_queue.notifier_dead_letters.arn : local.alert_topic_arn
     )
+  }
+}
+
+# The zips in S3 (a release `make release` uploaded, or objects named one by one), read at plan:
+# a missing zip is an error before anything changes.
+locals {
+  artifact_from_s3 = var.lambda_artifacts.s3_bucket != null
+  artifact_keys = {
+    for name in keys(local.functions) : name => (
+      var.lambda_artifacts.s3_objects != null
+      ? try(var.lambda_artifacts.s3_objects[name].key, "")
+      : "${coalesce(var.lambda_artifacts.s3_prefix, "-")}/lambda/${var.architecture}/${name}.zip"
+    )
+  }
+}
+
+data "aws_s3_object" "artifact" {
+  for_each      = local.artifact_from_s3 ? local.artifact_keys : {}
+  bucket        = var.lambda_artifacts.s3_bucket
+  key           = each.value
+  version_id    = try(var.lambda_artifacts.s3_objects[each.key].version, null)
+  checksum_mode = "ENABLED"
+}
+
+locals {
+  # The version named, else the one read (null in an unversioned bucket).
+  artifact_versions = {
+    for name, object in data.aws_s3_object.artifact : name => try(coalesce(
+      try(var.lambda_artifacts.s3_objects[name].version, null), object.version_id
+    ), null)
   }
 }
 
 resource "aws_sqs_queue" "notifier_dead_letters" {
   name                      = "${var.name}-notifier-dead-letters"
   message_retention_seconds = 1209600
-  kms_master_key_id         = aws_kms_key.this.arn
+  kms_master_key_id         = local.kms_key_arn
   tags                      = var.tags
 }
 
@@ -66,26 +96,31 @@ resource "aws_cloudwatch_log_group" "this" {
   for_each          = local.functions
   name              = "/aws/lambda/${var.name}-${each.key}"
   retention_in_days = var.log_retention_days
-  kms_key_id        = aws_kms_key.this.arn
+  kms_key_id        = local.kms_key_arn
   tags              = var.tags
 }
 
 resource "aws_lambda_function" "this" {
   #checkov:skip=CKV_AWS_117:VPC placement is set per deployment through vpc_subnet_ids; retention and the Slack notifier need no database
   #checkov:skip=CKV_AWS_272:code signing needs a signing profile the deployer owns; the zips come from `make build`
-  for_each      = local.functions
-  function_name = "${var.name}-${each.key}"
-  description   = "Backstop ${each.key}"
-  role          = aws_iam_role.this[each.key].arn
-  filename      = "${var.lambda_artifacts_dir}/${each.key}/bootstrap.zip"
-  handler       = "bootstrap"
-  runtime       = "provided.al2023"
-  architectures = [var.architecture]
-  memory_size   = each.value.memory
-  timeout       = each.value.timeout
-  kms_key_arn   = aws_kms_key.this.arn
+  for_each          = local.functions
+  function_name     = "${var.name}-${each.key}"
+  description       = "Backstop ${each.key}"
+  role              = aws_iam_role.this[each.key].arn
+  filename          = local.artifact_from_s3 ? null : "${var.lambda_artifacts.dir}/${each.key}/bootstrap.zip"
+  s3_bucket         = local.artifact_from_s3 ? var.lambda_artifacts.s3_bucket : null
+  s3_key            = local.artifact_from_s3 ? local.artifact_keys[each.key] : null
+  s3_object_version = local.artifact_from_s3 ? local.artifact_versions[each.key] : null
+  handler           = "bootstrap"
+  runtime           = "provided.al2023"
+  architectures     = [var.architecture]
+  memory_size       = each.value.memory
+  timeout           = each.value.timeout
+  kms_key_arn       = local.kms_key_arn
 
-  source_code_hash = filebase64sha256("${var.lambda_artifacts_dir}/${each.key}/bootstrap.zip")
+  # A new zip, and only a new zip, updates the function: its SHA-256 from the file, or from
+  # the checksum S3 keeps for it.
+  source_code_hash = local.artifact_from_s3 ? data.aws_s3_object.artifact[each.key].checksum_sha256 : filebase64sha256("${var.lambda_artifacts.dir}/${each.key}/bootstrap.zip")
 
   # Backups of different databases run side by side (each database's lease keeps its own
   # backups one at a time); a dozen databases on one schedule need no hour-long queue.

@@ -3,8 +3,7 @@
 ################################################################################
 
 locals {
-  bucket_arn  = aws_s3_bucket.this.arn
-  objects_arn = "${aws_s3_bucket.this.arn}/${local.prefix}"
+  objects_arn = "${local.bucket_arn}/${local.prefix}"
   ssm_arns = [
     for name in local.ssm_parameters :
     "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter/${trimprefix(name, "/")}"
@@ -75,12 +74,12 @@ data "aws_iam_policy_document" "function" {
   statement {
     sid       = "Alerts"
     actions   = ["sns:Publish"]
-    resources = [aws_sns_topic.this.arn]
+    resources = [local.alert_topic_arn]
   }
   statement {
     sid       = "Encryption"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-    resources = [aws_kms_key.this.arn]
+    resources = [local.kms_key_arn]
   }
   statement {
     sid       = "Metrics"

@@ -7,7 +7,16 @@ locals {
   region     = data.aws_region.current.name
   partition  = data.aws_partition.current.partition
   prefix     = "backups"
-  store_url  = "s3://${aws_s3_bucket.this.id}/${local.prefix}"
+  store_url  = "s3://${local.bucket}/${local.prefix}"
+
+  # The key, bucket and topic: the module's own, or the ones brought (kms_key_arn, bucket_name,
+  # alert_topic_arn).
+  create_key      = var.kms_key_arn == null
+  create_bucket   = var.bucket_name == null
+  kms_key_arn     = local.create_key ? aws_kms_key.this[0].arn : var.kms_key_arn
+  bucket          = local.create_bucket ? aws_s3_bucket.this[0].id : data.aws_s3_bucket.brought[0].id
+  bucket_arn      = local.create_bucket ? aws_s3_bucket.this[0].arn : data.aws_s3_bucket.brought[0].arn
+  alert_topic_arn = var.alert_topic_arn == null ? aws_sns_topic.this[0].arn : var.alert_topic_arn
 
   # BACKSTOP_DATABASES: the functions' view of var.databases.
   databases_json = jsonencode({
@@ -61,6 +70,7 @@ data "aws_iam_policy_document" "key" {
 }
 
 resource "aws_kms_key" "this" {
+  count                   = local.create_key ? 1 : 0
   description             = "${var.name}: backups, alerts and logs"
   enable_key_rotation     = true
   deletion_window_in_days = 30
@@ -69,42 +79,54 @@ resource "aws_kms_key" "this" {
 }
 
 resource "aws_kms_alias" "this" {
+  count         = local.create_key ? 1 : 0
   name          = "alias/${var.name}"
-  target_key_id = aws_kms_key.this.key_id
+  target_key_id = aws_kms_key.this[0].key_id
 }
 
 ################################################################################
 # Backup bucket and its access-log bucket
 ################################################################################
 
+# A bucket brought (bucket_name): read at plan, so a wrong name fails before anything changes.
+# Its settings stay its owner's; the bucket_policy_json output is what it needs.
+data "aws_s3_bucket" "brought" {
+  count  = local.create_bucket ? 0 : 1
+  bucket = var.bucket_name
+}
+
 resource "aws_s3_bucket" "this" {
   #checkov:skip=CKV_AWS_144:cross-region replication is a deployment choice (a second module in another region), not a default
   #checkov:skip=CKV2_AWS_62:nothing consumes object events; the functions run on schedules
+  count               = local.create_bucket ? 1 : 0
   bucket              = "${var.name}-${local.account_id}-${local.region}"
   object_lock_enabled = var.object_lock != null
   tags                = var.tags
 }
 
 resource "aws_s3_bucket_versioning" "this" {
-  bucket = aws_s3_bucket.this.id
+  count  = local.create_bucket ? 1 : 0
+  bucket = aws_s3_bucket.this[0].id
   versioning_configuration {
     status = "Enabled"
   }
 }
 
 resource "aws_s3_bucket_server_side_encryption_configuration" "this" {
-  bucket = aws_s3_bucket.this.id
+  count  = local.create_bucket ? 1 : 0
+  bucket = aws_s3_bucket.this[0].id
   rule {
     apply_server_side_encryption_by_default {
       sse_algorithm     = var.sse_algorithm
-      kms_master_key_id = var.sse_algorithm == "aws:kms" ? aws_kms_key.this.arn : null
+      kms_master_key_id = var.sse_algorithm == "aws:kms" ? local.kms_key_arn : null
     }
     bucket_key_enabled = var.sse_algorithm == "aws:kms"
   }
 }
 
 resource "aws_s3_bucket_public_access_block" "this" {
-  bucket                  = aws_s3_bucket.this.id
+  count                   = local.create_bucket ? 1 : 0
+  bucket                  = aws_s3_bucket.this[0].id
   block_public_acls       = true
   block_public_policy     = true
   ignore_public_acls      = true
@@ -122,7 +144,7 @@ data "aws_iam_policy_document" "bucket" {
     sid           = "BackupRoleNeverReplacesBackupData"
     effect        = "Deny"
     actions       = ["s3:PutObject"]
-    not_resources = ["${aws_s3_bucket.this.arn}/${local.prefix}/_backstop/*"]
+    not_resources = ["${local.bucket_arn}/${local.prefix}/_backstop/*"]
     principals {
       type = "AWS"
       identifiers = concat(
@@ -146,8 +168,8 @@ data "aws_iam_policy_document" "bucket" {
     effect  = "Deny"
     actions = ["s3:*"]
     resources = [
-      aws_s3_bucket.this.arn,
-      "${aws_s3_bucket.this.arn}/*",
+      local.bucket_arn,
+      "${local.bucket_arn}/*",
     ]
     principals {
       type        = "*"
@@ -162,13 +184,15 @@ data "aws_iam_policy_document" "bucket" {
 }
 
 resource "aws_s3_bucket_policy" "this" {
-  bucket     = aws_s3_bucket.this.id
+  count      = local.create_bucket ? 1 : 0
+  bucket     = aws_s3_bucket.this[0].id
   policy     = data.aws_iam_policy_document.bucket.json
-  depends_on = [aws_s3_bucket_public_access_block.this]
+  depends_on = [aws_s3_bucket_public_access_block.this[0]]
 }
 
 resource "aws_s3_bucket_lifecycle_configuration" "this" {
-  bucket = aws_s3_bucket.this.id
+  count  = local.create_bucket ? 1 : 0
+  bucket = aws_s3_bucket.this[0].id
 
   dynamic "rule" {
     for_each = var.tiers
@@ -204,22 +228,23 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
     }
   }
 
-  depends_on = [aws_s3_bucket_versioning.this]
+  depends_on = [aws_s3_bucket_versioning.this[0]]
 }
 
 resource "aws_s3_bucket_object_lock_configuration" "this" {
-  count  = var.object_lock == null ? 0 : 1
-  bucket = aws_s3_bucket.this.id
+  count  = var.object_lock == null || !local.create_bucket ? 0 : 1
+  bucket = aws_s3_bucket.this[0].id
   rule {
     default_retention {
       mode = var.object_lock.mode
       days = var.object_lock.days
     }
   }
-  depends_on = [aws_s3_bucket_versioning.this]
+  depends_on = [aws_s3_bucket_versioning.this[0]]
 }
 
 resource "aws_s3_bucket" "logs" {
+  count = local.create_bucket ? 1 : 0
   #checkov:skip=CKV_AWS_18:this bucket receives the access logs; logging it to itself would loop
   #checkov:skip=CKV_AWS_144:access logs are not replicated; the backups they describe are the asset
   #checkov:skip=CKV2_AWS_62:nobody needs events for access-log objects
@@ -231,14 +256,16 @@ resource "aws_s3_bucket" "logs" {
 }
 
 resource "aws_s3_bucket_versioning" "logs" {
-  bucket = aws_s3_bucket.logs.id
+  count  = local.create_bucket ? 1 : 0
+  bucket = aws_s3_bucket.logs[0].id
   versioning_configuration {
     status = "Enabled"
   }
 }
 
 resource "aws_s3_bucket_server_side_encryption_configuration" "logs" {
-  bucket = aws_s3_bucket.logs.id
+  count  = local.create_bucket ? 1 : 0
+  bucket = aws_s3_bucket.logs[0].id
   rule {
     apply_server_side_encryption_by_default {
       sse_algorithm = "AES256"
@@ -247,7 +274,8 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "logs" {
 }
 
 resource "aws_s3_bucket_public_access_block" "logs" {
-  bucket                  = aws_s3_bucket.logs.id
+  count                   = local.create_bucket ? 1 : 0
+  bucket                  = aws_s3_bucket.logs[0].id
   block_public_acls       = true
   block_public_policy     = true
   ignore_public_acls      = true
@@ -255,10 +283,11 @@ resource "aws_s3_bucket_public_access_block" "logs" {
 }
 
 data "aws_iam_policy_document" "logs" {
+  count = local.create_bucket ? 1 : 0
   statement {
     sid       = "AccessLogDelivery"
     actions   = ["s3:PutObject"]
-    resources = ["${aws_s3_bucket.logs.arn}/*"]
+    resources = ["${aws_s3_bucket.logs[0].arn}/*"]
     principals {
       type        = "Service"
       identifiers = ["logging.s3.amazonaws.com"]
@@ -274,8 +303,8 @@ data "aws_iam_policy_document" "logs" {
     effect  = "Deny"
     actions = ["s3:*"]
     resources = [
-      aws_s3_bucket.logs.arn,
-      "${aws_s3_bucket.logs.arn}/*",
+      aws_s3_bucket.logs[0].arn,
+      "${aws_s3_bucket.logs[0].arn}/*",
     ]
     principals {
       type        = "*"
@@ -290,13 +319,15 @@ data "aws_iam_policy_document" "logs" {
 }
 
 resource "aws_s3_bucket_policy" "logs" {
-  bucket     = aws_s3_bucket.logs.id
-  policy     = data.aws_iam_policy_document.logs.json
-  depends_on = [aws_s3_bucket_public_access_block.logs]
+  count      = local.create_bucket ? 1 : 0
+  bucket     = aws_s3_bucket.logs[0].id
+  policy     = data.aws_iam_policy_document.logs[0].json
+  depends_on = [aws_s3_bucket_public_access_block.logs[0]]
 }
 
 resource "aws_s3_bucket_lifecycle_configuration" "logs" {
-  bucket = aws_s3_bucket.logs.id
+  count  = local.create_bucket ? 1 : 0
+  bucket = aws_s3_bucket.logs[0].id
   rule {
     id     = "expire-access-logs"
     status = "Enabled"
@@ -313,13 +344,14 @@ resource "aws_s3_bucket_lifecycle_configuration" "logs" {
       days_after_initiation = 1
     }
   }
-  depends_on = [aws_s3_bucket_versioning.logs]
+  depends_on = [aws_s3_bucket_versioning.logs[0]]
 }
 
 resource "aws_s3_bucket_logging" "this" {
-  bucket        = aws_s3_bucket.this.id
-  target_bucket = aws_s3_bucket.logs.id
+  count         = local.create_bucket ? 1 : 0
+  bucket        = aws_s3_bucket.this[0].id
+  target_bucket = aws_s3_bucket.logs[0].id
   target_prefix = "s3-access/"
   # The log bucket must allow the logging service before logging can point at it.
-  depends_on = [aws_s3_bucket_policy.logs]
+  depends_on = [aws_s3_bucket_policy.logs[0]]
 }

@@ -1,6 +1,6 @@
 output "bucket" {
   description = "The backup bucket."
-  value       = aws_s3_bucket.this.id
+  value       = local.bucket
 }
 
 output "store_url" {
@@ -10,12 +10,12 @@ output "store_url" {
 
 output "alert_topic_arn" {
   description = "The alert topic; subscribe more people or systems to it."
-  value       = aws_sns_topic.this.arn
+  value       = local.alert_topic_arn
 }
 
 output "kms_key_arn" {
   description = "The key encrypting the bucket, topic, logs and function settings."
-  value       = aws_kms_key.this.arn
+  value       = local.kms_key_arn
 }
 
 output "function_names" {
@@ -85,7 +85,7 @@ data "aws_iam_policy_document" "restorer" {
   statement {
     sid       = "ReadTheBucketKey"
     actions   = ["kms:Decrypt"]
-    resources = [aws_kms_key.this.arn]
+    resources = [local.kms_key_arn]
   }
 }
 
@@ -105,4 +105,14 @@ output "log_group_names" {
     { for name, group in aws_cloudwatch_log_group.this : name => group.name },
     { for job, group in aws_cloudwatch_log_group.task : "task-${job}" => group.name },
   )
+}
+
+output "bucket_policy_json" {
+  description = "The bucket policy the module sets on its bucket (writers may only create backup objects, never replace them; TLS only). With bucket_name, attach these statements to that bucket's policy."
+  value       = data.aws_iam_policy_document.bucket.json
+}
+
+output "kms_key_policy_json" {
+  description = "The key policy the module sets on its key (the account administers it; CloudWatch Logs, SNS, CloudWatch, EventBridge and Scheduler may use it). With kms_key_arn, that key's policy needs the services' statement."
+  value       = data.aws_iam_policy_document.key.json
 }

@@ -51,7 +51,7 @@ locals {
 resource "aws_sqs_queue" "dead_letters" {
   name                      = "${var.name}-schedule-dead-letters"
   message_retention_seconds = 1209600
-  kms_master_key_id         = aws_kms_key.this.arn
+  kms_master_key_id         = local.kms_key_arn
   tags                      = var.tags
 }
 
@@ -115,7 +115,7 @@ data "aws_iam_policy_document" "scheduler" {
   }
   statement {
     actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
-    resources = [aws_kms_key.this.arn]
+    resources = [local.kms_key_arn]
   }
 }
 
@@ -136,7 +136,7 @@ resource "aws_scheduler_schedule" "this" {
   group_name                   = aws_scheduler_schedule_group.this.name
   schedule_expression          = each.value.expression
   schedule_expression_timezone = "UTC"
-  kms_key_arn                  = aws_kms_key.this.arn
+  kms_key_arn                  = local.kms_key_arn
 
   # A drain every few minutes keeps its pace: no flexible window for it.
   flexible_time_window {

@@ -77,9 +77,37 @@ variable "secret_kms_key_arns" {
   }
 }
 
-variable "lambda_artifacts_dir" {
-  description = "Folder holding <function>/bootstrap.zip as `make build` leaves them (target/lambda)."
-  type        = string
+variable "lambda_artifacts" {
+  description = "Where the functions' zips come from: a release in S3 (`s3_bucket` with `s3_prefix`, the folder `make release` uploads, holding lambda/<architecture>/<function>.zip; or `s3_objects`, function => { key, version } for zips laid out otherwise), or a local folder (`dir`, holding <function>/bootstrap.zip as `make build` leaves them in target/lambda). From S3, each zip's SHA-256 checksum (set by `make release`'s upload) updates a function when its zip changes."
+  type = object({
+    dir        = optional(string)
+    s3_bucket  = optional(string)
+    s3_prefix  = optional(string)
+    s3_objects = optional(map(object({ key = string, version = optional(string) })))
+  })
+  validation {
+    condition = (
+      (var.lambda_artifacts.dir != null ? 1 : 0) + (var.lambda_artifacts.s3_bucket != null ? 1 : 0) == 1
+      && (var.lambda_artifacts.s3_bucket == null || (var.lambda_artifacts.s3_prefix != null) != (var.lambda_artifacts.s3_objects != null))
+      && (var.lambda_artifacts.s3_bucket != null || (var.lambda_artifacts.s3_prefix == null && var.lambda_artifacts.s3_objects == null))
+    )
+    error_message = "lambda_artifacts takes either dir (a folder of <function>/bootstrap.zip) or s3_bucket with exactly one of s3_prefix (a release folder `make release` uploaded) or s3_objects (function => { key, version })."
+  }
+  validation {
+    condition     = var.lambda_artifacts.s3_bucket == null || can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.lambda_artifacts.s3_bucket))
+    error_message = "lambda_artifacts.s3_bucket must be an S3 bucket name (3 to 63 lower-case letters, digits, dots and hyphens), not an s3:// URI."
+  }
+  validation {
+    condition     = var.lambda_artifacts.s3_prefix == null || !can(regex("^(/|s3:)|/$", var.lambda_artifacts.s3_prefix))
+    error_message = "lambda_artifacts.s3_prefix is a key prefix inside the bucket, without a leading or trailing slash (e.g. releases/backstop-0.1.0)."
+  }
+  validation {
+    condition = var.lambda_artifacts.s3_objects == null ? true : alltrue([
+      for name in ["backup", "stream", "verify", "monitor", "retention", "notify-slack"] :
+      contains(keys(var.lambda_artifacts.s3_objects), name) if name != "stream" || var.point_in_time_recovery.enabled
+    ])
+    error_message = "lambda_artifacts.s3_objects needs an object for each function: backup, verify, monitor, retention, notify-slack, and stream with point_in_time_recovery."
+  }
 }
 
 variable "architecture" {
@@ -249,6 +277,12 @@ variable "restore_verification" {
     condition     = !var.restore_verification.enabled || var.restore_verification.scratch_secret_arn != null
     error_message = "restore_verification.enabled needs restore_verification.scratch_secret_arn: a secret connecting to a server where scratch databases may be created."
   }
+  validation {
+    condition = var.restore_verification.scratch_secret_arn == null ? true : !contains(
+      [for db in values(var.databases) : db.secret_arn if db.secret_arn != null], var.restore_verification.scratch_secret_arn
+    )
+    error_message = "restore_verification.scratch_secret_arn is one of the databases' own secrets: the test restore creates and drops scratch databases there. Give it a secret for a separate, disposable server."
+  }
 }
 
 variable "point_in_time_recovery" {
@@ -354,5 +388,39 @@ variable "permissions_boundary_arn" {
   validation {
     condition     = var.permissions_boundary_arn == null || can(regex("^arn:[^:]+:iam::[0-9]{12}:policy/", var.permissions_boundary_arn))
     error_message = "permissions_boundary_arn takes an IAM policy ARN (arn:aws:iam::<account>:policy/<name>)."
+  }
+}
+
+variable "kms_key_arn" {
+  description = "A customer-managed KMS key to use instead of the module's own, for the bucket (when the module makes it), the topic, the logs, the queues and the functions' settings. Its key policy must let CloudWatch Logs, SNS, CloudWatch, EventBridge and EventBridge Scheduler use it: the kms_key_policy_json output holds those statements. Null: the module makes a key."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.kms_key_arn == null || can(regex("^arn:[^:]+:kms:[^:]+:[0-9]{12}:key/", var.kms_key_arn))
+    error_message = "kms_key_arn takes a key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID), not an alias or a key id."
+  }
+}
+
+variable "bucket_name" {
+  description = "An existing bucket to keep the backups in (under backups/) instead of the module's own. The module changes none of its settings: it must have versioning on, block public access, and carry the bucket_policy_json output's statements (create-only writes, TLS only); lifecycle per backstop-tier tag and Object Lock are its owner's. With SSE-KMS under a customer-managed key, give that key as kms_key_arn. Null: the module makes and configures a bucket."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.bucket_name == null || can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.bucket_name))
+    error_message = "bucket_name must be an S3 bucket name (3 to 63 lower-case letters, digits, dots and hyphens), not an ARN or an s3:// URI."
+  }
+  validation {
+    condition     = var.bucket_name == null || var.object_lock == null
+    error_message = "object_lock applies to a bucket the module makes: Object Lock on a bucket brought with bucket_name is set by its owner."
+  }
+}
+
+variable "alert_topic_arn" {
+  description = "An existing SNS topic to send alerts to instead of the module's own: alarms, failed events and the functions publish to it, and alert_emails and the Slack notifier are subscribed to it. Its policy must let CloudWatch alarms publish, and its KMS key let CloudWatch use it. Null: the module makes a topic."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.alert_topic_arn == null || can(regex("^arn:[^:]+:sns:[^:]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$", var.alert_topic_arn))
+    error_message = "alert_topic_arn takes an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)."
   }
 }
