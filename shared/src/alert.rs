@@ -406,7 +406,7 @@ mod tests {
             links: vec![logs.clone()],
         };
         let once = sink.complete(&alert("backup failed"));
-        assert_eq!(once.links, [logs.clone()]);
+        assert_eq!(once.links, std::slice::from_ref(&logs));
         assert_eq!(sink.complete(&once).links, [logs]);
     }
 

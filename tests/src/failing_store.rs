@@ -1,7 +1,7 @@
 //! A store that fails on demand, around a real one: the faults a real store will not produce
 //! when asked (a lease write refused halfway through a run, a store that turns slow or stalls
 //! mid-upload, a listing that fails or leaves an object out, another run changing the store
-//! between two reads of one). Every other call goes to the wrapped store as it is.
+//! between two reads of one, writes a bucket policy denies). Every other call goes to the wrapped store as it is.
 
 use std::fmt::Debug;
 use std::pin::Pin;
@@ -23,6 +23,7 @@ use tokio::io::{AsyncRead, ReadBuf};
 pub struct FailingStore {
     inner: Arc<dyn Store>,
     state_writes_fail: AtomicBool,
+    writes_denied: AtomicBool,
     put_delay_ms: AtomicU64,
     /// Puts so far, and the one (1-based) that fails part way through its body; 0: none.
     puts: AtomicU64,
@@ -61,6 +62,7 @@ impl FailingStore {
         Self {
             inner,
             state_writes_fail: AtomicBool::new(false),
+            writes_denied: AtomicBool::new(false),
             put_delay_ms: AtomicU64::new(0),
             puts: AtomicU64::new(0),
             failing_put: AtomicU64::new(0),
@@ -75,6 +77,23 @@ impl FailingStore {
     /// answering would.
     pub fn fail_state_writes(&self) {
         self.state_writes_fail.store(true, Ordering::SeqCst);
+    }
+
+    /// From now on, every write (put, conditional write, tags, delete) is refused as S3
+    /// refuses what the bucket policy or the credentials do not allow; reads still work.
+    pub fn deny_writes(&self) {
+        self.writes_denied.store(true, Ordering::SeqCst);
+    }
+
+    fn denied(&self, operation: &'static str, key: &str) -> Result<(), StoreError> {
+        if self.writes_denied.load(Ordering::SeqCst) {
+            return Err(StoreError::AccessDenied {
+                store: self.inner.url().to_string(),
+                operation,
+                key: key.into(),
+            });
+        }
+        Ok(())
     }
 
     /// From now on, each `put` waits this long before it starts: a slow store.
@@ -145,6 +164,7 @@ impl Store for FailingStore {
         body: &mut (dyn AsyncRead + Send + Unpin),
         options: &PutOptions,
     ) -> Result<PutReceipt, StoreError> {
+        self.denied("PutObject", key)?;
         let nth = self.puts.fetch_add(1, Ordering::SeqCst) + 1;
         if nth == self.failing_put.load(Ordering::SeqCst) {
             let mut some = [0u8; 1024];
@@ -239,6 +259,7 @@ impl Store for FailingStore {
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.denied("DeleteObject", key)?;
         self.inner.delete(key).await
     }
 
@@ -247,6 +268,7 @@ impl Store for FailingStore {
     }
 
     async fn put_tags(&self, key: &str, tags: &Tags) -> Result<(), StoreError> {
+        self.denied("PutObjectTagging", key)?;
         self.inner.put_tags(key, tags).await
     }
 
@@ -268,6 +290,7 @@ impl Store for FailingStore {
         body: &[u8],
         condition: WriteCondition<'_>,
     ) -> Result<Option<String>, StoreError> {
+        self.denied("PutObject", key)?;
         if self.state_writes_fail.load(Ordering::SeqCst) {
             return Err(Self::injected(key));
         }
@@ -275,6 +298,7 @@ impl Store for FailingStore {
     }
 
     async fn delete_if(&self, key: &str, version: &str) -> Result<bool, StoreError> {
+        self.denied("DeleteObject", key)?;
         self.inner.delete_if(key, version).await
     }
 }

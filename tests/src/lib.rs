@@ -7,6 +7,8 @@
 //! - [`logs`]: captures what code under test logs, so tests can grep it.
 //! - [`pgbouncer`]: PgBouncer in transaction pooling mode in front of that cluster.
 //! - [`webhook`]: a local HTTP server that records requests and answers scripted statuses.
+//! - [`browser`]: headless Chromium through its WebDriver, to look at a page as a person does.
+//! - [`blockkit_html`]: a Slack Block Kit message laid out in HTML as Slack shows it.
 //! - [`ecs_proxy`]: a loopback proxy that makes moto's ECS task answers readable by the SDK.
 //! - [`datasets`]: SQL that builds the datasets of the scale tests and the bench.
 //! - [`fakepg`]: a PostgreSQL wire-protocol stand-in with scripted answers, for faults a real
@@ -20,6 +22,8 @@
 //! cluster or a port, so parallel test processes are safe.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
+pub mod blockkit_html;
+pub mod browser;
 pub mod datasets;
 pub mod ecs_proxy;
 pub mod failing_store;

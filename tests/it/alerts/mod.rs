@@ -1,7 +1,10 @@
 //! Alerts people read: the SNS form published by the real code path (read back from an SQS
-//! queue and an HTTP subscriber), and the Slack notifier against a local webhook: each kind
-//! rendered (snapshots), 429 retried, 400 refused once, a hanging webhook given up on in time,
-//! and the webhook URL never in a message or a log line.
+//! queue and an HTTP subscriber), and the Slack notifier against a local webhook: the kinds no
+//! failure below produces rendered from samples (snapshots), 429 retried, 400 refused once, a
+//! hanging webhook given up on in time, and the webhook URL never in a message or a log line.
+//! [`real`]: the alerts of real failures, produced by running the functions.
+
+mod real;
 
 use std::time::Duration;
 
@@ -40,11 +43,6 @@ fn sample(kind: &str, severity: Severity) -> Alert {
             "Database shop: datfrozenxid age 1204331002; autovacuum has not frozen the oldest tables.",
             "Find the oldest tables and vacuum them:\n  psql \"$DATABASE_URL\" -c \"SELECT relname, age(relfrozenxid) FROM pg_class ORDER BY 2 DESC LIMIT 5\"",
         ),
-        kind::HEALTH_CRITICAL => (
-            "no backup for 30 hours (critical above 24)",
-            "The newest committed backup is 20261121T000000Z-0a0b0c0d, 30.0 hours old.",
-            "Check the backup function's recent errors, then take a backup now:\n  aws lambda invoke --function-name backstop-backup --invocation-type Event --cli-binary-format raw-in-base64-out --payload '{\"database\":\"shop\"}' /dev/null",
-        ),
         kind::HEALTH_RECOVERED => (
             "backup freshness is healthy again",
             "The newest committed backup is 2.1 hours old.",
@@ -79,7 +77,7 @@ fn sample(kind: &str, severity: Severity) -> Alert {
     }
 }
 
-fn sns_event(alerts: &[Alert]) -> SnsEvent {
+pub(super) fn sns_event(alerts: &[Alert]) -> SnsEvent {
     let records = alerts
         .iter()
         .enumerate()
@@ -98,7 +96,7 @@ fn sns_event(alerts: &[Alert]) -> SnsEvent {
     event
 }
 
-fn invocation(event: SnsEvent, timeout: Duration) -> LambdaEvent<SnsEvent> {
+pub(super) fn invocation(event: SnsEvent, timeout: Duration) -> LambdaEvent<SnsEvent> {
     let mut context = Context::default();
     context.request_id = "req-slack".into();
     context.deadline =
@@ -106,19 +104,17 @@ fn invocation(event: SnsEvent, timeout: Duration) -> LambdaEvent<SnsEvent> {
     LambdaEvent::new(event, context)
 }
 
-fn deps(recorder: &WebhookRecorder) -> notify_slack::Deps {
+pub(super) fn deps(recorder: &WebhookRecorder) -> notify_slack::Deps {
     notify_slack::Deps::from_lookup(|_| Some(recorder.url.clone())).unwrap()
 }
 
+/// The kinds [`real`] does not produce from a real run (its snapshots hold the others).
 #[tokio::test]
-async fn every_kind_renders_as_block_kit() {
+async fn every_other_kind_renders_as_block_kit() {
     let kinds = [
-        (kind::BACKUP_FAILED, Severity::Critical),
         (kind::BACKUP_DEADLINE_EXCEEDED, Severity::Critical),
         (kind::BACKUP_SUCCEEDED, Severity::Info),
-        (kind::VERIFY_FAILED, Severity::Critical),
         (kind::HEALTH_WARNING, Severity::Warning),
-        (kind::HEALTH_CRITICAL, Severity::Critical),
         (kind::HEALTH_RECOVERED, Severity::Info),
         (kind::RETENTION_REPORT, Severity::Info),
     ];
