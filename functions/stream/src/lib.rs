@@ -495,4 +495,42 @@ mod tests {
             lag[0].action
         );
     }
+
+    #[test]
+    fn a_failed_drain_says_the_rpo_right_now_and_commands_that_run_as_printed() {
+        let database = DatabaseId::new("main").unwrap();
+        let exposure = Ok(Exposure {
+            newest_backup: Some((
+                "20261121T060000Z-1a2b3c4d".into(),
+                Duration::from_secs(7200),
+            )),
+            recovery_point_age: Some(Duration::from_secs(900)),
+            good: exposure::Good::Committed,
+        });
+        let alert = failure_alert(
+            &Failure {
+                database: &database,
+                reason: "cannot connect to database `app` on db:5432: connection refused",
+                function_name: "backstop-stream",
+                store: "s3://acme-backups/prod",
+                exposure: &exposure,
+            },
+            OffsetDateTime::UNIX_EPOCH,
+        );
+        assert!(
+            alert
+                .details
+                .contains("a restore now loses the last 15 min 0 s (the RPO right now)"),
+            "{}",
+            alert.details
+        );
+        assert!(
+            alert.action.contains(
+                "backstop stream --db \"$DATABASE_URL\" --to s3://acme-backups/prod --database-id main"
+            ),
+            "{}",
+            alert.action
+        );
+        assert!(alert.action.contains("--invocation-type Event"));
+    }
 }
