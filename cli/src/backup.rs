@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use backstop::engine::backup::{BackupError, BackupEvent, BackupOptions, backup_exclusively};
-use backstop::engine::inventory::{PRIVILEGE_KIND, SECURITY_LABEL_KIND};
+use backstop::engine::inventory::{PRIVILEGE_KIND, SECURITY_LABEL_KIND, STATISTICS_KIND};
 use backstop::store::{CountingStore, Requests, StoreUrl, open_from_env};
 use backstop::tier::Tier;
 use serde::Serialize;
@@ -168,7 +168,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         database_objects: manifest
             .inventory
             .iter()
-            .filter(|(kind, _)| ![PRIVILEGE_KIND, SECURITY_LABEL_KIND].contains(&kind.as_str()))
+            .filter(|(kind, _)| {
+                ![PRIVILEGE_KIND, SECURITY_LABEL_KIND, STATISTICS_KIND].contains(&kind.as_str())
+            })
             .map(|(_, count)| count)
             .sum(),
         objects: manifest.object_count(),

@@ -4,8 +4,8 @@ use std::time::Instant;
 
 use backstop::engine::restore::roles::describe_plan;
 use backstop::engine::restore::{
-    BackupSelector, ExportOptions, RestoreEvent, RestoreOptions, RolesMode, Sections, export,
-    read_manifest, restore, role_plan,
+    BackupSelector, ExportOptions, RestoreEvent, RestoreOptions, RolesMode, Sections,
+    StatisticsOutcome, export, read_manifest, restore, role_plan,
 };
 use backstop::engine::stream::plan::RecoveryTarget;
 use backstop::engine::stream::replay::{ReplayReport, has_stream, plan_recovery, replay};
@@ -94,6 +94,11 @@ pub struct RestoreArgs {
     /// comment, grants and settings, then restore into it.
     #[arg(long)]
     create: bool,
+    /// Leave the planner without statistics: skip the last phase (applying the backup's onto
+    /// PostgreSQL 18 and later, ANALYZE before 18). Queries may plan badly until ANALYZE or
+    /// autovacuum runs.
+    #[arg(long)]
+    no_statistics: bool,
     /// Roles the backup needs that the target lacks: `plan` prints which are there, which are
     /// missing and what `create` would do, and changes nothing; `create` makes them
     /// (attributes, settings, memberships, no password); `skip` does not look. Default:
@@ -313,6 +318,7 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
         },
         role_map: args.role_map,
         create_database: args.create,
+        statistics: !args.no_statistics,
         ..RestoreOptions::new(args.jobs)
     };
     if selective && recovery.as_ref().is_some_and(|r| !r.segments.is_empty()) {
@@ -398,6 +404,16 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
             progress.phase("post-data", items as u64, Unit::Items);
         }
         RestoreEvent::PostDataRan { items } => progress.advance(items as u64),
+        RestoreEvent::StatisticsStarted { relations, tables } => {
+            progress.phase("statistics", 0, Unit::Time);
+            progress.message(match (relations, tables) {
+                (0, tables) => format!("ANALYZE of {tables} tables"),
+                (relations, 0) => format!("the backup's statistics of {relations} relations"),
+                (relations, tables) => format!(
+                    "the backup's statistics of {relations} relations, ANALYZE of {tables} tables"
+                ),
+            });
+        }
     };
     crate::common::interrupt_on_signals(&options.interrupt);
     let report = restore(store.clone(), &manifest, &target, &options, &on_event).await;
@@ -447,6 +463,9 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
                 "sequences": r.sequences,
                 "recovered_to": r.recovered_to.map(rfc3339),
             })),
+            "statistics": report.statistics,
+            "loaded_seconds": report.loaded_seconds,
+            "ready_seconds": report.ready_seconds,
             "duration_seconds": started.elapsed().as_secs_f64(),
             "requests": requests,
         });
@@ -495,6 +514,14 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
             replayed.sequences
         );
     }
+    for line in statistics_lines(&report.statistics) {
+        outln!("{line}");
+    }
+    outln!(
+        "loaded in {:.1}s, ready (statistics in place) in {:.1}s",
+        report.loaded_seconds,
+        report.ready_seconds
+    );
     outln!(
         "restored backup {} of {} into {}: {} tables, {} rows in {:.1}s ({} store requests)",
         report.backup_id,
@@ -506,6 +533,33 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
         requests.total()
     );
     Ok(())
+}
+
+/// What the planner got, in lines: applied or analyzed, and what was not carried.
+fn statistics_lines(outcome: &StatisticsOutcome) -> Vec<String> {
+    match outcome {
+        StatisticsOutcome::Applied {
+            relations,
+            analyzed,
+            dropped,
+        } => {
+            let mut lines = vec![format!(
+                "statistics: the backup's, applied to {relations} relations{}",
+                match analyzed {
+                    0 => String::new(),
+                    n => format!("; {n} tables ANALYZEd (the backup role could not read theirs)"),
+                }
+            )];
+            lines.extend(dropped.iter().map(|d| format!("statistics: {d}")));
+            lines
+        }
+        StatisticsOutcome::Analyzed { tables } => vec![format!(
+            "statistics: {tables} tables ANALYZEd (the target imports none before PostgreSQL 18, or the backup holds none)"
+        )],
+        StatisticsOutcome::Skipped => vec![
+            "statistics: none (--no-statistics); run ANALYZE before relying on query plans".into(),
+        ],
+    }
 }
 
 fn rfc3339(time: time::OffsetDateTime) -> String {
@@ -533,6 +587,11 @@ pub struct ExportArgs {
     /// (needed only for psql older than 18, 17.6, 16.10, 15.14, 14.19 and 13.22).
     #[arg(long)]
     no_restrict: bool,
+    /// Write the planner's statistics too (as `pg_dump --statistics`): the script then runs
+    /// on PostgreSQL 18 and later only, and the restored database plans like the source
+    /// without an ANALYZE.
+    #[arg(long)]
+    statistics: bool,
     #[command(flatten)]
     identity: crate::keys::IdentityArgs,
 }
@@ -551,6 +610,7 @@ pub async fn run_export(args: ExportArgs) -> anyhow::Result<()> {
         no_owner: args.no_owner,
         no_acl: args.no_acl,
         no_restrict: args.no_restrict,
+        statistics: args.statistics,
     };
     if manifest.is_encrypted() {
         eprintln!(

@@ -20,6 +20,7 @@ mod inputs;
 mod json;
 mod monitor;
 mod pitr;
+mod planner_statistics;
 mod postgres;
 mod retention;
 mod roles;

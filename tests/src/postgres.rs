@@ -274,8 +274,14 @@ impl PgCluster {
     /// `pg_dump` (schema and data) of `database`, without the `\restrict`/`\unrestrict` lines
     /// whose key changes on every run.
     pub fn pg_dump(&self, database: &str) -> String {
+        self.pg_dump_with(database, &[])
+    }
+
+    /// [`PgCluster::pg_dump`] with more of pg_dump's options (e.g. `--statistics-only`).
+    pub fn pg_dump_with(&self, database: &str, options: &[&str]) -> String {
         let output = Command::new(self.bin_dir.join("pg_dump"))
             .args(["--no-sync", "-d", &self.url(database)])
+            .args(options)
             .stdin(Stdio::null())
             .output()
             .unwrap_or_else(|e| panic!("cannot run pg_dump: {e}"));

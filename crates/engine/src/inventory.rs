@@ -233,6 +233,9 @@ pub async fn privileges(client: &Client) -> Result<Vec<(ObjectRef, u64)>, Invent
 /// The kind under which [`security_labels`] are counted in a manifest's inventory.
 pub const SECURITY_LABEL_KIND: &str = "security label";
 
+/// The manifest's count of relations whose planner statistics the backup carries.
+pub const STATISTICS_KIND: &str = "planner statistics";
+
 /// The object of each security label on a user object (one entry per label: a column's, a
 /// second provider's), so that what a restore reproduces counts the same.
 pub async fn security_labels(client: &Client) -> Result<Vec<ObjectRef>, InventoryError> {

@@ -116,6 +116,11 @@ pub enum ItemKind {
     SecurityLabel,
     Refresh,
     EventTrigger,
+    /// A relation's planner statistics (`pg_restore_relation_stats` and
+    /// `pg_restore_attribute_stats`), applied last onto PostgreSQL 18 and later.
+    StatisticsData,
+    /// A table whose column statistics the backup role could not read: ANALYZE it last.
+    Analyze,
 }
 
 impl ItemKind {
@@ -139,6 +144,11 @@ impl ItemKind {
             self,
             ItemKind::Acl | ItemKind::LargeObjectAcl | ItemKind::DefaultAcl
         )
+    }
+
+    /// Whether the item gives the planner its statistics (the restore's last phase).
+    pub fn is_planner_statistics(self) -> bool {
+        matches!(self, ItemKind::StatisticsData | ItemKind::Analyze)
     }
 
     /// Whether restore may build items of this kind for different tables at once.

@@ -206,6 +206,16 @@ impl Notices {
             .map(|mut notices| std::mem::take(&mut *notices))
             .unwrap_or_default()
     }
+
+    /// Puts `earlier` back ahead of what arrived since it was taken (for a caller that took
+    /// them only to tell the later ones apart).
+    pub fn keep(&self, earlier: Vec<tokio_postgres::error::DbError>) {
+        if let Ok(mut notices) = self.0.lock() {
+            let later = std::mem::take(&mut *notices);
+            *notices = earlier;
+            notices.extend(later);
+        }
+    }
 }
 
 /// [`connect`], keeping what the server says besides results.

@@ -24,7 +24,7 @@ mod copy;
 use super::encryption::{self, EncryptionError, Recipients};
 use super::globals::{GLOBALS_NAME, Globals};
 use super::inventory;
-use super::item::{ObjectRef, Section, class};
+use super::item::{ItemKind, ObjectRef, Section, class};
 use super::manifest::{FORMAT_VERSION, Manifest, Part, PartKind, StoredFile};
 use super::order;
 use super::script;
@@ -735,6 +735,20 @@ fn check_complete(
     }
     let mut excluded = plan.named.clone();
     excluded.extend(catalog.skipped.iter().map(|(_, why)| why.clone()));
+    // Column statistics the backup role may not read (pg_stats hides them): a restore
+    // ANALYZEs those tables instead.
+    excluded.extend(
+        catalog
+            .items
+            .iter()
+            .filter(|i| i.kind == ItemKind::Analyze)
+            .map(|i| {
+                format!(
+                    "column statistics of {} (the backup role may not read the table; a restore ANALYZEs it: grant it pg_read_all_data to carry them)",
+                    i.table.as_deref().unwrap_or(&i.name)
+                )
+            }),
+    );
     for (_, why) in &catalog.skipped {
         tracing::warn!(%why, "left out of the backup");
     }
@@ -763,6 +777,14 @@ fn check_complete(
     if labels > 0 {
         inventory.insert(inventory::SECURITY_LABEL_KIND.to_string(), labels);
     }
+    inventory.insert(
+        inventory::STATISTICS_KIND.to_string(),
+        catalog
+            .items
+            .iter()
+            .filter(|i| i.kind == ItemKind::StatisticsData)
+            .count() as u64,
+    );
     Ok((inventory, excluded))
 }
 

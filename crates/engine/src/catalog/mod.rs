@@ -32,6 +32,7 @@ mod large_objects;
 pub mod model;
 mod operator_classes;
 mod operators;
+mod planner_statistics;
 mod policies;
 mod privileges;
 mod publications;
@@ -578,6 +579,8 @@ pub async fn read(
     privileges::default_acls(db, &mut catalog).await?;
     initial_privileges::initial_privileges(db, &mut catalog).await?;
     security_labels::security_labels(db, &mut catalog).await?;
+    // Last: the statistics of every relation the items above create.
+    planner_statistics::planner_statistics(db, &mut catalog, &relations).await?;
     (catalog.edges, catalog.normal_edges) = dependencies(db).await?;
     base_types::redirect_io_functions(&mut catalog.edges, &io_functions);
     Ok(catalog)

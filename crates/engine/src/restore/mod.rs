@@ -33,6 +33,7 @@ mod pool;
 mod resolve;
 pub mod roles;
 mod select;
+mod statistics;
 mod target;
 use crate::item::ItemKind;
 pub use error::RestoreError;
@@ -168,6 +169,12 @@ pub enum RestoreEvent {
     /// Post-data items ran (a batch of them).
     PostDataRan {
         items: usize,
+    },
+    /// The last phase: `relations` relations' statistics to apply and `tables` tables to
+    /// ANALYZE.
+    StatisticsStarted {
+        relations: usize,
+        tables: usize,
     },
 }
 
@@ -450,6 +457,22 @@ async fn restore_unwatched(
             .sum(),
     });
 
+    // The planner's statistics come last, after every build (an index build resets its
+    // table's).
+    let (statistics_items, post_items): (Vec<ScriptItem>, Vec<ScriptItem>) = post_items
+        .into_iter()
+        .partition(|i| i.header.kind.is_planner_statistics());
+    // Extended statistics (CREATE STATISTICS) are built by ANALYZE alone: their tables.
+    let extended: Vec<String> = post_items
+        .iter()
+        .filter(|i| i.header.kind == ItemKind::Statistics && filter.keeps(i))
+        .filter_map(|i| i.header.table.clone())
+        .collect();
+    let table_bytes: HashMap<String, u64> = tables
+        .iter()
+        .map(|(name, blocks)| (name.to_string(), blocks.iter().map(|(p, _)| p.bytes).sum()))
+        .collect();
+
     // Once a first batch is committed, a failure leaves part of the backup behind.
     let committed = std::cell::Cell::new(false);
     let filled = async {
@@ -539,7 +562,42 @@ async fn restore_unwatched(
             run_batch(&main, chunk).await?;
             on_event(RestoreEvent::PostDataRan { items: chunk.len() });
         }
-        Ok::<u64, RestoreError>(rows)
+        let loaded_seconds = clock.elapsed().as_secs_f64();
+
+        let wanted = options.statistics && (options.sections.data || options.sections.post_data);
+        let statistics = if wanted {
+            let earlier = notices.take();
+            let kept: Vec<&ScriptItem> = statistics_items
+                .iter()
+                .filter(|i| filter.keeps(i))
+                .collect();
+            let plan = statistics::plan(
+                &kept,
+                &loaded_tables,
+                &table_bytes,
+                target_version,
+                &extended,
+            );
+            on_event(RestoreEvent::StatisticsStarted {
+                relations: plan.apply.len(),
+                tables: plan.analyze.len(),
+            });
+            let outcome = statistics::give(
+                &main,
+                &notices,
+                target,
+                &session_path,
+                jobs,
+                &plan,
+                max_locks,
+            )
+            .await?;
+            notices.keep(earlier);
+            outcome
+        } else {
+            StatisticsOutcome::Skipped
+        };
+        Ok::<_, RestoreError>((rows, loaded_seconds, statistics))
     }
     .await;
     // With --create, the database (and any roles made for it) exist from the start.
@@ -547,7 +605,7 @@ async fn restore_unwatched(
         .as_ref()
         .map(|r| r.created.clone())
         .unwrap_or_default();
-    let rows = filled.map_err(|e| {
+    let (rows, loaded_seconds, statistics) = filled.map_err(|e| {
         let database = backstop_pg::database_name(target).unwrap_or_default();
         let remedy = match (options.create_database, created_roles.is_empty()) {
             (false, _) if !committed.get() => return e,
@@ -572,8 +630,6 @@ async fn restore_unwatched(
         seconds = clock.elapsed().as_secs_f64(),
         "post-data restored"
     );
-    let loaded_seconds = clock.elapsed().as_secs_f64();
-    let statistics = StatisticsOutcome::Skipped;
     let ready_seconds = clock.elapsed().as_secs_f64();
     // A GRANT by a role without the grant option succeeds with a warning and grants nothing
     // (an extension's function owned by the bootstrap superuser, restored by a non-superuser).

@@ -395,6 +395,10 @@ pub struct ExportOptions {
     /// Leave out the `\restrict KEY` / `\unrestrict KEY` pair around the script, for psql
     /// older than 18, 17.6, 16.10, 15.14, 14.19 and 13.22 (which do not know it).
     pub no_restrict: bool,
+    /// Write the planner's statistics (`pg_restore_relation_stats` and
+    /// `pg_restore_attribute_stats` calls, which only PostgreSQL 18 and later know; an ANALYZE
+    /// for a table the backup could not read them of), as `pg_dump --statistics` does.
+    pub statistics: bool,
 }
 
 /// Writes the whole backup as one psql script, every part verified on the way.
@@ -422,7 +426,9 @@ pub async fn export(
             .map_err(write_error)?;
     }
     for part in &manifest.parts {
-        if part.kind != PartKind::Data && (options.no_owner || options.no_acl) {
+        if part.kind != PartKind::Data
+            && (options.no_owner || options.no_acl || !options.statistics)
+        {
             let script = read_script(store, manifest, part).await?;
             let adjusted = script::without(
                 &script,
@@ -430,6 +436,7 @@ pub async fn export(
                 manifest.format_version,
                 options.no_owner,
                 options.no_acl,
+                !options.statistics,
             )
             .map_err(|reason| RestoreError::Manifest {
                 key: part.key.clone(),

@@ -1,0 +1,248 @@
+//! The restore's last phase: the planner's statistics. Onto PostgreSQL 18 and later, the
+//! backup's own (`pg_restore_relation_stats` and `pg_restore_attribute_stats`, as pg_dump 18
+//! writes them), so the restored database plans like the source before any ANALYZE; before
+//! 18, or for a backup without them, ANALYZE of every restored table on `jobs` connections,
+//! largest first. What the target could not take, and what no target can (extended
+//! statistics), is said.
+//!
+//! The planner scales a table's `reltuples` by its size on disk now against `relpages`, and
+//! COPY extends a table many pages at a time, leaving empty ones at its end: before the
+//! statistics go in, each loaded table is VACUUMed (cheap after `COPY FREEZE`, whose pages are
+//! all-visible), which gives those pages back, so the sizes are the source's.
+
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use tokio_postgres::Client;
+
+use super::{RestoreError, ScriptItem, StatisticsOutcome, db, run_batch};
+use crate::item::ItemKind;
+use backstop_pg::version::ServerVersion;
+use backstop_pg::{Notices, PgTarget, connect, describe};
+
+/// The first PostgreSQL that imports statistics.
+const IMPORTS_STATISTICS: u32 = 18;
+
+/// What the phase does.
+#[derive(Debug, PartialEq)]
+pub(super) struct StatisticsPlan<'a> {
+    /// Statistics items to run, in order.
+    pub apply: Vec<&'a ScriptItem>,
+    /// Tables to ANALYZE (quoted names), largest first.
+    pub analyze: Vec<String>,
+    /// Loaded tables to VACUUM before the statistics are applied, largest first.
+    pub vacuum: Vec<String>,
+    /// Whether the statistics are the backup's (else ANALYZE gives them all).
+    pub carried: bool,
+    /// What is not carried, said to the operator.
+    pub dropped: Vec<String>,
+}
+
+/// Decides the phase from the kept statistics `items`, the tables whose rows were loaded, their
+/// sizes, the target's version and the tables with extended statistics.
+pub(super) fn plan<'a>(
+    items: &[&'a ScriptItem],
+    loaded: &HashSet<String>,
+    bytes: &HashMap<String, u64>,
+    target: ServerVersion,
+    extended: &[String],
+) -> StatisticsPlan<'a> {
+    let carried = target.major() >= IMPORTS_STATISTICS
+        && items
+            .iter()
+            .any(|i| i.header.kind == ItemKind::StatisticsData);
+    let mut tables: BTreeSet<String> = BTreeSet::new();
+    let mut apply = Vec::new();
+    for item in items {
+        match item.header.kind {
+            ItemKind::StatisticsData if carried => apply.push(*item),
+            ItemKind::Analyze if carried => {
+                tables.extend(item.header.table.clone());
+            }
+            _ => {}
+        }
+    }
+    if !carried {
+        // Every restored relation with statistics: the loaded tables, and those the items name
+        // (materialized views, partitioned tables, tables restored without rows).
+        tables.extend(loaded.iter().cloned());
+        tables.extend(items.iter().filter_map(|i| i.header.table.clone()));
+    }
+    let largest_first = |tables: &mut Vec<String>| {
+        tables.sort_by_key(|t| std::cmp::Reverse(bytes.get(t).copied().unwrap_or(0)))
+    };
+    let mut analyze: Vec<String> = tables.into_iter().collect();
+    largest_first(&mut analyze);
+    let mut vacuum: Vec<String> = if carried {
+        loaded.iter().cloned().collect()
+    } else {
+        Vec::new()
+    };
+    vacuum.sort();
+    largest_first(&mut vacuum);
+    let mut dropped = Vec::new();
+    let extended: BTreeSet<&String> = extended.iter().collect();
+    if carried && !extended.is_empty() {
+        dropped.push(format!(
+            "extended statistics (CREATE STATISTICS) are built by ANALYZE alone: ANALYZE {} to give the planner them",
+            extended
+                .iter()
+                .map(|t| t.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    StatisticsPlan {
+        apply,
+        analyze,
+        vacuum,
+        carried,
+        dropped,
+    }
+}
+
+/// Runs `plan` on `main` (the statistics) and on `jobs` connections to `target` (ANALYZE, each
+/// session set up with `session_path`), in batches the lock table holds. A statistic the
+/// target refuses is a warning of the server's, not an error: each is said in the outcome.
+pub(super) async fn give(
+    main: &Client,
+    notices: &Notices,
+    target: &PgTarget,
+    session_path: &str,
+    jobs: usize,
+    plan: &StatisticsPlan<'_>,
+    max_locks: usize,
+) -> Result<StatisticsOutcome, RestoreError> {
+    // Each VACUUM leaves the database-wide figures to one pass at the end (which it would
+    // otherwise redo per table, scanning pg_class each time).
+    if !plan.vacuum.is_empty() {
+        per_table(
+            target,
+            session_path,
+            jobs,
+            &plan.vacuum,
+            "VACUUM (SKIP_DATABASE_STATS)",
+        )
+        .await?;
+        main.batch_execute("VACUUM (ONLY_DATABASE_STATS)")
+            .await
+            .map_err(db("updating the database's vacuum figures"))?;
+    }
+    for chunk in plan.apply.chunks(max_locks.max(16)) {
+        run_batch(main, chunk).await?;
+    }
+    let mut dropped = plan.dropped.clone();
+    dropped.extend(
+        notices
+            .take()
+            .into_iter()
+            .filter(|n| *n.code() == tokio_postgres::error::SqlState::WARNING)
+            .map(|n| format!("statistics not applied: {}", n.message())),
+    );
+    let analyzed = per_table(target, session_path, jobs, &plan.analyze, "ANALYZE").await?;
+    Ok(if plan.carried {
+        StatisticsOutcome::Applied {
+            relations: plan.apply.len(),
+            analyzed,
+            dropped,
+        }
+    } else {
+        StatisticsOutcome::Analyzed { tables: analyzed }
+    })
+}
+
+/// Runs `command` (ANALYZE, VACUUM) on each of `tables` on up to `jobs` connections, each
+/// taking the next table as it finishes one. Returns how many tables it ran on.
+async fn per_table(
+    target: &PgTarget,
+    session_path: &str,
+    jobs: usize,
+    tables: &[String],
+    command: &str,
+) -> Result<usize, RestoreError> {
+    if tables.is_empty() {
+        return Ok(0);
+    }
+    let queue = Arc::new(Mutex::new(tables.iter().cloned().collect::<VecDeque<_>>()));
+    let worker = |queue: Arc<Mutex<VecDeque<String>>>| async move {
+        let client = connect(target).await?;
+        client
+            .batch_execute(&format!("{}{session_path}", super::preamble()))
+            .await
+            .map_err(db("preparing a session for the statistics"))?;
+        loop {
+            let next = queue.lock().ok().and_then(|mut q| q.pop_front());
+            let Some(table) = next else { break };
+            client
+                .batch_execute(&format!("{command} {table}"))
+                .await
+                .map_err(|e| RestoreError::Item {
+                    item: format!("{} {table}", command.to_lowercase()),
+                    reason: describe(&e),
+                })?;
+        }
+        Ok::<(), RestoreError>(())
+    };
+    let workers = (0..jobs.clamp(1, tables.len())).map(|_| worker(queue.clone()));
+    futures::future::try_join_all(workers).await?;
+    Ok(tables.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::script::ItemHeader;
+
+    fn item(kind: ItemKind, table: &str) -> ScriptItem {
+        ScriptItem {
+            header: ItemHeader {
+                kind,
+                name: table.to_string(),
+                table: Some(table.to_string()),
+                marks: Vec::new(),
+                references: None,
+                slow_build: false,
+            },
+            sql: String::new(),
+        }
+    }
+
+    #[test]
+    fn onto_18_the_backup_statistics_are_applied_and_unreadable_tables_analyzed() {
+        let stats = item(ItemKind::StatisticsData, "app.orders");
+        let unreadable = item(ItemKind::Analyze, "app.secrets");
+        let loaded = HashSet::from(["app.orders".to_string(), "app.secrets".to_string()]);
+        let plan = plan(
+            &[&stats, &unreadable],
+            &loaded,
+            &HashMap::new(),
+            ServerVersion(180_001),
+            &["app.orders".to_string()],
+        );
+        assert!(plan.carried);
+        assert_eq!(plan.apply, [&stats]);
+        assert_eq!(plan.analyze, ["app.secrets"]);
+        assert_eq!(plan.vacuum, ["app.orders", "app.secrets"]);
+        assert_eq!(plan.dropped.len(), 1);
+        assert!(plan.dropped[0].contains("ANALYZE app.orders"));
+    }
+
+    #[test]
+    fn before_18_every_restored_table_is_analyzed_largest_first() {
+        let stats = item(ItemKind::StatisticsData, "app.mv");
+        let loaded = HashSet::from(["app.small".to_string(), "app.big".to_string()]);
+        let bytes = HashMap::from([("app.small".to_string(), 10), ("app.big".to_string(), 1000)]);
+        let plan = plan(&[&stats], &loaded, &bytes, ServerVersion(170_004), &[]);
+        assert!(!plan.carried && plan.apply.is_empty() && plan.dropped.is_empty());
+        assert!(plan.vacuum.is_empty(), "ANALYZE sizes the tables itself");
+        assert_eq!(plan.analyze, ["app.big", "app.mv", "app.small"]);
+    }
+
+    #[test]
+    fn a_backup_without_statistics_is_analyzed_even_onto_18() {
+        let loaded = HashSet::from(["app.orders".to_string()]);
+        let plan = plan(&[], &loaded, &HashMap::new(), ServerVersion(180_000), &[]);
+        assert!(!plan.carried);
+        assert_eq!(plan.analyze, ["app.orders"]);
+    }
+}
