@@ -22,7 +22,9 @@ use backstop_store::tier::Tier;
 /// decompression to.
 /// 5: each item's marker records its marks (`engine::sql`): where it names roles, changes an
 /// owner, acts as a grantor or adds a plain key, and what a foreign key references.
-pub const FORMAT_VERSION: u32 = 5;
+/// 6: post-data holds the planner's statistics (items `statistics-data` and `analyze`), which
+/// a restore gives last.
+pub const FORMAT_VERSION: u32 = 6;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
