@@ -101,6 +101,14 @@ fn render(report: &HealthReport) -> String {
             v.age_seconds as f64 / 3600.0
         ));
     }
+    if let Some(ready) = b.rto_seconds {
+        out.push_str(&format!(
+            "restore   measured: loaded in {}, ready (statistics in place) in {}\n",
+            b.rto_loaded_seconds
+                .map_or("-".into(), backstop::status::page::seconds_text),
+            backstop::status::page::seconds_text(ready)
+        ));
+    }
     if let Some(d) = &report.database_health {
         out.push_str(&format!(
             "database  {}, {} tables, {} indexes; {}/{} connections; xid age {:.2} bn\n",

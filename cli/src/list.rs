@@ -1,12 +1,17 @@
 //! `backstop list`: the committed backups in a store, per database, newest first, from their
-//! manifests.
+//! manifests, with the restore time a passed restore-level verification measured: until the
+//! database was loaded, and until it was ready (statistics in place: the recovery time).
+
+use std::collections::BTreeSet;
 
 use backstop::engine::restore::{BackupSelector, read_manifest};
+use backstop::engine::verify::{Level, Verdict, stored_result};
 use backstop::layout::{DatabaseId, STATE_PREFIX, committed_backups, database_prefix};
 use backstop::store::{StoreUrl, open_from_env};
 use serde::Serialize;
 
 use crate::common::{Align, size, table};
+use backstop::status::page::seconds_text;
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -36,6 +41,11 @@ struct Entry {
     bytes: Option<u64>,
     tables: Option<usize>,
     rows: Option<u64>,
+    /// A passed restore-level verification's measured restore: seconds until the database
+    /// was loaded (rows, indexes, constraints; `None` for a result from before it was
+    /// measured), and until it was ready (statistics in place: the recovery time).
+    loaded_seconds: Option<f64>,
+    restore_seconds: Option<f64>,
     /// Why the manifest could not be read, when it could not.
     problem: Option<String>,
 }
@@ -54,6 +64,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .filter_map(|d| DatabaseId::new(d).ok())
         .collect();
     databases.dedup();
+    let keys: BTreeSet<&str> = objects.iter().map(|o| o.key.as_str()).collect();
 
     let mut entries = Vec::new();
     for database in &databases {
@@ -77,8 +88,18 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 bytes: None,
                 tables: None,
                 rows: None,
+                loaded_seconds: None,
+                restore_seconds: None,
                 problem: None,
             };
+            if let Some(result) =
+                stored_result(store.as_ref(), &keys, database, &id, Level::Restore).await?
+                && result.verdict == Verdict::Passed
+                && result.restore_seconds.is_some()
+            {
+                entry.loaded_seconds = result.loaded_seconds;
+                entry.restore_seconds = result.restore_seconds;
+            }
             match read_manifest(store.as_ref(), database, &BackupSelector::Id(id)).await {
                 Ok(manifest) => {
                     entry.tier = Some(manifest.tier.as_str().to_string());
@@ -111,6 +132,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                     or_dash(e.bytes.map(size)),
                     or_dash(e.tables.map(|t| t.to_string())),
                     or_dash(e.rows.map(|r| r.to_string())),
+                    // A result from before loaded was measured: `-` for loaded.
+                    or_dash(e.loaded_seconds.map(seconds_text)),
+                    or_dash(e.restore_seconds.map(seconds_text)),
                     format!(
                         "{}{}",
                         e.started_at.as_deref().unwrap_or("-"),
@@ -132,6 +156,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                     ("SIZE", Align::Right),
                     ("TABLES", Align::Right),
                     ("ROWS", Align::Right),
+                    ("RTO LOADED", Align::Right),
+                    ("RTO READY", Align::Right),
                     ("STARTED", Align::Left),
                 ],
                 &rows

@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 
 use backstop::health::{HealthStatus, Thresholds};
-use backstop::status::page::{age_text, seconds_text, size_text, time_text, verified_text};
+use backstop::status::page::{
+    age_text, loaded_text, seconds_text, size_text, time_text, verified_text,
+};
 use backstop::store::{StoreUrl, open_from_env};
 use time::OffsetDateTime;
 
@@ -59,6 +61,7 @@ pub async fn run(args: Args) -> anyhow::Result<HealthStatus> {
                     d.tier.clone().unwrap_or_else(|| "-".into()),
                     size_text(d),
                     verified_text(d),
+                    loaded_text(d),
                     d.rto_seconds.map_or("-".into(), seconds_text),
                     d.recovery_point.map_or("-".into(), time_text),
                     match d.encrypted {
@@ -90,7 +93,8 @@ pub async fn run(args: Args) -> anyhow::Result<HealthStatus> {
                     ("TIER", Align::Left),
                     ("SIZE", Align::Right),
                     ("VERIFIED", Align::Left),
-                    ("RTO", Align::Right),
+                    ("RTO LOADED", Align::Right),
+                    ("RTO READY", Align::Right),
                     ("PITR THROUGH", Align::Left),
                     ("ENCRYPTED", Align::Left),
                     ("FINDINGS", Align::Left),

@@ -422,6 +422,14 @@ async fn a_drain_killed_before_advancing_the_slot_loses_and_repeats_nothing() {
     let verified: serde_json::Value = serde_json::from_slice(&verified.stdout).unwrap();
     assert_eq!(verified["verdict"], "passed", "{verified}");
     assert!(verified["replayed_through"].is_string(), "{verified}");
+    // The replay adds to both measured times: loaded stays at or under ready.
+    let (Some(loaded), Some(ready)) = (
+        verified["loaded_seconds"].as_f64(),
+        verified["restore_seconds"].as_f64(),
+    ) else {
+        panic!("loaded and ready are measured: {verified}");
+    };
+    assert!(loaded <= ready, "{verified}");
 }
 
 /// What decoding cannot carry is said: a table without a replica identity is named with the

@@ -141,6 +141,8 @@ async fn a_400_day_history_keeps_exactly_what_7_daily_4_weekly_12_monthly_says()
         checked_at: newest_at,
         duration_seconds: 1.0,
         restore_seconds: Some(1.0),
+        loaded_seconds: Some(0.8),
+        statistics: Some("analyzed".into()),
         replayed_through: None,
         engine_version: "test".into(),
     };

@@ -1,8 +1,9 @@
 //! `backstop status`: every database of a store on one screen, as a table, as JSON and as an
 //! HTML page, which is opened in headless Chromium (through its WebDriver) and checked on the
 //! screenshot: each database's section, its status badge, the timeline with its backups and
-//! verification rings, the sizes and the measured restore time are drawn where a person sees
-//! them.
+//! verification rings, the sizes and the measured restore time (until loaded and until ready,
+//! two series with a legend) are drawn where a person sees them. `health` reports the same
+//! measured restore.
 
 use backstop_tests::browser::Browser;
 use backstop_tests::postgres::{cluster, fresh_database};
@@ -14,6 +15,7 @@ use crate::support::{backstop, backstop_ok};
 const HEALTHY: [u8; 3] = [0x1f, 0x8a, 0x4c];
 const DAILY: [u8; 3] = [0x2f, 0x6f, 0xdb];
 const RTO_LINE: [u8; 3] = [0xc6, 0x28, 0x28];
+const RTO_LOADED_LINE: [u8; 3] = [0x0f, 0x8b, 0x8d];
 
 #[test]
 fn status_shows_every_database_and_its_page_draws_what_a_person_needs() {
@@ -77,9 +79,54 @@ fn status_shows_every_database_and_its_page_draws_what_a_person_needs() {
     assert_eq!(app_status["status"], "healthy", "{app_status}");
     assert_eq!(app_status["timeline"].as_array().unwrap().len(), 3);
     assert_eq!(app_status["backups"]["backup_count"], 3);
+    let (Some(loaded), Some(ready)) = (
+        app_status["rto_loaded_seconds"].as_f64(),
+        app_status["rto_seconds"].as_f64(),
+    ) else {
+        panic!("the measured restore has both times: {app_status}");
+    };
+    assert!(0.0 < loaded && loaded <= ready, "{app_status}");
+    let measured = &app_status["timeline"][0]["verifications"][0];
     assert!(
-        app_status["rto_seconds"].as_f64().unwrap() > 0.0,
-        "{app_status}"
+        measured["loaded_seconds"].as_f64().is_some()
+            && measured["restore_seconds"].as_f64().is_some(),
+        "{measured}"
+    );
+    // `health` gives the same measured restore, as JSON and as text.
+    let health = backstop_ok(
+        &[
+            "health",
+            "--from",
+            &store,
+            "--database-id",
+            &app.name,
+            "--json",
+        ],
+        &[],
+    );
+    let health: Value = serde_json::from_slice(&health.stdout).unwrap();
+    assert_eq!(
+        health["backups"]["rto_seconds"].as_f64(),
+        Some(ready),
+        "{health}"
+    );
+    assert_eq!(
+        health["backups"]["rto_loaded_seconds"].as_f64(),
+        Some(loaded),
+        "{health}"
+    );
+    let health = backstop_ok(
+        &["health", "--from", &store, "--database-id", &app.name],
+        &[],
+    );
+    let health = String::from_utf8_lossy(&health.stdout);
+    assert!(
+        health.contains(&format!(
+            "loaded in {}, ready (statistics in place) in {}",
+            backstop::status::page::seconds_text(loaded),
+            backstop::status::page::seconds_text(ready)
+        )),
+        "{health}"
     );
     assert_eq!(app_status["encrypted"], false);
     assert_eq!(
@@ -94,6 +141,8 @@ fn status_shows_every_database_and_its_page_draws_what_a_person_needs() {
         billing.name.as_str(),
         "healthy",
         "restore passed",
+        "RTO LOADED",
+        "RTO READY",
     ] {
         assert!(table.contains(expected), "{expected} missing:\n{table}");
     }
@@ -118,6 +167,9 @@ fn status_shows_every_database_and_its_page_draws_what_a_person_needs() {
         (format!("{app_section} svg.timeline"), HEALTHY),
         (format!("{app_section} svg.sizes"), DAILY),
         (format!("{app_section} svg.rto"), RTO_LINE),
+        (format!("{app_section} svg.rto"), RTO_LOADED_LINE),
+        (format!("{app_section} .rto-legend"), RTO_LINE),
+        (format!("{app_section} .rto-legend"), RTO_LOADED_LINE),
     ] {
         let elements = browser.visible(&selector);
         let element = elements

@@ -108,6 +108,16 @@ async fn an_intact_backup_in_s3_passes_every_level_and_the_results_are_recorded(
             result.findings
         );
         assert_eq!(result.restore_seconds.is_some(), level == Level::Restore);
+        assert_eq!(result.loaded_seconds.is_some(), level == Level::Restore);
+        if let (Some(loaded), Some(ready)) = (result.loaded_seconds, result.restore_seconds) {
+            assert!(loaded <= ready, "loaded {loaded} s after ready {ready} s");
+            assert!(
+                ["applied", "analyzed", "skipped"]
+                    .contains(&result.statistics.as_deref().unwrap_or("")),
+                "{:?}",
+                result.statistics
+            );
+        }
         backstop::engine::verify::record(store.as_ref(), &manifest, &result)
             .await
             .unwrap();
@@ -117,6 +127,13 @@ async fn an_intact_backup_in_s3_passes_every_level_and_the_results_are_recorded(
         .await
         .unwrap();
     assert_eq!(newest, Some((manifest.backup_id.clone(), Level::Restore)));
+    // The stored result keeps both measured times, as the status and list read them.
+    let measured = backstop::status::newest_measured_restore(store.as_ref(), &database)
+        .await
+        .unwrap()
+        .expect("the restore-level result is stored with its measured restore");
+    let loaded = measured.loaded_seconds.expect("loaded is stored");
+    assert!(loaded <= measured.restore_seconds);
     let key = format!(
         "{}/{}/verification/deep.json",
         manifest.database_id, manifest.backup_id
@@ -494,7 +511,45 @@ fn the_cli_exits_0_verified_1_failed_2_could_not_verify() {
     );
     let result: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(result["verdict"], "passed");
-    assert!(result["restore_seconds"].as_f64().is_some());
+    let (Some(loaded), Some(ready)) = (
+        result["loaded_seconds"].as_f64(),
+        result["restore_seconds"].as_f64(),
+    ) else {
+        panic!("loaded and ready are measured: {result}");
+    };
+    assert!(loaded <= ready, "{result}");
+    assert!(result["statistics"].is_string(), "{result}");
+    // `list` shows the measured restore of the verified backup, as JSON and in its table.
+    let list = backstop_ok(
+        &[
+            "list",
+            "--from",
+            &store,
+            "--database-id",
+            &db.name,
+            "--json",
+        ],
+        &[],
+    );
+    let list: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    let (Some(listed_loaded), Some(listed_ready)) = (
+        list[0]["loaded_seconds"].as_f64(),
+        list[0]["restore_seconds"].as_f64(),
+    ) else {
+        panic!("list shows both measured times: {list}");
+    };
+    assert!((listed_loaded - loaded).abs() < 1e-6, "{list}");
+    assert!((listed_ready - ready).abs() < 1e-6, "{list}");
+    let table = backstop_ok(&["list", "--from", &store, "--database-id", &db.name], &[]);
+    let table = String::from_utf8_lossy(&table.stdout);
+    for expected in [
+        "RTO LOADED",
+        "RTO READY",
+        &backstop::status::page::seconds_text(listed_loaded),
+        &backstop::status::page::seconds_text(listed_ready),
+    ] {
+        assert!(table.contains(expected), "{expected} missing:\n{table}");
+    }
     let set = std::fs::read_dir(dir.path().join("store").join(&db.name))
         .unwrap()
         .next()

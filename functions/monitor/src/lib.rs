@@ -358,6 +358,8 @@ mod tests {
             last_verification: None,
             recovery_point_age_seconds: Some(420),
             in_progress: None,
+            rto_seconds: None,
+            rto_loaded_seconds: None,
         };
         HealthReport::new(
             "shop",

@@ -5,10 +5,11 @@
 //! on-demand invocation `{"database": "main", "backup": "<id>|latest", "level": "restore"}`.
 //!
 //! Each result is written next to its backup (`verification/<level>.json`) and recorded in
-//! CloudWatch (`VerifySucceeded`, and `RestoreSeconds`, the measured RTO, at the restore
-//! level). A backup that fails verification raises one critical alert naming what is wrong and
-//! the newest backup that did verify; the invocation itself succeeds, so retries do not repeat
-//! the alert. A verification that could not run (store or scratch server unreachable) alerts
+//! CloudWatch (`VerifySucceeded`, and at the restore level the measured RTO: `RestoreSeconds`
+//! until the restored database was ready, statistics in place, and `RestoreLoadedSeconds` until
+//! it was loaded). A backup that fails verification raises one critical alert naming what is
+//! wrong and the newest backup that did verify; the invocation itself succeeds, so retries do
+//! not repeat the alert. A verification that could not run (store or scratch server unreachable) alerts
 //! and fails the invocation, so Lambda retries it.
 
 use backstop::alert::exposure::{self, Exposure};
@@ -107,8 +108,12 @@ pub struct Checked {
     pub verdict: Verdict,
     pub findings: Vec<String>,
     pub duration_seconds: f64,
+    /// The measured recovery time: until the restored database was ready.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub restore_seconds: Option<f64>,
+    /// Until it was loaded (rows, indexes, constraints), before its statistics.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loaded_seconds: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -270,6 +275,7 @@ async fn verify_one(
                 findings: vec![e.to_string()],
                 duration_seconds: 0.0,
                 restore_seconds: None,
+                loaded_seconds: None,
             });
         }
         Err(e) => return Err(e.to_string()),
@@ -299,6 +305,9 @@ async fn report(database: &DatabaseId, result: Verification, deps: &Deps) -> Che
     }
     if let Some(seconds) = result.restore_seconds {
         metrics.push(Metric::seconds("RestoreSeconds", seconds));
+    }
+    if let Some(seconds) = result.loaded_seconds {
+        metrics.push(Metric::seconds("RestoreLoadedSeconds", seconds));
     }
     if !metrics.is_empty()
         && let Err(e) = deps
@@ -349,6 +358,7 @@ async fn report(database: &DatabaseId, result: Verification, deps: &Deps) -> Che
         findings: result.findings.iter().map(ToString::to_string).collect(),
         duration_seconds: result.duration_seconds,
         restore_seconds: result.restore_seconds,
+        loaded_seconds: result.loaded_seconds,
     }
 }
 
@@ -497,6 +507,8 @@ mod tests {
             checked_at: datetime!(2026-11-22 07:00 UTC),
             duration_seconds: 1.0,
             restore_seconds: None,
+            loaded_seconds: None,
+            statistics: None,
             replayed_through: None,
             engine_version: "0.1.0".into(),
         }

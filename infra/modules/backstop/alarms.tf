@@ -163,8 +163,10 @@ locals {
           period = 86400
           start  = "-P30D"
           metrics = [
-            [{ id = "minutes", expression = "restore / 60", label = "test restore (minutes)" }],
-            ["Backstop", "RestoreSeconds", "DatabaseId", id, { id = "restore", visible = false }],
+            [{ id = "loadedminutes", expression = "loaded / 60", label = "loaded: rows, indexes, constraints (minutes)" }],
+            [{ id = "readyminutes", expression = "ready / 60", label = "ready: statistics in place, the RTO (minutes)" }],
+            ["Backstop", "RestoreLoadedSeconds", "DatabaseId", id, { id = "loaded", visible = false }],
+            ["Backstop", "RestoreSeconds", "DatabaseId", id, { id = "ready", visible = false }],
           ]
           yAxis = { left = { label = "minutes", min = 0, showUnits = false } }
         })

@@ -1,5 +1,6 @@
 //! Backup health, from what the store holds: freshness, count and bytes, the newest
-//! verification, and whether the newest backup shrank suspiciously.
+//! verification, the measured restore time, and whether the newest backup shrank
+//! suspiciously.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -51,6 +52,14 @@ pub struct BackupHealth {
     /// A backup dispatched to the container task that has not landed yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_progress: Option<String>,
+    /// The measured recovery time: the newest passed restore-level verification's seconds
+    /// until the restored database was ready (statistics in place).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rto_seconds: Option<f64>,
+    /// The same verification's seconds until the database was loaded (rows, indexes,
+    /// constraints), before its statistics; `None` for a result from before it was measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rto_loaded_seconds: Option<f64>,
 }
 
 impl BackupHealth {
@@ -82,6 +91,8 @@ pub struct BackupFacts {
     pub backups: Vec<(BackupId, u64)>,
     /// The newest verification result, with when it was checked.
     pub last_verification: Option<Verification>,
+    /// The newest passed restore-level verification that measured the restore.
+    pub measured_restore: Option<Verification>,
     /// The newest change segment's recovery point, when the database has a change stream.
     pub recovery_point: Option<OffsetDateTime>,
     /// The last backup handed to the container task, and the backup lease as it stands.
@@ -320,6 +331,14 @@ pub fn assess(
         newest_bytes,
         median_previous_bytes: median_previous,
         last_verification,
+        rto_seconds: facts
+            .measured_restore
+            .as_ref()
+            .and_then(|v| v.restore_seconds),
+        rto_loaded_seconds: facts
+            .measured_restore
+            .as_ref()
+            .and_then(|v| v.loaded_seconds),
     };
     (health, findings)
 }
@@ -388,6 +407,25 @@ pub async fn gather(store: &dyn Store, database: &DatabaseId) -> Result<BackupFa
             }
         }
     }
+    let mut measured_restore = None;
+    let restore_result = format!("{}.json", Level::Restore.as_str());
+    for (id, _) in sets
+        .iter()
+        .rev()
+        .filter(|(_, (committed, _, results))| *committed && results.contains(&restore_result))
+    {
+        let key = format!("{prefix}{id}/verification/{restore_result}");
+        let Some(found) = store.read_versioned(&key).await? else {
+            continue;
+        };
+        if let Ok(result) = serde_json::from_slice::<Verification>(&found.body)
+            && result.verdict == Verdict::Passed
+            && result.restore_seconds.is_some()
+        {
+            measured_restore = Some(result);
+            break;
+        }
+    }
     let seals =
         crate::engine::stream::segment::seal_keys(database, objects.iter().map(|o| o.key.as_str()));
     let mut stream_problems = crate::engine::stream::segment::gaps(&seals);
@@ -416,6 +454,7 @@ pub async fn gather(store: &dyn Store, database: &DatabaseId) -> Result<BackupFa
     Ok(BackupFacts {
         backups,
         last_verification,
+        measured_restore,
         recovery_point,
         dispatched: runner.dispatched,
         backup_lease,

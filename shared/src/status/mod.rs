@@ -1,6 +1,7 @@
 //! Every database in a store on one screen: are my backups OK? For each database its health
 //! (the same findings `health` gives), the newest backup with its age, tier, size and the size's
-//! trend, the newest verification and the measured restore time, how far point-in-time
+//! trend, the newest verification and the measured restore time (until loaded, and until
+//! ready: statistics in place), how far point-in-time
 //! recovery reaches, whether the backups are encrypted, and a timeline of recent backups and
 //! their verifications. `gather` reads the store; [`page`] draws the result as one HTML page.
 
@@ -45,8 +46,12 @@ pub struct DatabaseStatus {
     pub size_ratio: Option<f64>,
     /// Whether the newest backup is encrypted.
     pub encrypted: Option<bool>,
-    /// The newest measured restore time (a restore-level verification), in seconds.
+    /// The newest measured recovery time (a passed restore-level verification), in seconds:
+    /// until the restored database was ready, statistics in place.
     pub rto_seconds: Option<f64>,
+    /// The same restore's seconds until the database was loaded (rows, indexes, constraints);
+    /// `None` for a result from before it was measured.
+    pub rto_loaded_seconds: Option<f64>,
     /// How far a point-in-time restore reaches (the newest drain of the change stream).
     #[serde(with = "time::serde::rfc3339::option")]
     pub recovery_point: Option<OffsetDateTime>,
@@ -77,7 +82,10 @@ pub struct VerificationPoint {
     pub verdict: Verdict,
     #[serde(with = "time::serde::rfc3339")]
     pub checked_at: OffsetDateTime,
+    /// At the restore level: seconds until the restored database was ready.
     pub restore_seconds: Option<f64>,
+    /// At the restore level: seconds until it was loaded, before its statistics.
+    pub loaded_seconds: Option<f64>,
 }
 
 /// Reads every database's status from `store` at `now`.
@@ -132,18 +140,14 @@ async fn database_status(
     }
     let readable = || timeline.iter().filter(|p| p.problem.is_none());
     let newest = readable().next();
-    let rto_seconds = readable()
-        .flat_map(|p| p.verifications.iter())
-        .filter(|v| v.level == Level::Restore && v.verdict == Verdict::Passed)
-        .max_by_key(|v| v.checked_at)
-        .and_then(|v| v.restore_seconds);
     Ok(DatabaseStatus {
         database_id: database.to_string(),
         status: status_of(&findings),
         tier: newest.and_then(|p| p.tier.clone()),
         size_ratio: size_ratio(&health),
         encrypted: newest.and_then(|p| p.encrypted),
-        rto_seconds,
+        rto_seconds: health.rto_seconds,
+        rto_loaded_seconds: health.rto_loaded_seconds,
         recovery_point: facts.recovery_point,
         backups: health,
         findings,
@@ -190,6 +194,7 @@ async fn backup_point(
                 verdict: result.verdict,
                 checked_at: result.checked_at,
                 restore_seconds: result.restore_seconds,
+                loaded_seconds: result.loaded_seconds,
             });
         }
     }
@@ -200,7 +205,11 @@ async fn backup_point(
 #[derive(Debug, Clone, PartialEq)]
 pub struct MeasuredRestore {
     pub backup_id: String,
+    /// Until the restored database was ready (statistics in place): the recovery time.
     pub restore_seconds: f64,
+    /// Until it was loaded (rows, indexes, constraints); `None` for a result from before it
+    /// was measured.
+    pub loaded_seconds: Option<f64>,
     pub checked_at: OffsetDateTime,
 }
 
@@ -223,6 +232,7 @@ pub async fn newest_measured_restore(
             return Ok(Some(MeasuredRestore {
                 backup_id: result.backup_id,
                 restore_seconds,
+                loaded_seconds: result.loaded_seconds,
                 checked_at: result.checked_at,
             }));
         }

@@ -1,7 +1,7 @@
 //! The status as one self-contained HTML page (inline style and SVG, no script, nothing
 //! fetched): a summary table, then per database its figures, its findings, a timeline of
-//! backups and verifications, their sizes and the measured restore time's trend. Every text
-//! from the store is escaped.
+//! backups and verifications, their sizes and the measured restore time's trend (until loaded
+//! and until ready, two series). Every text from the store is escaped.
 
 use std::fmt::Write as _;
 
@@ -15,6 +15,9 @@ use crate::units::human_bytes;
 const WIDTH: f64 = 720.0;
 const CHART_HEIGHT: f64 = 90.0;
 const MARGIN: f64 = 36.0;
+/// The measured restore time's two series: until ready (the RTO), and until loaded.
+const READY_COLOUR: &str = "#c62828";
+const LOADED_COLOUR: &str = "#0f8b8d";
 
 const STYLE: &str = "body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:900px;color:#1d2330;background:#f6f7f9}\
 h1{font-size:22px;margin:0 0 4px}h2{font-size:18px;margin:0}.meta{color:#5b6475;margin-bottom:16px}\
@@ -53,20 +56,21 @@ pub fn render(status: &StoreStatus) -> String {
 fn summary(status: &StoreStatus) -> String {
     let mut html = String::from(
         "<table id=\"summary\"><tr><th>Database</th><th>Status</th><th>Last backup</th><th>Tier</th>\
-         <th>Size</th><th>Verified</th><th>RTO</th><th>PITR through</th><th>Encrypted</th></tr>",
+         <th>Size</th><th>Verified</th><th>RTO: loaded</th><th>RTO: ready</th><th>PITR through</th><th>Encrypted</th></tr>",
     );
     for d in &status.databases {
         let _ = write!(
             html,
             "<tr><td><a href=\"#db-{id}\">{id}</a></td><td>{badge}</td><td>{age}</td><td>{tier}</td>\
-             <td class=\"num\">{size}</td><td>{verified}</td><td class=\"num\">{rto}</td><td>{pitr}</td><td>{enc}</td></tr>",
+             <td class=\"num\">{size}</td><td>{verified}</td><td class=\"num\">{loaded}</td><td class=\"num\">{ready}</td><td>{pitr}</td><td>{enc}</td></tr>",
             id = escape(&d.database_id),
             badge = badge(d.status),
             age = age_text(d.backups.age_seconds),
             tier = d.tier.as_deref().map_or("-".into(), escape),
             size = size_text(d),
             verified = verified_text(d),
-            rto = d.rto_seconds.map_or("-".into(), seconds_text),
+            loaded = loaded_text(d),
+            ready = d.rto_seconds.map_or("-".into(), seconds_text),
             pitr = d.recovery_point.map_or("-".into(), time_text),
             enc = match d.encrypted {
                 Some(true) => "yes",
@@ -93,7 +97,13 @@ fn section(d: &DatabaseStatus, now: OffsetDateTime) -> String {
         ),
         f3 = figure(
             &d.rto_seconds.map_or("-".into(), seconds_text),
-            "measured restore time"
+            &match d.rto_seconds {
+                Some(_) => format!(
+                    "measured RTO: ready (statistics in place); loaded in {}",
+                    loaded_text(d)
+                ),
+                None => "measured RTO".into(),
+            }
         ),
         f4 = figure(&verified_text(d), "last verification"),
     );
@@ -265,14 +275,28 @@ fn sizes(points: &[&BackupPoint], now: OffsetDateTime) -> String {
     svg
 }
 
+/// The measured restore's time until loaded, when measured (results from before it was are
+/// shown as `-`).
+pub fn loaded_text(d: &DatabaseStatus) -> String {
+    match d.rto_seconds {
+        Some(_) => d.rto_loaded_seconds.map_or("-".into(), seconds_text),
+        None => "-".into(),
+    }
+}
+
+/// The measured restore times, two series on one scale: until ready (the RTO) and until
+/// loaded, with a legend.
 fn rto_trend(points: &[&BackupPoint], now: OffsetDateTime) -> String {
-    let mut measured: Vec<(OffsetDateTime, f64)> = points
+    let mut measured: Vec<(OffsetDateTime, f64, Option<f64>)> = points
         .iter()
         .flat_map(|p| p.verifications.iter())
         .filter(|v| v.level == Level::Restore)
-        .filter_map(|v| v.restore_seconds.map(|s| (v.checked_at, s)))
+        .filter_map(|v| {
+            v.restore_seconds
+                .map(|s| (v.checked_at, s, v.loaded_seconds))
+        })
         .collect();
-    measured.sort_by_key(|(at, _)| *at);
+    measured.sort_by_key(|(at, _, _)| *at);
     if measured.is_empty() {
         return "<p class=\"rto none\">No restore has been measured yet: run a restore-level \
                 verification (<code>backstop verify --level restore</code>, or the weekly verify \
@@ -280,36 +304,68 @@ fn rto_trend(points: &[&BackupPoint], now: OffsetDateTime) -> String {
             .into();
     }
     let span = span_of(points, now);
-    let largest = measured.iter().map(|(_, s)| *s).fold(1.0_f64, f64::max);
-    let base = CHART_HEIGHT - 18.0;
-    let coords: Vec<(f64, f64)> = measured
+    let largest = measured
         .iter()
-        .map(|(at, s)| (x_of(*at, now, span), base - (s / largest) * (base - 10.0)))
-        .collect();
+        .flat_map(|(_, ready, loaded)| [Some(*ready), *loaded])
+        .flatten()
+        .fold(1.0_f64, f64::max);
+    let base = CHART_HEIGHT - 18.0;
+    let y_of = |seconds: f64| base - (seconds / largest) * (base - 10.0);
     let mut svg = format!(
-        "<svg class=\"rto\" width=\"{WIDTH}\" height=\"{CHART_HEIGHT}\" viewBox=\"0 0 {WIDTH} {CHART_HEIGHT}\" role=\"img\" aria-label=\"measured restore time\">"
+        "<svg class=\"rto\" width=\"{WIDTH}\" height=\"{CHART_HEIGHT}\" viewBox=\"0 0 {WIDTH} {CHART_HEIGHT}\" role=\"img\" aria-label=\"measured restore time: loaded and ready\">"
     );
     svg.push_str(&axis(now, span, CHART_HEIGHT));
-    let path: Vec<String> = coords
+    let ready: Vec<(f64, f64, f64)> = measured
         .iter()
-        .map(|(x, y)| format!("{x:.1},{y:.1}"))
+        .map(|(at, s, _)| (x_of(*at, now, span), y_of(*s), *s))
         .collect();
-    let _ = write!(
-        svg,
-        "<polyline points=\"{}\" fill=\"none\" stroke=\"#c62828\" stroke-width=\"2\"/>",
-        path.join(" ")
-    );
-    for ((x, y), (_, s)) in coords.iter().zip(&measured) {
+    let loaded: Vec<(f64, f64, f64)> = measured
+        .iter()
+        .filter_map(|(at, _, loaded)| loaded.map(|s| (x_of(*at, now, span), y_of(s), s)))
+        .collect();
+    // Loaded is drawn first and wider (a line under the ready line, a ring around its point),
+    // so that both stay visible where the two are the same.
+    for (series, colour, label, coords) in [
+        ("loaded", LOADED_COLOUR, "loaded", &loaded),
+        ("ready", READY_COLOUR, "ready", &ready),
+    ] {
+        let (line_width, radius) = match series {
+            "ready" => (2.0, 3.5),
+            _ => (5.0, 6.0),
+        };
+        if coords.is_empty() {
+            continue;
+        }
+        let path: Vec<String> = coords
+            .iter()
+            .map(|(x, y, _)| format!("{x:.1},{y:.1}"))
+            .collect();
         let _ = write!(
             svg,
-            "<circle class=\"rto-point\" cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"3.5\" fill=\"#c62828\"><title>{}</title></circle>",
-            escape(&seconds_text(*s))
+            "<polyline class=\"rto-{series}\" points=\"{}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"{line_width}\"/>",
+            path.join(" ")
         );
+        let point_class = match series {
+            "ready" => "rto-point",
+            _ => "rto-loaded-point",
+        };
+        for (x, y, s) in coords {
+            let _ = write!(
+                svg,
+                "<circle class=\"{point_class}\" cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"{radius}\" fill=\"{colour}\"><title>{}</title></circle>",
+                escape(&format!("{label}: {}", seconds_text(*s)))
+            );
+        }
     }
     let _ = write!(
         svg,
         "<text x=\"4\" y=\"12\" font-size=\"10\" fill=\"#5b6475\">{}</text></svg>",
         escape(&seconds_text(largest))
+    );
+    let _ = write!(
+        svg,
+        "<div class=\"legend rto-legend\">measured restore time:<i style=\"background:{LOADED_COLOUR}\"></i>loaded \
+         (rows, indexes, constraints)<i style=\"background:{READY_COLOUR}\"></i>ready (statistics in place: the RTO)</div>"
     );
     svg
 }
@@ -413,6 +469,8 @@ mod tests {
                     verdict,
                     checked_at: now - time::Duration::days(days) + time::Duration::hours(2),
                     restore_seconds: Some(40.0 + days as f64),
+                    // The oldest result is from before loaded was measured.
+                    loaded_seconds: (days < 7).then_some(30.0 + days as f64),
                 })
                 .into_iter()
                 .collect(),
@@ -434,11 +492,14 @@ mod tests {
                     last_verification: None,
                     recovery_point_age_seconds: None,
                     in_progress: None,
+                    rto_seconds: Some(41.0),
+                    rto_loaded_seconds: Some(31.0),
                 },
                 tier: Some("daily".into()),
                 size_ratio: Some(0.99),
                 encrypted: Some(true),
                 rto_seconds: Some(41.0),
+                rto_loaded_seconds: Some(31.0),
                 recovery_point: None,
                 findings: vec![Finding::new(
                     "backup_age",
@@ -460,9 +521,27 @@ mod tests {
         assert_eq!(html.matches("class=\"backup\"").count(), 3);
         assert_eq!(html.matches("class=\"verification\"").count(), 2);
         assert_eq!(html.matches("class=\"rto-point\"").count(), 2);
+        // Loaded and ready as two series; the result from before loaded was measured has a
+        // ready point only.
+        assert_eq!(html.matches("class=\"rto-loaded-point\"").count(), 1);
+        assert!(html.contains("class=\"rto-ready\"") && html.contains("class=\"rto-loaded\""));
+        assert!(html.contains("rto-legend"));
+        assert!(html.contains("<td class=\"num\">31.0 s</td><td class=\"num\">41.0 s</td>"));
         assert_eq!(html.matches("class=\"size\"").count(), 3);
         assert!(html.contains("id=\"db-app\"") && html.contains("badge warning"));
         assert!(!html.contains("<script") && !html.contains("src=\"http"));
+    }
+
+    #[test]
+    fn a_restore_measured_before_loaded_was_shows_a_dash_for_loaded() {
+        let mut status = status_with("late");
+        status.databases[0].rto_loaded_seconds = None;
+        let html = render(&status);
+        assert!(
+            html.contains("<td class=\"num\">-</td><td class=\"num\">41.0 s</td>"),
+            "{html}"
+        );
+        assert!(html.contains("loaded in -"));
     }
 
     #[test]

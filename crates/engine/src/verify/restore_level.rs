@@ -5,9 +5,40 @@
 use super::*;
 use crate::catalog::ident;
 
-/// What the restore level found: problems, the measured RTO, and how far a change stream
-/// carried the scratch copy.
-type RestoreOutcome = (Vec<Finding>, Option<f64>, Option<OffsetDateTime>);
+/// What the restore level found.
+pub(super) struct RestoreOutcome {
+    pub findings: Vec<Finding>,
+    /// The measured RTO, when the restore itself went through.
+    pub measured: Option<Measured>,
+    /// How far a change stream carried the scratch copy.
+    pub replayed_through: Option<OffsetDateTime>,
+}
+
+/// A test restore's times, with a change stream's replay added to both: a restore to the
+/// newest point has its rows only once the stream is replayed.
+pub(super) struct Measured {
+    pub loaded_seconds: f64,
+    pub ready_seconds: f64,
+    pub statistics: StatisticsOutcome,
+}
+
+impl Measured {
+    fn of(report: restore::RestoreReport) -> Self {
+        Self {
+            loaded_seconds: report.loaded_seconds.min(report.ready_seconds),
+            ready_seconds: report.ready_seconds,
+            statistics: report.statistics,
+        }
+    }
+
+    fn and_replay(self, seconds: f64) -> Self {
+        Self {
+            loaded_seconds: self.loaded_seconds + seconds,
+            ready_seconds: self.ready_seconds + seconds,
+            ..self
+        }
+    }
+}
 
 /// The restore level: restore into a new scratch database, compare, drop it whatever happened.
 pub(super) async fn check_restore(
@@ -171,28 +202,41 @@ async fn restore_and_compare(
     target: &PgTarget,
     jobs: usize,
 ) -> Result<RestoreOutcome, VerifyError> {
-    let clock = Instant::now();
     // A scratch server need not have the source's roles: the run creates those it lacks
     // (and drops them again, see `drop_created_roles`).
     let options = RestoreOptions {
         roles: RolesMode::Create,
         ..RestoreOptions::new(jobs.max(1))
     };
-    match restore::restore(store.clone(), manifest, target, &options, &|_| {})
+    let report = match restore::restore(store.clone(), manifest, target, &options, &|_| {})
         .await
         .map_err(RestoreError::cause)
     {
-        Ok(_) => {}
+        Ok(report) => report,
         Err(RestoreError::Connect(e)) => return Err(VerifyError::Connect(e)),
-        Err(e) => return Ok((vec![part_problem(e)?], None, None)),
-    }
-    let seconds = clock.elapsed().as_secs_f64();
+        Err(e) => {
+            return Ok(RestoreOutcome {
+                findings: vec![part_problem(e)?],
+                measured: None,
+                replayed_through: None,
+            });
+        }
+    };
+    let measured = Measured::of(report);
     let findings = compare_restored(target, manifest).await?;
     if !findings.is_empty() {
-        return Ok((findings, Some(seconds), None));
+        return Ok(RestoreOutcome {
+            findings,
+            measured: Some(measured),
+            replayed_through: None,
+        });
     }
     let (findings, through, replay_seconds) = replay_stream(store, manifest, target).await;
-    Ok((findings, Some(seconds + replay_seconds), through))
+    Ok(RestoreOutcome {
+        findings,
+        measured: Some(measured.and_replay(replay_seconds)),
+        replayed_through: through,
+    })
 }
 
 /// What restore-level verification compares, on a database already restored from `manifest`
@@ -320,7 +364,8 @@ pub async fn compare_restored(
 }
 
 /// With a change stream after this backup: replays it onto the verified scratch copy, to
-/// prove the stream restores too. A replay that fails is a finding; its time adds to the RTO.
+/// prove the stream restores too. A replay that fails is a finding; its time adds to both
+/// measured times (loaded and ready).
 async fn replay_stream(
     store: Arc<dyn Store>,
     manifest: &Manifest,
