@@ -222,8 +222,9 @@ async fn restore_and_compare(
             });
         }
     };
+    let mut findings = statistics_differences(&manifest.inventory, &report.statistics);
     let measured = Measured::of(report);
-    let findings = compare_restored(target, manifest).await?;
+    findings.extend(compare_restored(target, manifest).await?);
     if !findings.is_empty() {
         return Ok(RestoreOutcome {
             findings,
@@ -359,8 +360,34 @@ pub async fn compare_restored(
             labels.len() as u64,
         );
     }
-    findings.extend(inventory_differences(&manifest.inventory, &restored));
+    // Planner statistics are no object of the restored catalog: the restore's report says
+    // whether they went in (`statistics_differences`).
+    let mut backed_up = manifest.inventory.clone();
+    backed_up.remove(inventory::STATISTICS_KIND);
+    findings.extend(inventory_differences(&backed_up, &restored));
     Ok(findings)
+}
+
+/// The planner statistics a restore applied against those the backup carries, on a target
+/// that imports them. A target that cannot ANALYZEs instead: nothing to compare.
+fn statistics_differences(
+    backed_up: &BTreeMap<String, u64>,
+    outcome: &StatisticsOutcome,
+) -> Vec<Finding> {
+    let Some(&carried) = backed_up.get(inventory::STATISTICS_KIND) else {
+        return Vec::new();
+    };
+    match outcome {
+        StatisticsOutcome::Applied { relations, .. } if *relations as u64 != carried => {
+            vec![finding(
+                None,
+                format!(
+                    "planner statistics: {carried} relation(s) backed up, {relations} applied after restore"
+                ),
+            )]
+        }
+        _ => Vec::new(),
+    }
 }
 
 /// With a change stream after this backup: replays it onto the verified scratch copy, to
@@ -485,6 +512,25 @@ mod tests {
             ]
         );
         assert!(inventory_differences(&a, &a).is_empty());
+    }
+
+    #[test]
+    fn statistics_applied_are_held_to_those_the_backup_carries() {
+        let backed_up = BTreeMap::from([(inventory::STATISTICS_KIND.to_string(), 5)]);
+        let applied = |relations| StatisticsOutcome::Applied {
+            relations,
+            analyzed: 0,
+            dropped: Vec::new(),
+        };
+        assert!(statistics_differences(&backed_up, &applied(5)).is_empty());
+        assert_eq!(
+            statistics_differences(&backed_up, &applied(3))[0].to_string(),
+            "planner statistics: 5 relation(s) backed up, 3 applied after restore"
+        );
+        // A target that cannot import them ANALYZEs; a backup from before carries none.
+        let analyzed = StatisticsOutcome::Analyzed { tables: 2 };
+        assert!(statistics_differences(&backed_up, &analyzed).is_empty());
+        assert!(statistics_differences(&BTreeMap::new(), &applied(3)).is_empty());
     }
 
     #[test]
