@@ -356,7 +356,11 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
         backstop::status::newest_measured_restore(store.as_ref(), &database).await?
     {
         progress.say(format!(
-            "last measured restore of {database}: {} (backup {}, verified {})",
+            "last measured restore of {database}: {}ready in {} (backup {}, verified {})",
+            measured
+                .loaded_seconds
+                .map(|s| format!("loaded in {}, ", backstop::status::page::seconds_text(s)))
+                .unwrap_or_default(),
             backstop::status::page::seconds_text(measured.restore_seconds),
             measured.backup_id,
             rfc3339(
