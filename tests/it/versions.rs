@@ -612,3 +612,66 @@ regression_database_round_trip! {
     the_regression_database_round_trips_on_17_as_far_as_it_loads: 17;
     the_regression_database_round_trips_on_18_as_far_as_it_loads: 18;
 }
+
+/// Onto 18, a GIN index over a table past `min_parallel_table_scan_size`, its table's only
+/// build, is built with the parallel worker of the connection left with nothing to do; the
+/// index is the source's: the same definition, amcheck's GIN check passes, and a query
+/// through it finds what a scan of the table finds.
+#[tokio::test]
+async fn a_restore_onto_18_builds_a_big_gin_index_with_a_parallel_worker_as_the_source_has_it() {
+    let Some(cluster) = cluster_of(18) else {
+        return;
+    };
+    let source = fresh_database_on(cluster, "parallel gin source");
+    source.psql(
+        "CREATE TABLE public.docs (id bigint NOT NULL, payload jsonb NOT NULL);
+         INSERT INTO public.docs SELECT g, jsonb_build_object('user', g % 1000,
+             'tags', jsonb_build_array('t' || (g % 50), 't' || (g % 7)), 'meta', md5(g::text))
+         FROM generate_series(1, 120000) g;
+         CREATE INDEX docs_payload ON public.docs USING gin (payload);",
+    );
+    let (_dir, store) = file_store();
+    let manifest = take(&source, &store, &options(&source)).await.unwrap();
+    let target = fresh_database_on(cluster, "parallel gin target");
+    let logs = backstop_tests::logs::capture();
+    restore_into(&manifest, &store, &target, RestoreOptions::new(2))
+        .await
+        .unwrap();
+    let logs = logs.text();
+    let heap: u64 = target
+        .psql("SELECT pg_relation_size('public.docs')")
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        heap >= 8 << 20,
+        "the table is too small for a parallel build: {heap} bytes"
+    );
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("index build with parallel workers")
+                && l.contains("public.docs_payload")
+                && l.contains("workers=1")),
+        "{logs}"
+    );
+
+    let definitions =
+        "SELECT indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY indexname";
+    assert_eq!(target.psql(definitions), source.psql(definitions));
+    target.psql("CREATE EXTENSION amcheck");
+    target.psql("SELECT gin_index_check('public.docs_payload')");
+    let through_the_index = target.psql(
+        "SET enable_seqscan = off; EXPLAIN (COSTS OFF) SELECT count(*) FROM public.docs WHERE payload @> '{\"tags\": [\"t7\"]}'",
+    );
+    assert!(
+        through_the_index.contains("docs_payload"),
+        "{through_the_index}"
+    );
+    let count = "SELECT count(*) FROM public.docs WHERE payload @> '{\"tags\": [\"t7\"]}'";
+    let by_index = target.psql(&format!("SET enable_seqscan = off; {count}"));
+    let by_scan = target.psql(&format!(
+        "SET enable_bitmapscan = off; SET enable_indexscan = off; {count}"
+    ));
+    assert_eq!(by_index, by_scan);
+    assert_eq!(by_index, source.psql(count));
+}

@@ -17,6 +17,12 @@
 //! gives at the load pgbench made. `BENCH_ONLY=stream` runs only that, `BENCH_ONLY=tables` only
 //! the many-objects rows.
 //!
+//! Time to ready onto PostgreSQL 18 and 15 (the harness's clusters), from the full dataset:
+//! Backstop's restore (rows, indexes, constraints and the planner's statistics) beside
+//! `pg_restore -j2` followed by `vacuumdb -j2 --analyze-only`, both with two connections, and
+//! the ratio; then, on the restored copy, the GIN and a btree index of `events` built again
+//! with no parallel maintenance worker and with one. `BENCH_ONLY=ready` runs only that.
+//!
 //! `BENCH_BASELINE=/path/to/an/older/backstop` instead compares two builds on the full
 //! dataset: `BENCH_RUNS` (default 3) rounds, each backing up and restoring with both in turn,
 //! and prints each one's median and fastest time.
@@ -27,7 +33,9 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use backstop_tests::postgres::{PgCluster, TestDb, cluster, fresh_database};
+use backstop_tests::postgres::{
+    PgCluster, TestDb, cluster, cluster_of, fresh_database, fresh_database_on,
+};
 
 struct Measured {
     seconds: f64,
@@ -207,6 +215,29 @@ fn main() -> anyhow::Result<()> {
         let full = fresh_database("bench full");
         build_dataset(pg, &full, scale)?;
         return compare_with_baseline(Path::new(&baseline), &bin, &full, &work);
+    }
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("ready") {
+        let full = fresh_database("bench full");
+        build_dataset(pg, &full, scale)?;
+        eprintln!("backup: Backstop, and pg_dump -Fd -j2...");
+        let store = work.join("backstop");
+        let mut backup = Command::new(&bin);
+        backup
+            .args(["backup", "--db", &full.url(), "--to"])
+            .arg(format!("file://{}", store.display()))
+            .args(["--jobs", "2"])
+            .stdout(Stdio::null());
+        measure(backup)?;
+        let directory = work.join("dump.dir");
+        measure(shell(&format!(
+            "{} --no-sync -Fd -j2 -f {} -d '{}'",
+            tool("pg_dump"),
+            directory.display(),
+            full.url()
+        )))?;
+        time_to_ready(&bin, &full, &store, &directory, scale)?;
+        let _ = std::fs::remove_dir_all(&work);
+        return Ok(());
     }
     let half = fresh_database("bench half");
     build_dataset(pg, &half, scale / 2)?;
@@ -390,11 +421,146 @@ fn main() -> anyhow::Result<()> {
         mib(restore.max_rss_bytes)
     );
     println!("Backstop backup with encryption: {encryption_cost:.2}x the time without");
+    time_to_ready(&bin, &full, &store, &directory, scale)?;
     many_objects_table(pg, &bin, &work)?;
     if stream_transactions > 0 {
         change_stream(pg, &bin, &work, stream_transactions)?;
     }
     let _ = std::fs::remove_dir_all(&work);
+    Ok(())
+}
+
+/// Time to ready onto PostgreSQL 18 and 15, each in one run: Backstop's restore of `store`
+/// (the backup of `source`) against `pg_restore -j2` of `directory` (its `pg_dump -Fd`)
+/// followed by `vacuumdb -j2 --analyze-only`, with the target's own tools; then the index
+/// builds of `events` on Backstop's copy with no parallel maintenance worker and with one.
+fn time_to_ready(
+    bin: &Path,
+    source: &TestDb,
+    store: &Path,
+    directory: &Path,
+    scale: u64,
+) -> anyhow::Result<()> {
+    struct Row {
+        major: u32,
+        backstop: f64,
+        loaded: f64,
+        statistics: String,
+        pg_restore: f64,
+        analyze: f64,
+        /// Per index: (name, method, seconds with no worker, seconds with one).
+        builds: Vec<(String, String, f64, f64)>,
+    }
+    let mut rows = Vec::new();
+    for major in [18, 15] {
+        let Some(target_cluster) = cluster_of(major) else {
+            continue;
+        };
+        let tool = |name: &str| server_tool(target_cluster, name);
+        eprintln!("time to ready onto {major}: Backstop...");
+        let target = fresh_database_on(target_cluster, &format!("bench ready backstop {major}"));
+        let report = store.with_extension(format!("ready-{major}.json"));
+        let restore = measure(shell(&format!(
+            "{} restore --from file://{} --database-id '{}' --db '{}' --jobs 2 --json > {}",
+            bin.display(),
+            store.display(),
+            source.name,
+            target.url(),
+            report.display()
+        )))?;
+        let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&report)?)?;
+
+        eprintln!("time to ready onto {major}: pg_restore -j2, vacuumdb -j2 --analyze-only...");
+        let other = fresh_database_on(target_cluster, &format!("bench ready pg_restore {major}"));
+        let pg_restore = measure(shell(&format!(
+            "{} -j2 -d '{}' {}",
+            tool("pg_restore"),
+            other.url(),
+            directory.display()
+        )))?;
+        let analyze = measure(shell(&format!(
+            "{} -q -j2 --analyze-only -d '{}'",
+            tool("vacuumdb"),
+            other.url()
+        )))?;
+        drop(other);
+
+        eprintln!("index builds onto {major}, with and without a parallel worker...");
+        let mut builds = Vec::new();
+        for index in ["events_payload", "events_kind_created"] {
+            let definition = target
+                .psql(&format!(
+                    "SELECT pg_get_indexdef('public.{index}'::regclass)"
+                ))
+                .trim()
+                .to_string();
+            let method = target
+                .psql(&format!(
+                    "SELECT amname FROM pg_class JOIN pg_am ON pg_am.oid = relam                      WHERE pg_class.oid = 'public.{index}'::regclass"
+                ))
+                .trim()
+                .to_string();
+            let mut seconds = [0.0; 2];
+            for (workers, time) in seconds.iter_mut().enumerate() {
+                target.psql(&format!("DROP INDEX public.{index}"));
+                let started = Instant::now();
+                target.psql(&format!(
+                    "SET max_parallel_maintenance_workers = {workers}; {definition}"
+                ));
+                *time = started.elapsed().as_secs_f64();
+            }
+            builds.push((index.to_string(), method, seconds[0], seconds[1]));
+        }
+        drop(target);
+        rows.push(Row {
+            major,
+            backstop: restore.seconds,
+            loaded: report["loaded_seconds"].as_f64().unwrap_or_default(),
+            // How the planner got its statistics: applied, analyzed or skipped.
+            statistics: report["statistics"]["how"]
+                .as_str()
+                .unwrap_or("-")
+                .to_string(),
+            pg_restore: pg_restore.seconds,
+            analyze: analyze.seconds,
+            builds,
+        });
+    }
+    println!();
+    println!(
+        "time to ready (restore + planner statistics), two connections, {} events rows: \
+         Backstop restore --jobs 2 against pg_restore -j2 then vacuumdb -j2 --analyze-only",
+        scale * 50_000
+    );
+    println!(
+        "{:<7} {:>10} {:>10} {:>24} {:>12} {:>10} {:>8}   statistics",
+        "onto", "Backstop", "(loaded)", "pg_restore + vacuumdb", "(restore)", "(analyze)", "ratio"
+    );
+    for row in &rows {
+        let pair = row.pg_restore + row.analyze;
+        println!(
+            "{:<7} {:>8.1} s {:>8.1} s {:>22.1} s {:>10.1} s {:>8.1} s {:>7.2}x   {}",
+            format!("PG {}", row.major),
+            row.backstop,
+            row.loaded,
+            pair,
+            row.pg_restore,
+            row.analyze,
+            pair / row.backstop.max(f64::EPSILON),
+            row.statistics
+        );
+    }
+    println!("index builds of events on the restored copy: no parallel maintenance worker / one");
+    for row in &rows {
+        let builds: Vec<String> = row
+            .builds
+            .iter()
+            .map(|(index, method, none, one)| {
+                format!("{index} ({method}) {none:.1} s / {one:.1} s")
+            })
+            .collect();
+        println!("  PG {}: {}", row.major, builds.join(";  "));
+    }
     Ok(())
 }
 

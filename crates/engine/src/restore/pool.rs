@@ -1,24 +1,31 @@
 //! The restore's worker pool: `jobs` connections take table loads (largest first), bundles of
-//! small tables and large-object parts, and, as each table finishes loading, that table's
-//! index and constraint builds at the front of the queue.
+//! small tables and large-object parts; as each table finishes loading, its index and
+//! constraint builds become ready, and ready builds go before the remaining loads, the
+//! largest first ([`items::build_cost`]). A build the target can run with parallel
+//! maintenance workers gets them in place of connections left with nothing to do
+//! ([`maintenance::plan`]): connections plus workers stay within `jobs`.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::cmp::{Ordering as Order, Reverse};
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use futures::SinkExt;
-use tokio::sync::{Mutex, Notify};
+use tokio::sync::{Mutex, Notify, OnceCell};
 use tokio::task::JoinSet;
 use tokio_postgres::{Client, CopyInSink};
 
+use super::items;
 use super::parts::{BlockSink, copy_header, scan_data_part, scan_large_object_part};
 use super::{RestoreError, RestoreEvent, run_batch, run_item};
 use crate::manifest::{Manifest, Part, TablePart};
 use crate::script::ScriptItem;
 use backstop_pg::{PgTarget, connect, describe};
 use backstop_store::store::Store;
+
+mod maintenance;
+use maintenance::{Limits, Method, Situation};
 
 pub(super) enum Job {
     /// A table in parts of its own (one, or several block ranges).
@@ -65,11 +72,118 @@ pub(super) struct LoadPlan {
     pub into_existing: bool,
 }
 
+/// A build whose table is loaded, waiting for a connection.
+struct Ready {
+    cost: u64,
+    /// Queued earlier: first among equal costs (a table's builds keep their order).
+    seq: u64,
+    job: Job,
+}
+
+impl Ready {
+    fn key(&self) -> (u64, Reverse<u64>) {
+        (self.cost, Reverse(self.seq))
+    }
+}
+
+impl PartialEq for Ready {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for Ready {}
+
+impl PartialOrd for Ready {
+    fn partial_cmp(&self, other: &Self) -> Option<Order> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Ready {
+    fn cmp(&self, other: &Self) -> Order {
+        self.key().cmp(&other.key())
+    }
+}
+
+/// The pool's work and who is doing it, changed under one lock.
+struct State {
+    /// Loads and large-object parts, largest first.
+    loads: VecDeque<Job>,
+    /// Builds of loaded tables, largest first.
+    ready: BinaryHeap<Ready>,
+    /// Builds of tables still to load.
+    per_table: HashMap<String, Vec<ScriptItem>>,
+    /// Connections running a job.
+    running: usize,
+    /// Parallel workers lent to running builds, each in the place of a connection.
+    lent: usize,
+    /// Table loads running (each may make builds ready).
+    loads_running: usize,
+    seq: u64,
+}
+
+/// What a connection does next.
+enum Next {
+    Run(Job),
+    /// Work is queued or will be (a load is running) but no place is free: wait for a change.
+    Wait,
+    /// Nothing is left for any connection to take.
+    Done,
+}
+
+impl State {
+    fn next(&mut self, jobs: usize) -> Next {
+        if self.ready.is_empty() && self.loads.is_empty() {
+            return match self.loads_running {
+                0 => Next::Done,
+                _ => Next::Wait,
+            };
+        }
+        if self.running + self.lent >= jobs {
+            return Next::Wait;
+        }
+        let job = match self.ready.pop() {
+            Some(ready) => ready.job,
+            None => match self.loads.pop_front() {
+                Some(job) => job,
+                None => return Next::Wait,
+            },
+        };
+        if let Job::Load(..) | Job::LoadBundle(..) = &job {
+            self.loads_running += 1;
+        }
+        self.running += 1;
+        Next::Run(job)
+    }
+
+    fn situation(&self, jobs: usize) -> Situation {
+        Situation {
+            jobs,
+            running: self.running,
+            lent: self.lent,
+            queued: self.ready.len() + self.loads.len(),
+        }
+    }
+
+    fn push_ready(&mut self, cost: u64, job: Job) {
+        self.seq += 1;
+        self.ready.push(Ready {
+            cost,
+            seq: self.seq,
+            job,
+        });
+    }
+}
+
 struct Pool {
-    queue: Mutex<VecDeque<Job>>,
-    loads_running: AtomicUsize,
+    state: Mutex<State>,
     wake: Notify,
-    per_table: Mutex<HashMap<String, Vec<ScriptItem>>>,
+    jobs: usize,
+    /// Each table's rows as stored (before compression): the size its builds are ordered by.
+    table_bytes: HashMap<String, u64>,
+    /// The target's parallel maintenance settings, read by the first session.
+    limits: OnceCell<Limits>,
     plan: LoadPlan,
 }
 
@@ -82,10 +196,19 @@ pub(super) async fn run_pool(
     on_event: &(dyn Fn(RestoreEvent) + Sync),
 ) -> Result<u64, RestoreError> {
     let pool = Arc::new(Pool {
-        queue: Mutex::new(queue),
-        loads_running: AtomicUsize::new(0),
+        table_bytes: table_bytes(&queue),
+        state: Mutex::new(State {
+            loads: queue,
+            ready: BinaryHeap::new(),
+            per_table,
+            running: 0,
+            lent: 0,
+            loads_running: 0,
+            seq: 0,
+        }),
         wake: Notify::new(),
-        per_table: Mutex::new(per_table),
+        jobs,
+        limits: OnceCell::new(),
         plan,
     });
     let manifest = Arc::new(manifest.clone());
@@ -112,6 +235,28 @@ pub(super) async fn run_pool(
     Ok(rows.into_iter().sum())
 }
 
+/// Each table's size as the backup stored its rows (before compression when the manifest
+/// records it): a table of its own sums its parts, a bundle's tables share their part's.
+fn table_bytes(queue: &VecDeque<Job>) -> HashMap<String, u64> {
+    let size = |part: &Part| part.plain_bytes.unwrap_or(part.bytes);
+    let mut sizes = HashMap::new();
+    for job in queue {
+        match job {
+            Job::Load(table, parts) => {
+                sizes.insert(table.clone(), parts.iter().map(size).sum());
+            }
+            Job::LoadBundle(part) => {
+                let share = size(part) / part.bundle.len().max(1) as u64;
+                for table in &part.bundle {
+                    sizes.insert(table.qualified_name.clone(), share);
+                }
+            }
+            Job::LargeObjects(_) | Job::Build(_) | Job::Builds(_) => {}
+        }
+    }
+    sizes
+}
+
 async fn work(
     pool: Arc<Pool>,
     store: Arc<dyn Store>,
@@ -127,18 +272,32 @@ async fn work(
             step: "preparing a restore session",
             reason: describe(&e),
         })?;
+    // The target's settings as a session has them, before this one gives its builds none.
+    pool.limits
+        .get_or_try_init(|| Limits::read(&client))
+        .await?;
+    client
+        .batch_execute(maintenance::NO_WORKERS)
+        .await
+        .map_err(|e| RestoreError::Database {
+            step: "preparing a restore session",
+            reason: describe(&e),
+        })?;
     let mut rows = 0;
     loop {
-        let job = {
-            let mut queue = pool.queue.lock().await;
-            let job = queue.pop_front();
-            if let Some(Job::Load(..) | Job::LoadBundle(..)) = &job {
-                pool.loads_running.fetch_add(1, Ordering::SeqCst);
+        // Made before looking, so a change made after the look still wakes this connection.
+        let changed = pool.wake.notified();
+        let next = pool.state.lock().await.next(pool.jobs);
+        let job = match next {
+            Next::Run(job) => job,
+            Next::Wait => {
+                changed.await;
+                continue;
             }
-            job
+            Next::Done => break,
         };
         let loaded = match job {
-            Some(Job::Load(table, parts)) => {
+            Job::Load(table, parts) => {
                 let into_existing = pool.plan.into_existing;
                 let loaded = load_table(
                     &client,
@@ -152,7 +311,7 @@ async fn work(
                 .map(|rows| vec![(table.clone(), rows)]);
                 pool.loaded(loaded, &[table], false).await
             }
-            Some(Job::LoadBundle(part)) => {
+            Job::LoadBundle(part) => {
                 let wanted: Vec<String> = part
                     .bundle
                     .iter()
@@ -172,29 +331,24 @@ async fn work(
                 let loaded = bundle.close(outcome).await;
                 pool.loaded(loaded, &wanted, true).await
             }
-            Some(Job::LargeObjects(part)) => {
-                load_large_objects(&client, store.as_ref(), &manifest, &part).await?;
+            Job::LargeObjects(part) => {
+                let outcome = load_large_objects(&client, store.as_ref(), &manifest, &part).await;
+                pool.finished(0).await;
+                outcome?;
                 continue;
             }
-            Some(Job::Build(item)) => {
-                run_item(&client, &item).await?;
+            Job::Build(item) => {
+                let outcome = pool.build(&client, &item).await;
+                outcome?;
                 let _ = events.send(RestoreEvent::Built { items: 1 });
                 continue;
             }
-            Some(Job::Builds(items)) => {
+            Job::Builds(items) => {
                 let items: Vec<&ScriptItem> = items.iter().collect();
-                run_batch(&client, &items).await?;
+                let outcome = run_batch(&client, &items).await;
+                pool.finished(0).await;
+                outcome?;
                 let _ = events.send(RestoreEvent::Built { items: items.len() });
-                continue;
-            }
-            None if pool.loads_running.load(Ordering::SeqCst) == 0 => break,
-            None => {
-                let notified = pool.wake.notified();
-                if pool.queue.lock().await.is_empty()
-                    && pool.loads_running.load(Ordering::SeqCst) > 0
-                {
-                    notified.await;
-                }
                 continue;
             }
         };
@@ -207,37 +361,133 @@ async fn work(
 }
 
 impl Pool {
-    /// After a load (whatever its outcome): queues the builds of `tables` ahead of everything
-    /// else and wakes the workers waiting for work. A big table's builds are jobs of their
-    /// own, so they spread over the workers; a small table's go together.
+    /// After a load (whatever its outcome): makes the builds of `tables` ready and wakes the
+    /// connections waiting for work. A big table's builds are jobs of their own, so they
+    /// spread over the connections; a small table's go together.
     async fn loaded(
         &self,
         outcome: Result<Vec<(String, u64)>, RestoreError>,
         tables: &[String],
         small: bool,
     ) -> Result<Vec<(String, u64)>, RestoreError> {
-        let mut builds = Vec::new();
         {
-            let mut per_table = self.per_table.lock().await;
+            let mut state = self.state.lock().await;
             for table in tables {
-                let items = per_table.remove(table).unwrap_or_default();
+                let items = state.per_table.remove(table).unwrap_or_default();
+                let bytes = self.table_bytes.get(table).copied().unwrap_or(0);
                 match small {
-                    true if !items.is_empty() => builds.push(Job::Builds(items)),
+                    true if !items.is_empty() => {
+                        let cost = items.iter().map(|i| items::build_cost(i, bytes)).sum();
+                        state.push_ready(cost, Job::Builds(items));
+                    }
                     true => {}
-                    false => builds.extend(items.into_iter().map(Job::Build)),
+                    false => {
+                        for item in items {
+                            let cost = items::build_cost(&item, bytes);
+                            state.push_ready(cost, Job::Build(item));
+                        }
+                    }
                 }
             }
+            state.loads_running = state.loads_running.saturating_sub(1);
         }
-        {
-            let mut queue = self.queue.lock().await;
-            for job in builds.into_iter().rev() {
-                queue.push_front(job);
-            }
-        }
-        self.loads_running.fetch_sub(1, Ordering::SeqCst);
-        self.wake.notify_waiters();
+        self.finished(0).await;
         outcome
     }
+
+    /// A connection's job ended, with `workers` lent to it: their places and its own are free.
+    async fn finished(&self, workers: usize) {
+        {
+            let mut state = self.state.lock().await;
+            state.running = state.running.saturating_sub(1);
+            state.lent = state.lent.saturating_sub(workers);
+        }
+        self.wake.notify_waiters();
+    }
+
+    /// Runs one build, with the parallel workers [`maintenance::plan`] gives it.
+    async fn build(&self, client: &Client, item: &ScriptItem) -> Result<(), RestoreError> {
+        let workers = match self.lend(client, item).await {
+            Ok(workers) => workers,
+            Err(e) => {
+                self.finished(0).await;
+                return Err(e);
+            }
+        };
+        let mut outcome = run_item(client, item).await;
+        if workers > 0 && outcome.is_ok() {
+            outcome = client
+                .batch_execute(maintenance::WORKERS_RETURNED)
+                .await
+                .map_err(|e| RestoreError::Database {
+                    step: "resetting a session after a parallel index build",
+                    reason: describe(&e),
+                });
+        }
+        self.finished(workers).await;
+        outcome
+    }
+
+    /// The workers `item`'s build takes, taken from the pool's places and set on the session.
+    async fn lend(&self, client: &Client, item: &ScriptItem) -> Result<usize, RestoreError> {
+        let Some(limits) = self.limits.get() else {
+            return Ok(0);
+        };
+        let method = Method::of(&item.header);
+        let Some(table) = item.header.table.as_deref() else {
+            return Ok(0);
+        };
+        if !limits.builds_in_parallel(method)
+            || self.state.lock().await.situation(self.jobs).spare() == 0
+        {
+            return Ok(0);
+        }
+        // The heap the server sizes the build's workers by.
+        let heap_bytes = relation_size(client, table).await?;
+        let plan = {
+            let mut state = self.state.lock().await;
+            let plan = maintenance::plan(limits, method, heap_bytes, state.situation(self.jobs));
+            state.lent += plan.workers;
+            plan
+        };
+        if plan.workers == 0 {
+            return Ok(0);
+        }
+        tracing::debug!(
+            item = %item.header.name,
+            workers = plan.workers,
+            maintenance_work_mem = plan.work_mem,
+            "index build with parallel workers"
+        );
+        match client.batch_execute(&plan.settings(limits)).await {
+            Ok(()) => Ok(plan.workers),
+            Err(e) => {
+                let mut state = self.state.lock().await;
+                state.lent = state.lent.saturating_sub(plan.workers);
+                Err(RestoreError::Database {
+                    step: "giving an index build parallel workers",
+                    reason: describe(&e),
+                })
+            }
+        }
+    }
+}
+
+/// The size of `table`'s heap on the target, in bytes.
+async fn relation_size(client: &Client, table: &str) -> Result<u64, RestoreError> {
+    let failed = |reason: String| RestoreError::Database {
+        step: "reading a loaded table's size",
+        reason: format!("{table}: {reason}"),
+    };
+    let row = client
+        .query_one(
+            "SELECT pg_catalog.pg_relation_size($1::pg_catalog.text::pg_catalog.regclass)",
+            &[&table],
+        )
+        .await
+        .map_err(|e| failed(describe(&e)))?;
+    let bytes: i64 = row.try_get(0).map_err(|e| failed(e.to_string()))?;
+    Ok(u64::try_from(bytes).unwrap_or(0))
 }
 
 /// Loads a bundle's wanted tables, `per_transaction` at a time: each is emptied and filled
@@ -452,5 +702,92 @@ async fn load_table(
             let _ = client.batch_execute("ROLLBACK").await;
             Err(e)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::item::ItemKind;
+    use crate::script::ItemHeader;
+
+    fn build(name: &str) -> Job {
+        Job::Build(ScriptItem {
+            header: ItemHeader {
+                kind: ItemKind::Index,
+                name: name.into(),
+                table: None,
+                marks: Vec::new(),
+                references: None,
+                slow_build: false,
+            },
+            sql: String::new(),
+        })
+    }
+
+    fn name(next: Next) -> String {
+        match next {
+            Next::Run(Job::Build(item)) => item.header.name,
+            Next::Run(Job::Load(table, _)) => table,
+            Next::Run(_) => "another job".into(),
+            Next::Wait => "wait".into(),
+            Next::Done => "done".into(),
+        }
+    }
+
+    #[test]
+    fn ready_builds_go_first_largest_first_within_the_places_jobs_allows() {
+        let mut state = State {
+            loads: VecDeque::from([
+                Job::Load("big".into(), Vec::new()),
+                Job::Load("small".into(), Vec::new()),
+            ]),
+            ready: BinaryHeap::new(),
+            per_table: HashMap::new(),
+            running: 0,
+            lent: 0,
+            loads_running: 0,
+            seq: 0,
+        };
+        assert_eq!(name(state.next(1)), "big");
+        // One place, taken.
+        assert_eq!(name(state.next(1)), "wait");
+        state.push_ready(100, build("big_btree"));
+        state.push_ready(800, build("big_gin"));
+        state.push_ready(100, build("big_key"));
+        state.push_ready(300, build("other_btree"));
+        state.running -= 1;
+        state.loads_running -= 1;
+        // Largest first, before the load still queued; equal costs in the order they came.
+        let order: Vec<String> = (0..5)
+            .map(|_| {
+                let next = name(state.next(1));
+                state.running -= 1;
+                next
+            })
+            .collect();
+        assert_eq!(
+            order,
+            ["big_gin", "other_btree", "big_btree", "big_key", "small"]
+        );
+        state.loads_running -= 1;
+        assert_eq!(name(state.next(2)), "done");
+        // A worker lent to a build takes a connection's place.
+        state.push_ready(1, build("a"));
+        state.push_ready(1, build("b"));
+        state.running = 1;
+        state.lent = 1;
+        assert_eq!(name(state.next(2)), "wait");
+        state.lent = 0;
+        assert_eq!(name(state.next(2)), "a");
+        assert_eq!(
+            state.situation(3),
+            Situation {
+                jobs: 3,
+                running: 2,
+                lent: 0,
+                queued: 1
+            }
+        );
     }
 }
