@@ -557,9 +557,13 @@ fn statistics_lines(outcome: &StatisticsOutcome) -> Vec<String> {
             lines.extend(dropped.iter().map(|d| format!("statistics: {d}")));
             lines
         }
-        StatisticsOutcome::Analyzed { tables } => vec![format!(
-            "statistics: {tables} tables ANALYZEd (the target imports none before PostgreSQL 18, or the backup holds none)"
-        )],
+        StatisticsOutcome::Analyzed { tables, dropped } => {
+            let mut lines = vec![format!(
+                "statistics: {tables} tables ANALYZEd (the target imports none before PostgreSQL 18, or the backup holds none)"
+            )];
+            lines.extend(dropped.iter().map(|d| format!("statistics: {d}")));
+            lines
+        }
         StatisticsOutcome::Skipped => vec![
             "statistics: none (--no-statistics); run ANALYZE before relying on query plans".into(),
         ],

@@ -97,6 +97,7 @@ async fn describe(store: &dyn Store, manifest: &Manifest, readable: bool) -> any
         for (kind, section) in [
             (PartKind::PreData, "pre-data"),
             (PartKind::PostData, "post-data"),
+            (PartKind::Statistics, "statistics"),
         ] {
             for part in manifest.parts.iter().filter(|p| p.kind == kind) {
                 let text = read_script(store, manifest, part).await?;

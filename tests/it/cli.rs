@@ -204,10 +204,10 @@ fn backup_list_export_and_restore_through_the_cli() {
     assert_eq!(summary["database_id"], source.name.as_str());
     assert!(!String::from_utf8_lossy(&output.stderr).contains(&cluster().password));
     // The set's objects (manifest, globals.json, pre-data, one part for its small tables,
-    // post-data), and what storing them took: one write each, the lease's, and the tier's
-    // listing.
-    assert_eq!(summary["objects"], 5, "{summary}");
-    assert_eq!(summary["requests"]["objects_written"], 5, "{summary}");
+    // post-data, the planner's statistics), and what storing them took: one write each, the
+    // lease's, and the tier's listing.
+    assert_eq!(summary["objects"], 6, "{summary}");
+    assert_eq!(summary["requests"]["objects_written"], 6, "{summary}");
     // The database's objects (table, sequence, key, index, default) and how long the backup
     // took to read, check and order them before its first row.
     assert_eq!(summary["database_objects"], 5, "{summary}");

@@ -80,9 +80,10 @@ async fn the_backup_binary_runs_one_job_from_backstop_job_outside_lambda() {
         "a committed job sends no alert"
     );
     // The answer says what the backup cost in objects and store requests.
-    assert_eq!(response["backups"][0]["objects"], 5, "{response}");
+    // (manifest, globals.json, pre-data, data, post-data, statistics)
+    assert_eq!(response["backups"][0]["objects"], 6, "{response}");
     assert_eq!(
-        response["backups"][0]["requests"]["objects_written"], 5,
+        response["backups"][0]["requests"]["objects_written"], 6,
         "{response}"
     );
 

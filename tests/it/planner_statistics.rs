@@ -204,7 +204,13 @@ async fn before_18_the_restore_analyzes_and_no_statistics_gives_none() {
     )
     .await
     .unwrap();
-    assert_eq!(report.statistics, StatisticsOutcome::Analyzed { tables: 6 });
+    assert_eq!(
+        report.statistics,
+        StatisticsOutcome::Analyzed {
+            tables: 6,
+            dropped: Vec::new()
+        }
+    );
     assert_eq!(
         restored.psql(analyzed_tables).trim(),
         "customers,events,events_2024,events_2025,orders,per_country"

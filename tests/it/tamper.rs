@@ -91,10 +91,15 @@ fn decompressed(path: &Path) -> Vec<u8> {
     zstd::decode_all(std::fs::File::open(path).unwrap()).unwrap()
 }
 
-/// The runbook's by-hand path, without Backstop: each part of the set in manifest order,
-/// decompressed, into one `psql -v ON_ERROR_STOP=1 target` run in `cwd`; asserts it succeeded.
+/// The runbook's by-hand path, without Backstop: each part of the set in manifest order (but
+/// the statistics, which the harness's default PostgreSQL may not take), decompressed, into one `psql -v ON_ERROR_STOP=1 target` run in `cwd`; asserts it succeeded.
 fn by_hand_into_psql(manifest: &Manifest, set: &Path, target: &str, cwd: &Path) {
-    let mut parts: Vec<_> = manifest.parts.iter().collect();
+    // The statistics part is for PostgreSQL 18 and later, as the runbook says.
+    let mut parts: Vec<_> = manifest
+        .parts
+        .iter()
+        .filter(|p| p.kind != PartKind::Statistics)
+        .collect();
     parts.sort_by_key(|p| p.order);
     let script: Vec<u8> = parts
         .iter()

@@ -22,8 +22,8 @@ use backstop_store::tier::Tier;
 /// decompression to.
 /// 5: each item's marker records its marks (`engine::sql`): where it names roles, changes an
 /// owner, acts as a grantor or adds a plain key, and what a foreign key references.
-/// 6: post-data holds the planner's statistics (items `statistics-data` and `analyze`), which
-/// a restore gives last.
+/// 6: a `statistics` part after post-data holds the planner's statistics (items
+/// `statistics-data` and `analyze`), which a restore gives last.
 pub const FORMAT_VERSION: u32 = 6;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,6 +125,9 @@ pub enum PartKind {
     PreData,
     Data,
     PostData,
+    /// The planner's statistics (`statistics.sql.zst`, after post-data): calls only
+    /// PostgreSQL 18 and later know, so a script of the other parts runs on any version.
+    Statistics,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

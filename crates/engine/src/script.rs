@@ -136,7 +136,6 @@ pub fn without(
     format: u32,
     no_owner: bool,
     no_acl: bool,
-    no_statistics: bool,
 ) -> Result<String, String> {
     let prefix = format!("-- {marker} ");
     let start = script
@@ -150,9 +149,7 @@ pub fn without(
         role: &|_| None,
     };
     for item in parse(script, marker, format)? {
-        if (no_acl && item.header.kind.is_privilege())
-            || (no_statistics && item.header.kind.is_planner_statistics())
-        {
+        if no_acl && item.header.kind.is_privilege() {
             continue;
         }
         let edited = sql::edit(&item.sql, &item.header.marks, &edits).map_err(|e| e.to_string())?;

@@ -964,12 +964,13 @@ async fn run(
         seconds = clock.elapsed().as_secs_f64(),
         "data stored, sequence values read"
     );
-    post_items.extend(
-        ordered
-            .items
-            .into_iter()
-            .filter(|i| i.section == Section::PostData),
-    );
+    // The planner's statistics go in a part of their own: only 18 and later run them.
+    let (statistics_items, later): (Vec<crate::item::Item>, Vec<crate::item::Item>) = ordered
+        .items
+        .into_iter()
+        .filter(|i| i.section == Section::PostData)
+        .partition(|i| i.kind.is_planner_statistics());
+    post_items.extend(later);
     let post: Vec<_> = post_items.iter().collect();
     let title = format!("Backstop backup {backup_id} of {database_name}: post-data");
     let post_part = writer
@@ -981,6 +982,18 @@ async fn run(
         )
         .await?;
     parts.push(post_part);
+    let title = format!("Backstop backup {backup_id} of {database_name}: planner statistics");
+    let statistics: Vec<_> = statistics_items.iter().collect();
+    parts.push(
+        writer
+            .script(
+                "statistics.sql.zst",
+                PartKind::Statistics,
+                data_count + 2,
+                &script::render(&title, &marker, &statistics),
+            )
+            .await?,
+    );
     leader
         .batch_execute("COMMIT")
         .await

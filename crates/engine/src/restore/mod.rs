@@ -215,8 +215,9 @@ pub enum StatisticsOutcome {
         dropped: Vec<String>,
     },
     /// The target cannot import statistics (before PostgreSQL 18), or the backup holds none:
-    /// `tables` tables ANALYZEd as the last phase, in parallel.
-    Analyzed { tables: usize },
+    /// `tables` tables ANALYZEd as the last phase, in parallel; `dropped` says which could not
+    /// be.
+    Analyzed { tables: usize, dropped: Vec<String> },
     /// `--no-statistics`: the planner has none until ANALYZE or autovacuum runs.
     Skipped,
 }
@@ -299,10 +300,12 @@ async fn restore_unwatched(
     }
     let mut pre = None;
     let mut post = None;
+    let mut statistics_part = None;
     for part in &manifest.parts {
         match part.kind {
             super::manifest::PartKind::PreData => pre = Some(part),
             super::manifest::PartKind::PostData => post = Some(part),
+            super::manifest::PartKind::Statistics => statistics_part = Some(part),
             super::manifest::PartKind::Data => {}
         }
     }
@@ -318,6 +321,11 @@ async fn restore_unwatched(
     };
     let pre_items = items(pre, "pre-data").await?;
     let post_items = items(post, "post-data").await?;
+    // A backup from before statistics were carried has no such part.
+    let statistics_items = match statistics_part {
+        Some(part) if options.statistics => items(Some(part), "statistics").await?,
+        _ => Vec::new(),
+    };
 
     // With --create the database does not exist yet: roles and the database are made from
     // the server's maintenance database.
@@ -457,11 +465,6 @@ async fn restore_unwatched(
             .sum(),
     });
 
-    // The planner's statistics come last, after every build (an index build resets its
-    // table's).
-    let (statistics_items, post_items): (Vec<ScriptItem>, Vec<ScriptItem>) = post_items
-        .into_iter()
-        .partition(|i| i.header.kind.is_planner_statistics());
     // Extended statistics (CREATE STATISTICS) are built by ANALYZE alone: their tables.
     let extended: Vec<String> = post_items
         .iter()
@@ -591,7 +594,7 @@ async fn restore_unwatched(
                 &plan,
                 max_locks,
             )
-            .await?;
+            .await;
             notices.keep(earlier);
             outcome
         } else {

@@ -426,9 +426,10 @@ pub async fn export(
             .map_err(write_error)?;
     }
     for part in &manifest.parts {
-        if part.kind != PartKind::Data
-            && (options.no_owner || options.no_acl || !options.statistics)
-        {
+        if part.kind == PartKind::Statistics && !options.statistics {
+            continue;
+        }
+        if part.kind != PartKind::Data && (options.no_owner || options.no_acl) {
             let script = read_script(store, manifest, part).await?;
             let adjusted = script::without(
                 &script,
@@ -436,7 +437,6 @@ pub async fn export(
                 manifest.format_version,
                 options.no_owner,
                 options.no_acl,
-                !options.statistics,
             )
             .map_err(|reason| RestoreError::Manifest {
                 key: part.key.clone(),

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio_postgres::Client;
 
-use super::{RestoreError, ScriptItem, StatisticsOutcome, db, run_batch};
+use super::{ScriptItem, StatisticsOutcome, run_batch};
 use crate::item::ItemKind;
 use backstop_pg::version::ServerVersion;
 use backstop_pg::{Notices, PgTarget, connect, describe};
@@ -101,9 +101,10 @@ pub(super) fn plan<'a>(
     }
 }
 
-/// Runs `plan` on `main` (the statistics) and on `jobs` connections to `target` (ANALYZE, each
-/// session set up with `session_path`), in batches the lock table holds. A statistic the
-/// target refuses is a warning of the server's, not an error: each is said in the outcome.
+/// Runs `plan` on `main` (the statistics) and on `jobs` connections to `target` (VACUUM and
+/// ANALYZE, each session set up with `session_path`), in batches the lock table holds. The
+/// database is restored by then: nothing here fails the restore. A statistic the target
+/// refuses (a warning of the server's), a batch or a table that fails, is said in the outcome.
 pub(super) async fn give(
     main: &Client,
     notices: &Notices,
@@ -112,26 +113,46 @@ pub(super) async fn give(
     jobs: usize,
     plan: &StatisticsPlan<'_>,
     max_locks: usize,
-) -> Result<StatisticsOutcome, RestoreError> {
+) -> StatisticsOutcome {
+    let mut dropped = plan.dropped.clone();
     // Each VACUUM leaves the database-wide figures to one pass at the end (which it would
     // otherwise redo per table, scanning pg_class each time).
     if !plan.vacuum.is_empty() {
-        per_table(
+        let (_, failed) = per_table(
             target,
             session_path,
             jobs,
             &plan.vacuum,
             "VACUUM (SKIP_DATABASE_STATS)",
         )
-        .await?;
-        main.batch_execute("VACUUM (ONLY_DATABASE_STATS)")
-            .await
-            .map_err(db("updating the database's vacuum figures"))?;
+        .await;
+        dropped.extend(failed);
+        if let Err(e) = main.batch_execute("VACUUM (ONLY_DATABASE_STATS)").await {
+            dropped.push(format!(
+                "the database's vacuum figures were not updated: {}",
+                describe(&e)
+            ));
+        }
     }
+    let mut applied = 0;
     for chunk in plan.apply.chunks(max_locks.max(16)) {
-        run_batch(main, chunk).await?;
+        match run_batch(main, chunk).await {
+            Ok(()) => applied += chunk.len(),
+            // One by one, each on its own, so one relation's failure costs only its own.
+            Err(_) => {
+                for item in chunk {
+                    match main.batch_execute(&item.sql).await {
+                        Ok(()) => applied += 1,
+                        Err(e) => dropped.push(format!(
+                            "statistics of {} not applied: {}",
+                            item.header.name,
+                            describe(&e)
+                        )),
+                    }
+                }
+            }
+        }
     }
-    let mut dropped = plan.dropped.clone();
     dropped.extend(
         notices
             .take()
@@ -139,53 +160,84 @@ pub(super) async fn give(
             .filter(|n| *n.code() == tokio_postgres::error::SqlState::WARNING)
             .map(|n| format!("statistics not applied: {}", n.message())),
     );
-    let analyzed = per_table(target, session_path, jobs, &plan.analyze, "ANALYZE").await?;
-    Ok(if plan.carried {
+    let (analyzed, failed) = per_table(target, session_path, jobs, &plan.analyze, "ANALYZE").await;
+    dropped.extend(failed);
+    if plan.carried {
         StatisticsOutcome::Applied {
-            relations: plan.apply.len(),
+            relations: applied,
             analyzed,
             dropped,
         }
     } else {
-        StatisticsOutcome::Analyzed { tables: analyzed }
-    })
+        StatisticsOutcome::Analyzed {
+            tables: analyzed,
+            dropped,
+        }
+    }
 }
 
 /// Runs `command` (ANALYZE, VACUUM) on each of `tables` on up to `jobs` connections, each
-/// taking the next table as it finishes one. Returns how many tables it ran on.
+/// taking the next table as it finishes one. Returns on how many tables it ran, and a line
+/// for each table it could not run on.
 async fn per_table(
     target: &PgTarget,
     session_path: &str,
     jobs: usize,
     tables: &[String],
     command: &str,
-) -> Result<usize, RestoreError> {
+) -> (usize, Vec<String>) {
     if tables.is_empty() {
-        return Ok(0);
+        return (0, Vec::new());
     }
+    let verb = command.split_whitespace().next().unwrap_or(command);
     let queue = Arc::new(Mutex::new(tables.iter().cloned().collect::<VecDeque<_>>()));
-    let worker = |queue: Arc<Mutex<VecDeque<String>>>| async move {
-        let client = connect(target).await?;
-        client
-            .batch_execute(&format!("{}{session_path}", super::preamble()))
-            .await
-            .map_err(db("preparing a session for the statistics"))?;
-        loop {
-            let next = queue.lock().ok().and_then(|mut q| q.pop_front());
-            let Some(table) = next else { break };
-            client
-                .batch_execute(&format!("{command} {table}"))
-                .await
-                .map_err(|e| RestoreError::Item {
-                    item: format!("{} {table}", command.to_lowercase()),
-                    reason: describe(&e),
-                })?;
+    let failures = Arc::new(Mutex::new(Vec::new()));
+    let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let worker = || {
+        let (queue, failures, done) = (queue.clone(), failures.clone(), done.clone());
+        async move {
+            let fail = |line: String| {
+                if let Ok(mut f) = failures.lock() {
+                    f.push(line);
+                }
+            };
+            let client = match connect(target).await {
+                Ok(client) => client,
+                Err(e) => return fail(format!("a {verb} session could not connect: {e}")),
+            };
+            let setup = format!("{}{session_path}", super::preamble());
+            if let Err(e) = client.batch_execute(&setup).await {
+                return fail(format!(
+                    "a {verb} session could not be set up: {}",
+                    describe(&e)
+                ));
+            }
+            loop {
+                let next = queue.lock().ok().and_then(|mut q| q.pop_front());
+                let Some(table) = next else { break };
+                match client.batch_execute(&format!("{command} {table}")).await {
+                    Ok(()) => {
+                        done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    Err(e) => fail(format!(
+                        "{verb} {table} failed: {}; run it by hand",
+                        describe(&e)
+                    )),
+                }
+            }
         }
-        Ok::<(), RestoreError>(())
     };
-    let workers = (0..jobs.clamp(1, tables.len())).map(|_| worker(queue.clone()));
-    futures::future::try_join_all(workers).await?;
-    Ok(tables.len())
+    futures::future::join_all((0..jobs.clamp(1, tables.len())).map(|_| worker())).await;
+    let mut failures = failures.lock().map(|f| f.clone()).unwrap_or_default();
+    // What no session was left to run (every one failed to connect).
+    let left: Vec<String> = queue
+        .lock()
+        .map(|mut q| q.drain(..).collect())
+        .unwrap_or_default();
+    if !left.is_empty() {
+        failures.push(format!("{verb} not run on {}", left.join(", ")));
+    }
+    (done.load(std::sync::atomic::Ordering::Relaxed), failures)
 }
 
 #[cfg(test)]

@@ -514,7 +514,9 @@ async fn check_deep(store: &dyn Store, manifest: &Manifest) -> Result<Vec<Findin
             PartKind::Data => scan_data_part(store, manifest, part, &mut Discard)
                 .await
                 .map(|_| ()),
-            PartKind::PreData | PartKind::PostData => check_script(store, manifest, part).await,
+            PartKind::PreData | PartKind::PostData | PartKind::Statistics => {
+                check_script(store, manifest, part).await
+            }
         };
         if let Err(e) = checked {
             findings.push(part_problem(e)?);

@@ -528,7 +528,10 @@ mod tests {
             "planner statistics: 5 relation(s) backed up, 3 applied after restore"
         );
         // A target that cannot import them ANALYZEs; a backup from before carries none.
-        let analyzed = StatisticsOutcome::Analyzed { tables: 2 };
+        let analyzed = StatisticsOutcome::Analyzed {
+            tables: 2,
+            dropped: Vec::new(),
+        };
         assert!(statistics_differences(&backed_up, &analyzed).is_empty());
         assert!(statistics_differences(&BTreeMap::new(), &applied(3)).is_empty());
     }
