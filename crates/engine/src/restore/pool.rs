@@ -2,8 +2,9 @@
 //! small tables and large-object parts; as each table finishes loading, its index and
 //! constraint builds become ready, and ready builds go before the remaining loads, the
 //! largest first ([`items::build_cost`]). A build the target can run with parallel
-//! maintenance workers gets them in place of connections left with nothing to do
-//! ([`maintenance::plan`]): connections plus workers stay within `jobs`.
+//! maintenance workers gets as many as the server would plan for it, with the memory they
+//! need ([`maintenance::plan`]); `jobs` counts connections, and the workers lent at once never
+//! exceed the server's pool.
 
 use std::cmp::{Ordering as Order, Reverse};
 use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
@@ -25,7 +26,7 @@ use backstop_pg::{PgTarget, connect, describe};
 use backstop_store::store::Store;
 
 mod maintenance;
-use maintenance::{Limits, Method, Situation};
+use maintenance::{Limits, Method};
 
 pub(super) enum Job {
     /// A table in parts of its own (one, or several block ranges).
@@ -116,7 +117,7 @@ struct State {
     per_table: HashMap<String, Vec<ScriptItem>>,
     /// Connections running a job.
     running: usize,
-    /// Parallel workers lent to running builds, each in the place of a connection.
+    /// Parallel workers lent to running builds.
     lent: usize,
     /// Table loads running (each may make builds ready).
     loads_running: usize,
@@ -140,7 +141,7 @@ impl State {
                 _ => Next::Wait,
             };
         }
-        if self.running + self.lent >= jobs {
+        if self.running >= jobs {
             return Next::Wait;
         }
         let job = match self.ready.pop() {
@@ -155,15 +156,6 @@ impl State {
         }
         self.running += 1;
         Next::Run(job)
-    }
-
-    fn situation(&self, jobs: usize) -> Situation {
-        Situation {
-            jobs,
-            running: self.running,
-            lent: self.lent,
-            queued: self.ready.len() + self.loads.len(),
-        }
     }
 
     fn push_ready(&mut self, cost: u64, job: Job) {
@@ -437,16 +429,14 @@ impl Pool {
         let Some(table) = item.header.table.as_deref() else {
             return Ok(0);
         };
-        if !limits.builds_in_parallel(method)
-            || self.state.lock().await.situation(self.jobs).spare() == 0
-        {
+        if !limits.builds_in_parallel(method) {
             return Ok(0);
         }
         // The heap the server sizes the build's workers by.
         let heap_bytes = relation_size(client, table).await?;
         let plan = {
             let mut state = self.state.lock().await;
-            let plan = maintenance::plan(limits, method, heap_bytes, state.situation(self.jobs));
+            let plan = maintenance::plan(limits, method, heap_bytes, state.lent);
             state.lent += plan.workers;
             plan
         };
@@ -772,22 +762,10 @@ mod tests {
         );
         state.loads_running -= 1;
         assert_eq!(name(state.next(2)), "done");
-        // A worker lent to a build takes a connection's place.
+        // Workers lent to builds take no connection's place.
         state.push_ready(1, build("a"));
-        state.push_ready(1, build("b"));
         state.running = 1;
-        state.lent = 1;
-        assert_eq!(name(state.next(2)), "wait");
-        state.lent = 0;
+        state.lent = 2;
         assert_eq!(name(state.next(2)), "a");
-        assert_eq!(
-            state.situation(3),
-            Situation {
-                jobs: 3,
-                running: 2,
-                lent: 0,
-                queued: 1
-            }
-        );
     }
 }

@@ -1,14 +1,15 @@
-//! The target's parallel maintenance workers for an index build: how many a build may use so
-//! that the restore's connections and their workers stay within `--jobs`, and the session
-//! settings that give them.
+//! The target's parallel maintenance workers for an index build: how many a build uses, and
+//! the session settings that give them (the memory each participant needs).
 //!
 //! PostgreSQL builds btree indexes with parallel workers since 11, BRIN since 17 and GIN since
 //! 18 (GiST, SP-GiST and hash never). It plans a build's workers as `plan_create_index_workers`
 //! does: none below `min_parallel_table_scan_size` of heap, one at that size and one more for
 //! each tripling, at most `max_parallel_maintenance_workers`, and only as many as leave every
 //! participant (the leader too) 32 MB of `maintenance_work_mem`; the workers come from the
-//! server's pool (`max_parallel_workers`, `max_worker_processes`). A restore session runs with
-//! no workers; a build gets them only from connections that have nothing else to do.
+//! server's pool (`max_parallel_workers`, `max_worker_processes`). `--jobs` counts the
+//! restore's connections, as pg_restore's does; the workers are the server's, and the restore
+//! never asks for more of them at once than its pool holds. A restore session runs with no
+//! workers; a build is given them, with the `maintenance_work_mem` they need.
 
 use tokio_postgres::Client;
 
@@ -137,29 +138,6 @@ impl Method {
     }
 }
 
-/// The pool when a build is about to start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Situation {
-    /// `--jobs`: connections plus the workers lent to builds never exceed it.
-    pub jobs: usize,
-    /// Connections running a job, the one about to build among them.
-    pub running: usize,
-    /// Workers already lent to other builds.
-    pub lent: usize,
-    /// Jobs waiting for a connection: while there are any, no connection is spare.
-    pub queued: usize,
-}
-
-impl Situation {
-    /// Connections with nothing to do, whose places a build may take for its workers.
-    pub fn spare(&self) -> usize {
-        match self.queued {
-            0 => self.jobs.saturating_sub(self.running + self.lent),
-            _ => 0,
-        }
-    }
-}
-
 /// How one build runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct BuildPlan {
@@ -184,19 +162,15 @@ impl BuildPlan {
     }
 }
 
-/// How many workers a build of `method` on a table of `heap_bytes` gets.
+/// How many workers a build of `method` on a table of `heap_bytes` gets, while `lent` workers
+/// serve the restore's other builds.
 ///
-/// Workers only take the places of spare connections (none while jobs are queued), never more
-/// than the server would plan for the table's size, its `max_parallel_maintenance_workers`
-/// and its pool allow. Each participant needs 32 MB of `maintenance_work_mem`: the build's
-/// session is given that much when its own is less, which a session of at least 32 MB always
-/// affords (the memory of the connections whose places the workers take); below 32 MB, none.
-pub(super) fn plan(
-    limits: &Limits,
-    method: Method,
-    heap_bytes: u64,
-    situation: Situation,
-) -> BuildPlan {
+/// As many as the server would plan for the table's size, at most its
+/// `max_parallel_maintenance_workers`, and no more than its pool (`max_parallel_workers`,
+/// `max_worker_processes`) holds beside the ones lent. Each participant needs 32 MB of
+/// `maintenance_work_mem`: the build's session is given that much when its own is less;
+/// below 32 MB a session is taken to be held small on purpose, and builds alone.
+pub(super) fn plan(limits: &Limits, method: Method, heap_bytes: u64, lent: usize) -> BuildPlan {
     let none = BuildPlan {
         workers: 0,
         work_mem: limits.work_mem,
@@ -204,12 +178,10 @@ pub(super) fn plan(
     if !limits.builds_in_parallel(method) || limits.work_mem < WORK_MEM_PER_PARTICIPANT {
         return none;
     }
-    let workers = situation
-        .spare()
-        .min(workers_for_size(heap_bytes, limits.min_table_scan))
+    let workers = workers_for_size(heap_bytes, limits.min_table_scan)
         .min(limits.maintenance_workers)
-        .min(limits.parallel_workers)
-        .min(limits.worker_processes);
+        .min(limits.parallel_workers.saturating_sub(lent))
+        .min(limits.worker_processes.saturating_sub(lent));
     if workers == 0 {
         return none;
     }
@@ -254,68 +226,46 @@ mod tests {
         }
     }
 
-    /// `jobs` connections, `running` of them busy (the building one among them), nothing queued.
-    fn idle(jobs: usize, running: usize) -> Situation {
-        Situation {
-            jobs,
-            running,
-            lent: 0,
-            queued: 0,
-        }
-    }
-
-    fn workers(limits: &Limits, method: Method, situation: Situation) -> usize {
-        plan(limits, method, 500 * MB, situation).workers
+    fn workers(limits: &Limits, method: Method, lent: usize) -> usize {
+        plan(limits, method, 500 * MB, lent).workers
     }
 
     #[test]
-    fn btree_builds_take_a_spare_connection_on_every_version_gin_from_18() {
+    fn btree_builds_get_workers_on_every_version_gin_from_18() {
+        // A big table: the target's max_parallel_maintenance_workers (2 by default).
         for major in 13..=18 {
-            assert_eq!(workers(&server(major), Method::Ordinary, idle(2, 1)), 1);
-            let gin = workers(&server(major), Method::Slow, idle(2, 1));
-            assert_eq!(gin, usize::from(major >= 18), "GIN on {major}");
-            assert_eq!(workers(&server(major), Method::NotAnIndex, idle(2, 1)), 0);
+            assert_eq!(workers(&server(major), Method::Ordinary, 0), 2);
+            let gin = workers(&server(major), Method::Slow, 0);
+            assert_eq!(gin, if major >= 18 { 2 } else { 0 }, "GIN on {major}");
+            assert_eq!(workers(&server(major), Method::NotAnIndex, 0), 0);
         }
     }
 
     #[test]
-    fn busy_connections_and_queued_jobs_lend_nothing() {
-        let pg18 = server(18);
-        // Both connections building or loading.
-        assert_eq!(workers(&pg18, Method::Slow, idle(2, 2)), 0);
-        // The other connection is between jobs, but a job waits for it.
-        let queued = Situation {
-            queued: 1,
-            ..idle(2, 1)
+    fn workers_lent_to_other_builds_are_not_given_twice() {
+        let small_pool = Limits {
+            parallel_workers: 2,
+            ..server(18)
         };
-        assert_eq!(workers(&pg18, Method::Slow, queued), 0);
-        // The spare connection is already lent to another build.
-        let lent = Situation {
-            lent: 1,
-            ..idle(2, 1)
+        assert_eq!(workers(&small_pool, Method::Slow, 1), 1);
+        assert_eq!(workers(&small_pool, Method::Slow, 2), 0);
+        let few_processes = Limits {
+            worker_processes: 3,
+            ..server(18)
         };
-        assert_eq!(workers(&pg18, Method::Ordinary, lent), 0);
-        // One --jobs: never a worker.
-        assert_eq!(workers(&pg18, Method::Ordinary, idle(1, 1)), 0);
-        // Four connections, one other busy, one lent: one left.
-        let four = Situation {
-            lent: 1,
-            ..idle(4, 2)
-        };
-        assert_eq!(workers(&pg18, Method::Ordinary, four), 1);
+        assert_eq!(workers(&few_processes, Method::Ordinary, 2), 1);
     }
 
     #[test]
     fn the_table_size_and_the_servers_settings_cap_the_workers() {
         let pg18 = server(18);
-        let all_spare = idle(8, 1);
-        let by_size = |bytes| plan(&pg18, Method::Ordinary, bytes, all_spare).workers;
+        let by_size = |bytes| plan(&pg18, Method::Ordinary, bytes, 0).workers;
         let uncapped = Limits {
             maintenance_workers: 8,
             work_mem: 1024 * MB,
             ..pg18
         };
-        let sized = |bytes| plan(&uncapped, Method::Ordinary, bytes, all_spare).workers;
+        let sized = |bytes| plan(&uncapped, Method::Ordinary, bytes, 0).workers;
         // Below min_parallel_table_scan_size, none; one from it; one more each tripling.
         assert_eq!(by_size(8 * MB - 1), 0);
         assert_eq!(sized(8 * MB), 1);
@@ -330,24 +280,32 @@ mod tests {
             maintenance_workers: 0,
             ..pg18
         };
-        assert_eq!(workers(&off, Method::Ordinary, all_spare), 0);
+        assert_eq!(workers(&off, Method::Ordinary, 0), 0);
         let no_pool = Limits {
             parallel_workers: 0,
             ..pg18
         };
-        assert_eq!(workers(&no_pool, Method::Ordinary, all_spare), 0);
+        assert_eq!(workers(&no_pool, Method::Ordinary, 0), 0);
         let few_processes = Limits {
             worker_processes: 1,
             ..pg18
         };
-        assert_eq!(workers(&few_processes, Method::Ordinary, all_spare), 1);
+        assert_eq!(workers(&few_processes, Method::Ordinary, 0), 1);
     }
 
     #[test]
     fn each_participant_gets_32_mb_of_maintenance_work_mem() {
         let pg18 = server(18);
         // The default 64 MB is one worker's and the leader's share.
-        let one = plan(&pg18, Method::Slow, 500 * MB, idle(2, 1));
+        let one = plan(
+            &Limits {
+                maintenance_workers: 1,
+                ..pg18
+            },
+            Method::Slow,
+            500 * MB,
+            0,
+        );
         assert_eq!(
             one,
             BuildPlan {
@@ -360,7 +318,7 @@ mod tests {
             "SET max_parallel_maintenance_workers = 1;\n"
         );
         // Two workers need 96 MB: the session is given it for the build.
-        let two = plan(&pg18, Method::Slow, 500 * MB, idle(3, 1));
+        let two = plan(&pg18, Method::Slow, 500 * MB, 0);
         assert_eq!(
             two,
             BuildPlan {
@@ -377,16 +335,13 @@ mod tests {
             work_mem: 1024 * MB,
             ..pg18
         };
-        assert_eq!(
-            plan(&roomy, Method::Slow, 500 * MB, idle(3, 1)).work_mem,
-            1024 * MB
-        );
+        assert_eq!(plan(&roomy, Method::Slow, 500 * MB, 0).work_mem, 1024 * MB);
         // Below 32 MB a session has no share to give: no workers.
         let tight = Limits {
             work_mem: 16 * MB,
             ..pg18
         };
-        assert_eq!(workers(&tight, Method::Ordinary, idle(2, 1)), 0);
+        assert_eq!(workers(&tight, Method::Ordinary, 0), 0);
     }
 
     #[test]
