@@ -444,6 +444,9 @@ fn time_to_ready(
     struct Row {
         major: u32,
         backstop: f64,
+        /// CPU seconds of the server's sessions and the client, for each of the two.
+        backstop_cpu: f64,
+        pair_cpu: f64,
         loaded: f64,
         statistics: String,
         pg_restore: f64,
@@ -460,6 +463,7 @@ fn time_to_ready(
         eprintln!("time to ready onto {major}: Backstop...");
         let target = fresh_database_on(target_cluster, &format!("bench ready backstop {major}"));
         let report = store.with_extension(format!("ready-{major}.json"));
+        let cpu_before = cpu_seconds(target_cluster);
         let restore = measure(shell(&format!(
             "{} restore --from file://{} --database-id '{}' --db '{}' --jobs 2 --json > {}",
             bin.display(),
@@ -469,9 +473,11 @@ fn time_to_ready(
             report.display()
         )))?;
         let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&report)?)?;
+        let backstop_cpu = cpu_seconds(target_cluster) - cpu_before;
 
         eprintln!("time to ready onto {major}: pg_restore -j2, vacuumdb -j2 --analyze-only...");
         let other = fresh_database_on(target_cluster, &format!("bench ready pg_restore {major}"));
+        let cpu_before = cpu_seconds(target_cluster);
         let pg_restore = measure(shell(&format!(
             "{} -j2 -d '{}' {}",
             tool("pg_restore"),
@@ -483,6 +489,7 @@ fn time_to_ready(
             tool("vacuumdb"),
             other.url()
         )))?;
+        let pair_cpu = cpu_seconds(target_cluster) - cpu_before;
         drop(other);
 
         eprintln!("index builds onto {major}, with and without a parallel worker...");
@@ -515,6 +522,8 @@ fn time_to_ready(
         rows.push(Row {
             major,
             backstop: restore.seconds,
+            backstop_cpu,
+            pair_cpu,
             loaded: report["loaded_seconds"].as_f64().unwrap_or_default(),
             // How the planner got its statistics: applied, analyzed or skipped.
             statistics: report["statistics"]["how"]
@@ -550,6 +559,20 @@ fn time_to_ready(
             row.statistics
         );
     }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "CPU work (the server's sessions and workers, and the client), and the least time {cores} cores can do it in:"
+    );
+    for row in &rows {
+        println!(
+            "  PG {}: Backstop {:.1} CPU-s (at least {:.1} s); pg_restore + vacuumdb {:.1} CPU-s (at least {:.1} s)",
+            row.major,
+            row.backstop_cpu,
+            row.backstop_cpu / cores as f64,
+            row.pair_cpu,
+            row.pair_cpu / cores as f64
+        );
+    }
     println!("index builds of events on the restored copy: no parallel maintenance worker / one");
     for row in &rows {
         let builds: Vec<String> = row
@@ -562,6 +585,33 @@ fn time_to_ready(
         println!("  PG {}: {}", row.major, builds.join(";  "));
     }
     Ok(())
+}
+
+/// CPU seconds so far of the processes `cluster`'s server has reaped (its sessions and
+/// parallel workers) and of this program's reaped children (the client commands), from
+/// /proc (`cutime` and `cstime`, in USER_HZ: 100 a second on Linux); 0 where /proc is not.
+fn cpu_seconds(cluster: &PgCluster) -> f64 {
+    let reaped = |stat: &str| -> f64 {
+        // The fields after the command's closing parenthesis; cutime and cstime are the 16th
+        // and 17th of the line, the 14th and 15th after it.
+        stat.rsplit_once(')')
+            .map(|(_, rest)| {
+                rest.split_whitespace()
+                    .skip(13)
+                    .take(2)
+                    .filter_map(|v| v.parse::<f64>().ok())
+                    .sum::<f64>()
+                    / 100.0
+            })
+            .unwrap_or(0.0)
+    };
+    let postmaster = std::fs::read_to_string(cluster.data_dir.join("postmaster.pid"))
+        .ok()
+        .and_then(|pid| pid.lines().next().map(str::to_string))
+        .and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
+        .map_or(0.0, |stat| reaped(&stat));
+    let own = std::fs::read_to_string("/proc/self/stat").map_or(0.0, |stat| reaped(&stat));
+    postmaster + own
 }
 
 /// The change stream under pgbench's simple-update load: how fast a drain reads and stores
