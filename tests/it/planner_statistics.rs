@@ -6,7 +6,11 @@
 //! with tables a third bigger than they are). Onto a server before 18 the restore ANALYZEs
 //! instead; `--no-statistics` gives none.
 
-use backstop::engine::restore::{RestoreOptions, StatisticsOutcome};
+use std::sync::Arc;
+
+use backstop::engine::manifest::Manifest;
+use backstop::engine::restore::{RestoreOptions, RestoreReport, StatisticsOutcome};
+use backstop::store::Store;
 use backstop_tests::postgres::{TestDb, cluster_of, fresh_database_on};
 
 use crate::engine::{file_store, options, take};
@@ -61,6 +65,19 @@ fn statistics_of(db: &TestDb) -> String {
         .collect()
 }
 
+/// Restores `manifest` into `target` with `options`: its report.
+async fn restore(
+    store: &Arc<dyn Store>,
+    manifest: &Manifest,
+    target: &TestDb,
+    options: RestoreOptions,
+) -> RestoreReport {
+    let config = backstop::pg::parse_url(&target.url()).unwrap();
+    backstop::engine::restore::restore(store.clone(), manifest, &config, &options, &|_| {})
+        .await
+        .unwrap()
+}
+
 fn plan_of(db: &TestDb, query: &str) -> String {
     db.psql(query)
 }
@@ -85,16 +102,7 @@ async fn restored_onto_18(source_major: u32) {
         target_cluster,
         &format!("statistics onto 18 from {source_major}"),
     );
-    let target = backstop::pg::parse_url(&restored.url()).unwrap();
-    let report = backstop::engine::restore::restore(
-        store.clone(),
-        &manifest,
-        &target,
-        &RestoreOptions::new(2),
-        &|_| {},
-    )
-    .await
-    .unwrap();
+    let report = restore(&store, &manifest, &restored, RestoreOptions::new(2)).await;
     let StatisticsOutcome::Applied {
         relations,
         analyzed,
@@ -194,16 +202,7 @@ async fn before_18_the_restore_analyzes_and_no_statistics_gives_none() {
         WHERE s.schemaname = 'app' AND s.tablename = c.relname)";
 
     let restored = fresh_database_on(cluster, "analyzed on 15");
-    let target = backstop::pg::parse_url(&restored.url()).unwrap();
-    let report = backstop::engine::restore::restore(
-        store.clone(),
-        &manifest,
-        &target,
-        &RestoreOptions::new(2),
-        &|_| {},
-    )
-    .await
-    .unwrap();
+    let report = restore(&store, &manifest, &restored, RestoreOptions::new(2)).await;
     assert_eq!(
         report.statistics,
         StatisticsOutcome::Analyzed {
@@ -217,15 +216,51 @@ async fn before_18_the_restore_analyzes_and_no_statistics_gives_none() {
     );
 
     let bare = fresh_database_on(cluster, "no statistics on 15");
-    let target = backstop::pg::parse_url(&bare.url()).unwrap();
     let options = RestoreOptions {
         statistics: false,
         ..RestoreOptions::new(2)
     };
-    let report =
-        backstop::engine::restore::restore(store.clone(), &manifest, &target, &options, &|_| {})
-            .await
-            .unwrap();
+    let report = restore(&store, &manifest, &bare, options).await;
     assert_eq!(report.statistics, StatisticsOutcome::Skipped);
     assert_eq!(bare.psql(analyzed_tables).trim(), "");
+}
+
+/// Names and values that would break out of a badly quoted literal come back as themselves:
+/// the copy's statistics are the source's, and nothing else ran.
+#[tokio::test]
+async fn hostile_names_and_values_in_statistics_are_only_data() {
+    let Some(cluster) = cluster_of(18) else {
+        return;
+    };
+    let source = fresh_database_on(cluster, "hostile statistics");
+    source.psql(
+        r#"CREATE SCHEMA app;
+        CREATE TABLE app."it's'); DROP TABLE app.keep; --" ("a\'b" text, "x""y" int)
+            WITH (autovacuum_enabled = false);
+        INSERT INTO app."it's'); DROP TABLE app.keep; --"
+            SELECT (ARRAY[E'o\'clock', E'back\\slash', '$$;DROP', '}{"'])[1 + g % 4], g % 3
+            FROM generate_series(1, 400) g;
+        CREATE TABLE app.keep (id int);"#,
+    );
+    source.psql("VACUUM ANALYZE");
+    let (_dir, store) = file_store();
+    let manifest = take(&source, &store, &options(&source)).await.unwrap();
+    let restored = fresh_database_on(cluster, "hostile statistics restored");
+    let report = restore(&store, &manifest, &restored, RestoreOptions::new(2)).await;
+    assert!(
+        matches!(&report.statistics, StatisticsOutcome::Applied { dropped, .. } if dropped.is_empty()),
+        "{:?}",
+        report.statistics
+    );
+    let expected = statistics_of(&source);
+    assert!(
+        expected.contains("DROP TABLE app.keep") && expected.contains("o''clock"),
+        "{expected}"
+    );
+    assert_eq!(statistics_of(&restored), expected);
+    assert_eq!(
+        restored.psql("SELECT count(*) FROM app.keep").trim(),
+        "0",
+        "app.keep is still there"
+    );
 }

@@ -71,7 +71,18 @@ pub(super) fn plan<'a>(
     let largest_first = |tables: &mut Vec<String>| {
         tables.sort_by_key(|t| std::cmp::Reverse(bytes.get(t).copied().unwrap_or(0)))
     };
-    let mut analyze: Vec<String> = tables.into_iter().collect();
+    // Names reach ANALYZE's text: only in the shape quote_ident writes (as the manifest's own
+    // table names are held to), else said and left.
+    let mut dropped = Vec::new();
+    let (mut analyze, odd): (Vec<String>, Vec<String>) = tables
+        .into_iter()
+        .partition(|t| crate::manifest::is_identifier_path(t, 2));
+    for name in odd {
+        dropped.push(format!(
+            "`{}` is not a quoted schema-qualified name: not ANALYZEd",
+            name.escape_default()
+        ));
+    }
     largest_first(&mut analyze);
     let mut vacuum: Vec<String> = if carried {
         loaded.iter().cloned().collect()
@@ -80,7 +91,6 @@ pub(super) fn plan<'a>(
     };
     vacuum.sort();
     largest_first(&mut vacuum);
-    let mut dropped = Vec::new();
     let extended: BTreeSet<&String> = extended.iter().collect();
     if carried && !extended.is_empty() {
         dropped.push(format!(
@@ -288,6 +298,21 @@ mod tests {
         assert!(!plan.carried && plan.apply.is_empty() && plan.dropped.is_empty());
         assert!(plan.vacuum.is_empty(), "ANALYZE sizes the tables itself");
         assert_eq!(plan.analyze, ["app.big", "app.small", "app.mv"]);
+    }
+
+    #[test]
+    fn a_table_name_not_in_quote_ident_s_shape_is_said_and_never_run() {
+        let hostile = item(ItemKind::Analyze, "app.t; DROP TABLE app.orders");
+        let plan = plan(
+            &[&hostile],
+            &HashSet::new(),
+            &HashMap::new(),
+            ServerVersion(180_000),
+            &[],
+        );
+        assert!(plan.analyze.is_empty());
+        assert_eq!(plan.dropped.len(), 1);
+        assert!(plan.dropped[0].contains("not a quoted schema-qualified name"));
     }
 
     #[test]
