@@ -54,6 +54,10 @@ pub struct Args {
     include_role_passwords: bool,
     #[command(flatten)]
     encryption: crate::keys::RecipientArgs,
+    /// Store table data as shared chunks: what an earlier backup of the database already
+    /// stored is named, not stored again, so each backup stores about what changed.
+    #[arg(long, env = "BACKSTOP_INCREMENTAL")]
+    incremental: bool,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -67,6 +71,9 @@ struct Summary {
     tables: usize,
     rows: u64,
     bytes: u64,
+    /// What the backup added to the store (less than `bytes` when it names shared chunks an
+    /// earlier backup stored).
+    new_bytes: u64,
     duration_seconds: f64,
     /// Seconds until the catalog was read, checked and ordered (before the first row).
     catalog_seconds: Option<f64>,
@@ -94,6 +101,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     options.reason = args.reason;
     options.include_role_passwords = args.include_role_passwords;
     options.recipients = args.encryption.recipients()?;
+    options.incremental = args.incremental;
+    options.chunk_key = backstop::config::chunk_key(&|name| std::env::var(name).ok())?;
     let progress = Progress::new("backup", args.json);
     progress.phase("catalog", 0, Unit::Time);
     let catalog_seconds = std::sync::Mutex::new(None);
@@ -163,6 +172,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         tables: manifest.tables().len(),
         rows: manifest.total_rows(),
         bytes: manifest.total_bytes(),
+        new_bytes: manifest.added_bytes(),
         duration_seconds: started.elapsed().as_secs_f64(),
         catalog_seconds: catalog_seconds.lock().ok().and_then(|s| *s),
         database_objects: manifest
@@ -179,8 +189,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
+        let added = match summary.new_bytes < summary.bytes {
+            true => format!(" ({} new)", size(summary.new_bytes)),
+            false => String::new(),
+        };
         outln!(
-            "backup {} of {}: {} tables, {} rows, {} stored in {} objects, {} requests, in {:.1}s (tier {})",
+            "backup {} of {}: {} tables, {} rows, {}{added} stored in {} objects, {} requests, in {:.1}s (tier {})",
             summary.backup_id,
             summary.database_id,
             summary.tables,

@@ -39,6 +39,9 @@ struct Entry {
     started_at: Option<String>,
     tier: Option<String>,
     bytes: Option<u64>,
+    /// What the backup added to the store: all its bytes, or for an incremental one its own
+    /// objects and the shared chunks it stored first.
+    new_bytes: Option<u64>,
     tables: Option<usize>,
     rows: Option<u64>,
     /// A passed restore-level verification's measured restore: seconds until the database
@@ -86,6 +89,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 started_at,
                 tier: None,
                 bytes: None,
+                new_bytes: None,
                 tables: None,
                 rows: None,
                 loaded_seconds: None,
@@ -104,6 +108,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 Ok(manifest) => {
                     entry.tier = Some(manifest.tier.as_str().to_string());
                     entry.bytes = Some(manifest.total_bytes());
+                    entry.new_bytes = Some(manifest.added_bytes());
                     // An encrypted set keeps its tables and rows to itself: shown as `-`.
                     if !manifest.is_encrypted() {
                         entry.tables = Some(manifest.tables().len());
@@ -130,6 +135,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                     e.backup_id.clone(),
                     or_dash(e.tier.clone()),
                     or_dash(e.bytes.map(size)),
+                    or_dash(e.new_bytes.map(size)),
                     or_dash(e.tables.map(|t| t.to_string())),
                     or_dash(e.rows.map(|r| r.to_string())),
                     // A result from before loaded was measured: `-` for loaded.
@@ -154,6 +160,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                     ("BACKUP", Align::Left),
                     ("TIER", Align::Left),
                     ("SIZE", Align::Right),
+                    ("NEW", Align::Right),
                     ("TABLES", Align::Right),
                     ("ROWS", Align::Right),
                     ("RTO LOADED", Align::Right),

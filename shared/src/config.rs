@@ -29,6 +29,26 @@ pub const RECIPIENTS_VAR: &str = "BACKSTOP_RECIPIENTS";
 /// `true`: a backup without recipients is refused.
 pub const REQUIRE_ENCRYPTION_VAR: &str = "BACKSTOP_REQUIRE_ENCRYPTION";
 
+/// `true`: backups store table data as shared chunks, so each stores only what changed.
+pub const INCREMENTAL_VAR: &str = "BACKSTOP_INCREMENTAL";
+/// The key of an encrypted database's shared chunks: 64 hexadecimal digits, kept as a secret.
+pub const CHUNK_KEY_VAR: &str = "BACKSTOP_CHUNK_KEY";
+
+/// The chunk key from `BACKSTOP_CHUNK_KEY`, when set. Its value is never part of an error.
+pub fn chunk_key(
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<crate::engine::chunks::ChunkKey>, ConfigError> {
+    match lookup(CHUNK_KEY_VAR).filter(|v| !v.trim().is_empty()) {
+        None => Ok(None),
+        Some(text) => crate::engine::chunks::ChunkKey::from_hex(&text)
+            .map(Some)
+            .map_err(|e| ConfigError::Invalid {
+                var: CHUNK_KEY_VAR,
+                reason: e.to_string(),
+            }),
+    }
+}
+
 /// An environment lookup a function keeps for later reads (sources named by `url_env`).
 pub type Env = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 

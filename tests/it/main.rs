@@ -15,6 +15,7 @@ mod encryption;
 mod engine;
 mod faults;
 mod functions;
+mod incremental;
 mod infra;
 mod inputs;
 mod json;

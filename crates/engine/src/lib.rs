@@ -4,6 +4,7 @@
 pub mod acl;
 pub mod backup;
 pub mod catalog;
+pub mod chunks;
 pub mod digest;
 pub mod encryption;
 pub mod globals;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::chunks::{self, ChunkRef};
 use crate::encryption::{self, EncryptionError, Identities, Recipients};
 pub use crate::stored::{ManifestEncryption, StoredFile};
 use crate::stream::plan::StreamPosition;
@@ -24,7 +25,9 @@ use backstop_store::tier::Tier;
 /// owner, acts as a grantor or adds a plain key, and what a foreign key references.
 /// 6: a `statistics` part after post-data holds the planner's statistics (items
 /// `statistics-data` and `analyze`), which a restore gives last.
-pub const FORMAT_VERSION: u32 = 6;
+/// 7: a data part may be stored as shared chunks (`Part::chunks`, `engine::chunks`), and the
+/// manifest says how many bytes the set added to the store (`Manifest::new_bytes`).
+pub const FORMAT_VERSION: u32 = 7;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -72,6 +75,10 @@ pub struct Manifest {
     /// How the set is encrypted; absent for a plaintext set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption: Option<ManifestEncryption>,
+    /// Bytes this set added to the store: its own objects and the shared chunks it was the
+    /// first to store (absent before format 7, where every byte of a set is its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_bytes: Option<u64>,
     /// SHA-256 of this manifest's compact JSON with `seal` left out, so an edit made after the
     /// backup was written is noticed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -153,9 +160,19 @@ pub struct Part {
     /// of the part than this (a zstd bomb stops there). Absent before format 4.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub plain_bytes: Option<u64>,
+    /// For a part stored as shared chunks (format 7): its chunks in order, whose contents
+    /// joined are the part's. No object is stored under `key` then; `bytes` is the sum of the
+    /// chunks' and `sha256` the digest of this list (`chunks::list_digest`).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub chunks: Vec<ChunkRef>,
 }
 
 impl Part {
+    /// Whether the part is stored as shared chunks rather than as one object of its own.
+    pub fn is_chunked(&self) -> bool {
+        !self.chunks.is_empty()
+    }
+
     /// The COPY blocks this part holds, in order: its table's, or its bundle's.
     pub fn blocks(&self) -> impl Iterator<Item = &TablePart> {
         self.table.iter().chain(self.bundle.iter())
@@ -267,6 +284,19 @@ impl Manifest {
                 return Err(format!(
                     "part key `{}` is not a path inside the set",
                     part.key.escape_default()
+                ));
+            }
+            if let Some(chunk) = part.chunks.iter().find(|c| !chunks::is_chunk_id(&c.id)) {
+                return Err(format!(
+                    "chunk `{}` of part {} is not a chunk id",
+                    chunk.id.escape_default(),
+                    part.key
+                ));
+            }
+            if part.is_chunked() && part.sha256 != chunks::list_digest(&part.chunks) {
+                return Err(format!(
+                    "part {} lists other chunks than its checksum says",
+                    part.key
                 ));
             }
             for table in part.blocks() {
@@ -421,10 +451,10 @@ impl Manifest {
             })?;
         let full: Manifest = serde_json::from_slice(&json)
             .map_err(|_| tampered("holds a private part that is not a manifest"))?;
-        let same = |a: &Manifest| -> Vec<(String, u64, String)> {
+        let same = |a: &Manifest| -> Vec<(String, u64, String, Vec<ChunkRef>)> {
             a.parts
                 .iter()
-                .map(|p| (p.key.clone(), p.bytes, p.sha256.clone()))
+                .map(|p| (p.key.clone(), p.bytes, p.sha256.clone(), p.chunks.clone()))
                 .collect()
         };
         if full.backup_id != self.backup_id
@@ -465,9 +495,29 @@ impl Manifest {
             .sum()
     }
 
-    /// Objects the set holds: its parts, `globals.json` and the manifest itself.
+    /// Objects the set holds: its parts (a chunked part's chunks), `globals.json` and the
+    /// manifest itself.
     pub fn object_count(&self) -> u64 {
-        self.parts.len() as u64 + u64::from(self.globals.is_some()) + 1
+        self.parts
+            .iter()
+            .map(|p| p.chunks.len().max(1) as u64)
+            .sum::<u64>()
+            + u64::from(self.globals.is_some())
+            + 1
+    }
+
+    /// The shared chunks the set refers to, each once.
+    pub fn chunk_refs(&self) -> impl Iterator<Item = &ChunkRef> {
+        let mut seen = std::collections::HashSet::new();
+        self.parts
+            .iter()
+            .flat_map(|p| p.chunks.iter())
+            .filter(move |c| seen.insert(c.id.as_str()))
+    }
+
+    /// Bytes the set added to the store (all of them, for a set without shared chunks).
+    pub fn added_bytes(&self) -> u64 {
+        self.new_bytes.unwrap_or_else(|| self.total_bytes())
     }
 
     /// Total stored bytes over all parts.

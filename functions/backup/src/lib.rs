@@ -68,6 +68,10 @@ pub struct Deps {
     pub lease: Duration,
     /// What every backup is encrypted to (`BACKSTOP_RECIPIENTS`); `None`: plaintext.
     pub recipients: Option<Recipients>,
+    /// Store table data as shared chunks (`BACKSTOP_INCREMENTAL`).
+    pub incremental: bool,
+    /// The chunk key an encrypted incremental backup needs (`BACKSTOP_CHUNK_KEY`).
+    pub chunk_key: Option<backstop::engine::chunks::ChunkKey>,
     /// The container task a backup too big for the invocation is dispatched to.
     pub task: Option<TaskSettings>,
     pub ecs: aws_sdk_ecs::Client,
@@ -87,6 +91,8 @@ impl Deps {
             )?),
             alert_on_success: flag(env.as_ref(), ALERT_ON_SUCCESS_VAR, false)?,
             recipients: recipients(env.as_ref())?,
+            incremental: flag(env.as_ref(), backstop::config::INCREMENTAL_VAR, false)?,
+            chunk_key: backstop::config::chunk_key(env.as_ref())?,
             task: TaskSettings::from_env(env.as_ref())?,
             ecs: aws_sdk_ecs::Client::new(&base.aws),
             base,
@@ -440,6 +446,8 @@ async fn run_one(
     options.deadline = context.deadline.map(tokio::time::Instant::from_std);
     options.lease = deps.lease;
     options.recipients = deps.recipients.clone();
+    options.incremental = deps.incremental;
+    options.chunk_key = deps.chunk_key.clone();
     options.interrupt = common::stopping();
     // This database's requests, counted apart from the others' running beside it.
     let store = Arc::new(CountingStore::new(deps.base.store.clone()));

@@ -13,10 +13,12 @@ use tokio::task::JoinSet;
 use tokio_postgres::Client;
 use tokio_util::io::StreamReader;
 
+use super::chunked::ChunkWriter;
 use super::{
     BackupError, BackupEvent, BackupOptions, Uploaded, database, lock_error, record_upload,
 };
 use crate::catalog::DataTable;
+use crate::chunks::{self, ChunkRef};
 use crate::digest::RowDigest;
 use crate::encryption::{self, Recipients};
 use crate::large_objects;
@@ -156,6 +158,7 @@ pub(super) async fn copy_units(
     set_prefix: &str,
     put_options: &PutOptions,
     uploaded: &Uploaded,
+    chunks: Option<Arc<ChunkWriter>>,
     on_event: &(dyn Fn(BackupEvent) + Sync),
 ) -> Result<Vec<Part>, BackupError> {
     let queue = Arc::new(Mutex::new(VecDeque::from(units)));
@@ -172,6 +175,7 @@ pub(super) async fn copy_units(
             put_options: put_options.clone(),
             level: options.compression_level,
             recipients: options.recipients.clone(),
+            chunks: chunks.clone(),
             events: events_tx.clone(),
         };
         workers.spawn(worker.run());
@@ -195,7 +199,17 @@ struct Worker {
     put_options: PutOptions,
     level: i32,
     recipients: Option<Recipients>,
+    /// Set when the run stores table data as shared chunks.
+    chunks: Option<Arc<ChunkWriter>>,
     events: tokio::sync::mpsc::UnboundedSender<BackupEvent>,
+}
+
+/// How a data part was stored.
+enum Stored {
+    /// One object under the part's key.
+    Whole(PutReceipt),
+    /// Shared chunks, in order.
+    Chunked(Vec<ChunkRef>),
 }
 
 /// A new session in the backup's snapshot (`pg::session::Purpose::BackupWorker`), hardened
@@ -308,56 +322,89 @@ impl Worker {
             }
             Ok(blocks)
         };
+        let body = futures::stream::poll_fn(move |cx| receiver.poll_recv(cx));
+        let what = format!("{} small tables", tables.len());
+        let store = self.store_part(unit, &what, body, true);
+        let (blocks, receipt) = crate::produce_and_store(produce, store).await?;
+        let rows = blocks.iter().map(|b| b.rows).sum();
+        Ok(self.stored(unit, receipt, (what, rows), Contents::Bundle(blocks)))
+    }
+
+    /// Stores a data part's content: as shared chunks when the run writes them and
+    /// `chunkable`, else as one zstd object (encrypted to the recipients), under the unit's
+    /// key. Returns how it was stored and the content's size.
+    async fn store_part(
+        &self,
+        unit: &Unit,
+        what: &str,
+        body: impl futures::Stream<Item = std::io::Result<Bytes>> + Send,
+        chunkable: bool,
+    ) -> Result<(Stored, u64), BackupError> {
         let plain = Arc::new(AtomicU64::new(0));
         let counted = plain.clone();
-        let body =
-            futures::stream::poll_fn(move |cx| receiver.poll_recv(cx)).inspect(move |chunk| {
-                if let Ok(chunk) = chunk {
-                    counted.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-                }
-            });
-        let mut encoder = ZstdEncoder::with_quality(
-            StreamReader::new(Box::pin(body)),
-            Level::Precise(self.level),
-        );
-        let key = format!("{}{}", self.set_prefix, unit.key);
-        let what = format!("{} small tables", tables.len());
-        let store = async {
-            self.put(&key, &mut encoder)
-                .await
-                .map_err(|e| put_error(&what, e))
+        let body = body.inspect(move |chunk| {
+            if let Ok(chunk) = chunk {
+                counted.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            }
+        });
+        let stored = match (&self.chunks, chunkable) {
+            (Some(chunks), true) => Stored::Chunked(
+                chunks
+                    .write(what, body)
+                    .await
+                    .map_err(|e| put_error(what, e))?,
+            ),
+            _ => {
+                let mut encoder = ZstdEncoder::with_quality(
+                    StreamReader::new(Box::pin(body)),
+                    Level::Precise(self.level),
+                );
+                let key = format!("{}{}", self.set_prefix, unit.key);
+                let receipt = self
+                    .put(&key, &mut encoder)
+                    .await
+                    .map_err(|e| put_error(what, e))?;
+                record_upload(&self.uploaded, key);
+                Stored::Whole(receipt)
+            }
         };
-        let (blocks, receipt) = crate::produce_and_store(produce, store).await?;
-        record_upload(&self.uploaded, key);
-        let rows = blocks.iter().map(|b| b.rows).sum();
-        let receipt = (receipt, plain.load(Ordering::Relaxed));
-        Ok(self.stored(unit, receipt, (what, rows), Contents::Bundle(blocks)))
+        Ok((stored, plain.load(Ordering::Relaxed)))
     }
 
     /// Announces a stored data part and describes it for the manifest.
     fn stored(
         &self,
         unit: &Unit,
-        (receipt, plain_bytes): (PutReceipt, u64),
+        (stored, plain_bytes): (Stored, u64),
         (what, rows): (String, u64),
         contents: Contents,
     ) -> Part {
+        let (key, bytes, sha256, chunks) = match stored {
+            Stored::Whole(receipt) => (unit.key.clone(), receipt.bytes, receipt.sha256, Vec::new()),
+            Stored::Chunked(chunks) => (
+                chunked_part_key(&unit.key),
+                chunks.iter().map(|c| c.bytes).sum(),
+                chunks::list_digest(&chunks),
+                chunks,
+            ),
+        };
         let _ = self.events.send(BackupEvent::PartStored {
             table: what,
             rows,
-            stored_bytes: receipt.bytes,
+            stored_bytes: bytes,
             table_bytes: unit.estimated_bytes,
         });
         let mut part = Part {
-            key: unit.key.clone(),
+            key,
             order: unit.order,
             kind: PartKind::Data,
-            bytes: receipt.bytes,
-            sha256: receipt.sha256,
+            bytes,
+            sha256,
             table: None,
             bundle: Vec::new(),
             large_objects: None,
             plain_bytes: Some(plain_bytes),
+            chunks,
         };
         match contents {
             Contents::Table(table) => part.table = Some(table),
@@ -459,7 +506,7 @@ impl Worker {
         what: &str,
         copy: &str,
         (header, trailer): (String, &'static str),
-    ) -> Result<((backstop_store::store::PutReceipt, u64), RowDigest), BackupError> {
+    ) -> Result<((Stored, u64), RowDigest), BackupError> {
         let copy_error = |e: tokio_postgres::Error| BackupError::Copy {
             table: what.to_string(),
             reason: describe(&e),
@@ -479,26 +526,19 @@ impl Worker {
                 .chain(futures::stream::once(async move {
                     Ok(Bytes::from_static(trailer.as_bytes()))
                 }));
-        let plain = Arc::new(AtomicU64::new(0));
-        let counted = plain.clone();
-        let body = body.inspect(move |chunk| {
-            if let Ok(chunk) = chunk {
-                counted.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-            }
-        });
-        let mut encoder = ZstdEncoder::with_quality(
-            StreamReader::new(Box::pin(body)),
-            Level::Precise(self.level),
-        );
-        let key = format!("{}{}", self.set_prefix, unit.key);
-        let receipt = self
-            .put(&key, &mut encoder)
-            .await
-            .map_err(|e| put_error(what, e))?;
-        record_upload(&self.uploaded, key);
+        // Large objects stay whole parts: their parts are read line by line as `lo_put`s.
+        let chunkable = !matches!(unit.source, Source::LargeObjects(_));
+        let stored = self.store_part(unit, what, body, chunkable).await?;
         let digest = digest.lock().map(|d| d.clone()).unwrap_or_default();
-        Ok(((receipt, plain.load(Ordering::Relaxed)), digest))
+        Ok((stored, digest))
     }
+}
+
+/// The manifest key of a part stored as chunks: its unit's, naming a list, not an object
+/// (`data/0001.copy.zst` becomes `data/0001.copy.chunks`).
+fn chunked_part_key(unit_key: &str) -> String {
+    let stem = unit_key.split(".zst").next().unwrap_or(unit_key);
+    format!("{stem}.chunks")
 }
 
 /// What a data part holds, for its manifest entry.

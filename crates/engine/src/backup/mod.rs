@@ -20,6 +20,7 @@ use tokio_postgres::Client;
 
 use super::catalog::{self, Catalog, CatalogError};
 
+mod chunked;
 mod copy;
 use super::encryption::{self, EncryptionError, Recipients};
 use super::globals::{GLOBALS_NAME, Globals};
@@ -37,6 +38,7 @@ use backstop_store::layout::{
 use backstop_store::lease::{self, DEFAULT_LEASE, LeaseError, lease_key};
 use backstop_store::store::{PutOptions, PutReceipt, Store, StoreError};
 use backstop_store::tier::{TIER_TAG, Tier, tier_for};
+pub use chunked::SHARED_TIER;
 use copy::{copy_units, plan_units};
 
 /// How to take a backup.
@@ -71,6 +73,14 @@ pub struct BackupOptions {
     /// How long the server may leave a probe unanswered before the run stops
     /// (`ServerSilent`): a frozen server never holds the lease forever.
     pub silence_limit: Duration,
+    /// Store table data as shared chunks (`engine::chunks`): what an earlier set of the
+    /// database already stored is named, not stored again. Only under the backup lease
+    /// ([`backup_exclusively`]), which retention's chunk sweep respects.
+    pub incremental: bool,
+    /// The chunk key: required for an encrypted incremental backup (the writer cannot read a
+    /// key kept in the store encrypted); a plaintext database's is kept in the store when
+    /// none is given.
+    pub chunk_key: Option<crate::chunks::ChunkKey>,
 }
 
 impl BackupOptions {
@@ -90,6 +100,8 @@ impl BackupOptions {
             lease: DEFAULT_LEASE,
             interrupt: tokio_util::sync::CancellationToken::new(),
             silence_limit: backstop_pg::liveness::DEFAULT_SILENCE_LIMIT,
+            incremental: false,
+            chunk_key: None,
         }
     }
 }
@@ -214,14 +226,19 @@ fn database(step: &'static str) -> impl Fn(tokio_postgres::Error) -> BackupError
     }
 }
 
-/// Takes a backup of the database at `pg` into `store`.
+/// Takes a backup of the database at `pg` into `store`, without the lease: whole parts only
+/// (shared chunks are named only under the lease that retention's chunk sweep respects).
 pub async fn backup(
     pg: &PgTarget,
     store: Arc<dyn Store>,
     options: &BackupOptions,
     on_event: &(dyn Fn(BackupEvent) + Sync),
 ) -> Result<Manifest, BackupError> {
-    backup_until(pg, store, options, on_event, std::future::pending()).await
+    let options = BackupOptions {
+        incremental: false,
+        ..options.clone()
+    };
+    backup_until(pg, store, &options, on_event, std::future::pending()).await
 }
 
 /// [`backup`], stopped (and its set removed) when `stop` completes first.
@@ -921,6 +938,7 @@ async fn run(
     // transaction of its own, so its locks add at most one chunk to the leader's and the
     // workers' (a transaction holding them all filled the lock table at 20,000 tables).
     let data_prefix = prefix("");
+    let chunk_writer = chunk_writer(&store, options, uploaded).await?;
     let copied = copy_units(
         pg,
         &snapshot_name,
@@ -930,6 +948,7 @@ async fn run(
         &data_prefix,
         &put_options,
         uploaded,
+        chunk_writer.clone(),
         on_event,
     );
     let values = async {
@@ -1000,6 +1019,19 @@ async fn run(
         .map_err(database("closing the snapshot transaction"))?;
 
     parts.sort_by_key(|p| p.order);
+    // Bytes this set added: its own objects, and the chunks it was the first to store.
+    let new_bytes = parts
+        .iter()
+        .filter(|p| !p.is_chunked())
+        .map(|p| p.bytes)
+        .sum::<u64>()
+        + globals_file.bytes
+        + chunk_writer
+            .as_ref()
+            .map_or(0, |w| w.added.load(std::sync::atomic::Ordering::Relaxed));
+    if let Some(writer) = &chunk_writer {
+        writer.check_reused().await?;
+    }
     let manifest = Manifest {
         format_version: FORMAT_VERSION,
         engine_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -1022,6 +1054,7 @@ async fn run(
         excluded,
         reason: options.reason.clone(),
         encryption: None,
+        new_bytes: Some(new_bytes),
         seal: None,
         keys: Default::default(),
     }
@@ -1041,6 +1074,47 @@ async fn run(
         stored_bytes: manifest.total_bytes(),
     });
     Ok(manifest)
+}
+
+/// The writer of shared chunks when the backup is incremental and has a chunk key: given, or
+/// (for a plaintext database) the one kept in the store. An encrypted backup without a given
+/// key stores whole parts, and says so.
+async fn chunk_writer(
+    store: &Arc<dyn Store>,
+    options: &BackupOptions,
+    uploaded: &Uploaded,
+) -> Result<Option<Arc<chunked::ChunkWriter>>, BackupError> {
+    if !options.incremental {
+        return Ok(None);
+    }
+    let key = match (&options.chunk_key, &options.recipients) {
+        (Some(key), _) => key.clone(),
+        (None, None) => crate::chunks::store_key(store.as_ref(), &options.database_id).await?,
+        (None, Some(_)) => {
+            tracing::warn!(
+                "an encrypted backup stores shared chunks only with a chunk key given to it \
+                 (BACKSTOP_CHUNK_KEY, 64 hex digits kept as a secret); this one stores whole parts"
+            );
+            return Ok(None);
+        }
+    };
+    let known = chunked::known_chunks(
+        store.as_ref(),
+        &options.database_id,
+        options.recipients.as_ref(),
+    )
+    .await?;
+    Ok(Some(Arc::new(chunked::ChunkWriter {
+        store: store.clone(),
+        database: options.database_id.clone(),
+        key,
+        known,
+        level: options.compression_level,
+        recipients: options.recipients.clone(),
+        uploaded: uploaded.clone(),
+        added: Default::default(),
+        reused: Default::default(),
+    })))
 }
 
 async fn lock_tables(leader: &Client) -> Result<(), BackupError> {
@@ -1197,6 +1271,7 @@ impl ObjectWriter<'_> {
             bundle: Vec::new(),
             large_objects: None,
             plain_bytes: Some(text.len() as u64),
+            chunks: Vec::new(),
         })
     }
 }

@@ -25,6 +25,7 @@ use backstop_pg::{PgTarget, connect, describe};
 use backstop_store::layout::{BackupId, MANIFEST_NAME};
 use backstop_store::store::Store;
 
+mod chunked;
 mod error;
 mod items;
 mod labels;

@@ -67,6 +67,13 @@ impl<R> HashingReader<R> {
 }
 
 impl Stored {
+    /// Counts `bytes` read of a chunked part (whose chunks are each hashed on their own).
+    pub(crate) fn add(&self, bytes: u64) {
+        if let Ok(mut state) = self.0.lock() {
+            state.1 += bytes;
+        }
+    }
+
     /// The lower-case hex SHA-256 and size of what was read so far.
     pub(crate) fn digest(&self) -> Option<(String, u64)> {
         self.0
@@ -76,8 +83,7 @@ impl Stored {
     }
 }
 
-pub(crate) type PartReader =
-    BufReader<Capped<ZstdDecoder<BufReader<Box<dyn AsyncRead + Send + Unpin>>>>>;
+pub(crate) type PartReader<'a> = BufReader<Box<dyn AsyncRead + Send + Unpin + 'a>>;
 
 /// A decompressed part held to the size its manifest records: one byte more is an error, so
 /// a small part that expands without end (a zstd bomb) stops there, never filling memory.
@@ -120,11 +126,18 @@ impl<R: AsyncRead + Unpin> AsyncRead for Capped<R> {
 
 /// Opens a part for reading: its stored bytes counted and hashed, decrypted when the set is
 /// encrypted (with the identities the manifest was opened with), then decompressed.
-pub(crate) async fn open_part(
-    store: &dyn Store,
+pub(crate) async fn open_part<'a>(
+    store: &'a dyn Store,
     manifest: &Manifest,
     part: &Part,
-) -> Result<(PartReader, Stored), RestoreError> {
+) -> Result<(PartReader<'a>, Stored), RestoreError> {
+    if part.is_chunked() {
+        let stored = Stored::default();
+        let chunks = super::chunked::reader(store, manifest, part, stored.clone())?;
+        let capped: Box<dyn AsyncRead + Send + Unpin + 'a> =
+            Box::new(Capped::new(chunks, part.plain_bytes));
+        return Ok((BufReader::with_capacity(SEND_BATCH, capped), stored));
+    }
     let reader = match store.get(&part_key(manifest, part)?).await {
         Ok(reader) => reader,
         Err(StoreError::NotFound { .. }) => {
@@ -150,7 +163,7 @@ async fn decode(
     manifest: &Manifest,
     part: &Part,
     stored: impl AsyncBufRead + Send + Unpin + 'static,
-) -> Result<PartReader, RestoreError> {
+) -> Result<PartReader<'static>, RestoreError> {
     let plain: Box<dyn AsyncRead + Send + Unpin> = match &manifest.encryption {
         None => Box::new(stored),
         Some(encrypted) => {
@@ -164,10 +177,11 @@ async fn decode(
                 .map_err(|e| decrypt_error(manifest, &part.key, e))?
         }
     };
-    Ok(BufReader::with_capacity(
-        SEND_BATCH,
-        Capped::new(ZstdDecoder::new(BufReader::new(plain)), part.plain_bytes),
-    ))
+    let decoded: Box<dyn AsyncRead + Send + Unpin> = Box::new(Capped::new(
+        ZstdDecoder::new(BufReader::new(plain)),
+        part.plain_bytes,
+    ));
+    Ok(BufReader::with_capacity(SEND_BATCH, decoded))
 }
 
 /// A part's stored bytes fetched into a private temporary file (unnamed, owner-only, gone
@@ -264,6 +278,17 @@ pub(crate) fn check_stored(
         Ok(state) => (hex::encode(state.0.clone().finalize()), state.1),
         Err(_) => return Err(corrupt("its checksum could not be read".into())),
     };
+    if part.is_chunked() {
+        // Each chunk was held to its own size and SHA-256 as it was read; the list to its
+        // digest by the manifest's shape check.
+        return match bytes == part.bytes {
+            true => Ok(()),
+            false => Err(corrupt(format!(
+                "{bytes} bytes of chunks read, the manifest says {}",
+                part.bytes
+            ))),
+        };
+    }
     matches_manifest(manifest, part, &sha, bytes)
 }
 
@@ -324,6 +349,22 @@ async fn export_part(
             .write_all(script.as_bytes())
             .await
             .map_err(|source| RestoreError::Output { source });
+    }
+    if part.is_chunked() {
+        // Its blocks, as they matched the manifest, into a private file first: nothing of a
+        // chunk that does not match ever leaves the tool.
+        let local = |e: std::io::Error| RestoreError::Output { source: e };
+        let mut spool = Spool(tokio::fs::File::from_std(
+            tempfile::tempfile().map_err(local)?,
+        ));
+        scan_data_part(store, manifest, part, &mut spool).await?;
+        let mut file = spool.0;
+        file.flush().await.map_err(local)?;
+        file.seek(std::io::SeekFrom::Start(0))
+            .await
+            .map_err(local)?;
+        tokio::io::copy(&mut file, out).await.map_err(local)?;
+        return Ok(());
     }
     match part.large_objects {
         Some(_) => scan_large_object_part(store, manifest, part, None).await?,
@@ -481,6 +522,30 @@ pub(crate) trait BlockSink {
     async fn finish(&mut self, table: &TablePart) -> Result<(), RestoreError>;
 }
 
+/// A private file that takes each block as a data part holds it.
+struct Spool(tokio::fs::File);
+
+impl BlockSink for Spool {
+    async fn start(&mut self, table: &TablePart) -> Result<(), RestoreError> {
+        self.0
+            .write_all(copy_header(table).as_bytes())
+            .await
+            .map_err(|source| RestoreError::Output { source })
+    }
+    async fn rows(&mut self, _: &TablePart, batch: Bytes) -> Result<(), RestoreError> {
+        self.0
+            .write_all(&batch)
+            .await
+            .map_err(|source| RestoreError::Output { source })
+    }
+    async fn finish(&mut self, _: &TablePart) -> Result<(), RestoreError> {
+        self.0
+            .write_all(b"\\.\n\n")
+            .await
+            .map_err(|source| RestoreError::Output { source })
+    }
+}
+
 /// Nowhere: the part is only checked.
 pub(crate) struct Discard;
 
@@ -541,7 +606,7 @@ pub(crate) async fn scan_data_part(
         ));
     }
     let (mut reader, stored) = open_part(store, manifest, part).await?;
-    let read = |e: std::io::Error| corrupt(format!("it does not decompress or decrypt: {e}"));
+    let read = |e: std::io::Error| corrupt(super::chunked::read_error_text(&e));
     let mut line = Vec::new();
     let mut total = 0;
     for expected in part.blocks() {
@@ -658,7 +723,7 @@ pub(crate) async fn scan_large_object_part(
         reason: describe(&e),
     };
     let (mut reader, stored) = open_part(store, manifest, part).await?;
-    let read = |e: std::io::Error| corrupt(format!("it does not decompress or decrypt: {e}"));
+    let read = |e: std::io::Error| corrupt(super::chunked::read_error_text(&e));
     let mut digest = RowDigest::new();
     let mut batch = String::with_capacity(SEND_BATCH + 1024);
     let mut line = Vec::new();

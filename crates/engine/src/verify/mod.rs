@@ -452,14 +452,34 @@ async fn check_manifest(
         }
     }
     let mut archived = Vec::new();
+    // A chunked part is its chunks: each shared chunk is looked at once, under its own key.
+    let encrypted = manifest.is_encrypted();
     let files = manifest
         .parts
         .iter()
-        .map(|p| (&p.key, p.bytes))
-        .chain(manifest.globals.iter().map(|g| (&g.key, g.bytes)));
-    for (part_key, bytes) in files {
-        let key = set_key(&ids.database, &ids.backup, part_key);
-        match store.head(&key).await? {
+        .filter(|p| !p.is_chunked())
+        .map(|p| {
+            (
+                p.key.clone(),
+                p.bytes,
+                set_key(&ids.database, &ids.backup, &p.key),
+            )
+        })
+        .chain(manifest.globals.iter().map(|g| {
+            let key = set_key(&ids.database, &ids.backup, &g.key);
+            (g.key.clone(), g.bytes, key)
+        }))
+        .chain(manifest.chunk_refs().map(|c| {
+            let key = crate::chunks::chunk_key(&ids.database, &c.id, encrypted);
+            (format!("chunk {}", c.id), c.bytes, key)
+        }))
+        .collect::<Vec<_>>();
+    let mut heads = futures::stream::iter(files)
+        .map(|(name, bytes, key)| async move { (name, bytes, store.head(&key).await) })
+        .buffered(16);
+    while let Some((name, bytes, head)) = futures::StreamExt::next(&mut heads).await {
+        let part_key = &name;
+        match head? {
             None => findings.push(finding(Some(part_key), "it is missing from the store")),
             Some(meta) if meta.size != bytes => findings.push(finding(
                 Some(part_key),
