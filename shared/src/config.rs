@@ -34,6 +34,50 @@ pub const INCREMENTAL_VAR: &str = "BACKSTOP_INCREMENTAL";
 /// The key of an encrypted database's shared chunks: 64 hexadecimal digits, kept as a secret.
 pub const CHUNK_KEY_VAR: &str = "BACKSTOP_CHUNK_KEY";
 
+/// The Secrets Manager secret holding the chunk key (64 hexadecimal digits), for functions.
+pub const CHUNK_KEY_SECRET_VAR: &str = "BACKSTOP_CHUNK_KEY_SECRET";
+
+/// Where a function finds the chunk key: `BACKSTOP_CHUNK_KEY` itself, or the secret
+/// `BACKSTOP_CHUNK_KEY_SECRET` names (read at each backup, so a new value takes effect).
+#[derive(Debug, Clone, Default)]
+pub enum ChunkKeySource {
+    #[default]
+    None,
+    Given(crate::engine::chunks::ChunkKey),
+    Secret(String),
+}
+
+impl ChunkKeySource {
+    pub fn from_env(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        if let Some(key) = chunk_key(lookup)? {
+            return Ok(Self::Given(key));
+        }
+        Ok(
+            match lookup(CHUNK_KEY_SECRET_VAR).filter(|v| !v.trim().is_empty()) {
+                Some(secret) => Self::Secret(secret.trim().to_string()),
+                None => Self::None,
+            },
+        )
+    }
+
+    /// The key, reading the secret when it is one. An error names the secret, never its value.
+    pub async fn resolve(
+        &self,
+        aws: &aws_config::SdkConfig,
+    ) -> Result<Option<crate::engine::chunks::ChunkKey>, String> {
+        match self {
+            Self::None => Ok(None),
+            Self::Given(key) => Ok(Some(key.clone())),
+            Self::Secret(secret) => {
+                let value = crate::aws::secret_string(aws, secret).await?;
+                crate::engine::chunks::ChunkKey::from_hex(&value)
+                    .map(Some)
+                    .map_err(|e| format!("secret {secret}: {e}"))
+            }
+        }
+    }
+}
+
 /// The chunk key from `BACKSTOP_CHUNK_KEY`, when set. Its value is never part of an error.
 pub fn chunk_key(
     lookup: &dyn Fn(&str) -> Option<String>,

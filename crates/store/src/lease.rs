@@ -109,6 +109,75 @@ pub async fn acquire(
     holder: &str,
     lifetime: Duration,
 ) -> Result<Lease, LeaseError> {
+    let (mine, version) = take(store.as_ref(), key, holder, lifetime).await?;
+    Ok(Lease::start(store, key, mine, version, lifetime))
+}
+
+/// A lease held without renewal, for work that ends well within its lifetime (retention's
+/// sweep of shared chunks): it protects until `until` on this process's clock.
+#[derive(Debug)]
+pub struct Brief {
+    key: String,
+    holder: String,
+    version: String,
+    pub until: tokio::time::Instant,
+}
+
+/// Takes the lease at `key` for `holder` for `lifetime`, not renewed, or says who holds it.
+pub async fn hold_briefly(
+    store: &dyn Store,
+    key: &str,
+    holder: &str,
+    lifetime: Duration,
+) -> Result<Brief, LeaseError> {
+    let started = tokio::time::Instant::now();
+    let (_, version) = take(store, key, holder, lifetime).await?;
+    Ok(Brief {
+        key: key.to_string(),
+        holder: holder.to_string(),
+        version,
+        until: started + lifetime,
+    })
+}
+
+impl Brief {
+    /// Gives the lease up (marked expired), unless it was taken over meanwhile.
+    pub async fn release(self, store: &dyn Store) -> Result<(), StoreError> {
+        release_version(store, &self.key, &self.holder, &self.version).await
+    }
+}
+
+/// Marks the lease at `key` released if it is still `version`.
+async fn release_version(
+    store: &dyn Store,
+    key: &str,
+    holder: &str,
+    version: &str,
+) -> Result<(), StoreError> {
+    let now = OffsetDateTime::now_utc();
+    let released = LeaseRecord {
+        holder: format!("{holder} (released)"),
+        token: String::new(),
+        acquired_at: now,
+        expires_at: now,
+    };
+    if store
+        .write_if(key, &encode(&released), WriteCondition::Version(version))
+        .await?
+        .is_none()
+    {
+        tracing::warn!(key, "the lease had already been taken over when released");
+    }
+    Ok(())
+}
+
+/// Writes a lease record for `holder` at `key` where none is held: the record and its version.
+async fn take(
+    store: &dyn Store,
+    key: &str,
+    holder: &str,
+    lifetime: Duration,
+) -> Result<(LeaseRecord, String), LeaseError> {
     let token = format!("{:016x}", rand::random::<u64>());
     for _ in 0..5 {
         let now = OffsetDateTime::now_utc();
@@ -117,7 +186,7 @@ pub async fn acquire(
             .write_if(key, &encode(&mine), WriteCondition::Absent)
             .await?
         {
-            return Ok(Lease::start(store, key, mine, version, lifetime));
+            return Ok((mine, version));
         }
         let Some(current) = store.read_versioned(key).await? else {
             continue; // released between our write and our read
@@ -148,7 +217,7 @@ pub async fn acquire(
             )
             .await?
         {
-            return Ok(Lease::start(store, key, mine, version, lifetime));
+            return Ok((mine, version));
         }
     }
     Err(LeaseError::Contended {
@@ -201,26 +270,7 @@ impl Lease {
     pub async fn release(self) -> Result<(), StoreError> {
         self.renewal.abort();
         let version = self.version.lock().map(|v| v.clone()).unwrap_or_default();
-        let now = OffsetDateTime::now_utc();
-        let released = LeaseRecord {
-            holder: format!("{} (released)", self.holder),
-            token: String::new(),
-            acquired_at: now,
-            expires_at: now,
-        };
-        if self
-            .store
-            .write_if(
-                &self.key,
-                &encode(&released),
-                WriteCondition::Version(&version),
-            )
-            .await?
-            .is_none()
-        {
-            tracing::warn!(key = %self.key, "the lease had already been taken over when released");
-        }
-        Ok(())
+        release_version(self.store.as_ref(), &self.key, &self.holder, &version).await
     }
 }
 

@@ -70,8 +70,9 @@ pub struct Deps {
     pub recipients: Option<Recipients>,
     /// Store table data as shared chunks (`BACKSTOP_INCREMENTAL`).
     pub incremental: bool,
-    /// The chunk key an encrypted incremental backup needs (`BACKSTOP_CHUNK_KEY`).
-    pub chunk_key: Option<backstop::engine::chunks::ChunkKey>,
+    /// Where the chunk key an encrypted incremental backup needs is (`BACKSTOP_CHUNK_KEY`,
+    /// or the secret `BACKSTOP_CHUNK_KEY_SECRET` names).
+    pub chunk_key: backstop::config::ChunkKeySource,
     /// The container task a backup too big for the invocation is dispatched to.
     pub task: Option<TaskSettings>,
     pub ecs: aws_sdk_ecs::Client,
@@ -92,7 +93,7 @@ impl Deps {
             alert_on_success: flag(env.as_ref(), ALERT_ON_SUCCESS_VAR, false)?,
             recipients: recipients(env.as_ref())?,
             incremental: flag(env.as_ref(), backstop::config::INCREMENTAL_VAR, false)?,
-            chunk_key: backstop::config::chunk_key(env.as_ref())?,
+            chunk_key: backstop::config::ChunkKeySource::from_env(env.as_ref())?,
             task: TaskSettings::from_env(env.as_ref())?,
             ecs: aws_sdk_ecs::Client::new(&base.aws),
             base,
@@ -447,7 +448,12 @@ async fn run_one(
     options.lease = deps.lease;
     options.recipients = deps.recipients.clone();
     options.incremental = deps.incremental;
-    options.chunk_key = deps.chunk_key.clone();
+    if deps.incremental {
+        options.chunk_key = match deps.chunk_key.resolve(&deps.base.aws).await {
+            Ok(key) => key,
+            Err(reason) => return refuse(reason, FailureKind::Other, &secrets).await,
+        };
+    }
     options.interrupt = common::stopping();
     // This database's requests, counted apart from the others' running beside it.
     let store = Arc::new(CountingStore::new(deps.base.store.clone()));

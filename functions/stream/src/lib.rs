@@ -49,6 +49,9 @@ pub struct Deps {
     pub reserve: Duration,
     /// What segments and base backups are encrypted to (`BACKSTOP_RECIPIENTS`).
     pub recipients: Option<Recipients>,
+    /// Base backups store table data as shared chunks (`BACKSTOP_INCREMENTAL`), with this key.
+    pub incremental: bool,
+    pub chunk_key: backstop::config::ChunkKeySource,
 }
 
 impl Deps {
@@ -61,6 +64,12 @@ impl Deps {
             warn_retained_bytes: warn * 1024 * 1024,
             reserve: Duration::from_secs(positive_number(env.as_ref(), RESERVE_VAR, 30)?),
             recipients: recipients(env.as_ref())?,
+            incremental: backstop::config::flag(
+                env.as_ref(),
+                backstop::config::INCREMENTAL_VAR,
+                false,
+            )?,
+            chunk_key: backstop::config::ChunkKeySource::from_env(env.as_ref())?,
             base,
         })
     }
@@ -271,6 +280,14 @@ async fn run_one(
         let mut backup = BackupOptions::new(database.clone());
         backup.recipients = deps.recipients.clone();
         backup.reason = Some("base of the change stream".into());
+        if deps.incremental {
+            backup.incremental = true;
+            backup.chunk_key = deps
+                .chunk_key
+                .resolve(&deps.base.aws)
+                .await
+                .map_err(&scrub)?;
+        }
         backup.deadline = options.deadline;
         match backup_exclusively(&target, deps.base.store.clone(), &backup, holder, &|_| {}).await {
             Ok(manifest) => base_backup = Some(manifest.backup_id),

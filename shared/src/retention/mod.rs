@@ -12,8 +12,11 @@
 //!   24 hours old, never while a backup of the database holds its lease;
 //! - change segments go once no kept backup needs them ([`segments::deletable`]): point-in-time
 //!   recovery reaches back to the oldest kept backup of the stream window; changes a crashed
-//!   drain stored without a seal go once 24 hours old.
+//!   drain stored without a seal go once 24 hours old;
+//! - shared chunks go once no committed set names them ([`chunks`]), decided under the
+//!   database's backup lease so no backup names one meanwhile.
 
+pub mod chunks;
 pub mod policy;
 pub mod segments;
 
@@ -88,6 +91,8 @@ pub struct PruneReport {
     pub uploads_aborted: Vec<String>,
     /// Change segments no kept backup needs (seals and changes), and their bytes.
     pub segments_removed: Removed,
+    /// Shared chunks: how many the kept sets name, and those no set names any more.
+    pub chunks: chunks::ChunkSweep,
     pub bytes_freed: u64,
 }
 
@@ -128,6 +133,21 @@ impl PruneReport {
                 self.segments_removed.objects,
                 human_bytes(self.segments_removed.bytes)
             ));
+        }
+        if self.chunks.removed > 0 {
+            line.push_str(&format!(
+                ", {} {} shared chunk(s) no kept backup names ({})",
+                if self.dry_run {
+                    "would remove"
+                } else {
+                    "removed"
+                },
+                self.chunks.removed,
+                human_bytes(self.chunks.removed_bytes)
+            ));
+        }
+        if let Some(why) = &self.chunks.skipped {
+            line.push_str(&format!(", {why}"));
         }
         if !self.orphans_removed.is_empty() || !self.uploads_aborted.is_empty() {
             line.push_str(&format!(
@@ -269,6 +289,7 @@ pub async fn prune(
             objects: 0,
             bytes: 0,
         },
+        chunks: Default::default(),
         bytes_freed: 0,
     };
 
@@ -313,6 +334,7 @@ pub async fn prune(
     }
 
     sweep(store, database, &sets, options, &mut report).await?;
+    chunks::sweep_chunks(store, database, options, &mut report).await?;
     let kept: Vec<_> = report
         .kept
         .iter()
