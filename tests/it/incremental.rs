@@ -13,7 +13,7 @@ use crate::support::{backstop, backstop_ok};
 
 /// An application-shaped database: an append-only events table, static reference data and a
 /// hot table with updates.
-fn application(label: &str) -> TestDb {
+pub(crate) fn application(label: &str) -> TestDb {
     let db = fresh_database(label);
     db.psql(
         "CREATE TABLE public.events (id bigint PRIMARY KEY, at timestamptz NOT NULL, kind text, payload text);
@@ -30,7 +30,7 @@ fn application(label: &str) -> TestDb {
 }
 
 /// 1 % more events and 2 % of accounts updated.
-fn change(db: &TestDb, round: u32) {
+pub(crate) fn change(db: &TestDb, round: u32) {
     db.psql(&format!(
         "INSERT INTO public.events SELECT g, now(), 'late', md5(g::text) FROM generate_series({from}, {to}) g;
          UPDATE public.accounts SET balance = balance + 1, touched = touched + 1 WHERE id % 50 = {round};",
@@ -268,4 +268,114 @@ fn a_damaged_or_missing_chunk_is_named_and_a_restore_changes_nothing() {
         report.contains(&name[..64]) && report.contains("missing"),
         "{report}"
     );
+}
+
+#[test]
+fn an_encrypted_incremental_backup_needs_its_chunk_key_and_keeps_nothing_readable() {
+    let source = application("incremental encrypted");
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("file://{}", dir.path().join("store").display());
+    let key = dir.path().join("restore.key");
+    let output = backstop_ok(&["keygen", "-o", key.to_str().unwrap()], &[]);
+    let recipient = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    let chunk_key = ("BACKSTOP_CHUNK_KEY", "5e".repeat(32));
+
+    // Without a chunk key an encrypted backup stores whole parts.
+    let whole = backup(&source, &store, &[], &["--recipient", &recipient]);
+    assert_eq!(number(&whole, "new_bytes"), number(&whole, "bytes"));
+    assert!(chunk_files(&dir.path().join("store"), &source.name).is_empty());
+
+    let first = backup(
+        &source,
+        &store,
+        &[chunk_key.clone()],
+        &["--recipient", &recipient],
+    );
+    change(&source, 1);
+    let second = backup(
+        &source,
+        &store,
+        &[chunk_key.clone()],
+        &["--recipient", &recipient],
+    );
+    let dump = source.pg_dump();
+    let added = number(&second, "new_bytes");
+    assert!(
+        added * 4 < number(&first, "bytes"),
+        "{added} bytes added of {first}"
+    );
+    let chunks = chunk_files(&dir.path().join("store"), &source.name);
+    assert!(!chunks.is_empty());
+    for chunk in &chunks {
+        assert!(
+            chunk.to_string_lossy().ends_with(".zst.age"),
+            "{}",
+            chunk.display()
+        );
+        let bytes = std::fs::read(chunk).unwrap();
+        assert!(
+            zstd::decode_all(bytes.as_slice()).is_err(),
+            "{} is readable",
+            chunk.display()
+        );
+        assert!(!String::from_utf8_lossy(&bytes).contains("customer"));
+    }
+    let id = second["backup_id"].as_str().unwrap();
+    let target = restore(&store, &source, id, &["--identity", key.to_str().unwrap()]);
+    assert_same_dump(&dump, &target.pg_dump(), "encrypted incremental");
+}
+
+#[tokio::test]
+async fn the_chunk_sweep_waits_for_a_running_backup() {
+    use backstop::layout::DatabaseId;
+    use backstop::retention::{Policy, PruneOptions, prune};
+    use backstop::store::{FileStore, Store};
+    use std::sync::Arc;
+
+    let source = application("incremental sweep waits");
+    let dir = tempfile::tempdir().unwrap();
+    let store_url = format!("file://{}", dir.path().display());
+    backup(&source, &store_url, &[], &[]);
+    source.psql("UPDATE public.events SET kind = upper(kind)");
+    backup(&source, &store_url, &[], &[]);
+    let store: Arc<dyn Store> = Arc::new(FileStore::new(dir.path().to_path_buf()));
+    let database = DatabaseId::new(&source.name).unwrap();
+    let options = PruneOptions {
+        policy: Policy {
+            last: 1,
+            ..Policy::default()
+        },
+        dry_run: false,
+        max_deletions: 10,
+        now: time::OffsetDateTime::now_utc() + time::Duration::hours(2),
+        stream_window: backstop::retention::DEFAULT_STREAM_WINDOW,
+    };
+    let before = chunk_files(dir.path(), &source.name);
+    let running = backstop::lease::acquire(
+        store.clone(),
+        &backstop::lease::lease_key(&database, "backup"),
+        "a backup in progress",
+        std::time::Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
+    let report = prune(store.as_ref(), &database, &options).await.unwrap();
+    assert_eq!(report.deleted.len(), 1, "the older set goes");
+    let why = report.chunks.skipped.clone().unwrap_or_default();
+    assert!(why.contains("a backup in progress"), "{report:?}");
+    assert!(
+        report.summary().contains("a backup is running"),
+        "{}",
+        report.summary()
+    );
+    assert_eq!(
+        chunk_files(dir.path(), &source.name),
+        before,
+        "no chunk went"
+    );
+    running.release().await.unwrap();
+
+    let report = prune(store.as_ref(), &database, &options).await.unwrap();
+    assert!(report.chunks.removed > 0, "{report:?}");
+    assert!(chunk_files(dir.path(), &source.name).len() < before.len());
 }

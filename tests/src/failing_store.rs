@@ -35,6 +35,8 @@ pub struct FailingStore {
     /// Run before the next manifest put, which then lands `.1` later whatever its caller
     /// does meanwhile (as S3 completes a request its client stopped waiting for).
     manifest_put: std::sync::Mutex<Option<(Hook, Duration)>>,
+    /// Deletes still allowed before every delete fails (a run killed there); `u64::MAX`: all.
+    deletes_left: AtomicU64,
 }
 
 /// What `list` does.
@@ -70,7 +72,14 @@ impl FailingStore {
             stall: std::sync::Mutex::new(None),
             listings: std::sync::Mutex::new(Listings::Whole),
             manifest_put: std::sync::Mutex::new(None),
+            deletes_left: AtomicU64::new(u64::MAX),
         }
+    }
+
+    /// After `n` more deletes, every delete fails: a run that deletes in steps (retention)
+    /// stopped at that step, as if killed there.
+    pub fn stop_deleting_after(&self, n: u64) {
+        self.deletes_left.store(n, Ordering::SeqCst);
     }
 
     /// From now on, conditional writes (leases, claims) fail as a store that stopped
@@ -260,6 +269,22 @@ impl Store for FailingStore {
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
         self.denied("DeleteObject", key)?;
+        let left =
+            self.deletes_left
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| match n {
+                    u64::MAX => Some(n),
+                    0 => None,
+                    n => Some(n - 1),
+                });
+        if left.is_err() {
+            return Err(StoreError::S3 {
+                operation: "DeleteObject",
+                bucket: "test".into(),
+                key: key.into(),
+                message: "the run was stopped here".into(),
+                retryable: false,
+            });
+        }
         self.inner.delete(key).await
     }
 

@@ -20,8 +20,9 @@ use crate::store::{ObjectMeta, Store};
 
 /// An unreferenced chunk younger than this is left for the next run.
 pub const CHUNK_SWEEP_AFTER: time::Duration = time::Duration::hours(1);
-/// How long the sweep holds the backup lease at most; it stops deleting well before.
-const HOLD: Duration = Duration::from_secs(600);
+/// How long the sweep holds the backup lease at most (a backup's own lifetime: a sweep killed
+/// mid-way blocks backups no longer than a killed backup would); it stops deleting well before.
+const HOLD: Duration = crate::lease::DEFAULT_LEASE;
 /// Deletes that may be in flight at once.
 const DELETES: usize = 16;
 

@@ -8,6 +8,7 @@ use backstop_tests::postgres::fresh_database;
 
 use crate::support::{backstop, backstop_ok, backstop_within, single_error_line};
 
+mod chunks;
 mod clock;
 mod disk;
 mod hangs;
