@@ -15,10 +15,16 @@ locals {
     } : {}, var.require_encryption ? {
     BACKSTOP_REQUIRE_ENCRYPTION = "true"
   } : {})
+  # Shared chunks, for the writers of backups (the backup task takes the backup function's).
+  incremental_environment = merge({
+    BACKSTOP_INCREMENTAL = tostring(var.incremental_backups)
+    }, local.chunk_key_secret_arn == null ? {} : {
+    BACKSTOP_CHUNK_KEY_SECRET = local.chunk_key_secret_arn
+  })
   environment = {
-    backup = merge(local.common_environment, local.encryption_environment)
+    backup = merge(local.common_environment, local.encryption_environment, local.incremental_environment)
     # Drains the change stream, and takes the base backups it needs.
-    stream = merge(local.common_environment, local.encryption_environment, {
+    stream = merge(local.common_environment, local.encryption_environment, local.incremental_environment, {
       BACKSTOP_STREAM_MAX_SLOT_WAL_MIB = tostring(var.point_in_time_recovery.max_slot_wal_mib)
       }, var.point_in_time_recovery.warn_slot_wal_mib == null ? {} : {
       BACKSTOP_STREAM_WARN_SLOT_WAL_MIB = tostring(var.point_in_time_recovery.warn_slot_wal_mib)
@@ -52,6 +58,16 @@ locals {
     for name in keys(local.functions) : name => (
       name == "notify-slack" ? aws_sqs_queue.notifier_dead_letters.arn : local.alert_topic_arn
     )
+  }
+}
+
+# An encrypted backup names its shared chunks with a key it is given, never one kept beside
+# them in the bucket: without the secret it stores whole parts. A warning at plan, not an
+# error: the backups are still taken, whole.
+check "encrypted_incremental_backups_have_a_chunk_key" {
+  assert {
+    condition     = length(var.recipients) == 0 || !var.incremental_backups || var.chunk_key_secret_arn != null
+    error_message = "recipients are set and incremental_backups is on, but chunk_key_secret_arn is not given: encrypted backups then store whole parts, not shared chunks, so each stores all its table data again. Make a Secrets Manager secret holding 64 hexadecimal digits (`aws secretsmanager create-secret --name backstop/chunk-key --secret-string \"$(openssl rand -hex 32)\"`) and give its ARN as chunk_key_secret_arn, or set incremental_backups = false."
   }
 }
 

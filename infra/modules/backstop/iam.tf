@@ -9,7 +9,7 @@ locals {
     "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter/${trimprefix(name, "/")}"
   ]
   # What each function may do to the backup bucket. Nobody but retention may delete; retention
-  # writes only its own state.
+  # writes only its own state and the backup lease it holds while sweeping shared chunks.
   bucket_access = {
     backup = [
       { actions = ["s3:ListBucket", "s3:ListBucketMultipartUploads"], resources = [local.bucket_arn] },
@@ -30,14 +30,19 @@ locals {
       { actions = ["s3:GetObject"], resources = ["${local.objects_arn}/*"] },
       { actions = ["s3:PutObject"], resources = ["${local.objects_arn}/_backstop/health/*"] },
     ]
+    # Deletes sets, change segments and the shared chunks (<database>/chunks/) no kept set names;
+    # for the chunks it takes the database's backup lease, a conditional write (released by
+    # overwriting), so no backup names one meanwhile.
     retention = [
       { actions = ["s3:ListBucket", "s3:ListBucketMultipartUploads"], resources = [local.bucket_arn] },
       { actions = ["s3:GetObject", "s3:GetObjectRetention", "s3:GetObjectLegalHold", "s3:DeleteObject", "s3:AbortMultipartUpload"], resources = ["${local.objects_arn}/*"] },
-      { actions = ["s3:PutObject"], resources = ["${local.objects_arn}/_backstop/retention/*"] },
+      { actions = ["s3:PutObject"], resources = ["${local.objects_arn}/_backstop/retention/*", "${local.objects_arn}/_backstop/locks/*/backup"] },
     ]
     notify-slack = []
   }
   reads_databases = toset(["backup", "stream", "verify", "monitor"])
+  # The writers of backups, which store shared chunks (and the backup task, with backup's policy).
+  reads_chunk_key = toset(["backup", "stream"])
   # The roles that write into the bucket and tag what they write: they never retag it after.
   writers = toset(["backup", "stream", "verify"])
 }
@@ -153,6 +158,16 @@ data "aws_iam_policy_document" "function" {
     }
   }
 
+  # The key that names an encrypted database's shared chunks: the writers of backups alone.
+  dynamic "statement" {
+    for_each = contains(local.reads_chunk_key, each.key) && local.chunk_key_secret_arn != null ? [1] : []
+    content {
+      sid       = "ChunkKey"
+      actions   = ["secretsmanager:GetSecretValue"]
+      resources = [local.chunk_key_secret_arn]
+    }
+  }
+
   dynamic "statement" {
     for_each = each.key == "notify-slack" && var.slack.enabled ? [1] : []
     content {
@@ -165,7 +180,12 @@ data "aws_iam_policy_document" "function" {
   # Secrets encrypted with a customer-managed key: decrypting them needs the key too, and
   # only through the services that hold them.
   dynamic "statement" {
-    for_each = (contains(local.reads_databases, each.key) || (each.key == "notify-slack" && var.slack.enabled) || (each.key == "verify" && var.verify_identity_secret_arn != null)) && length(var.secret_kms_key_arns) > 0 ? [1] : []
+    for_each = (
+      contains(local.reads_databases, each.key)
+      || (each.key == "notify-slack" && var.slack.enabled)
+      || (each.key == "verify" && var.verify_identity_secret_arn != null)
+      || (contains(local.reads_chunk_key, each.key) && local.chunk_key_secret_arn != null)
+    ) && length(var.secret_kms_key_arns) > 0 ? [1] : []
     content {
       sid       = "SecretKeys"
       actions   = ["kms:Decrypt"]

@@ -32,6 +32,8 @@ locals {
     [for db in values(var.databases) : db.pooler_secret_arn],
     [var.restore_verification.scratch_secret_arn],
   ))
+  # The chunk key's secret, read by the writers of backups only while they store chunks.
+  chunk_key_secret_arn = var.incremental_backups ? var.chunk_key_secret_arn : null
   # The fixed set of functions, each with its settings (var.functions overrides them).
   # The stream function exists only with point-in-time recovery on.
   functions = {
@@ -210,6 +212,31 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
       transition {
         days          = rule.value["glacier_after_days"]
         storage_class = "GLACIER"
+      }
+    }
+  }
+
+  # Shared chunks (<database>/chunks/, tagged backstop-tier = shared) belong to no one set: the
+  # newest set may name a chunk first stored months ago, and it must restore at once (and the
+  # next backup HEADs every chunk it names again, and refuses one it cannot read at once). So
+  # they move to Glacier Instant Retrieval, read in milliseconds as Standard is, and never to
+  # Glacier Flexible Retrieval, whose objects need a restore of hours before any read: the
+  # newest backup could not be restored or verified, nor the next one reuse its chunks, until
+  # then. No expiration: retention deletes a chunk once no committed set names it.
+  dynamic "rule" {
+    for_each = var.shared_chunks_instant_retrieval_after_days == null ? {} : { shared = var.shared_chunks_instant_retrieval_after_days }
+    content {
+      id     = "tier-${rule.key}"
+      status = "Enabled"
+      filter {
+        tag {
+          key   = "backstop-tier"
+          value = rule.key
+        }
+      }
+      transition {
+        days          = rule.value
+        storage_class = "GLACIER_IR"
       }
     }
   }

@@ -68,7 +68,7 @@ variable "fargate" {
 }
 
 variable "secret_kms_key_arns" {
-  description = "Customer-managed KMS keys that encrypt the database, scratch or Slack secrets (and SecureString parameters): the functions that read them get kms:Decrypt on these keys, through Secrets Manager and SSM only. Secrets under the AWS-managed key need nothing here."
+  description = "Customer-managed KMS keys that encrypt the database, scratch, Slack, identity or chunk key secrets (and SecureString parameters): the functions that read them get kms:Decrypt on these keys, through Secrets Manager and SSM only. Secrets under the AWS-managed key need nothing here."
   type        = list(string)
   default     = []
   validation {
@@ -329,6 +329,32 @@ variable "verify_identity_secret_arn" {
   validation {
     condition     = var.verify_identity_secret_arn == null || can(regex("^arn:[^:]+:secretsmanager:", var.verify_identity_secret_arn))
     error_message = "verify_identity_secret_arn takes a Secrets Manager secret ARN."
+  }
+}
+
+variable "incremental_backups" {
+  description = "Backups store table data as shared chunks (BACKSTOP_INCREMENTAL, for the backup and stream functions and the backup task): cut where the content says, each stored once per database, so a backup stores only the chunks that changed since the database's newest backup and names the others. On by default: new deployments store only what changed (an existing one, upgraded, stores its next backup whole, then only what changed). Encrypted backups (recipients) need chunk_key_secret_arn for this, else they store whole parts. False: every backup is stored whole."
+  type        = bool
+  default     = true
+}
+
+variable "chunk_key_secret_arn" {
+  description = "Secrets Manager secret holding the chunk key (64 hexadecimal digits: `openssl rand -hex 32`) that encrypted incremental backups name their shared chunks with (BACKSTOP_CHUNK_KEY_SECRET); only the backup and stream roles (and the backup task's) may read it. Needed only with recipients: a plaintext database's key is kept in the bucket. Keep it: a new key makes the next backup store every chunk again. Null with recipients and incremental_backups: encrypted backups store whole parts (plan warns)."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.chunk_key_secret_arn == null || can(regex("^arn:[^:]+:secretsmanager:", var.chunk_key_secret_arn))
+    error_message = "chunk_key_secret_arn takes a Secrets Manager secret ARN."
+  }
+}
+
+variable "shared_chunks_instant_retrieval_after_days" {
+  description = "Days shared chunks (backstop-tier = shared) stay in S3 Standard before moving to Glacier Instant Retrieval, which is read at once (never Glacier Flexible Retrieval: the newest backup may name any chunk). Instant Retrieval keeps a GB for less but charges for each GB read and bills 90 days at least. Nothing expires by lifecycle: retention deletes a chunk once no kept backup names it. Null: chunks stay in Standard."
+  type        = number
+  default     = 30
+  validation {
+    condition     = var.shared_chunks_instant_retrieval_after_days == null ? true : var.shared_chunks_instant_retrieval_after_days >= 1 && floor(var.shared_chunks_instant_retrieval_after_days) == var.shared_chunks_instant_retrieval_after_days
+    error_message = "shared_chunks_instant_retrieval_after_days must be a whole number of days, at least 1, or null (chunks stay in S3 Standard)."
   }
 }
 

@@ -95,6 +95,14 @@ pub(super) async fn reads_back(
         Some(&"backstop-example-backup")
     );
     assert!(env.contains_key("BACKSTOP_STORE") && env.contains_key("BACKSTOP_DATABASES"));
+    // It stores shared chunks as the backup function does, the key read with its own role.
+    assert_eq!(env.get("BACKSTOP_INCREMENTAL"), Some(&"true"));
+    assert!(
+        env.get("BACKSTOP_CHUNK_KEY_SECRET")
+            .is_some_and(|arn| arn.contains(":secret:backstop/example/chunk-key")),
+        "{env:?}"
+    );
+    assert!(!env.contains_key("BACKSTOP_CHUNK_KEY"), "{env:?}");
     assert!(
         !env.keys().any(|k| k.starts_with("BACKSTOP_TASK_")),
         "the task does not dispatch: {env:?}"
