@@ -350,7 +350,8 @@ mod tests {
             bytes: 11,
             ..chunk.clone()
         };
-        assert_ne!(list_digest(&[chunk.clone()]), list_digest(&[moved]));
-        assert_eq!(list_digest(&[chunk.clone()]), list_digest(&[chunk]));
+        let once = list_digest(std::slice::from_ref(&chunk));
+        assert_ne!(once, list_digest(&[moved]));
+        assert_eq!(once, list_digest(&[chunk]));
     }
 }

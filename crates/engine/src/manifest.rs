@@ -75,6 +75,10 @@ pub struct Manifest {
     /// How the set is encrypted; absent for a plaintext set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption: Option<ManifestEncryption>,
+    /// Where this set stands in the server's WAL, for a later backup's proof that tables did
+    /// not change (`backup::unchanged`); recorded by incremental backups on a primary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wal_origin: Option<WalOrigin>,
     /// Bytes this set added to the store: its own objects and the shared chunks it was the
     /// first to store (absent before format 7, where every byte of a set is its own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -204,11 +208,63 @@ pub struct TablePart {
     /// For a table split by ctid: this chunk's block range `[from, to)`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub blocks: Option<(u64, u64)>,
+    /// The table's files when it was read (incremental sets): a later backup proves it
+    /// unchanged only if they are the same files and none of their blocks was written since.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub storage: Option<TableStorage>,
+    /// How this block's rows came to the set (incremental sets): read, or proven the same as
+    /// an earlier set's and named without being read.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub proof: Option<Proof>,
     /// For an extension's configuration table: the condition that selected the rows
     /// (`WHERE ...`, or empty for all). CREATE EXTENSION makes the table and its other rows;
     /// a restore adds these to them, and verification reads back only what it selects.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub extension_rows: Option<String>,
+}
+
+/// Where a set stands in its server's WAL history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WalOrigin {
+    /// `pg_control_system()`: which server (and its physical copies) the positions are of.
+    pub system_identifier: String,
+    /// The database's OID on that server.
+    pub database_oid: u32,
+    /// The timeline the server was on.
+    pub timeline: u32,
+    /// The WAL position read before the snapshot was taken: every change the snapshot does not
+    /// hold was written after it.
+    pub floor_lsn: crate::stream::segment::Lsn,
+    /// The WAL position read after the snapshot: every change it holds was written before it.
+    pub ceiling_lsn: crate::stream::segment::Lsn,
+    /// The transactions that held an xid when `floor_lsn` was read (64-bit): the only ones
+    /// that may have written before it rows the snapshot does not hold.
+    #[serde(default)]
+    pub running_xids: Vec<u64>,
+}
+
+/// A table's files: its heap's and its TOAST table's `relfilenode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableStorage {
+    pub relfilenode: u32,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub toast_relfilenode: Option<u32>,
+}
+
+/// How a block's rows came to an incremental set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "how", rename_all = "kebab-case")]
+pub enum Proof {
+    /// Read from the table in this set's snapshot.
+    Read,
+    /// Named from set `since`: PostgreSQL's WAL summaries show no block of the table's files
+    /// written between that set's snapshot and this one's (`from_lsn` to `to_lsn`), and no
+    /// transaction in progress at that snapshot committed since.
+    WalSummary {
+        since: String,
+        from_lsn: crate::stream::segment::Lsn,
+        to_lsn: crate::stream::segment::Lsn,
+    },
 }
 
 /// Whether `text` is `parts` identifiers joined by dots, each as `quote_ident` writes one: a
@@ -528,8 +584,39 @@ impl Manifest {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// A manifest with nothing in it, for tests to fill.
+    pub(crate) fn empty() -> Manifest {
+        Manifest {
+            format_version: FORMAT_VERSION,
+            engine_version: "test".into(),
+            database_id: "main".into(),
+            database_name: "main".into(),
+            backup_id: "20261206T000000Z-aaaa".into(),
+            server_version: "17".into(),
+            server_version_num: 170000,
+            started_at: time::OffsetDateTime::UNIX_EPOCH,
+            finished_at: time::OffsetDateTime::UNIX_EPOCH,
+            tier: Tier::Daily,
+            database_bytes: None,
+            snapshot: None,
+            wal_lsn: None,
+            stream: None,
+            item_marker: String::new(),
+            parts: Vec::new(),
+            inventory: BTreeMap::new(),
+            globals: None,
+            excluded: Vec::new(),
+            reason: None,
+            encryption: None,
+            wal_origin: None,
+            new_bytes: None,
+            seal: None,
+            keys: Keys::default(),
+        }
+    }
 
     #[test]
     fn names_from_a_manifest_must_be_quoted_identifiers() {

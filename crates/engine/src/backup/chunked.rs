@@ -168,6 +168,18 @@ impl ChunkWriter {
         })
     }
 
+    /// Records chunks the set names from an earlier set without reading their data, to be
+    /// checked with the others before it commits.
+    pub fn name_without_storing<'a>(&self, chunks: impl Iterator<Item = &'a ChunkRef>) {
+        if let Ok(mut reused) = self.reused.lock() {
+            for chunk in chunks {
+                reused
+                    .entry(chunk.id.clone())
+                    .or_insert_with(|| chunk.clone());
+            }
+        }
+    }
+
     /// Checks that every chunk the set names without having stored it is still in the store
     /// with its recorded size, before the set commits: exit 0 means restorable.
     pub async fn check_reused(&self) -> Result<(), BackupError> {
@@ -220,27 +232,34 @@ pub(super) async fn known_chunks(
     store: &dyn Store,
     database: &DatabaseId,
     recipients: Option<&Recipients>,
-) -> Result<Known, StoreError> {
+) -> Result<(Known, Option<Manifest>), StoreError> {
     let listing = store.list(&database_prefix(database)).await?;
     let Some(newest) = committed_backups(database, listing.iter().map(|o| o.key.as_str()))
         .into_iter()
         .next_back()
     else {
-        return Ok(Known::default());
+        return Ok((Known::default(), None));
     };
     let Some(found) = store
         .read_versioned(&set_key(database, &newest, MANIFEST_NAME))
         .await?
     else {
-        return Ok(Known::default());
+        return Ok((Known::default(), None));
     };
     let Ok(manifest) = serde_json::from_slice::<Manifest>(&found.body) else {
-        return Ok(Known::default());
+        return Ok((Known::default(), None));
     };
     let theirs = manifest.encryption.as_ref().map(|e| e.recipients.clone());
     let ours = recipients.map(|r| r.names().to_vec());
-    if theirs != ours || manifest.seal_holds() == Some(false) || manifest.check_shape().is_err() {
-        return Ok(Known::default());
+    if theirs != ours
+        || manifest.backup_id != newest.as_str()
+        || manifest.seal_holds() == Some(false)
+        || manifest.check_shape().is_err()
+    {
+        return Ok((Known::default(), None));
     }
-    Ok(Known::new(manifest.chunk_refs().cloned()))
+    let known = Known::new(manifest.chunk_refs().cloned());
+    // An encrypted set keeps its tables to itself: only a plaintext one's parts can be named.
+    let previous = (!manifest.is_encrypted()).then_some(manifest);
+    Ok((known, previous))
 }

@@ -65,14 +65,18 @@ const BUNDLE_TABLES: usize = 200;
 const BUNDLE_BYTES: u64 = 32 << 20;
 
 /// Splits tables into units, numbered by table name then chunk, and returns them largest
-/// first; then one unit per batch of large objects.
+/// first; then one unit per batch of large objects. Small tables are bundled only with tables
+/// of their `group` (0: not written since the previous set; then those written since, and
+/// those never proven unchanged), so that a bundle of tables that do not change can be named
+/// whole by the next incremental backup.
 pub(super) fn plan_units(
     tables: &[DataTable],
     large_objects: &[Vec<u32>],
     split_pages: u64,
+    group: &dyn Fn(&DataTable) -> u8,
 ) -> Vec<Unit> {
     let mut sorted: Vec<&DataTable> = tables.iter().collect();
-    sorted.sort_by(|a, b| a.qualified_name.cmp(&b.qualified_name));
+    sorted.sort_by(|a, b| (group(a), &a.qualified_name).cmp(&(group(b), &b.qualified_name)));
     // An extension's rows are added to what CREATE EXTENSION made, not loaded in bulk.
     let (small, large): (Vec<&DataTable>, Vec<&DataTable>) = sorted.into_iter().partition(|t| {
         t.bytes <= SMALL_TABLE_BYTES
@@ -82,13 +86,17 @@ pub(super) fn plan_units(
     let mut units = Vec::new();
     let mut bundle: Vec<DataTable> = Vec::new();
     let mut bundle_bytes = 0;
+    let mut bundle_group = 0;
     for table in small {
         if !bundle.is_empty()
-            && (bundle.len() >= BUNDLE_TABLES || bundle_bytes + table.bytes > BUNDLE_BYTES)
+            && (bundle.len() >= BUNDLE_TABLES
+                || bundle_bytes + table.bytes > BUNDLE_BYTES
+                || group(table) != bundle_group)
         {
             push_bundle(&mut units, std::mem::take(&mut bundle), bundle_bytes);
             bundle_bytes = 0;
         }
+        bundle_group = group(table);
         bundle_bytes += table.bytes;
         bundle.push(table.clone());
     }
@@ -570,6 +578,8 @@ fn table_part(table: &DataTable, digest: &RowDigest, blocks: Option<(u64, u64)>)
         rows: digest.rows(),
         row_digest: digest.hex(),
         blocks,
+        storage: None,
+        proof: None,
         extension_rows: table.extension_rows.as_ref().map(|x| x.condition.clone()),
     }
 }
@@ -668,6 +678,7 @@ mod tests {
             &[table("small", 10), table("big", 250), table("tiny", 1)],
             &[vec![16400, 16401], vec![16402]],
             100,
+            &|_| 0,
         );
         type Planned<'a> = (&'a str, Option<(u64, Option<u64>)>, Vec<String>);
         let keys: Vec<Planned> = units
@@ -709,9 +720,26 @@ mod tests {
     }
 
     #[test]
+    fn tables_that_change_are_bundled_apart_from_those_that_do_not() {
+        let tables: Vec<DataTable> = ["a", "b", "c", "d"].iter().map(|n| table(n, 1)).collect();
+        let units = plan_units(&tables, &[], 32_768, &|t| {
+            u8::from(t.name == "b" || t.name == "d")
+        });
+        let mut bundles: Vec<Vec<String>> = units
+            .iter()
+            .map(|u| match &u.source {
+                Source::Bundle(tables) => tables.iter().map(|t| t.name.clone()).collect(),
+                _ => Vec::new(),
+            })
+            .collect();
+        bundles.sort();
+        assert_eq!(bundles, [vec!["a", "c"], vec!["b", "d"]]);
+    }
+
+    #[test]
     fn bundles_close_at_their_table_count_and_size() {
         let many: Vec<DataTable> = (0..450).map(|i| table(&format!("t{i:03}"), 1)).collect();
-        let units = plan_units(&many, &[], 32_768);
+        let units = plan_units(&many, &[], 32_768, &|_| 0);
         let sizes: Vec<usize> = units
             .iter()
             .map(|u| match &u.source {
@@ -721,7 +749,7 @@ mod tests {
             .collect();
         assert_eq!(sizes, [200, 200, 50]);
         let fat: Vec<DataTable> = (0..20).map(|i| table(&format!("f{i:02}"), 448)).collect();
-        let units = plan_units(&fat, &[], 32_768);
+        let units = plan_units(&fat, &[], 32_768, &|_| 0);
         assert!(units.iter().all(|u| match &u.source {
             Source::Bundle(tables) => tables.iter().map(|t| t.bytes).sum::<u64>() <= BUNDLE_BYTES,
             _ => false,

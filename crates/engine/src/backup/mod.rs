@@ -11,7 +11,7 @@
 //! deleted and unfinished uploads under the set are aborted: a set without a manifest is never
 //! a backup, and none is left holding storage.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -22,6 +22,7 @@ use super::catalog::{self, Catalog, CatalogError};
 
 mod chunked;
 mod copy;
+mod unchanged;
 use super::encryption::{self, EncryptionError, Recipients};
 use super::globals::{GLOBALS_NAME, Globals};
 use super::inventory;
@@ -519,6 +520,8 @@ struct Snapshot {
     server_version: String,
     server_version_num: i32,
     database_name: String,
+    /// Where the server's WAL stood around the snapshot (incremental backups on a primary).
+    origin: Option<crate::manifest::WalOrigin>,
 }
 
 /// Connects the leader, checks the server and the clocks, starts the snapshot every session
@@ -543,6 +546,11 @@ async fn open_snapshot(pg: &PgTarget, options: &BackupOptions) -> Result<Snapsho
         .transpose()
         .map_err(shape("reading the change stream's slot"))?
         .flatten();
+    // Read before the snapshot: every change the snapshot does not hold is written after it.
+    let mut origin = match options.incremental {
+        true => unchanged::origin_before_snapshot(&leader, version).await,
+        false => None,
+    };
     leader
         .batch_execute(
             &backstop_pg::session::Purpose::BackupLeader {
@@ -576,6 +584,10 @@ async fn open_snapshot(pg: &PgTarget, options: &BackupOptions) -> Result<Snapsho
         .map_err(database("reading the snapshot's position"))?;
     let read = shape("reading the snapshot's position");
     let wal_lsn: Option<String> = value(&position, 1).map_err(&read)?;
+    match (&mut origin, wal_lsn.as_deref().map(str::parse)) {
+        (Some(origin), Some(Ok(ceiling))) => origin.ceiling_lsn = ceiling,
+        _ => origin = None,
+    }
     let snapshot_at = backstop_pg::time_from_micros(value(&position, 2).map_err(&read)?);
     let stream = match (slot_flush, &wal_lsn) {
         (Some(flush), Some(wal)) => Some(StreamPosition {
@@ -608,6 +620,7 @@ async fn open_snapshot(pg: &PgTarget, options: &BackupOptions) -> Result<Snapsho
         leader,
         version,
         exported,
+        origin,
     })
 }
 
@@ -873,6 +886,7 @@ async fn run(
         server_version,
         server_version_num,
         database_name,
+        origin,
     } = snapshot;
     let ordered = order::order(catalog.items, &catalog.edges);
     for label in &ordered.cycles_broken {
@@ -920,10 +934,64 @@ async fn run(
     let mut parts = vec![pre_part];
     let globals_file = writer.globals(&globals).await?;
 
-    let units: Vec<_> = plan_units(&catalog.tables, &catalog.large_objects, options.split_pages)
-        .into_iter()
-        .map(|unit| unit.stored_as(&writer.name("")))
+    let data_prefix = prefix("");
+    let (chunk_writer, previous) = chunk_writer(&store, options, uploaded).await?;
+    // An incremental backup records each table's files, and names the previous set's parts
+    // of the tables the WAL summaries prove unchanged instead of reading them.
+    let files = match &chunk_writer {
+        Some(_) => unchanged::storage(&leader, &catalog.tables).await?,
+        None => Default::default(),
+    };
+    let summaries = match (&chunk_writer, &previous, &origin) {
+        (Some(_), Some(previous), Some(origin)) => {
+            match unchanged::summaries(pg, &leader, version, previous, origin).await {
+                Ok(summaries) => Some(summaries),
+                Err(reason) => {
+                    tracing::info!(%reason, "no table is proven unchanged: every table is read");
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    let mut reused = match (&previous, &summaries) {
+        (Some(previous), Some(summaries)) => {
+            unchanged::reusable(previous, &catalog.tables, &files, summaries)
+        }
+        _ => Vec::new(),
+    };
+    // Tables that were written since, and those never proven unchanged, go in bundles of
+    // their own: the others' bundles can be named whole next time.
+    let group = |table: &catalog::DataTable| match files.get(&table.oid) {
+        None => 0,
+        Some((_, false)) => 2,
+        Some((storage, true)) => u8::from(summaries.as_ref().is_some_and(|s| {
+            s.written.contains(&storage.relfilenode)
+                || storage
+                    .toast_relfilenode
+                    .is_some_and(|t| s.written.contains(&t))
+        })),
+    };
+    let named: HashSet<&str> = reused
+        .iter()
+        .flat_map(|p| p.blocks())
+        .map(|b| b.qualified_name.as_str())
         .collect();
+    let to_read: Vec<catalog::DataTable> = catalog
+        .tables
+        .iter()
+        .filter(|t| !named.contains(t.qualified_name.as_str()))
+        .cloned()
+        .collect();
+    let units: Vec<_> = plan_units(
+        &to_read,
+        &catalog.large_objects,
+        options.split_pages,
+        &group,
+    )
+    .into_iter()
+    .map(|unit| unit.stored_as(&writer.name("")))
+    .collect();
     tracing::debug!(seconds = clock.elapsed().as_secs_f64(), "pre-data stored");
     // One connection per job, and the server watched on one more: no more than it allows.
     let jobs = backstop_pg::budget::cap_jobs(&leader, options.jobs.max(1), 1).await;
@@ -937,8 +1005,6 @@ async fn run(
     // at least what the backed-up rows used. Each statement of `sequence_values` is a
     // transaction of its own, so its locks add at most one chunk to the leader's and the
     // workers' (a transaction holding them all filled the lock table at 20,000 tables).
-    let data_prefix = prefix("");
-    let chunk_writer = chunk_writer(&store, options, uploaded).await?;
     let copied = copy_units(
         pg,
         &snapshot_name,
@@ -960,7 +1026,42 @@ async fn run(
         }
     };
     let (data_parts, values) = tokio::join!(copied, values);
-    let data_parts = data_parts?;
+    let mut data_parts = data_parts?;
+    // What was read says so, with the files it was read from; what was named follows it.
+    let oids: HashMap<&str, u32> = catalog
+        .tables
+        .iter()
+        .map(|t| (t.qualified_name.as_str(), t.oid))
+        .collect();
+    for part in data_parts.iter_mut().filter(|p| p.is_chunked()) {
+        for block in part.table.iter_mut().chain(part.bundle.iter_mut()) {
+            block.proof = Some(crate::manifest::Proof::Read);
+            block.storage = oids
+                .get(block.qualified_name.as_str())
+                .and_then(|oid| files.get(oid))
+                .map(|(storage, _)| *storage);
+        }
+    }
+    let mut order = data_parts.iter().map(|p| p.order).max().unwrap_or(0);
+    for part in &mut reused {
+        order += 1;
+        part.order = order;
+        part.key = format!("data/{order:04}.copy.chunks");
+        on_event(BackupEvent::PartStored {
+            table: part
+                .blocks()
+                .map(|b| b.qualified_name.clone())
+                .collect::<Vec<_>>()
+                .join(", "),
+            rows: part.blocks().map(|b| b.rows).sum(),
+            stored_bytes: 0,
+            table_bytes: 0,
+        });
+    }
+    if let Some(writer) = &chunk_writer {
+        writer.name_without_storing(reused.iter().flat_map(|p| p.chunks.iter()));
+    }
+    data_parts.extend(reused);
     let data_count = data_parts.len() as u32;
     parts.extend(data_parts);
     drop(values_session);
@@ -1054,6 +1155,7 @@ async fn run(
         excluded,
         reason: options.reason.clone(),
         encryption: None,
+        wal_origin: origin,
         new_bytes: Some(new_bytes),
         seal: None,
         keys: Default::default(),
@@ -1083,9 +1185,9 @@ async fn chunk_writer(
     store: &Arc<dyn Store>,
     options: &BackupOptions,
     uploaded: &Uploaded,
-) -> Result<Option<Arc<chunked::ChunkWriter>>, BackupError> {
+) -> Result<(Option<Arc<chunked::ChunkWriter>>, Option<Manifest>), BackupError> {
     if !options.incremental {
-        return Ok(None);
+        return Ok((None, None));
     }
     let key = match (&options.chunk_key, &options.recipients) {
         (Some(key), _) => key.clone(),
@@ -1095,16 +1197,16 @@ async fn chunk_writer(
                 "an encrypted backup stores shared chunks only with a chunk key given to it \
                  (BACKSTOP_CHUNK_KEY, 64 hex digits kept as a secret); this one stores whole parts"
             );
-            return Ok(None);
+            return Ok((None, None));
         }
     };
-    let known = chunked::known_chunks(
+    let (known, previous) = chunked::known_chunks(
         store.as_ref(),
         &options.database_id,
         options.recipients.as_ref(),
     )
     .await?;
-    Ok(Some(Arc::new(chunked::ChunkWriter {
+    let writer = Arc::new(chunked::ChunkWriter {
         store: store.clone(),
         database: options.database_id.clone(),
         key,
@@ -1114,7 +1216,8 @@ async fn chunk_writer(
         uploaded: uploaded.clone(),
         added: Default::default(),
         reused: Default::default(),
-    })))
+    });
+    Ok((Some(writer), previous))
 }
 
 async fn lock_tables(leader: &Client) -> Result<(), BackupError> {
