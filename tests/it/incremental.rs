@@ -365,7 +365,7 @@ async fn the_chunk_sweep_waits_for_a_running_backup() {
     .unwrap();
     let report = prune(store.as_ref(), &database, &options).await.unwrap();
     assert_eq!(report.deleted.len(), 1, "the older set goes");
-    let why = report.chunks.skipped.clone().unwrap_or_default();
+    let why = report.chunks.postponed.clone().unwrap_or_default();
     assert!(why.contains("a backup in progress"), "{report:?}");
     assert!(
         report.summary().contains("a backup is running"),

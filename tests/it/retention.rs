@@ -39,6 +39,7 @@ fn manifest(database: &str, id: &BackupId, at: OffsetDateTime) -> Manifest {
         excluded: Vec::new(),
         reason: None,
         encryption: None,
+        wal_origin: None,
         new_bytes: None,
         seal: None,
         keys: Default::default(),

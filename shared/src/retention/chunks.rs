@@ -41,7 +41,7 @@ pub struct ChunkSweep {
     pub deferred: usize,
     /// Why the sweep did not run, when it did not.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub skipped: Option<String>,
+    pub postponed: Option<String>,
 }
 
 /// Deletes the shared chunks of `database` that no committed set names.
@@ -62,7 +62,7 @@ pub(super) async fn sweep_chunks(
         {
             Ok(lease) => Some(lease),
             Err(LeaseError::Held { holder, .. }) => {
-                report.chunks.skipped = Some(format!(
+                report.chunks.postponed = Some(format!(
                     "a backup is running ({holder}); shared chunks are swept next time"
                 ));
                 return Ok(());

@@ -146,7 +146,7 @@ impl PruneReport {
                 human_bytes(self.chunks.removed_bytes)
             ));
         }
-        if let Some(why) = &self.chunks.skipped {
+        if let Some(why) = &self.chunks.postponed {
             line.push_str(&format!(", {why}"));
         }
         if !self.orphans_removed.is_empty() || !self.uploads_aborted.is_empty() {

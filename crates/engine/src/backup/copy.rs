@@ -330,7 +330,9 @@ impl Worker {
             }
             Ok(blocks)
         };
-        let body = futures::stream::poll_fn(move |cx| receiver.poll_recv(cx));
+        // The receiver outlives the store's future: a store that fails drops only its borrow,
+        // so the producer's pending send does not fail first and hide the store's error.
+        let body = futures::stream::poll_fn(|cx| receiver.poll_recv(cx));
         let what = format!("{} small tables", tables.len());
         let store = self.store_part(unit, &what, body, true);
         let (blocks, receipt) = crate::produce_and_store(produce, store).await?;
