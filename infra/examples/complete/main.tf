@@ -127,6 +127,9 @@ module "backstop" {
   # here); encrypted ones name their chunks with this key.
   incremental_backups  = true
   chunk_key_secret_arn = aws_secretsmanager_secret.chunk_key.arn
+  # Chunks a month old to Glacier Instant Retrieval: cheaper to keep, dearer to read (deep
+  # verification reads the newest backup's chunks); left out, they stay in Standard.
+  shared_chunks_instant_retrieval_after_days = 30
   restore_verification = {
     enabled            = true
     scratch_secret_arn = aws_secretsmanager_secret.scratch.arn

@@ -349,9 +349,9 @@ variable "chunk_key_secret_arn" {
 }
 
 variable "shared_chunks_instant_retrieval_after_days" {
-  description = "Days shared chunks (backstop-tier = shared) stay in S3 Standard before moving to Glacier Instant Retrieval, which is read at once (never Glacier Flexible Retrieval: the newest backup may name any chunk). Instant Retrieval keeps a GB for less but charges for each GB read and bills 90 days at least. Nothing expires by lifecycle: retention deletes a chunk once no kept backup names it. Null: chunks stay in Standard."
+  description = "Days shared chunks (backstop-tier = shared) stay in S3 Standard before moving to Glacier Instant Retrieval, which is read at once (never Glacier Flexible Retrieval: the newest backup may name any chunk). Instant Retrieval keeps a GB for less but charges for each GB read and bills 90 days at least, and deep verification reads every chunk the newest backup names: it pays only for chunks read less often than about every 50 days. Nothing expires by lifecycle: retention deletes a chunk once no kept backup names it. Null (the default): chunks stay in Standard."
   type        = number
-  default     = 30
+  default     = null
   validation {
     condition     = var.shared_chunks_instant_retrieval_after_days == null ? true : var.shared_chunks_instant_retrieval_after_days >= 1 && floor(var.shared_chunks_instant_retrieval_after_days) == var.shared_chunks_instant_retrieval_after_days
     error_message = "shared_chunks_instant_retrieval_after_days must be a whole number of days, at least 1, or null (chunks stay in S3 Standard)."
