@@ -23,6 +23,17 @@
 //! the ratio; then, on the restored copy, the GIN and a btree index of `events` built again
 //! with no parallel maintenance worker and with one. `BENCH_ONLY=ready` runs only that.
 //!
+//! `BENCH_ONLY=incremental` runs only the incremental backups, on a database shaped like an
+//! application's (`BENCH_INCREMENTAL_MB`, default 1000): an append-only `events` table (80 %),
+//! reference tables (15 %) and hot tables (5 %). Ten `backup --incremental` sets with 1 % of
+//! the events appended and 2 % of the hot rows updated between them: each one's time, size,
+//! bytes added to the store, peak memory and the compressed size of the rows that changed; an
+//! eleventh of the unchanged database; every set restored and compared with pg_dump, the
+//! tenth's restore timed beside a full set's; then `prune --keep-last 3` (under faketime, two
+//! hours on, so the sweep sees every chunk as old enough), `verify --level deep` of the kept
+//! sets and the chunks left that no kept set names. It exits non-zero when a restored copy
+//! differs, a verification fails or such a chunk is left.
+//!
 //! `BENCH_BASELINE=/path/to/an/older/backstop` instead compares two builds on the full
 //! dataset: `BENCH_RUNS` (default 3) rounds, each backing up and restoring with both in turn,
 //! and prints each one's median and fastest time.
@@ -206,6 +217,9 @@ fn main() -> anyhow::Result<()> {
     }
     if std::env::var("BENCH_ONLY").as_deref() == Ok("tables") {
         return many_objects_table(pg, &bin, &work);
+    }
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("incremental") {
+        return incremental(pg, &bin, &work);
     }
     eprintln!(
         "building the datasets (pgbench scale {scale} + {} events, and half of that)...",
@@ -867,5 +881,674 @@ fn many_objects(pg: &PgCluster, bin: &Path, work: &Path, count: usize) -> anyhow
         seconds(&pg_restore),
         total(&restored)
     );
+    Ok(())
+}
+
+/// Table rows of the incremental workload, scaled to about `megabytes` in the database.
+struct Workload {
+    /// Append-only, in id order: about 80 % of the database.
+    events: u64,
+    /// The large reference table (with three small ones beside it): about 15 %.
+    products: u64,
+    /// The hot tables, 2 % of their rows updated between backups: about 5 %.
+    accounts: u64,
+    stock: u64,
+}
+
+impl Workload {
+    fn of_megabytes(megabytes: u64) -> Self {
+        // Bytes each row takes in the database (heap and indexes), as measured on PostgreSQL 15.
+        let rows = |share: f64, bytes_per_row: f64| {
+            ((megabytes as f64 * 1048576.0 * share / bytes_per_row) as u64).max(100)
+        };
+        let products = rows(0.145, 365.0);
+        Workload {
+            events: rows(0.80, 284.0),
+            products,
+            accounts: rows(0.035, 200.0),
+            stock: rows(0.015, 76.0).min(products),
+        }
+    }
+
+    /// The schema, the reference tables and the hot tables, then `events` up to its size.
+    fn create(&self, db: &TestDb) {
+        let Workload {
+            events,
+            products,
+            accounts,
+            stock,
+        } = self;
+        let categories = (products / 100).max(10);
+        db.psql(&format!(
+            "CREATE TABLE public.countries (code char(2) PRIMARY KEY, name text NOT NULL, currency char(3) NOT NULL);
+             INSERT INTO public.countries SELECT chr(65 + g / 26) || chr(65 + g % 26), 'Country ' || g,
+                 chr(65 + g % 26) || chr(65 + (g / 3) % 26) || chr(65 + (g / 7) % 26) FROM generate_series(0, 249) g;
+             CREATE TABLE public.tax_rates (id integer PRIMARY KEY, country char(2) NOT NULL REFERENCES public.countries,
+                 name text NOT NULL, rate numeric(5,4) NOT NULL, valid_from date NOT NULL);
+             INSERT INTO public.tax_rates SELECT g, chr(65 + (g % 250) / 26) || chr(65 + (g % 250) % 26),
+                 'rate ' || g, (g % 25) / 100.0, date '2020-01-01' + g FROM generate_series(1, 1000) g;
+             CREATE TABLE public.categories (id integer PRIMARY KEY, parent_id integer REFERENCES public.categories,
+                 name text NOT NULL, slug text NOT NULL);
+             INSERT INTO public.categories SELECT g, CASE WHEN g > 10 THEN 1 + g % 10 END, 'Category ' || g,
+                 'category-' || substr(md5(g::text), 1, 8) FROM generate_series(1, {categories}) g;
+             CREATE TABLE public.products (id integer PRIMARY KEY, sku text NOT NULL UNIQUE,
+                 category_id integer NOT NULL REFERENCES public.categories, name text NOT NULL,
+                 description text NOT NULL, attributes jsonb NOT NULL, price numeric(10,2) NOT NULL);
+             INSERT INTO public.products SELECT g, 'SKU-' || lpad(g::text, 9, '0'), 1 + g % {categories},
+                 'Product ' || substr(md5(g::text), 1, 10),
+                 'A ' || (ARRAY['sturdy','light','compact','classic','modern'])[1 + g % 5] || ' product for '
+                     || (ARRAY['home','office','travel','garden','kitchen'])[1 + (g / 5) % 5] || '. '
+                     || repeat(md5((g * 3)::text) || ' ', 3) || 'Made to last.',
+                 jsonb_build_object('colour', (ARRAY['red','green','blue','black','white'])[1 + g % 5],
+                     'weight_g', (g * 37) % 5000, 'tags', jsonb_build_array('t' || g % 40, 't' || g % 13)),
+                 ((hashint4(g) & 2147483647) % 100000) / 100.0
+             FROM generate_series(1, {products}) g;
+             CREATE TABLE public.accounts (id integer PRIMARY KEY, email text NOT NULL, name text NOT NULL,
+                 country char(2) NOT NULL REFERENCES public.countries, balance numeric(12,2) NOT NULL,
+                 status text NOT NULL, settings jsonb NOT NULL, created_at timestamptz NOT NULL,
+                 updated_at timestamptz NOT NULL);
+             INSERT INTO public.accounts SELECT g, 'user' || g || '@example.com', 'User ' || substr(md5(g::text), 1, 12),
+                 chr(65 + (g % 250) / 26) || chr(65 + (g % 250) % 26), ((hashint4(g) & 2147483647) % 10000000) / 100.0,
+                 (ARRAY['active','active','active','suspended'])[1 + g % 4],
+                 jsonb_build_object('locale', 'en', 'newsletter', g % 2 = 0, 'theme', 'light', 'last_seen', 0),
+                 timestamptz '2024-01-01 00:00:00+00' + g * interval '1 minute',
+                 timestamptz '2024-01-01 00:00:00+00' + g * interval '1 minute'
+             FROM generate_series(1, {accounts}) g;
+             CREATE TABLE public.stock (product_id integer PRIMARY KEY REFERENCES public.products,
+                 warehouse smallint NOT NULL, quantity integer NOT NULL, reserved integer NOT NULL,
+                 updated_at timestamptz NOT NULL);
+             INSERT INTO public.stock SELECT g, hashint4(g * 3) & 7, hashint4(g) & 1023, hashint4(-g) & 15,
+                 timestamptz '2024-01-01 00:00:00+00' FROM generate_series(1, {stock}) g;
+             CREATE TABLE public.events (id bigint PRIMARY KEY, occurred_at timestamptz NOT NULL,
+                 account_id integer NOT NULL, kind text NOT NULL, payload jsonb NOT NULL);"
+        ));
+        self.append_events(db, 1, *events);
+        db.psql("VACUUM ANALYZE");
+    }
+
+    /// Appends events `first..=last`, in id order, as an application writes them.
+    fn append_events(&self, db: &TestDb, first: u64, last: u64) {
+        db.psql(&format!(
+            "INSERT INTO public.events SELECT g,
+                 timestamptz '2025-01-01 00:00:00+00' + g * interval '2 seconds' + (hashint8(g) & 1023) * interval '1 ms',
+                 1 + (hashint8(g) & 2147483647) % {accounts},
+                 (ARRAY['page_view','page_view','page_view','click','click','search','add_to_cart','purchase'])[1 + (hashint8(-g) & 7)],
+                 jsonb_build_object('session', md5((g / 20)::text), 'request', substr(md5(g::text), 1, 16),
+                     'path', '/products/' || 1 + (hashint8(g * 3) & 2147483647) % {products},
+                     'duration_ms', hashint8(g * 5) & 4095,
+                     'ip', '10.' || (hashint8(g / 20 * 7) & 255) || '.' || (hashint8(g / 20 * 11) & 255) || '.' || (g / 20) % 254 + 1,
+                     'agent', (ARRAY['Mozilla/5.0 (X11; Linux x86_64)','Mozilla/5.0 (Macintosh)','Mozilla/5.0 (iPhone)'])[1 + (hashint8(g / 20) & 3)])
+             FROM generate_series({first}::bigint, {last}) g",
+            accounts = self.accounts,
+            products = self.products,
+        ));
+    }
+}
+
+/// A table group's data parts in one set.
+#[derive(Clone, Copy, Default)]
+struct Group {
+    stored: u64,
+    plain: u64,
+    /// The bytes of its chunks that no earlier set named.
+    new: u64,
+}
+
+/// A manifest's data parts by table group: `events`; the reference tables (and bundles of
+/// small tables); the hot tables. `seen` holds the chunks earlier sets named, and then these.
+fn by_group(
+    manifest: &serde_json::Value,
+    seen: &mut std::collections::HashSet<String>,
+) -> [Group; 3] {
+    let mut groups = [Group::default(); 3];
+    for part in manifest["parts"].as_array().into_iter().flatten() {
+        let table = part["table"]["name"]
+            .as_str()
+            .or_else(|| part["bundle"][0]["name"].as_str());
+        let group = &mut groups[match table {
+            Some("events") => 0,
+            Some("accounts" | "stock") => 2,
+            Some(_) => 1,
+            None => continue,
+        }];
+        group.stored += part["bytes"].as_u64().unwrap_or(0);
+        group.plain += part["plain_bytes"].as_u64().unwrap_or(0);
+        for chunk in part["chunks"].as_array().into_iter().flatten() {
+            if let Some(id) = chunk["id"].as_str()
+                && seen.insert(id.to_string())
+            {
+                group.new += chunk["bytes"].as_u64().unwrap_or(0);
+            }
+        }
+    }
+    groups
+}
+
+/// `zstd -1` size of what `script`'s COPY statements print from `db`.
+fn compressed_copy(db: &TestDb, script: &Path) -> anyhow::Result<u64> {
+    let output = shell(&format!(
+        "{} -X -q -v ON_ERROR_STOP=1 -d '{}' -f {} | zstd -q -1 -c | wc -c",
+        db.cluster().bin_dir.join("psql").display(),
+        db.url(),
+        script.display()
+    ))
+    .stdin(Stdio::null())
+    .output()?;
+    if !output.status.success() {
+        bail!(
+            "the COPY of the changed rows failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().parse()?)
+}
+
+/// `pg_dump` (schema and data) of `db` into `out`, zstd-compressed, with the lines
+/// [`TestDb::pg_dump`] leaves out (`\restrict`, whose key changes on every run).
+fn dump_compressed(db: &TestDb, out: &Path) -> anyhow::Result<()> {
+    use std::io::{BufRead, Write};
+    let mut child = Command::new(db.cluster().bin_dir.join("pg_dump"))
+        .args(["--no-sync", "-d", &db.url()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("spawning pg_dump")?;
+    let stdout = child.stdout.take().context("pg_dump's output")?;
+    let mut encoder = zstd::Encoder::new(std::fs::File::create(out)?, 1)?;
+    for line in std::io::BufReader::with_capacity(1 << 20, stdout).split(b'\n') {
+        let line = line?;
+        if line.starts_with(b"\\restrict") || line.starts_with(b"\\unrestrict") {
+            continue;
+        }
+        encoder.write_all(&line)?;
+        encoder.write_all(b"\n")?;
+    }
+    encoder.finish()?;
+    if !child.wait()?.success() {
+        bail!("pg_dump of {} failed", db.name);
+    }
+    Ok(())
+}
+
+/// The first line where two dumps written by [`dump_compressed`] differ: its number and each
+/// side's text (shortened), or `None` when they are the same.
+fn first_difference(a: &Path, b: &Path) -> anyhow::Result<Option<(u64, String, String)>> {
+    use std::io::BufRead;
+    let lines = |path: &Path| -> anyhow::Result<_> {
+        let decoder = zstd::Decoder::new(std::fs::File::open(path)?)?;
+        Ok(std::io::BufReader::with_capacity(1 << 20, decoder).split(b'\n'))
+    };
+    let show = |line: Option<Vec<u8>>| match line {
+        Some(line) => String::from_utf8_lossy(&line).chars().take(120).collect(),
+        None => "<end>".to_string(),
+    };
+    let (mut a, mut b) = (lines(a)?, lines(b)?);
+    let mut number = 0;
+    loop {
+        number += 1;
+        match (a.next().transpose()?, b.next().transpose()?) {
+            (None, None) => return Ok(None),
+            (x, y) if x == y => continue,
+            (x, y) => return Ok(Some((number, show(x), show(y)))),
+        }
+    }
+}
+
+/// Sizes for the incremental table: KiB under one MiB, tenths of a MiB under 100.
+fn amount(bytes: u64) -> String {
+    let mib = bytes as f64 / 1048576.0;
+    if bytes < 1048576 {
+        format!("{:.0} KiB", bytes as f64 / 1024.0)
+    } else if mib < 100.0 {
+        format!("{mib:.1} MiB")
+    } else {
+        format!("{mib:.0} MiB")
+    }
+}
+
+/// One backup of the incremental scenario.
+struct Taken {
+    id: String,
+    seconds: f64,
+    rss: u64,
+    bytes: u64,
+    new_bytes: u64,
+    /// `zstd -1` size of the rows changed since the previous backup.
+    changed: Option<u64>,
+    /// The source's dump right after the backup.
+    dump: std::path::PathBuf,
+    restore_seconds: Option<f64>,
+    identical: Option<bool>,
+    /// Its data parts by table group (incremental sets).
+    groups: [Group; 3],
+}
+
+/// `BENCH_ONLY=incremental`: ten `backup --incremental` sets of a database shaped like an
+/// application's, with 1 % of `events` appended and 2 % of the hot rows updated between them,
+/// each restored and compared; an eleventh of the unchanged database; a full set of the final
+/// state restored beside the tenth; then `prune --keep-last 3`, `verify --level deep` of the
+/// kept sets and the chunks left that no kept set names. Fails when a restored copy differs,
+/// a verification fails or such a chunk is left.
+fn incremental(pg: &'static PgCluster, bin: &Path, work: &Path) -> anyhow::Result<()> {
+    let megabytes: u64 = std::env::var("BENCH_INCREMENTAL_MB")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1000);
+    let work = work.join("incremental");
+    std::fs::create_dir_all(&work)?;
+    let workload = Workload::of_megabytes(megabytes);
+    eprintln!(
+        "building the application database (~{megabytes} MB: {} events, {} products, {} accounts, {} stock rows)...",
+        workload.events, workload.products, workload.accounts, workload.stock
+    );
+    let db = fresh_database_on(pg, "bench incremental");
+    workload.create(&db);
+    let shares = db.psql(
+        "SELECT pg_database_size(current_database()),
+             sum(pg_total_relation_size(c.oid)) FILTER (WHERE relname = 'events'),
+             sum(pg_total_relation_size(c.oid)) FILTER (WHERE relname IN ('products','categories','countries','tax_rates')),
+             sum(pg_total_relation_size(c.oid)) FILTER (WHERE relname IN ('accounts','stock'))
+         FROM pg_class c WHERE relnamespace = 'public'::regnamespace AND relkind = 'r'",
+    );
+    let shares: Vec<u64> = shares
+        .trim()
+        .split('|')
+        .map(|v| v.parse().unwrap_or(0))
+        .collect();
+    let [database_bytes, events_bytes, reference_bytes, hot_bytes] = shares[..] else {
+        bail!("cannot read the database's size");
+    };
+    let tables_bytes = (events_bytes + reference_bytes + hot_bytes).max(1);
+    let share = |bytes: u64| 100.0 * bytes as f64 / tables_bytes as f64;
+
+    let store = work.join("store");
+    let url = format!("file://{}", store.display());
+    let backup = |n: usize, store_url: &str, incremental: bool| -> anyhow::Result<Taken> {
+        let report = work.join(format!("backup-{n}.json"));
+        let mut command = Command::new(bin);
+        command
+            .args(["backup", "--db", &db.url(), "--to", store_url])
+            .args(["--database-id", &db.name, "--jobs", "2", "--json"])
+            .stdout(std::fs::File::create(&report)?);
+        if incremental {
+            command.arg("--incremental");
+        }
+        let measured = measure(command)?;
+        let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(&report)?)?;
+        Ok(Taken {
+            id: summary["backup_id"]
+                .as_str()
+                .context("the backup's report has no backup_id")?
+                .to_string(),
+            seconds: measured.seconds,
+            rss: measured.max_rss_bytes,
+            bytes: summary["bytes"].as_u64().unwrap_or_default(),
+            new_bytes: summary["new_bytes"].as_u64().unwrap_or_default(),
+            changed: None,
+            dump: work.join(format!("source-{n}.sql.zst")),
+            restore_seconds: None,
+            identical: None,
+            groups: [Group::default(); 3],
+        })
+    };
+
+    let appended = (workload.events / 100).max(1);
+    let mut last_event = workload.events;
+    let mut sets: Vec<Taken> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for n in 1..=10 {
+        let mut changed = None;
+        if n > 1 {
+            eprintln!(
+                "round {n}: appending {appended} events, updating 2 % of accounts and stock..."
+            );
+            workload.append_events(&db, last_event + 1, last_event + appended);
+            let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(n as u64);
+            let mut pick = |rows: u64| {
+                rand::seq::index::sample(&mut rng, rows as usize, (rows as usize / 50).max(1))
+                    .iter()
+                    .map(|i| (i + 1).to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            let (accounts, stock) = (pick(workload.accounts), pick(workload.stock));
+            let updates = work.join(format!("round-{n}.sql"));
+            std::fs::write(
+                &updates,
+                format!(
+                    "UPDATE public.accounts SET balance = balance + (id % 2000 - 1000) / 100.0,
+                         settings = jsonb_set(settings, '{{last_seen}}', to_jsonb({n})), updated_at = now()
+                     WHERE id = ANY('{{{accounts}}}'::integer[]);
+                     UPDATE public.stock SET quantity = (quantity + {n} * 7) % 1000, reserved = (reserved + 1) % 20,
+                         updated_at = now()
+                     WHERE product_id = ANY('{{{stock}}}'::integer[]);"
+                ),
+            )?;
+            db.psql_file(&updates);
+            let copy = work.join(format!("changed-{n}.sql"));
+            std::fs::write(
+                &copy,
+                format!(
+                    "COPY (SELECT * FROM public.events WHERE id > {last_event}) TO STDOUT;
+                     COPY (SELECT * FROM public.accounts WHERE id = ANY('{{{accounts}}}'::integer[])) TO STDOUT;
+                     COPY (SELECT * FROM public.stock WHERE product_id = ANY('{{{stock}}}'::integer[])) TO STDOUT;"
+                ),
+            )?;
+            changed = Some(compressed_copy(&db, &copy)?);
+            last_event += appended;
+        }
+        eprintln!("backup {n}/10 (--incremental)...");
+        let mut taken = backup(n, &url, true)?;
+        taken.changed = changed;
+        let manifest = store.join(&db.name).join(&taken.id).join("manifest.json");
+        taken.groups = by_group(
+            &serde_json::from_slice(&std::fs::read(manifest)?)?,
+            &mut seen,
+        );
+        dump_compressed(&db, &taken.dump)?;
+        sets.push(taken);
+    }
+    eprintln!("backup 11 (--incremental), of the unchanged database...");
+    let mut unchanged = backup(11, &url, true)?;
+    let manifest = store
+        .join(&db.name)
+        .join(&unchanged.id)
+        .join("manifest.json");
+    unchanged.groups = by_group(
+        &serde_json::from_slice(&std::fs::read(manifest)?)?,
+        &mut seen,
+    );
+    eprintln!("a full backup (not incremental) of the final state...");
+    let full_store = work.join("full-store");
+    let full_url = format!("file://{}", full_store.display());
+    let mut full = backup(12, &full_url, false)?;
+
+    let mut failures: Vec<String> = Vec::new();
+    let restore = |store_url: &str, taken: &mut Taken, failures: &mut Vec<String>| {
+        let target = fresh_database_on(pg, &format!("bench incremental restore {}", taken.id));
+        let mut command = Command::new(bin);
+        command
+            .args(["restore", "--from", store_url, "--database-id", &db.name])
+            .args(["--backup", &taken.id, "--db", &target.url(), "--jobs", "2"])
+            .stdout(Stdio::null());
+        let restored = work.join("restored.sql.zst");
+        let outcome = measure(command).and_then(|m| {
+            taken.restore_seconds = Some(m.seconds);
+            dump_compressed(&target, &restored)?;
+            first_difference(&taken.dump, &restored)
+        });
+        drop(target);
+        let _ = std::fs::remove_file(&restored);
+        match outcome {
+            Ok(None) => taken.identical = Some(true),
+            Ok(Some((line, source, copy))) => {
+                taken.identical = Some(false);
+                failures.push(format!(
+                    "the restored copy of {} differs from its source at line {line} of pg_dump ({source:?} against {copy:?})",
+                    taken.id
+                ));
+            }
+            Err(e) => {
+                taken.identical = Some(false);
+                failures.push(format!("the restore of {} failed: {e:#}", taken.id));
+            }
+        }
+    };
+    for (n, taken) in sets.iter_mut().enumerate() {
+        eprintln!("restore {}/10 and compare...", n + 1);
+        restore(&url, taken, &mut failures);
+    }
+    eprintln!("restore of the full set and compare...");
+    full.dump = sets[9].dump.clone();
+    restore(&full_url, &mut full, &mut failures);
+    for taken in &sets {
+        let _ = std::fs::remove_file(&taken.dump);
+    }
+
+    eprintln!("prune --keep-last 3, two hours on (past the chunk sweep's hour)...");
+    let database_folder = store.join(&db.name);
+    let store_before = size_of(&store);
+    let prune_args = [
+        "prune",
+        "--from",
+        &url,
+        "--database-id",
+        &db.name,
+        "--keep-last",
+        "3",
+        "--json",
+    ];
+    let faked = Command::new("faketime")
+        .args(["-f", "+2h"])
+        .arg(bin)
+        .args(prune_args)
+        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+        .stdin(Stdio::null())
+        .output();
+    let (output, clock) = match faked {
+        Ok(output) => (output, "faketime +2h"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (
+            Command::new(bin)
+                .args(prune_args)
+                .stdin(Stdio::null())
+                .output()?,
+            "no faketime: chunks younger than an hour were left and count below",
+        ),
+        Err(e) => return Err(e).context("spawning faketime"),
+    };
+    if !output.status.success() {
+        bail!(
+            "backstop prune failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    let prune: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    let store_after = size_of(&store);
+
+    // The kept sets (those with a manifest) and the chunks their manifests name.
+    let mut kept: Vec<(String, serde_json::Value)> = Vec::new();
+    for entry in std::fs::read_dir(&database_folder)?.flatten() {
+        let manifest = entry.path().join("manifest.json");
+        if manifest.is_file() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            kept.push((name, serde_json::from_slice(&std::fs::read(&manifest)?)?));
+        }
+    }
+    kept.sort_by(|a, b| a.0.cmp(&b.0));
+    let named: std::collections::HashSet<String> = kept
+        .iter()
+        .flat_map(|(_, manifest)| manifest["parts"].as_array().cloned().unwrap_or_default())
+        .flat_map(|part| part["chunks"].as_array().cloned().unwrap_or_default())
+        .filter_map(|chunk| chunk["id"].as_str().map(str::to_string))
+        .collect();
+    // Chunk objects are `<id>.zst`; the file store keeps hidden files beside them (a chunk's
+    // tags, `.<id>.zst.tags.json`, and the lock of a delete), which are no objects.
+    let mut stored = std::collections::HashSet::new();
+    let mut hidden = Vec::new();
+    let mut unnamed = 0;
+    let mut unnamed_bytes = 0;
+    for folder in std::fs::read_dir(database_folder.join("chunks"))?.flatten() {
+        for chunk in std::fs::read_dir(folder.path())?.flatten() {
+            let file = chunk.file_name().to_string_lossy().into_owned();
+            if let Some(beside) = file.strip_prefix('.') {
+                hidden.push(beside.split('.').next().unwrap_or_default().to_string());
+                continue;
+            }
+            let id = file.split('.').next().unwrap_or_default().to_string();
+            if !named.contains(&id) {
+                unnamed += 1;
+                unnamed_bytes += size_of(&chunk.path());
+            }
+            stored.insert(id);
+        }
+    }
+    // Hidden files whose chunk is gone.
+    let stray = hidden.iter().filter(|id| !stored.contains(*id)).count();
+    let missing = named.difference(&stored).count();
+    if unnamed > 0 {
+        failures.push(format!(
+            "{unnamed} chunks ({}) are left that no kept set names",
+            amount(unnamed_bytes)
+        ));
+    }
+    if missing > 0 {
+        failures.push(format!(
+            "{missing} chunks the kept sets name are not in the store"
+        ));
+    }
+    let mut verified = Vec::new();
+    for (id, _) in &kept {
+        eprintln!("verify --level deep {id}...");
+        let started = Instant::now();
+        let status = Command::new(bin)
+            .args(["verify", "--from", &url, "--database-id", &db.name])
+            .args(["--backup", id, "--level", "deep", "--json"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .status()?;
+        if !status.success() {
+            failures.push(format!("verify --level deep of {id} failed ({status})"));
+        }
+        verified.push((
+            id.clone(),
+            status.success(),
+            started.elapsed().as_secs_f64(),
+        ));
+    }
+
+    let first = sets[0].bytes.max(1) as f64;
+    println!();
+    println!(
+        "incremental backups (backup --incremental --jobs 2) of an application database: {} \
+         ({} in tables: events {:.0} %, reference {:.0} %, hot {:.0} %)",
+        mib(database_bytes),
+        mib(tables_bytes),
+        share(events_bytes),
+        share(reference_bytes),
+        share(hot_bytes),
+    );
+    let groups: Vec<String> = ["events", "reference", "hot"]
+        .iter()
+        .zip(sets[0].groups)
+        .map(|(group, Group { stored, plain, .. })| {
+            format!(
+                "{group} {} ({:.1}:1 from {} of COPY text)",
+                amount(stored),
+                plain as f64 / stored.max(1) as f64,
+                amount(plain)
+            )
+        })
+        .collect();
+    println!("set 1's data parts: {}", groups.join(", "));
+    println!(
+        "between backups: {appended} events appended (1 %), 2 % of accounts ({}) and stock ({}) updated",
+        workload.accounts / 50,
+        workload.stock / 50
+    );
+    println!(
+        "{:<5} {:>8} {:>9} {:>10} {:>9} {:>10} {:>9} {:>9} {:>11} {:>9} {:>9} {:>10}",
+        "set",
+        "backup",
+        "bytes",
+        "new_bytes",
+        "of set 1",
+        "in events",
+        "in hot",
+        "peak RSS",
+        "changed",
+        "new/chg",
+        "restore",
+        "identical"
+    );
+    let row = |label: &str, taken: &Taken| {
+        let ratio = match taken.changed {
+            Some(changed) if changed > 0 => {
+                format!("{:.1}x", taken.new_bytes as f64 / changed as f64)
+            }
+            _ => "-".to_string(),
+        };
+        let new_in = |group: usize| match taken.groups[group].stored {
+            0 => "-".to_string(),
+            _ => amount(taken.groups[group].new),
+        };
+        println!(
+            "{label:<5} {:>6.1} s {:>9} {:>10} {:>7.2} % {:>10} {:>9} {:>9} {:>11} {:>9} {:>9} {:>10}",
+            taken.seconds,
+            amount(taken.bytes),
+            amount(taken.new_bytes),
+            100.0 * taken.new_bytes as f64 / first,
+            new_in(0),
+            new_in(2),
+            mib(taken.rss),
+            taken.changed.map_or("-".to_string(), amount),
+            ratio,
+            taken
+                .restore_seconds
+                .map_or("-".to_string(), |s| format!("{s:.1} s")),
+            match taken.identical {
+                Some(true) => "yes",
+                Some(false) => "NO",
+                None => "-",
+            }
+        );
+    };
+    for (n, taken) in sets.iter().enumerate() {
+        row(&(n + 1).to_string(), taken);
+    }
+    row("11", &unchanged);
+    row("full", &full);
+    println!(
+        "in events / in hot: new_bytes in chunks of events / of the hot tables; changed: the rows \
+         changed since the previous backup, COPY text through zstd -1; new/chg: new_bytes over \
+         that; full: backup without --incremental of the final state"
+    );
+    let most = sets[1..].iter().map(|t| t.new_bytes).max().unwrap_or(0);
+    println!(
+        "stored per backup after the first: at most {} = {:.2} % of the first set (target <= 10 %)",
+        amount(most),
+        100.0 * most as f64 / first
+    );
+    println!(
+        "unchanged database: new_bytes {} = {:.3} % of a full set ({}) (target < 1 %)",
+        amount(unchanged.new_bytes),
+        100.0 * unchanged.new_bytes as f64 / full.bytes.max(1) as f64,
+        amount(full.bytes)
+    );
+    let seconds = |t: &Taken| t.restore_seconds.unwrap_or(f64::NAN);
+    println!(
+        "restore --jobs 2: set 1 {:.1} s, set 10 {:.1} s, full set {:.1} s; tenth / full = {:.2}x (target <= 1.1x)",
+        seconds(&sets[0]),
+        seconds(&sets[9]),
+        seconds(&full),
+        seconds(&sets[9]) / seconds(&full)
+    );
+    println!(
+        "prune --keep-last 3 ({clock}): {} sets deleted, {} kept; chunks: {} referenced, {} removed ({}), {} deferred; \
+         store {} before, {} after",
+        prune["deleted"].as_array().map_or(0, Vec::len),
+        kept.len(),
+        prune["chunks"]["referenced"],
+        prune["chunks"]["removed"],
+        amount(prune["chunks"]["removed_bytes"].as_u64().unwrap_or(0)),
+        prune["chunks"]["deferred"],
+        amount(store_before),
+        amount(store_after)
+    );
+    for (id, passed, seconds) in &verified {
+        println!(
+            "verify --level deep {id}: {} ({seconds:.1} s)",
+            if *passed { "pass" } else { "FAIL" }
+        );
+    }
+    println!(
+        "chunks in the store that no kept set names: {unnamed} (must be 0); named but missing: {missing}; \
+         hidden files beside the chunks: {} ({stray} of chunks no longer there)",
+        hidden.len()
+    );
+    drop(db);
+    let _ = std::fs::remove_dir_all(&work);
+    if !failures.is_empty() {
+        bail!("{}", failures.join("\n"));
+    }
     Ok(())
 }
