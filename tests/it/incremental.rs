@@ -327,6 +327,52 @@ fn an_encrypted_incremental_backup_needs_its_chunk_key_and_keeps_nothing_readabl
     let id = second["backup_id"].as_str().unwrap();
     let target = restore(&store, &source, id, &["--identity", key.to_str().unwrap()]);
     assert_same_dump(&dump, &target.pg_dump(), "encrypted incremental");
+
+    // The recipients change (one removed, say): with the same chunk key, the next set names
+    // none of the chunks encrypted to the old ones, so only the new identity reads it.
+    let new_key = dir.path().join("new.key");
+    let output = backstop_ok(&["keygen", "-o", new_key.to_str().unwrap()], &[]);
+    let new_recipient = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    let rotated = backup(
+        &source,
+        &store,
+        std::slice::from_ref(&chunk_key),
+        &["--recipient", &new_recipient],
+    );
+    assert_eq!(
+        number(&rotated, "new_bytes"),
+        number(&rotated, "bytes"),
+        "nothing is shared across recipients"
+    );
+    let id = rotated["backup_id"].as_str().unwrap();
+    let target = restore(
+        &store,
+        &source,
+        id,
+        &["--identity", new_key.to_str().unwrap()],
+    );
+    assert_same_dump(&dump, &target.pg_dump(), "after the recipients changed");
+    let old_reader = backstop(
+        &[
+            "restore",
+            "--from",
+            &store,
+            "--database-id",
+            &source.name,
+            "--backup",
+            id,
+            "--db",
+            &fresh_database("old identity").url(),
+            "--identity",
+            key.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(
+        old_reader.status.code(),
+        Some(1),
+        "the old identity reads nothing"
+    );
 }
 
 #[tokio::test]
@@ -535,10 +581,18 @@ async fn tables_proven_unchanged_are_named_not_read(major: u32) {
     assert_eq!(proven["public.countries"], "read", "{proven:?}");
     assert_eq!(proven["public.events"], "wal-summary", "{proven:?}");
 
+    // A column dropped and added again changes how the same bytes read, without a write.
+    source.psql("ALTER TABLE public.events DROP COLUMN kind, ADD COLUMN kind text");
+    let (sixth, _) = run("a column dropped and added");
+    let sixth_dump = source.pg_dump();
+    let proven = proofs(dir.path(), &source.name, &sixth);
+    assert_eq!(proven["public.events"], "read", "{proven:?}");
+
     for (id, dump) in [
         (&third, &third_dump),
         (&fourth, &third_dump),
         (&fifth, &third_dump),
+        (&sixth, &sixth_dump),
     ] {
         let target = restore(&store, &source, id, &[]);
         assert_same_dump(dump, &target.pg_dump(), id);

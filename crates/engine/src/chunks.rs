@@ -77,9 +77,14 @@ impl ChunkKey {
         mac.finalize().into_bytes().into()
     }
 
-    /// The id of a chunk holding `content`: lower-case hex HMAC-SHA-256 under this key.
-    pub fn id(&self, content: &[u8]) -> String {
-        hex::encode(self.mac(b"backstop chunk id\0", content))
+    /// The id of a chunk holding `content` for readers `scope` (the sorted recipients of an
+    /// encrypted set, empty for a plaintext one): lower-case hex HMAC-SHA-256 under this key.
+    /// A chunk encrypted to other recipients has another id, so it is never taken for one.
+    pub fn id(&self, scope: &[u8], content: &[u8]) -> String {
+        let mut context = b"backstop chunk id\0".to_vec();
+        context.extend_from_slice(scope);
+        context.push(0);
+        hex::encode(self.mac(&context, content))
     }
 
     /// The seed of the chunker's gear table, so that where chunks are cut tells nothing of
@@ -135,13 +140,39 @@ pub fn id_of_key<'a>(database: &DatabaseId, key: &'a str) -> Option<&'a str> {
 }
 
 /// The checksum a chunked part's manifest entry carries in place of its stored bytes' SHA-256:
-/// the SHA-256 of its chunk list (`<id> <sha256> <bytes>` lines).
+/// the SHA-256 of its chunk list (`<id> <sha256> <bytes> <plain bytes>` lines).
 pub fn list_digest(chunks: &[ChunkRef]) -> String {
     let mut hash = Sha256::new();
     for chunk in chunks {
-        hash.update(format!("{} {} {}\n", chunk.id, chunk.sha256, chunk.bytes).as_bytes());
+        hash.update(
+            format!(
+                "{} {} {} {}\n",
+                chunk.id, chunk.sha256, chunk.bytes, chunk.plain_bytes
+            )
+            .as_bytes(),
+        );
     }
     hex::encode(hash.finalize())
+}
+
+/// The most a stored chunk may take: the longest chunk, zstd's worst case for it, and age's
+/// framing. A manifest naming more is refused before anything is allocated for it.
+pub const MAX_STORED_CHUNK: u64 = 2 * MAX_CHUNK as u64 + 65_536;
+
+/// Whether a manifest's chunk entry has sizes a chunk can have.
+pub fn sizes_fit(chunk: &ChunkRef) -> bool {
+    chunk.plain_bytes <= u64::from(MAX_CHUNK) && chunk.bytes <= MAX_STORED_CHUNK
+}
+
+/// The scope of a set's chunk ids: its sorted recipients (none for a plaintext set).
+pub fn scope(recipients: Option<&[String]>) -> Vec<u8> {
+    let mut names: Vec<&str> = recipients
+        .unwrap_or_default()
+        .iter()
+        .map(String::as_str)
+        .collect();
+    names.sort_unstable();
+    names.join(",").into_bytes()
 }
 
 /// Cuts a stream of bytes into chunks at content-defined boundaries, holding at most one
@@ -269,10 +300,16 @@ mod tests {
     #[test]
     fn ids_are_keyed_and_never_printed() {
         let other = ChunkKey::from_hex(&"cd".repeat(32)).unwrap();
-        assert_eq!(key().id(b"rows"), key().id(b"rows"));
-        assert_ne!(key().id(b"rows"), other.id(b"rows"));
-        assert_ne!(key().id(b"rows"), hex::encode(Sha256::digest(b"rows")));
-        assert!(is_chunk_id(&key().id(b"rows")));
+        assert_eq!(key().id(b"", b"rows"), key().id(b"", b"rows"));
+        assert_ne!(key().id(b"", b"rows"), other.id(b"", b"rows"));
+        assert_ne!(key().id(b"", b"rows"), hex::encode(Sha256::digest(b"rows")));
+        assert!(is_chunk_id(&key().id(b"", b"rows")));
+        // Encrypted to other recipients, the same content is another chunk.
+        let one = scope(Some(&["age1b".to_string(), "age1a".to_string()]));
+        let same = scope(Some(&["age1a".to_string(), "age1b".to_string()]));
+        let other_readers = scope(Some(&["age1a".to_string()]));
+        assert_eq!(one, same, "the order of the recipients does not matter");
+        assert_ne!(key().id(&one, b"rows"), key().id(&other_readers, b"rows"));
         assert_eq!(format!("{:?}", key()), "ChunkKey(held)");
         assert!(ChunkKey::from_hex("abcd").is_err());
         assert!(ChunkKey::from_hex(&"zz".repeat(32)).is_err());
@@ -281,7 +318,7 @@ mod tests {
     #[test]
     fn keys_of_chunks_name_their_id_and_nothing_else() {
         let db = DatabaseId::new("main").unwrap();
-        let id = key().id(b"x");
+        let id = key().id(b"", b"x");
         let stored = chunk_key(&db, &id, true);
         assert_eq!(stored, format!("main/chunks/{}/{id}.zst.age", &id[..2]));
         assert_eq!(id_of_key(&db, &stored), Some(id.as_str()));
@@ -332,7 +369,7 @@ mod tests {
     fn rows_appended_leave_the_earlier_chunks_as_they_were() {
         let before = cut(&rows(0, 400_000), 65536);
         let after = cut(&rows(0, 404_000), 65536);
-        let ids = |chunks: &[Vec<u8>]| chunks.iter().map(|c| key().id(c)).collect::<Vec<_>>();
+        let ids = |chunks: &[Vec<u8>]| chunks.iter().map(|c| key().id(b"", c)).collect::<Vec<_>>();
         let (before, after) = (ids(&before), ids(&after));
         let kept = after.iter().filter(|id| before.contains(id)).count();
         assert!(kept >= before.len() - 1, "{kept} of {} kept", before.len());
@@ -341,7 +378,7 @@ mod tests {
     #[test]
     fn a_list_digest_changes_with_any_chunk() {
         let chunk = ChunkRef {
-            id: key().id(b"a"),
+            id: key().id(b"", b"a"),
             bytes: 10,
             sha256: "00".repeat(32),
             plain_bytes: 1,

@@ -237,18 +237,25 @@ pub struct WalOrigin {
     pub floor_lsn: crate::stream::segment::Lsn,
     /// The WAL position read after the snapshot: every change it holds was written before it.
     pub ceiling_lsn: crate::stream::segment::Lsn,
-    /// The transactions that held an xid when `floor_lsn` was read (64-bit): the only ones
-    /// that may have written before it rows the snapshot does not hold.
-    #[serde(default)]
-    pub running_xids: Vec<u64>,
+    /// The transactions that held an xid just after `floor_lsn` was read (64-bit): the only
+    /// ones that may have written before it rows the snapshot does not hold. Absent: unknown,
+    /// and nothing is proven from this set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running_xids: Option<Vec<u64>>,
 }
 
 /// A table's files: its heap's and its TOAST table's `relfilenode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TableStorage {
     pub relfilenode: u32,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub toast_relfilenode: Option<u32>,
+    /// A digest of the catalog rows that say how the table's bytes read as rows: its
+    /// `pg_class` and `pg_attribute` rows' versions (dropped columns too), its columns' types
+    /// and the labels of their enums. A column dropped and added again, or an enum label
+    /// renamed, changes it without writing the table.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub shape: Option<String>,
 }
 
 /// How a block's rows came to an incremental set.
@@ -346,6 +353,23 @@ impl Manifest {
                 return Err(format!(
                     "chunk `{}` of part {} is not a chunk id",
                     chunk.id.escape_default(),
+                    part.key
+                ));
+            }
+            if let Some(chunk) = part.chunks.iter().find(|c| !chunks::sizes_fit(c)) {
+                return Err(format!(
+                    "chunk {} of part {} records sizes no chunk has",
+                    chunk.id, part.key
+                ));
+            }
+            if part.is_chunked()
+                && (part.bytes != part.chunks.iter().map(|c| c.bytes).sum::<u64>()
+                    || part.plain_bytes
+                        != Some(part.chunks.iter().map(|c| c.plain_bytes).sum::<u64>())
+                    || !part.key.ends_with(".chunks"))
+            {
+                return Err(format!(
+                    "part {} records sizes its chunks do not add up to",
                     part.key
                 ));
             }

@@ -100,10 +100,15 @@ async fn sweep_held(
     for id in committed_backups(database, listing.iter().map(|o| o.key.as_str())) {
         let manifest = read_json::<Manifest>(store, &set_key(database, &id, MANIFEST_NAME))
             .await?
-            .filter(|m| m.backup_id == id.as_str() && m.check_shape().is_ok())
+            // A newer format may name chunks where this reader does not look.
+            .filter(|m| {
+                m.backup_id == id.as_str()
+                    && m.format_version <= crate::engine::manifest::FORMAT_VERSION
+                    && m.check_shape().is_ok()
+            })
             .ok_or_else(|| {
                 PruneError::Incomplete(format!(
-                    "the manifest of backup {id} cannot be read, so the chunks it names are unknown; no shared chunk was deleted"
+                    "the manifest of backup {id} cannot be read (or is of a newer format), so the chunks it names are unknown; no shared chunk was deleted"
                 ))
             })?;
         referenced.extend(manifest.chunk_refs().map(|c| c.id.clone()));

@@ -11,7 +11,7 @@ use futures::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
 
-use super::{BackupError, Uploaded, record_upload};
+use super::BackupError;
 use crate::chunks::{self, ChunkKey, ChunkRef, Chunker, Known};
 use crate::encryption::{self, Recipients};
 use crate::manifest::Manifest;
@@ -36,11 +36,14 @@ pub(super) struct ChunkWriter {
     pub known: Known,
     pub level: i32,
     pub recipients: Option<Recipients>,
-    pub uploaded: Uploaded,
     /// Bytes of the chunks this run was the first to store.
     pub added: Arc<AtomicU64>,
     /// Chunks named without being stored by this run, to be checked before the set commits.
     pub reused: Arc<std::sync::Mutex<HashMap<String, ChunkRef>>>,
+    /// Ids being stored now: a second part cutting the same chunk waits for the first.
+    pub in_flight: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    /// The scope of the ids: the sorted recipients (`chunks::scope`).
+    pub scope: Vec<u8>,
 }
 
 impl ChunkWriter {
@@ -93,13 +96,34 @@ impl ChunkWriter {
     /// Stores one chunk unless it is known; one found stored by a run that never committed is
     /// taken as it is (checked against `plain` where the set is not encrypted).
     async fn store_chunk(&self, plain: Vec<u8>) -> Result<ChunkRef, StoreError> {
-        let id = self.key.id(&plain);
-        if let Some(known) = self.known.get(&id) {
-            if let Ok(mut reused) = self.reused.lock() {
-                reused.entry(id).or_insert_with(|| known.clone());
+        let id = self.key.id(&self.scope, &plain);
+        // One upload per id at a time: S3 refuses two conditional writes of one key at once.
+        loop {
+            if let Some(known) = self.known.get(&id) {
+                if let Ok(mut reused) = self.reused.lock() {
+                    reused.entry(id).or_insert_with(|| known.clone());
+                }
+                return Ok(known);
             }
-            return Ok(known);
+            let claimed = self
+                .in_flight
+                .lock()
+                .map(|mut ids| ids.insert(id.clone()))
+                .unwrap_or(true);
+            if claimed {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
+        let stored = self.store_new(id.clone(), plain).await;
+        if let Ok(mut ids) = self.in_flight.lock() {
+            ids.remove(&id);
+        }
+        stored
+    }
+
+    /// Stores a chunk no set this run knows names (or takes the one already stored).
+    async fn store_new(&self, id: String, plain: Vec<u8>) -> Result<ChunkRef, StoreError> {
         let key = chunks::chunk_key(&self.database, &id, self.recipients.is_some());
         let source = |e: std::io::Error| StoreError::Source {
             key: key.clone(),
@@ -117,7 +141,9 @@ impl ChunkWriter {
         };
         let chunk = match self.store.put(&key, &mut stored.as_slice(), &options).await {
             Ok(receipt) => {
-                record_upload(&self.uploaded, key);
+                // Not recorded for the failed run's cleanup: once stored, a chunk may be taken
+                // by the next run (this one's lease lost); only retention's sweep, under the
+                // lease, removes a chunk no set names.
                 self.added.fetch_add(receipt.bytes, Ordering::Relaxed);
                 ChunkRef {
                     id,
@@ -126,7 +152,14 @@ impl ChunkWriter {
                     plain_bytes: plain.len() as u64,
                 }
             }
-            Err(StoreError::AlreadyExists { .. }) => self.adopt(&key, id, &plain).await?,
+            Err(StoreError::AlreadyExists { .. }) => {
+                let adopted = self.adopt(&key, id, &plain).await?;
+                // Checked with the other chunks named without being stored, before commit.
+                if let Ok(mut reused) = self.reused.lock() {
+                    reused.insert(adopted.id.clone(), adopted.clone());
+                }
+                adopted
+            }
             Err(e) => return Err(e),
         };
         self.known.insert(chunk.clone());
@@ -140,7 +173,7 @@ impl ChunkWriter {
         let mut reader = self.store.get(key).await?;
         let mut stored = Vec::new();
         (&mut reader)
-            .take(2 * chunks::MAX_CHUNK as u64 + 65_536)
+            .take(chunks::MAX_STORED_CHUNK + 1)
             .read_to_end(&mut stored)
             .await
             .map_err(|source| StoreError::Source {

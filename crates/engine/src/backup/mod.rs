@@ -577,14 +577,17 @@ async fn open_snapshot(pg: &PgTarget, options: &BackupOptions) -> Result<Snapsho
              THEN pg_catalog.pg_last_wal_replay_lsn() ELSE pg_catalog.pg_current_wal_lsn() END)::text, \
              (extract(epoch FROM pg_catalog.clock_timestamp()) * 1000000)::int8, \
              current_setting('server_version'), current_setting('server_version_num')::int4, \
-             current_database()::text",
+             current_database()::text, (CASE WHEN pg_catalog.pg_is_in_recovery() THEN NULL \
+             ELSE pg_catalog.pg_current_wal_insert_lsn() END)::text",
             &[],
         )
         .await
         .map_err(database("reading the snapshot's position"))?;
     let read = shape("reading the snapshot's position");
     let wal_lsn: Option<String> = value(&position, 1).map_err(&read)?;
-    match (&mut origin, wal_lsn.as_deref().map(str::parse)) {
+    // Where WAL is inserted, not written: a commit the snapshot sees may not be written yet.
+    let inserted: Option<String> = value(&position, 6).map_err(&read)?;
+    match (&mut origin, inserted.as_deref().map(str::parse)) {
         (Some(origin), Some(Ok(ceiling))) => origin.ceiling_lsn = ceiling,
         _ => origin = None,
     }
@@ -935,7 +938,7 @@ async fn run(
     let globals_file = writer.globals(&globals).await?;
 
     let data_prefix = prefix("");
-    let (chunk_writer, previous) = chunk_writer(&store, options, uploaded).await?;
+    let (chunk_writer, previous) = chunk_writer(&store, options).await?;
     // An incremental backup records each table's files, and names the previous set's parts
     // of the tables the WAL summaries prove unchanged instead of reading them.
     let files = match &chunk_writer {
@@ -1039,7 +1042,7 @@ async fn run(
             block.storage = oids
                 .get(block.qualified_name.as_str())
                 .and_then(|oid| files.get(oid))
-                .map(|(storage, _)| *storage);
+                .map(|(storage, _)| storage.clone());
         }
     }
     let mut order = data_parts.iter().map(|p| p.order).max().unwrap_or(0);
@@ -1184,7 +1187,6 @@ async fn run(
 async fn chunk_writer(
     store: &Arc<dyn Store>,
     options: &BackupOptions,
-    uploaded: &Uploaded,
 ) -> Result<(Option<Arc<chunked::ChunkWriter>>, Option<Manifest>), BackupError> {
     if !options.incremental {
         return Ok((None, None));
@@ -1213,9 +1215,16 @@ async fn chunk_writer(
         known,
         level: options.compression_level,
         recipients: options.recipients.clone(),
-        uploaded: uploaded.clone(),
         added: Default::default(),
         reused: Default::default(),
+        in_flight: Default::default(),
+        scope: crate::chunks::scope(
+            options
+                .recipients
+                .as_ref()
+                .map(|r| r.names().to_vec())
+                .as_deref(),
+        ),
     });
     Ok((Some(writer), previous))
 }

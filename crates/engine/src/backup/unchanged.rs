@@ -35,6 +35,8 @@ use backstop_pg::{PgTarget, connect, describe, value};
 
 /// How long a backup waits for the WAL summarizer to reach its snapshot.
 const SUMMARIZER_WAIT: Duration = Duration::from_secs(30);
+/// How long each statement of the proof may run (a checkpoint, reading the summaries).
+const PROOF_STATEMENT_LIMIT: Duration = Duration::from_secs(120);
 
 /// Where the server stands, read before the snapshot is taken (the ceiling is set after it).
 pub(super) async fn origin_before_snapshot(
@@ -55,14 +57,12 @@ pub(super) async fn origin_before_snapshot(
             return None;
         }
     }
-    // The running transactions first: one that takes its xid after them writes after the
-    // position read next.
+    // The position first, then the transactions running: one that wrote before the position
+    // held its xid then, so it is still running (listed) or has ended, visibly to the
+    // snapshot taken after.
     let row = leader
         .query_one(
-            "SELECT (SELECT coalesce(pg_catalog.array_agg(x::text), '{}') FROM ( \
-               SELECT backend_xid AS x FROM pg_catalog.pg_stat_activity WHERE backend_xid IS NOT NULL \
-               UNION SELECT transaction FROM pg_catalog.pg_prepared_xacts) r), \
-             pg_catalog.pg_current_wal_lsn()::text, \
+            "SELECT pg_catalog.pg_current_wal_insert_lsn()::text, \
              (SELECT system_identifier::text FROM pg_catalog.pg_control_system()), \
              (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())::int8, \
              (SELECT timeline_id FROM pg_catalog.pg_control_checkpoint())::int8, \
@@ -80,27 +80,39 @@ pub(super) async fn origin_before_snapshot(
             return None;
         }
     };
-    let running: Vec<String> = value(&row, 0).ok()?;
-    let floor: String = value(&row, 1).ok()?;
+    let running = leader
+        .query_one(
+            "SELECT coalesce(pg_catalog.array_agg(x::text), '{}') FROM ( \
+               SELECT backend_xid AS x FROM pg_catalog.pg_stat_activity WHERE backend_xid IS NOT NULL \
+               UNION SELECT transaction FROM pg_catalog.pg_prepared_xacts) r",
+            &[],
+        )
+        .await
+        .ok()?;
+    let running: Vec<String> = value(&running, 0).ok()?;
+    let floor: String = value(&row, 0).ok()?;
     let floor: Lsn = floor.parse().ok()?;
     // 32-bit xids of transactions running now lie within 2^31 of the snapshot's xmax.
-    let xmax = u64::try_from(value::<i64>(&row, 5).ok()?).ok()?;
+    let xmax = u64::try_from(value::<i64>(&row, 4).ok()?).ok()?;
     let reference = xmax + (1 << 31) - 1;
     let running_xids = running
         .iter()
         .map(|x| x.parse::<u32>().ok().map(|x| widen_xid(x, reference)))
         .collect::<Option<Vec<u64>>>()?;
     Some(WalOrigin {
-        system_identifier: value(&row, 2).ok()?,
-        database_oid: u32::try_from(value::<i64>(&row, 3).ok()?).ok()?,
-        timeline: u32::try_from(value::<i64>(&row, 4).ok()?).ok()?,
+        system_identifier: value(&row, 1).ok()?,
+        database_oid: u32::try_from(value::<i64>(&row, 2).ok()?).ok()?,
+        timeline: u32::try_from(value::<i64>(&row, 3).ok()?).ok()?,
         floor_lsn: floor,
         ceiling_lsn: floor,
-        running_xids,
+        running_xids: Some(running_xids),
     })
 }
 
-/// The files of `tables` (by OID) as the snapshot sees them, and whether each is logged.
+/// The files of `tables` (by OID) as the snapshot sees them, with the digest of the catalog
+/// rows that say how their bytes read as rows, and whether each can be proven unchanged at
+/// all: logged, and no column of a type whose text depends on other catalog rows than those
+/// (a composite, whose attributes may change; a `reg*` type, which prints names).
 pub(super) async fn storage(
     leader: &Client,
     tables: &[DataTable],
@@ -108,7 +120,23 @@ pub(super) async fn storage(
     let oids: Vec<u32> = tables.iter().map(|t| t.oid).collect();
     let rows = leader
         .query(
-            "SELECT c.oid, c.relfilenode, t.relfilenode, c.relpersistence = 'p' \
+            "SELECT c.oid, c.relfilenode, t.relfilenode, \
+               c.relpersistence = 'p' AND NOT EXISTS ( \
+                 SELECT FROM pg_catalog.pg_attribute a, pg_catalog.pg_type ty \
+                 WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped \
+                 AND ty.oid IN (a.atttypid, \
+                   (SELECT typelem FROM pg_catalog.pg_type WHERE oid = a.atttypid), \
+                   (SELECT typbasetype FROM pg_catalog.pg_type WHERE oid = a.atttypid)) \
+                 AND (ty.typtype = 'c' OR (ty.typnamespace = 'pg_catalog'::pg_catalog.regnamespace \
+                   AND ty.typname LIKE 'reg%'))), \
+               pg_catalog.md5(c.xmin::text || '|' || coalesce(( \
+                 SELECT pg_catalog.string_agg(a.attnum || ':' || a.xmin::text || ':' || a.atttypid || ':' || \
+                   coalesce((SELECT pg_catalog.string_agg(e.xmin::text || '=' || e.enumlabel, ',' ORDER BY e.oid) \
+                     FROM pg_catalog.pg_enum e WHERE e.enumtypid IN (a.atttypid, \
+                       (SELECT typelem FROM pg_catalog.pg_type WHERE oid = a.atttypid), \
+                       (SELECT typbasetype FROM pg_catalog.pg_type WHERE oid = a.atttypid))), ''), \
+                   ';' ORDER BY a.attnum) \
+                 FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0), '')) \
              FROM pg_catalog.pg_class c LEFT JOIN pg_catalog.pg_class t ON t.oid = c.reltoastrelid \
              WHERE c.oid = ANY($1)",
             &[&oids],
@@ -121,15 +149,17 @@ pub(super) async fn storage(
         let oid: u32 = value(row, 0).map_err(&read)?;
         let relfilenode: u32 = value(row, 1).map_err(&read)?;
         let toast: Option<u32> = value(row, 2).map_err(&read)?;
-        let logged: bool = value(row, 3).map_err(&read)?;
+        let provable: bool = value(row, 3).map_err(&read)?;
+        let shape: String = value(row, 4).map_err(&read)?;
         files.insert(
             oid,
             (
                 TableStorage {
                     relfilenode,
                     toast_relfilenode: toast,
+                    shape: Some(shape),
                 },
-                logged,
+                provable,
             ),
         );
     }
@@ -171,6 +201,14 @@ pub(super) async fn summaries(
             previous.backup_id
         ));
     }
+    let (from, to) = (then.floor_lsn, now.ceiling_lsn);
+    // A server put back to an earlier state (a volume snapshot) would read as no change.
+    if from >= to {
+        return Err(format!(
+            "this backup's WAL position {to} is not after backup {}'s {from}",
+            previous.backup_id
+        ));
+    }
     let on: String = leader
         .query_one("SELECT current_setting('summarize_wal')", &[])
         .await
@@ -179,16 +217,23 @@ pub(super) async fn summaries(
     if on != "on" {
         return Err("summarize_wal is off".into());
     }
+    // The proof's statements run on a session of their own, each bounded, outside the
+    // snapshot (none of them needs it).
+    let leader = &connect(pg).await.map_err(|e| e.to_string())?;
+    leader
+        .batch_execute(&format!(
+            "SET statement_timeout = '{}s'",
+            PROOF_STATEMENT_LIMIT.as_secs()
+        ))
+        .await
+        .map_err(|e| describe(&e))?;
     committed_since(leader, previous).await?;
     // The summarizer ends a summary at a checkpoint's redo point: one after this snapshot
     // lets it reach the snapshot's position.
-    let checkpointer = connect(pg).await.map_err(|e| e.to_string())?;
-    checkpointer
+    leader
         .batch_execute("CHECKPOINT")
         .await
         .map_err(|e| format!("CHECKPOINT: {}", describe(&e)))?;
-    drop(checkpointer);
-    let (from, to) = (then.floor_lsn, now.ceiling_lsn);
     let deadline = tokio::time::Instant::now() + SUMMARIZER_WAIT;
     loop {
         let row = leader
@@ -273,11 +318,17 @@ async fn committed_since(leader: &Client, previous: &Manifest) -> Result<(), Str
         .as_deref()
         .and_then(Snapshot::parse)
         .ok_or_else(|| format!("backup {} did not record its snapshot", previous.backup_id))?;
-    let unseen = previous
+    let running = previous
         .wal_origin
         .as_ref()
-        .map(|origin| unseen(&origin.running_xids, &snapshot))
-        .unwrap_or_default();
+        .and_then(|origin| origin.running_xids.as_deref())
+        .ok_or_else(|| {
+            format!(
+                "backup {} did not record the transactions running",
+                previous.backup_id
+            )
+        })?;
+    let unseen = unseen(running, &snapshot);
     if unseen.is_empty() {
         return Ok(());
     }
@@ -440,6 +491,7 @@ mod tests {
             storage: Some(TableStorage {
                 relfilenode,
                 toast_relfilenode: Some(relfilenode + 1),
+                shape: Some("s".into()),
             }),
             proof: Some(Proof::Read),
             extension_rows: None,
@@ -484,6 +536,7 @@ mod tests {
                 part("data/0004.copy.chunks", vec![block("moved", 400)]),
                 part("data/0005.copy.chunks", vec![block("wide", 500)]),
                 part("data/0006.copy.chunks", vec![block("unlogged", 600)]),
+                part("data/0007.copy.chunks", vec![block("reshaped", 700)]),
             ],
             ..crate::manifest::tests::empty()
         };
@@ -496,12 +549,14 @@ mod tests {
             table(4, "moved"),
             wide,
             table(6, "unlogged"),
+            table(7, "reshaped"),
         ];
         let storage = |relfilenode: u32, logged: bool| {
             (
                 TableStorage {
                     relfilenode,
                     toast_relfilenode: Some(relfilenode + 1),
+                    shape: Some("s".into()),
                 },
                 logged,
             )
@@ -513,6 +568,16 @@ mod tests {
             (4, storage(444, true)),
             (5, storage(500, true)),
             (6, storage(600, false)),
+            (
+                7,
+                (
+                    TableStorage {
+                        shape: Some("a column dropped and added".into()),
+                        ..storage(700, true).0
+                    },
+                    true,
+                ),
+            ),
         ]
         .into();
         let summaries = Summaries {

@@ -101,9 +101,12 @@ async fn fetch(
         Err(StoreError::NotFound { .. }) => return Err("is missing from the store".into()),
         Err(e) => return Err(format!("could not be read: {e}")),
     };
+    if !chunks::sizes_fit(chunk) {
+        return Err("records sizes no chunk has".into());
+    }
     let mut data = Vec::with_capacity(chunk.bytes as usize);
     (&mut reader)
-        .take(chunk.bytes + 1)
+        .take(chunk.bytes.saturating_add(1))
         .read_to_end(&mut data)
         .await
         .map_err(|e| format!("could not be read: {e}"))?;
