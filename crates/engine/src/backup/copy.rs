@@ -417,7 +417,7 @@ impl Worker {
             chunks,
         };
         match contents {
-            Contents::Table(table) => part.table = Some(table),
+            Contents::Table(table) => part.table = Some(*table),
             Contents::Bundle(tables) => part.bundle = tables,
             Contents::LargeObjects(objects) => part.large_objects = Some(objects),
         }
@@ -476,7 +476,7 @@ impl Worker {
             blocks.map(|(from, to)| (from, to.unwrap_or(u64::MAX))),
         );
         let what = (table.qualified_name.clone(), digest.rows());
-        Ok(self.stored(unit, receipt, what, Contents::Table(block)))
+        Ok(self.stored(unit, receipt, what, Contents::Table(Box::new(block))))
     }
 
     async fn copy_large_objects(
@@ -553,7 +553,7 @@ fn chunked_part_key(unit_key: &str) -> String {
 
 /// What a data part holds, for its manifest entry.
 enum Contents {
-    Table(TablePart),
+    Table(Box<TablePart>),
     Bundle(Vec<TablePart>),
     LargeObjects(LargeObjectsPart),
 }
