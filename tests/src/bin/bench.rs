@@ -34,6 +34,15 @@
 //! sets and the chunks left that no kept set names. It exits non-zero when a restored copy
 //! differs, a verification fails or such a chunk is left.
 //!
+//! `BENCH_ONLY=order` runs only the row-order scenario: one append-mostly table (`events`,
+//! `BENCH_ORDER_MB`, default 200, with its primary key and an index on `account`, autovacuum
+//! off) and an incremental set after each kind of change to its physical row order: 1 %
+//! appended, nothing, 1 % updated (not HOT), a plain VACUUM then 1 % appended (into the freed
+//! space), 1 % deleted then VACUUM, VACUUM FULL, CLUSTER on `account`, CLUSTER on the primary
+//! key. For each, the bytes the set added to the store as a share of the table's stored bytes
+//! in the first set (100 % less what it reused). It exits non-zero only when a command fails
+//! or a set's row count is not the table's.
+//!
 //! `BENCH_BASELINE=/path/to/an/older/backstop` instead compares two builds on the full
 //! dataset: `BENCH_RUNS` (default 3) rounds, each backing up and restoring with both in turn,
 //! and prints each one's median and fastest time.
@@ -220,6 +229,9 @@ fn main() -> anyhow::Result<()> {
     }
     if std::env::var("BENCH_ONLY").as_deref() == Ok("incremental") {
         return incremental(pg, &bin, &work);
+    }
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("order") {
+        return row_order(pg, &bin, &work);
     }
     eprintln!(
         "building the datasets (pgbench scale {scale} + {} events, and half of that)...",
@@ -1544,6 +1556,289 @@ fn incremental(pg: &'static PgCluster, bin: &Path, work: &Path) -> anyhow::Resul
         "chunks in the store that no kept set names: {unnamed} (must be 0); named but missing: {missing}; \
          hidden files beside the chunks: {} ({stray} of chunks no longer there)",
         hidden.len()
+    );
+    drop(db);
+    let _ = std::fs::remove_dir_all(&work);
+    if !failures.is_empty() {
+        bail!("{}", failures.join("\n"));
+    }
+    Ok(())
+}
+
+/// Accounts the row-order table's rows are spread over (its indexed column).
+const ORDER_ACCOUNTS: u64 = 100_000;
+
+/// A statement that appends rows `first..=last` of the row-order table, in id order as an
+/// application writes them, and returns how many it added.
+fn order_rows(first: u64, last: u64) -> String {
+    format!(
+        "WITH added AS (INSERT INTO public.events SELECT g,
+             timestamptz '2025-01-01 00:00:00+00' + g * interval '1 second' + (hashint8(g) & 1023) * interval '1 ms',
+             1 + (hashint8(g) & 2147483647) % {ORDER_ACCOUNTS},
+             (ARRAY['login','view','view','view','click','click','search','purchase'])[1 + (hashint8(-g) & 7)]
+                 || ' session=' || md5((g / 20)::text) || ' request=' || substr(md5(g::text), 1, 16)
+                 || ' path=/items/' || (hashint8(g * 3) & 65535)
+                 || ' agent=' || (ARRAY['Mozilla/5.0 (X11; Linux x86_64)','Mozilla/5.0 (Macintosh)',
+                     'Mozilla/5.0 (iPhone)'])[1 + (hashint8(g / 20) & 3) % 3]
+         FROM generate_series({first}::bigint, {last}) g RETURNING 1)
+         SELECT count(*) FROM added"
+    )
+}
+
+/// One incremental set of the row-order scenario, and what its parts of `events` hold.
+struct OrderSet {
+    seconds: f64,
+    new_bytes: u64,
+    /// The table's data parts: how many, their stored bytes, their COPY text and rows.
+    parts: usize,
+    stored: u64,
+    plain: u64,
+    rows: u64,
+    /// Their chunks, and those that no earlier set named.
+    chunks: usize,
+    new_chunks: usize,
+    /// Whether a part was named from an earlier set unread (WAL summaries).
+    proven: bool,
+}
+
+/// `BENCH_ONLY=order`: how much of one append-mostly table's stored chunks an incremental set
+/// reuses after each kind of change to its physical row order (which is the order its COPY
+/// reads, and so the order of the bytes the chunks are cut from).
+fn row_order(pg: &'static PgCluster, bin: &Path, work: &Path) -> anyhow::Result<()> {
+    let megabytes: u64 = std::env::var("BENCH_ORDER_MB")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200);
+    let work = work.join("order");
+    std::fs::create_dir_all(&work)?;
+    let db = fresh_database_on(pg, "bench order");
+    db.psql(
+        "CREATE TABLE public.events (id bigint PRIMARY KEY, at timestamptz NOT NULL,
+             account integer NOT NULL, payload text NOT NULL) WITH (autovacuum_enabled = off);
+         CREATE INDEX events_account ON public.events (account);",
+    );
+    let number = |text: String| -> anyhow::Result<u64> {
+        text.trim()
+            .parse()
+            .with_context(|| format!("not a number: {text:?}"))
+    };
+    // The rows of about `megabytes` in the database (heap and both indexes), from the size a
+    // first batch takes.
+    let probe = 20_000;
+    db.psql(&order_rows(1, probe));
+    let probe_bytes = number(db.psql("SELECT pg_total_relation_size('public.events')"))?;
+    let rows = (megabytes * 1048576 * probe / probe_bytes.max(1)).max(probe);
+    eprintln!("loading events: {rows} rows (~{megabytes} MB)...");
+    if rows > probe {
+        db.psql(&order_rows(probe + 1, rows));
+    }
+    let sizes = db.psql(
+        "SELECT current_setting('server_version'), count(*), pg_relation_size('public.events'),
+             pg_indexes_size('public.events'), pg_total_relation_size('public.events')
+         FROM public.events",
+    );
+    let sizes: Vec<&str> = sizes.trim().split('|').collect();
+    let [version, _, heap, indexes, total] = sizes[..] else {
+        bail!("cannot read the table's size");
+    };
+    let (heap, indexes, total): (u64, u64, u64) = (heap.parse()?, indexes.parse()?, total.parse()?);
+
+    let store = work.join("store");
+    let url = format!("file://{}", store.display());
+    let mut seen = std::collections::HashSet::new();
+    let mut backup = |n: usize| -> anyhow::Result<OrderSet> {
+        let report = work.join(format!("backup-{n}.json"));
+        let mut command = Command::new(bin);
+        command
+            .args(["backup", "--db", &db.url(), "--to", &url])
+            .args([
+                "--database-id",
+                &db.name,
+                "--jobs",
+                "2",
+                "--json",
+                "--incremental",
+            ])
+            .stdout(std::fs::File::create(&report)?);
+        let measured = measure(command)?;
+        let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(&report)?)?;
+        let id = summary["backup_id"]
+            .as_str()
+            .context("the backup's report has no backup_id")?;
+        let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(
+            store.join(&db.name).join(id).join("manifest.json"),
+        )?)?;
+        let mut set = OrderSet {
+            seconds: measured.seconds,
+            new_bytes: summary["new_bytes"]
+                .as_u64()
+                .context("the backup's report has no new_bytes")?,
+            parts: 0,
+            stored: 0,
+            plain: 0,
+            rows: 0,
+            chunks: 0,
+            new_chunks: 0,
+            proven: false,
+        };
+        for part in manifest["parts"].as_array().into_iter().flatten() {
+            if part["table"]["name"].as_str() != Some("events") {
+                continue;
+            }
+            set.parts += 1;
+            set.stored += part["bytes"].as_u64().unwrap_or(0);
+            set.plain += part["plain_bytes"].as_u64().unwrap_or(0);
+            set.rows += part["table"]["rows"].as_u64().unwrap_or(0);
+            set.proven |= part["table"]["proof"]["how"].as_str() == Some("wal-summary");
+            for chunk in part["chunks"].as_array().into_iter().flatten() {
+                set.chunks += 1;
+                if let Some(id) = chunk["id"].as_str()
+                    && seen.insert(id.to_string())
+                {
+                    set.new_chunks += 1;
+                }
+            }
+        }
+        Ok(set)
+    };
+
+    let percent = rows / 100;
+    let mut last = rows;
+    let mut append = || {
+        let statement = order_rows(last + 1, last + percent);
+        last += percent;
+        statement
+    };
+    let changed = |salt: u64, statement: &str| {
+        format!(
+            "WITH changed AS ({statement} WHERE (hashint8(id + {salt}) & 2147483647) % 100 = 0 \
+             RETURNING 1) SELECT count(*) FROM changed"
+        )
+    };
+    let steps: Vec<(&str, Vec<String>)> = vec![
+        ("initial load, in id order", vec![]),
+        ("append 1 % at the end", vec![append()]),
+        ("nothing", vec![]),
+        (
+            "UPDATE 1 % (account: not HOT)",
+            vec![changed(
+                1_000_003,
+                &format!("UPDATE public.events SET account = account % {ORDER_ACCOUNTS} + 1"),
+            )],
+        ),
+        (
+            "VACUUM, then append 1 %",
+            vec!["VACUUM public.events".to_string(), append()],
+        ),
+        (
+            "DELETE 1 %, then VACUUM",
+            vec![
+                changed(2_000_003, "DELETE FROM public.events"),
+                "VACUUM public.events".to_string(),
+            ],
+        ),
+        ("VACUUM FULL", vec!["VACUUM FULL public.events".to_string()]),
+        (
+            "CLUSTER USING events_account",
+            vec!["CLUSTER public.events USING events_account".to_string()],
+        ),
+        (
+            "CLUSTER USING events_pkey",
+            vec!["CLUSTER public.events USING events_pkey".to_string()],
+        ),
+    ];
+
+    let mut failures = Vec::new();
+    // Per step: its change, the rows it touched, the heap's size after it, the set.
+    let mut taken: Vec<(&str, Option<u64>, u64, OrderSet)> = Vec::new();
+    for (n, (change, statements)) in steps.into_iter().enumerate() {
+        eprintln!("step {n}: {change}...");
+        let mut touched = (n == 0).then_some(rows);
+        for statement in &statements {
+            let output = db.psql(statement);
+            if !output.trim().is_empty() {
+                *touched.get_or_insert(0) += number(output)?;
+            }
+        }
+        let state =
+            db.psql("SELECT count(*), pg_relation_size('public.events') FROM public.events");
+        let (count, heap_now) = state
+            .trim()
+            .split_once('|')
+            .context("cannot read the table's rows and size")?;
+        let (count, heap_now): (u64, u64) = (count.parse()?, heap_now.parse()?);
+        eprintln!("backup {n} (--incremental)...");
+        let set = backup(n)?;
+        if set.rows != count {
+            failures.push(format!(
+                "set {n} holds {} rows of events, the table {count}",
+                set.rows
+            ));
+        }
+        taken.push((change, touched, heap_now, set));
+    }
+
+    let first = &taken[0].3;
+    let base = first.stored.max(1) as f64;
+    println!();
+    println!(
+        "row order and chunk reuse: PostgreSQL {version}, events(id bigint primary key, at timestamptz, \
+         account int, payload text), index on account, fillfactor 100, autovacuum off"
+    );
+    println!(
+        "events at set 0: {rows} rows, heap {}, indexes {}, {} in all (BENCH_ORDER_MB={megabytes}); \
+         {} of COPY text ({} bytes a row) in {} part(s), {} chunks, {} stored ({:.1}:1)",
+        amount(heap),
+        amount(indexes),
+        amount(total),
+        amount(first.plain),
+        first.plain / first.rows.max(1),
+        first.parts,
+        first.chunks,
+        amount(first.stored),
+        first.plain as f64 / base,
+    );
+    let split = backstop::engine::backup::BackupOptions::new(
+        backstop::layout::DatabaseId::new("bench").map_err(|e| anyhow::anyhow!("{e}"))?,
+    )
+    .split_pages;
+    println!(
+        "chunks: FastCDC 2020 (normalization 1, gear seeded by the database's chunk key) over each \
+         data part's COPY text, min {} / average {} / max {} (~{} rows a chunk here), each zstd -1; \
+         parts: a table's rows in heap order, split by ctid range past {} of heap; \
+         backup --incremental --jobs 2; no VACUUM or ANALYZE before a backup but the steps' own",
+        amount(backstop::engine::chunks::MIN_CHUNK.into()),
+        amount(backstop::engine::chunks::AVERAGE_CHUNK.into()),
+        amount(backstop::engine::chunks::MAX_CHUNK.into()),
+        u64::from(backstop::engine::chunks::AVERAGE_CHUNK) * first.rows.max(1) / first.plain.max(1),
+        amount(split * 8192),
+    );
+    println!(
+        "{:<4} {:<31} {:>7} {:>9} {:>10} {:>9} {:>13} {:>8}",
+        "step", "change", "rows", "heap", "new_bytes", "of set 0", "chunks new", "backup"
+    );
+    for (n, (change, touched, heap_now, set)) in taken.iter().enumerate() {
+        println!(
+            "{n:<4} {change:<31} {:>7} {:>9} {:>10} {:>7.1} % {:>13} {:>6.1} s",
+            touched.map_or("-".to_string(), |t| t.to_string()),
+            amount(*heap_now),
+            amount(set.new_bytes),
+            100.0 * set.new_bytes as f64 / base,
+            format!(
+                "{}/{}{}",
+                set.new_chunks,
+                set.chunks,
+                if set.proven { " proven" } else { "" }
+            ),
+            set.seconds,
+        );
+    }
+    println!(
+        "rows: rows the step added, updated or deleted; heap: the table's heap after it; new_bytes: \
+         what the set added to the store (backup --json); of set 0: that over the table's stored \
+         bytes in set 0 ({}), = 100 % less the reuse; chunks new: the table's chunks no earlier \
+         set named, of its chunks in the set",
+        amount(first.stored)
     );
     drop(db);
     let _ = std::fs::remove_dir_all(&work);
