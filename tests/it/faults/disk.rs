@@ -8,8 +8,18 @@ use backstop_tests::tmpfs::Tmpfs;
 /// naming the full disk, no set is listed as committed, no partial file is left, `health` does
 /// not call the store healthy, and once space is back the next backup succeeds and restores.
 /// (Before the file store proved its writes, the small sizes exited 0 with 0-byte objects.)
+/// The same for an incremental backup, whose chunks and chunk key are written beside the sets.
 #[test]
 fn a_backup_to_a_full_disk_fails_in_one_line_and_commits_nothing() {
+    backup_to_a_full_disk(&[]);
+}
+
+#[test]
+fn an_incremental_backup_to_a_full_disk_fails_in_one_line_and_commits_nothing() {
+    backup_to_a_full_disk(&["--incremental"]);
+}
+
+fn backup_to_a_full_disk(extra: &[&str]) {
     let db = fresh_database("fulldisk");
     db.psql(
         "CREATE TABLE events AS
@@ -23,19 +33,18 @@ fn a_backup_to_a_full_disk_fails_in_one_line_and_commits_nothing() {
         disk.fill_leaving(free_kib * 1024);
         let root = disk.path().join("backups");
         let store = format!("file://{}", root.display());
-        let output = backstop_within(
-            BOUND,
-            &[
-                "backup",
-                "--db",
-                &db.url(),
-                "--to",
-                &store,
-                "--database-id",
-                "main",
-            ],
-            &[],
-        );
+        let url = db.url();
+        let mut args = vec![
+            "backup",
+            "--db",
+            &url,
+            "--to",
+            &store,
+            "--database-id",
+            "main",
+        ];
+        args.extend_from_slice(extra);
+        let output = backstop_within(BOUND, &args, &[]);
         let line = single_error_line(&output);
         assert!(
             line.contains("No space left on device"),
@@ -60,18 +69,7 @@ fn a_backup_to_a_full_disk_fails_in_one_line_and_commits_nothing() {
 
         // Space back: the same command now succeeds and the set restores.
         disk.unfill();
-        backstop_ok(
-            &[
-                "backup",
-                "--db",
-                &db.url(),
-                "--to",
-                &store,
-                "--database-id",
-                "main",
-            ],
-            &[],
-        );
+        backstop_ok(&args, &[]);
         let target = fresh_database("fulldisk_restore");
         backstop_ok(
             &[
