@@ -39,7 +39,8 @@ pub struct ChunkSweep {
     /// Unreferenced chunks left for the next run: younger than an hour, or past this run's
     /// time under the lease.
     pub deferred: usize,
-    /// Why the sweep did not run, when it did not.
+    /// Why the sweep did not run, when it did not: a backup held the lease, or a manifest it
+    /// must read was unreadable.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub postponed: Option<String>,
 }
@@ -105,12 +106,15 @@ async fn sweep_held(
                 m.backup_id == id.as_str()
                     && m.format_version <= crate::engine::manifest::FORMAT_VERSION
                     && m.check_shape().is_ok()
-            })
-            .ok_or_else(|| {
-                PruneError::Incomplete(format!(
-                    "the manifest of backup {id} cannot be read (or is of a newer format), so the chunks it names are unknown; no shared chunk was deleted"
-                ))
-            })?;
+            });
+        let Some(manifest) = manifest else {
+            // The sets were pruned already; only the chunks wait, named in the report.
+            report.chunks.postponed = Some(format!(
+                "the manifest of backup {id} cannot be read or is of a newer format, so the chunks it \
+                 names are unknown: no shared chunk was deleted (upgrade Backstop, or fix that backup)"
+            ));
+            return Ok(());
+        };
         referenced.extend(manifest.chunk_refs().map(|c| c.id.clone()));
     }
     report.chunks.referenced = referenced.len();
