@@ -8,30 +8,7 @@ use super::*;
 /// nothing was said.)
 #[test]
 fn a_backup_stopped_by_sigterm_removes_its_set_and_frees_its_lease() {
-    let db = a_database_that_takes_seconds("sigterm");
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("backups");
-    let store = format!("file://{}", root.display());
-    let url = db.url();
-    let args = [
-        "backup",
-        "--db",
-        &url,
-        "--to",
-        &store,
-        "--database-id",
-        "main",
-    ];
-    let mut backup = std::process::Command::new(crate::support::backstop_bin());
-    backup.args(args);
-    let output = sigterm_once_storing(&mut backup, &root, BOUND);
-    let line = single_error_line(&output);
-    assert!(line.contains("interrupted"), "{line}");
-    let left = files_under(&root.join("main"));
-    assert!(left.is_empty(), "the interrupted backup left {left:?}");
-    assert!(committed(&store).is_empty());
-    // The lease was released: the next run does not wait for it to expire.
-    backstop_ok(&args, &[]);
+    backup_stopped_by_sigterm("sigterm", &[]);
 }
 
 /// The same for an incremental backup: its set goes and its lease is freed; the shared chunks
@@ -39,12 +16,16 @@ fn a_backup_stopped_by_sigterm_removes_its_set_and_frees_its_lease() {
 /// and the next backup, which takes them up, restores.
 #[test]
 fn an_incremental_backup_stopped_by_sigterm_removes_its_set_and_frees_its_lease() {
-    let db = a_database_that_takes_seconds("sigterm incremental");
+    backup_stopped_by_sigterm("sigterm incremental", &["--incremental"]);
+}
+
+fn backup_stopped_by_sigterm(label: &str, extra: &[&str]) {
+    let db = a_database_that_takes_seconds(label);
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("backups");
     let store = format!("file://{}", root.display());
     let url = db.url();
-    let args = [
+    let mut args = vec![
         "backup",
         "--db",
         &url,
@@ -52,21 +33,26 @@ fn an_incremental_backup_stopped_by_sigterm_removes_its_set_and_frees_its_lease(
         &store,
         "--database-id",
         "main",
-        "--incremental",
     ];
+    args.extend_from_slice(extra);
     let mut backup = std::process::Command::new(crate::support::backstop_bin());
-    backup.args(args);
+    backup.args(&args);
     let output = sigterm_once_storing(&mut backup, &root, BOUND);
     let line = single_error_line(&output);
     assert!(line.contains("interrupted"), "{line}");
+    let chunks = root.join("main").join("chunks");
     let left: Vec<_> = files_under(&root.join("main"))
         .into_iter()
-        .filter(|path| !path.starts_with(root.join("main").join("chunks")))
+        .filter(|path| !path.starts_with(&chunks))
         .collect();
     assert!(left.is_empty(), "the interrupted backup left {left:?}");
     assert!(committed(&store).is_empty());
+    // The lease was released: the next run does not wait for it to expire.
     backstop_ok(&args, &[]);
-    let target = fresh_database("sigterm incremental restored");
+    if extra.is_empty() {
+        return;
+    }
+    let target = fresh_database(&format!("{label} restored"));
     backstop_ok(
         &[
             "restore",
