@@ -27,7 +27,10 @@ use backstop_store::tier::Tier;
 /// `statistics-data` and `analyze`), which a restore gives last.
 /// 7: a data part may be stored as shared chunks (`Part::chunks`, `engine::chunks`), and the
 /// manifest says how many bytes the set added to the store (`Manifest::new_bytes`).
-pub const FORMAT_VERSION: u32 = 7;
+/// 8: a chunked table part may be carried forward by row deltas (`Part::deltas`,
+/// `engine::delta`), and a block may be proven unchanged by the change stream
+/// (`Proof::Stream`).
+pub const FORMAT_VERSION: u32 = 8;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -169,6 +172,20 @@ pub struct Part {
     /// chunks' and `sha256` the digest of this list (`chunks::list_digest`).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub chunks: Vec<ChunkRef>,
+    /// For a chunked part of one table carried forward by its changed rows (format 8): the
+    /// chunks before `starts[0]` hold the rows as an earlier set read them, each delta after
+    /// (`engine::delta`) the rows that changed by the next set.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub deltas: Option<Deltas>,
+}
+
+/// Where a part's row deltas begin, and the key their rows replace and delete by.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deltas {
+    /// Indices into `Part::chunks` where each delta begins, ascending, the first past 0.
+    pub starts: Vec<u32>,
+    /// The key columns: indices into the block's `columns` (its replica identity).
+    pub key: Vec<u32>,
 }
 
 impl Part {
@@ -268,6 +285,14 @@ pub enum Proof {
     /// written between that set's snapshot and this one's (`from_lsn` to `to_lsn`), and no
     /// transaction in progress at that snapshot committed since.
     WalSummary {
+        since: String,
+        from_lsn: crate::stream::segment::Lsn,
+        to_lsn: crate::stream::segment::Lsn,
+    },
+    /// Named from set `since`: the change stream's segments from that set's slot position to
+    /// `to_lsn` (past this set's snapshot) hold no change to the table by a transaction that
+    /// set does not see.
+    Stream {
         since: String,
         from_lsn: crate::stream::segment::Lsn,
         to_lsn: crate::stream::segment::Lsn,

@@ -415,6 +415,7 @@ impl Worker {
             large_objects: None,
             plain_bytes: Some(plain_bytes),
             chunks,
+            deltas: None,
         };
         match contents {
             Contents::Table(table) => part.table = Some(*table),

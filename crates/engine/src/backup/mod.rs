@@ -1384,6 +1384,7 @@ impl ObjectWriter<'_> {
             large_objects: None,
             plain_bytes: Some(text.len() as u64),
             chunks: Vec::new(),
+            deltas: None,
         })
     }
 }

@@ -520,6 +520,7 @@ mod tests {
             large_objects: None,
             plain_bytes: Some(1),
             chunks: vec![chunk],
+            deltas: None,
         }
     }
 
