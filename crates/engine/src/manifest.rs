@@ -349,6 +349,65 @@ pub fn is_identifier_path(text: &str, parts: usize) -> bool {
     rest.is_empty()
 }
 
+/// What is wrong with where `part`'s row deltas begin and what they are keyed by, if anything:
+/// they carry forward the chunks of exactly one whole table's rows, and each begins at one of
+/// its chunks after the first. `tables_hidden`: the part's table is not known yet (an
+/// encrypted manifest as stored), so only what does not depend on it is checked.
+fn check_deltas(part: &Part, deltas: &Deltas, tables_hidden: bool) -> Result<(), String> {
+    if !part.is_chunked() {
+        return Err("it is not stored as chunks".into());
+    }
+    if !part.bundle.is_empty() || part.large_objects.is_some() {
+        return Err("it holds more than one table's rows".into());
+    }
+    if !tables_hidden {
+        let Some(table) = &part.table else {
+            return Err("it names no table".into());
+        };
+        if table.blocks.is_some() {
+            return Err(format!(
+                "it holds only a block range of {}",
+                table.qualified_name
+            ));
+        }
+        if let Some(&index) = deltas
+            .key
+            .iter()
+            .find(|&&index| index as usize >= table.columns.len())
+        {
+            return Err(format!(
+                "their key names column {} of {}, which has {}",
+                u64::from(index) + 1,
+                table.qualified_name,
+                table.columns.len()
+            ));
+        }
+    }
+    if deltas.key.is_empty() {
+        return Err("they name no key column".into());
+    }
+    match deltas.starts.first() {
+        None => return Err("it says where none of them begins".into()),
+        Some(0) => return Err("the first begins at its first chunk, before any base rows".into()),
+        Some(_) => {}
+    }
+    if deltas.starts.windows(2).any(|pair| pair[0] >= pair[1]) {
+        return Err("they do not begin in ascending order".into());
+    }
+    if let Some(&start) = deltas
+        .starts
+        .iter()
+        .find(|&&start| start as usize >= part.chunks.len())
+    {
+        return Err(format!(
+            "one begins at chunk {}, and it has {}",
+            u64::from(start) + 1,
+            part.chunks.len()
+        ));
+    }
+    Ok(())
+}
+
 /// Whether `key` is a plain relative path inside a set: no absolute path, no `.` or `..`
 /// segment, nothing but letters, digits, `.`, `_`, `-` and `/`.
 fn is_set_path(key: &str) -> bool {
@@ -404,6 +463,11 @@ impl Manifest {
                     part.key
                 ));
             }
+            if let Some(deltas) = &part.deltas {
+                check_deltas(part, deltas, self.hides_tables()).map_err(|reason| {
+                    format!("part {} carries row deltas, but {reason}", part.key)
+                })?;
+            }
             for table in part.blocks() {
                 if !is_identifier_path(&table.qualified_name, 2) {
                     return Err(format!(
@@ -430,6 +494,14 @@ impl Manifest {
             ));
         }
         Ok(())
+    }
+
+    /// Whether this is an encrypted manifest as stored, its parts' tables kept in its private
+    /// part.
+    fn hides_tables(&self) -> bool {
+        self.encryption
+            .as_ref()
+            .is_some_and(|encryption| encryption.private.is_some())
     }
 
     /// The seal this manifest's content calls for.
@@ -556,10 +628,19 @@ impl Manifest {
             })?;
         let full: Manifest = serde_json::from_slice(&json)
             .map_err(|_| tampered("holds a private part that is not a manifest"))?;
-        let same = |a: &Manifest| -> Vec<(String, u64, String, Vec<ChunkRef>)> {
+        type Listed = (String, u64, String, Vec<ChunkRef>, Option<Deltas>);
+        let same = |a: &Manifest| -> Vec<Listed> {
             a.parts
                 .iter()
-                .map(|p| (p.key.clone(), p.bytes, p.sha256.clone(), p.chunks.clone()))
+                .map(|p| {
+                    (
+                        p.key.clone(),
+                        p.bytes,
+                        p.sha256.clone(),
+                        p.chunks.clone(),
+                        p.deltas.clone(),
+                    )
+                })
                 .collect()
         };
         if full.backup_id != self.backup_id
@@ -665,6 +746,126 @@ pub(crate) mod tests {
             seal: None,
             keys: Keys::default(),
         }
+    }
+
+    /// A manifest of one chunked part of `public.t (id, name)`, four chunks, carried forward
+    /// by deltas beginning at chunks 2 and 3 (from 0), keyed by `id`.
+    fn with_deltas() -> Manifest {
+        let chunks: Vec<ChunkRef> = (0..4u8)
+            .map(|i| ChunkRef {
+                id: format!("{i:02x}").repeat(32),
+                bytes: 10,
+                sha256: "00".repeat(32),
+                plain_bytes: 20,
+            })
+            .collect();
+        let mut manifest = empty();
+        manifest.parts.push(Part {
+            key: "data/0001.copy.chunks".into(),
+            order: 1,
+            kind: PartKind::Data,
+            bytes: 40,
+            sha256: chunks::list_digest(&chunks),
+            table: Some(TablePart {
+                qualified_name: "public.t".into(),
+                schema: "public".into(),
+                name: "t".into(),
+                columns: vec!["id".into(), "name".into()],
+                rows: 3,
+                row_digest: "00".repeat(16),
+                blocks: None,
+                storage: None,
+                proof: None,
+                extension_rows: None,
+            }),
+            bundle: Vec::new(),
+            large_objects: None,
+            plain_bytes: Some(80),
+            chunks,
+            deltas: Some(Deltas {
+                starts: vec![2, 3],
+                key: vec![0],
+            }),
+        });
+        manifest
+    }
+
+    /// The reason `check_shape` gives for `manifest`, whose one part is changed by `change`.
+    fn refused(change: impl FnOnce(&mut Part)) -> String {
+        let mut manifest = with_deltas();
+        change(&mut manifest.parts[0]);
+        manifest.check_shape().unwrap_err()
+    }
+
+    fn deltas(part: &mut Part) -> &mut Deltas {
+        part.deltas.as_mut().unwrap()
+    }
+
+    #[test]
+    fn deltas_carry_forward_one_whole_chunked_table() {
+        with_deltas().check_shape().unwrap();
+        let table = with_deltas().parts[0].table.clone().unwrap();
+        let not_chunked = refused(|p| {
+            p.chunks.clear();
+            p.plain_bytes = None;
+            p.bytes = 0;
+        });
+        assert!(
+            not_chunked.contains("not stored as chunks"),
+            "{not_chunked}"
+        );
+        let bundle = refused(|p| p.bundle.push(table.clone()));
+        assert!(bundle.contains("more than one table"), "{bundle}");
+        let objects = refused(|p| {
+            p.large_objects = Some(LargeObjectsPart {
+                objects: 1,
+                bytes: 1,
+                lines: 1,
+                digest: String::new(),
+            })
+        });
+        assert!(objects.contains("more than one table"), "{objects}");
+        let range = refused(|p| p.table.as_mut().unwrap().blocks = Some((0, 100)));
+        assert!(range.contains("block range of public.t"), "{range}");
+        let no_table = refused(|p| p.table = None);
+        assert!(no_table.contains("names no table"), "{no_table}");
+    }
+
+    #[test]
+    fn deltas_begin_in_order_after_the_base_and_within_the_part() {
+        let none = refused(|p| deltas(p).starts.clear());
+        assert!(none.contains("where none of them begins"), "{none}");
+        let at_zero = refused(|p| deltas(p).starts = vec![0, 2]);
+        assert!(at_zero.contains("before any base rows"), "{at_zero}");
+        let same = refused(|p| deltas(p).starts = vec![2, 2]);
+        assert!(same.contains("ascending"), "{same}");
+        let backwards = refused(|p| deltas(p).starts = vec![3, 2]);
+        assert!(backwards.contains("ascending"), "{backwards}");
+        let past = refused(|p| deltas(p).starts = vec![2, 4]);
+        assert!(past.contains("begins at chunk 5, and it has 4"), "{past}");
+        assert!(past.starts_with("part data/0001.copy.chunks carries row deltas"));
+    }
+
+    #[test]
+    fn deltas_are_keyed_by_columns_their_table_has() {
+        let no_key = refused(|p| deltas(p).key.clear());
+        assert!(no_key.contains("no key column"), "{no_key}");
+        let outside = refused(|p| deltas(p).key = vec![0, 2]);
+        assert!(
+            outside.contains("column 3 of public.t, which has 2"),
+            "{outside}"
+        );
+        // An encrypted manifest as stored keeps its tables private: what does not depend on
+        // them is checked there, the rest once it is opened.
+        let mut stored = with_deltas();
+        stored.encryption = Some(ManifestEncryption {
+            recipients: vec!["age1x".into()],
+            private: Some("opaque".into()),
+        });
+        stored.parts[0].table = None;
+        stored.check_shape().unwrap();
+        stored.parts[0].deltas.as_mut().unwrap().starts = vec![0];
+        assert!(stored.check_shape().is_err());
     }
 
     #[test]

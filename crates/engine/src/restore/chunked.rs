@@ -3,6 +3,7 @@
 //! used, decrypted, and decompressed to exactly its recorded size; the part is their contents
 //! in order.
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -39,26 +40,37 @@ pub(crate) fn read_error_text(error: &std::io::Error) -> String {
     }
 }
 
-/// The contents of chunked `part`, read as they are checked; `stored` counts the chunks'
-/// stored bytes.
+/// The contents of the chunks `range` of chunked `part` (all of them, or its base rows or one
+/// of its deltas), read as they are checked; `stored` counts the chunks' stored bytes.
 pub(super) fn reader<'a>(
     store: &'a dyn Store,
     manifest: &Manifest,
     part: &Part,
+    range: Range<usize>,
     stored: Stored,
 ) -> Result<Box<dyn AsyncRead + Send + Unpin + 'a>, RestoreError> {
     let database = DatabaseId::new(&manifest.database_id).map_err(|e| RestoreError::Manifest {
         key: part.key.clone(),
         reason: e.to_string(),
     })?;
+    let first = range.start;
+    let Some(chunks) = part.chunks.get(range) else {
+        return Err(RestoreError::Corrupt {
+            backup: manifest.backup_id.clone(),
+            part: part.key.clone(),
+            reason: "its manifest entry reads past its last chunk".into(),
+        });
+    };
     let recipients = manifest.encryption.as_ref().map(|e| e.recipients.clone());
     let keys = match (&recipients, &manifest.keys.0) {
         (Some(_), None) => return Err(no_identity(manifest)),
         (_, keys) => keys.clone(),
     };
     let total = part.chunks.len();
-    let fetches = futures::stream::iter(part.chunks.clone().into_iter().enumerate())
-        .map(move |(index, chunk)| {
+    // Owned: the reader outlives the borrow of `part`.
+    let chunks: Vec<ChunkRef> = chunks.to_vec();
+    let fetches = futures::stream::iter(chunks.into_iter().zip(first..))
+        .map(move |(chunk, index)| {
             let key = chunks::chunk_key(&database, &chunk.id, recipients.is_some());
             let opened = Opened {
                 keys: keys.clone(),

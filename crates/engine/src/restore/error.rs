@@ -43,6 +43,15 @@ pub enum RestoreError {
         reason: String,
     },
     #[error(
+        "part `{part}` of backup {backup} is carried forward by {bytes} bytes of row deltas, more than the {limit} bytes a restore holds in memory to apply them; restore another backup (`backstop list` shows them)"
+    )]
+    DeltasTooLarge {
+        backup: String,
+        part: String,
+        bytes: u64,
+        limit: u64,
+    },
+    #[error(
         "target database `{database}` is not empty ({count} objects, e.g. {examples}); restore into an empty database or pass --clean to drop them first"
     )]
     NotEmpty {

@@ -1,6 +1,8 @@
 //! Reading the parts of a backup set back, checked: every part's stored size and SHA-256,
-//! and a data part's COPY framing, row count and row digest, as it streams.
+//! and a data part's COPY framing, row count and row digest, as it streams. A part carried
+//! forward by row deltas (`engine::delta`) reads as its base rows with the deltas applied.
 
+use std::ops::Range;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -14,10 +16,11 @@ use tokio::io::{
 };
 
 use super::{RestoreError, SEND_BATCH};
+use crate::delta::{DeltaError, MAX_DELTA_BYTES, Merge, Passed};
 use crate::digest::RowDigest;
 use crate::encryption::{self, EncryptionError};
 use crate::large_objects;
-use crate::manifest::{Manifest, OpenError, Part, PartKind, TablePart};
+use crate::manifest::{Deltas, Manifest, OpenError, Part, PartKind, TablePart};
 use crate::script;
 use backstop_pg::describe;
 use backstop_store::layout::{BackupId, DatabaseId, set_key};
@@ -124,19 +127,45 @@ impl<R: AsyncRead + Unpin> AsyncRead for Capped<R> {
     }
 }
 
+/// A part opened for reading.
+pub(crate) struct OpenedPart<'a> {
+    /// What the part holds; for a part carried forward by row deltas, its base rows.
+    reader: PartReader<'a>,
+    /// The size and SHA-256 of its stored bytes, as they are read.
+    stored: Stored,
+    /// For a part carried forward by row deltas, those deltas, read and gathered: every base
+    /// row passes through them on its way to a reader.
+    merge: Option<Merge>,
+}
+
 /// Opens a part for reading: its stored bytes counted and hashed, decrypted when the set is
-/// encrypted (with the identities the manifest was opened with), then decompressed.
+/// encrypted (with the identities the manifest was opened with), then decompressed. A part
+/// with row deltas has them read first, whole, and its base rows streamed.
 pub(crate) async fn open_part<'a>(
     store: &'a dyn Store,
     manifest: &Manifest,
     part: &Part,
-) -> Result<(PartReader<'a>, Stored), RestoreError> {
+) -> Result<OpenedPart<'a>, RestoreError> {
     if part.is_chunked() {
         let stored = Stored::default();
-        let chunks = super::chunked::reader(store, manifest, part, stored.clone())?;
-        let capped: Box<dyn AsyncRead + Send + Unpin + 'a> =
-            Box::new(Capped::new(chunks, part.plain_bytes));
-        return Ok((BufReader::with_capacity(SEND_BATCH, capped), stored));
+        let (base, limit, merge) = match &part.deltas {
+            None => (0..part.chunks.len(), part.plain_bytes, None),
+            Some(deltas) => {
+                let merge = read_deltas(store, manifest, part, deltas, &stored).await?;
+                let end = deltas
+                    .starts
+                    .first()
+                    .map_or(part.chunks.len(), |&start| start as usize);
+                (0..end, Some(plain_size(part, 0..end)), Some(merge))
+            }
+        };
+        let chunks = super::chunked::reader(store, manifest, part, base, stored.clone())?;
+        let capped: Box<dyn AsyncRead + Send + Unpin + 'a> = Box::new(Capped::new(chunks, limit));
+        return Ok(OpenedPart {
+            reader: BufReader::with_capacity(SEND_BATCH, capped),
+            stored,
+            merge,
+        });
     }
     let reader = match store.get(&part_key(manifest, part)?).await {
         Ok(reader) => reader,
@@ -154,7 +183,68 @@ pub(crate) async fn open_part<'a>(
         inner: reader,
         stored: stored.clone(),
     });
-    Ok((decode(manifest, part, hashing).await?, stored))
+    Ok(OpenedPart {
+        reader: decode(manifest, part, hashing).await?,
+        stored,
+        merge: None,
+    })
+}
+
+/// The plain size of the chunks `range` of `part`, as its manifest records them.
+fn plain_size(part: &Part, range: Range<usize>) -> u64 {
+    part.chunks
+        .get(range)
+        .unwrap_or_default()
+        .iter()
+        .map(|chunk| chunk.plain_bytes)
+        .sum()
+}
+
+/// The row deltas of `part`, each read whole (every chunk checked as it is read) and applied
+/// in order. Refused before anything is fetched when together they are larger than
+/// [`MAX_DELTA_BYTES`], the most a restore holds in memory.
+async fn read_deltas(
+    store: &dyn Store,
+    manifest: &Manifest,
+    part: &Part,
+    deltas: &Deltas,
+    stored: &Stored,
+) -> Result<Merge, RestoreError> {
+    let corrupt = |reason: String| RestoreError::Corrupt {
+        backup: manifest.backup_id.clone(),
+        part: part.key.clone(),
+        reason,
+    };
+    let starts: Vec<usize> = deltas.starts.iter().map(|&start| start as usize).collect();
+    let ends = starts.iter().skip(1).copied().chain([part.chunks.len()]);
+    let ranges: Vec<Range<usize>> = starts.iter().zip(ends).map(|(&s, e)| s..e).collect();
+    let first = starts.first().copied().unwrap_or(part.chunks.len());
+    let bytes = plain_size(part, first..part.chunks.len());
+    if bytes > MAX_DELTA_BYTES {
+        return Err(RestoreError::DeltasTooLarge {
+            backup: manifest.backup_id.clone(),
+            part: part.key.clone(),
+            bytes,
+            limit: MAX_DELTA_BYTES,
+        });
+    }
+    let read = |e: std::io::Error| corrupt(super::chunked::read_error_text(&e));
+    let mut merge = Merge::new(deltas.key.clone());
+    for range in ranges {
+        // Each chunk is held to its recorded size as it is read: so is the delta.
+        let size = plain_size(part, range.clone());
+        let reader = super::chunked::reader(store, manifest, part, range, stored.clone())?;
+        let mut delta = Vec::with_capacity(size as usize);
+        reader
+            .take(size)
+            .read_to_end(&mut delta)
+            .await
+            .map_err(read)?;
+        merge
+            .apply(&delta)
+            .map_err(|e| corrupt(format!("its row deltas do not apply: {e}")))?;
+    }
+    Ok(merge)
 }
 
 /// A part's stored bytes made readable: decrypted when the set is encrypted (with the
@@ -605,8 +695,13 @@ pub(crate) async fn scan_data_part(
             "the manifest names no table for this data part".into(),
         ));
     }
-    let (mut reader, stored) = open_part(store, manifest, part).await?;
+    let OpenedPart {
+        mut reader,
+        stored,
+        mut merge,
+    } = open_part(store, manifest, part).await?;
     let read = |e: std::io::Error| corrupt(super::chunked::read_error_text(&e));
+    let merge_error = |e: DeltaError| corrupt(format!("its row deltas do not apply: {e}"));
     let mut line = Vec::new();
     let mut total = 0;
     for expected in part.blocks() {
@@ -645,8 +740,7 @@ pub(crate) async fn scan_data_part(
             )));
         }
         sink.start(expected).await?;
-        let mut digest = RowDigest::new();
-        let mut batch = Vec::with_capacity(SEND_BATCH + 1024);
+        let mut rows = Rows::new(expected);
         loop {
             line.clear();
             if reader.read_until(b'\n', &mut line).await.map_err(read)? == 0 {
@@ -657,16 +751,20 @@ pub(crate) async fn scan_data_part(
             if line == b"\\.\n" {
                 break;
             }
-            digest.update(&line);
-            batch.extend_from_slice(&line);
-            if batch.len() >= SEND_BATCH {
-                sink.rows(expected, Bytes::from(std::mem::take(&mut batch)))
-                    .await?;
+            match merge.as_mut() {
+                None => rows.push(sink, &line).await?,
+                Some(merge) => match merge.pass(&line).map_err(merge_error)? {
+                    Passed::Unchanged => rows.push(sink, &line).await?,
+                    Passed::Replaced(row) => rows.push(sink, row).await?,
+                    Passed::Dropped => {}
+                },
             }
         }
-        if !batch.is_empty() {
-            sink.rows(expected, Bytes::from(batch)).await?;
+        // The rows the deltas inserted, once every base row has passed.
+        for row in merge.take().into_iter().flat_map(Merge::into_remaining) {
+            rows.push(sink, &row).await?;
         }
+        let digest = rows.finish(sink).await?;
         if digest.rows() != expected.rows || digest.hex() != expected.row_digest {
             return Err(corrupt(format!(
                 "{} holds {} rows with digest {}, the manifest says {} rows with digest {}",
@@ -698,6 +796,42 @@ pub(crate) async fn scan_data_part(
     Ok(total)
 }
 
+/// The rows of one block on their way to a sink: digested, and sent in batches of whole lines.
+struct Rows<'t> {
+    table: &'t TablePart,
+    digest: RowDigest,
+    batch: Vec<u8>,
+}
+
+impl<'t> Rows<'t> {
+    fn new(table: &'t TablePart) -> Self {
+        Self {
+            table,
+            digest: RowDigest::new(),
+            batch: Vec::with_capacity(SEND_BATCH + 1024),
+        }
+    }
+
+    /// Takes one row (a COPY line with its newline).
+    async fn push(&mut self, sink: &mut impl BlockSink, line: &[u8]) -> Result<(), RestoreError> {
+        self.digest.update(line);
+        self.batch.extend_from_slice(line);
+        if self.batch.len() >= SEND_BATCH {
+            sink.rows(self.table, Bytes::from(std::mem::take(&mut self.batch)))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Sends what is left; the digest of every row taken.
+    async fn finish(self, sink: &mut impl BlockSink) -> Result<RowDigest, RestoreError> {
+        if !self.batch.is_empty() {
+            sink.rows(self.table, Bytes::from(self.batch)).await?;
+        }
+        Ok(self.digest)
+    }
+}
+
 /// Reads a large-object part and checks it against the manifest: every line is an `lo_put`
 /// of the exact shape the backup writes, and the line count, digest, stored size and SHA-256
 /// match. With `run`, the statements (rebuilt from what was parsed) run on that connection in
@@ -722,7 +856,14 @@ pub(crate) async fn scan_large_object_part(
         table: format!("the large objects of {}", part.key),
         reason: describe(&e),
     };
-    let (mut reader, stored) = open_part(store, manifest, part).await?;
+    if part.deltas.is_some() {
+        return Err(corrupt(
+            "it carries row deltas, which only a table's rows can have".into(),
+        ));
+    }
+    let OpenedPart {
+        mut reader, stored, ..
+    } = open_part(store, manifest, part).await?;
     let read = |e: std::io::Error| corrupt(super::chunked::read_error_text(&e));
     let mut digest = RowDigest::new();
     let mut batch = String::with_capacity(SEND_BATCH + 1024);
@@ -760,4 +901,170 @@ pub(crate) async fn scan_large_object_part(
         )));
     }
     Ok(expected.objects)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chunks::{ChunkKey, ChunkRef, chunk_key};
+    use crate::manifest::tests::empty;
+    use backstop_store::store::{FileStore, WriteCondition};
+
+    /// Where a scanned block's rows go in a test: kept, one per line.
+    #[derive(Default)]
+    struct Collect(Vec<u8>);
+
+    impl BlockSink for Collect {
+        async fn start(&mut self, _: &TablePart) -> Result<(), RestoreError> {
+            Ok(())
+        }
+        async fn rows(&mut self, _: &TablePart, batch: Bytes) -> Result<(), RestoreError> {
+            self.0.extend_from_slice(&batch);
+            Ok(())
+        }
+        async fn finish(&mut self, _: &TablePart) -> Result<(), RestoreError> {
+            Ok(())
+        }
+    }
+
+    /// Stores `content` as one chunk of database `main`, as a backup would.
+    async fn put_chunk(store: &dyn Store, content: &[u8]) -> ChunkRef {
+        let key = ChunkKey::from_hex(&"ab".repeat(32)).unwrap();
+        let id = key.id(b"", content);
+        let stored = zstd::bulk::compress(content, 3).unwrap();
+        let database = DatabaseId::new("main").unwrap();
+        store
+            .write_if(
+                &chunk_key(&database, &id, false),
+                &stored,
+                WriteCondition::Absent,
+            )
+            .await
+            .unwrap();
+        ChunkRef {
+            id,
+            bytes: stored.len() as u64,
+            sha256: hex::encode(Sha256::digest(&stored)),
+            plain_bytes: content.len() as u64,
+        }
+    }
+
+    /// The sorted lines of `text`.
+    fn sorted_lines(text: &[u8]) -> Vec<&[u8]> {
+        let mut lines: Vec<&[u8]> = text.split_inclusive(|&b| b == b'\n').collect();
+        lines.sort();
+        lines
+    }
+
+    /// A manifest of one part of `public.t (id, name)`: base rows cut into two chunks inside a
+    /// row, then two deltas keyed by `id` (the first cut inside a line too). Its block records
+    /// the merged rows: `1 ally`, `2 bobby`, `5 eve`.
+    async fn carried_forward(store: &dyn Store) -> (Manifest, Vec<&'static [u8]>) {
+        let base: &[u8] =
+            b"COPY public.t (id, name) FROM stdin;\n1\talice\n2\tbob\n3\tcarol\n\\.\n\n";
+        let first: &[u8] = b"+\t2\tbobby\n-\t3\n+\t4\tdave\n";
+        let second: &[u8] = b"-\t4\n+\t5\teve\n+\t1\tally\n";
+        let pieces = [&base[..50], &base[50..], &first[..12], &first[12..], second];
+        let mut chunks = Vec::new();
+        for piece in pieces {
+            chunks.push(put_chunk(store, piece).await);
+        }
+        let merged: Vec<&'static [u8]> = vec![b"1\tally\n", b"2\tbobby\n", b"5\teve\n"];
+        let mut digest = RowDigest::new();
+        for row in &merged {
+            digest.update(row);
+        }
+        let mut manifest = empty();
+        manifest.parts.push(Part {
+            key: "data/0001.copy.chunks".into(),
+            order: 1,
+            kind: PartKind::Data,
+            bytes: chunks.iter().map(|c| c.bytes).sum(),
+            sha256: crate::chunks::list_digest(&chunks),
+            table: Some(TablePart {
+                qualified_name: "public.t".into(),
+                schema: "public".into(),
+                name: "t".into(),
+                columns: vec!["id".into(), "name".into()],
+                rows: digest.rows(),
+                row_digest: digest.hex(),
+                blocks: None,
+                storage: None,
+                proof: None,
+                extension_rows: None,
+            }),
+            bundle: Vec::new(),
+            large_objects: None,
+            plain_bytes: Some(chunks.iter().map(|c| c.plain_bytes).sum()),
+            chunks,
+            deltas: Some(Deltas {
+                starts: vec![2, 4],
+                key: vec![0],
+            }),
+        });
+        manifest.check_shape().unwrap();
+        (manifest, merged)
+    }
+
+    #[tokio::test]
+    async fn a_part_carried_forward_by_deltas_reads_as_its_merged_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path().to_path_buf());
+        let (manifest, merged) = carried_forward(&store).await;
+        let part = &manifest.parts[0];
+        let mut rows = Collect::default();
+        assert_eq!(
+            scan_data_part(&store, &manifest, part, &mut rows)
+                .await
+                .unwrap(),
+            3
+        );
+        assert_eq!(sorted_lines(&rows.0), merged);
+
+        let mut script = Vec::new();
+        let options = ExportOptions {
+            no_restrict: true,
+            ..ExportOptions::default()
+        };
+        export(&store, &manifest, &options, &mut script)
+            .await
+            .unwrap();
+        let body = script
+            .strip_prefix(b"COPY public.t (id, name) FROM stdin;\n".as_slice())
+            .and_then(|rest| rest.strip_suffix(b"\\.\n\n".as_slice()))
+            .expect("one COPY block");
+        assert_eq!(sorted_lines(body), merged);
+    }
+
+    #[tokio::test]
+    async fn deltas_that_do_not_apply_or_hold_too_much_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path().to_path_buf());
+        let (mut manifest, _) = carried_forward(&store).await;
+        let reason = |error: RestoreError| match error {
+            RestoreError::Corrupt { reason, .. } => reason,
+            other => panic!("{other}"),
+        };
+
+        // A delta keyed by a column its rows do not have.
+        let mut short = manifest.clone();
+        short.parts[0].deltas.as_mut().unwrap().key = vec![5];
+        let error = scan_data_part(&store, &short, &short.parts[0], &mut Discard)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            reason(error),
+            "its row deltas do not apply: line 1 of delta 1 is a row of 2 columns, but its key needs 6"
+        );
+
+        // More than a restore holds: refused before a chunk is fetched.
+        let part = &mut manifest.parts[0];
+        part.chunks[4].plain_bytes = MAX_DELTA_BYTES;
+        match scan_data_part(&store, &manifest, &manifest.parts[0], &mut Discard).await {
+            Err(RestoreError::DeltasTooLarge { bytes, limit, .. }) => {
+                assert!(bytes > limit && limit == MAX_DELTA_BYTES);
+            }
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+    }
 }
