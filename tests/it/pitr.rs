@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use backstop::engine::stream::segment::{Segment, TableTouch, Transaction};
 use backstop::engine::stream::{StreamError, StreamOptions, drain};
 use backstop::layout::DatabaseId;
 use backstop::store::{StoreUrl, open_from_env};
@@ -194,7 +195,7 @@ fn now(db: &TestDb) -> String {
 
 /// The dump with each table's rows in sorted order: pg_dump writes them in their physical
 /// order, which replayed updates may change without changing the data.
-fn canonical(dump: &str) -> String {
+pub(crate) fn canonical(dump: &str) -> String {
     let mut out = String::new();
     let mut rows: Option<Vec<&str>> = None;
     for line in dump.lines() {
@@ -721,6 +722,69 @@ async fn an_encrypted_change_stream_restores_only_with_its_identity() {
         &["--identity", key.to_str().unwrap()],
     );
     assert!(canonical(&db.pg_dump()) == canonical(&restored.pg_dump()));
+}
+
+/// A seal records, per transaction, every table it touched and how: rows inserted, updated
+/// and deleted, and TRUNCATEs, each table of a TRUNCATE that names several counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seal_records_the_tables_each_transaction_touched() {
+    let db = fresh_database_on(cluster(), "pitr touched tables");
+    db.psql(
+        "CREATE TABLE orders (id int PRIMARY KEY, item text);
+         CREATE SCHEMA app;
+         CREATE TABLE app.\"Users\" (id int PRIMARY KEY, name text);
+         INSERT INTO app.\"Users\" VALUES (1, 'a'), (2, 'b'), (3, 'c');
+         CREATE TABLE audit_log (line text);
+         CREATE TABLE audit_archive (line text);
+         INSERT INTO audit_log VALUES ('x');
+         CREATE TABLE untouched (n int PRIMARY KEY);",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let store_url = format!("file://{}/backups", dir.path().display());
+    stream(&db, &store_url, &[]);
+    db.psql(
+        "BEGIN;
+         INSERT INTO orders VALUES (1, 'pen'), (2, 'ink');
+         UPDATE app.\"Users\" SET name = upper(name) WHERE id <= 2;
+         DELETE FROM app.\"Users\" WHERE id = 3;
+         TRUNCATE audit_log, audit_archive;
+         TRUNCATE audit_log;
+         COMMIT;",
+    );
+    let store = open_from_env(&store_url.parse::<StoreUrl>().unwrap()).await;
+    let pg = backstop::pg::parse_url(&db.url()).unwrap();
+    let options = StreamOptions::new(DatabaseId::new(&db.name).unwrap());
+    let report = drain(&pg, store, &options).await.unwrap();
+    assert_eq!(report.transactions, 1, "{report:?}");
+    let transactions: Vec<Transaction> = report
+        .segments
+        .iter()
+        .flat_map(|key| {
+            let bytes = std::fs::read(dir.path().join("backups").join(key)).unwrap();
+            let seal = Segment::open(key, &bytes, None).unwrap();
+            assert!(seal.records_tables(), "{key}");
+            seal.transactions
+        })
+        .collect();
+    let [transaction] = transactions.as_slice() else {
+        panic!("one transaction: {transactions:?}");
+    };
+    let touch = |table: &str, [inserts, updates, deletes, truncates]: [u64; 4]| TableTouch {
+        table: table.to_string(),
+        inserts,
+        updates,
+        deletes,
+        truncates,
+    };
+    assert_eq!(
+        transaction.tables,
+        vec![
+            touch("app.\"Users\"", [0, 2, 1, 0]),
+            touch("public.audit_archive", [0, 0, 0, 1]),
+            touch("public.audit_log", [0, 0, 0, 2]),
+            touch("public.orders", [2, 0, 0, 0]),
+        ]
+    );
 }
 
 /// Drains through a session-mode pooler (a managed database's pooler port): the slot's SQL

@@ -45,7 +45,10 @@ use backstop_store::layout::{BackupId, DatabaseId};
 use backstop_store::lease::{self, LeaseError, lease_key};
 use backstop_store::store::{PutOptions, PutReceipt, Store, StoreError};
 use decoding::{DecodeError, Decoded};
-use segment::{Lsn, SEGMENT_FORMAT, STREAM_FOLDER, Segment, SegmentError, Transaction, seal_keys};
+use segment::{
+    ChangeKind, Lsn, SEGMENT_FORMAT, STREAM_FOLDER, Segment, SegmentError, TableTally, Transaction,
+    seal_keys,
+};
 use source::{database, shape};
 
 pub use source::fingerprint;
@@ -554,6 +557,16 @@ struct PageContents {
     unreplayable: BTreeSet<String>,
 }
 
+/// The transaction a page is in the middle of.
+struct OpenTransaction {
+    /// Full xid.
+    xid: u64,
+    changes: u64,
+    /// Its BEGIN line is written (at its first change).
+    begun: bool,
+    tables: TableTally,
+}
+
 impl Page<'_> {
     /// Stores the changes from `from` (up to a page of them), then the seal.
     async fn store(&self, from: Lsn) -> Result<(Segment, String), StreamError> {
@@ -687,7 +700,7 @@ impl Page<'_> {
             })?;
         let mut rows = std::pin::pin!(rows);
         let mut contents = PageContents::default();
-        let mut open: Option<(u64, u64, bool)> = None; // (xid, changes, BEGIN written)
+        let mut open: Option<OpenTransaction> = None;
         let mut buffer = Vec::with_capacity(256 * 1024);
         let send = |buffer: &mut Vec<u8>| {
             let chunk = Bytes::from(std::mem::take(buffer));
@@ -707,32 +720,58 @@ impl Page<'_> {
             let lsn: String = value(&row, 0).map_err(shape(step))?;
             let data: String = value(&row, 2).map_err(shape(step))?;
             if data.starts_with("table ") {
-                let Some((xid, changes, begun)) = open.as_mut() else {
+                let Some(open) = open.as_mut() else {
                     return Err(StreamError::Database {
                         step,
                         reason: "a change outside a transaction".into(),
                     });
                 };
-                if !*begun {
-                    buffer.extend_from_slice(format!("BEGIN {xid}\n").as_bytes());
-                    *begun = true;
+                if !open.begun {
+                    buffer.extend_from_slice(format!("BEGIN {}\n", open.xid).as_bytes());
+                    open.begun = true;
                 }
-                *changes += 1;
+                open.changes += 1;
                 contents.changes += 1;
-                if let Some((action, table)) = decoding::peek_action(&data)
-                    && matches!(action, "UPDATE" | "DELETE")
-                    && self.unidentified.contains(&table)
-                {
-                    contents.unreplayable.insert(table.to_string());
+                let peeked = decoding::peek_action(&data)
+                    .and_then(|(action, table)| Some((ChangeKind::of_action(action)?, table)));
+                match peeked {
+                    Some((kind, table)) if kind != ChangeKind::Truncate => {
+                        if kind != ChangeKind::Insert && self.unidentified.contains(&table) {
+                            contents.unreplayable.insert(table.to_string());
+                        }
+                        open.tables.count(table, kind);
+                    }
+                    // A TRUNCATE may name several tables, of which the peek gives only the
+                    // first; a line the peek cannot read fails here, saying why.
+                    _ => match decoding::parse(&data)? {
+                        Decoded::Change(change) => open.tables.count_change(change),
+                        Decoded::Begin { .. } | Decoded::Commit { .. } | Decoded::Message => {
+                            return Err(StreamError::Database {
+                                step,
+                                reason: "a table line that is no change".into(),
+                            });
+                        }
+                    },
                 }
                 escape_line(&data, &mut buffer);
             } else {
                 match decoding::parse(&data)? {
                     Decoded::Begin { xid } => {
-                        open = Some((segment::widen_xid(xid, self.reference), 0, false))
+                        open = Some(OpenTransaction {
+                            xid: segment::widen_xid(xid, self.reference),
+                            changes: 0,
+                            begun: false,
+                            tables: TableTally::default(),
+                        })
                     }
                     Decoded::Commit { at, .. } => {
-                        let Some((xid, changes, begun)) = open.take() else {
+                        let Some(OpenTransaction {
+                            xid,
+                            changes,
+                            begun,
+                            tables,
+                        }) = open.take()
+                        else {
                             continue;
                         };
                         if begun {
@@ -753,6 +792,7 @@ impl Page<'_> {
                                 commit_lsn,
                                 commit_time,
                                 changes,
+                                tables: tables.into_touches(),
                             });
                         }
                     }

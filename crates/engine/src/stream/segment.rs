@@ -6,15 +6,19 @@
 //! ```
 //! A chain is one slot's life: its segments follow each other without a gap (each starts at
 //! the LSN the previous one ended at). A seal records the LSN range, the time up to which the
-//! database is recoverable with it, every transaction (full xid, commit LSN, commit time), the
-//! sequences as read at the drain and the schema fingerprint. An encrypted segment keeps the
-//! transactions and sequences in its private part, as a manifest does.
+//! database is recoverable with it, every transaction (full xid, commit LSN, commit time, and
+//! the tables it touched with how many rows it inserted, updated and deleted there and how
+//! many TRUNCATEs named them), the sequences as read at the drain and the schema fingerprint.
+//! An encrypted segment keeps the transactions and sequences in its private part, as a
+//! manifest does: no table name is in its clear part.
 
+use std::collections::HashMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use super::decoding::{Change, TableName};
 use crate::encryption::{self, EncryptionError, Identities, Recipients};
 use crate::stored::{ManifestEncryption, StoredFile};
 use backstop_store::layout::DatabaseId;
@@ -22,7 +26,9 @@ use backstop_store::layout::DatabaseId;
 /// The segment format this engine writes; it reads this one and every older one.
 /// 2: the seal records the changes' size before compression (`Segment::plain_bytes`), which a
 /// replay holds decompression to.
-pub const SEGMENT_FORMAT: u32 = 2;
+/// 3: each transaction records the tables it touched, with counts of each kind of change
+/// (`Transaction::tables`).
+pub const SEGMENT_FORMAT: u32 = 3;
 /// The folder of a database's change segments, beside its backup sets.
 pub const STREAM_FOLDER: &str = "stream";
 const SEAL_SUFFIX: &str = ".json";
@@ -117,6 +123,89 @@ pub struct Transaction {
     #[serde(with = "time::serde::rfc3339")]
     pub commit_time: OffsetDateTime,
     pub changes: u64,
+    /// The tables it touched, one entry each, sorted by name. Empty before format 3
+    /// (`Segment::records_tables`), which says nothing of what the transaction touched.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tables: Vec<TableTouch>,
+}
+
+/// A table one transaction touched, and how.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableTouch {
+    /// Quoted, schema-qualified, as `decoding::TableName`'s Display writes it (e.g.
+    /// `public.orders`, `app."Users"`).
+    pub table: String,
+    pub inserts: u64,
+    pub updates: u64,
+    pub deletes: u64,
+    /// TRUNCATE statements that named the table.
+    pub truncates: u64,
+}
+
+/// A kind of change, as a transaction counts them per table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    Insert,
+    Update,
+    Delete,
+    Truncate,
+}
+
+impl ChangeKind {
+    /// The kind test_decoding prints as `action` (`INSERT`, `UPDATE`, `DELETE`, `TRUNCATE`).
+    pub fn of_action(action: &str) -> Option<Self> {
+        match action {
+            "INSERT" => Some(Self::Insert),
+            "UPDATE" => Some(Self::Update),
+            "DELETE" => Some(Self::Delete),
+            "TRUNCATE" => Some(Self::Truncate),
+            _ => None,
+        }
+    }
+}
+
+/// The tables an open transaction has touched so far, counted as its changes are read.
+#[derive(Debug, Default)]
+pub struct TableTally(HashMap<TableName, TableTouch>);
+
+impl TableTally {
+    /// Counts one change of `kind` to `table`.
+    pub fn count(&mut self, table: TableName, kind: ChangeKind) {
+        let touch = self.0.entry(table).or_insert_with_key(|table| TableTouch {
+            table: table.to_string(),
+            inserts: 0,
+            updates: 0,
+            deletes: 0,
+            truncates: 0,
+        });
+        match kind {
+            ChangeKind::Insert => touch.inserts += 1,
+            ChangeKind::Update => touch.updates += 1,
+            ChangeKind::Delete => touch.deletes += 1,
+            ChangeKind::Truncate => touch.truncates += 1,
+        }
+    }
+
+    /// Counts a parsed change: one for its table, or for each table a TRUNCATE named.
+    pub fn count_change(&mut self, change: Change) {
+        match change {
+            Change::Insert { table, .. } => self.count(table, ChangeKind::Insert),
+            Change::Update { table, .. } => self.count(table, ChangeKind::Update),
+            Change::Delete { table, .. } => self.count(table, ChangeKind::Delete),
+            Change::Truncate { tables, .. } => {
+                for table in tables {
+                    self.count(table, ChangeKind::Truncate);
+                }
+            }
+        }
+    }
+
+    /// What the transaction's seal records: one entry per table, sorted by name.
+    pub fn into_touches(self) -> Vec<TableTouch> {
+        let mut touches: Vec<TableTouch> = self.0.into_values().collect();
+        touches.sort_by(|a, b| a.table.cmp(&b.table));
+        touches
+    }
 }
 
 /// A sequence as the drain read it.
@@ -193,6 +282,13 @@ impl Segment {
     /// The seal's key relative to the store.
     pub fn seal_key(database: &DatabaseId, chain: &str, start: Lsn, end: Lsn) -> String {
         format!("{database}/{}{SEAL_SUFFIX}", Self::stem(chain, start, end))
+    }
+
+    /// Whether its transactions record the tables they touched (format 3 on). A transaction of
+    /// an older seal has no tables recorded whatever it changed: a reader must not conclude
+    /// from one that it touched no table.
+    pub fn records_tables(&self) -> bool {
+        self.format_version >= 3
     }
 
     /// The changes' key relative to the store.
@@ -366,6 +462,7 @@ pub fn gaps(seal_keys: &[String]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stream::decoding::{Decoded, parse};
 
     #[test]
     fn a_segment_missing_inside_the_newest_chain_is_a_gap() {
@@ -422,9 +519,8 @@ mod tests {
         assert_eq!(widen_xid(7, 7), 7);
     }
 
-    #[test]
-    fn seals_detect_edits_and_keep_private_parts_private() {
-        let segment = Segment {
+    fn segment(transactions: Vec<Transaction>) -> Segment {
+        Segment {
             format_version: SEGMENT_FORMAT,
             engine_version: "test".into(),
             database_id: "main".into(),
@@ -444,12 +540,7 @@ mod tests {
             transaction_count: 1,
             change_count: 1,
             unreplayable: Vec::new(),
-            transactions: vec![Transaction {
-                xid: 5,
-                commit_lsn: Lsn(15),
-                commit_time: time::macros::datetime!(2026-12-01 09:59 UTC),
-                changes: 1,
-            }],
+            transactions,
             sequences: vec![SequenceReading {
                 sequence: "public.s".into(),
                 last_value: 3,
@@ -457,7 +548,33 @@ mod tests {
             }],
             encryption: None,
             seal: None,
-        };
+        }
+    }
+
+    fn transaction(tables: Vec<TableTouch>) -> Transaction {
+        Transaction {
+            xid: 5,
+            commit_lsn: Lsn(15),
+            commit_time: time::macros::datetime!(2026-12-01 09:59 UTC),
+            changes: 1,
+            tables,
+        }
+    }
+
+    fn touch(table: &str, counts: [u64; 4]) -> TableTouch {
+        let [inserts, updates, deletes, truncates] = counts;
+        TableTouch {
+            table: table.into(),
+            inserts,
+            updates,
+            deletes,
+            truncates,
+        }
+    }
+
+    #[test]
+    fn seals_detect_edits_and_keep_private_parts_private() {
+        let segment = segment(vec![transaction(Vec::new())]);
         let plain = serde_json::to_vec(&segment.stored(None).unwrap()).unwrap();
         assert_eq!(
             Segment::open("k", &plain, None).unwrap().transactions.len(),
@@ -480,5 +597,84 @@ mod tests {
         let opened = Segment::open("k", &stored, Some(&identities)).unwrap();
         assert_eq!(opened.sequences, segment.sequences);
         assert_eq!(opened.transactions, segment.transactions);
+    }
+
+    #[test]
+    fn a_transaction_counts_each_table_once_sorted_by_name() {
+        let name = |schema: &str, name: &str| TableName {
+            schema: schema.into(),
+            name: name.into(),
+        };
+        let mut tally = TableTally::default();
+        tally.count(name("public", "orders"), ChangeKind::Insert);
+        tally.count(name("app", "Users"), ChangeKind::Update);
+        tally.count(name("public", "orders"), ChangeKind::Insert);
+        tally.count(name("app", "Users"), ChangeKind::Delete);
+        let Decoded::Change(truncate) =
+            parse("table public.a, app.\"Users\": TRUNCATE: (no-flags)").unwrap()
+        else {
+            panic!("a truncate is a change")
+        };
+        tally.count_change(truncate);
+        assert_eq!(
+            tally.into_touches(),
+            vec![
+                touch("app.\"Users\"", [0, 1, 1, 1]),
+                touch("public.a", [0, 0, 0, 1]),
+                touch("public.orders", [2, 0, 0, 0]),
+            ]
+        );
+        assert_eq!(
+            ChangeKind::of_action("TRUNCATE"),
+            Some(ChangeKind::Truncate)
+        );
+        assert_eq!(ChangeKind::of_action("MERGE"), None);
+    }
+
+    #[test]
+    fn tables_round_trip_and_older_seals_without_them_still_read() {
+        let touched = segment(vec![transaction(vec![
+            touch("app.\"Users\"", [0, 2, 1, 0]),
+            touch("public.orders", [3, 0, 0, 1]),
+        ])]);
+        let stored = serde_json::to_vec(&touched.stored(None).unwrap()).unwrap();
+        let opened = Segment::open("k", &stored, None).unwrap();
+        assert_eq!(opened.transactions, touched.transactions);
+        assert!(opened.records_tables());
+
+        // A transaction that touched nothing countable writes no `tables` at all.
+        let untouched = serde_json::to_value(transaction(Vec::new())).unwrap();
+        assert!(untouched.get("tables").is_none(), "{untouched}");
+
+        // A format 2 seal, as a drain before tables wrote it.
+        let mut old = serde_json::to_value(segment(vec![transaction(Vec::new())])).unwrap();
+        old["format_version"] = 2.into();
+        let old: Segment = serde_json::from_value(old).unwrap();
+        let stored = serde_json::to_vec(&old.stored(None).unwrap()).unwrap();
+        assert!(!String::from_utf8_lossy(&stored).contains("\"tables\""));
+        let opened = Segment::open("k", &stored, None).unwrap();
+        assert_eq!(opened.transactions[0].tables, Vec::new());
+        assert!(!opened.records_tables());
+    }
+
+    #[test]
+    fn an_encrypted_seal_names_no_table_in_the_clear() {
+        let touched = segment(vec![transaction(vec![
+            touch("app.\"Users\"", [0, 2, 1, 0]),
+            touch("secret_schema.payroll", [1, 0, 0, 0]),
+        ])]);
+        let (secret, public) = encryption::generate();
+        let recipients = Recipients::parse(&[public]).unwrap();
+        let stored = serde_json::to_vec(&touched.stored(Some(&recipients)).unwrap()).unwrap();
+        let clear = String::from_utf8_lossy(&stored);
+        for hidden in ["payroll", "secret_schema", "Users", "\"tables\"", "inserts"] {
+            assert!(!clear.contains(hidden), "{hidden} in {clear}");
+        }
+        // Without the key, the clear part still reads, with no transactions at all.
+        let sealed = Segment::read_sealed("k", &stored).unwrap();
+        assert!(sealed.transactions.is_empty());
+        let identities = Identities::parse(&secret).unwrap();
+        let opened = Segment::open("k", &stored, Some(&identities)).unwrap();
+        assert_eq!(opened.transactions, touched.transactions);
     }
 }
