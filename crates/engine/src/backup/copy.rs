@@ -19,6 +19,7 @@ use super::{
 };
 use crate::catalog::DataTable;
 use crate::chunks::{self, ChunkRef};
+use crate::delta::Key;
 use crate::digest::RowDigest;
 use crate::encryption::{self, Recipients};
 use crate::large_objects;
@@ -55,6 +56,30 @@ enum Source {
     Bundle(Vec<DataTable>),
     /// The contents of these large objects (their sizes are only known once they are open).
     LargeObjects(Vec<u32>),
+    /// A table read whole, of which only the rows whose keys changed are stored: a delta on
+    /// the previous set's part (`engine::delta`).
+    Delta(Arc<DeltaUnit>),
+}
+
+/// A table carried forward by its changed rows.
+#[derive(Debug)]
+pub(super) struct DeltaUnit {
+    pub table: DataTable,
+    pub plan: super::changes::DeltaPlan,
+    /// The keys of the rows that may have changed since the previous set.
+    pub keys: std::collections::HashSet<Key>,
+}
+
+impl Unit {
+    /// The unit that stores `delta` as part `order`.
+    pub(super) fn delta(order: u32, delta: DeltaUnit) -> Self {
+        Unit {
+            order,
+            key: format!("data/{order:04}.copy.zst"),
+            estimated_bytes: delta.table.bytes,
+            source: Source::Delta(Arc::new(delta)),
+        }
+    }
 }
 
 /// Tables up to this size (in the database) share parts.
@@ -64,11 +89,15 @@ const BUNDLE_TABLES: usize = 200;
 /// ...and about this many bytes of them (in the database).
 const BUNDLE_BYTES: u64 = 32 << 20;
 
+/// The `group` of a small table that gets a part of its own, as a large one does: one the
+/// change stream says changes, so that the next backup can store it as a delta.
+pub(super) const OWN_PART: u8 = 3;
+
 /// Splits tables into units, numbered by table name then chunk, and returns them largest
 /// first; then one unit per batch of large objects. Small tables are bundled only with tables
 /// of their `group` (0: not written since the previous set; then those written since, and
-/// those never proven unchanged), so that a bundle of tables that do not change can be named
-/// whole by the next incremental backup.
+/// those never proven unchanged; `OWN_PART`: none), so that a bundle of tables that do not
+/// change can be named whole by the next incremental backup.
 pub(super) fn plan_units(
     tables: &[DataTable],
     large_objects: &[Vec<u32>],
@@ -82,6 +111,7 @@ pub(super) fn plan_units(
         t.bytes <= SMALL_TABLE_BYTES
             && (split_pages == 0 || t.pages <= split_pages)
             && t.extension_rows.is_none()
+            && group(t) != OWN_PART
     });
     let mut units = Vec::new();
     let mut bundle: Vec<DataTable> = Vec::new();
@@ -272,7 +302,124 @@ impl Worker {
             Source::Table { table, blocks } => self.copy_table(client, unit, table, *blocks).await,
             Source::Bundle(tables) => self.copy_bundle(client, unit, tables).await,
             Source::LargeObjects(oids) => self.copy_large_objects(client, unit, oids).await,
+            Source::Delta(delta) => self.copy_delta(client, unit, delta).await,
         }
+    }
+
+    /// Reads the table whole, through the row digest, and stores only the rows whose keys
+    /// changed (and the keys no row has any more) as one more delta on the previous part.
+    async fn copy_delta(
+        &self,
+        client: &Client,
+        unit: &Unit,
+        delta: &Arc<DeltaUnit>,
+    ) -> Result<Part, BackupError> {
+        let table = &delta.table;
+        let what = table.qualified_name.clone();
+        let Some(writer) = &self.chunks else {
+            return Err(BackupError::Copy {
+                table: what,
+                reason: "a delta needs shared chunks".into(),
+            });
+        };
+        client
+            .batch_execute(&format!(
+                "LOCK TABLE {} IN ACCESS SHARE MODE NOWAIT",
+                table.qualified_name
+            ))
+            .await
+            .map_err(|e| lock_error(&table.qualified_name, &e))?;
+        let copy = format!(
+            "COPY {}{} TO STDOUT",
+            table.qualified_name,
+            column_list(table)
+        );
+        let stream = client
+            .copy_out(&copy)
+            .await
+            .map_err(|e| BackupError::Copy {
+                table: what.clone(),
+                reason: describe(&e),
+            })?;
+        let state = Arc::new(Mutex::new(DeltaState::default()));
+        let rows = state.clone();
+        let unit_delta = delta.clone();
+        let rest = state.clone();
+        let rest_delta = delta.clone();
+        let body = stream
+            .map(move |chunk| {
+                let chunk = chunk.map_err(|e| std::io::Error::other(describe(&e)))?;
+                let mut out = Vec::new();
+                if let Ok(mut state) = rows.lock() {
+                    state.take(&chunk, &unit_delta, &mut out);
+                }
+                Ok::<_, std::io::Error>(Bytes::from(out))
+            })
+            .chain(futures::stream::once(async move {
+                let mut out = Vec::new();
+                if let Ok(state) = rest.lock() {
+                    for key in rest_delta.keys.iter().filter(|k| !state.seen.contains(*k)) {
+                        crate::delta::write_delete(key, &mut out);
+                    }
+                }
+                Ok(Bytes::from(out))
+            }));
+        let plain = Arc::new(AtomicU64::new(0));
+        let counted = plain.clone();
+        let body = body.inspect(move |chunk| {
+            if let Ok(chunk) = chunk {
+                counted.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            }
+        });
+        let added = writer
+            .write(&what, body)
+            .await
+            .map_err(|e| put_error(&what, e))?;
+        let (digest, partial) = match state.lock() {
+            Ok(state) => (state.digest.clone(), state.partial.len()),
+            Err(_) => (RowDigest::new(), 1),
+        };
+        if partial > 0 || digest.has_partial_row() {
+            return Err(BackupError::Copy {
+                table: what,
+                reason: "its COPY ended inside a row".into(),
+            });
+        }
+        let previous = &delta.plan.previous;
+        writer.name_without_storing(previous.chunks.iter());
+        let mut part = previous.clone();
+        let mut starts = previous
+            .deltas
+            .as_ref()
+            .map(|d| d.starts.clone())
+            .unwrap_or_default();
+        if !added.is_empty() {
+            starts.push(previous.chunks.len() as u32);
+        }
+        let stored_bytes: u64 = added.iter().map(|c| c.bytes).sum();
+        part.chunks.extend(added);
+        part.deltas = (!starts.is_empty()).then(|| crate::manifest::Deltas {
+            starts,
+            key: delta.plan.key.clone(),
+        });
+        part.key = chunked_part_key(&unit.key);
+        part.order = unit.order;
+        part.bytes = part.chunks.iter().map(|c| c.bytes).sum();
+        part.plain_bytes = Some(part.chunks.iter().map(|c| c.plain_bytes).sum());
+        part.sha256 = chunks::list_digest(&part.chunks);
+        part.table = Some(table_part(table, &digest, None));
+        let _ = self.events.send(BackupEvent::PartStored {
+            table: what,
+            rows: digest.rows(),
+            stored_bytes,
+            table_bytes: unit.estimated_bytes,
+        });
+        tracing::debug!(
+            table = %table.qualified_name,
+            delta_bytes = plain.load(Ordering::Relaxed),
+            "stored the changed rows as a delta"
+        );
+        Ok(part)
     }
 
     /// Copies small tables one after another into one part: each its own COPY block, each
@@ -545,6 +692,42 @@ impl Worker {
     }
 }
 
+/// A delta copy's progress: the digest of every row read, the changed keys found so far, and
+/// a row the last piece of COPY output ended inside.
+#[derive(Default)]
+struct DeltaState {
+    digest: RowDigest,
+    seen: std::collections::HashSet<Key>,
+    partial: Vec<u8>,
+}
+
+impl DeltaState {
+    /// Takes a piece of COPY output: every row goes through the digest, those with a changed
+    /// key into `out` as upserts.
+    fn take(&mut self, mut piece: &[u8], delta: &DeltaUnit, out: &mut Vec<u8>) {
+        self.digest.update(piece);
+        while let Some(newline) = memchr::memchr(b'\n', piece) {
+            let (line, rest) = piece.split_at(newline + 1);
+            piece = rest;
+            let whole;
+            let row: &[u8] = if self.partial.is_empty() {
+                line
+            } else {
+                self.partial.extend_from_slice(line);
+                whole = std::mem::take(&mut self.partial);
+                &whole
+            };
+            if let Some(key) = crate::delta::copy_key(row, &delta.plan.key)
+                && delta.keys.contains(&key)
+            {
+                crate::delta::write_upsert(row, out);
+                self.seen.insert(key);
+            }
+        }
+        self.partial.extend_from_slice(piece);
+    }
+}
+
 /// The manifest key of a part stored as chunks: its unit's, naming a list, not an object
 /// (`data/0001.copy.zst` becomes `data/0001.copy.chunks`).
 fn chunked_part_key(unit_key: &str) -> String {
@@ -690,6 +873,7 @@ mod tests {
                 Source::Table { blocks, table } => {
                     (u.key.as_str(), *blocks, vec![table.name.clone()])
                 }
+                Source::Delta(delta) => (u.key.as_str(), None, vec![delta.table.name.clone()]),
                 Source::Bundle(tables) => (
                     u.key.as_str(),
                     None,

@@ -20,6 +20,7 @@ use tokio_postgres::Client;
 
 use super::catalog::{self, Catalog, CatalogError};
 
+mod changes;
 mod chunked;
 mod copy;
 mod unchanged;
@@ -383,6 +384,10 @@ pub async fn backup_exclusively(
     result
 }
 
+/// A small table the change stream says changes gets a part of its own from this size (in
+/// the database) up: below it, storing it whole again costs little.
+const OWN_PART_BYTES: u64 = 256 << 10;
+
 /// Keys of a set stored so far, shared with the workers so a stopped run still knows them.
 type Uploaded = Arc<Mutex<Vec<String>>>;
 
@@ -522,6 +527,8 @@ struct Snapshot {
     database_name: String,
     /// Where the server's WAL stood around the snapshot (incremental backups on a primary).
     origin: Option<crate::manifest::WalOrigin>,
+    /// Where WAL was inserted just after the snapshot: every commit it sees is before it.
+    inserted: Option<stream::segment::Lsn>,
 }
 
 /// Connects the leader, checks the server and the clocks, starts the snapshot every session
@@ -587,8 +594,9 @@ async fn open_snapshot(pg: &PgTarget, options: &BackupOptions) -> Result<Snapsho
     let wal_lsn: Option<String> = value(&position, 1).map_err(&read)?;
     // Where WAL is inserted, not written: a commit the snapshot sees may not be written yet.
     let inserted: Option<String> = value(&position, 6).map_err(&read)?;
-    match (&mut origin, inserted.as_deref().map(str::parse)) {
-        (Some(origin), Some(Ok(ceiling))) => origin.ceiling_lsn = ceiling,
+    let inserted: Option<stream::segment::Lsn> = inserted.as_deref().and_then(|i| i.parse().ok());
+    match (&mut origin, inserted) {
+        (Some(origin), Some(ceiling)) => origin.ceiling_lsn = ceiling,
         _ => origin = None,
     }
     let snapshot_at = backstop_pg::time_from_micros(value(&position, 2).map_err(&read)?);
@@ -624,6 +632,7 @@ async fn open_snapshot(pg: &PgTarget, options: &BackupOptions) -> Result<Snapsho
         version,
         exported,
         origin,
+        inserted,
     })
 }
 
@@ -890,6 +899,7 @@ async fn run(
         server_version_num,
         database_name,
         origin,
+        inserted,
     } = snapshot;
     let ordered = order::order(catalog.items, &catalog.edges);
     for label in &ordered.cycles_broken {
@@ -945,8 +955,31 @@ async fn run(
         Some(_) => unchanged::storage(&leader, &catalog.tables).await?,
         None => Default::default(),
     };
-    let summaries = match (&chunk_writer, &previous, &origin) {
-        (Some(_), Some(previous), Some(origin)) => {
+    // With a change stream, it says which tables changed since the previous set, and which
+    // rows of them; else the WAL summaries say which tables were not written.
+    let stream_changes = match (&chunk_writer, &previous) {
+        (Some(_), Some(previous)) if previous.stream.is_some() => {
+            match changes::stream_changes(
+                pg,
+                &store,
+                options,
+                previous,
+                stream_position.as_ref(),
+                inserted,
+            )
+            .await
+            {
+                Ok(changes) => Some(changes),
+                Err(reason) => {
+                    tracing::info!(%reason, "the change stream proves no table unchanged this time");
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    let summaries = match (&chunk_writer, &previous, &origin, &stream_changes) {
+        (Some(_), Some(previous), Some(origin), None) => {
             match unchanged::summaries(pg, &leader, version, previous, origin).await {
                 Ok(summaries) => Some(summaries),
                 Err(reason) => {
@@ -957,36 +990,78 @@ async fn run(
         }
         _ => None,
     };
-    let mut reused = match (&previous, &summaries) {
-        (Some(previous), Some(summaries)) => {
+    let mut reused = match (&previous, &stream_changes, &summaries) {
+        (Some(previous), Some(changes), _) => unchanged::unchanged_parts(
+            previous,
+            &catalog.tables,
+            &files,
+            &|block, _| changes.touches(&block.schema, &block.name),
+            crate::manifest::Proof::Stream {
+                since: changes.since.clone(),
+                from_lsn: changes.from_lsn,
+                to_lsn: changes.to_lsn,
+            },
+        ),
+        (Some(previous), None, Some(summaries)) => {
             unchanged::reusable(previous, &catalog.tables, &files, summaries)
         }
         _ => Vec::new(),
     };
     // Tables that were written since, and those never proven unchanged, go in bundles of
-    // their own: the others' bundles can be named whole next time.
+    // their own: the others' bundles can be named whole next time. A table the change stream
+    // says changes, unless tiny, gets a part of its own: the next backup may store a delta.
     let group = |table: &catalog::DataTable| match files.get(&table.oid) {
         None => 0,
         Some((_, false)) => 2,
-        Some((storage, true)) => u8::from(summaries.as_ref().is_some_and(|s| {
-            s.written.contains(&storage.relfilenode)
-                || storage
-                    .toast_relfilenode
-                    .is_some_and(|t| s.written.contains(&t))
-        })),
+        Some((_, true))
+            if table.bytes >= OWN_PART_BYTES
+                && stream_changes
+                    .as_ref()
+                    .is_some_and(|c| c.touches(&table.schema, &table.name)) =>
+        {
+            copy::OWN_PART
+        }
+        Some((storage, true)) => u8::from(
+            stream_changes
+                .as_ref()
+                .is_some_and(|c| c.touches(&table.schema, &table.name))
+                || summaries.as_ref().is_some_and(|s| {
+                    s.written.contains(&storage.relfilenode)
+                        || storage
+                            .toast_relfilenode
+                            .is_some_and(|t| s.written.contains(&t))
+                }),
+        ),
     };
     let named: HashSet<&str> = reused
         .iter()
         .flat_map(|p| p.blocks())
         .map(|b| b.qualified_name.as_str())
         .collect();
+    let deltas = match (&stream_changes, &previous) {
+        (Some(changes), Some(previous)) => {
+            delta_units(
+                &leader,
+                &store,
+                options,
+                changes,
+                previous,
+                &catalog.tables,
+                &files,
+                &named,
+            )
+            .await?
+        }
+        _ => Vec::new(),
+    };
     let to_read: Vec<catalog::DataTable> = catalog
         .tables
         .iter()
         .filter(|t| !named.contains(t.qualified_name.as_str()))
+        .filter(|t| !deltas.iter().any(|d| d.table.oid == t.oid))
         .cloned()
         .collect();
-    let units: Vec<_> = plan_units(
+    let mut units: Vec<_> = plan_units(
         &to_read,
         &catalog.large_objects,
         options.split_pages,
@@ -995,6 +1070,13 @@ async fn run(
     .into_iter()
     .map(|unit| unit.stored_as(&writer.name("")))
     .collect();
+    let first_delta = units.len() as u32 + 1;
+    units.extend(
+        deltas
+            .into_iter()
+            .enumerate()
+            .map(|(i, delta)| copy::Unit::delta(first_delta + i as u32, delta)),
+    );
     tracing::debug!(seconds = clock.elapsed().as_secs_f64(), "pre-data stored");
     // One connection per job, and the server watched on one more: no more than it allows.
     let jobs = backstop_pg::budget::cap_jobs(&leader, options.jobs.max(1), 1).await;
@@ -1227,6 +1309,91 @@ async fn chunk_writer(
         ),
     });
     Ok((Some(writer), previous))
+}
+
+/// The tables the change stream says changed that can be carried by a delta on the previous
+/// set's part, each with the keys of its changed rows. Any doubt leaves a table to be read
+/// and stored whole.
+#[allow(clippy::too_many_arguments)]
+async fn delta_units(
+    leader: &Client,
+    store: &Arc<dyn Store>,
+    options: &BackupOptions,
+    changes: &changes::StreamChanges,
+    previous: &Manifest,
+    tables: &[catalog::DataTable],
+    files: &HashMap<u32, (crate::manifest::TableStorage, bool)>,
+    named: &HashSet<&str>,
+) -> Result<Vec<copy::DeltaUnit>, BackupError> {
+    let candidates: Vec<&catalog::DataTable> = tables
+        .iter()
+        .filter(|t| !named.contains(t.qualified_name.as_str()))
+        .filter(|t| changes.touches(&t.schema, &t.name) && t.extension_rows.is_none())
+        .collect();
+    if candidates.is_empty() {
+        return Ok(Vec::new());
+    }
+    let oids: Vec<u32> = candidates.iter().map(|t| t.oid).collect();
+    let keys = changes::identity_keys(leader, &oids).await?;
+    let mut plans = BTreeMap::new();
+    for table in candidates {
+        let Some((storage, true)) = files.get(&table.oid) else {
+            continue;
+        };
+        let parts: Vec<&Part> = previous
+            .parts
+            .iter()
+            .filter(|p| p.blocks().any(|b| b.qualified_name == table.qualified_name))
+            .collect();
+        // The base rows must read as they did: the same catalog rows say how.
+        let same_shape = parts
+            .iter()
+            .flat_map(|p| p.blocks())
+            .all(|b| b.storage.as_ref().and_then(|s| s.shape.as_ref()) == storage.shape.as_ref());
+        if !same_shape {
+            continue;
+        }
+        if let Some(plan) = changes::delta_plan(
+            &parts,
+            &table.columns,
+            keys.get(&table.oid),
+            changes.truncated(&table.schema, &table.name),
+        ) {
+            plans.insert(changes::display(&table.schema, &table.name), (table, plan));
+        }
+    }
+    if plans.is_empty() {
+        return Ok(Vec::new());
+    }
+    let wanted = plans
+        .iter()
+        .map(|(name, (_, plan))| (name.clone(), plan.key_columns.clone()))
+        .collect();
+    let mut found = match changes::changed_keys(
+        store.as_ref(),
+        &options.database_id,
+        changes,
+        &wanted,
+    )
+    .await
+    {
+        Ok(found) => found,
+        Err(reason) => {
+            tracing::info!(%reason, "the changed rows could not be read from the change stream: changed tables are stored whole");
+            return Ok(Vec::new());
+        }
+    };
+    Ok(plans
+        .into_iter()
+        .filter_map(|(name, (table, plan))| {
+            let keys = found.remove(&name)?;
+            Some(copy::DeltaUnit {
+                table: table.clone(),
+                plan,
+                keys,
+            })
+        })
+        .collect())
 }
 
 async fn lock_tables(leader: &Client) -> Result<(), BackupError> {

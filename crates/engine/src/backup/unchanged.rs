@@ -381,6 +381,30 @@ pub(super) fn reusable(
     files: &HashMap<u32, (TableStorage, bool)>,
     summaries: &Summaries,
 ) -> Vec<Part> {
+    let proof = Proof::WalSummary {
+        since: summaries.since.clone(),
+        from_lsn: summaries.from,
+        to_lsn: summaries.to,
+    };
+    let written = |_: &crate::manifest::TablePart, storage: &TableStorage| {
+        summaries.written.contains(&storage.relfilenode)
+            || storage
+                .toast_relfilenode
+                .is_some_and(|toast| summaries.written.contains(&toast))
+    };
+    unchanged_parts(previous, tables, files, &written, proof)
+}
+
+/// The previous set's parts (chunked, of tables only) whose every block is of a table that
+/// is still there with the same files and columns, can be proven unchanged at all, and that
+/// `changed` does not say changed, each block marked with `proof`.
+pub(super) fn unchanged_parts(
+    previous: &Manifest,
+    tables: &[DataTable],
+    files: &HashMap<u32, (TableStorage, bool)>,
+    changed: &dyn Fn(&crate::manifest::TablePart, &TableStorage) -> bool,
+    proof: Proof,
+) -> Vec<Part> {
     let now: BTreeMap<&str, &DataTable> = tables
         .iter()
         .map(|t| (t.qualified_name.as_str(), t))
@@ -397,10 +421,7 @@ pub(super) fn reusable(
             && block.extension_rows.is_none()
             && table.columns == block.columns
             && block.storage.as_ref() == Some(storage)
-            && !summaries.written.contains(&storage.relfilenode)
-            && storage
-                .toast_relfilenode
-                .is_none_or(|toast| !summaries.written.contains(&toast))
+            && !changed(block, storage)
     };
     // A table split into several parts goes whole or not at all.
     let mut whole: BTreeMap<&str, bool> = BTreeMap::new();
@@ -421,11 +442,6 @@ pub(super) fn reusable(
         })
         .map(|p| {
             let mut part = p.clone();
-            let proof = Proof::WalSummary {
-                since: summaries.since.clone(),
-                from_lsn: summaries.from,
-                to_lsn: summaries.to,
-            };
             for block in part.table.iter_mut().chain(part.bundle.iter_mut()) {
                 block.proof = Some(proof.clone());
             }

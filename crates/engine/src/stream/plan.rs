@@ -179,13 +179,16 @@ pub fn plan(
     })
 }
 
-struct Run {
-    segments: Vec<usize>,
-    ended_because: Option<String>,
+/// The segments that carry a base forward, and why they stop where they do.
+pub struct Run {
+    /// Indices into the segments given, in replay order.
+    pub segments: Vec<usize>,
+    /// Why no later segment carries it, when one would be expected to.
+    pub ended_because: Option<String>,
 }
 
-/// The segments that carry a base forward, in order.
-fn usable_run(segments: &[Segment], position: &StreamPosition) -> Run {
+/// The segments that carry a base at `position` forward, in order.
+pub fn usable_run(segments: &[Segment], position: &StreamPosition) -> Run {
     let flush = position.confirmed_flush_lsn;
     let same_slot = |s: &&Segment| s.slot == position.slot;
     let Some(chain) = segments
