@@ -40,7 +40,11 @@ const MAX_CHANGED_KEYS: usize = 2_000_000;
 /// A table is read whole again once its deltas would hold more than this share of its base
 /// rows' bytes (1/4), or more than this many bytes, or this many deltas.
 const REBASE_SHARE: u64 = 4;
-const REBASE_BYTES: u64 = 256 << 20;
+const REBASE_BYTES: u64 = 128 << 20;
+/// A part's deltas never hold more than this (a restore holds them in memory, and refuses
+/// more than `delta::MAX_DELTA_BYTES`): a delta that would take them past it is not stored,
+/// and the table is stored whole instead.
+pub(super) const MAX_DELTAS_BYTES: u64 = 256 << 20;
 const MAX_DELTAS: usize = 24;
 
 /// What the stream says about the tables since the previous set.
@@ -83,6 +87,7 @@ pub(super) fn display(schema: &str, name: &str) -> String {
 /// Drains the stream and reads what it says changed since `previous`, or why it cannot say.
 pub(super) async fn stream_changes(
     pg: &PgTarget,
+    leader: &Client,
     store: &Arc<dyn Store>,
     options: &BackupOptions,
     previous: &Manifest,
@@ -106,13 +111,33 @@ pub(super) async fn stream_changes(
         .and_then(Snapshot::parse)
         .ok_or("the previous set records no snapshot")?;
     let ceiling = ceiling.ok_or("the WAL position after the snapshot is unknown")?;
-    drain(pg, store, options).await?;
+    let running = previous
+        .wal_origin
+        .as_ref()
+        .and_then(|origin| origin.running_xids.as_deref())
+        .ok_or("the previous set did not record the transactions running at its snapshot")?;
     let database = &options.database_id;
-    let listing = store
-        .list(&format!("{database}/{STREAM_FOLDER}/"))
-        .await
-        .map_err(|e| format!("listing the change stream: {e}"))?;
-    let keys = seal_keys(database, listing.iter().map(|o| o.key.as_str()));
+    let list = || async {
+        let listing = store
+            .list(&format!("{database}/{STREAM_FOLDER}/"))
+            .await
+            .map_err(|e| format!("listing the change stream: {e}"))?;
+        Ok::<_, String>(seal_keys(database, listing.iter().map(|o| o.key.as_str())))
+    };
+    // An encrypted stream is drained by its own runs only: a backup's drain would add
+    // segments in clear to it.
+    if let Some(newest) = list().await?.last() {
+        let seal = stream::read_seal(store.as_ref(), newest)
+            .await
+            .map_err(|e| e.to_string())?;
+        if seal.encryption.is_some() {
+            return Err(
+                "the change stream is encrypted: its transactions are not read by a backup".into(),
+            );
+        }
+    }
+    drain(pg, store, options).await?;
+    let keys = list().await?;
     let mut segments = Vec::new();
     for key in keys
         .iter()
@@ -147,6 +172,14 @@ pub(super) async fn stream_changes(
                 segment.changes.key
             ));
         }
+        if segment.encryption.is_some()
+            || segment.transactions.len() as u64 != segment.transaction_count
+        {
+            return Err(format!(
+                "segment {} does not say its transactions in clear",
+                segment.changes.key
+            ));
+        }
         for transaction in segment
             .transactions
             .iter()
@@ -157,6 +190,35 @@ pub(super) async fn stream_changes(
             }
         }
         kept.push(segment.clone());
+    }
+    // A transaction running at the previous snapshot may have its commit written (and
+    // drained) before the slot position that set read, yet be unseen by it: waiting for a
+    // synchronous standby, a commit is in the WAL before it is visible. Each one that has
+    // committed since must be among the transactions read here.
+    let examined: HashSet<u64> = kept
+        .iter()
+        .flat_map(|s| s.transactions.iter().map(|t| t.xid))
+        .collect();
+    let unseen = super::unchanged::unseen(running, &previous_snapshot);
+    if !unseen.is_empty() {
+        let xids: Vec<String> = unseen.iter().map(u64::to_string).collect();
+        let committed = leader
+            .query(
+                "SELECT x::int8 FROM pg_catalog.unnest($1::text[]) x \
+                 WHERE pg_catalog.pg_xact_status(x::pg_catalog.xid8) = 'committed'",
+                &[&xids],
+            )
+            .await
+            .map_err(|e| backstop_pg::describe(&e))?;
+        for row in &committed {
+            let xid: i64 = value(row, 0)?;
+            if !examined.contains(&(xid as u64)) {
+                return Err(format!(
+                    "transaction {xid}, running at the previous set's snapshot, committed where the \
+                     stream segments read do not reach"
+                ));
+            }
+        }
     }
     Ok(StreamChanges {
         since: previous.backup_id.clone(),
@@ -229,6 +291,7 @@ pub(super) async fn identity_keys(
              FROM pg_catalog.pg_class c \
              JOIN pg_catalog.pg_index i ON i.indrelid = c.oid \
                AND ((c.relreplident = 'd' AND i.indisprimary) OR (c.relreplident = 'i' AND i.indisreplident)) \
+               AND i.indimmediate AND i.indisvalid AND i.indislive \
              CROSS JOIN LATERAL pg_catalog.unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) \
              JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum \
              WHERE c.oid = ANY($1) AND k.ord <= i.indnkeyatts \
@@ -256,6 +319,8 @@ pub(super) async fn identity_keys(
 pub(super) struct DeltaPlan {
     /// The previous set's part of the table (base rows and earlier deltas).
     pub previous: Part,
+    /// The plain bytes of its deltas.
+    pub previous_delta_bytes: u64,
     /// Key columns: indices into the part's block's columns.
     pub key: Vec<u32>,
     /// The replica identity columns, unquoted, in key order.
@@ -322,6 +387,7 @@ pub(super) fn delta_plan(
     }
     Some(DeltaPlan {
         previous: (*part).clone(),
+        previous_delta_bytes: deltas,
         key: indices,
         key_columns: key.columns.clone(),
     })
@@ -369,14 +435,22 @@ pub(super) async fn changed_keys(
                 Change::Insert { new, .. } => key_of(new, key_columns).map(|k| {
                     set.insert(k);
                 }),
-                Change::Update { old, new, .. } => key_of(new, key_columns).map(|k| {
-                    set.insert(k);
-                    if let Some(old) = old
-                        && let Some(old) = key_of(old, key_columns)
-                    {
-                        set.insert(old);
+                // The old key is printed when the key changed; an old tuple without it means
+                // the identity is not the key the delta goes by.
+                Change::Update { old, new, .. } => {
+                    let old = match old {
+                        None => Some(None),
+                        Some(old) => key_of(old, key_columns).map(Some),
+                    };
+                    match (key_of(new, key_columns), old) {
+                        (Some(new), Some(old)) => {
+                            set.insert(new);
+                            set.extend(old);
+                            Some(())
+                        }
+                        _ => None,
                     }
-                }),
+                }
                 Change::Delete { old: Some(old), .. } => key_of(old, key_columns).map(|k| {
                     set.insert(k);
                 }),

@@ -385,6 +385,22 @@ impl Worker {
                 reason: "its COPY ended inside a row".into(),
             });
         }
+        let delta_bytes = plain.load(Ordering::Relaxed);
+        if delta.plan.previous_delta_bytes + delta_bytes > super::changes::MAX_DELTAS_BYTES {
+            // Too many rows changed for a delta: the table is stored whole (its delta's
+            // chunks, named by no set, go with the next sweep).
+            tracing::info!(table = %table.qualified_name, delta_bytes, "too many rows changed for a delta: the table is stored whole");
+            let whole = Unit {
+                order: unit.order,
+                key: unit.key.clone(),
+                source: Source::Table {
+                    table: table.clone(),
+                    blocks: None,
+                },
+                estimated_bytes: unit.estimated_bytes,
+            };
+            return self.copy_table(client, &whole, table, None).await;
+        }
         let previous = &delta.plan.previous;
         writer.name_without_storing(previous.chunks.iter());
         let mut part = previous.clone();
@@ -416,7 +432,7 @@ impl Worker {
         });
         tracing::debug!(
             table = %table.qualified_name,
-            delta_bytes = plain.load(Ordering::Relaxed),
+            delta_bytes,
             "stored the changed rows as a delta"
         );
         Ok(part)

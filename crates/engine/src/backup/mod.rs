@@ -961,6 +961,7 @@ async fn run(
         (Some(_), Some(previous)) if previous.stream.is_some() => {
             match changes::stream_changes(
                 pg,
+                &leader,
                 &store,
                 options,
                 previous,
@@ -1345,12 +1346,13 @@ async fn delta_units(
             .iter()
             .filter(|p| p.blocks().any(|b| b.qualified_name == table.qualified_name))
             .collect();
-        // The base rows must read as they did: the same catalog rows say how.
-        let same_shape = parts
+        // The base rows must be these files' and read as they did (the same catalog rows say
+        // how, and the same replica identity names them).
+        if !parts
             .iter()
             .flat_map(|p| p.blocks())
-            .all(|b| b.storage.as_ref().and_then(|s| s.shape.as_ref()) == storage.shape.as_ref());
-        if !same_shape {
+            .all(|b| b.storage.as_ref() == Some(storage))
+        {
             continue;
         }
         if let Some(plan) = changes::delta_plan(

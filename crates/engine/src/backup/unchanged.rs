@@ -110,7 +110,8 @@ pub(super) async fn origin_before_snapshot(
 }
 
 /// The files of `tables` (by OID) as the snapshot sees them, with the digest of the catalog
-/// rows that say how their bytes read as rows, and whether each can be proven unchanged at
+/// rows that say how their bytes read as rows (and which key the change stream names their
+/// rows by: the replica identity and the primary key), and whether each can be proven unchanged at
 /// all: logged, and no column of a type whose text depends on other catalog rows than those
 /// (a composite, whose attributes may change; a `reg*` type, which prints names).
 pub(super) async fn storage(
@@ -136,7 +137,10 @@ pub(super) async fn storage(
                        (SELECT typelem FROM pg_catalog.pg_type WHERE oid = a.atttypid), \
                        (SELECT typbasetype FROM pg_catalog.pg_type WHERE oid = a.atttypid))), ''), \
                    ';' ORDER BY a.attnum) \
-                 FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0), '')) \
+                 FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0), '') \
+               || '|' || c.relreplident::text || coalesce(( \
+                 SELECT pg_catalog.string_agg(i.indexrelid || ':' || i.xmin::text, ',' ORDER BY i.indexrelid) \
+                 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND (i.indisprimary OR i.indisreplident)), '')) \
              FROM pg_catalog.pg_class c LEFT JOIN pg_catalog.pg_class t ON t.oid = c.reltoastrelid \
              WHERE c.oid = ANY($1)",
             &[&oids],
@@ -352,7 +356,7 @@ async fn committed_since(leader: &Client, previous: &Manifest) -> Result<(), Str
 
 /// The running transactions a snapshot does not see: in progress when it was taken, or not
 /// yet completed (at or past its `xmax`).
-fn unseen(running: &[u64], snapshot: &Snapshot) -> Vec<u64> {
+pub(super) fn unseen(running: &[u64], snapshot: &Snapshot) -> Vec<u64> {
     running
         .iter()
         .copied()
