@@ -1056,8 +1056,11 @@ fn compressed_copy(db: &TestDb, script: &Path) -> anyhow::Result<u64> {
 }
 
 /// `pg_dump` (schema and data) of `db` into `out`, zstd-compressed, with the lines
-/// [`TestDb::pg_dump`] leaves out (`\restrict`, whose key changes on every run).
+/// [`TestDb::pg_dump`] leaves out (`\restrict`, whose key changes on every run), and each
+/// table's rows as their count and an order-independent digest: a set carried by row deltas
+/// restores the same rows in another physical order than its source holds them.
 fn dump_compressed(db: &TestDb, out: &Path) -> anyhow::Result<()> {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
     use std::io::{BufRead, Write};
     let mut child = Command::new(db.cluster().bin_dir.join("pg_dump"))
         .args(["--no-sync", "-d", &db.url()])
@@ -1067,10 +1070,26 @@ fn dump_compressed(db: &TestDb, out: &Path) -> anyhow::Result<()> {
         .context("spawning pg_dump")?;
     let stdout = child.stdout.take().context("pg_dump's output")?;
     let mut encoder = zstd::Encoder::new(std::fs::File::create(out)?, 1)?;
+    let hasher = BuildHasherDefault::<DefaultHasher>::default();
+    // Inside a COPY block: its rows so far and the wrapping sum of their hashes.
+    let mut rows: Option<(u64, u64)> = None;
     for line in std::io::BufReader::with_capacity(1 << 20, stdout).split(b'\n') {
         let line = line?;
+        if let Some((count, sum)) = rows.as_mut() {
+            if line == b"\\." {
+                writeln!(encoder, "-- {count} rows, digest {sum:016x}")?;
+                rows = None;
+            } else {
+                *count += 1;
+                *sum = sum.wrapping_add(hasher.hash_one(&line));
+                continue;
+            }
+        }
         if line.starts_with(b"\\restrict") || line.starts_with(b"\\unrestrict") {
             continue;
+        }
+        if line.starts_with(b"COPY ") && line.ends_with(b"FROM stdin;") {
+            rows = Some((0, 0));
         }
         encoder.write_all(&line)?;
         encoder.write_all(b"\n")?;
@@ -1133,6 +1152,10 @@ struct Taken {
     identical: Option<bool>,
     /// Its data parts by table group (incremental sets).
     groups: [Group; 3],
+    /// Tables the backup read (the others were named from the set before).
+    read: usize,
+    /// Bytes of change segments the stream stored since the previous backup.
+    streamed: u64,
 }
 
 /// `BENCH_ONLY=incremental`: ten `backup --incremental` sets of a database shaped like an
@@ -1201,7 +1224,65 @@ fn incremental(pg: &'static PgCluster, bin: &Path, work: &Path) -> anyhow::Resul
             restore_seconds: None,
             identical: None,
             groups: [Group::default(); 3],
+            read: 0,
+            streamed: 0,
         })
+    };
+    // With a change stream (`BENCH_INCREMENTAL_STREAM=1`), it is drained after each round of
+    // changes, as its schedule would, and each backup drains what came after.
+    let with_stream = std::env::var("BENCH_INCREMENTAL_STREAM").as_deref() == Ok("1");
+    let stream_folder = store.join(&db.name).join("stream");
+    let drain = || -> anyhow::Result<()> {
+        let status = Command::new(bin)
+            .args([
+                "stream",
+                "--db",
+                &db.url(),
+                "--to",
+                &url,
+                "--database-id",
+                &db.name,
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .status()?;
+        if !status.success() {
+            bail!("backstop stream failed ({status})");
+        }
+        Ok(())
+    };
+    if with_stream {
+        eprintln!("the change stream's first drain (its slot, and a base backup)...");
+        drain()?;
+    }
+    let streamed = || {
+        if with_stream {
+            size_of(&stream_folder)
+        } else {
+            0
+        }
+    };
+    let tables_read = |manifest: &serde_json::Value| {
+        manifest["parts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|part| {
+                part["table"]
+                    .as_object()
+                    .into_iter()
+                    .chain(
+                        part["bundle"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|b| b.as_object()),
+                    )
+                    .cloned()
+                    .collect::<Vec<_>>()
+            })
+            .filter(|block| block["proof"]["how"].as_str() == Some("read"))
+            .count()
     };
 
     let appended = (workload.events / 100).max(1);
@@ -1249,27 +1330,32 @@ fn incremental(pg: &'static PgCluster, bin: &Path, work: &Path) -> anyhow::Resul
             changed = Some(compressed_copy(&db, &copy)?);
             last_event += appended;
         }
+        let streamed_before = streamed();
+        if with_stream && n > 1 {
+            drain()?;
+        }
         eprintln!("backup {n}/10 (--incremental)...");
         let mut taken = backup(n, &url, true)?;
         taken.changed = changed;
+        taken.streamed = streamed() - streamed_before;
         let manifest = store.join(&db.name).join(&taken.id).join("manifest.json");
-        taken.groups = by_group(
-            &serde_json::from_slice(&std::fs::read(manifest)?)?,
-            &mut seen,
-        );
+        let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(manifest)?)?;
+        taken.groups = by_group(&manifest, &mut seen);
+        taken.read = tables_read(&manifest);
         dump_compressed(&db, &taken.dump)?;
         sets.push(taken);
     }
     eprintln!("backup 11 (--incremental), of the unchanged database...");
+    let streamed_before = streamed();
     let mut unchanged = backup(11, &url, true)?;
+    unchanged.streamed = streamed() - streamed_before;
     let manifest = store
         .join(&db.name)
         .join(&unchanged.id)
         .join("manifest.json");
-    unchanged.groups = by_group(
-        &serde_json::from_slice(&std::fs::read(manifest)?)?,
-        &mut seen,
-    );
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(manifest)?)?;
+    unchanged.groups = by_group(&manifest, &mut seen);
+    unchanged.read = tables_read(&manifest);
     eprintln!("a full backup (not incremental) of the final state...");
     let full_store = work.join("full-store");
     let full_url = format!("file://{}", full_store.display());
@@ -1458,8 +1544,10 @@ fn incremental(pg: &'static PgCluster, bin: &Path, work: &Path) -> anyhow::Resul
         workload.stock / 50
     );
     println!(
-        "{:<5} {:>8} {:>9} {:>10} {:>9} {:>10} {:>9} {:>9} {:>11} {:>9} {:>9} {:>10}",
+        "{:<5} {:>5} {:>9} {:>8} {:>9} {:>10} {:>9} {:>10} {:>9} {:>9} {:>11} {:>9} {:>9} {:>10}",
         "set",
+        "read",
+        "streamed",
         "backup",
         "bytes",
         "new_bytes",
@@ -1484,7 +1572,9 @@ fn incremental(pg: &'static PgCluster, bin: &Path, work: &Path) -> anyhow::Resul
             _ => amount(taken.groups[group].new),
         };
         println!(
-            "{label:<5} {:>6.1} s {:>9} {:>10} {:>7.2} % {:>10} {:>9} {:>9} {:>11} {:>9} {:>9} {:>10}",
+            "{label:<5} {:>5} {:>9} {:>6.1} s {:>9} {:>10} {:>7.2} % {:>10} {:>9} {:>9} {:>11} {:>9} {:>9} {:>10}",
+            taken.read,
+            amount(taken.streamed),
             taken.seconds,
             amount(taken.bytes),
             amount(taken.new_bytes),
@@ -1510,9 +1600,17 @@ fn incremental(pg: &'static PgCluster, bin: &Path, work: &Path) -> anyhow::Resul
     row("11", &unchanged);
     row("full", &full);
     println!(
-        "in events / in hot: new_bytes in chunks of events / of the hot tables; changed: the rows \
-         changed since the previous backup, COPY text through zstd -1; new/chg: new_bytes over \
-         that; full: backup without --incremental of the final state"
+        "read: tables the backup read (the others named from the set before); streamed: change \
+         segments the stream stored since the backup before ({}); in events / in hot: new_bytes \
+         in chunks of events / of the hot tables; changed: the rows changed since the previous \
+         backup, COPY text through zstd -1; new/chg: new_bytes over that; identical: the same \
+         schema and the same rows in each table (in any order); full: backup without \
+         --incremental of the final state",
+        if with_stream {
+            "drained once after each round, and by each backup"
+        } else {
+            "no stream"
+        }
     );
     let most = sets[1..].iter().map(|t| t.new_bytes).max().unwrap_or(0);
     println!(
