@@ -673,6 +673,12 @@ async fn the_change_stream_says_what_to_read_and_which_rows_to_store(major: u32)
         cluster,
         &format!("stream deltas {major}"),
     ));
+    // A deferrable key is no replica identity: the stream cannot say which row an UPDATE of
+    // its key moved, so the table is never stored as a delta.
+    source.psql(
+        "CREATE TABLE public.deferred (id int PRIMARY KEY DEFERRABLE, v text NOT NULL);
+         INSERT INTO public.deferred SELECT g, repeat(md5(g::text), 4) FROM generate_series(1, 5000) g;",
+    );
     let dir = tempfile::tempdir().unwrap();
     let store = format!("file://{}", dir.path().display());
     let url = source.url();
@@ -703,6 +709,7 @@ async fn the_change_stream_says_what_to_read_and_which_rows_to_store(major: u32)
     // delta; accounts, bundled with the reference tables until now, is read into a part of
     // its own; the reference tables are named from the set before.
     change(&source, 1);
+    source.psql("UPDATE public.deferred SET v = v || 'x' WHERE id = 1");
     let (changed, summary) = run("changed");
     let changed_dump = source.pg_dump();
     let proven = proofs(dir.path(), &source.name, &changed);
@@ -739,13 +746,15 @@ async fn the_change_stream_says_what_to_read_and_which_rows_to_store(major: u32)
         "DELETE FROM public.accounts WHERE id BETWEEN 100 AND 140;
          UPDATE public.accounts SET id = 500000 WHERE id = 7;
          UPDATE public.events SET kind = 'edited' WHERE id = 1000001;
-         INSERT INTO public.accounts VALUES (600000, 1, 1);",
+         INSERT INTO public.accounts VALUES (600000, 1, 1);
+         UPDATE public.deferred SET id = id + 100000 WHERE id % 100 = 5;",
     );
     let (second, _) = run("deletes and a key change");
     let second_dump = source.pg_dump();
     let deltas = delta_parts(dir.path(), &source.name, &second);
     assert_eq!(deltas.get("public.accounts"), Some(&2), "{deltas:?}");
     assert_eq!(deltas.get("public.events"), Some(&3), "{deltas:?}");
+    assert!(!deltas.contains_key("public.deferred"), "{deltas:?}");
 
     // A TRUNCATE: the table is read whole.
     source.psql("TRUNCATE public.tiny; INSERT INTO public.tiny VALUES (3);");
@@ -812,4 +821,60 @@ async fn the_change_stream_says_what_to_read_and_which_rows_to_store_on_15() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_change_stream_says_what_to_read_and_which_rows_to_store_on_13() {
     the_change_stream_says_what_to_read_and_which_rows_to_store(13).await;
+}
+
+/// A change stream encrypted to recipients is not read by a backup that has none (its
+/// transactions are not for it) and not drained by it (its segments would be in clear):
+/// every table is read, and every segment stays encrypted.
+#[test]
+fn an_encrypted_change_stream_is_neither_read_nor_drained_by_a_plain_backup() {
+    let source = application("stream sealed incremental");
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("file://{}", dir.path().display());
+    let (_, recipient) = backstop::engine::encryption::generate();
+    let url = source.url();
+    backstop_ok(
+        &[
+            "stream",
+            "--db",
+            &url,
+            "--to",
+            &store,
+            "--recipient",
+            &recipient,
+        ],
+        &[],
+    );
+    let first = backup(&source, &store, &[], &[]);
+    change(&source, 1);
+    backstop_ok(
+        &[
+            "stream",
+            "--db",
+            &url,
+            "--to",
+            &store,
+            "--recipient",
+            &recipient,
+        ],
+        &[],
+    );
+    let second = backup(&source, &store, &[], &[]);
+    let id = second["backup_id"].as_str().unwrap();
+    let proven = proofs(dir.path(), &source.name, id);
+    assert!(proven.values().all(|how| how == "read"), "{proven:?}");
+    let segments: Vec<PathBuf> = std::fs::read_dir(dir.path().join(&source.name).join("stream"))
+        .unwrap()
+        .flat_map(|chain| std::fs::read_dir(chain.unwrap().path()).unwrap())
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains(".changes."))
+        .collect();
+    assert!(!segments.is_empty());
+    assert!(
+        segments
+            .iter()
+            .all(|p| p.to_string_lossy().ends_with(".age")),
+        "{segments:?}"
+    );
+    let _ = first;
 }

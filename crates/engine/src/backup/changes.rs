@@ -393,6 +393,86 @@ pub(super) fn delta_plan(
     })
 }
 
+/// The tables the change stream says changed that can be carried by a delta on the previous
+/// set's part, each with the keys of its changed rows. Any doubt leaves a table to be read
+/// and stored whole.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn delta_units(
+    leader: &Client,
+    store: &Arc<dyn Store>,
+    options: &BackupOptions,
+    changes: &StreamChanges,
+    previous: &Manifest,
+    tables: &[crate::catalog::DataTable],
+    files: &HashMap<u32, (crate::manifest::TableStorage, bool)>,
+    named: &HashSet<&str>,
+) -> Result<Vec<super::copy::DeltaUnit>, BackupError> {
+    let candidates: Vec<&crate::catalog::DataTable> = tables
+        .iter()
+        .filter(|t| !named.contains(t.qualified_name.as_str()))
+        .filter(|t| changes.touches(&t.schema, &t.name) && t.extension_rows.is_none())
+        .collect();
+    if candidates.is_empty() {
+        return Ok(Vec::new());
+    }
+    let oids: Vec<u32> = candidates.iter().map(|t| t.oid).collect();
+    let keys = identity_keys(leader, &oids).await?;
+    let mut plans = BTreeMap::new();
+    for table in candidates {
+        let Some((storage, true)) = files.get(&table.oid) else {
+            continue;
+        };
+        let parts: Vec<&Part> = previous
+            .parts
+            .iter()
+            .filter(|p| p.blocks().any(|b| b.qualified_name == table.qualified_name))
+            .collect();
+        // The base rows must be these files' and read as they did (the same catalog rows say
+        // how, and the same replica identity names them).
+        if !parts
+            .iter()
+            .flat_map(|p| p.blocks())
+            .all(|b| b.storage.as_ref() == Some(storage))
+        {
+            continue;
+        }
+        if let Some(plan) = delta_plan(
+            &parts,
+            &table.columns,
+            keys.get(&table.oid),
+            changes.truncated(&table.schema, &table.name),
+        ) {
+            plans.insert(display(&table.schema, &table.name), (table, plan));
+        }
+    }
+    if plans.is_empty() {
+        return Ok(Vec::new());
+    }
+    let wanted = plans
+        .iter()
+        .map(|(name, (_, plan))| (name.clone(), plan.key_columns.clone()))
+        .collect();
+    let mut found = match changed_keys(store.as_ref(), &options.database_id, changes, &wanted).await
+    {
+        Ok(found) => found,
+        Err(reason) => {
+            tracing::info!(%reason, "the changed rows could not be read from the change stream: changed tables are stored whole");
+            return Ok(Vec::new());
+        }
+    };
+    Ok(plans
+        .into_iter()
+        .filter_map(|(name, (table, plan))| {
+            let keys = found.remove(&name)?;
+            Some(super::copy::DeltaUnit {
+                table: table.clone(),
+                plan,
+                keys,
+            })
+        })
+        .collect())
+}
+
 /// The keys of the rows each of `tables` had changed by transactions the previous set does
 /// not see, read from the run's segments. A table whose changes cannot say their keys (a
 /// DELETE without its identity, an unchanged TOAST key, too many keys) is left out: read whole.

@@ -1041,7 +1041,7 @@ async fn run(
         .collect();
     let deltas = match (&stream_changes, &previous) {
         (Some(changes), Some(previous)) => {
-            delta_units(
+            changes::delta_units(
                 &leader,
                 &store,
                 options,
@@ -1310,92 +1310,6 @@ async fn chunk_writer(
         ),
     });
     Ok((Some(writer), previous))
-}
-
-/// The tables the change stream says changed that can be carried by a delta on the previous
-/// set's part, each with the keys of its changed rows. Any doubt leaves a table to be read
-/// and stored whole.
-#[allow(clippy::too_many_arguments)]
-async fn delta_units(
-    leader: &Client,
-    store: &Arc<dyn Store>,
-    options: &BackupOptions,
-    changes: &changes::StreamChanges,
-    previous: &Manifest,
-    tables: &[catalog::DataTable],
-    files: &HashMap<u32, (crate::manifest::TableStorage, bool)>,
-    named: &HashSet<&str>,
-) -> Result<Vec<copy::DeltaUnit>, BackupError> {
-    let candidates: Vec<&catalog::DataTable> = tables
-        .iter()
-        .filter(|t| !named.contains(t.qualified_name.as_str()))
-        .filter(|t| changes.touches(&t.schema, &t.name) && t.extension_rows.is_none())
-        .collect();
-    if candidates.is_empty() {
-        return Ok(Vec::new());
-    }
-    let oids: Vec<u32> = candidates.iter().map(|t| t.oid).collect();
-    let keys = changes::identity_keys(leader, &oids).await?;
-    let mut plans = BTreeMap::new();
-    for table in candidates {
-        let Some((storage, true)) = files.get(&table.oid) else {
-            continue;
-        };
-        let parts: Vec<&Part> = previous
-            .parts
-            .iter()
-            .filter(|p| p.blocks().any(|b| b.qualified_name == table.qualified_name))
-            .collect();
-        // The base rows must be these files' and read as they did (the same catalog rows say
-        // how, and the same replica identity names them).
-        if !parts
-            .iter()
-            .flat_map(|p| p.blocks())
-            .all(|b| b.storage.as_ref() == Some(storage))
-        {
-            continue;
-        }
-        if let Some(plan) = changes::delta_plan(
-            &parts,
-            &table.columns,
-            keys.get(&table.oid),
-            changes.truncated(&table.schema, &table.name),
-        ) {
-            plans.insert(changes::display(&table.schema, &table.name), (table, plan));
-        }
-    }
-    if plans.is_empty() {
-        return Ok(Vec::new());
-    }
-    let wanted = plans
-        .iter()
-        .map(|(name, (_, plan))| (name.clone(), plan.key_columns.clone()))
-        .collect();
-    let mut found = match changes::changed_keys(
-        store.as_ref(),
-        &options.database_id,
-        changes,
-        &wanted,
-    )
-    .await
-    {
-        Ok(found) => found,
-        Err(reason) => {
-            tracing::info!(%reason, "the changed rows could not be read from the change stream: changed tables are stored whole");
-            return Ok(Vec::new());
-        }
-    };
-    Ok(plans
-        .into_iter()
-        .filter_map(|(name, (table, plan))| {
-            let keys = found.remove(&name)?;
-            Some(copy::DeltaUnit {
-                table: table.clone(),
-                plan,
-                keys,
-            })
-        })
-        .collect())
 }
 
 async fn lock_tables(leader: &Client) -> Result<(), BackupError> {
