@@ -68,4 +68,4 @@ docs: infra-deps
 ## function under `cargo lambda watch` and the image's job against the harness
 infra-check: deps infra-deps build image
 	scripts/infra-check.sh
-	scripts/run-tests.sh --output target/test-output-infra.txt -p backstop-tests --test it -- --ignored infra::
+	scripts/run-tests.sh --output target/test-output-infra.txt --workspace --test it -- --ignored infra::

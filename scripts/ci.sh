@@ -70,7 +70,10 @@ export CLI_ARCHES="$(printf '%s\n' amd64 $IMAGE_ARCHES | sort -u | xargs)"
 step cli scripts/build-cli.sh
 step image scripts/build-image.sh
 step infra-check scripts/infra-check.sh
+# --workspace, not -p backstop-tests: the features of the whole workspace, as the build step
+# resolved them, so the test binary it built is the one that runs (-p resolves fewer features
+# and compiles the functions and the tests again).
 step infra-tests scripts/run-tests.sh --output target/test-output-infra.txt \
-  -p backstop-tests --test it -- --ignored infra::
+  --workspace --test it -- --ignored infra::
 step suite scripts/run-tests.sh -- --skip infra::
 summary 0
