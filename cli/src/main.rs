@@ -7,6 +7,7 @@ mod output;
 mod advise;
 mod backup;
 mod common;
+mod compare;
 mod doctor;
 mod health;
 mod keys;
@@ -68,6 +69,8 @@ enum Command {
     Status(status::Args),
     /// Index advice as a migration to review and apply; --check once it ran.
     Advise(advise::Args),
+    /// What differs between a table and its copy restored beside it, and SQL to put rows back.
+    Compare(compare::Args),
     /// Make an age identity for encrypted backups and print its recipient.
     Keygen(keys::KeygenArgs),
     /// Print a shell completion script, e.g. `backstop completions bash > /etc/bash_completion.d/backstop`.
@@ -144,6 +147,7 @@ fn main() -> ExitCode {
             Command::Stream(args) => stream::run(args).await.map(|()| 0),
             Command::Doctor(args) => doctor::run(args).await.map(|()| 0),
             Command::Advise(args) => advise::run(args).await.map(|()| 0),
+            Command::Compare(args) => compare::run(args).await.map(|()| 0),
             Command::List(args) => list::run(args).await.map(|()| 0),
             Command::Show(args) => show::run(args).await.map(|()| 0),
             Command::Prune(args) => prune::run(args).await.map(|()| 0),

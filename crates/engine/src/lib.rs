@@ -5,6 +5,7 @@ pub mod acl;
 pub mod backup;
 pub mod catalog;
 pub mod chunks;
+pub mod compare;
 pub mod delta;
 pub mod digest;
 pub mod encryption;

@@ -8,6 +8,10 @@
 //! - Backup leader: a repeatable-read, read-only transaction whose snapshot it exports;
 //!   `row_security = off` (every row is read, or the backup fails); `lock_timeout` the
 //!   operator's bound on waiting for a table.
+//! - Compare (`backstop compare`): the same repeatable-read, read-only transaction, so every
+//!   count and example comes from one snapshot and nothing can be changed; `row_security = off`
+//!   (every row is compared, or the comparison fails); `lock_timeout` its bound on waiting for
+//!   a table another session holds exclusively.
 //! - Backup workers (and the inventory's session): the same, joined to the leader's snapshot;
 //!   `lock_timeout` of [`WORKER_LOCK_WAIT`]; `synchronize_seqscans = off` (rows in physical
 //!   order).
@@ -43,6 +47,8 @@ pub enum Purpose<'a> {
     Drain,
     /// A point-in-time replay of changes onto a restored database.
     Replay,
+    /// A comparison of a table with a copy restored beside it: reads only.
+    Compare { lock_timeout: Duration },
 }
 
 const EMPTY_SEARCH_PATH: &str = "SELECT pg_catalog.set_config('search_path', '', false);\n";
@@ -74,6 +80,12 @@ impl Purpose<'_> {
                  SET check_function_bodies = false;\nSET xmloption = content;\n\
                  SET client_min_messages = warning;\nSET row_security = off;\nSET jit = off;\n"
             ),
+            Purpose::Compare { lock_timeout } => format!(
+                "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;\n{EMPTY_SEARCH_PATH}\
+                 SET row_security = off;\nSET statement_timeout = 0;\nSET jit = off;\n\
+                 SET lock_timeout = '{}ms';\n",
+                lock_timeout.as_millis()
+            ),
             Purpose::Drain => format!(
                 "{EMPTY_SEARCH_PATH}{TEXT_FORMATS}SET bytea_output = hex;\nSET statement_timeout = 0;\n\
                  SET synchronous_commit = on;\nSET jit = off;\n"
@@ -102,6 +114,9 @@ mod tests {
             Purpose::Restore,
             Purpose::Drain,
             Purpose::Replay,
+            Purpose::Compare {
+                lock_timeout: Duration::from_secs(30),
+            },
         ];
         for purpose in purposes {
             let sql = purpose.setup();
@@ -115,5 +130,8 @@ mod tests {
         let worker = purposes[1].setup();
         assert!(worker.contains("SET TRANSACTION SNAPSHOT '00000003-0000001B-1';"));
         assert!(worker.contains("SET lock_timeout = '1s';"));
+        let compare = purposes[5].setup();
+        assert!(compare.starts_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;"));
+        assert!(compare.contains("SET lock_timeout = '30000ms';"));
     }
 }
