@@ -10,6 +10,7 @@ mod common;
 mod compare;
 mod doctor;
 mod health;
+mod incidents;
 mod keys;
 mod list;
 mod progress;
@@ -59,6 +60,8 @@ enum Command {
     List(list::Args),
     /// What is inside a backup: its tables, rows and sizes, every item, what was excluded.
     Show(show::Args),
+    /// The streamed transactions to look at first when rows went missing, each with its restore.
+    Incidents(incidents::Args),
     /// Check a backup: its manifest, every part, or a test restore into a scratch database.
     Verify(verify::Args),
     /// Delete the backups a keep-daily/weekly/monthly policy does not keep.
@@ -150,6 +153,7 @@ fn main() -> ExitCode {
             Command::Compare(args) => compare::run(args).await.map(|()| 0),
             Command::List(args) => list::run(args).await.map(|()| 0),
             Command::Show(args) => show::run(args).await.map(|()| 0),
+            Command::Incidents(args) => incidents::run(args).await.map(|()| 0),
             Command::Prune(args) => prune::run(args).await.map(|()| 0),
             Command::Completions { .. } | Command::Manpages { .. } => Ok(0),
             Command::Keygen(args) => keys::run_keygen(args).map(|()| 0),

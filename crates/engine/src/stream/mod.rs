@@ -21,6 +21,8 @@
 //! drain.
 
 pub mod decoding;
+pub mod history;
+pub mod incidents;
 pub mod plan;
 pub mod replay;
 pub mod segment;

@@ -1,0 +1,1336 @@
+//! Which streamed transactions someone looking for the bad one should see first: a pure
+//! ranking over the seals' transactions and the backups' row counts (`backstop incidents`).
+//!
+//! A transaction is listed when it deleted or updated a large share of a table, or truncated
+//! one. Transactions that each deleted or updated rows of one table in quick succession, and
+//! together a large share of it, are listed once, as a burst. A table that first appears in
+//! the stream (absent from the backup before it, its first rows inserted) within minutes of a
+//! mass delete of another table is listed beside it: rows copied aside, then deleted, or the
+//! other way round.
+//!
+//! The share is of the rows the table held just before: the newest backup whose snapshot does
+//! not hold the transaction gives the table's rows, and the streamed transactions after that
+//! snapshot and before this one add their inserts and take away their deletes (a TRUNCATE
+//! empties the table). Where no backup knows the table the share is unknown, and only a large
+//! count is listed. Ordinary activity (small inserts, updates and deletes) is never listed.
+
+use std::collections::BTreeMap;
+
+use time::{Duration, OffsetDateTime};
+
+use super::decoding::{Change, Column, TableName, Value};
+use super::segment::{Lsn, Snapshot, TableTouch, Transaction};
+use crate::script::inert;
+
+/// A transaction is a mass delete or update when it changed at least this share of a table...
+pub const MASS_SHARE: f64 = 0.5;
+/// ...and at least this many rows.
+pub const MIN_MASS_ROWS: u64 = 10;
+/// Rows a transaction must delete or update to be listed when the table's size is unknown.
+pub const MIN_ROWS_SHARE_UNKNOWN: u64 = 1_000;
+/// A burst: at least this many transactions changing rows of one table...
+pub const BURST_TRANSACTIONS: usize = 5;
+/// ...within this window, each within it of the one before...
+pub const BURST_WINDOW: Duration = Duration::seconds(60);
+/// ...that together deleted (net of the rows inserted meanwhile) or updated at least this many
+/// rows...
+pub const BURST_MIN_ROWS: u64 = 100;
+/// ...at least this many a transaction on average (a queue's consumers delete one row at a
+/// time, all day long).
+pub const BURST_MIN_AVERAGE: u64 = 10;
+/// A new table is listed beside a mass delete when its first rows came this close to it.
+pub const NEW_TABLE_WINDOW: Duration = Duration::minutes(10);
+/// An update loses less than a delete: the row is still there.
+const UPDATE_WEIGHT: f64 = 0.8;
+/// A new table is a lead to the rows, not the harm itself.
+const NEW_TABLE_WEIGHT: f64 = 0.5;
+
+/// A streamed transaction as the ranking reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Streamed {
+    /// Full xid.
+    pub xid: u64,
+    pub commit_lsn: Lsn,
+    pub committed_at: OffsetDateTime,
+    /// The tables it touched; `None` when its seal predates per-table records (format 3), so
+    /// nothing is known of what it did.
+    pub tables: Option<Vec<TableTouch>>,
+}
+
+impl Streamed {
+    /// A seal's transaction; `records_tables` is the seal's `Segment::records_tables`.
+    pub fn of(transaction: &Transaction, records_tables: bool) -> Self {
+        Self {
+            xid: transaction.xid,
+            commit_lsn: transaction.commit_lsn,
+            committed_at: transaction.commit_time,
+            tables: records_tables.then(|| transaction.tables.clone()),
+        }
+    }
+
+    fn touch(&self, table: &str) -> Option<&TableTouch> {
+        self.tables.as_ref()?.iter().find(|t| t.table == table)
+    }
+}
+
+/// A backup as the ranking reads it: when, what its snapshot holds, and its tables' rows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BaseRows {
+    pub backup_id: String,
+    pub started_at: OffsetDateTime,
+    pub snapshot: Snapshot,
+    /// Rows per table, named as a seal names them (`TableName`'s Display); `None` when the
+    /// backup's tables cannot be read (encrypted, and no identity given).
+    pub rows: Option<BTreeMap<String, u64>>,
+}
+
+/// Why an incident is listed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pattern {
+    MassDelete,
+    MassUpdate,
+    Truncate,
+    Burst,
+    NewTable,
+}
+
+impl Pattern {
+    /// The word `--json` writes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Pattern::MassDelete => "mass-delete",
+            Pattern::MassUpdate => "mass-update",
+            Pattern::Truncate => "truncate",
+            Pattern::Burst => "burst",
+            Pattern::NewTable => "new-table",
+        }
+    }
+}
+
+/// What an incident did to one table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableEffect {
+    /// As a seal names it (quoted, schema-qualified).
+    pub table: String,
+    pub inserts: u64,
+    pub updates: u64,
+    pub deletes: u64,
+    pub truncates: u64,
+    /// The rows it held just before (estimated); `None`: unknown.
+    pub rows_before: Option<u64>,
+    /// The backup the estimate starts from.
+    pub estimated_from_backup_id: Option<String>,
+}
+
+impl TableEffect {
+    fn of(touch: &TableTouch, estimate: Option<Estimate>) -> Self {
+        let (rows_before, estimated_from_backup_id) = match estimate {
+            // The rows it deleted were there: an estimate below that is short of something.
+            Some(estimate) => (
+                Some(estimate.rows.max(touch.deletes)),
+                Some(estimate.backup_id),
+            ),
+            None => (None, None),
+        };
+        Self {
+            table: touch.table.clone(),
+            inserts: touch.inserts,
+            updates: touch.updates,
+            deletes: touch.deletes,
+            truncates: touch.truncates,
+            rows_before,
+            estimated_from_backup_id,
+        }
+    }
+
+    /// The rows deleted or updated over the rows the table held before, at most 1 (a row
+    /// updated twice counts twice); `None` when the rows before are unknown.
+    pub fn share(&self) -> Option<f64> {
+        let changed = self.deletes + self.updates;
+        let before = self.rows_before?;
+        Some(match before {
+            0 => f64::from(u8::from(changed > 0)),
+            before => (changed as f64 / before as f64).min(1.0),
+        })
+    }
+
+    /// `public.orders: 1200 deleted (100% of ~1200 rows)`, the name safe for a terminal.
+    pub fn describe(&self) -> String {
+        let mut done = Vec::new();
+        if self.truncates > 0 {
+            done.push("truncated".to_string());
+        }
+        for (count, what) in [
+            (self.deletes, "deleted"),
+            (self.updates, "updated"),
+            (self.inserts, "inserted"),
+        ] {
+            if count > 0 {
+                done.push(format!("{count} {what}"));
+            }
+        }
+        let changed = self.deletes + self.updates > 0;
+        let size = match (self.share(), self.rows_before) {
+            (Some(share), Some(rows)) if changed => {
+                format!(" ({} of ~{rows} rows)", percent(share))
+            }
+            (_, Some(rows)) if self.truncates > 0 => format!(" (~{rows} rows)"),
+            (None, _) if changed || self.truncates > 0 => " (share unknown)".to_string(),
+            _ => String::new(),
+        };
+        format!("{}: {}{size}", inert(&self.table), done.join(", "))
+    }
+}
+
+/// `57%`, rounded down (so only a whole table is `100%`).
+pub fn percent(share: f64) -> String {
+    format!("{}%", (share * 100.0).floor() as u64)
+}
+
+/// One finding, with what to restore.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Incident {
+    pub pattern: Pattern,
+    /// How suspicious: higher first.
+    pub score: f64,
+    /// The transaction (a burst's first).
+    pub xid: u64,
+    pub commit_lsn: Lsn,
+    pub committed_at: OffsetDateTime,
+    /// A burst's transactions, in commit order (for the others, `xid` alone).
+    pub xids: Vec<u64>,
+    /// When a burst's last transaction committed.
+    pub last_committed_at: Option<OffsetDateTime>,
+    pub tables: Vec<TableEffect>,
+    /// A new table's: the mass delete or TRUNCATE it appeared beside.
+    pub related_xid: Option<u64>,
+    /// Why it is listed, for people (names safe for a terminal).
+    pub message: String,
+    /// What brings back what it took: these tables as they were just before `before_xid`.
+    pub restore_tables: Vec<String>,
+    pub before_xid: u64,
+}
+
+/// The incidents among `transactions` committed at or after `since`, most suspicious first.
+/// `transactions` may reach further back (they feed the estimates); `bases` are the backups
+/// with a snapshot.
+pub fn rank(transactions: &[Streamed], bases: &[BaseRows], since: OffsetDateTime) -> Vec<Incident> {
+    let ledger = Ledger::new(transactions, bases);
+    let mut incidents = Vec::new();
+    let mut listed: Vec<(usize, &str)> = Vec::new();
+    for (position, transaction) in transactions.iter().enumerate() {
+        if transaction.committed_at < since {
+            continue;
+        }
+        if let Some(incident) = ledger.judge(position) {
+            listed.extend(
+                incident
+                    .tables
+                    .iter()
+                    .filter_map(|e| ledger.table_name(&e.table))
+                    .map(|t| (position, t)),
+            );
+            incidents.push(incident);
+        }
+    }
+    incidents.extend(ledger.bursts(since, &listed));
+    let beside = ledger.new_tables(since, &incidents);
+    incidents.extend(beside);
+    incidents.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then(b.committed_at.cmp(&a.committed_at))
+            .then(a.xid.cmp(&b.xid))
+    });
+    incidents
+}
+
+/// What transaction `xid` (the first of that xid among `transactions`) did to each table it
+/// touched, with the rows each held just before it as far as they can be estimated.
+pub fn effects_of(transactions: &[Streamed], bases: &[BaseRows], xid: u64) -> Vec<TableEffect> {
+    let ledger = Ledger::new(transactions, bases);
+    let Some(position) = transactions.iter().position(|t| t.xid == xid) else {
+        return Vec::new();
+    };
+    transactions[position]
+        .tables
+        .iter()
+        .flatten()
+        .map(|touch| TableEffect::of(touch, ledger.rows_before(position, &touch.table)))
+        .collect()
+}
+
+/// A table's rows just before a transaction, and the backup the count starts from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Estimate {
+    rows: u64,
+    backup_id: String,
+}
+
+/// The transactions in commit order, indexed by the tables they touched.
+struct Ledger<'a> {
+    transactions: &'a [Streamed],
+    bases: &'a [BaseRows],
+    /// Per table, the positions of the transactions that touched it, ascending.
+    touches: BTreeMap<&'a str, Vec<usize>>,
+    /// Positions of the transactions whose tables are not recorded.
+    unrecorded: Vec<usize>,
+}
+
+/// `1 + log10(1 + n)`: a thousand rows weigh four, one weighs one.
+fn magnitude(rows: u64) -> f64 {
+    1.0 + (1.0 + rows as f64).log10()
+}
+
+impl<'a> Ledger<'a> {
+    fn new(transactions: &'a [Streamed], bases: &'a [BaseRows]) -> Self {
+        let mut touches: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        let mut unrecorded = Vec::new();
+        for (position, transaction) in transactions.iter().enumerate() {
+            match &transaction.tables {
+                Some(tables) => {
+                    for touch in tables {
+                        touches
+                            .entry(touch.table.as_str())
+                            .or_default()
+                            .push(position);
+                    }
+                }
+                None => unrecorded.push(position),
+            }
+        }
+        Self {
+            transactions,
+            bases,
+            touches,
+            unrecorded,
+        }
+    }
+
+    fn table_name(&self, table: &str) -> Option<&'a str> {
+        self.touches.get_key_value(table).map(|(name, _)| *name)
+    }
+
+    /// The newest backup whose rows are known and whose snapshot does not hold the transaction
+    /// at `position`.
+    fn base_before(&self, position: usize) -> Option<&'a BaseRows> {
+        let transaction = &self.transactions[position];
+        self.bases
+            .iter()
+            .filter(|base| {
+                base.rows.is_some()
+                    && !base.snapshot.sees(transaction.xid)
+                    && base.started_at <= transaction.committed_at
+            })
+            .max_by_key(|base| base.started_at)
+    }
+
+    /// The rows `table` held just before the transaction at `position`.
+    fn rows_before(&self, position: usize, table: &str) -> Option<Estimate> {
+        let base = self.base_before(position)?;
+        let mut rows = i128::from(*base.rows.as_ref()?.get(table)?);
+        let unseen = |at: usize| !base.snapshot.sees(self.transactions[at].xid);
+        // A transaction in between that recorded no tables may have changed this one.
+        if self
+            .unrecorded
+            .iter()
+            .any(|&at| at < position && unseen(at))
+        {
+            return None;
+        }
+        for &at in self.touches.get(table).into_iter().flatten() {
+            if at >= position {
+                break;
+            }
+            if !unseen(at) {
+                continue;
+            }
+            let touch = self.transactions[at].touch(table)?;
+            if touch.truncates > 0 {
+                rows = 0;
+            }
+            rows = (rows + i128::from(touch.inserts) - i128::from(touch.deletes)).max(0);
+        }
+        Some(Estimate {
+            rows: u64::try_from(rows).unwrap_or(u64::MAX),
+            backup_id: base.backup_id.clone(),
+        })
+    }
+
+    /// The transaction at `position` as an incident, if it is one.
+    fn judge(&self, position: usize) -> Option<Incident> {
+        let transaction = &self.transactions[position];
+        let mut found: Vec<(f64, Pattern, TableEffect)> = Vec::new();
+        for touch in transaction.tables.as_ref()? {
+            let changed = touch.deletes + touch.updates;
+            if touch.truncates == 0 && changed < MIN_MASS_ROWS {
+                continue;
+            }
+            let effect = TableEffect::of(touch, self.rows_before(position, &touch.table));
+            let weight = (touch.deletes as f64 + UPDATE_WEIGHT * touch.updates as f64)
+                / changed.max(1) as f64;
+            let judged = if touch.truncates > 0 {
+                Some((
+                    magnitude(effect.rows_before.unwrap_or(0).max(touch.deletes)),
+                    Pattern::Truncate,
+                ))
+            } else {
+                let pattern = match touch.deletes >= touch.updates {
+                    true => Pattern::MassDelete,
+                    false => Pattern::MassUpdate,
+                };
+                match effect.share() {
+                    Some(share) if share >= MASS_SHARE => {
+                        Some((weight * share * magnitude(changed), pattern))
+                    }
+                    None if changed >= MIN_ROWS_SHARE_UNKNOWN => {
+                        Some((weight * MASS_SHARE * magnitude(changed), pattern))
+                    }
+                    _ => None,
+                }
+            };
+            if let Some((score, pattern)) = judged {
+                found.push((score, pattern, effect));
+            }
+        }
+        found.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let (score, pattern, top) = found.first()?.clone();
+        let others = match found.len() - 1 {
+            0 => String::new(),
+            1 => " and 1 other table".to_string(),
+            n => format!(" and {n} other tables"),
+        };
+        let table = inert(&top.table);
+        let what = match (pattern, top.share()) {
+            (Pattern::Truncate, _) => format!("TRUNCATE of {table}{others}"),
+            (_, share) => {
+                let verb = match pattern {
+                    Pattern::MassUpdate => "updated",
+                    _ => "deleted",
+                };
+                match share {
+                    Some(share) => format!(
+                        "one transaction {verb} {} of {table}{others}",
+                        percent(share)
+                    ),
+                    None => format!(
+                        "one transaction {verb} {} rows of {table}{others} (share unknown: no \
+                         backup before it holds the table's rows)",
+                        top.deletes + top.updates
+                    ),
+                }
+            }
+        };
+        let tables: Vec<TableEffect> = found.into_iter().map(|(_, _, e)| e).collect();
+        Some(Incident {
+            pattern,
+            score,
+            xid: transaction.xid,
+            commit_lsn: transaction.commit_lsn,
+            committed_at: transaction.committed_at,
+            xids: vec![transaction.xid],
+            last_committed_at: None,
+            restore_tables: tables.iter().map(|e| e.table.clone()).collect(),
+            tables,
+            related_xid: None,
+            message: what,
+            before_xid: transaction.xid,
+        })
+    }
+
+    /// Runs of transactions that each deleted or updated rows of one table, close together,
+    /// and together a large share of it; `listed` are the (position, table) pairs already
+    /// listed on their own.
+    fn bursts(&self, since: OffsetDateTime, listed: &[(usize, &str)]) -> Vec<Incident> {
+        let mut bursts = Vec::new();
+        for (&table, positions) in &self.touches {
+            let members: Vec<usize> = positions
+                .iter()
+                .copied()
+                .filter(|&at| {
+                    let transaction = &self.transactions[at];
+                    transaction.committed_at >= since
+                        && !listed.contains(&(at, table))
+                        && transaction
+                            .touch(table)
+                            .is_some_and(|t| t.deletes + t.updates > 0)
+                })
+                .collect();
+            let time = |at: usize| self.transactions[at].committed_at;
+            let mut runs: Vec<Vec<usize>> = Vec::new();
+            for at in members {
+                match runs.last_mut() {
+                    Some(run)
+                        if run
+                            .last()
+                            .is_some_and(|&l| time(at) - time(l) <= BURST_WINDOW) =>
+                    {
+                        run.push(at)
+                    }
+                    _ => runs.push(vec![at]),
+                }
+            }
+            for run in runs {
+                if let Some(burst) = self.burst(table, &run) {
+                    bursts.push(burst);
+                }
+            }
+        }
+        bursts
+    }
+
+    fn burst(&self, table: &str, run: &[usize]) -> Option<Incident> {
+        let time = |at: usize| self.transactions[at].committed_at;
+        let dense = run.iter().enumerate().any(|(i, &first)| {
+            run[i..]
+                .iter()
+                .take_while(|&&at| time(at) - time(first) <= BURST_WINDOW)
+                .count()
+                >= BURST_TRANSACTIONS
+        });
+        let (&first, &last) = (run.first()?, run.last()?);
+        if !dense {
+            return None;
+        }
+        let (mut deletes, mut updates, mut truncates) = (0, 0, 0);
+        for &at in run {
+            let touch = self.transactions[at].touch(table)?;
+            deletes += touch.deletes;
+            updates += touch.updates;
+            truncates += touch.truncates;
+        }
+        // Rows inserted meanwhile, by any transaction: a queue that is filled as fast as it
+        // is emptied loses nothing.
+        let inserts: u64 = self.touches[table]
+            .iter()
+            .filter(|&&at| at >= first && at <= last)
+            .filter_map(|&at| self.transactions[at].touch(table))
+            .map(|t| t.inserts)
+            .sum();
+        let changed = deletes.saturating_sub(inserts) + updates;
+        if changed < BURST_MIN_ROWS || (deletes + updates) / (run.len() as u64) < BURST_MIN_AVERAGE
+        {
+            return None;
+        }
+        let summed = TableTouch {
+            table: table.to_string(),
+            inserts,
+            updates,
+            deletes: deletes.saturating_sub(inserts),
+            truncates,
+        };
+        let mut effect = TableEffect::of(&summed, self.rows_before(first, table));
+        effect.deletes = deletes;
+        let before = effect.rows_before;
+        let share = before.map(|rows| match rows {
+            0 => 1.0,
+            rows => (changed as f64 / rows as f64).min(1.0),
+        });
+        let weight = (deletes as f64 + UPDATE_WEIGHT * updates as f64) / (deletes + updates) as f64;
+        let score = match share {
+            Some(share) if share >= MASS_SHARE => weight * share * magnitude(changed),
+            None if changed >= MIN_ROWS_SHARE_UNKNOWN => weight * MASS_SHARE * magnitude(changed),
+            _ => return None,
+        };
+        let (first_tx, last_tx) = (&self.transactions[first], &self.transactions[last]);
+        let seconds = (last_tx.committed_at - first_tx.committed_at).whole_seconds();
+        let what = match (deletes > 0, updates > 0) {
+            (true, true) => "deleted or updated",
+            (true, false) => "deleted",
+            _ => "updated",
+        };
+        let of = match share {
+            Some(share) => format!("{} of ~{} rows", percent(share), before.unwrap_or(0)),
+            None => "share unknown".to_string(),
+        };
+        Some(Incident {
+            pattern: Pattern::Burst,
+            score,
+            xid: first_tx.xid,
+            commit_lsn: first_tx.commit_lsn,
+            committed_at: first_tx.committed_at,
+            xids: run.iter().map(|&at| self.transactions[at].xid).collect(),
+            last_committed_at: Some(last_tx.committed_at),
+            tables: vec![effect],
+            related_xid: None,
+            message: format!(
+                "a burst: {} transactions in {seconds} s {what} {changed} rows of {} ({of})",
+                run.len(),
+                inert(table)
+            ),
+            restore_tables: vec![table.to_string()],
+            before_xid: first_tx.xid,
+        })
+    }
+
+    /// Tables that first appear (no backup before holds them, their first rows inserted)
+    /// close to a mass delete or TRUNCATE of another table among `incidents`.
+    fn new_tables(&self, since: OffsetDateTime, incidents: &[Incident]) -> Vec<Incident> {
+        let deletions: Vec<&Incident> = incidents
+            .iter()
+            .filter(|i| {
+                matches!(i.pattern, Pattern::MassDelete | Pattern::Truncate)
+                    || (i.pattern == Pattern::Burst && i.tables.iter().any(|t| t.deletes > 0))
+            })
+            .collect();
+        if deletions.is_empty() {
+            return Vec::new();
+        }
+        let mut found = Vec::new();
+        for (&table, positions) in &self.touches {
+            let Some(&first) = positions.first() else {
+                continue;
+            };
+            let transaction = &self.transactions[first];
+            let Some(touch) = transaction.touch(table) else {
+                continue;
+            };
+            if transaction.committed_at < since || touch.inserts == 0 {
+                continue;
+            }
+            let known = self
+                .base_before(first)
+                .and_then(|base| base.rows.as_ref())
+                .is_some_and(|rows| !rows.contains_key(table));
+            if !known {
+                continue;
+            }
+            let near = deletions
+                .iter()
+                .filter(|d| d.tables.iter().all(|t| t.table != table))
+                .filter(|d| (d.committed_at - transaction.committed_at).abs() <= NEW_TABLE_WINDOW)
+                .min_by_key(|d| (d.committed_at - transaction.committed_at).abs());
+            let Some(deletion) = near else {
+                continue;
+            };
+            let gap = deletion.committed_at - transaction.committed_at;
+            let deleted = deletion
+                .tables
+                .first()
+                .map(|t| inert(&t.table))
+                .unwrap_or_default();
+            let deletion_is = match deletion.pattern {
+                Pattern::Truncate => "the TRUNCATE",
+                Pattern::Burst => "the burst of deletes",
+                _ => "the mass delete",
+            };
+            let when = match gap.whole_seconds() {
+                0 if deletion.xid == transaction.xid => "in the same transaction as".to_string(),
+                s if s >= 0 => format!("{} before", span(gap)),
+                _ => format!("{} after", span(-gap)),
+            };
+            let reading = match gap.is_negative() {
+                false => "the rows may have been copied aside before they were deleted",
+                true => "the deleted rows may have been put back in a new table",
+            };
+            found.push(Incident {
+                pattern: Pattern::NewTable,
+                score: NEW_TABLE_WEIGHT * deletion.score,
+                xid: transaction.xid,
+                commit_lsn: transaction.commit_lsn,
+                committed_at: transaction.committed_at,
+                xids: vec![transaction.xid],
+                last_committed_at: None,
+                tables: vec![TableEffect::of(touch, None)],
+                related_xid: Some(deletion.xid),
+                message: format!(
+                    "{} first appeared (its first {} rows inserted) {when} {deletion_is} of \
+                     {deleted} (xid {}): {reading}",
+                    inert(table),
+                    touch.inserts,
+                    deletion.xid
+                ),
+                restore_tables: deletion.restore_tables.clone(),
+                before_xid: deletion.before_xid,
+            });
+        }
+        found
+    }
+}
+
+/// `2 min 5 s`, `40 s`.
+fn span(duration: Duration) -> String {
+    let seconds = duration.whole_seconds();
+    match seconds {
+        s if s < 60 => format!("{s} s"),
+        s => format!("{} min {} s", s / 60, s % 60),
+    }
+}
+
+/// Whether `c` must not reach a terminal as it is: control characters, and the Unicode line
+/// separators and bidirectional overrides.
+fn unprintable(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `text` as one shell word: bare when it holds only `[A-Za-z0-9_./:@-]`, else in single
+/// quotes (`'\''` for a quote), or, when it holds a character that must not reach a terminal,
+/// as `$'...'` with that character's bytes as `\xHH` (bash, zsh and ksh read it back exactly).
+pub fn shell_quote(text: &str) -> String {
+    let bare =
+        |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '/' | ':' | '@' | '-');
+    if !text.is_empty() && text.chars().all(bare) {
+        return text.to_string();
+    }
+    if !text.chars().any(unprintable) {
+        return format!("'{}'", text.replace('\'', "'\\''"));
+    }
+    let mut quoted = String::from("$'");
+    for c in text.chars() {
+        match c {
+            '\\' => quoted.push_str("\\\\"),
+            '\'' => quoted.push_str("\\'"),
+            c if unprintable(c) => {
+                let mut bytes = [0; 4];
+                for byte in c.encode_utf8(&mut bytes).bytes() {
+                    quoted.push_str(&format!("\\x{byte:02x}"));
+                }
+            }
+            c => quoted.push(c),
+        }
+    }
+    quoted.push('\'');
+    quoted
+}
+
+/// `--name value`, or `--name=value` for a value that would read as an option.
+fn option(name: &str, value: &str) -> String {
+    match value.starts_with('-') {
+        true => format!("--{name}={}", shell_quote(value)),
+        false => format!("--{name} {}", shell_quote(value)),
+    }
+}
+
+/// The restore of `tables` as they were just before transaction `before_xid`, into the schema
+/// `recovered` beside the live ones, as one shell line.
+pub fn restore_command(
+    store: &str,
+    database_id: &str,
+    tables: &[String],
+    before_xid: u64,
+) -> String {
+    format!(
+        "backstop restore {} {} {} --before-xid {before_xid} --into-schema recovered --db \"$DATABASE_URL\"",
+        option("from", store),
+        option("database-id", database_id),
+        option("tables", &tables.join(",")),
+    )
+}
+
+/// What one transaction did to a table's rows, as previewed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Insert,
+    Update,
+    Delete,
+    Truncate,
+}
+
+impl Action {
+    /// The word `--json` writes.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Action::Insert => "insert",
+            Action::Update => "update",
+            Action::Delete => "delete",
+            Action::Truncate => "truncate",
+        }
+    }
+}
+
+/// One changed row: the old values the stream holds (a DELETE's and an UPDATE's replica
+/// identity, or with `REPLICA IDENTITY FULL` the whole old row) and the new ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangedRow {
+    pub action: Action,
+    pub old: Option<Vec<Column>>,
+    pub new: Option<Vec<Column>>,
+}
+
+/// A transaction's changes to one table: how many, and the first few.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TablePreview {
+    pub table: String,
+    pub changes: u64,
+    pub rows: Vec<ChangedRow>,
+}
+
+impl TablePreview {
+    /// Whether the old values shown are whole rows: `Some(false)` when one lacks a column of
+    /// `columns` (the table's, quoted, as a backup's manifest lists them), as with
+    /// `REPLICA IDENTITY DEFAULT`, where only the key is in the stream; `None` when no row
+    /// shown has old values, or the columns are unknown.
+    pub fn old_values_complete(&self, columns: Option<&[String]>) -> Option<bool> {
+        let columns = columns?;
+        let olds: Vec<&Vec<Column>> = self.rows.iter().filter_map(|r| r.old.as_ref()).collect();
+        if olds.is_empty() {
+            return None;
+        }
+        Some(olds.iter().all(|old| {
+            columns
+                .iter()
+                .all(|column| old.iter().any(|c| c.name == unquote(column)))
+        }))
+    }
+}
+
+/// A quoted identifier's name (`"Key"` is `Key`).
+fn unquote(name: &str) -> String {
+    match name.strip_prefix('"').and_then(|n| n.strip_suffix('"')) {
+        Some(inner) => inner.replace("\"\"", "\""),
+        None => name.to_string(),
+    }
+}
+
+/// A transaction's changes per table, up to `limit` rows each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preview {
+    limit: usize,
+    tables: BTreeMap<String, TablePreview>,
+}
+
+impl Preview {
+    pub fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            tables: BTreeMap::new(),
+        }
+    }
+
+    /// Counts `change`, and keeps it while its table has fewer than `limit` rows shown.
+    pub fn add(&mut self, change: Change) {
+        let (tables, row): (Vec<TableName>, ChangedRow) = match change {
+            Change::Insert { table, new } => (
+                vec![table],
+                ChangedRow {
+                    action: Action::Insert,
+                    old: None,
+                    new: Some(new),
+                },
+            ),
+            Change::Update { table, old, new } => (
+                vec![table],
+                ChangedRow {
+                    action: Action::Update,
+                    old,
+                    new: Some(new),
+                },
+            ),
+            Change::Delete { table, old } => (
+                vec![table],
+                ChangedRow {
+                    action: Action::Delete,
+                    old,
+                    new: None,
+                },
+            ),
+            Change::Truncate { tables, .. } => (
+                tables,
+                ChangedRow {
+                    action: Action::Truncate,
+                    old: None,
+                    new: None,
+                },
+            ),
+        };
+        for table in tables {
+            let name = table.to_string();
+            let preview = self
+                .tables
+                .entry(name.clone())
+                .or_insert_with(|| TablePreview {
+                    table: name,
+                    changes: 0,
+                    rows: Vec::new(),
+                });
+            preview.changes += 1;
+            if preview.rows.len() < self.limit {
+                preview.rows.push(row.clone());
+            }
+        }
+    }
+
+    /// The tables, by name.
+    pub fn tables(self) -> Vec<TablePreview> {
+        self.tables.into_values().collect()
+    }
+}
+
+/// `id=1, note='a b'`: columns as a person reads them, every byte from the database safe for a
+/// terminal.
+pub fn describe_columns(columns: &[Column]) -> String {
+    columns
+        .iter()
+        .map(|column| {
+            let value = match &column.value {
+                Value::Null => "NULL".to_string(),
+                Value::UnchangedToast => "(unchanged TOASTed value)".to_string(),
+                Value::Text(text) if !text.is_empty() && !text.contains([' ', ',', '\'', '=']) => {
+                    inert(text)
+                }
+                Value::Text(text) => format!("'{}'", inert(&text.replace('\'', "''"))),
+            };
+            format!("{}={value}", inert(&column.name))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Tables' rows per name as a seal writes names, from a manifest's blocks (schema, name and
+/// rows of each; a table split into blocks sums them).
+pub fn rows_by_table<'a>(
+    blocks: impl IntoIterator<Item = (&'a str, &'a str, u64)>,
+) -> BTreeMap<String, u64> {
+    let mut rows = BTreeMap::new();
+    for (schema, name, count) in blocks {
+        let table = TableName {
+            schema: schema.to_string(),
+            name: name.to_string(),
+        };
+        *rows.entry(table.to_string()).or_insert(0) += count;
+    }
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    const T0: OffsetDateTime = datetime!(2026-12-01 10:00 UTC);
+
+    fn touch(table: &str, [inserts, updates, deletes, truncates]: [u64; 4]) -> TableTouch {
+        TableTouch {
+            table: table.to_string(),
+            inserts,
+            updates,
+            deletes,
+            truncates,
+        }
+    }
+
+    /// Transaction `xid`, committed `seconds` after T0.
+    fn tx(xid: u64, seconds: i64, tables: Vec<TableTouch>) -> Streamed {
+        Streamed {
+            xid,
+            commit_lsn: Lsn(xid * 100),
+            committed_at: T0 + Duration::seconds(seconds),
+            tables: Some(tables),
+        }
+    }
+
+    /// A backup taken `seconds` after T0 holding every xid below `xmax`.
+    fn base(id: &str, seconds: i64, xmax: u64, rows: &[(&str, u64)]) -> BaseRows {
+        BaseRows {
+            backup_id: id.to_string(),
+            started_at: T0 + Duration::seconds(seconds),
+            snapshot: Snapshot {
+                xmin: xmax,
+                xmax,
+                in_progress: Vec::new(),
+            },
+            rows: Some(rows.iter().map(|(t, n)| (t.to_string(), *n)).collect()),
+        }
+    }
+
+    /// An application's day: orders placed and paid, accounts touched, a few rows cleaned up,
+    /// a queue filled and drained one row at a time, a busy jobs table updated row by row.
+    fn ordinary_day() -> Vec<Streamed> {
+        let mut day = Vec::new();
+        for i in 0..2_000u64 {
+            let xid = 1_000 + i;
+            let seconds = i as i64 * 3;
+            let tables = match i % 6 {
+                0 => vec![touch("public.orders", [1 + i % 3, 0, 0, 0])],
+                1 => vec![
+                    touch("public.orders", [0, 1, 0, 0]),
+                    touch("public.accounts", [0, 1, 0, 0]),
+                ],
+                2 => vec![touch("public.queue", [2, 0, 0, 0])],
+                3 => vec![touch("public.queue", [0, 0, 1, 0])],
+                4 => vec![touch("public.jobs", [0, 1, 0, 0])],
+                _ => vec![
+                    touch("public.sessions", [1, 0, 1 + i % 4, 0]),
+                    touch("public.queue", [0, 0, 1, 0]),
+                ],
+            };
+            day.push(tx(xid, seconds, tables));
+        }
+        day
+    }
+
+    fn ordinary_bases() -> Vec<BaseRows> {
+        vec![base(
+            "b1",
+            -60,
+            1_000,
+            &[
+                ("public.orders", 1_200),
+                ("public.accounts", 200),
+                ("public.queue", 40),
+                ("public.jobs", 30),
+                ("public.sessions", 50),
+                ("public.audit", 10_000),
+            ],
+        )]
+    }
+
+    #[test]
+    fn an_ordinary_workload_lists_nothing() {
+        let day = ordinary_day();
+        assert_eq!(rank(&day, &ordinary_bases(), T0), Vec::new());
+        // Nor without any backup to size the tables by.
+        assert_eq!(rank(&day, &[], T0), Vec::new());
+    }
+
+    #[test]
+    fn a_mass_delete_comes_first_with_its_share_and_restore() {
+        let mut day = ordinary_day();
+        // Mid-day: every order deleted; later, a third of the accounts updated.
+        day.insert(
+            1_000,
+            tx(
+                5_000,
+                3_000,
+                vec![
+                    touch("public.audit", [1, 0, 0, 0]),
+                    touch("public.orders", [0, 0, 1_300, 0]),
+                ],
+            ),
+        );
+        day.push(tx(
+            5_001,
+            7_000,
+            vec![touch("public.accounts", [0, 150, 0, 0])],
+        ));
+        let found = rank(&day, &ordinary_bases(), T0);
+        assert_eq!(found.len(), 2, "{found:#?}");
+        let first = &found[0];
+        assert_eq!(
+            (first.pattern, first.xid, first.before_xid),
+            (Pattern::MassDelete, 5_000, 5_000)
+        );
+        assert_eq!(first.restore_tables, vec!["public.orders".to_string()]);
+        let [orders] = first.tables.as_slice() else {
+            panic!("only the table it emptied: {first:?}")
+        };
+        // 1200 in the backup, plus the orders placed since (1 to 3 every sixth transaction).
+        let placed: u64 = (0..1_000u64)
+            .filter(|i| i % 6 == 0)
+            .map(|i| 1 + i % 3)
+            .sum();
+        assert_eq!(orders.rows_before, Some(1_200 + placed));
+        assert_eq!(
+            orders.describe(),
+            format!(
+                "public.orders: 1300 deleted (95% of ~{} rows)",
+                1_200 + placed
+            )
+        );
+        assert_eq!(orders.estimated_from_backup_id.as_deref(), Some("b1"));
+        assert!(first.message.contains("deleted"), "{}", first.message);
+        assert_eq!(found[1].pattern, Pattern::MassUpdate);
+        assert_eq!(
+            found[1].tables[0].describe(),
+            "public.accounts: 150 updated (75% of ~200 rows)"
+        );
+    }
+
+    #[test]
+    fn the_share_counts_the_base_and_the_streamed_changes_it_does_not_hold() {
+        // The base holds xids below 10 but 8 (in progress at its snapshot).
+        let mut b = base("b1", 0, 10, &[("public.t", 100)]);
+        b.snapshot.xmin = 8;
+        b.snapshot.in_progress = vec![8];
+        let older = base("b0", -100, 5, &[("public.t", 1)]);
+        let transactions = vec![
+            tx(7, 1, vec![touch("public.t", [50, 0, 0, 0])]), // held by the base
+            tx(8, 2, vec![touch("public.t", [30, 0, 5, 0])]), // not held: +25
+            tx(11, 3, vec![touch("public.t", [10, 0, 0, 0])]), // +10
+            tx(12, 4, vec![touch("public.t", [0, 0, 100, 0])]),
+        ];
+        let found = rank(&transactions, &[older.clone(), b.clone()], T0);
+        let effect = &found[0].tables[0];
+        assert_eq!(effect.rows_before, Some(135));
+        assert_eq!(
+            effect.describe(),
+            "public.t: 100 deleted (74% of ~135 rows)"
+        );
+        assert_eq!(effect.estimated_from_backup_id.as_deref(), Some("b1"));
+
+        // A TRUNCATE in between empties the count; what follows adds to it again.
+        let mut truncated = transactions.clone();
+        truncated.insert(3, tx(13, 3, vec![touch("public.t", [20, 0, 0, 1])]));
+        let found = rank(&truncated, &[b.clone()], T0);
+        let delete = found.iter().find(|i| i.xid == 12).unwrap();
+        assert_eq!(delete.tables[0].rows_before, Some(100));
+
+        // A backup that does not know the table: the share is unknown, and a hundred rows
+        // are not many enough to list.
+        let unknown = base("b1", 0, 10, &[("public.other", 5)]);
+        assert!(rank(&transactions, std::slice::from_ref(&unknown), T0).is_empty());
+        let mut many = transactions.clone();
+        many[3] = tx(12, 4, vec![touch("public.t", [0, 0, 5_000, 0])]);
+        let found = rank(&many, &[unknown], T0);
+        assert_eq!(found[0].tables[0].rows_before, None);
+        assert_eq!(
+            found[0].tables[0].describe(),
+            "public.t: 5000 deleted (share unknown)"
+        );
+        assert!(found[0].message.contains("share unknown"), "{found:?}");
+
+        // A transaction in between whose seal records no tables leaves the count unknown.
+        let mut blind = transactions;
+        blind[2].tables = None;
+        let found = rank(&blind, &[b], T0);
+        assert!(found.is_empty(), "{found:?}");
+    }
+
+    #[test]
+    fn a_truncate_is_listed_with_the_rows_it_took() {
+        let mut day = ordinary_day();
+        day.push(tx(
+            6_000,
+            8_000,
+            vec![
+                touch("public.accounts", [0, 0, 0, 1]),
+                touch("public.sessions", [0, 0, 0, 1]),
+            ],
+        ));
+        let found = rank(&day, &ordinary_bases(), T0);
+        let [truncate] = found.as_slice() else {
+            panic!("one incident: {found:#?}")
+        };
+        assert_eq!(truncate.pattern, Pattern::Truncate);
+        assert_eq!(truncate.tables.len(), 2);
+        assert_eq!(
+            truncate.tables[0].describe(),
+            "public.accounts: truncated (~200 rows)"
+        );
+        assert!(
+            truncate
+                .message
+                .starts_with("TRUNCATE of public.accounts and 1 other table"),
+            "{}",
+            truncate.message
+        );
+        assert_eq!(
+            truncate.restore_tables,
+            vec!["public.accounts".to_string(), "public.sessions".to_string()]
+        );
+        // Before the window asked for, it is not listed.
+        assert!(rank(&day, &ordinary_bases(), T0 + Duration::hours(3)).is_empty());
+    }
+
+    #[test]
+    fn a_burst_of_small_deletes_is_one_incident_before_its_first() {
+        let mut day = ordinary_day();
+        // Eight transactions of 150 deletes each, 5 s apart: none a large share alone.
+        for n in 0..8 {
+            day.push(tx(
+                7_000 + n,
+                9_000 + 5 * n as i64,
+                vec![touch("public.orders", [0, 0, 150, 0])],
+            ));
+        }
+        let found = rank(&day, &ordinary_bases(), T0);
+        let [burst] = found.as_slice() else {
+            panic!("one burst: {found:#?}")
+        };
+        assert_eq!(burst.pattern, Pattern::Burst);
+        assert_eq!((burst.xid, burst.before_xid), (7_000, 7_000));
+        assert_eq!(burst.xids, (7_000..7_008).collect::<Vec<u64>>());
+        assert_eq!(burst.tables[0].deletes, 1_200);
+        assert!(
+            burst
+                .message
+                .contains("8 transactions in 35 s deleted 1200 rows of public.orders"),
+            "{}",
+            burst.message
+        );
+
+        // Spread over hours, the same deletes are no burst.
+        let mut slow = ordinary_day();
+        for n in 0..8 {
+            slow.push(tx(
+                7_000 + n,
+                9_000 + 600 * n as i64,
+                vec![touch("public.orders", [0, 0, 150, 0])],
+            ));
+        }
+        assert!(rank(&slow, &ordinary_bases(), T0).is_empty());
+    }
+
+    #[test]
+    fn a_new_table_beside_a_mass_delete_is_listed_after_it() {
+        let mut day = ordinary_day();
+        day.push(tx(
+            8_000,
+            9_000,
+            vec![touch("public.orders_copy", [1_500, 0, 0, 0])],
+        ));
+        day.push(tx(
+            8_001,
+            9_090,
+            vec![touch("public.orders", [0, 0, 1_600, 0])],
+        ));
+        let found = rank(&day, &ordinary_bases(), T0);
+        assert_eq!(found.len(), 2, "{found:#?}");
+        assert_eq!(found[0].pattern, Pattern::MassDelete);
+        let new = &found[1];
+        assert_eq!(new.pattern, Pattern::NewTable);
+        assert_eq!((new.xid, new.related_xid), (8_000, Some(8_001)));
+        // What to bring back is the deleted table, as it was before the delete.
+        assert_eq!(
+            (new.restore_tables.clone(), new.before_xid),
+            (vec!["public.orders".to_string()], 8_001)
+        );
+        assert!(
+            new.message
+                .contains("1 min 30 s before the mass delete of public.orders"),
+            "{}",
+            new.message
+        );
+
+        // A table the backup already held is no new table; one far from any delete is not
+        // listed either.
+        let mut known = ordinary_day();
+        known.push(tx(
+            8_000,
+            9_000,
+            vec![touch("public.accounts", [1_500, 0, 0, 0])],
+        ));
+        known.push(tx(
+            8_001,
+            9_090,
+            vec![touch("public.orders", [0, 0, 1_600, 0])],
+        ));
+        assert_eq!(rank(&known, &ordinary_bases(), T0).len(), 1);
+        let mut far = ordinary_day();
+        far.insert(
+            334,
+            tx(
+                8_000,
+                1_000,
+                vec![touch("public.orders_copy", [1_500, 0, 0, 0])],
+            ),
+        );
+        far.push(tx(
+            8_001,
+            9_090,
+            vec![touch("public.orders", [0, 0, 1_600, 0])],
+        ));
+        assert_eq!(rank(&far, &ordinary_bases(), T0).len(), 1);
+    }
+
+    #[test]
+    fn hostile_names_are_quoted_for_the_shell_and_escaped_for_the_terminal() {
+        assert_eq!(shell_quote("public.orders"), "public.orders");
+        assert_eq!(shell_quote("file:///var/b@k-1"), "file:///var/b@k-1");
+        assert_eq!(shell_quote(""), "''");
+        assert_eq!(shell_quote("a'b; rm -rf /"), "'a'\\''b; rm -rf /'");
+        assert_eq!(shell_quote("app.\"Users\""), "'app.\"Users\"'");
+        assert_eq!(shell_quote("$(reboot)`x`"), "'$(reboot)`x`'");
+        assert_eq!(
+            shell_quote("a\nb\u{1b}[2Jc'd\\"),
+            "$'a\\x0ab\\x1b[2Jc\\'d\\\\'"
+        );
+        assert_eq!(shell_quote("x\u{202e}y"), "$'x\\xe2\\x80\\xaey'");
+
+        let table = "public.\"a'b; rm -rf /\u{1b}]0;x\u{7}\"".to_string();
+        let command = restore_command("s3://b/p q", "-app", std::slice::from_ref(&table), 77);
+        assert_eq!(
+            command,
+            "backstop restore --from 's3://b/p q' --database-id=-app --tables \
+             $'public.\"a\\'b; rm -rf /\\x1b]0;x\\x07\"' --before-xid 77 --into-schema recovered \
+             --db \"$DATABASE_URL\""
+        );
+        assert!(!command.chars().any(unprintable));
+
+        // The shell reads each word back exactly as it was.
+        if let Ok(output) = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "printf '%s\\0' {} {} {}",
+                shell_quote(&table),
+                shell_quote("a'b; rm -rf /"),
+                shell_quote("tab\there\u{85}")
+            ))
+            .output()
+        {
+            let words: Vec<&[u8]> = output.stdout.split(|b| *b == 0).collect();
+            assert_eq!(words[0], table.as_bytes());
+            assert_eq!(words[1], b"a'b; rm -rf /");
+            assert_eq!(words[2], "tab\there\u{85}".as_bytes());
+        }
+
+        let effect = TableEffect {
+            table: "public.\"x\u{1b}[31m\"".into(),
+            inserts: 0,
+            updates: 0,
+            deletes: 12,
+            truncates: 0,
+            rows_before: Some(12),
+            estimated_from_backup_id: None,
+        };
+        assert_eq!(
+            effect.describe(),
+            "public.\"x\\u{1b}[31m\": 12 deleted (100% of ~12 rows)"
+        );
+        let columns = [Column {
+            name: "n\u{7}".into(),
+            value: Value::Text("it's\r\n".into()),
+        }];
+        assert_eq!(describe_columns(&columns), "n\\u{7}='it''s\\u{d}\\u{a}'");
+    }
+
+    #[test]
+    fn a_preview_keeps_the_first_rows_and_says_whether_old_values_are_whole() {
+        let table = TableName {
+            schema: "public".into(),
+            name: "orders".into(),
+        };
+        let key = |id: &str| {
+            vec![Column {
+                name: "id".into(),
+                value: Value::Text(id.into()),
+            }]
+        };
+        let mut preview = Preview::new(2);
+        for id in ["1", "2", "3"] {
+            preview.add(Change::Delete {
+                table: table.clone(),
+                old: Some(key(id)),
+            });
+        }
+        preview.add(Change::Truncate {
+            tables: vec![
+                table.clone(),
+                TableName {
+                    schema: "app".into(),
+                    name: "Log".into(),
+                },
+            ],
+            restart_identity: false,
+            cascade: false,
+        });
+        let tables = preview.tables();
+        assert_eq!(tables.len(), 2);
+        assert_eq!(tables[0].table, "app.\"Log\"");
+        let orders = &tables[1];
+        assert_eq!((orders.changes, orders.rows.len()), (4, 2));
+        assert_eq!(orders.rows[1].old, Some(key("2")));
+        let columns = vec!["id".to_string(), "\"Note\"".to_string()];
+        assert_eq!(orders.old_values_complete(Some(&columns)), Some(false));
+        assert_eq!(orders.old_values_complete(Some(&columns[..1])), Some(true));
+        assert_eq!(orders.old_values_complete(None), None);
+        assert_eq!(
+            rows_by_table([("public", "t", 3), ("app", "Users", 1), ("public", "t", 4)]),
+            BTreeMap::from([
+                ("app.\"Users\"".to_string(), 1),
+                ("public.t".to_string(), 7)
+            ])
+        );
+    }
+}
