@@ -8,7 +8,9 @@ use backstop::engine::restore::{
     StatisticsOutcome, export, read_manifest, restore, role_plan,
 };
 use backstop::engine::stream::plan::RecoveryTarget;
-use backstop::engine::stream::replay::{ReplayReport, has_stream, plan_recovery, replay};
+use backstop::engine::stream::replay::{
+    ReplayReport, TableScope, find_transaction, has_stream, plan_recovery, replay, replay_tables,
+};
 use backstop::engine::stream::segment::Lsn;
 use backstop::store::{CountingStore, StoreUrl, open_from_env};
 use tokio::io::AsyncWriteExt;
@@ -43,8 +45,18 @@ pub struct RestoreArgs {
     #[arg(long, value_name = "TIME", value_parser = crate::common::parse_time, conflicts_with = "to_lsn")]
     to_time: Option<time::OffsetDateTime>,
     /// Recover to this WAL position (as pg_current_wal_lsn() prints it).
-    #[arg(long, value_name = "LSN", value_parser = parse_lsn)]
+    #[arg(long, value_name = "LSN", value_parser = parse_lsn, conflicts_with = "before_xid")]
     to_lsn: Option<Lsn>,
+    /// Recover to just before this transaction committed (its xid, as `backstop incidents`
+    /// or pg_current_xact_id() gives it): everything committed before it, nothing of it.
+    #[arg(long, value_name = "XID", conflicts_with = "to_time")]
+    before_xid: Option<u64>,
+    /// Make the tables of --tables in this new schema of the database in use, beside the
+    /// live ones (with their indexes, constraints, owners and grants; without triggers, rules
+    /// or foreign keys to other tables), replaying only their changes; nothing else is
+    /// touched. Refused when the schema exists. Compare with `backstop compare`.
+    #[arg(long, value_name = "SCHEMA")]
+    into_schema: Option<String>,
     /// Parallel connections for loading and index builds.
     #[arg(long, value_name = "N", default_value_t = 2, value_parser = at_least_one)]
     jobs: usize,
@@ -258,16 +270,52 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
     let database = database_id(args.database_id.as_deref(), Some(&target), store.as_ref()).await?;
     let mut selector: BackupSelector = args.backup.parse()?;
     let selection = Selection::of(&args)?;
-    // A restore of some tables, or without rows, replays no change stream.
+    // A restore of some tables, or without rows, replays no change stream, unless the tables
+    // go into a schema apart: then only their changes are replayed.
     let selective = selection.tables.is_some()
         || sections(&args) != Sections::ALL
         || !selection.exclude_table_data.is_empty();
+    let apart = args.into_schema.is_some();
+    if apart && selection.tables.is_none() {
+        anyhow::bail!(
+            "--into-schema restores chosen tables: name them with --tables (or --schema)"
+        );
+    }
     let identities = args.identity.identities()?;
-    if (args.to_time.is_some() || args.to_lsn.is_some()) && selector != BackupSelector::Latest {
-        anyhow::bail!("--to-time and --to-lsn choose the backup themselves; leave out --backup");
+    let pinned = args.to_time.is_some() || args.to_lsn.is_some() || args.before_xid.is_some();
+    if pinned && selector != BackupSelector::Latest {
+        anyhow::bail!(
+            "--to-time, --to-lsn and --before-xid choose the backup themselves; leave out --backup"
+        );
     }
     let streamed = has_stream(store.as_ref(), &database).await?;
-    let recovery_target = match (args.to_time, args.to_lsn) {
+    let to_lsn = match args.before_xid {
+        None => args.to_lsn,
+        Some(_) if !streamed => anyhow::bail!(
+            "{database} has no change stream, so no transaction can be found in it; restore to \
+             a time with --to-time (the newest backup before it)"
+        ),
+        Some(xid) => {
+            let found = find_transaction(store.as_ref(), &database, xid, identities.as_deref())
+                .await?
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "transaction {xid} is not in the change stream of {database} (it wrote \
+                         nothing, or it is older than the stream); `backstop incidents --from {}` \
+                         lists the streamed ones",
+                        args.from
+                    )
+                })?;
+            eprintln!(
+                "restoring to just before transaction {} (committed at {}, LSN {})",
+                found.xid,
+                rfc3339(found.commit_time),
+                found.commit_lsn
+            );
+            Some(Lsn(found.commit_lsn.0.saturating_sub(1)))
+        }
+    };
+    let recovery_target = match (args.to_time, to_lsn) {
         // Without a change stream the newest backup before the time is as close as it gets.
         (Some(time), _) if !streamed => {
             let (id, started) = newest_backup_before(store.as_ref(), &database, time).await?;
@@ -285,7 +333,7 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
         }
         (Some(time), _) => Some(RecoveryTarget::Time(time)),
         (None, Some(lsn)) => Some(RecoveryTarget::Lsn(lsn)),
-        (None, None) if selector == BackupSelector::Latest && streamed && !selective => {
+        (None, None) if selector == BackupSelector::Latest && streamed && (!selective || apart) => {
             Some(RecoveryTarget::Latest)
         }
         (None, None) => None,
@@ -319,13 +367,15 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
         role_map: args.role_map,
         create_database: args.create,
         statistics: !args.no_statistics,
+        into_schema: args.into_schema.clone(),
         ..RestoreOptions::new(args.jobs)
     };
-    if selective && recovery.as_ref().is_some_and(|r| !r.segments.is_empty()) {
+    if selective && !apart && recovery.as_ref().is_some_and(|r| !r.segments.is_empty()) {
         anyhow::bail!(
-            "a point-in-time restore replays every table's changes; leave out --tables, --schema, \
-             --schema-only, --data-only, --section, --exclude-table-data and --filter (or pick \
-             a backup with --backup)"
+            "a point-in-time restore into the database replays every table's changes; to bring \
+             some tables back as of a moment, add --into-schema NAME (they are made in that new \
+             schema, beside the live ones), or leave out --tables, --schema, --schema-only, \
+             --data-only, --section, --exclude-table-data and --filter"
         );
     }
     if options.roles == RolesMode::Plan {
@@ -428,12 +478,38 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
     let report = report?;
     let replayed: Option<ReplayReport> = match &recovery {
         Some(recovery) if !recovery.segments.is_empty() => {
+            let scope = args.into_schema.as_ref().map(|schema| TableScope {
+                tables: report.moved_to.keys().cloned().collect(),
+                schema: schema.clone(),
+            });
+            let replaying = async {
+                match &scope {
+                    Some(scope) => {
+                        replay_tables(store, recovery, &target, identities.as_deref(), scope).await
+                    }
+                    None => replay(store, recovery, &target, identities.as_deref()).await,
+                }
+            };
+            // The replay is one transaction: stopped or failed, none of it stays.
+            let unfinished = |what: String| match &args.into_schema {
+                Some(schema) => anyhow::anyhow!(
+                    "{what}; schema {schema} holds the tables as backup {} has them, not carried \
+                     forward (the replay is rolled back): drop it (DROP SCHEMA {} CASCADE) and \
+                     restore again",
+                    report.backup_id,
+                    backstop::engine::catalog::ident(schema)
+                ),
+                None => anyhow::anyhow!(
+                    "{what}; the backup is restored and none of the replay was kept: restore \
+                     again with --clean"
+                ),
+            };
             let replayed = tokio::select! {
                 biased;
-                replayed = replay(store, recovery, &target, identities.as_deref()) => replayed?,
-                _ = options.interrupt.cancelled() => anyhow::bail!(
-                    "interrupted while replaying the change stream; the backup is restored and the replay stopped part way: restore again with --clean"
-                ),
+                replayed = replaying => replayed.map_err(|e| unfinished(e.to_string()))?,
+                _ = options.interrupt.cancelled() => {
+                    return Err(unfinished("interrupted while replaying the change stream".into()))
+                }
             };
             Some(replayed)
         }
@@ -459,6 +535,7 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
             "roles": roles,
             "not_granted": report.not_granted,
             "left_out": report.left_out,
+            "moved_to": report.moved_to,
             "replayed": replayed.as_ref().map(|r| serde_json::json!({
                 "segments": r.segments,
                 "transactions": r.transactions,
@@ -504,6 +581,9 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
     }
     for line in &report.left_out {
         outln!("left out: {line}");
+    }
+    for (table, moved) in &report.moved_to {
+        outln!("restored {table} as {moved}");
     }
     if let Some(replayed) = &replayed {
         outln!(

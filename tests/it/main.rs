@@ -5,6 +5,7 @@ mod advise;
 mod alerts;
 mod applications;
 mod backup_lambda;
+mod bad_hour;
 mod catalog_kinds;
 mod clean;
 mod cli;

@@ -185,7 +185,7 @@ pub fn split_key_constraint(item: &ScriptItem) -> Option<SplitConstraint> {
     if item.header.kind != ItemKind::Constraint {
         return None;
     }
-    let table = item.header.table.as_deref()?;
+    item.header.table.as_deref()?;
     let (mark, name, primary, columns) = item.header.marks.iter().find_map(|m| match &m.is {
         Marked::AddKey {
             name,
@@ -199,9 +199,13 @@ pub fn split_key_constraint(item: &ScriptItem) -> Option<SplitConstraint> {
     let before = item.sql.get(..mark.at)?;
     let after = item.sql.get(end..)?;
     // The mark says what the statement it spans adds, and the split writes from the mark: only
-    // when the two agree.
-    let statement = format!("ALTER TABLE ONLY {table}{}", sql::key_tail(&mark.is)?);
-    if item.sql.get(mark.at..end)? != statement {
+    // when the two agree. The table is the one the statement names (where a restore into
+    // another schema moved it), never one the header names.
+    let statement = item.sql.get(mark.at..end)?;
+    let table = statement
+        .strip_prefix("ALTER TABLE ONLY ")?
+        .strip_suffix(sql::key_tail(&mark.is)?.as_str())?;
+    if table.is_empty() {
         return None;
     }
     let with_sql = |kind: ItemKind, sql: String| ScriptItem {

@@ -264,6 +264,56 @@ fn check_nesting(marks: &[Mark]) -> Result<(), BadMark> {
     Ok(())
 }
 
+/// `text` with each `(at, length, new text)` of `changes` (in order, apart from each other)
+/// made, and `marks` moved to where their text landed: a mark that holds a change grows or
+/// shrinks with it; a change may not straddle a mark's edge.
+pub fn replace_spans(
+    text: &str,
+    marks: &[Mark],
+    changes: &[(usize, usize, String)],
+) -> Result<Sql, BadMark> {
+    let moved = |at: usize| -> usize {
+        let mut to = at as isize;
+        for (from, old, new) in changes {
+            if from + old <= at {
+                to += new.len() as isize - *old as isize;
+            }
+        }
+        to as usize
+    };
+    let mut out = Sql::new();
+    let mut cursor = 0;
+    for (at, old, new) in changes {
+        let before = text
+            .get(cursor..*at)
+            .ok_or_else(|| BadMark(format!("a change at byte {at} is out of order")))?;
+        out.text.push_str(before);
+        out.text.push_str(new);
+        cursor = at + old;
+    }
+    out.text.push_str(text.get(cursor..).unwrap_or_default());
+    for mark in marks {
+        let end = mark.at + mark.len;
+        let straddles = changes.iter().any(|(from, old, _)| {
+            let (from, to) = (*from, from + old);
+            (from < mark.at && mark.at < to) || (from < end && end < to)
+        });
+        if straddles {
+            return Err(BadMark(format!(
+                "a mark at byte {} straddles a change",
+                mark.at
+            )));
+        }
+        let at = moved(mark.at);
+        out.marks.push(Mark {
+            at,
+            len: moved(end) - at,
+            is: mark.is.clone(),
+        });
+    }
+    Ok(out)
+}
+
 /// `text` with `edits` made at its `marks` (checked with [`check`] first), and the marks that
 /// survive, moved to where their text landed. A span left out takes the marks inside it.
 pub fn edit(text: &str, marks: &[Mark], edits: &Edits<'_>) -> Result<Sql, BadMark> {

@@ -151,6 +151,28 @@ pub enum RestoreError {
          load the provider on the target (shared_preload_libraries, then a restart) and restore again; no object was restored"
     )]
     LabelProvidersMissing { backup: String, providers: String },
+    #[error(
+        "schema `{schema}` already exists in database `{database}`; --into-schema makes a new one \
+         beside the live objects and never writes into one that is there: pick another name, or \
+         drop it (DROP SCHEMA {quoted} CASCADE) once nothing in it is needed"
+    )]
+    SchemaExists {
+        database: String,
+        schema: String,
+        quoted: String,
+    },
+    #[error("--into-schema {reason}")]
+    IntoSchema { reason: String },
+    #[error(
+        "{reason}; database `{database}` holds part of the new schema `{schema}` and nothing else \
+         was changed: drop it (DROP SCHEMA {quoted} CASCADE) and restore again"
+    )]
+    IntoSchemaStopped {
+        database: String,
+        schema: String,
+        quoted: String,
+        reason: String,
+    },
     #[error("{source}; the target database `{database}` now holds part of the backup: {remedy}")]
     Incomplete {
         database: String,

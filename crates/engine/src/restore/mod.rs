@@ -27,6 +27,7 @@ use backstop_store::store::Store;
 
 mod chunked;
 mod error;
+mod into_schema;
 mod items;
 mod labels;
 mod parts;
@@ -38,6 +39,7 @@ mod statistics;
 mod target;
 use crate::item::ItemKind;
 pub use error::RestoreError;
+pub use into_schema::SchemaMove;
 pub(crate) use parts::{Capped, Discard, HashingReader, scan_data_part, scan_large_object_part};
 pub use parts::{ExportOptions, export, read_script};
 use pool::{Job, LoadPlan, run_pool};
@@ -98,6 +100,9 @@ pub struct RestoreOptions {
     pub statistics: bool,
     /// How long the target server may leave a probe unanswered before the restore stops.
     pub silence_limit: std::time::Duration,
+    /// Make the selected tables in this new schema (unquoted name) of a database in use,
+    /// beside the live ones, touching nothing else (`--into-schema`).
+    pub into_schema: Option<String>,
     /// Cancelled when the restore must stop (SIGINT, SIGTERM): its connections close (the
     /// server rolls back what they had open) and it fails with `Interrupted`.
     pub interrupt: tokio_util::sync::CancellationToken,
@@ -119,6 +124,7 @@ impl RestoreOptions {
             create_database: false,
             statistics: true,
             silence_limit: backstop_pg::liveness::DEFAULT_SILENCE_LIMIT,
+            into_schema: None,
             interrupt: tokio_util::sync::CancellationToken::new(),
         }
     }
@@ -201,6 +207,8 @@ pub struct RestoreReport {
     pub ready_seconds: f64,
     /// How the planner got its statistics.
     pub statistics: StatisticsOutcome,
+    /// With `--into-schema`: each restored table (as the backup names it) and where it is now.
+    pub moved_to: std::collections::BTreeMap<String, String>,
 }
 
 /// How a restored database's planner got its statistics.
@@ -238,19 +246,30 @@ pub async fn restore(
     if options.create_database {
         watched.config.dbname("postgres");
     }
-    tokio::select! {
+    let database = || backstop_pg::database_name(target).unwrap_or_default();
+    let stopped = tokio::select! {
         biased;
-        restored = restore_unwatched(store, manifest, target, options, on_event) => restored,
+        restored = restore_unwatched(store, manifest, target, options, on_event) => return restored,
         reason = backstop_pg::liveness::silence(&watched, options.silence_limit) => {
-            Err(RestoreError::ServerSilent {
-                database: backstop_pg::database_name(target).unwrap_or_default(),
-                reason,
-            })
+            RestoreError::ServerSilent { database: database(), reason }
         }
-        _ = options.interrupt.cancelled() => Err(RestoreError::Interrupted {
-            database: backstop_pg::database_name(target).unwrap_or_default(),
-        }),
-    }
+        _ = options.interrupt.cancelled() => RestoreError::Interrupted { database: database() },
+    };
+    // Into a schema apart, what is left is in that schema alone.
+    Err(match &options.into_schema {
+        Some(schema) => RestoreError::IntoSchemaStopped {
+            database: database(),
+            schema: schema.clone(),
+            quoted: ident(schema),
+            reason: match stopped {
+                RestoreError::ServerSilent { reason, .. } => {
+                    format!("the target server stopped answering ({reason})")
+                }
+                _ => "the restore was interrupted".into(),
+            },
+        },
+        None => stopped,
+    })
 }
 
 async fn restore_unwatched(
@@ -273,6 +292,9 @@ async fn restore_unwatched(
         None => None,
         Some(names) => Some(select_tables(manifest, &tables, names)?),
     };
+    if let Some(schema) = &options.into_schema {
+        into_schema::check_options(schema, options)?;
+    }
     // The tables whose rows are loaded: the selected ones, less those made without rows.
     let without_rows = data_left_out(
         manifest,
@@ -380,7 +402,12 @@ async fn restore_unwatched(
     let mut grantors_lost = Vec::new();
     let pre_items = items::apply_options(pre_items, options.no_acl, &edits, &mut grantors_lost)?;
     let post_items = items::apply_options(post_items, options.no_acl, &edits, &mut grantors_lost)?;
-    let preparation = if options.sections.pre_data {
+    let preparation = if let Some(schema) = &options.into_schema {
+        into_schema::check_absent(&main, target, schema).await?;
+        Preparation::Beside {
+            replace: Vec::new(),
+        }
+    } else if options.sections.pre_data {
         plan_target(
             &main,
             target,
@@ -424,11 +451,38 @@ async fn restore_unwatched(
     let filter = ItemFilter::new(
         &main,
         selected.as_ref(),
-        matches!(preparation, Preparation::Beside { .. }),
+        (
+            matches!(preparation, Preparation::Beside { .. }),
+            options.into_schema.is_some(),
+        ),
         &pre_items,
         &post_items,
     )
     .await?;
+    // Into a schema apart: the selected tables' items name them (and what they own) there.
+    let moves = match (&options.into_schema, &selected) {
+        (Some(schema), Some(selected)) => Some(SchemaMove::new(
+            schema,
+            selected,
+            pre_items.iter().chain(post_items.iter()),
+            &filter.owned_sequences,
+        )),
+        _ => None,
+    };
+    let (pre_items, post_items) = match &moves {
+        Some(moves) => (
+            into_schema::move_items(moves, pre_items, |i| filter.keeps(i))?,
+            into_schema::move_items(moves, post_items, |i| filter.keeps(i))?,
+        ),
+        None => (pre_items, post_items),
+    };
+    let moved_to: HashMap<String, String> = match (&moves, &selected) {
+        (Some(moves), Some(selected)) => selected
+            .iter()
+            .filter_map(|t| moves.name_of(t).map(|n| (t.clone(), n.to_string())))
+            .collect(),
+        _ => HashMap::new(),
+    };
 
     let is_loaded = |table: &str| with_rows.as_ref().is_none_or(|s| s.contains(table));
     let (loads, large_objects) = plan_loads(
@@ -496,6 +550,12 @@ async fn restore_unwatched(
             .iter()
             .filter(|i| keeps(i, options.sections.pre_data))
             .collect();
+        if let Some(schema) = &options.into_schema {
+            main.batch_execute(&format!("CREATE SCHEMA {}", ident(schema)))
+                .await
+                .map_err(db("creating the new schema"))?;
+            committed.set(true);
+        }
         for chunk in pre_items.chunks(max_locks.max(16)) {
             run_batch(&main, chunk).await?;
             committed.set(true);
@@ -538,6 +598,7 @@ async fn restore_unwatched(
                 }
             ),
             into_existing,
+            moved_to: moved_to.clone(),
         };
         tracing::debug!(seconds = clock.elapsed().as_secs_f64(), "pre-data restored");
         on_event(RestoreEvent::DataStarted {
@@ -569,7 +630,14 @@ async fn restore_unwatched(
         let loaded_seconds = clock.elapsed().as_secs_f64();
 
         let wanted = options.statistics && (options.sections.data || options.sections.post_data);
-        let statistics = if wanted {
+        let statistics = if wanted && !moved_to.is_empty() {
+            // The backup's statistics name the live tables: the moved ones are analyzed.
+            on_event(RestoreEvent::StatisticsStarted {
+                relations: 0,
+                tables: moved_to.len(),
+            });
+            into_schema::analyze(&main, moved_to.values()).await?
+        } else if wanted {
             let earlier = notices.take();
             let kept: Vec<&ScriptItem> = statistics_items
                 .iter()
@@ -611,6 +679,16 @@ async fn restore_unwatched(
         .unwrap_or_default();
     let (rows, loaded_seconds, statistics) = filled.map_err(|e| {
         let database = backstop_pg::database_name(target).unwrap_or_default();
+        if let Some(schema) = &options.into_schema
+            && committed.get()
+        {
+            return RestoreError::IntoSchemaStopped {
+                database,
+                quoted: ident(schema),
+                schema: schema.clone(),
+                reason: e.to_string(),
+            };
+        }
         let remedy = match (options.create_database, created_roles.is_empty()) {
             (false, _) if !committed.get() => return e,
             (false, _) => "restore again with --clean to replace it".to_string(),
@@ -666,6 +744,7 @@ async fn restore_unwatched(
         loaded_seconds,
         ready_seconds,
         statistics,
+        moved_to: moved_to.into_iter().collect(),
     })
 }
 

@@ -588,6 +588,19 @@ pub async fn export(
     out.flush().await.map_err(write_error)
 }
 
+/// The `COPY ... FROM STDIN` that loads a data part of `table` into the table named `into`
+/// (its own name, or where `--into-schema` moved it), followed by `with` (e.g. ` WITH (FREEZE)`).
+pub(super) fn copy_statement(table: &TablePart, into: &str, with: &str) -> String {
+    if table.columns.is_empty() {
+        format!("COPY {into} FROM STDIN{with}")
+    } else {
+        format!(
+            "COPY {into} ({}) FROM STDIN{with}",
+            table.columns.join(", ")
+        )
+    }
+}
+
 /// The COPY header a data part of `table` starts with.
 pub(super) fn copy_header(table: &TablePart) -> String {
     if table.columns.is_empty() {

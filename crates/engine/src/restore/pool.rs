@@ -18,7 +18,7 @@ use tokio::task::JoinSet;
 use tokio_postgres::{Client, CopyInSink};
 
 use super::items;
-use super::parts::{BlockSink, copy_header, scan_data_part, scan_large_object_part};
+use super::parts::{BlockSink, copy_statement, scan_data_part, scan_large_object_part};
 use super::{RestoreError, RestoreEvent, run_batch, run_item};
 use crate::manifest::{Manifest, Part, TablePart};
 use crate::script::ScriptItem;
@@ -71,6 +71,15 @@ pub(super) struct LoadPlan {
     /// The tables are the target's own, already there and empty: rows are added with a plain
     /// `COPY` (no `TRUNCATE`, so no `FREEZE`).
     pub into_existing: bool,
+    /// Where a table's rows go when it is not under its own name (`--into-schema`).
+    pub moved_to: HashMap<String, String>,
+}
+
+impl LoadPlan {
+    /// The name the rows of `table` (quoted, qualified) are loaded into.
+    fn load_into<'a>(&'a self, table: &'a str) -> &'a str {
+        self.moved_to.get(table).map_or(table, String::as_str)
+    }
 }
 
 /// A build whose table is loaded, waiting for a connection.
@@ -295,7 +304,7 @@ async fn work(
                     &client,
                     store.as_ref(),
                     &manifest,
-                    &table,
+                    (&table, pool.plan.load_into(&table)),
                     &parts,
                     into_existing,
                 )
@@ -318,6 +327,7 @@ async fn work(
                     sink: None,
                     loaded: Vec::new(),
                     into_existing: pool.plan.into_existing,
+                    plan: &pool.plan,
                 };
                 let outcome = scan_data_part(store.as_ref(), &manifest, &part, &mut bundle).await;
                 let loaded = bundle.close(outcome).await;
@@ -493,6 +503,7 @@ struct BundleLoad<'a> {
     loaded: Vec<(String, u64)>,
     /// Into the target's own empty tables: neither emptied nor frozen.
     into_existing: bool,
+    plan: &'a LoadPlan,
 }
 
 impl BundleLoad<'_> {
@@ -545,9 +556,10 @@ impl BlockSink for BundleLoad<'_> {
         } else {
             ""
         };
+        let into = self.plan.load_into(name);
         let (empty, with) = match self.into_existing {
             true => (String::new(), ""),
-            false => (format!("TRUNCATE ONLY {name}"), " WITH (FREEZE)"),
+            false => (format!("TRUNCATE ONLY {into}"), " WITH (FREEZE)"),
         };
         let statement = format!("{begin}{empty}");
         if !statement.is_empty() {
@@ -557,7 +569,7 @@ impl BlockSink for BundleLoad<'_> {
                 .map_err(|e| Self::load_error(name, &e))?;
         }
         self.in_transaction += 1;
-        let copy = copy_header(table).replace(" FROM stdin;\n", &format!(" FROM STDIN{with}"));
+        let copy = copy_statement(table, into, with);
         let sink = self
             .client
             .copy_in::<_, Bytes>(&copy)
@@ -647,7 +659,7 @@ async fn load_table(
     client: &Client,
     store: &dyn Store,
     manifest: &Manifest,
-    table: &str,
+    (table, into): (&str, &str),
     parts: &[Part],
     into_existing: bool,
 ) -> Result<u64, RestoreError> {
@@ -661,11 +673,11 @@ async fn load_table(
     // An extension's configuration table already holds the extension's own rows: the
     // backed-up ones are added to them, so it is neither emptied nor frozen.
     let (begin, with) = match first.extension_rows {
-        None if !into_existing => (format!("BEGIN; TRUNCATE ONLY {table}"), " WITH (FREEZE)"),
+        None if !into_existing => (format!("BEGIN; TRUNCATE ONLY {into}"), " WITH (FREEZE)"),
         _ => ("BEGIN".to_string(), ""),
     };
     client.batch_execute(&begin).await.map_err(load_error)?;
-    let copy = copy_header(first).replace(" FROM stdin;\n", &format!(" FROM STDIN{with}"));
+    let copy = copy_statement(first, into, with);
     let result = async {
         let sink = client
             .copy_in::<_, Bytes>(&copy)

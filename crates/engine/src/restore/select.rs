@@ -18,8 +18,12 @@ use crate::script::ScriptItem;
 pub(super) struct ItemFilter<'a> {
     selected: Option<&'a HashSet<String>>,
     beside: bool,
+    /// Into a new schema (`--into-schema`): the tables alone, with nothing that would act on
+    /// or through the live database's objects (triggers, rules, publication membership,
+    /// partition attachments); foreign keys only among the selected tables.
+    apart: bool,
     /// Sequences the selected tables own (`OWNED BY`): dropped with them, made with them.
-    owned_sequences: HashSet<String>,
+    pub(super) owned_sequences: HashSet<String>,
     /// Tables a foreign key of a selected table may reference: the selected ones, and
     /// (beside the target's objects) those the target has.
     referable: HashSet<String>,
@@ -31,13 +35,14 @@ impl<'a> ItemFilter<'a> {
     pub(super) async fn new(
         client: &Client,
         selected: Option<&'a HashSet<String>>,
-        beside: bool,
+        (beside, apart): (bool, bool),
         pre_items: &[ScriptItem],
         post_items: &[ScriptItem],
     ) -> Result<Self, RestoreError> {
         let mut filter = Self {
             selected,
-            beside,
+            beside: beside || apart,
+            apart,
             owned_sequences: HashSet::new(),
             referable: HashSet::new(),
             left_out: Vec::new(),
@@ -64,7 +69,7 @@ impl<'a> ItemFilter<'a> {
             .filter_map(|i| i.header.references.clone().map(|t| (i, t)))
             .collect();
         filter.referable = selected.clone();
-        if beside {
+        if beside && !apart {
             let names: Vec<String> = references.iter().map(|(_, t)| t.clone()).collect();
             filter
                 .referable
@@ -81,7 +86,38 @@ impl<'a> ItemFilter<'a> {
                 )
             })
             .collect();
+        if apart {
+            let (pre, post) = (pre_items.iter(), post_items.iter());
+            filter.left_out.extend(
+                pre.chain(post)
+                    .filter(of_selected)
+                    .filter(|i| Self::acts_on_the_live_database(i.header.kind))
+                    .map(|i| {
+                        format!(
+                            "{} {} of {} (in a schema apart it would act on the live database's objects)",
+                            format!("{:?}", i.header.kind).to_lowercase(),
+                            i.header.name,
+                            i.header.table.as_deref().unwrap_or_default()
+                        )
+                    }),
+            );
+        }
         Ok(filter)
+    }
+
+    /// Items of a table that, made on a copy in a schema apart, would act on or through the
+    /// live objects: a trigger or rule runs the application's code or writes elsewhere, a
+    /// publication member would publish it, a partition attachment would join it to a live
+    /// table.
+    fn acts_on_the_live_database(kind: ItemKind) -> bool {
+        matches!(
+            kind,
+            ItemKind::Trigger
+                | ItemKind::Rule
+                | ItemKind::PublicationMember
+                | ItemKind::PartitionAttach
+                | ItemKind::IndexAttach
+        )
     }
 
     pub(super) fn keeps(&self, item: &ScriptItem) -> bool {
@@ -96,6 +132,9 @@ impl<'a> ItemFilter<'a> {
             | ItemKind::LargeObject
             | ItemKind::LargeObjectAcl => return false,
             _ => {}
+        }
+        if self.apart && Self::acts_on_the_live_database(header.kind) {
+            return false;
         }
         match &header.table {
             Some(table) if !selected.contains(table) => false,

@@ -139,6 +139,49 @@ pub async fn plan_from(
     }))
 }
 
+/// The streamed transaction with full xid `xid`, from whichever seal holds it (opened with
+/// `identities` when encrypted); `None` when no seal does.
+pub async fn find_transaction(
+    store: &dyn Store,
+    database: &DatabaseId,
+    xid: u64,
+    identities: Option<&Identities>,
+) -> Result<Option<Transaction>, StreamError> {
+    let listing = store
+        .list(&format!("{database}/{}/", super::segment::STREAM_FOLDER))
+        .await?;
+    let seals = read_seals(store, database, listing.iter().map(|o| o.key.as_str())).await?;
+    let mut low_bits = Vec::new();
+    for (index, seal) in seals.iter().enumerate() {
+        let opened;
+        let segment = match seal.encryption {
+            None => seal,
+            Some(_) => {
+                opened = open_chosen(store, database, &seals, &[index], identities).await?;
+                &opened[0]
+            }
+        };
+        if let Some(found) = segment.transactions.iter().find(|t| t.xid == xid) {
+            return Ok(Some(found.clone()));
+        }
+        if xid <= u64::from(u32::MAX) {
+            // A 32-bit xid (as `txid_current() % 2^32` or a log line gives it): the one
+            // transaction with those low bits, if just one.
+            let mut same = segment
+                .transactions
+                .iter()
+                .filter(|t| t.xid & 0xffff_ffff == xid);
+            if let (Some(found), None) = (same.next(), same.next()) {
+                low_bits.push(found.clone());
+            }
+        }
+    }
+    Ok(match low_bits.as_slice() {
+        [only] => Some(only.clone()),
+        _ => None,
+    })
+}
+
 /// Every seal among `keys` (clear parts), in chain and LSN order.
 async fn read_seals<'a>(
     store: &dyn Store,
@@ -187,12 +230,68 @@ pub struct ReplayReport {
     pub recovered_to: Option<OffsetDateTime>,
 }
 
+/// Some tables of a base, restored under a schema apart (`restore --into-schema`): only their
+/// changes are replayed, onto the tables there.
+#[derive(Debug, Clone)]
+pub struct TableScope {
+    /// The tables as the stream names them (quoted, qualified, as `TableName` prints).
+    pub tables: HashSet<String>,
+    /// The schema they were restored into (unquoted).
+    pub schema: String,
+}
+
+impl TableScope {
+    fn holds(&self, table: &TableName) -> bool {
+        self.tables.contains(&table.to_string())
+    }
+
+    /// Where the changes to `table` go.
+    fn moved(&self, table: &TableName) -> TableName {
+        TableName {
+            schema: self.schema.clone(),
+            name: table.name.clone(),
+        }
+    }
+
+    /// Whether `transaction` may have touched a table in scope (a seal that does not record
+    /// the tables could have).
+    fn may_touch(&self, segment: &Segment, transaction: &Transaction) -> bool {
+        !segment.records_tables()
+            || transaction
+                .tables
+                .iter()
+                .any(|t| self.tables.contains(&t.table))
+    }
+}
+
 /// Applies `recovery`'s segments to the restored base at `target_db`.
 pub async fn replay(
     store: Arc<dyn Store>,
     recovery: &Recovery,
     target_db: &PgTarget,
     identities: Option<&Identities>,
+) -> Result<ReplayReport, StreamError> {
+    replay_scoped(store, recovery, target_db, identities, None).await
+}
+
+/// Applies the changes `recovery`'s segments hold for `scope`'s tables to where they were
+/// restored, and nothing else: no other table, no sequence.
+pub async fn replay_tables(
+    store: Arc<dyn Store>,
+    recovery: &Recovery,
+    target_db: &PgTarget,
+    identities: Option<&Identities>,
+    scope: &TableScope,
+) -> Result<ReplayReport, StreamError> {
+    replay_scoped(store, recovery, target_db, identities, Some(scope)).await
+}
+
+async fn replay_scoped(
+    store: Arc<dyn Store>,
+    recovery: &Recovery,
+    target_db: &PgTarget,
+    identities: Option<&Identities>,
+    scope: Option<&TableScope>,
 ) -> Result<ReplayReport, StreamError> {
     let database_id =
         DatabaseId::new(&recovery.manifest.database_id).map_err(|e| StreamError::Replay {
@@ -213,9 +312,12 @@ pub async fn replay(
         .batch_execute(&backstop_pg::session::Purpose::Replay.setup())
         .await
         .map_err(database("preparing the replay session"))?;
+    // Tables restored apart have no triggers or rules: there a role that may not set it
+    // replays without (a cascading foreign key among them then fails loudly, never silently).
     if let Err(e) = client
         .batch_execute("SET session_replication_role = replica")
         .await
+        && scope.is_none()
     {
         return Err(StreamError::Replay {
             what: "the change stream".into(),
@@ -233,6 +335,7 @@ pub async fn replay(
         .map_err(database("starting the replay"))?;
     let mut replayer = Replayer {
         client: &client,
+        scope,
         shapes: HashMap::new(),
         batch: String::new(),
         expected: Vec::new(),
@@ -250,6 +353,7 @@ pub async fn replay(
                 !snapshot.sees(t.xid)
                     && recovery.target.includes(t.commit_time, t.commit_lsn)
                     && !applied.contains(&(t.xid, t.commit_lsn))
+                    && scope.is_none_or(|s| s.may_touch(segment, t))
             })
             .map(|t| (t.xid, t))
             .collect();
@@ -270,7 +374,8 @@ pub async fn replay(
         report.segments += 1;
     }
     replayer.flush().await?;
-    if let Some(index) = recovery.sequences_from {
+    // The sequences read at the drain are the live database's: a scoped replay sets none.
+    if let Some(index) = recovery.sequences_from.filter(|_| scope.is_none()) {
         let mut sql = String::new();
         for reading in &recovery.segments[index].sequences {
             sql.push_str(&format!(
@@ -317,6 +422,7 @@ struct ColumnShape {
 
 struct Replayer<'a> {
     client: &'a Client,
+    scope: Option<&'a TableScope>,
     shapes: HashMap<TableName, TableShape>,
     batch: String,
     /// Per statement of the batch: the rows it must touch, and what it is, for messages.
@@ -388,8 +494,9 @@ impl Replayer<'_> {
                 let Decoded::Change(change) = decoding::parse(&data)? else {
                     continue;
                 };
-                self.push(&change, transaction).await?;
-                report.changes += 1;
+                if self.push(&change, transaction).await? {
+                    report.changes += 1;
+                }
             }
         }
         let (sha256, bytes) = stored.digest().unwrap_or_default();
@@ -452,11 +559,16 @@ impl Replayer<'_> {
         Ok(&self.shapes[table])
     }
 
+    /// Queues `change`, or (outside a scope) nothing. Returns whether it was queued.
     async fn push(
         &mut self,
         change: &Change,
         transaction: &Transaction,
-    ) -> Result<(), StreamError> {
+    ) -> Result<bool, StreamError> {
+        let Some(change) = self.in_scope(change) else {
+            return Ok(false);
+        };
+        let change = &change;
         let at = describe_transaction(transaction);
         let (sql, expected, what) = match change {
             Change::Insert { table, new } => {
@@ -470,7 +582,7 @@ impl Replayer<'_> {
             Change::Update { table, old, new } => {
                 let shape = self.shape(table).await?;
                 let Some(sql) = update(table, shape, old.as_deref(), new, &at)? else {
-                    return Ok(());
+                    return Ok(true);
                 };
                 (sql, Some(1), format!("UPDATE of {table} ({at})"))
             }
@@ -508,7 +620,46 @@ impl Replayer<'_> {
         self.batch.push_str(&sql);
         self.batch.push_str(";\n");
         self.expected.push((expected, what));
-        Ok(())
+        Ok(true)
+    }
+
+    /// `change` as it applies where the scope's tables were restored (every change without a
+    /// scope); `None` when it touches no table in scope.
+    fn in_scope(&self, change: &Change) -> Option<Change> {
+        let Some(scope) = self.scope else {
+            return Some(change.clone());
+        };
+        let moved = |table: &TableName| scope.holds(table).then(|| scope.moved(table));
+        Some(match change {
+            Change::Insert { table, new } => Change::Insert {
+                table: moved(table)?,
+                new: new.clone(),
+            },
+            Change::Update { table, old, new } => Change::Update {
+                table: moved(table)?,
+                old: old.clone(),
+                new: new.clone(),
+            },
+            Change::Delete { table, old } => Change::Delete {
+                table: moved(table)?,
+                old: old.clone(),
+            },
+            Change::Truncate {
+                tables,
+                restart_identity,
+                cascade,
+            } => {
+                let tables: Vec<TableName> = tables.iter().filter_map(moved).collect();
+                if tables.is_empty() {
+                    return None;
+                }
+                Change::Truncate {
+                    tables,
+                    restart_identity: *restart_identity,
+                    cascade: *cascade,
+                }
+            }
+        })
     }
 
     async fn flush(&mut self) -> Result<(), StreamError> {
