@@ -768,23 +768,59 @@ async fn the_complete_example_applies_against_moto_and_reads_back() {
 /// Writes a root module calling infra/modules/backstop with `inputs` (HCL), and the zips in
 /// ../zips unless `inputs` says where they are.
 fn write_root(work: &Path, inputs: &str) -> PathBuf {
-    let root = work.join("root");
-    std::fs::create_dir_all(&root).unwrap();
+    write_root_calling(&work.join("root"), &module_call("backstop", inputs))
+}
+
+/// Writes a root module in `root` calling infra/modules/backstop once for each of `inputs`, as
+/// `case_0`, `case_1`, ...: one `terraform validate` or plan judges them all, and each error
+/// names the call it is about (`in module "case_3"`).
+fn write_cases_root(root: &Path, inputs: &[&str]) -> PathBuf {
+    let calls: String = inputs
+        .iter()
+        .enumerate()
+        .map(|(i, inputs)| module_call(&format!("case_{i}"), inputs))
+        .collect();
+    write_root_calling(root, &calls)
+}
+
+/// A call of infra/modules/backstop named `name` with `inputs`, the zips in ../zips unless
+/// `inputs` says where they are.
+fn module_call(name: &str, inputs: &str) -> String {
     let artifacts = if inputs.contains("lambda_artifacts") {
         ""
     } else {
         "lambda_artifacts = { dir = \"../zips\" }"
     };
+    format!(
+        "module \"{name}\" {{\n  source = \"../infra/modules/backstop\"\n  \
+         {artifacts}\n  {inputs}\n}}\n"
+    )
+}
+
+/// Writes `root/main.tf`: the AWS provider and `calls`.
+fn write_root_calling(root: &Path, calls: &str) -> PathBuf {
+    std::fs::create_dir_all(root).unwrap();
     std::fs::write(
         root.join("main.tf"),
-        format!(
-            "provider \"aws\" {{\n  region = \"us-east-1\"\n}}\n\
-             module \"backstop\" {{\n  source = \"../infra/modules/backstop\"\n  \
-             {artifacts}\n  {inputs}\n}}\n"
-        ),
+        format!("provider \"aws\" {{\n  region = \"us-east-1\"\n}}\n{calls}"),
     )
     .unwrap();
-    root
+    root.to_path_buf()
+}
+
+/// The diagnostics in what terraform printed, each from its `Error:` or `Warning:` line to the
+/// next one.
+fn diagnostics(text: &str) -> Vec<String> {
+    let mut all: Vec<String> = Vec::new();
+    for line in text.lines() {
+        if all.is_empty() || line.starts_with("Error: ") || line.starts_with("Warning: ") {
+            all.push(String::new());
+        }
+        let last = all.last_mut().unwrap();
+        last.push_str(line);
+        last.push('\n');
+    }
+    all
 }
 
 /// Runs terraform offline (the provider mirror) in `root`: success and what it printed.
@@ -833,6 +869,12 @@ fn validate(work: &Path, inputs: &str) -> (bool, String) {
 /// The root module with `inputs`, its provider pointed at moto.
 fn write_moto_root(work: &Path, inputs: &str) -> PathBuf {
     let root = write_root(work, inputs);
+    point_at_moto(&root);
+    root
+}
+
+/// Points the provider of the root module in `root` at moto.
+fn point_at_moto(root: &Path) {
     let endpoint = &moto().endpoint;
     let services = [
         "cloudwatch",
@@ -863,7 +905,6 @@ fn write_moto_root(work: &Path, inputs: &str) -> PathBuf {
         ),
     )
     .unwrap();
-    root
 }
 
 /// The root module with `inputs`, planned against moto (for rules across two inputs, which
@@ -1052,30 +1093,48 @@ fn terraform_validate_refuses_each_invalid_input_with_its_message() {
     ];
     // The table of what is refused and what it says, for the module's docs.
     let mut table = String::from("| Input | Refused at | Message |\n|---|---|---|\n");
-    let checks = cases
-        .into_iter()
-        .map(|(inputs, message)| (inputs, message, "validate"))
-        .chain(plan_cases.into_iter().map(|(i, m)| (i, m, "plan")));
-    for (inputs, message, stage) in checks {
+    // Each invalid input in a module call of its own, all in one root module: one validate
+    // (each run loads the provider's schema, seconds) refuses every call, each for its own
+    // reason; the same for the rules across two inputs, in one plan against moto.
+    for (stage, cases) in [("validate", &cases[..]), ("plan", &plan_cases[..])] {
+        let inputs: Vec<&str> = cases.iter().map(|(inputs, _)| inputs.as_str()).collect();
+        let root = write_cases_root(&work.path().join(stage), &inputs);
+        if stage == "plan" {
+            point_at_moto(&root);
+        }
+        let (ok, text) = terraform_offline(
+            &root,
+            &["init", "-backend=false", "-input=false", "-no-color"],
+        );
+        assert!(ok, "{text}");
         let (ok, text) = if stage == "validate" {
-            validate(work.path(), &inputs)
+            terraform_offline(&root, &["validate", "-no-color"])
         } else {
-            plan(work.path(), &inputs)
+            terraform_offline(
+                &root,
+                &["plan", "-input=false", "-no-color", "-refresh=false"],
+            )
         };
-        assert!(!ok, "accepted: {inputs}");
-        let said = text
-            .split("\n\n")
-            .map(|paragraph| paragraph.replace('\n', " "))
-            .find(|paragraph| paragraph.contains(message));
-        let Some(said) = said else {
-            panic!("{inputs}: expected {message:?} in\n{text}");
-        };
-        let input = inputs.strip_prefix(database).unwrap_or(&inputs).trim();
-        table.push_str(&format!(
-            "| `{}` | {stage} | {} |\n",
-            input.replace('|', "\\|"),
-            said.trim().replace('|', "\\|")
-        ));
+        assert!(!ok, "{stage} accepted: {inputs:#?}");
+        let found = diagnostics(&text);
+        for (i, (inputs, message)) in cases.iter().enumerate() {
+            let call = format!("in module \"case_{i}\":");
+            let said = found
+                .iter()
+                .filter(|d| d.contains(&call))
+                .flat_map(|d| d.split("\n\n"))
+                .map(|paragraph| paragraph.replace('\n', " "))
+                .find(|paragraph| paragraph.contains(message));
+            let Some(said) = said else {
+                panic!("{inputs}: accepted, or refused without {message:?}, at {stage}:\n{text}");
+            };
+            let input = inputs.strip_prefix(database).unwrap_or(inputs).trim();
+            table.push_str(&format!(
+                "| `{}` | {stage} | {} |\n",
+                input.replace('|', "\\|"),
+                said.trim().replace('|', "\\|")
+            ));
+        }
     }
     let path = backstop_tests::workspace_root().join("target/infra-bad-inputs.md");
     std::fs::write(&path, table).unwrap();
