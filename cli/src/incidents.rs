@@ -56,9 +56,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let store = open_from_env(&url).await;
     let database = database_id(args.database_id.as_deref(), None, store.as_ref()).await?;
     let identities = args.identity.identities()?;
-    let since = args
-        .since
-        .unwrap_or_else(|| OffsetDateTime::now_utc() - Duration::days(7));
+    let since = args.since.unwrap_or_else(|| {
+        let week_ago = OffsetDateTime::now_utc() - Duration::days(7);
+        week_ago.replace_nanosecond(0).unwrap_or(week_ago)
+    });
     let history = read_history(store.as_ref(), &database, since, identities.as_ref()).await?;
     for backup in &history.unreadable_backups {
         eprintln!(
@@ -69,7 +70,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     for segment in &history.unreadable_segments {
         eprintln!(
-            "WARNING: segment {} cannot be read ({}): a transaction in it is not looked at",
+            "warning: segment {} cannot be read ({}): a transaction in it is not looked at",
             inert(&segment.key),
             inert(&segment.problem)
         );
@@ -246,8 +247,8 @@ fn list(context: &Context, history: &History, limit: usize, json: bool) -> anyho
         0 => Ok(()),
         n => anyhow::bail!(
             "{n} segment(s) of the change stream of {} could not be read (named above): an \
-             incident in them is not listed; restore it from a copy of the store, or look at \
-             the transactions around them with `backstop restore --to-time`",
+             incident in them is not listed; find out what damaged them (`backstop health` \
+             checks the stream) before trusting this list",
             context.database
         ),
     }

@@ -128,6 +128,7 @@ fn every_command_speaks_the_one_vocabulary_docs_json_md_defines() {
     run(with(&["backup"], &["--db", &url, "--to", &store]));
     backstop_ok(&["backup", "--db", &url, "--to", &store], &[]);
     run(with(&["stream"], &["--db", &url, "--to", &store]));
+    run(with(&["incidents"], &from));
     run(with(&["list"], &from));
     run(with(&["show"], &from));
     run(with(

@@ -16,6 +16,7 @@ mod encryption;
 mod engine;
 mod faults;
 mod functions;
+mod incidents;
 mod incremental;
 mod infra;
 mod inputs;
