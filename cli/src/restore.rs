@@ -63,7 +63,7 @@ pub struct RestoreArgs {
     /// Restore only these tables (comma-separated schema.table or table; `*` and `?` match as
     /// in pg_dump's patterns, e.g. 'app.*'): into an empty database with the schemas, types and
     /// functions they need; into one with other objects, the tables alone, beside them.
-    #[arg(short = 't', long, value_name = "LIST", value_delimiter = ',')]
+    #[arg(short = 't', long, value_name = "LIST")]
     tables: Option<Vec<String>>,
     /// Restore only the tables of this schema (repeatable; a pattern): as --tables 'SCHEMA.*'.
     #[arg(short = 'n', long = "schema", value_name = "SCHEMA")]
@@ -210,7 +210,11 @@ struct Selection {
 
 impl Selection {
     fn of(args: &RestoreArgs) -> anyhow::Result<Self> {
-        let mut tables: Option<Vec<String>> = args.tables.clone();
+        // Commas inside a double-quoted name are the name's (`public."a,b"`).
+        let mut tables: Option<Vec<String>> = args
+            .tables
+            .as_ref()
+            .map(|lists| lists.iter().flat_map(|l| split_names(l)).collect());
         let mut include = |name: String| tables.get_or_insert_with(Vec::new).push(name);
         for schema in &args.schemas {
             include(format!("{schema}.*"));
@@ -246,6 +250,24 @@ impl Selection {
             exclude_table_data,
         })
     }
+}
+
+/// A comma-separated list of names split at the commas outside double quotes.
+fn split_names(list: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let (mut current, mut quoted) = (String::new(), false);
+    for c in list.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                current.push(c);
+            }
+            ',' if !quoted => names.push(std::mem::take(&mut current)),
+            _ => current.push(c),
+        }
+    }
+    names.push(current);
+    names.into_iter().filter(|n| !n.is_empty()).collect()
 }
 
 fn parse_lsn(text: &str) -> Result<Lsn, String> {
@@ -338,12 +360,16 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
         }
         (None, None) => None,
     };
-    let recovery = match recovery_target {
+    let mut recovery = match recovery_target {
         Some(target) => {
             Some(plan_recovery(store.as_ref(), &database, target, identities.as_deref()).await?)
         }
         None => None,
     };
+    // Just before a transaction is no time a seal names: the report says the transaction.
+    if let (Some(recovery), Some(_)) = (recovery.as_mut(), args.before_xid) {
+        recovery.recovered_to = None;
+    }
     let manifest = match &recovery {
         Some(recovery) => recovery.manifest.clone(),
         None => read_manifest(store.as_ref(), &database, &selector).await?,
@@ -543,6 +569,7 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
                 "skipped": r.skipped,
                 "sequences": r.sequences,
                 "recovered_to": r.recovered_to.map(rfc3339),
+                "before_xid": args.before_xid,
             })),
             "statistics": report.statistics,
             "loaded_seconds": report.loaded_seconds,
@@ -591,10 +618,11 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
             replayed.transactions,
             replayed.changes,
             replayed.segments,
-            replayed
-                .recovered_to
-                .map(|t| format!(", recovered to {}", rfc3339(t)))
-                .unwrap_or_default(),
+            match (replayed.recovered_to, args.before_xid) {
+                (_, Some(xid)) => format!(", recovered to just before transaction {xid}"),
+                (Some(t), None) => format!(", recovered to {}", rfc3339(t)),
+                (None, None) => String::new(),
+            },
             replayed.sequences
         );
     }

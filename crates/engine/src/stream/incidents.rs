@@ -143,14 +143,22 @@ impl TableEffect {
         }
     }
 
-    /// The rows deleted or updated over the rows the table held before, at most 1 (a row
-    /// updated twice counts twice); `None` when the rows before are unknown.
+    /// The larger of the shares deleted and updated ([`Self::share_of`]): how much of the
+    /// table one kind of change reached at least. `None` when the rows before are unknown.
     pub fn share(&self) -> Option<f64> {
-        let changed = self.deletes + self.updates;
+        Some(
+            self.share_of(self.deletes)?
+                .max(self.share_of(self.updates)?),
+        )
+    }
+
+    /// `count` rows over the rows the table held before, at most 1 (a row updated twice
+    /// counts twice); `None` when the rows before are unknown.
+    pub fn share_of(&self, count: u64) -> Option<f64> {
         let before = self.rows_before?;
         Some(match before {
-            0 => f64::from(u8::from(changed > 0)),
-            before => (changed as f64 / before as f64).min(1.0),
+            0 => f64::from(u8::from(count > 0)),
+            before => (count as f64 / before as f64).min(1.0),
         })
     }
 
@@ -160,17 +168,24 @@ impl TableEffect {
         if self.truncates > 0 {
             done.push("truncated".to_string());
         }
+        let changed = self.deletes + self.updates > 0;
+        // Each kind's own share, when both deleted and updated: they may be the same rows.
+        let both = self.deletes > 0 && self.updates > 0;
         for (count, what) in [
             (self.deletes, "deleted"),
             (self.updates, "updated"),
             (self.inserts, "inserted"),
         ] {
-            if count > 0 {
-                done.push(format!("{count} {what}"));
+            match self.share_of(count) {
+                Some(share) if count > 0 && both && what != "inserted" => {
+                    done.push(format!("{count} {what} ({})", percent(share)))
+                }
+                _ if count > 0 => done.push(format!("{count} {what}")),
+                _ => {}
             }
         }
-        let changed = self.deletes + self.updates > 0;
         let size = match (self.share(), self.rows_before) {
+            (Some(_), Some(rows)) if both => format!(" of ~{rows} rows"),
             (Some(share), Some(rows)) if changed => {
                 format!(" ({} of ~{rows} rows)", percent(share))
             }
@@ -401,25 +416,22 @@ impl<'a> Ledger<'a> {
             n => format!(" and {n} other tables"),
         };
         let table = inert(&top.table);
-        let what = match (pattern, top.share()) {
+        let (verb, count) = match pattern {
+            Pattern::MassUpdate => ("updated", top.updates),
+            _ => ("deleted", top.deletes),
+        };
+        let what = match (pattern, top.share_of(count)) {
             (Pattern::Truncate, _) => format!("TRUNCATE of {table}{others}"),
-            (_, share) => {
-                let verb = match pattern {
-                    Pattern::MassUpdate => "updated",
-                    _ => "deleted",
-                };
-                match share {
-                    Some(share) => format!(
-                        "one transaction {verb} {} of {table}{others}",
-                        percent(share)
-                    ),
-                    None => format!(
-                        "one transaction {verb} {} rows of {table}{others} (share unknown: no \
-                         backup before it holds the table's rows)",
-                        top.deletes + top.updates
-                    ),
-                }
-            }
+            (_, share) => match share {
+                Some(share) => format!(
+                    "one transaction {verb} {} of {table}{others}",
+                    percent(share)
+                ),
+                None => format!(
+                    "one transaction {verb} {count} rows of {table}{others} (share unknown: no \
+                         backup before it holds the table's rows)"
+                ),
+            },
         };
         let tables: Vec<TableEffect> = found.into_iter().map(|(_, _, e)| e).collect();
         Some(Incident {
