@@ -1,7 +1,9 @@
 //! Statements of SQL text told apart: where a semicolon ends a statement and where text is
 //! quoted, dollar-quoted or a comment. Used to refuse psql meta-commands in what `export`
 //! writes ([`super::script::meta_command`]) and to read sets written before their items
-//! carried marks ([`super::legacy`]); never to edit what a current set holds.
+//! carried marks ([`super::legacy`]), and to find where the tables a restore moves into
+//! another schema are named as SQL (`restore::SchemaMove`); never for any other edit of what a
+//! current set holds.
 
 /// One statement of a script: its text (with the `;`) and the same text with every quoted
 /// string, quoted identifier, dollar-quoted body and comment blanked out, so that keywords

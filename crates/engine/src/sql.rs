@@ -1,7 +1,9 @@
 //! An item's SQL with its structure marked: where it names a role, which statements change an
 //! owner, which make a grant as its grantor, which add a key. The catalog readers mark these as
 //! they write them; restore options (`--no-owner`, `--role-map`, a restoring role that cannot act
-//! as a grantor, key splitting) edit the text at the marks, never by reading SQL back.
+//! as a grantor, key splitting) edit the text at the marks, never by reading SQL back. The one
+//! exception is `--into-schema`, which rewrites the moved tables' names where the lexer finds
+//! them and moves the marks along ([`replace_spans`]).
 
 use serde::{Deserialize, Serialize};
 
