@@ -150,6 +150,21 @@ fn every_command_speaks_the_one_vocabulary_docs_json_md_defines() {
         &[&from[..], &["--keep-daily", "1", "--dry-run"]].concat(),
     ));
     run(with(&["advise"], &["--db", &url]));
+    db.psql("CREATE SCHEMA recovered; CREATE TABLE recovered.orders AS TABLE orders;");
+    let putback = dir.path().join("orders.putback.sql").display().to_string();
+    run(with(
+        &["compare"],
+        &[
+            "--db",
+            &url,
+            "--table",
+            "public.orders",
+            "--with",
+            "recovered.orders",
+            "--output",
+            &putback,
+        ],
+    ));
 
     let mut unknown = Vec::new();
     for (command, output) in &outputs {

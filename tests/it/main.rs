@@ -10,6 +10,7 @@ mod catalog_kinds;
 mod clean;
 mod cli;
 mod cli_output;
+mod compare;
 mod conninfo;
 mod dispatch;
 mod encryption;

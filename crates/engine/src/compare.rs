@@ -240,7 +240,7 @@ impl Table {
 
     /// The name to show or put in a comment: as SQL, with no control character.
     pub fn shown(&self) -> String {
-        inert(&self.sql())
+        format!("{}.{}", shown_name(&self.schema), shown_name(&self.name))
     }
 
     /// The table in a FROM clause or an UPDATE: its own rows.
@@ -340,13 +340,13 @@ pub fn plan(live: Table, recovered: Table, keys: &[KeyIndex]) -> Result<Plan, Co
     let lacking: Vec<String> = key_columns
         .iter()
         .filter(|k| recovered.column(k).is_none() || live.column(k).is_none())
-        .map(|k| inert(&ident(k)))
+        .map(|k| shown_name(k))
         .collect();
     if !lacking.is_empty() {
         return Err(CompareError::KeyColumnsMissing {
             table: live.shown(),
             recovered: recovered.shown(),
-            index: inert(&ident(index.as_deref().unwrap_or_default())),
+            index: shown_name(index.as_deref().unwrap_or_default()),
             columns: lacking.join(", "),
         });
     }
@@ -420,6 +420,23 @@ pub fn plan(live: Table, recovered: Table, keys: &[KeyIndex]) -> Result<Plan, Co
     })
 }
 
+/// A name as people read it: bare when it is plain lower-case (keywords too, `public`), else
+/// double-quoted as SQL; with no control character.
+fn shown_name(name: &str) -> String {
+    let plain = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if plain {
+        name.to_string()
+    } else {
+        inert(&ident(name))
+    }
+}
+
 /// `alias.column::text`.
 fn as_text(alias: &str, column: &str) -> String {
     format!("{alias}.{}::text", ident(column))
@@ -441,7 +458,7 @@ fn column_list(alias: Option<&str>, columns: &[String]) -> String {
 fn shown_list(columns: &[String]) -> String {
     columns
         .iter()
-        .map(|c| inert(&ident(c)))
+        .map(|c| shown_name(c))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -588,7 +605,7 @@ impl Plan {
     /// How rows are matched, for people.
     pub fn matched_on_text(&self) -> String {
         let columns = shown_list(&self.key_columns);
-        let index = inert(&ident(self.index.as_deref().unwrap_or_default()));
+        let index = shown_name(self.index.as_deref().unwrap_or_default());
         match self.matched_on {
             MatchedOn::PrimaryKey => format!("the primary key {index} ({columns})"),
             MatchedOn::ReplicaIdentity => format!("the replica identity index {index} ({columns})"),
@@ -629,18 +646,16 @@ fn rows(n: u64) -> String {
 }
 
 impl Comparison {
-    /// Whether the live table lacks a row or holds one changed: whether there is SQL to write.
+    /// Whether the live table lacked a row or held one changed when compared.
     pub fn has_putback(&self) -> bool {
         self.missing.rows > 0 || self.changed.as_ref().is_some_and(|c| c.rows > 0)
     }
 
     /// The SQL that puts the missing rows back and the changed ones to their recovered values,
-    /// in one transaction, reading the recovered table when it runs; `None` when there is
-    /// nothing to put back.
-    pub fn putback_sql(&self) -> Option<String> {
-        if !self.has_putback() {
-            return None;
-        }
+    /// in one transaction, reading the recovered table when it runs: an INSERT of the rows the
+    /// live table lacks and (matched on a key) an UPDATE of those that differ. Each finds its
+    /// rows when it runs, so it puts back what is missing or changed then.
+    pub fn putback_sql(&self) -> String {
         let plan = &self.plan;
         let live = plan.live.shown();
         let recovered = plan.recovered.shown();
@@ -654,9 +669,14 @@ impl Comparison {
             String::new(),
             "When compared:".into(),
         ];
+        if !self.has_putback() {
+            lines.push(format!(
+                "  {live} held every row of {recovered} as it is: the statements below change nothing unless that changed since;"
+            ));
+        }
         if self.missing.rows > 0 {
             lines.push(format!(
-                "  {} of {recovered} missing from {live}: the INSERT below adds them;",
+                "  {} of {recovered} missing from {live}: the INSERT below adds them back;",
                 rows(self.missing.rows)
             ));
         }
@@ -667,8 +687,13 @@ impl Comparison {
             ));
         }
         lines.push(format!(
-            "  {} in {live} and not in {recovered}: left as they are (nothing is deleted).",
-            rows(self.extra.rows)
+            "  {} in {live} and not in {recovered}: left as {} (nothing is deleted).",
+            rows(self.extra.rows),
+            if self.extra.rows == 1 {
+                "it is"
+            } else {
+                "they are"
+            }
         ));
         lines.push(format!("Rows are matched on {}.", plan.matched_on_text()));
         if plan.matched_on == MatchedOn::WholeRow {
@@ -683,7 +708,7 @@ impl Comparison {
         for (name, why) in &plan.not_updated {
             lines.push(format!(
                 "Not set by the UPDATE: {} ({why}).",
-                inert(&ident(name))
+                shown_name(name)
             ));
         }
         if !plan.live_only.is_empty() {
@@ -701,12 +726,12 @@ impl Comparison {
         for (name, live_type, recovered_type) in &plan.retyped {
             lines.push(format!(
                 "{} is {} in {live} and {} in {recovered}: compared as text, assigned with the type's cast.",
-                inert(&ident(name)),
+                shown_name(name),
                 inert(live_type),
                 inert(recovered_type)
             ));
         }
-        if plan.overriding && self.missing.rows > 0 {
+        if plan.overriding {
             lines.push(
                 "Inserted rows keep their identity values (OVERRIDING SYSTEM VALUE); the identity sequence is not moved."
                     .into(),
@@ -733,7 +758,7 @@ impl Comparison {
         sql.push_str(&format!(
             "\nBEGIN;\nSET LOCAL lock_timeout = '{PUTBACK_LOCK_WAIT}';\n"
         ));
-        if changed > 0 {
+        if !plan.updated.is_empty() {
             let set = plan
                 .updated
                 .iter()
@@ -748,7 +773,7 @@ impl Comparison {
                 plan.differ()
             ));
         }
-        if self.missing.rows > 0 {
+        {
             let overriding = if plan.overriding {
                 " OVERRIDING SYSTEM VALUE"
             } else {
@@ -765,7 +790,7 @@ impl Comparison {
             ));
         }
         sql.push_str("\nCOMMIT;\n");
-        Some(sql)
+        sql
     }
 }
 
@@ -1354,14 +1379,14 @@ mod tests {
     fn the_putback_inserts_and_updates_from_the_recovered_table_and_deletes_nothing() {
         let (live, recovered, keys) = orders();
         let plan = plan(live, recovered, &keys).unwrap();
-        let sql = compared(plan, 2, Some(3), 1).putback_sql().unwrap();
+        let sql = compared(plan, 2, Some(3), 1).putback_sql();
         assert!(sql.contains("-- Puts rows of app.orders back from recovered.orders, as `backstop compare` found them at 2026-01-02T03:04:05Z."), "{sql}");
         assert!(
             sql.contains("--   2 rows of recovered.orders missing from app.orders"),
             "{sql}"
         );
         assert!(sql.contains("--   3 rows changed"), "{sql}");
-        assert!(sql.contains("--   1 row in app.orders and not in recovered.orders: left as they are (nothing is deleted)."), "{sql}");
+        assert!(sql.contains("--   1 row in app.orders and not in recovered.orders: left as it is (nothing is deleted)."), "{sql}");
         assert!(sql.contains("-- The triggers of app.orders fire"), "{sql}");
         assert!(
             sql.contains(
@@ -1397,14 +1422,23 @@ mod tests {
     }
 
     #[test]
-    fn only_what_differs_is_written_and_nothing_when_nothing_does() {
+    fn the_comments_say_what_was_found_and_the_statements_always_compare_again() {
         let (live, recovered, keys) = orders();
         let plan = plan(live, recovered, &keys).unwrap();
-        let only_missing = compared(plan.clone(), 1, Some(0), 0).putback_sql().unwrap();
-        assert!(only_missing.contains("INSERT INTO") && !only_missing.contains("UPDATE "));
-        let only_changed = compared(plan.clone(), 0, Some(1), 4).putback_sql().unwrap();
-        assert!(!only_changed.contains("INSERT INTO") && only_changed.contains("UPDATE "));
-        assert_eq!(compared(plan, 0, Some(0), 7).putback_sql(), None);
+        let only_missing = compared(plan.clone(), 1, Some(0), 0).putback_sql();
+        assert!(only_missing.contains("--   1 row of recovered.orders missing from app.orders"));
+        assert!(!only_missing.contains("changed (same key"));
+        let nothing = compared(plan, 0, Some(0), 7).putback_sql();
+        assert!(nothing.contains("--   app.orders held every row of recovered.orders as it is: the statements below change nothing unless that changed since;"), "{nothing}");
+        assert!(
+            nothing.contains("--   7 rows in app.orders and not in recovered.orders"),
+            "{nothing}"
+        );
+        // The statements find their rows when they run: rows lost since are put back too.
+        assert!(
+            nothing.contains("INSERT INTO") && nothing.contains("UPDATE "),
+            "{nothing}"
+        );
     }
 
     #[test]
@@ -1439,7 +1473,7 @@ mod tests {
         assert_eq!(plan.duplicates_query(), None);
         assert!(!plan.overriding && plan.updated.is_empty());
         assert!(plan.missing_query().contains("ORDER BY 2, 3, 4 LIMIT 5"));
-        let sql = compared(plan, 2, None, 2).putback_sql().unwrap();
+        let sql = compared(plan, 2, None, 2).putback_sql();
         assert!(sql.contains("-- Rows are matched on whole rows (at, day, what): app.log has no primary key or replica identity index, so a changed row counts as one missing and one extra"), "{sql}");
         assert!(
             sql.contains(
@@ -1466,7 +1500,7 @@ mod tests {
             ..live
         };
         let plan = plan(partitioned, recovered, &keys).unwrap();
-        let sql = compared(plan, 1, Some(1), 0).putback_sql().unwrap();
+        let sql = compared(plan, 1, Some(1), 0).putback_sql();
         assert_eq!(meta_command(&sql), None, "{sql}");
         let head = sql.split("\nBEGIN;").next().unwrap();
         for line in head.lines() {
@@ -1477,6 +1511,9 @@ mod tests {
             "{sql}"
         );
         assert!(sql.contains("-- Puts rows of app.\"x\\u{a}\\! rm"), "{sql}");
+        let quoted = table(3, "public", "Order Lines", Vec::new());
+        assert_eq!(quoted.shown(), "public.\"Order Lines\"");
+        assert_eq!(quoted.sql(), "\"public\".\"Order Lines\"");
     }
 
     #[test]
