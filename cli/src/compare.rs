@@ -1,7 +1,7 @@
 //! `backstop compare`: what differs between a table and the copy of it restored beside it, and
 //! the SQL that puts the missing and changed rows back, for a person to review and run.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use backstop::engine::compare::{
     self, Comparison, Found, MatchedOn, default_file_name, key_text, write_putback,
@@ -55,17 +55,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .output
         .clone()
         .unwrap_or_else(|| PathBuf::from(default_file_name(&comparison.plan.live.name)));
-    let written = match comparison.putback_sql() {
-        Some(sql) => {
-            write_putback(&path, &sql)?;
-            Some(path)
-        }
-        None => None,
-    };
+    write_putback(&path, &comparison.putback_sql())?;
     if args.json {
-        report_json(&comparison, written.as_ref())
+        report_json(&comparison, &path)
     } else {
-        report(&comparison, written.as_ref());
+        report(&comparison, &path);
         Ok(())
     }
 }
@@ -87,7 +81,7 @@ fn examples(comparison: &Comparison, found: &Found) -> String {
     format!("; e.g. {}{more}", keys.join(", "))
 }
 
-fn report(comparison: &Comparison, written: Option<&PathBuf>) {
+fn report(comparison: &Comparison, written: &Path) {
     let plan = &comparison.plan;
     let live = plan.live.shown();
     let recovered = plan.recovered.shown();
@@ -114,19 +108,21 @@ fn report(comparison: &Comparison, written: Option<&PathBuf>) {
         comparison.extra.rows,
         examples(comparison, &comparison.extra)
     );
-    match written {
-        Some(path) => {
-            let shown = backstop::engine::script::inert(&path.display().to_string());
-            outln!(
-                "wrote {shown}: review it, then run it with psql -v ON_ERROR_STOP=1 -f {shown} \
-                 (it reads {recovered}, which must still exist then)"
-            );
-        }
-        None => outln!("{live} holds every row of {recovered} as it is: nothing to put back"),
+    let shown = backstop::engine::script::inert(&written.display().to_string());
+    if comparison.has_putback() {
+        outln!(
+            "wrote {shown}: review it, then run it with psql -v ON_ERROR_STOP=1 -f {shown} \
+             (it reads {recovered}, which must still exist then)"
+        );
+    } else {
+        outln!(
+            "{live} holds every row of {recovered} as it is: nothing to put back (wrote {shown} all \
+             the same; it changes nothing unless that changes)"
+        );
     }
 }
 
-fn report_json(comparison: &Comparison, written: Option<&PathBuf>) -> anyhow::Result<()> {
+fn report_json(comparison: &Comparison, written: &Path) -> anyhow::Result<()> {
     let plan = &comparison.plan;
     let mut differences = vec![serde_json::json!({
         "difference": "missing",
@@ -154,7 +150,7 @@ fn report_json(comparison: &Comparison, written: Option<&PathBuf>) -> anyhow::Re
         "key_columns": plan.key_columns,
         "compared_columns": plan.compared_columns,
         "differences": differences,
-        "written": written.map(|p| p.display().to_string()),
+        "written": written.display().to_string(),
         "message": (plan.matched_on == MatchedOn::WholeRow).then(|| plan.matched_on_text()),
     });
     outln!("{}", serde_json::to_string_pretty(&answer)?);
