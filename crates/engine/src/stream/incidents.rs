@@ -18,9 +18,14 @@ use std::collections::BTreeMap;
 
 use time::{Duration, OffsetDateTime};
 
-use super::decoding::{Change, Column, TableName, Value};
+use super::decoding::TableName;
 use super::segment::{Lsn, Snapshot, TableTouch, Transaction};
 use crate::script::inert;
+
+mod command;
+mod preview;
+pub use command::{restore_command, shell_quote};
+pub use preview::{Action, ChangedRow, Preview, TablePreview, describe_columns, effects_of};
 
 /// A transaction is a mass delete or update when it changed at least this share of a table...
 pub const MASS_SHARE: f64 = 0.5;
@@ -258,21 +263,6 @@ pub fn rank(transactions: &[Streamed], bases: &[BaseRows], since: OffsetDateTime
             .then(a.xid.cmp(&b.xid))
     });
     incidents
-}
-
-/// What transaction `xid` (the first of that xid among `transactions`) did to each table it
-/// touched, with the rows each held just before it as far as they can be estimated.
-pub fn effects_of(transactions: &[Streamed], bases: &[BaseRows], xid: u64) -> Vec<TableEffect> {
-    let ledger = Ledger::new(transactions, bases);
-    let Some(position) = transactions.iter().position(|t| t.xid == xid) else {
-        return Vec::new();
-    };
-    transactions[position]
-        .tables
-        .iter()
-        .flatten()
-        .map(|touch| TableEffect::of(touch, ledger.rows_before(position, &touch.table)))
-        .collect()
 }
 
 /// A table's rows just before a transaction, and the backup the count starts from.
@@ -669,226 +659,6 @@ fn span(duration: Duration) -> String {
     }
 }
 
-/// Whether `c` must not reach a terminal as it is: control characters, and the Unicode line
-/// separators and bidirectional overrides.
-fn unprintable(c: char) -> bool {
-    c.is_control()
-        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-}
-
-/// `text` as one shell word: bare when it holds only `[A-Za-z0-9_./:@-]`, else in single
-/// quotes (`'\''` for a quote), or, when it holds a character that must not reach a terminal,
-/// as `$'...'` with that character's bytes as `\xHH` (bash, zsh and ksh read it back exactly).
-pub fn shell_quote(text: &str) -> String {
-    let bare =
-        |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '/' | ':' | '@' | '-');
-    if !text.is_empty() && text.chars().all(bare) {
-        return text.to_string();
-    }
-    if !text.chars().any(unprintable) {
-        return format!("'{}'", text.replace('\'', "'\\''"));
-    }
-    let mut quoted = String::from("$'");
-    for c in text.chars() {
-        match c {
-            '\\' => quoted.push_str("\\\\"),
-            '\'' => quoted.push_str("\\'"),
-            c if unprintable(c) => {
-                let mut bytes = [0; 4];
-                for byte in c.encode_utf8(&mut bytes).bytes() {
-                    quoted.push_str(&format!("\\x{byte:02x}"));
-                }
-            }
-            c => quoted.push(c),
-        }
-    }
-    quoted.push('\'');
-    quoted
-}
-
-/// `--name value`, or `--name=value` for a value that would read as an option.
-fn option(name: &str, value: &str) -> String {
-    match value.starts_with('-') {
-        true => format!("--{name}={}", shell_quote(value)),
-        false => format!("--{name} {}", shell_quote(value)),
-    }
-}
-
-/// The restore of `tables` as they were just before transaction `before_xid`, into the schema
-/// `recovered` beside the live ones, as one shell line.
-pub fn restore_command(
-    store: &str,
-    database_id: &str,
-    tables: &[String],
-    before_xid: u64,
-) -> String {
-    format!(
-        "backstop restore {} {} {} --before-xid {before_xid} --into-schema recovered --db \"$DATABASE_URL\"",
-        option("from", store),
-        option("database-id", database_id),
-        option("tables", &tables.join(",")),
-    )
-}
-
-/// What one transaction did to a table's rows, as previewed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
-    Insert,
-    Update,
-    Delete,
-    Truncate,
-}
-
-impl Action {
-    /// The word `--json` writes.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Action::Insert => "insert",
-            Action::Update => "update",
-            Action::Delete => "delete",
-            Action::Truncate => "truncate",
-        }
-    }
-}
-
-/// One changed row: the old values the stream holds (a DELETE's and an UPDATE's replica
-/// identity, or with `REPLICA IDENTITY FULL` the whole old row) and the new ones.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChangedRow {
-    pub action: Action,
-    pub old: Option<Vec<Column>>,
-    pub new: Option<Vec<Column>>,
-}
-
-/// A transaction's changes to one table: how many, and the first few.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TablePreview {
-    pub table: String,
-    pub changes: u64,
-    pub rows: Vec<ChangedRow>,
-}
-
-impl TablePreview {
-    /// Whether the old values shown are whole rows: `Some(false)` when one lacks a column of
-    /// `columns` (the table's, quoted, as a backup's manifest lists them), as with
-    /// `REPLICA IDENTITY DEFAULT`, where only the key is in the stream; `None` when no row
-    /// shown has old values, or the columns are unknown.
-    pub fn old_values_complete(&self, columns: Option<&[String]>) -> Option<bool> {
-        let columns = columns?;
-        let olds: Vec<&Vec<Column>> = self.rows.iter().filter_map(|r| r.old.as_ref()).collect();
-        if olds.is_empty() {
-            return None;
-        }
-        Some(olds.iter().all(|old| {
-            columns
-                .iter()
-                .all(|column| old.iter().any(|c| c.name == unquote(column)))
-        }))
-    }
-}
-
-/// A quoted identifier's name (`"Key"` is `Key`).
-fn unquote(name: &str) -> String {
-    match name.strip_prefix('"').and_then(|n| n.strip_suffix('"')) {
-        Some(inner) => inner.replace("\"\"", "\""),
-        None => name.to_string(),
-    }
-}
-
-/// A transaction's changes per table, up to `limit` rows each.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Preview {
-    limit: usize,
-    tables: BTreeMap<String, TablePreview>,
-}
-
-impl Preview {
-    pub fn new(limit: usize) -> Self {
-        Self {
-            limit,
-            tables: BTreeMap::new(),
-        }
-    }
-
-    /// Counts `change`, and keeps it while its table has fewer than `limit` rows shown.
-    pub fn add(&mut self, change: Change) {
-        let (tables, row): (Vec<TableName>, ChangedRow) = match change {
-            Change::Insert { table, new } => (
-                vec![table],
-                ChangedRow {
-                    action: Action::Insert,
-                    old: None,
-                    new: Some(new),
-                },
-            ),
-            Change::Update { table, old, new } => (
-                vec![table],
-                ChangedRow {
-                    action: Action::Update,
-                    old,
-                    new: Some(new),
-                },
-            ),
-            Change::Delete { table, old } => (
-                vec![table],
-                ChangedRow {
-                    action: Action::Delete,
-                    old,
-                    new: None,
-                },
-            ),
-            Change::Truncate { tables, .. } => (
-                tables,
-                ChangedRow {
-                    action: Action::Truncate,
-                    old: None,
-                    new: None,
-                },
-            ),
-        };
-        for table in tables {
-            let name = table.to_string();
-            let preview = self
-                .tables
-                .entry(name.clone())
-                .or_insert_with(|| TablePreview {
-                    table: name,
-                    changes: 0,
-                    rows: Vec::new(),
-                });
-            preview.changes += 1;
-            if preview.rows.len() < self.limit {
-                preview.rows.push(row.clone());
-            }
-        }
-    }
-
-    /// The tables, by name.
-    pub fn tables(self) -> Vec<TablePreview> {
-        self.tables.into_values().collect()
-    }
-}
-
-/// `id=1, note='a b'`: columns as a person reads them, every byte from the database safe for a
-/// terminal.
-pub fn describe_columns(columns: &[Column]) -> String {
-    columns
-        .iter()
-        .map(|column| {
-            let value = match &column.value {
-                Value::Null => "NULL".to_string(),
-                Value::UnchangedToast => "(unchanged TOASTed value)".to_string(),
-                Value::Text(text) if !text.is_empty() && !text.contains([' ', ',', '\'', '=']) => {
-                    inert(text)
-                }
-                Value::Text(text) => format!("'{}'", inert(&text.replace('\'', "''"))),
-            };
-            format!("{}={value}", inert(&column.name))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// Tables' rows per name as a seal writes names, from a manifest's blocks (schema, name and
 /// rows of each; a table split into blocks sums them).
 pub fn rows_by_table<'a>(
@@ -1237,46 +1007,7 @@ mod tests {
     }
 
     #[test]
-    fn hostile_names_are_quoted_for_the_shell_and_escaped_for_the_terminal() {
-        assert_eq!(shell_quote("public.orders"), "public.orders");
-        assert_eq!(shell_quote("file:///var/b@k-1"), "file:///var/b@k-1");
-        assert_eq!(shell_quote(""), "''");
-        assert_eq!(shell_quote("a'b; rm -rf /"), "'a'\\''b; rm -rf /'");
-        assert_eq!(shell_quote("app.\"Users\""), "'app.\"Users\"'");
-        assert_eq!(shell_quote("$(reboot)`x`"), "'$(reboot)`x`'");
-        assert_eq!(
-            shell_quote("a\nb\u{1b}[2Jc'd\\"),
-            "$'a\\x0ab\\x1b[2Jc\\'d\\\\'"
-        );
-        assert_eq!(shell_quote("x\u{202e}y"), "$'x\\xe2\\x80\\xaey'");
-
-        let table = "public.\"a'b; rm -rf /\u{1b}]0;x\u{7}\"".to_string();
-        let command = restore_command("s3://b/p q", "-app", std::slice::from_ref(&table), 77);
-        assert_eq!(
-            command,
-            "backstop restore --from 's3://b/p q' --database-id=-app --tables \
-             $'public.\"a\\'b; rm -rf /\\x1b]0;x\\x07\"' --before-xid 77 --into-schema recovered \
-             --db \"$DATABASE_URL\""
-        );
-        assert!(!command.chars().any(unprintable));
-
-        // The shell reads each word back exactly as it was.
-        if let Ok(output) = std::process::Command::new("bash")
-            .arg("-c")
-            .arg(format!(
-                "printf '%s\\0' {} {} {}",
-                shell_quote(&table),
-                shell_quote("a'b; rm -rf /"),
-                shell_quote("tab\there\u{85}")
-            ))
-            .output()
-        {
-            let words: Vec<&[u8]> = output.stdout.split(|b| *b == 0).collect();
-            assert_eq!(words[0], table.as_bytes());
-            assert_eq!(words[1], b"a'b; rm -rf /");
-            assert_eq!(words[2], "tab\there\u{85}".as_bytes());
-        }
-
+    fn a_hostile_table_name_is_escaped_for_the_terminal() {
         let effect = TableEffect {
             table: "public.\"x\u{1b}[31m\"".into(),
             inserts: 0,
@@ -1290,53 +1021,10 @@ mod tests {
             effect.describe(),
             "public.\"x\\u{1b}[31m\": 12 deleted (100% of ~12 rows)"
         );
-        let columns = [Column {
-            name: "n\u{7}".into(),
-            value: Value::Text("it's\r\n".into()),
-        }];
-        assert_eq!(describe_columns(&columns), "n\\u{7}='it''s\\u{d}\\u{a}'");
     }
 
     #[test]
-    fn a_preview_keeps_the_first_rows_and_says_whether_old_values_are_whole() {
-        let table = TableName {
-            schema: "public".into(),
-            name: "orders".into(),
-        };
-        let key = |id: &str| {
-            vec![Column {
-                name: "id".into(),
-                value: Value::Text(id.into()),
-            }]
-        };
-        let mut preview = Preview::new(2);
-        for id in ["1", "2", "3"] {
-            preview.add(Change::Delete {
-                table: table.clone(),
-                old: Some(key(id)),
-            });
-        }
-        preview.add(Change::Truncate {
-            tables: vec![
-                table.clone(),
-                TableName {
-                    schema: "app".into(),
-                    name: "Log".into(),
-                },
-            ],
-            restart_identity: false,
-            cascade: false,
-        });
-        let tables = preview.tables();
-        assert_eq!(tables.len(), 2);
-        assert_eq!(tables[0].table, "app.\"Log\"");
-        let orders = &tables[1];
-        assert_eq!((orders.changes, orders.rows.len()), (4, 2));
-        assert_eq!(orders.rows[1].old, Some(key("2")));
-        let columns = vec!["id".to_string(), "\"Note\"".to_string()];
-        assert_eq!(orders.old_values_complete(Some(&columns)), Some(false));
-        assert_eq!(orders.old_values_complete(Some(&columns[..1])), Some(true));
-        assert_eq!(orders.old_values_complete(None), None);
+    fn rows_by_table_sums_the_blocks_of_each_table() {
         assert_eq!(
             rows_by_table([("public", "t", 3), ("app", "Users", 1), ("public", "t", 4)]),
             BTreeMap::from([
