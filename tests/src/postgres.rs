@@ -198,8 +198,18 @@ impl TestDb {
 
     /// Runs a SQL file through psql.
     pub fn psql_file(&self, path: &Path) -> String {
-        self.cluster
-            .run_psql(&self.name, &["-f", &path.to_string_lossy()])
+        self.psql_file_with(path, &[])
+    }
+
+    /// Runs a SQL file with psql variables set (`-v name=value`).
+    pub fn psql_file_with(&self, path: &Path, variables: &[(&str, &str)]) -> String {
+        let mut args: Vec<String> = variables
+            .iter()
+            .flat_map(|(name, value)| ["-v".to_string(), format!("{name}={value}")])
+            .collect();
+        args.extend(["-f".to_string(), path.to_string_lossy().into_owned()]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.cluster.run_psql(&self.name, &args)
     }
 
     /// Runs a SQL file on past its failing statements (a dump of a newer major on an older

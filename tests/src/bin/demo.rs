@@ -4,6 +4,7 @@
 //! database and a check that `pg_dump` of the copy matches the source. The store is
 //! `file://.local/demo/store` unless `DEMO_STORE` names another (`s3://bucket/prefix` with
 //! `AWS_ENDPOINT_URL` for a local S3 such as moto; the bucket is created when missing).
+//! `DEMO_SCALE` (default 1) multiplies the sample's row counts: 0.1 makes it ~10 MB.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -77,6 +78,17 @@ async fn demo_store() -> anyhow::Result<String> {
     }
 }
 
+/// `DEMO_SCALE`, the factor of the sample's row counts: 1 unless set.
+fn demo_scale() -> anyhow::Result<String> {
+    let Ok(raw) = std::env::var("DEMO_SCALE") else {
+        return Ok("1".into());
+    };
+    match raw.trim().parse::<f64>() {
+        Ok(scale) if scale > 0.0 && scale.is_finite() => Ok(scale.to_string()),
+        _ => bail!("DEMO_SCALE={raw}: give a number above 0 (1 is ~100 MB)"),
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
@@ -85,8 +97,9 @@ async fn main() -> anyhow::Result<()> {
     let pg = cluster();
     let db = fresh_database("demo ticketing");
     let fixture = backstop_tests::workspace_root().join("tests/fixtures/demo/ticketing.sql");
+    let scale = demo_scale()?;
     let (seconds, size) = timed(|| {
-        db.psql_file(&fixture);
+        db.psql_file_with(&fixture, &[("scale", &scale)]);
         Ok(db.psql("SELECT pg_size_pretty(pg_database_size(current_database()))"))
     })?;
     println!(
