@@ -414,7 +414,7 @@ fn the_demo_runs_the_whole_cycle_and_the_copy_matches() {
         .parent()
         .unwrap()
         .join("demo");
-    // A tenth of the sample (~10 MB): every step runs as it does at full size.
+    // A tenth of the sample (~20 MB): every step runs as it does at full size.
     let output = std::process::Command::new(demo)
         .env_remove("DEMO_STORE")
         .env("DEMO_SCALE", "0.1")

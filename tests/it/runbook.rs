@@ -49,7 +49,7 @@ fn the_restore_runbook_works_as_written_on_the_demo_data() {
     assert!(blocks.len() >= 8, "{} runnable blocks", blocks.len());
 
     let prod = fresh_database("runbook prod");
-    // A tenth of the demo's sample (~10 MB): the runbook's steps do not depend on its size.
+    // A tenth of the demo's sample (~20 MB): the runbook's steps do not depend on its size.
     prod.psql_file_with(
         &root.join("tests/fixtures/demo/ticketing.sql"),
         &[("scale", "0.1")],

@@ -4,7 +4,7 @@
 //! database and a check that `pg_dump` of the copy matches the source. The store is
 //! `file://.local/demo/store` unless `DEMO_STORE` names another (`s3://bucket/prefix` with
 //! `AWS_ENDPOINT_URL` for a local S3 such as moto; the bucket is created when missing).
-//! `DEMO_SCALE` (default 1) multiplies the sample's row counts: 0.1 makes it ~10 MB.
+//! `DEMO_SCALE` (default 1) multiplies the sample's row counts: 0.1 makes it ~20 MB.
 
 use std::path::PathBuf;
 use std::process::Command;
