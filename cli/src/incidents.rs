@@ -14,7 +14,7 @@ use backstop::engine::stream::decoding::{Column, Value};
 use backstop::engine::stream::history::{History, read_history, read_transaction};
 use backstop::engine::stream::incidents::{
     Action, ChangedRow, Incident, TableEffect, TablePreview, describe_columns, effects_of, rank,
-    restore_command,
+    restore_command, restore_command_as_of, schema_incidents,
 };
 use backstop::layout::DatabaseId;
 use backstop::store::{Store, StoreUrl, open_from_env};
@@ -109,6 +109,25 @@ impl Context {
     fn restore(&self, tables: &[String], before_xid: u64) -> String {
         restore_command(&self.store, self.database.as_str(), tables, before_xid)
     }
+
+    /// The restore an incident prints: just before its transaction, or as of a time.
+    fn restore_of(&self, incident: &Incident) -> String {
+        match incident.restore_at {
+            Some(at) if incident.restore_tables.is_empty() => format!(
+                "its name is not kept for an encrypted stream: `backstop show` of the backup \
+                 before lists the tables; restore it with --tables NAME --to-time {} \
+                 --into-schema recovered",
+                rfc3339(at)
+            ),
+            Some(at) => restore_command_as_of(
+                &self.store,
+                self.database.as_str(),
+                &incident.restore_tables,
+                at,
+            ),
+            None => self.restore(&incident.restore_tables, incident.before_xid),
+        }
+    }
 }
 
 fn rfc3339(time: OffsetDateTime) -> String {
@@ -145,7 +164,8 @@ struct UnreadableBackup {
 struct ListedIncident {
     pattern: &'static str,
     score: f64,
-    xid: u64,
+    /// `null` for a dropped table: the transaction that dropped it is gone from the catalog.
+    xid: Option<u64>,
     xids: Vec<u64>,
     committed_at: String,
     last_committed_at: Option<String>,
@@ -218,7 +238,7 @@ fn listed(context: &Context, history: &History, incidents: &[Incident]) -> Liste
             .map(|incident| ListedIncident {
                 pattern: incident.pattern.as_str(),
                 score: (incident.score * 1000.0).round() / 1000.0,
-                xid: incident.xid,
+                xid: (incident.xid != 0).then_some(incident.xid),
                 xids: incident.xids.clone(),
                 committed_at: rfc3339(incident.committed_at),
                 last_committed_at: incident.last_committed_at.map(rfc3339),
@@ -227,7 +247,7 @@ fn listed(context: &Context, history: &History, incidents: &[Incident]) -> Liste
                 tables: incident.tables.iter().map(ListedTable::from).collect(),
                 related_xid: incident.related_xid,
                 message: incident.message.clone(),
-                fix: context.restore(&incident.restore_tables, incident.before_xid),
+                fix: context.restore_of(incident),
             })
             .collect(),
     }
@@ -235,6 +255,12 @@ fn listed(context: &Context, history: &History, incidents: &[Incident]) -> Liste
 
 fn list(context: &Context, history: &History, limit: usize, json: bool) -> anyhow::Result<()> {
     let mut incidents = rank(&history.transactions, &history.bases, context.since);
+    incidents.extend(schema_incidents(&history.segments, context.since));
+    incidents.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then(b.committed_at.cmp(&a.committed_at))
+    });
     let found = incidents.len();
     incidents.truncate(limit);
     let report = listed(context, history, &incidents);
@@ -285,6 +311,7 @@ fn print_list(
     }
     for (n, (incident, shown)) in incidents.iter().zip(&report.incidents).enumerate() {
         let xid = match incident.xids.len() {
+            0 => "xid unknown".to_string(),
             1 => format!("xid {}", incident.xid),
             more => format!(
                 "xid {} (first of {more}, the last at {})",

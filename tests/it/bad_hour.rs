@@ -441,3 +441,76 @@ async fn a_deleted_table_and_a_zeroed_column_come_back_beside_the_live_data_on_1
 async fn a_deleted_table_and_a_zeroed_column_come_back_beside_the_live_data_on_18() {
     the_bad_hour(18).await;
 }
+
+/// A schema change is no row change, but as bad an hour: a dropped table is listed by the
+/// drain after it (what dropped it is gone from the catalog, so the time between the two
+/// drains is said), an altered one with the transaction that altered it; the command printed
+/// for the drop brings the table back as the drain before saw it.
+#[test]
+fn a_dropped_table_is_listed_and_comes_back_as_the_drain_before_saw_it() {
+    let db = backstop_tests::postgres::fresh_database("dropped table");
+    db.psql(
+        "CREATE TABLE orders (id int PRIMARY KEY, v text NOT NULL);
+         INSERT INTO orders SELECT g, 'order ' || g FROM generate_series(1, 300) g;
+         CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL);
+         INSERT INTO accounts SELECT g, g FROM generate_series(1, 50) g;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("file://{}", dir.path().display());
+    let url = db.url();
+    backstop_ok(&["stream", "--db", &url, "--to", &store], &[]);
+    backstop_ok(&["backup", "--db", &url, "--to", &store], &[]);
+    db.psql("INSERT INTO orders VALUES (1001, 'after the backup')");
+    backstop_ok(&["stream", "--db", &url, "--to", &store], &[]);
+    let orders = |table: &str| {
+        db.psql(&format!(
+            "SELECT string_agg(r::text, E'\\n' ORDER BY r.id) FROM {table} r"
+        ))
+    };
+    let before = orders("orders");
+    let altering = db.psql(
+        "BEGIN; ALTER TABLE accounts ADD COLUMN note text; SELECT pg_current_xact_id(); COMMIT;",
+    );
+    db.psql("DROP TABLE orders");
+    backstop_ok(&["stream", "--db", &url, "--to", &store], &[]);
+
+    let listed = backstop_ok(
+        &[
+            "incidents",
+            "--from",
+            &store,
+            "--database-id",
+            &db.name,
+            "--json",
+        ],
+        &[],
+    );
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let incidents = listed["incidents"].as_array().unwrap();
+    assert_eq!(incidents[0]["pattern"], "dropped-table", "{listed:#}");
+    assert_eq!(
+        incidents[0]["tables"][0]["table"], "public.orders",
+        "{listed:#}"
+    );
+    let altered = incidents
+        .iter()
+        .find(|i| i["pattern"] == "altered-table")
+        .unwrap_or_else(|| panic!("{listed:#}"));
+    assert_eq!(altered["tables"][0]["table"], "public.accounts");
+    assert_eq!(
+        altered["xid"].to_string(),
+        altering.trim(),
+        "the ALTER's transaction, from the catalog"
+    );
+    let printed = backstop_ok(
+        &["incidents", "--from", &store, "--database-id", &db.name],
+        &[],
+    );
+    let commands = printed_commands(&printed.stdout);
+    assert!(
+        commands[0].contains("public.orders") && commands[0].contains("--to-time"),
+        "{commands:?}"
+    );
+    shell(&commands[0], &[("DATABASE_URL", url.clone())], dir.path());
+    assert_eq!(orders("recovered.orders"), before);
+}

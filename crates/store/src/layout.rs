@@ -5,6 +5,7 @@
 //! <database-id>/<backup-id>/...             the set's parts and verification results
 //! _backstop/locks/<database-id>/backup      the lease of the running backup
 //! _backstop/runs/<database-id>/<hash>       claims of handled scheduled events
+//! _backstop/stream/<database-id>/tables.json the tables the last drain saw (schema changes)
 //! _backstop/...                             Backstop's own state (health status...)
 //! ```
 

@@ -19,12 +19,13 @@ use std::collections::BTreeMap;
 use time::{Duration, OffsetDateTime};
 
 use super::decoding::TableName;
-use super::segment::{Lsn, Snapshot, TableTouch, Transaction};
+use super::relations::SchemaChangeKind;
+use super::segment::{Lsn, Segment, Snapshot, TableTouch, Transaction};
 use crate::script::inert;
 
 mod command;
 mod preview;
-pub use command::{restore_command, shell_quote};
+pub use command::{restore_command, restore_command_as_of, shell_quote};
 pub use preview::{Action, ChangedRow, Preview, TablePreview, describe_columns, effects_of};
 
 /// A transaction is a mass delete or update when it changed at least this share of a table...
@@ -97,6 +98,10 @@ pub enum Pattern {
     Truncate,
     Burst,
     NewTable,
+    /// A table gone between two drains (`stream::relations`).
+    DroppedTable,
+    /// A table whose definition, name, privileges or storage changed.
+    AlteredTable,
 }
 
 impl Pattern {
@@ -108,6 +113,8 @@ impl Pattern {
             Pattern::Truncate => "truncate",
             Pattern::Burst => "burst",
             Pattern::NewTable => "new-table",
+            Pattern::DroppedTable => "dropped-table",
+            Pattern::AlteredTable => "altered-table",
         }
     }
 }
@@ -226,9 +233,11 @@ pub struct Incident {
     pub related_xid: Option<u64>,
     /// Why it is listed, for people (names safe for a terminal).
     pub message: String,
-    /// What brings back what it took: these tables as they were just before `before_xid`.
+    /// What brings back what it took: these tables as they were just before `before_xid`,
+    /// or (a schema change, which no replay crosses) as of `restore_at`.
     pub restore_tables: Vec<String>,
     pub before_xid: u64,
+    pub restore_at: Option<OffsetDateTime>,
 }
 
 /// The incidents among `transactions` committed at or after `since`, most suspicious first.
@@ -283,6 +292,117 @@ struct Ledger<'a> {
 }
 
 /// `1 + log10(1 + n)`: a thousand rows weigh four, one weighs one.
+/// How suspicious a dropped table is: above any mass delete short of a million rows.
+const DROPPED_SCORE: f64 = 7.0;
+/// How suspicious an altered table is: below every mass delete (a migration is routine).
+const ALTERED_SCORE: f64 = 1.0;
+
+/// The schema changes `segments` (in chain and LSN order) recorded since `since`: dropped and
+/// altered tables. No replay crosses a schema change, so each is restored as of the drain
+/// before it, the last moment the older schema is known. An alteration that is a TRUNCATE's
+/// rewrite (the same transaction truncated the table) is the TRUNCATE's, listed on its own.
+pub fn schema_incidents(segments: &[Segment], since: OffsetDateTime) -> Vec<Incident> {
+    let mut found = Vec::new();
+    let mut previous_through: Option<OffsetDateTime> = None;
+    for segment in segments {
+        let before = previous_through;
+        previous_through = Some(segment.through);
+        if segment.through < since {
+            continue;
+        }
+        for change in &segment.schema_changes {
+            let truncated = |xid: u64, table: &str| {
+                segment.transactions.iter().any(|t| {
+                    t.xid == xid
+                        && t.tables
+                            .iter()
+                            .any(|touch| touch.table == table && touch.truncates > 0)
+                })
+            };
+            let name = change.table.clone();
+            let shown = name.as_deref().map_or_else(
+                || "a table (its name is not kept for an encrypted stream)".to_string(),
+                inert,
+            );
+            let between = match before {
+                Some(before) => format!(
+                    "between {} and {}",
+                    rfc3339(before),
+                    rfc3339(segment.through)
+                ),
+                None => format!("before {}", rfc3339(segment.through)),
+            };
+            let (pattern, score, message) = match change.change {
+                SchemaChangeKind::Dropped => (
+                    Pattern::DroppedTable,
+                    DROPPED_SCORE,
+                    format!("{shown} was dropped {between} (the drain after it found it gone)"),
+                ),
+                SchemaChangeKind::Altered
+                    if change
+                        .xid
+                        .zip(name.as_deref())
+                        .is_some_and(|(x, t)| truncated(x, t)) =>
+                {
+                    continue;
+                }
+                SchemaChangeKind::Altered => (
+                    Pattern::AlteredTable,
+                    ALTERED_SCORE,
+                    format!(
+                        "{shown} was altered {between}{} (its definition, name, privileges or \
+                         storage changed)",
+                        change
+                            .xid
+                            .map(|x| format!(" by transaction {x}"))
+                            .unwrap_or_default()
+                    ),
+                ),
+                SchemaChangeKind::Created => continue,
+            };
+            found.push(Incident {
+                pattern,
+                score,
+                xid: change.xid.unwrap_or(0),
+                commit_lsn: segment.start_lsn,
+                committed_at: segment.through,
+                xids: change.xid.into_iter().collect(),
+                last_committed_at: None,
+                tables: name
+                    .iter()
+                    .map(|table| TableEffect {
+                        table: table.clone(),
+                        inserts: 0,
+                        updates: 0,
+                        deletes: 0,
+                        truncates: 0,
+                        rows_before: None,
+                        estimated_from_backup_id: None,
+                    })
+                    .collect(),
+                related_xid: None,
+                message: format!(
+                    "{message}; no replay crosses a schema change, so the restore is of the \
+                     drain before it{}",
+                    match before {
+                        Some(_) => "",
+                        None => " (none is stored: restore a backup taken before it)",
+                    }
+                ),
+                restore_tables: name.into_iter().collect(),
+                before_xid: 0,
+                restore_at: before,
+            });
+        }
+    }
+    found
+}
+
+fn rfc3339(time: OffsetDateTime) -> String {
+    time.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
 fn magnitude(rows: u64) -> f64 {
     1.0 + (1.0 + rows as f64).log10()
 }
@@ -437,6 +557,7 @@ impl<'a> Ledger<'a> {
             related_xid: None,
             message: what,
             before_xid: transaction.xid,
+            restore_at: None,
         })
     }
 
@@ -562,6 +683,7 @@ impl<'a> Ledger<'a> {
             ),
             restore_tables: vec![table.to_string()],
             before_xid: first_tx.xid,
+            restore_at: None,
         })
     }
 
@@ -644,6 +766,7 @@ impl<'a> Ledger<'a> {
                 ),
                 restore_tables: deletion.restore_tables.clone(),
                 before_xid: deletion.before_xid,
+                restore_at: deletion.restore_at,
             });
         }
         found

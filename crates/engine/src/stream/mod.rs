@@ -24,6 +24,7 @@ pub mod decoding;
 pub mod history;
 pub mod incidents;
 pub mod plan;
+pub mod relations;
 pub mod replay;
 pub mod segment;
 mod source;
@@ -442,6 +443,7 @@ pub async fn drain(
     report.unidentified = names(&coverage.unidentified);
     report.unlogged = names(&coverage.unlogged);
     report.schema_changed = previous_fingerprint.is_some_and(|f| f != fingerprint);
+    let seen = see_schema_changes(&client, store.as_ref(), options, reference.max(0) as u64).await;
 
     let page = Page {
         client: &client,
@@ -455,6 +457,11 @@ pub async fn drain(
         fingerprint: &fingerprint,
         sequences: &sequences,
         unidentified: &coverage.unidentified,
+        schema_changes: std::sync::Mutex::new(
+            seen.as_ref()
+                .map(|(changes, _)| changes.clone())
+                .unwrap_or_default(),
+        ),
     };
     let mut from = start;
     let mut unreplayable = BTreeSet::new();
@@ -483,6 +490,10 @@ pub async fn drain(
             break;
         }
     }
+    // Kept once the changes it found are sealed: a drain that stops before finds them again.
+    if let Some((_, listing)) = seen {
+        keep_listing(store.as_ref(), database_id, &listing).await;
+    }
     report.unreplayable = unreplayable.into_iter().collect();
     for table in &report.unreplayable {
         tracing::warn!(%table, "UPDATE or DELETE on a table without a replica identity: a restore cannot replay it");
@@ -495,6 +506,62 @@ pub async fn drain(
         "change stream drained"
     );
     Ok(report)
+}
+
+/// The schema changes since the listing the drain before kept, and the listing to keep now;
+/// `None` when either cannot be had (said in a warning: the drain itself goes on, and the
+/// next one compares with what was kept last).
+async fn see_schema_changes(
+    client: &Client,
+    store: &dyn Store,
+    options: &StreamOptions,
+    reference: u64,
+) -> Option<(Vec<relations::SchemaChange>, relations::Listing)> {
+    let key = relations::state_key(&options.database_id);
+    let current = match relations::list(client).await {
+        Ok(listing) => listing,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot list the tables: this drain records no schema change");
+            return None;
+        }
+    };
+    let current = match options.recipients {
+        Some(_) => relations::nameless(current),
+        None => current,
+    };
+    let previous = match store.read_versioned(&key).await {
+        Ok(Some(kept)) => match serde_json::from_slice::<relations::Listing>(&kept.body) {
+            Ok(listing) => Some(listing),
+            Err(e) => {
+                tracing::warn!(%key, error = %e, "the kept table listing is unreadable: it is replaced, and this drain records no schema change");
+                None
+            }
+        },
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!(%key, error = %e, "cannot read the kept table listing: this drain records no schema change");
+            return None;
+        }
+    };
+    let changes = previous
+        .map(|previous| relations::changes(&previous, &current, reference))
+        .unwrap_or_default();
+    Some((changes, current))
+}
+
+/// Keeps `listing` for the next drain to compare with; a failure is a warning (the next drain
+/// then reports these changes again).
+async fn keep_listing(store: &dyn Store, database: &DatabaseId, listing: &relations::Listing) {
+    let key = relations::state_key(database);
+    let Ok(body) = serde_json::to_vec(listing) else {
+        return;
+    };
+    if let Err(e) = store
+        .put(&key, &mut body.as_slice(), &PutOptions::default())
+        .await
+    {
+        tracing::warn!(%key, error = %e, "cannot keep the table listing: the next drain reports these schema changes again");
+    }
 }
 
 fn names(tables: &std::collections::HashSet<decoding::TableName>) -> Vec<String> {
@@ -548,6 +615,8 @@ struct Page<'a> {
     fingerprint: &'a str,
     sequences: &'a [segment::SequenceReading],
     unidentified: &'a std::collections::HashSet<decoding::TableName>,
+    /// The schema changes since the drain before, for the first seal to record.
+    schema_changes: std::sync::Mutex<Vec<relations::SchemaChange>>,
 }
 
 /// What a page's reader found, besides the lines it sent.
@@ -647,6 +716,12 @@ impl Page<'_> {
             unreplayable: contents.unreplayable.into_iter().collect(),
             transactions: contents.transactions,
             sequences: self.sequences.to_vec(),
+            schema_changes: std::mem::take(
+                &mut *self
+                    .schema_changes
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            ),
             encryption: None,
             seal: None,
         };

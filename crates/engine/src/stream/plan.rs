@@ -286,6 +286,7 @@ mod tests {
             unreplayable: Vec::new(),
             transactions: Vec::new(),
             sequences: Vec::new(),
+            schema_changes: Vec::new(),
             encryption: None,
             seal: None,
         }

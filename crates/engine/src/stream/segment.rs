@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::decoding::{Change, TableName};
+use super::relations::SchemaChange;
 use crate::encryption::{self, EncryptionError, Identities, Recipients};
 use crate::stored::{ManifestEncryption, StoredFile};
 use backstop_store::layout::DatabaseId;
@@ -28,7 +29,9 @@ use backstop_store::layout::DatabaseId;
 /// replay holds decompression to.
 /// 3: each transaction records the tables it touched, with counts of each kind of change
 /// (`Transaction::tables`).
-pub const SEGMENT_FORMAT: u32 = 3;
+/// 4: a drain's first seal records the schema changes since the drain before
+/// (`Segment::schema_changes`).
+pub const SEGMENT_FORMAT: u32 = 4;
 /// The folder of a database's change segments, beside its backup sets.
 pub const STREAM_FOLDER: &str = "stream";
 const SEAL_SUFFIX: &str = ".json";
@@ -250,6 +253,10 @@ pub struct Segment {
     pub transactions: Vec<Transaction>,
     #[serde(default)]
     pub sequences: Vec<SequenceReading>,
+    /// Tables created, altered or dropped since the drain before (`stream::relations`), in
+    /// the first seal of the drain that saw them. Empty before format 4.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schema_changes: Vec<SchemaChange>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption: Option<ManifestEncryption>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -321,12 +328,19 @@ impl Segment {
         let Some(recipients) = recipients else {
             return Ok(self.clone().sealed());
         };
-        let private = serde_json::to_vec(&(&self.transactions, &self.sequences))
-            .map_err(|e| EncryptionError::Encrypt(e.to_string()))?;
+        // The schema changes name tables: private too (a third element, when there are any).
+        let private = match self.schema_changes.is_empty() {
+            true => serde_json::to_vec(&(&self.transactions, &self.sequences)),
+            false => {
+                serde_json::to_vec(&(&self.transactions, &self.sequences, &self.schema_changes))
+            }
+        }
+        .map_err(|e| EncryptionError::Encrypt(e.to_string()))?;
         let private = encryption::encrypt_bytes(recipients, &private)?;
         Ok(Segment {
             transactions: Vec::new(),
             sequences: Vec::new(),
+            schema_changes: Vec::new(),
             encryption: Some(ManifestEncryption {
                 recipients: recipients.names().to_vec(),
                 private: Some(base64::engine::general_purpose::STANDARD.encode(private)),
@@ -396,11 +410,20 @@ impl Segment {
                     source,
                 }
             })?;
-        let (transactions, sequences): (Vec<Transaction>, Vec<SequenceReading>) =
-            serde_json::from_slice(&json).map_err(|e| unreadable(e.to_string()))?;
+        type Private = (Vec<Transaction>, Vec<SequenceReading>, Vec<SchemaChange>);
+        let (transactions, sequences, schema_changes): Private =
+            match serde_json::from_slice::<Private>(&json) {
+                Ok(private) => private,
+                Err(_) => {
+                    let (transactions, sequences): (Vec<Transaction>, Vec<SequenceReading>) =
+                        serde_json::from_slice(&json).map_err(|e| unreadable(e.to_string()))?;
+                    (transactions, sequences, Vec::new())
+                }
+            };
         Ok(Segment {
             transactions,
             sequences,
+            schema_changes,
             encryption: Some(ManifestEncryption {
                 recipients,
                 private: None,
@@ -546,6 +569,7 @@ mod tests {
                 last_value: 3,
                 is_called: true,
             }],
+            schema_changes: Vec::new(),
             encryption: None,
             seal: None,
         }
@@ -659,21 +683,39 @@ mod tests {
 
     #[test]
     fn an_encrypted_seal_names_no_table_in_the_clear() {
-        let touched = segment(vec![transaction(vec![
+        let mut touched = segment(vec![transaction(vec![
             touch("app.\"Users\"", [0, 2, 1, 0]),
             touch("secret_schema.payroll", [1, 0, 0, 0]),
         ])]);
+        touched.schema_changes = vec![SchemaChange {
+            table: Some("secret_schema.bonuses".into()),
+            change: super::super::relations::SchemaChangeKind::Dropped,
+            xid: None,
+        }];
         let (secret, public) = encryption::generate();
         let recipients = Recipients::parse(&[public]).unwrap();
         let stored = serde_json::to_vec(&touched.stored(Some(&recipients)).unwrap()).unwrap();
         let clear = String::from_utf8_lossy(&stored);
-        for hidden in ["payroll", "secret_schema", "Users", "\"tables\"", "inserts"] {
+        for hidden in [
+            "payroll",
+            "secret_schema",
+            "bonuses",
+            "Users",
+            "\"tables\"",
+            "inserts",
+        ] {
             assert!(!clear.contains(hidden), "{hidden} in {clear}");
         }
         // Without the key, the clear part still reads, with no transactions at all.
         let sealed = Segment::read_sealed("k", &stored).unwrap();
         assert!(sealed.transactions.is_empty());
         let identities = Identities::parse(&secret).unwrap();
+        let opened = Segment::open("k", &stored, Some(&identities)).unwrap();
+        assert_eq!(opened.transactions, touched.transactions);
+        assert_eq!(opened.schema_changes, touched.schema_changes);
+        // A seal without schema changes keeps the older private part, which still opens.
+        touched.schema_changes.clear();
+        let stored = serde_json::to_vec(&touched.stored(Some(&recipients)).unwrap()).unwrap();
         let opened = Segment::open("k", &stored, Some(&identities)).unwrap();
         assert_eq!(opened.transactions, touched.transactions);
     }

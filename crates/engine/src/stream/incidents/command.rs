@@ -46,6 +46,25 @@ fn option(name: &str, value: &str) -> String {
     }
 }
 
+/// The restore of `tables` as they were at `time` (RFC 3339), into the schema `recovered`
+/// beside the live ones, as one shell line.
+pub fn restore_command_as_of(
+    store: &str,
+    database_id: &str,
+    tables: &[String],
+    time: time::OffsetDateTime,
+) -> String {
+    let time = time
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    format!(
+        "backstop restore {} {} {} --to-time {time} --into-schema recovered --db \"$DATABASE_URL\"",
+        option("from", store),
+        option("database-id", database_id),
+        option("tables", &tables.join(",")),
+    )
+}
+
 /// The restore of `tables` as they were just before transaction `before_xid`, into the schema
 /// `recovered` beside the live ones, as one shell line.
 pub fn restore_command(
