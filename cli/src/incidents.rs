@@ -125,6 +125,11 @@ impl Context {
                 &incident.restore_tables,
                 at,
             ),
+            // A schema change with no drain stored before it: no moment to restore to.
+            None if incident.before_xid == 0 => "no drain before it is stored: restore a backup \
+                taken before it (`backstop list`) with --backup ID --tables NAME --into-schema \
+                recovered"
+                .to_string(),
             None => self.restore(&incident.restore_tables, incident.before_xid),
         }
     }

@@ -7,6 +7,7 @@ use backstop::engine::restore::{
     BackupSelector, ExportOptions, RestoreEvent, RestoreOptions, RolesMode, Sections,
     StatisticsOutcome, export, read_manifest, restore, role_plan,
 };
+use backstop::engine::stream::decoding::TableName;
 use backstop::engine::stream::plan::RecoveryTarget;
 use backstop::engine::stream::replay::{
     ReplayReport, TableScope, find_transaction, has_stream, plan_recovery, replay, replay_tables,
@@ -311,6 +312,7 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
         );
     }
     let streamed = has_stream(store.as_ref(), &database).await?;
+    let mut before_full_xid = None;
     let to_lsn = match args.before_xid {
         None => args.to_lsn,
         Some(_) if !streamed => anyhow::bail!(
@@ -334,6 +336,7 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
                 rfc3339(found.commit_time),
                 found.commit_lsn
             );
+            before_full_xid = Some(found.xid);
             Some(Lsn(found.commit_lsn.0.saturating_sub(1)))
         }
     };
@@ -367,8 +370,24 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
         None => None,
     };
     // Just before a transaction is no time a seal names: the report says the transaction.
-    if let (Some(recovery), Some(_)) = (recovery.as_mut(), args.before_xid) {
+    // A base whose snapshot already holds it (a commit written after the WAL position the
+    // backup recorded) cannot be taken back to before it.
+    if let (Some(recovery), Some(xid)) = (recovery.as_mut(), before_full_xid) {
         recovery.recovered_to = None;
+        let holds = recovery
+            .manifest
+            .snapshot
+            .as_deref()
+            .and_then(backstop::engine::stream::segment::Snapshot::parse)
+            .is_none_or(|snapshot| snapshot.sees(xid));
+        if holds {
+            anyhow::bail!(
+                "backup {} already holds transaction {xid} (it committed as the backup started), \
+                 so it cannot be restored to before it; restore an earlier backup with --backup \
+                 (`backstop list` shows them)",
+                recovery.manifest.backup_id
+            );
+        }
     }
     let manifest = match &recovery {
         Some(recovery) => recovery.manifest.clone(),
@@ -504,8 +523,19 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
     let report = report?;
     let replayed: Option<ReplayReport> = match &recovery {
         Some(recovery) if !recovery.segments.is_empty() => {
+            // The tables by schema and name as they are: the stream's names are matched
+            // with those, never with a quoting of them.
             let scope = args.into_schema.as_ref().map(|schema| TableScope {
-                tables: report.moved_to.keys().cloned().collect(),
+                tables: manifest
+                    .tables()
+                    .iter()
+                    .filter(|(q, _)| report.moved_to.contains_key(**q))
+                    .filter_map(|(_, blocks)| blocks.first())
+                    .map(|(_, t)| TableName {
+                        schema: t.schema.clone(),
+                        name: t.name.clone(),
+                    })
+                    .collect(),
                 schema: schema.clone(),
             });
             let replaying = async {
@@ -611,6 +641,13 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
     }
     for (table, moved) in &report.moved_to {
         outln!("restored {table} as {moved}");
+    }
+    if let Some(schema) = &args.into_schema {
+        outln!(
+            "note: making schema {schema} (and dropping it later) is a schema change to the \
+             change stream: a point-in-time restore of the whole database cannot cross it until \
+             the next backup; take one once it is dropped"
+        );
     }
     if let Some(replayed) = &replayed {
         outln!(

@@ -27,56 +27,77 @@ use backstop_pg::{PgTarget, describe};
 pub struct SchemaMove {
     /// The new schema, unquoted.
     pub schema: String,
-    /// Old qualified name → new qualified name.
+    /// Each spelling of a moved relation's qualified name → the same in the new schema.
     renamed: BTreeMap<String, String>,
+    /// Each moved table as items name it → its name in the new schema.
+    tables: BTreeMap<String, String>,
 }
 
 impl SchemaMove {
-    /// Moves `tables` (quoted qualified names, as items name them) and the relations their
-    /// items name: the sequences they own or whose values they set, and their indexes.
+    /// Moves `tables` (each as items name it, quoted, with its schema and name as they are)
+    /// and the relations their items name: the sequences they own or whose values they set,
+    /// their indexes (a key's too) and extended statistics.
     pub fn new<'a>(
         schema: &str,
-        tables: &HashSet<String>,
+        tables: &[(String, String, String)],
         items: impl IntoIterator<Item = &'a ScriptItem>,
         owned_sequences: &HashSet<String>,
     ) -> Self {
-        let mut relations: HashSet<String> = tables.clone();
-        relations.extend(owned_sequences.iter().cloned());
+        let quoted: HashSet<&str> = tables.iter().map(|(q, _, _)| q.as_str()).collect();
+        // (schema, name) as they are; items name other relations `schema.name` unquoted.
+        let mut relations: Vec<(String, String)> = tables
+            .iter()
+            .map(|(_, s, n)| (s.clone(), n.clone()))
+            .collect();
+        let mut named: HashSet<String> = owned_sequences.clone();
         for item in items {
             let of_selected = item
                 .header
                 .table
                 .as_ref()
-                .is_some_and(|t| tables.contains(t));
+                .is_some_and(|t| quoted.contains(t.as_str()));
             if of_selected
                 && matches!(
                     item.header.kind,
                     ItemKind::Index
+                        | ItemKind::Constraint
+                        | ItemKind::Statistics
                         | ItemKind::SequenceValue
                         | ItemKind::Sequence
                         | ItemKind::SequenceOwnedBy
                 )
             {
-                relations.insert(item.header.name.clone());
+                named.insert(item.header.name.clone());
             }
         }
-        let renamed = relations
-            .into_iter()
-            .filter_map(|old| {
-                let (_, name) = split_schema(&old)?;
-                let new = format!("{}.{name}", ident(schema));
-                Some((old, new))
-            })
+        relations.extend(named.iter().filter_map(|n| {
+            let (s, n) = n.split_once('.')?;
+            Some((s.to_string(), n.to_string()))
+        }));
+        let new_schema = ident(schema);
+        let mut renamed = BTreeMap::new();
+        for (old_schema, name) in &relations {
+            // Every way SQL may spell the name: as `quote_ident` would, always quoted, bare.
+            for s in spellings(old_schema) {
+                for n in spellings(name) {
+                    renamed.insert(format!("{s}.{n}"), format!("{new_schema}.{n}"));
+                }
+            }
+        }
+        let tables = tables
+            .iter()
+            .map(|(q, _, n)| (q.clone(), format!("{new_schema}.{}", ident(n))))
             .collect();
         Self {
             schema: schema.to_string(),
             renamed,
+            tables,
         }
     }
 
-    /// Where a moved relation lands (quoted, qualified); `None` for one that is not moved.
+    /// Where a moved table lands (quoted, qualified); `None` for one that is not moved.
     pub fn name_of(&self, qualified: &str) -> Option<&str> {
-        self.renamed.get(qualified).map(String::as_str)
+        self.tables.get(qualified).map(String::as_str)
     }
 
     /// `item` with every moved relation's name written with the new schema, its marks moved
@@ -171,6 +192,26 @@ pub(super) fn check_options(schema: &str, options: &RestoreOptions) -> Result<()
     Ok(())
 }
 
+/// Refuses two tables of one name (from different schemas): one schema cannot hold both.
+pub(super) fn check_distinct(
+    schema: &str,
+    tables: &[(String, String, String)],
+) -> Result<(), RestoreError> {
+    let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+    for (quoted, _, name) in tables {
+        if let Some(other) = seen.insert(name, quoted) {
+            return Err(RestoreError::IntoSchema {
+                reason: format!(
+                    "would make {other} and {quoted} both {}.{}; restore them into two schemas",
+                    ident(schema),
+                    ident(name)
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Refuses a schema that exists: a restore into a schema apart never writes into one.
 pub(super) async fn check_absent(
     client: &Client,
@@ -216,7 +257,7 @@ pub(super) fn move_items(
                     .into_iter()
                     .map(|s| s.masked)
                     .collect();
-                if [" INHERITS ", " PARTITION OF ", " PARTITION BY "]
+                if ["INHERITS (", "PARTITION OF ", "PARTITION BY "]
                     .iter()
                     .any(|word| masked.contains(word))
                 {
@@ -259,6 +300,25 @@ pub(super) async fn analyze(
     })
 }
 
+/// The ways SQL may spell one part of a name: as [`ident`] quotes it, always quoted, and bare
+/// when it is a plain lower-case word.
+fn spellings(part: &str) -> Vec<String> {
+    let mut forms = vec![ident(part), format!("\"{}\"", part.replace('"', "\"\""))];
+    let plain = part
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && part
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '$');
+    if plain {
+        forms.push(part.to_string());
+    }
+    forms.sort();
+    forms.dedup();
+    forms
+}
+
 /// Whether `c`, beside a name, makes it part of a longer one (before: a schema or a name that
 /// goes on to the left, e.g. `db.public.t` or `xpublic.t`; after: `public.orders_id`).
 fn continues_name(c: Option<char>, before: bool) -> bool {
@@ -268,19 +328,6 @@ fn continues_name(c: Option<char>, before: bool) -> bool {
         Some('.') => before,
         Some(c) => !c.is_ascii(),
     }
-}
-
-/// A quoted qualified name split at its first dot outside double quotes: (schema, name).
-pub(super) fn split_schema(qualified: &str) -> Option<(&str, &str)> {
-    let mut quoted = false;
-    for (i, c) in qualified.char_indices() {
-        match c {
-            '"' => quoted = !quoted,
-            '.' if !quoted => return Some((&qualified[..i], &qualified[i + 1..])),
-            _ => {}
-        }
-    }
-    None
 }
 
 #[cfg(test)]
@@ -303,8 +350,11 @@ mod tests {
         }
     }
 
-    fn moving(tables: &[&str], items: &[ScriptItem]) -> SchemaMove {
-        let tables: HashSet<String> = tables.iter().map(|t| t.to_string()).collect();
+    fn moving(tables: &[(&str, &str, &str)], items: &[ScriptItem]) -> SchemaMove {
+        let tables: Vec<(String, String, String)> = tables
+            .iter()
+            .map(|(q, s, n)| (q.to_string(), s.to_string(), n.to_string()))
+            .collect();
         let owned: HashSet<String> = ["public.orders_no_seq".to_string()].into();
         SchemaMove::new("recovered", &tables, items, &owned)
     }
@@ -323,7 +373,10 @@ mod tests {
             "public.orders",
             "SELECT pg_catalog.setval('public.orders_id_seq', 2, true);",
         );
-        let moves = moving(&["public.orders"], &[table.clone(), value.clone()]);
+        let moves = moving(
+            &[("public.orders", "public", "orders")],
+            &[table.clone(), value.clone()],
+        );
         assert_eq!(moves.name_of("public.orders"), Some("recovered.orders"));
         assert_eq!(moves.name_of("public.status"), None);
         let sql = moves.item(table).unwrap().sql;
@@ -341,7 +394,13 @@ mod tests {
 
     #[test]
     fn names_that_only_begin_or_end_like_a_moved_one_and_function_bodies_stay() {
-        let moves = moving(&["public.orders", "app.\"Line Items\""], &[]);
+        let moves = moving(
+            &[
+                ("public.orders", "public", "orders"),
+                ("app.\"Line Items\"", "app", "Line Items"),
+            ],
+            &[],
+        );
         let sql = "ALTER TABLE ONLY public.orders ADD CONSTRAINT k FOREIGN KEY (a) REFERENCES public.orders(id);\n\
                    ALTER TABLE ONLY public.orders_archive ADD CHECK (x.public.orders IS NULL);\n\
                    CREATE POLICY p ON app.\"Line Items\" USING (f($$ public.orders $$));\n\
@@ -355,6 +414,38 @@ mod tests {
              ALTER TABLE ONLY public.orders_archive ADD CHECK (x.public.orders IS NULL);\n\
              CREATE POLICY p ON recovered.\"Line Items\" USING (f($$ public.orders $$));\n\
              SELECT \"public.orders\", E'public.orders\\\\';"
+        );
+    }
+
+    #[test]
+    fn quoted_sequences_and_a_keys_index_move_however_they_are_spelled() {
+        let key = item(
+            ItemKind::Constraint,
+            "app.Orders_pkey",
+            "app.\"Orders\"",
+            "ALTER TABLE ONLY app.\"Orders\" ADD CONSTRAINT \"Orders_pkey\" PRIMARY KEY (id);\nCOMMENT ON INDEX app.\"Orders_pkey\" IS 'k';\nCOMMENT ON INDEX \"app\".\"Orders_pkey\" IS 'k';",
+        );
+        let value = item(
+            ItemKind::SequenceValue,
+            "app.Order_seq",
+            "app.\"Orders\"",
+            "SELECT pg_catalog.setval('app.\"Order_seq\"', 2, true);",
+        );
+        let moves = moving(
+            &[("app.\"Orders\"", "app", "Orders")],
+            &[key.clone(), value.clone()],
+        );
+        assert_eq!(
+            moves.name_of("app.\"Orders\""),
+            Some("recovered.\"Orders\"")
+        );
+        assert_eq!(
+            moves.item(key).unwrap().sql,
+            "ALTER TABLE ONLY recovered.\"Orders\" ADD CONSTRAINT \"Orders_pkey\" PRIMARY KEY (id);\nCOMMENT ON INDEX recovered.\"Orders_pkey\" IS 'k';\nCOMMENT ON INDEX recovered.\"Orders_pkey\" IS 'k';"
+        );
+        assert_eq!(
+            moves.item(value).unwrap().sql,
+            "SELECT pg_catalog.setval('recovered.\"Order_seq\"', 2, true);"
         );
     }
 
@@ -376,7 +467,9 @@ mod tests {
                 },
             },
         ];
-        let moved = moving(&["public.orders"], &[]).item(owned).unwrap();
+        let moved = moving(&[("public.orders", "public", "orders")], &[])
+            .item(owned)
+            .unwrap();
         assert_eq!(moved.sql, "ALTER TABLE recovered.orders OWNER TO postgres;");
         crate::sql::check(&moved.sql, &moved.header.marks).unwrap();
         assert_eq!(moved.header.marks[0].len, moved.sql.len());
@@ -385,15 +478,5 @@ mod tests {
             "postgres",
             "the role mark still spans the role"
         );
-    }
-
-    #[test]
-    fn qualified_names_split_at_the_first_dot_outside_quotes() {
-        assert_eq!(split_schema("public.t"), Some(("public", "t")));
-        assert_eq!(
-            split_schema("\"a.b\".\"c.d\""),
-            Some(("\"a.b\"", "\"c.d\""))
-        );
-        assert_eq!(split_schema("t"), None);
     }
 }

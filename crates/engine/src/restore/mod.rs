@@ -461,12 +461,24 @@ async fn restore_unwatched(
     .await?;
     // Into a schema apart: the selected tables' items name them (and what they own) there.
     let moves = match (&options.into_schema, &selected) {
-        (Some(schema), Some(selected)) => Some(SchemaMove::new(
-            schema,
-            selected,
-            pre_items.iter().chain(post_items.iter()),
-            &filter.owned_sequences,
-        )),
+        (Some(schema), Some(selected)) => {
+            let mut moved: Vec<(String, String, String)> = tables
+                .iter()
+                .filter(|(q, _)| selected.contains(**q))
+                .filter_map(|(q, blocks)| {
+                    let (_, t) = blocks.first()?;
+                    Some((q.to_string(), t.schema.clone(), t.name.clone()))
+                })
+                .collect();
+            moved.sort();
+            into_schema::check_distinct(schema, &moved)?;
+            Some(SchemaMove::new(
+                schema,
+                &moved,
+                pre_items.iter().chain(post_items.iter()),
+                &filter.owned_sequences,
+            ))
+        }
         _ => None,
     };
     let (pre_items, post_items) = match &moves {

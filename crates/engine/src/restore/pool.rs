@@ -442,8 +442,9 @@ impl Pool {
         if !limits.builds_in_parallel(method) {
             return Ok(0);
         }
-        // The heap the server sizes the build's workers by.
-        let heap_bytes = relation_size(client, table).await?;
+        // The heap the server sizes the build's workers by (the moved table's, into a schema
+        // apart: the live one may be gone, and is not this restore's to lock).
+        let heap_bytes = relation_size(client, self.plan.load_into(table)).await?;
         let plan = {
             let mut state = self.state.lock().await;
             let plan = maintenance::plan(limits, method, heap_bytes, state.lent);

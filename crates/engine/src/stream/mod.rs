@@ -443,7 +443,7 @@ pub async fn drain(
     report.unidentified = names(&coverage.unidentified);
     report.unlogged = names(&coverage.unlogged);
     report.schema_changed = previous_fingerprint.is_some_and(|f| f != fingerprint);
-    let seen = see_schema_changes(&client, store.as_ref(), options, reference.max(0) as u64).await;
+    let seen = see_schema_changes(&client, store.as_ref(), options).await;
 
     let page = Page {
         client: &client,
@@ -515,19 +515,14 @@ async fn see_schema_changes(
     client: &Client,
     store: &dyn Store,
     options: &StreamOptions,
-    reference: u64,
 ) -> Option<(Vec<relations::SchemaChange>, relations::Listing)> {
     let key = relations::state_key(&options.database_id);
-    let current = match relations::list(client).await {
-        Ok(listing) => listing,
+    let (current, reference) = match relations::list(client).await {
+        Ok(listed) => listed,
         Err(e) => {
             tracing::warn!(error = %e, "cannot list the tables: this drain records no schema change");
             return None;
         }
-    };
-    let current = match options.recipients {
-        Some(_) => relations::nameless(current),
-        None => current,
     };
     let previous = match store.read_versioned(&key).await {
         Ok(Some(kept)) => match serde_json::from_slice::<relations::Listing>(&kept.body) {
@@ -543,10 +538,16 @@ async fn see_schema_changes(
             return None;
         }
     };
+    // The seal names what changed (privately, when encrypted); what is kept names nothing of
+    // an encrypted stream.
     let changes = previous
         .map(|previous| relations::changes(&previous, &current, reference))
         .unwrap_or_default();
-    Some((changes, current))
+    let kept = match options.recipients {
+        Some(_) => relations::nameless(current),
+        None => current,
+    };
+    Some((changes, kept))
 }
 
 /// Keeps `listing` for the next drain to compare with; a failure is a warning (the next drain

@@ -50,8 +50,11 @@ pub struct SeenTable {
     /// Kept only for a stream that is not encrypted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// The 32-bit xids of its `pg_class` row and of its newest column row.
+    /// The 32-bit xid of its `pg_class` row.
     pub class_xmin: u32,
+    /// A digest of its column rows' xids (any column changed, across xid wraparound too)...
+    pub columns: String,
+    /// ...and the newest of them (by age).
     pub columns_xmin: u32,
 }
 
@@ -68,16 +71,20 @@ pub fn state_key(database: &DatabaseId) -> String {
 }
 
 /// The database's tables now, with their names (the caller leaves them out of what it keeps
-/// for an encrypted stream).
-pub async fn list(client: &Client) -> Result<Listing, StreamError> {
+/// for an encrypted stream), and a full xid assigned after every change they show (the
+/// snapshot's xmax, read after them) to widen their xids against.
+pub async fn list(client: &Client) -> Result<(Listing, u64), StreamError> {
     let step = "listing the tables for schema changes";
     let rows = client
         .query(
             &format!(
                 "SELECT c.oid::int8, pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname), \
                  c.xmin::text::int8, \
-                 COALESCE((SELECT max(a.xmin::text::int8) FROM pg_catalog.pg_attribute a \
-                   WHERE a.attrelid = c.oid AND a.attnum > 0), 0) \
+                 COALESCE((SELECT a.xmin::text::int8 FROM pg_catalog.pg_attribute a \
+                   WHERE a.attrelid = c.oid AND a.attnum > 0 ORDER BY pg_catalog.age(a.xmin) LIMIT 1), 0), \
+                 (SELECT pg_catalog.md5(COALESCE(pg_catalog.string_agg(a.attnum || ':' || a.xmin::text, ',' \
+                   ORDER BY a.attnum), '')) FROM pg_catalog.pg_attribute a \
+                   WHERE a.attrelid = c.oid AND a.attnum > 0) \
                  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
                  WHERE {USER_SCHEMA} AND c.relkind IN ('r', 'p') AND c.relpersistence <> 't' AND {}",
                 not_in_extension("pg_class", "c.oid")
@@ -107,15 +114,24 @@ pub async fn list(client: &Client) -> Result<Listing, StreamError> {
             SeenTable {
                 name: Some(value(&row, 1).map_err(&read)?),
                 class_xmin,
+                columns: value(&row, 4).map_err(&read)?,
                 columns_xmin,
             },
         );
     }
-    Ok(listing)
+    let row = client
+        .query_one(
+            "SELECT pg_catalog.txid_snapshot_xmax(pg_catalog.txid_current_snapshot())",
+            &[],
+        )
+        .await
+        .map_err(database(step))?;
+    let reference: i64 = value(&row, 0).map_err(shape(step))?;
+    Ok((listing, reference.max(0) as u64))
 }
 
 /// The schema changes from `previous` to `current`, tables in name order (dropped unnamed ones
-/// last). `reference` is a full xid assigned after every change (the drain's mark's) that the
+/// last). `reference` is a full xid assigned after every change ([`list`]'s) that the
 /// catalog's 32-bit xids are widened against.
 pub fn changes(previous: &Listing, current: &Listing, reference: u64) -> Vec<SchemaChange> {
     let mut found = Vec::new();
@@ -125,7 +141,7 @@ pub fn changes(previous: &Listing, current: &Listing, reference: u64) -> Vec<Sch
             Some(before) if before.class_xmin != now.class_xmin => {
                 Some((SchemaChangeKind::Altered, now.class_xmin))
             }
-            Some(before) if before.columns_xmin != now.columns_xmin => {
+            Some(before) if before.columns != now.columns => {
                 Some((SchemaChangeKind::Altered, now.columns_xmin))
             }
             Some(_) => None,
@@ -168,6 +184,7 @@ mod tests {
         SeenTable {
             name: Some(name.into()),
             class_xmin,
+            columns: format!("digest of {columns_xmin}"),
             columns_xmin,
         }
     }

@@ -237,15 +237,15 @@ pub struct ReplayReport {
 /// changes are replayed, onto the tables there.
 #[derive(Debug, Clone)]
 pub struct TableScope {
-    /// The tables as the stream names them (quoted, qualified, as `TableName` prints).
-    pub tables: HashSet<String>,
+    /// The tables, by schema and name as they are (unquoted).
+    pub tables: HashSet<TableName>,
     /// The schema they were restored into (unquoted).
     pub schema: String,
 }
 
 impl TableScope {
     fn holds(&self, table: &TableName) -> bool {
-        self.tables.contains(&table.to_string())
+        self.tables.contains(table)
     }
 
     /// Where the changes to `table` go.
@@ -257,13 +257,13 @@ impl TableScope {
     }
 
     /// Whether `transaction` may have touched a table in scope (a seal that does not record
-    /// the tables could have).
+    /// the tables could have). A seal names tables as `TableName` prints them.
     fn may_touch(&self, segment: &Segment, transaction: &Transaction) -> bool {
         !segment.records_tables()
             || transaction
                 .tables
                 .iter()
-                .any(|t| self.tables.contains(&t.table))
+                .any(|t| self.tables.iter().any(|s| s.to_string() == t.table))
     }
 }
 

@@ -19,6 +19,17 @@ const ALTERED_SCORE: f64 = 1.0;
 /// rewrite (the same transaction truncated the table) is the TRUNCATE's, listed on its own.
 pub fn schema_incidents(segments: &[Segment], since: OffsetDateTime) -> Vec<Incident> {
     let mut found = Vec::new();
+    // Every (xid, table) a TRUNCATE named, in whichever seal of the drain it is.
+    let truncations: std::collections::HashSet<(u64, &str)> = segments
+        .iter()
+        .flat_map(|s| &s.transactions)
+        .flat_map(|t| {
+            t.tables
+                .iter()
+                .filter(|touch| touch.truncates > 0)
+                .map(move |touch| (t.xid, touch.table.as_str()))
+        })
+        .collect();
     let mut previous_through: Option<OffsetDateTime> = None;
     for segment in segments {
         let before = previous_through;
@@ -27,14 +38,7 @@ pub fn schema_incidents(segments: &[Segment], since: OffsetDateTime) -> Vec<Inci
             continue;
         }
         for change in &segment.schema_changes {
-            let truncated = |xid: u64, table: &str| {
-                segment.transactions.iter().any(|t| {
-                    t.xid == xid
-                        && t.tables
-                            .iter()
-                            .any(|touch| touch.table == table && touch.truncates > 0)
-                })
-            };
+            let truncated = |xid: u64, table: &str| truncations.contains(&(xid, table));
             let name = change.table.clone();
             let shown = name.as_deref().map_or_else(
                 || "a table (its name is not kept for an encrypted stream)".to_string(),
