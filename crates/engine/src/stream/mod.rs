@@ -491,7 +491,7 @@ pub async fn drain(
         }
     }
     // Kept once the changes it found are sealed: a drain that stops before finds them again.
-    if let Some((_, listing)) = seen {
+    if let Some((_, Some(listing))) = seen {
         keep_listing(store.as_ref(), database_id, &listing).await;
     }
     report.unreplayable = unreplayable.into_iter().collect();
@@ -508,14 +508,15 @@ pub async fn drain(
     Ok(report)
 }
 
-/// The schema changes since the listing the drain before kept, and the listing to keep now;
+/// The schema changes since the listing the drain before kept, and the listing to keep now
+/// (`None` when it is the one kept);
 /// `None` when either cannot be had (said in a warning: the drain itself goes on, and the
 /// next one compares with what was kept last).
 async fn see_schema_changes(
     client: &Client,
     store: &dyn Store,
     options: &StreamOptions,
-) -> Option<(Vec<relations::SchemaChange>, relations::Listing)> {
+) -> Option<(Vec<relations::SchemaChange>, Option<relations::Listing>)> {
     let key = relations::state_key(&options.database_id);
     let (current, reference) = match relations::list(client).await {
         Ok(listed) => listed,
@@ -541,13 +542,16 @@ async fn see_schema_changes(
     // The seal names what changed (privately, when encrypted); what is kept names nothing of
     // an encrypted stream.
     let changes = previous
-        .map(|previous| relations::changes(&previous, &current, reference))
+        .as_ref()
+        .map(|previous| relations::changes(previous, &current, reference))
         .unwrap_or_default();
     let kept = match options.recipients {
         Some(_) => relations::nameless(current),
         None => current,
     };
-    Some((changes, kept))
+    // Written again only when it differs from what is kept.
+    let unchanged = previous.as_ref() == Some(&kept);
+    Some((changes, (!unchanged).then_some(kept)))
 }
 
 /// Keeps `listing` for the next drain to compare with; a failure is a warning (the next drain
