@@ -528,6 +528,16 @@ fn start_server(
                 .into_iter()
                 .flatten(),
         )
+        // The whole suite shares a cluster: at the default 5000 statements, entries of a test's
+        // workload were evicted (and counted again from one) while other tests ran theirs.
+        .args(
+            preload
+                .iter()
+                .any(|library| library == "pg_stat_statements")
+                .then_some(["-c", "pg_stat_statements.max=50000"])
+                .into_iter()
+                .flatten(),
+        )
         .args([
             "-c",
             "log_min_messages=warning",
