@@ -12,6 +12,7 @@
 //! - [`tier`]: the pure choice of a new backup's tier.
 //! - [`units`]: sizes for people.
 //! - [`health`]: pure classification of backup freshness.
+//! - [`objectives`]: declared RPO, RTO and restore-test cadence, judged against the evidence.
 //! - [`status`]: every database in a store on one screen, as a table, JSON or an HTML page.
 //! - [`advise`]: index advice as a migration to review and apply, and its check afterwards.
 //! - [`retention`]: GFS pruning (a pure selection plus its safety rails) and the leftover sweep.
@@ -34,6 +35,7 @@ pub mod config;
 pub mod connection;
 pub mod health;
 pub mod metrics;
+pub mod objectives;
 pub mod readiness;
 pub mod retention;
 pub mod runner;

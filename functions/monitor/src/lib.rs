@@ -360,6 +360,7 @@ mod tests {
             in_progress: None,
             rto_seconds: None,
             rto_loaded_seconds: None,
+            restore_test: None,
         };
         HealthReport::new(
             "shop",

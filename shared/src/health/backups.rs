@@ -60,6 +60,16 @@ pub struct BackupHealth {
     /// constraints), before its statistics; `None` for a result from before it was measured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rto_loaded_seconds: Option<f64>,
+    /// The newest passed restore-level verification (the test restore the RTO comes from).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_test: Option<RestoreTested>,
+}
+
+/// The newest passed test restore: which backup, and how long ago.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RestoreTested {
+    pub backup_id: String,
+    pub age_seconds: u64,
 }
 
 impl BackupHealth {
@@ -339,6 +349,12 @@ pub fn assess(
             .measured_restore
             .as_ref()
             .and_then(|v| v.loaded_seconds),
+        restore_test: facts.measured_restore.as_ref().map(|v| RestoreTested {
+            backup_id: v.backup_id.clone(),
+            age_seconds: Duration::try_from(now - v.checked_at)
+                .unwrap_or(Duration::ZERO)
+                .as_secs(),
+        }),
     };
     (health, findings)
 }

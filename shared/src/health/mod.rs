@@ -142,6 +142,9 @@ pub struct HealthReport {
     /// The pooler's figures, when its admin console was given and answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pooler: Option<pooler::PoolerFigures>,
+    /// The declared recovery objectives, judged; absent when none are declared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub objectives: Option<crate::objectives::ObjectiveFigures>,
     pub findings: Vec<Finding>,
 }
 
@@ -162,8 +165,22 @@ impl HealthReport {
             backups,
             database_health,
             pooler: None,
+            objectives: None,
             findings,
         }
+    }
+
+    /// Judges the backups against `declared` objectives (the commands the findings print name
+    /// `store`).
+    pub fn with_objectives(mut self, declared: &crate::objectives::Declared, store: &str) -> Self {
+        let measured = crate::objectives::Measured::from_backups(&self.backups);
+        let (figures, findings) =
+            crate::objectives::assess(declared, &measured, store, &self.database);
+        self.findings.extend(findings);
+        self.findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+        self.status = status_of(&self.findings);
+        self.objectives = Some(figures);
+        self
     }
 
     /// Adds what the pooler's admin console said (or why it could not be read: its health is
@@ -197,6 +214,9 @@ impl HealthReport {
         }
         if let Some(pooler) = &self.pooler {
             metrics.extend(pooler.metrics());
+        }
+        if let Some(objectives) = &self.objectives {
+            metrics.extend(objectives.metrics());
         }
         metrics
     }

@@ -1,0 +1,254 @@
+use super::*;
+
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(86_400);
+
+fn declared(rpo: Duration, backup_every: Duration) -> Declared {
+    Declared {
+        objectives: Objectives {
+            rpo,
+            rto: 4 * HOUR,
+            restore_test_every: Some(30 * DAY),
+        },
+        schedules: Schedules {
+            backup_every: Some(backup_every),
+            stream_every: None,
+            restore_test_schedule: Some(7 * DAY),
+        },
+    }
+}
+
+fn tested(age: Duration, ready: f64) -> Option<RestoreTest> {
+    Some(RestoreTest {
+        backup_id: "20261201T000000Z-0a0b0c0d".into(),
+        age,
+        ready_seconds: Some(ready),
+        loaded_seconds: Some(ready / 2.0),
+    })
+}
+
+fn checks(findings: &[Finding]) -> Vec<(&str, Severity)> {
+    findings
+        .iter()
+        .map(|f| (f.check.as_str(), f.severity))
+        .collect()
+}
+
+#[test]
+fn the_rpo_is_met_then_at_risk_one_run_before_then_missed() {
+    let d = declared(12 * HOUR, 6 * HOUR);
+    let judge = |age: Duration| {
+        assess(
+            &d,
+            &Measured {
+                rpo: Some(age),
+                restore_test: tested(DAY, 600.0),
+                ..Measured::default()
+            },
+            "s3://b/p",
+            "main",
+        )
+    };
+    let (figures, findings) = judge(HOUR);
+    assert_eq!(figures.rpo.state, State::Met);
+    assert!(findings.is_empty(), "{findings:?}");
+    // Seven hours: the backup at six failed; if the next fails as well, twelve are missed.
+    let (figures, findings) = judge(7 * HOUR);
+    assert_eq!(figures.rpo.state, State::AtRisk);
+    assert_eq!(checks(&findings), [("rpo", Severity::Warning)]);
+    assert!(
+        findings[0]
+            .message
+            .contains("if the next scheduled run (every 6 h 0 min) fails")
+    );
+    let (figures, findings) = judge(12 * HOUR);
+    assert_eq!(figures.rpo.state, State::Missed);
+    assert_eq!(checks(&findings), [("rpo", Severity::Critical)]);
+    assert_eq!(
+        findings[0].fix.as_deref(),
+        Some("backstop backup --db \"$DATABASE_URL\" --to s3://b/p --database-id main")
+    );
+    assert_eq!(
+        figures
+            .metrics()
+            .iter()
+            .find(|m| m.name == "RpoMet")
+            .unwrap()
+            .value,
+        0.0
+    );
+    // No recovery point at all is missed too.
+    let (figures, findings) = assess(&d, &Measured::default(), "s3://b/p", "main");
+    assert_eq!(figures.rpo.state, State::Missed);
+    assert!(
+        findings[0].message.contains("no recovery point"),
+        "{findings:?}"
+    );
+}
+
+#[test]
+fn a_schedule_slower_than_the_rpo_is_said() {
+    let d = declared(HOUR, 6 * HOUR);
+    let (_, findings) = assess(
+        &d,
+        &Measured {
+            rpo: Some(Duration::from_secs(60)),
+            restore_test: tested(DAY, 60.0),
+            ..Measured::default()
+        },
+        "s3://b/p",
+        "main",
+    );
+    assert!(
+        findings.iter().any(|f| f.check == "rpo_schedule"),
+        "{findings:?}"
+    );
+}
+
+#[test]
+fn the_rto_is_judged_on_the_ready_figure_and_the_loaded_one_when_that_is_all() {
+    let d = declared(12 * HOUR, 6 * HOUR);
+    let judge = |test: Option<RestoreTest>| {
+        assess(
+            &d,
+            &Measured {
+                rpo: Some(HOUR),
+                restore_test: test,
+                ..Measured::default()
+            },
+            "s3://b/p",
+            "main",
+        )
+    };
+    let (figures, findings) = judge(tested(DAY, 3600.0));
+    assert_eq!(figures.rto.state, State::Met);
+    assert!(findings.is_empty(), "{findings:?}");
+    let (figures, findings) = judge(tested(DAY, 0.9 * 4.0 * 3600.0));
+    assert_eq!(figures.rto.state, State::AtRisk);
+    assert_eq!(checks(&findings), [("rto", Severity::Warning)]);
+    let (figures, findings) = judge(tested(DAY, 5.0 * 3600.0));
+    assert_eq!(figures.rto.state, State::Missed);
+    assert_eq!(checks(&findings), [("rto", Severity::Critical)]);
+    assert!(
+        findings[0]
+            .message
+            .contains("5 h 0 min until the database was ready")
+    );
+    // A result from before readiness was measured: its loaded time.
+    let loaded_only = Some(RestoreTest {
+        ready_seconds: None,
+        loaded_seconds: Some(5.0 * 3600.0),
+        ..tested(DAY, 0.0).unwrap()
+    });
+    let (figures, findings) = judge(loaded_only);
+    assert!(figures.rto_is_loaded);
+    assert!(findings[0].message.contains("was loaded"), "{findings:?}");
+    // Never tested: unknown, and the cadence is missed.
+    let (figures, findings) = judge(None);
+    assert_eq!(figures.rto.state, State::Unknown);
+    assert_eq!(
+        checks(&findings),
+        [
+            ("rto", Severity::Warning),
+            ("restore_test", Severity::Critical)
+        ]
+    );
+}
+
+#[test]
+fn the_restore_test_cadence_warns_when_the_next_scheduled_test_is_the_last_chance() {
+    let d = declared(12 * HOUR, 6 * HOUR);
+    let judge = |age: Duration| {
+        assess(
+            &d,
+            &Measured {
+                rpo: Some(HOUR),
+                restore_test: tested(age, 60.0),
+                ..Measured::default()
+            },
+            "s3://b/p",
+            "main",
+        )
+        .0
+        .restore_test
+        .unwrap()
+        .state
+    };
+    assert_eq!(judge(10 * DAY), State::Met);
+    assert_eq!(judge(24 * DAY), State::AtRisk);
+    assert_eq!(judge(31 * DAY), State::Missed);
+}
+
+#[test]
+fn defaults_come_from_the_schedules() {
+    let text: DeclaredText =
+        serde_json::from_str(r#"{"backup_every": "6h", "restore_test_schedule": "7d"}"#).unwrap();
+    let d = text.resolve().unwrap();
+    assert_eq!(d.objectives.rpo, 12 * HOUR);
+    assert_eq!(d.objectives.rto, DEFAULT_RTO);
+    assert_eq!(d.objectives.restore_test_every, Some(14 * DAY));
+    // With a stream, the RPO follows the drains.
+    let text: DeclaredText =
+        serde_json::from_str(r#"{"backup_every": "6h", "stream_every": "5m"}"#).unwrap();
+    let d = text.resolve().unwrap();
+    assert_eq!(d.objectives.rpo, Duration::from_secs(600));
+    assert_eq!(d.objectives.restore_test_every, None);
+    // Declared values win.
+    let declared =
+        parse_declared(r#"{"main": {"rpo": "1h", "rto": "4h", "restore_test_every": "30d"}}"#)
+            .unwrap();
+    let main = &declared[&DatabaseId::new("main").unwrap()];
+    assert_eq!(main.objectives.rpo, HOUR);
+    assert_eq!(main.objectives.restore_test_every, Some(30 * DAY));
+}
+
+#[test]
+fn bad_declarations_name_the_database_and_the_field() {
+    for (raw, expected) in [
+        (
+            r#"{"main": {"rpo": "soon"}}"#,
+            "database `main`: rpo: `soon`",
+        ),
+        (r#"{"main": {"rto": "0s"}}"#, "rto: `0s` is zero"),
+        (
+            r#"{"main": {"rpo_minutes": 5}}"#,
+            "unknown field `rpo_minutes`",
+        ),
+        (r#"{"_x": {}}"#, "_x"),
+        ("[]", "not a JSON object"),
+    ] {
+        let err = parse_declared(raw).unwrap_err();
+        assert!(err.contains(expected), "{raw}: {err}");
+    }
+}
+
+#[test]
+fn a_sample_reads_back_as_it_was_written() {
+    let d = declared(12 * HOUR, 6 * HOUR);
+    let (figures, _) = assess(
+        &d,
+        &Measured {
+            rpo: Some(HOUR),
+            restore_test: tested(DAY, 60.0),
+            ..Measured::default()
+        },
+        "s3://b/p",
+        "main",
+    );
+    let sample = samples::Sample {
+        database_id: "main".into(),
+        checked_at: time::macros::datetime!(2026-12-06 10:00:00 UTC),
+        objectives: d.objectives,
+        figures,
+    };
+    let json = serde_json::to_string(&sample).unwrap();
+    assert!(json.contains("\"state\":\"met\""), "{json}");
+    assert_eq!(
+        serde_json::from_str::<samples::Sample>(&json).unwrap(),
+        sample
+    );
+    assert_eq!(
+        samples::sample_key(&DatabaseId::new("main").unwrap(), sample.checked_at),
+        "_backstop/objectives/main/20261206T100000Z.json"
+    );
+}
