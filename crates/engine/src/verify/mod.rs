@@ -14,6 +14,9 @@
 //! Each level runs the cheaper checks first and stops at the first level that finds something,
 //! so a problem is reported by the cheapest level that can see it. Parts already moved to an
 //! archive storage class make the deeper levels "not verifiable now", not failures.
+//!
+//! Each result is written beside its backup ([`record`]) and appended to the database's
+//! verification log ([`log`]), a hash chain whose entries cannot be edited quietly.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
@@ -37,6 +40,7 @@ use backstop_store::layout::{
 use backstop_store::store::{PutOptions, Store, StoreError};
 use backstop_store::tier::TIER_TAG;
 
+pub mod log;
 mod restore_level;
 use restore_level::check_restore;
 pub use restore_level::{compare_restored, inventory_differences};
@@ -196,7 +200,28 @@ pub async fn verify(
     manifest: &Manifest,
     options: &VerifyOptions,
 ) -> Result<Verification, VerifyError> {
+    verify_counted(store, manifest, options)
+        .await
+        .map(|counted| counted.verification)
+}
+
+/// A verification and how many parts' SHA-256 it recomputed, for the verification log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Counted {
+    pub verification: Verification,
+    /// The manifest's parts when the deep or restore check ran (each part's stored bytes are
+    /// read and hashed); 0 at the manifest level, and when the manifest level stopped it.
+    pub checksums_checked: u64,
+}
+
+/// Verifies the backup `manifest` describes, counting the checksums it recomputed.
+pub async fn verify_counted(
+    store: Arc<dyn Store>,
+    manifest: &Manifest,
+    options: &VerifyOptions,
+) -> Result<Counted, VerifyError> {
     let clock = Instant::now();
+    let mut checksums_checked = 0;
     let ids = Ids::of(manifest).map_err(VerifyError::InvalidManifest)?;
     // The manifest level needs no key; the others read the parts' content.
     if options.level != Level::Manifest {
@@ -215,12 +240,14 @@ pub async fn verify(
                 Checked::Fine => match options.level {
                     Level::Manifest => (Verdict::Passed, Vec::new()),
                     Level::Deep => {
+                        checksums_checked = manifest.parts.len() as u64;
                         let mut findings = check_deep(store.as_ref(), manifest).await?;
                         findings.extend(check_stream(store.as_ref(), manifest).await?);
                         verdict_of(findings)
                     }
                     Level::Restore => {
                         let scratch = options.scratch.as_ref().ok_or(VerifyError::NoScratch)?;
+                        checksums_checked = manifest.parts.len() as u64;
                         let outcome =
                             check_restore(store.clone(), manifest, scratch, options).await?;
                         measured = outcome.measured;
@@ -247,7 +274,7 @@ pub async fn verify(
         });
     }
     let (verdict, findings) = checked?;
-    Ok(Verification {
+    let verification = Verification {
         database_id: manifest.database_id.clone(),
         backup_id: manifest.backup_id.clone(),
         level: options.level,
@@ -260,6 +287,10 @@ pub async fn verify(
         statistics: measured.map(|m| statistics_word(&m.statistics).to_string()),
         replayed_through,
         engine_version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    Ok(Counted {
+        verification,
+        checksums_checked,
     })
 }
 

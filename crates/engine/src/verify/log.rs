@@ -1,0 +1,912 @@
+//! The verification log: every verification of a database, one entry each under
+//! `_backstop/verifications/<database-id>/`, numbered 1, 2, 3 ... and written create-only.
+//! Each entry holds the SHA-256 of the stored bytes of the entry before it, so an entry edited
+//! or deleted later is named by the one after it; the newest has no successor, and is checked
+//! against what the monitor remembers of it ([`Seen`]).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use sha2::Digest as _;
+use time::OffsetDateTime;
+use tokio::io::AsyncReadExt as _;
+
+use super::{Level, Verdict, Verification};
+use backstop_store::layout::{DatabaseId, STATE_PREFIX};
+use backstop_store::store::{PutOptions, Store, StoreError};
+
+/// The folder under `_backstop/` that holds every database's log.
+pub const LOG_FOLDER: &str = "verifications";
+/// Digits of an entry's number in its name.
+const SEQ_DIGITS: usize = 12;
+/// An entry is a few hundred bytes; anything past this is not one.
+const MAX_ENTRY_BYTES: u64 = 1 << 20;
+/// Appends tried before giving up when other verifications keep appending first.
+const APPEND_ATTEMPTS: u32 = 8;
+/// Entries read at once when the chain is read.
+const READS_IN_FLIGHT: usize = 16;
+
+/// One verification as the log keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    /// 1, 2, 3 ... with no gaps.
+    pub seq: u64,
+    /// Lower-case hex SHA-256 of the stored bytes of entry `seq - 1`; `None` only for entry 1.
+    pub previous: Option<String>,
+    pub database_id: String,
+    pub backup_id: String,
+    pub level: Level,
+    pub verdict: Verdict,
+    #[serde(with = "time::serde::rfc3339")]
+    pub checked_at: OffsetDateTime,
+    pub duration_seconds: f64,
+    /// At the restore level, the measured recovery time (until ready).
+    pub restore_seconds: Option<f64>,
+    /// At the restore level, seconds until the restored database was loaded.
+    pub loaded_seconds: Option<f64>,
+    /// Parts whose SHA-256 was recomputed (0 at the manifest level).
+    pub checksums_checked: u64,
+    pub findings: usize,
+    /// The first finding, when it failed.
+    pub problem: Option<String>,
+    /// Who ran it, as the runner says: `backstop-verify function (request <id>)`,
+    /// `backstop verify (alice@host)`.
+    pub by: String,
+}
+
+impl Entry {
+    fn of(
+        verification: &Verification,
+        seq: u64,
+        previous: Option<String>,
+        checksums_checked: u64,
+        by: &str,
+    ) -> Self {
+        Self {
+            seq,
+            previous,
+            database_id: verification.database_id.clone(),
+            backup_id: verification.backup_id.clone(),
+            level: verification.level,
+            verdict: verification.verdict,
+            checked_at: verification.checked_at,
+            duration_seconds: verification.duration_seconds,
+            restore_seconds: verification.restore_seconds,
+            loaded_seconds: verification.loaded_seconds,
+            checksums_checked,
+            findings: verification.findings.len(),
+            problem: match verification.verdict {
+                Verdict::Passed => None,
+                _ => verification.findings.first().map(ToString::to_string),
+            },
+            by: by.to_string(),
+        }
+    }
+}
+
+/// `_backstop/verifications/<database-id>/`.
+pub fn log_prefix(database: &DatabaseId) -> String {
+    format!("{STATE_PREFIX}/{LOG_FOLDER}/{database}/")
+}
+
+/// The key of entry `seq`: the prefix, the number in twelve digits, `.json`.
+pub fn entry_key(database: &DatabaseId, seq: u64) -> String {
+    format!("{}{}", log_prefix(database), entry_name(seq))
+}
+
+fn entry_name(seq: u64) -> String {
+    format!("{seq:0width$}.json", width = SEQ_DIGITS)
+}
+
+/// The number an entry's name (relative to the prefix) carries; `None` for any other name.
+fn seq_of(name: &str) -> Option<u64> {
+    let digits = name.strip_suffix(".json")?;
+    if digits.len() != SEQ_DIGITS || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok().filter(|&seq| seq > 0)
+}
+
+/// The numbered entries among `keys` (a listing of `prefix`), in order.
+fn numbered<'a>(prefix: &str, keys: impl Iterator<Item = &'a str>) -> BTreeMap<u64, &'a str> {
+    keys.filter_map(|key| Some((seq_of(key.strip_prefix(prefix)?)?, key)))
+        .collect()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// The SHA-256 of everything stored under `key`, streamed.
+async fn hash_stored(store: &dyn Store, key: &str) -> Result<String, StoreError> {
+    let mut reader = store.get(key).await?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        let read = reader
+            .read(&mut buffer)
+            .await
+            .map_err(|source| read_error(key, source))?;
+        if read == 0 {
+            return Ok(hex::encode(hasher.finalize()));
+        }
+        hasher.update(&buffer[..read]);
+    }
+}
+
+fn read_error(key: &str, source: std::io::Error) -> StoreError {
+    StoreError::Io {
+        operation: "read",
+        path: key.into(),
+        source,
+    }
+}
+
+/// Appends `verification` to its database's log: lists the log, hashes the newest entry's
+/// stored bytes and writes the next entry create-only. When another verification appended
+/// meanwhile (the name is taken, or the newest entry went between the listing and the read),
+/// it starts again, a bounded number of times.
+pub async fn append(
+    store: &dyn Store,
+    verification: &Verification,
+    checksums_checked: u64,
+    by: &str,
+) -> Result<Entry, StoreError> {
+    let database =
+        DatabaseId::new(&verification.database_id).map_err(|_| StoreError::InvalidKey {
+            key: format!("{STATE_PREFIX}/{LOG_FOLDER}/{}", verification.database_id),
+            reason: "the verification names an invalid database id",
+        })?;
+    let prefix = log_prefix(&database);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let listed = store.list(&prefix).await?;
+        let newest = numbered(&prefix, listed.iter().map(|o| o.key.as_str()))
+            .last_key_value()
+            .map(|(&seq, &key)| (seq, key.to_string()));
+        let (seq, previous) = match newest {
+            None => (1, None),
+            Some((seq, key)) => match hash_stored(store, &key).await {
+                Ok(hash) => (seq + 1, Some(hash)),
+                Err(e) if e.is_not_found() && attempt < APPEND_ATTEMPTS => {
+                    pause(attempt).await;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            },
+        };
+        let entry = Entry::of(verification, seq, previous, checksums_checked, by);
+        let mut bytes = serde_json::to_vec_pretty(&entry).unwrap_or_default();
+        bytes.push(b'\n');
+        let options = PutOptions {
+            tags: Vec::new(),
+            create_only: true,
+        };
+        match store
+            .put(&entry_key(&database, seq), &mut bytes.as_slice(), &options)
+            .await
+        {
+            Ok(_) => return Ok(entry),
+            Err(StoreError::AlreadyExists { .. }) if attempt < APPEND_ATTEMPTS => {
+                pause(attempt).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// A short wait that grows with each attempt, spread so two writers that met part.
+async fn pause(attempt: u32) {
+    let spread = rand::random::<u64>() % 50;
+    tokio::time::sleep(Duration::from_millis(25 * u64::from(attempt) + spread)).await;
+}
+
+/// What the monitor remembers of the log's newest entry: a later check finds it edited or
+/// deleted, which no entry after it would tell.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seen {
+    pub seq: u64,
+    /// Lower-case hex SHA-256 of the entry's stored bytes.
+    pub head: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub seen_at: OffsetDateTime,
+}
+
+/// The whole chain, read and checked.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Chain {
+    /// Every entry that reads, in order.
+    pub entries: Vec<Entry>,
+    pub problems: Vec<ChainProblem>,
+    /// Hex SHA-256 of the newest entry's stored bytes.
+    pub head: Option<String>,
+}
+
+impl Chain {
+    /// Whether nothing is wrong with it.
+    pub fn is_intact(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    /// What to remember of it now: its newest entry, when the chain is intact.
+    pub fn seen(&self, now: OffsetDateTime) -> Option<Seen> {
+        if !self.is_intact() {
+            return None;
+        }
+        Some(Seen {
+            seq: self.entries.last()?.seq,
+            head: self.head.clone()?,
+            seen_at: now,
+        })
+    }
+}
+
+/// Something wrong with the log, naming the entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "problem", rename_all = "kebab-case")]
+pub enum ChainProblem {
+    /// Later entries are there, this one is not: it was deleted.
+    Missing { seq: u64 },
+    /// The entry after it holds a different hash of it.
+    Changed { seq: u64 },
+    /// It is there but cannot be read as an entry.
+    Unreadable { seq: u64, reason: String },
+    /// It reads, but says something an entry in its place never does (another number,
+    /// another database, no hash of the entry before it).
+    Inconsistent { seq: u64, reason: String },
+    /// A name in the log that is not an entry's.
+    NotAnEntry { key: String },
+    /// The newest entry when the monitor last looked is gone.
+    SeenGone {
+        seq: u64,
+        #[serde(with = "time::serde::rfc3339")]
+        seen_at: OffsetDateTime,
+    },
+    /// The newest entry when the monitor last looked hashes differently now.
+    SeenChanged {
+        seq: u64,
+        #[serde(with = "time::serde::rfc3339")]
+        seen_at: OffsetDateTime,
+    },
+}
+
+impl ChainProblem {
+    /// The entry it is about (`None` for a name that is not an entry).
+    pub fn seq(&self) -> Option<u64> {
+        match self {
+            ChainProblem::Missing { seq }
+            | ChainProblem::Changed { seq }
+            | ChainProblem::Unreadable { seq, .. }
+            | ChainProblem::Inconsistent { seq, .. }
+            | ChainProblem::SeenGone { seq, .. }
+            | ChainProblem::SeenChanged { seq, .. } => Some(*seq),
+            ChainProblem::NotAnEntry { .. } => None,
+        }
+    }
+
+    /// The word `problem` holds in JSON.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ChainProblem::Missing { .. } => "missing",
+            ChainProblem::Changed { .. } => "changed",
+            ChainProblem::Unreadable { .. } => "unreadable",
+            ChainProblem::Inconsistent { .. } => "inconsistent",
+            ChainProblem::NotAnEntry { .. } => "not-an-entry",
+            ChainProblem::SeenGone { .. } => "seen-gone",
+            ChainProblem::SeenChanged { .. } => "seen-changed",
+        }
+    }
+
+    /// One line naming the entry by its full key in `database`'s log.
+    pub fn describe(&self, database: &DatabaseId) -> String {
+        Described {
+            problem: self,
+            prefix: &log_prefix(database),
+        }
+        .to_string()
+    }
+}
+
+/// A problem written with its entry's key under `prefix` (empty: the entry's name alone).
+struct Described<'a> {
+    problem: &'a ChainProblem,
+    prefix: &'a str,
+}
+
+impl fmt::Display for Described<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let entry = |seq: u64| format!("entry {seq} ({}{})", self.prefix, entry_name(seq));
+        let when = |at: &OffsetDateTime| {
+            at.format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default()
+        };
+        match self.problem {
+            ChainProblem::Missing { seq } => write!(
+                f,
+                "{} is missing: later entries are there, so it was deleted after it was written",
+                entry(*seq)
+            ),
+            ChainProblem::Changed { seq } => write!(
+                f,
+                "{} was changed after it was written: entry {} holds a different hash of it",
+                entry(*seq),
+                seq + 1
+            ),
+            ChainProblem::Unreadable { seq, reason } => {
+                write!(f, "{} cannot be read: {}", entry(*seq), inert(reason))
+            }
+            ChainProblem::Inconsistent { seq, reason } => {
+                write!(f, "{} {}", entry(*seq), inert(reason))
+            }
+            ChainProblem::NotAnEntry { key } => write!(
+                f,
+                "`{}` is in the verification log but is not an entry (entries are named {})",
+                inert(key),
+                entry_name(1)
+            ),
+            ChainProblem::SeenGone { seq, seen_at } => write!(
+                f,
+                "{}, seen by the monitor at {}, is gone",
+                entry(*seq),
+                when(seen_at)
+            ),
+            ChainProblem::SeenChanged { seq, seen_at } => write!(
+                f,
+                "{}, seen by the monitor at {}, was changed since: its SHA-256 is not the one seen",
+                entry(*seq),
+                when(seen_at)
+            ),
+        }
+    }
+}
+
+impl fmt::Display for ChainProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Described {
+            problem: self,
+            prefix: "",
+        }
+        .fmt(f)
+    }
+}
+
+/// Text from the store made inert for one line: control characters escaped.
+fn inert(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
+}
+
+/// One listed key of the log and what reading it gave: its bytes, or why they are not an
+/// entry's (an absent object is not listed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    pub key: String,
+    pub read: Result<Vec<u8>, String>,
+}
+
+/// Checks the log of `database` from what was listed and read (`seen`: what the monitor
+/// remembers of the newest entry, when it does). Pure.
+pub fn judge(database: &DatabaseId, stored: &[Stored], seen: Option<&Seen>) -> Chain {
+    let prefix = log_prefix(database);
+    let mut problems = Vec::new();
+    let mut strangers = Vec::new();
+    let mut by_seq: BTreeMap<u64, &Result<Vec<u8>, String>> = BTreeMap::new();
+    for object in stored {
+        match object.key.strip_prefix(&prefix).and_then(seq_of) {
+            Some(seq) => {
+                by_seq.insert(seq, &object.read);
+            }
+            None => strangers.push(ChainProblem::NotAnEntry {
+                key: object.key.clone(),
+            }),
+        }
+    }
+    let hashes: BTreeMap<u64, String> = by_seq
+        .iter()
+        .filter_map(|(&seq, read)| Some((seq, sha256_hex(read.as_ref().ok()?))))
+        .collect();
+    let newest = by_seq.last_key_value().map(|(&seq, _)| seq).unwrap_or(0);
+    let mut entries = Vec::new();
+    let mut changed = std::collections::BTreeSet::new();
+    let mut not_entries = BTreeMap::new();
+    for seq in 1..=newest {
+        let Some(read) = by_seq.get(&seq) else {
+            problems.push(ChainProblem::Missing { seq });
+            continue;
+        };
+        let bytes = match read {
+            Ok(bytes) => bytes,
+            Err(reason) => {
+                problems.push(ChainProblem::Unreadable {
+                    seq,
+                    reason: reason.clone(),
+                });
+                continue;
+            }
+        };
+        let entry = match serde_json::from_slice::<Entry>(bytes) {
+            Ok(entry) => entry,
+            Err(e) => {
+                not_entries.insert(seq, format!("it does not read as an entry: {e}"));
+                continue;
+            }
+        };
+        if let Some(reason) = inconsistency(database, seq, &entry) {
+            problems.push(ChainProblem::Inconsistent { seq, reason });
+        }
+        if let (Some(previous), Some(actual)) = (&entry.previous, hashes.get(&(seq - 1)))
+            && previous != actual
+        {
+            changed.insert(seq - 1);
+            problems.push(ChainProblem::Changed { seq: seq - 1 });
+        }
+        entries.push(entry);
+    }
+    if let Some(seen) = seen {
+        // Already named as missing, changed or unreadable: once is enough.
+        let named = problems.iter().any(|p| {
+            p.seq() == Some(seen.seq)
+                && matches!(
+                    p,
+                    ChainProblem::Missing { .. }
+                        | ChainProblem::Changed { .. }
+                        | ChainProblem::Unreadable { .. }
+                )
+        });
+        match hashes.get(&seen.seq) {
+            _ if named => {}
+            None if !by_seq.contains_key(&seen.seq) => problems.push(ChainProblem::SeenGone {
+                seq: seen.seq,
+                seen_at: seen.seen_at,
+            }),
+            Some(hash) if *hash != seen.head => {
+                changed.insert(seen.seq);
+                problems.push(ChainProblem::SeenChanged {
+                    seq: seen.seq,
+                    seen_at: seen.seen_at,
+                });
+            }
+            _ => {}
+        }
+    }
+    // An entry that no longer reads and that its successor or the monitor's memory betrays:
+    // named once, as changed.
+    for (seq, reason) in not_entries {
+        if !changed.contains(&seq) {
+            problems.push(ChainProblem::Unreadable { seq, reason });
+        }
+    }
+    problems.sort_by_key(|p| p.seq());
+    problems.extend(strangers);
+    Chain {
+        entries,
+        problems,
+        head: hashes.get(&newest).cloned(),
+    }
+}
+
+/// What entry `seq` says that an entry in its place never does.
+fn inconsistency(database: &DatabaseId, seq: u64, entry: &Entry) -> Option<String> {
+    if entry.seq != seq {
+        return Some(format!("says it is entry {}", entry.seq));
+    }
+    if entry.database_id != database.as_str() {
+        return Some(format!(
+            "says it is about database `{}`",
+            inert(&entry.database_id)
+        ));
+    }
+    match (seq, &entry.previous) {
+        (1, Some(_)) => Some("is the first, yet holds the hash of an entry before it".into()),
+        (_, None) if seq > 1 => Some(format!("holds no hash of entry {}", seq - 1)),
+        _ => None,
+    }
+}
+
+/// The whole chain of `database`'s log, read and checked.
+pub async fn read_chain(store: &dyn Store, database: &DatabaseId) -> Result<Chain, StoreError> {
+    read_chain_against(store, database, None).await
+}
+
+/// The whole chain, read and checked, and its entry `seen.seq` against what the monitor saw.
+pub async fn read_chain_against(
+    store: &dyn Store,
+    database: &DatabaseId,
+    seen: Option<&Seen>,
+) -> Result<Chain, StoreError> {
+    let listed = store.list(&log_prefix(database)).await?;
+    let mut reads = futures::stream::iter(listed)
+        .map(|object| async move {
+            let read = read_entry(store, &object.key).await;
+            (object.key, read)
+        })
+        .buffered(READS_IN_FLIGHT);
+    let mut stored = Vec::new();
+    while let Some((key, read)) = reads.next().await {
+        match read {
+            Ok(Some(read)) => stored.push(Stored { key, read }),
+            // Gone since the listing: as if it had not been listed.
+            Ok(None) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(judge(database, &stored, seen))
+}
+
+/// One entry's bytes (`Err`: too large to be one), or `None` when it is gone.
+async fn read_entry(
+    store: &dyn Store,
+    key: &str,
+) -> Result<Option<Result<Vec<u8>, String>>, StoreError> {
+    let reader = match store.get(key).await {
+        Ok(reader) => reader,
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut bytes = Vec::new();
+    reader
+        .take(MAX_ENTRY_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .await
+        .map_err(|source| read_error(key, source))?;
+    if bytes.len() as u64 > MAX_ENTRY_BYTES {
+        return Ok(Some(Err(format!(
+            "it is larger than {} MiB, more than an entry ever is",
+            MAX_ENTRY_BYTES >> 20
+        ))));
+    }
+    Ok(Some(Ok(bytes)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn main() -> DatabaseId {
+        DatabaseId::new("main").unwrap()
+    }
+
+    fn verification(verdict: Verdict) -> Verification {
+        Verification {
+            database_id: "main".into(),
+            backup_id: "20261122T060000Z-0000000b".into(),
+            level: Level::Deep,
+            verdict,
+            findings: match verdict {
+                Verdict::Passed => Vec::new(),
+                _ => vec![super::super::Finding {
+                    part: Some("data/0002.copy.zst".into()),
+                    problem: "its SHA-256 does not match".into(),
+                }],
+            },
+            checked_at: datetime!(2026-11-22 07:00 UTC),
+            duration_seconds: 1.5,
+            restore_seconds: None,
+            loaded_seconds: None,
+            statistics: None,
+            replayed_through: None,
+            engine_version: "test".into(),
+        }
+    }
+
+    /// A log of `n` entries as append writes them: (key, bytes).
+    fn log(n: u64) -> Vec<Stored> {
+        let mut stored: Vec<Stored> = Vec::new();
+        for seq in 1..=n {
+            let previous = stored.last().map(|s| sha256_hex(s.read.as_ref().unwrap()));
+            let verdict = if seq % 2 == 0 {
+                Verdict::Failed
+            } else {
+                Verdict::Passed
+            };
+            let entry = Entry::of(&verification(verdict), seq, previous, 7, "test");
+            let mut bytes = serde_json::to_vec_pretty(&entry).unwrap();
+            bytes.push(b'\n');
+            stored.push(Stored {
+                key: entry_key(&main(), seq),
+                read: Ok(bytes),
+            });
+        }
+        stored
+    }
+
+    #[test]
+    fn keys_are_numbered_in_twelve_digits_under_the_log_prefix() {
+        assert_eq!(log_prefix(&main()), "_backstop/verifications/main/");
+        assert_eq!(
+            entry_key(&main(), 4),
+            "_backstop/verifications/main/000000000004.json"
+        );
+        assert_eq!(seq_of("000000000004.json"), Some(4));
+        for other in [
+            "4.json",
+            "000000000000.json",
+            "00000000000x.json",
+            "000000000004.json.bak",
+            "sub/000000000004.json",
+        ] {
+            assert_eq!(seq_of(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn an_entry_keeps_the_first_finding_of_a_failure_only() {
+        let failed = Entry::of(
+            &verification(Verdict::Failed),
+            2,
+            Some("ab".into()),
+            9,
+            "me",
+        );
+        assert_eq!(
+            failed.problem.as_deref(),
+            Some("data/0002.copy.zst: its SHA-256 does not match")
+        );
+        assert_eq!((failed.findings, failed.checksums_checked), (1, 9));
+        let passed = Entry::of(&verification(Verdict::Passed), 1, None, 0, "me");
+        assert_eq!((passed.problem, passed.findings), (None, 0));
+    }
+
+    #[test]
+    fn an_intact_chain_has_every_entry_and_the_newest_hash_as_its_head() {
+        let stored = log(5);
+        let chain = judge(&main(), &stored, None);
+        assert!(chain.is_intact(), "{:?}", chain.problems);
+        assert_eq!(
+            chain.entries.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            [1, 2, 3, 4, 5]
+        );
+        let head = sha256_hex(stored[4].read.as_ref().unwrap());
+        assert_eq!(chain.head.as_deref(), Some(head.as_str()));
+        let seen = chain.seen(datetime!(2026-11-22 08:00 UTC)).unwrap();
+        assert_eq!((seen.seq, seen.head), (5, head));
+        assert_eq!(
+            judge(&main(), &[], None),
+            Chain {
+                entries: Vec::new(),
+                problems: Vec::new(),
+                head: None,
+            }
+        );
+    }
+
+    #[test]
+    fn an_edited_middle_entry_is_named_by_the_one_after_it() {
+        let mut stored = log(5);
+        let edited = String::from_utf8(stored[2].read.clone().unwrap())
+            .unwrap()
+            .replace("\"by\": \"test\"", "\"by\": \"mallory\"");
+        stored[2].read = Ok(edited.into_bytes());
+        let chain = judge(&main(), &stored, None);
+        assert_eq!(chain.problems, [ChainProblem::Changed { seq: 3 }]);
+        assert_eq!(chain.entries.len(), 5);
+        assert_eq!(
+            chain.problems[0].describe(&main()),
+            "entry 3 (_backstop/verifications/main/000000000003.json) was changed after it \
+             was written: entry 4 holds a different hash of it"
+        );
+        assert_eq!(
+            chain.problems[0].to_string(),
+            "entry 3 (000000000003.json) was changed after it was written: entry 4 holds a \
+             different hash of it"
+        );
+    }
+
+    #[test]
+    fn an_entry_edited_into_something_else_is_named_once_as_changed() {
+        let mut stored = log(4);
+        stored[1].read = Ok(b"not json".to_vec());
+        let chain = judge(&main(), &stored, None);
+        assert_eq!(chain.problems, [ChainProblem::Changed { seq: 2 }]);
+        // The newest has no successor: it cannot be read as an entry.
+        let mut stored = log(4);
+        stored[3].read = Ok(b"{}".to_vec());
+        let chain = judge(&main(), &stored, None);
+        assert!(
+            matches!(&chain.problems[..], [ChainProblem::Unreadable { seq: 4, reason }] if reason.contains("does not read as an entry")),
+            "{:?}",
+            chain.problems
+        );
+    }
+
+    #[test]
+    fn a_deleted_middle_entry_is_missing() {
+        let mut stored = log(5);
+        stored.remove(2);
+        let chain = judge(&main(), &stored, None);
+        assert_eq!(chain.problems, [ChainProblem::Missing { seq: 3 }]);
+        assert!(
+            chain.problems[0]
+                .describe(&main())
+                .starts_with("entry 3 (_backstop/verifications/main/000000000003.json) is missing")
+        );
+    }
+
+    #[test]
+    fn a_deleted_first_entry_is_missing() {
+        let mut stored = log(3);
+        stored.remove(0);
+        let chain = judge(&main(), &stored, None);
+        assert_eq!(chain.problems, [ChainProblem::Missing { seq: 1 }]);
+        assert_eq!(chain.entries.len(), 2);
+    }
+
+    #[test]
+    fn an_unreadable_entry_is_named_with_why_and_its_successor_is_not_blamed() {
+        let mut stored = log(3);
+        stored[1].read = Err("it is larger than 1 MiB, more than an entry ever is".into());
+        let chain = judge(&main(), &stored, None);
+        assert_eq!(
+            chain.problems,
+            [ChainProblem::Unreadable {
+                seq: 2,
+                reason: "it is larger than 1 MiB, more than an entry ever is".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn other_names_renumbered_and_foreign_entries_are_named() {
+        let mut stored = log(3);
+        stored.push(Stored {
+            key: "_backstop/verifications/main/notes\u{1b}[2J.txt".into(),
+            read: Ok(Vec::new()),
+        });
+        // Entry 3's file moved to 4's name: 3 missing, and 4 says it is 3.
+        let moved = stored.remove(2);
+        stored.insert(
+            2,
+            Stored {
+                key: entry_key(&main(), 4),
+                read: moved.read,
+            },
+        );
+        let chain = judge(&main(), &stored, None);
+        assert_eq!(chain.problems.len(), 3, "{:?}", chain.problems);
+        assert_eq!(chain.problems[0], ChainProblem::Missing { seq: 3 });
+        assert_eq!(
+            chain.problems[1],
+            ChainProblem::Inconsistent {
+                seq: 4,
+                reason: "says it is entry 3".into()
+            }
+        );
+        let stranger = chain.problems[2].describe(&main());
+        assert!(!stranger.contains('\u{1b}'), "{stranger}");
+        assert!(stranger.contains("is not an entry"), "{stranger}");
+    }
+
+    #[test]
+    fn the_newest_entry_is_checked_against_what_the_monitor_saw() {
+        let stored = log(4);
+        let at = datetime!(2026-11-22 08:00 UTC);
+        let seen = judge(&main(), &stored, None).seen(at).unwrap();
+        assert!(judge(&main(), &stored, Some(&seen)).is_intact());
+        // Deleted after it was seen: nothing after it tells, the memory does.
+        let chain = judge(&main(), &stored[..3], Some(&seen));
+        assert_eq!(
+            chain.problems,
+            [ChainProblem::SeenGone {
+                seq: 4,
+                seen_at: at
+            }]
+        );
+        assert_eq!(
+            chain.problems[0].describe(&main()),
+            "entry 4 (_backstop/verifications/main/000000000004.json), seen by the monitor at \
+             2026-11-22T08:00:00Z, is gone"
+        );
+        // Edited after it was seen.
+        let mut edited = stored.clone();
+        edited[3].read = Ok(b"{\"edited\": true}".to_vec());
+        let chain = judge(&main(), &edited, Some(&seen));
+        assert!(
+            chain.problems.contains(&ChainProblem::SeenChanged {
+                seq: 4,
+                seen_at: at
+            }),
+            "{:?}",
+            chain.problems
+        );
+        // Replaced by a later append after it was deleted: its successor agrees, the memory does not.
+        let mut replaced = log(3);
+        let other = Entry::of(
+            &verification(Verdict::Passed),
+            4,
+            Some(sha256_hex(replaced[2].read.as_ref().unwrap())),
+            0,
+            "someone else",
+        );
+        replaced.push(Stored {
+            key: entry_key(&main(), 4),
+            read: Ok(serde_json::to_vec_pretty(&other).unwrap()),
+        });
+        let chain = judge(&main(), &replaced, Some(&seen));
+        assert_eq!(
+            chain.problems,
+            [ChainProblem::SeenChanged {
+                seq: 4,
+                seen_at: at
+            }]
+        );
+        // A middle entry the memory names and the successor already blames is named once.
+        let later = log(6);
+        let mut edited = later.clone();
+        edited[3].read = Ok(b"x".to_vec());
+        let chain = judge(&main(), &edited, Some(&seen));
+        assert_eq!(chain.problems, [ChainProblem::Changed { seq: 4 }]);
+        assert!(judge(&main(), &later, Some(&seen)).is_intact());
+        assert_eq!(
+            judge(&main(), &later[..5], Some(&seen))
+                .seen(at)
+                .unwrap()
+                .seq,
+            5
+        );
+        assert_eq!(chain.seen(at), None, "a broken chain is not remembered");
+    }
+
+    #[tokio::test]
+    async fn appends_that_meet_each_get_an_entry_of_their_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = backstop_store::store::FileStore::new(dir.path().to_path_buf());
+        let first = append(&store, &verification(Verdict::Passed), 0, "one")
+            .await
+            .unwrap();
+        assert_eq!((first.seq, first.previous), (1, None));
+        let racing = (0..5).map(|i| {
+            let store = &store;
+            async move {
+                append(
+                    store,
+                    &verification(Verdict::Failed),
+                    i,
+                    &format!("racer {i}"),
+                )
+                .await
+                .unwrap()
+            }
+        });
+        let mut seqs: Vec<u64> = futures::future::join_all(racing)
+            .await
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        seqs.sort_unstable();
+        assert_eq!(seqs, [2, 3, 4, 5, 6]);
+        let chain = read_chain(&store, &main()).await.unwrap();
+        assert!(chain.is_intact(), "{:?}", chain.problems);
+        assert_eq!(chain.entries.len(), 6);
+        assert_eq!(chain.entries[0].by, "one");
+    }
+
+    #[test]
+    fn problems_serialize_tagged() {
+        let json = serde_json::to_value(ChainProblem::Unreadable {
+            seq: 2,
+            reason: "why".into(),
+        })
+        .unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"problem": "unreadable", "seq": 2, "reason": "why"})
+        );
+        assert_eq!(
+            ChainProblem::NotAnEntry { key: "k".into() }.kind(),
+            "not-an-entry"
+        );
+    }
+}
