@@ -38,9 +38,77 @@ pub struct Args {
         hide_env_values = true
     )]
     pooler: Option<String>,
+    /// Judge the recovery point objective: the newest recovery point may be at most this old
+    /// (30m, 1h, 12h...). Any objective flag, or this database in BACKSTOP_OBJECTIVES (the
+    /// monitor's JSON), turns the judgement on; the flags win over the variable.
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    rpo: Option<String>,
+    /// Judge the recovery time objective against the newest test restore's time (4h...).
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    rto: Option<String>,
+    /// A passed test restore is due this often (30d...).
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    restore_test_every: Option<String>,
+    /// How often backups are scheduled (default 6h): the RPO is at risk when one more missed
+    /// backup would miss it.
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    backup_every: Option<String>,
+    /// How often the change stream is drained, when one runs (5m...).
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    stream_every: Option<String>,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+}
+
+fn duration(text: &str) -> Result<String, String> {
+    backstop::objectives::parse_duration(text).map(|_| text.to_string())
+}
+
+/// The objectives to judge `database` against: BACKSTOP_OBJECTIVES' entry, the flags over it;
+/// `None` when neither says anything.
+fn declared(
+    args: &Args,
+    database: &backstop::layout::DatabaseId,
+) -> anyhow::Result<Option<backstop::objectives::Declared>> {
+    use backstop::objectives::{DeclaredText, OBJECTIVES_VAR};
+    let mut text = match std::env::var(OBJECTIVES_VAR) {
+        Ok(raw) if !raw.trim().is_empty() => {
+            let mut all: std::collections::BTreeMap<String, DeclaredText> =
+                serde_json::from_str(&raw).map_err(|e| {
+                    anyhow::anyhow!(
+                        "{OBJECTIVES_VAR} is not a JSON object of database ids to objectives ({e})"
+                    )
+                })?;
+            all.remove(database.as_str())
+        }
+        _ => None,
+    };
+    let flags = [
+        &args.rpo,
+        &args.rto,
+        &args.restore_test_every,
+        &args.backup_every,
+        &args.stream_every,
+    ];
+    if text.is_none() && flags.iter().all(|f| f.is_none()) {
+        return Ok(None);
+    }
+    let text = text.get_or_insert_with(DeclaredText::default);
+    let set = |field: &mut Option<String>, flag: &Option<String>| {
+        if flag.is_some() {
+            field.clone_from(flag);
+        }
+    };
+    set(&mut text.rpo, &args.rpo);
+    set(&mut text.rto, &args.rto);
+    set(&mut text.restore_test_every, &args.restore_test_every);
+    set(&mut text.backup_every, &args.backup_every);
+    set(&mut text.stream_every, &args.stream_every);
+    let resolved = text
+        .resolve()
+        .map_err(|e| anyhow::anyhow!("objectives of database `{database}`: {e}"))?;
+    Ok(Some(resolved))
 }
 
 pub async fn run(args: Args) -> anyhow::Result<HealthStatus> {
@@ -68,12 +136,33 @@ pub async fn run(args: Args) -> anyhow::Result<HealthStatus> {
         let gathered = backstop::health::pooler::gather(&console, name.as_deref()).await;
         report = report.with_pooler(gathered, &thresholds.pooler);
     }
+    if let Some(declared) = declared(&args, &database)? {
+        report = report.with_objectives(&declared, &args.from);
+    }
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         out!("{}", render(&report));
     }
     Ok(report.status)
+}
+
+/// `objective RPO 1 h 2 min of 1 h 0 min: missed; RTO ...` in one line.
+fn objectives_line(o: &backstop::objectives::ObjectiveFigures) -> String {
+    let span = |s: f64| backstop::clock::span(std::time::Duration::from_secs_f64(s.max(0.0)));
+    let judged = |name: &str, j: &backstop::objectives::Judged| {
+        format!(
+            "{name} {} of {}: {}",
+            j.seconds.map_or("unmeasured".into(), span),
+            span(j.objective_seconds),
+            j.state.as_str()
+        )
+    };
+    let mut parts = vec![judged("RPO", &o.rpo), judged("RTO", &o.rto)];
+    if let Some(test) = &o.restore_test {
+        parts.push(judged("restore test age", test));
+    }
+    format!("objective {}\n", parts.join("; "))
 }
 
 fn render(report: &HealthReport) -> String {
@@ -108,6 +197,9 @@ fn render(report: &HealthReport) -> String {
                 .map_or("-".into(), backstop::status::page::seconds_text),
             backstop::status::page::seconds_text(ready)
         ));
+    }
+    if let Some(o) = &report.objectives {
+        out.push_str(&objectives_line(o));
     }
     if let Some(d) = &report.database_health {
         out.push_str(&format!(

@@ -23,6 +23,7 @@ mod infra;
 mod inputs;
 mod json;
 mod monitor;
+mod objectives;
 mod pitr;
 mod planner_statistics;
 mod postgres;

@@ -18,22 +18,32 @@ use crate::backup_lambda::{alerts, invocation, metric_sum};
 use crate::engine::{options, take};
 
 /// A monitor over a new bucket whose clock the test sets.
-struct Monitor {
-    deps: monitor::Deps,
-    inbox: AlertInbox,
+pub(crate) struct Monitor {
+    pub(crate) deps: monitor::Deps,
+    pub(crate) inbox: AlertInbox,
     clock: Arc<Mutex<OffsetDateTime>>,
 }
 
 impl Monitor {
-    async fn new(label: &str, databases: &[(&str, Option<String>)]) -> Self {
+    pub(crate) async fn new(label: &str, databases: &[(&str, Option<String>)]) -> Self {
+        Self::with_vars(label, databases, Vec::new()).await
+    }
+
+    /// A monitor of `databases` with more settings (`BACKSTOP_OBJECTIVES`...).
+    pub(crate) async fn with_vars(
+        label: &str,
+        databases: &[(&str, Option<String>)],
+        more: Vec<(String, String)>,
+    ) -> Self {
         let sources: serde_json::Map<String, serde_json::Value> = databases
             .iter()
             .map(|(id, _)| (id.to_string(), json!({"url_env": format!("URL_{id}")})))
             .collect();
-        let urls = databases
+        let mut urls: Vec<(String, String)> = databases
             .iter()
             .filter_map(|(id, url)| Some((format!("URL_{id}"), url.clone()?)))
             .collect();
+        urls.extend(more);
         Self::with_sources(label, serde_json::Value::Object(sources), urls).await
     }
 
@@ -72,11 +82,11 @@ impl Monitor {
         Self { deps, inbox, clock }
     }
 
-    fn set_clock(&self, at: OffsetDateTime) {
+    pub(crate) fn set_clock(&self, at: OffsetDateTime) {
         *self.clock.lock().unwrap() = at;
     }
 
-    async fn run(&self, database: &str) -> monitor::MonitorResponse {
+    pub(crate) async fn run(&self, database: &str) -> monitor::MonitorResponse {
         monitor::handler(
             invocation(json!({"database": database}), Duration::from_secs(300)),
             &self.deps,
@@ -85,7 +95,7 @@ impl Monitor {
         .unwrap()
     }
 
-    async fn status(&self, database: &str) -> (HealthStatus, Vec<String>) {
+    pub(crate) async fn status(&self, database: &str) -> (HealthStatus, Vec<String>) {
         let response = self.run(database).await;
         let report = &response.reports[0];
         let checks = report

@@ -8,7 +8,13 @@
 //! cannot be listed fails the invocation rather than reporting "no backups". A scheduled run
 //! also writes the store's status page (`backstop status --html`) to
 //! `_backstop/health/status.html`, for people who would rather open a page than a console.
+//!
+//! With `BACKSTOP_OBJECTIVES` set, each database's recovery objectives are judged too (RPO,
+//! RTO, restore-test cadence; a database it leaves out gets the defaults): their findings join
+//! the status, so an objective at risk or missed alerts like any other finding and its recovery
+//! is said; and each run keeps a sample of them for `backstop report`.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +25,8 @@ use backstop::connection::resolve;
 use backstop::health::alerting::{self, Notice};
 use backstop::health::{Finding, HealthReport, HealthStatus, Thresholds, check};
 use backstop::layout::DatabaseId;
+use backstop::objectives::samples::{self, Sample};
+use backstop::objectives::{Declared, DeclaredText, OBJECTIVES_VAR, parse_declared};
 use backstop::store::StoreError;
 use common::{Base, Delivery};
 use lambda_runtime::{Diagnostic, LambdaEvent};
@@ -35,6 +43,8 @@ pub struct Deps {
     pub base: Base,
     pub thresholds: Thresholds,
     pub realert_after: Duration,
+    /// The declared recovery objectives per database; `None`: none declared, none judged.
+    pub objectives: Option<BTreeMap<DatabaseId, Declared>>,
     /// The clock; tests pass their own.
     pub now: Arc<dyn Fn() -> OffsetDateTime + Send + Sync>,
 }
@@ -43,7 +53,9 @@ impl Deps {
     /// Builds the dependencies on `base`; errors name the variable.
     pub fn new(base: Base) -> Result<Self, ConfigError> {
         let realert_hours = positive_number(base.env.as_ref(), REALERT_VAR, 6)?;
+        let objectives = objectives(base.env.as_ref(), &base.config.databases)?;
         Ok(Self {
+            objectives,
             thresholds: Thresholds {
                 freshness: base.config.freshness,
                 ..Thresholds::default()
@@ -53,6 +65,35 @@ impl Deps {
             base,
         })
     }
+}
+
+/// The objectives `BACKSTOP_OBJECTIVES` declares for `databases`, the defaults for those it
+/// leaves out; a database it names that is not configured is refused (a typo would otherwise
+/// judge nothing).
+pub fn objectives(
+    lookup: &dyn Fn(&str) -> Option<String>,
+    databases: &[DatabaseId],
+) -> Result<Option<BTreeMap<DatabaseId, Declared>>, ConfigError> {
+    let Some(raw) = lookup(OBJECTIVES_VAR).filter(|raw| !raw.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let invalid = |reason: String| ConfigError::Invalid {
+        var: OBJECTIVES_VAR,
+        reason,
+    };
+    let mut declared = parse_declared(&raw).map_err(invalid)?;
+    if let Some(stray) = declared.keys().find(|id| !databases.contains(id)) {
+        return Err(invalid(format!(
+            "database `{stray}` is not among the configured databases"
+        )));
+    }
+    for database in databases {
+        if !declared.contains_key(database) {
+            let defaults = DeclaredText::default().resolve().map_err(invalid)?;
+            declared.insert(database.clone(), defaults);
+        }
+    }
+    Ok(Some(declared))
 }
 
 /// The name the function goes by when the runtime does not say.
@@ -114,8 +155,14 @@ pub async fn handler(
     let now = (deps.now)();
     let mut reports = Vec::with_capacity(databases.len());
     let mut alerts_sent = 0;
+    let store_url = deps.base.config.store.to_string();
     for database in &databases {
-        let report = check_one(database, now, deps).await?;
+        let mut report = check_one(database, now, deps).await?;
+        let declared = deps.objectives.as_ref().and_then(|o| o.get(database));
+        if let Some(declared) = declared {
+            report = report.with_objectives(declared, &store_url);
+            record_sample(deps, database, &report, declared).await;
+        }
         tracing::info!(
             database = %report.database,
             status = report.status.as_str(),
@@ -154,6 +201,28 @@ pub async fn handler(
         reports,
         alerts_sent,
     })
+}
+
+/// Keeps this run's judgement of the objectives for `backstop report`; a failure is logged,
+/// never the invocation's failure (the alert above is what matters now).
+async fn record_sample(
+    deps: &Deps,
+    database: &DatabaseId,
+    report: &HealthReport,
+    declared: &Declared,
+) {
+    let Some(figures) = report.objectives.clone() else {
+        return;
+    };
+    let sample = Sample {
+        database_id: database.to_string(),
+        checked_at: report.checked_at,
+        objectives: declared.objectives,
+        figures,
+    };
+    if let Err(e) = samples::record(deps.base.store.as_ref(), &sample).await {
+        tracing::warn!(error = %e, "the objectives' sample was not kept");
+    }
 }
 
 /// Where a scheduled run leaves the status page of the whole store.
@@ -360,7 +429,7 @@ mod tests {
             in_progress: None,
             rto_seconds: None,
             rto_loaded_seconds: None,
-            restore_test: None,
+            last_restore_test: None,
         };
         HealthReport::new(
             "shop",

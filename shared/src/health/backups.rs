@@ -62,7 +62,7 @@ pub struct BackupHealth {
     pub rto_loaded_seconds: Option<f64>,
     /// The newest passed restore-level verification (the test restore the RTO comes from).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub restore_test: Option<RestoreTested>,
+    pub last_restore_test: Option<RestoreTested>,
 }
 
 /// The newest passed test restore: which backup, and how long ago.
@@ -349,7 +349,7 @@ pub fn assess(
             .measured_restore
             .as_ref()
             .and_then(|v| v.loaded_seconds),
-        restore_test: facts.measured_restore.as_ref().map(|v| RestoreTested {
+        last_restore_test: facts.measured_restore.as_ref().map(|v| RestoreTested {
             backup_id: v.backup_id.clone(),
             age_seconds: Duration::try_from(now - v.checked_at)
                 .unwrap_or(Duration::ZERO)

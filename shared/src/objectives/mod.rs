@@ -43,10 +43,10 @@ pub const DEFAULT_BACKUP_EVERY: Duration = Duration::from_secs(6 * 3600);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Objectives {
     /// The most data, as time, a restore may lose.
-    #[serde(rename = "rpo_seconds", with = "seconds")]
+    #[serde(rename = "rpo_objective_seconds", with = "seconds")]
     pub rpo: Duration,
     /// The longest a restore may take until the database is ready.
-    #[serde(rename = "rto_seconds", with = "seconds")]
+    #[serde(rename = "rto_objective_seconds", with = "seconds")]
     pub rto: Duration,
     /// How often a restore must be tested; `None`: not declared, not judged.
     #[serde(
@@ -212,7 +212,11 @@ impl State {
 pub struct Judged {
     pub state: State,
     /// The measured figure, in seconds; `None` when nothing measured it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "measured_seconds",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub seconds: Option<f64>,
     pub objective_seconds: f64,
 }
@@ -289,7 +293,7 @@ impl Measured {
         Self {
             rpo,
             from_stream: point.is_some() && point == rpo,
-            restore_test: backups.restore_test.as_ref().map(|t| RestoreTest {
+            restore_test: backups.last_restore_test.as_ref().map(|t| RestoreTest {
                 backup_id: t.backup_id.clone(),
                 age: Duration::from_secs(t.age_seconds),
                 ready_seconds: backups.rto_seconds,

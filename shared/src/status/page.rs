@@ -494,7 +494,7 @@ mod tests {
                     in_progress: None,
                     rto_seconds: Some(41.0),
                     rto_loaded_seconds: Some(31.0),
-                    restore_test: None,
+                    last_restore_test: None,
                 },
                 tier: Some("daily".into()),
                 size_ratio: Some(0.99),
