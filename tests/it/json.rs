@@ -136,7 +136,10 @@ fn every_command_speaks_the_one_vocabulary_docs_json_md_defines() {
         &[&from[..], &["--level", "restore", "--scratch-db", &scratch]].concat(),
     ));
     run(with(&["status"], &["--from", &store]));
-    run(with(&["health"], &[&from[..], &["--db", &url]].concat()));
+    run(with(
+        &["health"],
+        &[&from[..], &["--db", &url, "--rpo", "1h", "--restore-test-every", "30d"]].concat(),
+    ));
     run(with(
         &["restore"],
         &[&from[..], &["--db", &target_url, "--roles", "plan"]].concat(),

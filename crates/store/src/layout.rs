@@ -6,6 +6,7 @@
 //! _backstop/locks/<database-id>/backup      the lease of the running backup
 //! _backstop/runs/<database-id>/<hash>       claims of handled scheduled events
 //! _backstop/stream/<database-id>/tables.json the tables the last drain saw (schema changes)
+//! _backstop/objectives/<database-id>/<time>.json the monitor's judgement of the objectives
 //! _backstop/...                             Backstop's own state (health status...)
 //! ```
 
