@@ -430,6 +430,7 @@ mod tests {
             rto_seconds: None,
             rto_loaded_seconds: None,
             last_restore_test: None,
+            oldest_backup_age_seconds: None,
         };
         HealthReport::new(
             "shop",

@@ -60,6 +60,9 @@ pub struct BackupHealth {
     /// constraints), before its statistics; `None` for a result from before it was measured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rto_loaded_seconds: Option<f64>,
+    /// How old the oldest committed backup is: how long the database has been backed up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oldest_backup_age_seconds: Option<u64>,
     /// The newest passed restore-level verification (the test restore the RTO comes from).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_restore_test: Option<RestoreTested>,
@@ -349,6 +352,13 @@ pub fn assess(
             .measured_restore
             .as_ref()
             .and_then(|v| v.loaded_seconds),
+        oldest_backup_age_seconds: present.first().and_then(|(id, _)| id.started_at()).map(
+            |started| {
+                Duration::try_from(now - started)
+                    .unwrap_or(Duration::ZERO)
+                    .as_secs()
+            },
+        ),
         last_restore_test: facts.measured_restore.as_ref().map(|v| RestoreTested {
             backup_id: v.backup_id.clone(),
             age_seconds: Duration::try_from(now - v.checked_at)

@@ -271,6 +271,9 @@ pub struct Measured {
     pub from_stream: bool,
     /// The newest passed test restore: its backup, its age, ready and loaded seconds.
     pub restore_test: Option<RestoreTest>,
+    /// How long the database has been backed up (the oldest committed backup's age): a
+    /// cadence is missed without any test only once there was time for one.
+    pub backed_up_for: Option<Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -292,6 +295,7 @@ impl Measured {
         };
         Self {
             rpo,
+            backed_up_for: backups.oldest_backup_age_seconds.map(Duration::from_secs),
             from_stream: point.is_some() && point == rpo,
             restore_test: backups.last_restore_test.as_ref().map(|t| RestoreTest {
                 backup_id: t.backup_id.clone(),
@@ -458,6 +462,8 @@ pub fn assess(
     let restore_test = objectives.restore_test_every.map(|cadence| {
         let next = schedules.restore_test_schedule.unwrap_or(Duration::ZERO);
         let state = match test.map(|t| t.age) {
+            // No test yet: missed once the database has been backed up for a whole cadence.
+            None if measured.backed_up_for.is_none_or(|d| d < cadence) => State::Unknown,
             None => State::Missed,
             Some(age) if age >= cadence => State::Missed,
             Some(age) if !next.is_zero() && age + next >= cadence => State::AtRisk,
@@ -472,6 +478,19 @@ pub fn assess(
                         "restore test missed: no passed test restore is on record (one is due \
                          every {}); test one",
                         span(cadence)
+                    ),
+                )
+                .with_fix(verify_restore.clone()),
+            ),
+            (State::Unknown, _) => findings.push(
+                Finding::new(
+                    "restore_test",
+                    Severity::Warning,
+                    format!(
+                        "no test restore yet: the first is due within {} of the first backup \
+                         ({} ago); test one",
+                        span(cadence),
+                        span(measured.backed_up_for.unwrap_or_default())
                     ),
                 )
                 .with_fix(verify_restore.clone()),

@@ -143,15 +143,34 @@ fn the_rto_is_judged_on_the_ready_figure_and_the_loaded_one_when_that_is_all() {
     let (figures, findings) = judge(loaded_only);
     assert!(figures.rto_is_loaded);
     assert!(findings[0].message.contains("was loaded"), "{findings:?}");
-    // Never tested: unknown, and the cadence is missed.
+    // Never tested: unknown; the cadence is not missed while there was no time for a test.
     let (figures, findings) = judge(None);
     assert_eq!(figures.rto.state, State::Unknown);
+    assert_eq!(figures.restore_test.unwrap().state, State::Unknown);
     assert_eq!(
         checks(&findings),
         [
             ("rto", Severity::Warning),
-            ("restore_test", Severity::Critical)
+            ("restore_test", Severity::Warning)
         ]
+    );
+    // Backed up for longer than the cadence, never tested: missed.
+    let (figures, findings) = assess(
+        &d,
+        &Measured {
+            rpo: Some(HOUR),
+            backed_up_for: Some(40 * DAY),
+            ..Measured::default()
+        },
+        "s3://b/p",
+        "main",
+    );
+    assert_eq!(figures.restore_test.unwrap().state, State::Missed);
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.check == "restore_test" && f.severity == Severity::Critical),
+        "{findings:?}"
     );
 }
 

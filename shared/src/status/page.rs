@@ -495,6 +495,7 @@ mod tests {
                     rto_seconds: Some(41.0),
                     rto_loaded_seconds: Some(31.0),
                     last_restore_test: None,
+                    oldest_backup_age_seconds: None,
                 },
                 tier: Some("daily".into()),
                 size_ratio: Some(0.99),
