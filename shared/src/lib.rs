@@ -14,6 +14,7 @@
 //! - [`health`]: pure classification of backup freshness.
 //! - [`objectives`]: declared RPO, RTO and restore-test cadence, judged against the evidence.
 //! - [`status`]: every database in a store on one screen, as a table, JSON or an HTML page.
+//! - [`report`]: per database over a period, objectives met and missed, restore tests, record.
 //! - [`advise`]: index advice as a migration to review and apply, and its check afterwards.
 //! - [`retention`]: GFS pruning (a pure selection plus its safety rails) and the leftover sweep.
 //! - [`runner`]: where a backup runs (this invocation or a container task), from the last runs.
@@ -37,6 +38,7 @@ pub mod health;
 pub mod metrics;
 pub mod objectives;
 pub mod readiness;
+pub mod report;
 pub mod retention;
 pub mod runner;
 pub mod signals;
