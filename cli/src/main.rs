@@ -15,6 +15,7 @@ mod keys;
 mod list;
 mod progress;
 mod prune;
+mod report;
 mod restore;
 mod show;
 mod status;
@@ -37,7 +38,7 @@ const EXIT_HEALTH_UNKNOWN: u8 = 3;
     name = "backstop",
     version,
     about = "Verified PostgreSQL backups: take, check, list and restore them",
-    after_help = "Examples:\n  backstop doctor --store s3://my-backups/prod --db postgresql://backup@db:5432/app\n  backstop backup --db postgresql://backup@db:5432/app --to s3://my-backups/prod\n  backstop list --from s3://my-backups/prod\n  backstop verify --from s3://my-backups/prod --database-id app --level deep\n  backstop health --from s3://my-backups/prod --database-id app\n  backstop status --from s3://my-backups/prod --html status.html\n  backstop restore --from s3://my-backups/prod --database-id app --db postgresql://postgres@localhost/app_copy\n\nExit status: 0 success; 1 failure (one line on stderr says what to do); 2 bad arguments.\n`verify` exits 2 when it could not verify; `health` exits 0/1/2/3 for healthy/warning/critical/unknown.\n--db takes what psql takes (URL, key=value pairs or a database name) and reads PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD, PGSERVICE and ~/.pgpass as psql does; BACKSTOP_DATABASE_URL also sets it. AWS settings from the usual AWS_* variables."
+    after_help = "Examples:\n  backstop doctor --store s3://my-backups/prod --db postgresql://backup@db:5432/app\n  backstop backup --db postgresql://backup@db:5432/app --to s3://my-backups/prod\n  backstop list --from s3://my-backups/prod\n  backstop verify --from s3://my-backups/prod --database-id app --level deep\n  backstop health --from s3://my-backups/prod --database-id app\n  backstop status --from s3://my-backups/prod --html status.html\n  backstop report --from s3://my-backups/prod --since 2026-10-01 --html report.html\n  backstop restore --from s3://my-backups/prod --database-id app --db postgresql://postgres@localhost/app_copy\n\nExit status: 0 success; 1 failure (one line on stderr says what to do); 2 bad arguments.\n`verify` exits 2 when it could not verify; `health` exits 0/1/2/3 for healthy/warning/critical/unknown.\n--db takes what psql takes (URL, key=value pairs or a database name) and reads PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD, PGSERVICE and ~/.pgpass as psql does; BACKSTOP_DATABASE_URL also sets it. AWS settings from the usual AWS_* variables."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -70,6 +71,8 @@ enum Command {
     Health(health::Args),
     /// Every database in a store on one screen: age, size, verification, RTO, PITR (or --html).
     Status(status::Args),
+    /// Per database over a period: objectives met and missed, restore tests, the record (or --html).
+    Report(report::Args),
     /// Index advice as a migration to review and apply; --check once it ran.
     Advise(advise::Args),
     /// What differs between a table and its copy restored beside it, and SQL to put rows back.
@@ -155,6 +158,7 @@ fn main() -> ExitCode {
             Command::Show(args) => show::run(args).await.map(|()| 0),
             Command::Incidents(args) => incidents::run(args).await.map(|()| 0),
             Command::Prune(args) => prune::run(args).await.map(|()| 0),
+            Command::Report(args) => report::run(args).await.map(|()| 0),
             Command::Completions { .. } | Command::Manpages { .. } => Ok(0),
             Command::Keygen(args) => keys::run_keygen(args).map(|()| 0),
             Command::Health(args) => health::run(args).await.map(health_exit),
