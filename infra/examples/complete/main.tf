@@ -106,8 +106,17 @@ module "backstop" {
   iam_path = "/backstop/"
 
   databases = {
-    main = { secret_arn = aws_secretsmanager_secret.database["main"].arn, sslmode = "verify-full", pooler_secret_arn = aws_secretsmanager_secret.pooler.arn }
+    main = {
+      secret_arn        = aws_secretsmanager_secret.database["main"].arn
+      sslmode           = "verify-full"
+      pooler_secret_arn = aws_secretsmanager_secret.pooler.arn
+      # What the team promises for it: at most 15 minutes of data lost, back within the hour,
+      # a restore tested at least every two weeks. The monitor judges these every hour.
+      objectives = { rpo = "15m", rto = "1h", restore_test_every = "14d" }
+    }
     # Too big for a 15-minute invocation: its scheduled backups start the container task.
+    # No objectives declared: an RPO of two drains (10m), an RTO of 4h, a restore test
+    # every two scheduled ones (14d).
     warehouse = { secret_arn = aws_secretsmanager_secret.database["warehouse"].arn, sslmode = "verify-full", runner = "fargate" }
   }
   # The container task: warehouse's backups, and any of main's that would not fit in Lambda.

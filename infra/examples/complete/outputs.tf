@@ -52,3 +52,8 @@ output "log_group_names" {
   description = "The functions' log groups."
   value       = module.backstop.log_group_names
 }
+
+output "objectives" {
+  description = "The recovery objectives each database is judged against."
+  value       = module.backstop.objectives
+}

@@ -34,7 +34,10 @@ locals {
       } : {}, var.verify_identity_secret_arn != null ? {
       BACKSTOP_VERIFY_IDENTITY_SECRET = var.verify_identity_secret_arn
     } : {})
-    monitor = local.common_environment
+    # The recovery objectives it judges (objectives.tf).
+    monitor = merge(local.common_environment, {
+      BACKSTOP_OBJECTIVES = local.objectives_json
+    })
     retention = merge(local.common_environment, {
       BACKSTOP_KEEP_LAST     = tostring(var.retention_policy.keep_last)
       BACKSTOP_KEEP_DAILY    = tostring(var.retention_policy.keep_daily)

@@ -43,6 +43,11 @@ output "dashboard_name" {
   value       = aws_cloudwatch_dashboard.this.dashboard_name
 }
 
+output "objectives" {
+  description = "The recovery objectives in force, per database, as the monitor judges them: rpo, rto and restore_test_every as declared or by default (restore_test_every null: not judged), each also in seconds (rpo_seconds...), and the intervals they are judged against (backup_every; stream_every with point_in_time_recovery; restore_test_schedule with restore_verification). The monitor's BACKSTOP_OBJECTIVES holds what was declared and those intervals."
+  value       = local.objectives
+}
+
 output "failure_destinations" {
   description = "Where each function's failed asynchronous events go (dead-letter target and on-failure destination): the alert topic, except for the notifier it feeds, whose failures go to their own queue."
   value       = local.failure_destination

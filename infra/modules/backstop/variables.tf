@@ -10,7 +10,7 @@ variable "name" {
 }
 
 variable "databases" {
-  description = "Databases to back up, by database id: where each connection comes from (a Secrets Manager secret in the RDS JSON shape or holding a URL, or an SSM SecureString holding a URL), its TLS settings, the Secrets Manager secret of its PgBouncer admin console when it has one (pooler_secret_arn: the monitor reports the pools), and where its scheduled backups run: runner = \"lambda\" (the backup function, which hands a backup that will not fit to the container task when `fargate` is enabled) or \"fargate\" (the schedule starts the container task directly)."
+  description = "Databases to back up, by database id: where each connection comes from (a Secrets Manager secret in the RDS JSON shape or holding a URL, or an SSM SecureString holding a URL), its TLS settings, the Secrets Manager secret of its PgBouncer admin console when it has one (pooler_secret_arn: the monitor reports the pools), where its scheduled backups run: runner = \"lambda\" (the backup function, which hands a backup that will not fit to the container task when `fargate` is enabled) or \"fargate\" (the schedule starts the container task directly), and its recovery objectives (objectives: rpo, rto, restore_test_every, each a duration such as 30m, 4h or 30d; any left out come from the module-wide `objectives`, else from the schedules, as that input says)."
   type = map(object({
     secret_arn    = optional(string)
     ssm_parameter = optional(string)
@@ -20,6 +20,12 @@ variable "databases" {
     # PgBouncer's admin console in front of it (a secret holding a URL to the `pgbouncer`
     # database, for a user in stats_users): the monitor reports its pools.
     pooler_secret_arn = optional(string)
+    # The recovery objectives the monitor judges this database against; see var.objectives.
+    objectives = optional(object({
+      rpo                = optional(string)
+      rto                = optional(string)
+      restore_test_every = optional(string)
+    }), {})
   }))
   validation {
     condition     = length(var.databases) > 0 && alltrue([for id, db in var.databases : (db.secret_arn == null) != (db.ssm_parameter == null)])
@@ -36,6 +42,14 @@ variable "databases" {
   validation {
     condition     = var.fargate.enabled || alltrue([for id, db in var.databases : db.runner != "fargate"])
     error_message = "A database with runner = \"fargate\" needs fargate.enabled (and fargate.image_tag)."
+  }
+  validation {
+    # As var.objectives: whole numbers with a unit, s m h d w (m is minutes), not all zero.
+    condition = alltrue(flatten([for id, db in var.databases : [
+      for field, text in db.objectives :
+      can(regex("^[0-9]+[smhdw]( ?[0-9]+[smhdw])*$", text)) && can(regex("[1-9]", text)) if text != null
+    ]]))
+    error_message = "Each database's objectives (rpo, rto, restore_test_every) must be durations such as 30m, 90m, 4h, 4h 30m, 7d or 30d: whole numbers, each followed by s, m (minutes), h, d or w, not zero. Not one: ${join(", ", flatten([for id, db in var.databases : [for field, text in db.objectives : "${id}.objectives.${field} = \"${text}\"" if text != null && !(can(regex("^[0-9]+[smhdw]( ?[0-9]+[smhdw])*$", text)) && can(regex("[1-9]", text)))]]))}."
   }
 }
 
@@ -303,6 +317,23 @@ variable "point_in_time_recovery" {
   validation {
     condition     = var.point_in_time_recovery.max_slot_wal_mib >= 1 && var.point_in_time_recovery.alarm_after_minutes >= 5 && var.point_in_time_recovery.keep_days >= 1
     error_message = "point_in_time_recovery.max_slot_wal_mib and keep_days must be at least 1, and alarm_after_minutes at least 5."
+  }
+}
+
+variable "objectives" {
+  description = "Recovery objectives for every database, each a duration such as 30m, 4h or 30d (whole numbers with s, m for minutes, h, d or w); a database's own objectives override them field by field. rpo: the most data, as time, a restore may lose (default: twice the interval of the job that makes recovery points, the change stream's drain with point_in_time_recovery, else the backup schedule). rto: the longest a restore may take until the database is ready (default 4h), judged against the newest passed test restore. restore_test_every: how old the newest passed test restore may be (default: twice the restore_verification schedule when it is enabled; else not judged). The monitor judges each hourly (met, at risk one run before, missed; an alert on each change), publishes RpoSeconds, RtoSeconds, RestoreTestAgeSeconds with their objectives and RpoMet, RtoMet, RestoreTestMet, and keeps a sample per run under _backstop/objectives/ for `backstop report`. A cron() schedule is read as its interval when it is every N minutes, every N hours, daily, weekly or monthly, and as a day otherwise (plan warns where that sets a default)."
+  type = object({
+    rpo                = optional(string)
+    rto                = optional(string)
+    restore_test_every = optional(string)
+  })
+  default = {}
+  validation {
+    condition = alltrue([
+      for field, text in var.objectives :
+      can(regex("^[0-9]+[smhdw]( ?[0-9]+[smhdw])*$", text)) && can(regex("[1-9]", text)) if text != null
+    ])
+    error_message = "objectives (rpo, rto, restore_test_every) must be durations such as 30m, 90m, 4h, 4h 30m, 7d or 30d: whole numbers, each followed by s, m (minutes), h, d or w, not zero. Not one: ${join(", ", [for field, text in var.objectives : "objectives.${field} = \"${text}\"" if text != null && !(can(regex("^[0-9]+[smhdw]( ?[0-9]+[smhdw])*$", text)) && can(regex("[1-9]", text)))])}."
   }
 }
 
