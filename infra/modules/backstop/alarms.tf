@@ -63,6 +63,28 @@ resource "aws_cloudwatch_metric_alarm" "backup_age" {
   tags                = var.tags
 }
 
+# The RPO against its objective, as the monitor judges it each hour (RpoMet: 1 met or at risk,
+# 0 missed). The monitor's own alert says why and what brings it back; the alarm puts it on the
+# dashboard's alarm panel. No data is not a breach here: the backup age alarm is the dead man's
+# switch for the monitor.
+resource "aws_cloudwatch_metric_alarm" "rpo" {
+  for_each            = var.databases
+  alarm_name          = "${var.name}-${each.key}-rpo"
+  alarm_description   = "The RPO objective of ${each.key} (${local.objectives[each.key].rpo}) is missed: its newest recovery point is older, or there is none. The monitor's alert names the job that stopped and what brings it back."
+  namespace           = "Backstop"
+  metric_name         = "RpoMet"
+  dimensions          = { DatabaseId = each.key }
+  statistic           = "Minimum"
+  period              = 3600
+  evaluation_periods  = 1
+  comparison_operator = "LessThanThreshold"
+  threshold           = 1
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [local.alert_topic_arn]
+  ok_actions          = [local.alert_topic_arn]
+  tags                = var.tags
+}
+
 resource "aws_cloudwatch_metric_alarm" "verification" {
   for_each            = var.databases
   alarm_name          = "${var.name}-${each.key}-verification"
@@ -82,7 +104,8 @@ resource "aws_cloudwatch_metric_alarm" "verification" {
 
 ################################################################################
 # The dashboard: every alarm's state on top, then one row per database (backup age against
-# its thresholds, RPO, measured RTO, stream lag, sizes), then the figures across databases.
+# its thresholds, RPO and RTO against their objectives, stream lag, sizes), then the figures
+# across databases.
 # Metrics are the ones the functions publish (namespace Backstop, dimension DatabaseId).
 ################################################################################
 
@@ -90,6 +113,7 @@ locals {
   # Every alarm the module makes, per database first. An alarm widget takes 100 at most.
   dashboard_alarms = concat(
     [for alarm in aws_cloudwatch_metric_alarm.backup_age : alarm.arn],
+    [for alarm in aws_cloudwatch_metric_alarm.rpo : alarm.arn],
     [for alarm in aws_cloudwatch_metric_alarm.recovery_point_age : alarm.arn],
     [for alarm in aws_cloudwatch_metric_alarm.stream_retained_wal : alarm.arn],
     [for alarm in aws_cloudwatch_metric_alarm.verification : alarm.arn],
@@ -120,6 +144,17 @@ locals {
     stat   = "Maximum"
     legend = { position = "bottom" }
   }
+  # The RPO and RTO widgets draw each figure in minutes when its objective is 4 h or less, in
+  # hours above.
+  objective_units = {
+    for id, o in local.objectives : id => {
+      for figure in ["rpo", "rto"] : figure => (
+        o["${figure}_seconds"] <= 4 * 3600 ? { name = "minutes", seconds = 60 } : { name = "hours", seconds = 3600 }
+      )
+    }
+  }
+  # The interval between recovery points: an RPO is at risk once one more missed run misses it.
+  recovery_point_every = coalesce(local.objectives_intervals.stream_every, local.objectives_intervals.backup_every)
 
   # One row per database; a widget's place in its row is set below. Each figure is metric math
   # over the published metric (ids: the raw metric, hidden; the expression in the unit shown).
@@ -128,7 +163,7 @@ locals {
       [{
         type = "metric"
         properties = merge(local.metric_widget, {
-          title  = local.pitr ? "${id}: backup age" : "${id}: backup age (the RPO: no change stream)"
+          title  = "${id}: backup age"
           period = 3600
           metrics = [
             [{ id = "hours", expression = "age / 3600", label = "newest backup's age (hours)" }],
@@ -141,42 +176,65 @@ locals {
           ] }
         })
       }],
-      [for enabled in [local.pitr] : {
+      # The RPO: the newest recovery point's age (a backup's, or with point-in-time recovery the
+      # newest point the change stream reaches) as the monitor judges it each hour, and with a
+      # change stream also at each drain, against the objective.
+      [for u in [local.objective_units[id].rpo] : {
         type = "metric"
         properties = merge(local.metric_widget, {
-          title  = "${id}: RPO (point-in-time recovery)"
-          period = 300
-          metrics = [
-            [{ id = "minutes", expression = "age / 60", label = "newest recovery point's age (minutes)" }],
-            ["Backstop", "RecoveryPointAgeSeconds", "DatabaseId", id, { id = "age", visible = false }],
-          ]
-          yAxis = { left = { label = "minutes", min = 0, showUnits = false } }
-          annotations = { horizontal = [
-            { label = "alarm: ${var.point_in_time_recovery.alarm_after_minutes} min", value = var.point_in_time_recovery.alarm_after_minutes, color = "#d62728" },
-          ] }
+          title  = "${id}: RPO against its objective (${local.objectives[id].rpo})"
+          period = local.pitr ? 300 : 3600
+          metrics = concat(
+            [[{ id = "rpo", expression = "rposeconds / ${u.seconds}", label = "RPO: newest recovery point's age (${u.name})" }]],
+            [for enabled in [local.pitr] : [{ id = "drained", expression = "pointage / ${u.seconds}", label = "at each drain (${u.name})" }] if enabled],
+            [[{ id = "objective", expression = "objectiveseconds / ${u.seconds}", label = "objective, as the monitor judges it", color = "#7f7f7f" }]],
+            [
+              ["Backstop", "RpoSeconds", "DatabaseId", id, { id = "rposeconds", visible = false }],
+              ["Backstop", "RpoObjectiveSeconds", "DatabaseId", id, { id = "objectiveseconds", visible = false }],
+            ],
+            [for enabled in [local.pitr] : ["Backstop", "RecoveryPointAgeSeconds", "DatabaseId", id, { id = "pointage", visible = false }] if enabled],
+          )
+          yAxis = { left = { label = u.name, min = 0, showUnits = false } }
+          annotations = { horizontal = concat(
+            [{ label = "objective: ${local.objectives[id].rpo} (missed above)", value = local.objectives[id].rpo_seconds / u.seconds, color = "#d62728", fill = "above" }],
+            [
+              for at_risk in [local.objectives[id].rpo_seconds - local.recovery_point_every] :
+              { label = "at risk: one missed run (${coalesce(local.intervals_text.stream_every, local.intervals_text.backup_every)}) short", value = at_risk / u.seconds, color = "#ff7f0e" }
+              if at_risk > 0
+            ],
+            [for enabled in [local.pitr] : {
+              label = "alarm: ${var.point_in_time_recovery.alarm_after_minutes} min without a new point", value = var.point_in_time_recovery.alarm_after_minutes * 60 / u.seconds, color = "#9467bd"
+            } if enabled],
+          ) }
         })
-      } if enabled],
-      [for enabled in [var.restore_verification.enabled] : {
+      }],
+      # The RTO: the newest passed test restore's time until the database was ready (loaded for
+      # results from before readiness was measured), against the objective; at risk from 80 % of
+      # it (RTO_AT_RISK_SHARE in shared/src/objectives).
+      [for u in [local.objective_units[id].rto] : {
         type = "metric"
         properties = merge(local.metric_widget, {
-          title  = "${id}: RTO measured by the weekly test restore"
+          title = (var.restore_verification.enabled
+            ? "${id}: RTO, by the scheduled test restore, against its objective (${local.objectives[id].rto})"
+            : "${id}: RTO against its objective (${local.objectives[id].rto}), from test restores run by hand: restore_verification is off"
+          )
           period = 86400
           start  = "-P30D"
           metrics = [
-            [{ id = "loadedminutes", expression = "loaded / 60", label = "loaded: rows, indexes, constraints (minutes)" }],
-            [{ id = "readyminutes", expression = "ready / 60", label = "ready: statistics in place, the RTO (minutes)" }],
+            [{ id = "ready", expression = "rtoseconds / ${u.seconds}", label = "ready: the RTO, newest passed test restore (${u.name})" }],
+            [{ id = "loadedunits", expression = "loaded / ${u.seconds}", label = "loaded: rows, indexes, constraints (${u.name})" }],
+            [{ id = "objective", expression = "objectiveseconds / ${u.seconds}", label = "objective, as the monitor judges it", color = "#7f7f7f" }],
+            ["Backstop", "RtoSeconds", "DatabaseId", id, { id = "rtoseconds", visible = false }],
             ["Backstop", "RestoreLoadedSeconds", "DatabaseId", id, { id = "loaded", visible = false }],
-            ["Backstop", "RestoreSeconds", "DatabaseId", id, { id = "ready", visible = false }],
+            ["Backstop", "RtoObjectiveSeconds", "DatabaseId", id, { id = "objectiveseconds", visible = false }],
           ]
-          yAxis = { left = { label = "minutes", min = 0, showUnits = false } }
+          yAxis = { left = { label = u.name, min = 0, showUnits = false } }
+          annotations = { horizontal = [
+            { label = "objective: ${local.objectives[id].rto} (missed above)", value = local.objectives[id].rto_seconds / u.seconds, color = "#d62728", fill = "above" },
+            { label = "at risk: 80 % of it", value = 0.8 * local.objectives[id].rto_seconds / u.seconds, color = "#ff7f0e" },
+          ] }
         })
-      } if enabled],
-      [for disabled in [!var.restore_verification.enabled] : {
-        type = "text"
-        properties = {
-          markdown = "### ${id}: RTO\n\nNot measured: the weekly test restore is off (`restore_verification`). Enable it to have a restore timed every week."
-        }
-      } if disabled],
+      }],
       [for enabled in [local.pitr] : {
         type = "metric"
         properties = merge(local.metric_widget, {
