@@ -24,11 +24,15 @@ locals {
       { actions = ["s3:ListBucket"], resources = [local.bucket_arn] },
       { actions = ["s3:GetObject"], resources = ["${local.objects_arn}/*"] },
       { actions = ["s3:PutObject", "s3:PutObjectTagging"], resources = ["${local.objects_arn}/*/*/verification/*"] },
+      # Its record of every verification, appended create-only (the bucket policy).
+      { actions = ["s3:PutObject"], resources = ["${local.objects_arn}/_backstop/verifications/*"] },
     ]
+    # Reads the backups and the verification record; keeps its state and status page, and a
+    # sample of the objectives per run, appended create-only (the bucket policy).
     monitor = [
       { actions = ["s3:ListBucket"], resources = [local.bucket_arn] },
       { actions = ["s3:GetObject"], resources = ["${local.objects_arn}/*"] },
-      { actions = ["s3:PutObject"], resources = ["${local.objects_arn}/_backstop/health/*"] },
+      { actions = ["s3:PutObject"], resources = ["${local.objects_arn}/_backstop/health/*", "${local.objects_arn}/_backstop/objectives/*"] },
     ]
     # Deletes sets, change segments and the shared chunks (<database>/chunks/) no kept set names;
     # for the chunks it takes the database's backup lease, a conditional write (released by
@@ -45,6 +49,12 @@ locals {
   reads_chunk_key = toset(["backup", "stream"])
   # The roles that write into the bucket and tag what they write: they never retag it after.
   writers = toset(["backup", "stream", "verify"])
+  # The records kept under _backstop/, each appended by one function alone (create-only, the
+  # bucket policy) and never deleted: what `backstop report` and the objectives are judged from.
+  records = {
+    verifications = "verify"
+    objectives    = "monitor"
+  }
 }
 
 data "aws_iam_policy_document" "assume" {
@@ -108,6 +118,23 @@ data "aws_iam_policy_document" "function" {
       actions   = statement.value.actions
       resources = statement.value.resources
     }
+  }
+
+  # The verification record is evidence: no function deletes an entry or a version of one, not
+  # even retention, whose deletes reach every other key of the store.
+  statement {
+    sid       = "KeepsTheVerificationRecord"
+    effect    = "Deny"
+    actions   = ["s3:DeleteObject", "s3:DeleteObjectVersion"]
+    resources = ["${local.objects_arn}/_backstop/verifications/*"]
+  }
+  # Each record has one writer: no other function adds to it (the backup and stream roles may
+  # otherwise write anywhere under _backstop/).
+  statement {
+    sid       = "WritesNoOtherRecord"
+    effect    = "Deny"
+    actions   = ["s3:PutObject"]
+    resources = [for record, writer in local.records : "${local.objects_arn}/_backstop/${record}/*" if writer != each.key]
   }
 
   # Tier tags drive the lifecycle: a writer never retags an object that has one. An upload

@@ -165,6 +165,31 @@ data "aws_iam_policy_document" "bucket" {
       values   = ["true"]
     }
   }
+  # The records under _backstop/ (every verification, the objectives' samples) are appended:
+  # their writers (the verify function and task, the monitor) create entries, never replace one.
+  statement {
+    sid       = "RecordsAreAppendedNeverReplaced"
+    effect    = "Deny"
+    actions   = ["s3:PutObject"]
+    resources = [for record in keys(local.records) : "${local.bucket_arn}/${local.prefix}/_backstop/${record}/*"]
+    principals {
+      type = "AWS"
+      identifiers = concat(
+        [for name in distinct(values(local.records)) : aws_iam_role.this[name].arn],
+        [for job, role in aws_iam_role.task : role.arn if contains(values(local.records), job)],
+      )
+    }
+    condition {
+      test     = "Null"
+      variable = "s3:if-none-match"
+      values   = ["true"]
+    }
+    condition {
+      test     = "Bool"
+      variable = "s3:ObjectCreationOperation"
+      values   = ["true"]
+    }
+  }
   statement {
     sid     = "DenyInsecureTransport"
     effect  = "Deny"
