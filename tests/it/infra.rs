@@ -4,9 +4,10 @@
 //! role never deletes or replaces backup data and the retention role never puts any (only its
 //! state and the backup lease); no writer role retags an object with a tier tag; the writers
 //! of backups store shared chunks with the chunk key only they may read; no function's failures
-//! feed the topic that feeds it; then destroyed. And `terraform validate` refusing each invalid
-//! input with its message, and plan warning of encrypted incremental backups without a chunk
-//! key.
+//! feed the topic that feeds it; the monitor is given each database's recovery objectives, the
+//! dashboard draws the RPO and RTO against them and no function may delete the verification
+//! record (objectives); then destroyed. And `terraform validate` refusing each invalid input
+//! with its message, and plan warning of encrypted incremental backups without a chunk key.
 //!
 //! These tests need terraform, the provider mirror and the zips: they are `#[ignore]`d in the
 //! main suite and run by `make infra-check` (`cargo test ... -- --ignored infra::`).
@@ -20,6 +21,7 @@ mod brought;
 mod cli_binary;
 mod container_task;
 mod image;
+mod objectives;
 mod release;
 
 const FUNCTIONS: [&str; 6] = [
@@ -429,10 +431,26 @@ async fn the_complete_example_applies_against_moto_and_reads_back() {
         .expect("the recovery point age alarm");
     assert_eq!(recovery_point.treat_missing_data(), Some("breaching"));
     assert_eq!(recovery_point.threshold(), Some(30.0 * 60.0));
+    // The RPO against its objective, as the monitor judges it (RpoMet).
+    let rpo = alarms
+        .metric_alarms()
+        .iter()
+        .find(|a| a.alarm_name() == Some("backstop-example-main-rpo"))
+        .expect("the RPO alarm");
+    assert_eq!(rpo.metric_name(), Some("RpoMet"));
+    assert_eq!(rpo.threshold(), Some(1.0));
+    assert_eq!(
+        rpo.comparison_operator().map(|c| c.as_str()),
+        Some("LessThanThreshold")
+    );
+    assert!(
+        rpo.alarm_description().is_some_and(|d| d.contains("(15m)")),
+        "{rpo:?}"
+    );
     assert_eq!(
         alarms.metric_alarms().len(),
-        6 + 2 * 2 + 2 + 2 * 2,
-        "errors per function; per database (main, warehouse) age and verification; two \
+        6 + 2 * 3 + 2 + 2 * 2,
+        "errors per function; per database (main, warehouse) age, RPO and verification; two \
          dead-letter queues; per database recovery point and retained WAL"
     );
 
@@ -704,6 +722,7 @@ async fn the_complete_example_applies_against_moto_and_reads_back() {
         never_replace["Condition"]["Bool"]["s3:ObjectCreationOperation"],
         "true"
     );
+    objectives::reads_back(&state, &outputs, &policy, &bucket);
     // Secrets under the example's own key: the roles that read them may decrypt it.
     let backup_policy = role_policy(&state, "backup");
     let secret_keys = backup_policy["Statement"]
@@ -1068,6 +1087,18 @@ fn terraform_validate_refuses_each_invalid_input_with_its_message() {
         (
             format!("{database}\n  alert_topic_arn = \"backstop-alerts\""),
             "alert_topic_arn takes an SNS topic ARN",
+        ),
+        (
+            r#"databases = { main = { secret_arn = "arn:aws:secretsmanager:us-east-1:1:secret:db", objectives = { rpo = "1 hour" } } }"#.to_string(),
+            "Each database's objectives (rpo, rto, restore_test_every) must be durations such as 30m",
+        ),
+        (
+            r#"databases = { main = { secret_arn = "arn:aws:secretsmanager:us-east-1:1:secret:db", objectives = { rto = "0m" } } }"#.to_string(),
+            "Each database's objectives (rpo, rto, restore_test_every) must be durations such as 30m",
+        ),
+        (
+            format!("{database}\n  objectives = {{ restore_test_every = \"1M\" }}"),
+            "objectives (rpo, rto, restore_test_every) must be durations such as 30m, 90m, 4h",
         ),
     ];
     // Rules across two inputs, refused at plan.
