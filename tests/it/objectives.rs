@@ -110,9 +110,9 @@ async fn the_rpo_rises_when_backups_stop_and_is_alerted_before_and_when_missed()
         sent[0].summary
     );
     assert!(
-        sent[0].action.contains(&format!(
-            "backstop backup --db \"$DATABASE_URL\" --to s3://"
-        )),
+        sent[0]
+            .action
+            .contains("backstop backup --db \"$DATABASE_URL\" --to s3://"),
         "{}",
         sent[0].action
     );
