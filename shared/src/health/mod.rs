@@ -21,6 +21,7 @@ pub mod database;
 pub mod pooler;
 pub(crate) mod query;
 pub mod statements;
+pub mod verification_log;
 
 use std::time::Duration;
 
@@ -321,6 +322,9 @@ pub async fn check(
 ) -> Result<HealthReport, crate::store::StoreError> {
     let facts = backups::gather(store, database).await?;
     let (backup_health, mut findings) = backups::assess(&facts, now, &thresholds.freshness);
+    // Every verification's entry in the log, none edited or deleted since it was written.
+    let logged = verification_log::check(store, database, now).await?;
+    findings.extend(logged.findings);
     let figures = match target {
         None => None,
         Some(target) => {
