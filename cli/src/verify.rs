@@ -1,16 +1,19 @@
 //! `backstop verify`: checks a backup at the manifest, deep or restore level.
 
 use backstop::engine::restore::{BackupSelector, RestoreError, read_manifest_of, resolve_backup};
+use backstop::engine::verify::log::{Chain, append, read_chain_against};
 use backstop::engine::verify::{
-    Level, Verdict, VerifyOptions, record, record_unreadable, unreadable_manifest, verify,
+    Level, Verdict, Verification, VerifyOptions, record, record_unreadable, unreadable_manifest,
+    verify_counted,
 };
-use backstop::store::{StoreUrl, open_from_env};
+use backstop::layout::DatabaseId;
+use backstop::store::{Store, StoreUrl, open_from_env};
 
 use crate::common::{LevelChoice, at_least_one, database_id};
 
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Exit status: 0 verified, 1 verification failed, 2 could not verify (bad arguments, store or scratch server unreachable, parts archived).\n\nExamples:\n  backstop verify --from s3://my-backups/prod --database-id app --level deep\n  backstop verify --from s3://my-backups/prod --database-id app --level restore --scratch-db postgresql://verifier@scratch:5432/postgres"
+    after_help = "Each verification is added to the database's verification log (_backstop/verifications/<database-id>/), whose chain is then checked.\n\nExit status: 0 verified, 1 verification failed or the verification log found edited or deleted, 2 could not verify (bad arguments, store or scratch server unreachable, parts archived, the verification not added to the log).\n\nExamples:\n  backstop verify --from s3://my-backups/prod --database-id app --level deep\n  backstop verify --from s3://my-backups/prod --database-id app --level restore --scratch-db postgresql://verifier@scratch:5432/postgres"
 )]
 pub struct Args {
     #[command(flatten)]
@@ -55,14 +58,16 @@ pub async fn run(args: Args) -> anyhow::Result<Verdict> {
     let interrupt = tokio_util::sync::CancellationToken::new();
     crate::common::interrupt_on_signals(&interrupt);
     let backup = resolve_backup(store.as_ref(), &database, &selector).await?;
-    let result = match read_manifest_of(store.as_ref(), &database, &backup).await {
+    let (result, checksums_checked) = match read_manifest_of(store.as_ref(), &database, &backup)
+        .await
+    {
         // A manifest that is there but is not one: a damaged backup, a failed verification.
         Err(RestoreError::Manifest { reason, .. }) => {
             let result = unreadable_manifest(&database, &backup, level, &reason);
             if let Err(e) = record_unreadable(store.as_ref(), &database, &backup, &result).await {
                 eprintln!("warning: the result was not recorded in the store: {e}");
             }
-            result
+            (result, 0)
         }
         Err(e) => return Err(e.into()),
         Ok(manifest) => {
@@ -91,20 +96,26 @@ pub async fn run(args: Args) -> anyhow::Result<Verdict> {
                 let counted = counted.clone();
                 progress.follow(move || counted.bytes_read());
             }
-            let result = verify(store.clone(), &manifest, &options).await;
-            match &result {
+            let counted = verify_counted(store.clone(), &manifest, &options).await;
+            match &counted {
                 Ok(_) => progress.finish(),
                 Err(_) => progress.abandon(),
             }
-            let result = result?;
+            let counted = counted?;
+            let result = counted.verification;
             if let Err(e) = record(store.as_ref(), &manifest, &result).await {
                 eprintln!("warning: the result was not recorded in the store: {e}");
             }
-            result
+            (result, counted.checksums_checked)
         }
     };
+    let logged = log(store.as_ref(), &database, &result, checksums_checked).await;
     if args.json {
-        outln!("{}", serde_json::to_string_pretty(&result)?);
+        let mut json = serde_json::to_value(&result)?;
+        if let (Ok((seq, chain)), Some(fields)) = (&logged, json.as_object_mut()) {
+            fields.insert("verification_log".into(), log_json(*seq, chain, &database));
+        }
+        outln!("{}", serde_json::to_string_pretty(&json)?);
     } else {
         let verdict = match result.verdict {
             Verdict::Passed => "passed",
@@ -135,6 +146,91 @@ pub async fn run(args: Args) -> anyhow::Result<Verdict> {
         for finding in &result.findings {
             outln!("  {finding}");
         }
+        if let Ok((seq, chain)) = &logged {
+            match chain.problems.len() {
+                0 => outln!(
+                    "verification log: entry {seq} added; {} entries, none edited or deleted",
+                    chain.entries.len()
+                ),
+                problems => {
+                    outln!(
+                        "verification log: entry {seq} added; {problems} problem(s) found, the log was changed after it was written:"
+                    );
+                    for problem in &chain.problems {
+                        outln!("  {}", problem.describe(&database));
+                    }
+                }
+            }
+        }
     }
-    Ok(result.verdict)
+    // The verification counts either way; a log that misses it, or was found changed, is
+    // not a clean run.
+    match logged {
+        Err(line) if result.verdict == Verdict::Failed => {
+            eprintln!("error: {line}");
+            Ok(Verdict::Failed)
+        }
+        Err(line) => Err(anyhow::anyhow!(line)),
+        Ok((_, chain)) if !chain.problems.is_empty() => Ok(Verdict::Failed),
+        Ok(_) => Ok(result.verdict),
+    }
+}
+
+/// Adds `result` to the database's verification log, then reads the log and checks it
+/// against what the monitor last saw: the entry's number and the chain, or one line saying
+/// what could not be done.
+async fn log(
+    store: &dyn Store,
+    database: &DatabaseId,
+    result: &Verification,
+    checksums_checked: u64,
+) -> Result<(u64, Chain), String> {
+    let by = format!("backstop verify ({})", who());
+    let entry = append(store, result, checksums_checked, &by)
+        .await
+        .map_err(|e| {
+            format!("the verification was not added to the verification log of {database}: {e}")
+        })?;
+    let checked = async {
+        let memory = backstop::health::verification_log::remembered(store, database).await?;
+        read_chain_against(store, database, memory.seen.as_ref()).await
+    };
+    let chain = checked.await.map_err(|e| {
+        format!(
+            "the verification is entry {} of the verification log of {database}, but the log could not be checked: {e}",
+            entry.seq
+        )
+    })?;
+    Ok((entry.seq, chain))
+}
+
+/// The log's part of `--json`: the entry added, the entries read, and each problem.
+fn log_json(seq: u64, chain: &Chain, database: &DatabaseId) -> serde_json::Value {
+    let problems: Vec<serde_json::Value> = chain
+        .problems
+        .iter()
+        .map(|p| serde_json::json!({"seq": p.seq(), "problem": p.describe(database)}))
+        .collect();
+    serde_json::json!({
+        "seq": seq,
+        "entries": chain.entries.len(),
+        "problems": problems,
+    })
+}
+
+/// Who runs this, as `user@host`, from the environment (what the log's `by` says: a claim,
+/// not an identity).
+fn who() -> String {
+    let user = ["USER", "LOGNAME", "USERNAME"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+        .unwrap_or_else(|| "unknown user".into());
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown host".into());
+    format!("{user}@{host}")
 }

@@ -4,22 +4,26 @@
 //! database, at the default level `deep`), a schedule's input `{"level": "restore"}`, and an
 //! on-demand invocation `{"database": "main", "backup": "<id>|latest", "level": "restore"}`.
 //!
-//! Each result is written next to its backup (`verification/<level>.json`) and recorded in
+//! Each result is written next to its backup (`verification/<level>.json`), added to the
+//! database's verification log (`_backstop/verifications/<database-id>/`), and recorded in
 //! CloudWatch (`VerifySucceeded`, and at the restore level the measured RTO: `RestoreSeconds`
 //! until the restored database was ready, statistics in place, and `RestoreLoadedSeconds` until
 //! it was loaded). A backup that fails verification raises one critical alert naming what is
 //! wrong and the newest backup that did verify; the invocation itself succeeds, so retries do
 //! not repeat the alert. A verification that could not run (store or scratch server unreachable) alerts
-//! and fails the invocation, so Lambda retries it.
+//! and fails the invocation, so Lambda retries it; so does a verification that could not be
+//! added to the log (the log must not miss one). The log is checked after each addition: an
+//! entry edited or deleted since it was written raises one critical alert naming it.
 
 use backstop::alert::exposure::{self, Exposure};
 use backstop::alert::{Alert, Severity, console_link, kind};
 use backstop::config::{ConfigError, FunctionConfig, source};
 use backstop::connection::{DatabaseSource, resolve};
 use backstop::engine::restore::{BackupSelector, RestoreError, read_manifest_of, resolve_backup};
+use backstop::engine::verify::log::{Chain, append, read_chain_against};
 use backstop::engine::verify::{
     Level, Verdict, Verification, VerifyOptions, newest_verified, record, record_unreadable,
-    unreadable_manifest, verify,
+    unreadable_manifest, verify_counted,
 };
 use backstop::layout::{BackupId, DatabaseId, InvalidId};
 use backstop::metrics::Metric;
@@ -65,6 +69,9 @@ impl Deps {
 
 /// The name the function goes by when the runtime does not say.
 pub const DEFAULT_NAME: &str = "backstop-verify";
+
+/// The kind of the alert for a verification log found changed after it was written.
+pub const LOG_CHANGED_KIND: &str = "verification_log_changed";
 
 fn default_level() -> Level {
     Level::Deep
@@ -114,6 +121,9 @@ pub struct Checked {
     /// Until it was loaded (rows, indexes, constraints), before its statistics.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub loaded_seconds: Option<f64>,
+    /// Its entry in the database's verification log.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_seq: Option<u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -171,11 +181,12 @@ pub async fn handler(
     event: LambdaEvent<Value>,
     deps: &Deps,
 ) -> Result<VerifyResponse, VerifyError> {
+    let by = runner(&deps.base.function_name, &event.context);
     let plan = plan(event.payload, &deps.base.config)?;
     let mut results = Vec::new();
     let mut not_run = Vec::new();
     for database in &plan.databases {
-        match verify_one(database, &plan, deps).await {
+        match verify_one(database, &plan, deps, &by).await {
             Ok(checked) => results.push(checked),
             Err(reason) => {
                 publish(
@@ -197,11 +208,24 @@ pub async fn handler(
     }
 }
 
-/// Verifies one database's backup; `Err` when the verification could not run.
+/// Who runs the verifications of this invocation, as the log's entries say.
+fn runner(function_name: &str, context: &lambda_runtime::Context) -> String {
+    // A container job has no deadline.
+    let how = if context.deadline == 0 {
+        "job"
+    } else {
+        "function"
+    };
+    format!("{function_name} {how} (request {})", context.request_id)
+}
+
+/// Verifies one database's backup; `Err` when the verification could not run, or its result
+/// could not be added to the verification log.
 async fn verify_one(
     database: &DatabaseId,
     plan: &VerifyPlan,
     deps: &Deps,
+    by: &str,
 ) -> Result<Checked, String> {
     let selector = match &plan.backup {
         Some(id) => BackupSelector::Id(id.clone()),
@@ -221,7 +245,7 @@ async fn verify_one(
             if let Err(e) = record_unreadable(store, database, &backup, &result).await {
                 tracing::warn!(error = %e, "the verification result could not be recorded");
             }
-            return Ok(report(database, result, deps).await);
+            return report_and_log(database, result, 0, by, deps).await;
         }
         Err(e) => return Err(e.to_string()),
     };
@@ -262,8 +286,8 @@ async fn verify_one(
         // As a container job, SIGTERM stops the test restore and drops its scratch database.
         interrupt: common::stopping(),
     };
-    let result = match verify(deps.base.store.clone(), &manifest, &options).await {
-        Ok(result) => result,
+    let counted = match verify_counted(deps.base.store.clone(), &manifest, &options).await {
+        Ok(counted) => counted,
         // Deleted while it was read: nothing is wrong, and nothing is left to verify.
         Err(e @ backstop::engine::verify::VerifyError::Removed { .. }) => {
             tracing::info!(%database, error = %e, "verification skipped");
@@ -276,14 +300,126 @@ async fn verify_one(
                 duration_seconds: 0.0,
                 restore_seconds: None,
                 loaded_seconds: None,
+                log_seq: None,
             });
         }
         Err(e) => return Err(e.to_string()),
     };
+    let result = counted.verification;
     if let Err(e) = record(store, &manifest, &result).await {
         tracing::warn!(error = %e, "the verification result could not be recorded");
     }
-    Ok(report(database, result, deps).await)
+    report_and_log(database, result, counted.checksums_checked, by, deps).await
+}
+
+/// Reports `result` (metrics, alerts), then adds it to the verification log and checks the
+/// log. The report goes first, so a damaged backup is alerted even when the store refuses
+/// the entry; a verification the log misses is then this run's failure (Lambda retries it).
+async fn report_and_log(
+    database: &DatabaseId,
+    result: Verification,
+    checksums_checked: u64,
+    by: &str,
+    deps: &Deps,
+) -> Result<Checked, String> {
+    let store = deps.base.store.as_ref();
+    let mut checked = report(database, result.clone(), deps).await;
+    let verdict = verdict_word(result.verdict);
+    let entry = append(store, &result, checksums_checked, by)
+        .await
+        .map_err(|e| {
+            format!(
+                "backup {} was verified ({verdict}), but the verification was not added to the verification log: {e}",
+                result.backup_id
+            )
+        })?;
+    checked.log_seq = Some(entry.seq);
+    let chain = async {
+        let memory = backstop::health::verification_log::remembered(store, database).await?;
+        read_chain_against(store, database, memory.seen.as_ref()).await
+    }
+    .await
+    .map_err(|e| {
+        format!(
+            "backup {} was verified ({verdict}) and is entry {} of the verification log, but the log could not be checked: {e}",
+            result.backup_id, entry.seq
+        )
+    })?;
+    if !chain.problems.is_empty() {
+        tracing::error!(
+            %database,
+            problems = chain.problems.len(),
+            "the verification log was changed after it was written"
+        );
+        publish(
+            deps,
+            log_changed_alert(
+                database,
+                entry.seq,
+                &chain,
+                &deps.base.config.store,
+                result.checked_at,
+            ),
+        )
+        .await;
+    }
+    Ok(checked)
+}
+
+fn verdict_word(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Passed => "passed",
+        Verdict::Failed => "failed",
+        Verdict::NotVerifiableNow => "not verifiable now",
+    }
+}
+
+/// The critical alert for a verification log whose entries were edited or deleted after they
+/// were written: each problem named, with what to do.
+pub fn log_changed_alert(
+    database: &DatabaseId,
+    seq: u64,
+    chain: &Chain,
+    store_url: &StoreUrl,
+    occurred_at: OffsetDateTime,
+) -> Alert {
+    let problems: Vec<String> = chain
+        .problems
+        .iter()
+        .map(|p| p.describe(database))
+        .collect();
+    let first = problems.first().cloned().unwrap_or_default();
+    let prefix = backstop::engine::verify::log::log_prefix(database);
+    Alert {
+        severity: Severity::Critical,
+        kind: LOG_CHANGED_KIND.into(),
+        database_id: database.to_string(),
+        backup_id: None,
+        links: console_link(store_url, prefix.trim_end_matches('/'))
+            .into_iter()
+            .collect(),
+        summary: format!(
+            "the verification log of {database} was changed: {}",
+            first.chars().take(120).collect::<String>()
+        ),
+        details: format!(
+            "The log keeps every verification of {database}, each entry written once with the \
+             SHA-256 of the entry before it. This run added entry {seq}; reading the log back \
+             found {} problem(s):\n{}",
+            problems.len(),
+            problems
+                .iter()
+                .map(|p| format!("- {p}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        ),
+        action: format!(
+            "{}\nSee the log's problems:\n  backstop health --from {store_url} --database-id {database}",
+            backstop::health::verification_log::fix(database)
+        ),
+        source: "verify".into(),
+        occurred_at,
+    }
 }
 
 /// Logs, measures and (when it failed) alerts one verification result.
@@ -359,6 +495,7 @@ async fn report(database: &DatabaseId, result: Verification, deps: &Deps) -> Che
         duration_seconds: result.duration_seconds,
         restore_seconds: result.restore_seconds,
         loaded_seconds: result.loaded_seconds,
+        log_seq: None,
     }
 }
 
@@ -512,6 +649,76 @@ mod tests {
             replayed_through: None,
             engine_version: "0.1.0".into(),
         }
+    }
+
+    #[test]
+    fn a_changed_log_alert_names_each_entry_by_its_key() {
+        use backstop::engine::verify::log::ChainProblem;
+        let database = DatabaseId::new("main").unwrap();
+        let chain = Chain {
+            entries: Vec::new(),
+            problems: vec![
+                ChainProblem::Missing { seq: 2 },
+                ChainProblem::Changed { seq: 4 },
+            ],
+            head: None,
+        };
+        let store: StoreUrl = "s3://acme-backups/prod".parse().unwrap();
+        let alert = log_changed_alert(
+            &database,
+            6,
+            &chain,
+            &store,
+            datetime!(2026-11-22 07:00 UTC),
+        );
+        assert_eq!(
+            (alert.severity, alert.kind.as_str()),
+            (Severity::Critical, LOG_CHANGED_KIND)
+        );
+        assert!(
+            alert
+                .summary
+                .contains("entry 2 (_backstop/verifications/main/000000000002.json) is missing"),
+            "{}",
+            alert.summary
+        );
+        assert!(
+            alert.details.contains("This run added entry 6")
+                && alert.details.contains(
+                    "- entry 4 (_backstop/verifications/main/000000000004.json) was changed"
+                ),
+            "{}",
+            alert.details
+        );
+        assert!(
+            alert
+                .action
+                .contains("backstop health --from s3://acme-backups/prod --database-id main"),
+            "{}",
+            alert.action
+        );
+        assert!(
+            alert.links[0]
+                .url
+                .contains("prefix=prod%2F_backstop%2Fverifications%2Fmain%2F"),
+            "{:?}",
+            alert.links
+        );
+    }
+
+    #[test]
+    fn the_runner_says_function_or_job_and_the_request() {
+        let mut context = lambda_runtime::Context::default();
+        context.request_id = "abc".into();
+        assert_eq!(
+            runner("backstop-verify", &context),
+            "backstop-verify job (request abc)"
+        );
+        context.deadline = 1;
+        assert_eq!(
+            runner("backstop-verify", &context),
+            "backstop-verify function (request abc)"
+        );
     }
 
     #[test]
