@@ -39,6 +39,7 @@ mod store_s3;
 mod support;
 mod tamper;
 mod tls;
+mod verification_log;
 mod verify;
 mod verify_function;
 mod versions;

@@ -7,6 +7,10 @@
 //! _backstop/runs/<database-id>/<hash>       claims of handled scheduled events
 //! _backstop/stream/<database-id>/tables.json the tables the last drain saw (schema changes)
 //! _backstop/objectives/<database-id>/<time>.json the monitor's judgement of the objectives
+//! _backstop/verifications/<database-id>/<seq>.json the verification log: one entry per
+//!                                           verification, create-only, each with the
+//!                                           SHA-256 of the entry before it
+//! _backstop/health/verification-log/<database-id>.json the log's newest entry a check saw
 //! _backstop/...                             Backstop's own state (health status...)
 //! ```
 
