@@ -63,10 +63,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .map(DatabaseId::new)
         .transpose()?;
     let now = OffsetDateTime::now_utc();
-    let now = now.replace_nanosecond(0).unwrap_or(now);
-    let since = args
-        .since
-        .unwrap_or_else(|| now - time::Duration::days(DEFAULT_DAYS));
+    let since = args.since.unwrap_or_else(|| {
+        let since = now - time::Duration::days(DEFAULT_DAYS);
+        since.replace_nanosecond(0).unwrap_or(since)
+    });
     let report = backstop::report::gather(store.as_ref(), database.as_ref(), since, now).await?;
     if report.databases.is_empty() {
         anyhow::bail!(
@@ -99,7 +99,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 .verification_record
                 .problems
                 .iter()
-                .map(|p| inert(p))
+                .map(|p| inert(&p.problem))
                 .collect::<Vec<_>>()
                 .join("; ")
         );
@@ -134,6 +134,15 @@ fn database_text(d: &DatabaseReport) -> String {
         None => out.push_str(
             "  no objective recorded: the monitor kept no sample in the period (BACKSTOP_OBJECTIVES)\n",
         ),
+    }
+    if let (Some(start), false) = (
+        &d.summary.objectives_at_start,
+        d.summary.objective_changes.is_empty(),
+    ) {
+        out.push_str(&format!(
+            "  at the period's start: {}\n",
+            objectives_text(start)
+        ));
     }
     for change in &d.summary.objective_changes {
         out.push_str(&format!(
@@ -236,7 +245,7 @@ fn database_text(d: &DatabaseReport) -> String {
             record.problems.len()
         ));
         for problem in &record.problems {
-            out.push_str(&format!("    {}\n", inert(problem)));
+            out.push_str(&format!("    {}\n", inert(&problem.problem)));
         }
     }
     out

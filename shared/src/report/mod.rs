@@ -61,7 +61,16 @@ pub struct Record {
     pub entries: usize,
     /// The newest entry's hash.
     pub head: Option<String>,
-    pub problems: Vec<String>,
+    pub problems: Vec<RecordProblem>,
+}
+
+/// One problem of a verification record.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RecordProblem {
+    /// The entry it is about; `None` for a name in the log that is not an entry.
+    pub seq: Option<u64>,
+    /// One line naming the entry by its key.
+    pub problem: String,
 }
 
 impl Record {
@@ -74,7 +83,10 @@ impl Record {
             problems: chain
                 .problems
                 .iter()
-                .map(|p| p.describe(database))
+                .map(|p| RecordProblem {
+                    seq: p.seq(),
+                    problem: p.describe(database),
+                })
                 .collect(),
         }
     }

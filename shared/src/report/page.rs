@@ -30,7 +30,7 @@ section.database{background:#fff;border:1px solid #dde1e8;border-radius:8px;padd
 .head{display:flex;gap:12px;align-items:center;margin-bottom:8px}\
 h3{font-size:13px;margin:12px 0 2px;color:#5b6475;text-transform:uppercase;letter-spacing:.04em}\
 .state-met{color:#1f8a4c;font-weight:600}.state-at-risk{color:#8a5d00;font-weight:600}.state-missed{color:#c62828;font-weight:600}.state-unknown,.state-none{color:#5b6475}\
-.bar{display:flex;height:10px;min-width:120px;border:1px solid #cfd5de}.bar span{display:block;height:100%}\
+.bar{position:relative;height:12px;min-width:170px;border:1px solid #cfd5de;background:#dde1e8}.bar span{position:absolute;top:0;display:block;height:100%;min-width:1px}td.num{white-space:nowrap}\
 .legend{font-size:12px;color:#5b6475}.legend i{display:inline-block;width:10px;height:10px;margin:0 4px 0 10px}\
 .note{color:#5b6475;font-size:12px;margin:2px 0}ul.misses{margin:2px 0 8px;padding-left:18px;font-size:13px}\
 .alarm{background:#fdecea;border:2px solid #c62828;color:#8e1b1b;border-radius:6px;padding:10px 12px;margin:12px 0;font-weight:600}\
@@ -74,8 +74,9 @@ pub fn render(report: &Report) -> String {
     if report.databases.is_empty() {
         html.push_str("<p>No database in this store has backups, objective samples or a verification record.</p>");
     }
+    let seconds = (report.period_end_at - report.period_start_at).as_seconds_f64();
     for database in &report.databases {
-        html.push_str(&section(database));
+        html.push_str(&section(database, seconds));
     }
     let _ = writeln!(
         html,
@@ -90,7 +91,7 @@ pub fn render(report: &Report) -> String {
     html
 }
 
-fn section(d: &DatabaseReport) -> String {
+fn section(d: &DatabaseReport, period: f64) -> String {
     let id = escape(&d.database_id);
     let record = &d.verification_record;
     let (badge_class, badge) = if record.intact {
@@ -117,6 +118,13 @@ fn section(d: &DatabaseReport) -> String {
     }
     if !d.summary.objective_changes.is_empty() {
         html.push_str("<ul class=\"changes\">");
+        if let Some(start) = &d.summary.objectives_at_start {
+            let _ = write!(
+                html,
+                "<li>At the period's start: {}</li>",
+                escape(&objectives_text(start))
+            );
+        }
         for change in &d.summary.objective_changes {
             let _ = write!(
                 html,
@@ -127,7 +135,7 @@ fn section(d: &DatabaseReport) -> String {
         }
         html.push_str("</ul>");
     }
-    html.push_str(&objectives_table(&d.summary.summaries));
+    html.push_str(&objectives_table(&d.summary.summaries, period));
     let _ = write!(
         html,
         "<p class=\"note\">{} sample(s) in the period, each holding at most {}{}.</p>",
@@ -151,10 +159,10 @@ fn section(d: &DatabaseReport) -> String {
     html
 }
 
-fn objectives_table(summaries: &[ObjectiveSummary]) -> String {
+fn objectives_table(summaries: &[ObjectiveSummary], period: f64) -> String {
     let mut html = String::from(
         "<table class=\"objectives-table\"><tr><th>Objective</th><th>Now</th><th>Met</th>\
-         <th>Period</th><th>Time missed</th><th>Misses</th><th>Longest miss</th><th>Not observed</th></tr>",
+         <th>Over the period</th><th>Time missed</th><th>Misses</th><th>Longest miss</th><th>Not observed</th></tr>",
     );
     for s in summaries {
         let _ = write!(
@@ -167,14 +175,14 @@ fn objectives_table(summaries: &[ObjectiveSummary]) -> String {
             class = s.state.map_or("none", State::as_str),
             now = escape(&now_text(s)),
             share = share_text(s.met_share),
-            bar = bar(s),
+            bar = bar(s, period),
             missed = span_text(s.missed_seconds),
             count = s.misses.len(),
             longest = s.longest_miss_seconds.map_or("-".into(), span_text),
             unobserved = span_text(s.not_observed_seconds),
         );
     }
-    html.push_str("</table><div class=\"legend\">period:");
+    html.push_str("</table><div class=\"legend\">over the period, oldest on the left:");
     for (colour, label) in [
         (MET, "met"),
         (AT_RISK, "at risk"),
@@ -196,31 +204,30 @@ fn objective_key(s: &ObjectiveSummary) -> &'static str {
     }
 }
 
-/// The period as a bar: met, at risk, missed, unknown and not observed, in proportion.
-fn bar(s: &ObjectiveSummary) -> String {
-    let parts = [
-        (s.met_seconds, MET, "met"),
-        (s.at_risk_seconds, AT_RISK, "at-risk"),
-        (s.missed_seconds, MISSED, "missed"),
-        (s.unknown_seconds, UNKNOWN, "unknown"),
-        (s.not_observed_seconds, NOT_OBSERVED, "not-observed"),
-    ];
-    let total: f64 = parts.iter().map(|p| p.0).sum();
+/// The period as a strip, oldest on the left: each stretch a sample held in its state's
+/// colour over the not-observed background, at its place in time.
+fn bar(s: &ObjectiveSummary, period: f64) -> String {
     let mut html = String::from("<div class=\"bar\">");
-    if total > 0.0 {
-        for (seconds, colour, class) in parts {
-            if seconds > 0.0 {
-                let _ = write!(
-                    html,
-                    "<span class=\"{class}\" style=\"width:{:.2}%;background:{colour}\" title=\"{}\"></span>",
-                    seconds / total * 100.0,
-                    escape(&format!(
-                        "{}: {}",
-                        class.replace('-', " "),
-                        span_text(seconds)
-                    ))
-                );
-            }
+    if period > 0.0 {
+        for stretch in &s.stretches {
+            let (colour, class) = match stretch.state {
+                Some(State::Met) => (MET, "met"),
+                Some(State::AtRisk) => (AT_RISK, "at-risk"),
+                Some(State::Missed) => (MISSED, "missed"),
+                Some(State::Unknown) => (UNKNOWN, "unknown"),
+                None => continue,
+            };
+            let _ = write!(
+                html,
+                "<span class=\"{class}\" style=\"left:{:.3}%;width:{:.3}%;background:{colour}\" title=\"{}\"></span>",
+                stretch.start_seconds / period * 100.0,
+                (stretch.end_seconds - stretch.start_seconds) / period * 100.0,
+                escape(&format!(
+                    "{}: {}",
+                    class.replace('-', " "),
+                    span_text(stretch.end_seconds - stretch.start_seconds)
+                ))
+            );
         }
     }
     html.push_str("</div>");
@@ -325,7 +332,7 @@ fn record_html(record: &Record) -> String {
         record.problems.len()
     );
     for problem in &record.problems {
-        let _ = write!(html, "<li>{}</li>", escape(problem));
+        let _ = write!(html, "<li>{}</li>", escape(&problem.problem));
     }
     html.push_str("</ul></div>");
     html

@@ -7,7 +7,7 @@ use crate::engine::verify::Verdict;
 use crate::objectives::samples::Sample;
 use crate::objectives::{Judged, ObjectiveFigures, Objectives, State};
 use crate::report::summary::{self, TestRecord};
-use crate::report::{DatabaseReport, Record, Report};
+use crate::report::{DatabaseReport, Record, RecordProblem, Report};
 
 fn at(hours: i64) -> OffsetDateTime {
     OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000) + time::Duration::hours(hours)
@@ -119,7 +119,10 @@ fn a_broken_record_is_said_at_the_top_and_by_entry() {
         intact: false,
         entries: 3,
         head: Some("9f2c".into()),
-        problems: vec!["entry 2 was changed after it was written".into()],
+        problems: vec![RecordProblem {
+            seq: Some(2),
+            problem: "entry 2 was changed after it was written".into(),
+        }],
     };
     let html = render(&report(record, "b"));
     assert!(html.contains("id=\"record-broken\""));
@@ -133,7 +136,10 @@ fn text_from_the_store_is_escaped() {
         intact: false,
         entries: 1,
         head: Some("<b>".into()),
-        problems: vec!["<img src=x onerror=alert(1)>".into()],
+        problems: vec![RecordProblem {
+            seq: None,
+            problem: "<img src=x onerror=alert(1)>".into(),
+        }],
     };
     let html = render(&report(record, "<script>alert(1)</script>"));
     assert!(

@@ -116,6 +116,19 @@ pub struct ObjectiveSummary {
     pub met_share: Option<f64>,
     pub misses: Vec<Miss>,
     pub longest_miss_seconds: Option<f64>,
+    /// The period in order: each stretch a sample held, consecutive ones of one state joined
+    /// (what lies between them is not observed). For drawing; not in the JSON.
+    #[serde(skip)]
+    pub stretches: Vec<Stretch>,
+}
+
+/// A stretch of the period in one state, in seconds from the period's start.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stretch {
+    pub start_seconds: f64,
+    pub end_seconds: f64,
+    /// `None`: held by samples that did not judge the objective.
+    pub state: Option<State>,
 }
 
 /// What the samples say of a period.
@@ -123,6 +136,9 @@ pub struct ObjectiveSummary {
 pub struct Summary {
     /// The newest sample's objectives; `None`: no sample, no objective recorded.
     pub objectives: Option<InForce>,
+    /// The objectives in force at the period's start: those of the newest sample before it,
+    /// else of the first within it.
+    pub objectives_at_start: Option<InForce>,
     /// Each change of the objectives within the period.
     pub objective_changes: Vec<ObjectiveChange>,
     /// Samples taken within the period.
@@ -186,6 +202,12 @@ pub fn summarize(samples: &[Sample], from: OffsetDateTime, to: OffsetDateTime) -
     }
     Summary {
         objectives: samples.last().map(|s| InForce::from(&s.objectives)),
+        objectives_at_start: samples
+            .iter()
+            .rev()
+            .find(|s| s.checked_at <= from)
+            .or(samples.first())
+            .map(|s| InForce::from(&s.objectives)),
         objective_changes,
         samples: samples.iter().filter(|s| s.checked_at >= from).count(),
         sample_hold_seconds: hold,
@@ -215,12 +237,21 @@ fn summarize_one(
         met_share: None,
         misses: Vec::new(),
         longest_miss_seconds: None,
+        stretches: Vec::new(),
     };
     // A miss under way: when it began, and the missed time observed within the period.
     let mut run: Option<(OffsetDateTime, f64)> = None;
     for (sample, &(start, end)) in samples.iter().zip(held) {
         let judged = objective.judged(sample);
         let seconds = end - start;
+        push_stretch(
+            &mut summary.stretches,
+            Stretch {
+                start_seconds: start,
+                end_seconds: end,
+                state: judged.map(|j| j.0),
+            },
+        );
         match judged.map(|j| j.0) {
             Some(State::Met) => summary.met_seconds += seconds,
             Some(State::AtRisk) => summary.at_risk_seconds += seconds,
@@ -267,6 +298,20 @@ fn summarize_one(
         }
     }
     summary
+}
+
+/// Adds `stretch` to `stretches`, joined to the one before when it goes on from it in the
+/// same state; a stretch of no length is left out.
+fn push_stretch(stretches: &mut Vec<Stretch>, stretch: Stretch) {
+    if stretch.end_seconds <= stretch.start_seconds {
+        return;
+    }
+    match stretches.last_mut() {
+        Some(last) if last.state == stretch.state && last.end_seconds >= stretch.start_seconds => {
+            last.end_seconds = stretch.end_seconds;
+        }
+        _ => stretches.push(stretch),
+    }
 }
 
 /// Keeps a miss when the samples observed some of it within the period.

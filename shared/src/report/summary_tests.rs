@@ -87,6 +87,14 @@ fn a_gap_beyond_the_hold_is_not_observed_never_met() {
     assert!(close(rpo.met_seconds, 7.0 * HOUR), "{rpo:?}");
     assert!(close(rpo.not_observed_seconds, 7.0 * HOUR));
     assert!(close(rpo.met_share.unwrap_or(0.0), 1.0));
+    // Two stretches met, the gap between them left out.
+    assert_eq!(
+        rpo.stretches
+            .iter()
+            .map(|s| (s.start_seconds / HOUR, s.end_seconds / HOUR, s.state))
+            .collect::<Vec<_>>(),
+        vec![(0.0, 5.0, Some(State::Met)), (12.0, 14.0, Some(State::Met))]
+    );
     // Samples once a day hold up to two days each.
     let daily: Vec<Sample> = (0..4)
         .map(|d| sample(d as f64 * 24.0, State::Met))
@@ -203,9 +211,24 @@ fn objectives_that_changed_are_listed_with_when() {
             restore_test_every_seconds: None,
         })
     );
+    // What held at the start: the newest sample's before it.
+    assert_eq!(
+        summary.objectives_at_start.map(|o| o.rto_objective_seconds),
+        Some(4 * 3600)
+    );
     // A change before the period is not one of the period's.
     let summary = summarize(&samples, at(2.5), at(3.5));
     assert!(summary.objective_changes.is_empty());
+    assert_eq!(
+        summary.objectives_at_start.map(|o| o.rto_objective_seconds),
+        Some(2 * 3600)
+    );
+    // No sample before the period: the first within it.
+    let summary = summarize(&samples[2..], at(0.0), at(5.0));
+    assert_eq!(
+        summary.objectives_at_start.map(|o| o.rto_objective_seconds),
+        Some(2 * 3600)
+    );
 }
 
 fn test_record(hours: f64, ready: f64, verdict: Verdict, seq: Option<u64>) -> TestRecord {
