@@ -136,9 +136,14 @@ fn every_command_speaks_the_one_vocabulary_docs_json_md_defines() {
         &[&from[..], &["--level", "restore", "--scratch-db", &scratch]].concat(),
     ));
     run(with(&["status"], &["--from", &store]));
+    run(with(&["report"], &from));
     run(with(
         &["health"],
-        &[&from[..], &["--db", &url, "--rpo", "1h", "--restore-test-every", "30d"]].concat(),
+        &[
+            &from[..],
+            &["--db", &url, "--rpo", "1h", "--restore-test-every", "30d"],
+        ]
+        .concat(),
     ));
     run(with(
         &["restore"],

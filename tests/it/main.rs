@@ -27,6 +27,7 @@ mod objectives;
 mod pitr;
 mod planner_statistics;
 mod postgres;
+mod report;
 mod retention;
 mod roles;
 mod runbook;
