@@ -40,6 +40,8 @@ pub mod kind {
     pub const VERIFY_FAILED: &str = "verify_failed";
     pub const VERIFY_NOT_RUN: &str = "verify_not_run";
     pub const VERIFY_NOT_POSSIBLE: &str = "verify_not_possible";
+    /// An entry of the verification record was edited or deleted after it was written.
+    pub const VERIFICATION_LOG_CHANGED: &str = "verification_log_changed";
     pub const HEALTH_WARNING: &str = "health_warning";
     pub const HEALTH_CRITICAL: &str = "health_critical";
     pub const HEALTH_RECOVERED: &str = "health_recovered";

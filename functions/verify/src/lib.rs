@@ -71,7 +71,7 @@ impl Deps {
 pub const DEFAULT_NAME: &str = "backstop-verify";
 
 /// The kind of the alert for a verification log found changed after it was written.
-pub const LOG_CHANGED_KIND: &str = "verification_log_changed";
+pub const LOG_CHANGED_KIND: &str = backstop::alert::kind::VERIFICATION_LOG_CHANGED;
 
 fn default_level() -> Level {
     Level::Deep

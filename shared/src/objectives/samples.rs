@@ -90,12 +90,12 @@ pub async fn read(
             .as_deref()
             .is_none_or(|since| key.as_str() >= since)
     }) {
-        match store.read_versioned(key).await? {
-            Some(found) => match serde_json::from_slice::<Sample>(&found.body) {
+        // A sample removed since the listing is simply not there.
+        if let Some(found) = store.read_versioned(key).await? {
+            match serde_json::from_slice::<Sample>(&found.body) {
                 Ok(sample) if sample.database_id == database.as_str() => samples.push(sample),
                 _ => unreadable += 1,
-            },
-            None => {}
+            }
         }
     }
     samples.sort_by_key(|s| s.checked_at);
