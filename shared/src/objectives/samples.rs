@@ -101,3 +101,25 @@ pub async fn read(
     samples.sort_by_key(|s| s.checked_at);
     Ok((samples, unreadable))
 }
+
+/// `database`'s newest sample, when one reads (the monitor's last judgement).
+pub async fn newest(
+    store: &dyn Store,
+    database: &DatabaseId,
+) -> Result<Option<Sample>, StoreError> {
+    let newest = store
+        .list(&samples_prefix(database))
+        .await?
+        .into_iter()
+        .map(|o| o.key)
+        .filter(|key| key.ends_with(".json"))
+        .max();
+    let Some(key) = newest else {
+        return Ok(None);
+    };
+    Ok(store
+        .read_versioned(&key)
+        .await?
+        .and_then(|found| serde_json::from_slice::<Sample>(&found.body).ok())
+        .filter(|sample| sample.database_id == database.as_str()))
+}

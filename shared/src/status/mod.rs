@@ -3,7 +3,9 @@
 //! trend, the newest verification and the measured restore time (until loaded, and until
 //! ready: statistics in place), how far point-in-time
 //! recovery reaches, whether the backups are encrypted, and a timeline of recent backups and
-//! their verifications. `gather` reads the store; [`page`] draws the result as one HTML page.
+//! their verifications, the objectives as the monitor last judged them, and any entry of the
+//! verification record changed since it was written. `gather` reads the store; [`page`] draws
+//! the result as one HTML page.
 
 pub mod page;
 
@@ -55,6 +57,9 @@ pub struct DatabaseStatus {
     /// How far a point-in-time restore reaches (the newest drain of the change stream).
     #[serde(with = "time::serde::rfc3339::option")]
     pub recovery_point: Option<OffsetDateTime>,
+    /// The objectives as the monitor last judged them (its newest sample), when it judges any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub objectives: Option<crate::objectives::samples::Sample>,
     pub findings: Vec<Finding>,
     /// Recent backups, newest first.
     pub timeline: Vec<BackupPoint>,
@@ -127,6 +132,10 @@ async fn database_status(
 ) -> Result<DatabaseStatus, StoreError> {
     let facts = backups::gather(store, database).await?;
     let (health, mut findings) = backups::assess(&facts, now, &thresholds.freshness);
+    // The verification record, read without moving what the monitor remembers of it.
+    let chain = crate::engine::verify::log::read_chain(store, database).await?;
+    findings.extend(crate::health::verification_log::assess(database, &chain));
+    let objectives = crate::objectives::samples::newest(store, database).await?;
     findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     let objects = store.list(&database_prefix(database)).await?;
     let keys: BTreeSet<&str> = objects.iter().map(|o| o.key.as_str()).collect();
@@ -150,6 +159,7 @@ async fn database_status(
         rto_loaded_seconds: health.rto_loaded_seconds,
         recovery_point: facts.recovery_point,
         backups: health,
+        objectives,
         findings,
         timeline,
     })

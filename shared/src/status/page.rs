@@ -29,7 +29,8 @@ section.database{background:#fff;border:1px solid #dde1e8;border-radius:8px;padd
 .figure{background:#f6f7f9;border-radius:6px;padding:6px 8px}.figure b{display:block;font-size:16px}.figure span{color:#5b6475;font-size:12px}\
 ul.findings{margin:6px 0 12px;padding-left:18px}li.critical{color:#c62828}li.warning{color:#8a5d00}\
 h3{font-size:13px;margin:10px 0 2px;color:#5b6475;text-transform:uppercase;letter-spacing:.04em}svg{display:block;background:#fbfbfc;border:1px solid #eceef2}\
-.legend{font-size:12px;color:#5b6475}.legend i{display:inline-block;width:10px;height:10px;border-radius:5px;margin:0 4px 0 10px}";
+.legend{font-size:12px;color:#5b6475}.legend i{display:inline-block;width:10px;height:10px;border-radius:5px;margin:0 4px 0 10px}\
+.objectives{font-size:13px;margin:4px 0 8px}.obj-met{color:#1f8a4c}.obj-at-risk{color:#8a5d00;font-weight:600}.obj-missed{color:#c62828;font-weight:600}.obj-unknown{color:#6b7280}";
 
 /// The page for `status`.
 pub fn render(status: &StoreStatus) -> String {
@@ -83,6 +84,31 @@ fn summary(status: &StoreStatus) -> String {
     html
 }
 
+/// The objectives as the monitor last judged them: each with its figure, its objective and its
+/// state.
+fn objectives_line(sample: &crate::objectives::samples::Sample) -> String {
+    use crate::objectives::Judged;
+    let judged = |name: &str, j: &Judged| {
+        let span = |s: f64| crate::clock::span(std::time::Duration::from_secs_f64(s.max(0.0)));
+        format!(
+            "<span class=\"obj-{state}\">{name} {} of {}: {state}</span>",
+            j.seconds.map_or("unmeasured".into(), span),
+            span(j.objective_seconds),
+            state = j.state.as_str()
+        )
+    };
+    let f = &sample.figures;
+    let mut parts = vec![judged("RPO", &f.rpo), judged("RTO", &f.rto)];
+    if let Some(test) = &f.restore_test {
+        parts.push(judged("last restore test", test));
+    }
+    format!(
+        "<div class=\"objectives\">Objectives, as the monitor judged them {}: {}</div>",
+        time_text(sample.checked_at),
+        parts.join(" · ")
+    )
+}
+
 fn section(d: &DatabaseStatus, now: OffsetDateTime) -> String {
     let id = escape(&d.database_id);
     let mut html = format!(
@@ -107,6 +133,9 @@ fn section(d: &DatabaseStatus, now: OffsetDateTime) -> String {
         ),
         f4 = figure(&verified_text(d), "last verification"),
     );
+    if let Some(sample) = &d.objectives {
+        html.push_str(&objectives_line(sample));
+    }
     if d.findings.is_empty() {
         html.push_str("<ul class=\"findings\"><li>No findings.</li></ul>");
     } else {
@@ -503,6 +532,7 @@ mod tests {
                 rto_seconds: Some(41.0),
                 rto_loaded_seconds: Some(31.0),
                 recovery_point: None,
+                objectives: None,
                 findings: vec![Finding::new(
                     "backup_age",
                     crate::alert::Severity::Warning,
@@ -552,5 +582,42 @@ mod tests {
         assert!(!html.contains("<img"), "{html}");
         assert!(html.contains("&lt;img src=x onerror=alert(1)&gt; &amp; &#39;more&#39;"));
         assert!(html.contains("s3://bucket/&lt;prod&gt;"));
+    }
+
+    #[test]
+    fn the_objectives_show_each_figure_against_its_objective_and_its_state() {
+        use crate::objectives::{Judged, ObjectiveFigures, Objectives, State, samples::Sample};
+        let judged = |state, seconds, objective| Judged {
+            state,
+            seconds,
+            objective_seconds: objective,
+        };
+        let sample = Sample {
+            database_id: "app".into(),
+            checked_at: time::macros::datetime!(2026-12-06 10:00 UTC),
+            objectives: Objectives {
+                rpo: std::time::Duration::from_secs(43_200),
+                rto: std::time::Duration::from_secs(14_400),
+                restore_test_every: None,
+            },
+            figures: ObjectiveFigures {
+                rpo: judged(State::AtRisk, Some(25_200.0), 43_200.0),
+                rto: judged(State::Unknown, None, 14_400.0),
+                restore_test: None,
+                rto_backup_id: None,
+                rto_is_loaded: false,
+            },
+        };
+        let line = objectives_line(&sample);
+        assert!(
+            line.contains(
+                "<span class=\"obj-at-risk\">RPO 7 h 0 min of 12 h 0 min: at-risk</span>"
+            ),
+            "{line}"
+        );
+        assert!(
+            line.contains("RTO unmeasured of 4 h 0 min: unknown"),
+            "{line}"
+        );
     }
 }
