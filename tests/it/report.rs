@@ -257,9 +257,8 @@ fn report_tells_how_long_each_objective_was_met_every_test_restore_and_the_recor
 
     // An entry edited after it was written: named by every output, and still a report.
     let entry = root.join(format!("_backstop/verifications/{id}/000000000002.json"));
-    let edited = std::fs::read_to_string(&entry)
-        .unwrap()
-        .replace("\"passed\"", "\"failed\"");
+    let original = std::fs::read_to_string(&entry).unwrap();
+    let edited = original.replace("\"passed\"", "\"failed\"");
     std::fs::write(&entry, edited).unwrap();
     let output = backstop(&args, &[]);
     assert_eq!(output.status.code(), Some(0));
@@ -297,6 +296,30 @@ fn report_tells_how_long_each_objective_was_met_every_test_restore_and_the_recor
     assert!(html.contains(&format!(
         "<li>entry 2 (_backstop/verifications/{id}/000000000002.json) was changed"
     )));
+
+    // The newest entry, deleted once the monitor's check (here `health`) saw it: no entry
+    // after it tells, what the check remembers does.
+    std::fs::write(&entry, original).unwrap();
+    backstop(&["health", "--from", &store, "--database-id", &id], &[]);
+    let output = backstop_ok(&args, &[]);
+    assert_eq!(json(&output)["record_intact"], true);
+    std::fs::remove_file(root.join(format!("_backstop/verifications/{id}/000000000003.json")))
+        .unwrap();
+    let output = backstop(&args, &[]);
+    assert_eq!(output.status.code(), Some(0));
+    let report = json(&output);
+    let record = &report["databases"][0]["verification_record"];
+    assert_eq!(record["intact"], false, "{record}");
+    assert_eq!(record["entries"], 2);
+    assert_eq!(record["problems"][0]["seq"], 3, "{record}");
+    let problem = record["problems"][0]["problem"].as_str().unwrap();
+    assert!(
+        problem.starts_with(&format!(
+            "entry 3 (_backstop/verifications/{id}/000000000003.json), seen by the monitor at "
+        )) && problem.ends_with("is gone"),
+        "{problem}"
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains(problem));
 }
 
 /// The page in headless Chromium: the database, its objectives, the period bars, the test

@@ -18,6 +18,7 @@ use time::OffsetDateTime;
 
 use crate::engine::verify::log::{self, Chain};
 use crate::engine::verify::{Level, stored_result};
+use crate::health::verification_log;
 use crate::layout::{DatabaseId, STATE_PREFIX, committed_backups, database_prefix};
 use crate::objectives::samples::{self, Sample, sample_key, samples_prefix};
 use crate::store::{Store, StoreError};
@@ -74,20 +75,32 @@ pub struct RecordProblem {
 }
 
 impl Record {
-    /// `chain` of `database`'s log, each problem naming its entry by key.
-    pub fn of(database: &DatabaseId, chain: &Chain) -> Self {
+    /// `chain` of `database`'s log, each problem naming its entry by key; `memory_unreadable`:
+    /// why what the monitor remembers of the newest entry does not read, when it does not (the
+    /// newest entry then goes unchecked: a problem too).
+    pub fn of(database: &DatabaseId, chain: &Chain, memory_unreadable: Option<&str>) -> Self {
+        let mut problems: Vec<RecordProblem> = chain
+            .problems
+            .iter()
+            .map(|p| RecordProblem {
+                seq: p.seq(),
+                problem: p.describe(database),
+            })
+            .collect();
+        if let Some(reason) = memory_unreadable {
+            problems.push(RecordProblem {
+                seq: None,
+                problem: format!(
+                    "what the monitor remembers of the newest entry ({}) does not read ({reason}), so an edit or deletion of the newest entry cannot be told",
+                    verification_log::seen_key(database)
+                ),
+            });
+        }
         Self {
-            intact: chain.is_intact(),
+            intact: problems.is_empty(),
             entries: chain.entries.len(),
             head: chain.head.clone(),
-            problems: chain
-                .problems
-                .iter()
-                .map(|p| RecordProblem {
-                    seq: p.seq(),
-                    problem: p.describe(database),
-                })
-                .collect(),
+            problems,
         }
     }
 }
@@ -183,7 +196,10 @@ async fn database_report(
     now: OffsetDateTime,
 ) -> Result<DatabaseReport, StoreError> {
     let (samples, unreadable_samples) = read_samples(store, database, since).await?;
-    let chain = log::read_chain(store, database).await?;
+    // Read-only: what the monitor remembers of the newest entry catches its edit or deletion,
+    // which no entry after it would tell.
+    let memory = verification_log::remembered(store, database).await?;
+    let chain = log::read_chain_against(store, database, memory.seen.as_ref()).await?;
     let logged: Vec<TestRecord> = chain
         .entries
         .iter()
@@ -204,7 +220,7 @@ async fn database_report(
         summary: summary::summarize(&samples, since, now),
         unreadable_samples,
         restore_tests: summary::restore_tests(&logged, &stored, &samples, since, now),
-        verification_record: Record::of(database, &chain),
+        verification_record: Record::of(database, &chain, memory.unreadable.as_deref()),
     })
 }
 
@@ -279,5 +295,39 @@ mod tests {
         let name = key.strip_prefix(&samples_prefix(&database));
         assert_eq!(name.and_then(sample_time), Some(at));
         assert_eq!(sample_time("not-a-time.json"), None);
+    }
+
+    #[test]
+    fn a_record_names_each_problem_by_entry_and_an_unreadable_memory_too() {
+        use crate::engine::verify::log::ChainProblem;
+        let database = DatabaseId::new("app").unwrap_or_else(|e| panic!("{e}"));
+        let chain = Chain {
+            entries: Vec::new(),
+            problems: vec![ChainProblem::Missing { seq: 2 }],
+            head: None,
+        };
+        let record = Record::of(&database, &chain, None);
+        assert!(!record.intact);
+        assert_eq!(record.problems[0].seq, Some(2));
+        assert!(
+            record.problems[0]
+                .problem
+                .starts_with("entry 2 (_backstop/verifications/app/000000000002.json) is missing"),
+            "{:?}",
+            record.problems
+        );
+        let whole = Chain {
+            problems: Vec::new(),
+            ..chain
+        };
+        assert!(Record::of(&database, &whole, None).intact);
+        let record = Record::of(&database, &whole, Some("expected value"));
+        assert!(!record.intact);
+        assert_eq!(record.problems[0].seq, None);
+        assert!(
+            record.problems[0]
+                .problem
+                .contains("_backstop/health/verification-log/app.json")
+        );
     }
 }
