@@ -158,7 +158,7 @@ fn database_text(d: &DatabaseReport) -> String {
         .map(|s| {
             vec![
                 s.objective.label().to_string(),
-                now_text(s),
+                now_text(s, d.summary.objectives.as_ref()),
                 share_text(s.met_share),
                 span_text(s.missed_seconds),
                 s.misses.len().to_string(),

@@ -135,7 +135,11 @@ fn section(d: &DatabaseReport, period: f64) -> String {
         }
         html.push_str("</ul>");
     }
-    html.push_str(&objectives_table(&d.summary.summaries, period));
+    html.push_str(&objectives_table(
+        &d.summary.summaries,
+        d.summary.objectives.as_ref(),
+        period,
+    ));
     let _ = write!(
         html,
         "<p class=\"note\">{} sample(s) in the period, each holding at most {}{}.</p>",
@@ -159,7 +163,11 @@ fn section(d: &DatabaseReport, period: f64) -> String {
     html
 }
 
-fn objectives_table(summaries: &[ObjectiveSummary], period: f64) -> String {
+fn objectives_table(
+    summaries: &[ObjectiveSummary],
+    in_force: Option<&InForce>,
+    period: f64,
+) -> String {
     let mut html = String::from(
         "<table class=\"objectives-table\"><tr><th>Objective</th><th>Now</th><th>Met</th>\
          <th>Over the period</th><th>Time missed</th><th>Misses</th><th>Longest miss</th><th>Not observed</th></tr>",
@@ -173,7 +181,7 @@ fn objectives_table(summaries: &[ObjectiveSummary], period: f64) -> String {
             key = objective_key(s),
             label = s.objective.label(),
             class = s.state.map_or("none", State::as_str),
-            now = escape(&now_text(s)),
+            now = escape(&now_text(s, in_force)),
             share = share_text(s.met_share),
             bar = bar(s, period),
             missed = span_text(s.missed_seconds),
@@ -356,9 +364,13 @@ pub fn objectives_text(o: &InForce) -> String {
 }
 
 /// Where an objective stands at the period's end, with its figure: `met (20 min 5 s of 1 h 0
-/// min)`; `not observed` when no sample holds then.
-pub fn now_text(s: &ObjectiveSummary) -> String {
+/// min)`; `not observed` when no sample holds then,
+/// `not declared` for a restore-test cadence the newest objectives (`in_force`) leave out.
+pub fn now_text(s: &ObjectiveSummary, in_force: Option<&InForce>) -> String {
+    let undeclared = s.objective == super::Objective::RestoreTest
+        && in_force.is_some_and(|o| o.restore_test_every_seconds.is_none());
     match s.state {
+        None if undeclared => "not declared".into(),
         None => "not observed".into(),
         Some(state) => match (s.measured_seconds, s.objective_seconds) {
             (Some(measured), Some(objective)) => format!(

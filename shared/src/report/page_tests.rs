@@ -159,3 +159,20 @@ fn shares_round_down_and_spans_read_as_people_write_them() {
     assert_eq!(span_text(0.2), "1 s");
     assert_eq!(span_text(7200.0), "2 h 0 min");
 }
+
+#[test]
+fn a_restore_test_cadence_left_out_is_not_declared_rather_than_not_observed() {
+    let summary = summary::summarize(&[], at(0), at(1));
+    let in_force = InForce {
+        rpo_objective_seconds: 3600,
+        rto_objective_seconds: 600,
+        restore_test_every_seconds: None,
+    };
+    let test = &summary.summaries[2];
+    assert_eq!(now_text(test, None), "not observed");
+    assert_eq!(now_text(test, Some(&in_force)), "not declared");
+    assert_eq!(
+        now_text(&summary.summaries[0], Some(&in_force)),
+        "not observed"
+    );
+}
