@@ -212,6 +212,7 @@ async fn database_report(
             restore_seconds: e.restore_seconds,
             loaded_seconds: e.loaded_seconds,
             problem: e.problem.clone(),
+            by: Some(e.by.clone()),
         })
         .collect();
     let stored = stored_restore_results(store, database, since).await?;
@@ -277,6 +278,7 @@ async fn stored_restore_results(
                 restore_seconds: result.restore_seconds,
                 loaded_seconds: result.loaded_seconds,
                 problem: result.findings.first().map(ToString::to_string),
+                by: None,
             });
         }
     }

@@ -304,10 +304,13 @@ fn restore_tests(tests: &[RestoreTest]) -> String {
                 _ => "",
             },
             level = escape(&level),
-            problem = t.problem.as_deref().map_or(String::new(), |p| format!(
-                "<br><span class=\"note\">{}</span>",
-                escape(p)
-            )),
+            problem = t
+                .problem
+                .iter()
+                .map(|p| p.to_string())
+                .chain(t.by.iter().map(|by| format!("by {by}")))
+                .map(|note| format!("<br><span class=\"note\">{}</span>", escape(&note)))
+                .collect::<String>(),
             ready = t.restore_seconds.map_or("-".into(), seconds_text),
             loaded = t.loaded_seconds.map_or("-".into(), seconds_text),
             objective = t

@@ -58,6 +58,7 @@ fn report(record: Record, backup_id: &str) -> Report {
         restore_seconds: Some(42.0),
         loaded_seconds: Some(30.0),
         problem: None,
+        by: Some("backstop-verify function (request 7f3a)".into()),
     }];
     let stored = vec![TestRecord {
         seq: None,
@@ -67,6 +68,7 @@ fn report(record: Record, backup_id: &str) -> Report {
         restore_seconds: None,
         loaded_seconds: None,
         problem: Some("data/0001.copy.zst: rows differ".into()),
+        by: None,
     }];
     let intact = record.intact;
     Report {
@@ -105,6 +107,10 @@ fn the_page_shows_the_objectives_their_periods_the_tests_and_the_record() {
     assert!(html.contains("class=\"missed\""));
     assert_eq!(html.matches("class=\"restore-test\"").count(), 2);
     assert!(html.contains("restore passed") && html.contains("42.0 s"));
+    assert!(
+        html.contains("by backstop-verify function (request 7f3a)"),
+        "{html}"
+    );
     assert!(html.contains("restore FAILED (not in the verification record)"));
     assert!(html.contains("Intact: 4 entries"));
     assert!(!html.contains("id=\"record-broken\""));

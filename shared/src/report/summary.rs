@@ -342,6 +342,8 @@ pub struct TestRecord {
     pub restore_seconds: Option<f64>,
     pub loaded_seconds: Option<f64>,
     pub problem: Option<String>,
+    /// Who ran it, as the record says (`None` for a set's stored result).
+    pub by: Option<String>,
 }
 
 /// A test restore with its RTO against the objective in force when it ran.
@@ -363,6 +365,9 @@ pub struct RestoreTest {
     pub seq: Option<u64>,
     /// Whether the verification record holds it (`false`: only the set's stored result does).
     pub recorded: bool,
+    /// Who ran it, as the record says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
 }
 
 /// The test restores within `from`..`to`, oldest first: those of the verification record
@@ -422,6 +427,7 @@ fn judge_test(test: &TestRecord, recorded: bool, samples: &[Sample]) -> RestoreT
         problem: test.problem.clone(),
         seq: test.seq,
         recorded,
+        by: test.by.clone(),
     }
 }
 

@@ -240,6 +240,7 @@ fn test_record(hours: f64, ready: f64, verdict: Verdict, seq: Option<u64>) -> Te
         restore_seconds: Some(ready),
         loaded_seconds: Some(ready / 2.0),
         problem: None,
+        by: None,
     }
 }
 
