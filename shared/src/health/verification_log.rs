@@ -8,14 +8,14 @@ use time::OffsetDateTime;
 
 use super::Finding;
 use crate::alert::Severity;
-use crate::engine::verify::log::{self, Chain, ChainProblem, Seen};
+use crate::engine::verify::log::{self, Chain, Seen};
 use crate::layout::{DatabaseId, STATE_PREFIX};
 use crate::store::{Store, StoreError, WriteCondition};
 
 /// The findings' check name.
 pub const CHECK: &str = "verification_log";
 /// Findings named one by one before the rest are counted.
-const NAMED_AT_MOST: usize = 20;
+pub const NAMED_AT_MOST: usize = 20;
 
 /// Where the newest entry a check saw is remembered.
 pub fn seen_key(database: &DatabaseId) -> String {
@@ -115,34 +115,14 @@ pub fn to_remember(chain: &Chain, seen: Option<&Seen>, now: OffsetDateTime) -> O
     }
 }
 
-/// One critical finding per problem (a run of missing entries is one), each naming the entry
-/// by its key. Pure.
+/// One critical finding per problem (a run of missing or unvouched entries is one: the chain
+/// names runs), each naming the entry by its key, at most [`NAMED_AT_MOST`] of them. Pure.
 pub fn assess(database: &DatabaseId, chain: &Chain) -> Vec<Finding> {
-    let mut lines = Vec::new();
-    let mut problems = chain.problems.iter().peekable();
-    while let Some(problem) = problems.next() {
-        let ChainProblem::Missing { seq: first } = problem else {
-            lines.push(problem.describe(database));
-            continue;
-        };
-        let mut last = *first;
-        while let Some(ChainProblem::Missing { seq }) = problems.peek() {
-            if *seq != last + 1 {
-                break;
-            }
-            last = *seq;
-            problems.next();
-        }
-        lines.push(if last == *first {
-            problem.describe(database)
-        } else {
-            format!(
-                "entries {first} to {last} ({} to {}) are missing: later entries are there, so they were deleted after they were written",
-                log::entry_key(database, *first),
-                log::entry_key(database, last)
-            )
-        });
-    }
+    let mut lines: Vec<String> = chain
+        .problems
+        .iter()
+        .map(|p| p.describe(database))
+        .collect();
     if lines.len() > NAMED_AT_MOST {
         let rest = lines.len() - (NAMED_AT_MOST - 1);
         lines.truncate(NAMED_AT_MOST - 1);
@@ -176,6 +156,7 @@ pub fn fix(database: &DatabaseId) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::verify::log::ChainProblem;
     use time::macros::datetime;
 
     fn main() -> DatabaseId {
@@ -219,9 +200,10 @@ mod tests {
 
     #[test]
     fn a_run_of_missing_entries_is_one_finding_and_many_problems_are_counted() {
-        let mut problems: Vec<ChainProblem> =
-            (2..=40).map(|seq| ChainProblem::Missing { seq }).collect();
-        problems.push(ChainProblem::Missing { seq: 42 });
+        let problems = vec![
+            ChainProblem::MissingRange { from: 2, to: 40 },
+            ChainProblem::Missing { seq: 42 },
+        ];
         let findings = assess(&main(), &chain(problems));
         assert_eq!(findings.len(), 2);
         assert!(

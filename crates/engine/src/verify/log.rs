@@ -22,6 +22,8 @@ use backstop_store::store::{PutOptions, Store, StoreError};
 pub const LOG_FOLDER: &str = "verifications";
 /// Digits of an entry's number in its name.
 const SEQ_DIGITS: usize = 12;
+/// The highest number an entry's name can carry.
+pub const MAX_SEQ: u64 = 999_999_999_999;
 /// An entry is a few hundred bytes; anything past this is not one.
 const MAX_ENTRY_BYTES: u64 = 1 << 20;
 /// Appends tried before giving up when other verifications keep appending first.
@@ -170,6 +172,16 @@ pub async fn append(
             .map(|(&seq, &key)| (seq, key.to_string()));
         let (seq, previous) = match newest {
             None => (1, None),
+            // No name can follow it: refused, not tried again.
+            Some((seq, key)) if seq >= MAX_SEQ => {
+                return Err(StoreError::InvalidKey {
+                    key,
+                    reason: "it is the newest entry of the verification log and carries the highest \
+                             number an entry can have, so no entry can follow it; Backstop numbers \
+                             entries one by one, so something else wrote it: run `backstop health` \
+                             to see the log's problems",
+                });
+            }
             Some((seq, key)) => match hash_stored(store, &key).await {
                 Ok(hash) => (seq + 1, Some(hash)),
                 Err(e) if e.is_not_found() && attempt < APPEND_ATTEMPTS => {
@@ -251,6 +263,8 @@ impl Chain {
 pub enum ChainProblem {
     /// Later entries are there, this one is not: it was deleted.
     Missing { seq: u64 },
+    /// Later entries are there, these (`from` to `to`, more than one) are not.
+    MissingRange { from: u64, to: u64 },
     /// The entry after it holds a different hash of it.
     Changed { seq: u64 },
     /// It is there but cannot be read as an entry.
@@ -272,12 +286,48 @@ pub enum ChainProblem {
         #[serde(with = "time::serde::rfc3339")]
         seen_at: OffsetDateTime,
     },
+    /// These entries (`from` to `to`) read, but nothing vouches for them: entry `to + 1`, whose
+    /// hash of entry `to` binds it and, through it, the ones before, is `successor`. They may
+    /// have been edited with nothing to tell.
+    Unvouched {
+        from: u64,
+        to: u64,
+        successor: Successor,
+    },
+}
+
+/// What the entry after an unvouched run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Successor {
+    /// Not there (deleted, or seen by the monitor and gone since).
+    Missing,
+    /// There, but not an entry that reads.
+    Unreadable,
+    /// Changed after it was written: what it holds vouches for nothing.
+    Changed,
+    /// It reads, but holds no hash of the entry before it.
+    NoHash,
+}
+
+impl Successor {
+    fn text(self) -> &'static str {
+        match self {
+            Successor::Missing => "is missing",
+            Successor::Unreadable => "cannot be read",
+            Successor::Changed => "was changed after it was written",
+            Successor::NoHash => "holds no hash of the entry before it",
+        }
+    }
 }
 
 impl ChainProblem {
-    /// The entry it is about (`None` for a name that is not an entry).
+    /// The entry it is about, the first of a run (`None` for a name that is not an entry).
     pub fn seq(&self) -> Option<u64> {
         match self {
+            ChainProblem::MissingRange { from, .. } | ChainProblem::Unvouched { from, .. } => {
+                Some(*from)
+            }
             ChainProblem::Missing { seq }
             | ChainProblem::Changed { seq }
             | ChainProblem::Unreadable { seq, .. }
@@ -288,10 +338,22 @@ impl ChainProblem {
         }
     }
 
+    /// Whether it is about entry `seq` (a run: any entry in it).
+    pub fn names(&self, seq: u64) -> bool {
+        match self {
+            ChainProblem::MissingRange { from, to } | ChainProblem::Unvouched { from, to, .. } => {
+                (*from..=*to).contains(&seq)
+            }
+            other => other.seq() == Some(seq),
+        }
+    }
+
     /// The word `problem` holds in JSON.
     pub fn kind(&self) -> &'static str {
         match self {
             ChainProblem::Missing { .. } => "missing",
+            ChainProblem::MissingRange { .. } => "missing-range",
+            ChainProblem::Unvouched { .. } => "unvouched",
             ChainProblem::Changed { .. } => "changed",
             ChainProblem::Unreadable { .. } => "unreadable",
             ChainProblem::Inconsistent { .. } => "inconsistent",
@@ -329,6 +391,43 @@ impl fmt::Display for Described<'_> {
                 f,
                 "{} is missing: later entries are there, so it was deleted after it was written",
                 entry(*seq)
+            ),
+            ChainProblem::MissingRange { from, to } => write!(
+                f,
+                "entries {from} to {to} ({}{} to {}{}) are missing: entry {} is there, so they \
+                 were deleted after they were written, or entry {} is not Backstop's",
+                self.prefix,
+                entry_name(*from),
+                self.prefix,
+                entry_name(*to),
+                to + 1,
+                to + 1
+            ),
+            ChainProblem::Unvouched {
+                from,
+                to,
+                successor,
+            } if from == to => write!(
+                f,
+                "{} cannot be checked: entry {}, whose hash of it would show an edit, {}",
+                entry(*to),
+                to + 1,
+                successor.text()
+            ),
+            ChainProblem::Unvouched {
+                from,
+                to,
+                successor,
+            } => write!(
+                f,
+                "entries {from} to {to} ({}{} to {}{}) cannot be checked: entry {}, whose hash of \
+                 entry {to} (and through it of the ones before) would show an edit, {}",
+                self.prefix,
+                entry_name(*from),
+                self.prefix,
+                entry_name(*to),
+                to + 1,
+                successor.text()
             ),
             ChainProblem::Changed { seq } => write!(
                 f,
@@ -397,7 +496,13 @@ pub struct Stored {
 }
 
 /// Checks the log of `database` from what was listed and read (`seen`: what the monitor
-/// remembers of the newest entry, when it does). Pure.
+/// remembers of the newest entry, when it does). Pure; its work grows with the entries listed,
+/// never with the numbers they carry.
+///
+/// An entry is vouched for by the entry after it (which holds its hash) when that one is
+/// vouched for in turn; the newest by itself, unless the monitor remembers a later one or a
+/// different hash of it; and any entry by the monitor's memory of it. Entries that read but
+/// that nothing vouches for are named in runs ([`ChainProblem::Unvouched`]).
 pub fn judge(database: &DatabaseId, stored: &[Stored], seen: Option<&Seen>) -> Chain {
     let prefix = log_prefix(database);
     let mut problems = Vec::new();
@@ -418,15 +523,17 @@ pub fn judge(database: &DatabaseId, stored: &[Stored], seen: Option<&Seen>) -> C
         .filter_map(|(&seq, read)| Some((seq, sha256_hex(read.as_ref().ok()?))))
         .collect();
     let newest = by_seq.last_key_value().map(|(&seq, _)| seq).unwrap_or(0);
-    let mut entries = Vec::new();
+    // Entries that read, by the number of their name.
+    let mut read: BTreeMap<u64, Entry> = BTreeMap::new();
     let mut changed = std::collections::BTreeSet::new();
     let mut not_entries = BTreeMap::new();
-    for seq in 1..=newest {
-        let Some(read) = by_seq.get(&seq) else {
-            problems.push(ChainProblem::Missing { seq });
-            continue;
-        };
-        let bytes = match read {
+    let mut expected = 1;
+    for (&seq, stored) in &by_seq {
+        if seq > expected {
+            problems.push(missing(expected, seq - 1));
+        }
+        expected = seq + 1;
+        let bytes = match stored {
             Ok(bytes) => bytes,
             Err(reason) => {
                 problems.push(ChainProblem::Unreadable {
@@ -452,15 +559,16 @@ pub fn judge(database: &DatabaseId, stored: &[Stored], seen: Option<&Seen>) -> C
             changed.insert(seq - 1);
             problems.push(ChainProblem::Changed { seq: seq - 1 });
         }
-        entries.push(entry);
+        read.insert(seq, entry);
     }
     if let Some(seen) = seen {
         // Already named as missing, changed or unreadable: once is enough.
         let named = problems.iter().any(|p| {
-            p.seq() == Some(seen.seq)
+            p.names(seen.seq)
                 && matches!(
                     p,
                     ChainProblem::Missing { .. }
+                        | ChainProblem::MissingRange { .. }
                         | ChainProblem::Changed { .. }
                         | ChainProblem::Unreadable { .. }
                 )
@@ -488,13 +596,89 @@ pub fn judge(database: &DatabaseId, stored: &[Stored], seen: Option<&Seen>) -> C
             problems.push(ChainProblem::Unreadable { seq, reason });
         }
     }
-    problems.sort_by_key(|p| p.seq());
+    let present = by_seq.keys().copied().collect();
+    problems.extend(unvouched(&present, &read, &hashes, &changed, newest, seen));
+    // Each run that nothing vouches for right after what broke it.
+    problems.sort_by_key(|p| match p {
+        ChainProblem::Unvouched { to, .. } => Some(to + 1),
+        other => other.seq(),
+    });
     problems.extend(strangers);
     Chain {
-        entries,
+        entries: read.into_values().collect(),
         problems,
         head: hashes.get(&newest).cloned(),
     }
+}
+
+/// Entries `from` to `to` missing: one problem.
+fn missing(from: u64, to: u64) -> ChainProblem {
+    if from == to {
+        ChainProblem::Missing { seq: from }
+    } else {
+        ChainProblem::MissingRange { from, to }
+    }
+}
+
+/// The runs of entries that read (`read`, by number) but that nothing vouches for, walking
+/// down from the newest. `present`: every listed number; `changed`: entries already named as
+/// changed (not named again).
+fn unvouched(
+    present: &std::collections::BTreeSet<u64>,
+    read: &BTreeMap<u64, Entry>,
+    hashes: &BTreeMap<u64, String>,
+    changed: &std::collections::BTreeSet<u64>,
+    newest: u64,
+    seen: Option<&Seen>,
+) -> Vec<ChainProblem> {
+    // The newest vouches for itself unless the monitor saw a later one.
+    let newest_stands = seen.is_none_or(|s| s.seq <= newest);
+    let mut vouched = std::collections::BTreeSet::new();
+    let mut runs: Vec<ChainProblem> = Vec::new();
+    for (&seq, _) in read.iter().rev() {
+        let Some(hash) = hashes.get(&seq) else {
+            continue;
+        };
+        if changed.contains(&seq) {
+            continue;
+        }
+        let remembered = seen.is_some_and(|s| s.seq == seq && s.head == *hash);
+        let by_successor = if seq == newest {
+            newest_stands
+        } else {
+            vouched.contains(&(seq + 1))
+                && read.get(&(seq + 1)).and_then(|e| e.previous.as_deref()) == Some(hash.as_str())
+        };
+        if remembered || by_successor {
+            vouched.insert(seq);
+            continue;
+        }
+        if let Some(ChainProblem::Unvouched { from, .. }) = runs.last_mut()
+            && *from == seq + 1
+        {
+            *from = seq;
+            continue;
+        }
+        let next = seq + 1;
+        let successor = if changed.contains(&next) {
+            Successor::Changed
+        } else if !present.contains(&next) {
+            Successor::Missing
+        } else {
+            match read.get(&next) {
+                None => Successor::Unreadable,
+                Some(entry) if entry.previous.is_none() => Successor::NoHash,
+                // It holds a different hash of this one, which is then named as changed.
+                Some(_) => Successor::Changed,
+            }
+        };
+        runs.push(ChainProblem::Unvouched {
+            from: seq,
+            to: seq,
+            successor,
+        });
+    }
+    runs
 }
 
 /// What entry `seq` says that an entry in its place never does.
