@@ -200,21 +200,7 @@ async fn database_report(
     // which no entry after it would tell.
     let memory = verification_log::remembered(store, database).await?;
     let chain = log::read_chain_against(store, database, memory.seen.as_ref()).await?;
-    let logged: Vec<TestRecord> = chain
-        .entries
-        .iter()
-        .filter(|e| e.level == Level::Restore && e.database_id == database.as_str())
-        .map(|e| TestRecord {
-            seq: Some(e.seq),
-            backup_id: e.backup_id.clone(),
-            verdict: e.verdict,
-            checked_at: e.checked_at,
-            restore_seconds: e.restore_seconds,
-            loaded_seconds: e.loaded_seconds,
-            problem: e.problem.clone(),
-            by: Some(e.by.clone()),
-        })
-        .collect();
+    let logged = logged_tests(database, &chain);
     let stored = stored_restore_results(store, database, since).await?;
     Ok(DatabaseReport {
         database_id: database.to_string(),
@@ -224,6 +210,39 @@ async fn database_report(
         verification_record: Record::of(database, &chain, memory.unreadable.as_deref()),
     })
 }
+
+/// The test restores `chain` holds, each flagged (`problem`) when a problem of the record
+/// names its entry: edited, or vouched for by nothing, it is not proven to be what ran. Pure.
+pub fn logged_tests(database: &DatabaseId, chain: &Chain) -> Vec<TestRecord> {
+    chain
+        .entries
+        .iter()
+        .filter(|e| e.level == Level::Restore && e.database_id == database.as_str())
+        .map(|e| {
+            let doubt = chain
+                .problems
+                .iter()
+                .find(|p| p.names(e.seq))
+                .map(|p| format!("{NOT_VOUCHED_FOR}: {p}"));
+            TestRecord {
+                seq: Some(e.seq),
+                backup_id: e.backup_id.clone(),
+                verdict: e.verdict,
+                checked_at: e.checked_at,
+                restore_seconds: e.restore_seconds,
+                loaded_seconds: e.loaded_seconds,
+                problem: match (doubt, &e.problem) {
+                    (Some(doubt), Some(problem)) => Some(format!("{problem}; {doubt}")),
+                    (doubt, problem) => doubt.or_else(|| problem.clone()),
+                },
+                by: Some(e.by.clone()),
+            }
+        })
+        .collect()
+}
+
+/// The note on a test restore whose entry a problem of the record names.
+pub const NOT_VOUCHED_FOR: &str = "not vouched for by the record";
 
 /// `database`'s samples from the newest one before `since` on (what holds into the period).
 async fn read_samples(
@@ -330,6 +349,61 @@ mod tests {
             record.problems[0]
                 .problem
                 .contains("_backstop/health/verification-log/app.json")
+        );
+    }
+
+    #[test]
+    fn a_test_restore_whose_entry_the_record_cannot_vouch_for_is_flagged() {
+        use crate::engine::verify::Verdict;
+        use crate::engine::verify::log::{ChainProblem, Entry, Successor};
+        let database = DatabaseId::new("app").unwrap_or_else(|e| panic!("{e}"));
+        let entry = |seq: u64, level: Level| Entry {
+            seq,
+            previous: None,
+            database_id: "app".into(),
+            backup_id: format!("20261122T06000{seq}Z-0000000b"),
+            level,
+            verdict: Verdict::Passed,
+            checked_at: time::macros::datetime!(2026-11-22 07:00 UTC),
+            duration_seconds: 1.0,
+            restore_seconds: Some(30.0),
+            loaded_seconds: Some(20.0),
+            checksums_checked: 0,
+            findings: 0,
+            problem: None,
+            by: "test".into(),
+        };
+        let chain = Chain {
+            entries: vec![
+                entry(1, Level::Restore),
+                entry(2, Level::Restore),
+                entry(3, Level::Deep),
+                entry(5, Level::Restore),
+            ],
+            problems: vec![
+                ChainProblem::Missing { seq: 4 },
+                ChainProblem::Unvouched {
+                    from: 2,
+                    to: 3,
+                    successor: Successor::Missing,
+                },
+            ],
+            head: None,
+        };
+        let tests = logged_tests(&database, &chain);
+        let notes: Vec<(Option<u64>, Option<&str>)> = tests
+            .iter()
+            .map(|t| (t.seq, t.problem.as_deref()))
+            .collect();
+        assert_eq!(notes.len(), 3);
+        assert_eq!(notes[0], (Some(1), None));
+        assert_eq!(notes[2], (Some(5), None));
+        assert_eq!(notes[1].0, Some(2));
+        assert!(
+            notes[1]
+                .1
+                .is_some_and(|n| n.starts_with("not vouched for by the record: entries 2 to 3")),
+            "{notes:?}"
         );
     }
 }
