@@ -137,7 +137,9 @@ pub async fn run(args: Args) -> anyhow::Result<HealthStatus> {
         report = report.with_pooler(gathered, &thresholds.pooler);
     }
     if let Some(declared) = declared(&args, &database)? {
-        report = report.with_objectives(&declared, &args.from);
+        let watched_since =
+            backstop::objectives::samples::oldest_at(store.as_ref(), &database).await?;
+        report = report.with_objectives(&declared, &args.from, watched_since);
     }
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&report)?);
@@ -149,7 +151,7 @@ pub async fn run(args: Args) -> anyhow::Result<HealthStatus> {
 
 /// `objective RPO 1 h 2 min of 1 h 0 min: missed; RTO ...` in one line.
 fn objectives_line(o: &backstop::objectives::ObjectiveFigures) -> String {
-    let span = |s: f64| backstop::clock::span(std::time::Duration::from_secs_f64(s.max(0.0)));
+    let span = backstop::objectives::seconds_span;
     let judged = |name: &str, j: &backstop::objectives::Judged| {
         format!(
             "{name} {} of {}: {}",

@@ -213,6 +213,7 @@ fn database_text(d: &DatabaseReport) -> String {
                     t.rto_objective_seconds
                         .map_or("-".into(), |s| span_text(s as f64)),
                     test_met_text(t),
+                    t.by.as_deref().map_or("-".into(), inert),
                 ]
             })
             .collect();
@@ -225,6 +226,7 @@ fn database_text(d: &DatabaseReport) -> String {
                 ("RTO LOADED", Align::Right),
                 ("OBJECTIVE", Align::Right),
                 ("MET", Align::Left),
+                ("BY", Align::Left),
             ],
             &rows,
         )));

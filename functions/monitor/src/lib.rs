@@ -160,7 +160,8 @@ pub async fn handler(
         let mut report = check_one(database, now, deps).await?;
         let declared = deps.objectives.as_ref().and_then(|o| o.get(database));
         if let Some(declared) = declared {
-            report = report.with_objectives(declared, &store_url);
+            let watched_since = samples::oldest_at(deps.base.store.as_ref(), database).await?;
+            report = report.with_objectives(declared, &store_url, watched_since);
             record_sample(deps, database, &report, declared).await;
         }
         tracing::info!(
@@ -179,8 +180,13 @@ pub async fn handler(
             tracing::warn!(error = %e, "health metrics were not recorded");
         }
         let previous = alerting::load(deps.base.store.as_ref(), database).await?;
-        let (notice, state) =
-            alerting::decide(previous.as_ref(), report.status, now, deps.realert_after);
+        let (notice, state) = alerting::decide_with_checks(
+            previous.as_ref(),
+            report.status,
+            &serious_checks(&report),
+            now,
+            deps.realert_after,
+        );
         if let Some(notice) = notice {
             let alert = health_alert(&report, notice, &deps.base.config.store.to_string());
             match deps.base.alerts.publish(&alert).await {
@@ -319,13 +325,26 @@ async fn check_one(
     Ok(report.with_pooler(gathered, &deps.thresholds.pooler))
 }
 
+/// The checks of `report` that found a warning or worse.
+fn serious_checks(report: &HealthReport) -> std::collections::BTreeSet<String> {
+    report
+        .findings
+        .iter()
+        .filter(|f| f.severity != Severity::Info)
+        .map(|f| f.check.clone())
+        .collect()
+}
+
 /// The alert for a health notice.
 pub fn health_alert(report: &HealthReport, notice: Notice, store: &str) -> Alert {
     let (kind, severity) = match notice {
-        Notice::Entered(HealthStatus::Critical) | Notice::StillCritical => {
-            (kind::HEALTH_CRITICAL, Severity::Critical)
-        }
-        Notice::Entered(_) => (kind::HEALTH_WARNING, Severity::Warning),
+        Notice::Entered(HealthStatus::Critical)
+        | Notice::StillCritical
+        | Notice::Added {
+            status: HealthStatus::Critical,
+            ..
+        } => (kind::HEALTH_CRITICAL, Severity::Critical),
+        Notice::Entered(_) | Notice::Added { .. } => (kind::HEALTH_WARNING, Severity::Warning),
         Notice::Recovered { .. } => (kind::HEALTH_RECOVERED, Severity::Info),
     };
     let serious: Vec<&Finding> = report
@@ -334,7 +353,7 @@ pub fn health_alert(report: &HealthReport, notice: Notice, store: &str) -> Alert
         .filter(|f| f.severity != Severity::Info)
         .collect();
     let advice = report.findings.len() - serious.len();
-    let summary = match notice {
+    let summary = match &notice {
         Notice::Recovered { was } => format!("healthy again (was {})", was.as_str()),
         Notice::StillCritical => format!(
             "still critical: {}",
@@ -345,6 +364,13 @@ pub fn health_alert(report: &HealthReport, notice: Notice, store: &str) -> Alert
         ),
         Notice::Entered(_) => serious
             .first()
+            .map(|f| f.message.clone())
+            .unwrap_or_else(|| "see details".into()),
+        // What newly went wrong, though the status stayed.
+        Notice::Added { check, .. } => serious
+            .iter()
+            .find(|f| &f.check == check)
+            .or(serious.first())
             .map(|f| f.message.clone())
             .unwrap_or_else(|| "see details".into()),
     };

@@ -153,9 +153,14 @@ pub fn assess(
         .map(|started| Duration::try_from(now - started).unwrap_or(Duration::ZERO));
     // A stream with a hole, or whose newest seal cannot be read, does not reach its newest
     // point: freshness falls back to the backups.
+    // A point dated in the future (the server's clock ahead of this one) is no evidence of how
+    // fresh the stream is: it would read 0 s old for as long as the skew lasts.
+    let future_point = facts
+        .recovery_point
+        .filter(|point| crate::clock::in_the_future(*point, now));
     let point_age = facts
         .recovery_point
-        .filter(|_| facts.stream_problems.is_empty())
+        .filter(|_| facts.stream_problems.is_empty() && future_point.is_none())
         .map(|point| Duration::try_from(now - point).unwrap_or(Duration::ZERO));
     // With a change stream, freshness is the newest point a restore can reach (the base
     // backups behind it are checked by verification and the size check).
@@ -220,6 +225,18 @@ pub fn assess(
                 } else {
                     String::new()
                 }
+            ),
+        ));
+    }
+    if let Some(point) = future_point {
+        findings.push(Finding::new(
+            "clock_skew",
+            Severity::Critical,
+            format!(
+                "the change stream's newest recovery point is dated {} in the future by this \
+                 host's clock: the database server's clock is ahead, or this one's is behind; it \
+                 is not counted as a recovery point. Check both clocks (NTP)",
+                crate::clock::span(Duration::try_from(point - now).unwrap_or_default())
             ),
         ));
     }
@@ -444,10 +461,14 @@ pub async fn gather(store: &dyn Store, database: &DatabaseId) -> Result<BackupFa
         let Some(found) = store.read_versioned(&key).await? else {
             continue;
         };
-        if let Ok(result) = serde_json::from_slice::<Verification>(&found.body)
+        // A result dated in the future (its writer's clock ahead) would keep the cadence met
+        // for as long as the skew lasts; its identity is where it was found, not what it says.
+        if let Ok(mut result) = serde_json::from_slice::<Verification>(&found.body)
             && result.verdict == Verdict::Passed
             && result.restore_seconds.is_some()
+            && !crate::clock::in_the_future(result.checked_at, OffsetDateTime::now_utc())
         {
+            result.backup_id = id.to_string();
             measured_restore = Some(result);
             break;
         }
@@ -652,6 +673,20 @@ mod tests {
         assert_eq!(health.last_backup, None);
         assert_eq!(findings.len(), 1, "{findings:?}");
         assert_eq!(findings[0].check, "clock_skew");
+    }
+
+    #[test]
+    fn a_recovery_point_from_the_future_is_a_skew_and_not_counted() {
+        let now = datetime!(2026-11-22 12:00 UTC);
+        let facts = BackupFacts {
+            backups: vec![backup(now - time::Duration::hours(30), 1000)],
+            recovery_point: Some(now + time::Duration::hours(1)),
+            ..Default::default()
+        };
+        let (health, findings) = assess(&facts, now, &FreshnessThresholds::default());
+        assert_eq!(health.recovery_point_age_seconds, None);
+        let checks: Vec<_> = findings.iter().map(|f| f.check.as_str()).collect();
+        assert_eq!(checks, ["clock_skew", "backup_age"], "{findings:?}");
     }
 
     #[test]

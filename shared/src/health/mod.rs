@@ -172,9 +172,16 @@ impl HealthReport {
     }
 
     /// Judges the backups against `declared` objectives (the commands the findings print name
-    /// `store`).
-    pub fn with_objectives(mut self, declared: &crate::objectives::Declared, store: &str) -> Self {
-        let measured = crate::objectives::Measured::from_backups(&self.backups);
+    /// `store`); `watched_since`: the monitor's oldest sample of this database, if any.
+    pub fn with_objectives(
+        mut self,
+        declared: &crate::objectives::Declared,
+        store: &str,
+        watched_since: Option<time::OffsetDateTime>,
+    ) -> Self {
+        let watched_for =
+            watched_since.and_then(|since| Duration::try_from(self.checked_at - since).ok());
+        let measured = crate::objectives::Measured::from_backups(&self.backups, watched_for);
         let (figures, findings) =
             crate::objectives::assess(declared, &measured, store, &self.database);
         self.findings.extend(findings);

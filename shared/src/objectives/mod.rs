@@ -2,13 +2,13 @@
 //! store's evidence meets them, judged as a pure function of the figures health already reads.
 //!
 //! - RPO now: the age of the newest recovery point, a committed backup or, with a change
-//!   stream, the newest point its seals reach. Missed at or above the objective; at risk when
-//!   one more missed run (the schedule's interval from now) would miss it.
+//!   stream, the newest point its seals reach (only while a backup can carry a restore there).
+//!   Missed at or above the objective; at risk once the run that was due has not landed
+//!   ([`late_after`]: an interval and a half), since one more failure then misses it.
 //! - RTO: the newest passed test restore's time until the database was ready (statistics in
-//!   place), or until it was loaded for results that measured only that. Missed above the
-//!   objective; at risk from [`RTO_AT_RISK_SHARE`] of it.
+//!   place). Missed above the objective; at risk from [`RTO_AT_RISK_SHARE`] of it.
 //! - Restore test: the newest passed restore-level verification's age against the cadence;
-//!   at risk when the next scheduled test is the last chance.
+//!   at risk once the scheduled test that was due has not passed.
 //!
 //! Each judgement is a [`Finding`] that says what brings the objective back, a metric, and a
 //! [`Sample`] the monitor keeps under `_backstop/objectives/<database-id>/`, from which
@@ -33,6 +33,33 @@ pub const OBJECTIVES_VAR: &str = "BACKSTOP_OBJECTIVES";
 
 /// From this share of the RTO objective on, a measured restore time is at risk.
 pub const RTO_AT_RISK_SHARE: f64 = 0.8;
+
+/// When a run that was due counts as not landed: its interval and half of it more (a margin for
+/// the scheduler's window and the run's own time).
+pub fn late_after(every: Duration) -> Duration {
+    every + every / 2
+}
+
+/// A default objective from a schedule: two and a half intervals, so one failed run (landing
+/// late by up to half an interval) does not miss it and a second does.
+pub fn tolerating_one_failure(every: Duration) -> Duration {
+    every * 2 + every / 2
+}
+
+/// `seconds` for people, when it is a duration at all (a figure read from a store may be
+/// anything: negative, not a number, or past what a duration holds).
+pub fn seconds_span(seconds: f64) -> String {
+    Duration::try_from_secs_f64(seconds).map_or_else(|_| "-".into(), crate::clock::span)
+}
+
+/// A figure read from a store, when it can be a restore's seconds: finite, not negative, and
+/// under a hundred years.
+fn plausible_seconds(seconds: f64) -> Option<f64> {
+    (seconds.is_finite() && (0.0..MAX_SECONDS).contains(&seconds)).then_some(seconds)
+}
+
+/// A hundred years of seconds: no objective or figure means more.
+const MAX_SECONDS: f64 = 100.0 * 366.0 * 86_400.0;
 
 /// The RTO when none is declared: the team's four hours.
 pub const DEFAULT_RTO: Duration = Duration::from_secs(4 * 3600);
@@ -118,9 +145,10 @@ pub struct DeclaredText {
 }
 
 impl DeclaredText {
-    /// The objectives, with defaults from the schedules where not declared: an RPO of two
-    /// recovery-point intervals (one run may fail), the RTO [`DEFAULT_RTO`], and a restore test
-    /// every two scheduled ones when a test restore is scheduled (none judged otherwise).
+    /// The objectives, with defaults from the schedules where not declared: an RPO of two and a
+    /// half recovery-point intervals (one run may fail), the RTO [`DEFAULT_RTO`], and a restore
+    /// test every two and a half scheduled ones when a test restore is scheduled (none judged
+    /// otherwise).
     pub fn resolve(&self) -> Result<Declared, String> {
         let field = |name: &str, text: &Option<String>| {
             text.as_deref()
@@ -133,10 +161,11 @@ impl DeclaredText {
             restore_test_schedule: field("restore_test_schedule", &self.restore_test_schedule)?,
         };
         let objectives = Objectives {
-            rpo: field("rpo", &self.rpo)?.unwrap_or(schedules.recovery_point_every() * 2),
+            rpo: field("rpo", &self.rpo)?
+                .unwrap_or(tolerating_one_failure(schedules.recovery_point_every())),
             rto: field("rto", &self.rto)?.unwrap_or(DEFAULT_RTO),
             restore_test_every: field("restore_test_every", &self.restore_test_every)?
-                .or(schedules.restore_test_schedule.map(|every| every * 2)),
+                .or(schedules.restore_test_schedule.map(tolerating_one_failure)),
         };
         Ok(Declared {
             objectives,
@@ -285,23 +314,30 @@ pub struct RestoreTest {
 }
 
 impl Measured {
-    /// The figures health read from the store.
-    pub fn from_backups(backups: &BackupHealth) -> Self {
+    /// The figures health read from the store. `watched_for`: how long the monitor has been
+    /// keeping samples of this database (its oldest sample's age), which retention does not
+    /// shorten as it does the oldest backup's.
+    pub fn from_backups(backups: &BackupHealth, watched_for: Option<Duration>) -> Self {
         let backup = backups.age_seconds.map(Duration::from_secs);
         let point = backups.recovery_point_age_seconds.map(Duration::from_secs);
+        // The stream's point counts only while a backup can carry a restore to it.
         let rpo = match (backup, point) {
             (Some(b), Some(p)) => Some(b.min(p)),
-            (b, p) => b.or(p),
+            (b, _) => b,
         };
+        let backed_up_for = backups
+            .oldest_backup_age_seconds
+            .map(Duration::from_secs)
+            .max(watched_for);
         Self {
             rpo,
-            backed_up_for: backups.oldest_backup_age_seconds.map(Duration::from_secs),
-            from_stream: point.is_some() && point == rpo,
+            backed_up_for,
+            from_stream: backup.is_some() && point.is_some() && point == rpo,
             restore_test: backups.last_restore_test.as_ref().map(|t| RestoreTest {
                 backup_id: t.backup_id.clone(),
                 age: Duration::from_secs(t.age_seconds),
-                ready_seconds: backups.rto_seconds,
-                loaded_seconds: backups.rto_loaded_seconds,
+                ready_seconds: backups.rto_seconds.and_then(plausible_seconds),
+                loaded_seconds: backups.rto_loaded_seconds.and_then(plausible_seconds),
             }),
         }
     }
@@ -325,7 +361,7 @@ pub fn assess(
     let rpo_state = match measured.rpo {
         None => State::Missed,
         Some(age) if age >= objectives.rpo => State::Missed,
-        Some(age) if age + every >= objectives.rpo => State::AtRisk,
+        Some(age) if age >= late_after(every) => State::AtRisk,
         Some(_) => State::Met,
     };
     let backup_now =
@@ -367,7 +403,7 @@ pub fn assess(
                 Severity::Warning,
                 format!(
                     "RPO at risk: the newest recovery point is {} old against an objective of \
-                     {}; if the next scheduled run (every {}) fails too, it is missed",
+                     {}: the run due every {} did not land; if the next fails too, it is missed",
                     span(age),
                     span(objectives.rpo),
                     span(every)
@@ -378,14 +414,16 @@ pub fn assess(
         _ => {}
     }
     // A schedule that cannot meet the objective even when every run succeeds.
-    if every >= objectives.rpo {
+    if objectives.rpo < late_after(every) {
         findings.push(Finding::new(
             "rpo_schedule",
             Severity::Warning,
             format!(
-                "the schedule cannot meet the RPO: recovery points come every {} against an \
-                 objective of {}; back up more often, or run a change stream",
+                "the schedule cannot meet the RPO: recovery points come every {}, so with a \
+                 run's margin the newest can be {} old against an objective of {}; back up more \
+                 often, or run a change stream",
                 span(every),
+                span(late_after(every)),
                 span(objectives.rpo)
             ),
         ));
@@ -417,7 +455,7 @@ pub fn assess(
                     "RTO missed: the newest test restore (backup {}) took {} until the database \
                      was {}, above the objective of {}; {faster}",
                     t.backup_id,
-                    span(Duration::from_secs_f64(s)),
+                    seconds_span(s),
                     if rto_is_loaded { "loaded" } else { "ready" },
                     span(objectives.rto)
                 ),
@@ -432,7 +470,7 @@ pub fn assess(
                     "RTO at risk: the newest test restore (backup {}) took {}, {:.0} % of the \
                      objective of {}; {faster}",
                     t.backup_id,
-                    span(Duration::from_secs_f64(s)),
+                    seconds_span(s),
                     s / rto_objective * 100.0,
                     span(objectives.rto)
                 ),
@@ -466,7 +504,7 @@ pub fn assess(
             None if measured.backed_up_for.is_none_or(|d| d < cadence) => State::Unknown,
             None => State::Missed,
             Some(age) if age >= cadence => State::Missed,
-            Some(age) if !next.is_zero() && age + next >= cadence => State::AtRisk,
+            Some(age) if !next.is_zero() && age >= late_after(next) => State::AtRisk,
             Some(_) => State::Met,
         };
         match (state, test) {
@@ -515,7 +553,8 @@ pub fn assess(
                     Severity::Warning,
                     format!(
                         "restore test at risk: the newest passed test restore is {} old, one is \
-                         due every {}, and the next scheduled one (every {}) is the last chance",
+                         due every {}, and the scheduled one (every {}) that was due has not \
+                         passed; if the next fails too, it is missed",
                         span(t.age),
                         span(cadence),
                         span(next)

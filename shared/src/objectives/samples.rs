@@ -123,3 +123,32 @@ pub async fn newest(
         .and_then(|found| serde_json::from_slice::<Sample>(&found.body).ok())
         .filter(|sample| sample.database_id == database.as_str()))
 }
+
+/// When the monitor's oldest kept sample of `database` was taken (read from its key, no object
+/// read): how long the objectives have been watched.
+pub async fn oldest_at(
+    store: &dyn Store,
+    database: &DatabaseId,
+) -> Result<Option<OffsetDateTime>, StoreError> {
+    let prefix = samples_prefix(database);
+    let oldest = store
+        .list(&prefix)
+        .await?
+        .into_iter()
+        .filter_map(|o| {
+            o.key
+                .strip_prefix(&prefix)
+                .and_then(|name| name.strip_suffix(".json"))
+                .and_then(moment_of)
+        })
+        .min();
+    Ok(oldest)
+}
+
+/// The moment a sample's name (`YYYYMMDDTHHMMSSZ`) stands for.
+fn moment_of(name: &str) -> Option<OffsetDateTime> {
+    let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    time::PrimitiveDateTime::parse(name, &format)
+        .ok()
+        .map(|at| at.assume_utc())
+}

@@ -52,14 +52,18 @@ fn the_rpo_is_met_then_at_risk_one_run_before_then_missed() {
     let (figures, findings) = judge(HOUR);
     assert_eq!(figures.rpo.state, State::Met);
     assert!(findings.is_empty(), "{findings:?}");
-    // Seven hours: the backup at six failed; if the next fails as well, twelve are missed.
-    let (figures, findings) = judge(7 * HOUR);
+    // Seven hours: the backup due at six may still be landing.
+    assert_eq!(judge(7 * HOUR).0.rpo.state, State::Met);
+    // Ten: it did not land (past an interval and a half); if the next fails too, twelve are
+    // missed.
+    let (figures, findings) = judge(10 * HOUR);
     assert_eq!(figures.rpo.state, State::AtRisk);
     assert_eq!(checks(&findings), [("rpo", Severity::Warning)]);
     assert!(
         findings[0]
             .message
-            .contains("if the next scheduled run (every 6 h 0 min) fails")
+            .contains("the run due every 6 h 0 min did not land; if the next fails too"),
+        "{findings:?}"
     );
     let (figures, findings) = judge(12 * HOUR);
     assert_eq!(figures.rpo.state, State::Missed);
@@ -203,14 +207,15 @@ fn defaults_come_from_the_schedules() {
     let text: DeclaredText =
         serde_json::from_str(r#"{"backup_every": "6h", "restore_test_schedule": "7d"}"#).unwrap();
     let d = text.resolve().unwrap();
-    assert_eq!(d.objectives.rpo, 12 * HOUR);
+    // Two and a half intervals: one failed run, landing late, does not miss them.
+    assert_eq!(d.objectives.rpo, 15 * HOUR);
     assert_eq!(d.objectives.rto, DEFAULT_RTO);
-    assert_eq!(d.objectives.restore_test_every, Some(14 * DAY));
+    assert_eq!(d.objectives.restore_test_every, Some(17 * DAY + 12 * HOUR));
     // With a stream, the RPO follows the drains.
     let text: DeclaredText =
         serde_json::from_str(r#"{"backup_every": "6h", "stream_every": "5m"}"#).unwrap();
     let d = text.resolve().unwrap();
-    assert_eq!(d.objectives.rpo, Duration::from_secs(600));
+    assert_eq!(d.objectives.rpo, Duration::from_secs(750));
     assert_eq!(d.objectives.restore_test_every, None);
     // Declared values win.
     let declared =
@@ -270,4 +275,58 @@ fn a_sample_reads_back_as_it_was_written() {
         samples::sample_key(&DatabaseId::new("main").unwrap(), sample.checked_at),
         "_backstop/objectives/main/20261206T100000Z.json"
     );
+}
+
+#[test]
+fn a_stream_point_counts_only_with_a_backup_and_store_figures_are_checked() {
+    use crate::health::backups::{BackupHealth, RestoreTested};
+    let health = |age: Option<u64>, point: Option<u64>, ready: f64| BackupHealth {
+        last_backup: age.map(|_| "20261201T000000Z-0a0b0c0d".into()),
+        age_seconds: age,
+        backup_count: usize::from(age.is_some()),
+        total_bytes: 0,
+        newest_bytes: None,
+        median_previous_bytes: None,
+        last_verification: None,
+        recovery_point_age_seconds: point,
+        in_progress: None,
+        rto_seconds: Some(ready),
+        rto_loaded_seconds: Some(ready),
+        oldest_backup_age_seconds: age,
+        last_restore_test: Some(RestoreTested {
+            backup_id: "20261201T000000Z-0a0b0c0d".into(),
+            age_seconds: 60,
+        }),
+    };
+    // A stream beside a backup: its point is the RPO.
+    let measured = Measured::from_backups(&health(Some(7200), Some(120), 60.0), None);
+    assert_eq!(measured.rpo, Some(Duration::from_secs(120)));
+    assert!(measured.from_stream);
+    // Drains with no backup that can carry a restore to them: nothing is recoverable.
+    let measured = Measured::from_backups(&health(None, Some(120), 60.0), None);
+    assert_eq!(measured.rpo, None);
+    let (figures, _) = assess(
+        &declared(12 * HOUR, 6 * HOUR),
+        &measured,
+        "s3://b/p",
+        "main",
+    );
+    assert_eq!(figures.rpo.state, State::Missed);
+    // A restore's seconds read from a store that are no duration are no measurement, and no
+    // panic.
+    for bad in [1e20, -5.0, f64::NAN, f64::INFINITY] {
+        let measured = Measured::from_backups(&health(Some(60), None, bad), None);
+        let (figures, _) = assess(
+            &declared(12 * HOUR, 6 * HOUR),
+            &measured,
+            "s3://b/p",
+            "main",
+        );
+        assert_eq!(figures.rto.state, State::Unknown, "{bad}");
+    }
+    assert_eq!(seconds_span(1e20), "-");
+    assert_eq!(seconds_span(-1.0), "-");
+    // How long the monitor has watched counts when retention kept less history.
+    let measured = Measured::from_backups(&health(Some(60), None, 60.0), Some(40 * DAY));
+    assert_eq!(measured.backed_up_for, Some(40 * DAY));
 }

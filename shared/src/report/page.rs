@@ -431,7 +431,7 @@ pub fn span_text(seconds: f64) -> String {
     } else if seconds < 60.0 {
         format!("{:.0} s", seconds.ceil())
     } else {
-        crate::clock::span(Duration::from_secs_f64(seconds))
+        crate::objectives::seconds_span(seconds)
     }
 }
 

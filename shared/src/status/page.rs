@@ -89,7 +89,7 @@ fn summary(status: &StoreStatus) -> String {
 fn objectives_line(sample: &crate::objectives::samples::Sample) -> String {
     use crate::objectives::Judged;
     let judged = |name: &str, j: &Judged| {
-        let span = |s: f64| crate::clock::span(std::time::Duration::from_secs_f64(s.max(0.0)));
+        let span = crate::objectives::seconds_span;
         format!(
             "<span class=\"obj-{state}\">{name} {} of {}: {state}</span>",
             j.seconds.map_or("unmeasured".into(), span),
