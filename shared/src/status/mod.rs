@@ -132,9 +132,23 @@ async fn database_status(
 ) -> Result<DatabaseStatus, StoreError> {
     let facts = backups::gather(store, database).await?;
     let (health, mut findings) = backups::assess(&facts, now, &thresholds.freshness);
-    // The verification record, read without moving what the monitor remembers of it.
-    let chain = crate::engine::verify::log::read_chain(store, database).await?;
+    // The verification record, held to what the monitor remembers of its newest entry (read
+    // only: status never moves it), so a newest entry edited or deleted since it was seen shows.
+    let memory = crate::health::verification_log::remembered(store, database).await?;
+    let chain =
+        crate::engine::verify::log::read_chain_against(store, database, memory.seen.as_ref())
+            .await?;
     findings.extend(crate::health::verification_log::assess(database, &chain));
+    if let Some(reason) = &memory.unreadable {
+        findings.push(crate::health::Finding::new(
+            crate::health::verification_log::CHECK,
+            crate::alert::Severity::Warning,
+            format!(
+                "what the monitor remembers of the verification log ({}) does not read ({reason}), so an edit or deletion of its newest entry cannot be told",
+                crate::health::verification_log::seen_key(database)
+            ),
+        ));
+    }
     let objectives = crate::objectives::samples::newest(store, database).await?;
     findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     let objects = store.list(&database_prefix(database)).await?;
