@@ -955,9 +955,15 @@ fn terraform_validate_refuses_each_invalid_input_with_its_message() {
 
     let (ok, text) = validate(
         work.path(),
-        &format!("{database}\n  functions = {{ backup = {{ memory = 4096 }} }}"),
+        &format!(
+            "{database}\n  functions = {{ backup = {{ memory = 4096 }} }}\n  \
+             objectives = {{ restore_test_every = \"36600d\" }}"
+        ),
     );
-    assert!(ok, "a one-field override is valid: {text}");
+    assert!(
+        ok,
+        "a one-field override, and an objective of a hundred years exactly, are valid: {text}"
+    );
 
     let cases = [
         (
@@ -1099,6 +1105,15 @@ fn terraform_validate_refuses_each_invalid_input_with_its_message() {
         (
             format!("{database}\n  objectives = {{ restore_test_every = \"1M\" }}"),
             "objectives (rpo, rto, restore_test_every) must be durations such as 30m, 90m, 4h",
+        ),
+        // More than a hundred years (100 × 366 days), which the monitor refuses.
+        (
+            r#"databases = { main = { secret_arn = "arn:aws:secretsmanager:us-east-1:1:secret:db", objectives = { rpo = "36600d 1s" } } }"#.to_string(),
+            "Each database's objectives (rpo, rto, restore_test_every) must be at most a hundred years (36600d)",
+        ),
+        (
+            format!("{database}\n  objectives = {{ rto = \"5229w\" }}"),
+            "objectives (rpo, rto, restore_test_every) must be at most a hundred years (36600d), the longest the monitor reads. Not one: objectives.rto = \"5229w\"",
         ),
     ];
     // Rules across two inputs, refused at plan.

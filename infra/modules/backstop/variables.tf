@@ -51,6 +51,13 @@ variable "databases" {
     ]]))
     error_message = "Each database's objectives (rpo, rto, restore_test_every) must be durations such as 30m, 90m, 4h, 4h 30m, 7d or 30d: whole numbers, each followed by s, m (minutes), h, d or w, not zero. Not one: ${join(", ", flatten([for id, db in var.databases : [for field, text in db.objectives : "${id}.objectives.${field} = \"${text}\"" if text != null && !(can(regex("^[0-9]+[smhdw]( ?[0-9]+[smhdw])*$", text)) && can(regex("[1-9]", text)))]]))}."
   }
+  validation {
+    # At most a hundred years (100 × 366 days), as the monitor reads a duration.
+    condition = alltrue(flatten([for id, db in var.databases : [
+      for field, text in db.objectives : try(sum([for part in regexall("([0-9]+) ?([smhdw])", text) : tonumber(part[0]) * { s = 1, m = 60, h = 3600, d = 86400, w = 604800 }[part[1]]]), 0) <= 100 * 366 * 86400 if text != null
+    ]]))
+    error_message = "Each database's objectives (rpo, rto, restore_test_every) must be at most a hundred years (36600d), the longest the monitor reads. Not one: ${join(", ", flatten([for id, db in var.databases : [for field, text in db.objectives : "${id}.objectives.${field} = \"${text}\"" if text != null && try(sum([for part in regexall("([0-9]+) ?([smhdw])", text) : tonumber(part[0]) * { s = 1, m = 60, h = 3600, d = 86400, w = 604800 }[part[1]]]), 0) > 100 * 366 * 86400]]))}."
+  }
 }
 
 variable "fargate" {
@@ -334,6 +341,13 @@ variable "objectives" {
       can(regex("^[0-9]+[smhdw]( ?[0-9]+[smhdw])*$", text)) && can(regex("[1-9]", text)) if text != null
     ])
     error_message = "objectives (rpo, rto, restore_test_every) must be durations such as 30m, 90m, 4h, 4h 30m, 7d or 30d: whole numbers, each followed by s, m (minutes), h, d or w, not zero. Not one: ${join(", ", [for field, text in var.objectives : "objectives.${field} = \"${text}\"" if text != null && !(can(regex("^[0-9]+[smhdw]( ?[0-9]+[smhdw])*$", text)) && can(regex("[1-9]", text)))])}."
+  }
+  validation {
+    # At most a hundred years (100 × 366 days), as the monitor reads a duration.
+    condition = alltrue([
+      for field, text in var.objectives : try(sum([for part in regexall("([0-9]+) ?([smhdw])", text) : tonumber(part[0]) * { s = 1, m = 60, h = 3600, d = 86400, w = 604800 }[part[1]]]), 0) <= 100 * 366 * 86400 if text != null
+    ])
+    error_message = "objectives (rpo, rto, restore_test_every) must be at most a hundred years (36600d), the longest the monitor reads. Not one: ${join(", ", [for field, text in var.objectives : "objectives.${field} = \"${text}\"" if text != null && try(sum([for part in regexall("([0-9]+) ?([smhdw])", text) : tonumber(part[0]) * { s = 1, m = 60, h = 3600, d = 86400, w = 604800 }[part[1]]]), 0) > 100 * 366 * 86400])}."
   }
 }
 
