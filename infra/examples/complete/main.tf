@@ -115,8 +115,9 @@ module "backstop" {
       objectives = { rpo = "15m", rto = "1h", restore_test_every = "14d" }
     }
     # Too big for a 15-minute invocation: its scheduled backups start the container task.
-    # No objectives declared: an RPO of two drains (10m), an RTO of 4h, a restore test
-    # every two scheduled ones (14d).
+    # No objectives declared: defaults that tolerate one failed run, an RPO of two and a
+    # half drains (12m 30s), an RTO of 4h, a restore test every two and a half scheduled
+    # ones (17d 12h).
     warehouse = { secret_arn = aws_secretsmanager_secret.database["warehouse"].arn, sslmode = "verify-full", runner = "fargate" }
   }
   # The container task: warehouse's backups, and any of main's that would not fit in Lambda.

@@ -153,8 +153,6 @@ locals {
       )
     }
   }
-  # The interval between recovery points: an RPO is at risk once one more missed run misses it.
-  recovery_point_every = coalesce(local.objectives_intervals.stream_every, local.objectives_intervals.backup_every)
 
   # One row per database; a widget's place in its row is set below. Each figure is metric math
   # over the published metric (ids: the raw metric, hidden; the expression in the unit shown).
@@ -198,9 +196,9 @@ locals {
           annotations = { horizontal = concat(
             [{ label = "objective: ${local.objectives[id].rpo} (missed above)", value = local.objectives[id].rpo_seconds / u.seconds, color = "#d62728", fill = "above" }],
             [
-              for at_risk in [local.objectives[id].rpo_seconds - local.recovery_point_every] :
-              { label = "at risk: one missed run (${coalesce(local.intervals_text.stream_every, local.intervals_text.backup_every)}) short", value = at_risk / u.seconds, color = "#ff7f0e" }
-              if at_risk > 0
+              for at_risk in [local.late_after[local.recovery_point_job]] :
+              { label = "at risk: the run due has not landed (${local.seconds_text[tostring(at_risk)]})", value = at_risk / u.seconds, color = "#ff7f0e" }
+              if at_risk < local.objectives[id].rpo_seconds
             ],
             [for enabled in [local.pitr] : {
               label = "alarm: ${var.point_in_time_recovery.alarm_after_minutes} min without a new point", value = var.point_in_time_recovery.alarm_after_minutes * 60 / u.seconds, color = "#9467bd"

@@ -74,30 +74,44 @@ locals {
     restore_test_schedule = var.restore_verification.enabled ? local.schedule_seconds.restore_test_schedule : null
   }
   # Per database, in seconds: each objective in force, as the monitor resolves it (its
-  # defaults: an RPO of two recovery-point intervals, an RTO of 4 h, a restore test every two
-  # scheduled ones, none judged without a schedule).
+  # defaults tolerate one failed run: an RPO of two and a half recovery-point intervals, an RTO
+  # of 4 h, a restore test every two and a half scheduled ones, none judged without a schedule).
   objectives_seconds = {
     for id, declared in local.objectives_declared : id => {
       for field, text in declared : field => (
         text != null ? try(sum([for part in regexall("([0-9]+) ?([smhdw])", text) : tonumber(part[0]) * local.duration_units[part[1]]]), 0)
-        : field == "rpo" ? 2 * coalesce(local.objectives_intervals.stream_every, local.objectives_intervals.backup_every)
+        : field == "rpo" ? local.tolerating_one_failure[local.recovery_point_job]
         : field == "rto" ? 4 * 3600
-        : local.objectives_intervals.restore_test_schedule == null ? null
-        : 2 * local.objectives_intervals.restore_test_schedule
+        : local.tolerating_one_failure.restore_test_schedule
       )
     }
   }
-  # A number of seconds as the monitor reads a duration: in the largest unit that divides it.
+  # The job whose runs make recovery points: the change stream's drain with point-in-time
+  # recovery, else the backups.
+  recovery_point_job = local.objectives_intervals.stream_every != null ? "stream_every" : "backup_every"
+  # Per interval, in seconds: when the run that was due counts as not landed (the interval and
+  # half of it more, a margin for the run's time and the scheduler's window; the monitor's
+  # late_after), from which an objective is at risk; and a default objective, which tolerates
+  # one failed run (two and a half intervals; its tolerating_one_failure).
+  late_after = {
+    for job, seconds in local.objectives_intervals : job => seconds == null ? null : seconds + seconds / 2
+  }
+  tolerating_one_failure = {
+    for job, seconds in local.objectives_intervals : job => seconds == null ? null : 2 * seconds + seconds / 2
+  }
+  # A number of seconds as the monitor reads a duration: days, hours, minutes and seconds, each
+  # left out when nought (15h, 12m 30s, 17d 12h).
   seconds_text = {
     for seconds in distinct(compact(flatten(concat(
       [for o in values(local.objectives_seconds) : values(o)],
       values(local.objectives_intervals),
-      )))) : tostring(seconds) => (
-      seconds % 86400 == 0 ? "${seconds / 86400}d"
-      : seconds % 3600 == 0 ? "${seconds / 3600}h"
-      : seconds % 60 == 0 ? "${seconds / 60}m"
-      : "${seconds}s"
-    )
+      values(local.late_after),
+      )))) : tostring(seconds) => join(" ", compact([
+      seconds >= 86400 ? "${floor(seconds / 86400)}d" : "",
+      seconds % 86400 >= 3600 ? "${floor(seconds % 86400 / 3600)}h" : "",
+      seconds % 3600 >= 60 ? "${floor(seconds % 3600 / 60)}m" : "",
+      seconds % 60 > 0 ? "${seconds % 60}s" : "",
+    ]))
   }
   intervals_text = {
     for field, seconds in local.objectives_intervals :
@@ -117,16 +131,16 @@ locals {
     })
   }
 
-  # BACKSTOP_OBJECTIVES: per database, what was declared and the schedules' intervals; the
-  # monitor fills in the rest with the same defaults.
-  # What the checks below name: databases whose objective no run of the schedules can meet.
+  # What the checks below name: databases whose objective leaves no margin for one run late:
+  # shorter than the interval and a half after which the monitor counts the due run as not
+  # landed, so it is missed whenever a run takes its margin, before it could be at risk.
   rpo_below_interval = [
     for id, o in local.objectives_seconds : "${id} (${local.objectives[id].rpo})"
-    if o.rpo <= coalesce(local.objectives_intervals.stream_every, local.objectives_intervals.backup_every)
+    if o.rpo < local.late_after[local.recovery_point_job]
   ]
   restore_tests_too_rare = [
     for id, o in local.objectives_seconds : "${id} (${local.objectives[id].restore_test_every})"
-    if o.restore_test_every == null || local.objectives_intervals.restore_test_schedule == null ? false : o.restore_test_every <= local.objectives_intervals.restore_test_schedule
+    if o.restore_test_every == null || local.late_after.restore_test_schedule == null ? false : o.restore_test_every < local.late_after.restore_test_schedule
   ]
   # Schedules read as a day whose interval sets a default objective of some database.
   defaults_from_a_guess = [
@@ -137,6 +151,8 @@ locals {
     } : input if guess
   ]
 
+  # BACKSTOP_OBJECTIVES: per database, what was declared and the schedules' intervals; the
+  # monitor fills in the rest with the same defaults.
   objectives_json = jsonencode({
     for id, declared in local.objectives_declared : id => {
       for field, text in merge(declared, local.intervals_text) : field => text if text != null
@@ -144,16 +160,16 @@ locals {
   })
 }
 
-# Objectives no run of the schedules can meet, and defaults taken from a schedule the module
+# Objectives the schedules cannot meet with a run's margin, and defaults taken from a schedule the module
 # could not read: warnings at plan, as the monitor would report them.
 check "objectives_fit_the_schedules" {
   assert {
     condition     = length(local.rpo_below_interval) == 0
-    error_message = "The RPO of ${join(", ", local.rpo_below_interval)} is not longer than the interval between recovery points (${coalesce(local.intervals_text.stream_every, local.intervals_text.backup_every)}): it is missed before each run even when every run succeeds. Back up more often (schedules.backup), run a change stream (point_in_time_recovery), or declare a longer rpo."
+    error_message = "The RPO of ${join(", ", local.rpo_below_interval)} is shorter than one and a half intervals between recovery points (${try(local.seconds_text[tostring(local.late_after[local.recovery_point_job])], "-")}: one every ${local.intervals_text[local.recovery_point_job]}, and half of that for a run's own time and the scheduler's window): the schedule cannot meet it, since with a run's margin the newest recovery point can be older than the objective even when no run fails. Back up more often (schedules.backup), run a change stream (point_in_time_recovery), or declare a longer rpo."
   }
   assert {
     condition     = length(local.restore_tests_too_rare) == 0
-    error_message = "The restore_test_every of ${join(", ", local.restore_tests_too_rare)} is not longer than the interval of the scheduled test restore (schedules.verify_restore, ${coalesce(local.intervals_text.restore_test_schedule, "-")}): the newest test is too old before the next one runs. Test restores more often, or declare a longer restore_test_every."
+    error_message = "The restore_test_every of ${join(", ", local.restore_tests_too_rare)} is shorter than one and a half intervals of the scheduled test restore (${try(local.seconds_text[tostring(local.late_after.restore_test_schedule)], "-")}: schedules.verify_restore every ${coalesce(local.intervals_text.restore_test_schedule, "-")}, and half of that for a run's own time and the scheduler's window): the schedule cannot meet it, since with a run's margin the newest test can be older than the cadence even when no run fails. Test restores more often, or declare a longer restore_test_every."
   }
   assert {
     condition     = length(local.defaults_from_a_guess) == 0

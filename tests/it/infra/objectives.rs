@@ -66,9 +66,22 @@ pub(super) fn reads_back(
     }
     let output = &outputs["objectives"]["value"];
     assert_eq!(output["main"]["rpo"], "15m");
-    assert_eq!(output["warehouse"]["rpo"], "10m", "two drains");
+    // Defaults that tolerate one failed run: two and a half intervals, spelled as the monitor
+    // reads a duration.
+    assert_eq!(
+        output["warehouse"]["rpo"], "12m 30s",
+        "two and a half drains"
+    );
+    assert_eq!(output["warehouse"]["rpo_seconds"], 750);
     assert_eq!(output["warehouse"]["rto"], "4h");
-    assert_eq!(output["warehouse"]["restore_test_every"], "14d");
+    assert_eq!(
+        output["warehouse"]["restore_test_every"], "17d 12h",
+        "two and a half weekly test restores"
+    );
+    assert_eq!(
+        output["warehouse"]["restore_test_every_seconds"],
+        35 * 43200
+    );
     // The verify function needs none of it.
     let verify = find("aws_lambda_function", "this", Some("verify"));
     assert!(verify["environment"][0]["variables"]["BACKSTOP_OBJECTIVES"].is_null());
@@ -91,7 +104,7 @@ pub(super) fn reads_back(
     };
     for (id, rpo, rpo_minutes, rto, rto_minutes) in [
         ("main", "15m", 15.0, "1h", 60.0),
-        ("warehouse", "10m", 10.0, "4h", 240.0),
+        ("warehouse", "12m 30s", 12.5, "4h", 240.0),
     ] {
         let widget = titled(&format!("{id}: RPO against its objective ({rpo})"));
         let drawn = widget["properties"]["metrics"].to_string();
@@ -109,6 +122,9 @@ pub(super) fn reads_back(
         }
         let objective = objective_line(widget);
         assert_eq!(objective, rpo_minutes, "{id}: {widget}");
+        // At risk once the drain that was due has not landed: an interval and a half (5m).
+        let at_risk = line(widget, "at risk: the run due has not landed (7m 30s)");
+        assert_eq!(at_risk, 7.5, "{id}: {widget}");
         assert_eq!(widget["properties"]["yAxis"]["left"]["label"], "minutes");
 
         let widget = titled(&format!("{id}: RTO, by the scheduled test restore"));
@@ -231,21 +247,27 @@ pub(super) fn reads_back(
 
 /// The value of a widget's horizontal annotation at its objective.
 fn objective_line(widget: &serde_json::Value) -> f64 {
+    line(widget, "objective: ")
+}
+
+/// The value of the widget's horizontal annotation whose label starts with `label`.
+fn line(widget: &serde_json::Value, label: &str) -> f64 {
     widget["properties"]["annotations"]["horizontal"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|a| a["label"].as_str().unwrap().starts_with("objective: "))
-        .unwrap_or_else(|| panic!("no objective line: {widget}"))["value"]
+        .find(|a| a["label"].as_str().unwrap().starts_with(label))
+        .unwrap_or_else(|| panic!("no line {label:?}: {widget}"))["value"]
         .as_f64()
         .unwrap()
 }
 
 /// Planned against moto with stand-in zips: a module-wide objective that a database's own
 /// overrides field by field, cron schedules read as their intervals (daily backups, weekly
-/// test restores), the defaults taken from them, no warning when every objective can be met;
-/// then an RPO no backup schedule can meet and a cron the module cannot read, each warned of
-/// at plan with what to change.
+/// test restores), the defaults taken from them (two and a half intervals), no warning when
+/// every objective can be met, one exactly at an interval and a half included; then an RPO and
+/// a restore-test cadence shorter than one and a half intervals of their schedules and a cron
+/// the module cannot read, each warned of at plan with what to change.
 #[test]
 #[ignore = "needs terraform and the provider mirror: run by make infra-check"]
 fn objectives_in_force_come_from_the_declarations_and_the_schedules() {
@@ -271,11 +293,22 @@ fn objectives_in_force_come_from_the_declarations_and_the_schedules() {
         secret("app"),
         secret("reports"),
     );
+    // Weekly test restores against a cadence of 10 days: a test a day late, within its margin
+    // of half an interval, misses it.
+    let rare = format!(
+        "name = \"rare\"\n  \
+         databases = {{ app = {{ secret_arn = \"{}\", objectives = {{ restore_test_every = \"10d\" }} }} }}\n  \
+         restore_verification = {{ enabled = true, scratch_secret_arn = \"{}\" }}",
+        secret("app"),
+        secret("scratch"),
+    );
     let calls = format!(
-        "{}{}output \"fits\" {{\n  value = module.fits.objectives\n}}\n\
-         output \"misfits\" {{\n  value = module.misfits.objectives\n}}\n",
+        "{}{}{}output \"fits\" {{\n  value = module.fits.objectives\n}}\n\
+         output \"misfits\" {{\n  value = module.misfits.objectives\n}}\n\
+         output \"rare\" {{\n  value = module.rare.objectives\n}}\n",
         module_call("fits", &fits),
         module_call("misfits", &misfits),
+        module_call("rare", &rare),
     );
     let root = write_root_calling(&work.path().join("root"), &calls);
     point_at_moto(&root);
@@ -297,8 +330,9 @@ fn objectives_in_force_come_from_the_declarations_and_the_schedules() {
     let plan: serde_json::Value = serde_json::from_str(&json).unwrap();
     let outputs = &plan["planned_values"]["outputs"];
 
-    // app's own RPO and cadence over the module-wide ones, the module-wide RTO; reports takes
-    // the module-wide RPO and RTO, and the cadence from the weekly cron: two weeks.
+    // app's own RPO and cadence over the module-wide ones, the module-wide RTO (its 36h exactly
+    // an interval and a half of the daily backups: no warning); reports takes the module-wide
+    // RPO and RTO, and the cadence from the weekly cron: two and a half weeks.
     let fits = &outputs["fits"]["value"];
     let app = &fits["app"];
     assert_eq!(app["rpo"], "36h", "{fits}");
@@ -309,20 +343,25 @@ fn objectives_in_force_come_from_the_declarations_and_the_schedules() {
     let reports = &fits["reports"];
     assert_eq!(reports["rpo"], "2d", "{fits}");
     assert_eq!(reports["rto_seconds"], 8 * 3600);
-    assert_eq!(reports["restore_test_every"], "14d", "{fits}");
+    assert_eq!(reports["restore_test_every"], "17d 12h", "{fits}");
+    assert_eq!(reports["restore_test_every_seconds"], 35 * 43200);
     assert_eq!(reports["backup_every"], "1d", "a daily cron");
     assert_eq!(reports["restore_test_schedule"], "7d", "a weekly cron");
     assert!(reports["stream_every"].is_null(), "no change stream");
 
     // Without restore verification nothing judges the cadence unless declared; an unread cron
-    // counts as a day, so reports' default RPO is two days.
+    // counts as a day, so reports' default RPO is two and a half days.
     let misfits = &outputs["misfits"]["value"];
     assert!(
         misfits["reports"]["restore_test_every"].is_null(),
         "{misfits}"
     );
-    assert_eq!(misfits["reports"]["rpo"], "2d", "{misfits}");
+    assert_eq!(misfits["reports"]["rpo"], "2d 12h", "{misfits}");
+    assert_eq!(misfits["reports"]["rpo_seconds"], 5 * 43200);
     assert_eq!(misfits["app"]["rpo"], "30m");
+    let rare = &outputs["rare"]["value"]["app"];
+    assert_eq!(rare["restore_test_every"], "10d", "{rare}");
+    assert_eq!(rare["restore_test_schedule"], "7d", "{rare}");
 
     // Terraform wraps a diagnostic's lines: compare words.
     let words = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -331,11 +370,19 @@ fn objectives_in_force_come_from_the_declarations_and_the_schedules() {
         .filter(|d| d.starts_with("Warning: Check block assertion failed"))
         .map(|d| words(d))
         .collect();
-    assert_eq!(warnings.len(), 2, "{text}");
+    assert_eq!(warnings.len(), 3, "{text}");
     assert!(
         warnings.iter().any(|w| w.contains(
-            "The RPO of app (30m) is not longer than the interval between recovery points (1d)"
+            "The RPO of app (30m) is shorter than one and a half intervals between recovery \
+             points (1d 12h: one every 1d,"
         ) && w.contains("Back up more often")),
+        "{warnings:#?}"
+    );
+    assert!(
+        warnings.iter().any(|w| w.contains(
+            "The restore_test_every of app (10d) is shorter than one and a half intervals of \
+             the scheduled test restore (10d 12h: schedules.verify_restore every 7d,"
+        ) && w.contains("Test restores more often")),
         "{warnings:#?}"
     );
     assert!(
