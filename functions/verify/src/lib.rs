@@ -11,9 +11,11 @@
 //! it was loaded). A backup that fails verification raises one critical alert naming what is
 //! wrong and the newest backup that did verify; the invocation itself succeeds, so retries do
 //! not repeat the alert. A verification that could not run (store or scratch server unreachable) alerts
-//! and fails the invocation, so Lambda retries it; so does a verification that could not be
-//! added to the log (the log must not miss one). The log is checked after each addition: an
-//! entry edited or deleted since it was written raises one critical alert naming it.
+//! and fails the invocation, so Lambda retries it. A verification that could not be added to
+//! the log (after a few tries) raises one critical alert naming it and is reported in the
+//! response (`not_logged`), but does not fail the invocation: a retry would verify every
+//! database again and repeat its alerts. The log is checked after each addition: an entry
+//! edited or deleted since it was written raises one critical alert naming it.
 
 use backstop::alert::exposure::{self, Exposure};
 use backstop::alert::{Alert, Severity, console_link, kind};
@@ -72,6 +74,12 @@ pub const DEFAULT_NAME: &str = "backstop-verify";
 
 /// The kind of the alert for a verification log found changed after it was written.
 pub const LOG_CHANGED_KIND: &str = backstop::alert::kind::VERIFICATION_LOG_CHANGED;
+/// The kind of the alert for a verification that ran but could not be added to the log.
+pub const NOT_LOGGED_KIND: &str = "verification_not_logged";
+/// Tries of an append to the verification log before its verification is reported not logged.
+const LOG_TRIES: u32 = 3;
+/// The wait before the second try; doubled before each later one.
+const LOG_BACKOFF: std::time::Duration = std::time::Duration::from_millis(250);
 
 fn default_level() -> Level {
     Level::Deep
@@ -124,11 +132,18 @@ pub struct Checked {
     /// Its entry in the database's verification log.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_seq: Option<u64>,
+    /// Why it is not in the verification log, when it ran but could not be added.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_logged: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct VerifyResponse {
     pub results: Vec<Checked>,
+    /// The verifications that ran but are not in the verification log, as
+    /// `<database>/<backup-id> (<level>)`; each also raised a critical alert.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_logged: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -199,7 +214,15 @@ pub async fn handler(
         }
     }
     if not_run.is_empty() {
-        Ok(VerifyResponse { results })
+        let not_logged = results
+            .iter()
+            .filter(|c| c.not_logged.is_some())
+            .map(|c| format!("{}/{} ({})", c.database, c.backup_id, c.level.as_str()))
+            .collect();
+        Ok(VerifyResponse {
+            results,
+            not_logged,
+        })
     } else {
         Err(VerifyError::CouldNotRun {
             failed: not_run.len(),
@@ -301,6 +324,7 @@ async fn verify_one(
                 restore_seconds: None,
                 loaded_seconds: None,
                 log_seq: None,
+                not_logged: None,
             });
         }
         Err(e) => return Err(e.to_string()),
@@ -314,7 +338,9 @@ async fn verify_one(
 
 /// Reports `result` (metrics, alerts), then adds it to the verification log and checks the
 /// log. The report goes first, so a damaged backup is alerted even when the store refuses
-/// the entry; a verification the log misses is then this run's failure (Lambda retries it).
+/// the entry. An append is tried [`LOG_TRIES`] times; a verification the log still misses
+/// raises one critical alert and is said in the result, not retried by Lambda (a retry would
+/// verify every database again, repeat their alerts and add entries twice).
 async fn report_and_log(
     database: &DatabaseId,
     result: Verification,
@@ -325,14 +351,33 @@ async fn report_and_log(
     let store = deps.base.store.as_ref();
     let mut checked = report(database, result.clone(), deps).await;
     let verdict = verdict_word(result.verdict);
-    let entry = append(store, &result, checksums_checked, by)
-        .await
-        .map_err(|e| {
-            format!(
-                "backup {} was verified ({verdict}), but the verification was not added to the verification log: {e}",
-                result.backup_id
+    let entry = match append_tried(store, &result, checksums_checked, by).await {
+        Ok(entry) => entry,
+        Err(e) => {
+            let error = e.to_string();
+            tracing::error!(
+                %database,
+                backup_id = %result.backup_id,
+                error = %error,
+                "the verification was not added to the verification log"
+            );
+            publish(
+                deps,
+                not_logged_alert(
+                    &result,
+                    &error,
+                    &deps.base.config.store,
+                    &deps.base.function_name,
+                ),
             )
-        })?;
+            .await;
+            checked.not_logged = Some(format!(
+                "backup {} was verified ({verdict}), but the verification was not added to the verification log: {error}",
+                result.backup_id
+            ));
+            return Ok(checked);
+        }
+    };
     checked.log_seq = Some(entry.seq);
     let chain = async {
         let memory = backstop::health::verification_log::remembered(store, database).await?;
@@ -366,6 +411,83 @@ async fn report_and_log(
     Ok(checked)
 }
 
+/// [`append`], tried [`LOG_TRIES`] times with a growing wait, except for errors another try
+/// cannot mend (a refused name, denied access, no bucket).
+async fn append_tried(
+    store: &dyn backstop::store::Store,
+    result: &Verification,
+    checksums_checked: u64,
+    by: &str,
+) -> Result<backstop::engine::verify::log::Entry, backstop::store::StoreError> {
+    use backstop::store::StoreError;
+    let mut wait = LOG_BACKOFF;
+    let mut tried = 0;
+    loop {
+        tried += 1;
+        match append(store, result, checksums_checked, by).await {
+            Ok(entry) => return Ok(entry),
+            Err(
+                e @ (StoreError::InvalidKey { .. }
+                | StoreError::AccessDenied { .. }
+                | StoreError::BucketNotFound { .. }),
+            ) => return Err(e),
+            Err(e) if tried >= LOG_TRIES => return Err(e),
+            Err(e) => {
+                tracing::warn!(error = %e, tried, "the verification log append failed; trying again");
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
+        }
+    }
+}
+
+/// The critical alert for a verification that ran but is not in the verification log.
+pub fn not_logged_alert(
+    result: &Verification,
+    error: &str,
+    store_url: &StoreUrl,
+    function_name: &str,
+) -> Alert {
+    let database = &result.database_id;
+    let level = result.level.as_str();
+    Alert {
+        severity: Severity::Critical,
+        kind: NOT_LOGGED_KIND.into(),
+        database_id: database.clone(),
+        backup_id: Some(result.backup_id.clone()),
+        links: console_link(store_url, &format!("_backstop/verifications/{database}"))
+            .into_iter()
+            .collect(),
+        summary: format!(
+            "the {level} verification of backup {} ({}) is not in the verification log",
+            result.backup_id,
+            verdict_word(result.verdict)
+        ),
+        details: format!(
+            "Backup {} of {database} was verified at the {level} level ({}), but the verification \
+             could not be added to the verification log (_backstop/verifications/{database}/), tried \
+             up to {LOG_TRIES} times: {error}\nIts result is also written beside the backup \
+             ({database}/{}/verification/{level}.json) where the store took it; the record an \
+             auditor reads misses it.",
+            result.backup_id,
+            verdict_word(result.verdict),
+            result.backup_id,
+        ),
+        action: format!(
+            "Fix the store error above (the function's role must be able to list, read and \
+             create objects under _backstop/verifications/{database}/; an entry the log refuses \
+             to follow is named by `backstop health --from {store_url} --database-id {database}`), \
+             then verify the backup again so the log holds it:\n  {}",
+            common::rerun_command(
+                function_name,
+                &serde_json::json!({"database": database, "backup": result.backup_id, "level": level})
+            )
+        ),
+        source: "verify".into(),
+        occurred_at: result.checked_at,
+    }
+}
+
 fn verdict_word(verdict: Verdict) -> &'static str {
     match verdict {
         Verdict::Passed => "passed",
@@ -383,10 +505,13 @@ pub fn log_changed_alert(
     store_url: &StoreUrl,
     occurred_at: OffsetDateTime,
 ) -> Alert {
-    let problems: Vec<String> = chain
-        .problems
-        .iter()
-        .map(|p| p.describe(database))
+    // Runs merged and at most NAMED_AT_MOST named: an SNS message holds 256 KB.
+    let problems: Vec<String> = backstop::health::verification_log::assess(database, chain)
+        .into_iter()
+        .map(|f| match f.message.strip_prefix("verification log: ") {
+            Some(line) => line.to_string(),
+            None => f.message,
+        })
         .collect();
     let first = problems.first().cloned().unwrap_or_default();
     let prefix = backstop::engine::verify::log::log_prefix(database);
@@ -406,7 +531,7 @@ pub fn log_changed_alert(
             "The log keeps every verification of {database}, each entry written once with the \
              SHA-256 of the entry before it. This run added entry {seq}; reading the log back \
              found {} problem(s):\n{}",
-            problems.len(),
+            chain.problems.len(),
             problems
                 .iter()
                 .map(|p| format!("- {p}"))
@@ -496,6 +621,7 @@ async fn report(database: &DatabaseId, result: Verification, deps: &Deps) -> Che
         restore_seconds: result.restore_seconds,
         loaded_seconds: result.loaded_seconds,
         log_seq: None,
+        not_logged: None,
     }
 }
 
@@ -703,6 +829,85 @@ mod tests {
                 .contains("prefix=prod%2F_backstop%2Fverifications%2Fmain%2F"),
             "{:?}",
             alert.links
+        );
+    }
+
+    #[test]
+    fn a_changed_log_alert_names_at_most_a_few_problems() {
+        use backstop::engine::verify::log::ChainProblem;
+        use backstop::health::verification_log::NAMED_AT_MOST;
+        let database = DatabaseId::new("main").unwrap();
+        let chain = Chain {
+            entries: Vec::new(),
+            problems: (1..=50_000)
+                .map(|seq| ChainProblem::Changed { seq: seq * 2 })
+                .collect(),
+            head: None,
+        };
+        let store: StoreUrl = "s3://acme-backups/prod".parse().unwrap();
+        let alert = log_changed_alert(
+            &database,
+            100_001,
+            &chain,
+            &store,
+            datetime!(2026-11-22 07:00 UTC),
+        );
+        let listed = alert
+            .details
+            .lines()
+            .filter(|l| l.starts_with("- "))
+            .count();
+        assert_eq!(listed, NAMED_AT_MOST);
+        assert!(alert.details.contains("found 50000 problem(s)"));
+        assert!(
+            alert.details.contains("and 49981 more problems"),
+            "{}",
+            alert.details
+        );
+        assert!(alert.details.len() < 8 * 1024, "{}", alert.details.len());
+    }
+
+    #[test]
+    fn a_verification_not_logged_alerts_naming_the_backup_and_the_error() {
+        let store: StoreUrl = "s3://acme-backups/prod".parse().unwrap();
+        let alert = not_logged_alert(
+            &failed(),
+            "access denied: put `_backstop/verifications/main/000000000007.json`",
+            &store,
+            "backstop-verify",
+        );
+        assert_eq!(
+            (alert.severity, alert.kind.as_str()),
+            (Severity::Critical, NOT_LOGGED_KIND)
+        );
+        assert_eq!(
+            alert.backup_id.as_deref(),
+            Some("20261122T060000Z-0000000b")
+        );
+        assert_eq!(alert.database_id, "main");
+        assert!(
+            alert
+                .summary
+                .contains("backup 20261122T060000Z-0000000b (failed)")
+                && alert.summary.contains("not in the verification log"),
+            "{}",
+            alert.summary
+        );
+        assert!(
+            alert.details.contains("access denied: put"),
+            "{}",
+            alert.details
+        );
+        assert!(
+            alert.action.contains("--function-name backstop-verify")
+                && alert
+                    .action
+                    .contains(r#""backup":"20261122T060000Z-0000000b""#)
+                && alert
+                    .action
+                    .contains("backstop health --from s3://acme-backups/prod"),
+            "{}",
+            alert.action
         );
     }
 
