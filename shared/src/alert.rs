@@ -42,6 +42,8 @@ pub mod kind {
     pub const VERIFY_NOT_POSSIBLE: &str = "verify_not_possible";
     /// An entry of the verification record was edited or deleted after it was written.
     pub const VERIFICATION_LOG_CHANGED: &str = "verification_log_changed";
+    /// A verification ran but its entry could not be added to the verification record.
+    pub const VERIFICATION_NOT_LOGGED: &str = "verification_not_logged";
     pub const HEALTH_WARNING: &str = "health_warning";
     pub const HEALTH_CRITICAL: &str = "health_critical";
     pub const HEALTH_RECOVERED: &str = "health_recovered";

@@ -17,6 +17,7 @@ fn style(alert: &Alert) -> (&'static str, &'static str) {
         kind::VERIFY_NOT_RUN => (":warning:", "Verification could not run"),
         kind::VERIFY_NOT_POSSIBLE => (":snowflake:", "Backup not verifiable now"),
         kind::VERIFICATION_LOG_CHANGED => (":rotating_light:", "Verification record changed"),
+        kind::VERIFICATION_NOT_LOGGED => (":warning:", "Verification not recorded"),
         kind::HEALTH_WARNING => (":warning:", "Database health warning"),
         kind::HEALTH_CRITICAL => (":red_circle:", "Database health critical"),
         kind::HEALTH_RECOVERED => (":large_green_circle:", "Database health recovered"),

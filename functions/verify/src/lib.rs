@@ -75,7 +75,7 @@ pub const DEFAULT_NAME: &str = "backstop-verify";
 /// The kind of the alert for a verification log found changed after it was written.
 pub const LOG_CHANGED_KIND: &str = backstop::alert::kind::VERIFICATION_LOG_CHANGED;
 /// The kind of the alert for a verification that ran but could not be added to the log.
-pub const NOT_LOGGED_KIND: &str = "verification_not_logged";
+pub const NOT_LOGGED_KIND: &str = backstop::alert::kind::VERIFICATION_NOT_LOGGED;
 /// Tries of an append to the verification log before its verification is reported not logged.
 const LOG_TRIES: u32 = 3;
 /// The wait before the second try; doubled before each later one.
