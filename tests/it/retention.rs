@@ -500,3 +500,53 @@ fn the_cli_prunes_with_a_dry_run_first() {
     ));
     assert!(line.contains("no keep rule"), "{line}");
 }
+
+/// The monitor's samples of the objectives are kept a year and a month
+/// (`SAMPLE_RETENTION`), then swept with the other leftovers; younger ones stay.
+#[tokio::test]
+async fn the_monitor_s_samples_are_kept_a_year_and_a_month() {
+    use backstop::objectives::samples::{self, Sample};
+    use backstop::objectives::{Judged, ObjectiveFigures, Objectives, State};
+    let dir = tempfile::tempdir().unwrap();
+    let url: StoreUrl = format!("file://{}", dir.path().display()).parse().unwrap();
+    let store = backstop::store::open_from_env(&url).await;
+    let db = DatabaseId::new("shop").unwrap();
+    let judged = |state| Judged {
+        state,
+        seconds: Some(60.0),
+        objective_seconds: 3600.0,
+    };
+    let sample = Sample {
+        database_id: "shop".into(),
+        checked_at: OffsetDateTime::now_utc(),
+        objectives: Objectives {
+            rpo: std::time::Duration::from_secs(3600),
+            rto: std::time::Duration::from_secs(3600),
+            restore_test_every: None,
+        },
+        figures: ObjectiveFigures {
+            rpo: judged(State::Met),
+            rto: judged(State::Met),
+            restore_test: None,
+            rto_backup_id: None,
+            rto_is_loaded: false,
+        },
+    };
+    samples::record(store.as_ref(), &sample).await.unwrap();
+    let options = |days| PruneOptions {
+        policy: Policy {
+            daily: 7,
+            ..Policy::default()
+        },
+        dry_run: false,
+        max_deletions: 100,
+        now: OffsetDateTime::now_utc() + time::Duration::days(days),
+        stream_window: backstop::retention::DEFAULT_STREAM_WINDOW,
+    };
+    prune(store.as_ref(), &db, &options(399)).await.unwrap();
+    let kept = samples::read(store.as_ref(), &db, None).await.unwrap().0;
+    assert_eq!(kept.len(), 1, "a sample 399 days old stays");
+    prune(store.as_ref(), &db, &options(401)).await.unwrap();
+    let kept = samples::read(store.as_ref(), &db, None).await.unwrap().0;
+    assert!(kept.is_empty(), "a sample 401 days old goes");
+}

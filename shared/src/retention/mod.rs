@@ -40,6 +40,9 @@ pub use policy::{Candidate, Policy, Reason, Selection, select};
 pub const SWEEP_AFTER: time::Duration = time::Duration::hours(24);
 /// Claims of handled events are kept this long (the backup function cannot delete them).
 const CLAIM_RETENTION: time::Duration = time::Duration::days(7);
+/// The monitor's samples of the objectives are kept this long: a year's report, and a month
+/// more (the report says what it could not observe).
+pub const SAMPLE_RETENTION: time::Duration = time::Duration::days(400);
 
 /// How to prune.
 #[derive(Debug, Clone)]
@@ -400,6 +403,17 @@ async fn sweep(
                 .is_some_and(|t| options.now - t > CLAIM_RETENTION)
             {
                 store.delete(&claim.key).await?;
+            }
+        }
+        for sample in store
+            .list(&crate::objectives::samples::samples_prefix(database))
+            .await?
+        {
+            if sample
+                .last_modified
+                .is_some_and(|t| options.now - t > SAMPLE_RETENTION)
+            {
+                store.delete(&sample.key).await?;
             }
         }
     }
