@@ -74,12 +74,8 @@ fn declared(
     use backstop::objectives::{DeclaredText, OBJECTIVES_VAR};
     let mut text = match std::env::var(OBJECTIVES_VAR) {
         Ok(raw) if !raw.trim().is_empty() => {
-            let mut all: std::collections::BTreeMap<String, DeclaredText> =
-                serde_json::from_str(&raw).map_err(|e| {
-                    anyhow::anyhow!(
-                        "{OBJECTIVES_VAR} is not a JSON object of database ids to objectives ({e})"
-                    )
-                })?;
+            let mut all = backstop::objectives::parse_texts(&raw)
+                .map_err(|e| anyhow::anyhow!("{OBJECTIVES_VAR} is {e}"))?;
             all.remove(database.as_str())
         }
         _ => None,
@@ -151,18 +147,9 @@ pub async fn run(args: Args) -> anyhow::Result<HealthStatus> {
 
 /// `objective RPO 1 h 2 min of 1 h 0 min: missed; RTO ...` in one line.
 fn objectives_line(o: &backstop::objectives::ObjectiveFigures) -> String {
-    let span = backstop::objectives::seconds_span;
-    let judged = |name: &str, j: &backstop::objectives::Judged| {
-        format!(
-            "{name} {} of {}: {}",
-            j.seconds.map_or("unmeasured".into(), span),
-            span(j.objective_seconds),
-            j.state.as_str()
-        )
-    };
-    let mut parts = vec![judged("RPO", &o.rpo), judged("RTO", &o.rto)];
+    let mut parts = vec![o.rpo.describe("RPO"), o.rto.describe("RTO")];
     if let Some(test) = &o.restore_test {
-        parts.push(judged("restore test age", test));
+        parts.push(test.describe("restore test age"));
     }
     format!("objective {}\n", parts.join("; "))
 }

@@ -50,6 +50,30 @@ fn health_cli(store: &str, database: &str) -> (Option<i32>, String) {
     )
 }
 
+/// What the monitor's check (`health::check`, now) says: the status, and the messages of its
+/// verification-log findings.
+async fn log_findings(
+    store: &dyn Store,
+    database: &DatabaseId,
+) -> (backstop::health::HealthStatus, Vec<String>) {
+    let report = backstop::health::check(
+        store,
+        database,
+        None,
+        time::OffsetDateTime::now_utc(),
+        &backstop::health::Thresholds::default(),
+    )
+    .await
+    .unwrap();
+    let logged = report
+        .findings
+        .into_iter()
+        .filter(|f| f.check == "verification_log")
+        .map(|f| f.message)
+        .collect();
+    (report.status, logged)
+}
+
 fn entry_path(root: &Path, database: &DatabaseId, seq: u64) -> std::path::PathBuf {
     root.join(entry_key(database, seq))
 }
@@ -261,19 +285,8 @@ async fn the_verify_function_logs_to_s3_and_alerts_a_changed_entry() {
         "an intact log sends no alert"
     );
     // The monitor's check sees it whole and remembers entry 3.
-    let now = time::OffsetDateTime::now_utc();
-    let thresholds = backstop::health::Thresholds::default();
-    let report = backstop::health::check(store.as_ref(), &database, None, now, &thresholds)
-        .await
-        .unwrap();
-    assert!(
-        report
-            .findings
-            .iter()
-            .all(|f| f.check != "verification_log"),
-        "{:?}",
-        report.findings
-    );
+    let (_, logged) = log_findings(store.as_ref(), &database).await;
+    assert!(logged.is_empty(), "{logged:?}");
 
     // Entry 1 overwritten in the bucket: the next verification alerts, naming it.
     let first = entry_key(&database, 1);
@@ -305,45 +318,23 @@ async fn the_verify_function_logs_to_s3_and_alerts_a_changed_entry() {
     );
 
     // The newest entry, seen by the monitor, deleted: the monitor's check names it.
-    let report = backstop::health::check(store.as_ref(), &database, None, now, &thresholds)
-        .await
-        .unwrap();
-    let logged: Vec<&str> = report
-        .findings
-        .iter()
-        .filter(|f| f.check == "verification_log")
-        .map(|f| f.message.as_str())
-        .collect();
+    let (_, logged) = log_findings(store.as_ref(), &database).await;
     assert_eq!(logged.len(), 1, "{logged:?}");
     assert!(logged[0].contains(&named), "{logged:?}");
     store
         .put(&first, &mut original.as_slice(), &PutOptions::default())
         .await
         .unwrap();
-    let report = backstop::health::check(store.as_ref(), &database, None, now, &thresholds)
-        .await
-        .unwrap();
-    assert!(
-        report
-            .findings
-            .iter()
-            .all(|f| f.check != "verification_log"),
-        "whole again: {:?}",
-        report.findings
-    );
+    let (_, logged) = log_findings(store.as_ref(), &database).await;
+    assert!(logged.is_empty(), "whole again: {logged:?}");
     store.delete(&entry_key(&database, 4)).await.unwrap();
-    let report = backstop::health::check(store.as_ref(), &database, None, now, &thresholds)
-        .await
-        .unwrap();
-    assert_eq!(report.status, backstop::health::HealthStatus::Critical);
+    let (status, logged) = log_findings(store.as_ref(), &database).await;
+    assert_eq!(status, backstop::health::HealthStatus::Critical);
     assert!(
-        report.findings.iter().any(|f| f.check == "verification_log"
-            && f.message.contains(&format!(
-                "entry 4 (_backstop/verifications/{}/000000000004.json), seen by the monitor at",
-                db.name
-            ))
-            && f.message.ends_with("is gone")),
-        "{:?}",
-        report.findings
+        logged.iter().any(|message| message.contains(&format!(
+            "entry 4 (_backstop/verifications/{}/000000000004.json), seen by the monitor at",
+            db.name
+        )) && message.ends_with("is gone")),
+        "{logged:?}"
     );
 }

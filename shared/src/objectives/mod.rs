@@ -188,14 +188,31 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
+/// A measured restore time against an RTO objective: missed above it, at risk from
+/// [`RTO_AT_RISK_SHARE`] of it.
+pub fn judge_rto(seconds: f64, objective: f64) -> State {
+    if seconds > objective {
+        State::Missed
+    } else if seconds >= objective * RTO_AT_RISK_SHARE {
+        State::AtRisk
+    } else {
+        State::Met
+    }
+}
+
+/// [`OBJECTIVES_VAR`]'s JSON as written: database id → its declared text, unresolved (the CLI's
+/// flags go over one entry before it is resolved).
+pub fn parse_texts(raw: &str) -> Result<BTreeMap<String, DeclaredText>, String> {
+    serde_json::from_str(raw).map_err(|e| {
+        format!("not a JSON object of database ids to objectives such as {{\"main\": {{\"rpo\": \"1h\", \"rto\": \"4h\"}}}} ({e})")
+    })
+}
+
 /// Parses [`OBJECTIVES_VAR`]'s JSON: each database's declared objectives. Errors name the
 /// database and the field.
 pub fn parse_declared(raw: &str) -> Result<BTreeMap<DatabaseId, Declared>, String> {
-    let map: BTreeMap<String, DeclaredText> = serde_json::from_str(raw).map_err(|e| {
-        format!("not a JSON object of database ids to objectives such as {{\"main\": {{\"rpo\": \"1h\", \"rto\": \"4h\"}}}} ({e})")
-    })?;
     let mut declared = BTreeMap::new();
-    for (name, text) in map {
+    for (name, text) in parse_texts(raw)? {
         let id = DatabaseId::new(&name).map_err(|e| e.to_string())?;
         let resolved = text
             .resolve()
@@ -215,6 +232,18 @@ pub enum State {
     Missed,
     /// Nothing measured it yet.
     Unknown,
+}
+
+impl Judged {
+    /// `RPO 2 h 0 min of 12 h 0 min: met`: the measured figure against the objective.
+    pub fn describe(&self, name: &str) -> String {
+        format!(
+            "{name} {} of {}: {}",
+            self.seconds.map_or("unmeasured".into(), seconds_span),
+            seconds_span(self.objective_seconds),
+            self.state.as_str()
+        )
+    }
 }
 
 impl State {
@@ -435,12 +464,7 @@ pub fn assess(
     let rto_is_loaded =
         test.is_some_and(|t| t.ready_seconds.is_none() && t.loaded_seconds.is_some());
     let rto_objective = objectives.rto.as_secs_f64();
-    let rto_state = match rto_measured {
-        None => State::Unknown,
-        Some(s) if s > rto_objective => State::Missed,
-        Some(s) if s >= rto_objective * RTO_AT_RISK_SHARE => State::AtRisk,
-        Some(_) => State::Met,
-    };
+    let rto_state = rto_measured.map_or(State::Unknown, |s| judge_rto(s, rto_objective));
     let verify_restore = format!(
         "backstop verify --from {store} --database-id {database} --level restore --scratch-db \"$SCRATCH_URL\""
     );

@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 use crate::engine::verify::Verdict;
 use crate::objectives::samples::Sample;
-use crate::objectives::{Objectives, RTO_AT_RISK_SHARE, State};
+use crate::objectives::{Objectives, State, judge_rto};
 
 /// The least a sample holds for, however often the monitor ran.
 pub const MIN_HOLD_SECONDS: f64 = 2.0 * 3600.0;
@@ -428,18 +428,6 @@ fn judge_test(test: &TestRecord, recorded: bool, samples: &[Sample]) -> RestoreT
         seq: test.seq,
         recorded,
         by: test.by.clone(),
-    }
-}
-
-/// A measured restore time against an RTO objective, as the monitor judges it: missed above
-/// it, at risk from [`RTO_AT_RISK_SHARE`] of it.
-pub fn judge_rto(seconds: f64, objective: f64) -> State {
-    if seconds > objective {
-        State::Missed
-    } else if seconds >= objective * RTO_AT_RISK_SHARE {
-        State::AtRisk
-    } else {
-        State::Met
     }
 }
 

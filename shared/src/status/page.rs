@@ -89,12 +89,10 @@ fn summary(status: &StoreStatus) -> String {
 fn objectives_line(sample: &crate::objectives::samples::Sample) -> String {
     use crate::objectives::Judged;
     let judged = |name: &str, j: &Judged| {
-        let span = crate::objectives::seconds_span;
         format!(
-            "<span class=\"obj-{state}\">{name} {} of {}: {state}</span>",
-            j.seconds.map_or("unmeasured".into(), span),
-            span(j.objective_seconds),
-            state = j.state.as_str()
+            "<span class=\"obj-{}\">{}</span>",
+            j.state.as_str(),
+            escape(&j.describe(name))
         )
     };
     let f = &sample.figures;
